@@ -1,0 +1,97 @@
+# mailgrants - one non-recursive Makefile.
+#
+#   make            build everything into build/
+#   make check      install test dependencies, build, run unit tests
+#                   (plain and ASan/UBSan) and the integration tests
+#   make demo       install dependencies, build, run the abc.com story
+#   make bench      benchmarks (figures, never pass/fail timings)
+#   make install    PREFIX=/usr/local DESTDIR= honoured
+#   make deps       Debian build and test dependencies (apt-get)
+#
+# Each component adds its targets in its own module.mk, included below.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/mailgrants
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+
+CC ?= cc
+B ?= build
+OPT ?= -O2 -g
+SAN ?=
+WERROR ?= $(if $(CI),-Werror,)
+WARNINGS = -Wall -Wextra -Wshadow -Wpointer-arith -Wformat=2 \
+	-Wmissing-prototypes -Wstrict-prototypes $(WERROR)
+PKGS = ldap lber sqlite3 libidn2
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lunistring
+CPPFLAGS += -D_GNU_SOURCE -Ilib
+CFLAGS_ALL = -std=gnu11 $(OPT) $(SAN) $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = $(SAN) $(LDFLAGS)
+
+PYTHON ?= /usr/bin/python3
+
+.PHONY: all check check-unit check-asan check-integration bench install \
+	clean deps demo fuzz
+.DEFAULT_GOAL := all
+
+# Objects of lib/, the core every front end links.
+LIB_SRCS = $(wildcard lib/*.c)
+LIB_OBJS = $(patsubst %.c,$(B)/%.o,$(LIB_SRCS))
+LIB_A = $(B)/libmailgrants.a
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+ALL_TARGETS = $(LIB_A)
+UNIT_TESTS =
+INSTALL_TARGETS =
+
+include cli/module.mk
+include tests/module.mk
+-include postfix-policyd/module.mk
+-include dovecot-plugin/module.mk
+
+all: $(ALL_TARGETS)
+
+deps:
+	@sh tests/deps.sh
+
+check: deps
+	$(MAKE) all
+	$(MAKE) check-unit
+	$(MAKE) check-asan
+	$(MAKE) check-integration
+
+check-unit: $(UNIT_TESTS)
+	@sh tests/run-unit.sh $(UNIT_TESTS)
+
+# The same unit tests, built apart with AddressSanitizer and UBSan; any
+# report fails the run.
+check-asan:
+	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+		check-unit
+
+check-integration: all
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) -m pytest -q tests/integration
+
+install: all $(INSTALL_TARGETS)
+	install -d $(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DATADIR)/examples
+	install -m 0644 ldap-schema/*.schema ldap-schema/*.ldif \
+		$(DESTDIR)$(DATADIR)/schema/
+	install -m 0644 ldap-schema/examples/*.ldif \
+		$(DESTDIR)$(DATADIR)/examples/
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,16 @@
+# cli/ - the mailgrants admin tool.
+CLI_OBJS = $(B)/cli/mailgrants.o
+CLI_BIN = $(B)/mailgrants
+
+$(CLI_BIN): $(CLI_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(LIB_A) $(PKG_LIBS)
+
+ALL_TARGETS += $(CLI_BIN)
+
+install-cli: $(CLI_BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5
+	install -m 0755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/mailgrants
+	install -m 0644 doc/mailgrants.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 doc/mailgrants.conf.5 $(DESTDIR)$(MANDIR)/man5/
+INSTALL_TARGETS += install-cli

@@ -1,0 +1,7 @@
+# tests/ - unit tests: tests/unit/test-<module>.c, one binary each.
+UNIT_SRCS = $(wildcard tests/unit/test-*.c)
+UNIT_TESTS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB_A) $(PKG_LIBS)
