@@ -1,0 +1,255 @@
+/*
+ * NAME
+ *	addr - the one normal form of a mail address
+ * DESCRIPTION
+ *	See addr.h. Case folding of UTF-8 local parts uses libunistring
+ *	(full Unicode lower case, NFC); domains go through libidn2
+ *	(IDNA2008 with the UTS #46 mapping, non-transitional first, as
+ *	browsers and Postfix's smtputf8 support do).
+ * DIAGNOSTICS
+ *	The error texts are static and name what is wrong, never the
+ *	input (the caller decides how to print untrusted input).
+ */
+
+#include "addr.h"
+
+#include <ctype.h>
+#include <idn2.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unicase.h>
+#include <uninorm.h>
+#include <unistr.h>
+
+/* addr_has_controls - whether the bytes contain ASCII controls or DEL */
+static bool addr_has_controls(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* addr_is_ascii - whether the bytes are all 7-bit */
+static bool addr_is_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
+}
+
+/* addr_fold - lower-case (and NFC) a local part or bare login into out */
+static int addr_fold(const char *s, size_t len, char *out, size_t outsize,
+		     size_t *outlen_r, const char **error_r)
+{
+	if (addr_is_ascii(s, len)) {
+		if (len >= outsize) {
+			*error_r = "address too long";
+			return -1;
+		}
+		for (size_t i = 0; i < len; i++)
+			out[i] = (char)tolower((unsigned char)s[i]);
+		*outlen_r = len;
+		return 0;
+	}
+	if (u8_check((const uint8_t *)s, len) != NULL) {
+		*error_r = "invalid UTF-8";
+		return -1;
+	}
+	size_t flen = outsize;
+	uint8_t *r = u8_tolower((const uint8_t *)s, len, NULL, UNINORM_NFC,
+				(uint8_t *)out, &flen);
+	if (r == NULL) {
+		*error_r = "cannot case-fold the local part";
+		return -1;
+	}
+	if (r != (uint8_t *)out) {
+		/* Did not fit: libunistring allocated a larger result. */
+		free(r);
+		*error_r = "address too long";
+		return -1;
+	}
+	if (flen >= outsize) {
+		*error_r = "address too long";
+		return -1;
+	}
+	*outlen_r = flen;
+	return 0;
+}
+
+/* addr_domain_normalize - a domain in lower-case A-label form */
+int addr_domain_normalize(const char *in, char *out, size_t outsize,
+			  const char **error_r)
+{
+	size_t len = strlen(in);
+	char *ascii = NULL;
+	int rc;
+
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0) {
+		*error_r = "empty domain";
+		return -1;
+	}
+	if (len > 253 && in[0] != '[') {
+		*error_r = "domain too long";
+		return -1;
+	}
+	if (addr_has_controls(in, len) || memchr(in, '@', len) != NULL) {
+		*error_r = "invalid character in domain";
+		return -1;
+	}
+	if (in[0] == '[') {
+		/* An address literal: compared as written, lower case. */
+		if (len >= outsize) {
+			*error_r = "domain too long";
+			return -1;
+		}
+		for (size_t i = 0; i < len; i++)
+			out[i] = (char)tolower((unsigned char)in[i]);
+		out[len] = '\0';
+		return 0;
+	}
+	char buf[256];
+	memcpy(buf, in, len);
+	buf[len] = '\0';
+	if (addr_is_ascii(buf, len) && strstr(buf, "xn--") == NULL &&
+	    strstr(buf, "XN--") == NULL) {
+		/* Plain ASCII: lower case is the whole normal form. */
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)buf[i];
+
+			if (!(isalnum(c) || c == '-' || c == '.' || c == '_')) {
+				*error_r = "invalid character in domain";
+				return -1;
+			}
+			buf[i] = (char)tolower(c);
+		}
+		if (len >= outsize) {
+			*error_r = "domain too long";
+			return -1;
+		}
+		memcpy(out, buf, len + 1);
+		return 0;
+	}
+	if (!addr_is_ascii(buf, len) &&
+	    u8_check((const uint8_t *)buf, len) != NULL) {
+		*error_r = "invalid UTF-8 in domain";
+		return -1;
+	}
+	rc = idn2_to_ascii_8z(buf, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK)
+		rc = idn2_to_ascii_8z(buf, &ascii,
+				      IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
+	if (rc != IDN2_OK) {
+		*error_r = "invalid international domain name";
+		return -1;
+	}
+	size_t alen = strlen(ascii);
+	if (alen >= outsize) {
+		idn2_free(ascii);
+		*error_r = "domain too long";
+		return -1;
+	}
+	for (size_t i = 0; i <= alen; i++)
+		out[i] = (char)tolower((unsigned char)ascii[i]);
+	idn2_free(ascii);
+	return 0;
+}
+
+/* addr_normalize - the normal form of an address (see addr.h) */
+int addr_normalize(const char *in, const char *delimiters, unsigned int flags,
+		   char *out, size_t outsize, const char **error_r)
+{
+	char local[ADDR_MAX], domain[256];
+	size_t len, llen, flen;
+	const char *at;
+
+	if (in == NULL) {
+		*error_r = "no address";
+		return -1;
+	}
+	len = strnlen(in, ADDR_MAX + 1);
+	if (len > ADDR_MAX) {
+		*error_r = "address too long";
+		return -1;
+	}
+	/* Surrounding blanks and one pair of angle brackets. */
+	while (len > 0 && (*in == ' ' || *in == '\t')) {
+		in++;
+		len--;
+	}
+	while (len > 0 && (in[len - 1] == ' ' || in[len - 1] == '\t'))
+		len--;
+	if (len >= 2 && in[0] == '<' && in[len - 1] == '>') {
+		in++;
+		len -= 2;
+	}
+	if (len == 0) {
+		*error_r = "empty address";
+		return -1;
+	}
+	if (addr_has_controls(in, len)) {
+		*error_r = "control character in address";
+		return -1;
+	}
+	at = NULL;
+	for (size_t i = len; i > 0; i--) {
+		if (in[i - 1] == '@') {
+			at = in + i - 1;
+			break;
+		}
+	}
+	if (at == NULL) {
+		if ((flags & ADDR_ALLOW_BARE) == 0) {
+			*error_r = "address has no domain";
+			return -1;
+		}
+		if (addr_fold(in, len, out, outsize, &flen, error_r) < 0)
+			return -1;
+		out[flen] = '\0';
+		return 0;
+	}
+	llen = (size_t)(at - in);
+	if (llen == 0) {
+		*error_r = "address has an empty local part";
+		return -1;
+	}
+	if ((flags & ADDR_KEEP_EXTENSION) == 0 && delimiters != NULL &&
+	    *delimiters != '\0') {
+		size_t cut = strcspn(in, delimiters);
+
+		/* "+foo@x" keeps its local part: nothing would be left. */
+		if (cut > 0 && cut < llen)
+			llen = cut;
+	}
+	size_t dlen = len - llen - 1;
+	const char *dstart = at + 1;
+	if (dlen == 0 || dlen >= sizeof(domain)) {
+		*error_r = dlen == 0 ? "address has no domain" :
+			"domain too long";
+		return -1;
+	}
+	memcpy(domain, dstart, dlen);
+	domain[dlen] = '\0';
+	if (addr_fold(in, llen, local, sizeof(local), &flen, error_r) < 0)
+		return -1;
+	local[flen] = '\0';
+	char dnorm[256];
+	if (addr_domain_normalize(domain, dnorm, sizeof(dnorm), error_r) < 0)
+		return -1;
+	size_t dnlen = strlen(dnorm);
+	if (flen + 1 + dnlen >= outsize || flen + 1 + dnlen > ADDR_MAX) {
+		*error_r = "address too long";
+		return -1;
+	}
+	memcpy(out, local, flen);
+	out[flen] = '@';
+	memcpy(out + flen + 1, dnorm, dnlen + 1);
+	return 0;
+}
