@@ -1,0 +1,316 @@
+/*
+ * NAME
+ *	replica - the local SQLite copy of the directory's grants
+ * DESCRIPTION
+ *	See replica.h for the contract. The file is in WAL mode with a
+ *	persistent WAL, so that readers without write access to the
+ *	directory can open it read-only, and a sync's single write
+ *	transaction never blocks them: they keep seeing the previous
+ *	sync until it commits. A new file (first sync, or a corrupt or
+ *	foreign one being rebuilt) is written under a temporary name and
+ *	renamed into place only after the whole sync committed.
+ *
+ *	Schema version 1:
+ *	  meta(key, value)            source, last_success, counts
+ *	  companies(id, dn, group_id) group_id -1: required group missing
+ *	  domains(domain, company_id) every local domain, A-label
+ *	  users(id, dn, login, company_id, employee)
+ *	  mailboxes(id, dn, kind, address, company_id, owner_id,
+ *	            group_id, rights)  a user's primary mailbox has the
+ *	                               user's DN
+ *	  addresses(address, mailbox_id)  normal form, unique
+ *	  groups(id, dn), group_members(group_id, user_id)  flattened
+ *	  shares(id, dn, mailbox_id, rights, not_before, not_after,
+ *	         description), share_grantees(share_id, user_id) flattened
+ * DIAGNOSTICS
+ *	Errors name the replica file and what failed; the caller prints
+ *	them.
+ */
+
+#include "replica.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "replica-private.h"
+#include "xalloc.h"
+
+struct replica {
+	char *path;
+	sqlite3 *db;
+	dev_t dev;
+	ino_t ino;
+	sqlite3_stmt *stmts[REPLICA_STMT_COUNT];
+	char error[1024];
+};
+
+static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
+	[REPLICA_STMT_USER] =
+		"SELECT id, company_id, employee, dn FROM users WHERE login = ?1",
+	[REPLICA_STMT_MAILBOX_BY_ADDRESS] =
+		"SELECT m.id, m.kind, m.address, m.dn, m.company_id,"
+		" m.owner_id, m.group_id, m.rights FROM addresses a"
+		" JOIN mailboxes m ON m.id = a.mailbox_id WHERE a.address = ?1",
+	[REPLICA_STMT_DOMAIN] =
+		"SELECT 1 FROM domains WHERE domain = ?1",
+	[REPLICA_STMT_SHARES_OF] =
+		"SELECT s.dn, s.rights, s.not_before, s.not_after"
+		" FROM share_grantees g JOIN shares s ON s.id = g.share_id"
+		" WHERE g.user_id = ?2 AND s.mailbox_id = ?1 ORDER BY s.dn",
+	[REPLICA_STMT_IN_GROUP] =
+		"SELECT 1 FROM group_members WHERE group_id = ?1"
+		" AND user_id = ?2",
+	/* Every mailbox a login sees now, in one statement: owned ones,
+	   company ones of the user's company (and group), active shares.
+	   Columns: kind of grant (1 owner, 2 company, 3 share), mailbox
+	   kind, primary address, mailbox dn, granting dn, rights,
+	   not_before, not_after, user dn. */
+	[REPLICA_STMT_ACCESS] =
+		"WITH u AS (SELECT id, company_id, employee FROM users"
+		" WHERE login = ?1)"
+		" SELECT 1, m.kind, m.address, m.dn, m.dn, m.rights, NULL, NULL"
+		" FROM u JOIN mailboxes m ON m.owner_id = u.id"
+		" UNION ALL"
+		" SELECT 2, m.kind, m.address, m.dn, m.dn, m.rights, NULL, NULL"
+		" FROM u JOIN mailboxes m ON m.company_id = u.company_id"
+		" AND m.kind = 2 WHERE u.employee AND (m.group_id IS NULL OR"
+		" EXISTS (SELECT 1 FROM group_members gm WHERE"
+		" gm.group_id = m.group_id AND gm.user_id = u.id))"
+		" UNION ALL"
+		" SELECT 3, m.kind, m.address, m.dn, s.dn, s.rights,"
+		" s.not_before, s.not_after FROM u"
+		" JOIN share_grantees g ON g.user_id = u.id"
+		" JOIN shares s ON s.id = g.share_id"
+		" JOIN mailboxes m ON m.id = s.mailbox_id"
+		" WHERE m.owner_id IS NOT u.id"
+		" AND (s.not_before IS NULL OR s.not_before <= ?2)"
+		" AND (s.not_after IS NULL OR s.not_after >= ?2)"
+		" ORDER BY 1, 3, 5",
+	/* Every login that may see a mailbox: its owner, employees for a
+	   company mailbox, grantees of any share (windows checked by the
+	   caller through rights_decide). */
+	[REPLICA_STMT_WHO] =
+		"SELECT u.login FROM mailboxes m JOIN users u"
+		" ON u.id = m.owner_id WHERE m.id = ?1"
+		" UNION"
+		" SELECT u.login FROM mailboxes m JOIN users u"
+		" ON u.company_id = m.company_id AND u.employee"
+		" WHERE m.id = ?1 AND m.kind = 2"
+		" UNION"
+		" SELECT u.login FROM shares s JOIN share_grantees g"
+		" ON g.share_id = s.id JOIN users u ON u.id = g.user_id"
+		" WHERE s.mailbox_id = ?1 ORDER BY 1",
+	[REPLICA_STMT_BEGIN] = "BEGIN",
+	[REPLICA_STMT_COMMIT] = "COMMIT",
+};
+
+/* replica_error - format an SQLite error for the replica */
+const char *replica_error(struct replica *rep, const char *what)
+{
+	snprintf(rep->error, sizeof(rep->error), "replica %s: %s: %s",
+		 rep->path, what,
+		 rep->db != NULL ? sqlite3_errmsg(rep->db) : "not open");
+	return rep->error;
+}
+
+/* replica_drop_db - finalize statements and close the file */
+static void replica_drop_db(struct replica *rep)
+{
+	for (int i = 0; i < REPLICA_STMT_COUNT; i++) {
+		sqlite3_finalize(rep->stmts[i]);
+		rep->stmts[i] = NULL;
+	}
+	if (rep->db != NULL)
+		sqlite3_close_v2(rep->db);
+	rep->db = NULL;
+}
+
+/* replica_attach - open the file read-only and check it is a replica */
+static int replica_attach(struct replica *rep, const char **error_r)
+{
+	struct stat st;
+	sqlite3_stmt *st_ver = NULL;
+	int rc, version;
+
+	if (stat(rep->path, &st) < 0) {
+		snprintf(rep->error, sizeof(rep->error),
+			 "replica %s: %s (has mailgrants sync run?)",
+			 rep->path, strerror(errno));
+		*error_r = rep->error;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(rep->error, sizeof(rep->error),
+			 "replica %s: not a regular file", rep->path);
+		*error_r = rep->error;
+		return -1;
+	}
+	rc = sqlite3_open_v2(rep->path, &rep->db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		*error_r = replica_error(rep, "cannot open");
+		replica_drop_db(rep);
+		return -1;
+	}
+	sqlite3_busy_timeout(rep->db, 2000);
+	rc = sqlite3_prepare_v2(rep->db, "PRAGMA user_version", -1, &st_ver,
+				NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st_ver);
+	if (rc != SQLITE_ROW) {
+		*error_r = replica_error(rep, "not a replica or corrupt");
+		sqlite3_finalize(st_ver);
+		replica_drop_db(rep);
+		return -1;
+	}
+	version = sqlite3_column_int(st_ver, 0);
+	sqlite3_finalize(st_ver);
+	if (version != REPLICA_SCHEMA_VERSION) {
+		snprintf(rep->error, sizeof(rep->error),
+			 "replica %s: schema version %d, this mailgrants reads"
+			 " version %d (run mailgrants sync to rebuild it)",
+			 rep->path, version, REPLICA_SCHEMA_VERSION);
+		*error_r = rep->error;
+		replica_drop_db(rep);
+		return -1;
+	}
+	/* A header can survive truncation: read a row to be sure. */
+	rc = sqlite3_prepare_v2(rep->db,
+				"SELECT value FROM meta WHERE key = 'last_success'",
+				-1, &st_ver, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st_ver);
+	sqlite3_finalize(st_ver);
+	if (rc != SQLITE_ROW) {
+		*error_r = replica_error(rep, rc == SQLITE_DONE ?
+					 "no completed sync" :
+					 "not a replica or corrupt");
+		replica_drop_db(rep);
+		return -1;
+	}
+	rep->dev = st.st_dev;
+	rep->ino = st.st_ino;
+	return 0;
+}
+
+/* replica_open - open the replica read-only */
+int replica_open(const char *path, struct replica **rep_r,
+		 const char **error_r)
+{
+	struct replica *rep = xcalloc(1, sizeof(*rep));
+	static char error[1024];
+
+	rep->path = xstrdup(path);
+	if (replica_attach(rep, error_r) < 0) {
+		/* Keep the text: rep goes away with its buffer. */
+		snprintf(error, sizeof(error), "%s", *error_r);
+		*error_r = error;
+		replica_close(&rep);
+		return -1;
+	}
+	*rep_r = rep;
+	return 0;
+}
+
+/* replica_refresh - reopen when the file was replaced */
+int replica_refresh(struct replica *rep, const char **error_r)
+{
+	struct stat st;
+
+	if (rep->db != NULL && stat(rep->path, &st) == 0 &&
+	    st.st_dev == rep->dev && st.st_ino == rep->ino)
+		return 0;
+	replica_drop_db(rep);
+	return replica_attach(rep, error_r);
+}
+
+/* replica_stmt - a prepared statement of the open replica */
+sqlite3_stmt *replica_stmt(struct replica *rep, enum replica_stmt which,
+			   const char **error_r)
+{
+	if (rep->db == NULL) {
+		if (replica_attach(rep, error_r) < 0)
+			return NULL;
+	}
+	if (rep->stmts[which] == NULL &&
+	    sqlite3_prepare_v2(rep->db, replica_stmt_sql[which], -1,
+			       &rep->stmts[which], NULL) != SQLITE_OK) {
+		*error_r = replica_error(rep, "cannot prepare a query");
+		return NULL;
+	}
+	return rep->stmts[which];
+}
+
+/* replica_info - source, last sync and counts from the meta table */
+int replica_info(struct replica *rep, struct replica_info *info_r,
+		 const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(info_r, 0, sizeof(*info_r));
+	if (rep->db == NULL && replica_attach(rep, error_r) < 0)
+		return -1;
+	if (sqlite3_prepare_v2(rep->db, "SELECT key, value FROM meta", -1,
+			       &st, NULL) != SQLITE_OK) {
+		*error_r = replica_error(rep, "cannot read meta data");
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		const char *v = (const char *)sqlite3_column_text(st, 1);
+		unsigned long n;
+
+		if (k == NULL || v == NULL)
+			continue;
+		n = strtoul(v, NULL, 10);
+		if (strcmp(k, "source") == 0)
+			snprintf(info_r->source, sizeof(info_r->source), "%s",
+				 v);
+		else if (strcmp(k, "last_success") == 0)
+			info_r->last_success = (time_t)strtoll(v, NULL, 10);
+#define C(name) else if (strcmp(k, #name) == 0) info_r->counts.name = n
+		C(companies); C(domains); C(users); C(mailboxes);
+		C(addresses); C(groups); C(shares); C(grants); C(skipped);
+#undef C
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		*error_r = replica_error(rep, "cannot read meta data");
+		return -1;
+	}
+	return 0;
+}
+
+/* replica_close - close and NULL the caller's pointer */
+void replica_close(struct replica **repp)
+{
+	struct replica *rep = *repp;
+
+	if (rep == NULL)
+		return;
+	replica_drop_db(rep);
+	free(rep->path);
+	free(rep);
+	*repp = NULL;
+}
+
+/* dn_parent - the DN one level up, or NULL at the top */
+const char *dn_parent(const char *dn)
+{
+	for (const char *p = dn; *p != '\0'; p++) {
+		if (*p == '\\') {
+			if (p[1] == '\0')
+				return NULL;
+			p++;
+		} else if (*p == ',') {
+			return p[1] != '\0' ? p + 1 : NULL;
+		}
+	}
+	return NULL;
+}

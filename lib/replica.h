@@ -1,0 +1,159 @@
+#ifndef MAILGRANTS_REPLICA_H
+#define MAILGRANTS_REPLICA_H
+
+/*
+ * NAME
+ *	replica - the local SQLite copy of the directory's grants
+ * SYNOPSIS
+ *	#include "replica.h"
+ *
+ *	int replica_open(const char *path, struct replica **rep_r,
+ *			 const char **error_r);
+ *	int replica_refresh(struct replica *rep, const char **error_r);
+ *	int replica_info(struct replica *rep, struct replica_info *info_r,
+ *			 const char **error_r);
+ *	void replica_close(struct replica **repp);
+ *
+ *	int replica_writer_open(const char *path, struct replica_writer **w_r,
+ *				const char **error_r);
+ *	int replica_stage_company(struct replica_writer *w,
+ *				  const struct replica_company *c);
+ *	int replica_stage_group(...);
+ *	int replica_stage_user(...);
+ *	int replica_stage_mailbox(...);
+ *	int replica_stage_share(...);
+ *	int replica_writer_commit(struct replica_writer **wp,
+ *				  const char *source,
+ *				  struct replica_counts *counts_r,
+ *				  const char **error_r);
+ *	void replica_writer_abort(struct replica_writer **wp);
+ * DESCRIPTION
+ *	Readers open the replica read-only (replica_open) and check its
+ *	schema version; a missing file, a file that is not a replica, a
+ *	corrupt one or one of another version is an error (-1) that the
+ *	caller turns into a temporary failure. Every query runs in its
+ *	own read transaction, so a reader sees either the last sync or
+ *	the one before, never a mix. replica_refresh() is cheap (one
+ *	stat) and reopens the file when it was replaced.
+ *
+ *	The one writer (mailgrants sync) stages a whole directory, in the
+ *	order companies, groups, users, mailboxes, shares, then commits:
+ *	references by DN (owners, groups, grantees, the mailbox a share
+ *	sits below, the company a user or mailbox sits below) are
+ *	resolved at commit, nested groups flattened with a cycle guard,
+ *	and the result replaces the previous content in one transaction.
+ *	Until the commit, readers see the previous replica; a writer that
+ *	fails or dies leaves it as it was.
+ *
+ *	DNs handed to the writer must be in one normal form (the LDAP
+ *	source lowercases and normalises them), since they are compared
+ *	as strings. Addresses are normalised by the writer (addr.h).
+ *
+ *	A staged entry that cannot be used (a bad address, a duplicate
+ *	login, an owner that does not exist) is skipped; the writer calls
+ *	the warning callback with its DN and the reason, and goes on.
+ *	stage functions return 0 (staged), 1 (skipped, warned) or -1
+ *	(the replica itself failed; error in the writer, see commit).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#define REPLICA_SCHEMA_VERSION 1
+#define REPLICA_DN_MAX 1024
+
+enum replica_mailbox_kind {
+	REPLICA_MAILBOX_PRIVATE = 1,
+	REPLICA_MAILBOX_COMPANY = 2,
+};
+
+struct replica;
+struct replica_writer;
+
+struct replica_counts {
+	unsigned long companies, domains, users, mailboxes, addresses;
+	unsigned long groups, shares, grants, skipped;
+};
+
+struct replica_info {
+	char source[REPLICA_DN_MAX];	/* where the last sync read from */
+	time_t last_success;		/* end of the last good sync */
+	struct replica_counts counts;
+};
+
+/* The entries a directory source hands the writer. NULL-terminated
+   arrays; optional pointers may be NULL. */
+struct replica_company {
+	const char *dn;
+	const char *const *domains;
+	const char *group_dn;		/* limits who counts as employee */
+};
+
+struct replica_group {
+	const char *dn;
+	const char *const *member_dns;	/* users or groups */
+};
+
+struct replica_user {
+	const char *dn;
+	const char *login;
+	const char *const *addresses;	/* first = primary */
+};
+
+struct replica_mailbox {
+	const char *dn;
+	enum replica_mailbox_kind kind;
+	const char *const *addresses;	/* first = primary */
+	const char *owner_dn;		/* private: required */
+	const char *group_dn;		/* company: optional */
+	const char *rights;		/* company: optional */
+};
+
+struct replica_share {
+	const char *dn;			/* its parent is the shared mailbox */
+	const char *const *grantee_dns;	/* users or groups */
+	const char *rights;		/* optional */
+	time_t not_before, not_after;	/* 0 = open */
+	const char *description;	/* optional */
+};
+
+typedef void replica_warn_fn(void *context, const char *dn,
+			     const char *reason);
+
+struct replica_writer_settings {
+	const char *owner_rights;	/* defaults if NULL: lrwstipekx */
+	const char *company_rights;	/* lrwstipek */
+	const char *share_rights;	/* lrwstiek */
+	replica_warn_fn *warn;
+	void *warn_context;
+};
+
+int replica_open(const char *path, struct replica **rep_r,
+		 const char **error_r);
+int replica_refresh(struct replica *rep, const char **error_r);
+int replica_info(struct replica *rep, struct replica_info *info_r,
+		 const char **error_r);
+void replica_close(struct replica **repp);
+
+int replica_writer_open(const char *path,
+			const struct replica_writer_settings *set,
+			struct replica_writer **w_r, const char **error_r);
+int replica_stage_company(struct replica_writer *w,
+			  const struct replica_company *c);
+int replica_stage_group(struct replica_writer *w,
+			const struct replica_group *g);
+int replica_stage_user(struct replica_writer *w, const struct replica_user *u);
+int replica_stage_mailbox(struct replica_writer *w,
+			  const struct replica_mailbox *m);
+int replica_stage_share(struct replica_writer *w,
+			const struct replica_share *s);
+int replica_writer_commit(struct replica_writer **wp, const char *source,
+			  struct replica_counts *counts_r,
+			  const char **error_r);
+void replica_writer_abort(struct replica_writer **wp);
+
+/* dn_parent - the DN one level up, or NULL at the top; skips escapes */
+const char *dn_parent(const char *dn);
+
+#endif

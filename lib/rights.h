@@ -1,0 +1,115 @@
+#ifndef MAILGRANTS_RIGHTS_H
+#define MAILGRANTS_RIGHTS_H
+
+/*
+ * NAME
+ *	rights - the one function that decides who may do what
+ * SYNOPSIS
+ *	#include "rights.h"
+ *
+ *	int rights_decide(struct replica *rep, const char *login,
+ *			  const char *address, time_t now,
+ *			  const char *delimiters,
+ *			  struct rights_decision *d_r, const char **error_r);
+ *	int rights_access(struct replica *rep, const char *login,
+ *			  time_t now, struct rights_list *list_r,
+ *			  const char **error_r);
+ *	int rights_who(struct replica *rep, const char *address, time_t now,
+ *		       const char *delimiters, struct rights_list *list_r,
+ *		       const char **error_r);
+ *	void rights_list_free(struct rights_list *list);
+ *	const char *rights_kind_name(enum rights_kind kind);
+ *	const char *rights_reason_name(enum rights_reason reason);
+ * DESCRIPTION
+ *	rights_decide() answers (login, address, now) -> {kind, visible,
+ *	IMAP rights, may_send, reason}: the rule table of DESIGN §1.
+ *	Share windows are evaluated against "now", never at sync time.
+ *	The Dovecot plugin, the policy daemon, the milter and the CLI
+ *	all ask this function (or rights_access/rights_who, which apply
+ *	the same rules to every mailbox of a login or every login of a
+ *	mailbox), so they cannot disagree.
+ *
+ *	A login or address that does not normalise, or is unknown, is an
+ *	answer (kind NONE with a reason), not an error. -1 means the
+ *	replica could not answer (error_r says why): callers fail closed
+ *	with a temporary error.
+ *
+ *	A NULL or empty login asks only where the address lives: the
+ *	reason is then NOT_YOURS for an existing mailbox, UNKNOWN_ADDRESS
+ *	for another address of a local domain, FOREIGN_DOMAIN otherwise
+ *	(the policy daemon's unauthenticated case).
+ *
+ *	The address is looked up as given first and then, if that finds
+ *	nothing, without its extension (everything from the first of the
+ *	"delimiters" characters in the local part, as Postfix does).
+ *
+ *	rights_access() lists every mailbox the login can see right now
+ *	(own private ones, company ones, active shares), in one replica
+ *	query; it returns 1 (empty list) for an unknown login.
+ *	rights_who() lists every login that can see the mailbox of an
+ *	address right now, deciding each through rights_decide's rules;
+ *	it returns 1 (empty list) when no mailbox has the address.
+ *	Lists are freed with rights_list_free().
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "addr.h"
+#include "replica.h"
+
+#define RIGHTS_MAX 32		/* IMAP rights letters */
+
+enum rights_kind {
+	RIGHTS_KIND_NONE,
+	RIGHTS_KIND_PRIVATE,
+	RIGHTS_KIND_COMPANY,
+	RIGHTS_KIND_SHARED,
+};
+
+enum rights_reason {
+	RIGHTS_REASON_OWNER,		/* own_mailbox */
+	RIGHTS_REASON_COMPANY,		/* company_mailbox */
+	RIGHTS_REASON_SHARED,		/* shared_read_only */
+	RIGHTS_REASON_SHARE_INACTIVE,	/* share_not_active */
+	RIGHTS_REASON_NOT_IN_GROUP,	/* not_in_group */
+	RIGHTS_REASON_NOT_YOURS,	/* not_yours */
+	RIGHTS_REASON_UNKNOWN_ADDRESS,	/* unknown_address (local domain) */
+	RIGHTS_REASON_FOREIGN_DOMAIN,	/* foreign_domain */
+	RIGHTS_REASON_UNKNOWN_LOGIN,	/* unknown_login */
+	RIGHTS_REASON_BAD_ADDRESS,	/* bad_address */
+};
+
+struct rights_decision {
+	enum rights_kind kind;
+	enum rights_reason reason;
+	bool visible;
+	bool may_send;
+	char rights[RIGHTS_MAX];	/* "" when not visible */
+	char login[ADDR_MAX];		/* normalised, or as given if bad */
+	char address[ADDR_MAX];		/* normalised, or as given if bad */
+	char mailbox[ADDR_MAX];		/* the mailbox's primary address */
+	char entry_dn[REPLICA_DN_MAX];	/* the entry that decides */
+	time_t not_before, not_after;	/* the share's window, 0 = open */
+	char detail[512];		/* why, in words, for explain */
+};
+
+struct rights_list {
+	struct rights_decision *items;
+	size_t count;
+};
+
+int rights_decide(struct replica *rep, const char *login, const char *address,
+		  time_t now, const char *delimiters,
+		  struct rights_decision *d_r, const char **error_r);
+int rights_access(struct replica *rep, const char *login, time_t now,
+		  struct rights_list *list_r, const char **error_r);
+int rights_who(struct replica *rep, const char *address, time_t now,
+	       const char *delimiters, struct rights_list *list_r,
+	       const char **error_r);
+void rights_list_free(struct rights_list *list);
+const char *rights_kind_name(enum rights_kind kind);
+const char *rights_reason_name(enum rights_reason reason);
+
+#endif

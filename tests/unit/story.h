@@ -1,0 +1,129 @@
+#ifndef MAILGRANTS_TEST_STORY_H
+#define MAILGRANTS_TEST_STORY_H
+
+/*
+ * NAME
+ *	story - the abc.com story of DESIGN §1 as a replica, for unit tests
+ * SYNOPSIS
+ *	int story_build(const char *path, replica_warn_fn *warn, void *ctx);
+ * DESCRIPTION
+ *	Stages what ldap-schema/examples/abc.ldif holds (DNs in the
+ *	normal form the LDAP reader produces) through the replica writer,
+ *	so that unit tests of everything above the replica run without a
+ *	directory. Times: Peter's vacation share runs from 2025-01-01 to
+ *	2035-12-31, Tom's share ended with 2024. xyz.org counts as
+ *	employees the members of cn=staff, which nests cn=devs, which
+ *	nests cn=staff again (a cycle).
+ */
+
+#include <stdio.h>
+
+#include "replica.h"
+
+#define STORY_BASE "dc=example,dc=org"
+#define STORY_ABC "o=abc.com," STORY_BASE
+#define STORY_XYZ "o=xyz.org," STORY_BASE
+#define STORY_SANDRA "uid=sandra.schuster,ou=people," STORY_ABC
+#define STORY_JANA "uid=jana.meier,ou=people," STORY_ABC
+#define STORY_PETER "uid=peter.mueller,ou=people," STORY_ABC
+#define STORY_TOM "uid=tom.berger,ou=people," STORY_ABC
+#define STORY_ANNA "uid=anna.schmidt,ou=people," STORY_XYZ
+#define STORY_MAX "uid=max.wolf,ou=people," STORY_XYZ
+#define STORY_STAFF "cn=staff,ou=groups," STORY_XYZ
+#define STORY_DEVS "cn=devs,ou=groups," STORY_XYZ
+
+#define STORY_2024_START ((time_t)1704067200)	/* 2024-01-01T00:00:00Z */
+#define STORY_2024_END ((time_t)1735689599)	/* 2024-12-31T23:59:59Z */
+#define STORY_2025_START ((time_t)1735689600)	/* 2025-01-01T00:00:00Z */
+#define STORY_2035_END ((time_t)2082758399)	/* 2035-12-31T23:59:59Z */
+
+/* story_build - write the story replica to path; 0 or -1 */
+static inline int story_build(const char *path, replica_warn_fn *warn,
+			      void *ctx)
+{
+	struct replica_writer_settings set = { .warn = warn,
+					       .warn_context = ctx };
+	struct replica_writer *w;
+	const char *error;
+
+	if (replica_writer_open(path, &set, &w, &error) < 0) {
+		fprintf(stderr, "story: %s\n", error);
+		return -1;
+	}
+	const char *abc_domains[] = { "abc.com", NULL };
+	const char *xyz_domains[] = { "xyz.org", NULL };
+	struct replica_company abc = { .dn = STORY_ABC,
+				       .domains = abc_domains };
+	struct replica_company xyz = { .dn = STORY_XYZ,
+				       .domains = xyz_domains,
+				       .group_dn = STORY_STAFF };
+	replica_stage_company(w, &abc);
+	replica_stage_company(w, &xyz);
+
+	const char *admins[] = { "cn=mailadmin," STORY_BASE, NULL };
+	const char *staff[] = { STORY_ANNA, STORY_DEVS, NULL };
+	const char *devs[] = { STORY_MAX, STORY_STAFF, NULL };
+	struct replica_group groups[] = {
+		{ "cn=mail-admins,ou=groups," STORY_BASE, admins },
+		{ STORY_STAFF, staff },
+		{ STORY_DEVS, devs },
+	};
+	for (size_t i = 0; i < 3; i++)
+		replica_stage_group(w, &groups[i]);
+
+	const char *sandra[] = { "sandra.schuster@abc.com", NULL };
+	const char *jana[] = { "jana.meier@abc.com", NULL };
+	const char *peter[] = { "peter.mueller@abc.com",
+				"peter.m\xc3\xbcller@abc.com", NULL };
+	const char *tom[] = { "tom.berger@abc.com", NULL };
+	const char *anna[] = { "anna.schmidt@xyz.org", NULL };
+	const char *max[] = { "max.wolf@xyz.org", NULL };
+	struct replica_user users[] = {
+		{ STORY_SANDRA, "sandra.schuster@abc.com", sandra },
+		{ STORY_JANA, "jana.meier@abc.com", jana },
+		{ STORY_PETER, "peter.mueller@abc.com", peter },
+		{ STORY_TOM, "tom.berger@abc.com", tom },
+		{ STORY_ANNA, "anna.schmidt@xyz.org", anna },
+		{ STORY_MAX, "max.wolf@xyz.org", max },
+	};
+	for (size_t i = 0; i < 6; i++)
+		replica_stage_user(w, &users[i]);
+
+	const char *makler[] = { "makler@abc.com", NULL };
+	const char *buchhaltung[] = { "buchhaltung@abc.com", NULL };
+	const char *info_abc[] = { "info@abc.com", NULL };
+	const char *info_xyz[] = { "info@xyz.org", NULL };
+	struct replica_mailbox mailboxes[] = {
+		{ "cn=makler@abc.com,ou=mailboxes," STORY_ABC,
+		  REPLICA_MAILBOX_PRIVATE, makler, STORY_SANDRA, NULL, NULL },
+		{ "cn=buchhaltung@abc.com,ou=mailboxes," STORY_ABC,
+		  REPLICA_MAILBOX_PRIVATE, buchhaltung, STORY_JANA, NULL,
+		  NULL },
+		{ "cn=info@abc.com,ou=mailboxes," STORY_ABC,
+		  REPLICA_MAILBOX_COMPANY, info_abc, NULL, NULL, NULL },
+		{ "cn=info@xyz.org,ou=mailboxes," STORY_XYZ,
+		  REPLICA_MAILBOX_COMPANY, info_xyz, NULL, NULL, NULL },
+	};
+	for (size_t i = 0; i < 4; i++)
+		replica_stage_mailbox(w, &mailboxes[i]);
+
+	const char *vacation[] = { STORY_SANDRA, STORY_JANA, NULL };
+	const char *old[] = { STORY_TOM, NULL };
+	struct replica_share shares[] = {
+		{ "cn=vacation," STORY_PETER, vacation, NULL,
+		  STORY_2025_START, STORY_2035_END, "Peter's vacation" },
+		{ "cn=2024," STORY_PETER, old, NULL, STORY_2024_START,
+		  STORY_2024_END, "2024" },
+	};
+	for (size_t i = 0; i < 2; i++)
+		replica_stage_share(w, &shares[i]);
+
+	struct replica_counts counts;
+	if (replica_writer_commit(&w, "story", &counts, &error) < 0) {
+		fprintf(stderr, "story: %s\n", error);
+		return -1;
+	}
+	return 0;
+}
+
+#endif

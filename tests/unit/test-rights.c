@@ -1,0 +1,352 @@
+/*
+ * NAME
+ *	test-rights - the rule table of DESIGN §1 and §6, row by row
+ * DESCRIPTION
+ *	Builds the abc.com story replica (story.h) and asks the one rights
+ *	function for every row of the tables, at times before, inside and
+ *	after the share windows; then checks that rights_access() and
+ *	rights_who() agree with rights_decide() for every pair, and a
+ *	second replica with group grantees, open and one-sided windows.
+ */
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "rights.h"
+#include "story.h"
+#include "test.h"
+#include "xalloc.h"
+
+#define T2026 ((time_t)1780272000)	/* 2026-06-01 */
+#define T2024 ((time_t)1717200000)	/* 2024-06-01 */
+#define T2036 ((time_t)2085000000)	/* 2036-01-26 */
+
+struct row {
+	const char *login, *address;
+	time_t now;
+	enum rights_kind kind;
+	bool visible, may_send;
+	const char *rights;
+	enum rights_reason reason;
+};
+
+#define PRIV RIGHTS_KIND_PRIVATE
+#define COMP RIGHTS_KIND_COMPANY
+#define SHRD RIGHTS_KIND_SHARED
+#define NONE RIGHTS_KIND_NONE
+
+static const struct row rows[] = {
+	/* Private: the owner only, every address of the mailbox. */
+	{ "sandra.schuster@abc.com", "sandra.schuster@abc.com", T2026, PRIV,
+	  true, true, "lrwstipekx", RIGHTS_REASON_OWNER },
+	{ "sandra.schuster@abc.com", "makler@abc.com", T2026, PRIV, true,
+	  true, "lrwstipekx", RIGHTS_REASON_OWNER },
+	{ "SANDRA.Schuster@ABC.com", "Makler@abc.COM", T2026, PRIV, true,
+	  true, "lrwstipekx", RIGHTS_REASON_OWNER },
+	{ "sandra.schuster@abc.com", "SANDRA.Schuster+x@ABC.com", T2026, PRIV,
+	  true, true, "lrwstipekx", RIGHTS_REASON_OWNER },
+	{ "peter.mueller@abc.com", "peter.m\xc3\xbcller@abc.com", T2026, PRIV,
+	  true, true, "lrwstipekx", RIGHTS_REASON_OWNER },
+	{ "jana.meier@abc.com", "makler@abc.com", T2026, NONE, false, false,
+	  "", RIGHTS_REASON_NOT_YOURS },
+	{ "sandra.schuster@abc.com", "buchhaltung@abc.com", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_NOT_YOURS },
+	{ "peter.mueller@abc.com", "sandra.schuster@abc.com", T2026, NONE,
+	  false, false, "", RIGHTS_REASON_NOT_YOURS },
+	/* Company: every employee, sending included. */
+	{ "sandra.schuster@abc.com", "info@abc.com", T2026, COMP, true, true,
+	  "lrwstipek", RIGHTS_REASON_COMPANY },
+	{ "tom.berger@abc.com", "info@abc.com", T2026, COMP, true, true,
+	  "lrwstipek", RIGHTS_REASON_COMPANY },
+	{ "anna.schmidt@xyz.org", "info@abc.com", T2026, NONE, false, false,
+	  "", RIGHTS_REASON_NOT_YOURS },
+	{ "sandra.schuster@abc.com", "info@xyz.org", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_NOT_YOURS },
+	/* xyz.org: employees are cn=staff, which nests cn=devs (a cycle). */
+	{ "anna.schmidt@xyz.org", "info@xyz.org", T2026, COMP, true, true,
+	  "lrwstipek", RIGHTS_REASON_COMPANY },
+	{ "max.wolf@xyz.org", "info@xyz.org", T2026, COMP, true, true,
+	  "lrwstipek", RIGHTS_REASON_COMPANY },
+	/* Shared: read and process, never send; windows on time. */
+	{ "sandra.schuster@abc.com", "peter.mueller@abc.com", T2026, SHRD,
+	  true, false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "sandra.schuster@abc.com", "peter.m\xc3\xbcller@abc.com", T2026,
+	  SHRD, true, false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "sandra.schuster@abc.com", "PETER.M\xc3\x9cLLER@ABC.COM", T2026,
+	  SHRD, true, false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "jana.meier@abc.com", "peter.mueller+case@abc.com", T2026, SHRD,
+	  true, false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "sandra.schuster@abc.com", "peter.mueller@abc.com", T2024, NONE,
+	  false, false, "", RIGHTS_REASON_SHARE_INACTIVE },
+	{ "sandra.schuster@abc.com", "peter.mueller@abc.com", T2036, NONE,
+	  false, false, "", RIGHTS_REASON_SHARE_INACTIVE },
+	{ "sandra.schuster@abc.com", "peter.mueller@abc.com", STORY_2025_START,
+	  SHRD, true, false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "sandra.schuster@abc.com", "peter.mueller@abc.com", STORY_2035_END,
+	  SHRD, true, false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "sandra.schuster@abc.com", "peter.mueller@abc.com",
+	  STORY_2035_END + 1, NONE, false, false, "",
+	  RIGHTS_REASON_SHARE_INACTIVE },
+	{ "tom.berger@abc.com", "peter.mueller@abc.com", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_SHARE_INACTIVE },
+	{ "tom.berger@abc.com", "peter.mueller@abc.com", T2024, SHRD, true,
+	  false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "anna.schmidt@xyz.org", "peter.mueller@abc.com", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_NOT_YOURS },
+	/* Addresses that are nobody's. */
+	{ "sandra.schuster@abc.com", "nobody@abc.com", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_UNKNOWN_ADDRESS },
+	{ "sandra.schuster@abc.com", "someone@example.net", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_FOREIGN_DOMAIN },
+	{ "sandra.schuster@abc.com", "no-at-sign", T2026, NONE, false, false,
+	  "", RIGHTS_REASON_BAD_ADDRESS },
+	/* Logins that are nobody, however they are spelt. */
+	{ "unknown@abc.com", "info@abc.com", T2026, NONE, false, false, "",
+	  RIGHTS_REASON_UNKNOWN_LOGIN },
+	{ "*)(uid=*", "info@abc.com", T2026, NONE, false, false, "",
+	  RIGHTS_REASON_UNKNOWN_LOGIN },
+	{ "sandra.schuster@abc.com)(mail=*", "info@abc.com", T2026, NONE,
+	  false, false, "", RIGHTS_REASON_UNKNOWN_LOGIN },
+	{ "%", "info@abc.com", T2026, NONE, false, false, "",
+	  RIGHTS_REASON_UNKNOWN_LOGIN },
+	{ "sandra.schuster", "info@abc.com", T2026, NONE, false, false, "",
+	  RIGHTS_REASON_UNKNOWN_LOGIN },
+	/* No login: only where the address lives. */
+	{ NULL, "info@abc.com", T2026, NONE, false, false, "",
+	  RIGHTS_REASON_NOT_YOURS },
+	{ "", "nobody@abc.com", T2026, NONE, false, false, "",
+	  RIGHTS_REASON_UNKNOWN_ADDRESS },
+	{ NULL, "x@example.net", T2026, NONE, false, false, "",
+	  RIGHTS_REASON_FOREIGN_DOMAIN },
+};
+
+/* check_row - one row of the table */
+static void check_row(struct replica *rep, const struct row *r)
+{
+	struct rights_decision d;
+	const char *error;
+
+	if (rights_decide(rep, r->login, r->address, r->now, "+", &d,
+			  &error) < 0) {
+		fprintf(stderr, "decide: %s\n", error);
+		TEST_ASSERT(0);
+		return;
+	}
+	if (d.kind != r->kind || d.visible != r->visible ||
+	    d.may_send != r->may_send || d.reason != r->reason ||
+	    strcmp(d.rights, r->rights) != 0)
+		fprintf(stderr, "row %s / %s at %lld: got %s %s %s rights=%s"
+			" (%s)\n", r->login ? r->login : "(null)", r->address,
+			(long long)r->now, rights_kind_name(d.kind),
+			rights_reason_name(d.reason),
+			d.may_send ? "send" : "nosend", d.rights, d.detail);
+	TEST_ASSERT(d.kind == r->kind);
+	TEST_ASSERT(d.visible == r->visible);
+	TEST_ASSERT(d.may_send == r->may_send);
+	TEST_ASSERT(d.reason == r->reason);
+	TEST_STREQ(d.rights, r->rights);
+}
+
+/* count_logins - how many items of a list have the login */
+static int has_login(const struct rights_list *l, const char *login)
+{
+	for (size_t i = 0; i < l->count; i++)
+		if (strcmp(l->items[i].login, login) == 0)
+			return 1;
+	return 0;
+}
+
+/* test_access_agrees - access() lists exactly what decide() makes visible */
+static void test_access_agrees(struct replica *rep)
+{
+	static const char *logins[] = {
+		"sandra.schuster@abc.com", "jana.meier@abc.com",
+		"peter.mueller@abc.com", "tom.berger@abc.com",
+		"anna.schmidt@xyz.org", "max.wolf@xyz.org",
+	};
+	static const char *mailboxes[] = {
+		"sandra.schuster@abc.com", "jana.meier@abc.com",
+		"peter.mueller@abc.com", "tom.berger@abc.com",
+		"anna.schmidt@xyz.org", "max.wolf@xyz.org", "makler@abc.com",
+		"buchhaltung@abc.com", "info@abc.com", "info@xyz.org",
+	};
+	static const time_t times[] = { T2024, T2026, T2036 };
+	const char *error;
+
+	for (size_t t = 0; t < 3; t++) {
+		for (size_t i = 0; i < 6; i++) {
+			struct rights_list list;
+			size_t visible = 0;
+
+			TEST_ASSERT(rights_access(rep, logins[i], times[t],
+						  &list, &error) == 0);
+			for (size_t j = 0; j < 10; j++) {
+				struct rights_decision d;
+				int found = 0;
+
+				TEST_ASSERT(rights_decide(rep, logins[i],
+							  mailboxes[j],
+							  times[t], "+", &d,
+							  &error) == 0);
+				visible += d.visible;
+				for (size_t k = 0; k < list.count; k++) {
+					if (strcmp(list.items[k].mailbox,
+						   mailboxes[j]) != 0)
+						continue;
+					found = 1;
+					TEST_ASSERT(list.items[k].kind ==
+						    d.kind);
+					TEST_STREQ(list.items[k].rights,
+						   d.rights);
+					TEST_ASSERT(list.items[k].may_send ==
+						    d.may_send);
+				}
+				TEST_ASSERT(found == d.visible);
+				/* who() agrees as well. */
+				struct rights_list who;
+				TEST_ASSERT(rights_who(rep, mailboxes[j],
+						       times[t], "+", &who,
+						       &error) == 0);
+				TEST_ASSERT(has_login(&who, logins[i]) ==
+					    d.visible);
+				rights_list_free(&who);
+			}
+			TEST_ASSERT(list.count == visible);
+			rights_list_free(&list);
+		}
+	}
+}
+
+/* test_lists - the story's lists, spelt out */
+static void test_lists(struct replica *rep)
+{
+	struct rights_list l;
+	const char *error;
+
+	TEST_ASSERT(rights_access(rep, "Sandra.Schuster@abc.com", T2026, &l,
+				  &error) == 0);
+	TEST_ASSERT(l.count == 4);
+	rights_list_free(&l);
+	TEST_ASSERT(rights_access(rep, "tom.berger@abc.com", T2026, &l,
+				  &error) == 0);
+	TEST_ASSERT(l.count == 2);
+	rights_list_free(&l);
+	TEST_ASSERT(rights_access(rep, "*)(uid=*", T2026, &l, &error) == 1);
+	TEST_ASSERT(l.count == 0);
+	TEST_ASSERT(rights_who(rep, "peter.mueller@abc.com", T2026, "+", &l,
+			       &error) == 0);
+	TEST_ASSERT(l.count == 3);
+	TEST_ASSERT(has_login(&l, "sandra.schuster@abc.com"));
+	TEST_ASSERT(has_login(&l, "jana.meier@abc.com"));
+	TEST_ASSERT(has_login(&l, "peter.mueller@abc.com"));
+	TEST_ASSERT(!has_login(&l, "tom.berger@abc.com"));
+	rights_list_free(&l);
+	TEST_ASSERT(rights_who(rep, "info@abc.com", T2026, "+", &l,
+			       &error) == 0);
+	TEST_ASSERT(l.count == 4);
+	rights_list_free(&l);
+	TEST_ASSERT(rights_who(rep, "nobody@abc.com", T2026, "+", &l,
+			       &error) == 1);
+}
+
+/* test_groups_and_windows - group grantees, nesting, open windows */
+static void test_groups_and_windows(const char *path)
+{
+	struct replica_writer_settings set = { 0 };
+	struct replica_writer *w;
+	struct replica *rep;
+	const char *error;
+
+	unlink(path);
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	const char *doms[] = { "t.example", NULL };
+	struct replica_company c = { "o=t,dc=x", doms, NULL };
+	TEST_ASSERT(replica_stage_company(w, &c) == 0);
+	const char *g1m[] = { "uid=b,o=t,dc=x", "cn=g2,o=t,dc=x", NULL };
+	const char *g2m[] = { "uid=c,o=t,dc=x", "cn=g1,o=t,dc=x", NULL };
+	struct replica_group g1 = { "cn=g1,o=t,dc=x", g1m };
+	struct replica_group g2 = { "cn=g2,o=t,dc=x", g2m };
+	TEST_ASSERT(replica_stage_group(w, &g1) == 0);
+	TEST_ASSERT(replica_stage_group(w, &g2) == 0);
+	const char *a[] = { "a@t.example", NULL }, *b[] = { "b@t.example", NULL };
+	const char *cc[] = { "c@t.example", NULL }, *d[] = { "d@t.example", NULL };
+	struct replica_user users[] = {
+		{ "uid=a,o=t,dc=x", "a@t.example", a },
+		{ "uid=b,o=t,dc=x", "b@t.example", b },
+		{ "uid=c,o=t,dc=x", "c@t.example", cc },
+		{ "uid=d,o=t,dc=x", "d@t.example", d },
+	};
+	for (int i = 0; i < 4; i++)
+		TEST_ASSERT(replica_stage_user(w, &users[i]) == 0);
+	const char *to_g1[] = { "cn=g1,o=t,dc=x", NULL };
+	const char *to_d[] = { "uid=d,o=t,dc=x", NULL };
+	struct replica_share open = { "cn=s1,uid=a,o=t,dc=x", to_g1, "lr", 0,
+				      0, NULL };
+	struct replica_share from = { "cn=s2,uid=a,o=t,dc=x", to_d, "lrs",
+				      T2026, 0, NULL };
+	struct replica_share more = { "cn=s3,uid=a,o=t,dc=x", to_g1, "lrws", 0,
+				      T2026, NULL };
+	TEST_ASSERT(replica_stage_share(w, &open) == 0);
+	TEST_ASSERT(replica_stage_share(w, &from) == 0);
+	TEST_ASSERT(replica_stage_share(w, &more) == 0);
+	TEST_ASSERT(replica_writer_commit(&w, "groups", NULL, &error) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+
+	struct rights_decision dd;
+	/* b directly in g1, c through g2; the cycle ends. Two active
+	   shares give the union of their rights. */
+	TEST_ASSERT(rights_decide(rep, "b@t.example", "a@t.example", T2024,
+				  "+", &dd, &error) == 0);
+	TEST_ASSERT(dd.kind == RIGHTS_KIND_SHARED);
+	TEST_STREQ(dd.rights, "lrws");
+	TEST_ASSERT(rights_decide(rep, "c@t.example", "a@t.example", T2036,
+				  "+", &dd, &error) == 0);
+	TEST_ASSERT(dd.kind == RIGHTS_KIND_SHARED);
+	TEST_STREQ(dd.rights, "lr");
+	/* Open end, starts in 2026. */
+	TEST_ASSERT(rights_decide(rep, "d@t.example", "a@t.example", T2024,
+				  "+", &dd, &error) == 0);
+	TEST_ASSERT(dd.reason == RIGHTS_REASON_SHARE_INACTIVE);
+	TEST_ASSERT(rights_decide(rep, "d@t.example", "a@t.example", T2036,
+				  "+", &dd, &error) == 0);
+	TEST_ASSERT(dd.kind == RIGHTS_KIND_SHARED);
+	TEST_STREQ(dd.rights, "lrs");
+	struct rights_list l;
+	TEST_ASSERT(rights_access(rep, "b@t.example", T2024, &l, &error) == 0);
+	TEST_ASSERT(l.count == 2);	/* own + one merged share entry */
+	if (l.count == 2)
+		TEST_STREQ(l.items[1].rights, "lrws");
+	rights_list_free(&l);
+	replica_close(&rep);
+}
+
+int main(void)
+{
+	char path[] = "/tmp/test-rights-XXXXXX";
+	int fd = mkstemp(path);
+	struct replica *rep;
+	const char *error;
+
+	if (fd < 0)
+		return 2;
+	close(fd);
+	unlink(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	if (rep == NULL)
+		return test_exit("test-rights");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		check_row(rep, &rows[i]);
+	test_lists(rep);
+	test_access_agrees(rep);
+	replica_close(&rep);
+	test_groups_and_windows(path);
+
+	char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
+	unlink(path);
+	unlink(wal);
+	unlink(shm);
+	free(wal);
+	free(shm);
+	return test_exit("test-rights");
+}
