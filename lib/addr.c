@@ -228,8 +228,8 @@ int addr_normalize(const char *in, const char *delimiters, unsigned int flags,
 		if (cut > 0 && cut < llen)
 			llen = cut;
 	}
-	size_t dlen = len - llen - 1;
 	const char *dstart = at + 1;
+	size_t dlen = (size_t)(in + len - dstart);
 	if (dlen == 0 || dlen >= sizeof(domain)) {
 		*error_r = dlen == 0 ? "address has no domain" :
 			"domain too long";

@@ -1,0 +1,116 @@
+/*
+ * NAME
+ *	test-addr - address normalisation, table-driven
+ */
+
+#include <string.h>
+
+#include "addr.h"
+#include "test.h"
+
+struct addr_case {
+	const char *in;
+	const char *delimiters;
+	unsigned int flags;
+	const char *out;	/* NULL: must be rejected */
+};
+
+static const struct addr_case cases[] = {
+	/* Case, brackets, blanks. */
+	{ "Sandra.Schuster@ABC.com", "+", 0, "sandra.schuster@abc.com" },
+	{ "<sandra.schuster@abc.com>", "+", 0, "sandra.schuster@abc.com" },
+	{ "  sandra.schuster@abc.com\t", "+", 0, "sandra.schuster@abc.com" },
+	{ "abc.com.@abc.com.", "+", 0, "abc.com.@abc.com" },
+	/* Extensions: stripped for lookups, kept where asked. */
+	{ "SANDRA.Schuster+x@ABC.com", "+", 0, "sandra.schuster@abc.com" },
+	{ "sandra.schuster+x+y@abc.com", "+", 0, "sandra.schuster@abc.com" },
+	{ "sandra.schuster+x@abc.com", "+", ADDR_KEEP_EXTENSION,
+	  "sandra.schuster+x@abc.com" },
+	{ "sandra.schuster+x@abc.com", "", 0, "sandra.schuster+x@abc.com" },
+	{ "sandra.schuster+x@abc.com", NULL, 0, "sandra.schuster+x@abc.com" },
+	{ "a-b@x.org", "+-", 0, "a@x.org" },
+	{ "+x@abc.com", "+", 0, "+x@abc.com" },
+	/* UTF-8 local parts: Unicode lower case. */
+	{ "peter.m\xc3\xbcller@abc.com", "+", 0, "peter.m\xc3\xbcller@abc.com" },
+	{ "PETER.M\xc3\x9cLLER@ABC.COM", "+", 0, "peter.m\xc3\xbcller@abc.com" },
+	/* NFD u + combining diaeresis becomes the NFC form. */
+	{ "peter.mu\xcc\x88ller@abc.com", "+", 0,
+	  "peter.m\xc3\xbcller@abc.com" },
+	/* IDN domains meet in A-label form. */
+	{ "info@b\xc3\xbc" "cher.de", "+", 0, "info@xn--bcher-kva.de" },
+	{ "info@B\xc3\x9c" "CHER.DE", "+", 0, "info@xn--bcher-kva.de" },
+	{ "info@XN--BCHER-KVA.de", "+", 0, "info@xn--bcher-kva.de" },
+	{ "info@xn--bcher-kva.de", "+", 0, "info@xn--bcher-kva.de" },
+	{ "user@[127.0.0.1]", "+", 0, "user@[127.0.0.1]" },
+	/* Bare logins only where allowed. */
+	{ "Admin", "+", ADDR_ALLOW_BARE, "admin" },
+	{ "Admin", "+", 0, NULL },
+	/* Rejected. */
+	{ "", "+", 0, NULL },
+	{ "<>", "+", 0, NULL },
+	{ "@abc.com", "+", 0, NULL },
+	{ "user@", "+", 0, NULL },
+	{ "user\n@abc.com", "+", 0, NULL },
+	{ "user@abc.com\r", "+", 0, NULL },
+	{ "\xff\xfe@abc.com", "+", 0, NULL },
+	{ "user@exa mple.com", "+", 0, NULL },
+	{ "user@exa*mple.com", "+", 0, NULL },
+	{ "user@\xff.com", "+", 0, NULL },
+	{ "*)(uid=*", "+", 0, NULL },
+};
+
+/* test_long - over-long input is refused, never truncated */
+static void test_long(void)
+{
+	char in[ADDR_MAX + 64], out[ADDR_MAX];
+	const char *error;
+
+	memset(in, 'a', sizeof(in) - 1);
+	in[sizeof(in) - 1] = '\0';
+	memcpy(in + 100, "@abc.com", 8);
+	TEST_ASSERT(addr_normalize(in, "+", 0, out, sizeof(out), &error) < 0);
+
+	char dom[300];
+	memset(dom, 'a', sizeof(dom) - 1);
+	dom[sizeof(dom) - 1] = '\0';
+	dom[0] = 'x';
+	char addr[400];
+	snprintf(addr, sizeof(addr), "u@%s.com", dom);
+	TEST_ASSERT(addr_normalize(addr, "+", 0, out, sizeof(out), &error) < 0);
+
+	/* A small output buffer is an error, not a cut address. */
+	char small[8];
+	TEST_ASSERT(addr_normalize("sandra@abc.com", "+", 0, small,
+				   sizeof(small), &error) < 0);
+}
+
+int main(void)
+{
+	char out[ADDR_MAX];
+	const char *error;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct addr_case *c = &cases[i];
+		int rc = addr_normalize(c->in, c->delimiters, c->flags, out,
+					sizeof(out), &error);
+
+		if (c->out == NULL) {
+			if (rc == 0)
+				fprintf(stderr, "case %zu accepted: %s\n", i,
+					out);
+			TEST_ASSERT(rc < 0);
+		} else {
+			if (rc < 0)
+				fprintf(stderr, "case %zu: %s\n", i, error);
+			TEST_ASSERT(rc == 0);
+			if (rc == 0)
+				TEST_STREQ(out, c->out);
+		}
+	}
+	test_long();
+	TEST_ASSERT(addr_domain_normalize("B\xc3\xbc" "cher.DE.", out,
+					  sizeof(out), &error) == 0);
+	TEST_STREQ(out, "xn--bcher-kva.de");
+	TEST_ASSERT(addr_domain_normalize("", out, sizeof(out), &error) < 0);
+	return test_exit("test-addr");
+}

@@ -1,0 +1,299 @@
+/*
+ * NAME
+ *	test-replica - the replica's writer and its failure modes
+ * DESCRIPTION
+ *	Skipped entries warn with their DN; an aborted sync leaves the
+ *	previous file byte for byte; a reader sees a new sync without
+ *	reopening; missing, garbage, truncated and foreign-version files
+ *	are refused by readers and rebuilt by the writer.
+ */
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rights.h"
+#include "story.h"
+#include "test.h"
+#include "xalloc.h"
+
+#define T2026 ((time_t)1780272000)
+
+struct warnings {
+	char text[8192];
+	unsigned int count;
+};
+
+/* collect - remember warnings as "dn: reason" lines */
+static void collect(void *context, const char *dn, const char *reason)
+{
+	struct warnings *w = context;
+	size_t len = strlen(w->text);
+
+	snprintf(w->text + len, sizeof(w->text) - len, "%s: %s\n", dn, reason);
+	w->count++;
+}
+
+/* slurp - a whole file, or NULL */
+static char *slurp(const char *path, size_t *len_r)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf;
+	long len;
+
+	if (fp == NULL)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	buf = xmalloc((size_t)len + 1);
+	*len_r = fread(buf, 1, (size_t)len, fp);
+	fclose(fp);
+	return buf;
+}
+
+/* spew - write bytes to a file */
+static void spew(const char *path, const char *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+
+	if (fp == NULL)
+		return;
+	fwrite(data, 1, len, fp);
+	fclose(fp);
+}
+
+/* cleanup - the replica and its -wal/-shm */
+static void cleanup(const char *path)
+{
+	char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
+
+	unlink(path);
+	unlink(wal);
+	unlink(shm);
+	free(wal);
+	free(shm);
+}
+
+/* test_skips - bad entries are skipped by DN, the rest stays */
+static void test_skips(const char *path)
+{
+	struct warnings warns = { .count = 0 };
+	struct replica_writer_settings set = { .warn = collect,
+					       .warn_context = &warns };
+	struct replica_writer *w;
+	struct replica_counts counts;
+	const char *error;
+
+	warns.text[0] = '\0';
+	cleanup(path);
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	const char *doms[] = { "t.example", NULL }, *nodoms[] = { "bad domain", NULL };
+	struct replica_company c = { "o=t,dc=x", doms, NULL };
+	struct replica_company bad = { "o=bad,dc=x", nodoms, NULL };
+	TEST_ASSERT(replica_stage_company(w, &c) == 0);
+	TEST_ASSERT(replica_stage_company(w, &bad) == 1);
+	const char *a[] = { "a@t.example", "alias@t.example", NULL };
+	const char *a2[] = { "other@t.example", NULL };
+	const char *b[] = { "a@t.example", NULL };
+	const char *c1[] = { "not an address", NULL };
+	struct replica_user ua = { "uid=a,o=t,dc=x", "a@t.example", a };
+	struct replica_user dup_login = { "uid=a2,o=t,dc=x", "A@t.example", a2 };
+	struct replica_user dup_addr = { "uid=b,o=t,dc=x", "b@t.example", b };
+	struct replica_user bad_addr = { "uid=c,o=t,dc=x", "c@t.example", c1 };
+	struct replica_user no_login = { "uid=d,o=t,dc=x", NULL, a2 };
+	TEST_ASSERT(replica_stage_user(w, &ua) == 0);
+	TEST_ASSERT(replica_stage_user(w, &dup_login) == 1);
+	TEST_ASSERT(replica_stage_user(w, &dup_addr) == 1);
+	TEST_ASSERT(replica_stage_user(w, &bad_addr) == 1);
+	TEST_ASSERT(replica_stage_user(w, &no_login) == 1);
+	const char *m1[] = { "m1@t.example", NULL }, *m2[] = { "m2@t.example", NULL };
+	const char *m3[] = { "m3@t.example", NULL };
+	struct replica_mailbox orphan = { "cn=m1,o=t,dc=x",
+					  REPLICA_MAILBOX_PRIVATE, m1,
+					  "uid=nobody,o=t,dc=x", NULL, NULL };
+	struct replica_mailbox badrights = { "cn=m2,o=t,dc=x",
+					     REPLICA_MAILBOX_COMPANY, m2, NULL,
+					     NULL, "lr;drop" };
+	struct replica_mailbox outside = { "cn=m3,dc=elsewhere",
+					   REPLICA_MAILBOX_COMPANY, m3, NULL,
+					   NULL, NULL };
+	TEST_ASSERT(replica_stage_mailbox(w, &orphan) == 0);
+	TEST_ASSERT(replica_stage_mailbox(w, &badrights) == 1);
+	TEST_ASSERT(replica_stage_mailbox(w, &outside) == 1);
+	const char *g[] = { "uid=a,o=t,dc=x", NULL };
+	struct replica_share nowhere = { "cn=s,cn=nothing,o=t,dc=x", g, NULL, 0,
+					 0, NULL };
+	struct replica_share backwards = { "cn=s2,uid=a,o=t,dc=x", g, NULL,
+					   T2026, T2026 - 1, NULL };
+	struct replica_share ok = { "cn=s3,uid=a,o=t,dc=x", g, NULL, 0, 0,
+				    NULL };
+	TEST_ASSERT(replica_stage_share(w, &nowhere) == 1);
+	TEST_ASSERT(replica_stage_share(w, &backwards) == 1);
+	TEST_ASSERT(replica_stage_share(w, &ok) == 0);
+	/* Out of order is a programming error, reported at commit. */
+	TEST_ASSERT(replica_stage_company(w, &c) == -1);
+	TEST_ASSERT(replica_writer_commit(&w, "t", &counts, &error) == -1);
+	TEST_ASSERT(strstr(error, "out of order") != NULL);
+	TEST_ASSERT(w == NULL);
+
+	/* Again, in order, to check what survived. */
+	warns.text[0] = '\0';
+	warns.count = 0;
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	replica_stage_company(w, &c);
+	replica_stage_user(w, &ua);
+	replica_stage_user(w, &dup_login);
+	replica_stage_mailbox(w, &orphan);
+	TEST_ASSERT(replica_writer_commit(&w, "t", &counts, &error) == 0);
+	TEST_ASSERT(counts.users == 1);
+	TEST_ASSERT(counts.mailboxes == 1);	/* the orphan went */
+	TEST_ASSERT(counts.addresses == 2);
+	TEST_ASSERT(strstr(warns.text, "uid=a2,o=t,dc=x: login a@t.example is"
+			   " used by uid=a,o=t,dc=x") != NULL);
+	TEST_ASSERT(strstr(warns.text, "cn=m1,o=t,dc=x: owner uid=nobody,"
+			   "o=t,dc=x is not a mail user") != NULL);
+	if (warns.count != 2)
+		fprintf(stderr, "%s", warns.text);
+	TEST_ASSERT(warns.count == 2);
+}
+
+/* test_abort_and_live - an aborted sync changes nothing; a reader sees
+   a committed one without reopening */
+static void test_abort_and_live(const char *path)
+{
+	struct replica_writer_settings set = { 0 };
+	struct replica_writer *w;
+	struct replica *rep;
+	struct rights_decision d;
+	const char *error;
+	size_t len1, len2;
+
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	char *before = slurp(path, &len1);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	const char *doms[] = { "abc.com", NULL };
+	struct replica_company c = { "o=abc.com,dc=example,dc=org", doms,
+				     NULL };
+	TEST_ASSERT(replica_stage_company(w, &c) == 0);
+	/* Mid-sync, readers still see the whole previous replica. */
+	struct replica *rep2;
+	TEST_ASSERT(replica_open(path, &rep2, &error) == 0);
+	TEST_ASSERT(rights_decide(rep2, "sandra.schuster@abc.com",
+				  "info@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_COMPANY);
+	replica_close(&rep2);
+	replica_writer_abort(&w);
+	TEST_ASSERT(w == NULL);
+	char *after = slurp(path, &len2);
+	TEST_ASSERT(before != NULL && after != NULL && len1 == len2 &&
+		    memcmp(before, after, len1) == 0);
+	free(before);
+	free(after);
+
+	/* A committed sync without Peter's share: the open reader sees it. */
+	TEST_ASSERT(rights_decide(rep, "sandra.schuster@abc.com",
+				  "peter.mueller@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_SHARED);
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT(replica_writer_commit(&w, "empty", NULL, &error) == 0);
+	TEST_ASSERT(replica_refresh(rep, &error) == 0);
+	TEST_ASSERT(rights_decide(rep, "sandra.schuster@abc.com",
+				  "peter.mueller@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_UNKNOWN_LOGIN);
+	struct replica_info info;
+	TEST_ASSERT(replica_info(rep, &info, &error) == 0);
+	TEST_STREQ(info.source, "empty");
+	TEST_ASSERT(info.counts.users == 0);
+	replica_close(&rep);
+	TEST_ASSERT(rep == NULL);
+}
+
+/* test_bad_files - readers refuse, the writer rebuilds */
+static void test_bad_files(const char *path)
+{
+	struct replica *rep = NULL;
+	const char *error;
+	size_t len;
+
+	cleanup(path);
+	TEST_ASSERT(replica_open(path, &rep, &error) == -1);
+	TEST_ASSERT(strstr(error, "has mailgrants sync run") != NULL);
+
+	spew(path, "this is not a database, just text\n", 34);
+	TEST_ASSERT(replica_open(path, &rep, &error) == -1);
+	TEST_ASSERT(strstr(error, "not a replica or corrupt") != NULL);
+
+	/* Truncated: the header survives, the tables do not. */
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	char *whole = slurp(path, &len);
+	cleanup(path);
+	spew(path, whole, 4096 + 100);
+	free(whole);
+	TEST_ASSERT(replica_open(path, &rep, &error) == -1);
+
+	/* Another schema version. */
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	sqlite3 *db;
+	TEST_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+	TEST_ASSERT(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL,
+				 NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	TEST_ASSERT(replica_open(path, &rep, &error) == -1);
+	TEST_ASSERT(strstr(error, "schema version 7") != NULL);
+
+	/* The writer rebuilds what readers refuse, and says so. */
+	struct warnings warns = { .count = 0 };
+	warns.text[0] = '\0';
+	TEST_ASSERT(story_build(path, collect, &warns) == 0);
+	TEST_ASSERT(strstr(warns.text, "building a new one") != NULL);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	replica_close(&rep);
+
+	spew(path, "garbage", 7);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	replica_close(&rep);
+
+	/* Readers never write. */
+	struct stat st;
+	TEST_ASSERT(stat(path, &st) == 0);
+	TEST_ASSERT((st.st_mode & 0777) != 0);
+}
+
+/* test_dn_parent - escapes are not separators */
+static void test_dn_parent(void)
+{
+	TEST_STREQ(dn_parent("cn=a,dc=b"), "dc=b");
+	TEST_STREQ(dn_parent("cn=a\\,b,dc=c"), "dc=c");
+	TEST_STREQ(dn_parent("cn=a\\\\,dc=c"), "dc=c");
+	TEST_ASSERT(dn_parent("dc=c") == NULL);
+	TEST_ASSERT(dn_parent("cn=a\\") == NULL);
+	TEST_ASSERT(dn_parent("cn=a,") == NULL);
+}
+
+int main(void)
+{
+	char path[] = "/tmp/test-replica-XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		return 2;
+	close(fd);
+	test_dn_parent();
+	test_skips(path);
+	test_abort_and_live(path);
+	test_bad_files(path);
+	cleanup(path);
+	return test_exit("test-replica");
+}
