@@ -91,6 +91,11 @@ install: all $(INSTALL_TARGETS)
 	install -m 0644 ldap-schema/examples/*.ldif \
 		$(DESTDIR)$(DATADIR)/examples/
 
+# The abc.com story on a sandbox slapd on loopback (demo/demo.py).
+demo: deps
+	$(MAKE) all
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) demo/demo.py
+
 clean:
 	rm -rf build build-asan build-fuzz
 

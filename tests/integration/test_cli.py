@@ -1,0 +1,233 @@
+"""mailgrants explain / access / who / check against a replica synced
+from the real slapd with the example directory (the abc.com story), and
+what the CLI does with bad input: corrupt and truncated replicas, LDAP
+filter injection through logins, bad configuration, bad usage."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+LOGINS = {
+    "sandra": "sandra.schuster@abc.com",
+    "jana": "jana.meier@abc.com",
+    "peter": "peter.mueller@abc.com",
+    "tom": "tom.berger@abc.com",
+    "anna": "anna.schmidt@xyz.org",
+    "max": "max.wolf@xyz.org",
+}
+
+# (login, address, kind, visible, may_send, reason) at the present time:
+# the story of DESIGN §1.
+STORY = [
+    ("sandra", "sandra.schuster@abc.com", "private", True, True, "own_mailbox"),
+    ("sandra", "makler@abc.com", "private", True, True, "own_mailbox"),
+    ("sandra", "info@abc.com", "company", True, True, "company_mailbox"),
+    ("sandra", "peter.mueller@abc.com", "shared", True, False, "shared_read_only"),
+    ("sandra", "peter.müller@abc.com", "shared", True, False, "shared_read_only"),
+    ("sandra", "buchhaltung@abc.com", "none", False, False, "not_yours"),
+    ("jana", "buchhaltung@abc.com", "private", True, True, "own_mailbox"),
+    ("jana", "peter.mueller@abc.com", "shared", True, False, "shared_read_only"),
+    ("jana", "makler@abc.com", "none", False, False, "not_yours"),
+    ("peter", "peter.müller@abc.com", "private", True, True, "own_mailbox"),
+    ("peter", "info@abc.com", "company", True, True, "company_mailbox"),
+    ("tom", "peter.mueller@abc.com", "none", False, False, "share_not_active"),
+    ("tom", "info@abc.com", "company", True, True, "company_mailbox"),
+    ("anna", "info@abc.com", "none", False, False, "not_yours"),
+    ("anna", "info@xyz.org", "company", True, True, "company_mailbox"),
+    ("max", "info@xyz.org", "company", True, True, "company_mailbox"),
+    ("anna", "peter.mueller@abc.com", "none", False, False, "not_yours"),
+    ("sandra", "SANDRA.Schuster+x@ABC.com", "private", True, True, "own_mailbox"),
+    ("sandra", "nobody@abc.com", "none", False, False, "unknown_address"),
+    ("sandra", "someone@example.net", "none", False, False, "foreign_domain"),
+]
+
+ACCESS = {
+    "sandra": {("sandra.schuster@abc.com", "private"), ("makler@abc.com", "private"),
+               ("info@abc.com", "company"), ("peter.mueller@abc.com", "shared")},
+    "jana": {("jana.meier@abc.com", "private"), ("buchhaltung@abc.com", "private"),
+             ("info@abc.com", "company"), ("peter.mueller@abc.com", "shared")},
+    "peter": {("peter.mueller@abc.com", "private"), ("info@abc.com", "company")},
+    "tom": {("tom.berger@abc.com", "private"), ("info@abc.com", "company")},
+    "anna": {("anna.schmidt@xyz.org", "private"), ("info@xyz.org", "company")},
+    "max": {("max.wolf@xyz.org", "private"), ("info@xyz.org", "company")},
+}
+
+INJECTIONS = ["*)(uid=*", "sandra.schuster@abc.com)(mail=*", "*",
+              "sandra.schuster@abc.com\n", "sandra.schuster@abc.com%00", "(|(mail=*))", "%", "*@abc.com"]
+
+
+@pytest.fixture(scope="module")
+def env(slapd, build_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    conf = str(d / "mailgrants.conf")
+    replica = str(d / "grants.db")
+    slapd.write_config(conf, replica=replica)
+    r = subprocess.run([os.path.join(build_dir, "mailgrants"), "-c", conf,
+                        "sync", "--once"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "6 users" in r.stdout
+    return {"conf": conf, "replica": replica, "dir": d,
+            "bin": os.path.join(build_dir, "mailgrants")}
+
+
+def mg(env, *args, conf=None):
+    return subprocess.run([env["bin"], "-c", conf or env["conf"]] + list(args),
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("who,address,kind,visible,may_send,reason", STORY)
+def test_explain_story(env, who, address, kind, visible, may_send, reason):
+    r = mg(env, "explain", "--json", LOGINS[who], address)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["login"] == LOGINS[who]
+    assert (d["kind"], d["visible"], d["may_send"], d["reason"]) == \
+        (kind, visible, may_send, reason), d
+    assert bool(d["rights"]) == visible
+
+
+def test_explain_names_entry_and_window(env):
+    d = json.loads(mg(env, "explain", "--json", LOGINS["sandra"],
+                      "peter.mueller@abc.com").stdout)
+    assert d["entry"] == \
+        "cn=vacation,uid=peter.mueller,ou=people,o=abc.com,dc=example,dc=org"
+    assert d["not_before"] == "2025-01-01T00:00:00Z"
+    assert d["not_after"] == "2035-12-31T23:59:59Z"
+    assert d["rights"] == "lrwstiek"
+    # Text output says the same for a person.
+    t = mg(env, "explain", LOGINS["sandra"], "peter.mueller@abc.com").stdout
+    assert "kind:     shared" in t and "may send: no" in t
+    assert "window:   2025-01-01T00:00:00Z .. 2035-12-31T23:59:59Z" in t
+
+
+def test_explain_at_other_times(env):
+    # Tom's share was active in 2024; Sandra's starts in 2025.
+    d = json.loads(mg(env, "explain", "--json", "--at", "2024-06-01",
+                      LOGINS["tom"], "peter.mueller@abc.com").stdout)
+    assert (d["kind"], d["reason"]) == ("shared", "shared_read_only")
+    d = json.loads(mg(env, "explain", "--json", "--at", "2024-06-01",
+                      LOGINS["sandra"], "peter.mueller@abc.com").stdout)
+    assert d["reason"] == "share_not_active"
+    d = json.loads(mg(env, "explain", "--json", "--at", "2036-01-01T00:00:00Z",
+                      LOGINS["jana"], "peter.mueller@abc.com").stdout)
+    assert d["reason"] == "share_not_active"
+    assert mg(env, "explain", "--at", "yesterday", LOGINS["tom"],
+              "info@abc.com").returncode == 1
+
+
+@pytest.mark.parametrize("who", sorted(ACCESS))
+def test_access_story(env, who):
+    r = mg(env, "access", "--json", LOGINS[who])
+    assert r.returncode == 0, r.stderr
+    got = {(d["mailbox"], d["kind"]) for d in json.loads(r.stdout)}
+    assert got == ACCESS[who]
+
+
+def test_who_story(env):
+    def who(address):
+        r = mg(env, "who", "--json", address)
+        assert r.returncode == 0, r.stderr
+        return {(d["login"], d["kind"]) for d in json.loads(r.stdout)}
+
+    assert who("peter.müller@abc.com") == {
+        (LOGINS["peter"], "private"), (LOGINS["sandra"], "shared"),
+        (LOGINS["jana"], "shared")}
+    assert who("info@abc.com") == {(LOGINS[p], "company")
+                                   for p in ("sandra", "jana", "peter", "tom")}
+    assert who("info@xyz.org") == {(LOGINS[p], "company") for p in ("anna", "max")}
+    assert who("makler@abc.com") == {(LOGINS["sandra"], "private")}
+    assert json.loads(mg(env, "who", "--json", "nobody@abc.com").stdout) == []
+
+
+@pytest.mark.parametrize("login", INJECTIONS)
+def test_injected_logins_are_unknown(env, login):
+    r = mg(env, "explain", "--json", login, "info@abc.com")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["visible"], d["may_send"], d["reason"]) == \
+        (False, False, "unknown_login")
+    r = mg(env, "access", "--json", login)
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+
+
+def test_check_ok(env):
+    r = mg(env, "check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "bind ok" in r.stdout
+    assert "6 users" in r.stdout and "2 shares" in r.stdout
+
+
+def _copy_env(env, name, content):
+    """A configuration whose replica is a copy we can damage."""
+    d = env["dir"] / name
+    d.mkdir()
+    replica = str(d / "grants.db")
+    if content is not None:
+        with open(replica, "wb") as f:
+            f.write(content)
+    conf = str(d / "mailgrants.conf")
+    with open(env["conf"]) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace(env["replica"], replica))
+    return conf
+
+
+def _replica_bytes(env):
+    # Checkpoint first: a copy of the main file alone must be whole.
+    subprocess.run(["sqlite3", env["replica"], "PRAGMA wal_checkpoint(TRUNCATE)"],
+                   check=True, capture_output=True)
+    with open(env["replica"], "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("name,mangle", [
+    ("missing", None),
+    ("garbage", lambda b: b"\x00garbage, not SQLite\n" * 100),
+    ("truncated", lambda b: b[:5000]),
+    ("zeroed", lambda b: b[:100] + b"\x00" * (len(b) - 100)),
+])
+def test_bad_replica(env, name, mangle):
+    content = None if mangle is None else mangle(_replica_bytes(env))
+    conf = _copy_env(env, name, content)
+    for args in (["explain", LOGINS["sandra"], "info@abc.com"],
+                 ["access", LOGINS["sandra"]], ["who", "info@abc.com"],
+                 ["check"]):
+        r = mg(env, *args, conf=conf)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        err = r.stderr.strip().splitlines()
+        assert len(err) == 1 and "replica" in err[0], r.stderr
+        assert "grants.db" in err[0]
+        assert '"visible":true' not in r.stdout
+
+
+def test_wrong_version_replica(env):
+    conf = _copy_env(env, "version", _replica_bytes(env))
+    replica = os.path.join(os.path.dirname(conf), "grants.db")
+    subprocess.run(["sqlite3", replica, "PRAGMA user_version = 99"], check=True)
+    r = mg(env, "explain", LOGINS["sandra"], "info@abc.com", conf=conf)
+    assert r.returncode == 2
+    assert "schema version 99" in r.stderr
+
+
+def test_config_errors(env, tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("replica = /tmp/x.db\n# fine\nldap_urI = ldap://x/\n")
+    r = mg(env, "check", conf=str(conf))
+    assert r.returncode == 1
+    assert 'line 3: unknown key "ldap_urI"' in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = mg(env, "check", conf=str(tmp_path / "missing.conf"))
+    assert r.returncode == 1 and "missing.conf" in r.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["bogus"], ["explain", "only-one"],
+                                  ["sync"], ["sync", "--forever"],
+                                  ["access"], ["who", "a", "b"]])
+def test_usage(env, args):
+    r = mg(env, *args)
+    assert r.returncode == 1
+    assert "usage:" in r.stderr
