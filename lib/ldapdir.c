@@ -1,0 +1,1506 @@
+/*
+ * NAME
+ *	ldapdir - read the directory from LDAP into the replica writer
+ * DESCRIPTION
+ *	One connection, one bind, five paged subtree searches. Entries are
+ *	handled one message at a time (ldap_search_ext + ldap_result with
+ *	LDAP_MSG_ONE), never collected, so a directory of hundreds of
+ *	thousands of entries needs no more memory than one page.
+ *
+ *	Every value taken from the directory is checked before it is
+ *	staged: no NUL bytes, a length limit per kind of value, a limit on
+ *	the number of values; DN-valued attributes are normalised exactly
+ *	like entry DNs, because the replica compares DNs as strings. No
+ *	filter is ever built from directory data: the five filters come
+ *	from the configuration as they are.
+ * DIAGNOSTICS
+ *	Fatal problems (connect, bind, a search that fails) end the read
+ *	with -1 and one line in error_r. An entry that cannot be used is
+ *	skipped through the warning callback, naming its DN.
+ * SEE ALSO
+ *	ldapdir.h, replica.h, RFC 2696 (paged results), RFC 4517
+ *	(GeneralizedTime), RFC 4514 (DN strings)
+ */
+
+#include "ldapdir.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <lber.h>
+#include <ldap.h>
+
+/* Limits on what the directory hands us, before anything is stored. */
+#define LDAPDIR_ADDRESS_MAX	254	/* RFC 5321 path limit */
+#define LDAPDIR_DOMAIN_MAX	253
+#define LDAPDIR_LOGIN_MAX	254
+#define LDAPDIR_KIND_MAX	16
+#define LDAPDIR_RIGHTS_MAX	32
+#define LDAPDIR_TIME_MAX	64
+#define LDAPDIR_DESCRIPTION_MAX	1024
+#define LDAPDIR_VALUES_MAX	1000	/* per attribute and entry */
+#define LDAPDIR_MEMBERS_MAX	10000000 /* group members: may be many */
+#define LDAPDIR_DN_INPUT_MAX	(4 * REPLICA_DN_MAX)
+#define LDAPDIR_ATTRS_MAX	16	/* names in one attribute list */
+#define LDAPDIR_PRINT_MAX	256	/* a value quoted in a message */
+
+/* What a failed TLS handshake usually means; libldap does not say. */
+#define LDAPDIR_TLS_HINT " (is the server certificate issued by " \
+	"ldap_tls_ca_file or a system CA, for the host name in ldap_uri?)"
+
+/* The description of a share: a standard attribute, not configurable. */
+#define LDAPDIR_DESCRIPTION_ATTR "description"
+
+static char ldapdir_error[1024];
+
+/* A growing list of owned strings, NULL-terminated for the writer. */
+struct ldapdir_strlist {
+	char **v;
+	size_t n, alloc;
+};
+
+/* A space-separated list of attribute names from the configuration. */
+struct ldapdir_attrlist {
+	char *buf;
+	char *names[LDAPDIR_ATTRS_MAX + 1];
+	size_t n;
+};
+
+struct ldapdir_ctx {
+	const struct config *cfg;
+	LDAP *ld;
+	struct replica_writer *w;
+	replica_warn_fn *warn;
+	void *warn_context;
+	struct ldapdir_stats *stats;
+
+	struct ldapdir_attrlist user_addr_attrs, mailbox_addr_attrs;
+	struct ldapdir_attrlist member_attrs;
+
+	/* The entry being handled. */
+	char dn[REPLICA_DN_MAX];		/* normalised */
+	char dn_print[LDAPDIR_PRINT_MAX];	/* as the server sent it */
+	char reason[512];
+	struct ldapdir_strlist list1;
+	struct ldapdir_strlist singles;		/* storage for single values */
+};
+
+typedef int ldapdir_entry_fn(struct ldapdir_ctx *ctx, LDAPMessage *entry);
+
+/* ldapdir_set_error - format the module's one-line error text */
+static const char * __attribute__((format(printf, 1, 2)))
+ldapdir_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	/* A long error text is cut; it is a message, not data. */
+	va_start(ap, fmt);
+	(void)vsnprintf(ldapdir_error, sizeof(ldapdir_error), fmt, ap);
+	va_end(ap);
+	return ldapdir_error;
+}
+
+/* ldapdir_printable - copy untrusted bytes for a message: controls and
+   invalid UTF-8 become '?', long values end in "..." */
+static void ldapdir_printable(char *dst, size_t dstsize, const char *src,
+			      size_t len)
+{
+	size_t i = 0, o = 0;
+
+	if (dstsize == 0)
+		return;
+	while (i < len) {
+		unsigned char c = (unsigned char)src[i];
+		size_t seq = 1, k;
+
+		if (c >= 0xc2 && c <= 0xdf)
+			seq = 2;
+		else if (c >= 0xe0 && c <= 0xef)
+			seq = 3;
+		else if (c >= 0xf0 && c <= 0xf4)
+			seq = 4;
+		else if (c >= 0x80)
+			seq = 0;	/* invalid lead byte */
+		if (seq > 1) {
+			if (i + seq > len)
+				seq = 0;
+			for (k = 1; seq > 1 && k < seq; k++) {
+				if (((unsigned char)src[i + k] & 0xc0) != 0x80)
+					seq = 0;
+			}
+		}
+		if (o + (seq > 1 ? seq : 1) + 4 > dstsize) {
+			/* Room for "..." and the NUL is kept above. */
+			if (o + 4 <= dstsize) {
+				memcpy(dst + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (seq == 0 || (seq == 1 && (c < 0x20 || c == 0x7f))) {
+			dst[o++] = '?';
+			i++;
+		} else {
+			memcpy(dst + o, src + i, seq);
+			o += seq;
+			i += seq;
+		}
+	}
+	dst[o] = '\0';
+}
+
+/* ldapdir_strlist_add - append a copy of len bytes */
+static void ldapdir_strlist_add(struct ldapdir_strlist *l, const char *s,
+				size_t len)
+{
+	if (l->n + 2 > l->alloc) {
+		l->alloc = l->alloc == 0 ? 16 : l->alloc * 2;
+		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
+	}
+	l->v[l->n++] = xstrndup(s, len);
+	l->v[l->n] = NULL;
+}
+
+/* ldapdir_strlist_clear - drop the strings, keep the array */
+static void ldapdir_strlist_clear(struct ldapdir_strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	l->n = 0;
+	if (l->v != NULL)
+		l->v[0] = NULL;
+}
+
+/* ldapdir_strlist_free - drop everything */
+static void ldapdir_strlist_free(struct ldapdir_strlist *l)
+{
+	ldapdir_strlist_clear(l);
+	free(l->v);
+	l->v = NULL;
+	l->alloc = 0;
+}
+
+/* ldapdir_strlist_array - the list as the writer wants it */
+static const char *const *ldapdir_strlist_array(struct ldapdir_strlist *l)
+{
+	static const char *const empty[] = { NULL };
+
+	if (l->n == 0)
+		return empty;
+	return (const char *const *)l->v;
+}
+
+/* ldapdir_attrlist_init - split a space-separated list of names */
+static int ldapdir_attrlist_init(struct ldapdir_attrlist *al,
+				 const char *key, const char *value,
+				 bool required, const char **error_r)
+{
+	char *p, *save = NULL;
+
+	memset(al, 0, sizeof(*al));
+	al->buf = xstrdup(value == NULL ? "" : value);
+	for (p = strtok_r(al->buf, " \t,", &save); p != NULL;
+	     p = strtok_r(NULL, " \t,", &save)) {
+		if (al->n == LDAPDIR_ATTRS_MAX) {
+			*error_r = ldapdir_set_error(
+				"%s: more than %d attribute names", key,
+				LDAPDIR_ATTRS_MAX);
+			return -1;
+		}
+		al->names[al->n++] = p;
+	}
+	al->names[al->n] = NULL;
+	if (required && al->n == 0) {
+		*error_r = ldapdir_set_error("%s: no attribute name", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* ldapdir_attrlist_free - release the split names */
+static void ldapdir_attrlist_free(struct ldapdir_attrlist *al)
+{
+	free(al->buf);
+	memset(al, 0, sizeof(*al));
+}
+
+/* ldapdir_empty - NULL or "" */
+static bool ldapdir_empty(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
+
+/*
+ * Generalized time.
+ */
+
+/* ldapdir_digits - n decimal digits */
+static int ldapdir_digits(const char **sp, int n, int *v_r)
+{
+	const char *s = *sp;
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*sp = s + n;
+	*v_r = v;
+	return 0;
+}
+
+/* ldapdir_is_digit - an ASCII digit, locale-independent */
+static bool ldapdir_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* ldapdir_days_from_civil - days since 1970-01-01 of a proleptic
+   Gregorian date */
+static long long ldapdir_days_from_civil(long long y, int m, int d)
+{
+	long long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* ldapdir_month_days - days in a month */
+static int ldapdir_month_days(int year, int month)
+{
+	static const int days[] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* ldapdir_parse_generalized_time - RFC 4517 GeneralizedTime to UTC */
+int ldapdir_parse_generalized_time(const char *s, time_t *t_r)
+{
+	int year, mon, day, hour, min = 0, sec = 0, oh = 0, om = 0;
+	long long unit = 3600, num = 0, den = 1, frac = 0, offset = 0, t;
+	int ndigits = 0;
+
+	if (s == NULL || strnlen(s, LDAPDIR_TIME_MAX + 1) > LDAPDIR_TIME_MAX)
+		return -1;
+	if (ldapdir_digits(&s, 4, &year) < 0 ||
+	    ldapdir_digits(&s, 2, &mon) < 0 ||
+	    ldapdir_digits(&s, 2, &day) < 0 ||
+	    ldapdir_digits(&s, 2, &hour) < 0)
+		return -1;
+	if (ldapdir_is_digit(*s)) {
+		if (ldapdir_digits(&s, 2, &min) < 0)
+			return -1;
+		unit = 60;
+		if (ldapdir_is_digit(*s)) {
+			if (ldapdir_digits(&s, 2, &sec) < 0)
+				return -1;
+			unit = 1;
+		}
+	}
+	if (*s == '.' || *s == ',') {
+		s++;
+		if (!ldapdir_is_digit(*s))
+			return -1;
+		for (; ldapdir_is_digit(*s); s++) {
+			/* Digits beyond a nanosecond do not change the
+			   whole seconds we keep. */
+			if (ndigits++ < 9) {
+				num = num * 10 + (*s - '0');
+				den *= 10;
+			}
+		}
+		frac = unit * num / den;
+	}
+	if (*s == 'Z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		int sign = *s == '-' ? -1 : 1;
+
+		s++;
+		if (ldapdir_digits(&s, 2, &oh) < 0)
+			return -1;
+		if (ldapdir_is_digit(*s) && ldapdir_digits(&s, 2, &om) < 0)
+			return -1;
+		if (oh > 23 || om > 59)
+			return -1;
+		offset = sign * (oh * 3600LL + om * 60LL);
+	} else {
+		return -1;
+	}
+	if (*s != '\0')
+		return -1;
+	if (mon < 1 || mon > 12 || day < 1 ||
+	    day > ldapdir_month_days(year, mon) || hour > 23 || min > 59 ||
+	    sec > 60)
+		return -1;
+	t = ldapdir_days_from_civil(year, mon, day) * 86400LL +
+	    hour * 3600LL + min * 60LL + sec + frac - offset;
+	if ((long long)(time_t)t != t)
+		return -1;
+	*t_r = (time_t)t;
+	return 0;
+}
+
+/*
+ * DNs and the password file.
+ */
+
+/* ldapdir_dn_normalize - one normal form for DN comparison */
+int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
+			 const char **error_r)
+{
+	char *norm = NULL;
+	size_t len, i;
+	int rc;
+
+	if (dn == NULL) {
+		*error_r = "no DN";
+		return -1;
+	}
+	if (out == NULL || outsize == 0) {
+		*error_r = "no room for the DN";
+		return -1;
+	}
+	len = strnlen(dn, LDAPDIR_DN_INPUT_MAX + 1);
+	if (len == 0) {
+		*error_r = "empty DN";
+		return -1;
+	}
+	if (len > LDAPDIR_DN_INPUT_MAX) {
+		*error_r = "DN too long";
+		return -1;
+	}
+	rc = ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &norm,
+			       LDAP_DN_FORMAT_LDAPV3);
+	if (rc != LDAP_SUCCESS) {
+		*error_r = ldapdir_set_error("invalid DN: %s",
+					     ldap_err2string(rc));
+		return -1;
+	}
+	len = norm == NULL ? 0 : strlen(norm);
+	if (len == 0) {
+		ldap_memfree(norm);
+		*error_r = "empty DN";
+		return -1;
+	}
+	if (len >= outsize) {
+		ldap_memfree(norm);
+		*error_r = "DN too long";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		char c = norm[i];
+
+		out[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	out[len] = '\0';
+	ldap_memfree(norm);
+	return 0;
+}
+
+/* ldapdir_read_password_file - first line of a file, bounded */
+int ldapdir_read_password_file(const char *path, char **password_r,
+			       const char **error_r)
+{
+	char buf[LDAPDIR_PASSWORD_MAX + 3];
+	size_t len = 0, line;
+	char *nl = NULL;
+	ssize_t n;
+	int fd;
+
+	if (ldapdir_empty(path)) {
+		*error_r = "no password file given";
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		*error_r = ldapdir_set_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Read until the first line is complete or over the limit. */
+	while (len < sizeof(buf) - 1) {
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = ldapdir_set_error("%s: read: %s", path,
+						     strerror(errno));
+			(void)close(fd);
+			explicit_bzero(buf, sizeof(buf));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if ((nl = memchr(buf, '\n', len)) != NULL)
+			break;
+	}
+	(void)close(fd);
+	if (nl == NULL)
+		nl = memchr(buf, '\n', len);
+	line = nl != NULL ? (size_t)(nl - buf) : len;
+	if (line > 0 && buf[line - 1] == '\r')
+		line--;
+	if (line > LDAPDIR_PASSWORD_MAX) {
+		explicit_bzero(buf, sizeof(buf));
+		*error_r = ldapdir_set_error("%s: password longer than %d bytes",
+					     path, LDAPDIR_PASSWORD_MAX);
+		return -1;
+	}
+	if (line == 0) {
+		explicit_bzero(buf, sizeof(buf));
+		*error_r = ldapdir_set_error("%s: empty password", path);
+		return -1;
+	}
+	if (memchr(buf, '\0', line) != NULL) {
+		explicit_bzero(buf, sizeof(buf));
+		*error_r = ldapdir_set_error("%s: password contains a NUL byte",
+					     path);
+		return -1;
+	}
+	*password_r = xstrndup(buf, line);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+/* ldapdir_password_free - wipe and free a password */
+void ldapdir_password_free(char **passwordp)
+{
+	char *password = *passwordp;
+
+	if (password == NULL)
+		return;
+	*passwordp = NULL;
+	explicit_bzero(password, strlen(password));
+	free(password);
+}
+
+/*
+ * Entry values.
+ */
+
+/* ldapdir_skip - warn about the current entry and count it skipped */
+static int ldapdir_skip(struct ldapdir_ctx *ctx, const char *reason)
+{
+	ctx->stats->skipped++;
+	if (ctx->warn != NULL)
+		ctx->warn(ctx->warn_context, ctx->dn_print, reason);
+	return 0;
+}
+
+/* ldapdir_values - append the checked values of one attribute; -1 with
+   ctx->reason set when one is unusable */
+static int ldapdir_values(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+			  const char *attr, size_t max_len, size_t max_count,
+			  struct ldapdir_strlist *out)
+{
+	struct berval **vals;
+	size_t i, count;
+
+	if (ldapdir_empty(attr))
+		return 0;
+	vals = ldap_get_values_len(ctx->ld, entry, attr);
+	if (vals == NULL)
+		return 0;
+	count = (size_t)ldap_count_values_len(vals);
+	if (out->n + count > max_count) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "more than %zu values of %s", max_count, attr);
+		ldap_value_free_len(vals);
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		const struct berval *bv = vals[i];
+
+		if (bv->bv_len > max_len) {
+			(void)snprintf(ctx->reason, sizeof(ctx->reason),
+				       "value of %s too long (%lu bytes, at most %zu)",
+				       attr, (unsigned long)bv->bv_len, max_len);
+			ldap_value_free_len(vals);
+			return -1;
+		}
+		if (bv->bv_len == 0 || memchr(bv->bv_val, '\0', bv->bv_len)) {
+			(void)snprintf(ctx->reason, sizeof(ctx->reason),
+				       "value of %s is empty or contains a NUL byte",
+				       attr);
+			ldap_value_free_len(vals);
+			return -1;
+		}
+		ldapdir_strlist_add(out, bv->bv_val, bv->bv_len);
+	}
+	ldap_value_free_len(vals);
+	return 0;
+}
+
+/* ldapdir_single - the one value of an attribute or NULL when absent;
+   -1 with ctx->reason when bad or multi-valued */
+static int ldapdir_single(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+			  const char *attr, size_t max_len,
+			  const char **value_r)
+{
+	size_t before = ctx->singles.n;
+
+	*value_r = NULL;
+	if (ldapdir_empty(attr))
+		return 0;
+	if (ldapdir_values(ctx, entry, attr, max_len, LDAPDIR_VALUES_MAX,
+			   &ctx->singles) < 0)
+		return -1;
+	if (ctx->singles.n - before > 1) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "more than one value of %s", attr);
+		return -1;
+	}
+	if (ctx->singles.n > before)
+		*value_r = ctx->singles.v[before];
+	return 0;
+}
+
+/* ldapdir_uid_suffix_len - length of a trailing "#'0101'B" (the UID
+   part of a uniqueMember value), 0 when there is none */
+static size_t ldapdir_uid_suffix_len(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 4 || s[len - 1] != 'B' || s[len - 2] != '\'')
+		return 0;
+	for (i = len - 2; i > 0; i--) {
+		if (s[i - 1] == '\'')
+			break;
+		if (s[i - 1] != '0' && s[i - 1] != '1')
+			return 0;
+	}
+	if (i < 2 || s[i - 2] != '#')
+		return 0;
+	return len - (i - 2);
+}
+
+/* ldapdir_dn_values - the normalised DN values of one attribute; with
+   drop_bad, a value that is no DN is warned about and left out instead
+   of making the whole entry unusable */
+static int ldapdir_dn_values(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+			     const char *attr, size_t max_count,
+			     bool drop_bad, struct ldapdir_strlist *out)
+{
+	struct ldapdir_strlist raw = { NULL, 0, 0 };
+	char norm[REPLICA_DN_MAX], shown[LDAPDIR_PRINT_MAX];
+	const char *error;
+	size_t i, len;
+
+	if (ldapdir_empty(attr))
+		return 0;
+	if (ldapdir_values(ctx, entry, attr, LDAPDIR_DN_INPUT_MAX,
+			   max_count - out->n, &raw) < 0) {
+		ldapdir_strlist_free(&raw);
+		return -1;
+	}
+	for (i = 0; i < raw.n; i++) {
+		len = strlen(raw.v[i]);
+		len -= ldapdir_uid_suffix_len(raw.v[i], len);
+		raw.v[i][len] = '\0';
+		if (ldapdir_dn_normalize(raw.v[i], norm, sizeof(norm),
+					 &error) < 0) {
+			ldapdir_printable(shown, sizeof(shown), raw.v[i],
+					  strlen(raw.v[i]));
+			(void)snprintf(ctx->reason, sizeof(ctx->reason),
+				       "%s value \"%s\": %s%s", attr, shown,
+				       error, drop_bad ? "; value ignored" : "");
+			if (drop_bad) {
+				if (ctx->warn != NULL)
+					ctx->warn(ctx->warn_context,
+						  ctx->dn_print, ctx->reason);
+				continue;
+			}
+			ldapdir_strlist_free(&raw);
+			return -1;
+		}
+		ldapdir_strlist_add(out, norm, strlen(norm));
+	}
+	ldapdir_strlist_free(&raw);
+	return 0;
+}
+
+/* ldapdir_dn_single - the one normalised DN value, or NULL */
+static int ldapdir_dn_single(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+			     const char *attr, const char **value_r)
+{
+	size_t before = ctx->singles.n;
+
+	*value_r = NULL;
+	if (ldapdir_dn_values(ctx, entry, attr, before + LDAPDIR_VALUES_MAX,
+			      false, &ctx->singles) < 0)
+		return -1;
+	if (ctx->singles.n - before > 1) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "more than one value of %s", attr);
+		return -1;
+	}
+	if (ctx->singles.n > before)
+		*value_r = ctx->singles.v[before];
+	return 0;
+}
+
+/* ldapdir_address_values - the values of a list of address attributes,
+   in order, exact duplicates dropped */
+static int ldapdir_address_values(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+				  const struct ldapdir_attrlist *attrs,
+				  struct ldapdir_strlist *out)
+{
+	size_t a, i, j, start;
+
+	for (a = 0; a < attrs->n; a++) {
+		start = out->n;
+		if (ldapdir_values(ctx, entry, attrs->names[a],
+				   LDAPDIR_ADDRESS_MAX, LDAPDIR_VALUES_MAX,
+				   out) < 0)
+			return -1;
+		/* "mail" and "mailgrantsAddress" may repeat a value; the
+		   writer would see a duplicate address of the same
+		   mailbox. */
+		for (i = start; i < out->n; i++) {
+			for (j = 0; j < i; j++) {
+				if (strcasecmp(out->v[i], out->v[j]) == 0)
+					break;
+			}
+			if (j < i) {
+				free(out->v[i]);
+				memmove(out->v + i, out->v + i + 1,
+					(out->n - i) * sizeof(*out->v));
+				out->n--;
+				i--;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ldapdir_stage_result - count a stage result; -1 when the replica failed */
+static int ldapdir_stage_result(struct ldapdir_ctx *ctx, int ret)
+{
+	if (ret < 0) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "%s: cannot stage the entry into the replica",
+			       ctx->dn_print);
+		return -1;
+	}
+	if (ret > 0)
+		ctx->stats->skipped++;
+	return 0;
+}
+
+/*
+ * One handler per kind of entry: 0 done or skipped, -1 replica failure.
+ */
+
+/* ldapdir_company - a company entry */
+static int ldapdir_company(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+{
+	const struct config *cfg = ctx->cfg;
+	struct replica_company c;
+
+	memset(&c, 0, sizeof(c));
+	if (ldapdir_values(ctx, entry, cfg->ldap_company_domain_attribute,
+			   LDAPDIR_DOMAIN_MAX, LDAPDIR_VALUES_MAX,
+			   &ctx->list1) < 0 ||
+	    ldapdir_dn_single(ctx, entry, cfg->ldap_company_group_attribute,
+			      &c.group_dn) < 0)
+		return ldapdir_skip(ctx, ctx->reason);
+	if (ctx->list1.n == 0) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "company without %s",
+			       cfg->ldap_company_domain_attribute);
+		return ldapdir_skip(ctx, ctx->reason);
+	}
+	c.dn = ctx->dn;
+	c.domains = ldapdir_strlist_array(&ctx->list1);
+	return ldapdir_stage_result(ctx, replica_stage_company(ctx->w, &c));
+}
+
+/* ldapdir_group - a group entry */
+static int ldapdir_group(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+{
+	struct replica_group g;
+	size_t a;
+
+	memset(&g, 0, sizeof(g));
+	for (a = 0; a < ctx->member_attrs.n; a++) {
+		/* One bad member costs that member, not the group. */
+		if (ldapdir_dn_values(ctx, entry, ctx->member_attrs.names[a],
+				      LDAPDIR_MEMBERS_MAX, true,
+				      &ctx->list1) < 0)
+			return ldapdir_skip(ctx, ctx->reason);
+	}
+	g.dn = ctx->dn;
+	g.member_dns = ldapdir_strlist_array(&ctx->list1);
+	return ldapdir_stage_result(ctx, replica_stage_group(ctx->w, &g));
+}
+
+/* ldapdir_user - a mail user entry */
+static int ldapdir_user(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+{
+	const struct config *cfg = ctx->cfg;
+	struct replica_user u;
+
+	memset(&u, 0, sizeof(u));
+	if (ldapdir_single(ctx, entry, cfg->ldap_user_login_attribute,
+			   LDAPDIR_LOGIN_MAX, &u.login) < 0 ||
+	    ldapdir_address_values(ctx, entry, &ctx->user_addr_attrs,
+				   &ctx->list1) < 0)
+		return ldapdir_skip(ctx, ctx->reason);
+	if (u.login == NULL) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "user without %s",
+			       cfg->ldap_user_login_attribute);
+		return ldapdir_skip(ctx, ctx->reason);
+	}
+	u.dn = ctx->dn;
+	u.addresses = ldapdir_strlist_array(&ctx->list1);
+	return ldapdir_stage_result(ctx, replica_stage_user(ctx->w, &u));
+}
+
+/* ldapdir_mailbox - a mailbox entry (not a user's primary one) */
+static int ldapdir_mailbox(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+{
+	const struct config *cfg = ctx->cfg;
+	char shown[LDAPDIR_PRINT_MAX];
+	struct replica_mailbox m;
+	const char *kind;
+
+	memset(&m, 0, sizeof(m));
+	if (ldapdir_single(ctx, entry, cfg->ldap_mailbox_kind_attribute,
+			   LDAPDIR_KIND_MAX, &kind) < 0 ||
+	    ldapdir_address_values(ctx, entry, &ctx->mailbox_addr_attrs,
+				   &ctx->list1) < 0 ||
+	    ldapdir_dn_single(ctx, entry, cfg->ldap_mailbox_owner_attribute,
+			      &m.owner_dn) < 0 ||
+	    ldapdir_dn_single(ctx, entry, cfg->ldap_mailbox_group_attribute,
+			      &m.group_dn) < 0 ||
+	    ldapdir_single(ctx, entry, cfg->ldap_mailbox_rights_attribute,
+			   LDAPDIR_RIGHTS_MAX, &m.rights) < 0)
+		return ldapdir_skip(ctx, ctx->reason);
+	if (kind == NULL) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "mailbox without %s",
+			       cfg->ldap_mailbox_kind_attribute);
+		return ldapdir_skip(ctx, ctx->reason);
+	}
+	if (strcasecmp(kind, "private") == 0) {
+		m.kind = REPLICA_MAILBOX_PRIVATE;
+	} else if (strcasecmp(kind, "company") == 0) {
+		m.kind = REPLICA_MAILBOX_COMPANY;
+	} else {
+		ldapdir_printable(shown, sizeof(shown), kind, strlen(kind));
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "unknown %s \"%s\" (private or company)",
+			       cfg->ldap_mailbox_kind_attribute, shown);
+		return ldapdir_skip(ctx, ctx->reason);
+	}
+	if (m.kind == REPLICA_MAILBOX_PRIVATE && m.owner_dn == NULL) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "private mailbox without %s",
+			       cfg->ldap_mailbox_owner_attribute);
+		return ldapdir_skip(ctx, ctx->reason);
+	}
+	if (ctx->list1.n == 0) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "mailbox without an address (%s)",
+			       cfg->ldap_mailbox_address_attributes);
+		return ldapdir_skip(ctx, ctx->reason);
+	}
+	m.dn = ctx->dn;
+	m.addresses = ldapdir_strlist_array(&ctx->list1);
+	return ldapdir_stage_result(ctx, replica_stage_mailbox(ctx->w, &m));
+}
+
+/* ldapdir_share_time - an optional time attribute of a share */
+static int ldapdir_share_time(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+			      const char *attr, time_t *t_r)
+{
+	char shown[LDAPDIR_PRINT_MAX];
+	const char *value;
+
+	*t_r = 0;
+	if (ldapdir_single(ctx, entry, attr, LDAPDIR_TIME_MAX, &value) < 0)
+		return -1;
+	if (value == NULL)
+		return 0;
+	if (ldapdir_parse_generalized_time(value, t_r) < 0) {
+		ldapdir_printable(shown, sizeof(shown), value, strlen(value));
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "%s \"%s\" is not a GeneralizedTime", attr,
+			       shown);
+		return -1;
+	}
+	/* 0 means "open": a time at the epoch itself moves by a second
+	   rather than turning an ended window into an open one. */
+	if (*t_r == 0)
+		*t_r = 1;
+	return 0;
+}
+
+/* ldapdir_share - a share entry below the mailbox it shares */
+static int ldapdir_share(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+{
+	const struct config *cfg = ctx->cfg;
+	struct replica_share s;
+	struct berval **vals;
+	char *description = NULL;
+	int ret;
+
+	memset(&s, 0, sizeof(s));
+	if (ldapdir_dn_values(ctx, entry, cfg->ldap_share_grantee_attribute,
+			      LDAPDIR_VALUES_MAX, false, &ctx->list1) < 0 ||
+	    ldapdir_single(ctx, entry, cfg->ldap_share_rights_attribute,
+			   LDAPDIR_RIGHTS_MAX, &s.rights) < 0 ||
+	    ldapdir_share_time(ctx, entry,
+			       cfg->ldap_share_not_before_attribute,
+			       &s.not_before) < 0 ||
+	    ldapdir_share_time(ctx, entry,
+			       cfg->ldap_share_not_after_attribute,
+			       &s.not_after) < 0)
+		return ldapdir_skip(ctx, ctx->reason);
+	if (ctx->list1.n == 0) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "share without %s",
+			       cfg->ldap_share_grantee_attribute);
+		return ldapdir_skip(ctx, ctx->reason);
+	}
+	if (s.not_before != 0 && s.not_after != 0 &&
+	    s.not_after < s.not_before) {
+		(void)snprintf(ctx->reason, sizeof(ctx->reason),
+			       "%s is before %s",
+			       cfg->ldap_share_not_after_attribute,
+			       cfg->ldap_share_not_before_attribute);
+		return ldapdir_skip(ctx, ctx->reason);
+	}
+	/* The description is only shown to people: a long one is cut at
+	   a character boundary rather than losing the share. */
+	vals = ldap_get_values_len(ctx->ld, entry, LDAPDIR_DESCRIPTION_ATTR);
+	if (vals != NULL && vals[0] != NULL && vals[0]->bv_len > 0) {
+		size_t len = vals[0]->bv_len;
+		char *nul = memchr(vals[0]->bv_val, '\0', len);
+
+		if (nul != NULL)
+			len = (size_t)(nul - vals[0]->bv_val);
+		if (len > LDAPDIR_DESCRIPTION_MAX) {
+			len = LDAPDIR_DESCRIPTION_MAX;
+			while (len > 0 &&
+			       ((unsigned char)vals[0]->bv_val[len] & 0xc0)
+				       == 0x80)
+				len--;
+		}
+		description = xstrndup(vals[0]->bv_val, len);
+	}
+	if (vals != NULL)
+		ldap_value_free_len(vals);
+	s.dn = ctx->dn;
+	s.grantee_dns = ldapdir_strlist_array(&ctx->list1);
+	s.description = description;
+	ret = replica_stage_share(ctx->w, &s);
+	free(description);
+	return ldapdir_stage_result(ctx, ret);
+}
+
+/* ldapdir_entry - common handling of one entry: its DN, then the kind */
+static int ldapdir_entry(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+			 ldapdir_entry_fn *fn)
+{
+	const char *error;
+	char *dn;
+	int ret;
+
+	ctx->stats->entries++;
+	dn = ldap_get_dn(ctx->ld, entry);
+	if (dn == NULL) {
+		(void)snprintf(ctx->dn_print, sizeof(ctx->dn_print),
+			       "(no DN)");
+		return ldapdir_skip(ctx, "entry without a usable DN");
+	}
+	ldapdir_printable(ctx->dn_print, sizeof(ctx->dn_print), dn,
+			  strlen(dn));
+	ret = ldapdir_dn_normalize(dn, ctx->dn, sizeof(ctx->dn), &error);
+	ldap_memfree(dn);
+	if (ret < 0)
+		return ldapdir_skip(ctx, error);
+
+	ret = fn(ctx, entry);
+	ldapdir_strlist_clear(&ctx->list1);
+	ldapdir_strlist_clear(&ctx->singles);
+	return ret;
+}
+
+/*
+ * The connection and the searches.
+ */
+
+/* ldapdir_ld_error - the session's last result code and message */
+static const char *ldapdir_ld_error(LDAP *ld, int rc)
+{
+	static char buf[512];
+	char shown[LDAPDIR_PRINT_MAX];
+	char *diag = NULL;
+
+	if (ld != NULL &&
+	    ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag) ==
+		    LDAP_OPT_SUCCESS &&
+	    diag != NULL && *diag != '\0' &&
+	    strcmp(diag, "(unknown error code)") != 0) {
+		ldapdir_printable(shown, sizeof(shown), diag, strlen(diag));
+		(void)snprintf(buf, sizeof(buf), "%s (%s)",
+			       ldap_err2string(rc), shown);
+	} else {
+		(void)snprintf(buf, sizeof(buf), "%s", ldap_err2string(rc));
+	}
+	ldap_memfree(diag);
+	return buf;
+}
+
+/* ldapdir_option - set one option; every failure is fatal */
+static int ldapdir_option(struct ldapdir_ctx *ctx, int option,
+			  const void *value, const char *name,
+			  const char **error_r)
+{
+	int rc = ldap_set_option(ctx->ld, option, value);
+
+	if (rc != LDAP_OPT_SUCCESS) {
+		*error_r = ldapdir_set_error("%s: cannot set %s: %s",
+					     ctx->cfg->ldap_uri, name,
+					     ldap_err2string(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* ldapdir_sasl_interact - EXTERNAL asks for nothing we need to give:
+   the authorisation identity stays the authenticated one */
+static int ldapdir_sasl_interact(LDAP *ld, unsigned flags, void *defaults,
+				 void *interact)
+{
+	(void)ld;
+	(void)flags;
+	(void)defaults;
+	(void)interact;
+	return LDAP_SUCCESS;
+}
+
+/* ldapdir_connect - initialise, set the options, STARTTLS, bind */
+static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
+			   const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	int version = LDAP_VERSION3, rc, ival;
+	struct timeval tv;
+	bool tls = cfg->ldap_starttls ||
+		   strncasecmp(cfg->ldap_uri, "ldaps:", 6) == 0;
+
+	rc = ldap_initialize(&ctx->ld, cfg->ldap_uri);
+	if (rc != LDAP_SUCCESS) {
+		*error_r = ldapdir_set_error("%s: %s", cfg->ldap_uri,
+					     ldap_err2string(rc));
+		return -1;
+	}
+	if (ldapdir_option(ctx, LDAP_OPT_PROTOCOL_VERSION, &version,
+			   "LDAP_OPT_PROTOCOL_VERSION", error_r) < 0 ||
+	    ldapdir_option(ctx, LDAP_OPT_REFERRALS, LDAP_OPT_OFF,
+			   "LDAP_OPT_REFERRALS", error_r) < 0 ||
+	    ldapdir_option(ctx, LDAP_OPT_RESTART, LDAP_OPT_ON,
+			   "LDAP_OPT_RESTART", error_r) < 0)
+		return -1;
+	if (cfg->ldap_network_timeout > 0) {
+		tv.tv_sec = (time_t)cfg->ldap_network_timeout;
+		tv.tv_usec = 0;
+		if (ldapdir_option(ctx, LDAP_OPT_NETWORK_TIMEOUT, &tv,
+				   "LDAP_OPT_NETWORK_TIMEOUT", error_r) < 0 ||
+		    ldapdir_option(ctx, LDAP_OPT_TIMEOUT, &tv,
+				   "LDAP_OPT_TIMEOUT", error_r) < 0)
+			return -1;
+	}
+	if (cfg->ldap_search_timeout > 0) {
+		ival = (int)cfg->ldap_search_timeout;
+		if (ldapdir_option(ctx, LDAP_OPT_TIMELIMIT, &ival,
+				   "LDAP_OPT_TIMELIMIT", error_r) < 0)
+			return -1;
+	}
+	if (tls) {
+		ival = LDAP_OPT_X_TLS_DEMAND;
+		/* libldap's message for an unreadable CA file is "Can't
+		   contact LDAP server"; say what is wrong instead. */
+		if (!ldapdir_empty(cfg->ldap_tls_ca_file) &&
+		    access(cfg->ldap_tls_ca_file, R_OK) < 0) {
+			*error_r = ldapdir_set_error(
+				"ldap_tls_ca_file %s: %s",
+				cfg->ldap_tls_ca_file, strerror(errno));
+			return -1;
+		}
+		if (!ldapdir_empty(cfg->ldap_tls_ca_file) &&
+		    ldapdir_option(ctx, LDAP_OPT_X_TLS_CACERTFILE,
+				   cfg->ldap_tls_ca_file,
+				   "LDAP_OPT_X_TLS_CACERTFILE", error_r) < 0)
+			return -1;
+		if (ldapdir_option(ctx, LDAP_OPT_X_TLS_REQUIRE_CERT, &ival,
+				   "LDAP_OPT_X_TLS_REQUIRE_CERT",
+				   error_r) < 0)
+			return -1;
+		/* The options above only apply to a new TLS context. */
+		ival = 0;
+		if (ldapdir_option(ctx, LDAP_OPT_X_TLS_NEWCTX, &ival,
+				   "LDAP_OPT_X_TLS_NEWCTX (is ldap_tls_ca_file "
+				   "a PEM certificate?)", error_r) < 0)
+			return -1;
+	}
+
+	/* Connect now, so "cannot connect" is told apart from a bind
+	   that fails. */
+	rc = ldap_connect(ctx->ld);
+	if (rc != LDAP_SUCCESS) {
+		*error_r = ldapdir_set_error("%s: cannot connect: %s%s",
+					     cfg->ldap_uri,
+					     ldapdir_ld_error(ctx->ld, rc),
+					     tls ? LDAPDIR_TLS_HINT : "");
+		return -1;
+	}
+	if (cfg->ldap_starttls) {
+		rc = ldap_start_tls_s(ctx->ld, NULL, NULL);
+		if (rc != LDAP_SUCCESS) {
+			*error_r = ldapdir_set_error(
+				"%s: STARTTLS: %s%s", cfg->ldap_uri,
+				ldapdir_ld_error(ctx->ld, rc),
+				rc == LDAP_CONNECT_ERROR ? LDAPDIR_TLS_HINT
+							 : "");
+			return -1;
+		}
+	}
+
+	if (!ldapdir_empty(cfg->ldap_sasl_mech)) {
+		if (strcasecmp(cfg->ldap_sasl_mech, "EXTERNAL") != 0) {
+			*error_r = ldapdir_set_error(
+				"ldap_sasl_mech: unsupported mechanism %s "
+				"(only EXTERNAL)", cfg->ldap_sasl_mech);
+			return -1;
+		}
+		rc = ldap_sasl_interactive_bind_s(ctx->ld, NULL, "EXTERNAL",
+						  NULL, NULL, LDAP_SASL_QUIET,
+						  ldapdir_sasl_interact, NULL);
+		if (rc != LDAP_SUCCESS) {
+			*error_r = ldapdir_set_error(
+				"SASL EXTERNAL bind to %s: %s", cfg->ldap_uri,
+				ldapdir_ld_error(ctx->ld, rc));
+			return -1;
+		}
+		return 0;
+	}
+	if (ldapdir_empty(cfg->ldap_bind_dn)) {
+		/* Anonymous: LDAPv3 needs no bind at all. */
+		return 0;
+	} else {
+		struct berval cred;
+		char *own = NULL;
+
+		if (password == NULL) {
+			if (ldapdir_empty(cfg->ldap_bind_password_file)) {
+				*error_r = ldapdir_set_error(
+					"bind as %s: ldap_bind_password_file "
+					"is not set", cfg->ldap_bind_dn);
+				return -1;
+			}
+			if (ldapdir_read_password_file(
+				    cfg->ldap_bind_password_file, &own,
+				    error_r) < 0)
+				return -1;
+			password = own;
+		}
+		cred.bv_val = (char *)password;
+		cred.bv_len = strlen(password);
+		rc = ldap_sasl_bind_s(ctx->ld, cfg->ldap_bind_dn,
+				      LDAP_SASL_SIMPLE, &cred, NULL, NULL,
+				      NULL);
+		ldapdir_password_free(&own);
+		if (rc != LDAP_SUCCESS) {
+			*error_r = ldapdir_set_error(
+				"bind as %s: %s", cfg->ldap_bind_dn,
+				ldapdir_ld_error(ctx->ld, rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ldapdir_search - one paged subtree search, each entry to fn */
+static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
+			  char **attrs, ldapdir_entry_fn *fn,
+			  const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	struct berval cookie = { 0, NULL };
+	int ret = -1, rc, msgid;
+
+	do {
+		LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
+		LDAPControl **rctrls = NULL, *rpage;
+		LDAPMessage *msg;
+		struct timeval limit, wait, now, deadline;
+		char *diag = NULL;
+		bool done = false;
+		int err;
+
+		if (cfg->ldap_page_size > 0) {
+			rc = ldap_create_page_control(ctx->ld,
+						      (ber_int_t)cfg->ldap_page_size,
+						      &cookie, 1, &page);
+			if (rc != LDAP_SUCCESS) {
+				*error_r = ldapdir_set_error(
+					"search %s below %s: paged results "
+					"control: %s", filter, cfg->ldap_base,
+					ldap_err2string(rc));
+				goto out;
+			}
+			ctrls[0] = page;
+		}
+		/* The time limit goes to the server (per page) and bounds
+		   how long we wait for the page ourselves. */
+		limit.tv_sec = (time_t)cfg->ldap_search_timeout;
+		limit.tv_usec = 0;
+		rc = ldap_search_ext(ctx->ld, cfg->ldap_base,
+				     LDAP_SCOPE_SUBTREE, filter, attrs, 0,
+				     page != NULL ? ctrls : NULL, NULL,
+				     cfg->ldap_search_timeout > 0 ? &limit
+								  : NULL,
+				     LDAP_NO_LIMIT, &msgid);
+		if (page != NULL)
+			ldap_control_free(page);
+		if (rc != LDAP_SUCCESS) {
+			*error_r = ldapdir_set_error(
+				"search %s below %s: %s", filter,
+				cfg->ldap_base, ldapdir_ld_error(ctx->ld, rc));
+			goto out;
+		}
+		(void)gettimeofday(&deadline, NULL);
+		/* A second of grace so the server's own limit, with its
+		   clear result code, normally comes first. */
+		deadline.tv_sec += (time_t)cfg->ldap_search_timeout + 1;
+
+		while (!done) {
+			if (cfg->ldap_search_timeout > 0) {
+				(void)gettimeofday(&now, NULL);
+				if (!timercmp(&now, &deadline, <)) {
+					(void)ldap_abandon_ext(ctx->ld, msgid,
+							       NULL, NULL);
+					*error_r = ldapdir_set_error(
+						"search %s below %s: %s "
+						"(no answer within %u s)",
+						filter, cfg->ldap_base,
+						ldap_err2string(LDAP_TIMEOUT),
+						cfg->ldap_search_timeout);
+					goto out;
+				}
+				timersub(&deadline, &now, &wait);
+			} else {
+				wait.tv_sec = 3600;
+				wait.tv_usec = 0;
+			}
+			msg = NULL;
+			rc = ldap_result(ctx->ld, msgid, LDAP_MSG_ONE, &wait,
+					 &msg);
+			if (rc == 0)
+				continue;
+			if (rc < 0) {
+				err = LDAP_OTHER;
+				(void)ldap_get_option(ctx->ld,
+						      LDAP_OPT_RESULT_CODE,
+						      &err);
+				*error_r = ldapdir_set_error(
+					"search %s below %s: %s", filter,
+					cfg->ldap_base,
+					ldapdir_ld_error(ctx->ld, err));
+				goto out;
+			}
+			switch (rc) {
+			case LDAP_RES_SEARCH_ENTRY:
+				rc = ldapdir_entry(ctx, msg, fn);
+				ldap_msgfree(msg);
+				if (rc < 0) {
+					*error_r = ldapdir_set_error(
+						"%s", ctx->reason);
+					goto out;
+				}
+				break;
+			case LDAP_RES_SEARCH_RESULT:
+				ctx->stats->pages++;
+				rc = ldap_parse_result(ctx->ld, msg, &err,
+						       NULL, &diag, NULL,
+						       &rctrls, 1);
+				if (rc != LDAP_SUCCESS) {
+					*error_r = ldapdir_set_error(
+						"search %s below %s: %s",
+						filter, cfg->ldap_base,
+						ldap_err2string(rc));
+					goto out;
+				}
+				if (err != LDAP_SUCCESS) {
+					char shown[LDAPDIR_PRINT_MAX];
+
+					if (diag != NULL && *diag != '\0')
+						ldapdir_printable(shown,
+							sizeof(shown), diag,
+							strlen(diag));
+					else
+						shown[0] = '\0';
+					*error_r = ldapdir_set_error(
+						"search %s below %s: %s%s%s%s",
+						filter, cfg->ldap_base,
+						ldap_err2string(err),
+						shown[0] ? " (" : "", shown,
+						shown[0] ? ")" : "");
+					ldap_memfree(diag);
+					ldap_controls_free(rctrls);
+					goto out;
+				}
+				ldap_memfree(diag);
+				diag = NULL;
+				ber_memfree(cookie.bv_val);
+				cookie.bv_val = NULL;
+				cookie.bv_len = 0;
+				rpage = rctrls == NULL ? NULL :
+					ldap_control_find(
+						LDAP_CONTROL_PAGEDRESULTS,
+						rctrls, NULL);
+				if (page != NULL && rpage != NULL) {
+					ber_int_t estimate;
+
+					rc = ldap_parse_pageresponse_control(
+						ctx->ld, rpage, &estimate,
+						&cookie);
+					if (rc != LDAP_SUCCESS) {
+						*error_r = ldapdir_set_error(
+							"search %s below %s: "
+							"bad paged results "
+							"response: %s", filter,
+							cfg->ldap_base,
+							ldap_err2string(rc));
+						ldap_controls_free(rctrls);
+						goto out;
+					}
+				}
+				ldap_controls_free(rctrls);
+				rctrls = NULL;
+				done = true;
+				break;
+			default:
+				/* Search references: referrals are off,
+				   and entries elsewhere are not ours. */
+				ldap_msgfree(msg);
+				break;
+			}
+		}
+	} while (cookie.bv_val != NULL && cookie.bv_len > 0);
+	ret = 0;
+out:
+	ber_memfree(cookie.bv_val);
+	return ret;
+}
+
+/* ldapdir_attrs - the NULL-terminated list of attributes to request */
+static void ldapdir_attrs(char **out, size_t outsize, const char *const *in,
+			  size_t n)
+{
+	size_t i, j, o = 0;
+
+	for (i = 0; i < n && o + 1 < outsize; i++) {
+		if (ldapdir_empty(in[i]))
+			continue;
+		for (j = 0; j < o; j++) {
+			if (strcasecmp(out[j], in[i]) == 0)
+				break;
+		}
+		if (j == o)
+			out[o++] = (char *)in[i];
+	}
+	out[o] = NULL;
+}
+
+/* ldapdir_append_list - add an attribute list's names to an array */
+static size_t ldapdir_append_list(const char **arr, size_t n,
+				  const struct ldapdir_attrlist *al)
+{
+	size_t i;
+
+	for (i = 0; i < al->n; i++)
+		arr[n++] = al->names[i];
+	return n;
+}
+
+/* ldapdir_check_config - what the read needs from the configuration */
+static int ldapdir_check_config(const struct config *cfg,
+				const char **error_r)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} required[] = {
+#define REQ(f) { #f, offsetof(struct config, f) }
+		REQ(ldap_uri), REQ(ldap_base),
+		REQ(ldap_company_filter), REQ(ldap_group_filter),
+		REQ(ldap_user_filter), REQ(ldap_mailbox_filter),
+		REQ(ldap_share_filter),
+		REQ(ldap_company_domain_attribute),
+		REQ(ldap_user_login_attribute),
+		REQ(ldap_mailbox_kind_attribute),
+		REQ(ldap_mailbox_owner_attribute),
+		REQ(ldap_share_grantee_attribute),
+#undef REQ
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		const char *v = *(char *const *)(const void *)
+			((const char *)cfg + required[i].offset);
+
+		if (ldapdir_empty(v)) {
+			*error_r = ldapdir_set_error("%s is not set",
+						     required[i].key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ldapdir_read_with_password - the whole directory into the writer */
+int ldapdir_read_with_password(const struct config *cfg,
+			       const char *password,
+			       struct replica_writer *w,
+			       replica_warn_fn *warn, void *warn_context,
+			       struct ldapdir_stats *stats_r,
+			       const char **error_r)
+{
+	struct ldapdir_ctx ctx;
+	const char *names[3 * LDAPDIR_ATTRS_MAX + 8];
+	char *attrs[3 * LDAPDIR_ATTRS_MAX + 8];
+	size_t n;
+	int ret = -1;
+
+	memset(stats_r, 0, sizeof(*stats_r));
+	if (ldapdir_check_config(cfg, error_r) < 0)
+		return -1;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	ctx.w = w;
+	ctx.warn = warn;
+	ctx.warn_context = warn_context;
+	ctx.stats = stats_r;
+	if (ldapdir_attrlist_init(&ctx.user_addr_attrs,
+				  "ldap_user_address_attributes",
+				  cfg->ldap_user_address_attributes, false,
+				  error_r) < 0 ||
+	    ldapdir_attrlist_init(&ctx.mailbox_addr_attrs,
+				  "ldap_mailbox_address_attributes",
+				  cfg->ldap_mailbox_address_attributes, true,
+				  error_r) < 0 ||
+	    ldapdir_attrlist_init(&ctx.member_attrs,
+				  "ldap_group_member_attributes",
+				  cfg->ldap_group_member_attributes, true,
+				  error_r) < 0)
+		goto out;
+	if (ldapdir_connect(&ctx, password, error_r) < 0)
+		goto out;
+
+	/* Companies. */
+	n = 0;
+	names[n++] = cfg->ldap_company_domain_attribute;
+	names[n++] = cfg->ldap_company_group_attribute;
+	ldapdir_attrs(attrs, sizeof(attrs) / sizeof(attrs[0]), names, n);
+	if (ldapdir_search(&ctx, cfg->ldap_company_filter, attrs,
+			   ldapdir_company, error_r) < 0)
+		goto out;
+
+	/* Groups. */
+	n = ldapdir_append_list(names, 0, &ctx.member_attrs);
+	ldapdir_attrs(attrs, sizeof(attrs) / sizeof(attrs[0]), names, n);
+	if (ldapdir_search(&ctx, cfg->ldap_group_filter, attrs,
+			   ldapdir_group, error_r) < 0)
+		goto out;
+
+	/* Users. */
+	n = 0;
+	names[n++] = cfg->ldap_user_login_attribute;
+	n = ldapdir_append_list(names, n, &ctx.user_addr_attrs);
+	ldapdir_attrs(attrs, sizeof(attrs) / sizeof(attrs[0]), names, n);
+	if (ldapdir_search(&ctx, cfg->ldap_user_filter, attrs, ldapdir_user,
+			   error_r) < 0)
+		goto out;
+
+	/* Mailboxes. */
+	n = 0;
+	names[n++] = cfg->ldap_mailbox_kind_attribute;
+	names[n++] = cfg->ldap_mailbox_owner_attribute;
+	names[n++] = cfg->ldap_mailbox_group_attribute;
+	names[n++] = cfg->ldap_mailbox_rights_attribute;
+	n = ldapdir_append_list(names, n, &ctx.mailbox_addr_attrs);
+	ldapdir_attrs(attrs, sizeof(attrs) / sizeof(attrs[0]), names, n);
+	if (ldapdir_search(&ctx, cfg->ldap_mailbox_filter, attrs,
+			   ldapdir_mailbox, error_r) < 0)
+		goto out;
+
+	/* Shares. */
+	n = 0;
+	names[n++] = cfg->ldap_share_grantee_attribute;
+	names[n++] = cfg->ldap_share_rights_attribute;
+	names[n++] = cfg->ldap_share_not_before_attribute;
+	names[n++] = cfg->ldap_share_not_after_attribute;
+	names[n++] = LDAPDIR_DESCRIPTION_ATTR;
+	ldapdir_attrs(attrs, sizeof(attrs) / sizeof(attrs[0]), names, n);
+	if (ldapdir_search(&ctx, cfg->ldap_share_filter, attrs,
+			   ldapdir_share, error_r) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (ctx.ld != NULL)
+		(void)ldap_unbind_ext_s(ctx.ld, NULL, NULL);
+	ldapdir_attrlist_free(&ctx.user_addr_attrs);
+	ldapdir_attrlist_free(&ctx.mailbox_addr_attrs);
+	ldapdir_attrlist_free(&ctx.member_attrs);
+	ldapdir_strlist_free(&ctx.list1);
+	ldapdir_strlist_free(&ctx.singles);
+	return ret;
+}
+
+/* ldapdir_read - the whole directory, reading the password file now */
+int ldapdir_read(const struct config *cfg, struct replica_writer *w,
+		 replica_warn_fn *warn, void *warn_context,
+		 struct ldapdir_stats *stats_r, const char **error_r)
+{
+	return ldapdir_read_with_password(cfg, NULL, w, warn, warn_context,
+					  stats_r, error_r);
+}
+
+/* ldapdir_ping - connect and bind only, for mailgrants check */
+int ldapdir_ping(const struct config *cfg, const char **error_r)
+{
+	struct ldapdir_ctx ctx;
+	int ret;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	ret = ldapdir_connect(&ctx, NULL, error_r);
+	if (ctx.ld != NULL)
+		(void)ldap_unbind_ext_s(ctx.ld, NULL, NULL);
+	return ret;
+}

@@ -1,0 +1,461 @@
+"""mailgrants sync --once against a real slapd.
+
+The example directory (ldap-schema/examples/abc.ldif) must arrive in the
+replica as the story of DESIGN.md tells it; a directory that cannot be
+read must leave the previous replica as it was; broken entries are
+skipped with a warning naming them while the rest syncs; more entries
+than the server's size limit arrive through paged results; SASL
+EXTERNAL over ldapi:// works.
+
+The replica is checked with SQLite directly (read-only) and through
+"mailgrants who --json".
+"""
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from slapd import Slapd, BASE, free_port
+
+ABC = "o=abc.com," + BASE
+XYZ = "o=xyz.org," + BASE
+PETER = "uid=peter.mueller,ou=people," + ABC
+LOGINS = {
+    "sandra.schuster@abc.com", "jana.meier@abc.com", "peter.mueller@abc.com",
+    "tom.berger@abc.com", "anna.schmidt@xyz.org", "max.wolf@xyz.org",
+}
+
+
+def mailgrants(build_dir, conf, *args, timeout=120):
+    """Run build/mailgrants -c CONF ARGS; a missing binary fails."""
+    exe = os.path.join(build_dir, "mailgrants")
+    assert os.access(exe, os.X_OK), "%s not built" % exe
+    return subprocess.run([exe, "-c", conf] + list(args),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def sync(build_dir, conf):
+    return mailgrants(build_dir, conf, "sync", "--once")
+
+
+def query(db, sql, *params):
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def logins(db):
+    return {r[0] for r in query(db, "SELECT login FROM users")}
+
+
+@pytest.fixture
+def fresh_slapd():
+    """A slapd of its own for a test that changes the directory."""
+    with Slapd() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def story(slapd, build_dir, tmp_path_factory):
+    """The example directory synced once: (slapd, conf, replica path)."""
+    d = tmp_path_factory.mktemp("story")
+    db = str(d / "grants.db")
+    conf = slapd.write_config(str(d / "mailgrants.conf"), replica=db)
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    return slapd, conf, db
+
+
+# ------------------------------------------------------------ the story
+
+def test_story_users_and_addresses(story):
+    _slapd, _conf, db = story
+    assert logins(db) == LOGINS
+    addrs = dict(query(db, "SELECT address, mailbox_id FROM addresses"))
+    # Peter's alias is UTF-8 and lands on his primary mailbox.
+    assert "peter.müller@abc.com" in addrs
+    assert addrs["peter.müller@abc.com"] == addrs["peter.mueller@abc.com"]
+    for a in ("makler@abc.com", "buchhaltung@abc.com", "info@abc.com",
+              "info@xyz.org", "sandra.schuster@abc.com"):
+        assert a in addrs, a
+    # The login is not added as an address by itself: exactly the
+    # values of mail and mailgrantsAddress.
+    assert len(addrs) == 11
+
+
+def test_story_mailboxes(story):
+    _slapd, _conf, db = story
+    rows = query(db, """
+        SELECT m.address, m.kind, u.login FROM mailboxes m
+        LEFT JOIN users u ON u.id = m.owner_id
+        WHERE m.dn LIKE 'cn=%'""")
+    got = {r[0]: (r[1], r[2]) for r in rows}
+    assert got == {
+        "makler@abc.com": (1, "sandra.schuster@abc.com"),
+        "buchhaltung@abc.com": (1, "jana.meier@abc.com"),
+        "info@abc.com": (2, None),
+        "info@xyz.org": (2, None),
+    }
+
+
+def test_story_shares_and_windows(story):
+    _slapd, _conf, db = story
+    rows = query(db, """
+        SELECT s.dn, s.not_before, s.not_after, u.login FROM shares s
+        JOIN share_grantees g ON g.share_id = s.id
+        JOIN users u ON u.id = g.user_id
+        JOIN mailboxes m ON m.id = s.mailbox_id
+        WHERE m.address = 'peter.mueller@abc.com'""")
+    shares = {}
+    for dn, nb, na, login in rows:
+        shares.setdefault(dn, (nb, na, set()))[2].add(login)
+    assert shares == {
+        # 2025-01-01T00:00:00Z .. 2035-12-31T23:59:59Z
+        "cn=vacation," + PETER: (1735689600, 2082758399,
+                                 {"sandra.schuster@abc.com",
+                                  "jana.meier@abc.com"}),
+        # 2024-01-01T00:00:00Z .. 2024-12-31T23:59:59Z
+        "cn=2024," + PETER: (1704067200, 1735689599,
+                             {"tom.berger@abc.com"}),
+    }
+
+
+def test_story_nested_cyclic_group(story, build_dir):
+    slapd, conf, db = story
+    # cn=staff holds anna and (through cn=devs, which holds cn=staff
+    # again) max: both are employees of xyz.org.
+    rows = query(db, """
+        SELECT u.login FROM group_members gm
+        JOIN groups g ON g.id = gm.group_id
+        JOIN users u ON u.id = gm.user_id
+        WHERE g.dn = ?""", "cn=staff,ou=groups," + XYZ)
+    assert {r[0] for r in rows} == {"anna.schmidt@xyz.org",
+                                    "max.wolf@xyz.org"}
+    p = mailgrants(build_dir, conf, "who", "--json", "info@xyz.org")
+    assert p.returncode == 0, p.stderr
+    who = json.loads(p.stdout)
+    assert {w["login"] for w in who if w["visible"]} == {
+        "anna.schmidt@xyz.org", "max.wolf@xyz.org"}
+
+
+def test_story_share_through_rights(story, build_dir):
+    _slapd, conf, _db = story
+    # The synced window, as the rights function sees it: Sandra and
+    # Jana now (2025..2035), Tom not (his share ended in 2024).
+    p = mailgrants(build_dir, conf, "who", "--json", "--at", "2030-06-01",
+                   "peter.mueller@abc.com")
+    assert p.returncode == 0, p.stderr
+    who = {w["login"]: w for w in json.loads(p.stdout) if w["visible"]}
+    assert set(who) == {"peter.mueller@abc.com", "sandra.schuster@abc.com",
+                        "jana.meier@abc.com"}
+    assert not who["sandra.schuster@abc.com"]["may_send"]
+    p = mailgrants(build_dir, conf, "who", "--json", "--at", "2024-06-01",
+                   "peter.mueller@abc.com")
+    assert p.returncode == 0, p.stderr
+    who = {w["login"] for w in json.loads(p.stdout) if w["visible"]}
+    assert who == {"peter.mueller@abc.com", "tom.berger@abc.com"}
+
+
+# ------------------------------------------------------- bad input
+
+def test_unreachable_ldap_keeps_replica(story, build_dir, tmp_path):
+    slapd, _conf, db = story
+    before = digest(db)
+    port = free_port()      # nothing listens there
+    conf = slapd.write_config(str(tmp_path / "down.conf"), replica=db,
+                              ldap_uri="ldap://127.0.0.1:%d/" % port,
+                              ldap_network_timeout=3)
+    p = sync(build_dir, conf)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert "127.0.0.1:%d" % port in lines[0]
+    assert "cannot connect" in lines[0]
+    assert "Can't contact LDAP server" in lines[0]
+    assert digest(db) == before
+    assert logins(db) == LOGINS
+
+
+def test_wrong_bind_password_keeps_replica(story, build_dir, tmp_path):
+    slapd, _conf, db = story
+    before = digest(db)
+    conf = slapd.write_config(str(tmp_path / "badpw.conf"), replica=db)
+    with open(conf + ".ldap-password", "w") as f:
+        f.write("not-the-sync-pw\n")
+    p = sync(build_dir, conf)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert "bind as %s" % slapd.sync_dn in lines[0]
+    assert "Invalid credentials" in lines[0]
+    assert "not-the-sync-pw" not in p.stderr + p.stdout
+    assert digest(db) == before
+
+
+def test_missing_password_file_keeps_replica(story, build_dir, tmp_path):
+    slapd, _conf, db = story
+    before = digest(db)
+    conf = slapd.write_config(str(tmp_path / "nopw.conf"), replica=db)
+    os.unlink(conf + ".ldap-password")
+    p = sync(build_dir, conf)
+    assert p.returncode == 1, (p.returncode, p.stderr)  # configuration
+    assert conf + ".ldap-password" in p.stderr
+    assert digest(db) == before
+
+
+BROKEN_LDIF = """\
+dn: cn=bogus@abc.com,ou=mailboxes,{abc}
+objectClass: mailgrantsMailbox
+cn: bogus@abc.com
+mailgrantsKind: bogus
+mail: bogus@abc.com
+
+dn: cn=ownerless@abc.com,ou=mailboxes,{abc}
+objectClass: mailgrantsMailbox
+cn: ownerless@abc.com
+mailgrantsKind: private
+mail: ownerless@abc.com
+
+dn: cn=backwards,uid=tom.berger,ou=people,{abc}
+objectClass: mailgrantsShare
+cn: backwards
+mailgrantsGrantee: uid=jana.meier,ou=people,{abc}
+mailgrantsNotBefore: 20250601000000Z
+mailgrantsNotAfter: 20250101000000Z
+
+dn: cn=fine@abc.com,ou=mailboxes,{abc}
+objectClass: mailgrantsMailbox
+cn: fine@abc.com
+mailgrantsKind: COMPANY
+mail: fine@abc.com
+
+dn: cn=mixed,ou=groups,{base}
+objectClass: groupOfNames
+cn: mixed
+member: uid=tom.berger,ou=people,{abc}
+member: cn={long},{base}
+""".format(abc=ABC, base=BASE, long="x" * 1100)
+
+
+def test_broken_entries_are_skipped(fresh_slapd, build_dir, tmp_path):
+    s = fresh_slapd
+    rc, _out, err = s.ldapadd(BROKEN_LDIF, root=True)
+    assert rc == 0, err
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db)
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    err = p.stderr.lower()
+    # Each broken entry is named with its problem.
+    for dn, why in (
+            ("cn=bogus@abc.com,ou=mailboxes," + ABC, "bogus"),
+            ("cn=ownerless@abc.com,ou=mailboxes," + ABC, "mailgrantsowner"),
+            ("cn=backwards,uid=tom.berger,ou=people," + ABC,
+             "mailgrantsnotafter")):
+        line = [l for l in err.splitlines() if dn.lower() in l]
+        assert line, "no warning names %s:\n%s" % (dn, p.stderr)
+        assert why in line[0], line[0]
+    # Everything else arrived, including the valid mailbox added with
+    # the broken ones (kind is case-insensitive).
+    assert logins(db) == LOGINS
+    addrs = {r[0] for r in query(db, "SELECT address FROM addresses")}
+    assert "fine@abc.com" in addrs
+    assert "info@abc.com" in addrs and "peter.müller@abc.com" in addrs
+    assert "bogus@abc.com" not in addrs
+    assert "ownerless@abc.com" not in addrs
+    shares = {r[0] for r in query(db, "SELECT dn FROM shares")}
+    assert shares == {"cn=vacation," + PETER, "cn=2024," + PETER}
+    # A member DN over the replica's limit costs that member only.
+    mixed = "cn=mixed,ou=groups," + BASE
+    line = [l for l in err.splitlines() if l.find(mixed) >= 0]
+    assert line and "too long" in line[0], p.stderr
+    rows = query(db, """
+        SELECT u.login FROM group_members gm
+        JOIN groups g ON g.id = gm.group_id
+        JOIN users u ON u.id = gm.user_id WHERE g.dn = ?""", mixed)
+    assert rows == [("tom.berger@abc.com",)]
+
+
+def test_unparseable_share_time_is_skipped(fresh_slapd, build_dir,
+                                           tmp_path):
+    # slapd checks GeneralizedTime syntax itself, so a time that is not
+    # one comes from a directory whose mapped attribute is a string (as
+    # in an existing tree); here: the share's not-before in "info".
+    s = fresh_slapd
+    ldif = """\
+dn: cn=someday,uid=tom.berger,ou=people,{abc}
+objectClass: mailgrantsShare
+objectClass: extensibleObject
+cn: someday
+mailgrantsGrantee: uid=jana.meier,ou=people,{abc}
+info: next monday
+
+dn: cn=stringtime,uid=jana.meier,ou=people,{abc}
+objectClass: mailgrantsShare
+objectClass: extensibleObject
+cn: stringtime
+mailgrantsGrantee: uid=tom.berger,ou=people,{abc}
+info: 20250301120000+0100
+""".format(abc=ABC)
+    rc, _out, err = s.ldapadd(ldif, root=True)
+    assert rc == 0, err
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
+                          ldap_share_not_before_attribute="info")
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    dn = "cn=someday,uid=tom.berger,ou=people," + ABC
+    line = [l for l in p.stderr.splitlines() if dn in l]
+    assert line and "next monday" in line[0] and "info" in line[0], p.stderr
+    shares = dict(query(db, "SELECT dn, not_before FROM shares"))
+    assert dn not in shares
+    # 2025-03-01T12:00:00+01:00 = 11:00:00Z
+    assert shares["cn=stringtime,uid=jana.meier,ou=people," + ABC] == \
+        1740826800
+    assert "cn=vacation," + PETER in shares
+
+
+def test_more_entries_than_size_limit(fresh_slapd, build_dir, tmp_path):
+    s = fresh_slapd
+    n = 1200
+    ldif = "".join(
+        "dn: uid=bulk{i:04d},ou=people,{abc}\n"
+        "objectClass: inetOrgPerson\n"
+        "objectClass: mailgrantsUser\n"
+        "uid: bulk{i:04d}\ncn: Bulk {i}\nsn: Bulk\n"
+        "mail: bulk{i:04d}@abc.com\n\n".format(i=i, abc=ABC)
+        for i in range(n))
+    rc, _out, err = s.ldapadd(ldif, root=True)
+    assert rc == 0, err
+    # The limit is real: an unpaged search as the sync identity fails.
+    rc, _out, _err = s.ldapsearch("(objectClass=mailgrantsUser)", "mail",
+                                  binddn=s.sync_dn, password=s.sync_pw)
+    assert rc == 4, (rc, _err)      # sizeLimitExceeded
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
+                          ldap_page_size=300)
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    got = logins(db)
+    assert len(got) == n + len(LOGINS)
+    assert {"bulk%04d@abc.com" % i for i in range(n)} | LOGINS == got
+    # And every one of them is an employee of abc.com with its mailbox.
+    assert query(db, "SELECT count(*) FROM addresses "
+                     "WHERE address LIKE 'bulk%@abc.com'")[0][0] == n
+
+
+def test_sasl_external_over_ldapi(fresh_slapd, build_dir, tmp_path):
+    s = fresh_slapd
+    # Map the peer credentials of this process (root on a mail server)
+    # to the sync identity, whose access the directory's rules define.
+    # (This instance's cn=config stays reachable only as the sync
+    # identity afterwards, hence a slapd of its own.)
+    rc, _out, err = s.ldapmodify(
+        "dn: cn=config\nchangetype: modify\nadd: olcAuthzRegexp\n"
+        'olcAuthzRegexp: "gidNumber=%d\\+uidNumber=%d,cn=peercred,'
+        'cn=external,cn=auth" "%s"\n' % (os.getgid(), os.getuid(),
+                                         s.sync_dn), external=True)
+    assert rc == 0, err
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
+                          ldap_uri=s.ldapi_uri, ldap_bind_dn=None,
+                          ldap_bind_password_file=None,
+                          ldap_sasl_mech="EXTERNAL")
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    assert logins(db) == LOGINS
+    # Shares and private mailboxes are readable only by the sync
+    # identity: their presence shows the bind took that identity.
+    assert len(query(db, "SELECT dn FROM shares")) == 2
+    assert ("makler@abc.com",) in query(
+        db, "SELECT address FROM mailboxes WHERE kind = 1")
+
+
+def test_frozen_server_times_out(story, build_dir, tmp_path):
+    # A server that accepts the connection and then never answers must
+    # not hang the sync: the network timeout ends it.
+    slapd, _conf, db = story
+    before = digest(db)
+    conf = slapd.write_config(str(tmp_path / "frozen.conf"), replica=db,
+                              ldap_network_timeout=2, ldap_search_timeout=2)
+    os.kill(slapd.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        p = sync(build_dir, conf)
+        elapsed = time.monotonic() - t0
+    finally:
+        os.kill(slapd.proc.pid, signal.SIGCONT)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "Timed out" in p.stderr, p.stderr
+    assert elapsed < 15, elapsed
+    assert digest(db) == before
+
+
+def make_certificates(d):
+    """A test CA, a server certificate for 127.0.0.1 it issued, and an
+    unrelated CA (openssl)."""
+    def run(*argv):
+        subprocess.run(["openssl"] + list(argv), check=True,
+                       capture_output=True, cwd=d, timeout=60)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+        "ca.key", "-out", "ca.pem", "-days", "2", "-subj",
+        "/CN=mailgrants test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+        "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey",
+        "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+        "-extfile", "ext.cnf")
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+        "other.key", "-out", "other.pem", "-days", "2", "-subj",
+        "/CN=another CA")
+    return [os.path.join(d, n) for n in ("ca.pem", "server.pem",
+                                         "server.key", "other.pem")]
+
+
+def test_starttls(fresh_slapd, build_dir, tmp_path):
+    s = fresh_slapd
+    d = str(tmp_path)
+    ca, cert, key, other_ca = make_certificates(d)
+    rc, _out, err = s.ldapmodify(
+        "dn: cn=config\nchangetype: modify\n"
+        "replace: olcTLSCertificateFile\nolcTLSCertificateFile: %s\n-\n"
+        "replace: olcTLSCertificateKeyFile\n"
+        "olcTLSCertificateKeyFile: %s\n" % (cert, key), external=True)
+    assert rc == 0, err
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "tls.conf"), replica=db,
+                          ldap_starttls=True, ldap_tls_ca_file=ca)
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    assert logins(db) == LOGINS
+    before = digest(db)
+
+    # A certificate the client cannot verify is an error, not a
+    # fallback to plain text.
+    conf = s.write_config(str(tmp_path / "untrusted.conf"), replica=db,
+                          ldap_starttls=True, ldap_tls_ca_file=other_ca)
+    p = sync(build_dir, conf)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "STARTTLS" in p.stderr and "certificate" in p.stderr, p.stderr
+    conf = s.write_config(str(tmp_path / "noca.conf"), replica=db,
+                          ldap_starttls=True,
+                          ldap_tls_ca_file=os.path.join(d, "missing.pem"))
+    p = sync(build_dir, conf)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "missing.pem" in p.stderr, p.stderr
+    assert digest(db) == before
