@@ -1,0 +1,528 @@
+/*
+ * NAME
+ *	mailgrants - sync and query the mailgrants replica
+ * SYNOPSIS
+ *	mailgrants [-c config] sync --once
+ *	mailgrants [-c config] explain [--json] [--at time] login address
+ *	mailgrants [-c config] access [--json] [--at time] login
+ *	mailgrants [-c config] who [--json] [--at time] address
+ *	mailgrants [-c config] check
+ * DESCRIPTION
+ *	sync --once reads the grants from the directory (ldap_uri,
+ *	ldap_base, ...) and replaces the replica's content in one
+ *	transaction. An entry that cannot be used is skipped with a
+ *	warning that names its DN; the rest is synced. When the
+ *	directory cannot be read, the replica is left as it was.
+ *
+ *	explain says whether login may see and send as address, with
+ *	which IMAP rights, and why (which entry, which share window).
+ *	access lists every mailbox login sees now; who lists every login
+ *	that sees the mailbox of address now. With --json, explain
+ *	prints one object and access/who an array of objects with the
+ *	members login, address, mailbox, kind (private, company, shared,
+ *	none), visible, rights, may_send, reason, entry, not_before,
+ *	not_after and detail. --at evaluates share windows at another
+ *	time (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @seconds).
+ *
+ *	check reads the configuration, binds to the directory and opens
+ *	the replica, and prints the replica's source, age and counts.
+ * OPTIONS
+ *	-c config   the configuration file (default
+ *	            /etc/mailgrants/mailgrants.conf, see mailgrants.conf(5))
+ * EXIT STATUS
+ *	0 answered (also when the answer is "no"); 1 usage or
+ *	configuration error; 2 directory or replica unavailable. Each
+ *	error is one line on stderr.
+ * SEE ALSO
+ *	mailgrants.conf(5), mailgrants-policyd(8)
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+#include "ldapdir.h"
+#include "replica.h"
+#include "rights.h"
+#include "xalloc.h"
+
+#define EXIT_ANSWERED 0
+#define EXIT_USAGE 1
+#define EXIT_UNAVAILABLE 2
+
+static const char *progname = "mailgrants";
+
+/* fail - one error line on stderr, then exit */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+/* usage - the synopsis on stderr, exit 1 */
+static void __attribute__((noreturn)) usage(void)
+{
+	fprintf(stderr,
+		"usage: %s [-c config] sync --once\n"
+		"       %s [-c config] explain [--json] [--at time] login address\n"
+		"       %s [-c config] access [--json] [--at time] login\n"
+		"       %s [-c config] who [--json] [--at time] address\n"
+		"       %s [-c config] check\n",
+		progname, progname, progname, progname, progname);
+	exit(EXIT_USAGE);
+}
+
+/* print_printable - untrusted text with control bytes escaped */
+static void print_printable(FILE *fp, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(fp, "\\x%02x", *p);
+		else
+			fputc(*p, fp);
+	}
+}
+
+/* json_string - a JSON string literal (UTF-8 passes through) */
+static void json_string(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", fp);
+			break;
+		case '\\':
+			fputs("\\\\", fp);
+			break;
+		case '\n':
+			fputs("\\n", fp);
+			break;
+		case '\t':
+			fputs("\\t", fp);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(fp, "\\u%04x", *p);
+			else
+				fputc(*p, fp);
+		}
+	}
+	fputc('"', fp);
+}
+
+/* format_time - ISO 8601 UTC, or "" for 0 */
+static const char *format_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	buf[0] = '\0';
+	if (t != 0 && gmtime_r(&t, &tm) != NULL)
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+/* json_decision - one decision as a JSON object */
+static void json_decision(FILE *fp, const struct rights_decision *d)
+{
+	char b[32];
+
+	fputs("{\"login\":", fp);
+	json_string(fp, d->login);
+	fputs(",\"address\":", fp);
+	json_string(fp, d->address);
+	fputs(",\"mailbox\":", fp);
+	json_string(fp, d->mailbox);
+	fprintf(fp, ",\"kind\":\"%s\",\"visible\":%s,\"rights\":",
+		rights_kind_name(d->kind), d->visible ? "true" : "false");
+	json_string(fp, d->rights);
+	fprintf(fp, ",\"may_send\":%s,\"reason\":\"%s\",\"entry\":",
+		d->may_send ? "true" : "false",
+		rights_reason_name(d->reason));
+	json_string(fp, d->entry_dn);
+	fputs(",\"not_before\":", fp);
+	if (d->not_before != 0)
+		json_string(fp, format_time(d->not_before, b, sizeof(b)));
+	else
+		fputs("null", fp);
+	fputs(",\"not_after\":", fp);
+	if (d->not_after != 0)
+		json_string(fp, format_time(d->not_after, b, sizeof(b)));
+	else
+		fputs("null", fp);
+	fputs(",\"detail\":", fp);
+	json_string(fp, d->detail);
+	fputc('}', fp);
+}
+
+/* text_decision - one decision for a person to read */
+static void text_decision(FILE *fp, const struct rights_decision *d)
+{
+	char b1[32], b2[32];
+
+	fputs("login:    ", fp);
+	print_printable(fp, d->login);
+	fputs("\naddress:  ", fp);
+	print_printable(fp, d->address);
+	fputs("\nmailbox:  ", fp);
+	print_printable(fp, d->mailbox[0] ? d->mailbox : "-");
+	fprintf(fp, "\nkind:     %s\nvisible:  %s\nrights:   %s\n"
+		"may send: %s\nreason:   %s\n", rights_kind_name(d->kind),
+		d->visible ? "yes" : "no", d->rights[0] ? d->rights : "-",
+		d->may_send ? "yes" : "no", rights_reason_name(d->reason));
+	if (d->entry_dn[0] != '\0') {
+		fputs("entry:    ", fp);
+		print_printable(fp, d->entry_dn);
+		fputc('\n', fp);
+	}
+	if (d->not_before != 0 || d->not_after != 0)
+		fprintf(fp, "window:   %s .. %s\n",
+			d->not_before ? format_time(d->not_before, b1,
+						    sizeof(b1)) : "open",
+			d->not_after ? format_time(d->not_after, b2,
+						   sizeof(b2)) : "open");
+	fprintf(fp, "why:      %s\n", d->detail);
+}
+
+/* text_list_line - one line of access/who output */
+static void text_list_line(FILE *fp, const struct rights_decision *d,
+			   bool by_login)
+{
+	char b[32];
+
+	fprintf(fp, "%-8s ", rights_kind_name(d->kind));
+	print_printable(fp, by_login ? d->login : d->mailbox);
+	fprintf(fp, "  rights=%s send=%s", d->rights,
+		d->may_send ? "yes" : "no");
+	if (d->not_after != 0)
+		fprintf(fp, " until=%s", format_time(d->not_after, b,
+						     sizeof(b)));
+	fputc('\n', fp);
+}
+
+/* parse_at - a time for --at */
+static time_t parse_at(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	if (s[0] == '@') {
+		char *e;
+		long long v = strtoll(s + 1, &e, 10);
+
+		if (*e == '\0' && e != s + 1 && v >= 0)
+			return (time_t)v;
+		fail(EXIT_USAGE, "--at: not a time: %s", s);
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (end != NULL && *end == 'T')
+		end = strptime(end, "T%H:%M:%S", &tm);
+	if (end != NULL && *end == 'Z')
+		end++;
+	if (end == NULL || *end != '\0')
+		fail(EXIT_USAGE, "--at: expected YYYY-MM-DD, "
+		     "YYYY-MM-DDTHH:MM:SSZ or @seconds, not \"%s\"", s);
+	return timegm(&tm);
+}
+
+/* open_replica - the replica read-only, or exit 2 */
+static struct replica *open_replica(const struct config *cfg)
+{
+	struct replica *rep;
+	const char *error;
+
+	if (replica_open(cfg->replica, &rep, &error) < 0)
+		fail(EXIT_UNAVAILABLE, "%s", error);
+	return rep;
+}
+
+/* sync_warn - a skipped entry, named by its DN */
+static void sync_warn(void *context, const char *dn, const char *reason)
+{
+	unsigned long *n = context;
+
+	(*n)++;
+	fprintf(stderr, "%s: warning: ", progname);
+	print_printable(stderr, dn);
+	fputs(": ", stderr);
+	print_printable(stderr, reason);
+	fputc('\n', stderr);
+}
+
+/* cmd_sync - one full sync from the directory */
+static int cmd_sync(const struct config *cfg, int argc, char **argv)
+{
+	struct replica_writer_settings set = { 0 };
+	struct replica_writer *w;
+	struct replica_counts counts;
+	struct ldapdir_stats stats;
+	unsigned long warnings = 0;
+	char *password = NULL;
+	const char *error;
+
+	if (argc != 2 || strcmp(argv[1], "--once") != 0)
+		usage();
+	if (cfg->ldap_base[0] == '\0')
+		fail(EXIT_USAGE, "ldap_base is not set in the configuration");
+	/* The replica holds who may read whose mail: not for everyone. */
+	umask(027);
+	if (cfg->ldap_bind_password_file[0] != '\0' &&
+	    cfg->ldap_sasl_mech[0] == '\0' &&
+	    ldapdir_read_password_file(cfg->ldap_bind_password_file,
+				       &password, &error) < 0)
+		fail(EXIT_USAGE, "%s", error);
+	set.owner_rights = cfg->owner_rights;
+	set.company_rights = cfg->company_rights;
+	set.share_rights = cfg->share_rights;
+	set.warn = sync_warn;
+	set.warn_context = &warnings;
+	if (replica_writer_open(cfg->replica, &set, &w, &error) < 0) {
+		ldapdir_password_free(&password);
+		fail(EXIT_UNAVAILABLE, "%s", error);
+	}
+	if (ldapdir_read_with_password(cfg, password, w, sync_warn, &warnings,
+				       &stats, &error) < 0) {
+		replica_writer_abort(&w);
+		ldapdir_password_free(&password);
+		fail(EXIT_UNAVAILABLE, "sync: %s; the replica was not changed",
+		     error);
+	}
+	ldapdir_password_free(&password);
+	if (replica_writer_commit(&w, cfg->ldap_uri, &counts, &error) < 0)
+		fail(EXIT_UNAVAILABLE, "sync: %s; the replica was not changed",
+		     error);
+	printf("synced %lu entries from %s: %lu companies, %lu users, "
+	       "%lu mailboxes, %lu addresses, %lu groups, %lu shares "
+	       "(%lu grants); %lu warnings\n", stats.entries, cfg->ldap_uri,
+	       counts.companies, counts.users, counts.mailboxes,
+	       counts.addresses, counts.groups, counts.shares, counts.grants,
+	       warnings);
+	return EXIT_ANSWERED;
+}
+
+/* query_options - --json and --at of the query commands */
+static int query_options(int argc, char **argv, bool *json, time_t *now)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "at", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*json = false;
+	*now = time(NULL);
+	optind = 0;	/* glibc: a full restart, with permutation */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'j')
+			*json = true;
+		else if (c == 'a')
+			*now = parse_at(optarg);
+		else
+			usage();
+	}
+	return optind;
+}
+
+/* cmd_explain - may LOGIN see and send as ADDRESS, and why */
+static int cmd_explain(const struct config *cfg, int argc, char **argv)
+{
+	struct rights_decision d;
+	struct replica *rep;
+	const char *error;
+	bool json;
+	time_t now;
+	int i = query_options(argc, argv, &json, &now);
+
+	if (argc - i != 2)
+		usage();
+	rep = open_replica(cfg);
+	if (rights_decide(rep, argv[i], argv[i + 1], now,
+			  cfg->recipient_delimiter, &d, &error) < 0)
+		fail(EXIT_UNAVAILABLE, "%s", error);
+	if (json) {
+		json_decision(stdout, &d);
+		fputc('\n', stdout);
+	} else {
+		text_decision(stdout, &d);
+	}
+	replica_close(&rep);
+	return EXIT_ANSWERED;
+}
+
+/* print_list - access/who output */
+static void print_list(const struct rights_list *l, bool json, bool by_login)
+{
+	if (json) {
+		fputc('[', stdout);
+		for (size_t k = 0; k < l->count; k++) {
+			if (k > 0)
+				fputc(',', stdout);
+			json_decision(stdout, &l->items[k]);
+		}
+		fputs("]\n", stdout);
+		return;
+	}
+	for (size_t k = 0; k < l->count; k++)
+		text_list_line(stdout, &l->items[k], by_login);
+}
+
+/* cmd_access - every mailbox LOGIN sees now */
+static int cmd_access(const struct config *cfg, int argc, char **argv)
+{
+	struct rights_list l;
+	struct replica *rep;
+	const char *error;
+	bool json;
+	time_t now;
+	int rc, i = query_options(argc, argv, &json, &now);
+
+	if (argc - i != 1)
+		usage();
+	rep = open_replica(cfg);
+	rc = rights_access(rep, argv[i], now, &l, &error);
+	if (rc < 0)
+		fail(EXIT_UNAVAILABLE, "%s", error);
+	if (rc > 0 && !json) {
+		fputs("unknown login: ", stderr);
+		print_printable(stderr, argv[i]);
+		fputc('\n', stderr);
+	}
+	print_list(&l, json, false);
+	rights_list_free(&l);
+	replica_close(&rep);
+	return EXIT_ANSWERED;
+}
+
+/* cmd_who - every login that sees ADDRESS's mailbox now */
+static int cmd_who(const struct config *cfg, int argc, char **argv)
+{
+	struct rights_list l;
+	struct replica *rep;
+	const char *error;
+	bool json;
+	time_t now;
+	int rc, i = query_options(argc, argv, &json, &now);
+
+	if (argc - i != 1)
+		usage();
+	rep = open_replica(cfg);
+	rc = rights_who(rep, argv[i], now, cfg->recipient_delimiter, &l,
+			&error);
+	if (rc < 0)
+		fail(EXIT_UNAVAILABLE, "%s", error);
+	if (rc > 0 && !json) {
+		fputs("no mailbox has the address ", stderr);
+		print_printable(stderr, argv[i]);
+		fputc('\n', stderr);
+	}
+	print_list(&l, json, true);
+	rights_list_free(&l);
+	replica_close(&rep);
+	return EXIT_ANSWERED;
+}
+
+/* cmd_check - configuration, directory and replica, in that order */
+static int cmd_check(const struct config *cfg, const char *path, int argc,
+		     char **argv)
+{
+	struct replica_info info;
+	struct replica *rep;
+	const char *error;
+	int status = EXIT_ANSWERED;
+	char b[32];
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	printf("config:    %s: ok\n", path);
+	if (ldapdir_ping(cfg, &error) < 0) {
+		printf("directory: %s\n", error);
+		fprintf(stderr, "%s: directory unavailable: %s\n", progname,
+			error);
+		status = EXIT_UNAVAILABLE;
+	} else {
+		printf("directory: %s: bind ok\n", cfg->ldap_uri);
+	}
+	if (replica_open(cfg->replica, &rep, &error) < 0) {
+		printf("replica:   %s\n", error);
+		fprintf(stderr, "%s: %s\n", progname, error);
+		return EXIT_UNAVAILABLE;
+	}
+	if (replica_info(rep, &info, &error) < 0) {
+		printf("replica:   %s\n", error);
+		fprintf(stderr, "%s: %s\n", progname, error);
+		replica_close(&rep);
+		return EXIT_UNAVAILABLE;
+	}
+	printf("replica:   %s: synced from %s at %s (%lld s ago)\n",
+	       cfg->replica, info.source,
+	       format_time(info.last_success, b, sizeof(b)),
+	       (long long)(time(NULL) - info.last_success));
+	printf("counts:    %lu companies, %lu domains, %lu users, "
+	       "%lu mailboxes, %lu addresses, %lu groups, %lu shares, "
+	       "%lu grants, %lu skipped\n", info.counts.companies,
+	       info.counts.domains, info.counts.users, info.counts.mailboxes,
+	       info.counts.addresses, info.counts.groups, info.counts.shares,
+	       info.counts.grants, info.counts.skipped);
+	if (cfg->replica_max_age != 0 &&
+	    time(NULL) - info.last_success > (time_t)cfg->replica_max_age) {
+		printf("replica:   older than replica_max_age (%u s): the "
+		       "policy daemon defers mail until the next sync\n",
+		       cfg->replica_max_age);
+		status = EXIT_UNAVAILABLE;
+	}
+	replica_close(&rep);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = CONFIG_DEFAULT_PATH;
+	struct config *cfg;
+	const char *error;
+	int c, status;
+
+	while ((c = getopt(argc, argv, "+c:h")) != -1) {
+		if (c == 'c')
+			path = optarg;
+		else
+			usage();
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	if (strcmp(argv[0], "sync") != 0 && strcmp(argv[0], "explain") != 0 &&
+	    strcmp(argv[0], "access") != 0 && strcmp(argv[0], "who") != 0 &&
+	    strcmp(argv[0], "check") != 0)
+		usage();
+	if (config_read(path, &cfg, &error) < 0)
+		fail(EXIT_USAGE, "%s", error);
+	if (strcmp(argv[0], "sync") == 0)
+		status = cmd_sync(cfg, argc, argv);
+	else if (strcmp(argv[0], "explain") == 0)
+		status = cmd_explain(cfg, argc, argv);
+	else if (strcmp(argv[0], "access") == 0)
+		status = cmd_access(cfg, argc, argv);
+	else if (strcmp(argv[0], "who") == 0)
+		status = cmd_who(cfg, argc, argv);
+	else
+		status = cmd_check(cfg, path, argc, argv);
+	config_free(&cfg);
+	return status;
+}
