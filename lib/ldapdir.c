@@ -1003,8 +1003,8 @@ static int ldapdir_sasl_interact(LDAP *ld, unsigned flags, void *defaults,
 }
 
 /* ldapdir_connect - initialise, set the options, STARTTLS, bind */
-static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
-			   const char **error_r)
+static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
+			      const char *password, const char **error_r)
 {
 	const struct config *cfg = ctx->cfg;
 	int version = LDAP_VERSION3, rc, ival;
@@ -1090,7 +1090,7 @@ static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
 		}
 	}
 
-	if (!ldapdir_empty(cfg->ldap_sasl_mech)) {
+	if (bind_dn == NULL && !ldapdir_empty(cfg->ldap_sasl_mech)) {
 		if (strcasecmp(cfg->ldap_sasl_mech, "EXTERNAL") != 0) {
 			*error_r = ldapdir_set_error(
 				"ldap_sasl_mech: unsupported mechanism %s "
@@ -1108,7 +1108,9 @@ static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
 		}
 		return 0;
 	}
-	if (ldapdir_empty(cfg->ldap_bind_dn)) {
+	if (bind_dn == NULL)
+		bind_dn = cfg->ldap_bind_dn;
+	if (ldapdir_empty(bind_dn)) {
 		/* Anonymous: LDAPv3 needs no bind at all. */
 		return 0;
 	} else {
@@ -1119,7 +1121,7 @@ static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
 			if (ldapdir_empty(cfg->ldap_bind_password_file)) {
 				*error_r = ldapdir_set_error(
 					"bind as %s: ldap_bind_password_file "
-					"is not set", cfg->ldap_bind_dn);
+					"is not set", bind_dn);
 				return -1;
 			}
 			if (ldapdir_read_password_file(
@@ -1130,18 +1132,25 @@ static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
 		}
 		cred.bv_val = (char *)password;
 		cred.bv_len = strlen(password);
-		rc = ldap_sasl_bind_s(ctx->ld, cfg->ldap_bind_dn,
+		rc = ldap_sasl_bind_s(ctx->ld, bind_dn,
 				      LDAP_SASL_SIMPLE, &cred, NULL, NULL,
 				      NULL);
 		ldapdir_password_free(&own);
 		if (rc != LDAP_SUCCESS) {
 			*error_r = ldapdir_set_error(
-				"bind as %s: %s", cfg->ldap_bind_dn,
+				"bind as %s: %s", bind_dn,
 				ldapdir_ld_error(ctx->ld, rc));
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* ldapdir_connect - connect and bind as the configured identity */
+static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
+			   const char **error_r)
+{
+	return ldapdir_connect_as(ctx, NULL, password, error_r);
 }
 
 /* ldapdir_search - one paged subtree search, each entry to fn */
@@ -1503,4 +1512,27 @@ int ldapdir_ping(const struct config *cfg, const char **error_r)
 	if (ctx.ld != NULL)
 		(void)ldap_unbind_ext_s(ctx.ld, NULL, NULL);
 	return ret;
+}
+
+/* ldapdir_open - a connected, bound session for other LDAP work */
+int ldapdir_open(const struct config *cfg, const char *bind_dn,
+		 const char *password, LDAP **ld_r, const char **error_r)
+{
+	struct ldapdir_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	if (ldapdir_connect_as(&ctx, bind_dn, password, error_r) < 0) {
+		if (ctx.ld != NULL)
+			(void)ldap_unbind_ext_s(ctx.ld, NULL, NULL);
+		return -1;
+	}
+	*ld_r = ctx.ld;
+	return 0;
+}
+
+/* ldapdir_error_text - an LDAP result code with the server's message */
+const char *ldapdir_error_text(LDAP *ld, int rc)
+{
+	return ldapdir_ld_error(ld, rc);
 }

@@ -80,6 +80,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <ldap.h>
+
 #include "config.h"
 #include "replica.h"
 
@@ -102,6 +104,13 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 			       const char **error_r);
 void ldapdir_password_free(char **passwordp);
 int ldapdir_ping(const struct config *cfg, const char **error_r);
+/* ldapdir_open - connect and bind (bind_dn NULL: the configured identity
+   and password file, or SASL; else a simple bind as bind_dn with
+   password); the caller unbinds with ldap_unbind_ext_s() */
+int ldapdir_open(const struct config *cfg, const char *bind_dn,
+		 const char *password, LDAP **ld_r, const char **error_r);
+/* ldapdir_error_text - "result (server's diagnostic)", static storage */
+const char *ldapdir_error_text(LDAP *ld, int rc);
 int ldapdir_parse_generalized_time(const char *s, time_t *t_r);
 int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
 			 const char **error_r);
