@@ -46,17 +46,17 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cli.h"
 #include "config.h"
 #include "ldapdir.h"
 #include "replica.h"
 #include "rights.h"
 #include "xalloc.h"
 
-#define EXIT_ANSWERED 0
-#define EXIT_USAGE 1
-#define EXIT_UNAVAILABLE 2
+const char *progname = "mailgrants";
 
-static const char *progname = "mailgrants";
+/* A follower writes a heartbeat every 10 s; allow for a missed one. */
+#define LIVE_SLACK_S 30
 
 /* fail - one error line on stderr, then exit */
 static void __attribute__((noreturn, format(printf, 2, 3)))
@@ -76,7 +76,7 @@ fail(int status, const char *fmt, ...)
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
-		"usage: %s [-c config] sync --once\n"
+		"usage: %s [-c config] sync --once | --follow\n"
 		"       %s [-c config] explain [--json] [--at time] login address\n"
 		"       %s [-c config] access [--json] [--at time] login\n"
 		"       %s [-c config] who [--json] [--at time] address\n"
@@ -250,8 +250,8 @@ static struct replica *open_replica(const struct config *cfg)
 	return rep;
 }
 
-/* sync_warn - a skipped entry, named by its DN */
-static void sync_warn(void *context, const char *dn, const char *reason)
+/* cli_warn - a skipped entry, named by its DN */
+void cli_warn(void *context, const char *dn, const char *reason)
 {
 	unsigned long *n = context;
 
@@ -263,54 +263,78 @@ static void sync_warn(void *context, const char *dn, const char *reason)
 	fputc('\n', stderr);
 }
 
-/* cmd_sync - one full sync from the directory */
-static int cmd_sync(const struct config *cfg, int argc, char **argv)
+/* sync_full - the whole directory into the replica, in one transaction */
+int sync_full(const struct config *cfg, const char *password,
+	      const char *mode, const char *cookie, bool verbose,
+	      const char **error_r)
 {
 	struct replica_writer_settings set = { 0 };
 	struct replica_writer *w;
 	struct replica_counts counts;
 	struct ldapdir_stats stats;
 	unsigned long warnings = 0;
+	char now[32];
+
+	set.owner_rights = cfg->owner_rights;
+	set.company_rights = cfg->company_rights;
+	set.share_rights = cfg->share_rights;
+	set.warn = cli_warn;
+	set.warn_context = &warnings;
+	if (replica_writer_open(cfg->replica, &set, &w, error_r) < 0)
+		return -1;
+	if (ldapdir_read_with_password(cfg, password, w, cli_warn, &warnings,
+				       &stats, error_r) < 0) {
+		replica_writer_abort(&w);
+		return -1;
+	}
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	replica_writer_meta(w, "sync_mode", mode);
+	replica_writer_meta(w, "sync_cookie", cookie);
+	replica_writer_meta(w, "heartbeat", *mode != '\0' ? now : "0");
+	if (replica_writer_commit(&w, cfg->ldap_uri, &counts, error_r) < 0)
+		return -1;
+	if (verbose)
+		printf("synced %lu entries from %s: %lu companies, %lu users, "
+		       "%lu mailboxes, %lu addresses, %lu groups, %lu shares "
+		       "(%lu grants); %lu warnings\n", stats.entries,
+		       cfg->ldap_uri, counts.companies, counts.users,
+		       counts.mailboxes, counts.addresses, counts.groups,
+		       counts.shares, counts.grants, warnings);
+	fflush(stdout);
+	return 0;
+}
+
+/* cmd_sync - sync --once, or --follow */
+static int cmd_sync(const struct config *cfg, int argc, char **argv)
+{
 	char *password = NULL;
 	const char *error;
+	int status;
 
-	if (argc != 2 || strcmp(argv[1], "--once") != 0)
+	if (argc != 2 || (strcmp(argv[1], "--once") != 0 &&
+			  strcmp(argv[1], "--follow") != 0))
 		usage();
 	if (cfg->ldap_base[0] == '\0')
 		fail(EXIT_USAGE, "ldap_base is not set in the configuration");
 	/* The replica holds who may read whose mail: not for everyone. */
 	umask(027);
+	/* Read once, now: a daemon may lose access to the file later. */
 	if (cfg->ldap_bind_password_file[0] != '\0' &&
 	    cfg->ldap_sasl_mech[0] == '\0' &&
 	    ldapdir_read_password_file(cfg->ldap_bind_password_file,
 				       &password, &error) < 0)
 		fail(EXIT_USAGE, "%s", error);
-	set.owner_rights = cfg->owner_rights;
-	set.company_rights = cfg->company_rights;
-	set.share_rights = cfg->share_rights;
-	set.warn = sync_warn;
-	set.warn_context = &warnings;
-	if (replica_writer_open(cfg->replica, &set, &w, &error) < 0) {
+	if (strcmp(argv[1], "--follow") == 0) {
+		status = cmd_follow(cfg, password);
 		ldapdir_password_free(&password);
-		fail(EXIT_UNAVAILABLE, "%s", error);
+		return status;
 	}
-	if (ldapdir_read_with_password(cfg, password, w, sync_warn, &warnings,
-				       &stats, &error) < 0) {
-		replica_writer_abort(&w);
+	if (sync_full(cfg, password, "", "", true, &error) < 0) {
 		ldapdir_password_free(&password);
 		fail(EXIT_UNAVAILABLE, "sync: %s; the replica was not changed",
 		     error);
 	}
 	ldapdir_password_free(&password);
-	if (replica_writer_commit(&w, cfg->ldap_uri, &counts, &error) < 0)
-		fail(EXIT_UNAVAILABLE, "sync: %s; the replica was not changed",
-		     error);
-	printf("synced %lu entries from %s: %lu companies, %lu users, "
-	       "%lu mailboxes, %lu addresses, %lu groups, %lu shares "
-	       "(%lu grants); %lu warnings\n", stats.entries, cfg->ldap_uri,
-	       counts.companies, counts.users, counts.mailboxes,
-	       counts.addresses, counts.groups, counts.shares, counts.grants,
-	       warnings);
 	return EXIT_ANSWERED;
 }
 
@@ -479,8 +503,20 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	       info.counts.domains, info.counts.users, info.counts.mailboxes,
 	       info.counts.addresses, info.counts.groups, info.counts.shares,
 	       info.counts.grants, info.counts.skipped);
+	if (info.sync_mode[0] != '\0' &&
+	    time(NULL) - info.heartbeat <= LIVE_SLACK_S)
+		printf("sync:      live (%s), current as of %lld s ago\n",
+		       info.sync_mode,
+		       (long long)(time(NULL) - info.current_at));
+	else if (info.sync_mode[0] != '\0')
+		printf("sync:      not live: the %s sync's last heartbeat was"
+		       " %lld s ago (is mailgrants sync --follow running?)\n",
+		       info.sync_mode, (long long)(time(NULL) - info.heartbeat));
+	else
+		printf("sync:      not live (last sync: sync --once, or the "
+		       "follower lost the directory)\n");
 	if (cfg->replica_max_age != 0 &&
-	    time(NULL) - info.last_success > (time_t)cfg->replica_max_age) {
+	    time(NULL) - info.current_at > (time_t)cfg->replica_max_age) {
 		printf("replica:   older than replica_max_age (%u s): the "
 		       "policy daemon defers mail until the next sync\n",
 		       cfg->replica_max_age);

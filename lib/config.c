@@ -51,6 +51,7 @@ static const struct config_key config_keys[] = {
 	U(ldap_network_timeout, "10"),
 	U(ldap_search_timeout, "60"),
 	U(ldap_page_size, "1000"),
+	U(poll_interval, "60"),
 	S(ldap_company_filter, "(objectClass=mailgrantsCompany)"),
 	S(ldap_user_filter, "(objectClass=mailgrantsUser)"),
 	S(ldap_mailbox_filter, "(objectClass=mailgrantsMailbox)"),

@@ -50,6 +50,7 @@ struct config {
 	unsigned int ldap_network_timeout;	/* seconds */
 	unsigned int ldap_search_timeout;	/* seconds */
 	unsigned int ldap_page_size;
+	unsigned int poll_interval;	/* seconds, sync --follow w/o syncprov */
 
 	/* Which entries are what. */
 	char *ldap_company_filter;

@@ -136,6 +136,8 @@ struct replica_writer {
 	size_t ncompanies, companies_size;
 	bool companies_sorted;
 	bool failed;
+	char **meta_keys, **meta_values;
+	size_t nmeta;
 	struct replica_counts counts;
 	char error[1024];
 };
@@ -948,8 +950,69 @@ static int writer_meta(struct replica_writer *w, const char *source)
 		}
 		sqlite3_reset(st);
 	}
+	for (size_t i = 0; i < w->nmeta; i++) {
+		sqlite3_bind_text(st, 1, w->meta_keys[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, w->meta_values[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return writer_fail(w, "cannot write meta data");
+		}
+		sqlite3_reset(st);
+	}
 	sqlite3_finalize(st);
 	return 0;
+}
+
+/* replica_writer_meta - remember a meta value for the commit */
+void replica_writer_meta(struct replica_writer *w, const char *key,
+			 const char *value)
+{
+	w->meta_keys = xrealloc(w->meta_keys,
+				(w->nmeta + 1) * sizeof(*w->meta_keys));
+	w->meta_values = xrealloc(w->meta_values,
+				  (w->nmeta + 1) * sizeof(*w->meta_values));
+	w->meta_keys[w->nmeta] = xstrdup(key);
+	w->meta_values[w->nmeta] = xstrdup(value);
+	w->nmeta++;
+}
+
+/* replica_meta_write - a few meta values, in one small transaction */
+int replica_meta_write(const char *path, const char *const *keys,
+		       const char *const *values, const char **error_r)
+{
+	static char error[1024];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int one = 1, rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value)"
+			       " VALUES (?1, ?2)", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, values[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto out;
+		sqlite3_reset(st);
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		rc = 0;
+out:
+	if (rc < 0) {
+		snprintf(error, sizeof(error), "replica %s: cannot write meta"
+			 " data: %s", path, db != NULL ? sqlite3_errmsg(db) :
+			 "out of memory");
+		*error_r = error;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);	/* an open transaction rolls back */
+	return rc;
 }
 
 /* writer_fsync_path - flush a file or directory to disk */
@@ -1071,6 +1134,12 @@ void replica_writer_abort(struct replica_writer **wp)
 		unlink(w->tmp_path);
 	for (size_t i = 0; i < w->ncompanies; i++)
 		free(w->companies[i].dn);
+	for (size_t i = 0; i < w->nmeta; i++) {
+		free(w->meta_keys[i]);
+		free(w->meta_values[i]);
+	}
+	free(w->meta_keys);
+	free(w->meta_values);
 	free(w->companies);
 	free(w->owner_rights);
 	free(w->company_rights);

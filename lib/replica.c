@@ -272,6 +272,14 @@ int replica_info(struct replica *rep, struct replica_info *info_r,
 		if (strcmp(k, "source") == 0)
 			snprintf(info_r->source, sizeof(info_r->source), "%s",
 				 v);
+		else if (strcmp(k, "sync_mode") == 0)
+			snprintf(info_r->sync_mode, sizeof(info_r->sync_mode),
+				 "%s", v);
+		else if (strcmp(k, "sync_cookie") == 0)
+			snprintf(info_r->sync_cookie,
+				 sizeof(info_r->sync_cookie), "%s", v);
+		else if (strcmp(k, "heartbeat") == 0)
+			info_r->heartbeat = (time_t)strtoll(v, NULL, 10);
 		else if (strcmp(k, "last_success") == 0)
 			info_r->last_success = (time_t)strtoll(v, NULL, 10);
 #define C(name) else if (strcmp(k, #name) == 0) info_r->counts.name = n
@@ -284,6 +292,8 @@ int replica_info(struct replica *rep, struct replica_info *info_r,
 		*error_r = replica_error(rep, "cannot read meta data");
 		return -1;
 	}
+	info_r->current_at = info_r->heartbeat > info_r->last_success ?
+		info_r->heartbeat : info_r->last_success;
 	return 0;
 }
 

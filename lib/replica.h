@@ -27,6 +27,11 @@
  *				  struct replica_counts *counts_r,
  *				  const char **error_r);
  *	void replica_writer_abort(struct replica_writer **wp);
+ *	void replica_writer_meta(struct replica_writer *w, const char *key,
+ *				 const char *value);
+ *	int replica_meta_write(const char *path, const char *const *keys,
+ *			       const char *const *values,
+ *			       const char **error_r);
  * DESCRIPTION
  *	Readers open the replica read-only (replica_open) and check its
  *	schema version; a missing file, a file that is not a replica, a
@@ -76,9 +81,15 @@ struct replica_counts {
 	unsigned long groups, shares, grants, skipped;
 };
 
+#define REPLICA_COOKIE_MAX 1024	/* hex text of an RFC 4533 cookie */
+
 struct replica_info {
 	char source[REPLICA_DN_MAX];	/* where the last sync read from */
 	time_t last_success;		/* end of the last good sync */
+	time_t heartbeat;		/* a live sync last confirmed it, or 0 */
+	time_t current_at;		/* max(last_success, heartbeat) */
+	char sync_mode[16];		/* "persist", "poll" or "" (once) */
+	char sync_cookie[REPLICA_COOKIE_MAX];
 	struct replica_counts counts;
 };
 
@@ -152,6 +163,14 @@ int replica_writer_commit(struct replica_writer **wp, const char *source,
 			  struct replica_counts *counts_r,
 			  const char **error_r);
 void replica_writer_abort(struct replica_writer **wp);
+/* replica_writer_meta - one more meta value, written with the commit */
+void replica_writer_meta(struct replica_writer *w, const char *key,
+			 const char *value);
+/* replica_meta_write - set meta values of an existing replica in one
+   small transaction (the live sync's heartbeat and cookie); keys and
+   values are NULL-terminated arrays of the same length */
+int replica_meta_write(const char *path, const char *const *keys,
+		       const char *const *values, const char **error_r);
 
 /* dn_parent - the DN one level up, or NULL at the top; skips escapes */
 const char *dn_parent(const char *dn);

@@ -1,0 +1,32 @@
+#ifndef MAILGRANTS_CLI_H
+#define MAILGRANTS_CLI_H
+
+/*
+ * NAME
+ *	cli - what the mailgrants commands share
+ * DESCRIPTION
+ *	sync_full() reads the whole directory into the replica (one
+ *	transaction; the previous replica stays when anything fails),
+ *	recording the sync mode, the RFC 4533 cookie and the heartbeat
+ *	given with it. cli_warn() prints a skipped entry's DN and reason.
+ *	cmd_follow() is "mailgrants sync --follow" (cli/follow.c).
+ */
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "replica.h"
+
+#define EXIT_ANSWERED 0
+#define EXIT_USAGE 1
+#define EXIT_UNAVAILABLE 2
+
+extern const char *progname;
+
+int sync_full(const struct config *cfg, const char *password,
+	      const char *mode, const char *cookie, bool verbose,
+	      const char **error_r);
+void cli_warn(void *context, const char *dn, const char *reason);
+int cmd_follow(const struct config *cfg, const char *password);
+
+#endif
