@@ -178,7 +178,7 @@ class Slapd:
     """A private slapd in a temporary directory; see the module doc."""
 
     def __init__(self, ldif=_DEFAULT, schema=True, access=None,
-                 size_limit=500, start=True, extra_config=""):
+                 size_limit=500, start=True, extra_config="", syncprov=True):
         self.base = BASE
         self.rootdn = ROOTDN
         self.rootpw = ROOTPW
@@ -190,6 +190,7 @@ class Slapd:
         self.access = schema if access is None else access
         self.size_limit = size_limit
         self.extra_config = extra_config
+        self.syncprov = syncprov
         self.ldif = EXAMPLE_LDIF if ldif is _DEFAULT else ldif
         self.proc = None
         self.tmpdir = tempfile.mkdtemp(prefix="mailgrants-slapd-",
@@ -277,7 +278,8 @@ olcAccess: {{0}}to * by dn.exact="{ext}" manage by * none
         if self.extra_config:
             mdb.append(self.extra_config.strip("\n"))
         parts.append("\n".join(mdb) + "\n")
-        parts.append("""dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config
+        if self.syncprov:
+            parts.append("""dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config
 objectClass: olcOverlayConfig
 objectClass: olcSyncProvConfig
 olcOverlay: {0}syncprov

@@ -1,0 +1,223 @@
+"""mailgrants sync --follow against the real slapd: changes arrive as
+they happen (refreshAndPersist), an outage loses nothing (cookie
+resume, including a change made while the sync was away), a killed
+full sync leaves the previous replica whole, a directory without
+syncprov is polled, and check says whether the sync is live."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from slapd import Slapd
+
+PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
+PETER = "uid=peter.mueller," + PEOPLE
+TOM = "uid=tom.berger," + PEOPLE
+
+
+def share_ldif(name, grantee=TOM):
+    return ("dn: cn=%s,%s\nobjectClass: mailgrantsShare\ncn: %s\n"
+            "mailgrantsGrantee: %s\n" % (name, PETER, name, grantee))
+
+
+class Follower:
+    def __init__(self, build_dir, conf):
+        self.bin = os.path.join(build_dir, "mailgrants")
+        self.conf = conf
+        with open(conf) as f:
+            self.replica = [line.split("=", 1)[1].strip() for line in f
+                            if line.startswith("replica")][0]
+        self.log = open(conf + ".follow.log", "w+")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([self.bin, "-c", self.conf, "sync",
+                                      "--follow"], stdout=self.log,
+                                     stderr=self.log)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def text(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def explain(self, login, address):
+        r = subprocess.run([self.bin, "-c", self.conf, "explain", "--json",
+                            login, address], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def wait_reason(self, login, address, reason, timeout=10.0):
+        deadline = time.time() + timeout
+        # Before the first sync commits there is no replica yet.
+        while not os.path.exists(self.replica) and time.time() < deadline:
+            time.sleep(0.05)
+        while time.time() < deadline:
+            if self.explain(login, address)["reason"] == reason:
+                return time.time()
+            time.sleep(0.05)
+        raise AssertionError("%s/%s never became %s; log:\n%s" % (
+            login, address, reason, self.text()))
+
+    def wait_log(self, text, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.text():
+                return
+            time.sleep(0.05)
+        raise AssertionError("no %r in the log:\n%s" % (text, self.text()))
+
+
+@pytest.fixture
+def setup(build_dir, tmp_path):
+    server = Slapd()
+    conf = str(tmp_path / "mailgrants.conf")
+    server.write_config(conf, replica=str(tmp_path / "grants.db"))
+    f = Follower(build_dir, conf)
+    f.start()
+    try:
+        yield server, f, tmp_path
+    finally:
+        f.stop()
+        server.close()
+
+
+def test_changes_arrive_and_go(setup):
+    server, f, _ = setup
+    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                  "share_not_active")
+    rc, _, err = server.ldapadd(share_ldif("tom-now"), root=True)
+    assert rc == 0, err
+    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                  "shared_read_only")
+    rc, _, err = server.ldapdelete("cn=tom-now," + PETER, root=True)
+    assert rc == 0, err
+    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                  "share_not_active")
+    r = subprocess.run([f.bin, "-c", f.conf, "check"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sync:      live (persist)" in r.stdout
+
+
+def test_outage_loses_nothing(setup):
+    server, f, tmp = setup
+    f.wait_reason("sandra.schuster@abc.com", "peter.mueller@abc.com",
+                  "shared_read_only")
+    server.kill()
+    # While the directory is gone the replica keeps answering.
+    for _ in range(5):
+        d = f.explain("sandra.schuster@abc.com", "peter.mueller@abc.com")
+        assert d["reason"] == "shared_read_only"
+        time.sleep(0.2)
+    f.wait_log("the directory connection was lost")
+    # Hold the sync while slapd returns and another client changes the
+    # directory, so that the change happens before it reconnects.
+    f.proc.send_signal(signal.SIGSTOP)
+    try:
+        server.start()
+        rc, _, err = server.ldapadd(share_ldif("while-away"), root=True)
+        assert rc == 0, err
+    finally:
+        f.proc.send_signal(signal.SIGCONT)
+    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                  "shared_read_only", timeout=30)
+
+
+def test_resume_from_cookie(setup):
+    server, f, tmp = setup
+    f.wait_log("replica updated")
+    time.sleep(0.3)
+    f.stop()
+    db = sqlite3.connect(str(tmp / "grants.db"))
+    cookie = dict(db.execute("SELECT key, value FROM meta"))["sync_cookie"]
+    db.close()
+    assert cookie, "no cookie stored with the replica"
+    # Restart with nothing changed: the stored cookie is enough.
+    f.start()
+    f.wait_log("resumed at the stored cookie: no changes missed")
+    f.stop()
+    # A change while the follower is down arrives at the next start.
+    rc, _, err = server.ldapadd(share_ldif("while-down"), root=True)
+    assert rc == 0, err
+    f.start()
+    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                  "shared_read_only")
+
+
+def test_polling_without_syncprov(build_dir, tmp_path):
+    with Slapd(syncprov=False) as server:
+        conf = str(tmp_path / "mailgrants.conf")
+        server.write_config(conf, replica=str(tmp_path / "grants.db"),
+                            poll_interval=1)
+        f = Follower(build_dir, conf)
+        f.start()
+        try:
+            f.wait_log("polling")
+            f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                          "share_not_active")
+            rc, _, err = server.ldapadd(share_ldif("polled"), root=True)
+            assert rc == 0, err
+            f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                          "shared_read_only")
+            r = subprocess.run([f.bin, "-c", conf, "check"],
+                               capture_output=True, text=True)
+            assert "sync:      live (poll)" in r.stdout
+        finally:
+            f.stop()
+
+
+def test_killed_full_sync_leaves_old_replica_whole(build_dir, tmp_path):
+    extra = "".join(
+        "dn: uid=u%05d,%s\nobjectClass: inetOrgPerson\n"
+        "objectClass: mailgrantsUser\nuid: u%05d\ncn: u\nsn: u\n"
+        "mail: u%05d@abc.com\n\n" % (i, PEOPLE, i, i) for i in range(4000))
+    with Slapd() as server:
+        conf = str(tmp_path / "mailgrants.conf")
+        replica = str(tmp_path / "grants.db")
+        server.write_config(conf, replica=replica)
+        mg = os.path.join(build_dir, "mailgrants")
+        subprocess.run([mg, "-c", conf, "sync", "--once"], check=True,
+                       capture_output=True)
+
+        def users():
+            db = sqlite3.connect(replica)
+            try:
+                assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+                return db.execute("SELECT count(*) FROM users").fetchone()[0]
+            finally:
+                db.close()
+
+        assert users() == 6
+        rc, _, err = server.ldapadd(extra, root=True)
+        assert rc == 0, err
+        killed = 0
+        for delay in (0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+            p = subprocess.Popen([mg, "-c", conf, "sync", "--once"],
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            if p.poll() is None:
+                p.kill()
+                killed += 1
+            p.wait()
+            # Old or new, whole either way, never in between.
+            assert users() in (6, 4006)
+            r = subprocess.run([mg, "-c", conf, "explain", "--json",
+                                "sandra.schuster@abc.com", "info@abc.com"],
+                               capture_output=True, text=True)
+            assert json.loads(r.stdout)["kind"] == "company"
+        assert killed > 0, "every sync finished before it could be killed"
