@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +281,23 @@ int sync_full(const struct config *cfg, const char *password,
 	set.share_rights = cfg->share_rights;
 	set.warn = cli_warn;
 	set.warn_context = &warnings;
+	if (cfg->replica_group[0] != '\0') {
+		static char error[512];
+		struct group *gr = getgrnam(cfg->replica_group);
+		char *end;
+		unsigned long gid = strtoul(cfg->replica_group, &end, 10);
+
+		if (gr != NULL)
+			gid = gr->gr_gid;
+		else if (*end != '\0') {
+			snprintf(error, sizeof(error), "replica_group %s: no"
+				 " such group", cfg->replica_group);
+			*error_r = error;
+			return -1;
+		}
+		set.group_set = true;
+		set.group = (gid_t)gid;
+	}
 	if (replica_writer_open(cfg->replica, &set, &w, error_r) < 0)
 		return -1;
 	if (ldapdir_read_with_password(cfg, password, w, cli_warn, &warnings,

@@ -39,6 +39,7 @@ struct config_key {
 
 static const struct config_key config_keys[] = {
 	S(replica, "/var/lib/mailgrants/grants.db"),
+	S(replica_group, ""),
 	S(recipient_delimiter, "+"),
 	U(replica_max_age, "0"),
 	S(ldap_uri, "ldap://127.0.0.1/"),

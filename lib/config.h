@@ -36,6 +36,7 @@ enum config_policy_action {
 struct config {
 	/* The replica and address handling. */
 	char *replica;
+	char *replica_group;		/* readers' group, "" = the sync's */
 	char *recipient_delimiter;	/* set of delimiter chars, "" = none */
 	unsigned int replica_max_age;	/* seconds, 0 = off */
 

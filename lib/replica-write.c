@@ -130,6 +130,7 @@ struct replica_writer {
 	char *owner_rights, *company_rights, *share_rights;
 	replica_warn_fn *warn;
 	void *warn_context;
+	gid_t gid;
 	enum writer_stage stage;
 	bool began;
 	struct writer_company *companies;
@@ -379,6 +380,7 @@ int replica_writer_open(const char *path,
 				  set->share_rights : "lrwstiek");
 	w->warn = set->warn;
 	w->warn_context = set->warn_context;
+	w->gid = set->group_set ? set->group : (gid_t)-1;
 	if (!writer_rights_ok(w->owner_rights) ||
 	    !writer_rights_ok(w->company_rights) ||
 	    !writer_rights_ok(w->share_rights)) {
@@ -1062,10 +1064,23 @@ static int writer_install(struct replica_writer *w)
 		goto out;
 	}
 	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
+	/* SQLite creates -wal and -shm at the first transaction in WAL
+	   mode, not at the switch: write once so that they exist. */
+	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL;"
+			 "BEGIN IMMEDIATE;"
+			 "UPDATE meta SET value = value WHERE key = 'source';"
+			 "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(w->error, sizeof(w->error), "replica %s: WAL: %s",
 			 w->path, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (w->gid != (gid_t)-1 &&
+	    (chown(w->path, (uid_t)-1, w->gid) < 0 ||
+	     chown(wal, (uid_t)-1, w->gid) < 0 ||
+	     chown(shm, (uid_t)-1, w->gid) < 0)) {
+		snprintf(w->error, sizeof(w->error), "replica %s: cannot give"
+			 " it to group %ld: %s", w->path, (long)w->gid,
+			 strerror(errno));
 		goto out;
 	}
 	rc = 0;

@@ -63,6 +63,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define REPLICA_SCHEMA_VERSION 1
@@ -138,6 +139,8 @@ struct replica_writer_settings {
 	const char *share_rights;	/* lrwstiek */
 	replica_warn_fn *warn;
 	void *warn_context;
+	bool group_set;			/* a new file goes to this group */
+	gid_t group;
 };
 
 int replica_open(const char *path, struct replica **rep_r,

@@ -231,3 +231,57 @@ def test_usage(env, args):
     r = mg(env, *args)
     assert r.returncode == 1
     assert "usage:" in r.stderr
+
+
+def test_unprivileged_reader_in_replica_group(slapd, build_dir):
+    """The first sync leaves -wal and -shm beside the replica and gives
+    all three to replica_group: a reader of that group (Dovecot's mail
+    processes, the policy daemon) opens it read-only, without write
+    access to the replica or its directory."""
+    import grp
+    import tempfile
+    d = tempfile.mkdtemp(prefix="mailgrants-reader-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        rdir = os.path.join(d, "lib")
+        os.mkdir(rdir)
+        os.chmod(rdir, 0o755)
+        conf = os.path.join(d, "mailgrants.conf")
+        slapd.write_config(conf, replica=os.path.join(rdir, "grants.db"),
+                           replica_group="nogroup")
+        os.chmod(conf, 0o644)
+        mgbin = os.path.join(build_dir, "mailgrants")
+        r = subprocess.run([mgbin, "-c", conf, "sync", "--once"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        gid = grp.getgrnam("nogroup").gr_gid
+        for name in ("grants.db", "grants.db-wal", "grants.db-shm"):
+            st = os.stat(os.path.join(rdir, name))
+            assert st.st_gid == gid, name
+            assert st.st_mode & 0o077 == 0o040, (name, oct(st.st_mode))
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup",
+                     "--clear-groups"]
+        r = subprocess.run(as_nobody + [mgbin, "-c", conf, "explain", "--json",
+                                        LOGINS["sandra"], "info@abc.com"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["kind"] == "company"
+        # Outside the group: no access at all (exit 2, one line).
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=daemon",
+                            "--clear-groups", mgbin, "-c", conf, "explain",
+                            LOGINS["sandra"], "info@abc.com"],
+                           capture_output=True, text=True)
+        assert r.returncode == 2, r.stdout
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        # A second sync (in place) keeps the reader working.
+        r = subprocess.run([mgbin, "-c", conf, "sync", "--once"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run(as_nobody + [mgbin, "-c", conf, "access",
+                                        "--json", LOGINS["tom"]],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert len(json.loads(r.stdout)) == 2
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
