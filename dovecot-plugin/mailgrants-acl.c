@@ -1,0 +1,337 @@
+/*
+ * NAME
+ *	mailgrants-acl - rights from the replica instead of dovecot-acl
+ * SYNOPSIS
+ *	#include "mailgrants-plugin.h"
+ *
+ *	void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
+ *	void mailgrants_acl_mailbox_allocated(struct mailbox *box);
+ *	const char *mailgrants_namespace_letters(struct mail_namespace *ns);
+ * DESCRIPTION
+ *	Dovecot 2.3 has no registry for ACL backends. As the bundled
+ *	mail-crypt-acl plugin does, we take over functions of the vfile
+ *	backend the ACL plugin created for an owner's namespace below one
+ *	of our roots, right after it was created:
+ *
+ *	object_refresh_cache	the user's rights on every mailbox of the
+ *				namespace are the rights of the grant
+ *				(none without one), cached by the ACL
+ *				cache until the grants are refreshed;
+ *	object_init_parent	the parent by name, without opening
+ *				mailboxes or reading files;
+ *	object_update		nothing is stored (SETACL never gets here
+ *				without the "a" right, which no grant
+ *				gives; CREATE calls it to copy the
+ *				parent's rights, which are ours anyway);
+ *	last_changed		never;
+ *	nonowner_lookups_*	no dovecot-acl-list: nothing is listable
+ *				without the "l" right.
+ *
+ *	vfile's object_init, object_deinit and the object list stay.
+ *
+ *	A selected mailbox whose grant ends makes the mailbox
+ *	"inconsistent", which ends the IMAP session with a request to
+ *	log in again; a mailbox in IDLE is woken every cache period so
+ *	that this also happens without traffic.
+ */
+
+#include "lib.h"
+#include "array.h"
+#include "ioloop.h"
+#include "mail-namespace.h"
+#include "mail-storage-private.h"
+#include "acl-api-private.h"
+#include "acl-cache.h"
+#include "acl-plugin.h"
+#include "mailgrants-plugin.h"
+
+#define MAILGRANTS_VALIDITY_MAGIC 0x6d677261u	/* "mgra" */
+
+/* The ACL cache copies validity records with the size vfile gave it
+   (64 bytes on 64-bit systems): ours must be at least that large. */
+struct mailgrants_validity {
+	unsigned int magic;
+	unsigned int generation;
+	unsigned char pad[120];
+};
+
+#define MAILGRANTS_MAILBOX_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, mailgrants_mailbox_module)
+
+struct mailgrants_mailbox {
+	union mailbox_module_context module_ctx;
+	struct timeout *to_notify;
+};
+
+static MODULE_CONTEXT_DEFINE_INIT(mailgrants_mailbox_module,
+				  &mail_storage_module_register);
+
+/* mailgrants_acl_grant - the grant behind an owner namespace, if any */
+static const struct mailgrants_grant *
+mailgrants_acl_grant(struct mailbox_list *list)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(list);
+
+	if (mlist == NULL || mlist->owner == NULL)
+		return NULL;
+	return mailgrants_user_find(mailbox_list_get_user(list),
+				    mlist->category, mlist->owner);
+}
+
+/* mailgrants_namespace_letters - the user's rights letters in ns */
+const char *mailgrants_namespace_letters(struct mail_namespace *ns)
+{
+	const struct mailgrants_grant *grant = mailgrants_acl_grant(ns->list);
+
+	return grant == NULL ? "" : grant->letters;
+}
+
+/* mailgrants_acl_refresh_cache - the rights of the grant, cached */
+static int mailgrants_acl_refresh_cache(struct acl_object *aclobj)
+{
+	struct acl_backend *backend = aclobj->backend;
+	struct mail_user *user = mailbox_list_get_user(backend->list);
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
+	const struct mailgrants_grant *grant;
+	const struct mailgrants_validity *old;
+	struct mailgrants_validity validity;
+	struct acl_rights rights;
+	const char *error;
+
+	i_assert(muser != NULL);
+	grant = mailgrants_acl_grant(backend->list);	/* refreshes */
+	old = acl_cache_get_validity(backend->cache, aclobj->name);
+	if (old != NULL && old->magic == MAILGRANTS_VALIDITY_MAGIC &&
+	    old->generation == muser->generation)
+		return 0;
+
+	if (!array_is_created(&aclobj->rights)) {
+		aclobj->rights_pool = pool_alloconly_create("acl rights", 256);
+		i_array_init(&aclobj->rights, 4);
+	} else {
+		array_clear(&aclobj->rights);
+		p_clear(aclobj->rights_pool);
+	}
+	if (grant != NULL) {
+		i_zero(&rights);
+		rights.id_type = ACL_ID_USER;
+		rights.identifier = p_strdup(aclobj->rights_pool,
+					     backend->username);
+		rights.rights = acl_right_names_parse(aclobj->rights_pool,
+						      grant->letters, &error);
+		if (rights.rights == NULL) {
+			/* cannot happen: letters were filtered */
+			e_error(user->event, "mailgrants: rights %s: %s",
+				grant->letters, error);
+			return -1;
+		}
+		array_push_back(&aclobj->rights, &rights);
+	}
+	acl_rights_sort(aclobj);
+	acl_object_rebuild_cache(aclobj);
+
+	i_zero(&validity);
+	validity.magic = MAILGRANTS_VALIDITY_MAGIC;
+	validity.generation = muser->generation;
+	acl_cache_set_validity(backend->cache, aclobj->name, &validity);
+	return 0;
+}
+
+/* mailgrants_acl_init_parent - the parent object, found by name only */
+static struct acl_object *
+mailgrants_acl_init_parent(struct acl_backend *backend, const char *child_name)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(backend->list);
+	const char *p, *parent;
+	char sep = mailbox_list_get_hierarchy_sep(backend->list);
+
+	p = strrchr(child_name, sep);
+	parent = p == NULL ? acl_backend_get_default_object(backend)->name :
+		t_strdup_until(child_name, p);
+	return mlist->acl_prev.object_init(backend, parent);
+}
+
+/* mailgrants_acl_update - nothing to store: the directory decides */
+static int mailgrants_acl_update(struct acl_object *aclobj ATTR_UNUSED,
+				 const struct acl_rights_update *update ATTR_UNUSED)
+{
+	return 0;
+}
+
+/* mailgrants_acl_last_changed - ACLs here are never "changed" over IMAP */
+static int mailgrants_acl_last_changed(struct acl_object *aclobj ATTR_UNUSED,
+				       time_t *last_changed_r)
+{
+	*last_changed_r = 0;
+	return 0;
+}
+
+/* mailgrants_acl_nonowner_init - no list of mailboxes with ACL files */
+static struct acl_mailbox_list_context *
+mailgrants_acl_nonowner_init(struct acl_backend *backend)
+{
+	struct acl_mailbox_list_context *ctx;
+
+	ctx = i_new(struct acl_mailbox_list_context, 1);
+	ctx->backend = backend;
+	ctx->empty = TRUE;
+	return ctx;
+}
+
+/* mailgrants_acl_nonowner_next - the list is empty */
+static bool
+mailgrants_acl_nonowner_next(struct acl_mailbox_list_context *ctx ATTR_UNUSED,
+			     const char **name_r ATTR_UNUSED)
+{
+	return FALSE;
+}
+
+/* mailgrants_acl_nonowner_deinit - free the empty list */
+static int
+mailgrants_acl_nonowner_deinit(struct acl_mailbox_list_context *ctx)
+{
+	i_free(ctx);
+	return 0;
+}
+
+/* mailgrants_acl_nonowner_rebuild - nothing to rebuild */
+static int
+mailgrants_acl_nonowner_rebuild(struct acl_backend *backend ATTR_UNUSED)
+{
+	return 0;
+}
+
+/* mailgrants_acl_namespace_storage_added - take over an owner's backend */
+void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
+	struct acl_mailbox_list *alist = ACL_LIST_CONTEXT(ns->list);
+	struct acl_backend *backend;
+
+	if (mlist == NULL || mlist->owner == NULL || mlist->acl_taken)
+		return;
+	if (alist == NULL || alist->rights.backend == NULL) {
+		/* ACLs off for this namespace (e.g. it is unusable): the
+		   ACL plugin then denies nothing, so neither may we let
+		   anything through. Mark it unusable. */
+		ns->flags |= NAMESPACE_FLAG_UNUSABLE;
+		return;
+	}
+	backend = alist->rights.backend;
+	mlist->acl_prev = backend->v;
+	mlist->acl_taken = TRUE;
+	backend->v.object_refresh_cache = mailgrants_acl_refresh_cache;
+	backend->v.object_init_parent = mailgrants_acl_init_parent;
+	backend->v.object_update = mailgrants_acl_update;
+	backend->v.last_changed = mailgrants_acl_last_changed;
+	backend->v.nonowner_lookups_iter_init = mailgrants_acl_nonowner_init;
+	backend->v.nonowner_lookups_iter_next = mailgrants_acl_nonowner_next;
+	backend->v.nonowner_lookups_iter_deinit =
+		mailgrants_acl_nonowner_deinit;
+	backend->v.nonowner_lookups_rebuild = mailgrants_acl_nonowner_rebuild;
+	/* Anything vfile cached before the takeover is not ours. */
+	acl_cache_flush_all(backend->cache);
+}
+
+/* mailgrants_mailbox_lost - has the grant of an open mailbox ended */
+static bool mailgrants_mailbox_lost(struct mailbox *box)
+{
+	const struct mailgrants_grant *grant = mailgrants_acl_grant(box->list);
+
+	return grant == NULL || strchr(grant->letters, 'l') == NULL ||
+		strchr(grant->letters, 'r') == NULL;
+}
+
+/* mailgrants_mailbox_is_inconsistent - an ended grant ends the session */
+static bool mailgrants_mailbox_is_inconsistent(struct mailbox *box)
+{
+	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
+
+	if (mbox->module_ctx.super.is_inconsistent(box))
+		return TRUE;
+	if (!box->opened)
+		return FALSE;
+	if (mailgrants_mailbox_lost(box)) {
+		e_info(box->event, "mailgrants: access to %s ended",
+		       box->vname);
+		return TRUE;
+	}
+	return FALSE;
+}
+
+/* mailgrants_mailbox_exists - an owner's prefix is no mailbox */
+static int mailgrants_mailbox_exists(struct mailbox *box, bool auto_boxes,
+				     enum mailbox_existence *existence_r)
+{
+	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
+
+	/* "Company/info@abc.com" would otherwise list as selectable
+	   (STATUS finds the storage root) while SELECT fails: clients
+	   that sync every folder then stumble over it. */
+	if (box->name[0] == '\0') {
+		*existence_r = MAILBOX_EXISTENCE_NOSELECT;
+		return 0;
+	}
+	return mbox->module_ctx.super.exists(box, auto_boxes, existence_r);
+}
+
+/* mailgrants_mailbox_notify_timeout - wake IDLE to look at the grant */
+static void mailgrants_mailbox_notify_timeout(struct mailbox *box)
+{
+	if (box->notify_callback != NULL && mailgrants_mailbox_lost(box))
+		box->notify_callback(box, box->notify_context);
+}
+
+/* mailgrants_mailbox_notify_changes - a timer while someone waits */
+static void mailgrants_mailbox_notify_changes(struct mailbox *box)
+{
+	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(box->storage->user);
+	unsigned int msecs;
+
+	mbox->module_ctx.super.notify_changes(box);
+	timeout_remove(&mbox->to_notify);
+	if (box->notify_callback == NULL || muser == NULL)
+		return;
+	msecs = (muser->cache_secs == 0 ? 1 : muser->cache_secs) * 1000;
+	mbox->to_notify = timeout_add(msecs, mailgrants_mailbox_notify_timeout,
+				      box);
+}
+
+/* mailgrants_mailbox_close - no timer for a closed mailbox */
+static void mailgrants_mailbox_close(struct mailbox *box)
+{
+	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
+
+	timeout_remove(&mbox->to_notify);
+	mbox->module_ctx.super.close(box);
+}
+
+/* mailgrants_mailbox_free - no timer for a freed mailbox */
+static void mailgrants_mailbox_free(struct mailbox *box)
+{
+	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
+
+	timeout_remove(&mbox->to_notify);
+	mbox->module_ctx.super.free(box);
+}
+
+/* mailgrants_acl_mailbox_allocated - watch mailboxes of owner namespaces */
+void mailgrants_acl_mailbox_allocated(struct mailbox *box)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(box->list);
+	struct mailbox_vfuncs *v = box->vlast;
+	struct mailgrants_mailbox *mbox;
+
+	if (mlist == NULL || mlist->owner == NULL)
+		return;
+	mbox = p_new(box->pool, struct mailgrants_mailbox, 1);
+	mbox->module_ctx.super = *v;
+	box->vlast = &mbox->module_ctx.super;
+	v->exists = mailgrants_mailbox_exists;
+	v->is_inconsistent = mailgrants_mailbox_is_inconsistent;
+	v->notify_changes = mailgrants_mailbox_notify_changes;
+	v->close = mailgrants_mailbox_close;
+	v->free = mailgrants_mailbox_free;
+	MODULE_CONTEXT_SET(box, mailgrants_mailbox_module, mbox);
+}

@@ -1,0 +1,416 @@
+/*
+ * NAME
+ *	lib20_mailgrants_plugin.so - company, shared and extra private
+ *	mailboxes for Dovecot 2.3, with every grant in LDAP
+ * SYNOPSIS
+ *	mail_plugins = $mail_plugins acl mailgrants
+ *	protocol imap {
+ *	  mail_plugins = $mail_plugins imap_acl
+ *	}
+ *	namespace company {
+ *	  type = shared
+ *	  separator = /
+ *	  prefix = Company/%%u/
+ *	  location = maildir:/var/vmail/%%d/%%n/Maildir
+ *	  list = children
+ *	  subscriptions = no
+ *	}
+ *	(the same for Shared/%%u/ and Private/%%u/; see 90-mailgrants.conf)
+ *	plugin {
+ *	  mailgrants_replica = /var/lib/mailgrants/grants.db
+ *	  mailgrants_cache_secs = 30
+ *	  mailgrants_company_prefix = Company/
+ *	  mailgrants_shared_prefix = Shared/
+ *	  mailgrants_private_prefix = Private/
+ *	}
+ * DESCRIPTION
+ *	Besides her own mailbox, a user sees:
+ *
+ *	Private/<address>/	every other private mailbox she owns,
+ *	Company/<address>/	every company mailbox of her company (and
+ *				group, where the mailbox has one),
+ *	Shared/<address>/	every private mailbox of someone else with
+ *				a share to her that is active now.
+ *
+ *	Each root is an ordinary Dovecot "type = shared" namespace whose
+ *	prefix is the setting's prefix followed by %%u and the separator;
+ *	its location must lead to the same storage as the owner's own
+ *	mail_location, without a userdb lookup (no ~ or %h). Before a
+ *	root is listed, the plugin adds a namespace for every owner the
+ *	grants allow; a name below a root whose owner is not granted is
+ *	answered like a name that does not exist, without looking the
+ *	owner up.
+ *
+ *	The rights in those namespaces come from the replica (mailgrants
+ *	sync) through the core's rights function (rights_access): MYRIGHTS
+ *	reports them, GETACL answers with the user's own entry, and the
+ *	ACL plugin enforces them (flags, \Seen, insert, expunge, create
+ *	below the owner, ...). No dovecot-acl file is read or written
+ *	there; SETACL and DELETEACL answer NO [NOPERM] with a text that
+ *	points to the directory. The right "a" (administer) is never
+ *	given. An owner's prefix (Company/info@abc.com) lists as
+ *	\Noselect; its mailboxes are below it, INBOX included.
+ *
+ *	A user's grants are read in one replica query and kept for
+ *	mailgrants_cache_secs seconds. A share that ends, or a grant that
+ *	is revoked, takes effect in open sessions within that time: the
+ *	selected mailbox of a revoked grant ends the session ("please
+ *	relogin"), also in IDLE. New grants appear in LIST.
+ *
+ *	Nothing is read before it is needed: LMTP deliveries and doveadm
+ *	calls that do not touch the roots never open the replica.
+ * SETTINGS
+ *	mailgrants_replica	the replica file (default
+ *				/var/lib/mailgrants/grants.db)
+ *	mailgrants_cache_secs	seconds a user's grants are kept
+ *				(default 30)
+ *	mailgrants_company_prefix, mailgrants_shared_prefix,
+ *	mailgrants_private_prefix
+ *				the roots (defaults Company/, Shared/,
+ *				Private/); each must be the prefix of one
+ *				shared namespace, up to its %%u
+ * DIAGNOSTICS
+ *	A replica that is missing, unreadable or of another version gives
+ *	one error line per user session (and one line when it works
+ *	again); the user then sees her own mailbox and nothing else.
+ *	Settings that cannot be used are logged and replaced by the
+ *	defaults.
+ * SEE ALSO
+ *	mailgrants(1), DESIGN.md §5, doc of the acl plugin
+ */
+
+#include "lib.h"
+#include "array.h"
+#include "ioloop.h"
+#include "str.h"
+#include "strnum.h"
+#include "str-sanitize.h"
+#include "mail-user.h"
+#include "mail-namespace.h"
+#include "mail-storage-hooks.h"
+#include "mailgrants-plugin.h"
+
+#include "replica.h"
+#include "rights.h"
+
+const char *mailgrants_plugin_version = DOVECOT_ABI_VERSION;
+const char *mailgrants_plugin_dependencies[] = { "acl", NULL };
+
+void mailgrants_plugin_init(struct module *module);
+void mailgrants_plugin_deinit(void);
+
+struct mailgrants_user_module mailgrants_user_module =
+	MODULE_CONTEXT_INIT(&mail_user_module_register);
+
+static const char *const mailgrants_prefix_settings[MAILGRANTS_CATEGORY_COUNT] = {
+	[MAILGRANTS_CATEGORY_COMPANY] = "mailgrants_company_prefix",
+	[MAILGRANTS_CATEGORY_SHARED] = "mailgrants_shared_prefix",
+	[MAILGRANTS_CATEGORY_PRIVATE] = "mailgrants_private_prefix",
+};
+
+static const char *const mailgrants_prefix_defaults[MAILGRANTS_CATEGORY_COUNT] = {
+	[MAILGRANTS_CATEGORY_COMPANY] = MAILGRANTS_DEFAULT_COMPANY_PREFIX,
+	[MAILGRANTS_CATEGORY_SHARED] = MAILGRANTS_DEFAULT_SHARED_PREFIX,
+	[MAILGRANTS_CATEGORY_PRIVATE] = MAILGRANTS_DEFAULT_PRIVATE_PREFIX,
+};
+
+/* mailgrants_address_is_usable - may this address be a namespace prefix */
+bool mailgrants_address_is_usable(const char *address)
+{
+	const char *at, *p;
+	size_t len = strlen(address);
+
+	/* The address becomes part of a mailbox name and, through %n and
+	   %d, of a path: refuse anything that could step out of either. */
+	if (len == 0 || len >= 256)
+		return FALSE;
+	for (p = address; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' ||
+		    c == '%' || c == '*' || c == '~' || c == '"')
+			return FALSE;
+	}
+	at = strrchr(address, '@');
+	if (at == NULL || at == address || at[1] == '\0')
+		return FALSE;
+	if (address[0] == '.' || at[1] == '.')
+		return FALSE;
+	return TRUE;
+}
+
+/* mailgrants_letters - the RFC 4314 letters Dovecot may enforce here */
+static const char *mailgrants_letters(pool_t pool, const char *rights)
+{
+	string_t *str = t_str_new(16);
+	const char *p;
+
+	/* "a" is left out: access is managed in the directory, so no one
+	   administers these mailboxes over IMAP. */
+	for (p = rights; *p != '\0'; p++) {
+		if (strchr("lrwstipekx", *p) != NULL &&
+		    strchr(str_c(str), *p) == NULL)
+			str_append_c(str, *p);
+	}
+	return p_strdup(pool, str_c(str));
+}
+
+/* mailgrants_user_fail - log a replica failure once, keep no grants */
+static void mailgrants_user_fail(struct mail_user *user,
+				 struct mailgrants_user *muser,
+				 const char *error)
+{
+	if (muser->replica != NULL)
+		replica_close(&muser->replica);
+	if (muser->error_logged)
+		return;
+	muser->error_logged = TRUE;
+	e_error(user->event,
+		"mailgrants: grants unavailable (%s), showing only the "
+		"user's own mailbox: %s", muser->replica_path, error);
+}
+
+/* mailgrants_user_category - where a decision's mailbox is listed */
+static bool mailgrants_user_category(struct mail_user *user,
+				     const struct rights_decision *d,
+				     enum mailgrants_category *category_r)
+{
+	if (!d->visible || d->rights[0] == '\0')
+		return FALSE;
+	switch (d->kind) {
+	case RIGHTS_KIND_COMPANY:
+		*category_r = MAILGRANTS_CATEGORY_COMPANY;
+		return TRUE;
+	case RIGHTS_KIND_SHARED:
+		*category_r = MAILGRANTS_CATEGORY_SHARED;
+		return TRUE;
+	case RIGHTS_KIND_PRIVATE:
+		/* The user's own primary mailbox is her INBOX namespace. */
+		if (strcmp(d->mailbox, d->login) == 0 ||
+		    strcasecmp(d->mailbox, user->username) == 0)
+			return FALSE;
+		*category_r = MAILGRANTS_CATEGORY_PRIVATE;
+		return TRUE;
+	case RIGHTS_KIND_NONE:
+		break;
+	}
+	return FALSE;
+}
+
+/* mailgrants_user_refresh - read the user's grants in one replica query */
+static void mailgrants_user_refresh(struct mail_user *user,
+				    struct mailgrants_user *muser)
+{
+	struct rights_list list;
+	struct mailgrants_grant grant;
+	enum mailgrants_category category;
+	const char *error;
+	size_t i;
+
+	muser->refreshed_at = ioloop_time;
+	muser->generation++;
+	array_clear(&muser->grants);
+	p_clear(muser->grants_pool);
+
+	if (muser->replica == NULL) {
+		if (replica_open(muser->replica_path, &muser->replica,
+				 &error) < 0) {
+			muser->replica = NULL;
+			mailgrants_user_fail(user, muser, error);
+			return;
+		}
+	} else if (replica_refresh(muser->replica, &error) < 0) {
+		mailgrants_user_fail(user, muser, error);
+		return;
+	}
+	if (rights_access(muser->replica, user->username, ioloop_time,
+			  &list, &error) < 0) {
+		mailgrants_user_fail(user, muser, error);
+		return;
+	}
+	for (i = 0; i < list.count; i++) {
+		const struct rights_decision *d = &list.items[i];
+
+		if (!mailgrants_user_category(user, d, &category))
+			continue;
+		if (!mailgrants_address_is_usable(d->mailbox)) {
+			e_warning(user->event, "mailgrants: mailbox address "
+				  "unusable as a mailbox name, skipped: %s",
+				  str_sanitize(d->mailbox, 128));
+			continue;
+		}
+		i_zero(&grant);
+		grant.category = category;
+		grant.address = p_strdup(muser->grants_pool, d->mailbox);
+		grant.letters = mailgrants_letters(muser->grants_pool,
+						   d->rights);
+		if (grant.letters[0] != '\0')
+			array_push_back(&muser->grants, &grant);
+	}
+	rights_list_free(&list);
+
+	if (muser->error_logged) {
+		muser->error_logged = FALSE;
+		e_info(user->event, "mailgrants: grants available again (%s)",
+		       muser->replica_path);
+	}
+	e_debug(user->event, "mailgrants: %u mailboxes granted",
+		array_count(&muser->grants));
+}
+
+/* mailgrants_user_update - refresh the grants when they are too old */
+void mailgrants_user_update(struct mail_user *user)
+{
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
+
+	if (muser == NULL)
+		return;
+	if (muser->refreshed_at != 0 &&
+	    ioloop_time >= muser->refreshed_at &&
+	    ioloop_time - muser->refreshed_at < (time_t)muser->cache_secs)
+		return;
+	T_BEGIN {
+		mailgrants_user_refresh(user, muser);
+	} T_END;
+}
+
+/* mailgrants_user_find - the grant for an owner below a root, if any */
+const struct mailgrants_grant *
+mailgrants_user_find(struct mail_user *user,
+		     enum mailgrants_category category, const char *address)
+{
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
+	const struct mailgrants_grant *grant;
+
+	if (muser == NULL)
+		return NULL;
+	mailgrants_user_update(user);
+	array_foreach(&muser->grants, grant) {
+		/* Exact match only: the prefix carries the normal form,
+		   and any other spelling is a name that does not exist. */
+		if (grant->category == category &&
+		    strcmp(grant->address, address) == 0)
+			return grant;
+	}
+	return NULL;
+}
+
+/* mailgrants_prefix_category - which root a namespace prefix belongs to */
+int mailgrants_prefix_category(struct mailgrants_user *muser,
+			       const char *prefix, const char **rest_r)
+{
+	int category, found = -1;
+	size_t len, best = 0;
+
+	for (category = 0; category < MAILGRANTS_CATEGORY_COUNT; category++) {
+		len = strlen(muser->prefixes[category]);
+		if (strncmp(prefix, muser->prefixes[category], len) == 0 &&
+		    len > best) {
+			best = len;
+			found = category;
+		}
+	}
+	if (found >= 0)
+		*rest_r = prefix + best;
+	return found;
+}
+
+/* mailgrants_user_deinit - close the replica with the user */
+static void mailgrants_user_deinit(struct mail_user *user)
+{
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
+
+	i_assert(muser != NULL);
+	if (muser->replica != NULL)
+		replica_close(&muser->replica);
+	array_free(&muser->grants);
+	pool_unref(&muser->grants_pool);
+	muser->module_ctx.super.deinit(user);
+}
+
+/* mailgrants_prefix_setting - one root prefix, checked */
+static const char *mailgrants_prefix_setting(struct mail_user *user,
+					     enum mailgrants_category category)
+{
+	const char *value;
+	size_t len;
+
+	value = mail_user_plugin_getenv(user,
+					mailgrants_prefix_settings[category]);
+	if (value == NULL || value[0] == '\0')
+		return mailgrants_prefix_defaults[category];
+	len = strlen(value);
+	if (value[len - 1] != '/' || strchr(value, '%') != NULL ||
+	    len > 128) {
+		e_error(user->event, "mailgrants: %s: must end with the "
+			"separator \"/\" and contain no %%, using %s: %s",
+			mailgrants_prefix_settings[category],
+			mailgrants_prefix_defaults[category],
+			str_sanitize(value, 160));
+		return mailgrants_prefix_defaults[category];
+	}
+	return p_strdup(user->pool, value);
+}
+
+/* mailgrants_mail_user_created - settings now, replica when needed */
+static void mailgrants_mail_user_created(struct mail_user *user)
+{
+	struct mail_user_vfuncs *v = user->vlast;
+	struct mailgrants_user *muser;
+	const char *value;
+	int category;
+
+	if (user->autocreated) {
+		/* an owner opened through a shared namespace, or LDA's
+		   raw user: no grants of its own to look at */
+		return;
+	}
+
+	muser = p_new(user->pool, struct mailgrants_user, 1);
+	muser->module_ctx.super = *v;
+	user->vlast = &muser->module_ctx.super;
+	v->deinit = mailgrants_user_deinit;
+
+	value = mail_user_plugin_getenv(user, "mailgrants_replica");
+	muser->replica_path = value != NULL && value[0] != '\0' ?
+		p_strdup(user->pool, value) : MAILGRANTS_DEFAULT_REPLICA;
+
+	muser->cache_secs = MAILGRANTS_DEFAULT_CACHE_SECS;
+	value = mail_user_plugin_getenv(user, "mailgrants_cache_secs");
+	if (value != NULL && value[0] != '\0' &&
+	    (str_to_uint(value, &muser->cache_secs) < 0 ||
+	     muser->cache_secs > 86400)) {
+		e_error(user->event, "mailgrants: mailgrants_cache_secs: "
+			"not a number of seconds (0..86400), using %u: %s",
+			MAILGRANTS_DEFAULT_CACHE_SECS, str_sanitize(value, 40));
+		muser->cache_secs = MAILGRANTS_DEFAULT_CACHE_SECS;
+	}
+	for (category = 0; category < MAILGRANTS_CATEGORY_COUNT; category++)
+		muser->prefixes[category] =
+			mailgrants_prefix_setting(user, category);
+
+	muser->grants_pool = pool_alloconly_create("mailgrants grants", 1024);
+	i_array_init(&muser->grants, 16);
+	MODULE_CONTEXT_SET(user, mailgrants_user_module, muser);
+}
+
+static struct mail_storage_hooks mailgrants_mail_storage_hooks = {
+	.mail_user_created = mailgrants_mail_user_created,
+	.mailbox_list_created = mailgrants_list_created,
+	.mail_namespace_storage_added = mailgrants_acl_namespace_storage_added,
+	.mailbox_allocated = mailgrants_acl_mailbox_allocated,
+};
+
+/* mailgrants_plugin_init - register the hooks */
+void mailgrants_plugin_init(struct module *module)
+{
+	mail_storage_hooks_add(module, &mailgrants_mail_storage_hooks);
+	mailgrants_imap_init();
+}
+
+/* mailgrants_plugin_deinit - unregister the hooks */
+void mailgrants_plugin_deinit(void)
+{
+	mailgrants_imap_deinit();
+	mail_storage_hooks_remove(&mailgrants_mail_storage_hooks);
+}

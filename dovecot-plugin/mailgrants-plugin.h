@@ -1,0 +1,117 @@
+#ifndef MAILGRANTS_PLUGIN_H
+#define MAILGRANTS_PLUGIN_H
+
+/*
+ * NAME
+ *	mailgrants-plugin - what the parts of the Dovecot plugin share
+ * SYNOPSIS
+ *	#include "mailgrants-plugin.h"
+ * DESCRIPTION
+ *	mailgrants-plugin.c holds the per-user state (settings, the
+ *	replica, the grants of the last refresh); mailgrants-list.c the
+ *	wrappers around the shared namespace roots (Company/, Shared/,
+ *	Private/) that add a namespace for every owner the grants allow
+ *	and refuse every other owner; mailgrants-acl.c the takeover of
+ *	the ACL backend of those owners' namespaces; mailgrants-imap.c
+ *	the IMAP SETACL/DELETEACL/GETACL answers for them.
+ */
+
+#include "lib.h"
+#include "module-context.h"
+#include "mail-user.h"
+#include "mail-namespace.h"
+#include "mail-storage-private.h"
+#include "mailbox-list-private.h"
+#include "acl-api-private.h"
+
+#define MAILGRANTS_DEFAULT_REPLICA "/var/lib/mailgrants/grants.db"
+#define MAILGRANTS_DEFAULT_CACHE_SECS 30
+#define MAILGRANTS_DEFAULT_COMPANY_PREFIX "Company/"
+#define MAILGRANTS_DEFAULT_SHARED_PREFIX "Shared/"
+#define MAILGRANTS_DEFAULT_PRIVATE_PREFIX "Private/"
+
+/* The text SETACL and DELETEACL get for our mailboxes. */
+#define MAILGRANTS_ERR_MANAGED \
+	"Access to this mailbox is managed in the directory (mailgrants), " \
+	"not with SETACL."
+
+/* The three roots; each is a type=shared namespace of its own. */
+enum mailgrants_category {
+	MAILGRANTS_CATEGORY_COMPANY,
+	MAILGRANTS_CATEGORY_SHARED,
+	MAILGRANTS_CATEGORY_PRIVATE,
+	MAILGRANTS_CATEGORY_COUNT
+};
+
+/* One mailbox of another owner the user sees right now. */
+struct mailgrants_grant {
+	enum mailgrants_category category;
+	const char *address;		/* the owner part of the prefix */
+	const char *letters;		/* RFC 4314 letters, never 'a' */
+};
+
+#define MAILGRANTS_USER_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, mailgrants_user_module)
+
+struct mailgrants_user {
+	union mail_user_module_context module_ctx;
+
+	const char *replica_path;
+	unsigned int cache_secs;
+	const char *prefixes[MAILGRANTS_CATEGORY_COUNT];
+
+	struct replica *replica;
+	/* Grants of the last refresh, in grants_pool. */
+	pool_t grants_pool;
+	ARRAY(struct mailgrants_grant) grants;
+	time_t refreshed_at;		/* 0 = never */
+	/* Bumped by every refresh; ACL cache records carry it. */
+	unsigned int generation;
+	/* One error line per failure streak, not one per command. */
+	bool error_logged:1;
+};
+
+extern MODULE_CONTEXT_DEFINE(mailgrants_user_module,
+			     &mail_user_module_register);
+
+#define MAILGRANTS_LIST_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, mailgrants_mailbox_list_module)
+
+/* A root (Company/%u/ itself) or one owner's namespace below it. */
+struct mailgrants_list {
+	union mailbox_list_module_context module_ctx;
+
+	enum mailgrants_category category;
+	bool root;
+	const char *owner;		/* owner namespaces: the address */
+
+	/* The ACL backend's functions before we took it over. */
+	bool acl_taken;
+	struct acl_backend_vfuncs acl_prev;
+};
+
+extern MODULE_CONTEXT_DEFINE(mailgrants_mailbox_list_module,
+			     &mailbox_list_module_register);
+
+/* mailgrants-plugin.c */
+void mailgrants_user_update(struct mail_user *user);
+const struct mailgrants_grant *
+mailgrants_user_find(struct mail_user *user,
+		     enum mailgrants_category category, const char *address);
+int mailgrants_prefix_category(struct mailgrants_user *muser,
+			       const char *prefix, const char **rest_r);
+bool mailgrants_address_is_usable(const char *address);
+
+/* mailgrants-list.c */
+void mailgrants_list_created(struct mailbox_list *list);
+
+/* mailgrants-acl.c */
+void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
+void mailgrants_acl_mailbox_allocated(struct mailbox *box);
+const char *mailgrants_namespace_letters(struct mail_namespace *ns);
+
+/* mailgrants-imap.c */
+void mailgrants_imap_init(void);
+void mailgrants_imap_deinit(void);
+
+#endif

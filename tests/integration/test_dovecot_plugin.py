@@ -1,0 +1,836 @@
+"""The Dovecot plugin against a real Dovecot 2.3, slapd and replica.
+
+One private Dovecot (IMAP and LMTP on loopback, passdb through Dovecot's
+own LDAP driver against the test slapd, path-only mail location) loads
+lib20_mailgrants_plugin.so from the build tree next to links to the
+system's acl and imap_acl plugins, with the shipped conf.d snippet
+dovecot-plugin/90-mailgrants.conf (paths adjusted) and
+mailgrants_cache_secs = 2. The replica comes from `mailgrants sync
+--once` against the slapd fixture's directory (examples/abc.ldif).
+"""
+
+import imaplib
+import json
+import os
+import re
+import shutil
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from daemonutil import make_workdir
+from dovecot import Dovecot
+
+CACHE_SECS = 2
+# How long a change may take to show: the cache, plus slack for a
+# loaded machine.
+SETTLE = CACHE_SECS + 4
+
+PASSWORDS = {
+    "sandra.schuster@abc.com": "sandra-pw",
+    "jana.meier@abc.com": "jana-pw",
+    "peter.mueller@abc.com": "peter-pw",
+    "tom.berger@abc.com": "tom-pw",
+    "anna.schmidt@xyz.org": "anna-pw",
+}
+PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
+SANDRA_DN = "uid=sandra.schuster," + PEOPLE
+BUCHHALTUNG_DN = "cn=buchhaltung@abc.com,ou=mailboxes,o=abc.com,dc=example,dc=org"
+PLUGIN_SO = "lib20_mailgrants_plugin.so"
+SYSTEM_MODULES = "/usr/lib/dovecot/modules"
+ROOTS = {"company": "Company/", "shared": "Shared/", "private": "Private/"}
+
+
+class Env:
+    """What the tests share: servers, paths, and small helpers."""
+
+    def __init__(self, slapd, build_dir, repo_dir, workdir):
+        self.slapd = slapd
+        self.build_dir = build_dir
+        self.repo_dir = repo_dir
+        self.workdir = workdir
+        self.mailgrants = os.path.join(build_dir, "mailgrants")
+        self.replica_dir = os.path.join(workdir, "replica")
+        os.makedirs(self.replica_dir)
+        os.chmod(self.replica_dir, 0o755)
+        self.replica = os.path.join(self.replica_dir, "grants.db")
+        self.conf = slapd.write_config(
+            os.path.join(workdir, "mailgrants.conf"), replica=self.replica)
+        self.plugin_dir = make_plugin_dir(build_dir, workdir)
+        self.dc = None
+
+    def sync(self):
+        """mailgrants sync --once; replica_group lets the mail processes
+        read the replica (the site's setup: no manual chown)."""
+        self.slapd.write_config(self.conf, replica=self.replica,
+                                replica_group=self.dc.mail_gid)
+        r = subprocess.run([self.mailgrants, "-c", self.conf, "sync",
+                            "--once"], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        self.wal_after_sync = all(os.path.exists(self.replica + s)
+                                  for s in ("-wal", "-shm"))
+
+    def access(self, login):
+        """mailgrants access --json: what the core says login sees."""
+        r = subprocess.run([self.mailgrants, "-c", self.conf, "access",
+                            "--json", login], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(r.stdout)
+
+    def imap(self, login):
+        m = imaplib.IMAP4("127.0.0.1", self.dc.imap_port, timeout=20)
+        typ, _ = m.login(login, PASSWORDS[login])
+        assert typ == "OK"
+        return m
+
+    def lmtp(self, recipients, subject):
+        msg = ("From: x@example.net\r\nSubject: %s\r\n"
+               "Message-ID: <%s@example.net>\r\n\r\nbody %s\r\n"
+               % (subject, uuid.uuid4().hex, subject)).encode()
+        s = smtplib.LMTP("127.0.0.1", self.dc.lmtp_port)
+        try:
+            refused = s.sendmail("x@example.net", recipients, msg)
+        finally:
+            s.quit()
+        assert refused == {}
+
+
+def make_plugin_dir(build_dir, workdir):
+    """mail_plugin_dir is one directory: our .so beside acl, imap_acl."""
+    so = os.path.join(build_dir, "dovecot-plugin", PLUGIN_SO)
+    if not os.path.exists(so):
+        pytest.fail("%s missing: run make" % so)
+    d = os.path.join(workdir, "plugins")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    for name in ("lib01_acl_plugin.so", "lib02_imap_acl_plugin.so"):
+        src = os.path.join(SYSTEM_MODULES, name)
+        if not os.path.exists(src):
+            pytest.fail("%s missing (package dovecot-core/imapd)" % src)
+        os.symlink(src, os.path.join(d, name))
+    os.symlink(so, os.path.join(d, PLUGIN_SO))
+    return d
+
+
+def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS):
+    """The shipped snippet with this instance's paths."""
+    with open(os.path.join(repo_dir, "dovecot-plugin",
+                           "90-mailgrants.conf")) as f:
+        text = f.read()
+    assert "/var/vmail/" in text and "/var/lib/mailgrants/grants.db" in text
+    text = text.replace("/var/vmail/", vmail_dir + "/")
+    text = text.replace("/var/lib/mailgrants/grants.db", replica)
+    text = re.sub(r"mailgrants_cache_secs = \d+",
+                  "mailgrants_cache_secs = %d" % cache_secs, text)
+    # The generated dovecot.conf has no inbox namespace of its own.
+    return "namespace inbox {\n  inbox = yes\n}\n" + text
+
+
+def start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
+                  name="dovecot"):
+    d = os.path.join(workdir, name)
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
+                 protocols=("imap", "lmtp"), lmtp_inet=True,
+                 plugin_dir=plugin_dir, workdir=d,
+                 extra_conf=plugin_conf(repo_dir, os.path.join(d, "vmail"),
+                                        replica))
+    dc.start()
+    return dc
+
+
+@pytest.fixture(scope="module")
+def env(slapd, build_dir, repo_dir):
+    workdir = make_workdir("mg-plugin-")
+    e = Env(slapd, build_dir, repo_dir, workdir)
+    try:
+        e.dc = start_dovecot(slapd, workdir, e.plugin_dir, repo_dir,
+                             e.replica)
+        e.sync()
+        yield e
+    finally:
+        if e.dc is not None:
+            e.dc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def listed(m, pattern="*"):
+    typ, data = m.list('""', '"%s"' % pattern)
+    assert typ == "OK", data
+    names = []
+    for line in data:
+        if line is None:
+            continue
+        if isinstance(line, tuple):
+            line = line[0] + line[1]
+        mm = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) (.*)$', line)
+        assert mm, line
+        name = mm.group(2)
+        if name.startswith(b'"'):
+            name = name[1:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
+        names.append(name.decode())
+    return names
+
+
+def ok(r):
+    return r[0] == "OK"
+
+
+def text(r):
+    """One response's text, without Dovecot's timing suffix."""
+    t = b" ".join(x for x in r[1] if isinstance(x, bytes))
+    return re.sub(rb" \(\d+\.\d+ \+ [^)]*secs\)", b"", t).decode(
+        errors="replace")
+
+
+def myrights(m, name):
+    typ, data = m.myrights(name)
+    assert typ == "OK", data
+    return data[0].decode().rsplit(" ", 1)[1]
+
+
+def imap_letters(rights):
+    """MYRIGHTS form of core rights: RFC 4314 adds c and d."""
+    out = rights.replace("a", "")
+    if re.search("[kx]", out):
+        out += "c"
+    if re.search("[te]", out):
+        out += "d"
+    return out
+
+
+def expected_roots(e, login):
+    """Root/<address>/INBOX names the core's rights say login sees."""
+    names = set()
+    for d in e.access(login):
+        if not d["visible"]:
+            continue
+        if d["kind"] == "private" and d["mailbox"] == login:
+            continue
+        names.add(ROOTS[d["kind"]] + d["mailbox"] + "/INBOX")
+    return names
+
+
+def root_names(names):
+    return {n for n in names
+            if n.split("/", 1)[0] + "/" in ROOTS.values()
+            and n.endswith("/INBOX")}
+
+
+# -- namespaces and listing ---------------------------------------------
+
+def test_sync_leaves_wal_for_readers(env):
+    """Readers open the replica read-only from another uid: the WAL
+    files must survive the sync's close (see replica.c)."""
+    assert env.wal_after_sync, "mailgrants sync left no -wal/-shm files"
+
+
+def test_namespace_announces_the_roots(env):
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        typ, data = m.namespace()
+        assert typ == "OK"
+        ns = data[0].decode()
+        personal, shared = re.match(r'(\(\(.*?\)\)) (\(\(.*\)\)|NIL) ',
+                                    ns).groups()
+        assert personal == '(("" "/"))'
+        for prefix in ROOTS.values():
+            assert '("%s" "/")' % prefix in shared
+    finally:
+        m.logout()
+
+
+@pytest.mark.parametrize("login,expected", [
+    ("sandra.schuster@abc.com", {"Company/info@abc.com/INBOX",
+                                 "Private/makler@abc.com/INBOX",
+                                 "Shared/peter.mueller@abc.com/INBOX"}),
+    ("jana.meier@abc.com", {"Company/info@abc.com/INBOX",
+                            "Private/buchhaltung@abc.com/INBOX",
+                            "Shared/peter.mueller@abc.com/INBOX"}),
+    ("peter.mueller@abc.com", {"Company/info@abc.com/INBOX"}),
+    # Tom's share ended in 2024: nothing of Peter's.
+    ("tom.berger@abc.com", {"Company/info@abc.com/INBOX"}),
+    ("anna.schmidt@xyz.org", {"Company/info@xyz.org/INBOX"}),
+])
+def test_list_shows_exactly_the_grants(env, login, expected):
+    m = env.imap(login)
+    try:
+        names = listed(m)
+        assert "INBOX" in names
+        assert root_names(names) == expected, env.dc.log_text()[-2000:]
+        # an owner's prefix is a level, not a mailbox (\\Noselect)
+        typ, data = m.list('""', '"*"')
+        for line in data:
+            line = line.decode()
+            top = line.rsplit(" ", 1)[1]
+            if top.split("/")[0] + "/" in ROOTS.values() and \
+                    top.count("/") == 1:
+                assert "\\Noselect" in line, line
+        # ... and the core agrees (one rights function for all).
+        assert expected_roots(env, login) == expected
+        for n in names:
+            assert "xyz.org" not in n or login.endswith("@xyz.org")
+    finally:
+        m.logout()
+
+
+def test_myrights_and_getacl_report_the_core_rights(env):
+    login = "sandra.schuster@abc.com"
+    m = env.imap(login)
+    try:
+        for d in env.access(login):
+            if d["kind"] == "private" and d["mailbox"] == login:
+                continue
+            name = ROOTS[d["kind"]] + d["mailbox"] + "/INBOX"
+            want = imap_letters(d["rights"])
+            assert sorted(myrights(m, name)) == sorted(want), name
+            typ, data = m.getacl(name)
+            assert typ == "OK", data
+            line = data[0].decode()
+            assert line.startswith(name + " " + login + " "), line
+            assert sorted(line.rsplit(" ", 1)[1]) == sorted(want)
+        # Shares never carry "a", "x" or "p" in the example.
+        r = myrights(m, "Shared/peter.mueller@abc.com/INBOX")
+        assert "a" not in r and "x" not in r
+    finally:
+        m.logout()
+
+
+def test_setacl_and_deleteacl_refused(env):
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        for name in ("Company/info@abc.com/INBOX",
+                     "Shared/peter.mueller@abc.com/INBOX",
+                     "Private/makler@abc.com/INBOX"):
+            for r in (m._simple_command("SETACL", name,
+                                        "jana.meier@abc.com", "lra"),
+                      m._simple_command("DELETEACL", name,
+                                        "sandra.schuster@abc.com")):
+                assert r[0] == "NO"
+                assert "[NOPERM]" in text(r)
+                assert "managed in the directory" in text(r)
+            # nothing changed
+            assert "a" not in myrights(m, name)
+        # a name without a grant: as if it did not exist
+        for r1, r2 in ((m._simple_command("SETACL", n, "x@abc.com", "l"),
+                        m._simple_command("SETACL", n2, "x@abc.com", "l"))
+                       for n, n2 in [("Company/info@xyz.org/INBOX",
+                                      "Company/nobody@xyz.org/INBOX")]):
+            assert r1[0] == r2[0] == "NO"
+            assert text(r1).replace("info@", "X@") == \
+                text(r2).replace("nobody@", "X@")
+            assert "[NONEXISTENT]" in text(r1)
+    finally:
+        m.logout()
+    assert not any(f == "dovecot-acl" for _, _, files in
+                   os.walk(env.dc.vmail_dir) for f in files)
+
+
+# -- delivery and work in the mailboxes ---------------------------------
+
+def search_subject(m, name, subject, readonly=True):
+    typ, data = m.select(name, readonly=readonly)
+    assert typ == "OK", (name, data)
+    typ, data = m.search(None, "SUBJECT", '"%s"' % subject)
+    assert typ == "OK"
+    return data[0].split()
+
+
+def test_lmtp_lands_in_company_and_shared(env):
+    subject = "lmtp-" + uuid.uuid4().hex[:8]
+    env.lmtp(["info@abc.com", "peter.mueller@abc.com"], subject)
+    for login in ("sandra.schuster@abc.com", "jana.meier@abc.com"):
+        m = env.imap(login)
+        try:
+            assert len(search_subject(m, "Company/info@abc.com/INBOX",
+                                      subject)) == 1
+            assert len(search_subject(
+                m, "Shared/peter.mueller@abc.com/INBOX", subject)) == 1
+        finally:
+            m.logout()
+    # Peter gets it in his own INBOX; Tom and Anna see nothing of it.
+    m = env.imap("peter.mueller@abc.com")
+    try:
+        assert len(search_subject(m, "INBOX", subject)) == 1
+    finally:
+        m.logout()
+    m = env.imap("tom.berger@abc.com")
+    try:
+        r = m.select("Shared/peter.mueller@abc.com/INBOX")
+        assert r[0] == "NO" and "doesn't exist" in text(r)
+    finally:
+        m.logout()
+    m = env.imap("anna.schmidt@xyz.org")
+    try:
+        assert m.select("Company/info@abc.com/INBOX")[0] == "NO"
+    finally:
+        m.logout()
+
+
+def test_sandra_processes_peters_mail(env):
+    subject = "work-" + uuid.uuid4().hex[:8]
+    case = "Shared/peter.mueller@abc.com/Case-" + subject
+    env.lmtp(["peter.mueller@abc.com"], subject)
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        uids = search_subject(m, "Shared/peter.mueller@abc.com/INBOX",
+                              subject, readonly=False)
+        assert len(uids) == 1
+        n = uids[0]
+        assert ok(m.store(n, "+FLAGS", r"(\Seen \Flagged $Handled)"))
+        typ, data = m.fetch(n, "(FLAGS)")
+        flags = data[0].decode()
+        assert "\\Seen" in flags and "\\Flagged" in flags
+        assert "$Handled" in flags
+        assert ok(m.create(case))                   # k
+        assert ok(m.copy(n, case))                  # i
+        assert ok(m.append(case, None, None,        # i
+                           b"Subject: note " + subject.encode()
+                           + b"\r\n\r\nnote\r\n"))
+        r = m._simple_command("MOVE", n, case)      # t e i
+        assert ok(r), r
+        m.close()
+        assert len(search_subject(m, case, subject)) == 3
+        typ, _ = m.select(case)
+        assert typ == "OK"
+        assert ok(m.store("1", "+FLAGS", r"\Deleted"))
+        assert ok(m.expunge())                      # e
+        typ, data = m.search(None, "ALL")
+        assert len(data[0].split()) == 2
+        m.close()
+        # Not granted to a share: delete a mailbox (x), administer (a).
+        r = m.delete(case)
+        assert r[0] == "NO"
+    finally:
+        m.logout()
+    # Peter sees the team's work in his own mailbox: flags are shared.
+    m = env.imap("peter.mueller@abc.com")
+    try:
+        assert "Case-" + subject in listed(m)
+        assert len(search_subject(m, "Case-" + subject, subject)) == 2
+        typ, data = m.fetch("1:*", "(FLAGS)")
+        assert any(b"$Handled" in x for x in data)
+    finally:
+        m.logout()
+
+
+def test_company_mailbox_rights_enforced(env):
+    m = env.imap("tom.berger@abc.com")
+    try:
+        folder = "Company/info@abc.com/Tom-" + uuid.uuid4().hex[:6]
+        assert ok(m.create(folder))                 # k
+        assert ok(m.append(folder, None, None, b"Subject: t\r\n\r\nt\r\n"))
+        r = m.delete(folder)                        # no x for company
+        assert r[0] == "NO"
+        assert folder in listed(m)
+    finally:
+        m.logout()
+
+
+# -- names without a grant ----------------------------------------------
+
+def utf7(s):
+    """IMAP modified UTF-7 for the one non-ASCII name we use."""
+    return s.replace("\u00fc", "&APw-")
+
+
+def probe(m, name):
+    """Answers to everything a client could try on a name."""
+    res = []
+    for r in (m.select(name), m.select(name, readonly=True),
+              m.status(name, "(MESSAGES)"), m.myrights(name),
+              m.getacl(name), m.create(name), m.delete(name),
+              m.subscribe(name),
+              m.append(name, None, None, b"Subject: p\r\n\r\np\r\n"),
+              m._simple_command("SETACL", name, "x@abc.com", "lr")):
+        res.append((r[0], text(r)))
+    return res
+
+
+@pytest.mark.parametrize("name,twin", [
+    # other owners' mailboxes in the wrong root or without a share
+    ("Company/info@xyz.org/INBOX", "Company/inso@xyz.org/INBOX"),
+    ("Shared/tom.berger@abc.com/INBOX", "Shared/tom.burger@abc.com/INBOX"),
+    ("Shared/buchhaltung@abc.com/INBOX", "Shared/buchhaltunk@abc.com/INBOX"),
+    ("Private/peter.mueller@abc.com/INBOX",
+     "Private/peter.mueller@abc.con/INBOX"),
+    ("Shared/info@abc.com/INBOX", "Shared/inf0@abc.com/INBOX"),
+    ("Company/peter.mueller@abc.com/INBOX",
+     "Company/peter.muellex@abc.com/INBOX"),
+    # granted owners spelled otherwise
+    ("Shared/PETER.MUELLER@ABC.COM/INBOX", "Shared/PETER.MUELLEX@ABC.COM/INBOX"),
+    ("Shared/Peter.Mueller@abc.com/INBOX", "Shared/Peter.Muellex@abc.com/INBOX"),
+    (utf7("Shared/peter.m\u00fcller@abc.com/INBOX"),
+     utf7("Shared/peter.m\u00fcllex@abc.com/INBOX")),
+    ("Company/INFO@abc.com/INBOX", "Company/INFX@abc.com/INBOX"),
+    # 1,000 characters
+    ("Shared/" + "p" * 990 + "@abc.com/INBOX",
+     "Shared/" + "q" * 990 + "@abc.com/INBOX"),
+])
+def test_ungranted_name_is_like_a_missing_one(env, name, twin):
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        got = probe(m, name)
+        want = probe(m, twin)
+        # the same answers, only the name differs
+        assert [(t, s.replace(name, "N").replace(imap_decode(name), "N"))
+                for t, s in got] == \
+            [(t, s.replace(twin, "N").replace(imap_decode(twin), "N"))
+             for t, s in want]
+        assert all(t != "OK" for t, _ in got), got
+        top = "/".join(name.split("/")[:2])
+        assert not any(n == top or n.startswith(top + "/")
+                       for n in listed(m))
+        assert ok(m.noop())
+    finally:
+        m.logout()
+
+
+def imap_decode(name):
+    return name.replace("&APw-", "\u00fc")
+
+
+BAD_NAMES = [
+    "Shared/../INBOX", "Shared/../../etc", "Company/..",
+    "Shared/peter.mueller@abc.com/../../jana.meier/Maildir",
+    "Company/info@abc.com/../../../abc.com/sandra.schuster/Maildir",
+    "Shared/%", "Shared/*", "Shared/%/INBOX", "Shared/*/INBOX",
+    "Shared/~peter", "Shared/~/INBOX", "~/Maildir", "Company//INBOX",
+    "Shared/peter.mueller@abc.com//INBOX", "Shared/" + "x" * 1000,
+    "Company/" + "info@abc.com/" * 80,
+]
+
+
+def test_bad_names_never_reach_anything(env):
+    before = sorted(p for p, _, _ in os.walk(env.dc.vmail_dir))
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        for name in BAD_NAMES:
+            for t, s in probe(m, name):
+                assert t != "OK" or s.startswith(name), (name, t, s)
+            assert ok(m.noop())
+        # control characters, sent as literals
+        for name in ("Shared/peter\x01.mueller@abc.com/INBOX",
+                     "Shared/peter.mueller@abc.com\x7f/INBOX",
+                     "Company/info@abc.com\x1b/INBOX"):
+            m.literal = name.encode()
+            typ, data = m._simple_command("SELECT")
+            assert typ != "OK"
+            assert ok(m.noop())
+        for pattern in ("Shared/../*", "Shared/~*", "Shared/%/../*"):
+            assert listed(m, pattern) == []
+    finally:
+        m.logout()
+    after = sorted(p for p, _, _ in os.walk(env.dc.vmail_dir))
+    new = [p for p in after if p not in before]
+    # Only index/cache work inside existing users' Maildirs may appear.
+    for p in new:
+        rel = os.path.relpath(p, env.dc.vmail_dir)
+        assert rel.split(os.sep)[0] in ("abc.com", "xyz.org"), rel
+        assert ".." not in rel
+    assert "Fatal" not in env.dc.log_text()
+    assert "Panic" not in env.dc.log_text()
+
+
+# -- freshness ----------------------------------------------------------
+
+def wait_until(pred, timeout=SETTLE, interval=0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            return v
+        time.sleep(interval)
+
+
+def raw(m, line):
+    """Send one command past imaplib's own checks; all reply lines,
+    the tagged one last."""
+    tag = m._new_tag().decode()
+    m.send(("%s %s\r\n" % (tag, line)).encode())
+    lines = []
+    while True:
+        reply = m.readline()
+        if not reply:
+            raise imaplib.IMAP4.abort("connection closed")
+        lines.append(reply.decode(errors="replace").rstrip("\r\n"))
+        if reply.startswith(tag.encode() + b" "):
+            return lines
+
+
+def read_until_closed(sock, timeout):
+    """Bytes from an IDLE connection until the server closes it."""
+    sock.settimeout(0.5)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+SHARE_LDIF = """dn: cn=sandra-help,%s
+objectClass: mailgrantsShare
+cn: sandra-help
+mailgrantsGrantee: %s
+mailgrantsRights: lr
+description: test share (read only)
+""" % (BUCHHALTUNG_DN, SANDRA_DN)
+
+
+def test_new_and_revoked_share_in_open_sessions(env):
+    name = "Shared/buchhaltung@abc.com/INBOX"
+    subject = "books-" + uuid.uuid4().hex[:8]
+    env.lmtp(["buchhaltung@abc.com"], subject)
+    m = env.imap("sandra.schuster@abc.com")
+    idle = sel = None
+    try:
+        assert name not in listed(m)
+        rc, out, err = env.slapd.ldapadd(SHARE_LDIF, root=True)
+        assert rc == 0, out + err
+        env.sync()
+        t0 = time.monotonic()
+        assert wait_until(lambda: name in listed(m)), "share not listed"
+        assert time.monotonic() - t0 <= SETTLE
+
+        # a read-only share: read and copy out yes, change nothing
+        assert sorted(myrights(m, name)) == sorted("lr")
+        # imaplib refuses to send changes to a [READ-ONLY] mailbox:
+        # the server is asked directly.
+        lines = raw(m, 'SELECT "%s"' % name)
+        assert "[READ-ONLY]" in lines[-1] and " OK " in lines[-1], lines
+        lines = raw(m, 'SEARCH SUBJECT "%s"' % subject)
+        found = [l for l in lines if l.startswith("* SEARCH ")]
+        assert len(found) == 1 and len(found[0].split()) == 3, lines
+        n = found[0].split()[2]
+        assert " OK " in raw(m, "COPY %s INBOX" % n)[-1]
+        raw(m, "STORE %s +FLAGS (\\Flagged \\Deleted $Done)" % n)
+        raw(m, "EXPUNGE")
+        lines = raw(m, "FETCH %s (FLAGS)" % n)
+        assert any("FETCH" in l for l in lines), lines
+        assert not any("Flagged" in l or "$Done" in l for l in lines), lines
+        assert m.append(name, None, None, b"Subject: x\r\n\r\nx\r\n")[0] \
+            == "NO"
+        assert m.create("Shared/buchhaltung@abc.com/Mine")[0] == "NO"
+        raw(m, "CLOSE")
+        m2 = env.imap("jana.meier@abc.com")
+        try:
+            assert len(search_subject(m2, "Private/buchhaltung@abc.com/INBOX",
+                                      subject)) == 1
+        finally:
+            m2.logout()
+
+        # two more sessions: one selected, one in IDLE
+        sel = env.imap("sandra.schuster@abc.com")
+        assert sel.select(name, readonly=True)[0] == "OK"
+        idle = env.imap("sandra.schuster@abc.com")
+        assert idle.select(name, readonly=True)[0] == "OK"
+        idle.send(b"I1 IDLE\r\n")
+        assert idle.readline().startswith(b"+")
+
+        rc, out, err = env.slapd.ldapdelete("cn=sandra-help," +
+                                            BUCHHALTUNG_DN, root=True)
+        assert rc == 0, out + err
+        env.sync()
+        t0 = time.monotonic()
+        assert wait_until(lambda: name not in listed(m)), "still listed"
+        assert m.select(name)[0] == "NO"
+        # the IDLE session is ended within the cache time
+        data = read_until_closed(idle.sock, SETTLE + 2)
+        assert b"* BYE" in data, data
+        assert time.monotonic() - t0 <= SETTLE + 2
+        # the selected one at its next command
+        try:
+            lines = raw(sel, "NOOP")
+        except imaplib.IMAP4.abort:
+            lines = ["(closed)"]
+        assert any(l.startswith("* BYE") for l in lines) or \
+            lines == ["(closed)"], lines
+        assert "relogin" in " ".join(lines) or lines == ["(closed)"]
+    finally:
+        for c in (m, sel, idle):
+            if c is not None:
+                try:
+                    c.logout()
+                except Exception:
+                    pass
+        env.slapd.ldapdelete("cn=sandra-help," + BUCHHALTUNG_DN, root=True)
+
+
+# -- mbsync -------------------------------------------------------------
+
+def test_mbsync_gets_company_and_shared_folders(env, tmp_path):
+    subject = "sync-" + uuid.uuid4().hex[:8]
+    env.lmtp(["info@abc.com", "peter.mueller@abc.com"], subject)
+    local = tmp_path / "mail"
+    local.mkdir()
+    rc = tmp_path / "mbsyncrc"
+    rc.write_text("""IMAPAccount sandra
+Host 127.0.0.1
+Port %d
+User sandra.schuster@abc.com
+Pass sandra-pw
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account sandra
+
+MaildirStore local
+Path %s/
+Inbox %s/INBOX
+SubFolders Verbatim
+
+Channel sandra
+Far :remote:
+Near :local:
+Patterns *
+Create Near
+Sync Pull
+SyncState *
+""" % (env.dc.imap_port, local, local))
+    mbsync = shutil.which("mbsync") or "/usr/bin/mbsync"
+    assert os.path.exists(mbsync), "mbsync missing (package isync)"
+    r = subprocess.run([mbsync, "-c", str(rc), "-a"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for folder in ("Company/info@abc.com/INBOX",
+                   "Shared/peter.mueller@abc.com/INBOX"):
+        d = local / folder
+        files = []
+        for sub in ("cur", "new"):
+            if (d / sub).is_dir():
+                files += [d / sub / f for f in os.listdir(d / sub)]
+        bodies = [f.read_bytes() for f in files]
+        assert any(subject.encode() in b for b in bodies), folder
+    assert not (local / "Private" / "buchhaltung@abc.com").exists()
+    assert not (local / "Company" / "info@xyz.org").exists()
+
+
+# -- failures -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def broken(slapd, build_dir, repo_dir):
+    """A second Dovecot whose replica we break on purpose."""
+    workdir = make_workdir("mg-plugin-broken-")
+    try:
+        plugin_dir = make_plugin_dir(build_dir, workdir)
+        rdir = os.path.join(workdir, "replica")
+        os.makedirs(rdir)
+        os.chmod(rdir, 0o755)
+        replica = os.path.join(rdir, "grants.db")
+        dc = start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica)
+        try:
+            yield dc, replica, slapd.write_config(
+                os.path.join(workdir, "mailgrants.conf"), replica=replica)
+        finally:
+            dc.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def own_mailbox_works_and_nothing_else(dc):
+    m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+    try:
+        assert ok(m.login("sandra.schuster@abc.com", "sandra-pw"))
+        assert ok(m.append("INBOX", None, None, b"Subject: own\r\n\r\nx\r\n"))
+        typ, data = m.select("INBOX")
+        assert typ == "OK" and int(data[0]) >= 1
+        m.close()
+        names = listed(m)
+        assert root_names(names) == set(), names
+        for name in ("Company/info@abc.com/INBOX",
+                     "Shared/peter.mueller@abc.com/INBOX",
+                     "Private/makler@abc.com/INBOX"):
+            r = m.select(name)
+            assert r[0] == "NO" and "doesn't exist" in text(r)
+    finally:
+        m.logout()
+
+
+def mailgrants_errors(dc, after):
+    return [l for l in dc.log_text()[after:].splitlines()
+            if "mailgrants" in l and "Error" in l]
+
+
+@pytest.mark.parametrize("how", ["missing", "corrupt", "version", "empty"])
+def test_broken_replica_keeps_own_mailbox(broken, how):
+    dc, replica, _ = broken
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(replica + suffix):
+            os.unlink(replica + suffix)
+    if how == "corrupt":
+        with open(replica, "wb") as f:
+            f.write(b"SQLite format 3\0" + os.urandom(4096))
+    elif how == "empty":
+        open(replica, "wb").close()
+    elif how == "version":
+        c = sqlite3.connect(replica)
+        c.execute("PRAGMA user_version = 99")
+        c.execute("CREATE TABLE meta(key TEXT, value TEXT)")
+        c.execute("INSERT INTO meta VALUES ('last_success', '1')")
+        c.commit()
+        c.close()
+    if os.path.exists(replica):
+        os.chown(replica, 0, dc.mail_gid)
+        os.chmod(replica, 0o640)
+    mark = len(dc.log_text())
+    own_mailbox_works_and_nothing_else(dc)
+    time.sleep(0.3)
+    errors = mailgrants_errors(dc, mark)
+    assert len(errors) == 1, errors
+    assert "sandra.schuster@abc.com" in errors[0]
+    log = dc.log_text()[mark:]
+    assert "Panic" not in log and "Fatal" not in log
+
+
+def test_lmtp_does_no_grant_work(broken):
+    """With the replica missing, delivery works and never reads it."""
+    dc, replica, _ = broken
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(replica + suffix):
+            os.unlink(replica + suffix)
+    mark = len(dc.log_text())
+    s = smtplib.LMTP("127.0.0.1", dc.lmtp_port)
+    try:
+        assert s.sendmail("x@example.net",
+                          ["info@abc.com", "sandra.schuster@abc.com"],
+                          b"Subject: lmtp cost\r\n\r\nx\r\n") == {}
+    finally:
+        s.quit()
+    # doveadm on the user's own mailbox: no grant work either
+    r = subprocess.run(["doveadm", "-c", dc.conf_path, "search", "-u",
+                        "sandra.schuster@abc.com", "mailbox", "INBOX",
+                        "ALL"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() != ""
+    assert "mailgrants" not in r.stderr, r.stderr
+    # the probe works: listing everything needs the grants, and says
+    # why they are missing
+    r = subprocess.run(["doveadm", "-c", dc.conf_path, "mailbox", "list",
+                        "-u", "sandra.schuster@abc.com"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "INBOX" in r.stdout.split()
+    assert "mailgrants: grants unavailable" in r.stderr, r.stderr
+    time.sleep(0.3)
+    log = dc.log_text()[mark:]
+    assert "saved mail to INBOX" in log
+    assert "mailgrants" not in log, log
