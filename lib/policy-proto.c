@@ -1,0 +1,182 @@
+/*
+ * NAME
+ *	policy-proto - the Postfix policy delegation request parser
+ * DESCRIPTION
+ *	Everything that arrives on a policy connection is untrusted
+ *	until it has passed through here: lengths are checked before
+ *	anything is stored, and every way a request can be malformed is
+ *	an error with a short reason for the log, never a guess.
+ * SEE ALSO
+ *	policy-proto.h, Postfix SMTPD_POLICY_README
+ */
+
+#include "policy-proto.h"
+#include "xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLICY_REQUEST_TYPE "smtpd_access_policy"
+
+/* The attributes kept, by name. */
+static const struct {
+	const char *name;
+	size_t offset;
+} policy_attrs[] = {
+	{ "request", offsetof(struct policy_request, request) },
+	{ "protocol_state", offsetof(struct policy_request, protocol_state) },
+	{ "sasl_username", offsetof(struct policy_request, sasl_username) },
+	{ "sender", offsetof(struct policy_request, sender) },
+	{ "client_address", offsetof(struct policy_request, client_address) },
+	{ "client_name", offsetof(struct policy_request, client_name) },
+	{ "queue_id", offsetof(struct policy_request, queue_id) },
+	{ "instance", offsetof(struct policy_request, instance) },
+};
+
+#define POLICY_ATTR_COUNT (sizeof(policy_attrs) / sizeof(policy_attrs[0]))
+
+/* policy_attr_slot - where the value of attribute n is kept */
+static char **policy_attr_slot(struct policy_request *req, size_t n)
+{
+	return (char **)((char *)req + policy_attrs[n].offset);
+}
+
+/* policy_request_clear - free the values and forget the request */
+static void policy_request_clear(struct policy_request *req)
+{
+	size_t n;
+
+	for (n = 0; n < POLICY_ATTR_COUNT; n++) {
+		char **slot = policy_attr_slot(req, n);
+
+		free(*slot);
+		*slot = NULL;
+	}
+	req->attr_count = 0;
+}
+
+/* policy_parser_init - an empty parser */
+void policy_parser_init(struct policy_parser *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+/* policy_parser_deinit - free what the parser holds */
+void policy_parser_deinit(struct policy_parser *p)
+{
+	policy_request_clear(&p->req);
+	p->done = false;
+}
+
+/* policy_parser_busy - has a request begun? */
+bool policy_parser_busy(const struct policy_parser *p)
+{
+	return !p->done && p->req.attr_count > 0;
+}
+
+/* policy_parser_fail - record the reason for -1 */
+static int policy_parser_fail(struct policy_parser *p, const char **error_r,
+			      const char *reason)
+{
+	/* Every reason is a short constant; truncation cannot happen. */
+	(void)snprintf(p->error, sizeof(p->error), "%s", reason);
+	policy_request_clear(&p->req);
+	p->done = false;
+	*error_r = p->error;
+	return -1;
+}
+
+/* policy_parser_attr - one "name=value" line */
+static int policy_parser_attr(struct policy_parser *p, const char *line,
+			      size_t len, const char **error_r)
+{
+	const char *eq = memchr(line, '=', len);
+	size_t name_len, n;
+
+	if (eq == NULL)
+		return policy_parser_fail(p, error_r,
+					  "request line without \"=\"");
+	name_len = (size_t)(eq - line);
+	if (name_len == 0)
+		return policy_parser_fail(p, error_r,
+					  "request line with an empty name");
+	if (++p->req.attr_count > POLICY_ATTR_MAX)
+		return policy_parser_fail(p, error_r,
+					  "too many attributes in request");
+	for (n = 0; n < POLICY_ATTR_COUNT; n++) {
+		const char *name = policy_attrs[n].name;
+
+		if (strlen(name) == name_len &&
+		    memcmp(name, line, name_len) == 0) {
+			char **slot = policy_attr_slot(&p->req, n);
+
+			free(*slot);
+			*slot = xstrndup(eq + 1, len - name_len - 1);
+			break;
+		}
+	}
+	return 0;
+}
+
+/* policy_parser_end - the empty line: is the request complete and valid? */
+static int policy_parser_end(struct policy_parser *p, const char **error_r)
+{
+	if (p->req.attr_count == 0)
+		return policy_parser_fail(p, error_r, "empty request");
+	if (p->req.request == NULL)
+		return policy_parser_fail(p, error_r,
+					  "request without \"request\" attribute");
+	if (strcmp(p->req.request, POLICY_REQUEST_TYPE) != 0)
+		return policy_parser_fail(p, error_r,
+					  "unsupported request type");
+	p->done = true;
+	return 1;
+}
+
+/* policy_parser_feed - consume whole lines until a request is complete */
+int policy_parser_feed(struct policy_parser *p, const char *data, size_t size,
+		       size_t *used_r, const char **error_r)
+{
+	size_t pos = 0;
+
+	*used_r = 0;
+	if (p->done) {
+		policy_request_clear(&p->req);
+		p->done = false;
+	}
+	while (pos < size) {
+		const char *line = data + pos;
+		const char *nl = memchr(line, '\n', size - pos);
+		size_t len, raw_len;
+		int ret;
+
+		if (nl == NULL) {
+			/* A partial line: refuse it as soon as it is too long,
+			   so a client cannot make us buffer without limit. */
+			if (size - pos > POLICY_LINE_MAX)
+				return policy_parser_fail(p, error_r,
+							  "request line too long");
+			if (memchr(line, '\0', size - pos) != NULL)
+				return policy_parser_fail(p, error_r,
+							  "NUL byte in request");
+			break;
+		}
+		raw_len = len = (size_t)(nl - line);
+		if (raw_len > POLICY_LINE_MAX)
+			return policy_parser_fail(p, error_r,
+						  "request line too long");
+		if (memchr(line, '\0', len) != NULL)
+			return policy_parser_fail(p, error_r,
+						  "NUL byte in request");
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		pos += raw_len + 1;
+		*used_r = pos;
+		if (len == 0)
+			return policy_parser_end(p, error_r);
+		if ((ret = policy_parser_attr(p, line, len, error_r)) < 0)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,337 @@
+/*
+ * NAME
+ *	policy - may this login send with this envelope sender?
+ * DESCRIPTION
+ *	The table of DESIGN §6. Only the rows for the own and the
+ *	company mailboxes (and the configurable rows) answer DUNNO; every
+ *	answer the core cannot give ends in a rejection or a temporary
+ *	failure, so a broken replica or an unexpected reason can never
+ *	let a sender through.
+ * SEE ALSO
+ *	policy.h, rights.h
+ */
+
+#include "policy.h"
+#include "rights.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define POLICY_SHOWN_ADDR_MAX 300	/* bytes of an address in a reply */
+
+static const char *const policy_action_names[] = {
+	[POLICY_ACTION_DUNNO] = "dunno",
+	[POLICY_ACTION_REJECT] = "reject",
+	[POLICY_ACTION_DEFER_IF_PERMIT] = "defer_if_permit",
+};
+
+static const char *const policy_reason_names[] = {
+	[POLICY_REASON_OWN_MAILBOX] = "own_mailbox",
+	[POLICY_REASON_COMPANY_MAILBOX] = "company_mailbox",
+	[POLICY_REASON_SHARED_READ_ONLY] = "shared_read_only",
+	[POLICY_REASON_NOT_YOURS] = "not_yours",
+	[POLICY_REASON_FOREIGN_SENDER] = "foreign_sender",
+	[POLICY_REASON_NULL_SENDER] = "null_sender",
+	[POLICY_REASON_AUTH_REQUIRED] = "auth_required",
+	[POLICY_REASON_UNAUTHENTICATED_LOCAL] = "unauthenticated_local",
+	[POLICY_REASON_UNAUTHENTICATED_FOREIGN] = "unauthenticated_foreign",
+	[POLICY_REASON_BAD_SENDER] = "bad_sender",
+	[POLICY_REASON_UNKNOWN_LOGIN] = "unknown_login",
+	[POLICY_REASON_REPLICA_UNAVAILABLE] = "replica_unavailable",
+	[POLICY_REASON_REPLICA_TOO_OLD] = "replica_too_old",
+};
+
+/* policy_action_name - the action as the log writes it */
+const char *policy_action_name(enum policy_action action)
+{
+	if ((size_t)action >= sizeof(policy_action_names) /
+	    sizeof(policy_action_names[0]))
+		return "unknown";
+	return policy_action_names[action];
+}
+
+/* policy_reason_name - the reason code as the log writes it */
+const char *policy_reason_name(enum policy_reason reason)
+{
+	if ((size_t)reason >= sizeof(policy_reason_names) /
+	    sizeof(policy_reason_names[0]) ||
+	    policy_reason_names[reason] == NULL)
+		return "unknown";
+	return policy_reason_names[reason];
+}
+
+/* policy_utf8_len - length of the valid UTF-8 sequence at s, or 0 */
+static size_t policy_utf8_len(const unsigned char *s)
+{
+	unsigned int cp;
+	size_t len, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < len; i++) {
+		/* The terminating NUL fails this test, so we never read past it. */
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/* policy_printable - copy untrusted text so that it is safe to log or reply */
+void policy_printable(const char *in, char *out, size_t outsize)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t pos = 0;
+
+	if (outsize < 4) {
+		if (outsize > 0)
+			out[0] = '\0';
+		return;
+	}
+	if (in == NULL)
+		s = (const unsigned char *)"";
+	while (*s != '\0') {
+		char esc[5];
+		const char *piece;
+		size_t len = policy_utf8_len(s);
+
+		if (len == 0 || *s < 0x20 || *s == 0x7f || *s == '\\') {
+			(void)snprintf(esc, sizeof(esc), "\\x%02x", *s);
+			piece = esc;
+			len = 4;
+			s++;
+		} else {
+			piece = (const char *)s;
+			s += len;
+		}
+		/* Keep room for "..." and the terminator. */
+		if (pos + len + 4 > outsize) {
+			memcpy(out + pos, "...", 4);
+			return;
+		}
+		memcpy(out + pos, piece, len);
+		pos += len;
+	}
+	out[pos] = '\0';
+}
+
+/* policy_set - fill in a decision; the reply text is built from fmt */
+static void __attribute__((format(printf, 4, 5)))
+policy_set(struct policy_decision *d, enum policy_action action,
+	   enum policy_reason reason, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	d->action = action;
+	d->reason = reason;
+	va_start(ap, fmt);
+	n = vsnprintf(d->reply, sizeof(d->reply), fmt, ap);
+	va_end(ap);
+	/* Addresses are cut to POLICY_SHOWN_ADDR_MAX, so this cannot
+	   happen; if it did, a cut reply text is still a valid action. */
+	if (n < 0)
+		(void)snprintf(d->reply, sizeof(d->reply), "%s",
+			       action == POLICY_ACTION_DUNNO ? "DUNNO" :
+			       "DEFER_IF_PERMIT 4.3.0 internal error");
+}
+
+/* policy_unavailable - the replica cannot answer: fail closed */
+static void policy_unavailable(struct policy_decision *d,
+			       enum policy_reason reason, const char *error)
+{
+	policy_set(d, POLICY_ACTION_DEFER_IF_PERMIT, reason,
+		   "DEFER_IF_PERMIT 4.3.0 the sender check is temporarily "
+		   "unavailable; please try again later");
+	(void)snprintf(d->detail, sizeof(d->detail), "%s",
+		       error != NULL ? error : "");
+}
+
+/* policy_replica_ok - is the replica there and recent enough? 1/0/-1 */
+static int policy_replica_ok(struct replica *rep, const struct config *cfg,
+			      time_t now, struct policy_decision *d)
+{
+	struct replica_info info;
+	const char *error;
+	char age[64];
+
+	if (rep == NULL) {
+		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE,
+				   "replica not open");
+		return 0;
+	}
+	if (cfg->replica_max_age == 0)
+		return 1;
+	if (replica_info(rep, &info, &error) < 0) {
+		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE, error);
+		return -1;
+	}
+	if (info.current_at > now ||
+	    (unsigned long long)(now - info.current_at) <=
+	    cfg->replica_max_age)
+		return 1;
+	(void)snprintf(age, sizeof(age),
+		       "last successful sync %lld seconds ago",
+		       (long long)(now - info.current_at));
+	policy_unavailable(d, POLICY_REASON_REPLICA_TOO_OLD, age);
+	return 0;
+}
+
+/* policy_decide_anonymous - the rows for a client without login */
+static int policy_decide_anonymous(struct replica *rep,
+				   const struct config *cfg,
+				   const char *sender, const char *shown,
+				   time_t now, struct policy_decision *d)
+{
+	struct rights_decision rd;
+	const char *error;
+
+	/* rights.h has no "is this domain local" query; without a login,
+	   rights_decide() only looks the address up and answers
+	   foreign_domain for a domain no company has, bad_address for an
+	   address that does not normalise, and another reason
+	   (unknown_address, not_yours) for an address in a local domain. */
+	if (rights_decide(rep, NULL, sender, now, cfg->recipient_delimiter,
+			  &rd, &error) < 0) {
+		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE, error);
+		return -1;
+	}
+	(void)snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
+	if (rd.reason == RIGHTS_REASON_BAD_ADDRESS) {
+		/* Without a domain, Postfix would append one of ours later;
+		   an address we cannot read is never waved through. */
+		policy_set(d, POLICY_ACTION_REJECT, POLICY_REASON_BAD_SENDER,
+			   "REJECT 5.1.7 <%s>: invalid sender address; "
+			   "use a complete address like name@example.com",
+			   shown);
+	} else if (rd.reason == RIGHTS_REASON_FOREIGN_DOMAIN) {
+		policy_set(d, POLICY_ACTION_DUNNO,
+			   POLICY_REASON_UNAUTHENTICATED_FOREIGN, "DUNNO");
+	} else if (cfg->policy_unauthenticated_local == CONFIG_POLICY_DUNNO) {
+		policy_set(d, POLICY_ACTION_DUNNO,
+			   POLICY_REASON_UNAUTHENTICATED_LOCAL, "DUNNO");
+	} else {
+		policy_set(d, POLICY_ACTION_REJECT,
+			   POLICY_REASON_AUTH_REQUIRED,
+			   "REJECT 5.7.1 <%s>: authentication required to "
+			   "send as an address of this domain; log in with "
+			   "your mail account first", shown);
+	}
+	return 0;
+}
+
+/* policy_decide_login - the rows for an authenticated login */
+static int policy_decide_login(struct replica *rep, const struct config *cfg,
+			       const char *login, const char *sender,
+			       const char *shown, time_t now,
+			       struct policy_decision *d)
+{
+	struct rights_decision rd;
+	const char *error;
+
+	if (rights_decide(rep, login, sender, now, cfg->recipient_delimiter,
+			  &rd, &error) < 0) {
+		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE, error);
+		return -1;
+	}
+	(void)snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
+	switch (rd.reason) {
+	case RIGHTS_REASON_OWNER:
+	case RIGHTS_REASON_COMPANY:
+		if (rd.may_send) {
+			policy_set(d, POLICY_ACTION_DUNNO,
+				   rd.reason == RIGHTS_REASON_OWNER ?
+				   POLICY_REASON_OWN_MAILBOX :
+				   POLICY_REASON_COMPANY_MAILBOX, "DUNNO");
+			return 0;
+		}
+		break;
+	case RIGHTS_REASON_SHARED:
+		policy_set(d, POLICY_ACTION_REJECT,
+			   POLICY_REASON_SHARED_READ_ONLY,
+			   "REJECT 5.7.1 <%s>: mailbox shared with you for "
+			   "reading only; send from your own address", shown);
+		return 0;
+	case RIGHTS_REASON_FOREIGN_DOMAIN:
+		if (cfg->policy_foreign_sender == CONFIG_POLICY_DUNNO)
+			policy_set(d, POLICY_ACTION_DUNNO,
+				   POLICY_REASON_FOREIGN_SENDER, "DUNNO");
+		else
+			policy_set(d, POLICY_ACTION_REJECT,
+				   POLICY_REASON_FOREIGN_SENDER,
+				   "REJECT 5.7.1 <%s>: sending as an address "
+				   "of another domain is not allowed here; "
+				   "send from your own address", shown);
+		return 0;
+	case RIGHTS_REASON_UNKNOWN_LOGIN:
+		policy_set(d, POLICY_ACTION_DEFER_IF_PERMIT,
+			   POLICY_REASON_UNKNOWN_LOGIN,
+			   "DEFER_IF_PERMIT 4.7.1 your login is not known to "
+			   "the mail grants (yet); try again later or ask "
+			   "your mail administrator");
+		return 0;
+	case RIGHTS_REASON_BAD_ADDRESS:
+		/* rights_decide() judges the login first: it is the sender. */
+		policy_set(d, POLICY_ACTION_REJECT, POLICY_REASON_BAD_SENDER,
+			   "REJECT 5.1.7 <%s>: invalid sender address; send "
+			   "from your own address", shown);
+		return 0;
+	case RIGHTS_REASON_SHARE_INACTIVE:
+	case RIGHTS_REASON_NOT_IN_GROUP:
+	case RIGHTS_REASON_NOT_YOURS:
+	case RIGHTS_REASON_UNKNOWN_ADDRESS:
+		break;
+	}
+	/* Every other answer, including one this table does not know
+	   yet, is a rejection. */
+	policy_set(d, POLICY_ACTION_REJECT, POLICY_REASON_NOT_YOURS,
+		   "REJECT 5.7.1 <%s>: you may not send as this address; "
+		   "send from your own address", shown);
+	return 0;
+}
+
+/* policy_decide - the decision table of DESIGN §6 */
+int policy_decide(struct replica *rep, const struct config *cfg,
+		  const char *login, const char *sender, time_t now,
+		  struct policy_decision *d_r)
+{
+	char shown[POLICY_SHOWN_ADDR_MAX];
+	int ret;
+
+	memset(d_r, 0, sizeof(*d_r));
+	if (sender == NULL || sender[0] == '\0') {
+		if (cfg->policy_null_sender == CONFIG_POLICY_DUNNO)
+			policy_set(d_r, POLICY_ACTION_DUNNO,
+				   POLICY_REASON_NULL_SENDER, "DUNNO");
+		else
+			policy_set(d_r, POLICY_ACTION_REJECT,
+				   POLICY_REASON_NULL_SENDER,
+				   "REJECT 5.7.1 <>: the empty sender address "
+				   "is not allowed here; send from your own "
+				   "address");
+		return 0;
+	}
+	if ((ret = policy_replica_ok(rep, cfg, now, d_r)) <= 0)
+		return ret;
+	policy_printable(sender, shown, sizeof(shown));
+	if (login == NULL || login[0] == '\0')
+		return policy_decide_anonymous(rep, cfg, sender, shown, now,
+					       d_r);
+	return policy_decide_login(rep, cfg, login, sender, shown, now, d_r);
+}

@@ -1,0 +1,93 @@
+#ifndef MAILGRANTS_POLICY_H
+#define MAILGRANTS_POLICY_H
+
+/*
+ * NAME
+ *	policy - may this login send with this envelope sender?
+ * SYNOPSIS
+ *	#include "policy.h"
+ *
+ *	int policy_decide(struct replica *rep, const struct config *cfg,
+ *			  const char *login, const char *sender, time_t now,
+ *			  struct policy_decision *d_r);
+ *	const char *policy_action_name(enum policy_action action);
+ *	const char *policy_reason_name(enum policy_reason reason);
+ *	void policy_printable(const char *in, char *out, size_t outsize);
+ * DESCRIPTION
+ *	policy_decide() is the decision table of DESIGN §6, without any
+ *	I/O of its own: the Postfix policy daemon and the milter both
+ *	call it, and it asks the core's rights_decide() for everything
+ *	it knows about a login and an address.
+ *
+ *	"login" is the SASL login (NULL or "" when the client did not
+ *	authenticate). "sender" is the envelope sender as Postfix hands
+ *	it, without "<>"; NULL or "" is the null sender. "rep" may be
+ *	NULL: the replica is unavailable.
+ *
+ *	The null sender is decided first and without the replica
+ *	(cfg->policy_null_sender): there is no address to impersonate.
+ *	Every other request needs the replica; when it is missing,
+ *	unreadable, of another version or older than
+ *	cfg->replica_max_age, the answer is DEFER_IF_PERMIT 4.3.0.
+ *
+ *	d_r->reply is the complete Postfix access(5) action, e.g.
+ *	"DUNNO" or "REJECT 5.7.1 <peter.mueller@abc.com>: mailbox shared
+ *	with you for reading only; send from your own address"; the
+ *	addresses in it are made printable. d_r->detail says more for
+ *	the log (the replica's error, for instance) or is empty.
+ *
+ *	Returns 0 when the table decided, -1 when the replica failed
+ *	while answering (d_r then holds the DEFER_IF_PERMIT 4.3.0 reply
+ *	and detail the error): the caller may close and reopen it.
+ *
+ *	policy_printable() copies "in" to "out" for a log line or a
+ *	reply: control characters, DEL, backslash and bytes that are not
+ *	valid UTF-8 become "\xHH"; valid UTF-8 is kept. The result is
+ *	always terminated; when it does not fit it ends in "...".
+ */
+
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+#include "replica.h"
+
+#define POLICY_REPLY_MAX 1024
+
+enum policy_action {
+	POLICY_ACTION_DUNNO,
+	POLICY_ACTION_REJECT,
+	POLICY_ACTION_DEFER_IF_PERMIT,
+};
+
+enum policy_reason {
+	POLICY_REASON_OWN_MAILBOX,		/* own_mailbox */
+	POLICY_REASON_COMPANY_MAILBOX,		/* company_mailbox */
+	POLICY_REASON_SHARED_READ_ONLY,		/* shared_read_only */
+	POLICY_REASON_NOT_YOURS,		/* not_yours */
+	POLICY_REASON_FOREIGN_SENDER,		/* foreign_sender */
+	POLICY_REASON_NULL_SENDER,		/* null_sender */
+	POLICY_REASON_AUTH_REQUIRED,		/* auth_required */
+	POLICY_REASON_UNAUTHENTICATED_LOCAL,	/* unauthenticated_local */
+	POLICY_REASON_UNAUTHENTICATED_FOREIGN,	/* unauthenticated_foreign */
+	POLICY_REASON_BAD_SENDER,		/* bad_sender */
+	POLICY_REASON_UNKNOWN_LOGIN,		/* unknown_login */
+	POLICY_REASON_REPLICA_UNAVAILABLE,	/* replica_unavailable */
+	POLICY_REASON_REPLICA_TOO_OLD,		/* replica_too_old */
+};
+
+struct policy_decision {
+	enum policy_action action;
+	enum policy_reason reason;
+	char reply[POLICY_REPLY_MAX];
+	char detail[512];
+};
+
+int policy_decide(struct replica *rep, const struct config *cfg,
+		  const char *login, const char *sender, time_t now,
+		  struct policy_decision *d_r);
+const char *policy_action_name(enum policy_action action);
+const char *policy_reason_name(enum policy_reason reason);
+void policy_printable(const char *in, char *out, size_t outsize);
+
+#endif

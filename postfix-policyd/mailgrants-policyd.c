@@ -1,0 +1,263 @@
+/*
+ * NAME
+ *	mailgrants-policyd - may this login send as this sender? (Postfix)
+ * SYNOPSIS
+ *	mailgrants-policyd [-c FILE] --listen unix:PATH|inet:HOST:PORT ...
+ *		[--user NAME] [--foreground] [--timeout SECS]
+ *		[--idle-timeout SECS] [--max-connections N]
+ *	mailgrants-policyd [-c FILE] --stdio [--user NAME]
+ * DESCRIPTION
+ *	A Postfix SMTP access policy delegation server (Postfix's
+ *	SMTPD_POLICY_README) for check_policy_service in the
+ *	smtpd_sender_restrictions of the submission service. For each
+ *	request it decides, from the SASL login (sasl_username) and the
+ *	envelope sender (sender), whether the login may send as that
+ *	address, by the grants in the mailgrants replica:
+ *
+ *	DUNNO for the login's own private mailboxes and the company
+ *	mailboxes of its company; REJECT 5.7.1 for a mailbox merely
+ *	shared with the login (read only), for any other local address
+ *	and for a foreign domain (configurable); DUNNO for the null
+ *	sender (configurable); REJECT 5.7.1 for a local sender without
+ *	login (configurable), DUNNO for a foreign one; DEFER_IF_PERMIT
+ *	4.7.1 for a login the replica does not know; DEFER_IF_PERMIT
+ *	4.3.0 while the replica is missing, unreadable, of another
+ *	version or older than replica_max_age.
+ *
+ *	Many clients, persistent connections, replies in request order.
+ *	The replica is checked at most once a second and reopened when
+ *	"mailgrants sync" replaced it; while it is unavailable the daemon
+ *	keeps answering DEFER_IF_PERMIT and retries.
+ *
+ *	With --listen the daemon opens its sockets, then drops privileges
+ *	to --user and serves until SIGTERM; without --foreground it
+ *	detaches first. With --stdio it serves the one client on standard
+ *	input and output, as Postfix spawn(8) runs it, and exits when the
+ *	client disconnects (standard error is the client too, so it logs
+ *	to syslog; do not add --foreground there).
+ *
+ *	It never serves as root: started as root it needs --user, and it
+ *	exits with an error without it.
+ * OPTIONS
+ *	-c FILE, --config FILE
+ *		mailgrants.conf (default /etc/mailgrants/mailgrants.conf).
+ *	--listen unix:PATH | inet:HOST:PORT
+ *		a socket to serve (up to 8); a stale socket file is
+ *		replaced; the socket is mode 0666, so the directory it is in
+ *		decides who may connect.
+ *	--stdio
+ *		serve standard input and output instead.
+ *	--user NAME
+ *		after opening sockets and replica: setgid, initgroups,
+ *		setuid to NAME. Required when started as root.
+ *	--foreground
+ *		do not detach, and log to standard error instead of syslog.
+ *	--timeout SECS
+ *		limit for a request to arrive once begun, and for a reply
+ *		to be taken (default 30).
+ *	--idle-timeout SECS
+ *		close a connection idle between requests (default 600;
+ *		Postfix closes its side after 300 s).
+ *	--max-connections N
+ *		stop accepting at N open connections (default 1000).
+ * DIAGNOSTICS
+ *	One line per decision, facility mail:
+ *	"action=reject login=L sender=<S> client=A queue_id=Q
+ *	reason=shared_read_only". Bad input, timeouts and replica trouble
+ *	are logged as warnings; a connection with bad input is closed
+ *	without a reply. SIGUSR1 logs the counters. Exit status 1 on a
+ *	start-up error.
+ * SEE ALSO
+ *	mailgrants(1), mailgrants.conf(5), spawn(8), access(5)
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "msg.h"
+#include "server.h"
+
+#define POLICYD_NAME "mailgrants-policyd"
+#define POLICYD_LISTEN_MAX 8
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_STDIO,
+	OPT_USER,
+	OPT_FOREGROUND,
+	OPT_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+	OPT_MAX_CONNECTIONS,
+	OPT_HELP,
+};
+
+static const struct option policyd_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "stdio", no_argument, NULL, OPT_STDIO },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* policyd_usage - how to call it */
+static void __attribute__((noreturn)) policyd_usage(int status)
+{
+	fprintf(status == 0 ? stdout : stderr,
+		"usage: " POLICYD_NAME " [-c FILE] --listen unix:PATH|"
+		"inet:HOST:PORT... [--user NAME]\n"
+		"\t[--foreground] [--timeout SECS] [--idle-timeout SECS] "
+		"[--max-connections N]\n"
+		"       " POLICYD_NAME " [-c FILE] --stdio [--user NAME]\n");
+	exit(status);
+}
+
+/* policyd_number - a positive option value */
+static unsigned int policyd_number(const char *opt, const char *value)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || n == 0 ||
+	    n > INT_MAX) {
+		fprintf(stderr, POLICYD_NAME ": --%s: not a positive number: "
+			"%s\n", opt, value);
+		exit(1);
+	}
+	return (unsigned int)n;
+}
+
+/* policyd_drop_privileges - become the unprivileged user, or refuse root */
+static void policyd_drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (user == NULL) {
+		if (geteuid() == 0 || getuid() == 0)
+			msg_fatal("refusing to serve as root: start with "
+				  "--user NAME (an unprivileged account that "
+				  "can read the replica)");
+		return;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		msg_fatal("--user %s: no such user", user);
+	if (pw->pw_uid == 0)
+		msg_fatal("--user %s: is root; refusing to serve as root",
+			  user);
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid && getuid() == pw->pw_uid)
+			return;
+		msg_fatal("--user %s: only root can change to that user",
+			  user);
+	}
+	/* Group first: after setuid we could no longer change it. */
+	if (setgid(pw->pw_gid) < 0)
+		msg_fatal("setgid(%ld): %m", (long)pw->pw_gid);
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0)
+		msg_fatal("initgroups(%s): %m", pw->pw_name);
+	if (setuid(pw->pw_uid) < 0)
+		msg_fatal("setuid(%ld): %m", (long)pw->pw_uid);
+	if (getuid() == 0 || geteuid() == 0 || setuid(0) == 0)
+		msg_fatal("still root after dropping privileges");
+}
+
+/* main - options, sockets, replica, privileges, serve */
+int main(int argc, char **argv)
+{
+	const char *config_path = CONFIG_DEFAULT_PATH;
+	const char *listen[POLICYD_LISTEN_MAX];
+	unsigned int listen_count = 0, i;
+	const char *user = NULL, *error;
+	bool stdio = false, foreground = false;
+	struct server_settings set = {
+		.timeout = 30,
+		.idle_timeout = 600,
+		.max_connections = 1000,
+	};
+	struct config *cfg;
+	struct server *srv;
+	int opt, status;
+
+	while ((opt = getopt_long(argc, argv, "c:h", policyd_options,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case OPT_LISTEN:
+			if (listen_count >= POLICYD_LISTEN_MAX) {
+				fprintf(stderr, POLICYD_NAME ": at most %d "
+					"--listen\n", POLICYD_LISTEN_MAX);
+				return 1;
+			}
+			listen[listen_count++] = optarg;
+			break;
+		case OPT_STDIO:
+			stdio = true;
+			break;
+		case OPT_USER:
+			user = optarg;
+			break;
+		case OPT_FOREGROUND:
+			foreground = true;
+			break;
+		case OPT_TIMEOUT:
+			set.timeout = policyd_number("timeout", optarg);
+			break;
+		case OPT_IDLE_TIMEOUT:
+			set.idle_timeout = policyd_number("idle-timeout",
+							  optarg);
+			break;
+		case OPT_MAX_CONNECTIONS:
+			set.max_connections = policyd_number("max-connections",
+							     optarg);
+			break;
+		case 'h':
+		case OPT_HELP:
+			policyd_usage(0);
+		default:
+			policyd_usage(1);
+		}
+	}
+	if (optind != argc || (listen_count == 0) == !stdio)
+		policyd_usage(1);
+
+	/* Under spawn(8), standard error is the SMTP server's socket. */
+	msg_init(POLICYD_NAME, foreground);
+	if (config_read(config_path, &cfg, &error) < 0)
+		msg_fatal("%s", error);
+	set.cfg = cfg;
+	srv = server_create(&set);
+	for (i = 0; i < listen_count; i++)
+		if (server_listen(srv, listen[i], &error) < 0)
+			msg_fatal("%s", error);
+	server_replica_check(srv, true);
+	policyd_drop_privileges(user);
+	if (!stdio && !foreground && daemon(0, 0) < 0)
+		msg_fatal("daemon: %m");
+
+	if (stdio) {
+		status = server_run_stdio(srv, STDIN_FILENO, STDOUT_FILENO);
+	} else {
+		msg_info("ready: replica %s, %u listener%s", cfg->replica,
+			 listen_count, listen_count == 1 ? "" : "s");
+		status = server_run(srv);
+	}
+	server_free(&srv);
+	config_free(&cfg);
+	return status;
+}

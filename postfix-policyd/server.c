@@ -1,0 +1,860 @@
+/*
+ * NAME
+ *	server - the policy daemon's connections and event loop
+ * DESCRIPTION
+ *	One thread, one epoll loop, level-triggered. A connection reads
+ *	at most one buffer per wake-up, so a client that pipelines many
+ *	requests cannot starve the others; replies are appended to the
+ *	connection's output in the order the requests were read, and
+ *	reading pauses while too much output waits for the client.
+ *
+ *	Timers are checked every SWEEP_INTERVAL_MS by walking the connections:
+ *	simpler than a timer wheel, and cheap at the few hundred
+ *	connections a Postfix installation opens.
+ * SEE ALSO
+ *	server.h, policy-proto.h, policy.h
+ */
+
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msg.h"
+#include "policy-proto.h"
+#include "policy.h"
+#include "replica.h"
+#include "xalloc.h"
+
+#define SERVER_LISTEN_MAX 8
+#define CONN_IN_SIZE 16384	/* more than POLICY_LINE_MAX + CR LF */
+#define CONN_OUT_PAUSE 65536	/* stop reading while this much waits */
+#define REPLICA_WARN_INTERVAL 300	/* repeat "still unavailable" */
+#define SWEEP_INTERVAL_MS 200	/* how often timers are checked */
+
+struct conn {
+	struct conn *prev, *next;
+	int in_fd, out_fd;
+	char peer[96];
+	char in[CONN_IN_SIZE];
+	size_t in_len;
+	char *out;
+	size_t out_len, out_pos, out_size;
+	struct policy_parser parser;
+	long long request_start;	/* ms; 0: between requests */
+	long long out_since;	/* ms; 0: nothing waits to be written */
+	long long last_io;	/* ms */
+	bool eof;		/* client finished sending */
+	unsigned int events;	/* what epoll watches now */
+};
+
+struct listener {
+	int fd;
+	char *unix_path;	/* to unlink at exit */
+};
+
+struct server_counters {
+	unsigned long requests, dunno, reject, defer;
+	unsigned long errors, timeouts, connections;
+};
+
+struct server {
+	struct server_settings set;
+	struct listener listeners[SERVER_LISTEN_MAX];
+	unsigned int listener_count;
+	bool listening;		/* listeners are in the epoll set */
+	int epoll_fd, signal_fd;
+	struct conn *conns;
+	unsigned int conn_count;
+	struct server_counters count;
+
+	struct replica *rep;
+	time_t replica_checked;
+	time_t replica_warned;
+	bool replica_was_ok;
+	char replica_error[512];
+	bool stop;
+};
+
+/* server_clock_ms - monotonic milliseconds, for the timers (never 0) */
+static long long server_clock_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
+/* server_create - a server with no listeners yet */
+struct server *server_create(const struct server_settings *set)
+{
+	struct server *srv = xcalloc(1, sizeof(*srv));
+	sigset_t mask;
+
+	srv->set = *set;
+	srv->epoll_fd = -1;
+	srv->replica_was_ok = true;	/* so the first failure is logged */
+	/* Signals arrive as events; a client gone away is an EPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		msg_fatal("sigprocmask: %m");
+	srv->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (srv->signal_fd < 0)
+		msg_fatal("signalfd: %m");
+	return srv;
+}
+
+/* server_listen_unix - a UNIX-domain listener */
+static int server_listen_unix(const char *path, int *fd_r,
+			      const char **error_r)
+{
+	static char error[512];
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(error, sizeof(error),
+			 "unix:%s: socket path empty or too long", path);
+		*error_r = error;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	/* A socket left behind by an earlier run; anything else stays. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		(void)unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(fd, SOMAXCONN) < 0 ||
+	    /* Who may connect is decided by the directory the socket is
+	       in (Postfix's private/ is 0700 postfix). */
+	    chmod(path, 0666) < 0) {
+		snprintf(error, sizeof(error), "unix:%s: %s", path,
+			 strerror(errno));
+		*error_r = error;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*fd_r = fd;
+	return 0;
+}
+
+/* server_listen_inet - a TCP listener */
+static int server_listen_inet(const char *hostport, int *fd_r,
+			      const char **error_r)
+{
+	static char error[512];
+	char host[256];
+	const char *port, *h = hostport;
+	size_t hlen;
+	struct addrinfo hints, *res = NULL;
+	int fd = -1, on = 1, rc;
+
+	if (h[0] == '[') {
+		const char *end = strchr(h, ']');
+
+		if (end == NULL || end[1] != ':')
+			goto syntax;
+		h++;
+		hlen = (size_t)(end - h);
+		port = end + 2;
+	} else {
+		const char *colon = strrchr(h, ':');
+
+		if (colon == NULL)
+			goto syntax;
+		hlen = (size_t)(colon - h);
+		port = colon + 1;
+	}
+	if (hlen == 0 || hlen >= sizeof(host) || port[0] == '\0')
+		goto syntax;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(error, sizeof(error), "inet:%s: %s", hostport,
+			 gai_strerror(rc));
+		*error_r = error;
+		return -1;
+	}
+	fd = socket(res->ai_family,
+		    res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    listen(fd, SOMAXCONN) < 0) {
+		snprintf(error, sizeof(error), "inet:%s: %s", hostport,
+			 strerror(errno));
+		*error_r = error;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	*fd_r = fd;
+	return 0;
+syntax:
+	snprintf(error, sizeof(error),
+		 "inet:%s: expected inet:HOST:PORT or inet:[ADDR]:PORT",
+		 hostport);
+	*error_r = error;
+	return -1;
+}
+
+/* server_listen - open a listener from "unix:PATH" or "inet:HOST:PORT" */
+int server_listen(struct server *srv, const char *spec, const char **error_r)
+{
+	struct listener *l;
+	int fd;
+
+	if (srv->listener_count >= SERVER_LISTEN_MAX) {
+		*error_r = "too many listeners";
+		return -1;
+	}
+	l = &srv->listeners[srv->listener_count];
+	if (strncmp(spec, "unix:", 5) == 0) {
+		if (server_listen_unix(spec + 5, &fd, error_r) < 0)
+			return -1;
+		l->unix_path = xstrdup(spec + 5);
+	} else if (strncmp(spec, "inet:", 5) == 0) {
+		if (server_listen_inet(spec + 5, &fd, error_r) < 0)
+			return -1;
+		l->unix_path = NULL;
+	} else {
+		*error_r = "listen address must start with unix: or inet:";
+		return -1;
+	}
+	l->fd = fd;
+	srv->listener_count++;
+	return 0;
+}
+
+/* server_replica_check - open, reopen or retry the replica */
+void server_replica_check(struct server *srv, bool force)
+{
+	const char *path = srv->set.cfg->replica;
+	const char *error = NULL;
+	char text[512];
+	time_t now = time(NULL);
+
+	if (!force && now == srv->replica_checked)
+		return;
+	srv->replica_checked = now;
+	if (srv->rep == NULL) {
+		if (replica_open(path, &srv->rep, &error) < 0)
+			srv->rep = NULL;
+	} else if (replica_refresh(srv->rep, &error) < 0) {
+		/* The text lives in the replica: keep it past the close. */
+		snprintf(text, sizeof(text), "%s", error);
+		error = text;
+		replica_close(&srv->rep);
+	}
+	if (srv->rep != NULL) {
+		if (!srv->replica_was_ok)
+			msg_info("replica %s: available again", path);
+		srv->replica_was_ok = true;
+		return;
+	}
+	/* Say it once, and again every few minutes while it lasts. */
+	if (srv->replica_was_ok ||
+	    strcmp(error, srv->replica_error) != 0 ||
+	    now - srv->replica_warned >= REPLICA_WARN_INTERVAL) {
+		msg_warn("%s; answering DEFER_IF_PERMIT until it is "
+			 "available", error);
+		srv->replica_warned = now;
+	}
+	snprintf(srv->replica_error, sizeof(srv->replica_error), "%s", error);
+	srv->replica_was_ok = false;
+}
+
+/* server_replica_failed - a query failed: drop the replica, retry later */
+static void server_replica_failed(struct server *srv, const char *error)
+{
+	msg_warn("%s; closing the replica, will retry", error);
+	snprintf(srv->replica_error, sizeof(srv->replica_error), "%s", error);
+	srv->replica_warned = time(NULL);
+	srv->replica_was_ok = false;
+	replica_close(&srv->rep);
+}
+
+/* conn_create - a connection on in_fd/out_fd */
+static struct conn *conn_create(struct server *srv, int in_fd, int out_fd,
+				const char *peer)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->in_fd = in_fd;
+	c->out_fd = out_fd;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	policy_parser_init(&c->parser);
+	c->last_io = server_clock_ms();
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->conn_count++;
+	srv->count.connections++;
+	return c;
+}
+
+/* conn_free - close a connection and forget it */
+static void conn_free(struct server *srv, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->conn_count--;
+	if (srv->epoll_fd >= 0)
+		(void)epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->in_fd, NULL);
+	if (c->in_fd > STDERR_FILENO)
+		close(c->in_fd);
+	if (c->out_fd != c->in_fd && c->out_fd > STDERR_FILENO)
+		close(c->out_fd);
+	policy_parser_deinit(&c->parser);
+	free(c->out);
+	free(c);
+}
+
+/* conn_append - queue reply text */
+static void conn_append(struct conn *c, const char *text, size_t len,
+			long long now)
+{
+	if (c->out_pos > 0 && c->out_pos == c->out_len)
+		c->out_pos = c->out_len = 0;
+	if (c->out_len + len > c->out_size) {
+		c->out_size = (c->out_len + len) * 2;
+		c->out = xrealloc(c->out, c->out_size);
+	}
+	memcpy(c->out + c->out_len, text, len);
+	c->out_len += len;
+	if (c->out_since == 0)
+		c->out_since = now;
+}
+
+/* conn_pending - bytes of reply not yet written */
+static size_t conn_pending(const struct conn *c)
+{
+	return c->out_len - c->out_pos;
+}
+
+/* server_state_wants_sender - can this protocol state carry a sender? */
+static bool server_state_wants_sender(const char *state)
+{
+	static const char *const early[] = {
+		"CONNECT", "EHLO", "HELO", "VRFY", "ETRN",
+	};
+	size_t i;
+
+	if (state == NULL)
+		return true;
+	for (i = 0; i < sizeof(early) / sizeof(early[0]); i++)
+		if (strcasecmp(state, early[i]) == 0)
+			return false;
+	return true;
+}
+
+/* server_answer - decide one complete request and queue the reply */
+static void server_answer(struct server *srv, struct conn *c, long long now)
+{
+	const struct policy_request *req = &c->parser.req;
+	struct policy_decision d;
+	char login[300], sender[300], client[100], queue_id[100];
+	char line[POLICY_REPLY_MAX + 16];
+	const char *reason;
+	int n;
+
+	srv->count.requests++;
+	if (!server_state_wants_sender(req->protocol_state)) {
+		/* Before MAIL FROM there is no sender to check; DUNNO here
+		   would silently disable the check. */
+		memset(&d, 0, sizeof(d));
+		d.action = POLICY_ACTION_DEFER_IF_PERMIT;
+		snprintf(d.reply, sizeof(d.reply), "DEFER_IF_PERMIT 4.3.5 "
+			 "sender check misconfigured; please try again later");
+		reason = "no_sender_in_this_state";
+		msg_warn("request in protocol state %s has no sender: use "
+			 "check_policy_service in smtpd_sender_restrictions "
+			 "or later", req->protocol_state);
+	} else {
+		if (policy_decide(srv->rep, srv->set.cfg, req->sasl_username,
+				  req->sender, time(NULL), &d) < 0)
+			server_replica_failed(srv, d.detail);
+		reason = policy_reason_name(d.reason);
+	}
+	switch (d.action) {
+	case POLICY_ACTION_DUNNO:
+		srv->count.dunno++;
+		break;
+	case POLICY_ACTION_REJECT:
+		srv->count.reject++;
+		break;
+	case POLICY_ACTION_DEFER_IF_PERMIT:
+		srv->count.defer++;
+		break;
+	}
+	policy_printable(req->sasl_username, login, sizeof(login));
+	policy_printable(req->sender, sender, sizeof(sender));
+	policy_printable(req->client_address, client, sizeof(client));
+	policy_printable(req->queue_id, queue_id, sizeof(queue_id));
+	msg_info("action=%s login=%s sender=<%s> client=%s queue_id=%s "
+		 "reason=%s", policy_action_name(d.action),
+		 login[0] != '\0' ? login : "-", sender,
+		 client[0] != '\0' ? client : "-",
+		 queue_id[0] != '\0' ? queue_id : "-", reason);
+	n = snprintf(line, sizeof(line), "action=%s\n\n", d.reply);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		/* Cannot happen (the reply is bounded); never send half. */
+		n = snprintf(line, sizeof(line), "action=DEFER_IF_PERMIT "
+			     "4.3.0 internal error\n\n");
+	}
+	conn_append(c, line, (size_t)n, now);
+}
+
+static int conn_write(struct server *srv, struct conn *c, long long now);
+
+/* conn_process - parse what was read; -1: close the connection */
+static int conn_process(struct server *srv, struct conn *c, long long now)
+{
+	size_t off = 0, used;
+	const char *error;
+	int ret;
+
+	while ((ret = policy_parser_feed(&c->parser, c->in + off,
+					 c->in_len - off, &used,
+					 &error)) == 1) {
+		off += used;
+		server_answer(srv, c, now);
+		c->request_start = 0;
+	}
+	if (ret < 0) {
+		msg_warn("%s: %s; closing connection without reply",
+			 c->peer, error);
+		srv->count.errors++;
+		return -1;
+	}
+	off += used;
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	if (c->in_len == 0 && !policy_parser_busy(&c->parser))
+		c->request_start = 0;
+	else if (c->request_start == 0)
+		c->request_start = now;
+	return 0;
+}
+
+/* conn_read - read once; -1: close the connection */
+static int conn_read(struct server *srv, struct conn *c, long long now)
+{
+	ssize_t n;
+
+	n = read(c->in_fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		msg_warn("%s: read: %m", c->peer);
+		srv->count.errors++;
+		return -1;
+	}
+	c->last_io = now;
+	if (n == 0) {
+		c->eof = true;
+		if (c->in_len > 0 || policy_parser_busy(&c->parser)) {
+			msg_warn("%s: connection closed in the middle of a "
+				 "request; no reply", c->peer);
+			srv->count.errors++;
+			return -1;
+		}
+		return 0;
+	}
+	c->in_len += (size_t)n;
+	if (conn_process(srv, c, now) < 0) {
+		/* The requests before the bad one were good: their replies
+		   go out if the client takes them at once. */
+		(void)conn_write(srv, c, now);
+		return -1;
+	}
+	return 0;
+}
+
+/* conn_write - write what is queued; -1: close the connection */
+static int conn_write(struct server *srv, struct conn *c, long long now)
+{
+	while (conn_pending(c) > 0) {
+		ssize_t n;
+
+		if (c->out_fd == c->in_fd)
+			n = send(c->out_fd, c->out + c->out_pos,
+				 conn_pending(c), MSG_NOSIGNAL);
+		else
+			n = write(c->out_fd, c->out + c->out_pos,
+				  conn_pending(c));
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(c->out_fd, c->out + c->out_pos,
+				  conn_pending(c));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			msg_warn("%s: write: %m", c->peer);
+			srv->count.errors++;
+			return -1;
+		}
+		c->out_pos += (size_t)n;
+		c->out_since = now;
+		c->last_io = now;
+	}
+	c->out_pos = c->out_len = 0;
+	c->out_since = 0;
+	return 0;
+}
+
+/* conn_expired - check the connection's timers; true: close it */
+static bool conn_expired(struct server *srv, struct conn *c, long long now)
+{
+	const char *what = NULL;
+
+	if (c->request_start != 0 &&
+	    now - c->request_start >= 1000LL * srv->set.timeout)
+		what = "timeout while reading a request";
+	else if (c->out_since != 0 &&
+		 now - c->out_since >= 1000LL * srv->set.timeout)
+		what = "timeout while writing a reply";
+	if (what != NULL) {
+		msg_warn("%s: %s; closing connection", c->peer, what);
+		srv->count.timeouts++;
+		srv->count.errors++;
+		return true;
+	}
+	return c->request_start == 0 && c->out_since == 0 &&
+	    now - c->last_io >= 1000LL * srv->set.idle_timeout;
+}
+
+/* server_log_counters - the SIGUSR1 report */
+static void server_log_counters(struct server *srv)
+{
+	const struct server_counters *k = &srv->count;
+
+	msg_info("statistics: requests=%lu dunno=%lu reject=%lu "
+		 "defer_if_permit=%lu errors=%lu timeouts=%lu "
+		 "connections=%lu active=%u replica=%s",
+		 k->requests, k->dunno, k->reject, k->defer, k->errors,
+		 k->timeouts, k->connections, srv->conn_count,
+		 srv->rep != NULL ? "open" : "unavailable");
+}
+
+/* server_signal - handle the signals that arrived */
+static void server_signal(struct server *srv)
+{
+	struct signalfd_siginfo si;
+
+	while (read(srv->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGUSR1:
+			server_log_counters(srv);
+			break;
+		case SIGHUP:
+			server_replica_check(srv, true);
+			break;
+		default:
+			msg_info("terminating on signal %u", si.ssi_signo);
+			srv->stop = true;
+			break;
+		}
+	}
+}
+
+/* conn_update_events - watch for what the connection needs now */
+static int conn_update_events(struct server *srv, struct conn *c)
+{
+	struct epoll_event ev;
+	unsigned int want = 0;
+
+	if (!c->eof && conn_pending(c) < CONN_OUT_PAUSE)
+		want |= EPOLLIN;
+	if (conn_pending(c) > 0)
+		want |= EPOLLOUT;
+	if (want == c->events)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.ptr = c;
+	if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, c->in_fd, &ev) < 0) {
+		msg_warn("%s: epoll_ctl: %m", c->peer);
+		return -1;
+	}
+	c->events = want;
+	return 0;
+}
+
+/* server_set_listening - watch the listeners or stop watching them */
+static void server_set_listening(struct server *srv, bool on)
+{
+	unsigned int i;
+
+	if (srv->listening == on)
+		return;
+	for (i = 0; i < srv->listener_count; i++) {
+		struct epoll_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = &srv->listeners[i];
+		if (epoll_ctl(srv->epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+			      srv->listeners[i].fd, &ev) < 0)
+			msg_fatal("epoll_ctl listener: %m");
+	}
+	srv->listening = on;
+}
+
+/* server_peer_name - a name for the log */
+static void server_peer_name(int fd, const struct sockaddr_storage *ss,
+			     char *buf, size_t size)
+{
+	char host[64], port[8];
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (ss->ss_family == AF_UNIX) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			snprintf(buf, size, "unix peer pid=%ld uid=%ld",
+				 (long)cred.pid, (long)cred.uid);
+		else
+			snprintf(buf, size, "unix peer");
+		return;
+	}
+	if (getnameinfo((const struct sockaddr *)ss, sizeof(*ss), host,
+			sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, size, "inet peer");
+	else
+		snprintf(buf, size, "%s:%s", host, port);
+}
+
+/* server_accept - take the waiting connections of one listener */
+static void server_accept(struct server *srv, struct listener *l)
+{
+	while (srv->conn_count < srv->set.max_connections) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct epoll_event ev;
+		char peer[96];
+		struct conn *c;
+		int fd;
+
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				msg_warn("accept: %m");
+			return;
+		}
+		server_peer_name(fd, &ss, peer, sizeof(peer));
+		c = conn_create(srv, fd, fd, peer);
+		memset(&ev, 0, sizeof(ev));
+		ev.events = c->events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			msg_warn("%s: epoll_ctl: %m", peer);
+			conn_free(srv, c);
+		}
+	}
+	msg_warn("%u connections open, the limit: not accepting more "
+		 "until one closes", srv->conn_count);
+	server_set_listening(srv, false);
+}
+
+/* server_is_listener - does this epoll cookie name a listener? */
+static struct listener *server_is_listener(struct server *srv, void *ptr)
+{
+	unsigned int i;
+
+	for (i = 0; i < srv->listener_count; i++)
+		if (ptr == &srv->listeners[i])
+			return &srv->listeners[i];
+	return NULL;
+}
+
+/* server_conn_event - one epoll event on a connection */
+static void server_conn_event(struct server *srv, struct conn *c,
+			      unsigned int events, long long now)
+{
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !c->eof &&
+	    conn_read(srv, c, now) < 0)
+		goto close;
+	if (conn_write(srv, c, now) < 0)
+		goto close;
+	/* The client has finished; close once its replies are out. */
+	if (c->eof && conn_pending(c) == 0)
+		goto close;
+	if (conn_update_events(srv, c) < 0)
+		goto close;
+	return;
+close:
+	conn_free(srv, c);
+}
+
+/* server_sweep - every SWEEP_INTERVAL_MS: timers and the replica */
+static void server_sweep(struct server *srv, long long now)
+{
+	struct conn *c, *next;
+
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		if (conn_expired(srv, c, now))
+			conn_free(srv, c);
+	}
+	server_replica_check(srv, false);
+}
+
+/* server_run - the epoll loop, until a signal asks to stop */
+int server_run(struct server *srv)
+{
+	struct epoll_event events[64], ev;
+	long long last_sweep = 0;
+
+	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epoll_fd < 0)
+		msg_fatal("epoll_create1: %m");
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = srv;
+	if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, srv->signal_fd, &ev) < 0)
+		msg_fatal("epoll_ctl signalfd: %m");
+	server_set_listening(srv, true);
+	while (!srv->stop) {
+		int n, i;
+		long long now;
+
+		n = epoll_wait(srv->epoll_fd, events, 64, SWEEP_INTERVAL_MS);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			msg_fatal("epoll_wait: %m");
+		}
+		now = server_clock_ms();
+		for (i = 0; i < n; i++) {
+			void *ptr = events[i].data.ptr;
+			struct listener *l;
+
+			if (ptr == srv)
+				server_signal(srv);
+			else if ((l = server_is_listener(srv, ptr)) != NULL)
+				server_accept(srv, l);
+			else
+				server_conn_event(srv, ptr, events[i].events,
+						  now);
+		}
+		if (now - last_sweep >= SWEEP_INTERVAL_MS) {
+			server_sweep(srv, now);
+			last_sweep = now;
+		}
+		if (!srv->listening &&
+		    srv->conn_count < srv->set.max_connections)
+			server_set_listening(srv, true);
+	}
+	return 0;
+}
+
+/* server_run_stdio - serve one client on in_fd/out_fd (spawn(8)) */
+int server_run_stdio(struct server *srv, int in_fd, int out_fd)
+{
+	struct conn *c;
+	int flags;
+	int status = 0;
+
+	/* Non-blocking output, so that the reply timeout holds. */
+	flags = fcntl(out_fd, F_GETFL);
+	if (flags < 0 || fcntl(out_fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		msg_fatal("fcntl: %m");
+	c = conn_create(srv, in_fd, out_fd, "stdio client");
+	while (!srv->stop) {
+		struct pollfd pfd[2];
+		long long now;
+		int n;
+
+		pfd[0].fd = conn_pending(c) > 0 ? out_fd : in_fd;
+		pfd[0].events = conn_pending(c) > 0 ? POLLOUT : POLLIN;
+		pfd[1].fd = srv->signal_fd;
+		pfd[1].events = POLLIN;
+		n = poll(pfd, 2, SWEEP_INTERVAL_MS);
+		if (n < 0 && errno != EINTR)
+			msg_fatal("poll: %m");
+		now = server_clock_ms();
+		if (n > 0 && pfd[1].revents != 0)
+			server_signal(srv);
+		if (n > 0 && pfd[0].revents != 0) {
+			if (conn_pending(c) == 0 &&
+			    conn_read(srv, c, now) < 0) {
+				status = 1;
+				break;
+			}
+			if (conn_write(srv, c, now) < 0) {
+				status = 1;
+				break;
+			}
+			if (c->eof && conn_pending(c) == 0)
+				break;
+		}
+		if (conn_expired(srv, c, now)) {
+			status = c->request_start != 0 || c->out_since != 0;
+			break;
+		}
+		server_replica_check(srv, false);
+	}
+	conn_free(srv, c);
+	return status;
+}
+
+/* server_free - close everything */
+void server_free(struct server **srvp)
+{
+	struct server *srv = *srvp;
+	unsigned int i;
+
+	if (srv == NULL)
+		return;
+	*srvp = NULL;
+	while (srv->conns != NULL)
+		conn_free(srv, srv->conns);
+	for (i = 0; i < srv->listener_count; i++) {
+		close(srv->listeners[i].fd);
+		/* May fail once privileges are gone; the next start
+		   removes a stale socket anyway. */
+		if (srv->listeners[i].unix_path != NULL)
+			(void)unlink(srv->listeners[i].unix_path);
+		free(srv->listeners[i].unix_path);
+	}
+	if (srv->epoll_fd >= 0)
+		close(srv->epoll_fd);
+	close(srv->signal_fd);
+	replica_close(&srv->rep);
+	free(srv);
+}
