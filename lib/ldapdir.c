@@ -364,6 +364,51 @@ int ldapdir_parse_generalized_time(const char *s, time_t *t_r)
  * DNs and the password file.
  */
 
+/* ldapdir_dn_simple - lower case alone normalises a plain DN: RDNs
+   "type=value" of letters, digits and ".-_@" (nothing to escape, no
+   blanks, no multi-valued RDNs); 0 if it was plain, -1 otherwise */
+static int ldapdir_dn_simple(const char *dn, size_t len, char *out,
+			     size_t outsize)
+{
+	bool in_value = false, empty = true;
+
+	if (len >= outsize)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)dn[i];
+
+		if (c == '=') {
+			if (in_value || empty)
+				return -1;
+			in_value = true;
+			empty = true;
+		} else if (c == ',') {
+			if (!in_value || empty)
+				return -1;
+			in_value = false;
+			empty = true;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || c == '-' ||
+			   (in_value && (c == '.' || c == '_' || c == '@'))) {
+			/* A type starts with a letter (or is an OID). */
+			if (!in_value && empty && !((c >= 'a' && c <= 'z') ||
+						    (c >= 'A' && c <= 'Z')))
+				return -1;
+			empty = false;
+			out[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') :
+				(char)c;
+		} else {
+			return -1;
+		}
+		if (c == '=' || c == ',')
+			out[i] = (char)c;
+	}
+	if (!in_value || empty)
+		return -1;
+	out[len] = '\0';
+	return 0;
+}
+
 /* ldapdir_dn_normalize - one normal form for DN comparison */
 int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
 			 const char **error_r)
@@ -389,6 +434,9 @@ int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
 		*error_r = "DN too long";
 		return -1;
 	}
+	/* Nearly every DN in a mail directory is plain: skip the parser. */
+	if (ldapdir_dn_simple(dn, len, out, outsize) == 0)
+		return 0;
 	rc = ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &norm,
 			       LDAP_DN_FORMAT_LDAPV3);
 	if (rc != LDAP_SUCCESS) {

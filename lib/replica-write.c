@@ -14,8 +14,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +40,8 @@ static const char *const replica_schema_sql =
 	" UNIQUE, kind INTEGER NOT NULL, address TEXT NOT NULL,"
 	" company_id INTEGER, owner_id INTEGER, group_id INTEGER,"
 	" rights TEXT NOT NULL);"
-	"CREATE INDEX mailboxes_owner ON mailboxes(owner_id);"
-	"CREATE INDEX mailboxes_company ON mailboxes(company_id, kind);"
 	"CREATE TABLE addresses(address TEXT PRIMARY KEY,"
 	" mailbox_id INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX addresses_mailbox ON addresses(mailbox_id);"
 	"CREATE TABLE groups(id INTEGER PRIMARY KEY, dn TEXT NOT NULL UNIQUE);"
 	"CREATE TABLE group_members(group_id INTEGER NOT NULL,"
 	" user_id INTEGER NOT NULL, PRIMARY KEY(group_id, user_id))"
@@ -50,12 +49,26 @@ static const char *const replica_schema_sql =
 	"CREATE TABLE shares(id INTEGER PRIMARY KEY, dn TEXT NOT NULL UNIQUE,"
 	" mailbox_id INTEGER NOT NULL, rights TEXT NOT NULL,"
 	" not_before INTEGER, not_after INTEGER, description TEXT);"
-	"CREATE INDEX shares_mailbox ON shares(mailbox_id);"
 	"CREATE TABLE share_grantees(share_id INTEGER NOT NULL,"
 	" user_id INTEGER NOT NULL, PRIMARY KEY(share_id, user_id))"
 	" WITHOUT ROWID;"
-	"CREATE INDEX share_grantees_user ON share_grantees(user_id, share_id);"
 	"PRAGMA user_version = 1;";
+
+/* Secondary indexes are built after the bulk load, not row by row:
+   nothing the staging looks up needs them. */
+static const char *const replica_index_sql =
+	"CREATE INDEX mailboxes_owner ON mailboxes(owner_id);"
+	"CREATE INDEX mailboxes_company ON mailboxes(company_id, kind);"
+	"CREATE INDEX addresses_mailbox ON addresses(mailbox_id);"
+	"CREATE INDEX shares_mailbox ON shares(mailbox_id);"
+	"CREATE INDEX share_grantees_user ON share_grantees(user_id, share_id);";
+
+static const char *const replica_drop_index_sql =
+	"DROP INDEX IF EXISTS mailboxes_owner;"
+	"DROP INDEX IF EXISTS mailboxes_company;"
+	"DROP INDEX IF EXISTS addresses_mailbox;"
+	"DROP INDEX IF EXISTS shares_mailbox;"
+	"DROP INDEX IF EXISTS share_grantees_user;";
 
 _Static_assert(REPLICA_SCHEMA_VERSION == 1,
 	       "replica_schema_sql writes user_version 1");
@@ -136,7 +149,8 @@ struct replica_writer {
 	struct writer_company *companies;
 	size_t ncompanies, companies_size;
 	bool companies_sorted;
-	bool failed;
+	_Atomic bool failed;		/* set by the staging thread too */
+	struct writer_queue *q;		/* staging in a thread of its own */
 	char **meta_keys, **meta_values;
 	size_t nmeta;
 	struct replica_counts counts;
@@ -146,6 +160,9 @@ struct replica_writer {
 #define RIGHTS_LETTERS "lrswipkxteacd"
 
 static int writer_begin(struct replica_writer *w);
+static void writer_queue_stop(struct replica_writer *w, bool drop);
+
+static pthread_mutex_t writer_warn_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* writer_warn - report a skipped entry or value through the callback */
 static void __attribute__((format(printf, 3, 4)))
@@ -157,8 +174,11 @@ writer_warn(struct replica_writer *w, const char *dn, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	/* The staging thread and its caller may both warn. */
+	pthread_mutex_lock(&writer_warn_lock);
 	if (w->warn != NULL)
 		w->warn(w->warn_context, dn, reason);
+	pthread_mutex_unlock(&writer_warn_lock);
 }
 
 /* writer_fail - remember an SQLite failure; the commit reports it */
@@ -322,7 +342,9 @@ static int writer_begin(struct replica_writer *w)
 	if (fresh) {
 		if (writer_exec(w, replica_schema_sql, "cannot create") < 0)
 			return -1;
-	} else if (writer_exec(w,
+	} else if (writer_exec(w, replica_drop_index_sql,
+			       "cannot drop indexes") < 0 ||
+		   writer_exec(w,
 			       "DELETE FROM meta; DELETE FROM companies;"
 			       "DELETE FROM domains; DELETE FROM users;"
 			       "DELETE FROM mailboxes; DELETE FROM addresses;"
@@ -420,8 +442,8 @@ static int writer_address(const char *in, char *out, size_t outsize,
 			      error_r);
 }
 
-/* replica_stage_company - a company and its domains */
-int replica_stage_company(struct replica_writer *w,
+/* writer_stage_company - a company and its domains */
+static int writer_stage_company(struct replica_writer *w,
 			  const struct replica_company *c)
 {
 	char dom[256];
@@ -477,8 +499,8 @@ int replica_stage_company(struct replica_writer *w,
 	return 0;
 }
 
-/* replica_stage_group - a group and its direct members */
-int replica_stage_group(struct replica_writer *w, const struct replica_group *g)
+/* writer_stage_group - a group and its direct members */
+static int writer_stage_group(struct replica_writer *w, const struct replica_group *g)
 {
 	sqlite3_int64 id;
 
@@ -556,8 +578,8 @@ static int writer_primary(struct replica_writer *w, const char *dn,
 	return 0;
 }
 
-/* replica_stage_user - a mail user with their primary private mailbox */
-int replica_stage_user(struct replica_writer *w, const struct replica_user *u)
+/* writer_stage_user - a mail user with their primary private mailbox */
+static int writer_stage_user(struct replica_writer *w, const struct replica_user *u)
 {
 	char login[ADDR_MAX], primary[ADDR_MAX], other[REPLICA_DN_MAX];
 	const char *why;
@@ -612,8 +634,8 @@ int replica_stage_user(struct replica_writer *w, const struct replica_user *u)
 	return writer_addresses(w, u->dn, u->addresses, mid);
 }
 
-/* replica_stage_mailbox - a private (not primary) or company mailbox */
-int replica_stage_mailbox(struct replica_writer *w,
+/* writer_stage_mailbox - a private (not primary) or company mailbox */
+static int writer_stage_mailbox(struct replica_writer *w,
 			  const struct replica_mailbox *m)
 {
 	char primary[ADDR_MAX];
@@ -679,8 +701,8 @@ int replica_stage_mailbox(struct replica_writer *w,
 	return writer_addresses(w, m->dn, m->addresses, mid);
 }
 
-/* replica_stage_share - a share below the mailbox it shares */
-int replica_stage_share(struct replica_writer *w, const struct replica_share *s)
+/* writer_stage_share - a share below the mailbox it shares */
+static int writer_stage_share(struct replica_writer *w, const struct replica_share *s)
 {
 	const char *parent = dn_parent(s->dn);
 	const char *rights = s->rights != NULL ? s->rights : w->share_rights;
@@ -833,10 +855,9 @@ static int writer_resolve(struct replica_writer *w)
 
 	/* Owners of private mailboxes; a mailbox without one goes. */
 	if (writer_exec(w,
-		"UPDATE mailboxes SET owner_id = (SELECT u.id FROM"
-		" t_mailbox_ref r JOIN users u ON u.dn = r.owner_dn"
-		" WHERE r.mailbox_id = mailboxes.id)"
-		" WHERE kind = 1 AND owner_id IS NULL",
+		"UPDATE mailboxes SET owner_id = u.id FROM t_mailbox_ref r"
+		" JOIN users u ON u.dn = r.owner_dn"
+		" WHERE r.mailbox_id = mailboxes.id AND mailboxes.kind = 1",
 		"cannot resolve owners") < 0 ||
 	    writer_warn_rows(w,
 		"SELECT m.dn, r.owner_dn FROM mailboxes m JOIN t_mailbox_ref r"
@@ -880,8 +901,8 @@ static int writer_resolve(struct replica_writer *w)
 		"INSERT OR IGNORE INTO share_grantees(share_id, user_id)"
 		" SELECT t.share_id, u.id FROM t_share_grantee t"
 		" JOIN shares s ON s.id = t.share_id"
-		" JOIN users u ON u.dn = t.dn"
-		" UNION"
+		" JOIN users u ON u.dn = t.dn;"
+		"INSERT OR IGNORE INTO share_grantees(share_id, user_id)"
 		" SELECT t.share_id, gm.user_id FROM t_share_grantee t"
 		" JOIN shares s ON s.id = t.share_id"
 		" JOIN groups g ON g.dn = t.dn"
@@ -894,7 +915,8 @@ static int writer_resolve(struct replica_writer *w)
 		"INSERT OR IGNORE INTO domains(domain, company_id)"
 		" SELECT DISTINCT substr(address, instr(address, '@') + 1),"
 		" NULL FROM addresses",
-		"cannot collect domains") < 0)
+		"cannot collect domains") < 0 ||
+	    writer_exec(w, replica_index_sql, "cannot build indexes") < 0)
 		return -1;
 	return 0;
 }
@@ -1112,6 +1134,7 @@ int replica_writer_commit(struct replica_writer **wp, const char *source,
 	struct replica_writer *w = *wp;
 	int one = 1;
 
+	writer_queue_stop(w, false);
 	if (w->failed || (!w->began && writer_begin(w) < 0) ||
 	    writer_resolve(w) < 0 || writer_meta(w, source) < 0 ||
 	    writer_exec(w, "COMMIT", "cannot commit") < 0)
@@ -1123,7 +1146,11 @@ int replica_writer_commit(struct replica_writer **wp, const char *source,
 	} else {
 		sqlite3_file_control(w->db, "main", SQLITE_FCNTL_PERSIST_WAL,
 				     &one);
-		sqlite3_exec(w->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL,
+		/* Copy the sync into the main file and empty the WAL: a
+		   reader that opens a replica with a large WAL pays for
+		   indexing it, every time. Readers in the middle of a
+		   query hold it back only for the busy timeout. */
+		sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
 			     NULL, NULL);
 	}
 	if (counts_r != NULL)
@@ -1144,6 +1171,7 @@ void replica_writer_abort(struct replica_writer **wp)
 
 	if (w == NULL)
 		return;
+	writer_queue_stop(w, true);
 	writer_release(w);
 	if (w->tmp_path != NULL)
 		unlink(w->tmp_path);
@@ -1163,4 +1191,312 @@ void replica_writer_abort(struct replica_writer **wp)
 	free(w->path);
 	free(w);
 	*wp = NULL;
+}
+
+/*
+ * Staging in a thread of its own: the directory source (LDAP decoding,
+ * DN normalisation) and SQLite each keep a core busy. Entries are
+ * copied whole into one allocation each and handed over in order
+ * through a bounded queue, so memory stays flat.
+ */
+
+#define WRITER_QUEUE_MAX 4096
+
+struct stage_item {
+	struct stage_item *next;
+	enum writer_stage kind;
+	union {
+		struct replica_company company;
+		struct replica_group group;
+		struct replica_user user;
+		struct replica_mailbox mailbox;
+		struct replica_share share;
+	} u;
+	/* pointer arrays, then strings, follow */
+};
+
+struct writer_queue {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t nonempty, nonfull;
+	struct stage_item *head, *tail;
+	size_t count;
+	bool closing, dropping;
+};
+
+struct stage_pack {
+	size_t slots, bytes;		/* sizing pass */
+	const char **slot;		/* filling pass */
+	char *byte;
+};
+
+/* pack_str - size or copy one string */
+static const char *pack_str(struct stage_pack *p, const char *s)
+{
+	size_t len;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s) + 1;
+	if (p->byte == NULL) {
+		p->bytes += len;
+		return NULL;
+	}
+	memcpy(p->byte, s, len);
+	p->byte += len;
+	return p->byte - len;
+}
+
+/* pack_arr - size or copy a NULL-terminated array of strings */
+static const char *const *pack_arr(struct stage_pack *p,
+				   const char *const *a)
+{
+	size_t n = 0;
+	const char **out;
+
+	if (a == NULL)
+		return NULL;
+	while (a[n] != NULL)
+		n++;
+	if (p->byte == NULL) {
+		p->slots += n + 1;
+		for (size_t i = 0; i < n; i++)
+			pack_str(p, a[i]);
+		return NULL;
+	}
+	out = p->slot;
+	p->slot += n + 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = pack_str(p, a[i]);
+	out[n] = NULL;
+	return out;
+}
+
+/* pack_item - the deep copy; pass 1 sizes (item NULL), pass 2 fills */
+static void pack_item(struct stage_pack *p, struct stage_item *it,
+		      enum writer_stage kind, const void *entry)
+{
+	struct stage_item dummy;
+
+	if (it == NULL)
+		it = &dummy;
+	switch (kind) {
+	case STAGE_COMPANY: {
+		const struct replica_company *c = entry;
+
+		it->u.company.dn = pack_str(p, c->dn);
+		it->u.company.domains = pack_arr(p, c->domains);
+		it->u.company.group_dn = pack_str(p, c->group_dn);
+		break;
+	}
+	case STAGE_GROUP: {
+		const struct replica_group *g = entry;
+
+		it->u.group.dn = pack_str(p, g->dn);
+		it->u.group.member_dns = pack_arr(p, g->member_dns);
+		break;
+	}
+	case STAGE_USER: {
+		const struct replica_user *u = entry;
+
+		it->u.user.dn = pack_str(p, u->dn);
+		it->u.user.login = pack_str(p, u->login);
+		it->u.user.addresses = pack_arr(p, u->addresses);
+		break;
+	}
+	case STAGE_MAILBOX: {
+		const struct replica_mailbox *m = entry;
+
+		it->u.mailbox.dn = pack_str(p, m->dn);
+		it->u.mailbox.kind = m->kind;
+		it->u.mailbox.addresses = pack_arr(p, m->addresses);
+		it->u.mailbox.owner_dn = pack_str(p, m->owner_dn);
+		it->u.mailbox.group_dn = pack_str(p, m->group_dn);
+		it->u.mailbox.rights = pack_str(p, m->rights);
+		break;
+	}
+	case STAGE_SHARE: {
+		const struct replica_share *sh = entry;
+
+		it->u.share.dn = pack_str(p, sh->dn);
+		it->u.share.grantee_dns = pack_arr(p, sh->grantee_dns);
+		it->u.share.rights = pack_str(p, sh->rights);
+		it->u.share.not_before = sh->not_before;
+		it->u.share.not_after = sh->not_after;
+		it->u.share.description = pack_str(p, sh->description);
+		break;
+	}
+	case STAGE_NONE:
+		break;
+	}
+}
+
+/* writer_stage_item - stage one copied entry, in the staging thread */
+static int writer_stage_item(struct replica_writer *w, struct stage_item *it)
+{
+	switch (it->kind) {
+	case STAGE_COMPANY:
+		return writer_stage_company(w, &it->u.company);
+	case STAGE_GROUP:
+		return writer_stage_group(w, &it->u.group);
+	case STAGE_USER:
+		return writer_stage_user(w, &it->u.user);
+	case STAGE_MAILBOX:
+		return writer_stage_mailbox(w, &it->u.mailbox);
+	case STAGE_SHARE:
+		return writer_stage_share(w, &it->u.share);
+	case STAGE_NONE:
+		break;
+	}
+	return 0;
+}
+
+/* writer_thread - take entries off the queue until it closes */
+static void *writer_thread(void *arg)
+{
+	struct replica_writer *w = arg;
+	struct writer_queue *q = w->q;
+
+	for (;;) {
+		struct stage_item *it;
+
+		pthread_mutex_lock(&q->lock);
+		while (q->head == NULL && !q->closing)
+			pthread_cond_wait(&q->nonempty, &q->lock);
+		it = q->head;
+		if (it == NULL || q->dropping) {
+			pthread_mutex_unlock(&q->lock);
+			break;
+		}
+		q->head = it->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		q->count--;
+		pthread_cond_signal(&q->nonfull);
+		pthread_mutex_unlock(&q->lock);
+		if (!w->failed)
+			(void)writer_stage_item(w, it);
+		free(it);
+	}
+	return NULL;
+}
+
+/* writer_enqueue - copy an entry and hand it to the staging thread */
+static int writer_enqueue(struct replica_writer *w, enum writer_stage kind,
+			  const void *entry)
+{
+	struct writer_queue *q = w->q;
+	struct stage_pack p = { 0, 0, NULL, NULL };
+	struct stage_item *it;
+	bool failed;
+
+	pack_item(&p, NULL, kind, entry);
+	it = xmalloc(sizeof(*it) + p.slots * sizeof(char *) + p.bytes);
+	it->next = NULL;
+	it->kind = kind;
+	p.slot = (const char **)(void *)(it + 1);
+	p.byte = (char *)(p.slot + p.slots);
+	pack_item(&p, it, kind, entry);
+
+	pthread_mutex_lock(&q->lock);
+	while (q->count >= WRITER_QUEUE_MAX)
+		pthread_cond_wait(&q->nonfull, &q->lock);
+	if (q->tail != NULL)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+	q->count++;
+	failed = w->failed;
+	pthread_cond_signal(&q->nonempty);
+	pthread_mutex_unlock(&q->lock);
+	/* Skips are warned by the thread; only a failed replica stops. */
+	return failed ? -1 : 0;
+}
+
+/* writer_queue_stop - drain (or drop) the queue and end the thread */
+static void writer_queue_stop(struct replica_writer *w, bool drop)
+{
+	struct writer_queue *q = w->q;
+
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->closing = true;
+	q->dropping = drop;
+	pthread_cond_signal(&q->nonempty);
+	pthread_mutex_unlock(&q->lock);
+	pthread_join(q->thread, NULL);
+	while (q->head != NULL) {
+		struct stage_item *it = q->head;
+
+		q->head = it->next;
+		free(it);
+	}
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->nonempty);
+	pthread_cond_destroy(&q->nonfull);
+	free(q);
+	w->q = NULL;
+}
+
+/* replica_writer_async - from now on, stage in a thread of its own */
+int replica_writer_async(struct replica_writer *w, const char **error_r)
+{
+	struct writer_queue *q;
+
+	if (w->q != NULL)
+		return 0;
+	q = xcalloc(1, sizeof(*q));
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->nonempty, NULL);
+	pthread_cond_init(&q->nonfull, NULL);
+	w->q = q;
+	if (pthread_create(&q->thread, NULL, writer_thread, w) != 0) {
+		pthread_mutex_destroy(&q->lock);
+		pthread_cond_destroy(&q->nonempty);
+		pthread_cond_destroy(&q->nonfull);
+		free(q);
+		w->q = NULL;
+		*error_r = "cannot start the staging thread";
+		return -1;
+	}
+	return 0;
+}
+
+/* replica_stage_company - a company and its domains */
+int replica_stage_company(struct replica_writer *w,
+			  const struct replica_company *c)
+{
+	return w->q != NULL ? writer_enqueue(w, STAGE_COMPANY, c) :
+		writer_stage_company(w, c);
+}
+
+/* replica_stage_group - a group and its direct members */
+int replica_stage_group(struct replica_writer *w, const struct replica_group *g)
+{
+	return w->q != NULL ? writer_enqueue(w, STAGE_GROUP, g) :
+		writer_stage_group(w, g);
+}
+
+/* replica_stage_user - a mail user with their primary private mailbox */
+int replica_stage_user(struct replica_writer *w, const struct replica_user *u)
+{
+	return w->q != NULL ? writer_enqueue(w, STAGE_USER, u) :
+		writer_stage_user(w, u);
+}
+
+/* replica_stage_mailbox - a private (not primary) or company mailbox */
+int replica_stage_mailbox(struct replica_writer *w,
+			  const struct replica_mailbox *m)
+{
+	return w->q != NULL ? writer_enqueue(w, STAGE_MAILBOX, m) :
+		writer_stage_mailbox(w, m);
+}
+
+/* replica_stage_share - a share below the mailbox it shares */
+int replica_stage_share(struct replica_writer *w, const struct replica_share *s)
+{
+	return w->q != NULL ? writer_enqueue(w, STAGE_SHARE, s) :
+		writer_stage_share(w, s);
 }

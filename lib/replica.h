@@ -166,6 +166,11 @@ int replica_writer_commit(struct replica_writer **wp, const char *source,
 			  struct replica_counts *counts_r,
 			  const char **error_r);
 void replica_writer_abort(struct replica_writer **wp);
+/* replica_writer_async - stage in a thread of its own from now on: the
+   stage functions copy each entry and return at once (0, or -1 once
+   the replica failed; skipped entries are warned by the thread, through
+   a lock, so the warning callback is never called twice at once) */
+int replica_writer_async(struct replica_writer *w, const char **error_r);
 /* replica_writer_meta - one more meta value, written with the commit */
 void replica_writer_meta(struct replica_writer *w, const char *key,
 			 const char *value);

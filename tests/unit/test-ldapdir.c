@@ -8,6 +8,8 @@
  *	tests/integration/test_sync.py.
  */
 
+#include <ldap.h>
+
 #include "ldapdir.h"
 
 #include <errno.h>
@@ -166,6 +168,31 @@ static void test_dn_normalize(void)
 				ret == 0 ? out : error, tests[i].out);
 		TEST_ASSERT(ret == 0);
 		TEST_ASSERT(ret == 0 && strcmp(out, tests[i].out) == 0);
+	}
+
+	/* Plain DNs take a fast path: it must agree with libldap's
+	   normalisation (lower-cased) for every one of them. */
+	static const char *const plain[] = {
+		"uid=Peter.Mueller,ou=People,o=abc.com,dc=example,dc=org",
+		"cn=info@abc.com,ou=mailboxes,o=abc.com,dc=example,dc=org",
+		"cn=share-tom-20260101,uid=peter.mueller,ou=people,dc=x",
+		"CN=Staff_2,OU=Groups,DC=Example,DC=Org",
+		"uid=u00042,ou=people,o=c0001.example,dc=example,dc=org",
+		"dc=org", "cn=a-b,dc=x-y",
+	};
+	for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		char *ref = NULL;
+
+		TEST_ASSERT(ldap_dn_normalize(plain[i], LDAP_DN_FORMAT_LDAP,
+					      &ref, LDAP_DN_FORMAT_LDAPV3) ==
+			    LDAP_SUCCESS);
+		for (char *p = ref; p != NULL && *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		TEST_ASSERT(ldapdir_dn_normalize(plain[i], out, sizeof(out),
+						 &error) == 0);
+		TEST_ASSERT(ref != NULL && strcmp(out, ref) == 0);
+		ldap_memfree(ref);
 	}
 
 	/* NULL-safe. */
