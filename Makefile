@@ -58,7 +58,11 @@ INSTALL_TARGETS =
 include cli/module.mk
 include tests/module.mk
 -include postfix-policyd/module.mk
+-include postfix-policyd/milter.mk
 -include dovecot-plugin/module.mk
+include tests/bench/module.mk
+-include tests/bench/policy.mk
+-include tests/bench/dovecot.mk
 
 all: $(ALL_TARGETS)
 
