@@ -2,17 +2,21 @@
  * NAME
  *	mailgrants - sync and query the mailgrants replica
  * SYNOPSIS
- *	mailgrants [-c config] sync --once
+ *	mailgrants [-c config] sync --once | --follow
  *	mailgrants [-c config] explain [--json] [--at time] login address
  *	mailgrants [-c config] access [--json] [--at time] login
  *	mailgrants [-c config] who [--json] [--at time] address
  *	mailgrants [-c config] check
+ *	mailgrants [-c config] share [--as login|dn] [options] owner grantee
+ *	mailgrants [-c config] unshare [--as login|dn] [options] owner grantee
  * DESCRIPTION
  *	sync --once reads the grants from the directory (ldap_uri,
  *	ldap_base, ...) and replaces the replica's content in one
  *	transaction. An entry that cannot be used is skipped with a
  *	warning that names its DN; the rest is synced. When the
  *	directory cannot be read, the replica is left as it was.
+ *	sync --follow keeps it so: RFC 4533 content synchronisation (or
+ *	polling every poll_interval seconds), see cli/follow.c.
  *
  *	explain says whether login may see and send as address, with
  *	which IMAP rights, and why (which entry, which share window).
@@ -25,7 +29,12 @@
  *	time (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @seconds).
  *
  *	check reads the configuration, binds to the directory and opens
- *	the replica, and prints the replica's source, age and counts.
+ *	the replica, and prints the replica's source, age and counts and
+ *	whether a follower keeps it live.
+ *
+ *	share and unshare write share entries in the directory, bound as
+ *	the owner or an admin (--as, --password-file); the directory's
+ *	access rules decide (cli/share.c).
  * OPTIONS
  *	-c config   the configuration file (default
  *	            /etc/mailgrants/mailgrants.conf, see mailgrants.conf(5))
@@ -52,6 +61,7 @@
 #include "ldapdir.h"
 #include "replica.h"
 #include "rights.h"
+#include "share.h"
 #include "xalloc.h"
 
 const char *progname = "mailgrants";
@@ -81,8 +91,13 @@ static void __attribute__((noreturn)) usage(void)
 		"       %s [-c config] explain [--json] [--at time] login address\n"
 		"       %s [-c config] access [--json] [--at time] login\n"
 		"       %s [-c config] who [--json] [--at time] address\n"
-		"       %s [-c config] check\n",
-		progname, progname, progname, progname, progname);
+		"       %s [-c config] check\n"
+		"       %s [-c config] share [--as login|dn] [options] "
+		"owner-address grantee\n"
+		"       %s [-c config] unshare [--as login|dn] [options] "
+		"owner-address grantee\n",
+		progname, progname, progname, progname, progname, progname,
+		progname);
 	exit(EXIT_USAGE);
 }
 
@@ -300,6 +315,11 @@ int sync_full(const struct config *cfg, const char *password,
 	}
 	if (replica_writer_open(cfg->replica, &set, &w, error_r) < 0)
 		return -1;
+	/* LDAP decoding here, SQLite in the writer's thread. */
+	if (replica_writer_async(w, error_r) < 0) {
+		replica_writer_abort(&w);
+		return -1;
+	}
 	if (ldapdir_read_with_password(cfg, password, w, cli_warn, &warnings,
 				       &stats, error_r) < 0) {
 		replica_writer_abort(&w);
@@ -563,7 +583,8 @@ int main(int argc, char **argv)
 		usage();
 	if (strcmp(argv[0], "sync") != 0 && strcmp(argv[0], "explain") != 0 &&
 	    strcmp(argv[0], "access") != 0 && strcmp(argv[0], "who") != 0 &&
-	    strcmp(argv[0], "check") != 0)
+	    strcmp(argv[0], "check") != 0 && strcmp(argv[0], "share") != 0 &&
+	    strcmp(argv[0], "unshare") != 0)
 		usage();
 	if (config_read(path, &cfg, &error) < 0)
 		fail(EXIT_USAGE, "%s", error);
@@ -575,6 +596,10 @@ int main(int argc, char **argv)
 		status = cmd_access(cfg, argc, argv);
 	else if (strcmp(argv[0], "who") == 0)
 		status = cmd_who(cfg, argc, argv);
+	else if (strcmp(argv[0], "share") == 0)
+		status = cmd_share(cfg, argc, argv);
+	else if (strcmp(argv[0], "unshare") == 0)
+		status = cmd_unshare(cfg, argc, argv);
 	else
 		status = cmd_check(cfg, path, argc, argv);
 	config_free(&cfg);

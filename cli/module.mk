@@ -1,5 +1,5 @@
 # cli/ - the mailgrants admin tool.
-CLI_OBJS = $(B)/cli/mailgrants.o $(B)/cli/follow.o
+CLI_OBJS = $(B)/cli/mailgrants.o $(B)/cli/follow.o $(B)/cli/share.o
 CLI_BIN = $(B)/mailgrants
 
 $(CLI_BIN): $(CLI_OBJS) $(LIB_A)

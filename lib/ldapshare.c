@@ -1,0 +1,1388 @@
+/*
+ * NAME
+ *	ldapshare - add and remove share entries in the directory
+ * DESCRIPTION
+ *	See ldapshare.h. Lookups (mailboxes, users, groups) go through
+ *	the configured identity, which may read the whole directory;
+ *	writes, and the question "has this grantee a share here already",
+ *	go through the acting identity, so that what it may not see or
+ *	change is decided by the directory's access rules and reported as
+ *	the directory's refusal.
+ * SEE ALSO
+ *	ldapdir.c (connecting and binding), ldap-schema/access.ldif
+ */
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ldap.h>
+
+#include "addr.h"
+#include "config.h"
+#include "ldapdir.h"
+#include "ldapshare.h"
+#include "xalloc.h"
+
+#define LDAPSHARE_OBJECT_CLASS	"mailgrantsShare"
+#define LDAPSHARE_NAME_ATTR	"cn"
+#define LDAPSHARE_DESCRIPTION_ATTR "description"
+#define LDAPSHARE_INPUT_MAX	4096	/* bytes of a DN, login or address */
+#define LDAPSHARE_PRINT_MAX	256	/* a value quoted in a message */
+#define LDAPSHARE_MATCH_MAX	10	/* entries one lookup asks for */
+#define LDAPSHARE_FOUND_MAX	(2 * LDAPSHARE_MATCH_MAX)
+#define LDAPSHARE_VARIANTS	3	/* forms of an address tried */
+#define LDAPSHARE_GENERATED_TRIES 9	/* share-x-date, share-x-date-2, ... */
+#define LDAPSHARE_DN_NORM_MAX	(4 * 1024 * 4 + 1)
+
+struct ldapshare {
+	const struct config *cfg;
+	LDAP *lookup;		/* reads users, mailboxes, groups */
+	LDAP *acting;		/* writes; may be the same session */
+	char *acting_name;	/* for messages: a DN or a description */
+};
+
+/* A mailbox found by one of its addresses. */
+struct ldapshare_mailbox {
+	char *dn;		/* as the server returned it */
+	bool company;
+};
+
+/* A growing string. */
+struct ldapshare_buf {
+	char *s;
+	size_t len, size;
+};
+
+static char ldapshare_error[1024];
+
+/* ldapshare_set_error - format the module's one-line error text */
+static const char * __attribute__((format(printf, 1, 2)))
+ldapshare_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	/* A long error text is cut; it is a message, not data. */
+	va_start(ap, fmt);
+	(void)vsnprintf(ldapshare_error, sizeof(ldapshare_error), fmt, ap);
+	va_end(ap);
+	return ldapshare_error;
+}
+
+/* ldapshare_printable - a value for a message: control bytes become
+   '?', a long value ends in "..." */
+static const char *ldapshare_printable(const char *s, char *buf, size_t size)
+{
+	size_t i, o = 0;
+
+	if (size == 0)
+		return "";
+	for (i = 0; s != NULL && s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (o + 4 >= size) {
+			/* Room for "..." and the NUL; no half a UTF-8
+			   character before it (perhaps one whole less). */
+			if (o > 0 && ((unsigned char)buf[o - 1] & 0x80) != 0) {
+				while (o > 0 && ((unsigned char)buf[o - 1] &
+						 0xc0) == 0x80)
+					o--;
+				if (o > 0)
+					o--;
+			}
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		buf[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* ldapshare_empty - NULL or "" */
+static bool ldapshare_empty(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
+
+/* ldapshare_has_control - a control character in s */
+static bool ldapshare_has_control(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Strings and filters.
+ */
+
+/* ldapshare_buf_add - append n bytes */
+static void ldapshare_buf_add(struct ldapshare_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->size) {
+		size_t size = b->size == 0 ? 256 : b->size;
+
+		while (b->len + n + 1 > size)
+			size *= 2;
+		b->s = xrealloc(b->s, size);
+		b->size = size;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+/* ldapshare_buf_str - append a string */
+static void ldapshare_buf_str(struct ldapshare_buf *b, const char *s)
+{
+	ldapshare_buf_add(b, s, strlen(s));
+}
+
+/* ldapshare_buf_value - append a value, escaped for a filter (RFC 4515) */
+static void ldapshare_buf_value(struct ldapshare_buf *b, const char *value)
+{
+	struct berval in, out = { 0, NULL };
+
+	in.bv_val = (char *)value;
+	in.bv_len = strlen(value);
+	if (ldap_bv2escaped_filter_value(&in, &out) != 0) {
+		/* Its only failure is out of memory, like xalloc's. */
+		fputs("ldapshare: out of memory\n", stderr);
+		abort();
+	}
+	ldapshare_buf_add(b, out.bv_val, out.bv_len);
+	ber_memfree(out.bv_val);
+}
+
+/* ldapshare_buf_equal - append (attr=value), the value escaped */
+static void ldapshare_buf_equal(struct ldapshare_buf *b, const char *attr,
+				size_t attr_len, const char *value)
+{
+	ldapshare_buf_str(b, "(");
+	ldapshare_buf_add(b, attr, attr_len);
+	ldapshare_buf_str(b, "=");
+	ldapshare_buf_value(b, value);
+	ldapshare_buf_str(b, ")");
+}
+
+/* ldapshare_buf_any - append (|(a1=v1)(a1=v2)(a2=v1)...) for the
+   space-separated attribute list attrs and the values */
+static void ldapshare_buf_any(struct ldapshare_buf *b, const char *attrs,
+			      char *const *values, size_t nvalues)
+{
+	const char *p = attrs;
+
+	ldapshare_buf_str(b, "(|");
+	while (*p != '\0') {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < nvalues; i++)
+			ldapshare_buf_equal(b, p, n, values[i]);
+		p += n;
+	}
+	ldapshare_buf_str(b, ")");
+}
+
+/* ldapshare_variants - the forms of an address or login tried: as
+   given, ASCII lower case, and the normal form of addr_normalize() */
+static size_t ldapshare_variants(const char *in,
+				 char *out[LDAPSHARE_VARIANTS])
+{
+	char norm[ADDR_MAX + 1];
+	const char *error;
+	size_t n = 0;
+	char *lower = xstrdup(in);
+
+	for (char *p = lower; *p != '\0'; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	}
+	out[n++] = xstrdup(in);
+	if (strcmp(lower, in) != 0)
+		out[n++] = lower;
+	else
+		free(lower);
+	if (addr_normalize(in, "", ADDR_KEEP_EXTENSION | ADDR_ALLOW_BARE,
+			   norm, sizeof(norm), &error) == 0) {
+		bool seen = false;
+
+		for (size_t i = 0; i < n; i++)
+			seen = seen || strcmp(out[i], norm) == 0;
+		if (!seen)
+			out[n++] = xstrdup(norm);
+	}
+	return n;
+}
+
+/* ldapshare_variants_free - free what ldapshare_variants() made */
+static void ldapshare_variants_free(char *v[LDAPSHARE_VARIANTS], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i]);
+		v[i] = NULL;
+	}
+}
+
+/*
+ * LDAP operations.
+ */
+
+/* ldapshare_unavailable - a result code that means "the directory
+   could not be used", not "the directory said no" */
+static bool ldapshare_unavailable(int rc)
+{
+	switch (rc) {
+	case LDAP_SERVER_DOWN:
+	case LDAP_CONNECT_ERROR:
+	case LDAP_TIMEOUT:
+	case LDAP_TIMELIMIT_EXCEEDED:
+	case LDAP_UNAVAILABLE:
+	case LDAP_BUSY:
+	case LDAP_LOCAL_ERROR:
+	case LDAP_NO_MEMORY:
+	case LDAP_ENCODING_ERROR:
+	case LDAP_DECODING_ERROR:
+	case LDAP_OTHER:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ldapshare_search - one synchronous search with the configured time
+   limit; *res_r, when set, is the caller's to free, also on error */
+static int ldapshare_search(struct ldapshare *ls, LDAP *ld, const char *base,
+			    int scope, const char *filter, const char **attrs,
+			    int sizelimit, LDAPMessage **res_r)
+{
+	struct timeval tv, *tvp = NULL;
+
+	if (ls->cfg->ldap_search_timeout > 0) {
+		tv.tv_sec = (time_t)ls->cfg->ldap_search_timeout;
+		tv.tv_usec = 0;
+		tvp = &tv;
+	}
+	*res_r = NULL;
+	return ldap_search_ext_s(ld, base, scope, filter, (char **)attrs, 0,
+				 NULL, NULL, tvp, sizelimit, res_r);
+}
+
+/* ldapshare_search_failed - the error of a failed lookup */
+static int ldapshare_search_failed(LDAP *ld, int rc, const char *what,
+				   const char *value, const char **error_r)
+{
+	char p[LDAPSHARE_PRINT_MAX];
+
+	*error_r = ldapshare_set_error("%s %s: %s", what,
+				       ldapshare_printable(value, p, sizeof(p)),
+				       ldapdir_error_text(ld, rc));
+	return ldapshare_unavailable(rc) ? -1 : 1;
+}
+
+/* ldapshare_write_failed - the error of a refused or failed write */
+static int ldapshare_write_failed(struct ldapshare *ls, int rc,
+				  const char *doing, const char *dn,
+				  const char **error_r)
+{
+	char p[LDAPSHARE_PRINT_MAX * 2], a[LDAPSHARE_PRINT_MAX];
+	const char *text = ldapdir_error_text(ls->acting, rc);
+
+	ldapshare_printable(dn, p, sizeof(p));
+	if (ldapshare_unavailable(rc)) {
+		*error_r = ldapshare_set_error("%s %s: %s", doing, p, text);
+		return -1;
+	}
+	*error_r = ldapshare_set_error(
+		"%s %s: refused by the directory: %s (as %s)", doing, p, text,
+		ldapshare_printable(ls->acting_name, a, sizeof(a)));
+	return 1;
+}
+
+/* ldapshare_dn_list_add - add a DN to a small list unless it is there */
+static bool ldapshare_dn_list_add(char **list, size_t *n, size_t max,
+				  const char *dn)
+{
+	char a[LDAPSHARE_DN_NORM_MAX], b[LDAPSHARE_DN_NORM_MAX];
+	const char *error;
+	bool have_a = ldapdir_dn_normalize(dn, a, sizeof(a), &error) == 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(list[i], dn) == 0)
+			return false;
+		if (have_a &&
+		    ldapdir_dn_normalize(list[i], b, sizeof(b), &error) == 0 &&
+		    strcmp(a, b) == 0)
+			return false;
+	}
+	if (*n >= max)
+		return false;
+	list[(*n)++] = xstrdup(dn);
+	return true;
+}
+
+/* ldapshare_dn_list_text - "DN1, DN2, ..." for a message */
+static void ldapshare_dn_list_text(char *const *list, size_t n, char *buf,
+				   size_t size)
+{
+	char p[LDAPSHARE_PRINT_MAX];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && len < size; i++) {
+		int w = snprintf(buf + len, size - len, "%s%s",
+				 i > 0 ? ", " : "",
+				 ldapshare_printable(list[i], p, sizeof(p)));
+
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+}
+
+/* ldapshare_collect - the DNs of a lookup's entries; for a mailbox
+   lookup also whether each is a company mailbox */
+static void ldapshare_collect(LDAP *ld, LDAPMessage *res,
+			      const char *kind_attr, char **list, bool *company,
+			      size_t *n)
+{
+	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL;
+	     e = ldap_next_entry(ld, e)) {
+		char *dn = ldap_get_dn(ld, e);
+
+		if (dn == NULL)
+			continue;
+		if (ldapshare_dn_list_add(list, n, LDAPSHARE_FOUND_MAX, dn) &&
+		    kind_attr != NULL) {
+			struct berval **v = ldap_get_values_len(ld, e,
+								kind_attr);
+
+			company[*n - 1] = v != NULL && v[0] != NULL &&
+					  v[0]->bv_len == 7 &&
+					  strncasecmp(v[0]->bv_val, "company",
+						      7) == 0;
+			ldap_value_free_len(v);
+		}
+		ldap_memfree(dn);
+	}
+}
+
+/* ldapshare_lookup - run one lookup filter below ldap_base, add the
+   entries found to list */
+static int ldapshare_lookup(struct ldapshare *ls, const char *filter,
+			    const char *kind_attr, char **list, bool *company,
+			    size_t *n, const char *what, const char *value,
+			    const char **error_r)
+{
+	const char *attrs[2] = { kind_attr != NULL ? kind_attr : LDAP_NO_ATTRS,
+				 NULL };
+	LDAPMessage *res = NULL;
+	int rc;
+
+	rc = ldapshare_search(ls, ls->lookup, ls->cfg->ldap_base,
+			      LDAP_SCOPE_SUBTREE, filter, attrs,
+			      LDAPSHARE_MATCH_MAX, &res);
+	if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED &&
+	    rc != LDAP_NO_SUCH_OBJECT) {
+		ldap_msgfree(res);
+		return ldapshare_search_failed(ls->lookup, rc, what, value,
+					       error_r);
+	}
+	if (res != NULL)
+		ldapshare_collect(ls->lookup, res, kind_attr, list, company, n);
+	ldap_msgfree(res);
+	return 0;
+}
+
+/* ldapshare_list_free - free a DN list */
+static void ldapshare_list_free(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(list[i]);
+		list[i] = NULL;
+	}
+}
+
+/* ldapshare_input_check - a command line value fit to look up */
+static int ldapshare_input_check(const char *value, const char *what,
+				 const char **error_r)
+{
+	if (ldapshare_empty(value)) {
+		*error_r = ldapshare_set_error("no %s given", what);
+		return 1;
+	}
+	if (strnlen(value, LDAPSHARE_INPUT_MAX + 1) > LDAPSHARE_INPUT_MAX) {
+		*error_r = ldapshare_set_error("%s longer than %d bytes", what,
+					       LDAPSHARE_INPUT_MAX);
+		return 1;
+	}
+	return 0;
+}
+
+/* ldapshare_find_mailbox - the one mailbox entry that has address */
+static int ldapshare_find_mailbox(struct ldapshare *ls, const char *address,
+				  struct ldapshare_mailbox *mb,
+				  const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	char *values[LDAPSHARE_VARIANTS], *list[LDAPSHARE_FOUND_MAX];
+	bool company[LDAPSHARE_FOUND_MAX] = { false };
+	struct ldapshare_buf f = { NULL, 0, 0 };
+	char p[LDAPSHARE_PRINT_MAX], dns[sizeof(ldapshare_error)];
+	size_t nvalues, n = 0;
+	int ret;
+
+	memset(mb, 0, sizeof(*mb));
+	if ((ret = ldapshare_input_check(address, "mailbox address",
+					 error_r)) != 0)
+		return ret;
+	nvalues = ldapshare_variants(address, values);
+
+	/* A user's primary mailbox is the user's entry. */
+	ldapshare_buf_str(&f, "(&");
+	ldapshare_buf_str(&f, cfg->ldap_user_filter);
+	ldapshare_buf_any(&f, cfg->ldap_user_address_attributes, values,
+			  nvalues);
+	ldapshare_buf_str(&f, ")");
+	ret = ldapshare_lookup(ls, f.s, NULL, list, company, &n,
+			       "looking up the mailbox of", address, error_r);
+	/* Any other mailbox has an entry of its own. */
+	if (ret == 0) {
+		f.len = 0;
+		ldapshare_buf_str(&f, "(&");
+		ldapshare_buf_str(&f, cfg->ldap_mailbox_filter);
+		ldapshare_buf_any(&f, cfg->ldap_mailbox_address_attributes,
+				  values, nvalues);
+		ldapshare_buf_str(&f, ")");
+		ret = ldapshare_lookup(ls, f.s,
+				       cfg->ldap_mailbox_kind_attribute, list,
+				       company, &n, "looking up the mailbox of",
+				       address, error_r);
+	}
+	free(f.s);
+	ldapshare_variants_free(values, nvalues);
+	if (ret != 0) {
+		ldapshare_list_free(list, n);
+		return ret;
+	}
+	ldapshare_printable(address, p, sizeof(p));
+	if (n == 0) {
+		*error_r = ldapshare_set_error("no mailbox has the address %s",
+					       p);
+		return 1;
+	}
+	if (n > 1) {
+		ldapshare_dn_list_text(list, n, dns, sizeof(dns));
+		*error_r = ldapshare_set_error("%s is ambiguous: %s", p, dns);
+		ldapshare_list_free(list, n);
+		return 1;
+	}
+	mb->dn = list[0];
+	mb->company = company[0];
+	return 0;
+}
+
+/* ldapshare_find_user - the one mail user with this login or address */
+static int ldapshare_find_user(struct ldapshare *ls, const char *login,
+			       char **dn_r, const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	char *values[LDAPSHARE_VARIANTS], *list[LDAPSHARE_FOUND_MAX];
+	bool company[LDAPSHARE_FOUND_MAX];
+	struct ldapshare_buf f = { NULL, 0, 0 };
+	char p[LDAPSHARE_PRINT_MAX], dns[sizeof(ldapshare_error)];
+	size_t nvalues, n = 0;
+	int ret;
+
+	*dn_r = NULL;
+	if ((ret = ldapshare_input_check(login, "login", error_r)) != 0)
+		return ret;
+	nvalues = ldapshare_variants(login, values);
+	ldapshare_buf_str(&f, "(&");
+	ldapshare_buf_str(&f, cfg->ldap_user_filter);
+	ldapshare_buf_any(&f, cfg->ldap_user_login_attribute, values,
+			  nvalues);
+	ldapshare_buf_str(&f, ")");
+	ret = ldapshare_lookup(ls, f.s, NULL, list, company, &n,
+			       "looking up the user", login, error_r);
+	if (ret == 0 && n == 0) {
+		/* Not a login: perhaps one of a user's addresses. */
+		f.len = 0;
+		ldapshare_buf_str(&f, "(&");
+		ldapshare_buf_str(&f, cfg->ldap_user_filter);
+		ldapshare_buf_any(&f, cfg->ldap_user_address_attributes,
+				  values, nvalues);
+		ldapshare_buf_str(&f, ")");
+		ret = ldapshare_lookup(ls, f.s, NULL, list, company, &n,
+				       "looking up the user", login, error_r);
+	}
+	free(f.s);
+	ldapshare_variants_free(values, nvalues);
+	if (ret != 0) {
+		ldapshare_list_free(list, n);
+		return ret;
+	}
+	ldapshare_printable(login, p, sizeof(p));
+	if (n == 0) {
+		*error_r = ldapshare_set_error(
+			"no mail user has the login or address %s", p);
+		return 1;
+	}
+	if (n > 1) {
+		ldapshare_dn_list_text(list, n, dns, sizeof(dns));
+		*error_r = ldapshare_set_error("%s is ambiguous: %s", p, dns);
+		ldapshare_list_free(list, n);
+		return 1;
+	}
+	*dn_r = list[0];
+	return 0;
+}
+
+/* ldapshare_find_grantee - a grantee's DN: a user or group DN that
+   exists (or, unless must_exist, any valid DN), or a mail user's
+   login or address */
+static int ldapshare_find_grantee(struct ldapshare *ls, const char *grantee,
+				  bool must_exist, char **dn_r,
+				  const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	const char *attrs[2] = { LDAP_NO_ATTRS, NULL };
+	struct ldapshare_buf f = { NULL, 0, 0 };
+	char p[LDAPSHARE_PRINT_MAX];
+	LDAPMessage *res = NULL, *e;
+	LDAPDN parsed = NULL;
+	char *dn;
+	int rc, ret;
+
+	*dn_r = NULL;
+	if ((ret = ldapshare_input_check(grantee, "grantee", error_r)) != 0)
+		return ret;
+	if (strchr(grantee, '=') == NULL)
+		return ldapshare_find_user(ls, grantee, dn_r, error_r);
+
+	ldapshare_printable(grantee, p, sizeof(p));
+	if (ldap_str2dn(grantee, &parsed, LDAP_DN_FORMAT_LDAPV3) !=
+		    LDAP_SUCCESS || parsed == NULL) {
+		ldap_dnfree(parsed);
+		*error_r = ldapshare_set_error("grantee %s: not a DN", p);
+		return 1;
+	}
+	ldap_dnfree(parsed);
+	ldapshare_buf_str(&f, "(|");
+	ldapshare_buf_str(&f, cfg->ldap_user_filter);
+	ldapshare_buf_str(&f, cfg->ldap_group_filter);
+	ldapshare_buf_str(&f, ")");
+	rc = ldapshare_search(ls, ls->lookup, grantee, LDAP_SCOPE_BASE, f.s,
+			      attrs, 1, &res);
+	free(f.s);
+	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT) {
+		ldap_msgfree(res);
+		return ldapshare_search_failed(ls->lookup, rc,
+					       "looking up the grantee",
+					       grantee, error_r);
+	}
+	e = rc == LDAP_SUCCESS ? ldap_first_entry(ls->lookup, res) : NULL;
+	dn = e != NULL ? ldap_get_dn(ls->lookup, e) : NULL;
+	ldap_msgfree(res);
+	if (dn != NULL) {
+		*dn_r = xstrdup(dn);
+		ldap_memfree(dn);
+		return 0;
+	}
+	if (!must_exist) {
+		/* A share may still name a user who was deleted. */
+		*dn_r = xstrdup(grantee);
+		return 0;
+	}
+	if (rc == LDAP_NO_SUCH_OBJECT)
+		*error_r = ldapshare_set_error("grantee %s: no such entry", p);
+	else
+		*error_r = ldapshare_set_error(
+			"grantee %s: neither a mail user nor a group", p);
+	return 1;
+}
+
+/* ldapshare_shares - the shares directly below mailbox_dn that name
+   grantee_dn, as session ld sees them */
+static int ldapshare_shares(struct ldapshare *ls, LDAP *ld,
+			    const char *mailbox_dn, const char *grantee_dn,
+			    LDAPMessage **res_r, int *count_r,
+			    const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	const char *attrs[4] = { cfg->ldap_share_grantee_attribute,
+				 cfg->ldap_share_not_before_attribute,
+				 cfg->ldap_share_not_after_attribute, NULL };
+	struct ldapshare_buf f = { NULL, 0, 0 };
+	int rc;
+
+	*count_r = 0;
+	ldapshare_buf_str(&f, "(&");
+	ldapshare_buf_str(&f, cfg->ldap_share_filter);
+	ldapshare_buf_equal(&f, cfg->ldap_share_grantee_attribute,
+			    strlen(cfg->ldap_share_grantee_attribute),
+			    grantee_dn);
+	ldapshare_buf_str(&f, ")");
+	rc = ldapshare_search(ls, ld, mailbox_dn, LDAP_SCOPE_ONELEVEL, f.s,
+			      attrs, 0, res_r);
+	free(f.s);
+	if (rc == LDAP_SUCCESS) {
+		*count_r = ldap_count_entries(ld, *res_r);
+		return 0;
+	}
+	ldap_msgfree(*res_r);
+	*res_r = NULL;
+	/* What the acting identity may not see, it has no share in. */
+	if (rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_INSUFFICIENT_ACCESS)
+		return 0;
+	return ldapshare_search_failed(ld, rc, "looking up the shares below",
+				       mailbox_dn, error_r);
+}
+
+/* ldapshare_note - one line about a change */
+static void __attribute__((format(printf, 3, 4)))
+ldapshare_note(ldapshare_note_fn *note, void *context, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	if (note == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	note(context, line);
+}
+
+/* ldapshare_remove_one - take the grantee off one share: delete it when
+   the grantee is its only one, else delete just that value */
+static int ldapshare_remove_one(struct ldapshare *ls, LDAP *ld, LDAPMessage *e,
+				const char *grantee_dn, const char *grantee_norm,
+				ldapshare_note_fn *note, void *context,
+				const char **error_r)
+{
+	const char *attr = ls->cfg->ldap_share_grantee_attribute;
+	char norm[LDAPSHARE_DN_NORM_MAX];
+	char p1[LDAPSHARE_PRINT_MAX * 2], p2[LDAPSHARE_PRINT_MAX];
+	struct berval **vals, **del, own;
+	struct berval *own_list[2] = { &own, NULL };
+	size_t nvals, nmatch = 0;
+	const char *error;
+	char *dn = ldap_get_dn(ld, e);
+	int rc, ret = 0;
+
+	if (dn == NULL) {
+		*error_r = ldapshare_set_error("a share without a DN");
+		return 1;
+	}
+	vals = ldap_get_values_len(ld, e, attr);
+	nvals = vals == NULL ? 0 : (size_t)ldap_count_values_len(vals);
+	del = xcalloc(nvals + 1, sizeof(*del));
+	for (size_t i = 0; i < nvals; i++) {
+		char *v = xstrndup(vals[i]->bv_val, vals[i]->bv_len);
+
+		if (ldapdir_dn_normalize(v, norm, sizeof(norm), &error) == 0 &&
+		    strcmp(norm, grantee_norm) == 0)
+			del[nmatch++] = vals[i];
+		free(v);
+	}
+	ldapshare_printable(dn, p1, sizeof(p1));
+	ldapshare_printable(grantee_dn, p2, sizeof(p2));
+	if (nvals > 0 && nmatch == nvals) {
+		rc = ldap_delete_ext_s(ls->acting, dn, NULL, NULL);
+		if (rc != LDAP_SUCCESS)
+			ret = ldapshare_write_failed(ls, rc, "deleting", dn,
+						     error_r);
+		else
+			ldapshare_note(note, context, "deleted %s", p1);
+	} else {
+		/* Several grantees, or values this session cannot read: the
+		   directory matches DN values itself, so ask it to delete
+		   the grantee's value only. */
+		LDAPMod mod, *mods[2] = { &mod, NULL };
+
+		if (nmatch == 0) {
+			own.bv_val = (char *)grantee_dn;
+			own.bv_len = strlen(grantee_dn);
+		}
+		memset(&mod, 0, sizeof(mod));
+		mod.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES;
+		mod.mod_type = (char *)attr;
+		mod.mod_bvalues = nmatch > 0 ? del : own_list;
+		rc = ldap_modify_ext_s(ls->acting, dn, mods, NULL, NULL);
+		if (rc != LDAP_SUCCESS)
+			ret = ldapshare_write_failed(ls, rc, "changing", dn,
+						     error_r);
+		else
+			ldapshare_note(note, context, "removed %s from %s", p2,
+				       p1);
+	}
+	free(del);
+	ldap_value_free_len(vals);
+	ldap_memfree(dn);
+	return ret;
+}
+
+/* ldapshare_entry_time - a share's window end; open when absent, and
+   unknown (the widest) when it cannot be parsed */
+static time_t ldapshare_entry_time(LDAP *ld, LDAPMessage *e, const char *attr,
+				   time_t open)
+{
+	struct berval **v = ldap_get_values_len(ld, e, attr);
+	char buf[65];
+	time_t t = open;
+
+	if (v != NULL && v[0] != NULL && v[0]->bv_len < sizeof(buf)) {
+		memcpy(buf, v[0]->bv_val, v[0]->bv_len);
+		buf[v[0]->bv_len] = '\0';
+		if (ldapdir_parse_generalized_time(buf, &t) < 0)
+			t = open;
+	}
+	ldap_value_free_len(v);
+	return t;
+}
+
+/* ldapshare_overlaps - the share e is active at some time from now on
+   that the new share of set is: then the two would compete (what has
+   ended competes with nothing) */
+static bool ldapshare_overlaps(struct ldapshare *ls, LDAP *ld, LDAPMessage *e,
+			       const struct ldapshare_settings *set)
+{
+	const struct config *cfg = ls->cfg;
+	time_t min = (time_t)LLONG_MIN, max = (time_t)LLONG_MAX;
+	time_t nb = ldapshare_entry_time(ld, e,
+					 cfg->ldap_share_not_before_attribute,
+					 min);
+	time_t na = ldapshare_entry_time(ld, e,
+					 cfg->ldap_share_not_after_attribute,
+					 max);
+	time_t from = set->not_before != 0 ? set->not_before : min;
+	time_t until = set->not_after != 0 ? set->not_after : max;
+	time_t now = time(NULL);
+
+	if (from < now)
+		from = now;
+	return nb <= until && from <= na;
+}
+
+/* ldapshare_remove_all - take the grantee off every share in res (with
+   window set, only those that overlap it) */
+static int ldapshare_remove_all(struct ldapshare *ls, LDAP *ld,
+				LDAPMessage *res, const char *grantee_dn,
+				const struct ldapshare_settings *window,
+				ldapshare_note_fn *note, void *context,
+				const char **error_r)
+{
+	char norm[LDAPSHARE_DN_NORM_MAX], p[LDAPSHARE_PRINT_MAX];
+	const char *error;
+	int ret;
+
+	if (ldapdir_dn_normalize(grantee_dn, norm, sizeof(norm), &error) < 0) {
+		*error_r = ldapshare_set_error(
+			"grantee %s: %s",
+			ldapshare_printable(grantee_dn, p, sizeof(p)), error);
+		return 1;
+	}
+	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL;
+	     e = ldap_next_entry(ld, e)) {
+		if (window != NULL && !ldapshare_overlaps(ls, ld, e, window))
+			continue;
+		ret = ldapshare_remove_one(ls, ld, e, grantee_dn, norm, note,
+					   context, error_r);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Opening and closing.
+ */
+
+/* ldapshare_copy_error - keep another module's error text in ours */
+static const char *ldapshare_copy_error(const char *prefix, const char *error)
+{
+	return ldapshare_set_error("%s%s", prefix, error);
+}
+
+/* ldapshare_configured_is_anonymous - the configuration binds as no one */
+static bool ldapshare_configured_is_anonymous(const struct config *cfg)
+{
+	return ldapshare_empty(cfg->ldap_bind_dn) &&
+	       ldapshare_empty(cfg->ldap_sasl_mech);
+}
+
+/* ldapshare_open - bind as the acting identity (and the configured one) */
+int ldapshare_open(const struct config *cfg, const char *as,
+		   const char *password, struct ldapshare **ls_r,
+		   const char **error_r)
+{
+	struct ldapshare *ls;
+	const char *error;
+	char *dn = NULL;
+	int ret;
+
+	*ls_r = NULL;
+	if (ldapshare_empty(cfg->ldap_base)) {
+		*error_r = "ldap_base is not set in the configuration";
+		return 1;
+	}
+	ls = xcalloc(1, sizeof(*ls));
+	ls->cfg = cfg;
+	if (as == NULL) {
+		if (ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0) {
+			*error_r = ldapshare_copy_error("", error);
+			ldapshare_close(&ls);
+			return -1;
+		}
+		ls->acting = ls->lookup;
+		if (!ldapshare_empty(cfg->ldap_bind_dn) &&
+		    ldapshare_empty(cfg->ldap_sasl_mech))
+			ls->acting_name = xstrdup(cfg->ldap_bind_dn);
+		else if (!ldapshare_empty(cfg->ldap_sasl_mech))
+			ls->acting_name = xasprintf(
+				"the configured identity, SASL %s",
+				cfg->ldap_sasl_mech);
+		else
+			ls->acting_name = xstrdup("anonymous");
+		*ls_r = ls;
+		return 0;
+	}
+	if ((ret = ldapshare_input_check(as, "identity", error_r)) != 0) {
+		ldapshare_close(&ls);
+		return ret;
+	}
+	if (password == NULL) {
+		*error_r = "no password for the acting identity";
+		ldapshare_close(&ls);
+		return 1;
+	}
+	if (strchr(as, '=') != NULL) {
+		if (ldapdir_open(cfg, as, password, &ls->acting, &error) < 0) {
+			*error_r = ldapshare_copy_error("", error);
+			ldapshare_close(&ls);
+			return -1;
+		}
+		ls->acting_name = xstrdup(as);
+		/* The configured identity reads what the acting one may
+		   not; without it, the acting identity looks up itself. */
+		if (ldapshare_configured_is_anonymous(cfg) ||
+		    ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0)
+			ls->lookup = ls->acting;
+		*ls_r = ls;
+		return 0;
+	}
+	/* A login: its DN first, as the configured identity. */
+	if (ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0) {
+		*error_r = ldapshare_copy_error("looking up the login: ", error);
+		ldapshare_close(&ls);
+		return -1;
+	}
+	ret = ldapshare_find_user(ls, as, &dn, error_r);
+	if (ret != 0) {
+		ldapshare_close(&ls);
+		return ret;
+	}
+	if (ldapdir_open(cfg, dn, password, &ls->acting, &error) < 0) {
+		*error_r = ldapshare_copy_error("", error);
+		free(dn);
+		ldapshare_close(&ls);
+		return -1;
+	}
+	ls->acting_name = dn;
+	*ls_r = ls;
+	return 0;
+}
+
+/* ldapshare_close - unbind and free; *lsp becomes NULL */
+void ldapshare_close(struct ldapshare **lsp)
+{
+	struct ldapshare *ls = *lsp;
+
+	if (ls == NULL)
+		return;
+	*lsp = NULL;
+	if (ls->acting != NULL && ls->acting != ls->lookup)
+		(void)ldap_unbind_ext_s(ls->acting, NULL, NULL);
+	if (ls->lookup != NULL)
+		(void)ldap_unbind_ext_s(ls->lookup, NULL, NULL);
+	free(ls->acting_name);
+	free(ls);
+}
+
+/* ldapshare_acting - who writes, for messages */
+const char *ldapshare_acting(const struct ldapshare *ls)
+{
+	return ls->acting_name;
+}
+
+/*
+ * Adding and removing shares.
+ */
+
+/* ldapshare_utf8_len - bytes of the UTF-8 character at s (at most n),
+   0 when it is not one */
+static size_t ldapshare_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t need = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+		      s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
+		      s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+
+	if (need == 0 || need > n)
+		return 0;
+	for (size_t k = 1; k < need; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	}
+	return need;
+}
+
+/* ldapshare_first_rdn_value - a name for the grantee in a generated
+   share name: its DN's first RDN value, reduced to safe characters */
+static void ldapshare_first_rdn_value(const char *dn, char *buf, size_t size)
+{
+	LDAPDN parsed = NULL;
+	size_t o = 0;
+
+	if (ldap_str2dn(dn, &parsed, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+	    parsed != NULL && parsed[0] != NULL && parsed[0][0] != NULL &&
+	    (parsed[0][0]->la_flags & LDAP_AVA_BINARY) == 0) {
+		const struct berval *v = &parsed[0][0]->la_value;
+		const unsigned char *s = (const unsigned char *)v->bv_val;
+		size_t i = 0;
+
+		while (i < v->bv_len) {
+			size_t len = ldapshare_utf8_len(s + i, v->bv_len - i);
+
+			if (len > 1) {
+				/* UTF-8 letters stay whole, or go. */
+				if (o + len >= size)
+					break;
+				memcpy(buf + o, s + i, len);
+				o += len;
+				i += len;
+				continue;
+			}
+			if (o + 1 >= size)
+				break;
+			/* Punctuation nobody types in a name becomes '-'. */
+			buf[o++] = len == 1 && (isalnum(s[i]) || s[i] == '.' ||
+						s[i] == '_' || s[i] == '-')
+					   ? (char)s[i] : '-';
+			i += len > 0 ? len : 1;
+		}
+	}
+	ldap_dnfree(parsed);
+	if (o == 0 && size > 7) {
+		memcpy(buf, "grantee", 7);
+		o = 7;
+	}
+	buf[o < size ? o : size - 1] = '\0';
+}
+
+/* ldapshare_generated_name - share-<grantee>-<YYYYMMDD>[-<n>] */
+static void ldapshare_generated_name(const char *grantee_dn, time_t date,
+				     unsigned int n, char *buf, size_t size)
+{
+	char who[41], day[16] = "";
+	struct tm tm;
+
+	ldapshare_first_rdn_value(grantee_dn, who, sizeof(who));
+	if (gmtime_r(&date, &tm) == NULL ||
+	    strftime(day, sizeof(day), "%Y%m%d", &tm) == 0)
+		memcpy(day, "undated", 8);
+	if (n <= 1)
+		(void)snprintf(buf, size, "share-%s-%s", who, day);
+	else
+		(void)snprintf(buf, size, "share-%s-%s-%u", who, day, n);
+}
+
+/* ldapshare_settings_check - the values of a new share */
+static int ldapshare_settings_check(const struct ldapshare_settings *set,
+				    const char **error_r)
+{
+	if (set->rights != NULL &&
+	    ldapshare_rights_check(set->rights, error_r) < 0)
+		return 1;
+	if (set->name != NULL && ldapshare_name_check(set->name, error_r) < 0)
+		return 1;
+	if (set->description != NULL &&
+	    (strnlen(set->description, LDAPSHARE_DESCRIPTION_MAX + 1) >
+		     LDAPSHARE_DESCRIPTION_MAX ||
+	     ldapshare_has_control(set->description))) {
+		*error_r = ldapshare_set_error(
+			"description: at most %d bytes, no control characters",
+			LDAPSHARE_DESCRIPTION_MAX);
+		return 1;
+	}
+	if (set->not_before != 0 && set->not_after != 0 &&
+	    set->not_after < set->not_before) {
+		*error_r = "the share would end before it begins";
+		return 1;
+	}
+	return 0;
+}
+
+/* ldapshare_add_entry - the add operation itself */
+static int ldapshare_add_entry(struct ldapshare *ls,
+			       const struct ldapshare_settings *set,
+			       const char *dn, const char *name,
+			       const char *grantee_dn)
+{
+	const struct config *cfg = ls->cfg;
+	char nb[32], na[32];
+	char *oc_v[2] = { (char *)LDAPSHARE_OBJECT_CLASS, NULL };
+	char *cn_v[2] = { (char *)name, NULL };
+	char *gr_v[2] = { (char *)grantee_dn, NULL };
+	char *ri_v[2] = { (char *)set->rights, NULL };
+	char *nb_v[2] = { nb, NULL }, *na_v[2] = { na, NULL };
+	char *de_v[2] = { (char *)set->description, NULL };
+	LDAPMod m[7], *mods[8];
+	size_t n = 0;
+
+	memset(m, 0, sizeof(m));
+#define LDAPSHARE_MOD(attr, vals)                                           \
+	do {                                                                \
+		m[n].mod_op = LDAP_MOD_ADD;                                 \
+		m[n].mod_type = (char *)(attr);                             \
+		m[n].mod_values = (vals);                                   \
+		mods[n] = &m[n];                                            \
+		n++;                                                        \
+	} while (0)
+	LDAPSHARE_MOD("objectClass", oc_v);
+	LDAPSHARE_MOD(LDAPSHARE_NAME_ATTR, cn_v);
+	LDAPSHARE_MOD(cfg->ldap_share_grantee_attribute, gr_v);
+	if (!ldapshare_empty(set->rights))
+		LDAPSHARE_MOD(cfg->ldap_share_rights_attribute, ri_v);
+	if (set->not_before != 0 &&
+	    ldapshare_format_time(set->not_before, nb, sizeof(nb)) == 0)
+		LDAPSHARE_MOD(cfg->ldap_share_not_before_attribute, nb_v);
+	if (set->not_after != 0 &&
+	    ldapshare_format_time(set->not_after, na, sizeof(na)) == 0)
+		LDAPSHARE_MOD(cfg->ldap_share_not_after_attribute, na_v);
+	if (!ldapshare_empty(set->description))
+		LDAPSHARE_MOD(LDAPSHARE_DESCRIPTION_ATTR, de_v);
+#undef LDAPSHARE_MOD
+	mods[n] = NULL;
+	return ldap_add_ext_s(ls->acting, dn, mods, NULL, NULL);
+}
+
+/* ldapshare_replaced - dn is one of the shares in res that the new
+   share of set replaces */
+static bool ldapshare_replaced(struct ldapshare *ls, LDAPMessage *res,
+			       const struct ldapshare_settings *set,
+			       const char *dn)
+{
+	char a[LDAPSHARE_DN_NORM_MAX], b[LDAPSHARE_DN_NORM_MAX];
+	const char *error;
+	bool found = false;
+
+	if (ldapdir_dn_normalize(dn, a, sizeof(a), &error) < 0)
+		return false;
+	for (LDAPMessage *e = ldap_first_entry(ls->acting, res);
+	     e != NULL && !found; e = ldap_next_entry(ls->acting, e)) {
+		char *old = ldap_get_dn(ls->acting, e);
+
+		found = old != NULL &&
+			ldapshare_overlaps(ls, ls->acting, e, set) &&
+			ldapdir_dn_normalize(old, b, sizeof(b), &error) == 0 &&
+			strcmp(a, b) == 0;
+		ldap_memfree(old);
+	}
+	return found;
+}
+
+/* ldapshare_add - add a share of owner's mailbox for the grantee */
+int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
+		  ldapshare_note_fn *note, void *context,
+		  const char **error_r)
+{
+	struct ldapshare_mailbox mb;
+	char name[LDAPSHARE_NAME_MAX + 1];
+	char p1[LDAPSHARE_PRINT_MAX], p2[LDAPSHARE_PRINT_MAX];
+	char p3[LDAPSHARE_PRINT_MAX * 2];
+	LDAPMessage *res = NULL, *e;
+	char *grantee = NULL, *dn = NULL;
+	unsigned int tries, attempt;
+	bool replacing;
+	int ret, rc, count;
+
+	if ((ret = ldapshare_settings_check(set, error_r)) != 0)
+		return ret;
+	if ((ret = ldapshare_find_mailbox(ls, set->owner, &mb, error_r)) != 0)
+		return ret;
+	if (mb.company) {
+		*error_r = ldapshare_set_error(
+			"%s is a company mailbox (%s): company mailboxes are "
+			"not shared one by one",
+			ldapshare_printable(set->owner, p1, sizeof(p1)),
+			ldapshare_printable(mb.dn, p3, sizeof(p3)));
+		free(mb.dn);
+		return 1;
+	}
+	ret = ldapshare_find_grantee(ls, set->grantee, true, &grantee, error_r);
+	if (ret != 0)
+		goto out;
+
+	/* A second share for the same grantee at the same time would only
+	   make the rights ambiguous; one that has ended (or not begun)
+	   by then does not compete. Asked as the acting identity: a share
+	   it cannot see is not its to replace. */
+	ret = ldapshare_shares(ls, ls->acting, mb.dn, grantee, &res, &count,
+			       error_r);
+	if (ret != 0)
+		goto out;
+	for (e = res != NULL ? ldap_first_entry(ls->acting, res) : NULL;
+	     e != NULL; e = ldap_next_entry(ls->acting, e)) {
+		if (ldapshare_overlaps(ls, ls->acting, e, set))
+			break;
+	}
+	if (e != NULL && !set->replace) {
+		char *old = ldap_get_dn(ls->acting, e);
+
+		*error_r = ldapshare_set_error(
+			"%s already has a share with %s at that time: %s "
+			"(--replace replaces it)",
+			ldapshare_printable(set->owner, p1, sizeof(p1)),
+			ldapshare_printable(grantee, p2, sizeof(p2)),
+			ldapshare_printable(old != NULL ? old : "?", p3,
+					    sizeof(p3)));
+		ldap_memfree(old);
+		ret = 1;
+		goto out;
+	}
+	/* The new share goes in first and the old ones go after, so that
+	   a failure leaves the grantee with what they had; only a share
+	   of the very name being replaced has to go first. */
+	replacing = e != NULL;
+	tries = set->name != NULL ? 1 : LDAPSHARE_GENERATED_TRIES;
+	for (attempt = 1; attempt <= tries; attempt++) {
+		if (set->name != NULL) {
+			(void)snprintf(name, sizeof(name), "%s", set->name);
+		} else {
+			ldapshare_generated_name(
+				grantee, set->not_before != 0 ? set->not_before
+							      : time(NULL),
+				attempt, name, sizeof(name));
+		}
+		free(dn);
+		if (ldapshare_rdn_dn(name, mb.dn, &dn, error_r) < 0) {
+			dn = NULL;
+			ret = 1;
+			goto out;
+		}
+		rc = ldapshare_add_entry(ls, set, dn, name, grantee);
+		if (rc == LDAP_ALREADY_EXISTS && replacing &&
+		    ldapshare_replaced(ls, res, set, dn)) {
+			ret = ldapshare_remove_all(ls, ls->acting, res, grantee,
+						   set, note, context, error_r);
+			if (ret != 0)
+				goto out;
+			replacing = false;
+			rc = ldapshare_add_entry(ls, set, dn, name, grantee);
+		}
+		if (rc == LDAP_SUCCESS) {
+			ldapshare_note(note, context, "added %s",
+				       ldapshare_printable(dn, p3,
+							   sizeof(p3)));
+			ret = replacing ? ldapshare_remove_all(
+						  ls, ls->acting, res, grantee,
+						  set, note, context, error_r)
+					: 0;
+			goto out;
+		}
+		if (rc != LDAP_ALREADY_EXISTS)
+			break;
+	}
+	if (rc == LDAP_ALREADY_EXISTS) {
+		*error_r = ldapshare_set_error(
+			"adding %s: an entry of that name exists already%s",
+			ldapshare_printable(dn, p3, sizeof(p3)),
+			set->name != NULL ? " (--name chooses another)" : "");
+		ret = 1;
+	} else {
+		ret = ldapshare_write_failed(ls, rc, "adding", dn, error_r);
+	}
+out:
+	ldap_msgfree(res);
+	free(dn);
+	free(grantee);
+	free(mb.dn);
+	return ret;
+}
+
+/* ldapshare_remove - take the grantee off the shares of owner's mailbox */
+int ldapshare_remove(struct ldapshare *ls, const char *owner,
+		     const char *grantee, ldapshare_note_fn *note,
+		     void *context, const char **error_r)
+{
+	struct ldapshare_mailbox mb;
+	char p1[LDAPSHARE_PRINT_MAX], p2[LDAPSHARE_PRINT_MAX];
+	LDAPMessage *res = NULL;
+	char *grantee_dn = NULL;
+	int ret, count;
+
+	if ((ret = ldapshare_find_mailbox(ls, owner, &mb, error_r)) != 0)
+		return ret;
+	ret = ldapshare_find_grantee(ls, grantee, false, &grantee_dn, error_r);
+	if (ret != 0)
+		goto out;
+	/* Found as the configured identity, changed as the acting one:
+	   a share the acting identity may not touch is refused by the
+	   directory, and said so, rather than "not found". */
+	ret = ldapshare_shares(ls, ls->lookup, mb.dn, grantee_dn, &res,
+			       &count, error_r);
+	if (ret != 0)
+		goto out;
+	if (count == 0) {
+		*error_r = ldapshare_set_error(
+			"%s has no share with %s",
+			ldapshare_printable(owner, p1, sizeof(p1)),
+			ldapshare_printable(grantee, p2, sizeof(p2)));
+		ret = 1;
+		goto out;
+	}
+	ret = ldapshare_remove_all(ls, ls->lookup, res, grantee_dn, NULL,
+				   note, context, error_r);
+out:
+	ldap_msgfree(res);
+	free(grantee_dn);
+	free(mb.dn);
+	return ret;
+}
+
+/*
+ * Values from the command line.
+ */
+
+/* ldapshare_pattern - s has the shape of pat ('d' a digit, else literal) */
+static bool ldapshare_pattern(const char *s, const char *pat)
+{
+	for (; *pat != '\0'; s++, pat++) {
+		if (*pat == 'd' ? !(*s >= '0' && *s <= '9') : *s != *pat)
+			return false;
+	}
+	return *s == '\0';
+}
+
+/* ldapshare_parse_time - a time from the command line */
+int ldapshare_parse_time(const char *s, bool end_of_day, time_t *t_r)
+{
+	char gt[32];
+	time_t t;
+
+	if (s == NULL)
+		return -1;
+	if (ldapshare_pattern(s, "dddd-dd-dd")) {
+		(void)snprintf(gt, sizeof(gt), "%.4s%.2s%.2s000000Z", s, s + 5,
+			       s + 8);
+		if (ldapdir_parse_generalized_time(gt, &t) < 0)
+			return -1;
+		*t_r = end_of_day ? t + 86399 : t;
+		return 0;
+	}
+	if (ldapshare_pattern(s, "dddd-dd-ddTdd:dd:ddZ")) {
+		(void)snprintf(gt, sizeof(gt), "%.4s%.2s%.2s%.2s%.2s%.2sZ", s,
+			       s + 5, s + 8, s + 11, s + 14, s + 17);
+		s = gt;
+	}
+	return ldapdir_parse_generalized_time(s, t_r);
+}
+
+/* ldapshare_format_time - YYYYMMDDHHMMSSZ */
+int ldapshare_format_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 < 0 ||
+	    tm.tm_year + 1900 > 9999)
+		return -1;
+	if (strftime(buf, size, "%Y%m%d%H%M%SZ", &tm) == 0)
+		return -1;
+	return 0;
+}
+
+/* ldapshare_rights_check - RFC 4314 letters, each once */
+int ldapshare_rights_check(const char *rights, const char **error_r)
+{
+	bool seen[256] = { false };
+	char p[LDAPSHARE_PRINT_MAX];
+
+	if (ldapshare_empty(rights)) {
+		*error_r = "rights: empty (RFC 4314 letters of "
+			   LDAPSHARE_RIGHTS_LETTERS ")";
+		return -1;
+	}
+	for (const unsigned char *r = (const unsigned char *)rights; *r != '\0';
+	     r++) {
+		if (strchr(LDAPSHARE_RIGHTS_LETTERS, *r) == NULL) {
+			*error_r = ldapshare_set_error(
+				"rights %s: only the RFC 4314 letters %s",
+				ldapshare_printable(rights, p, sizeof(p)),
+				LDAPSHARE_RIGHTS_LETTERS);
+			return -1;
+		}
+		if (seen[*r]) {
+			*error_r = ldapshare_set_error(
+				"rights %s: \"%c\" twice",
+				ldapshare_printable(rights, p, sizeof(p)), *r);
+			return -1;
+		}
+		seen[*r] = true;
+	}
+	return 0;
+}
+
+/* ldapshare_name_check - a share's cn as given with --name */
+int ldapshare_name_check(const char *name, const char **error_r)
+{
+	if (ldapshare_empty(name) ||
+	    strnlen(name, LDAPSHARE_NAME_MAX + 1) > LDAPSHARE_NAME_MAX ||
+	    ldapshare_has_control(name)) {
+		*error_r = ldapshare_set_error(
+			"name: 1 to %d bytes, no control characters",
+			LDAPSHARE_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* ldapshare_rdn_dn - cn=NAME,PARENT with NAME escaped by libldap */
+int ldapshare_rdn_dn(const char *name, const char *parent_dn, char **dn_r,
+		     const char **error_r)
+{
+	LDAPAVA ava, *rdn[2] = { &ava, NULL };
+	LDAPRDN dn[2] = { rdn, NULL };
+	char *str = NULL;
+	int rc;
+
+	*dn_r = NULL;
+	if (ldapshare_name_check(name, error_r) < 0)
+		return -1;
+	memset(&ava, 0, sizeof(ava));
+	ava.la_attr.bv_val = (char *)LDAPSHARE_NAME_ATTR;
+	ava.la_attr.bv_len = strlen(LDAPSHARE_NAME_ATTR);
+	ava.la_value.bv_val = (char *)name;
+	ava.la_value.bv_len = strlen(name);
+	ava.la_flags = LDAP_AVA_STRING;
+	rc = ldap_dn2str(dn, &str, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY);
+	if (rc != LDAP_SUCCESS || str == NULL) {
+		ldap_memfree(str);
+		*error_r = ldapshare_set_error("name: %s", ldap_err2string(rc));
+		return -1;
+	}
+	*dn_r = ldapshare_empty(parent_dn) ? xstrdup(str)
+					   : xasprintf("%s,%s", str, parent_dn);
+	ldap_memfree(str);
+	return 0;
+}

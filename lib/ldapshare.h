@@ -1,0 +1,143 @@
+#ifndef MAILGRANTS_LDAPSHARE_H
+#define MAILGRANTS_LDAPSHARE_H
+
+/*
+ * NAME
+ *	ldapshare - add and remove share entries in the directory
+ * SYNOPSIS
+ *	#include "ldapshare.h"
+ *
+ *	int ldapshare_open(const struct config *cfg, const char *as,
+ *			   const char *password, struct ldapshare **ls_r,
+ *			   const char **error_r);
+ *	void ldapshare_close(struct ldapshare **lsp);
+ *	const char *ldapshare_acting(const struct ldapshare *ls);
+ *
+ *	int ldapshare_add(struct ldapshare *ls,
+ *			  const struct ldapshare_settings *set,
+ *			  ldapshare_note_fn *note, void *context,
+ *			  const char **error_r);
+ *	int ldapshare_remove(struct ldapshare *ls, const char *owner,
+ *			     const char *grantee, ldapshare_note_fn *note,
+ *			     void *context, const char **error_r);
+ *
+ *	int ldapshare_parse_time(const char *s, bool end_of_day,
+ *				 time_t *t_r);
+ *	int ldapshare_format_time(time_t t, char *buf, size_t size);
+ *	int ldapshare_rights_check(const char *rights, const char **error_r);
+ *	int ldapshare_name_check(const char *name, const char **error_r);
+ *	int ldapshare_rdn_dn(const char *name, const char *parent_dn,
+ *			     char **dn_r, const char **error_r);
+ * DESCRIPTION
+ *	The directory's access rules (ldap-schema/access.ldif) decide who
+ *	may share which mailbox; this module only asks. It writes as the
+ *	acting identity and reports the directory's refusal as it is.
+ *
+ *	ldapshare_open() binds twice at most. The acting identity is
+ *	"as": a DN (it contains "="), or a login or address of a mail
+ *	user, whose DN is looked up first as the configured identity
+ *	(ldap_bind_dn, or SASL); either binds with password. With "as"
+ *	NULL the configured identity acts itself (the shipped access
+ *	rules keep the sync identity read-only, so it is refused).
+ *	Mailboxes, users and groups are looked up as the configured
+ *	identity, which reads the whole directory; when it cannot bind
+ *	(its password file is not readable for the caller, say) and "as"
+ *	is a DN, the acting identity looks them up itself.
+ *
+ *	ldapshare_add() finds the mailbox of set->owner (a mail user's
+ *	primary mailbox or a private mailbox entry; a company mailbox is
+ *	refused), resolves set->grantee (a DN of a user or group that
+ *	exists, or a login or address of a mail user) and adds the share
+ *	cn=NAME directly below the mailbox's entry with the grantee, the
+ *	rights, the window and the description of set. NAME is
+ *	set->name, or "share-<grantee>-<YYYYMMDD>" (the grantee's first
+ *	RDN value, the start date or today). When the acting identity
+ *	sees a share of this mailbox for this grantee that is active at
+ *	some time from now on when the new one is, that is an error,
+ *	unless set->replace: then, once the new share is in, the grantee
+ *	is taken off those shares as ldapshare_remove() does (first, when
+ *	the new share has the name of one of them).
+ *
+ *	ldapshare_remove() finds the shares directly below the mailbox of
+ *	owner that name grantee (a DN, which need not exist any more, or
+ *	a login or address) and, as the acting identity, deletes a share
+ *	whose only grantee that is, or deletes just that grantee's value
+ *	from a share with several grantees.
+ *
+ *	note(), when not NULL, gets one line for each change made
+ *	("added DN", "deleted DN", "removed GRANTEE from DN").
+ *
+ *	Every value from the command line goes into a filter through
+ *	ldap_bv2escaped_filter_value() and into a DN through
+ *	ldap_dn2str(); nothing is matched by pattern.
+ *
+ *	ldapshare_parse_time() accepts YYYY-MM-DD (the start of that day,
+ *	UTC, or with end_of_day its last second), YYYY-MM-DDTHH:MM:SSZ
+ *	and an LDAP GeneralizedTime. ldapshare_format_time() writes the
+ *	GeneralizedTime YYYYMMDDHHMMSSZ. ldapshare_rights_check() accepts
+ *	RFC 4314 rights letters (lrswipkxtea), each at most once.
+ *	ldapshare_name_check() accepts a share name of 1 to
+ *	LDAPSHARE_NAME_MAX bytes without control characters.
+ *	ldapshare_rdn_dn() builds "cn=NAME,PARENT" with NAME escaped as
+ *	an RDN value.
+ * DIAGNOSTICS
+ *	ldapshare_open(), ldapshare_add() and ldapshare_remove() return 0
+ *	when done; 1 when the directory refused (access rules, an entry
+ *	that exists already) or when there was nothing to do it to (no
+ *	such mailbox, grantee or share; an ambiguous address; a company
+ *	mailbox); -1 when the directory is unavailable (cannot connect,
+ *	bind refused, connection lost). error_r is one line, static
+ *	storage of this module, valid until the next call; it names the
+ *	operation and the DN, and for a refusal the acting identity.
+ *	A password is never put into a message.
+ *
+ *	The other functions return 0 on success and -1 on bad input.
+ * SEE ALSO
+ *	ldapdir.h, ldap-schema/README.md, ldap-schema/access.ldif
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+
+#define LDAPSHARE_NAME_MAX 64		/* bytes of a share's cn */
+#define LDAPSHARE_DESCRIPTION_MAX 1024
+#define LDAPSHARE_RIGHTS_LETTERS "lrswipkxtea"
+
+struct ldapshare;
+
+struct ldapshare_settings {
+	const char *owner;		/* an address of the mailbox */
+	const char *grantee;		/* a DN, login or address */
+	const char *name;		/* the share's cn; NULL: generated */
+	const char *rights;		/* NULL: none stored (share_rights) */
+	const char *description;	/* NULL: none */
+	time_t not_before, not_after;	/* 0: open */
+	bool replace;
+};
+
+typedef void ldapshare_note_fn(void *context, const char *text);
+
+int ldapshare_open(const struct config *cfg, const char *as,
+		   const char *password, struct ldapshare **ls_r,
+		   const char **error_r);
+void ldapshare_close(struct ldapshare **lsp);
+const char *ldapshare_acting(const struct ldapshare *ls);
+
+int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
+		  ldapshare_note_fn *note, void *context,
+		  const char **error_r);
+int ldapshare_remove(struct ldapshare *ls, const char *owner,
+		     const char *grantee, ldapshare_note_fn *note,
+		     void *context, const char **error_r);
+
+int ldapshare_parse_time(const char *s, bool end_of_day, time_t *t_r);
+int ldapshare_format_time(time_t t, char *buf, size_t size);
+int ldapshare_rights_check(const char *rights, const char **error_r);
+int ldapshare_name_check(const char *name, const char **error_r);
+int ldapshare_rdn_dn(const char *name, const char *parent_dn, char **dn_r,
+		     const char **error_r);
+
+#endif

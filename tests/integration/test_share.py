@@ -1,0 +1,417 @@
+"""mailgrants share / unshare against a real slapd with the shipped
+access rules (ldap-schema/access.ldif).
+
+The directory decides who may share what; the tool writes as the
+identity given with --as and reports a refusal as one line that names
+the refused entry. What was written is checked as the rootdn, and what
+it means for the mail servers through "mailgrants sync --once" and
+"mailgrants explain --json".
+
+Tests that change the directory get a slapd of their own (fresh_slapd);
+the others share one per module and check that nothing was written.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from slapd import Slapd, BASE, EXAMPLE_USERS
+
+ABC = "o=abc.com," + BASE
+PETER = EXAMPLE_USERS["peter.mueller@abc.com"][0]
+SANDRA = EXAMPLE_USERS["sandra.schuster@abc.com"][0]
+JANA = EXAMPLE_USERS["jana.meier@abc.com"][0]
+TOM = EXAMPLE_USERS["tom.berger@abc.com"][0]
+MAKLER = "cn=makler@abc.com,ou=mailboxes," + ABC
+ADMIN = "cn=mailadmin," + BASE
+VACATION = "cn=vacation," + PETER
+
+PASSWORDS = {
+    "peter": "peter-pw",
+    "sandra": "sandra-pw",
+    "jana": "jana-pw",
+    "admin": "admin-pw",
+    "wrong": "not-sandras-pw",
+}
+
+
+class Env:
+    """A slapd, a mailgrants.conf for it, password files."""
+
+    def __init__(self, server, build_dir, tmp):
+        self.slapd = server
+        self.build_dir = build_dir
+        self.tmp = tmp
+        self.replica = os.path.join(tmp, "grants.db")
+        self.conf = server.write_config(os.path.join(tmp, "mailgrants.conf"),
+                                        replica=self.replica)
+        self.pw = {}
+        for name, secret in PASSWORDS.items():
+            path = os.path.join(tmp, name + ".pw")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secret + "\n")
+            self.pw[name] = path
+
+    def mg(self, *args):
+        """build/mailgrants -c CONF ARGS, stdin not a terminal."""
+        exe = os.path.join(self.build_dir, "mailgrants")
+        assert os.access(exe, os.X_OK), "%s not built" % exe
+        return subprocess.run([exe, "-c", self.conf] + list(args),
+                              capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+
+    def as_(self, who, identity):
+        return ["--as", identity, "--password-file", self.pw[who]]
+
+    def shares(self):
+        """Every share entry, read as the rootdn: {dn: attributes}."""
+        rc, entries, err = self.slapd.search("(objectClass=mailgrantsShare)",
+                                             root=True)
+        assert rc == 0, err
+        return {dn.lower(): attrs for dn, attrs in entries}
+
+    def explain(self, login, address):
+        p = self.mg("sync", "--once")
+        assert p.returncode == 0, p.stderr
+        p = self.mg("explain", "--json", login, address)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+
+def one_line(p):
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def fresh(build_dir, tmp_path):
+    """A slapd of its own, for a test that changes the directory."""
+    with Slapd() as server:
+        yield Env(server, build_dir, str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def shared_env(slapd, build_dir, tmp_path_factory):
+    """The module's slapd: for tests that must not change anything."""
+    env = Env(slapd, build_dir, str(tmp_path_factory.mktemp("share")))
+    env.before = env.shares()
+    return env
+
+
+@pytest.fixture
+def env(shared_env):
+    """The module's slapd; after the test, the shares are as before."""
+    yield shared_env
+    assert shared_env.shares() == shared_env.before
+
+
+# ------------------------------------------------ Peter's vacation
+
+def test_owner_shares_and_unshares(fresh):
+    env = fresh
+    before = env.shares()
+    p = env.mg("share", *env.as_("peter", "peter.mueller@abc.com"),
+               "--from", "2026-01-01", "--until", "2036-01-01",
+               "--rights", "lrs", "--description", "Tom reads along",
+               "peter.mueller@abc.com", "tom.berger@abc.com")
+    assert p.returncode == 0, p.stderr
+    after = env.shares()
+    new = set(after) - set(before)
+    assert len(new) == 1, after
+    dn = new.pop()
+    assert dn.endswith("," + PETER.lower())
+    assert p.stdout.strip().lower() == "added " + dn
+    attrs = after[dn]
+    assert attrs["mailgrantsgrantee"] == [TOM]
+    assert attrs["mailgrantsrights"] == ["lrs"]
+    assert attrs["mailgrantsnotbefore"] == ["20260101000000Z"]
+    # A date alone for --until means through that day.
+    assert attrs["mailgrantsnotafter"] == ["20360101235959Z"]
+    assert attrs["description"] == ["Tom reads along"]
+
+    d = env.explain("tom.berger@abc.com", "peter.mueller@abc.com")
+    assert d["kind"] == "shared" and d["visible"], d
+    assert d["rights"] == "lrs"
+    assert not d["may_send"]
+    assert d["entry"].lower() == dn
+
+    # The same grantee again at the same time: said so, nothing added.
+    p = env.mg("share", *env.as_("peter", "peter.mueller@abc.com"),
+               "--rights", "lr", "peter.mueller@abc.com", "tom.berger@abc.com")
+    assert p.returncode == 1
+    assert "already has a share" in one_line(p)
+    assert dn in one_line(p).lower()
+    assert env.shares() == after
+
+    p = env.mg("unshare", *env.as_("peter", "peter.mueller@abc.com"),
+               "peter.mueller@abc.com", "tom.berger@abc.com")
+    assert p.returncode == 0, p.stderr
+    assert "deleted " + dn in p.stdout.lower()
+    left = env.shares()
+    assert dn not in left
+    # Tom's expired cn=2024 share goes too: unshare takes him off all.
+    assert "cn=2024," + PETER.lower() not in left
+    assert VACATION.lower() in left
+
+    d = env.explain("tom.berger@abc.com", "peter.mueller@abc.com")
+    assert not d["visible"], d
+    assert d["kind"] == "none"
+
+    p = env.mg("unshare", *env.as_("peter", "peter.mueller@abc.com"),
+               "peter.mueller@abc.com", "tom.berger@abc.com")
+    assert p.returncode == 1
+    assert one_line(p) == ("mailgrants: unshare: peter.mueller@abc.com has "
+                           "no share with tom.berger@abc.com")
+
+
+def test_replace(fresh):
+    env = fresh
+    args = ["share", *env.as_("peter", PETER), "--name", "tom",
+            "--rights", "lr", "peter.mueller@abc.com", TOM]
+    p = env.mg(*args)
+    assert p.returncode == 0, p.stderr
+    p = env.mg("share", *env.as_("peter", PETER), "--replace",
+               "--rights", "lrsw", "--name", "tom-again",
+               "peter.mueller@abc.com", "tom.berger@abc.com")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [
+        "added cn=tom-again," + PETER,
+        "deleted cn=tom," + PETER,
+    ]
+    shares = env.shares()
+    assert "cn=tom," + PETER.lower() not in shares
+    assert shares["cn=tom-again," + PETER.lower()]["mailgrantsrights"] == [
+        "lrsw"]
+    # The new share cannot go in (the name is taken by another share):
+    # the old one stays.
+    p = env.mg("share", *env.as_("peter", PETER), "--replace",
+               "--name", "vacation", "peter.mueller@abc.com", TOM)
+    assert p.returncode == 1
+    assert "exists already" in one_line(p)
+    assert env.shares() == shares
+    # Replaced under its own name.
+    p = env.mg("share", *env.as_("peter", PETER), "--replace",
+               "--name", "tom-again", "--rights", "lrswi",
+               "peter.mueller@abc.com", TOM)
+    assert p.returncode == 0, p.stderr
+    after = env.shares()
+    assert after["cn=tom-again," + PETER.lower()]["mailgrantsrights"] == [
+        "lrswi"]
+    assert set(after) == set(shares)
+    d = env.explain("tom.berger@abc.com", "peter.mueller@abc.com")
+    # (The rights function prints the letters in its own order.)
+    assert d["visible"] and sorted(d["rights"]) == sorted("lrswi"), d
+
+
+def test_unshare_removes_one_grantee_of_two(fresh):
+    env = fresh
+    p = env.mg("unshare", *env.as_("peter", "peter.mueller@abc.com"),
+               "peter.mueller@abc.com", "sandra.schuster@abc.com")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "removed %s from %s" % (SANDRA, VACATION)
+    vacation = env.shares()[VACATION.lower()]
+    assert vacation["mailgrantsgrantee"] == [JANA]
+    assert vacation["mailgrantsnotafter"] == ["20351231235959Z"]
+    assert not env.explain("sandra.schuster@abc.com",
+                           "peter.mueller@abc.com")["visible"]
+    assert env.explain("jana.meier@abc.com",
+                       "peter.mueller@abc.com")["visible"]
+
+
+# ----------------------------------------------------- refusals
+
+def test_sandra_cannot_share_peters_mailbox(env):
+    p = env.mg("share", *env.as_("sandra", "sandra.schuster@abc.com"),
+               "--name", "sneaky", "peter.mueller@abc.com",
+               "sandra.schuster@abc.com")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    line = one_line(p)
+    assert line.startswith("mailgrants: share: adding cn=sneaky," + PETER)
+    assert "refused by the directory" in line
+    assert "Insufficient access" in line
+    assert "(as %s)" % SANDRA in line
+    assert p.stdout == ""
+    assert "sandra-pw" not in p.stderr
+
+
+def test_sandra_cannot_unshare_peters_share(env):
+    p = env.mg("unshare", *env.as_("sandra", "sandra.schuster@abc.com"),
+               "peter.mueller@abc.com", "jana.meier@abc.com")
+    assert p.returncode == 1
+    line = one_line(p)
+    assert VACATION in line and "refused by the directory" in line
+
+
+def test_sync_identity_is_read_only(env):
+    # Without --as the configured identity writes: the sync's, which
+    # the access rules keep read-only.
+    p = env.mg("share", "--name", "by-sync", "peter.mueller@abc.com",
+               "tom.berger@abc.com")
+    assert p.returncode == 1
+    line = one_line(p)
+    assert "cn=by-sync," + PETER in line
+    assert "refused by the directory" in line
+    assert "(as cn=mailgrants-sync,%s)" % BASE in line
+
+
+def test_wrong_password(env):
+    p = env.mg("share", *env.as_("wrong", "sandra.schuster@abc.com"),
+               "makler@abc.com", "jana.meier@abc.com")
+    assert p.returncode == 2
+    line = one_line(p)
+    assert "bind as " + SANDRA in line
+    assert "Invalid credentials" in line
+    assert "not-sandras-pw" not in p.stderr + p.stdout
+
+
+@pytest.mark.parametrize("owner", [
+    "*", "peter.mueller@abc.com)(mail=*", "*)(objectClass=*",
+    "peter.mueller@abc.com\\2a", "(mail=*)", "*@abc.com", "nobody@abc.com",
+])
+def test_injected_owner_matches_nothing(env, owner):
+    p = env.mg("share", *env.as_("admin", ADMIN), owner, "tom.berger@abc.com")
+    assert p.returncode == 1
+    assert one_line(p).startswith(
+        "mailgrants: share: no mailbox has the address ")
+    p = env.mg("unshare", *env.as_("admin", ADMIN), owner,
+               "tom.berger@abc.com")
+    assert p.returncode == 1
+    assert "no mailbox has the address" in one_line(p)
+
+
+@pytest.mark.parametrize("grantee, message", [
+    ("nobody@abc.com", "no mail user has the login or address"),
+    ("*", "no mail user has the login or address"),
+    ("tom.berger@abc.com)(|(uid*", "no mail user has the login or address"),
+    ("*)(objectClass=*", "not a DN"),
+    ("tom.berger@abc.com)(mail=*", "not a DN"),
+    ("uid=nobody,ou=people," + ABC, "no such entry"),
+    ("ou=people," + ABC, "neither a mail user nor a group"),
+    ("uid=x,,,", "not a DN"),
+])
+def test_unknown_grantee(env, grantee, message):
+    p = env.mg("share", *env.as_("peter", "peter.mueller@abc.com"),
+               "peter.mueller@abc.com", grantee)
+    assert p.returncode == 1, p.stderr
+    assert message in one_line(p)
+
+
+def test_company_mailbox_is_not_shared(env):
+    p = env.mg("share", *env.as_("admin", ADMIN), "info@abc.com",
+               "tom.berger@abc.com")
+    assert p.returncode == 1
+    assert "company mailboxes are not shared one by one" in one_line(p)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rights", "lrq"], "only the RFC 4314 letters"),
+    (["--rights", "lrl"], "twice"),
+    (["--rights", ""], "rights"),
+    (["--from", "2026-01-02", "--until", "2026-01-01"],
+     "--until is before --from"),
+    (["--from", "2026-13-01"], "--from: expected"),
+    (["--until", "tomorrow"], "--until: expected"),
+    (["--name", "x" * 65], "name"),
+])
+def test_bad_values(env, args, message):
+    p = env.mg("share", *env.as_("peter", "peter.mueller@abc.com"), *args,
+               "peter.mueller@abc.com", "tom.berger@abc.com")
+    assert p.returncode == 1
+    assert message in one_line(p)
+
+
+@pytest.mark.parametrize("args", [
+    ["share"],
+    ["share", "peter.mueller@abc.com"],
+    ["share", "a", "b", "c"],
+    ["share", "--bogus", "a", "b"],
+    ["unshare", "peter.mueller@abc.com"],
+    ["unshare", "--rights", "lr", "a", "b"],
+])
+def test_usage(env, args):
+    p = env.mg(*args)
+    assert p.returncode == 1
+    assert "usage:" in p.stderr
+
+
+def test_password_needed(env):
+    p = env.mg("share", "--as", "peter.mueller@abc.com",
+               "peter.mueller@abc.com", "tom.berger@abc.com")
+    assert p.returncode == 1
+    assert "--password-file" in one_line(p)
+
+
+def test_unreachable_directory(env, tmp_path):
+    conf = env.slapd.write_config(str(tmp_path / "down.conf"),
+                                  ldap_uri="ldap://127.0.0.1:1/",
+                                  ldap_network_timeout=3)
+    exe = os.path.join(env.build_dir, "mailgrants")
+    p = subprocess.run([exe, "-c", conf, "share", *env.as_("admin", ADMIN),
+                        "peter.mueller@abc.com", "tom.berger@abc.com"],
+                       capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 2
+    assert "cannot connect" in one_line(p)
+
+
+# ------------------------------------- what owners and admins may do
+
+def test_sandra_shares_her_second_mailbox(fresh):
+    env = fresh
+    p = env.mg("share", *env.as_("sandra", "sandra.schuster@abc.com"),
+               "--rights", "lr", "makler@abc.com", "jana.meier@abc.com")
+    assert p.returncode == 0, p.stderr
+    new = [dn for dn in env.shares() if dn.endswith("," + MAKLER.lower())]
+    assert len(new) == 1
+    assert new[0].startswith("cn=share-jana.meier-")
+    d = env.explain("jana.meier@abc.com", "makler@abc.com")
+    assert d["visible"] and d["kind"] == "shared" and d["rights"] == "lr", d
+    # Jana cannot take it back: it is Sandra's mailbox.
+    p = env.mg("unshare", *env.as_("jana", "jana.meier@abc.com"),
+               "makler@abc.com", "jana.meier@abc.com")
+    assert p.returncode == 1
+    assert "refused by the directory" in one_line(p)
+    assert new[0] in env.shares()
+    p = env.mg("unshare", *env.as_("sandra", SANDRA),
+               "makler@abc.com", JANA)
+    assert p.returncode == 0, p.stderr
+    assert new[0] not in env.shares()
+
+
+def test_admin_shares_and_unshares_any_mailbox(fresh):
+    env = fresh
+    # By a second address (UTF-8, other case), with a name that needs
+    # escaping in a DN.
+    name = 'a,b+c="d"\\e'
+    p = env.mg("share", *env.as_("admin", ADMIN), "--name", name,
+               "--until", "2036-06-30T12:00:00Z",
+               "PETER.MÜLLER@abc.com", "cn=staff,ou=groups,o=xyz.org," + BASE)
+    assert p.returncode == 0, p.stderr
+    created = [(dn, a) for dn, a in env.shares().items()
+               if a["cn"] == [name]]
+    assert len(created) == 1
+    dn, attrs = created[0]
+    assert dn.endswith("," + PETER.lower())
+    assert attrs["mailgrantsnotafter"] == ["20360630120000Z"]
+    p = env.mg("share", *env.as_("admin", ADMIN), "buchhaltung@abc.com",
+               "tom.berger@abc.com")
+    assert p.returncode == 0, p.stderr
+    assert "cn=buchhaltung@abc.com" in p.stdout
+    p = env.mg("unshare", *env.as_("admin", ADMIN), "peter.mueller@abc.com",
+               "cn=staff,ou=groups,o=xyz.org," + BASE)
+    assert p.returncode == 0, p.stderr
+    p = env.mg("unshare", *env.as_("admin", ADMIN), "buchhaltung@abc.com",
+               "tom.berger@abc.com")
+    assert p.returncode == 0, p.stderr
+    p = env.mg("unshare", *env.as_("admin", ADMIN), "peter.mueller@abc.com",
+               "jana.meier@abc.com")
+    assert p.returncode == 0, p.stderr
+    shares = env.shares()
+    assert dn not in shares
+    assert not any(d.endswith("cn=buchhaltung@abc.com,ou=mailboxes,"
+                              + ABC.lower()) for d in shares)
+    assert shares[VACATION.lower()]["mailgrantsgrantee"] == [SANDRA]
