@@ -1,0 +1,86 @@
+"""mgdovecot - a private Dovecot with the mailgrants plugin, for tests.
+
+make_plugin_dir(build_dir, workdir) -> a mail_plugin_dir holding our
+    plugin from the build tree beside links to the system's acl and
+    imap_acl plugins (mail_plugin_dir is one directory).
+plugin_conf(repo_dir, vmail_dir, replica, cache_secs) -> the shipped
+    dovecot-plugin/90-mailgrants.conf with this instance's paths.
+start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica, name,
+    cache_secs) -> a started Dovecot (tests/lib/dovecot.py) with IMAP
+    and LMTP on loopback and passdb through the test slapd.
+listed(imap, pattern) -> the mailbox names LIST answers.
+"""
+
+import os
+import re
+
+import pytest
+
+from dovecot import Dovecot
+
+PLUGIN_SO = "lib20_mailgrants_plugin.so"
+SYSTEM_MODULES = "/usr/lib/dovecot/modules"
+CACHE_SECS = 2
+
+
+def make_plugin_dir(build_dir, workdir):
+    """mail_plugin_dir is one directory: our .so beside acl, imap_acl."""
+    so = os.path.join(build_dir, "dovecot-plugin", PLUGIN_SO)
+    if not os.path.exists(so):
+        pytest.fail("%s missing: run make" % so)
+    d = os.path.join(workdir, "plugins")
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    for name in ("lib01_acl_plugin.so", "lib02_imap_acl_plugin.so"):
+        src = os.path.join(SYSTEM_MODULES, name)
+        if not os.path.exists(src):
+            pytest.fail("%s missing (package dovecot-core/imapd)" % src)
+        os.symlink(src, os.path.join(d, name))
+    os.symlink(so, os.path.join(d, PLUGIN_SO))
+    return d
+
+
+def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS):
+    """The shipped snippet with this instance's paths."""
+    with open(os.path.join(repo_dir, "dovecot-plugin",
+                           "90-mailgrants.conf")) as f:
+        text = f.read()
+    assert "/var/vmail/" in text and "/var/lib/mailgrants/grants.db" in text
+    text = text.replace("/var/vmail/", vmail_dir + "/")
+    text = text.replace("/var/lib/mailgrants/grants.db", replica)
+    text = re.sub(r"mailgrants_cache_secs = \d+",
+                  "mailgrants_cache_secs = %d" % cache_secs, text)
+    # The generated dovecot.conf has no inbox namespace of its own.
+    return "namespace inbox {\n  inbox = yes\n}\n" + text
+
+
+def start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
+                  name="dovecot", cache_secs=CACHE_SECS):
+    d = os.path.join(workdir, name)
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
+                 protocols=("imap", "lmtp"), lmtp_inet=True,
+                 plugin_dir=plugin_dir, workdir=d,
+                 extra_conf=plugin_conf(repo_dir, os.path.join(d, "vmail"),
+                                        replica, cache_secs))
+    dc.start()
+    return dc
+
+
+def listed(m, pattern="*"):
+    typ, data = m.list('""', '"%s"' % pattern)
+    assert typ == "OK", data
+    names = []
+    for line in data:
+        if line is None:
+            continue
+        if isinstance(line, tuple):
+            line = line[0] + line[1]
+        mm = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) (.*)$', line)
+        assert mm, line
+        name = mm.group(2)
+        if name.startswith(b'"'):
+            name = name[1:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
+        names.append(name.decode())
+    return names
