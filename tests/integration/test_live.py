@@ -18,7 +18,6 @@ the real latency is the benchmark's business.
 import imaplib
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time

@@ -16,7 +16,7 @@ Runs `dovecot -F -c <workdir>/dovecot.conf` as a child of the test (its
 own process group), from a config generated here: everything below one
 temporary directory (base_dir, state_dir, log, mail storage), listeners
 on free loopback ports, no SSL, plaintext auth allowed, no auth failure
-delay.
+delay and no auth penalty (anvil-auth-penalty listener off).
 
 Authentication: passdb LDAP with auth_bind (the user's own password is
 checked by binding as the user's DN, found with user_filter below
@@ -176,8 +176,13 @@ class Dovecot:
             "    mode = 0600",
             "  }",
             "}",
+            # No auth penalty: tests fail passwords on purpose, and
+            # anvil would then delay every later login by seconds.
             "service anvil {",
             "  chroot = ",
+            "  unix_listener anvil-auth-penalty {",
+            "    mode = 0",
+            "  }",
             "}",
             "service stats {",
             "  chroot = ",
