@@ -31,7 +31,7 @@
 #include "cli.h"
 #include "ldapwatch.h"
 
-#define SETTLE_MS 100
+#define SETTLE_MS 25
 #define SETTLE_MAX_MS 1000
 #define HEARTBEAT_S 10
 #define BACKOFF_MAX_S 60

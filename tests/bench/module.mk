@@ -26,3 +26,10 @@ bench: all bench-sync
 bench-sync: all $(BENCH_EXPLAIN)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-sync.py \
 		--scale $(BENCH_SCALE) --runs $(BENCH_RUNS)
+
+# Live directory: ldapadd -> decision latency, persist vs polling.
+.PHONY: bench-live
+bench: bench-live
+bench-live: all
+	BENCH_SCALE=$(BENCH_SCALE) MAILGRANTS_BUILD=$(CURDIR)/$(B) \
+		$(PYTHON) tests/bench/bench-live.py
