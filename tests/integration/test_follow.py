@@ -221,3 +221,30 @@ def test_killed_full_sync_leaves_old_replica_whole(build_dir, tmp_path):
                                capture_output=True, text=True)
             assert json.loads(r.stdout)["kind"] == "company"
         assert killed > 0, "every sync finished before it could be killed"
+
+
+def test_heartbeat_keeps_an_idle_replica_current(build_dir, tmp_path):
+    """Nothing changes in the directory for longer than replica_max_age:
+    the live follower's heartbeat keeps the replica current (check exits
+    0, says live); once the follower is gone, it ages out (check exits
+    2 and says why)."""
+    with Slapd() as server:
+        conf = str(tmp_path / "mailgrants.conf")
+        server.write_config(conf, replica=str(tmp_path / "grants.db"),
+                            replica_max_age=8)
+        f = Follower(build_dir, conf)
+        f.start()
+        try:
+            f.wait_log("replica updated")
+            time.sleep(12)      # past max age; heartbeats every 10 s
+            r = subprocess.run([f.bin, "-c", conf, "check"],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert "sync:      live (persist)" in r.stdout
+        finally:
+            f.stop()
+        time.sleep(9)
+        r = subprocess.run([f.bin, "-c", conf, "check"], capture_output=True,
+                           text=True)
+        assert r.returncode == 2, r.stdout
+        assert "older than replica_max_age" in r.stdout
