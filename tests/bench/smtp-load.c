@@ -1,0 +1,546 @@
+/*
+ * NAME
+ *	smtp-load - SMTP submission load with XCLIENT LOGIN
+ * SYNOPSIS
+ *	smtp-load [-c sessions] [-d seconds] [-n messages] [-w warmup]
+ *		[-f listfile] [-r rcpt] [-s size] [-m msgs-per-session] [-v]
+ *		HOST:PORT
+ * DESCRIPTION
+ *	Postfix's smtp-source has no AUTH and no XCLIENT, and stops at the
+ *	first rejection; this tool does the little that the end-to-end
+ *	benchmark needs instead. -c threads each run SMTP sessions back
+ *	to back: greeting, EHLO, "XCLIENT LOGIN=<login>" (Postfix must
+ *	list the client in smtpd_authorized_xclient_hosts and have SASL
+ *	enabled on the service; the session then counts as logged in
+ *	with sasl_method XCLIENT), EHLO again, then -m messages (MAIL
+ *	FROM, RCPT TO, DATA with a message of about -s bytes), QUIT.
+ *	A 5xx reply to MAIL FROM or RCPT TO (Postfix delays sender
+ *	restrictions to RCPT by default) counts as rejected, and the
+ *	session goes on with RSET.
+ *	A thread gives up after 50 failed sessions in a row.
+ *
+ *	The (login, sender) pairs come from listfile as in policy-load
+ *	("-" = no XCLIENT, "<>" = null sender); without -f a built-in
+ *	abc.com list is used. Runs -d seconds (default 5) or until -n
+ *	messages were sent; transactions that begin in the first -w
+ *	seconds are not counted.
+ *
+ *	Output, one line: target sessions seconds messages accepted
+ *	rejected errors mps p50_ms p99_ms (per-transaction latency from
+ *	MAIL FROM to the reply after the final dot).
+ * DIAGNOSTICS
+ *	Exit status 1 on bad usage; 2 when no message was accepted.
+ * SEE ALSO
+ *	policy-load.c, bench-policy.py, Postfix XCLIENT_README
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_LEN	1024
+#define PAIR_LEN	512
+#define ERRORS_MAX	50		/* failed sessions in a row */
+
+struct pair {
+	char	login[PAIR_LEN];
+	char	sender[PAIR_LEN];
+};
+
+struct session {
+	int	fd;
+	char	buf[8192];
+	size_t	len;
+	size_t	pos;
+};
+
+struct worker {
+	pthread_t thread;
+	int	id;
+	unsigned long accepted, rejected, errors;
+	uint32_t *lat;			/* microseconds */
+	size_t	lat_len, lat_size;
+};
+
+static struct sockaddr_in server;
+static const char *target;
+static struct pair *pairs;
+static size_t npairs;
+static int nsessions = 10;
+static int per_session = 1;
+static double duration = 5.0, warmup = 0.0;
+static long long max_messages = -1;
+static atomic_llong issued;
+static const char *rcpt = "someone@example.net";
+static char *body;
+static size_t body_len;
+static uint64_t t_measure, t_end;
+static int verbose;
+static atomic_int said;
+
+static void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* die - print and exit */
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "smtp-load: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+/* now_ns - monotonic clock */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec);
+}
+
+/* xrealloc - realloc or die */
+static void *xrealloc(void *p, size_t n)
+{
+	if ((p = realloc(p, n)) == NULL)
+		die("out of memory");
+	return (p);
+}
+
+/* pairs_add - remember one (login, sender) */
+static void pairs_add(const char *login, const char *sender)
+{
+	struct pair *p;
+
+	if (strlen(login) >= PAIR_LEN || strlen(sender) >= PAIR_LEN)
+		die("pair too long: %s %s", login, sender);
+	if (npairs % 1024 == 0)
+		pairs = xrealloc(pairs, (npairs + 1024) * sizeof(*pairs));
+	p = &pairs[npairs++];
+	memcpy(p->login, login, strlen(login) + 1);
+	memcpy(p->sender, strcmp(sender, "<>") == 0 ? "" : sender,
+	       strcmp(sender, "<>") == 0 ? 1 : strlen(sender) + 1);
+}
+
+/* pairs_load - read the list file or use the built-in pairs */
+static void pairs_load(const char *path)
+{
+	char line[2048];
+	FILE *fp;
+
+	if (path == NULL) {
+		pairs_add("sandra.schuster@abc.com", "sandra.schuster@abc.com");
+		pairs_add("sandra.schuster@abc.com", "makler@abc.com");
+		pairs_add("sandra.schuster@abc.com", "info@abc.com");
+		pairs_add("jana.meier@abc.com", "buchhaltung@abc.com");
+		return;
+	}
+	if ((fp = fopen(path, "r")) == NULL)
+		die("cannot open %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *login, *sender, *save;
+
+		if ((login = strtok_r(line, " \t\r\n", &save)) == NULL
+		    || *login == '#')
+			continue;
+		if ((sender = strtok_r(NULL, " \t\r\n", &save)) == NULL)
+			die("line without a sender in %s", path);
+		pairs_add(login, sender);
+	}
+	fclose(fp);
+	if (npairs == 0)
+		die("no pairs in %s", path);
+}
+
+/* xtext - RFC 3461 xtext encoding for XCLIENT values */
+static int xtext(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in; in++) {
+		unsigned char ch = (unsigned char) *in;
+
+		if (ch < 33 || ch > 126 || ch == '+' || ch == '=') {
+			if (o + 3 >= size)
+				return (-1);
+			snprintf(out + o, 4, "+%02X", ch);
+			o += 3;
+		} else {
+			if (o + 1 >= size)
+				return (-1);
+			out[o++] = (char) ch;
+		}
+	}
+	out[o] = 0;
+	return (0);
+}
+
+/* sess_send - write a whole command */
+static int sess_send(struct session *s, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(s->fd, data, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		data += n;
+		len -= (size_t) n;
+	}
+	return (0);
+}
+
+/* sess_line - read one reply line into line; -1 on EOF/error */
+static int sess_line(struct session *s, char *line, size_t size)
+{
+	size_t o = 0;
+
+	for (;;) {
+		if (s->pos == s->len) {
+			ssize_t n = read(s->fd, s->buf, sizeof(s->buf));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return (-1);
+			s->len = (size_t) n;
+			s->pos = 0;
+		}
+		while (s->pos < s->len) {
+			char ch = s->buf[s->pos++];
+
+			if (ch == '\n') {
+				if (o > 0 && line[o - 1] == '\r')
+					o--;
+				line[o] = 0;
+				return (0);
+			}
+			if (o + 1 < size)
+				line[o++] = ch;
+		}
+	}
+}
+
+/* sess_reply - read a (multi-line) reply; its code, -1 on error */
+static int sess_reply(struct session *s, char *last, size_t size)
+{
+	for (;;) {
+		if (sess_line(s, last, size) < 0 || strlen(last) < 3)
+			return (-1);
+		if (last[3] != '-')
+			return (atoi(last));
+	}
+}
+
+/* sess_cmd - send a command and read the reply code */
+static int sess_cmd(struct session *s, const char *cmd, char *last,
+		    size_t size)
+{
+	if (sess_send(s, cmd, strlen(cmd)) < 0)
+		return (-1);
+	return (sess_reply(s, last, size));
+}
+
+/* worker_lat - record one transaction's latency */
+static void worker_lat(struct worker *w, uint64_t ns)
+{
+	if (w->lat_len == w->lat_size) {
+		w->lat_size = w->lat_size ? w->lat_size * 2 : 4096;
+		w->lat = xrealloc(w->lat, w->lat_size * sizeof(*w->lat));
+	}
+	w->lat[w->lat_len++] = (uint32_t) (ns / 1000);
+}
+
+/* worker_session - one SMTP session; -1 on protocol or I/O error */
+static int worker_session(struct worker *w, const struct pair *p, int *done)
+{
+	struct session s;
+	char line[LINE_MAX_LEN], cmd[4 * PAIR_LEN + 64], enc[3 * PAIR_LEN];
+	int code, i, on = 1;
+	struct timeval tv = {.tv_sec = 30};
+
+	memset(&s, 0, sizeof(s));
+	if ((s.fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return (-1);
+	(void) setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void) setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (connect(s.fd, (struct sockaddr *) &server, sizeof(server)) < 0)
+		goto fail;
+	if (sess_reply(&s, line, sizeof(line)) != 220)
+		goto fail;
+	if (sess_cmd(&s, "EHLO load.example.net\r\n", line,
+		     sizeof(line)) != 250)
+		goto fail;
+	if (strcmp(p->login, "-") != 0) {
+		if (xtext(p->login, enc, sizeof(enc)) < 0)
+			goto fail;
+		snprintf(cmd, sizeof(cmd), "XCLIENT LOGIN=%s\r\n", enc);
+		if (sess_cmd(&s, cmd, line, sizeof(line)) != 220) {
+			if (atomic_fetch_add(&said, 1) == 0)
+				fprintf(stderr, "smtp-load: XCLIENT: %s\n",
+					line);
+			goto fail;
+		}
+		if (sess_cmd(&s, "EHLO load.example.net\r\n", line,
+			     sizeof(line)) != 250)
+			goto fail;
+	}
+	for (i = 0; i < per_session; i++) {
+		uint64_t t0;
+
+		if (max_messages >= 0
+		    && atomic_fetch_add(&issued, 1) >= max_messages) {
+			*done = 1;
+			break;
+		}
+		if (max_messages < 0 && now_ns() >= t_end)
+			break;
+		t0 = now_ns();
+		snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>\r\n", p->sender);
+		code = sess_cmd(&s, cmd, line, sizeof(line));
+		if (code < 0)
+			goto fail;
+		if (code != 250) {
+			if (verbose && atomic_fetch_add(&said, 1) < 3)
+				fprintf(stderr, "smtp-load: %s as %s: %s\n",
+					p->sender, p->login, line);
+			if (t0 >= t_measure)
+				w->rejected++;
+			if (sess_cmd(&s, "RSET\r\n", line, sizeof(line)) != 250)
+				goto fail;
+			continue;
+		}
+		/* With smtpd_delay_reject = yes (the default) Postfix
+		   answers sender restrictions at RCPT TO. */
+		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", rcpt);
+		code = sess_cmd(&s, cmd, line, sizeof(line));
+		if (code >= 500 && code < 600) {
+			if (verbose && atomic_fetch_add(&said, 1) < 3)
+				fprintf(stderr, "smtp-load: %s as %s: %s\n",
+					p->sender, p->login, line);
+			if (t0 >= t_measure)
+				w->rejected++;
+			if (sess_cmd(&s, "RSET\r\n", line, sizeof(line)) != 250)
+				goto fail;
+			continue;
+		}
+		if (code != 250)
+			goto fail;
+		if (sess_cmd(&s, "DATA\r\n", line, sizeof(line)) != 354)
+			goto fail;
+		if (sess_send(&s, body, body_len) < 0)
+			goto fail;
+		if (sess_reply(&s, line, sizeof(line)) != 250)
+			goto fail;
+		if (t0 >= t_measure) {
+			w->accepted++;
+			worker_lat(w, now_ns() - t0);
+		}
+	}
+	(void) sess_cmd(&s, "QUIT\r\n", line, sizeof(line));
+	close(s.fd);
+	return (0);
+
+fail:
+	if (verbose && atomic_fetch_add(&said, 1) < 3)
+		fprintf(stderr, "smtp-load: session error, last reply: %s\n",
+			line);
+	close(s.fd);
+	return (-1);
+}
+
+/* worker_run - sessions back to back until time or count is up */
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	unsigned long k = (unsigned long) w->id * 7919UL;
+	int done = 0, failed = 0;
+
+	while (!done) {
+		if (max_messages < 0 && now_ns() >= t_end)
+			break;
+		if (worker_session(w, &pairs[k % npairs], &done) < 0) {
+			w->errors++;
+			if (++failed >= ERRORS_MAX) {
+				fprintf(stderr, "smtp-load: %d sessions in a row "
+					"failed, giving up\n", failed);
+				break;
+			}
+			usleep(1000);
+		} else {
+			failed = 0;
+		}
+		k += (unsigned long) nsessions;
+	}
+	return (NULL);
+}
+
+/* cmp_u32 - qsort order */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+	return (x < y ? -1 : x > y);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: smtp-load [-c sessions] [-d seconds] "
+		"[-n messages] [-w warmup] [-f listfile] [-r rcpt] [-s size] "
+		"[-m msgs-per-session] [-v] HOST:PORT\n");
+	exit(1);
+}
+
+/* body_make - a plain message of about size bytes, dot-terminated */
+static void body_make(size_t size)
+{
+	size_t cap = size + 512, o;
+	int n;
+
+	body = xrealloc(NULL, cap);
+	n = snprintf(body, cap, "From: load@example.net\r\n"
+		     "To: %s\r\nSubject: smtp-load\r\n\r\n", rcpt);
+	if (n < 0 || (size_t) n >= cap)
+		die("header too long");
+	o = (size_t) n;
+	while (o + 80 < size) {
+		memset(body + o, 'x', 76);
+		memcpy(body + o + 76, "\r\n", 2);
+		o += 78;
+	}
+	memcpy(body + o, "last line\r\n.\r\n", 15);
+	body_len = o + 15;
+}
+
+int main(int argc, char **argv)
+{
+	struct worker *workers;
+	const char *listfile = NULL;
+	unsigned long acc = 0, rej = 0, err = 0;
+	size_t nlat = 0, size = 1024;
+	uint32_t *lat;
+	char host[64];
+	const char *colon;
+	struct sigaction sa;
+	uint64_t t_start, t_stop;
+	double secs;
+	int ch, i;
+
+	while ((ch = getopt(argc, argv, "c:d:n:w:f:r:s:m:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			nsessions = atoi(optarg);
+			break;
+		case 'd':
+			duration = atof(optarg);
+			break;
+		case 'n':
+			max_messages = atoll(optarg);
+			break;
+		case 'w':
+			warmup = atof(optarg);
+			break;
+		case 'f':
+			listfile = optarg;
+			break;
+		case 'r':
+			rcpt = optarg;
+			break;
+		case 's':
+			size = (size_t) atol(optarg);
+			break;
+		case 'm':
+			per_session = atoi(optarg);
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1 || nsessions < 1 || per_session < 1
+	    || duration <= 0 || size > 10 * 1024 * 1024)
+		usage();
+	target = argv[optind];
+	colon = strrchr(target, ':');
+	if (colon == NULL || (size_t) (colon - target) >= sizeof(host))
+		usage();
+	memcpy(host, target, (size_t) (colon - target));
+	host[colon - target] = 0;
+	memset(&server, 0, sizeof(server));
+	server.sin_family = AF_INET;
+	server.sin_port = htons((unsigned short) atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &server.sin_addr) != 1)
+		die("bad host %s", host);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	(void) sigaction(SIGPIPE, &sa, NULL);
+	pairs_load(listfile);
+	body_make(size);
+
+	workers = xrealloc(NULL, (size_t) nsessions * sizeof(*workers));
+	memset(workers, 0, (size_t) nsessions * sizeof(*workers));
+	t_start = now_ns();
+	t_measure = t_start + (uint64_t) (warmup * 1e9);
+	t_end = t_measure + (uint64_t) (duration * 1e9);
+	for (i = 0; i < nsessions; i++) {
+		workers[i].id = i;
+		if (pthread_create(&workers[i].thread, NULL, worker_run,
+				   &workers[i]) != 0)
+			die("pthread_create failed");
+	}
+	for (i = 0; i < nsessions; i++)
+		pthread_join(workers[i].thread, NULL);
+	t_stop = now_ns();
+	if (max_messages < 0 && t_stop > t_end)
+		t_stop = t_end;
+	secs = (double) (t_stop - t_measure) / 1e9;
+	for (i = 0; i < nsessions; i++)
+		nlat += workers[i].lat_len;
+	lat = xrealloc(NULL, (nlat ? nlat : 1) * sizeof(*lat));
+	nlat = 0;
+	for (i = 0; i < nsessions; i++) {
+		if (workers[i].lat_len)
+			memcpy(lat + nlat, workers[i].lat,
+			       workers[i].lat_len * sizeof(*lat));
+		nlat += workers[i].lat_len;
+		acc += workers[i].accepted;
+		rej += workers[i].rejected;
+		err += workers[i].errors;
+	}
+	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	printf("target=%s sessions=%d seconds=%.3f messages=%lu accepted=%lu "
+	       "rejected=%lu errors=%lu mps=%.1f p50_ms=%.2f p99_ms=%.2f\n",
+	       target, nsessions, secs, acc + rej, acc, rej, err,
+	       secs > 0 ? (double) acc / secs : 0.0,
+	       nlat ? lat[(size_t) (0.50 * (double) (nlat - 1))] / 1000.0 : 0,
+	       nlat ? lat[(size_t) (0.99 * (double) (nlat - 1))] / 1000.0 : 0);
+	fflush(stdout);
+	for (i = 0; i < nsessions; i++)
+		free(workers[i].lat);
+	free(workers);
+	free(lat);
+	free(pairs);
+	free(body);
+	return (acc > 0 ? 0 : 2);
+}
