@@ -1,0 +1,78 @@
+/*
+ * NAME
+ *	daemon - what every mailgrants daemon does before it serves
+ * DESCRIPTION
+ *	The same steps as mailgrants-policyd's own start-up, here so that
+ *	the milter (and the policy daemon, when it moves over) share one
+ *	copy. There is no chroot: the replica is reopened when sync
+ *	replaces it, so its directory must stay reachable.
+ * SEE ALSO
+ *	daemon.h, Postfix src/util/chroot_uid.c
+ */
+
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* daemon_fail - format the static error text */
+static int __attribute__((format(printf, 2, 3)))
+daemon_fail(const char **error_r, const char *fmt, ...)
+{
+	static char error[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	/* A cut error text is still an error text. */
+	(void)vsnprintf(error, sizeof(error), fmt, ap);
+	va_end(ap);
+	*error_r = error;
+	return -1;
+}
+
+/* daemon_drop_privileges - become the unprivileged user, or refuse root */
+int daemon_drop_privileges(const char *user, const char **error_r)
+{
+	struct passwd *pw;
+
+	if (user == NULL) {
+		if (geteuid() == 0 || getuid() == 0)
+			return daemon_fail(error_r, "refusing to serve as "
+					   "root: start with --user NAME (an "
+					   "unprivileged account that can "
+					   "read the replica)");
+		return 0;
+	}
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL)
+		return daemon_fail(error_r, "--user %s: no such user", user);
+	if (pw->pw_uid == 0)
+		return daemon_fail(error_r, "--user %s: is root; refusing to "
+				   "serve as root", user);
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid && getuid() == pw->pw_uid)
+			return 0;
+		return daemon_fail(error_r, "--user %s: only root can change "
+				   "to that user", user);
+	}
+	/* Group first: after setuid it could no longer be changed. */
+	if (setgid(pw->pw_gid) < 0)
+		return daemon_fail(error_r, "setgid(%ld): %s",
+				   (long)pw->pw_gid, strerror(errno));
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0)
+		return daemon_fail(error_r, "initgroups(%s): %s", pw->pw_name,
+				   strerror(errno));
+	if (setuid(pw->pw_uid) < 0)
+		return daemon_fail(error_r, "setuid(%ld): %s",
+				   (long)pw->pw_uid, strerror(errno));
+	if (getuid() == 0 || geteuid() == 0 || setuid(0) == 0)
+		return daemon_fail(error_r, "still root after dropping "
+				   "privileges");
+	return 0;
+}

@@ -1,0 +1,622 @@
+/*
+ * NAME
+ *	mailgrants-milter - may this login write this From: and Sender:? (Postfix)
+ * SYNOPSIS
+ *	mailgrants-milter [-c FILE] --listen SOCKET [--user NAME]
+ *		[--foreground] [--timeout SECS] [--backlog N]
+ * DESCRIPTION
+ *	A mail filter (Sendmail milter protocol, Debian's libmilter) for
+ *	the smtpd_milters of Postfix's submission service. The policy
+ *	daemon, mailgrants-policyd(8), checks the envelope sender; but a
+ *	mail client can send with its own address in MAIL FROM and
+ *	"From: peter.mueller@abc.com" in the header, and the recipient
+ *	then sees mail "from Peter". Postfix hands headers only to
+ *	milters, hence this one.
+ *
+ *	For authenticated mail (the {auth_authen} macro, the SASL login)
+ *	every address in each From: field and the address of each
+ *	Sender: field must be one the login may send as: each goes
+ *	through the same decision table as the policy daemon's envelope
+ *	sender (policy_decide(), on the rights function of the replica).
+ *	The first address that the table rejects rejects the message
+ *	with 550 and the table's status code, e.g. "550 5.7.1 From:
+ *	<peter.mueller@abc.com>: mailbox shared with you for reading
+ *	only; send from your own address". What the table defers (the
+ *	replica missing, unreadable or too old; a login the replica does
+ *	not know) is answered 451 with its 4.x.x code: nothing is
+ *	accepted unchecked. A From: or Sender: field that cannot be read
+ *	with certainty (see header.h: an unterminated quote, a display
+ *	name without <address>, more than 64 addresses, ...) is rejected
+ *	with 550 5.7.1.
+ *
+ *	Unauthenticated mail is accepted without looking at its headers:
+ *	the policy daemon covers local envelope senders without login. A message without From: is left to other checks,
+ *	as is an empty address ("From: <>" or an empty group); the null
+ *	sender rule of the policy daemon does not apply to headers.
+ *
+ *	The verdict is given at the end of the headers: the milter asks
+ *	Postfix to leave out connect, HELO, RCPT, DATA and the body, and
+ *	to expect no reply to MAIL FROM and to single headers (every step
+ *	left out saves both sides a write, a read and a wake-up); it
+ *	requests {auth_authen}, {client_addr} and i whatever
+ *	milter_mail_macros says. The replica is checked at most once a second and reopened
+ *	when "mailgrants sync" replaced it; while it is unavailable the
+ *	milter answers 451 and retries.
+ *
+ *	The socket is opened (a stale one replaced; a UNIX socket made
+ *	mode 0666, so that the directory it is in decides who may
+ *	connect) and the replica opened, then privileges are dropped to
+ *	--user; without --foreground the milter detaches first. It never
+ *	serves as root: started as root it needs --user.
+ *
+ *	When the milter is down, Postfix applies milter_default_action;
+ *	set it to tempfail (Postfix's default) for the submission
+ *	service, so that mail is neither accepted unchecked nor bounced:
+ *	the client is told 451 4.7.1 and tries again.
+ * OPTIONS
+ *	-c FILE, --config FILE
+ *		mailgrants.conf (default /etc/mailgrants/mailgrants.conf).
+ *	--listen SOCKET
+ *		libmilter's form: unix:PATH (or local:PATH),
+ *		inet:PORT@HOST, inet6:PORT@HOST. Postfix writes the same
+ *		socket as unix:PATH or inet:HOST:PORT.
+ *	--user NAME
+ *		after opening the socket and the replica: setgid,
+ *		initgroups, setuid to NAME. Required when started as root.
+ *	--foreground
+ *		do not detach, and log to standard error instead of syslog.
+ *	--timeout SECS
+ *		how long to wait for Postfix within a connection (default
+ *		600).
+ *	--backlog N
+ *		listen(2) backlog of the socket (default 128).
+ * DIAGNOSTICS
+ *	One line per decision, facility mail: "action=reject login=L
+ *	header=from address=<A> client=C queue_id=Q
+ *	reason=shared_read_only"; an unreadable field is "action=reject
+ *	... address=- ... reason=bad_header error=TEXT". Replica trouble
+ *	is logged as a warning. Exit status 1 on a start-up error.
+ * SEE ALSO
+ *	mailgrants-policyd(8), mailgrants(1), mailgrants.conf(5),
+ *	Postfix MILTER_README
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "header.h"
+#include "msg.h"
+#include "policy.h"
+#include "replica.h"
+#include "xalloc.h"
+
+#define MILTER_NAME "mailgrants-milter"
+#define MILTER_REPLICA_WARN_INTERVAL 300	/* repeat "still unavailable" */
+#define MILTER_TEXT_MAX 900	/* libmilter takes replies up to 980 */
+
+/* The protocol steps the milter does without: only MAIL FROM (for the
+   login) and the headers matter, and only the end of the headers needs
+   a reply. Every step left out saves Postfix and the milter a write, a
+   read and a wake-up per message; the client address for the log comes
+   as a macro at MAIL FROM instead of a connect event. */
+#define MILTER_STEPS_UNWANTED (SMFIP_NOCONNECT | SMFIP_NOHELO | \
+	SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA | \
+	SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR)
+
+enum milter_verdict {
+	MILTER_VERDICT_NONE,
+	MILTER_VERDICT_REJECT,
+	MILTER_VERDICT_TEMPFAIL,
+};
+
+/* One SMTP session's state. libmilter calls a session's callbacks one at
+   a time, from any thread of its pool. */
+struct milter_session {
+	unsigned long steps;		/* protocol steps negotiated away */
+	char client[64];
+	char *login;			/* {auth_authen}; NULL: none */
+	enum milter_verdict verdict;
+	char rcode[4];			/* "550", "451" */
+	char xcode[16];			/* "5.7.1" */
+	char text[MILTER_TEXT_MAX];
+	struct header_addresses list;
+};
+
+/* The replica, shared by all sessions. */
+static struct {
+	const struct config *cfg;
+	pthread_mutex_t lock;
+	struct replica *rep;
+	time_t checked, warned;
+	bool was_ok;
+	char error[512];
+} milter_replica = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.was_ok = true,		/* so that the first failure is logged */
+};
+
+/* milter_replica_check - open, reopen or retry the replica (locked) */
+static void milter_replica_check(bool force)
+{
+	const char *path = milter_replica.cfg->replica;
+	const char *error = NULL;
+	time_t now = time(NULL);
+
+	if (!force && now == milter_replica.checked)
+		return;
+	milter_replica.checked = now;
+	if (milter_replica.rep == NULL) {
+		if (replica_open(path, &milter_replica.rep, &error) < 0)
+			milter_replica.rep = NULL;
+	} else if (replica_refresh(milter_replica.rep, &error) < 0) {
+		replica_close(&milter_replica.rep);
+	}
+	if (milter_replica.rep != NULL) {
+		if (!milter_replica.was_ok)
+			msg_info("replica %s: available again", path);
+		milter_replica.was_ok = true;
+		return;
+	}
+	if (error == NULL)
+		error = "replica unavailable";
+	/* Say it once, and again every few minutes while it lasts. */
+	if (milter_replica.was_ok ||
+	    strcmp(error, milter_replica.error) != 0 ||
+	    now - milter_replica.warned >= MILTER_REPLICA_WARN_INTERVAL) {
+		msg_warn("%s; answering 451 until it is available", error);
+		milter_replica.warned = now;
+	}
+	snprintf(milter_replica.error, sizeof(milter_replica.error), "%s",
+		 error);
+	milter_replica.was_ok = false;
+}
+
+/* milter_decide - policy_decide() on the shared replica */
+static void milter_decide(const char *login, const char *address,
+			  struct policy_decision *d)
+{
+	pthread_mutex_lock(&milter_replica.lock);
+	milter_replica_check(false);
+	if (policy_decide(milter_replica.rep, milter_replica.cfg, login,
+			  address, time(NULL), d) < 0) {
+		msg_warn("%s; closing the replica, will retry", d->detail);
+		snprintf(milter_replica.error, sizeof(milter_replica.error),
+			 "%s", d->detail);
+		milter_replica.warned = time(NULL);
+		milter_replica.was_ok = false;
+		replica_close(&milter_replica.rep);
+	}
+	pthread_mutex_unlock(&milter_replica.lock);
+}
+
+/* milter_session_get - the session of a libmilter context */
+static struct milter_session *milter_session_get(SMFICTX *ctx)
+{
+	struct milter_session *s = smfi_getpriv(ctx);
+
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		if (smfi_setpriv(ctx, s) != MI_SUCCESS) {
+			free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+/* milter_message_reset - forget what was decided for the last message */
+static void milter_message_reset(struct milter_session *s)
+{
+	free(s->login);
+	s->login = NULL;
+	s->verdict = MILTER_VERDICT_NONE;
+	s->rcode[0] = s->xcode[0] = s->text[0] = '\0';
+}
+
+/* milter_set_verdict - remember the first reason to refuse the message */
+static void milter_set_verdict(struct milter_session *s,
+			       enum milter_verdict verdict, const char *rcode,
+			       const char *xcode, const char *field,
+			       const char *text)
+{
+	size_t len = 0;
+	int n;
+
+	if (s->verdict != MILTER_VERDICT_NONE)
+		return;
+	s->verdict = verdict;
+	snprintf(s->rcode, sizeof(s->rcode), "%s", rcode);
+	snprintf(s->xcode, sizeof(s->xcode), "%s", xcode);
+	n = snprintf(s->text, sizeof(s->text), "%s: ", field);
+	if (n < 0 || (size_t)n >= sizeof(s->text))
+		n = 0;
+	len = (size_t)n;
+	/* libmilter takes "%" as a format character: double it. A cut
+	   reply text is still a complete reply. */
+	for (; *text != '\0' && len + 3 < sizeof(s->text); text++) {
+		s->text[len++] = *text;
+		if (*text == '%')
+			s->text[len++] = '%';
+	}
+	s->text[len] = '\0';
+}
+
+/* milter_log - one line per decision */
+static void milter_log(SMFICTX *ctx, struct milter_session *s,
+		       const char *action, const char *field,
+		       const char *address, const char *reason,
+		       const char *error)
+{
+	char login[300], shown[300], queue_id[100], err[300];
+	const char *qid = smfi_getsymval(ctx, "i");
+
+	policy_printable(s->login, login, sizeof(login));
+	policy_printable(qid, queue_id, sizeof(queue_id));
+	if (address != NULL) {
+		char tmp[296];
+
+		policy_printable(address, tmp, sizeof(tmp));
+		snprintf(shown, sizeof(shown), "<%s>", tmp);
+	} else {
+		snprintf(shown, sizeof(shown), "-");
+	}
+	if (error != NULL) {
+		policy_printable(error, err, sizeof(err));
+		msg_info("action=%s login=%s header=%s address=%s client=%s "
+			 "queue_id=%s reason=%s error=%s", action, login,
+			 field, shown, s->client,
+			 queue_id[0] != '\0' ? queue_id : "-", reason, err);
+	} else {
+		msg_info("action=%s login=%s header=%s address=%s client=%s "
+			 "queue_id=%s reason=%s", action, login, field, shown,
+			 s->client, queue_id[0] != '\0' ? queue_id : "-",
+			 reason);
+	}
+}
+
+/* milter_check_field - every address of one From: or Sender: field */
+static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
+			       const char *field, const char *value)
+{
+	const char *error, *lower = field[0] == 'F' ? "from" : "sender";
+	struct policy_decision d;
+	unsigned int i;
+
+	if (header_addresses_parse(value, strlen(value), &s->list,
+				   &error) < 0) {
+		milter_log(ctx, s, "reject", lower, NULL, "bad_header", error);
+		milter_set_verdict(s, MILTER_VERDICT_REJECT, "550", "5.7.1",
+				   field, "header field not understood; "
+				   "write it as Name <address> with an "
+				   "address you may send as");
+		return;
+	}
+	for (i = 0; i < s->list.count; i++) {
+		const char *code, *text;
+		size_t clen;
+
+		milter_decide(s->login, s->list.addr[i], &d);
+		milter_log(ctx, s, policy_action_name(d.action), lower,
+			   s->list.addr[i], policy_reason_name(d.reason),
+			   NULL);
+		if (d.action == POLICY_ACTION_DUNNO)
+			continue;
+		/* d.reply is "ACTION X.Y.Z text": keep code and text. */
+		code = strchr(d.reply, ' ');
+		code = code != NULL ? code + 1 : "";
+		clen = strcspn(code, " ");
+		text = code[clen] == ' ' ? code + clen + 1 : "";
+		if (d.action == POLICY_ACTION_REJECT) {
+			char xcode[16];
+
+			snprintf(xcode, sizeof(xcode), "%.*s", (int)clen, code);
+			milter_set_verdict(s, MILTER_VERDICT_REJECT, "550",
+					   xcode[0] == '5' ? xcode : "5.7.1",
+					   field, text);
+		} else {
+			char xcode[16];
+
+			snprintf(xcode, sizeof(xcode), "%.*s", (int)clen, code);
+			milter_set_verdict(s, MILTER_VERDICT_TEMPFAIL, "451",
+					   xcode[0] == '4' ? xcode : "4.3.0",
+					   field, text);
+		}
+		return;
+	}
+}
+
+/* milter_negotiate - ask Postfix for less: no body, no replies to headers */
+static sfsistat milter_negotiate(SMFICTX *ctx, unsigned long f0,
+				 unsigned long f1, unsigned long f2,
+				 unsigned long f3, unsigned long *pf0,
+				 unsigned long *pf1, unsigned long *pf2,
+				 unsigned long *pf3)
+{
+	struct milter_session *s = milter_session_get(ctx);
+
+	(void)f2;
+	(void)f3;
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	*pf0 = 0;		/* no actions: the milter changes nothing */
+	*pf1 = s->steps = f1 & MILTER_STEPS_UNWANTED;
+	*pf2 = *pf3 = 0;
+	/* Ask for the macros it needs even if main.cf lists others: a
+	   missing {auth_authen} would look like unauthenticated mail. */
+	if ((f0 & SMFIF_SETSYMLIST) != 0) {
+		*pf0 |= SMFIF_SETSYMLIST;
+		if (smfi_setsymlist(ctx, SMFIM_ENVFROM,
+				    "{auth_authen} {client_addr} i") !=
+		    MI_SUCCESS ||
+		    smfi_setsymlist(ctx, SMFIM_EOH, "i") != MI_SUCCESS)
+			return SMFIS_TEMPFAIL;
+	}
+	return SMFIS_CONTINUE;
+}
+
+/* milter_envfrom - the login; mail without one is not ours to check */
+static sfsistat milter_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct milter_session *s = milter_session_get(ctx);
+	const char *login = smfi_getsymval(ctx, "{auth_authen}");
+	const char *client = smfi_getsymval(ctx, "{client_addr}");
+	bool no_reply;
+
+	(void)argv;
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	no_reply = (s->steps & SMFIP_NR_MAIL) != 0;
+	milter_message_reset(s);
+	policy_printable(client != NULL && client[0] != '\0' ? client : "-",
+			 s->client, sizeof(s->client));
+	if (login == NULL || login[0] == '\0') {
+		/* Without a reply to MAIL FROM, the headers still come:
+		   they are skipped (no login), and the end of the headers
+		   accepts the message. */
+		return no_reply ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+	}
+	s->login = xstrdup(login);
+	return no_reply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+/* milter_field_is - is this header name "want", obsolete space included? */
+static bool milter_field_is(const char *name, const char *want)
+{
+	size_t len = strlen(name);
+
+	/* "From : x" is the obsolete syntax of a From: field (RFC 5322
+	   4.5.3); Postfix hands the name over with its trailing blanks,
+	   and mail clients show it as From:. */
+	while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+		len--;
+	return len == strlen(want) && strncasecmp(name, want, len) == 0;
+}
+
+/* milter_header - check From: and Sender:, remember the verdict */
+static sfsistat milter_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct milter_session *s = smfi_getpriv(ctx);
+	sfsistat next;
+
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	next = (s->steps & SMFIP_NR_HDR) != 0 ? SMFIS_NOREPLY :
+	    SMFIS_CONTINUE;
+	if (s->login == NULL || s->verdict != MILTER_VERDICT_NONE)
+		return next;
+	if (milter_field_is(name, "From"))
+		milter_check_field(ctx, s, "From", value);
+	else if (milter_field_is(name, "Sender"))
+		milter_check_field(ctx, s, "Sender", value);
+	return next;
+}
+
+/* milter_verdict - end of the headers (or message): give the verdict */
+static sfsistat milter_verdict(SMFICTX *ctx)
+{
+	struct milter_session *s = smfi_getpriv(ctx);
+	sfsistat ret;
+
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	switch (s->verdict) {
+	case MILTER_VERDICT_REJECT:
+	case MILTER_VERDICT_TEMPFAIL:
+		/* Without the text, Postfix still refuses, in its words. */
+		if (smfi_setreply(ctx, s->rcode, s->xcode, s->text) !=
+		    MI_SUCCESS)
+			msg_warn("smfi_setreply failed for \"%s %s %s\"",
+				 s->rcode, s->xcode, s->text);
+		ret = s->verdict == MILTER_VERDICT_REJECT ? SMFIS_REJECT :
+		    SMFIS_TEMPFAIL;
+		break;
+	default:
+		ret = SMFIS_ACCEPT;
+		break;
+	}
+	milter_message_reset(s);
+	return ret;
+}
+
+/* milter_abort - the message ended early */
+static sfsistat milter_abort(SMFICTX *ctx)
+{
+	struct milter_session *s = smfi_getpriv(ctx);
+
+	if (s != NULL)
+		milter_message_reset(s);
+	return SMFIS_CONTINUE;
+}
+
+/* milter_close - the session ended */
+static sfsistat milter_close(SMFICTX *ctx)
+{
+	struct milter_session *s = smfi_getpriv(ctx);
+
+	if (s != NULL) {
+		milter_message_reset(s);
+		free(s);
+		(void)smfi_setpriv(ctx, NULL);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc milter_desc = {
+	.xxfi_name = MILTER_NAME,
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_NONE,
+	.xxfi_envfrom = milter_envfrom,
+	.xxfi_header = milter_header,
+	.xxfi_eoh = milter_verdict,
+	.xxfi_eom = milter_verdict,
+	.xxfi_abort = milter_abort,
+	.xxfi_close = milter_close,
+	.xxfi_negotiate = milter_negotiate,
+};
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_USER,
+	OPT_FOREGROUND,
+	OPT_TIMEOUT,
+	OPT_BACKLOG,
+	OPT_HELP,
+};
+
+static const struct option milter_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "backlog", required_argument, NULL, OPT_BACKLOG },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* milter_usage - how to call it */
+static void __attribute__((noreturn)) milter_usage(int status)
+{
+	fprintf(status == 0 ? stdout : stderr,
+		"usage: " MILTER_NAME " [-c FILE] --listen unix:PATH|"
+		"inet:PORT@HOST [--user NAME]\n"
+		"\t[--foreground] [--timeout SECS] [--backlog N]\n");
+	exit(status);
+}
+
+/* milter_number - a positive option value */
+static int milter_number(const char *opt, const char *value)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || n == 0 ||
+	    n > INT_MAX) {
+		fprintf(stderr, MILTER_NAME ": --%s: not a positive number: "
+			"%s\n", opt, value);
+		exit(1);
+	}
+	return (int)n;
+}
+
+/* milter_socket_path - the file of a unix:/local: socket, or NULL */
+static const char *milter_socket_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	if (strchr(spec, ':') == NULL)
+		return spec;	/* libmilter's default is a UNIX socket */
+	return NULL;
+}
+
+/* main - options, socket, replica, privileges, serve */
+int main(int argc, char **argv)
+{
+	const char *config_path = CONFIG_DEFAULT_PATH;
+	const char *listen_spec = NULL, *user = NULL, *path, *error;
+	bool foreground = false;
+	int timeout = 600, backlog = 128, opt, ret;
+	struct config *cfg;
+
+	while ((opt = getopt_long(argc, argv, "c:h", milter_options,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case OPT_LISTEN:
+			listen_spec = optarg;
+			break;
+		case OPT_USER:
+			user = optarg;
+			break;
+		case OPT_FOREGROUND:
+			foreground = true;
+			break;
+		case OPT_TIMEOUT:
+			timeout = milter_number("timeout", optarg);
+			break;
+		case OPT_BACKLOG:
+			backlog = milter_number("backlog", optarg);
+			break;
+		case 'h':
+		case OPT_HELP:
+			milter_usage(0);
+		default:
+			milter_usage(1);
+		}
+	}
+	if (optind != argc || listen_spec == NULL || listen_spec[0] == '\0')
+		milter_usage(1);
+
+	msg_init(MILTER_NAME, foreground);
+	if (config_read(config_path, &cfg, &error) < 0)
+		msg_fatal("%s", error);
+	milter_replica.cfg = cfg;
+	if (smfi_register(milter_desc) != MI_SUCCESS)
+		msg_fatal("smfi_register failed");
+	/* libmilter keeps the pointer; listen_spec lives in argv. */
+	if (smfi_setconn((char *)listen_spec) != MI_SUCCESS ||
+	    smfi_settimeout(timeout) != MI_SUCCESS ||
+	    smfi_setbacklog(backlog) != MI_SUCCESS)
+		msg_fatal("--listen %s: not a milter socket", listen_spec);
+	if (smfi_opensocket(true) != MI_SUCCESS)
+		msg_fatal("--listen %s: cannot open the socket", listen_spec);
+	/* Who may connect is decided by the directory the socket is in
+	   (Postfix's private/ is 0700 postfix). */
+	if ((path = milter_socket_path(listen_spec)) != NULL &&
+	    chmod(path, 0666) < 0)
+		msg_fatal("chmod %s: %m", path);
+	milter_replica_check(true);
+	if (daemon_drop_privileges(user, &error) < 0)
+		msg_fatal("%s", error);
+	if (!foreground && daemon(0, 0) < 0)
+		msg_fatal("daemon: %m");
+
+	msg_info("ready: replica %s, socket %s", cfg->replica, listen_spec);
+	ret = smfi_main();
+	msg_info("stopped");
+	pthread_mutex_lock(&milter_replica.lock);
+	replica_close(&milter_replica.rep);
+	pthread_mutex_unlock(&milter_replica.lock);
+	config_free(&cfg);
+	return ret == MI_SUCCESS ? 0 : 1;
+}

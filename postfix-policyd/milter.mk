@@ -1,0 +1,70 @@
+# postfix-policyd/milter.mk - mailgrants-milter, the header From:/Sender:
+# check, and the libFuzzer harness of its header parser (lib/header.c).
+# Included by the top-level Makefile after postfix-policyd/module.mk;
+# shares msg.o with the policy daemon and links Debian's libmilter.
+MILTER_OBJS = $(B)/postfix-policyd/mailgrants-milter.o \
+	$(B)/postfix-policyd/msg.o
+MILTER_BIN = $(B)/mailgrants-milter
+MILTER_LIBS = -lmilter -pthread
+
+$(MILTER_BIN): $(MILTER_OBJS) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(MILTER_OBJS) $(LIB_A) \
+		$(PKG_LIBS) $(MILTER_LIBS)
+
+ALL_TARGETS += $(MILTER_BIN)
+
+install-milter: $(MILTER_BIN)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DATADIR)/postfix $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0755 $(MILTER_BIN) $(DESTDIR)$(SBINDIR)/mailgrants-milter
+	install -m 0644 doc/mailgrants-milter.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 postfix-policyd/milter.main.cf.snippet \
+		$(DESTDIR)$(DATADIR)/postfix/
+	sed -e 's|/usr/sbin/mailgrants-milter|$(SBINDIR)/mailgrants-milter|' \
+		-e 's|/etc/mailgrants/|$(SYSCONFDIR)/mailgrants/|' \
+		postfix-policyd/mailgrants-milter.service \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/mailgrants-milter.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mailgrants-milter.service
+INSTALL_TARGETS += install-milter
+
+# The fuzz target, built like the policy request's (clang, from the
+# sources, in build-fuzz/); "make fuzz" runs both.
+FUZZ_CC ?= clang
+FUZZ_B ?= build-fuzz
+FUZZ_TIME ?= 30
+FUZZ_HEADER = $(FUZZ_B)/fuzz-header
+FUZZ_HEADER_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all $(CPPFLAGS)
+
+$(FUZZ_HEADER): tests/fuzz/fuzz-header.c lib/header.c lib/header.h
+	@mkdir -p $(FUZZ_B)/corpus/header
+	$(FUZZ_CC) $(FUZZ_HEADER_FLAGS) -o $@ tests/fuzz/fuzz-header.c \
+		lib/header.c
+
+.PHONY: fuzz-header
+# New inputs the fuzzer finds go to build-fuzz/, never into the tree.
+fuzz-header: $(FUZZ_HEADER)
+	$(FUZZ_HEADER) -max_total_time=$(FUZZ_TIME) -max_len=20000 \
+		-timeout=10 -artifact_prefix=$(FUZZ_B)/ \
+		$(FUZZ_B)/corpus/header tests/fuzz/corpus/header
+
+fuzz: fuzz-header
+
+# The end-to-end figures of issue 6: Postfix with the policy daemon and
+# the milter against Postfix with the policy daemon alone (smtp-load is
+# built by tests/bench/policy.mk). Prints figures; fails only on errors.
+BENCH_MILTER_ARGS ?=
+TRIVIAL_MILTER = $(B)/trivial-milter
+
+# One step, no object file ($(B)/tests/% belongs to unit tests).
+$(TRIVIAL_MILTER): tests/bench/trivial-milter.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -pthread -o $@ $< \
+		$(MILTER_LIBS)
+
+.PHONY: bench-milter
+bench: bench-milter
+
+bench-milter: all $(B)/smtp-load $(TRIVIAL_MILTER)
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-milter.py \
+		$(BENCH_MILTER_ARGS)

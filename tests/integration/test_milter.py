@@ -1,0 +1,418 @@
+"""mailgrants-milter end to end: Postfix, Dovecot SASL, slapd, the policy daemon.
+
+A private Postfix (tests/lib/postfix.py) whose submission service has
+SASL through a private Dovecot (passwords checked against the private
+slapd with the abc.com example), check_policy_service on our policy
+daemon, and smtpd_milters = our milter with milter_default_action =
+tempfail; accepted mail is relayed to an SMTP sink. The replica comes
+from "mailgrants sync --once". Messages are sent with swaks, logged in
+as the story's users.
+
+Checked: Sandra's own address in MAIL FROM with "From: Peter Müller
+<peter.mueller@abc.com>" is rejected with the 5.7.1 text and a log
+line; "From: info@abc.com" (company mailbox) and "From: makler@abc.com"
+(her own) arrive; her own From: with "Sender: peter.mueller@abc.com" is
+rejected; folded and RFC 2047 encoded headers; two addresses in one
+From: and two From: fields, one not hers; UTF-8 addresses; an
+unreadable From:; no From: at all; unauthenticated mail left alone.
+With the milter stopped, mail is tempfailed (4xx), neither accepted nor
+bounced; with the milter up but its replica missing, 451 4.3.0.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from daemonutil import make_workdir
+from dovecot import Dovecot
+from milter import Milter
+from policyd import Policyd
+from postfix import Postfix, SmtpSink
+
+SWAKS = "/usr/bin/swaks"
+
+SANDRA = ("sandra.schuster@abc.com", "sandra-pw")
+PETER = ("peter.mueller@abc.com", "peter-pw")
+RCPT = "kunde@example.net"
+
+SHARED_TEXT = ("550 5.7.1 From: <peter.mueller@abc.com>: mailbox shared "
+               "with you for reading only; send from your own address")
+
+
+class Stack:
+    """Everything one module of tests shares."""
+
+    def __init__(self, slapd, build_dir):
+        self.build_dir = build_dir
+        self.wd = make_workdir("mg-milter-")
+        self.conf = os.path.join(self.wd, "mailgrants.conf")
+        self.db = os.path.join(self.wd, "grants.db")
+        slapd.write_config(self.conf, replica=self.db)
+        os.chmod(self.conf, 0o644)
+        exe = os.path.join(build_dir, "mailgrants")
+        assert os.access(exe, os.X_OK), "%s not built" % exe
+        r = subprocess.run([exe, "-c", self.conf, "sync", "--once"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        # The daemons run as nobody.
+        os.chmod(self.db, 0o644)
+        self.milter_socket = os.path.join(self.wd, "milter.sock")
+        self.dc = self.policyd = self.milter = self.sink = self.pf = None
+        try:
+            dcdir = os.path.join(self.wd, "dovecot")
+            os.makedirs(dcdir)
+            os.chmod(dcdir, 0o755)
+            self.dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
+                              workdir=dcdir)
+            self.dc.start()
+            self.policyd = Policyd(build_dir, self.conf, self.wd)
+            self.milter = Milter(build_dir, self.conf, self.wd,
+                                 socket_path=self.milter_socket)
+            self.sink = SmtpSink().start()
+            self.pf = Postfix(relay_port=self.sink.port,
+                              sender_check="policy",
+                              policy_service="unix:" +
+                              self.policyd.socket_path,
+                              sasl_path=self.dc.auth_socket,
+                              milter="unix:" + self.milter_socket,
+                              # Loopback is a "local" client; real
+                              # submission clients are not, and their
+                              # headers reach the milter as written.
+                              main_extra={
+                                  "local_header_rewrite_clients": ""})
+            self.pf.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        for part in (self.pf, self.sink, self.milter, self.policyd,
+                     self.dc):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:
+                    pass
+        shutil.rmtree(self.wd, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack(slapd, build_dir):
+    s = Stack(slapd, build_dir)
+    yield s
+    s.close()
+
+
+def message(headers, token):
+    """A message as bytes: the header lines given, a Subject with the
+    token, a Date and a Message-ID, a short body; CRLF line ends."""
+    lines = list(headers) + [
+        "To: <%s>" % RCPT,
+        "Subject: milter test %s" % token,
+        "Date: Thu, 27 Nov 2025 10:00:00 +0100",
+        "Message-ID: <%s@test.example>" % token,
+        "",
+        "Hallo,",
+        "test %s." % token,
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def send(stack, login, envelope, headers, auth=True):
+    """Send one message through the submission service with swaks.
+
+    Returns (token, swaks returncode, swaks transcript)."""
+    assert os.access(SWAKS, os.X_OK), "swaks not installed"
+    token = uuid.uuid4().hex[:12]
+    path = os.path.join(stack.wd, "msg-%s.eml" % token)
+    with open(path, "wb") as f:
+        f.write(message(headers, token))
+    argv = [SWAKS, "--server", "127.0.0.1",
+            "--port", str(stack.pf.submission_port),
+            "--ehlo", "client.example.net",
+            "--from", envelope, "--to", RCPT,
+            "--data", "@" + path, "--timeout", "30"]
+    if auth:
+        argv += ["--auth", "PLAIN", "--auth-user", login[0],
+                 "--auth-password", login[1]]
+    r = subprocess.run(argv, capture_output=True, timeout=60)
+    out = r.stdout.decode("utf-8", "replace") + \
+        r.stderr.decode("utf-8", "replace")
+    return token, r.returncode, out
+
+
+def arrived(stack, token, timeout=20.0):
+    """True once the sink has the message with this token."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with stack.sink.lock:
+            for m in stack.sink.messages:
+                if token.encode() in m["data"]:
+                    return True
+        time.sleep(0.05)
+    return False
+
+
+def in_sink(stack, token):
+    with stack.sink.lock:
+        return any(token.encode() in m["data"] for m in stack.sink.messages)
+
+
+def server_replies(out):
+    """The server's reply lines in a swaks transcript."""
+    return [line[4:].strip() for line in out.splitlines()
+            if line.startswith("<** ") or line.startswith("<-  ")]
+
+
+def assert_accepted(stack, token, rc, out):
+    assert rc == 0, out
+    assert arrived(stack, token), "message %s not relayed:\n%s" % (token, out)
+
+
+def assert_rejected(stack, token, rc, out, text):
+    assert rc != 0, out
+    replies = server_replies(out)
+    assert any(r.startswith(text) for r in replies), \
+        "no reply %r in:\n%s" % (text, out)
+    # Rejected at the end of DATA: nothing queued, nothing relayed.
+    assert "Ok: queued" not in out
+    time.sleep(0.2)
+    assert not in_sink(stack, token)
+
+
+def test_sandra_from_peter_rejected(stack):
+    start = len(stack.milter.log())
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: Peter M\u00fcller <peter.mueller@abc.com>"])
+    assert_rejected(stack, token, rc, out, SHARED_TEXT)
+    stack.milter.wait_log(
+        r"action=reject login=sandra\.schuster@abc\.com header=from "
+        r"address=<peter\.mueller@abc\.com> client=127\.0\.0\.1 "
+        r"queue_id=\S+ reason=shared_read_only$", start=start)
+
+
+def test_sandra_from_company_mailbox_accepted(stack):
+    start = len(stack.milter.log())
+    token, rc, out = send(stack, SANDRA, SANDRA[0], ["From: info@abc.com"])
+    assert_accepted(stack, token, rc, out)
+    stack.milter.wait_log(
+        r"action=dunno login=sandra\.schuster@abc\.com header=from "
+        r"address=<info@abc\.com> .* reason=company_mailbox$", start=start)
+
+
+def test_sandra_own_private_mailbox_accepted(stack):
+    token, rc, out = send(stack, SANDRA, "makler@abc.com",
+                          ["From: ABC Makler <makler@abc.com>",
+                           "Sender: Sandra Schuster "
+                           "<sandra.schuster@abc.com>"])
+    assert_accepted(stack, token, rc, out)
+
+
+def test_sender_header_of_peter_rejected(stack):
+    start = len(stack.milter.log())
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: Sandra Schuster <sandra.schuster@abc.com>",
+                           "Sender: peter.mueller@abc.com"])
+    assert_rejected(stack, token, rc, out,
+                    "550 5.7.1 Sender: <peter.mueller@abc.com>: mailbox "
+                    "shared with you for reading only")
+    stack.milter.wait_log(r"action=reject login=sandra\.schuster@abc\.com "
+                          r"header=sender address=<peter\.mueller@abc\.com>",
+                          start=start)
+
+
+def test_folded_encoded_from_rejected(stack):
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: =?UTF-8?Q?Peter_M=C3=BCller?=",
+                           " =?UTF-8?Q?_(ABC)?=",
+                           "\t<peter.mueller@abc.com>"])
+    assert_rejected(stack, token, rc, out, SHARED_TEXT)
+
+
+def test_folded_encoded_own_from_accepted(stack):
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: =?UTF-8?Q?M=C3=BCller,_Schuster?=",
+                           "\t(Vertrieb)",
+                           " <sandra.schuster@abc.com>",
+                           "Sender: \"Schuster, Sandra\"",
+                           "  <Sandra.Schuster@ABC.com>"])
+    assert_accepted(stack, token, rc, out)
+
+
+def test_two_from_addresses_one_not_hers_rejected(stack):
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: Sandra <sandra.schuster@abc.com>, "
+                           "\"M\u00fcller, Peter\" <peter.mueller@abc.com>",
+                           "Sender: sandra.schuster@abc.com"])
+    assert_rejected(stack, token, rc, out, SHARED_TEXT)
+
+
+def test_two_from_addresses_both_hers_accepted(stack):
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: sandra.schuster@abc.com, info@abc.com",
+                           "Sender: sandra.schuster@abc.com"])
+    assert_accepted(stack, token, rc, out)
+
+
+def test_two_from_fields_one_not_hers_rejected(stack):
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: sandra.schuster@abc.com",
+                           "From: peter.mueller@abc.com"])
+    assert_rejected(stack, token, rc, out, SHARED_TEXT)
+
+
+@pytest.mark.parametrize("field", [
+    "from:peter.mueller@abc.com",
+    "FROM:\t peter.mueller@abc.com",
+    # The obsolete "name WSP :" form; clients still show it as From:.
+    "From : peter.mueller@abc.com",
+    "Sender\t: peter.mueller@abc.com",
+])
+def test_field_name_spellings_rejected(stack, field):
+    name = "Sender" if field.startswith("Sender") else "From"
+    # Not the first line: Postfix drops a first line "From ..." as an
+    # mbox separator (and then nobody sees it as a From: field).
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["X-Mailer: test", field] if name == "From" else
+                          ["From: sandra.schuster@abc.com", field])
+    assert_rejected(stack, token, rc, out,
+                    "550 5.7.1 %s: <peter.mueller@abc.com>: mailbox shared"
+                    % name)
+
+
+def test_encoded_word_hiding_an_address_rejected(stack):
+    # A client that does not take =?...?= as one word would see
+    # <peter.mueller@abc.com> here: the milter reads it the same way.
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: =?utf-8?q?Peter_<peter.mueller@abc.com>?= "
+                           "<sandra.schuster@abc.com>"])
+    assert_rejected(stack, token, rc, out,
+                    "550 5.7.1 From: header field not understood")
+
+
+def test_group_with_foreign_member_rejected(stack):
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: Vertrieb: sandra.schuster@abc.com, "
+                           "jana.meier@abc.com;"])
+    assert_rejected(stack, token, rc, out,
+                    "550 5.7.1 From: <jana.meier@abc.com>: you may not "
+                    "send as this address")
+
+
+def test_utf8_address(stack):
+    # Peter's own address in its UTF-8 form: his.
+    token, rc, out = send(stack, PETER, PETER[0],
+                          ["From: Peter M\u00fcller "
+                           "<peter.m\u00fcller@abc.com>"])
+    assert_accepted(stack, token, rc, out)
+    # The same address, for Sandra: shared with her, read only.
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: peter.m\u00fcller@abc.com"])
+    assert_rejected(stack, token, rc, out, "550 5.7.1 From: <peter.m")
+    assert "mailbox shared with you for reading only" in out
+
+
+def test_unreadable_from_rejected(stack):
+    start = len(stack.milter.log())
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: \"Peter <peter.mueller@abc.com>"])
+    assert_rejected(stack, token, rc, out,
+                    "550 5.7.1 From: header field not understood")
+    stack.milter.wait_log(r"action=reject login=sandra\.schuster@abc\.com "
+                          r"header=from address=- .* reason=bad_header "
+                          r"error=unterminated quoted string$", start=start)
+
+
+def test_missing_from_left_to_other_checks(stack):
+    token, rc, out = send(stack, SANDRA, SANDRA[0], [])
+    assert_accepted(stack, token, rc, out)
+
+
+def test_unauthenticated_mail_left_alone(stack):
+    # No login: the policy daemon lets a foreign envelope sender pass
+    # (DESIGN §6), and the milter does not look at the header.
+    start = len(stack.milter.log())
+    token, rc, out = send(stack, None, "someone@example.net",
+                          ["From: peter.mueller@abc.com"], auth=False)
+    assert_accepted(stack, token, rc, out)
+    assert "action=" not in stack.milter.log()[start:]
+
+
+def queue_files(pf):
+    """Files in the queue's message directories (nothing queued: [])."""
+    found = []
+    for sub in ("incoming", "active", "deferred", "hold", "maildrop",
+                "bounce", "defer"):
+        d = os.path.join(pf.queue_dir, sub)
+        for root, _, files in os.walk(d):
+            found += [os.path.join(root, f) for f in files]
+    return found
+
+
+def test_milter_down_tempfails(stack):
+    """milter_default_action = tempfail: nothing accepted unchecked,
+    nothing bounced; the milter's return makes mail flow again."""
+    stack.milter.stop()
+    try:
+        before = len(stack.sink.messages)
+        token, rc, out = send(stack, SANDRA, SANDRA[0],
+                              ["From: sandra.schuster@abc.com"])
+        replies = server_replies(out)
+        assert rc != 0, out
+        assert any(re.match(r"4\d\d[ -]4\.\d+\.\d+ ", r) for r in replies), \
+            out
+        assert not any(r.startswith("5") for r in replies), out
+        assert "Ok: queued" not in out
+        # The peer of a bad header gets no chance either.
+        token2, rc2, out2 = send(stack, SANDRA, SANDRA[0],
+                                 ["From: peter.mueller@abc.com"])
+        assert rc2 != 0 and "Ok: queued" not in out2, out2
+        time.sleep(1.0)
+        assert len(stack.sink.messages) == before
+        assert not in_sink(stack, token) and not in_sink(stack, token2)
+        assert queue_files(stack.pf) == []
+        log = stack.pf.maillog_text()
+        assert "milter" in log and "status=bounced" not in log
+    finally:
+        stack.milter = Milter(stack.build_dir, stack.conf, stack.wd,
+                              socket_path=stack.milter_socket)
+    token, rc, out = send(stack, SANDRA, SANDRA[0],
+                          ["From: sandra.schuster@abc.com"])
+    assert_accepted(stack, token, rc, out)
+
+
+def test_replica_missing_tempfails(stack):
+    """The milter up, its replica gone: 451 4.3.0, as the policy
+    daemon's DEFER_IF_PERMIT 4.3.0."""
+    conf = os.path.join(stack.wd, "missing.conf")
+    with open(stack.conf) as f:
+        text = f.read()
+    text = re.sub(r"(?m)^replica = .*$",
+                  "replica = %s" % os.path.join(stack.wd, "none.db"), text)
+    with open(conf, "w") as f:
+        f.write(text)
+    os.chmod(conf, 0o644)
+    stack.milter.stop()
+    try:
+        stack.milter = Milter(stack.build_dir, conf, stack.wd,
+                              socket_path=stack.milter_socket)
+        token, rc, out = send(stack, SANDRA, SANDRA[0],
+                              ["From: sandra.schuster@abc.com"])
+        assert rc != 0, out
+        assert any(r.startswith("451 4.3.0 From: the sender check is "
+                                "temporarily unavailable")
+                   for r in server_replies(out)), out
+        time.sleep(0.5)
+        assert not in_sink(stack, token)
+        assert queue_files(stack.pf) == []
+        stack.milter.wait_log(r"action=defer_if_permit .* "
+                              r"reason=replica_unavailable$")
+    finally:
+        stack.milter.stop()
+        stack.milter = Milter(stack.build_dir, stack.conf, stack.wd,
+                              socket_path=stack.milter_socket)
