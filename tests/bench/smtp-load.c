@@ -427,8 +427,9 @@ static void body_make(size_t size)
 		memcpy(body + o + 76, "\r\n", 2);
 		o += 78;
 	}
+	/* 14 bytes: the terminating NUL is not part of the message. */
 	memcpy(body + o, "last line\r\n.\r\n", 15);
-	body_len = o + 15;
+	body_len = o + 14;
 }
 
 int main(int argc, char **argv)
