@@ -44,6 +44,7 @@
 struct replica {
 	char *path;
 	sqlite3 *db;
+	unsigned int read_depth;	/* nested replica_read_begin() */
 	dev_t dev;
 	ino_t ino;
 	sqlite3_stmt *stmts[REPLICA_STMT_COUNT];
@@ -129,6 +130,7 @@ static void replica_drop_db(struct replica *rep)
 	if (rep->db != NULL)
 		sqlite3_close_v2(rep->db);
 	rep->db = NULL;
+	rep->read_depth = 0;
 }
 
 /* replica_attach - open the file read-only and check it is a replica */
@@ -158,6 +160,9 @@ static int replica_attach(struct replica *rep, const char **error_r)
 		return -1;
 	}
 	sqlite3_busy_timeout(rep->db, 2000);
+	/* Up to 16 MiB of pages: the upper levels of every index stay
+	   in memory; a page leaves only when the replica changes. */
+	sqlite3_exec(rep->db, "PRAGMA cache_size = -16384", NULL, NULL, NULL);
 	rc = sqlite3_prepare_v2(rep->db, "PRAGMA user_version", -1, &st_ver,
 				NULL);
 	if (rc == SQLITE_OK)
@@ -244,6 +249,49 @@ sqlite3_stmt *replica_stmt(struct replica *rep, enum replica_stmt which,
 		return NULL;
 	}
 	return rep->stmts[which];
+}
+
+/* replica_read_begin - one read transaction for several decisions */
+int replica_read_begin(struct replica *rep, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (rep->read_depth > 0) {
+		rep->read_depth++;
+		return 0;
+	}
+	st = replica_stmt(rep, REPLICA_STMT_BEGIN, error_r);
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		*error_r = replica_error(rep, "cannot begin a read");
+		return -1;
+	}
+	rep->read_depth = 1;
+	return 0;
+}
+
+/* replica_read_end - end the read transaction of the outermost begin */
+int replica_read_end(struct replica *rep, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (rep->read_depth == 0 || --rep->read_depth > 0)
+		return 0;
+	st = replica_stmt(rep, REPLICA_STMT_COMMIT, error_r);
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		*error_r = replica_error(rep, "cannot end a read");
+		return -1;
+	}
+	return 0;
 }
 
 /* replica_info - source, last sync and counts from the meta table */

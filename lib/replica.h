@@ -149,6 +149,11 @@ int replica_refresh(struct replica *rep, const char **error_r);
 int replica_info(struct replica *rep, struct replica_info *info_r,
 		 const char **error_r);
 void replica_close(struct replica **repp);
+/* replica_read_begin/end - decisions between them share one read
+   transaction (one sync's view, and the locking paid once); they nest,
+   and rights_* calls join an open one */
+int replica_read_begin(struct replica *rep, const char **error_r);
+int replica_read_end(struct replica *rep, const char **error_r);
 
 int replica_writer_open(const char *path,
 			const struct replica_writer_settings *set,

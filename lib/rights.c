@@ -416,36 +416,20 @@ static int rights_decide_locked(struct replica *rep, const char *login,
 	return 0;
 }
 
-/* rights_begin - start a read transaction */
+/* rights_begin - start a read transaction (or join the caller's) */
 static int rights_begin(struct replica *rep, const char **error_r)
 {
-	sqlite3_stmt *st = replica_stmt(rep, REPLICA_STMT_BEGIN, error_r);
-
-	if (st == NULL)
-		return -1;
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		*error_r = replica_error(rep, "cannot begin a read");
-		return -1;
-	}
-	return 0;
+	return replica_read_begin(rep, error_r);
 }
 
 /* rights_end - end the read transaction, keeping the first error */
 static int rights_end(struct replica *rep, int ret, const char **error_r)
 {
 	const char *err2;
-	sqlite3_stmt *st = replica_stmt(rep, REPLICA_STMT_COMMIT, &err2);
 
-	if (st != NULL) {
-		int rc = sqlite3_step(st);
-
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE && ret == 0) {
-			*error_r = replica_error(rep, "cannot end a read");
-			ret = -1;
-		}
+	if (replica_read_end(rep, &err2) < 0 && ret == 0) {
+		*error_r = err2;
+		ret = -1;
 	}
 	return ret;
 }

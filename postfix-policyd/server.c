@@ -750,6 +750,7 @@ int server_run(struct server *srv)
 		msg_fatal("epoll_ctl signalfd: %m");
 	server_set_listening(srv, true);
 	while (!srv->stop) {
+		const char *error;
 		int n, i;
 		long long now;
 
@@ -760,6 +761,11 @@ int server_run(struct server *srv)
 			msg_fatal("epoll_wait: %m");
 		}
 		now = server_clock_ms();
+		/* Every request this pass reads is decided in one read
+		   transaction: one view of the replica, the locking paid
+		   once. A failure here is left to the decisions to meet. */
+		bool batch = srv->rep != NULL &&
+			replica_read_begin(srv->rep, &error) == 0;
 		for (i = 0; i < n; i++) {
 			void *ptr = events[i].data.ptr;
 			struct listener *l;
@@ -772,6 +778,10 @@ int server_run(struct server *srv)
 				server_conn_event(srv, ptr, events[i].events,
 						  now);
 		}
+		/* A failed decision may have closed the replica meanwhile. */
+		if (batch && srv->rep != NULL &&
+		    replica_read_end(srv->rep, &error) < 0)
+			server_replica_failed(srv, error);
 		if (now - last_sweep >= SWEEP_INTERVAL_MS) {
 			server_sweep(srv, now);
 			last_sweep = now;
