@@ -63,6 +63,7 @@ include tests/module.mk
 include tests/bench/module.mk
 -include tests/bench/policy.mk
 -include tests/bench/dovecot.mk
+-include debian.mk
 
 all: $(ALL_TARGETS)
 

@@ -12,7 +12,6 @@ DOVECOT_INCLUDE := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
 	echo $$LIBDOVECOT_INCLUDE)
 DOVECOT_MODULEDIR := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
 	echo $$dovecot_moduledir)
-DOVECOT_CONFDIR ?= $(SYSCONFDIR)/dovecot/conf.d
 
 DP_SO = $(B)/dovecot-plugin/lib20_mailgrants_plugin.so
 DP_SRCS = dovecot-plugin/mailgrants-plugin.c dovecot-plugin/mailgrants-list.c \
@@ -42,10 +41,14 @@ $(DP_SO): $(DP_OBJS) $(DP_LIB_OBJS) dovecot-plugin/mailgrants.map
 
 ALL_TARGETS += $(DP_SO)
 
+# The module goes to Dovecot's module directory (from dovecot-config,
+# whatever PREFIX is); the configuration only to DATADIR as an example:
+# a file in conf.d would be live at Dovecot's next start, and it needs
+# the site's mail location first (README, "Dovecot").
 install-dovecot-plugin: $(DP_SO)
-	install -d $(DESTDIR)$(DOVECOT_MODULEDIR) $(DESTDIR)$(DOVECOT_CONFDIR)
+	install -d $(DESTDIR)$(DOVECOT_MODULEDIR) $(DESTDIR)$(DATADIR)/dovecot
 	install -m 0644 $(DP_SO) $(DESTDIR)$(DOVECOT_MODULEDIR)/
 	install -m 0644 dovecot-plugin/90-mailgrants.conf \
-		$(DESTDIR)$(DOVECOT_CONFDIR)/90-mailgrants.conf
+		$(DESTDIR)$(DATADIR)/dovecot/90-mailgrants.conf
 INSTALL_TARGETS += install-dovecot-plugin
 .PHONY: install-dovecot-plugin

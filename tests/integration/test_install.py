@@ -1,0 +1,279 @@
+"""make install, and the installed Debian packages.
+
+Two subjects, one set of expectations:
+
+- make install into a temporary DESTDIR (the normal run, "make check"):
+  with PREFIX=/usr and with an unusual PREFIX/SYSCONFDIR, so that the
+  units are seen to name the installed binaries and configuration;
+- the files the Debian packages installed on this machine, when
+  MAILGRANTS_INSTALLED=deb ("make check-deb", which also points
+  MAILGRANTS_BUILD at links to the installed binaries): the same list
+  from dpkg -L, plus what the maintainer scripts do (the user
+  mailgrants, the permissions of /etc/mailgrants and /var/lib/mailgrants,
+  nothing enabled, nothing put into Dovecot's conf.d).
+
+Either way the example configuration must list every key of
+lib/config.c with its default, and be accepted by the installed
+mailgrants when every line is uncommented.
+"""
+
+import glob
+import grp
+import os
+import pwd
+import re
+import stat
+import subprocess
+
+import pytest
+
+INSTALLED = os.environ.get("MAILGRANTS_INSTALLED", "")
+MODULEDIR = "/usr/lib/dovecot/modules"
+PACKAGES = ("mailgrants", "postfix-mailgrants", "dovecot-mailgrants")
+
+# (package, path relative to the install root, executable?)
+# %B bindir, %S sbindir, %M mandir, %D datadir, %U systemd unit dir.
+FILES = [
+    ("mailgrants", "%B/mailgrants", True),
+    ("mailgrants", "%M/man1/mailgrants.1", False),
+    ("mailgrants", "%M/man5/mailgrants.conf.5", False),
+    ("mailgrants", "%D/mailgrants.conf.example", False),
+    ("mailgrants", "%D/schema/mailgrants.schema", False),
+    ("mailgrants", "%D/schema/mailgrants.ldif", False),
+    ("mailgrants", "%D/schema/access.ldif", False),
+    ("mailgrants", "%D/examples/abc.ldif", False),
+    ("mailgrants", "%U/mailgrants-sync.service", False),
+    ("postfix-mailgrants", "%S/mailgrants-policyd", True),
+    ("postfix-mailgrants", "%S/mailgrants-milter", True),
+    ("postfix-mailgrants", "%M/man8/mailgrants-policyd.8", False),
+    ("postfix-mailgrants", "%M/man8/mailgrants-milter.8", False),
+    ("postfix-mailgrants", "%D/postfix/main.cf.snippet", False),
+    ("postfix-mailgrants", "%D/postfix/master.cf.snippet", False),
+    ("postfix-mailgrants", "%D/postfix/milter.main.cf.snippet", False),
+    ("postfix-mailgrants", "%U/mailgrants-policyd.service", False),
+    ("postfix-mailgrants", "%U/mailgrants-milter.service", False),
+    ("dovecot-mailgrants", MODULEDIR + "/lib20_mailgrants_plugin.so",
+     False),
+    ("dovecot-mailgrants", "%D/dovecot/90-mailgrants.conf", False),
+]
+
+UNITS = {
+    "mailgrants-sync.service": "%B/mailgrants",
+    "mailgrants-policyd.service": "%S/mailgrants-policyd",
+    "mailgrants-milter.service": "%S/mailgrants-milter",
+}
+
+
+def layout(prefix, sysconfdir, unitdir):
+    return {"%B": prefix + "/bin", "%S": prefix + "/sbin",
+            "%M": prefix + "/share/man", "%D": prefix + "/share/mailgrants",
+            "%U": unitdir, "%E": sysconfdir}
+
+
+def expand(path, lay):
+    for k, v in lay.items():
+        path = path.replace(k, v)
+    return path
+
+
+def make_install(repo_dir, build_dir, destdir, **vars):
+    """make install of the built tree ($MAILGRANTS_BUILD) into destdir."""
+    args = ["make", "-s", "-C", repo_dir, "B=" + build_dir,
+            "DESTDIR=" + destdir, "install"]
+    args += ["%s=%s" % kv for kv in vars.items()]
+    # Not the flags of a make that runs these tests (make check).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                       env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    found = set()
+    for dirpath, _, files in os.walk(destdir):
+        for f in files:
+            found.add("/" + os.path.relpath(os.path.join(dirpath, f),
+                                            destdir))
+    return found
+
+
+def unit_exec(text):
+    """ExecStart= of a unit, continuation lines joined, as a word list."""
+    text = text.replace("\\\n", " ")
+    m = re.search(r"^ExecStart=(.*)$", text, re.M)
+    assert m, "no ExecStart="
+    return m.group(1).split()
+
+
+def check_units(root, lay):
+    """Each unit starts the installed binary with the installed config."""
+    conf = lay["%E"] + "/mailgrants/mailgrants.conf"
+    for unit, binary in UNITS.items():
+        path = root + lay["%U"] + "/" + unit
+        with open(path) as f:
+            text = f.read()
+        argv = unit_exec(text)
+        assert argv[0] == expand(binary, lay), (unit, argv)
+        exe = root + argv[0]
+        assert os.path.isfile(exe) and os.access(exe, os.X_OK), exe
+        assert argv[argv.index("-c") + 1] == conf, (unit, argv)
+        # Every absolute path of the source unit was rewritten or is a
+        # system path that is not ours.
+        for p in re.findall(r"(?<![\w/.-])(/(?:usr|etc)/[\w/.-]*"
+                            r"mailgrants[\w/.-]*)", text):
+            assert p.startswith(lay["%E"]) or p.startswith(lay["%B"]) \
+                or p.startswith(lay["%S"]), (unit, p)
+        for page in re.findall(r"man:([\w.-]+)\((\d)\)", text):
+            man = "%s%s/man%s/%s.%s" % (root, lay["%M"], page[1], page[0],
+                                        page[1])
+            assert os.path.exists(man) or os.path.exists(man + ".gz"), man
+        assert re.search(r"^User=mailgrants$|--user mailgrants", text,
+                         re.M), unit
+
+
+def check_example_conf(repo_dir, example, mailgrants, tmp_path):
+    """Every key with its default; uncommented, the binary accepts it."""
+    with open(os.path.join(repo_dir, "lib", "config.c")) as f:
+        src = f.read()
+    table = {k: "".join(re.findall(r'"([^"]*)"', v)) for k, v in
+             re.findall(r'^\s*[SBUA]\((\w+),\s*((?:"[^"]*"\s*)+)\)', src,
+                        re.M)}
+    assert len(table) >= 40, "config table not found in lib/config.c"
+    listed = {}
+    with open(example) as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        m = re.match(r"#(\w+) =(?: (.*))?$", line)
+        if m:
+            listed[m.group(1)] = m.group(2) or ""
+    assert listed == table
+    conf = tmp_path / "uncommented.conf"
+    body = [re.sub(r"^#(\w+ =)", r"\1", line) for line in lines]
+    # The default replica may exist on this machine; this one does not.
+    body.append("replica = %s" % (tmp_path / "none.db"))
+    conf.write_text("\n".join(body) + "\n")
+    r = subprocess.run([mailgrants, "-c", str(conf), "explain",
+                        "a@example.org", "b@example.org"],
+                       capture_output=True, text=True, timeout=30)
+    # 2: the replica is unavailable, i.e. the configuration was read.
+    assert r.returncode == 2, r.stderr
+    assert "none.db" in r.stderr, r.stderr
+
+
+def test_every_man_page_is_installed(repo_dir):
+    pages = {os.path.basename(p) for p in
+             glob.glob(os.path.join(repo_dir, "doc", "*.[1-8]"))}
+    listed = {os.path.basename(p) for _, p, _ in FILES if "%M/" in p}
+    assert pages and pages == listed
+
+
+def deb_files(pkg):
+    r = subprocess.run(["dpkg-query", "-L", pkg], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    return {p for p in r.stdout.splitlines()
+            if os.path.isfile(p) and not p.startswith("/usr/share/doc/")}
+
+
+if INSTALLED == "deb":
+    def test_installed_packages(repo_dir, build_dir, tmp_path):
+        lay = layout("/usr", "/etc", "/lib/systemd/system")
+        for pkg in PACKAGES:
+            want = {expand(p, lay) for owner, p, _ in FILES if owner == pkg}
+            want = {p + ".gz" if "/share/man/" in p else p for p in want}
+            if pkg == "mailgrants":
+                want.add("/etc/mailgrants/mailgrants.conf")
+            assert deb_files(pkg) == want, pkg
+        for _, p, exe in FILES:
+            p = expand(p, lay)
+            if "/share/man/" in p:
+                p += ".gz"
+            mode = os.stat(p).st_mode
+            assert stat.S_IMODE(mode) == (0o755 if exe else 0o644), p
+        check_units("", lay)
+        # systemd's own check: syntax, the binaries, the man pages.
+        r = subprocess.run(["systemd-analyze", "verify"] +
+                           [lay["%U"] + "/" + u for u in UNITS],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout + r.stderr == "", \
+            r.stdout + r.stderr
+        # The tests' binaries are these (no test replaced the links).
+        for name in ("mailgrants", "mailgrants-policyd", "mailgrants-milter",
+                     "dovecot-plugin/lib20_mailgrants_plugin.so"):
+            assert os.path.realpath(os.path.join(build_dir, name)) \
+                .startswith(("/usr/", "/lib/")), name
+
+        conffiles = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Conffiles}", "mailgrants"],
+            capture_output=True, text=True, check=True).stdout
+        assert "/etc/mailgrants/mailgrants.conf " in conffiles
+        with open("/etc/mailgrants/mailgrants.conf") as f, \
+                open(os.path.join(repo_dir, "cli",
+                                  "mailgrants.conf.example")) as g:
+            assert f.read() == g.read()
+        check_example_conf(repo_dir, "/usr/share/mailgrants/"
+                           "mailgrants.conf.example",
+                           "/usr/bin/mailgrants", tmp_path)
+
+        # The maintainer scripts: a system user and group, the
+        # permissions of its directories.
+        user = pwd.getpwnam("mailgrants")
+        group = grp.getgrnam("mailgrants")
+        assert user.pw_uid < 1000 and user.pw_gid == group.gr_gid
+        assert user.pw_dir == "/var/lib/mailgrants"
+        assert user.pw_shell in ("/usr/sbin/nologin", "/bin/false")
+        for path, owner, mode in (
+                ("/var/lib/mailgrants", "mailgrants", 0o750),
+                ("/etc/mailgrants", "root", 0o750)):
+            st = os.stat(path)
+            assert pwd.getpwuid(st.st_uid).pw_name == owner, path
+            assert st.st_gid == group.gr_gid, path
+            assert stat.S_IMODE(st.st_mode) == mode, path
+
+        # Nothing enabled, nothing in Dovecot's live configuration.
+        for unit in UNITS:
+            assert not glob.glob("/etc/systemd/system/*.wants/" + unit)
+        assert not glob.glob("/etc/dovecot/conf.d/*mailgrants*")
+
+        # The plugin is tied to the ABI of the Dovecot it was built for.
+        with open("/usr/share/dovecot/dovecot-abi") as f:
+            abi = f.read().strip()
+        depends = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Depends}", "dovecot-mailgrants"],
+            capture_output=True, text=True, check=True).stdout
+        assert "dovecot-abi-" + abi in depends, depends
+        assert "postfix" in subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Depends}", "postfix-mailgrants"],
+            capture_output=True, text=True, check=True).stdout
+else:
+    @pytest.mark.parametrize("prefix,sysconfdir", [
+        ("/usr", "/etc"),
+        ("/opt/mg", "/opt/mg/etc"),
+    ])
+    def test_make_install(repo_dir, build_dir, tmp_path, prefix,
+                          sysconfdir):
+        dest = str(tmp_path / "dest")
+        found = make_install(repo_dir, build_dir, dest, PREFIX=prefix,
+                             SYSCONFDIR=sysconfdir)
+        lay = layout(prefix, sysconfdir, prefix + "/lib/systemd/system")
+        want = {expand(p, lay) for _, p, _ in FILES}
+        assert found == want
+        for _, p, exe in FILES:
+            mode = os.stat(dest + expand(p, lay)).st_mode
+            assert stat.S_IMODE(mode) == (0o755 if exe else 0o644), p
+        check_units(dest, lay)
+        # Never enabled by installing: nothing in SYSCONFDIR (no
+        # Dovecot conf.d file, no mailgrants.conf to overwrite).
+        assert not os.path.exists(dest + sysconfdir)
+        if prefix == "/usr":
+            check_example_conf(repo_dir,
+                               dest + lay["%D"] + "/mailgrants.conf.example",
+                               dest + lay["%B"] + "/mailgrants", tmp_path)
+            # The installed snippets are the tree's.
+            for sub in ("postfix-policyd/main.cf.snippet",
+                        "postfix-policyd/master.cf.snippet",
+                        "dovecot-plugin/90-mailgrants.conf"):
+                name = os.path.basename(sub)
+                inst = [p for p in found if p.endswith("/" + name)]
+                assert len(inst) == 1
+                with open(dest + inst[0], "rb") as f, \
+                        open(os.path.join(repo_dir, sub), "rb") as g:
+                    assert f.read() == g.read(), name
