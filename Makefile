@@ -64,6 +64,7 @@ include tests/bench/module.mk
 -include tests/bench/policy.mk
 -include tests/bench/dovecot.mk
 -include debian.mk
+-include stress.mk
 
 all: $(ALL_TARGETS)
 

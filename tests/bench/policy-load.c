@@ -3,7 +3,9 @@
  *	policy-load - load generator for Postfix policy servers
  * SYNOPSIS
  *	policy-load [-c conns] [-t threads] [-d seconds] [-n requests]
- *		[-w warmup] [-f listfile] [-p port] [-v] unix:PATH|inet:HOST:PORT
+ *		[-w warmup] [-f listfile [-x]] [-p port] [-r rate]
+ *		[-g gatefile] [-v]
+ *		unix:PATH|inet:HOST:PORT
  * DESCRIPTION
  *	Opens conns persistent connections (spread over threads threads,
  *	each with its own epoll loop) and keeps exactly one request in
@@ -20,6 +22,19 @@
  *	conns, so the pairs are spread over the connections.
  *
  *	Runs for -d seconds (default 5) or until -n requests were sent.
+ *	-r limits the rate to about rate requests per second in all: each
+ *	connection then sends its requests on a schedule of its own
+ *	(conns / rate seconds apart, staggered), and catches up when
+ *	replies were late. Without -r, as fast as the replies come.
+ *
+ *	-g (with -n) lets another process hold the load back: gatefile
+ *	holds a decimal number, and requests beyond it (counted from the
+ *	start, about: threads check it apart) wait until the number
+ *	grows. The file is read at most once a millisecond per thread
+ *	while requests wait; write it by renaming a new file into place.
+ *	A file that cannot be read keeps the number last read (0 at
+ *	first). The stress test uses it to keep its load going while it
+ *	replaces the replica, however long that takes.
  *	Requests sent during the first -w seconds (default 0) are not
  *	counted. -p sets the server_port attribute (default 587).
  *
@@ -27,6 +42,14 @@
  *	target conns threads seconds requests rps p50_us p90_us p99_us
  *	p999_us max_us errors actions=ACTION:count,...
  *	-v also prints one full reply per distinct action on stderr.
+ *
+ *	-x (with -f) verifies every reply, warm-up included. Each line
+ *	of listfile is then split at tabs only: login, sender, and one
+ *	or more accepted replies (the text after "action=", e.g. as
+ *	tests/stress/expect.c prints it); a reply that is none of them
+ *	is a mismatch. The first ten mismatches are printed on stderr,
+ *	and the output line ends in "checked=N mismatches=N". A line
+ *	without an accepted reply is a usage error.
  *
  *	An error is a connection that closed, failed or sent a reply
  *	without "action=": it is counted, reconnected and goes on.
@@ -64,13 +87,20 @@
 struct request {
 	char	*text;
 	size_t	len;
+	char	*pair;			/* -x: "login sender", for messages */
+	char	**accept;		/* -x: accepted replies */
+	size_t	*accept_len;
+	int	naccept;
 };
 
 struct conn {
 	int	fd;
 	unsigned long next;		/* index of the next request */
+	unsigned long cur;		/* index of the request in flight */
 	uint64_t sent_ns;		/* when the request in flight went */
 	int	busy;			/* a request is in flight */
+	int	waiting;		/* -r: the next one waits for due */
+	uint64_t due;			/* -r: when the next one may go */
 	size_t	in_len;
 	char	in[REPLY_MAX];
 };
@@ -91,6 +121,8 @@ struct worker {
 	size_t	lat_len;
 	size_t	lat_size;
 	unsigned long errors;
+	unsigned long checked;		/* -x: replies verified */
+	unsigned long mismatches;	/* -x: replies none of accepted */
 	struct action_count actions[ACTIONS_MAX];
 	int	nactions;
 };
@@ -106,6 +138,12 @@ static long long max_requests = -1;
 static atomic_llong issued;
 static uint64_t t_start, t_measure, t_end;
 static int verbose;
+static int verify;
+static double rate;
+static uint64_t pace_ns;		/* -r: per connection, between sends */
+static const char *gate_path;		/* -g */
+static atomic_llong gate_value;		/* -g: requests allowed so far */
+static atomic_int mismatch_printed;
 
 /* now_ns - monotonic clock in nanoseconds */
 static uint64_t now_ns(void)
@@ -193,10 +231,57 @@ static void request_add(const char *login, const char *sender,
 	if (nrequests % 1024 == 0)
 		requests = xrealloc(requests,
 				    (nrequests + 1024) * sizeof(*requests));
+	memset(&requests[nrequests], 0, sizeof(requests[nrequests]));
 	requests[nrequests].text = xrealloc(NULL, (size_t) n);
 	memcpy(requests[nrequests].text, buf, (size_t) n);
 	requests[nrequests].len = (size_t) n;
 	nrequests++;
+}
+
+/* xstrdup_len - copy len bytes into a new string */
+static char *xstrdup_len(const char *s, size_t len)
+{
+	char *p = xrealloc(NULL, len + 1);
+
+	memcpy(p, s, len);
+	p[len] = 0;
+	return (p);
+}
+
+/* request_add_verified - a pair with its accepted replies (-x) */
+static void request_add_verified(char *line, const char *path)
+{
+	char *fields[16];
+	int nf = 0, i;
+	char *p = line, *tab;
+	struct request *r;
+	size_t plen;
+
+	while (nf < (int) (sizeof(fields) / sizeof(fields[0]))) {
+		fields[nf++] = p;
+		if ((tab = strchr(p, '\t')) == NULL)
+			break;
+		*tab = 0;
+		p = tab + 1;
+	}
+	if (nf < 3)
+		die("-x: line without an accepted reply in %s: %s", path,
+		    fields[0]);
+	request_add(fields[0], fields[1], nrequests);
+	r = &requests[nrequests - 1];
+	plen = strlen(fields[0]) + 1 + strlen(fields[1]);
+	r->pair = xrealloc(NULL, plen + 1);
+	if ((size_t) snprintf(r->pair, plen + 1, "%s %s", fields[0],
+			      fields[1]) != plen)
+		die("-x: pair too long in %s", path);
+	r->naccept = nf - 2;
+	r->accept = xrealloc(NULL, (size_t) r->naccept * sizeof(*r->accept));
+	r->accept_len = xrealloc(NULL, (size_t) r->naccept
+				 * sizeof(*r->accept_len));
+	for (i = 0; i < r->naccept; i++) {
+		r->accept_len[i] = strlen(fields[i + 2]);
+		r->accept[i] = xstrdup_len(fields[i + 2], r->accept_len[i]);
+	}
 }
 
 /* requests_load - read (login, sender) pairs */
@@ -212,7 +297,7 @@ static void requests_load(const char *path)
 		{"-", "info@abc.com"},
 		{"-", "someone@example.net"},
 	};
-	char line[2048];
+	char line[8192];
 	FILE *fp;
 	size_t i;
 
@@ -226,6 +311,19 @@ static void requests_load(const char *path)
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		char *login, *sender, *save;
 
+		if (verify) {
+			size_t l = strlen(line);
+
+			if (l == sizeof(line) - 1 && line[l - 1] != '\n')
+				die("-x: line too long in %s", path);
+			while (l > 0 && (line[l - 1] == '\n'
+					 || line[l - 1] == '\r'))
+				line[--l] = 0;
+			if (l == 0 || line[0] == '#')
+				continue;
+			request_add_verified(line, path);
+			continue;
+		}
 		if ((login = strtok_r(line, " \t\r\n", &save)) == NULL
 		    || *login == '#')
 			continue;
@@ -302,7 +400,8 @@ static int conn_send(struct conn *c)
 		c->busy = 0;
 		return (0);
 	}
-	r = &requests[c->next % nrequests];
+	c->cur = c->next % nrequests;
+	r = &requests[c->cur];
 	c->next += (unsigned long) total_conns;
 	c->sent_ns = now_ns();
 	c->busy = 1;
@@ -322,6 +421,58 @@ static int conn_send(struct conn *c)
 		off += (size_t) n;
 	}
 	return (0);
+}
+
+/* gate_read - the number in the gate file (-g), or -1 */
+static long long gate_read(void)
+{
+	char buf[32];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(gate_path, O_RDONLY)) < 0)
+		return (-1);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return (-1);
+	buf[n] = 0;
+	return (strtoll(buf, NULL, 10));
+}
+
+/* gate_refresh - reread the gate, at most once a millisecond */
+static void gate_refresh(uint64_t *last_ns)
+{
+	uint64_t t = now_ns();
+	long long v;
+
+	if (t - *last_ns < 1000000ULL)
+		return;
+	*last_ns = t;
+	if ((v = gate_read()) >= 0)
+		atomic_store(&gate_value, v);
+}
+
+/* conn_next - send the next request now, or when it is due (-r) and
+   the gate lets it through (-g) */
+static int conn_next(struct conn *c)
+{
+	if (pace_ns > 0 && now_ns() < c->due) {
+		c->waiting = 1;
+		c->busy = 0;
+		return (0);
+	}
+	if (gate_path != NULL
+	    && atomic_load(&issued) >= atomic_load(&gate_value)
+	    && atomic_load(&issued) < max_requests) {
+		c->waiting = 1;
+		c->busy = 0;
+		return (0);
+	}
+	c->waiting = 0;
+	if (pace_ns > 0)
+		c->due += pace_ns;
+	return (conn_send(c));
 }
 
 /* worker_action - count one reply by its action word */
@@ -361,6 +512,34 @@ static void worker_action(struct worker *w, const char *reply, size_t len)
 	}
 }
 
+/* worker_verify - compare a complete reply with the accepted ones (-x) */
+static void worker_verify(struct worker *w, const struct conn *c)
+{
+	const struct request *r = &requests[c->cur];
+	const char *got = c->in;
+	size_t len = c->in_len;
+	int i;
+
+	w->checked++;
+	/* "action=TEXT\n\n" */
+	if (len >= 9 && memcmp(got, "action=", 7) == 0) {
+		got += 7;
+		len -= 9;
+		for (i = 0; i < r->naccept; i++)
+			if (r->accept_len[i] == len
+			    && memcmp(r->accept[i], got, len) == 0)
+				return;
+	} else {
+		got = c->in;
+		len = c->in_len;
+	}
+	w->mismatches++;
+	if (atomic_fetch_add(&mismatch_printed, 1) < 10)
+		fprintf(stderr, "policy-load: mismatch for %s: got \"%.*s\", "
+			"expected \"%s\"%s\n", r->pair, (int) len, got,
+			r->accept[0], r->naccept > 1 ? " or another" : "");
+}
+
 /* worker_reconnect - replace a failed connection */
 static int worker_reconnect(struct worker *w, int ep, struct conn *c)
 {
@@ -384,6 +563,7 @@ static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event events[128];
+	uint64_t gate_ns = 0;
 	int ep, i, live;
 
 	if ((ep = epoll_create1(0)) < 0)
@@ -396,11 +576,14 @@ static void *worker_run(void *arg)
 		ev.data.ptr = c;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 			die("epoll_ctl: %s", strerror(errno));
-		if (conn_send(c) < 0 && worker_reconnect(w, ep, c) < 0)
+		c->due = t_start + (uint64_t) (w->first_conn + i) * pace_ns
+		    / (uint64_t) total_conns;
+		if (conn_next(c) < 0 && worker_reconnect(w, ep, c) < 0)
 			die("cannot reach %s", target);
 	}
 	for (;;) {
-		int n = epoll_wait(ep, events, 128, 200);
+		int n = epoll_wait(ep, events, 128,
+				   pace_ns > 0 || gate_path != NULL ? 1 : 200);
 
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
@@ -429,6 +612,8 @@ static void *worker_run(void *arg)
 				continue;
 			}
 			t = now_ns();
+			if (verify)
+				worker_verify(w, c);
 			if (c->sent_ns >= t_measure) {
 				uint64_t d = t - c->sent_ns;
 
@@ -442,12 +627,28 @@ static void *worker_run(void *arg)
 				    UINT32_MAX : (uint32_t) d;
 				worker_action(w, c->in, c->in_len);
 			}
-			if (conn_send(c) < 0 && worker_reconnect(w, ep, c) < 0)
+			if (conn_next(c) < 0 && worker_reconnect(w, ep, c) < 0)
 				die("lost %s", target);
+		}
+		if (pace_ns > 0 || gate_path != NULL) {
+			uint64_t t = now_ns();
+
+			if (gate_path != NULL)
+				gate_refresh(&gate_ns);
+
+			for (i = 0; i < w->nconns; i++) {
+				struct conn *c = &w->conns[i];
+
+				if (c->waiting && t >= c->due
+				    && conn_next(c) < 0
+				    && worker_reconnect(w, ep, c) < 0)
+					die("lost %s", target);
+			}
 		}
 		if (max_requests >= 0) {
 			for (live = 0, i = 0; i < w->nconns; i++)
-				live += w->conns[i].busy;
+				live += w->conns[i].busy
+				    || w->conns[i].waiting;
 			if (live == 0)
 				break;
 		}
@@ -480,8 +681,9 @@ static double pct_us(const uint32_t *v, size_t n, double p)
 static void usage(void)
 {
 	fprintf(stderr, "usage: policy-load [-c conns] [-t threads] "
-		"[-d seconds] [-n requests] [-w warmup] [-f listfile] "
-		"[-p port] [-v] unix:PATH|inet:HOST:PORT\n");
+		"[-d seconds] [-n requests] [-w warmup] [-f listfile [-x]] "
+		"[-p port] [-r rate] [-g gatefile] [-v] "
+		"unix:PATH|inet:HOST:PORT\n");
 	exit(1);
 }
 
@@ -493,12 +695,12 @@ int main(int argc, char **argv)
 	const char *listfile = NULL;
 	uint32_t *lat;
 	size_t nlat = 0;
-	unsigned long errors = 0;
+	unsigned long errors = 0, checked = 0, mismatches = 0;
 	uint64_t t_stop;
 	double secs;
 	struct sigaction sa;
 
-	while ((ch = getopt(argc, argv, "c:t:d:n:w:f:p:v")) != -1) {
+	while ((ch = getopt(argc, argv, "c:t:d:n:w:f:p:r:g:vx")) != -1) {
 		switch (ch) {
 		case 'c':
 			total_conns = atoi(optarg);
@@ -524,13 +726,25 @@ int main(int argc, char **argv)
 		case 'v':
 			verbose = 1;
 			break;
+		case 'x':
+			verify = 1;
+			break;
+		case 'r':
+			rate = atof(optarg);
+			break;
+		case 'g':
+			gate_path = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
 	if (optind != argc - 1 || total_conns < 1 || nthreads < 1
-	    || duration <= 0 || warmup < 0)
+	    || duration <= 0 || warmup < 0 || (verify && listfile == NULL)
+	    || rate < 0 || (gate_path != NULL && max_requests < 0))
 		usage();
+	if (rate > 0)
+		pace_ns = (uint64_t) ((double) total_conns * 1e9 / rate);
 	if (nthreads > total_conns)
 		nthreads = total_conns;
 	target = argv[optind];
@@ -559,6 +773,11 @@ int main(int argc, char **argv)
 				die("cannot connect to %s", target);
 		}
 	}
+	if (gate_path != NULL) {
+		long long v = gate_read();
+
+		atomic_store(&gate_value, v > 0 ? v : 0);
+	}
 	t_start = now_ns();
 	t_measure = t_start + (uint64_t) (warmup * 1e9);
 	t_end = t_measure + (uint64_t) (duration * 1e9);
@@ -585,6 +804,8 @@ int main(int argc, char **argv)
 			memcpy(lat + nlat, w->lat, w->lat_len * sizeof(*lat));
 		nlat += w->lat_len;
 		errors += w->errors;
+		checked += w->checked;
+		mismatches += w->mismatches;
 		for (a = 0; a < w->nactions; a++) {
 			for (b = 0; b < nall; b++)
 				if (strcmp(all[b].name, w->actions[a].name)
@@ -610,6 +831,8 @@ int main(int argc, char **argv)
 	       nlat ? lat[nlat - 1] / 1000.0 : 0.0, errors);
 	for (i = 0; i < nall; i++)
 		printf("%s%s:%lu", i ? "," : "", all[i].name, all[i].count);
+	if (verify)
+		printf(" checked=%lu mismatches=%lu", checked, mismatches);
 	printf("\n");
 	if (verbose) {
 		for (i = 0; i < nall; i++) {
@@ -628,8 +851,14 @@ int main(int argc, char **argv)
 	}
 	free(workers);
 	free(lat);
-	for (i = 0; i < (int) nrequests; i++)
+	for (i = 0; i < (int) nrequests; i++) {
+		for (j = 0; j < requests[i].naccept; j++)
+			free(requests[i].accept[j]);
+		free(requests[i].accept);
+		free(requests[i].accept_len);
+		free(requests[i].pair);
 		free(requests[i].text);
+	}
 	free(requests);
 	return (0);
 }
