@@ -60,6 +60,7 @@ include tests/module.mk
 -include postfix-policyd/module.mk
 -include postfix-policyd/milter.mk
 -include dovecot-plugin/module.mk
+-include fuzz.mk
 include tests/bench/module.mk
 -include tests/bench/policy.mk
 -include tests/bench/dovecot.mk

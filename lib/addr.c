@@ -61,14 +61,16 @@ static int addr_fold(const char *s, size_t len, char *out, size_t outsize,
 		*error_r = "invalid UTF-8";
 		return -1;
 	}
-	size_t flen = outsize;
+	/* Folded apart first: nothing goes to out on error (addr.h). */
+	uint8_t folded[ADDR_MAX + 1];
+	size_t flen = sizeof(folded);
 	uint8_t *r = u8_tolower((const uint8_t *)s, len, NULL, UNINORM_NFC,
-				(uint8_t *)out, &flen);
+				folded, &flen);
 	if (r == NULL) {
 		*error_r = "cannot case-fold the local part";
 		return -1;
 	}
-	if (r != (uint8_t *)out) {
+	if (r != folded) {
 		/* Did not fit: libunistring allocated a larger result. */
 		free(r);
 		*error_r = "address too long";
@@ -78,7 +80,35 @@ static int addr_fold(const char *s, size_t len, char *out, size_t outsize,
 		*error_r = "address too long";
 		return -1;
 	}
+	memcpy(out, folded, flen);
 	*outlen_r = flen;
+	return 0;
+}
+
+/* addr_ascii_domain_check - letters, digits, "-", "_", and dots between
+   labels that are not empty */
+static int addr_ascii_domain_check(const char *s, size_t len,
+				   const char **error_r)
+{
+	/* libidn2 maps some characters to nothing. */
+	if (len == 0) {
+		*error_r = "empty domain";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!(isalnum(c) || c == '-' || c == '.' || c == '_')) {
+			*error_r = "invalid character in domain";
+			return -1;
+		}
+		/* An empty label would not survive normalising again
+		   (one trailing dot goes). */
+		if (c == '.' && (i == 0 || s[i - 1] == '.' || i == len - 1)) {
+			*error_r = "empty label in domain";
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -105,7 +135,12 @@ int addr_domain_normalize(const char *in, char *out, size_t outsize,
 		return -1;
 	}
 	if (in[0] == '[') {
-		/* An address literal: compared as written, lower case. */
+		/* An address literal: compared as written, lower case;
+		   ASCII in brackets (RFC 5321), never unchecked UTF-8. */
+		if (!addr_is_ascii(in, len) || len < 2 || in[len - 1] != ']') {
+			*error_r = "invalid address literal";
+			return -1;
+		}
 		if (len >= outsize) {
 			*error_r = "domain too long";
 			return -1;
@@ -118,18 +153,14 @@ int addr_domain_normalize(const char *in, char *out, size_t outsize,
 	char buf[256];
 	memcpy(buf, in, len);
 	buf[len] = '\0';
-	if (addr_is_ascii(buf, len) && strstr(buf, "xn--") == NULL &&
-	    strstr(buf, "XN--") == NULL) {
+	/* An A-label in any case ("Xn--") goes to libidn2 for checking,
+	   as its lower case form would. */
+	if (addr_is_ascii(buf, len) && strcasestr(buf, "xn--") == NULL) {
 		/* Plain ASCII: lower case is the whole normal form. */
-		for (size_t i = 0; i < len; i++) {
-			unsigned char c = (unsigned char)buf[i];
-
-			if (!(isalnum(c) || c == '-' || c == '.' || c == '_')) {
-				*error_r = "invalid character in domain";
-				return -1;
-			}
-			buf[i] = (char)tolower(c);
-		}
+		if (addr_ascii_domain_check(buf, len, error_r) < 0)
+			return -1;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (char)tolower((unsigned char)buf[i]);
 		if (len >= outsize) {
 			*error_r = "domain too long";
 			return -1;
@@ -150,7 +181,14 @@ int addr_domain_normalize(const char *in, char *out, size_t outsize,
 		*error_r = "invalid international domain name";
 		return -1;
 	}
+	/* libidn2 lets ASCII punctuation through (no STD3 rules), and the
+	   transitional mapping may leave only ASCII: the result must pass
+	   the plain ASCII path unchanged. */
 	size_t alen = strlen(ascii);
+	if (addr_ascii_domain_check(ascii, alen, error_r) < 0) {
+		idn2_free(ascii);
+		return -1;
+	}
 	if (alen >= outsize) {
 		idn2_free(ascii);
 		*error_r = "domain too long";
@@ -160,6 +198,22 @@ int addr_domain_normalize(const char *in, char *out, size_t outsize,
 		out[i] = (char)tolower((unsigned char)ascii[i]);
 	idn2_free(ascii);
 	return 0;
+}
+
+/* addr_trim - drop blanks at both ends of in[0..len) */
+static void addr_trim(const char **inp, size_t *lenp)
+{
+	const char *in = *inp;
+	size_t len = *lenp;
+
+	while (len > 0 && (*in == ' ' || *in == '\t')) {
+		in++;
+		len--;
+	}
+	while (len > 0 && (in[len - 1] == ' ' || in[len - 1] == '\t'))
+		len--;
+	*inp = in;
+	*lenp = len;
 }
 
 /* addr_normalize - the normal form of an address (see addr.h) */
@@ -179,16 +233,18 @@ int addr_normalize(const char *in, const char *delimiters, unsigned int flags,
 		*error_r = "address too long";
 		return -1;
 	}
-	/* Surrounding blanks and one pair of angle brackets. */
-	while (len > 0 && (*in == ' ' || *in == '\t')) {
-		in++;
-		len--;
-	}
-	while (len > 0 && (in[len - 1] == ' ' || in[len - 1] == '\t'))
-		len--;
+	/* Surrounding blanks and one pair of angle brackets, with blanks
+	   inside them: the normal form must come out the same when
+	   normalised again, so nothing bracketed may be left. */
+	addr_trim(&in, &len);
 	if (len >= 2 && in[0] == '<' && in[len - 1] == '>') {
 		in++;
 		len -= 2;
+		addr_trim(&in, &len);
+		if (len >= 2 && in[0] == '<' && in[len - 1] == '>') {
+			*error_r = "nested angle brackets in address";
+			return -1;
+		}
 	}
 	if (len == 0) {
 		*error_r = "empty address";

@@ -13,16 +13,22 @@
  *	like entry DNs, because the replica compares DNs as strings. No
  *	filter is ever built from directory data: the five filters come
  *	from the configuration as they are.
+ *
+ *	An entry is decoded once into a view (DN, attribute names, their
+ *	values, referenced in the message) and the conversion to replica
+ *	entries reads only the view, so that it can be fuzzed without a
+ *	server (ldapdir-private.h, tests/fuzz/fuzz-ldap-entry.c).
  * DIAGNOSTICS
  *	Fatal problems (connect, bind, a search that fails) end the read
  *	with -1 and one line in error_r. An entry that cannot be used is
  *	skipped through the warning callback, naming its DN.
  * SEE ALSO
- *	ldapdir.h, replica.h, RFC 2696 (paged results), RFC 4517
- *	(GeneralizedTime), RFC 4514 (DN strings)
+ *	ldapdir.h, ldapdir-private.h, replica.h, RFC 2696 (paged
+ *	results), RFC 4517 (GeneralizedTime), RFC 4514 (DN strings)
  */
 
 #include "ldapdir.h"
+#include "ldapdir-private.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -92,9 +98,14 @@ struct ldapdir_ctx {
 	char reason[512];
 	struct ldapdir_strlist list1;
 	struct ldapdir_strlist singles;		/* storage for single values */
+
+	/* The attributes of a message's entry view, reused. */
+	struct ldapdir_attr *view_attrs;
+	size_t view_alloc;
 };
 
-typedef int ldapdir_entry_fn(struct ldapdir_ctx *ctx, LDAPMessage *entry);
+typedef int ldapdir_entry_fn(struct ldapdir_ctx *ctx,
+			     const struct ldapdir_entry *entry);
 
 /* ldapdir_set_error - format the module's one-line error text */
 static const char * __attribute__((format(printf, 1, 2)))
@@ -555,53 +566,65 @@ static int ldapdir_skip(struct ldapdir_ctx *ctx, const char *reason)
 	return 0;
 }
 
+/* ldapdir_entry_attr - an attribute of the entry with values, or NULL:
+   the first one of that name, as ldap_get_values_len() finds it */
+static const struct ldapdir_attr *
+ldapdir_entry_attr(const struct ldapdir_entry *entry, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < entry->count; i++) {
+		if (strcasecmp(entry->attrs[i].name, name) == 0)
+			return entry->attrs[i].count > 0 ? &entry->attrs[i]
+							 : NULL;
+	}
+	return NULL;
+}
+
 /* ldapdir_values - append the checked values of one attribute; -1 with
    ctx->reason set when one is unusable */
-static int ldapdir_values(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+static int ldapdir_values(struct ldapdir_ctx *ctx,
+			  const struct ldapdir_entry *entry,
 			  const char *attr, size_t max_len, size_t max_count,
 			  struct ldapdir_strlist *out)
 {
-	struct berval **vals;
-	size_t i, count;
+	const struct ldapdir_attr *a;
+	size_t i;
 
 	if (ldapdir_empty(attr))
 		return 0;
-	vals = ldap_get_values_len(ctx->ld, entry, attr);
-	if (vals == NULL)
+	a = ldapdir_entry_attr(entry, attr);
+	if (a == NULL)
 		return 0;
-	count = (size_t)ldap_count_values_len(vals);
-	if (out->n + count > max_count) {
+	if (out->n + a->count > max_count) {
 		(void)snprintf(ctx->reason, sizeof(ctx->reason),
 			       "more than %zu values of %s", max_count, attr);
-		ldap_value_free_len(vals);
 		return -1;
 	}
-	for (i = 0; i < count; i++) {
-		const struct berval *bv = vals[i];
+	for (i = 0; i < a->count; i++) {
+		const struct berval *bv = &a->values[i];
 
 		if (bv->bv_len > max_len) {
 			(void)snprintf(ctx->reason, sizeof(ctx->reason),
 				       "value of %s too long (%lu bytes, at most %zu)",
 				       attr, (unsigned long)bv->bv_len, max_len);
-			ldap_value_free_len(vals);
 			return -1;
 		}
 		if (bv->bv_len == 0 || memchr(bv->bv_val, '\0', bv->bv_len)) {
 			(void)snprintf(ctx->reason, sizeof(ctx->reason),
 				       "value of %s is empty or contains a NUL byte",
 				       attr);
-			ldap_value_free_len(vals);
 			return -1;
 		}
 		ldapdir_strlist_add(out, bv->bv_val, bv->bv_len);
 	}
-	ldap_value_free_len(vals);
 	return 0;
 }
 
 /* ldapdir_single - the one value of an attribute or NULL when absent;
    -1 with ctx->reason when bad or multi-valued */
-static int ldapdir_single(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+static int ldapdir_single(struct ldapdir_ctx *ctx,
+			  const struct ldapdir_entry *entry,
 			  const char *attr, size_t max_len,
 			  const char **value_r)
 {
@@ -645,7 +668,8 @@ static size_t ldapdir_uid_suffix_len(const char *s, size_t len)
 /* ldapdir_dn_values - the normalised DN values of one attribute; with
    drop_bad, a value that is no DN is warned about and left out instead
    of making the whole entry unusable */
-static int ldapdir_dn_values(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+static int ldapdir_dn_values(struct ldapdir_ctx *ctx,
+			     const struct ldapdir_entry *entry,
 			     const char *attr, size_t max_count,
 			     bool drop_bad, struct ldapdir_strlist *out)
 {
@@ -688,7 +712,8 @@ static int ldapdir_dn_values(struct ldapdir_ctx *ctx, LDAPMessage *entry,
 }
 
 /* ldapdir_dn_single - the one normalised DN value, or NULL */
-static int ldapdir_dn_single(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+static int ldapdir_dn_single(struct ldapdir_ctx *ctx,
+			     const struct ldapdir_entry *entry,
 			     const char *attr, const char **value_r)
 {
 	size_t before = ctx->singles.n;
@@ -709,7 +734,8 @@ static int ldapdir_dn_single(struct ldapdir_ctx *ctx, LDAPMessage *entry,
 
 /* ldapdir_address_values - the values of a list of address attributes,
    in order, exact duplicates dropped */
-static int ldapdir_address_values(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+static int ldapdir_address_values(struct ldapdir_ctx *ctx,
+				  const struct ldapdir_entry *entry,
 				  const struct ldapdir_attrlist *attrs,
 				  struct ldapdir_strlist *out)
 {
@@ -760,7 +786,8 @@ static int ldapdir_stage_result(struct ldapdir_ctx *ctx, int ret)
  */
 
 /* ldapdir_company - a company entry */
-static int ldapdir_company(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+static int ldapdir_company(struct ldapdir_ctx *ctx,
+			   const struct ldapdir_entry *entry)
 {
 	const struct config *cfg = ctx->cfg;
 	struct replica_company c;
@@ -784,7 +811,8 @@ static int ldapdir_company(struct ldapdir_ctx *ctx, LDAPMessage *entry)
 }
 
 /* ldapdir_group - a group entry */
-static int ldapdir_group(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+static int ldapdir_group(struct ldapdir_ctx *ctx,
+			 const struct ldapdir_entry *entry)
 {
 	struct replica_group g;
 	size_t a;
@@ -803,7 +831,8 @@ static int ldapdir_group(struct ldapdir_ctx *ctx, LDAPMessage *entry)
 }
 
 /* ldapdir_user - a mail user entry */
-static int ldapdir_user(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+static int ldapdir_user(struct ldapdir_ctx *ctx,
+			const struct ldapdir_entry *entry)
 {
 	const struct config *cfg = ctx->cfg;
 	struct replica_user u;
@@ -826,7 +855,8 @@ static int ldapdir_user(struct ldapdir_ctx *ctx, LDAPMessage *entry)
 }
 
 /* ldapdir_mailbox - a mailbox entry (not a user's primary one) */
-static int ldapdir_mailbox(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+static int ldapdir_mailbox(struct ldapdir_ctx *ctx,
+			   const struct ldapdir_entry *entry)
 {
 	const struct config *cfg = ctx->cfg;
 	char shown[LDAPDIR_PRINT_MAX];
@@ -880,7 +910,8 @@ static int ldapdir_mailbox(struct ldapdir_ctx *ctx, LDAPMessage *entry)
 }
 
 /* ldapdir_share_time - an optional time attribute of a share */
-static int ldapdir_share_time(struct ldapdir_ctx *ctx, LDAPMessage *entry,
+static int ldapdir_share_time(struct ldapdir_ctx *ctx,
+			      const struct ldapdir_entry *entry,
 			      const char *attr, time_t *t_r)
 {
 	char shown[LDAPDIR_PRINT_MAX];
@@ -906,11 +937,12 @@ static int ldapdir_share_time(struct ldapdir_ctx *ctx, LDAPMessage *entry,
 }
 
 /* ldapdir_share - a share entry below the mailbox it shares */
-static int ldapdir_share(struct ldapdir_ctx *ctx, LDAPMessage *entry)
+static int ldapdir_share(struct ldapdir_ctx *ctx,
+			 const struct ldapdir_entry *entry)
 {
 	const struct config *cfg = ctx->cfg;
+	const struct ldapdir_attr *desc;
 	struct replica_share s;
-	struct berval **vals;
 	char *description = NULL;
 	int ret;
 
@@ -942,24 +974,22 @@ static int ldapdir_share(struct ldapdir_ctx *ctx, LDAPMessage *entry)
 	}
 	/* The description is only shown to people: a long one is cut at
 	   a character boundary rather than losing the share. */
-	vals = ldap_get_values_len(ctx->ld, entry, LDAPDIR_DESCRIPTION_ATTR);
-	if (vals != NULL && vals[0] != NULL && vals[0]->bv_len > 0) {
-		size_t len = vals[0]->bv_len;
-		char *nul = memchr(vals[0]->bv_val, '\0', len);
+	desc = ldapdir_entry_attr(entry, LDAPDIR_DESCRIPTION_ATTR);
+	if (desc != NULL && desc->values[0].bv_len > 0) {
+		const char *val = desc->values[0].bv_val;
+		size_t len = desc->values[0].bv_len;
+		const char *nul = memchr(val, '\0', len);
 
 		if (nul != NULL)
-			len = (size_t)(nul - vals[0]->bv_val);
+			len = (size_t)(nul - val);
 		if (len > LDAPDIR_DESCRIPTION_MAX) {
 			len = LDAPDIR_DESCRIPTION_MAX;
 			while (len > 0 &&
-			       ((unsigned char)vals[0]->bv_val[len] & 0xc0)
-				       == 0x80)
+			       ((unsigned char)val[len] & 0xc0) == 0x80)
 				len--;
 		}
-		description = xstrndup(vals[0]->bv_val, len);
+		description = xstrndup(val, len);
 	}
-	if (vals != NULL)
-		ldap_value_free_len(vals);
 	s.dn = ctx->dn;
 	s.grantee_dns = ldapdir_strlist_array(&ctx->list1);
 	s.description = description;
@@ -968,31 +998,88 @@ static int ldapdir_share(struct ldapdir_ctx *ctx, LDAPMessage *entry)
 	return ldapdir_stage_result(ctx, ret);
 }
 
-/* ldapdir_entry - common handling of one entry: its DN, then the kind */
-static int ldapdir_entry(struct ldapdir_ctx *ctx, LDAPMessage *entry,
-			 ldapdir_entry_fn *fn)
+/* ldapdir_entry_view - common handling of one entry: its DN, then the
+   kind */
+static int ldapdir_entry_view(struct ldapdir_ctx *ctx,
+			      const struct ldapdir_entry *entry,
+			      ldapdir_entry_fn *fn)
 {
 	const char *error;
-	char *dn;
 	int ret;
 
 	ctx->stats->entries++;
-	dn = ldap_get_dn(ctx->ld, entry);
-	if (dn == NULL) {
+	if (entry->dn == NULL) {
 		(void)snprintf(ctx->dn_print, sizeof(ctx->dn_print),
 			       "(no DN)");
 		return ldapdir_skip(ctx, "entry without a usable DN");
 	}
-	ldapdir_printable(ctx->dn_print, sizeof(ctx->dn_print), dn,
-			  strlen(dn));
-	ret = ldapdir_dn_normalize(dn, ctx->dn, sizeof(ctx->dn), &error);
-	ldap_memfree(dn);
+	ldapdir_printable(ctx->dn_print, sizeof(ctx->dn_print), entry->dn,
+			  strlen(entry->dn));
+	ret = ldapdir_dn_normalize(entry->dn, ctx->dn, sizeof(ctx->dn),
+				   &error);
 	if (ret < 0)
 		return ldapdir_skip(ctx, error);
 
 	ret = fn(ctx, entry);
 	ldapdir_strlist_clear(&ctx->list1);
 	ldapdir_strlist_clear(&ctx->singles);
+	return ret;
+}
+
+/* ldapdir_has_nul - a NUL byte before the last one (libldap's test of
+   a string it returns: a trailing NUL only shortens it) */
+static bool ldapdir_has_nul(const struct berval *bv)
+{
+	return bv->bv_len > 1 && memchr(bv->bv_val, '\0', bv->bv_len - 1);
+}
+
+/* ldapdir_entry_message - the view of a search result entry, DN, names
+   and values decoded in one pass and referenced in place, handled */
+static int ldapdir_entry_message(struct ldapdir_ctx *ctx, LDAPMessage *msg,
+				 ldapdir_entry_fn *fn)
+{
+	struct ldapdir_entry entry = { NULL, NULL, 0 };
+	BerElement *ber = NULL;
+	struct berval dn, name, *vals;
+	size_t i, n = 0, count;
+	int ret;
+
+	/* An undecodable DN makes the entry unusable, as ldap_get_dn()
+	   does; an undecodable attribute ends the list, as it ends
+	   ldap_get_values_len()'s search. */
+	if (ldap_get_dn_ber(ctx->ld, msg, &ber, &dn) == LDAP_SUCCESS &&
+	    dn.bv_val != NULL && !ldapdir_has_nul(&dn)) {
+		entry.dn = dn.bv_val;
+		for (;;) {
+			vals = NULL;
+			if (ldap_get_attribute_ber(ctx->ld, msg, ber, &name,
+						   &vals) != LDAP_SUCCESS ||
+			    name.bv_val == NULL || ldapdir_has_nul(&name)) {
+				ber_memfree(vals);
+				break;
+			}
+			for (count = 0; vals != NULL &&
+			     vals[count].bv_val != NULL; count++)
+				;
+			if (n == ctx->view_alloc) {
+				ctx->view_alloc = n == 0 ? 16 : n * 2;
+				ctx->view_attrs = xrealloc(ctx->view_attrs,
+					ctx->view_alloc *
+					sizeof(*ctx->view_attrs));
+			}
+			ctx->view_attrs[n].name = name.bv_val;
+			ctx->view_attrs[n].values = vals;
+			ctx->view_attrs[n].count = count;
+			n++;
+		}
+	}
+	entry.attrs = ctx->view_attrs;
+	entry.count = n;
+	ret = ldapdir_entry_view(ctx, &entry, fn);
+	for (i = 0; i < n; i++)
+		ber_memfree((void *)ctx->view_attrs[i].values);
+	if (ber != NULL)
+		ber_free(ber, 0);
 	return ret;
 }
 
@@ -1292,7 +1379,7 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 			}
 			switch (rc) {
 			case LDAP_RES_SEARCH_ENTRY:
-				rc = ldapdir_entry(ctx, msg, fn);
+				rc = ldapdir_entry_message(ctx, msg, fn);
 				ldap_msgfree(msg);
 				if (rc < 0) {
 					*error_r = ldapdir_set_error(
@@ -1440,6 +1527,51 @@ static int ldapdir_check_config(const struct config *cfg,
 	return 0;
 }
 
+/* ldapdir_ctx_init - the state of one read or conversion, without a
+   connection; ldapdir_ctx_deinit() releases it even on error */
+static int ldapdir_ctx_init(struct ldapdir_ctx *ctx, const struct config *cfg,
+			    struct replica_writer *w, replica_warn_fn *warn,
+			    void *warn_context, struct ldapdir_stats *stats,
+			    const char **error_r)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cfg = cfg;
+	ctx->w = w;
+	ctx->warn = warn;
+	ctx->warn_context = warn_context;
+	ctx->stats = stats;
+	if (ldapdir_attrlist_init(&ctx->user_addr_attrs,
+				  "ldap_user_address_attributes",
+				  cfg->ldap_user_address_attributes, false,
+				  error_r) < 0 ||
+	    ldapdir_attrlist_init(&ctx->mailbox_addr_attrs,
+				  "ldap_mailbox_address_attributes",
+				  cfg->ldap_mailbox_address_attributes, true,
+				  error_r) < 0 ||
+	    ldapdir_attrlist_init(&ctx->member_attrs,
+				  "ldap_group_member_attributes",
+				  cfg->ldap_group_member_attributes, true,
+				  error_r) < 0)
+		return -1;
+	return 0;
+}
+
+/* ldapdir_ctx_deinit - unbind and release what the state holds */
+static void ldapdir_ctx_deinit(struct ldapdir_ctx *ctx)
+{
+	if (ctx->ld != NULL)
+		(void)ldap_unbind_ext_s(ctx->ld, NULL, NULL);
+	ctx->ld = NULL;
+	ldapdir_attrlist_free(&ctx->user_addr_attrs);
+	ldapdir_attrlist_free(&ctx->mailbox_addr_attrs);
+	ldapdir_attrlist_free(&ctx->member_attrs);
+	ldapdir_strlist_free(&ctx->list1);
+	ldapdir_strlist_free(&ctx->singles);
+	free(ctx->view_attrs);
+	ctx->view_attrs = NULL;
+	ctx->view_alloc = 0;
+}
+
 /* ldapdir_read_with_password - the whole directory into the writer */
 int ldapdir_read_with_password(const struct config *cfg,
 			       const char *password,
@@ -1457,24 +1589,8 @@ int ldapdir_read_with_password(const struct config *cfg,
 	memset(stats_r, 0, sizeof(*stats_r));
 	if (ldapdir_check_config(cfg, error_r) < 0)
 		return -1;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.cfg = cfg;
-	ctx.w = w;
-	ctx.warn = warn;
-	ctx.warn_context = warn_context;
-	ctx.stats = stats_r;
-	if (ldapdir_attrlist_init(&ctx.user_addr_attrs,
-				  "ldap_user_address_attributes",
-				  cfg->ldap_user_address_attributes, false,
-				  error_r) < 0 ||
-	    ldapdir_attrlist_init(&ctx.mailbox_addr_attrs,
-				  "ldap_mailbox_address_attributes",
-				  cfg->ldap_mailbox_address_attributes, true,
-				  error_r) < 0 ||
-	    ldapdir_attrlist_init(&ctx.member_attrs,
-				  "ldap_group_member_attributes",
-				  cfg->ldap_group_member_attributes, true,
-				  error_r) < 0)
+	if (ldapdir_ctx_init(&ctx, cfg, w, warn, warn_context, stats_r,
+			     error_r) < 0)
 		goto out;
 	if (ldapdir_connect(&ctx, password, error_r) < 0)
 		goto out;
@@ -1529,13 +1645,7 @@ int ldapdir_read_with_password(const struct config *cfg,
 		goto out;
 	ret = 0;
 out:
-	if (ctx.ld != NULL)
-		(void)ldap_unbind_ext_s(ctx.ld, NULL, NULL);
-	ldapdir_attrlist_free(&ctx.user_addr_attrs);
-	ldapdir_attrlist_free(&ctx.mailbox_addr_attrs);
-	ldapdir_attrlist_free(&ctx.member_attrs);
-	ldapdir_strlist_free(&ctx.list1);
-	ldapdir_strlist_free(&ctx.singles);
+	ldapdir_ctx_deinit(&ctx);
 	return ret;
 }
 
@@ -1583,4 +1693,66 @@ int ldapdir_open(const struct config *cfg, const char *bind_dn,
 const char *ldapdir_error_text(LDAP *ld, int rc)
 {
 	return ldapdir_ld_error(ld, rc);
+}
+
+/*
+ * The conversion without a connection (ldapdir-private.h).
+ */
+
+/* ldapdir_conv_create - the conversion state for entries from elsewhere */
+int ldapdir_conv_create(const struct config *cfg, struct replica_writer *w,
+			replica_warn_fn *warn, void *warn_context,
+			struct ldapdir_stats *stats, struct ldapdir_ctx **ctx_r,
+			const char **error_r)
+{
+	struct ldapdir_ctx *ctx = xmalloc(sizeof(*ctx));
+
+	if (ldapdir_ctx_init(ctx, cfg, w, warn, warn_context, stats,
+			     error_r) < 0) {
+		ldapdir_ctx_deinit(ctx);
+		free(ctx);
+		return -1;
+	}
+	*ctx_r = ctx;
+	return 0;
+}
+
+/* ldapdir_conv_writer - stage into another writer from now on */
+void ldapdir_conv_writer(struct ldapdir_ctx *ctx, struct replica_writer *w)
+{
+	ctx->w = w;
+}
+
+/* ldapdir_conv_entry - convert and stage one entry of a kind */
+int ldapdir_conv_entry(struct ldapdir_ctx *ctx, enum ldapdir_kind kind,
+		       const struct ldapdir_entry *entry,
+		       const char **error_r)
+{
+	static ldapdir_entry_fn *const fns[LDAPDIR_KIND_COUNT] = {
+		[LDAPDIR_KIND_COMPANY] = ldapdir_company,
+		[LDAPDIR_KIND_GROUP] = ldapdir_group,
+		[LDAPDIR_KIND_USER] = ldapdir_user,
+		[LDAPDIR_KIND_MAILBOX] = ldapdir_mailbox,
+		[LDAPDIR_KIND_SHARE] = ldapdir_share,
+	};
+
+	if ((unsigned int)kind >= LDAPDIR_KIND_COUNT) {
+		*error_r = "unknown kind of entry";
+		return -1;
+	}
+	if (ldapdir_entry_view(ctx, entry, fns[kind]) < 0) {
+		*error_r = ldapdir_set_error("%s", ctx->reason);
+		return -1;
+	}
+	return 0;
+}
+
+/* ldapdir_conv_free - release the conversion state, NULL the pointer */
+void ldapdir_conv_free(struct ldapdir_ctx **ctxp)
+{
+	if (*ctxp == NULL)
+		return;
+	ldapdir_ctx_deinit(*ctxp);
+	free(*ctxp);
+	*ctxp = NULL;
 }

@@ -281,6 +281,9 @@ static int company_cmp(const void *a, const void *b)
 static sqlite3_int64 writer_company_of(struct replica_writer *w,
 				       const char *dn)
 {
+	/* No companies, no array: qsort() and bsearch() want one. */
+	if (w->ncompanies == 0)
+		return 0;
 	if (!w->companies_sorted) {
 		qsort(w->companies, w->ncompanies, sizeof(*w->companies),
 		      company_cmp);
@@ -661,6 +664,19 @@ static int writer_stage_mailbox(struct replica_writer *w,
 	if (!writer_rights_ok(rights)) {
 		writer_warn(w, m->dn, "rights \"%.40s\" are not RFC 4314"
 			    " letters (%s); skipped", rights, RIGHTS_LETTERS);
+		w->counts.skipped++;
+		return 1;
+	}
+	/* mailgrantsUser is auxiliary: a mailbox entry may be a mail user
+	   too, whose primary mailbox holds the DN already. */
+	char taken[32];
+	rc = writer_lookup_text(w, W_MAILBOX_BY_DN, m->dn, taken,
+				sizeof(taken));
+	if (rc < 0)
+		return -1;
+	if (rc > 0) {
+		writer_warn(w, m->dn, "a mail user and a mailbox at once;"
+			    " the mailbox is skipped");
 		w->counts.skipped++;
 		return 1;
 	}

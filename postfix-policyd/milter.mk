@@ -1,5 +1,5 @@
 # postfix-policyd/milter.mk - mailgrants-milter, the header From:/Sender:
-# check, and the libFuzzer harness of its header parser (lib/header.c).
+# check (its header parser is lib/header.c).
 # Included by the top-level Makefile after postfix-policyd/module.mk;
 # shares msg.o with the policy daemon and links Debian's libmilter.
 MILTER_OBJS = $(B)/postfix-policyd/mailgrants-milter.o \
@@ -27,28 +27,8 @@ install-milter: $(MILTER_BIN)
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mailgrants-milter.service
 INSTALL_TARGETS += install-milter
 
-# The fuzz target, built like the policy request's (clang, from the
-# sources, in build-fuzz/); "make fuzz" runs both.
-FUZZ_CC ?= clang
-FUZZ_B ?= build-fuzz
-FUZZ_TIME ?= 30
-FUZZ_HEADER = $(FUZZ_B)/fuzz-header
-FUZZ_HEADER_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all $(CPPFLAGS)
-
-$(FUZZ_HEADER): tests/fuzz/fuzz-header.c lib/header.c lib/header.h
-	@mkdir -p $(FUZZ_B)/corpus/header
-	$(FUZZ_CC) $(FUZZ_HEADER_FLAGS) -o $@ tests/fuzz/fuzz-header.c \
-		lib/header.c
-
-.PHONY: fuzz-header
-# New inputs the fuzzer finds go to build-fuzz/, never into the tree.
-fuzz-header: $(FUZZ_HEADER)
-	$(FUZZ_HEADER) -max_total_time=$(FUZZ_TIME) -max_len=20000 \
-		-timeout=10 -artifact_prefix=$(FUZZ_B)/ \
-		$(FUZZ_B)/corpus/header tests/fuzz/corpus/header
-
-fuzz: fuzz-header
+# The header parser's fuzz target, tests/fuzz/fuzz-header.c, is built
+# and run by fuzz.mk (make fuzz).
 
 # The end-to-end figures of issue 6: Postfix with the policy daemon and
 # the milter against Postfix with the policy daemon alone (smtp-load is

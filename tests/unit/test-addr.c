@@ -57,6 +57,20 @@ static const struct addr_case cases[] = {
 	{ "user@exa*mple.com", "+", 0, NULL },
 	{ "user@\xff.com", "+", 0, NULL },
 	{ "*)(uid=*", "+", 0, NULL },
+	/* Found by tests/fuzz/fuzz-addr.c: every normal form normalises
+	   to itself, and nothing else gets through. */
+	{ "x@..", "+", 0, NULL },
+	{ "x@a..b", "+", 0, NULL },
+	{ "x@.a", "+", 0, NULL },
+	{ "x@[\xac", "+", 0, NULL },
+	{ "x@[192.0.2.1", "+", 0, NULL },
+	{ "x@[192.0.2.1].", "+", 0, "x@[192.0.2.1]" },
+	{ "x@-Xn--", "+", 0, NULL },
+	{ "<<x@abc.com>>", "+", 0, NULL },
+	{ "< X@abc.com >", "+", 0, "x@abc.com" },
+	{ "x@<::<.>.?/\xc3\x9f", "+", 0, NULL },
+	{ "x@\xcd\x8f", "+", 0, NULL },
+	{ "x@a.\xcd\x8f", "+", 0, NULL },
 };
 
 /* test_long - over-long input is refused, never truncated */
@@ -82,6 +96,13 @@ static void test_long(void)
 	char small[8];
 	TEST_ASSERT(addr_normalize("sandra@abc.com", "+", 0, small,
 				   sizeof(small), &error) < 0);
+
+	/* Nor is anything written to it (case-folded UTF-8 that fills
+	   the buffer without room for the NUL; found by fuzz-addr). */
+	memset(small, 'Z', sizeof(small));
+	TEST_ASSERT(addr_normalize("\xd3\x9f" "abcdef", "+", ADDR_ALLOW_BARE,
+				   small, sizeof(small), &error) < 0);
+	TEST_ASSERT(memcmp(small, "ZZZZZZZZ", sizeof(small)) == 0);
 }
 
 int main(void)

@@ -160,6 +160,44 @@ static void test_skips(const char *path)
 	TEST_ASSERT(warns.count == 2);
 }
 
+/* test_fuzz_found - what tests/fuzz/fuzz-ldap-entry.c found: a user
+   and no company (qsort of no array, UBSan), and an entry that is a
+   mail user and a mailbox at once (mailgrantsUser is auxiliary), which
+   failed the whole sync instead of skipping the mailbox */
+static void test_fuzz_found(const char *path)
+{
+	struct warnings warns = { .count = 0 };
+	struct replica_writer_settings set = { .warn = collect,
+					       .warn_context = &warns };
+	struct replica_writer *w;
+	struct replica_counts counts;
+	const char *error;
+
+	warns.text[0] = '\0';
+	cleanup(path);
+	const char *a[] = { "a@t.example", NULL };
+	struct replica_user ua = { "uid=a,o=t,dc=x", "a@t.example", a };
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT(replica_stage_user(w, &ua) == 0);
+	TEST_ASSERT(replica_writer_commit(&w, "t", &counts, &error) == 0);
+	TEST_ASSERT(counts.users == 1);
+
+	const char *doms[] = { "t.example", NULL };
+	struct replica_company c = { "o=t,dc=x", doms, NULL };
+	const char *m[] = { "team@t.example", NULL };
+	struct replica_mailbox both = { "uid=a,o=t,dc=x",
+					REPLICA_MAILBOX_COMPANY, m, NULL,
+					NULL, NULL };
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT(replica_stage_company(w, &c) == 0);
+	TEST_ASSERT(replica_stage_user(w, &ua) == 0);
+	TEST_ASSERT(replica_stage_mailbox(w, &both) == 1);
+	TEST_ASSERT(replica_writer_commit(&w, "t", &counts, &error) == 0);
+	TEST_ASSERT(counts.users == 1 && counts.mailboxes == 1);
+	TEST_ASSERT(strstr(warns.text, "uid=a,o=t,dc=x: a mail user and a "
+			   "mailbox at once") != NULL);
+}
+
 /* test_abort_and_live - an aborted sync changes nothing; a reader sees
    a committed one without reopening */
 static void test_abort_and_live(const char *path)
@@ -366,6 +404,7 @@ int main(void)
 	close(fd);
 	test_dn_parent();
 	test_skips(path);
+	test_fuzz_found(path);
 	test_abort_and_live(path);
 	test_bad_files(path);
 	test_async(path);
