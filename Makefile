@@ -3,7 +3,10 @@
 #   make            build everything into build/
 #   make check      install test dependencies, build, run unit tests
 #                   (plain and ASan/UBSan) and the integration tests
-#   make demo       install dependencies, build, run the abc.com story
+#   make demo       install dependencies, build, start the abc.com sandbox
+#                   (slapd, sync, Dovecot, Postfix on loopback) and walk
+#                   through the story; it keeps running until
+#   make demo-stop  stops the sandbox and removes it
 #   make bench      benchmarks (figures, never pass/fail timings)
 #   make install    PREFIX=/usr/local DESTDIR= honoured
 #   make deps       Debian build and test dependencies (apt-get)
@@ -35,7 +38,7 @@ LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 PYTHON ?= /usr/bin/python3
 
 .PHONY: all check check-unit check-asan check-integration bench install \
-	clean deps demo fuzz
+	clean deps demo demo-stop fuzz
 .DEFAULT_GOAL := all
 
 # Objects of lib/, the core every front end links.
@@ -98,10 +101,15 @@ install: all $(INSTALL_TARGETS)
 	install -m 0644 ldap-schema/examples/*.ldif \
 		$(DESTDIR)$(DATADIR)/examples/
 
-# The abc.com story on a sandbox slapd on loopback (demo/demo.py).
+# The abc.com story on sandbox servers on loopback (demo/demo.py); they
+# keep running (in $MAILGRANTS_DEMO_DIR, default /tmp/mailgrants-demo)
+# until make demo-stop. DEMO_FLAGS=--ci leaves out the mail client part.
 demo: deps
 	$(MAKE) all
-	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) demo/demo.py
+	MAILGRANTS_BUILD=$(abspath $(B)) $(PYTHON) demo/demo.py $(DEMO_FLAGS)
+
+demo-stop:
+	@$(PYTHON) demo/demo.py --stop
 
 clean:
 	rm -rf build build-asan build-fuzz

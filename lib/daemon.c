@@ -51,15 +51,20 @@ int daemon_drop_privileges(const char *user, const char **error_r)
 	}
 	errno = 0;
 	if ((pw = getpwnam(user)) == NULL)
-		return daemon_fail(error_r, "--user %s: no such user", user);
+		return daemon_fail(error_r, "--user %s: no such user; create "
+				   "it (adduser --system --group %s) or name "
+				   "an existing unprivileged account", user,
+				   user);
 	if (pw->pw_uid == 0)
 		return daemon_fail(error_r, "--user %s: is root; refusing to "
-				   "serve as root", user);
+				   "serve as root: name an unprivileged "
+				   "account that can read the replica", user);
 	if (geteuid() != 0) {
 		if (geteuid() == pw->pw_uid && getuid() == pw->pw_uid)
 			return 0;
 		return daemon_fail(error_r, "--user %s: only root can change "
-				   "to that user", user);
+				   "to that user; start as root or as %s "
+				   "itself", user, user);
 	}
 	/* Group first: after setuid it could no longer be changed. */
 	if (setgid(pw->pw_gid) < 0)

@@ -154,15 +154,18 @@ static void policyd_drop_privileges(const char *user)
 		return;
 	}
 	if ((pw = getpwnam(user)) == NULL)
-		msg_fatal("--user %s: no such user", user);
+		msg_fatal("--user %s: no such user; create it (adduser "
+			  "--system --group %s) or name an existing "
+			  "unprivileged account", user, user);
 	if (pw->pw_uid == 0)
-		msg_fatal("--user %s: is root; refusing to serve as root",
-			  user);
+		msg_fatal("--user %s: is root; refusing to serve as root: "
+			  "name an unprivileged account that can read the "
+			  "replica", user);
 	if (geteuid() != 0) {
 		if (geteuid() == pw->pw_uid && getuid() == pw->pw_uid)
 			return;
-		msg_fatal("--user %s: only root can change to that user",
-			  user);
+		msg_fatal("--user %s: only root can change to that user; "
+			  "start as root or as %s itself", user, user);
 	}
 	/* Group first: after setuid we could no longer change it. */
 	if (setgid(pw->pw_gid) < 0)
@@ -173,6 +176,19 @@ static void policyd_drop_privileges(const char *user)
 		msg_fatal("setuid(%ld): %m", (long)pw->pw_uid);
 	if (getuid() == 0 || geteuid() == 0 || setuid(0) == 0)
 		msg_fatal("still root after dropping privileges");
+}
+
+/* policyd_listen_hint - what to do when a --listen socket fails */
+static const char *policyd_listen_hint(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return "its directory must exist and this user must be "
+		       "allowed to create files there";
+	if (strncmp(spec, "inet:", 5) == 0)
+		return "the address must be local and the port free (ss "
+		       "-ltnp shows who has it)";
+	return "use unix:/path (e.g. unix:/var/spool/postfix/private/"
+	       "mailgrants) or inet:host:port (e.g. inet:127.0.0.1:10031)";
 }
 
 /* main - options, sockets, replica, privileges, serve */
@@ -239,12 +255,20 @@ int main(int argc, char **argv)
 	/* Under spawn(8), standard error is the SMTP server's socket. */
 	msg_init(POLICYD_NAME, foreground);
 	if (config_read(config_path, &cfg, &error) < 0)
-		msg_fatal("%s", error);
+		msg_fatal("%s (see mailgrants.conf(5)%s)", error,
+			  access(config_path, F_OK) < 0 ?
+			  "; another file with -c FILE" : "");
 	set.cfg = cfg;
 	srv = server_create(&set);
 	for (i = 0; i < listen_count; i++)
-		if (server_listen(srv, listen[i], &error) < 0)
-			msg_fatal("%s", error);
+		if (server_listen(srv, listen[i], &error) < 0) {
+			/* Most errors begin with the socket's name. */
+			if (strncmp(error, listen[i], strlen(listen[i])) == 0)
+				msg_fatal("--listen %s; %s", error,
+					  policyd_listen_hint(listen[i]));
+			msg_fatal("--listen %s: %s; %s", listen[i], error,
+				  policyd_listen_hint(listen[i]));
+		}
 	server_replica_check(srv, true);
 	policyd_drop_privileges(user);
 	if (!stdio && !foreground && daemon(0, 0) < 0)

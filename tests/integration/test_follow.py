@@ -202,7 +202,8 @@ def test_killed_full_sync_leaves_old_replica_whole(build_dir, tmp_path):
                 db.close()
 
         assert users() == 6
-        rc, _, err = server.ldapadd(extra, root=True)
+        # 4,000 adds: slow on a busy machine, so no 30 s limit here.
+        rc, _, err = server.ldapadd(extra, root=True, timeout=600)
         assert rc == 0, err
         killed = 0
         for delay in (0.02, 0.05, 0.1, 0.15, 0.2, 0.3):

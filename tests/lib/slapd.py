@@ -6,8 +6,10 @@
         rc, out, err = ldap.ldapsearch("(mail=*)", "mail", root=True)
         ldap.write_config("/tmp/x/mailgrants.conf", replica="/tmp/x/g.db")
 
-Slapd(ldif=..., schema=True, access=True, size_limit=500, start=True)
-    builds a fresh temporary directory with a cn=config (slapd.d)
+Slapd(ldif=..., schema=True, access=True, size_limit=500, start=True,
+      workdir=None)
+    builds a fresh temporary directory (or the new directory workdir,
+    which close() removes too) with a cn=config (slapd.d)
     holding the schemas core, cosine, inetorgperson and (schema=True)
     ldap-schema/mailgrants.ldif, the modules back_mdb and syncprov, and
     one mdb database for dc=example,dc=org (rootdn cn=admin,... with
@@ -178,7 +180,8 @@ class Slapd:
     """A private slapd in a temporary directory; see the module doc."""
 
     def __init__(self, ldif=_DEFAULT, schema=True, access=None,
-                 size_limit=500, start=True, extra_config="", syncprov=True):
+                 size_limit=500, start=True, extra_config="", syncprov=True,
+                 workdir=None):
         self.base = BASE
         self.rootdn = ROOTDN
         self.rootpw = ROOTPW
@@ -193,8 +196,12 @@ class Slapd:
         self.syncprov = syncprov
         self.ldif = EXAMPLE_LDIF if ldif is _DEFAULT else ldif
         self.proc = None
-        self.tmpdir = tempfile.mkdtemp(prefix="mailgrants-slapd-",
-                                       dir="/tmp")
+        if workdir is not None:
+            os.mkdir(workdir)
+            self.tmpdir = workdir
+        else:
+            self.tmpdir = tempfile.mkdtemp(prefix="mailgrants-slapd-",
+                                           dir="/tmp")
         os.chmod(self.tmpdir, 0o755)
         self.confdir = os.path.join(self.tmpdir, "slapd.d")
         self.datadir = os.path.join(self.tmpdir, "data")
@@ -470,9 +477,10 @@ olcSpSessionlog: 1000
         return rc, parse_ldif(out), err
 
     def ldapadd(self, ldif_text, binddn=None, password=None, root=False,
-                external=False):
+                external=False, timeout=30):
         return self._ldap("ldapadd", [], binddn, password, root, external,
-                          input_text=ldif_text.encode("utf-8"))
+                          input_text=ldif_text.encode("utf-8"),
+                          timeout=timeout)
 
     def ldapmodify(self, ldif_text, binddn=None, password=None, root=False,
                    external=False):
