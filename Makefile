@@ -92,7 +92,7 @@ check-asan:
 		check-unit
 
 check-integration: all
-	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) -m pytest -q tests/integration
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) -m pytest -q tests/integration tests/security
 
 install: all $(INSTALL_TARGETS)
 	install -d $(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DATADIR)/examples

@@ -53,8 +53,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
@@ -356,6 +358,12 @@ static int cmd_sync(const struct config *cfg, int argc, char **argv)
 		fail(EXIT_USAGE, "ldap_base is not set in the configuration");
 	/* The replica holds who may read whose mail: not for everyone. */
 	umask(027);
+	/* The password stays in memory for the whole run (--follow binds
+	   again after every outage): no core file may carry it, and no
+	   other process of this user may read it (ptrace, /proc/PID/mem). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fail(EXIT_USAGE, "prctl(PR_SET_DUMPABLE): %s",
+		     strerror(errno));
 	/* Read once, now: a daemon may lose access to the file later. */
 	if (cfg->ldap_bind_password_file[0] != '\0' &&
 	    cfg->ldap_sasl_mech[0] == '\0' &&
@@ -369,8 +377,10 @@ static int cmd_sync(const struct config *cfg, int argc, char **argv)
 	}
 	if (sync_full(cfg, password, "", "", true, &error) < 0) {
 		ldapdir_password_free(&password);
-		fail(EXIT_UNAVAILABLE, "sync: %s; the replica was not changed",
-		     error);
+		fail(EXIT_UNAVAILABLE, "sync: %s; the replica was not changed%s",
+		     error, strstr(error, "cannot open for writing") == NULL ?
+		     "" : " (its directory must exist and be writable by the "
+		     "user running the sync)");
 	}
 	ldapdir_password_free(&password);
 	return EXIT_ANSWERED;
@@ -498,6 +508,42 @@ static int cmd_who(const struct config *cfg, int argc, char **argv)
 	return EXIT_ANSWERED;
 }
 
+/* check_directory_hint - what to do about a directory error */
+static const char *check_directory_hint(const char *error)
+{
+	if (strstr(error, ": cannot connect: ") != NULL)
+		return "is slapd running and listening at ldap_uri, and is "
+		       "that address reachable from here? (ldapsearch -x -H "
+		       "URI -s base -b '' tries the same)";
+	if (strncmp(error, "bind as ", 8) == 0)
+		return "check ldap_bind_dn and the password in "
+		       "ldap_bind_password_file (ldapwhoami -x -H URI -D DN "
+		       "-y FILE tries the same bind)";
+	if (strstr(error, "STARTTLS") != NULL ||
+	    strstr(error, "ldap_tls_ca_file") != NULL)
+		return "check ldap_starttls and ldap_tls_ca_file (the CA "
+		       "that signed the server's certificate)";
+	return "check the ldap_* settings (mailgrants.conf(5))";
+}
+
+/* check_replica_hint - what to do about a replica error */
+static const char *check_replica_hint(const char *error)
+{
+	if (strstr(error, "No such file") != NULL)
+		return "run mailgrants sync --once, then keep it current with "
+		       "mailgrants sync --follow (mailgrants-sync.service)";
+	if (strstr(error, "Permission denied") != NULL)
+		return "run check as root or as a member of replica_group, "
+		       "the readers' group";
+	if (strstr(error, "schema version") != NULL)
+		return "run mailgrants sync --once with this version to "
+		       "rebuild it";
+	if (strstr(error, "corrupt") != NULL)
+		return "move the file away and run mailgrants sync --once to "
+		       "write a new one";
+	return "run mailgrants sync --once; see mailgrants(1)";
+}
+
 /* cmd_check - configuration, directory and replica, in that order */
 static int cmd_check(const struct config *cfg, const char *path, int argc,
 		     char **argv)
@@ -514,6 +560,8 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	printf("config:    %s: ok\n", path);
 	if (ldapdir_ping(cfg, &error) < 0) {
 		printf("directory: %s\n", error);
+		printf("           -> %s; Dovecot and Postfix keep using the "
+		       "replica meanwhile\n", check_directory_hint(error));
 		fprintf(stderr, "%s: directory unavailable: %s\n", progname,
 			error);
 		status = EXIT_UNAVAILABLE;
@@ -522,11 +570,13 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	}
 	if (replica_open(cfg->replica, &rep, &error) < 0) {
 		printf("replica:   %s\n", error);
+		printf("           -> %s\n", check_replica_hint(error));
 		fprintf(stderr, "%s: %s\n", progname, error);
 		return EXIT_UNAVAILABLE;
 	}
 	if (replica_info(rep, &info, &error) < 0) {
 		printf("replica:   %s\n", error);
+		printf("           -> %s\n", check_replica_hint(error));
 		fprintf(stderr, "%s: %s\n", progname, error);
 		replica_close(&rep);
 		return EXIT_UNAVAILABLE;
@@ -556,8 +606,10 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	if (cfg->replica_max_age != 0 &&
 	    time(NULL) - info.current_at > (time_t)cfg->replica_max_age) {
 		printf("replica:   older than replica_max_age (%u s): the "
-		       "policy daemon defers mail until the next sync\n",
-		       cfg->replica_max_age);
+		       "policy daemon defers mail until the next sync\n"
+		       "           -> start mailgrants sync --follow "
+		       "(mailgrants-sync.service) or run mailgrants sync "
+		       "--once\n", cfg->replica_max_age);
 		status = EXIT_UNAVAILABLE;
 	}
 	replica_close(&rep);
@@ -587,7 +639,9 @@ int main(int argc, char **argv)
 	    strcmp(argv[0], "unshare") != 0)
 		usage();
 	if (config_read(path, &cfg, &error) < 0)
-		fail(EXIT_USAGE, "%s", error);
+		fail(EXIT_USAGE, "%s (see mailgrants.conf(5)%s)", error,
+		     access(path, F_OK) < 0 ? "; another file with -c FILE"
+		     : "");
 	if (strcmp(argv[0], "sync") == 0)
 		status = cmd_sync(cfg, argc, argv);
 	else if (strcmp(argv[0], "explain") == 0)

@@ -535,23 +535,11 @@ static int milter_number(const char *opt, const char *value)
 	return (int)n;
 }
 
-/* milter_socket_path - the file of a unix:/local: socket, or NULL */
-static const char *milter_socket_path(const char *spec)
-{
-	if (strncmp(spec, "unix:", 5) == 0)
-		return spec + 5;
-	if (strncmp(spec, "local:", 6) == 0)
-		return spec + 6;
-	if (strchr(spec, ':') == NULL)
-		return spec;	/* libmilter's default is a UNIX socket */
-	return NULL;
-}
-
 /* main - options, socket, replica, privileges, serve */
 int main(int argc, char **argv)
 {
 	const char *config_path = CONFIG_DEFAULT_PATH;
-	const char *listen_spec = NULL, *user = NULL, *path, *error;
+	const char *listen_spec = NULL, *user = NULL, *error;
 	bool foreground = false;
 	int timeout = 600, backlog = 128, opt, ret;
 	struct config *cfg;
@@ -589,7 +577,9 @@ int main(int argc, char **argv)
 
 	msg_init(MILTER_NAME, foreground);
 	if (config_read(config_path, &cfg, &error) < 0)
-		msg_fatal("%s", error);
+		msg_fatal("%s (see mailgrants.conf(5)%s)", error,
+			  access(config_path, F_OK) < 0 ?
+			  "; another file with -c FILE" : "");
 	milter_replica.cfg = cfg;
 	if (smfi_register(milter_desc) != MI_SUCCESS)
 		msg_fatal("smfi_register failed");
@@ -597,14 +587,21 @@ int main(int argc, char **argv)
 	if (smfi_setconn((char *)listen_spec) != MI_SUCCESS ||
 	    smfi_settimeout(timeout) != MI_SUCCESS ||
 	    smfi_setbacklog(backlog) != MI_SUCCESS)
-		msg_fatal("--listen %s: not a milter socket", listen_spec);
-	if (smfi_opensocket(true) != MI_SUCCESS)
-		msg_fatal("--listen %s: cannot open the socket", listen_spec);
-	/* Who may connect is decided by the directory the socket is in
-	   (Postfix's private/ is 0700 postfix). */
-	if ((path = milter_socket_path(listen_spec)) != NULL &&
-	    chmod(path, 0666) < 0)
-		msg_fatal("chmod %s: %m", path);
+		msg_fatal("--listen %s: not a milter socket; use unix:/path "
+			  "or inet:port@host", listen_spec);
+	/* Mode 0666 from the start (no chmod by name afterwards, which a
+	   symlink swapped in could redirect): who may connect is decided
+	   by the directory the socket is in (Postfix's private/ is 0700
+	   postfix). */
+	mode_t old_umask = umask(0111);
+	int opened = smfi_opensocket(true);
+
+	umask(old_umask);
+	if (opened != MI_SUCCESS)
+		msg_fatal("--listen %s: cannot open the socket; use unix:/path"
+			  " (its directory must exist and be writable by this"
+			  " user) or inet:port@host (a free port on a local "
+			  "address)", listen_spec);
 	milter_replica_check(true);
 	if (daemon_drop_privileges(user, &error) < 0)
 		msg_fatal("%s", error);

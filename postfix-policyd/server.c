@@ -144,11 +144,14 @@ static int server_listen_unix(const char *path, int *fd_r,
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		(void)unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(fd, SOMAXCONN) < 0 ||
-	    /* Who may connect is decided by the directory the socket is
-	       in (Postfix's private/ is 0700 postfix). */
-	    chmod(path, 0666) < 0) {
+	/* Mode 0666 from the start (no chmod by name afterwards, which a
+	   symlink swapped in could redirect): who may connect is decided
+	   by the directory the socket is in (Postfix's private/ is 0700
+	   postfix). */
+	mode_t old_umask = umask(0111);
+	int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_umask);
+	if (fd < 0 || rc < 0 || listen(fd, SOMAXCONN) < 0) {
 		snprintf(error, sizeof(error), "unix:%s: %s", path,
 			 strerror(errno));
 		*error_r = error;
