@@ -1,8 +1,10 @@
 # mailgrants - one non-recursive Makefile.
 #
 #   make            build everything into build/
-#   make check      install test dependencies, build, run unit tests
-#                   (plain and ASan/UBSan) and the integration tests
+#   make check      install test dependencies, build, run the unit tests
+#                   (plain and ASan/UBSan), the black-box tests against
+#                   ASan/UBSan builds and, for the daemons, under
+#                   valgrind, then the integration and security tests
 #   make demo       install dependencies, build, start the abc.com sandbox
 #                   (slapd, sync, Dovecot, Postfix on loopback) and walk
 #                   through the story; it keeps running until
@@ -68,6 +70,7 @@ include tests/bench/module.mk
 -include tests/bench/policy.mk
 -include tests/bench/dovecot.mk
 -include debian.mk
+-include sanitize.mk
 -include stress.mk
 
 all: $(ALL_TARGETS)
@@ -79,6 +82,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
 	$(MAKE) check-asan
+	$(MAKE) check-valgrind
 	$(MAKE) check-integration
 
 check-unit: $(UNIT_TESTS)

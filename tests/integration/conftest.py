@@ -7,6 +7,10 @@ Fixtures:
                 default <repo>/build; a missing directory fails the test
     slapd       a private slapd with the example directory
                 (ldap-schema/examples/abc.ldif), one per test module
+    sanitizer_reports   (autouse) fails a test after which an ASan/UBSan/
+                LSan or valgrind report appeared; with MAILGRANTS_SANITIZERS
+                or MAILGRANTS_VALGRIND set, any report fails the session
+                (tests/lib/sanitizers.py)
 """
 
 import os
@@ -20,6 +24,20 @@ if LIB not in sys.path:
     sys.path.insert(0, LIB)
 
 from slapd import Slapd  # noqa: E402
+import sanitizers  # noqa: E402
+# Fails the test after which a sanitizer or valgrind report appeared.
+from sanitizers import sanitizer_reports  # noqa: E402,F401
+
+
+def pytest_configure(config):
+    # MAILGRANTS_SANITIZERS / MAILGRANTS_VALGRIND (sanitize.mk): the
+    # report directory and the sanitizers' options, before any process.
+    sanitizers.session_start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Any report from any process fails the run (tests/lib/sanitizers.py).
+    sanitizers.session_finish(session)
 
 
 @pytest.fixture(scope="session")

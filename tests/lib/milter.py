@@ -16,8 +16,16 @@ Milter(build_dir, conf, workdir, listen="unix"|"inet", user="nobody",
     Attributes: proc, pid, log_path, socket_path or port, spec (the
     libmilter form), postfix_spec (the smtpd_milters form). Methods:
     start() (waits for "ready:" and the socket), stop() (SIGTERM, then
-    the process group is killed if needed), log() -> text,
-    wait_log(regex, timeout, start) -> match, alive().
+    the process group is killed if needed; a sanitizer report in the
+    log or in the report directory, or a valgrind finding, fails),
+    log() -> text, wait_log(regex, timeout, start) -> match, alive().
+
+On SIGTERM libmilter's listener notices the stop only when its poll()
+on the listening socket times out (MI_CHK_TIME, 5 s, with its lock
+held): stop() waits up to 10 s for the milter to exit by itself.
+
+With MAILGRANTS_VALGRIND=1 the milter runs under valgrind memcheck and
+its waits are longer by sanitizers.slow() (tests/lib/sanitizers.py).
 
 A missing binary is an assertion failure, never a skip.
 """
@@ -27,6 +35,8 @@ import os
 import re
 import subprocess
 
+import sanitizers
+from policyd import SANITIZER_RE
 from daemonutil import free_port, kill_group, port_open, unix_open, wait_for
 
 
@@ -72,10 +82,12 @@ class Milter:
 
     def start(self, timeout=10.0):
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            sanitizers.daemon_argv(self.argv, self.workdir),
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+            start_new_session=True)
         self.wait_log(r"ready: ", timeout=timeout)
+        timeout *= sanitizers.slow()
         if self.socket_path is not None:
             wait_for(lambda: unix_open(self.socket_path), timeout,
                      what="milter socket %s" % self.socket_path,
@@ -111,17 +123,28 @@ class Milter:
             if m:
                 found.append(m)
             return bool(m)
-        wait_for(pred, timeout=timeout, what="milter log line /%s/:\n%s"
+        wait_for(pred, timeout=timeout * sanitizers.slow(),
+                 what="milter log line /%s/:\n%s"
                  % (regex, self.log()[-3000:]), check=self._check)
         return found[0]
 
     def stop(self):
-        if self.proc is not None:
-            kill_group(self.proc)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return self.proc.returncode if self.proc is not None else None
+        """Stop the milter; a sanitizer report or valgrind finding
+        fails the test."""
+        if self.proc is None:
+            return None
+        if self._log is None:
+            return self.proc.returncode
+        kill_group(self.proc, term_timeout=10.0 * sanitizers.slow())
+        self._log.close()
+        self._log = None
+        report = SANITIZER_RE.search(self.log())
+        assert report is None, "sanitizer report:\n%s" % self.log()[-5000:]
+        report = sanitizers.process_reports(self.proc.pid)
+        assert report == "", "sanitizer report:\n%s" % report[-8000:]
+        sanitizers.check_valgrind(self.proc.pid, self.workdir,
+                                  "mailgrants-milter", self.proc.returncode)
+        return self.proc.returncode
 
     def __enter__(self):
         return self

@@ -26,13 +26,17 @@ Policyd(build_dir, conf, workdir, listen="unix"|"inet", user="nobody",
     workdir/policyd-N.log. Attributes: proc, pid, log_path, socket_path
     (unix) or port (inet). Methods: start(), stop() (SIGTERM, then
     the process group is killed if needed; a sanitizer report in the
-    log fails), log() -> text,
+    log or in the report directory, or a valgrind finding, fails),
+    log() -> text,
     wait_log(regex, timeout) -> match, signal(sig), client(),
     ask(login, sender) (one request on a new connection), alive().
 
 run_stdio(build_dir, conf, data, user="nobody", timeout=10, extra=())
     runs mailgrants-policyd --stdio --foreground with data on standard
     input; returns (returncode, stdout bytes, stderr text).
+
+With MAILGRANTS_VALGRIND=1 the daemon runs under valgrind memcheck and
+its waits are longer by sanitizers.slow() (tests/lib/sanitizers.py).
 
 A missing binary is an assertion failure, never a skip.
 """
@@ -43,6 +47,7 @@ import re
 import socket
 import subprocess
 
+import sanitizers
 from daemonutil import free_port, kill_group, wait_for
 
 # What AddressSanitizer, LeakSanitizer and UBSan print (build-asan).
@@ -198,9 +203,10 @@ class Policyd:
 
     def start(self, wait_ready=True):
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            sanitizers.daemon_argv(self.argv, self.workdir),
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+            start_new_session=True)
         if wait_ready:
             self.wait_log(r"ready: ", timeout=10)
 
@@ -227,7 +233,8 @@ class Policyd:
             if m:
                 found.append(m)
             return bool(m)
-        wait_for(pred, timeout=timeout, what="log line /%s/:\n%s"
+        wait_for(pred, timeout=timeout * sanitizers.slow(),
+                 what="log line /%s/:\n%s"
                  % (regex, self.log()[-3000:]),
                  check=self._check)
         return found[0]
@@ -249,10 +256,14 @@ class Policyd:
         if self.proc is None:
             return None
         if not self._log.closed:
-            kill_group(self.proc)
+            kill_group(self.proc, term_timeout=5.0 * sanitizers.slow())
             self._log.close()
         report = SANITIZER_RE.search(self.log())
         assert report is None, "sanitizer report:\n%s" % self.log()[-5000:]
+        report = sanitizers.process_reports(self.proc.pid)
+        assert report == "", "sanitizer report:\n%s" % report[-8000:]
+        sanitizers.check_valgrind(self.proc.pid, self.workdir,
+                                  "mailgrants-policyd", self.proc.returncode)
         return self.proc.returncode
 
     def __enter__(self):
@@ -270,9 +281,22 @@ def run_stdio(build_dir, conf, data, user="nobody", timeout=10, extra=()):
     argv = [exe, "--stdio", "--foreground", "-c", conf] + list(extra)
     if user is not None:
         argv += ["--user", user]
-    r = subprocess.run(argv, input=data, capture_output=True,
-                       timeout=timeout)
-    err = r.stderr.decode("utf-8", "replace")
+    workdir = os.path.dirname(os.path.abspath(conf))
+    with subprocess.Popen(sanitizers.daemon_argv(argv, workdir),
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as p:
+        try:
+            out, errb = p.communicate(data,
+                                      timeout=timeout * sanitizers.slow())
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise
+    err = errb.decode("utf-8", "replace")
     assert SANITIZER_RE.search(err) is None, "sanitizer report:\n" + err
-    return r.returncode, r.stdout, err
+    report = sanitizers.process_reports(p.pid)
+    assert report == "", "sanitizer report:\n" + report
+    sanitizers.check_valgrind(p.pid, workdir, "mailgrants-policyd --stdio",
+                              p.returncode)
+    return p.returncode, out, err
 
