@@ -134,7 +134,7 @@ def test_outage_loses_nothing(setup):
     finally:
         f.proc.send_signal(signal.SIGCONT)
     f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                  "shared_read_only", timeout=30)
+                  "shared_read_only", timeout=90)
 
 
 def test_resume_from_cookie(setup):
