@@ -82,6 +82,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "msg.h"
 #include "server.h"
 
@@ -139,43 +140,6 @@ static unsigned int policyd_number(const char *opt, const char *value)
 		exit(1);
 	}
 	return (unsigned int)n;
-}
-
-/* policyd_drop_privileges - become the unprivileged user, or refuse root */
-static void policyd_drop_privileges(const char *user)
-{
-	struct passwd *pw;
-
-	if (user == NULL) {
-		if (geteuid() == 0 || getuid() == 0)
-			msg_fatal("refusing to serve as root: start with "
-				  "--user NAME (an unprivileged account that "
-				  "can read the replica)");
-		return;
-	}
-	if ((pw = getpwnam(user)) == NULL)
-		msg_fatal("--user %s: no such user; create it (adduser "
-			  "--system --group %s) or name an existing "
-			  "unprivileged account", user, user);
-	if (pw->pw_uid == 0)
-		msg_fatal("--user %s: is root; refusing to serve as root: "
-			  "name an unprivileged account that can read the "
-			  "replica", user);
-	if (geteuid() != 0) {
-		if (geteuid() == pw->pw_uid && getuid() == pw->pw_uid)
-			return;
-		msg_fatal("--user %s: only root can change to that user; "
-			  "start as root or as %s itself", user, user);
-	}
-	/* Group first: after setuid we could no longer change it. */
-	if (setgid(pw->pw_gid) < 0)
-		msg_fatal("setgid(%ld): %m", (long)pw->pw_gid);
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0)
-		msg_fatal("initgroups(%s): %m", pw->pw_name);
-	if (setuid(pw->pw_uid) < 0)
-		msg_fatal("setuid(%ld): %m", (long)pw->pw_uid);
-	if (getuid() == 0 || geteuid() == 0 || setuid(0) == 0)
-		msg_fatal("still root after dropping privileges");
 }
 
 /* policyd_listen_hint - what to do when a --listen socket fails */
@@ -270,7 +234,9 @@ int main(int argc, char **argv)
 				  policyd_listen_hint(listen[i]));
 		}
 	server_replica_check(srv, true);
-	policyd_drop_privileges(user);
+	/* One place, one order for both daemons (lib/daemon.c). */
+	if (daemon_drop_privileges(user, &error) < 0)
+		msg_fatal("%s", error);
 	if (!stdio && !foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 
