@@ -3,8 +3,8 @@
 
     make bench-milter
     MAILGRANTS_BUILD=build /usr/bin/python3 tests/bench/bench-milter.py \
-        [--seconds 5] [--warmup 1] [--sessions 20] [--per-session 1] \
-        [--rounds 3] [--size 1024]
+        [--seconds 5] [--warmup 1] [--sessions 20] [--per-session 1,10] \
+        [--login auth,xclient] [--rounds 5] [--size 1024]
 
 Three private Postfix instances side by side (tests/lib/postfix.py),
 the same in all but one thing: every submission service checks the
@@ -13,25 +13,37 @@ has smtpd_milters = our milter, and one a milter that accepts
 everything (build/trivial-milter, tests/bench/trivial-milter.c: the
 same libmilter and protocol steps, no check), so that the cost of the
 milter protocol and the cost of the check can be told apart. Mail is
-discarded after the queue. The
-load is build/smtp-load (tests/bench/smtp-load.c): SMTP sessions that
-log in with XCLIENT LOGIN, which Postfix treats as SASL (so the milter
-sees {auth_authen}), and send a ~1 KB message with
-"From: load@example.net" in the header. The directory is the abc.com
-example plus a company example.net with the user load@example.net, so
-that every message is checked all the way (envelope and header both
-the login's own mailbox) and accepted.
+discarded after the queue. The directory is the abc.com example plus a
+company example.net with the user load@example.net, so that every
+message is checked all the way (envelope and header both the login's
+own mailbox) and accepted.
 
-The instances are loaded in turn, in rotating order, --rounds times;
-the figure of each is the median of its rounds' messages per second,
-and the ratio with/without the milter is what issue 6 asks for (goal:
-at least 0.90).
+The load is build/smtp-load (tests/bench/smtp-load.c), ~1 KB messages
+with "From: load@example.net" in the header, in SMTP sessions that log
+in one of two ways (--login, both by default):
+    auth     AUTH PLAIN, once per session, as a mail client does; the
+             submission service asks Dovecot's auth (tests/lib/
+             dovecot.py) with a passwd-file passdb: one {PLAIN} password
+             for the load login, so that the figures do not depend on
+             the directory's size or a password hash's cost.
+    xclient  XCLIENT LOGIN=, which Postfix treats as SASL but which
+             makes smtpd reconnect to its milters (two milter
+             connections per session instead of one); no Dovecot
+             involved. Kept to compare with the earlier figures.
+and with --per-session messages per session (1, the milter's worst
+case: a milter connection per message; and 10).
 
-smtp-load logs in with XCLIENT, which makes smtpd reconnect to its
-milters: two milter connections per session here, one per session for
-a client that logs in with AUTH. Also reported: CPU time of the milter and
-the policy daemon per message, and the milter's log lines (one per
-decision: there must be one per accepted message).
+For each (login, messages per session), the instances are loaded in
+turn, in rotating order, --rounds times; the figure of each is the
+median of its rounds' messages per second, the spread is (max - min) /
+median, and the ratio with/without the milter is what issue 6 asks for
+(goal: at least 0.90). Also per message: the CPU time of the milter,
+the policy daemon, the Postfix instance (all its processes, the exited
+smtpd included), Dovecot, the load tool, and "other" (the rest of the
+machine's busy time: other work on the machine; a round with much of
+it was disturbed), from /proc (tests/bench/smtpbench.py); and the
+milter's log lines (one per decision: there must be one per accepted
+message).
 
 A benchmark prints figures and fails only on errors (a rejected or
 failed message, a missing decision), never on timings.
@@ -42,22 +54,26 @@ import os
 import pwd
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+sys.path.insert(0, HERE)
 
 from daemonutil import kill_group, make_workdir, unix_open, wait_for  # noqa: E402,E501
-from dovecot import Dovecot  # noqa: E402
+from dovecot import Dovecot, write_passwd_file  # noqa: E402
 from milter import Milter  # noqa: E402
 from policyd import Policyd  # noqa: E402
 from postfix import Postfix  # noqa: E402
 from slapd import Slapd  # noqa: E402
+from smtpbench import (CpuMeter, cpu_us, loadavg, login_text,  # noqa: E402
+                       median, met, run_load, spread)
 
 LOAD_LOGIN = "load@example.net"
+LOAD_PASSWORD = "load-bench-password"
+GOAL = 0.90
 
 EXAMPLE_NET = """\
 dn: o=example.net,dc=example,dc=org
@@ -79,14 +95,6 @@ cn: Load Test
 sn: Test
 mail: load@example.net
 """
-
-
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def start_trivial_milter(build, wd):
@@ -111,29 +119,26 @@ def start_trivial_milter(build, wd):
     return proc, "unix:" + path
 
 
-def parse_load(out):
-    """smtp-load's result line as a dict of numbers."""
-    m = re.search(r"messages=(\d+) accepted=(\d+) rejected=(\d+) "
-                  r"errors=(\d+) mps=([\d.]+) p50_ms=([\d.]+) "
-                  r"p99_ms=([\d.]+)", out)
-    if not m:
-        raise RuntimeError("smtp-load said: %r" % out)
-    keys = ("messages", "accepted", "rejected", "errors", "mps", "p50",
-            "p99")
-    return {k: float(v) for k, v in zip(keys, m.groups())}
+def csv_list(text, conv, allowed=None):
+    """"1,10" -> [1, 10]; each value checked against allowed."""
+    out = [conv(x) for x in text.split(",") if x.strip()]
+    if not out or (allowed and any(x not in allowed for x in out)):
+        raise argparse.ArgumentTypeError("bad list %r" % text)
+    return out
 
 
-def run_load(tool, pf, pairs, args, seconds, warmup):
-    argv = [tool, "-c", str(args.sessions), "-d", str(seconds),
-            "-w", str(warmup), "-m", str(args.per_session),
-            "-s", str(args.size), "-f", pairs, "-r", "kunde@example.org",
-            "-v", "127.0.0.1:%d" % pf.submission_port]
-    r = subprocess.run(argv, capture_output=True, text=True,
-                       timeout=seconds + warmup + 60)
-    if r.returncode != 0:
-        raise RuntimeError("smtp-load failed (%d): %s%s"
-                           % (r.returncode, r.stdout, r.stderr))
-    return parse_load(r.stdout), r.stderr
+def check_auth(tool, pf, pairs, wd):
+    """A wrong password is refused: Dovecot really decides the AUTH."""
+    bad = os.path.join(wd, "wrong-password")
+    with open(bad, "w") as f:
+        f.write("not-the-password\n")
+    os.chmod(bad, 0o600)
+    r = subprocess.run([tool, "-c", "1", "-n", "1", "-d", "30", "-f", pairs,
+                        "-a", bad, "127.0.0.1:%d" % pf.submission_port],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 2 or " 535 " not in r.stderr:
+        raise RuntimeError("AUTH with a wrong password was not refused: "
+                           "%s %s" % (r.stdout, r.stderr))
 
 
 def main():
@@ -141,12 +146,19 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--per-session", type=int, default=1,
-                    help="messages per SMTP session (1: a milter "
+    ap.add_argument("--per-session", default="1,10",
+                    type=lambda t: csv_list(t, int),
+                    help="messages per SMTP session, a list (1: a milter "
                     "connection per message, the milter's worst case)")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--login", default="auth,xclient",
+                    type=lambda t: csv_list(t, str, ("auth", "xclient")),
+                    help="how sessions log in: auth (AUTH PLAIN through "
+                    "Dovecot) and/or xclient (XCLIENT LOGIN)")
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--size", type=int, default=1024)
     args = ap.parse_args()
+    if args.rounds < 1 or min(args.per_session) < 1:
+        ap.error("--rounds and --per-session must be positive")
 
     build = os.path.abspath(os.environ.get("MAILGRANTS_BUILD",
                                            os.path.join(REPO, "build")))
@@ -178,11 +190,18 @@ def main():
         pairs = os.path.join(wd, "pairs")
         with open(pairs, "w") as f:
             f.write("%s %s\n" % (LOAD_LOGIN, LOAD_LOGIN))
+        password_file = os.path.join(wd, "password")
+        with open(password_file, "w") as f:
+            f.write(LOAD_PASSWORD + "\n")
+        os.chmod(password_file, 0o600)
 
         dcdir = os.path.join(wd, "dovecot")
         os.makedirs(dcdir)
         os.chmod(dcdir, 0o755)
-        dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw, workdir=dcdir)
+        passwd = write_passwd_file(os.path.join(dcdir, "passwd"),
+                                   [LOAD_LOGIN], LOAD_PASSWORD)
+        dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw, workdir=dcdir,
+                     passwd_file=passwd)
         dc.start()
         parts.append(dc.stop)
         policyd = Policyd(build, conf, wd)
@@ -207,73 +226,112 @@ def main():
         parts.append(with_trivial.stop)
         setups = [("policyd", plain), ("policyd+trivial", with_trivial),
                   ("policyd+milter", with_milter)]
+        milter_of = {"policyd": None, "policyd+trivial": "trivial",
+                     "policyd+milter": "milter"}
+        if "auth" in args.login:
+            check_auth(tool, plain, pairs, wd)
 
-        # Warm both up: smtpd processes started, replica pages cached.
-        for _, pf in setups:
-            run_load(tool, pf, pairs, args, 1.0, 0.0)
-
-        results = {name: [] for name, _ in setups}
-        print("bench-milter: %d sessions, %d message(s) per session, "
-              "%d bytes, %.0f s per run, %d rounds"
-              % (args.sessions, args.per_session, args.size, args.seconds,
-                 args.rounds))
-        print("%-16s %5s %9s %8s %7s %7s %10s %10s %9s"
-              % ("setup", "round", "messages", "msgs/s", "p50_ms",
-                 "p99_ms", "milter_us", "policy_us", "decisions"))
+        print("bench-milter: %d sessions, %d bytes, %.0f s per run "
+              "(+%.0f s warm-up), %d rounds; AUTH against a passwd-file "
+              "passdb with one {PLAIN} password (independent of the "
+              "directory's size); %d CPUs, load average now %.2f"
+              % (args.sessions, args.size, args.seconds, args.warmup,
+                 args.rounds, os.cpu_count(), loadavg()), flush=True)
         failed = False
-        for rnd in range(args.rounds):
-            k = rnd % len(setups)
-            order = setups[k:] + setups[:k]
-            for name, pf in order:
-                log_start = len(milter.log())
-                # The CPU of the milter this instance uses.
-                mpid = (milter.pid if pf is with_milter else
-                        trivial.pid if pf is with_trivial else None)
-                m0 = cpu_seconds(mpid) if mpid else 0.0
-                p0 = cpu_seconds(policyd.pid)
-                res, err = run_load(tool, pf, pairs, args, args.seconds,
-                                    args.warmup)
-                m1 = cpu_seconds(mpid) if mpid else 0.0
-                p1 = cpu_seconds(policyd.pid)
-                decisions = len(re.findall(
-                    r"action=dunno login=load@example\.net header=from "
-                    r"address=<load@example\.net> .*reason=own_mailbox",
-                    milter.log()[log_start:]))
-                total = res["messages"] + res["errors"]
-                # CPU over every message of the run, warm-up included
-                # (the milter logs each; otherwise estimated).
-                n = max(1.0, float(decisions) if pf is with_milter else
-                        res["mps"] * (args.seconds + args.warmup))
-                print("%-16s %5d %9d %8.1f %7.2f %7.2f %10.1f %10.1f %9d"
-                      % (name, rnd + 1, total, res["mps"], res["p50"],
-                         res["p99"], (m1 - m0) * 1e6 / n,
-                         (p1 - p0) * 1e6 / n, decisions))
-                results[name].append(res["mps"])
-                if res["rejected"] or res["errors"]:
-                    print("  ERROR: %d rejected, %d failed: %s"
-                          % (res["rejected"], res["errors"], err.strip()))
-                    failed = True
-                if pf is with_milter and decisions < res["accepted"]:
-                    print("  ERROR: %d accepted, only %d milter decisions"
-                          % (res["accepted"], decisions))
-                    failed = True
-                if pf is not with_milter and decisions:
-                    print("  ERROR: milter decisions without the milter")
-                    failed = True
-        base = statistics.median(results["policyd"])
-        both = statistics.median(results["policyd+milter"])
-        floor = statistics.median(results["policyd+trivial"])
-        ratio = both / base if base > 0 else 0.0
-        print("median msgs/s: policyd %.1f, policyd+trivial %.1f, "
-              "policyd+milter %.1f" % (base, floor, both))
-        print("ratio policyd+milter / policyd: %.3f (goal >= 0.90: %s); "
-              "trivial milter / policyd: %.3f; milter / trivial milter: "
-              "%.3f" % (ratio, "met" if ratio >= 0.90 else "NOT met",
-                        floor / base if base > 0 else 0.0,
-                        both / floor if floor > 0 else 0.0))
-        print("note: Postfix end-to-end figures vary by 10-15 % from run "
-              "to run on these machines (/work/shared/POSTFIX-NOTES.md); "
-              "compare the CPU per message for the milter's own cost.")
+        summary = []
+        cpu_cols = ("milter", "policyd", "postfix", "dovecot", "load",
+                    "other")
+        for login in args.login:
+            for per in args.per_session:
+                kw = dict(login=login, per_session=per,
+                          sessions=args.sessions, size=args.size,
+                          password_file=password_file)
+                # Warm up: smtpd processes started, replica pages cached.
+                for _, pf in setups:
+                    run_load(tool, pf.submission_port, pairs,
+                             seconds=1.0, warmup=0.0, **kw)
+                if login == "auth" and not re.search(
+                        r"sasl_method=PLAIN, sasl_username=load@example"
+                        r"\.net", plain.maillog_text()):
+                    raise RuntimeError("Postfix logged no AUTH PLAIN login")
+                print("")
+                print("== %s, %d message(s) per session"
+                      % (login_text(login), per))
+                print("%-16s %3s %8s %6s %6s | %s | %9s %5s"
+                      % ("setup", "rnd", "msgs/s", "p50ms", "p99ms",
+                         " ".join("%8s" % c for c in cpu_cols),
+                         "decisions", "load1"))
+                print("%-16s %3s %8s %6s %6s | %s |"
+                      % ("", "", "", "", "",
+                         "%-53s" % "  CPU us per message"))
+                runs = {name: [] for name, _ in setups}
+                for rnd in range(args.rounds):
+                    k = rnd % len(setups)
+                    for name, pf in setups[k:] + setups[:k]:
+                        log_start = len(milter.log())
+                        meter = CpuMeter({
+                            "policyd": policyd.pid, "milter": milter.pid,
+                            "trivial": trivial.pid,
+                            "postfix": pf.master_pid, "dovecot": dc.pid})
+                        la = loadavg()
+                        meter.start()
+                        res, err = run_load(tool, pf.submission_port, pairs,
+                                            seconds=args.seconds,
+                                            warmup=args.warmup, **kw)
+                        d = meter.stop()
+                        decisions = len(re.findall(
+                            r"action=dunno login=load@example\.net "
+                            r"header=from address=<load@example\.net> "
+                            r".*reason=own_mailbox",
+                            milter.log()[log_start:]))
+                        n = res["total"]
+                        cpu = {c: cpu_us(d, c, n) for c in cpu_cols}
+                        which = milter_of[name]
+                        cpu["milter"] = (cpu_us(d, which, n) if which
+                                         else 0.0)
+                        # The unused milters idle; their ticks, if any,
+                        # are neither "milter" nor "other".
+                        res["cpu"] = cpu
+                        res["cpu_all"] = sum(cpu[c] for c in cpu_cols
+                                             if c != "other")
+                        runs[name].append(res)
+                        print("%-16s %3d %8.1f %6.2f %6.2f | %s | %9d %5.2f"
+                              % (name, rnd + 1, res["mps"], res["p50"],
+                                 res["p99"],
+                                 " ".join("%8.1f" % cpu[c]
+                                          for c in cpu_cols),
+                                 decisions, la), flush=True)
+                        if res["rejected"] or res["errors"]:
+                            print("  ERROR: %d rejected, %d failed: %s"
+                                  % (res["rejected"], res["errors"],
+                                     err.strip()))
+                            failed = True
+                        if pf is with_milter and decisions < n:
+                            print("  ERROR: %d accepted, only %d milter "
+                                  "decisions" % (n, decisions))
+                            failed = True
+                        if pf is not with_milter and decisions:
+                            print("  ERROR: milter decisions without the "
+                                  "milter")
+                            failed = True
+                summary.append((login, per, report(runs, cpu_cols)))
+        print("")
+        print("== summary (medians of %d rounds; ratio = msgs/s against "
+              "policyd alone, goal for policyd+milter >= %.2f)"
+              % (args.rounds, GOAL))
+        print("%-13s %4s %9s %9s %9s %7s %7s %8s %9s %9s"
+              % ("login", "m/s", "policyd", "+trivial", "+milter",
+                 "trivial", "milter", "goal", "milter_us", "cpu_ratio"))
+        for login, per, s in summary:
+            print("%-13s %4d %9.1f %9.1f %9.1f %7.3f %7.3f %8s %9.1f %9.3f"
+                  % (login_text(login), per, s["base"], s["trivial"],
+                     s["milter"], s["trivial"] / s["base"],
+                     s["ratio"], met(s["ratio"] >= GOAL),
+                     s["milter_us"], s["cpu_ratio"]))
+        print("m/s = messages per session; cpu_ratio = CPU per message of "
+              "all parts (Postfix, Dovecot, daemons, load tool) without "
+              "the milter / with it: the throughput ratio a CPU-bound "
+              "machine would show, less noisy than msgs/s.")
         return 1 if failed else 0
     finally:
         for stop in reversed(parts):
@@ -282,6 +340,46 @@ def main():
             except Exception as e:  # keep cleaning up
                 print("bench-milter: cleanup: %s" % e, file=sys.stderr)
         shutil.rmtree(wd, ignore_errors=True)
+
+
+def report(runs, cpu_cols):
+    """Print the medians of one (login, per-session) block; the figures
+    for the summary."""
+    med = {name: median([r["mps"] for r in rs]) for name, rs in runs.items()}
+    base = med["policyd"]
+    print("%-16s %8s %7s %6s %6s %6s | %s"
+          % ("median", "msgs/s", "spread", "ratio", "p50ms", "p99ms",
+             " ".join("%8s" % c for c in cpu_cols)))
+    for name, rs in runs.items():
+        print("%-16s %8.1f %6.1f%% %6.3f %6.2f %6.2f | %s"
+              % (name, med[name], spread([r["mps"] for r in rs]),
+                 med[name] / base if base else 0.0,
+                 median([r["p50"] for r in rs]),
+                 median([r["p99"] for r in rs]),
+                 " ".join("%8.1f" % median([r["cpu"][c] for r in rs])
+                          for c in cpu_cols)))
+    paired = [m["mps"] / b["mps"] for m, b in
+              zip(runs["policyd+milter"], runs["policyd"]) if b["mps"]]
+    ratio = med["policyd+milter"] / base if base else 0.0
+    cpu_base = median([r["cpu_all"] for r in runs["policyd"]])
+    cpu_milter = median([r["cpu_all"] for r in runs["policyd+milter"]])
+    cpu_ratio = cpu_base / cpu_milter if cpu_milter else 0.0
+    print("ratio policyd+milter / policyd: %.3f (goal >= %.2f: %s); "
+          "per round %s; milter / trivial milter %.3f"
+          % (ratio, GOAL, met(ratio >= GOAL),
+             " ".join("%.3f" % x for x in paired),
+             med["policyd+milter"] / med["policyd+trivial"]
+             if med["policyd+trivial"] else 0.0))
+    print("CPU per message of all parts: %.0f us without the milter, %.0f "
+          "us with it (%.0f us the milter itself): ratio %.3f"
+          % (cpu_base, cpu_milter,
+             median([r["cpu"]["milter"] for r in runs["policyd+milter"]]),
+             cpu_ratio))
+    return {"base": base, "trivial": med["policyd+trivial"],
+            "milter": med["policyd+milter"], "ratio": ratio,
+            "milter_us": median([r["cpu"]["milter"]
+                                 for r in runs["policyd+milter"]]),
+            "cpu_ratio": cpu_ratio}
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ SYNOPSIS
     MAILGRANTS_BUILD=build bench-policy.py [--scale full|small|tiny]
         [--replica FILE --queries FILE] [--seconds N] [--runs N]
         [--conns 1,10,50] [--listen unix|inet] [--smtp-seconds N]
-        [--smtp-sessions N]
-        [--no-smtp] [--keep]
+        [--smtp-sessions N] [--smtp-login auth,xclient]
+        [--smtp-per-session 1,10] [--no-smtp | --smtp-only] [--keep]
 
 DESCRIPTION
     Part 1, the daemon. On a replica of the generated directory (by
@@ -25,10 +25,18 @@ DESCRIPTION
     latency, CPU per request, the ratio to trivial, the action mix, and
     the daemon's peak RSS (VmHWM).
 
-    Part 2, end to end. Three private Postfix instances (tests/lib/
-    postfix.py) with "discard" delivery, SASL through a private Dovecot
-    auth socket, and smtp-load sending with XCLIENT LOGIN (smtp-source
-    has neither AUTH nor XCLIENT):
+    Part 2, end to end (--smtp-only: this part alone). Three private
+    Postfix instances (tests/lib/postfix.py) with "discard" delivery,
+    SASL through a private Dovecot auth socket, and smtp-load
+    (smtp-source has neither AUTH nor XCLIENT) logging in either way
+    of --smtp-login:
+        auth     AUTH PLAIN once per session, as a mail client does;
+                 Dovecot's passdb is a passwd-file with the 2,000 load
+                 logins and one {PLAIN} password for all (independent
+                 of the directory's size and of a hash's cost)
+        xclient  XCLIENT LOGIN=, no Dovecot lookup
+    with each of --smtp-per-session messages per session (default 1,
+    a new session per message, and 10). The instances:
         none    no sender check
         policy  check_policy_service unix:<our daemon>
         native  smtpd_sender_login_maps = sqlite:<cf> with
@@ -38,8 +46,13 @@ DESCRIPTION
     Every login sends as its own address, so all three accept the same
     mail. Before the timing, a check that each instance really decides
     (someone else's address: rejected by policy and native, accepted by
-    none) - a failed check is an error, not a figure. Runs alternate
-    between the three, --runs times; medians and ratios to "none".
+    none, for each login way) - a failed check is an error, not a
+    figure. Runs alternate between the three in rotating order, --runs
+    times; medians, spread ((max - min) / median) and ratios to
+    "none"; CPU per message of policyd, of the whole Postfix instance
+    (exited smtpd processes included), of Dovecot, of the load tool,
+    and "other" (the rest of the machine: other work during the run),
+    from /proc (smtpbench.py).
 
     Goals (issue 3): policyd >= 80% of trivial at 50 connections, p99 <=
     1 ms, peak RSS <= 64 MiB, end to end >= 95% of no check. They are
@@ -60,6 +73,7 @@ ENVIRONMENT
 import argparse
 import os
 import random
+import re
 import shutil
 import sqlite3
 import statistics
@@ -70,13 +84,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+sys.path.insert(0, HERE)
 
 from daemonutil import (free_port, kill_group, make_workdir,  # noqa: E402
                         port_open, tail, unix_open, wait_for)
-from dovecot import Dovecot  # noqa: E402
+from dovecot import Dovecot, write_passwd_file  # noqa: E402
 from policyd import Policyd  # noqa: E402
 from postfix import Postfix  # noqa: E402
 from slapd import Slapd  # noqa: E402
+from smtpbench import (CpuMeter, cpu_us, loadavg, login_text,  # noqa: E402
+                       median, run_load, spread)
 
 GEN = os.path.join(HERE, "gen-directory.py")
 PAGE_SIZE = 1000
@@ -85,6 +102,7 @@ GOAL_RATIO = 0.80
 GOAL_P99_US = 1000.0
 GOAL_RSS_KIB = 64 * 1024
 GOAL_E2E_RATIO = 0.95
+SMTP_PASSWORD = "bench-policy-password"
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -334,16 +352,25 @@ def part_smtp(a, build, work, conf, replica):
     smtp_load = os.path.join(build, "smtp-load")
     good, bad = own_pairs(work, replica, 2000)
     cf, _copy = native_map(work, replica)
+    logins = sorted({line.split()[0] for line in open(good)})
+    password_file = os.path.join(work, "smtp-password")
+    with open(password_file, "w") as f:
+        f.write(SMTP_PASSWORD + "\n")
+    os.chmod(password_file, 0o600)
     dc = ours = None
     pfs = {}
     try:
         dcdir = os.path.join(work, "dovecot")
         os.makedirs(dcdir)
         os.chmod(dcdir, 0o755)
-        # XCLIENT LOGIN never asks Dovecot; it must only be there, for
-        # smtpd's SASL to be enabled. Its LDAP is never contacted.
+        # AUTH PLAIN: a passwd-file passdb with the list's logins, one
+        # {PLAIN} password for all (a lookup in a hash table Dovecot
+        # loads once: independent of the directory's size). XCLIENT
+        # LOGIN never asks Dovecot. LDAP is never contacted.
+        passwd = write_passwd_file(os.path.join(dcdir, "passwd"), logins,
+                                   SMTP_PASSWORD)
         dc = Dovecot("ldap://127.0.0.1:9/", "cn=unused", "unused",
-                     workdir=dcdir).start()
+                     workdir=dcdir, passwd_file=passwd).start()
         ours = Policyd(build, conf, work)
         for name, kw in (("none", {}),
                          ("policy", {"sender_check": "policy",
@@ -354,50 +381,88 @@ def part_smtp(a, build, work, conf, replica):
             pfs[name] = Postfix(delivery="discard",
                                 sasl_path=dc.auth_socket, **kw).start()
 
-        def load(pf, listfile, extra):
-            return run_tool([smtp_load, "-c", str(a.smtp_sessions),
-                             "-f", listfile] + extra
-                            + ["127.0.0.1:%d" % pf.submission_port],
-                            "smtp-load")
+        def load(pf, listfile, login, **kw):
+            try:
+                return run_load(smtp_load, pf.submission_port, listfile,
+                                login=login, sessions=a.smtp_sessions,
+                                password_file=password_file, **kw)
+            except RuntimeError as e:
+                raise BenchError("%s\n%s" % (e, tail(pf.maillog)))
 
-        # The check: each instance decides as it should.
-        for name, pf in pfs.items():
-            kv, err = load(pf, good, ["-n", "40", "-d", "60"])
-            if int(kv["accepted"]) != 40 or int(kv["errors"]):
-                raise BenchError("%s: own addresses not all accepted: %s "
-                                 "%s\n%s" % (name, kv, err,
-                                             tail(pf.maillog)))
-            p = subprocess.run([smtp_load, "-c", "2", "-n", "20", "-d",
-                                "60", "-f", bad,
-                                "127.0.0.1:%d" % pf.submission_port],
-                               capture_output=True, text=True, timeout=120)
-            line = dict(x.split("=", 1) for x in p.stdout.split()
-                        if "=" in x)
-            want_rejected = 0 if name == "none" else 20
-            if int(line.get("rejected", -1)) != want_rejected:
-                raise BenchError("%s: others' addresses: %s (want %d "
-                                 "rejected) %s\n%s"
-                                 % (name, p.stdout, want_rejected,
-                                    p.stderr, tail(pf.maillog)))
-        say("")
-        say("decision check passed: others' addresses rejected by policy "
-            "and native, accepted without check")
-
-        figures = {name: [] for name in pfs}
-        policyd_cpu = []
-        for _ in range(a.runs):
+        # The check: each instance decides as it should, for each way
+        # of logging in.
+        for login in a.smtp_login:
             for name, pf in pfs.items():
-                c0 = cpu_ticks(ours.pid)
-                kv, _err = load(pf, good, ["-d", str(a.smtp_seconds),
-                                           "-w", "1"])
-                c1 = cpu_ticks(ours.pid)
-                if int(kv["errors"]) or int(kv["rejected"]):
-                    raise BenchError("%s: %s" % (name, kv))
-                figures[name].append(kv)
-                if name == "policy" and int(kv["accepted"]):
-                    # Warm-up messages are asked too: count them in.
-                    msgs = float(kv["mps"]) * (a.smtp_seconds + 1)
-                    policyd_cpu.append((c1 - c0) / CLK_TCK * 1e6 / msgs)
+                kv, err = load(pf, good, login, count=40)
+                if kv["accepted"] != 40 or kv["errors"]:
+                    raise BenchError("%s, %s: own addresses not all "
+                                     "accepted: %s %s\n%s"
+                                     % (name, login, kv, err,
+                                        tail(pf.maillog)))
+                p = subprocess.run(
+                    [smtp_load, "-c", "2", "-n", "20", "-d", "60", "-f", bad]
+                    + (["-a", password_file] if login == "auth" else [])
+                    + ["127.0.0.1:%d" % pf.submission_port],
+                    capture_output=True, text=True, timeout=120)
+                line = dict(x.split("=", 1) for x in p.stdout.split()
+                            if "=" in x)
+                want_rejected = 0 if name == "none" else 20
+                if int(line.get("rejected", -1)) != want_rejected:
+                    raise BenchError("%s, %s: others' addresses: %s (want "
+                                     "%d rejected) %s\n%s"
+                                     % (name, login, p.stdout,
+                                        want_rejected, p.stderr,
+                                        tail(pf.maillog)))
+        if "auth" in a.smtp_login and not re.search(
+                r"sasl_method=PLAIN, sasl_username=",
+                pfs["none"].maillog_text()):
+            raise BenchError("Postfix logged no AUTH PLAIN login")
+        say("")
+        say("decision check passed (%s): others' addresses rejected by "
+            "policy and native, accepted without check"
+            % ", ".join(login_text(x) for x in a.smtp_login))
+
+        cols = ("policyd", "postfix", "dovecot", "load", "other")
+        summary = []
+        for login in a.smtp_login:
+            for per in a.smtp_per_session:
+                for pf in pfs.values():        # warm up, not counted
+                    load(pf, good, login, per_session=per, seconds=1.0,
+                         warmup=0.0)
+                say("")
+                say("== end to end, %s, %d message(s) per session: "
+                    "smtp-load (%d sessions, 1 KiB messages) -> Postfix "
+                    "-> discard, %g s per run (+1 s warm-up)"
+                    % (login_text(login), per, a.smtp_sessions,
+                       a.smtp_seconds))
+                say("%-8s %3s %8s %7s %7s | %s | %5s"
+                    % ("check", "run", "msgs/s", "p50ms", "p99ms",
+                       " ".join("%8s" % c for c in cols), "load1"))
+                runs = {name: [] for name in pfs}
+                order = list(pfs.items())
+                for rnd in range(a.runs):
+                    k = rnd % len(order)
+                    for name, pf in order[k:] + order[:k]:
+                        meter = CpuMeter({"policyd": ours.pid,
+                                          "postfix": pf.master_pid,
+                                          "dovecot": dc.pid})
+                        la = loadavg()
+                        meter.start()
+                        kv, _err = load(pf, good, login, per_session=per,
+                                        seconds=a.smtp_seconds, warmup=1.0)
+                        d = meter.stop()
+                        if kv["errors"] or kv["rejected"]:
+                            raise BenchError("%s: %s" % (name, kv))
+                        kv["cpu"] = {c: cpu_us(d, c, kv["total"])
+                                     for c in cols}
+                        kv["cpu_all"] = sum(kv["cpu"][c] for c in cols
+                                            if c != "other")
+                        runs[name].append(kv)
+                        say("%-8s %3d %8.1f %7.2f %7.2f | %s | %5.2f"
+                            % (name, rnd + 1, kv["mps"], kv["p50"],
+                               kv["p99"], " ".join("%8.1f" % kv["cpu"][c]
+                                                   for c in cols), la))
+                summary.append((login, per, smtp_report(runs, cols)))
     finally:
         for pf in pfs.values():
             pf.stop()
@@ -407,28 +472,61 @@ def part_smtp(a, build, work, conf, replica):
             dc.stop()
 
     say("")
-    say("end to end: smtp-load (XCLIENT LOGIN, %d sessions, 1 KiB "
-        "messages) -> Postfix -> discard, %d s per run, median of %d"
-        % (a.smtp_sessions, a.smtp_seconds, a.runs))
-    base = statistics.median(float(r["mps"]) for r in figures["none"])
-    say("%-8s %10s %7s %10s %10s" % ("check", "msgs/s", "ratio",
-                                     "p50", "p99"))
-    ratios = {}
-    for name, runs in figures.items():
-        mps = statistics.median(float(r["mps"]) for r in runs)
-        ratios[name] = mps / base if base else 0.0
-        say("%-8s %10.1f %6.0f%% %8.2fms %8.2fms"
-            % (name, mps, 100 * ratios[name],
-               statistics.median(float(r["p50_ms"]) for r in runs),
-               statistics.median(float(r["p99_ms"]) for r in runs)))
-    say("runs (msgs/s): " + "; ".join(
-        "%s %s" % (n, " ".join(r["mps"] for r in runs))
-        for n, runs in figures.items()))
-    say("policyd CPU per message in the policy runs: about %.0f us "
-        "(median)" % statistics.median(policyd_cpu))
-    say("goal: with our check >= %d%% of no check: %s (Postfix's own "
-        "run-to-run noise here is 10-15%%)"
-        % (100 * GOAL_E2E_RATIO, met(ratios["policy"] >= GOAL_E2E_RATIO)))
+    say("== end-to-end summary (median of %d runs each; ratio = msgs/s "
+        "against no check; goal for policy >= %d%%)"
+        % (a.runs, 100 * GOAL_E2E_RATIO))
+    say("%-13s %4s %8s %8s %8s %7s %7s %8s %10s %8s %8s"
+        % ("login", "m/s", "none", "policy", "native", "policy", "native",
+           "goal", "policyd_us", "cpu_pol", "cpu_nat"))
+    for login, per, s in summary:
+        say("%-13s %4d %8.1f %8.1f %8.1f %6.1f%% %6.1f%% %8s %10.1f "
+            "%7.1f%% %7.1f%%"
+            % (login_text(login), per, s["none"], s["policy"], s["native"],
+               100 * s["r_policy"], 100 * s["r_native"],
+               met(s["r_policy"] >= GOAL_E2E_RATIO), s["policyd_us"],
+               100 * s["cpu_policy"], 100 * s["cpu_native"]))
+    say("m/s = messages per session; cpu_pol, cpu_nat = CPU per message "
+        "of all parts (Postfix, Dovecot, policyd, load tool) with no "
+        "check / with the check: the throughput ratio a CPU-bound machine "
+        "would show, less noisy than msgs/s (Postfix's run-to-run noise "
+        "here is 10-15%).")
+
+
+def smtp_report(runs, cols):
+    """Print the medians of one (login, per-session) block; the figures
+    for the summary."""
+    med = {n: median([r["mps"] for r in rs]) for n, rs in runs.items()}
+    cpu = {n: median([r["cpu_all"] for r in rs]) for n, rs in runs.items()}
+    base = med["none"]
+    say("%-8s %8s %7s %6s %7s %7s | %s"
+        % ("median", "msgs/s", "spread", "ratio", "p50ms", "p99ms",
+           " ".join("%8s" % c for c in cols)))
+    for n, rs in runs.items():
+        say("%-8s %8.1f %6.1f%% %5.0f%% %7.2f %7.2f | %s"
+            % (n, med[n], spread([r["mps"] for r in rs]),
+               100 * med[n] / base if base else 0.0,
+               median([r["p50"] for r in rs]),
+               median([r["p99"] for r in rs]),
+               " ".join("%8.1f" % median([r["cpu"][c] for r in rs])
+                        for c in cols)))
+    s = {"none": base, "policy": med["policy"], "native": med["native"],
+         "r_policy": med["policy"] / base if base else 0.0,
+         "r_native": med["native"] / base if base else 0.0,
+         "policyd_us": median([r["cpu"]["policyd"]
+                               for r in runs["policy"]]),
+         "cpu_policy": cpu["none"] / cpu["policy"] if cpu["policy"] else 0,
+         "cpu_native": cpu["none"] / cpu["native"] if cpu["native"] else 0}
+    paired = [p["mps"] / b["mps"] for p, b in
+              zip(runs["policy"], runs["none"]) if b["mps"]]
+    say("policy / none: %.1f%% (goal >= %d%%: %s), per run %s; native / "
+        "none: %.1f%%; CPU per message of all parts: none %.0f us, policy "
+        "%.0f us (policyd itself %.0f us), native %.0f us"
+        % (100 * s["r_policy"], 100 * GOAL_E2E_RATIO,
+           met(s["r_policy"] >= GOAL_E2E_RATIO),
+           " ".join("%.0f%%" % (100 * x) for x in paired),
+           100 * s["r_native"], cpu["none"], cpu["policy"],
+           s["policyd_us"], cpu["native"]))
+    return s
 
 
 def main():
@@ -443,11 +541,24 @@ def main():
     ap.add_argument("--listen", choices=("unix", "inet"), default="unix")
     ap.add_argument("--smtp-seconds", type=float, default=8.0)
     ap.add_argument("--smtp-sessions", type=int, default=20)
+    ap.add_argument("--smtp-login", default="auth,xclient")
+    ap.add_argument("--smtp-per-session", default="1,10")
     ap.add_argument("--no-smtp", action="store_true")
+    ap.add_argument("--smtp-only", action="store_true")
     ap.add_argument("--keep", action="store_true",
                     default=bool(os.environ.get("MAILGRANTS_KEEP_TMP")))
     a = ap.parse_args()
     a.conns = [int(x) for x in a.conns.split(",")]
+    a.smtp_login = [x for x in a.smtp_login.split(",") if x]
+    a.smtp_per_session = [int(x) for x in a.smtp_per_session.split(",")
+                          if x]
+    if not a.smtp_login or any(x not in ("auth", "xclient")
+                               for x in a.smtp_login):
+        ap.error("--smtp-login: auth and/or xclient")
+    if not a.smtp_per_session or min(a.smtp_per_session) < 1:
+        ap.error("--smtp-per-session: positive numbers")
+    if a.no_smtp and a.smtp_only:
+        ap.error("--no-smtp and --smtp-only exclude each other")
     if bool(a.replica) != bool(a.queries):
         ap.error("--replica and --queries go together")
     if a.runs < 1 or a.seconds <= 0 or min(a.conns) < 1:
@@ -475,7 +586,8 @@ def main():
             replica, queries = make_replica(
                 a, os.path.join(build, "mailgrants"), work)
         conf = write_conf(work, replica)
-        part_policy(a, build, work, conf, queries)
+        if not a.smtp_only:
+            part_policy(a, build, work, conf, queries)
         if not a.no_smtp:
             part_smtp(a, build, work, conf, replica)
     except (RuntimeError, OSError, AssertionError,

@@ -7,8 +7,9 @@
 #
 # Three stand-alone C tools, no libmailgrants: the load generator, the
 # trivial DUNNO server that is the protocol's ceiling, and the SMTP load
-# client with XCLIENT LOGIN for the Postfix end-to-end figures. Built in
-# one step each (no object files: $(B)/tests/% belongs to unit tests).
+# client (XCLIENT LOGIN or AUTH PLAIN) for the Postfix end-to-end
+# figures. Built in one step each (no object files: $(B)/tests/% belongs
+# to unit tests).
 
 BENCH_SCALE ?= full
 BENCH_POLICY_ARGS ?=

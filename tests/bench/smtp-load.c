@@ -1,19 +1,31 @@
 /*
  * NAME
- *	smtp-load - SMTP submission load with XCLIENT LOGIN
+ *	smtp-load - SMTP submission load, logged in with XCLIENT or AUTH
  * SYNOPSIS
  *	smtp-load [-c sessions] [-d seconds] [-n messages] [-w warmup]
  *		[-f listfile] [-r rcpt] [-s size] [-m msgs-per-session] [-v]
+ *		[-P password | -a passwordfile] [-A plain|login]
  *		HOST:PORT
  * DESCRIPTION
  *	Postfix's smtp-source has no AUTH and no XCLIENT, and stops at the
  *	first rejection; this tool does the little that the end-to-end
  *	benchmark needs instead. -c threads each run SMTP sessions back
- *	to back: greeting, EHLO, "XCLIENT LOGIN=<login>" (Postfix must
- *	list the client in smtpd_authorized_xclient_hosts and have SASL
- *	enabled on the service; the session then counts as logged in
- *	with sasl_method XCLIENT), EHLO again, then -m messages (MAIL
- *	FROM, RCPT TO, DATA with a message of about -s bytes), QUIT.
+ *	to back: greeting, EHLO, the login, then -m messages (MAIL FROM,
+ *	RCPT TO, DATA with a message of about -s bytes), QUIT.
+ *
+ *	The login is, by default, "XCLIENT LOGIN=<login>" and a second
+ *	EHLO (Postfix must list the client in
+ *	smtpd_authorized_xclient_hosts and have SASL enabled on the
+ *	service; the session then counts as logged in with sasl_method
+ *	XCLIENT, and smtpd reconnects to its milters after XCLIENT).
+ *	With -P password, or -a passwordfile (the password is the first
+ *	line of the file, so that it is not on the command line), the
+ *	login is SMTP AUTH as a mail client does it, once per session,
+ *	with that one password for every login of the list: -A plain
+ *	(the default) sends "AUTH PLAIN <base64(\0login\0password)>"
+ *	(RFC 4616, initial response, one round trip); -A login sends
+ *	"AUTH LOGIN" and answers the two 334 challenges with the login
+ *	and the password. A reply other than 235 fails the session.
  *	A 5xx reply to MAIL FROM or RCPT TO (Postfix delays sender
  *	restrictions to RCPT by default) counts as rejected, and the
  *	session goes on with RSET.
@@ -27,11 +39,16 @@
  *
  *	Output, one line: target sessions seconds messages accepted
  *	rejected errors mps p50_ms p99_ms (per-transaction latency from
- *	MAIL FROM to the reply after the final dot).
+ *	MAIL FROM to the reply after the final dot), then login (xclient,
+ *	plain or login: how the sessions logged in), total (messages
+ *	accepted over the whole run, warm-up included: divide CPU time
+ *	measured around the run by this) and logins (sessions that logged
+ *	in, warm-up included).
  * DIAGNOSTICS
  *	Exit status 1 on bad usage; 2 when no message was accepted.
  * SEE ALSO
- *	policy-load.c, bench-policy.py, Postfix XCLIENT_README
+ *	policy-load.c, bench-policy.py, bench-milter.py,
+ *	Postfix XCLIENT_README and SASL_README, RFC 4954, RFC 4616
  */
 
 #include <arpa/inet.h>
@@ -46,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -67,10 +85,17 @@ struct session {
 	size_t	pos;
 };
 
+enum login_how {
+	LOGIN_XCLIENT,
+	LOGIN_PLAIN,
+	LOGIN_LOGIN,
+};
+
 struct worker {
 	pthread_t thread;
 	int	id;
 	unsigned long accepted, rejected, errors;
+	unsigned long total, logins;	/* warm-up included */
 	uint32_t *lat;			/* microseconds */
 	size_t	lat_len, lat_size;
 };
@@ -90,6 +115,8 @@ static size_t body_len;
 static uint64_t t_measure, t_end;
 static int verbose;
 static atomic_int said;
+static enum login_how login_how = LOGIN_XCLIENT;
+static char password[PAIR_LEN];
 
 static void die(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
@@ -260,6 +287,82 @@ static int sess_cmd(struct session *s, const char *cmd, char *last,
 	return (sess_reply(s, last, size));
 }
 
+/* base64 - RFC 4648 encoding of len bytes; -1 when out is too small */
+static int base64(const unsigned char *in, size_t len, char *out,
+		  size_t size)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i, o = 0;
+
+	if (size < (len + 2) / 3 * 4 + 1)
+		return (-1);
+	for (i = 0; i + 2 < len; i += 3) {
+		out[o++] = tab[in[i] >> 2];
+		out[o++] = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		out[o++] = tab[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+		out[o++] = tab[in[i + 2] & 63];
+	}
+	if (i < len) {
+		out[o++] = tab[in[i] >> 2];
+		if (i + 1 < len) {
+			out[o++] = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+			out[o++] = tab[(in[i + 1] & 15) << 2];
+		} else {
+			out[o++] = tab[(in[i] & 3) << 4];
+			out[o++] = '=';
+		}
+		out[o++] = '=';
+	}
+	out[o] = 0;
+	return (0);
+}
+
+/* sess_b64cmd - send prefix + base64(data) + CRLF; the reply code */
+static int sess_b64cmd(struct session *s, const char *prefix,
+		       const unsigned char *data, size_t len, char *line,
+		       size_t size)
+{
+	char cmd[4 * PAIR_LEN + 64];
+	size_t plen = strlen(prefix), elen;
+
+	if (plen + 3 > sizeof(cmd)
+	    || base64(data, len, cmd + plen, sizeof(cmd) - plen - 2) < 0)
+		return (-1);
+	memcpy(cmd, prefix, plen);
+	elen = strlen(cmd);
+	memcpy(cmd + elen, "\r\n", 3);
+	return (sess_cmd(s, cmd, line, size));
+}
+
+/* sess_auth - SMTP AUTH PLAIN or LOGIN as login; 0 when 235 came */
+static int sess_auth(struct session *s, const char *login, char *line,
+		     size_t size)
+{
+	unsigned char resp[2 * PAIR_LEN + 2];
+	size_t llen = strlen(login), plen = strlen(password);
+	int code;
+
+	if (login_how == LOGIN_PLAIN) {
+		/* authzid (empty) NUL authcid NUL passwd */
+		resp[0] = 0;
+		memcpy(resp + 1, login, llen);
+		resp[1 + llen] = 0;
+		memcpy(resp + 2 + llen, password, plen);
+		code = sess_b64cmd(s, "AUTH PLAIN ", resp, llen + plen + 2,
+				   line, size);
+	} else {
+		if (sess_cmd(s, "AUTH LOGIN\r\n", line, size) != 334)
+			return (-1);
+		if (sess_b64cmd(s, "", (const unsigned char *) login, llen,
+				line, size) != 334)
+			return (-1);
+		code = sess_b64cmd(s, "", (const unsigned char *) password,
+				   plen, line, size);
+	}
+	return (code == 235 ? 0 : -1);
+}
+
 /* worker_lat - record one transaction's latency */
 static void worker_lat(struct worker *w, uint64_t ns)
 {
@@ -290,7 +393,15 @@ static int worker_session(struct worker *w, const struct pair *p, int *done)
 	if (sess_cmd(&s, "EHLO load.example.net\r\n", line,
 		     sizeof(line)) != 250)
 		goto fail;
-	if (strcmp(p->login, "-") != 0) {
+	if (strcmp(p->login, "-") != 0 && login_how != LOGIN_XCLIENT) {
+		if (sess_auth(&s, p->login, line, sizeof(line)) < 0) {
+			if (atomic_fetch_add(&said, 1) == 0)
+				fprintf(stderr, "smtp-load: AUTH as %s: %s\n",
+					p->login, line);
+			goto fail;
+		}
+		w->logins++;
+	} else if (strcmp(p->login, "-") != 0) {
 		if (xtext(p->login, enc, sizeof(enc)) < 0)
 			goto fail;
 		snprintf(cmd, sizeof(cmd), "XCLIENT LOGIN=%s\r\n", enc);
@@ -303,6 +414,7 @@ static int worker_session(struct worker *w, const struct pair *p, int *done)
 		if (sess_cmd(&s, "EHLO load.example.net\r\n", line,
 			     sizeof(line)) != 250)
 			goto fail;
+		w->logins++;
 	}
 	for (i = 0; i < per_session; i++) {
 		uint64_t t0;
@@ -351,6 +463,7 @@ static int worker_session(struct worker *w, const struct pair *p, int *done)
 			goto fail;
 		if (sess_reply(&s, line, sizeof(line)) != 250)
 			goto fail;
+		w->total++;
 		if (t0 >= t_measure) {
 			w->accepted++;
 			worker_lat(w, now_ns() - t0);
@@ -406,8 +519,26 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: smtp-load [-c sessions] [-d seconds] "
 		"[-n messages] [-w warmup] [-f listfile] [-r rcpt] [-s size] "
-		"[-m msgs-per-session] [-v] HOST:PORT\n");
+		"[-m msgs-per-session] [-v] [-P password | -a passwordfile] "
+		"[-A plain|login] HOST:PORT\n");
 	exit(1);
+}
+
+/* password_read - the first line of path, without its newline */
+static void password_read(const char *path)
+{
+	FILE *fp;
+	size_t n;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		die("cannot open %s: %s", path, strerror(errno));
+	if (fgets(password, sizeof(password), fp) == NULL)
+		die("no password in %s", path);
+	fclose(fp);
+	n = strcspn(password, "\r\n");
+	if (password[n] == 0 && n == sizeof(password) - 1)
+		die("password in %s too long", path);
+	password[n] = 0;
 }
 
 /* body_make - a plain message of about size bytes, dot-terminated */
@@ -436,7 +567,9 @@ int main(int argc, char **argv)
 {
 	struct worker *workers;
 	const char *listfile = NULL;
-	unsigned long acc = 0, rej = 0, err = 0;
+	unsigned long acc = 0, rej = 0, err = 0, total = 0, logins = 0;
+	const char *mech = NULL;
+	int have_password = 0;
 	size_t nlat = 0, size = 1024;
 	uint32_t *lat;
 	char host[64];
@@ -446,7 +579,7 @@ int main(int argc, char **argv)
 	double secs;
 	int ch, i;
 
-	while ((ch = getopt(argc, argv, "c:d:n:w:f:r:s:m:v")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:n:w:f:r:s:m:vP:a:A:")) != -1) {
 		switch (ch) {
 		case 'c':
 			nsessions = atoi(optarg);
@@ -475,6 +608,19 @@ int main(int argc, char **argv)
 		case 'v':
 			verbose = 1;
 			break;
+		case 'P':
+			if (strlen(optarg) >= sizeof(password))
+				die("password too long");
+			memcpy(password, optarg, strlen(optarg) + 1);
+			have_password = 1;
+			break;
+		case 'a':
+			password_read(optarg);
+			have_password = 1;
+			break;
+		case 'A':
+			mech = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -482,6 +628,18 @@ int main(int argc, char **argv)
 	if (optind != argc - 1 || nsessions < 1 || per_session < 1
 	    || duration <= 0 || size > 10 * 1024 * 1024)
 		usage();
+	if (mech != NULL && !have_password)
+		die("-A needs -P or -a");
+	if (have_password) {
+		if (mech == NULL || strcasecmp(mech, "plain") == 0)
+			login_how = LOGIN_PLAIN;
+		else if (strcasecmp(mech, "login") == 0)
+			login_how = LOGIN_LOGIN;
+		else
+			die("-A: plain or login, not %s", mech);
+		if (*password == 0)
+			die("empty password");
+	}
 	target = argv[optind];
 	colon = strrchr(target, ':');
 	if (colon == NULL || (size_t) (colon - target) >= sizeof(host))
@@ -528,14 +686,19 @@ int main(int argc, char **argv)
 		acc += workers[i].accepted;
 		rej += workers[i].rejected;
 		err += workers[i].errors;
+		total += workers[i].total;
+		logins += workers[i].logins;
 	}
 	qsort(lat, nlat, sizeof(*lat), cmp_u32);
 	printf("target=%s sessions=%d seconds=%.3f messages=%lu accepted=%lu "
-	       "rejected=%lu errors=%lu mps=%.1f p50_ms=%.2f p99_ms=%.2f\n",
+	       "rejected=%lu errors=%lu mps=%.1f p50_ms=%.2f p99_ms=%.2f "
+	       "login=%s total=%lu logins=%lu\n",
 	       target, nsessions, secs, acc + rej, acc, rej, err,
 	       secs > 0 ? (double) acc / secs : 0.0,
 	       nlat ? lat[(size_t) (0.50 * (double) (nlat - 1))] / 1000.0 : 0,
-	       nlat ? lat[(size_t) (0.99 * (double) (nlat - 1))] / 1000.0 : 0);
+	       nlat ? lat[(size_t) (0.99 * (double) (nlat - 1))] / 1000.0 : 0,
+	       login_how == LOGIN_XCLIENT ? "xclient" :
+	       login_how == LOGIN_PLAIN ? "plain" : "login", total, logins);
 	fflush(stdout);
 	for (i = 0; i < nsessions; i++)
 		free(workers[i].lat);

@@ -39,6 +39,10 @@ Parameters (all keyword; the defaults suit the abc.com example):
     extra_conf      text appended verbatim to dovecot.conf (namespaces,
                     plugin { } blocks, protocol imap { } ...)
     userdb_args     override the static userdb's args
+    passwd_file     a passwd-file (write_passwd_file()) as the passdb
+                    instead of LDAP: for benchmarks, where the logins'
+                    passwords must not cost an LDAP bind each; the
+                    ldap_* arguments are then unused
     workdir         use this directory instead of a new temporary one
                     (it must be traversable by the dovecot users)
     debug           auth_debug/mail_debug on
@@ -54,10 +58,13 @@ safe, idempotent: stops the master, kills what is left of its process
 group, removes the temporary directory unless keep=True), auth_test(user,
 password) (one PLAIN authentication through the auth-client protocol;
 True/False), log_text(), maildir(address).
+
+write_passwd_file(path, logins, password) writes a passwd-file giving
+every login the same {PLAIN} password, readable by Dovecot's auth process
+only (user dovecot, mode 0600).
 """
 
 import base64
-import grp
 import os
 import pwd
 import shutil
@@ -84,7 +91,7 @@ class Dovecot:
                  protocols=(), lmtp_inet=False, mail_user="nobody",
                  mail_plugins="", plugin_dir=None, extra_conf="",
                  userdb_args=None, workdir=None, keep=False, debug=False,
-                 start_timeout=15.0):
+                 start_timeout=15.0, passwd_file=None):
         self.ldap_uri = ldap_uri
         self.ldap_bind_dn = ldap_bind_dn
         self.ldap_bind_password = ldap_bind_password
@@ -100,6 +107,7 @@ class Dovecot:
         self.plugin_dir = plugin_dir
         self.extra_conf = extra_conf
         self.userdb_args = userdb_args
+        self.passwd_file = passwd_file
         self.keep = keep
         self.debug = debug
         self.start_timeout = start_timeout
@@ -160,8 +168,14 @@ class Dovecot:
             "postmaster_address = postmaster@example.org",
             "",
             "passdb {",
-            "  driver = ldap",
-            "  args = %s" % self.ldap_conf_path,
+        ]
+        if self.passwd_file:
+            lines += ["  driver = passwd-file",
+                      "  args = %s" % self.passwd_file]
+        else:
+            lines += ["  driver = ldap",
+                      "  args = %s" % self.ldap_conf_path]
+        lines += [
             "}",
             "userdb {",
             "  driver = static",
@@ -396,6 +410,20 @@ class Dovecot:
             raise DovecotError("unexpected auth reply %r" % line)
         finally:
             s.close()
+
+
+def write_passwd_file(path, logins, password):
+    """A passwd-file with the same {PLAIN} password for every login."""
+    for s in list(logins) + [password]:
+        if ":" in s or "\n" in s or not s:
+            raise ValueError("no ':' or newline in a passwd-file: %r" % s)
+    with open(path, "w") as f:
+        for login in logins:
+            f.write("%s:{PLAIN}%s\n" % (login, password))
+    dc = pwd.getpwnam("dovecot")
+    os.chown(path, dc.pw_uid, dc.pw_gid)
+    os.chmod(path, 0o600)
+    return path
 
 
 def _selftest():
