@@ -453,8 +453,10 @@ static void print_list(const struct rights_list *l, bool json, bool by_login)
 		text_list_line(stdout, &l->items[k], by_login);
 }
 
-/* cmd_access - every mailbox LOGIN sees now */
-static int cmd_access(const struct config *cfg, int argc, char **argv)
+/* cmd_list - access LOGIN (every mailbox it sees now) or who ADDRESS
+   (every login that sees that mailbox now) */
+static int cmd_list(const struct config *cfg, int argc, char **argv,
+		    bool who)
 {
 	struct rights_list l;
 	struct replica *rep;
@@ -466,43 +468,18 @@ static int cmd_access(const struct config *cfg, int argc, char **argv)
 	if (argc - i != 1)
 		usage();
 	rep = open_replica(cfg);
-	rc = rights_access(rep, argv[i], now, &l, &error);
+	rc = who ? rights_who(rep, argv[i], now, cfg->recipient_delimiter, &l,
+			      &error) :
+		rights_access(rep, argv[i], now, &l, &error);
 	if (rc < 0)
 		fail(EXIT_UNAVAILABLE, "%s", error);
 	if (rc > 0 && !json) {
-		fputs("unknown login: ", stderr);
+		fputs(who ? "no mailbox has the address " : "unknown login: ",
+		      stderr);
 		print_printable(stderr, argv[i]);
 		fputc('\n', stderr);
 	}
-	print_list(&l, json, false);
-	rights_list_free(&l);
-	replica_close(&rep);
-	return EXIT_ANSWERED;
-}
-
-/* cmd_who - every login that sees ADDRESS's mailbox now */
-static int cmd_who(const struct config *cfg, int argc, char **argv)
-{
-	struct rights_list l;
-	struct replica *rep;
-	const char *error;
-	bool json;
-	time_t now;
-	int rc, i = query_options(argc, argv, &json, &now);
-
-	if (argc - i != 1)
-		usage();
-	rep = open_replica(cfg);
-	rc = rights_who(rep, argv[i], now, cfg->recipient_delimiter, &l,
-			&error);
-	if (rc < 0)
-		fail(EXIT_UNAVAILABLE, "%s", error);
-	if (rc > 0 && !json) {
-		fputs("no mailbox has the address ", stderr);
-		print_printable(stderr, argv[i]);
-		fputc('\n', stderr);
-	}
-	print_list(&l, json, true);
+	print_list(&l, json, who);
 	rights_list_free(&l);
 	replica_close(&rep);
 	return EXIT_ANSWERED;
@@ -647,9 +624,9 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[0], "explain") == 0)
 		status = cmd_explain(cfg, argc, argv);
 	else if (strcmp(argv[0], "access") == 0)
-		status = cmd_access(cfg, argc, argv);
+		status = cmd_list(cfg, argc, argv, false);
 	else if (strcmp(argv[0], "who") == 0)
-		status = cmd_who(cfg, argc, argv);
+		status = cmd_list(cfg, argc, argv, true);
 	else if (strcmp(argv[0], "share") == 0)
 		status = cmd_share(cfg, argc, argv);
 	else if (strcmp(argv[0], "unshare") == 0)
