@@ -45,6 +45,8 @@ struct replica {
 	char *path;
 	sqlite3 *db;
 	unsigned int read_depth;	/* nested replica_read_begin() */
+	struct replica_info info;	/* replica_info() of this read */
+	bool info_cached;		/* ... valid inside read_depth > 0 */
 	dev_t dev;
 	ino_t ino;
 	sqlite3_stmt *stmts[REPLICA_STMT_COUNT];
@@ -131,6 +133,7 @@ static void replica_drop_db(struct replica *rep)
 		sqlite3_close_v2(rep->db);
 	rep->db = NULL;
 	rep->read_depth = 0;
+	rep->info_cached = false;
 }
 
 /* replica_attach - open the file read-only and check it is a replica */
@@ -271,6 +274,7 @@ int replica_read_begin(struct replica *rep, const char **error_r)
 		return -1;
 	}
 	rep->read_depth = 1;
+	rep->info_cached = false;	/* a new snapshot */
 	return 0;
 }
 
@@ -298,6 +302,12 @@ int replica_read_end(struct replica *rep, const char **error_r)
 int replica_info(struct replica *rep, struct replica_info *info_r,
 		 const char **error_r)
 {
+	/* The daemons ask for every request (replica_max_age); inside
+	   one read transaction the answer cannot change. */
+	if (rep->db != NULL && rep->read_depth > 0 && rep->info_cached) {
+		*info_r = rep->info;
+		return 0;
+	}
 	sqlite3_stmt *st;
 	int rc;
 
@@ -342,6 +352,8 @@ int replica_info(struct replica *rep, struct replica_info *info_r,
 	}
 	info_r->current_at = info_r->heartbeat > info_r->last_success ?
 		info_r->heartbeat : info_r->last_success;
+	rep->info = *info_r;
+	rep->info_cached = rep->read_depth > 0;
 	return 0;
 }
 
