@@ -19,22 +19,33 @@
 
 #define POLICY_REQUEST_TYPE "smtpd_access_policy"
 
-/* The attributes kept, by name. */
+/* The attributes kept, by name. "decides": the daemon's answer depends
+   on it, so it must come exactly once: a missing sender would read as
+   the null sender, and of two senders or two logins no reading is
+   right (Postfix sends each attribute once). The others only go into
+   the log line. */
 static const struct {
 	const char *name;
 	size_t offset;
+	bool decides;
 } policy_attrs[] = {
-	{ "request", offsetof(struct policy_request, request) },
-	{ "protocol_state", offsetof(struct policy_request, protocol_state) },
-	{ "sasl_username", offsetof(struct policy_request, sasl_username) },
-	{ "sender", offsetof(struct policy_request, sender) },
-	{ "client_address", offsetof(struct policy_request, client_address) },
-	{ "client_name", offsetof(struct policy_request, client_name) },
-	{ "queue_id", offsetof(struct policy_request, queue_id) },
-	{ "instance", offsetof(struct policy_request, instance) },
+	{ "request", offsetof(struct policy_request, request), true },
+	{ "protocol_state", offsetof(struct policy_request, protocol_state),
+	  true },
+	{ "sasl_username", offsetof(struct policy_request, sasl_username),
+	  true },
+	{ "sender", offsetof(struct policy_request, sender), true },
+	{ "client_address", offsetof(struct policy_request, client_address),
+	  false },
+	{ "client_name", offsetof(struct policy_request, client_name), false },
+	{ "queue_id", offsetof(struct policy_request, queue_id), false },
+	{ "instance", offsetof(struct policy_request, instance), false },
 };
 
 #define POLICY_ATTR_COUNT (sizeof(policy_attrs) / sizeof(policy_attrs[0]))
+
+_Static_assert(POLICY_ATTR_COUNT <= sizeof(unsigned int) * 8,
+	       "one bit of policy_request.seen per attribute kept");
 
 /* policy_attr_slot - where the value of attribute n is kept */
 static char **policy_attr_slot(struct policy_request *req, size_t n)
@@ -54,6 +65,7 @@ static void policy_request_clear(struct policy_request *req)
 		*slot = NULL;
 	}
 	req->attr_count = 0;
+	req->seen = 0;
 }
 
 /* policy_parser_init - an empty parser */
@@ -79,8 +91,10 @@ bool policy_parser_busy(const struct policy_parser *p)
 static int policy_parser_fail(struct policy_parser *p, const char **error_r,
 			      const char *reason)
 {
-	/* Every reason is a short constant; truncation cannot happen. */
-	(void)snprintf(p->error, sizeof(p->error), "%s", reason);
+	/* Every reason is a short constant, or already in p->error with
+	   an attribute name of ours: truncation cannot happen. */
+	if (reason != p->error)
+		(void)snprintf(p->error, sizeof(p->error), "%s", reason);
 	policy_request_clear(&p->req);
 	p->done = false;
 	*error_r = p->error;
@@ -111,6 +125,15 @@ static int policy_parser_attr(struct policy_parser *p, const char *line,
 		    memcmp(name, line, name_len) == 0) {
 			char **slot = policy_attr_slot(&p->req, n);
 
+			if ((p->req.seen & (1u << n)) != 0 &&
+			    policy_attrs[n].decides) {
+				(void)snprintf(p->error, sizeof(p->error),
+					       "attribute \"%s\" repeated in "
+					       "request", name);
+				return policy_parser_fail(p, error_r,
+							  p->error);
+			}
+			p->req.seen |= 1u << n;
 			free(*slot);
 			*slot = xstrndup(eq + 1, len - name_len - 1);
 			break;
@@ -122,6 +145,8 @@ static int policy_parser_attr(struct policy_parser *p, const char *line,
 /* policy_parser_end - the empty line: is the request complete and valid? */
 static int policy_parser_end(struct policy_parser *p, const char **error_r)
 {
+	size_t n;
+
 	if (p->req.attr_count == 0)
 		return policy_parser_fail(p, error_r, "empty request");
 	if (p->req.request == NULL)
@@ -130,6 +155,15 @@ static int policy_parser_end(struct policy_parser *p, const char **error_r)
 	if (strcmp(p->req.request, POLICY_REQUEST_TYPE) != 0)
 		return policy_parser_fail(p, error_r,
 					  "unsupported request type");
+	for (n = 0; n < POLICY_ATTR_COUNT; n++) {
+		if (policy_attrs[n].decides &&
+		    (p->req.seen & (1u << n)) == 0) {
+			(void)snprintf(p->error, sizeof(p->error),
+				       "request without \"%s\" attribute",
+				       policy_attrs[n].name);
+			return policy_parser_fail(p, error_r, p->error);
+		}
+	}
 	p->done = true;
 	return 1;
 }

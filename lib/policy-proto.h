@@ -29,16 +29,22 @@
  *	incomplete), a NUL byte, a line without "=" or with an empty
  *	name, more than POLICY_ATTR_MAX attributes, an empty request, a
  *	missing "request" attribute or one other than
- *	"smtpd_access_policy". After -1 the caller must drop the
- *	connection without replying; the parser is reset by the next
- *	feed or by deinit.
+ *	"smtpd_access_policy", and an attribute the decision reads
+ *	("request", "protocol_state", "sender", "sasl_username") missing
+ *	or repeated. After -1 the caller must drop the connection without
+ *	replying; the parser is reset by the next feed or by deinit.
  *
  *	One trailing CR is removed from each line, so a person can test
  *	the daemon with telnet; Postfix itself sends bare LF.
  *
- *	When an attribute is repeated, the last value counts (the
- *	protocol allows either). Unknown attributes are counted and
- *	ignored.
+ *	The attributes the decision reads must come exactly once: a
+ *	request without "sender" is not one with the null sender (that
+ *	is "sender=" with an empty value, as "sasl_username=" empty is a
+ *	client that did not log in), and of two "sender" or two
+ *	"sasl_username" lines neither is the right one. Postfix sends
+ *	each attribute once. Of the attributes kept only for the log
+ *	(client_address, client_name, queue_id, instance) a repeated one
+ *	keeps its last value. Unknown attributes are counted and ignored.
  *
  *	policy_parser_busy() tells whether a request has begun (at least
  *	one attribute line consumed); together with the caller's own
@@ -63,6 +69,7 @@ struct policy_request {
 	char *queue_id;
 	char *instance;
 	unsigned int attr_count;
+	unsigned int seen;	/* bit n: policy-proto.c's attribute n came */
 };
 
 struct policy_parser {

@@ -179,6 +179,34 @@ def test_log_line_and_untrusted_values(daemon):
     assert "\x01" not in daemon.log()[start:]
 
 
+def test_empty_sasl_username_once_is_unauthenticated(daemon):
+    """sasl_username= with an empty value, once, is a client that did
+    not log in: answered, by the rows without login."""
+    data = postfix_request(None, "someone@example.net")
+    assert data.count(b"\nsasl_username=\n") == 1
+    with daemon.client() as c:
+        c.send(data)
+        assert c.read_reply() == DUNNO
+        c.send(postfix_request(None, SANDRA))
+        assert c.read_reply().startswith(REJECT + "<sandra.schuster@abc.com>:"
+                                         " authentication required")
+
+
+def test_log_only_attribute_repeated_is_answered(daemon):
+    """client_address and queue_id only go into the log: a repeated one
+    does not change the decision, and the request is answered."""
+    start = len(daemon.log())
+    data = with_extra(postfix_request(TOM, TOM,
+                                      client_address="198.51.100.1"),
+                      b"client_address=198.51.100.2")
+    with daemon.client() as c:
+        c.send(data)
+        assert c.read_reply() == DUNNO
+    daemon.wait_log(r"action=dunno login=tom\.berger@abc\.com "
+                    r"sender=<tom\.berger@abc\.com> client=198\.51\.100\.2 ",
+                    start=start)
+
+
 def test_early_protocol_state_fails_closed(daemon):
     start = len(daemon.log())
     got = daemon.ask(SANDRA, "", protocol_state="CONNECT")
@@ -239,6 +267,20 @@ def test_stdio_bad_input(env, build_dir):
     assert "warning: stdio client: request line without \"=\"" in err
 
 
+def with_extra(request, line):
+    """A request with one more attribute line before its empty line."""
+    assert request.endswith(b"\n\n")
+    return request[:-1] + line + b"\n\n"
+
+
+def without(request, name):
+    """A request without the attribute name (its one line removed)."""
+    lines = request.split(b"\n")
+    kept = [x for x in lines if not x.startswith(name + b"=")]
+    assert len(kept) == len(lines) - 1
+    return b"\n".join(kept)
+
+
 BAD_INPUTS = {
     "over-long line": (b"request=smtpd_access_policy\nsender=" +
                        b"x" * 5000 + b"\n\n", "request line too long"),
@@ -263,6 +305,33 @@ BAD_INPUTS = {
     "random bytes": (random.Random(20240601).randbytes(4096), None),
     "http": (b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
              "request line without \"=\""),
+    # What the decision reads comes exactly once, or there is no
+    # answer: a missing sender is not the null sender, and of two
+    # senders or two logins neither is the right one.
+    "no sender": (without(postfix_request(SANDRA, ""), b"sender"),
+                  "request without \"sender\" attribute"),
+    "sender twice": (with_extra(postfix_request(TOM, PETER),
+                                b"sender=" + TOM.encode()),
+                     "attribute \"sender\" repeated in request"),
+    "sender twice, the second empty": (
+        with_extra(postfix_request(TOM, PETER), b"sender="),
+        "attribute \"sender\" repeated in request"),
+    "no sasl_username": (without(postfix_request(None, PETER),
+                                 b"sasl_username"),
+                         "request without \"sasl_username\" attribute"),
+    "sasl_username twice": (
+        with_extra(postfix_request(TOM, PETER),
+                   b"sasl_username=" + PETER.encode()),
+        "attribute \"sasl_username\" repeated in request"),
+    "sasl_username empty, then a login": (
+        with_extra(postfix_request(None, "someone@example.net"),
+                   b"sasl_username=" + PETER.encode()),
+        "attribute \"sasl_username\" repeated in request"),
+    "no protocol_state": (postfix_request(TOM, TOM, protocol_state=None),
+                          "request without \"protocol_state\" attribute"),
+    "protocol_state twice": (
+        with_extra(postfix_request(TOM, PETER), b"protocol_state=CONNECT"),
+        "attribute \"protocol_state\" repeated in request"),
 }
 
 

@@ -58,7 +58,10 @@
 /* A string literal and its length, NUL bytes included. */
 #define LIT(s) s, sizeof(s) - 1
 
-#define MINIMAL "request=smtpd_access_policy\nsender=a@b.c\n\n"
+/* What the decision reads, each once (sasl_username empty: no login). */
+#define HEAD "request=smtpd_access_policy\nprotocol_state=RCPT\n" \
+	"sasl_username=\n"
+#define MINIMAL HEAD "sender=a@b.c\n\n"
 
 struct parse_case {
 	const char *name;
@@ -145,30 +148,58 @@ static void test_parser(void)
 	char *long_line = test_repeat("x", POLICY_LINE_MAX + 1);
 	char *max_line = test_repeat("y", POLICY_LINE_MAX - 7);
 	char *too_many = test_repeat("a=b\n", POLICY_ATTR_MAX + 1);
-	char *exactly_max = test_repeat("a=b\n", POLICY_ATTR_MAX - 1);
+	char *exactly_max = test_repeat("a=b\n", POLICY_ATTR_MAX - 4);
 	char *hundred = test_repeat(MINIMAL, 100);
-	char *buf1 = xasprintf("request=smtpd_access_policy\nsender=%s\n\n",
-			       long_line);
-	char *buf2 = xasprintf("request=smtpd_access_policy\nsender=%s\n\n",
-			       max_line);
-	char *buf3 = xasprintf("%srequest=smtpd_access_policy\n\n", too_many);
-	char *buf4 = xasprintf("%srequest=smtpd_access_policy\n\n",
-			       exactly_max);
+	char *buf1 = xasprintf(HEAD "sender=%s\n\n", long_line);
+	char *buf2 = xasprintf(HEAD "sender=%s\n\n", max_line);
+	char *buf3 = xasprintf("%s" MINIMAL, too_many);
+	char *buf4 = xasprintf("%s" MINIMAL, exactly_max);
 	char *buf5 = xasprintf("request=smtpd_access_policy\n%s", long_line);
 	const struct parse_case cases[] = {
 		{ "real postfix request", REAL_REQUEST, 0, 1, 0, NULL,
 		  "peter.mueller@abc.com", "sandra.schuster@abc.com" },
-		{ "minimal", MINIMAL, 0, 1, 0, NULL, "a@b.c", "(null)" },
+		{ "minimal", MINIMAL, 0, 1, 0, NULL, "a@b.c", "" },
 		{ "100 pipelined", hundred, 0, 100, 0, NULL, "a@b.c", NULL },
 		{ "crlf", "request=smtpd_access_policy\r\nsender=x@y.z\r\n"
-		  "sasl_username=\r\n\r\n", 0, 1, 0, NULL, "x@y.z", "" },
-		{ "empty sender", "request=smtpd_access_policy\nsender=\n\n",
-		  0, 1, 0, NULL, "", NULL },
-		{ "last value counts", "request=smtpd_access_policy\n"
-		  "sender=a@b.c\nsender=d@e.f\n\n", 0, 1, 0, NULL, "d@e.f",
-		  NULL },
-		{ "value with =", "request=smtpd_access_policy\n"
-		  "sender=a=b@c.d\n\n", 0, 1, 0, NULL, "a=b@c.d", NULL },
+		  "protocol_state=RCPT\r\nsasl_username=\r\n\r\n", 0, 1, 0,
+		  NULL, "x@y.z", "" },
+		{ "empty sender", HEAD "sender=\n\n", 0, 1, 0, NULL, "",
+		  "" },
+		{ "login", "request=smtpd_access_policy\nprotocol_state=RCPT\n"
+		  "sasl_username=u@b.c\nsender=a@b.c\n\n", 0, 1, 0, NULL,
+		  "a@b.c", "u@b.c" },
+		{ "value with =", HEAD "sender=a=b@c.d\n\n", 0, 1, 0, NULL,
+		  "a=b@c.d", NULL },
+		{ "log-only attribute repeated: last value",
+		  HEAD "client_address=192.0.2.1\nclient_address=192.0.2.2\n"
+		  "sender=a@b.c\n\n", 0, 1, 0, NULL, "a@b.c", "" },
+		/* What the decision reads: exactly once, or no answer. */
+		{ "no sender", HEAD "\n", 0, 0, -1,
+		  "without \"sender\" attribute", NULL, NULL },
+		{ "no sasl_username", "request=smtpd_access_policy\n"
+		  "protocol_state=RCPT\nsender=a@b.c\n\n", 0, 0, -1,
+		  "without \"sasl_username\" attribute", NULL, NULL },
+		{ "no protocol_state", "request=smtpd_access_policy\n"
+		  "sasl_username=\nsender=a@b.c\n\n", 0, 0, -1,
+		  "without \"protocol_state\" attribute", NULL, NULL },
+		{ "sender twice", HEAD "sender=a@b.c\nsender=d@e.f\n\n", 0, 0,
+		  -1, "attribute \"sender\" repeated", NULL, NULL },
+		{ "sender twice, one empty", HEAD "sender=\nsender=d@e.f\n\n",
+		  0, 0, -1, "attribute \"sender\" repeated", NULL, NULL },
+		{ "sasl_username twice", "request=smtpd_access_policy\n"
+		  "protocol_state=RCPT\nsasl_username=u@b.c\n"
+		  "sasl_username=v@b.c\nsender=a@b.c\n\n", 0, 0, -1,
+		  "attribute \"sasl_username\" repeated", NULL, NULL },
+		{ "sasl_username empty then set", HEAD "sasl_username=v@b.c\n"
+		  "sender=a@b.c\n\n", 0, 0, -1,
+		  "attribute \"sasl_username\" repeated", NULL, NULL },
+		{ "protocol_state twice", HEAD "protocol_state=CONNECT\n"
+		  "sender=a@b.c\n\n", 0, 0, -1,
+		  "attribute \"protocol_state\" repeated", NULL, NULL },
+		{ "request twice", "request=smtpd_access_policy\n" MINIMAL, 0,
+		  0, -1, "attribute \"request\" repeated", NULL, NULL },
+		{ "good, then one without sender", MINIMAL HEAD "\n", 0, 1, -1,
+		  "without \"sender\"", "a@b.c", "" },
 		{ "partial request", "request=smtpd_access_policy\nsend", 0,
 		  0, 0, NULL, NULL, NULL },
 		{ "line of exactly the limit", buf2, 0, 1, 0, NULL, max_line,
@@ -189,7 +220,8 @@ static void test_parser(void)
 		  -1, "empty name", NULL, NULL },
 		{ "empty request", "\n", 0, 0, -1, "empty request", NULL,
 		  NULL },
-		{ "no request attribute", "sender=a@b.c\n\n", 0, 0, -1,
+		{ "no request attribute", "protocol_state=RCPT\n"
+		  "sasl_username=\nsender=a@b.c\n\n", 0, 0, -1,
 		  "without \"request\"", NULL, NULL },
 		{ "other request type", "request=junk\nsender=a@b.c\n\n", 0, 0,
 		  -1, "unsupported", NULL, NULL },
@@ -228,7 +260,7 @@ static void test_parser_reuse(void)
 	const char *error;
 	size_t used;
 	const char *two = "request=smtpd_access_policy\nsender=a@b.c\n"
-		"sasl_username=u\n\nrequest=smtpd_access_policy\n\n";
+		"protocol_state=RCPT\nsasl_username=u\n\n" HEAD "sender=\n\n";
 
 	policy_parser_init(&p);
 	TEST_ASSERT(!policy_parser_busy(&p));
@@ -237,10 +269,11 @@ static void test_parser_reuse(void)
 	TEST_STREQ(p.req.sasl_username, "u");
 	TEST_ASSERT(policy_parser_feed(&p, two + used, strlen(two) - used,
 				       &used, &error) == 1);
-	/* Nothing of the first request leaks into the second. */
-	TEST_ASSERT(p.req.sasl_username == NULL);
-	TEST_ASSERT(p.req.sender == NULL);
-	TEST_ASSERT(p.req.attr_count == 1);
+	/* Nothing of the first request leaks into the second (which
+	   would otherwise see its own attributes as repeated). */
+	TEST_STREQ(p.req.sasl_username, "");
+	TEST_STREQ(p.req.sender, "");
+	TEST_ASSERT(p.req.attr_count == 4);
 	TEST_ASSERT(policy_parser_feed(&p, "request=x", 9, &used,
 				       &error) == 0);
 	TEST_ASSERT(used == 0);
