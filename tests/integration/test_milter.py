@@ -14,7 +14,9 @@ line; "From: info@abc.com" (company mailbox) and "From: makler@abc.com"
 (her own) arrive; her own From: with "Sender: peter.mueller@abc.com" is
 rejected; folded and RFC 2047 encoded headers; two addresses in one
 From: and two From: fields, one not hers; UTF-8 addresses; an
-unreadable From:; no From: at all; unauthenticated mail left alone.
+unreadable From:; no From: at all; unauthenticated mail left alone, also
+with an empty {auth_authen} macro (the milter protocol spoken directly:
+Postfix does not send one).
 With the milter stopped, mail is tempfailed (4xx), neither accepted nor
 bounced; with the milter up but its replica missing, 451 4.3.0.
 """
@@ -30,7 +32,7 @@ import pytest
 
 from daemonutil import make_workdir
 from dovecot import Dovecot
-from milter import Milter
+from milter import Milter, MilterClient
 from policyd import Policyd
 from postfix import Postfix, SmtpSink
 
@@ -341,6 +343,46 @@ def test_unauthenticated_mail_left_alone(stack):
                           ["From: peter.mueller@abc.com"], auth=False)
     assert_accepted(stack, token, rc, out)
     assert "action=" not in stack.milter.log()[start:]
+
+
+# The milter protocol spoken directly: Postfix sends {auth_authen} only
+# after a login, so an empty value never comes through it; a milter that
+# took "" for a login would check the headers of unauthenticated mail
+# (and reject "From: <local address>" as "authentication required").
+RAW_FROM_PETER = [("From", "Peter <peter.mueller@abc.com>"),
+                  ("Subject", "raw milter session")]
+
+
+def raw_session(stack, macros):
+    start = len(stack.milter.log())
+    with MilterClient(stack.milter_socket) as c:
+        verdict = c.message(dict(macros, **{"{client_addr}": "192.0.2.10",
+                                           "i": "4RawQid"}),
+                            "<someone@example.net>", RAW_FROM_PETER)
+    return verdict, start
+
+
+@pytest.mark.parametrize("auth", ["", None], ids=["empty", "absent"])
+def test_empty_auth_authen_is_unauthenticated(stack, auth):
+    macros = {} if auth is None else {"{auth_authen}": auth}
+    verdict, start = raw_session(stack, macros)
+    assert verdict == ("accept", ""), verdict
+    # No decision at all: the headers of mail without login are not
+    # looked at.
+    time.sleep(0.2)
+    assert "action=" not in stack.milter.log()[start:]
+
+
+def test_raw_session_with_login_checks_headers(stack):
+    """The same session with a login: the client sees the reject, so
+    the accept above is the milter's, not the client's blindness."""
+    verdict, start = raw_session(
+        stack, {"{auth_authen}": "sandra.schuster@abc.com"})
+    assert verdict == ("reply", SHARED_TEXT), verdict
+    stack.milter.wait_log(r"action=reject login=sandra\.schuster@abc\.com "
+                          r"header=from address=<peter\.mueller@abc\.com> "
+                          r"client=192\.0\.2\.10 queue_id=4RawQid "
+                          r"reason=shared_read_only$", start=start)
 
 
 def queue_files(pf):
