@@ -21,6 +21,14 @@
 #define EXIT_USAGE 1
 #define EXIT_UNAVAILABLE 2
 
+/* The follower's liveness (cli/follow.c): every FOLLOW_HEARTBEAT_S it
+   asks the directory something cheap, and each answer is a heartbeat in
+   the replica; a probe not answered within FOLLOW_PROBE_TIMEOUT_S ends
+   the connection and marks the replica not live. A directory that
+   stops answering is so noticed within their sum. */
+#define FOLLOW_HEARTBEAT_S 5
+#define FOLLOW_PROBE_TIMEOUT_S 5
+
 extern const char *progname;
 
 int sync_full(const struct config *cfg, const char *password,

@@ -13,9 +13,21 @@
  *	between, and a refused cookie means a full refresh. Without
  *	syncprov the directory is read every poll_interval seconds.
  *	Errors are logged and retried with a backoff of 1 s doubling to
- *	60 s; the replica keeps serving meanwhile. While live, the sync
- *	writes a heartbeat every HEARTBEAT_S seconds so that readers
- *	(replica_max_age, mailgrants check) know the replica is current.
+ *	60 s; the replica keeps serving meanwhile.
+ *
+ *	Liveness, in both modes: a persistent search is silent while
+ *	nothing changes, and a TCP connection stays open to a server
+ *	that is stopped or hangs, so silence proves nothing. Every
+ *	FOLLOW_HEARTBEAT_S the follower sends a probe (a base-scope
+ *	search of ldap_base) and each answer is a heartbeat in the
+ *	replica, so that readers (replica_max_age, mailgrants check)
+ *	know it is followed. A probe not answered within
+ *	FOLLOW_PROBE_TIMEOUT_S, a lost connection or a failed read marks
+ *	the replica not live (sync_mode empty; the heartbeat stays: the
+ *	last time the directory answered), and the follower connects
+ *	again with the backoff. In poll mode the probes run between the
+ *	reads, on a connection of their own.
+ *
  *	SIGTERM and SIGINT end the loop.
  */
 
@@ -33,10 +45,14 @@
 
 #define SETTLE_MS 25
 #define SETTLE_MAX_MS 1000
-#define HEARTBEAT_S 10
 #define BACKOFF_MAX_S 60
 
 static volatile sig_atomic_t follow_stop;
+
+/* Whether the replica may say it is followed live: false once
+   follow_not_live() said otherwise, until a heartbeat or a read. True
+   at start, since a replica left by an earlier follower may claim it. */
+static bool follow_live = true;
 
 /* follow_signal - end the loop at the next wake-up */
 static void follow_signal(int sig)
@@ -66,6 +82,13 @@ static void follow_sleep(unsigned int seconds)
 		usleep(100 * 1000);
 }
 
+/* follow_sleep_ms - a short sleep (a signal ends it early) */
+static void follow_sleep_ms(unsigned int ms)
+{
+	if (!follow_stop)
+		usleep(ms * 1000);
+}
+
 /* follow_ms - a monotonic clock in milliseconds */
 static long long follow_ms(void)
 {
@@ -89,6 +112,22 @@ static void follow_heartbeat(const struct config *cfg, const char *mode,
 		follow_log("%s", error);
 }
 
+/* follow_not_live - tell readers the replica is not followed now */
+static void follow_not_live(const struct config *cfg)
+{
+	/* The heartbeat stays as it is: the last time the directory
+	   answered, which is what "mailgrants check" shows. */
+	const char *keys[] = { "sync_mode", NULL };
+	const char *values[] = { "", NULL };
+	const char *error;
+
+	if (!follow_live)
+		return;
+	follow_live = false;
+	if (replica_meta_write(cfg->replica, keys, values, &error) < 0)
+		follow_log("%s", error);
+}
+
 /* follow_saved_cookie - the cookie stored with the replica, or "" */
 static void follow_saved_cookie(const struct config *cfg, char *out,
 				size_t size)
@@ -108,23 +147,66 @@ static void follow_saved_cookie(const struct config *cfg, char *out,
 /* follow_poll_mode - no syncprov: read everything now and then */
 static int follow_poll_mode(const struct config *cfg, const char *password)
 {
+	struct ldapwatch *probe = NULL;
+	long long next_read = 0, last_probe = 0;
 	unsigned int backoff = 1;
 	const char *error;
 
 	follow_log("polling %s every %u s", cfg->ldap_uri,
 		   cfg->poll_interval);
 	while (!follow_stop) {
-		if (sync_full(cfg, password, "poll", "", false, &error) < 0) {
-			follow_log("%s; the replica was not changed; retrying"
-				   " in %u s", error, backoff);
-			follow_sleep(backoff);
-			backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S :
-				backoff * 2;
+		long long now = follow_ms();
+
+		if (now >= next_read) {
+			if (sync_full(cfg, password, "poll", "", false,
+				      &error) < 0) {
+				follow_log("%s; the replica was not changed; "
+					   "retrying in %u s", error, backoff);
+				follow_not_live(cfg);
+				ldapwatch_close(&probe);
+				follow_sleep(backoff);
+				backoff = backoff * 2 > BACKOFF_MAX_S ?
+					BACKOFF_MAX_S : backoff * 2;
+				continue;
+			}
+			follow_live = true;
+			backoff = 1;
+			now = last_probe = follow_ms();	/* the read answered */
+			next_read = now + 1000LL * (cfg->poll_interval > 0 ?
+						    cfg->poll_interval : 1);
+		}
+		/* Between two reads, the heartbeat: without it a healthy
+		   follower would look dead for most of a long interval, and
+		   a hung directory would look fine until the next read. */
+		if (now - last_probe >= FOLLOW_HEARTBEAT_S * 1000) {
+			if ((probe == NULL &&
+			     ldapwatch_connect(cfg, password, &probe,
+					       &error) < 0) ||
+			    ldapwatch_probe(probe, FOLLOW_PROBE_TIMEOUT_S,
+					    &error) < 0)
+				goto lost;
+			last_probe = now;
+		}
+		if (probe == NULL) {
+			follow_sleep_ms(200);
 			continue;
 		}
-		backoff = 1;
-		follow_sleep(cfg->poll_interval > 0 ? cfg->poll_interval : 1);
+		if (ldapwatch_poll(probe, 200, &error) < 0)
+			goto lost;
+		if (ldapwatch_answered(probe)) {
+			follow_heartbeat(cfg, "poll", "");
+			follow_live = true;
+		}
+		continue;
+lost:
+		/* Read again at once: the read has its own timeouts, and
+		   its failure the backoff. */
+		follow_log("%s; reading the directory again", error);
+		follow_not_live(cfg);
+		ldapwatch_close(&probe);
+		next_read = 0;
 	}
+	ldapwatch_close(&probe);
 	return EXIT_ANSWERED;
 }
 
@@ -132,7 +214,7 @@ static int follow_poll_mode(const struct config *cfg, const char *password)
 static int follow_watch(const struct config *cfg, const char *password,
 			struct ldapwatch *w)
 {
-	long long last_beat = 0, first_change = 0, last_change = 0;
+	long long last_probe = 0, first_change = 0, last_change = 0;
 	bool pending = ldapwatch_changed(w);
 	unsigned int backoff = 1;
 	const char *error;
@@ -148,6 +230,7 @@ static int follow_watch(const struct config *cfg, const char *password,
 				      ldapwatch_cookie(w), false, &error) < 0) {
 				follow_log("%s; the replica was not changed;"
 					   " retrying in %u s", error, backoff);
+				follow_not_live(cfg);
 				follow_sleep(backoff);
 				backoff = backoff * 2 > BACKOFF_MAX_S ?
 					BACKOFF_MAX_S : backoff * 2;
@@ -155,16 +238,25 @@ static int follow_watch(const struct config *cfg, const char *password,
 			}
 			backoff = 1;
 			pending = false;
-			last_beat = follow_ms();
+			follow_live = true;
 			follow_log("replica updated");
 		}
-		if (!pending && now - last_beat >= HEARTBEAT_S * 1000) {
-			follow_heartbeat(cfg, "persist", ldapwatch_cookie(w));
-			last_beat = now;
+		/* The heartbeat: the directory answers, nothing waits. */
+		if (now - last_probe >= FOLLOW_HEARTBEAT_S * 1000) {
+			if (ldapwatch_probe(w, FOLLOW_PROBE_TIMEOUT_S,
+					    &error) < 0) {
+				follow_log("%s", error);
+				return -1;
+			}
+			last_probe = now;
 		}
 		if (ldapwatch_poll(w, pending ? 20 : 200, &error) < 0) {
 			follow_log("%s", error);
 			return -1;
+		}
+		if (ldapwatch_answered(w) && !pending) {
+			follow_heartbeat(cfg, "persist", ldapwatch_cookie(w));
+			follow_live = true;
 		}
 		if (ldapwatch_changed(w)) {
 			now = follow_ms();
@@ -203,6 +295,7 @@ int cmd_follow(const struct config *cfg, const char *password)
 		}
 		if (rc < 0) {
 			follow_log("%s; retrying in %u s", error, backoff);
+			follow_not_live(cfg);
 			follow_sleep(backoff);
 			backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S :
 				backoff * 2;
@@ -215,12 +308,7 @@ int cmd_follow(const struct config *cfg, const char *password)
 		ldapwatch_close(&w);
 		if (rc < 0 && !follow_stop) {
 			/* The replica keeps serving; say it is not live. */
-			const char *keys[] = { "sync_mode", NULL };
-			const char *values[] = { "", NULL };
-
-			if (replica_meta_write(cfg->replica, keys, values,
-					       &error) < 0)
-				follow_log("%s", error);
+			follow_not_live(cfg);
 			follow_sleep(1);
 		}
 	}

@@ -68,7 +68,10 @@
 
 const char *progname = "mailgrants";
 
-/* A follower writes a heartbeat every 10 s; allow for a missed one. */
+/* A follower writes a heartbeat every FOLLOW_HEARTBEAT_S (5 s) while the
+   directory answers, and marks the replica not live itself when it stops
+   answering; this slack is for a follower that is gone (killed, or busy
+   in a long full read), so it allows for several missed beats. */
 #define LIVE_SLACK_S 30
 
 /* fail - one error line on stderr, then exit */
@@ -486,8 +489,23 @@ static int cmd_list(const struct config *cfg, int argc, char **argv,
 }
 
 /* check_directory_hint - what to do about a directory error */
-static const char *check_directory_hint(const char *error)
+static const char *check_directory_hint(const struct config *cfg,
+					const char *error)
 {
+	static char hint[512];
+
+	/* Before the bind test: a bind that times out says nothing about
+	   the credentials, which the server never got to check. */
+	if (strstr(error, ldap_err2string(LDAP_TIMEOUT)) != NULL) {
+		snprintf(hint, sizeof(hint), "the server took the connection "
+			 "but did not answer within %u s (ldap_network_timeout):"
+			 " is slapd hanging (stopped, overloaded, its disk "
+			 "full), or a firewall dropping packets on the way? "
+			 "The credentials were not checked (ldapsearch -x -H "
+			 "URI -s base -b '' -o nettimeout=%u tries the same)",
+			 cfg->ldap_network_timeout, cfg->ldap_network_timeout);
+		return hint;
+	}
 	if (strstr(error, ": cannot connect: ") != NULL)
 		return "is slapd running and listening at ldap_uri, and is "
 		       "that address reachable from here? (ldapsearch -x -H "
@@ -521,6 +539,46 @@ static const char *check_replica_hint(const char *error)
 	return "run mailgrants sync --once; see mailgrants(1)";
 }
 
+/* check_sync_line - is a follower keeping the replica live? */
+static void check_sync_line(const struct config *cfg,
+			    const struct replica_info *info)
+{
+	time_t now = time(NULL);
+	char b[32];
+
+	if (info->sync_mode[0] != '\0' &&
+	    now - info->heartbeat <= LIVE_SLACK_S) {
+		if (strcmp(info->sync_mode, "poll") == 0)
+			printf("sync:      live (poll), the directory answered "
+			       "%lld s ago; last read %lld s ago, every %u s\n",
+			       (long long)(now - info->heartbeat),
+			       (long long)(now - info->last_success),
+			       cfg->poll_interval);
+		else
+			printf("sync:      live (%s), current as of %lld s ago\n",
+			       info->sync_mode,
+			       (long long)(now - info->current_at));
+		printf("           (the follower asks the directory every "
+		       "%d s; one that stops answering shows here as not "
+		       "live within %d s)\n", FOLLOW_HEARTBEAT_S,
+		       FOLLOW_HEARTBEAT_S + FOLLOW_PROBE_TIMEOUT_S);
+	} else if (info->sync_mode[0] != '\0') {
+		printf("sync:      not live: the %s sync's last heartbeat was"
+		       " %lld s ago (is mailgrants sync --follow running?)\n",
+		       info->sync_mode, (long long)(now - info->heartbeat));
+	} else if (info->heartbeat != 0) {
+		/* The follower said so itself; its heartbeat is the last
+		   time the directory answered it. */
+		printf("sync:      not live: directory not answering since %s "
+		       "(%lld s ago); the follower keeps trying (its log says "
+		       "why)\n", format_time(info->heartbeat, b, sizeof(b)),
+		       (long long)(now - info->heartbeat));
+	} else {
+		printf("sync:      not live (last sync: sync --once, and no "
+		       "follower has reached the directory since)\n");
+	}
+}
+
 /* cmd_check - configuration, directory and replica, in that order */
 static int cmd_check(const struct config *cfg, const char *path, int argc,
 		     char **argv)
@@ -538,7 +596,7 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	if (ldapdir_ping(cfg, &error) < 0) {
 		printf("directory: %s\n", error);
 		printf("           -> %s; Dovecot and Postfix keep using the "
-		       "replica meanwhile\n", check_directory_hint(error));
+		       "replica meanwhile\n", check_directory_hint(cfg, error));
 		fprintf(stderr, "%s: directory unavailable: %s\n", progname,
 			error);
 		status = EXIT_UNAVAILABLE;
@@ -568,18 +626,7 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	       info.counts.domains, info.counts.users, info.counts.mailboxes,
 	       info.counts.addresses, info.counts.groups, info.counts.shares,
 	       info.counts.grants, info.counts.skipped);
-	if (info.sync_mode[0] != '\0' &&
-	    time(NULL) - info.heartbeat <= LIVE_SLACK_S)
-		printf("sync:      live (%s), current as of %lld s ago\n",
-		       info.sync_mode,
-		       (long long)(time(NULL) - info.current_at));
-	else if (info.sync_mode[0] != '\0')
-		printf("sync:      not live: the %s sync's last heartbeat was"
-		       " %lld s ago (is mailgrants sync --follow running?)\n",
-		       info.sync_mode, (long long)(time(NULL) - info.heartbeat));
-	else
-		printf("sync:      not live (last sync: sync --once, or the "
-		       "follower lost the directory)\n");
+	check_sync_line(cfg, &info);
 	if (cfg->replica_max_age != 0 &&
 	    time(NULL) - info.current_at > (time_t)cfg->replica_max_age) {
 		printf("replica:   older than replica_max_age (%u s): the "

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ldapdir.h"
 #include "replica.h"
@@ -26,7 +27,12 @@
 
 struct ldapwatch {
 	LDAP *ld;
-	int msgid;
+	int msgid;			/* the sync search; -1: none */
+	char *base;			/* what a probe reads */
+	int probe_msgid;		/* -1: no probe waits for its answer */
+	long long probe_sent_ms;	/* monotonic */
+	unsigned int probe_timeout_s;
+	bool answered;			/* a probe was answered */
 	bool changed;
 	bool refresh_done;
 	bool ended;
@@ -146,17 +152,42 @@ static void watch_result(struct ldapwatch *w, LDAPMessage *msg)
 	w->ended = true;
 }
 
+/* watch_ms - a monotonic clock in milliseconds */
+static long long watch_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* watch_take - handle every message already received; -1 if lost */
 static int watch_take(struct ldapwatch *w, struct timeval *tv)
 {
 	for (;;) {
 		LDAPMessage *msg = NULL;
-		int rc = ldap_result(w->ld, w->msgid, LDAP_MSG_ONE, tv, &msg);
+		int rc = ldap_result(w->ld, LDAP_RES_ANY, LDAP_MSG_ONE, tv,
+				     &msg);
+		int id;
 
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
 			return 0;
+		id = ldap_msgid(msg);
+		if (id != w->msgid) {
+			/* The probe's entry and result, or the late answer
+			   to an earlier one: the server is there. */
+			if (id == w->probe_msgid &&
+			    rc == LDAP_RES_SEARCH_RESULT) {
+				w->probe_msgid = -1;
+				w->answered = true;
+			}
+			ldap_msgfree(msg);
+			tv->tv_sec = 0;
+			tv->tv_usec = 0;
+			continue;
+		}
 		switch (rc) {
 		case LDAP_RES_SEARCH_ENTRY:
 			watch_entry(w, msg);
@@ -244,8 +275,60 @@ void ldapwatch_close(struct ldapwatch **wp)
 	if (w->ld != NULL)
 		(void)ldap_unbind_ext_s(w->ld, NULL, NULL);
 	ber_memfree(w->cookie.bv_val);
+	free(w->base);
 	free(w);
 	*wp = NULL;
+}
+
+/* ldapwatch_connect - bind, and watch nothing yet */
+int ldapwatch_connect(const struct config *cfg, const char *password,
+		      struct ldapwatch **w_r, const char **error_r)
+{
+	struct ldapwatch *w = xcalloc(1, sizeof(*w));
+
+	w->msgid = w->probe_msgid = -1;
+	if (ldapdir_open(cfg, NULL, password, &w->ld, error_r) < 0) {
+		free(w);
+		return -1;
+	}
+	w->base = xstrdup(cfg->ldap_base);
+	*w_r = w;
+	return 0;
+}
+
+/* ldapwatch_probe - ask for the base entry; ldapwatch_poll sees the answer */
+int ldapwatch_probe(struct ldapwatch *w, unsigned int timeout_s,
+		    const char **error_r)
+{
+	static char *no_attrs[] = { LDAP_NO_ATTRS, NULL };
+	struct timeval limit = { (time_t)timeout_s, 0 };
+	int rc;
+
+	if (w->probe_msgid != -1)
+		return 0;	/* the one sent earlier still counts */
+	rc = ldap_search_ext(w->ld, w->base, LDAP_SCOPE_BASE,
+			     "(objectClass=*)", no_attrs, 0, NULL, NULL,
+			     &limit, 1, &w->probe_msgid);
+	if (rc != LDAP_SUCCESS) {
+		w->probe_msgid = -1;
+		snprintf(ldapwatch_error, sizeof(ldapwatch_error),
+			 "the directory connection was lost (probe: %s)",
+			 ldap_err2string(rc));
+		*error_r = ldapwatch_error;
+		return -1;
+	}
+	w->probe_sent_ms = watch_ms();
+	w->probe_timeout_s = timeout_s;
+	return 0;
+}
+
+/* ldapwatch_answered - whether a probe was answered; clears the flag */
+bool ldapwatch_answered(struct ldapwatch *w)
+{
+	bool answered = w->answered;
+
+	w->answered = false;
+	return answered;
 }
 
 /* ldapwatch_open - bind, then run the refresh phase */
@@ -253,14 +336,12 @@ int ldapwatch_open(const struct config *cfg, const char *password,
 		   const char *cookie, struct ldapwatch **w_r,
 		   const char **error_r)
 {
-	struct ldapwatch *w = xcalloc(1, sizeof(*w));
+	struct ldapwatch *w;
 	char *filter;
 	int rc;
 
-	if (ldapdir_open(cfg, NULL, password, &w->ld, error_r) < 0) {
-		free(w);
+	if (ldapwatch_connect(cfg, password, &w, error_r) < 0)
 		return -1;
-	}
 	if (cookie == NULL || *cookie == '\0' ||
 	    watch_hex_to_cookie(cookie, &w->cookie) < 0)
 		w->changed = true;	/* no cookie: assume everything */
@@ -326,6 +407,17 @@ int ldapwatch_poll(struct ldapwatch *w, int timeout_ms, const char **error_r)
 		snprintf(ldapwatch_error, sizeof(ldapwatch_error),
 			 "the server ended the content synchronisation: %s",
 			 ldap_err2string(w->result));
+		*error_r = ldapwatch_error;
+		return -1;
+	}
+	/* A connection can stay open while nobody answers on it (a server
+	   stopped or hanging, a peer gone without a reset): only a probe
+	   that goes unanswered tells. */
+	if (w->probe_msgid != -1 &&
+	    watch_ms() - w->probe_sent_ms >= 1000LL * w->probe_timeout_s) {
+		snprintf(ldapwatch_error, sizeof(ldapwatch_error),
+			 "the directory did not answer a probe within %u s "
+			 "(is the server hanging?)", w->probe_timeout_s);
 		*error_r = ldapwatch_error;
 		return -1;
 	}

@@ -249,3 +249,107 @@ def test_heartbeat_keeps_an_idle_replica_current(build_dir, tmp_path):
                            text=True)
         assert r.returncode == 2, r.stdout
         assert "older than replica_max_age" in r.stdout
+
+
+def check(f, conf):
+    r = subprocess.run([f.bin, "-c", conf, "check"], capture_output=True,
+                       text=True, timeout=60)
+    return r.returncode, r.stdout
+
+
+def meta(replica):
+    db = sqlite3.connect(replica)
+    try:
+        return dict(db.execute("SELECT key, value FROM meta"))
+    finally:
+        db.close()
+
+
+def wait_check(f, conf, text, timeout):
+    """Run check until its output has text; the seconds it took."""
+    t0 = time.monotonic()
+    while True:
+        rc, out = check(f, conf)
+        if text in out:
+            return time.monotonic() - t0, rc, out
+        assert time.monotonic() - t0 < timeout, \
+            "no %r from check within %.0f s:\n%s\nfollower log:\n%s" % (
+                text, timeout, out, f.text())
+        time.sleep(0.5)
+
+
+def hang_and_resume(server, f, conf, mode):
+    """slapd stopped with SIGSTOP: the follower notices within its bound
+    (a probe every 5 s, 5 s to answer) and check says so, with a hint
+    about a hanging server, not about credentials; after SIGCONT the
+    follower is live again."""
+    rc, out = check(f, conf)
+    assert rc == 0, out
+    assert "sync:      live (%s)" % mode in out, out
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    try:
+        took, rc, out = wait_check(f, conf, "sync:      not live: directory "
+                                   "not answering since", timeout=30)
+        # 10 s, plus check's own 2 s bind timeout and the poll step.
+        assert took <= 14, (took, out)
+        assert rc == 2, out
+        assert "Timed out" in out, out
+        assert "did not answer within 2 s" in out, out
+        assert "hanging" in out, out
+        assert "ldap_bind_dn" not in out, out
+        assert "did not answer a probe within 5 s" in f.text()
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    # Reconnected with the backoff (at most a few seconds here).
+    wait_check(f, conf, "sync:      live (%s)" % mode, timeout=60)
+
+
+def test_hung_directory_noticed_persist(build_dir, tmp_path):
+    with Slapd() as server:
+        conf = str(tmp_path / "mailgrants.conf")
+        server.write_config(conf, replica=str(tmp_path / "grants.db"),
+                            ldap_network_timeout=2)
+        f = Follower(build_dir, conf)
+        f.start()
+        try:
+            f.wait_log("replica updated")
+            hang_and_resume(server, f, conf, "persist")
+            # Still following: a change arrives.
+            rc, _, err = server.ldapadd(share_ldif("after-hang"), root=True)
+            assert rc == 0, err
+            f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                          "shared_read_only", timeout=30)
+        finally:
+            f.stop()
+
+
+def test_poll_mode_heartbeat_and_hang(build_dir, tmp_path):
+    """poll_interval 60 s (the README's Active Directory setting): a
+    healthy follower is live all through the interval, not only for
+    the 30 s after each read, because it beats between the reads; and
+    a hung directory is noticed between the reads too."""
+    with Slapd(syncprov=False) as server:
+        conf = str(tmp_path / "mailgrants.conf")
+        replica = str(tmp_path / "grants.db")
+        server.write_config(conf, replica=replica, poll_interval=60,
+                            ldap_network_timeout=2)
+        f = Follower(build_dir, conf)
+        f.start()
+        try:
+            f.wait_log("polling")
+            f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                          "share_not_active")
+            first = int(meta(replica)["last_success"])
+            # Past the 30 s a full read's heartbeat alone would cover,
+            # before the next read.
+            time.sleep(max(0.0, first + 34 - time.time()))
+            m = meta(replica)
+            assert int(m["last_success"]) == first, "read again early"
+            assert int(m["heartbeat"]) >= first + 25, m
+            rc, out = check(f, conf)
+            assert rc == 0, out
+            assert "sync:      live (poll), the directory answered" in out, \
+                out + f.text()
+            hang_and_resume(server, f, conf, "poll")
+        finally:
+            f.stop()
