@@ -237,7 +237,7 @@ def test_heartbeat_keeps_an_idle_replica_current(build_dir, tmp_path):
         f.start()
         try:
             f.wait_log("replica updated")
-            time.sleep(12)      # past max age; heartbeats every 10 s
+            time.sleep(12)      # past max age; heartbeats every 5 s
             r = subprocess.run([f.bin, "-c", conf, "check"],
                                capture_output=True, text=True)
             assert r.returncode == 0, r.stdout + r.stderr
