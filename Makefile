@@ -113,7 +113,7 @@ demo: deps
 	MAILGRANTS_BUILD=$(abspath $(B)) $(PYTHON) demo/demo.py $(DEMO_FLAGS)
 
 demo-stop:
-	@$(PYTHON) demo/demo.py --stop
+	@MAILGRANTS_BUILD=$(abspath $(B)) $(PYTHON) demo/demo.py --stop
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -367,7 +367,7 @@ def start(ci):
     running = sb.running()
     if running is not None:
         say("a demo is already running (%s, ports: IMAP %s, submission %s);"
-            " make demo-stop first" % (running.get("dir", DEMO_DIR),
+            " make demo-stop first" % (sb.dir,
                                        running.get("imap_port", "?"),
                                        running.get("submission_port", "?")))
         return 0

@@ -17,17 +17,35 @@ Dovecot, the policy check, the milter), delivering by LMTP to Dovecot.
 The servers are started by the test harnesses in tests/lib, each in a
 session of its own, so they outlive the process that started them.
 
-demo.state (JSON) in the directory records for each server its process
-id, the start time the kernel gives that process (so that a later
-stop never signals a process that merely reuses the id) and its
-process group; stop() works from that file alone, in a later
-invocation.
+The directory is the sandbox's own: start() creates it (mode 0700,
+then 0711 so that the servers' own users can pass through it, nobody
+can list it) and refuses a directory that exists already unless it is
+the caller's and nobody else can write to it (nor to the directories
+above it, sticky ones like /tmp aside); start(), running() and stop()
+refuse such a directory with SandboxError before they read anything
+in it. This matters because root runs make demo-stop and
+/tmp/mailgrants-demo is a name anyone can take first.
+
+demo.state (JSON) in the directory records for each server its name,
+process id, the start time the kernel gives that process (field 22 of
+/proc/PID/stat) and the boot it ran in. Nothing else in it is acted
+upon: which executable each name runs, where Postfix's configuration
+is, and which processes a server's group may hold are derived here.
+Before any signal a process must run the executable its name says, in
+the boot and with the start time recorded; so a stop after a reboot
+or after the id was reused never signals a stranger. A server's
+children (its process group) are signalled one by one, each checked
+the same way (the executable of that server or of its helper
+programs, started no earlier than the server). Postfix is stopped by
+SIGTERM to its verified master, which stops its children: `postfix
+stop` would run programs named by a main.cf in the directory.
 """
 
 import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -47,84 +65,238 @@ PASSWORDS = {
     "anna.schmidt@xyz.org": "anna-pw",
     "max.wolf@xyz.org": "max-pw",
 }
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+STATE_KEYS = ("dir", "started", "starter", "procs")
 
 
 class SandboxError(RuntimeError):
-    """A server of the sandbox did not start; the text says which."""
+    """A server of the sandbox did not start, or the directory is not
+    one to trust; the text says which."""
 
 
-def proc_start_time(pid):
-    """The start time of process pid (clock ticks since boot, field 22
-    of /proc/PID/stat), or None when there is no such process."""
+def proc_stat(pid):
+    """(start time, process group, session) of process pid, the start
+    time in clock ticks since boot (fields 22, 5, 6 of /proc/PID/stat),
+    or None when there is no such process."""
     try:
         with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
+            text = f.read()
     except OSError:
         return None
     # The command name (field 2) may contain blanks and parentheses.
-    return int(stat[stat.rindex(")") + 2:].split()[19])
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[19]), int(fields[2]), int(fields[3])
 
 
-def group_alive(pgid):
+def proc_start_time(pid):
+    """The start time of process pid, or None when there is none."""
+    st = proc_stat(pid)
+    return st[0] if st is not None else None
+
+
+def proc_exe(pid):
+    """The executable process pid runs, or None (gone, or not ours to
+    look at)."""
     try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        exe = os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+    # A replaced binary (make after make demo) reads "... (deleted)".
+    if exe.endswith(" (deleted)"):
+        exe = exe[:-len(" (deleted)")]
+    return exe
+
+
+def boot_id():
+    with open(BOOT_ID) as f:
+        return f.read().strip()
+
+
+def server_executables(build):
+    """name -> (the executable the server runs, directories of its
+    helper programs that may be in its process group). Derived here,
+    never read from the state file."""
+    r = os.path.realpath
+    return {
+        "slapd": (r("/usr/sbin/slapd"), ()),
+        "dovecot": (r("/usr/sbin/dovecot"), ("/usr/lib/dovecot/",)),
+        "mailgrants sync --follow": (r(os.path.join(build, "mailgrants")),
+                                     ()),
+        "mailgrants-policyd": (r(os.path.join(build,
+                                              "mailgrants-policyd")), ()),
+        "mailgrants-milter": (r(os.path.join(build, "mailgrants-milter")),
+                              ()),
+        "postfix": (r("/usr/lib/postfix/sbin/master"),
+                    ("/usr/lib/postfix/sbin/",)),
+        # The demo.py process that is starting the sandbox: looked at,
+        # never signalled.
+        "demo": (r(sys.executable), ()),
+    }
+
+
+def check_dir(path, uid=None):
+    """Raise SandboxError unless path (absolute) is a directory, not a
+    symbolic link, owned by uid (default: the caller) and writable by
+    nobody else, below directories that only root or uid can change
+    (or sticky ones, like /tmp). False when it does not exist, True
+    when it passes."""
+    uid = os.geteuid() if uid is None else uid
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise SandboxError(
+                "%s exists and is not a directory (a symbolic link or a "
+                "file someone put there); not using it: remove it, or set "
+                "MAILGRANTS_DEMO_DIR to a new directory" % path)
+        if st.st_uid != uid:
+            raise SandboxError(
+                "%s belongs to %s, not to you (%s): someone else may have "
+                "made it to take over the demo; not using it. Remove it "
+                "(rm -rf %s), or set MAILGRANTS_DEMO_DIR to a new "
+                "directory" % (path, _user(st.st_uid), _user(uid), path))
+        if st.st_mode & 0o022:
+            raise SandboxError(
+                "%s is writable by others (mode %04o): anyone could have "
+                "put files there; not using it. Remove it (rm -rf %s), or "
+                "set MAILGRANTS_DEMO_DIR to a new directory"
+                % (path, stat.S_IMODE(st.st_mode), path))
+    parent = os.path.dirname(path)
+    while True:
+        parent = os.path.realpath(parent)
+        pst = os.stat(parent)
+        open_to = pst.st_mode & (0o002 if pst.st_gid == 0 else 0o022)
+        if pst.st_uid not in (0, uid) or (
+                open_to and not pst.st_mode & stat.S_ISVTX):
+            raise SandboxError(
+                "%s is in %s, which %s can change (owner %s, mode %04o): "
+                "set MAILGRANTS_DEMO_DIR to a directory below one that "
+                "only you or root can change"
+                % (path, parent, "others" if open_to else "another user",
+                   _user(pst.st_uid), stat.S_IMODE(pst.st_mode)))
+        if parent == "/":
+            break
+        parent = os.path.dirname(parent)
+    return st is not None
+
+
+def _user(uid):
+    import pwd
+    try:
+        return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+    except KeyError:
+        return "uid %d" % uid
 
 
 class Proc:
-    """One recorded server process: name, pid, start time, group."""
+    """One recorded server process: name, pid, start time, boot; exe
+    and helpers (directories of programs its group may run) are
+    derived from the name, never read from the state file."""
 
-    def __init__(self, name, pid, group=True, start_time=None):
+    def __init__(self, name, pid, exe, helpers=(), group=True,
+                 start_time=None, boot=None):
         self.name = name
         self.pid = pid
+        self.exe = exe
+        self.helpers = helpers
         self.group = group
         self.start_time = (start_time if start_time is not None
                            else proc_start_time(pid))
+        self.boot = boot if boot is not None else boot_id()
+        # pid -> start time of the processes found to be ours in this
+        # run: followed until they are gone, also while they exit (an
+        # exiting process has no executable to check any more).
+        self.seen = {}
 
     def to_json(self):
-        return {"name": self.name, "pid": self.pid, "group": self.group,
-                "start_time": self.start_time}
+        return {"name": self.name, "pid": self.pid,
+                "start_time": self.start_time, "boot": self.boot}
 
     @classmethod
-    def from_json(cls, d):
-        return cls(d["name"], d["pid"], d["group"], d["start_time"])
+    def from_json(cls, d, executables):
+        """The recorded process, or None when the record names no
+        server of ours or is malformed (then nothing is signalled)."""
+        try:
+            name, pid, start = d["name"], d["pid"], d["start_time"]
+            boot = d["boot"]
+        except (KeyError, TypeError):
+            return None
+        if name not in executables or type(pid) is not int or \
+                type(start) is not int or not isinstance(boot, str) or \
+                pid <= 1:
+            return None
+        exe, helpers = executables[name]
+        return cls(name, pid, exe, helpers, name != "demo", start, boot)
+
+    def _same_boot(self):
+        return self.start_time is not None and self.boot == boot_id()
 
     def alive(self):
-        """True while the very process we started runs."""
-        return (self.start_time is not None and
-                proc_start_time(self.pid) == self.start_time)
+        """True while the very process we started runs: same boot, same
+        start time, the executable its name says."""
+        return (self._same_boot() and
+                proc_start_time(self.pid) == self.start_time and
+                proc_exe(self.pid) == self.exe)
+
+    def members(self):
+        """The other processes of our process group that are ours: the
+        server's executable or one of its helpers', started no earlier
+        than the server, in the same boot."""
+        if not self.group or not self._same_boot():
+            return []
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == self.pid:
+                continue
+            pid = int(entry)
+            st = proc_stat(pid)
+            if st is None or st[1] != self.pid or st[0] < self.start_time:
+                continue
+            exe = proc_exe(pid)
+            if exe is None:
+                continue
+            if exe == self.exe or any(exe.startswith(h)
+                                      for h in self.helpers):
+                found.append((pid, st[0]))
+        return found
+
+    def _ours(self):
+        """pid -> start time of the process and its group's members that
+        are ours now (alive(), members()); remembered in seen."""
+        found = dict(self.members())
+        if self.alive():
+            found[self.pid] = self.start_time
+        self.seen.update(found)
+        return found
 
     def anything_left(self):
-        """The process, or (group) any process of its process group."""
+        """The process, or (group) any member of its process group."""
         try:    # our own child (a failed start): reap the zombie
             os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
             pass
-        return self.alive() or (self.group and group_alive(self.pid))
+        self._ours()
+        self.seen = {pid: start for pid, start in self.seen.items()
+                     if proc_start_time(pid) == start}
+        return bool(self.seen)
 
     def signal(self, sig):
-        """Signal our process (never one that reuses its id), and its
-        process group: a group whose id is our pid holds only processes
-        we started, as the id cannot be reused while the group exists."""
-        if self.alive():
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-        if self.group and group_alive(self.pid):
-            try:
-                os.killpg(self.pid, sig)
-            except ProcessLookupError:
-                pass
+        """Signal our process (never one that reuses its id) and, one by
+        one, the members of its group, each checked just before."""
+        for pid, start in self._ours().items():
+            if proc_start_time(pid) == start:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
 
     def stop(self, timeout=10.0):
         """SIGTERM to the process, then TERM and at last KILL to what is
-        left of its group."""
+        left of it and its group."""
         if self.alive():
+            self.seen[self.pid] = self.start_time
             try:
                 os.kill(self.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -149,28 +321,47 @@ class Sandbox:
         self.state_path = os.path.join(self.dir, STATE)
         self.state = {}
         self.procs = []
+        self.executables = server_executables(self.build)
 
     # -- the state file ----------------------------------------------------
 
     def read_state(self):
-        """The state file's contents, or None when there is none."""
+        """The state file's contents, or None when there is none (or no
+        directory). Raises SandboxError when the directory is not the
+        caller's alone (check_dir): then nothing in it is read."""
+        if not check_dir(self.dir):
+            return None
         try:
             with open(self.state_path) as f:
-                return json.load(f)
+                state = json.load(f)
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
             return {"procs": []}
+        return state if isinstance(state, dict) else {"procs": []}
+
+    def _procs(self, state):
+        """The recorded processes that name servers of ours."""
+        procs = state.get("procs") if state else None
+        if not isinstance(procs, list):
+            return []
+        found = [Proc.from_json(p, self.executables) for p in procs]
+        return [p for p in found if p is not None and p.name != "demo"]
 
     def _write_state(self):
+        """The file gets the processes and, for the "already running"
+        message, the ports; paths and the rest stay in memory."""
         self.state["procs"] = [p.to_json() for p in self.procs]
+        saved = {k: v for k, v in self.state.items()
+                 if k in STATE_KEYS or k.endswith("_port")}
         tmp = self.state_path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(self.state, f, indent=1)
+            json.dump(saved, f, indent=1)
         os.replace(tmp, self.state_path)
 
-    def _record(self, name, pid, group=True):
-        self.procs.append(Proc(name, pid, group))
+    def _record(self, name, pid):
+        exe, helpers = self.executables[name]
+        self.procs.append(Proc(name, pid, exe, helpers))
         self._write_state()
 
     def running(self):
@@ -178,10 +369,13 @@ class Sandbox:
         state = self.read_state()
         if state is None:
             return None
-        procs = [Proc.from_json(p) for p in state.get("procs", [])]
+        procs = self._procs(state)
         starter = state.get("starter")
-        if starter and Proc.from_json(starter).alive():
-            return state
+        if isinstance(starter, dict):
+            starter = Proc.from_json(starter, self.executables)
+            if starter is not None and starter.name == "demo" and \
+                    starter.alive():
+                return state
         if any(p.anything_left() for p in procs):
             return state
         return None
@@ -189,20 +383,35 @@ class Sandbox:
     # -- starting ----------------------------------------------------------
 
     def _prepare_dir(self):
-        """Create the directory; a stale sandbox there is removed, any
-        other non-empty directory is refused."""
-        if os.path.isdir(self.dir) and os.listdir(self.dir):
+        """Create the directory, fresh and the caller's; a stale sandbox
+        of the caller's there is stopped and removed first; a directory
+        someone else could have written to is refused (check_dir), and
+        so is any other non-empty one."""
+        if check_dir(self.dir):
             if self.read_state() is None:
-                raise SandboxError(
-                    "%s exists and is not a mailgrants demo sandbox (no %s"
-                    " in it); remove it or set MAILGRANTS_DEMO_DIR to "
-                    "another directory" % (self.dir, STATE))
-            self.stop()
-        os.makedirs(self.dir, exist_ok=True)
-        # Dovecot's and Postfix's unprivileged processes enter it.
-        os.chmod(self.dir, 0o755)
+                if os.listdir(self.dir):
+                    raise SandboxError(
+                        "%s exists and is not a mailgrants demo sandbox (no"
+                        " %s in it); remove it or set MAILGRANTS_DEMO_DIR "
+                        "to another directory" % (self.dir, STATE))
+                os.rmdir(self.dir)
+            else:
+                self.stop()
+        try:
+            # Created here or not at all: if someone took the name in
+            # the meantime, mkdir fails rather than using theirs.
+            os.mkdir(self.dir, 0o700)
+        except FileExistsError:
+            raise SandboxError("%s appeared while the demo was starting; "
+                               "not using it" % self.dir) from None
+        check_dir(self.dir)
+        # Dovecot's and Postfix's unprivileged processes pass through
+        # it; nobody else lists or writes it.
+        os.chmod(self.dir, 0o711)
+        exe, helpers = self.executables["demo"]
         self.state = {"dir": self.dir, "started": time.time(),
-                      "starter": Proc("demo", os.getpid(), False).to_json()}
+                      "starter": Proc("demo", os.getpid(), exe, helpers,
+                                      False).to_json()}
         self._write_state()
 
     def start(self):
@@ -282,6 +491,10 @@ class Sandbox:
                          policy_service="unix:" + policyd.socket_path,
                          sasl_path=dc.auth_socket,
                          milter=milter.postfix_spec, workdir=pfdir,
+                         # No XCLIENT: it is a login without a
+                         # password, for anyone on this host or at the
+                         # other end of an SSH tunnel.
+                         xclient=False,
                          # The demo's client is on loopback, which
                          # Postfix counts as local; let its headers
                          # reach the milter as written, as a real
@@ -319,22 +532,18 @@ class Sandbox:
 
     def stop(self):
         """Stop every recorded server (newest first) and remove the
-        directory. True when there was a sandbox to stop."""
+        directory. True when there was a sandbox to stop. Raises
+        SandboxError, touching nothing, when the directory is not the
+        caller's alone (check_dir)."""
         state = self.read_state()
         if state is None and not self.procs:
             return False
-        procs = self.procs or [Proc.from_json(p)
-                               for p in (state or {}).get("procs", [])]
-        pf_config = (state or {}).get("postfix_config") or os.path.join(
-            self.dir, "postfix", "etc")
+        procs = self.procs or self._procs(state)
         for p in reversed(procs):
-            if p.name == "postfix" and p.alive() and \
-                    os.path.isdir(pf_config):
-                # The master stops its children and cleans up itself.
-                subprocess.run(["/usr/sbin/postfix", "-c", pf_config,
-                                "stop"], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=60)
+            # Postfix too: SIGTERM to the (verified) master is what
+            # `postfix stop` sends; the master stops its children and
+            # cleans up. `postfix stop` itself would run the programs
+            # that main.cf's daemon_directory names.
             p.stop()
         left = [p.name for p in procs if p.anything_left()]
         if left:

@@ -1137,7 +1137,8 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 	/* A second share for the same grantee at the same time would only
 	   make the rights ambiguous; one that has ended (or not begun)
 	   by then does not compete. Asked as the acting identity: a share
-	   it cannot see is not its to replace. */
+	   it cannot see is not its to replace. (A grantee sees its share
+	   too; replacing it is refused by the directory at the add.) */
 	ret = ldapshare_shares(ls, ls->acting, mb.dn, grantee, &res, &count,
 			       error_r);
 	if (ret != 0)

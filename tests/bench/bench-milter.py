@@ -211,9 +211,11 @@ def main():
         trivial, trivial_spec = start_trivial_milter(build, wd)
         parts.append(lambda: kill_group(trivial))
 
+        # XCLIENT (a login without a password) only when measured.
         common = dict(delivery="discard", sender_check="policy",
                       policy_service="unix:" + policyd.socket_path,
                       sasl_path=dc.auth_socket,
+                      xclient="xclient" in args.login,
                       main_extra={"local_header_rewrite_clients": ""})
         plain = Postfix(**common)
         plain.start()

@@ -378,8 +378,11 @@ def part_smtp(a, build, work, conf, replica):
                                      + ours.socket_path}),
                          ("native", {"sender_check": "native",
                                      "login_maps": "sqlite:" + cf})):
+            # XCLIENT (a login without a password) only when measured.
             pfs[name] = Postfix(delivery="discard",
-                                sasl_path=dc.auth_socket, **kw).start()
+                                sasl_path=dc.auth_socket,
+                                xclient="xclient" in a.smtp_login,
+                                **kw).start()
 
         def load(pf, listfile, login, **kw):
             try:

@@ -14,9 +14,14 @@ recorded (and their process groups) and removes the directory.
 import imaplib
 import json
 import os
+import pwd
 import re
 import shutil
+import signal
+import smtplib
+import stat
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -195,6 +200,25 @@ def test_share_and_unshare(demo):
     assert re.search(r"sync:\s+live \(persist\)", check)
 
 
+def test_demo_postfix_refuses_xclient(demo):
+    # XCLIENT LOGIN= would let anyone on this host (or at the other end
+    # of the SSH tunnel the demo suggests) send as anyone without AUTH.
+    state = demo["state"]
+    for port in (state["submission_port"], state["smtp_port"]):
+        s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        try:
+            s.ehlo("client.example.net")
+            assert not s.has_extn("xclient"), port
+            code, text = s.docmd("XCLIENT", "LOGIN=peter.mueller@abc.com")
+            assert code == 550, (port, code, text)
+            code, text = s.docmd("MAIL", "FROM:<peter.mueller@abc.com>")
+            if code == 250:
+                code, text = s.docmd("RCPT", "TO:<%s>" % "kunde@example.net")
+            assert code >= 500, (port, code, text)
+        finally:
+            s.close()
+
+
 def test_left_running_then_stopped(demo):
     out, state, d = demo["out"], demo["state"], demo["dir"]
     assert demo["rc"] == 0, out + demo["err"]
@@ -204,6 +228,15 @@ def test_left_running_then_stopped(demo):
     assert sorted(p["name"] for p in procs) == sorted([
         "slapd", "dovecot", "mailgrants sync --follow",
         "mailgrants-policyd", "mailgrants-milter", "postfix"])
+    # The directory is the caller's, created afresh: nobody else lists
+    # or writes it; the state holds processes (with the start time and
+    # boot to check them by) and ports, no paths to act upon.
+    st = os.lstat(d)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (os.geteuid(), 0o711)
+    assert set(state) <= {"dir", "started", "procs"} | {
+        k for k in state if k.endswith("_port")}
+    assert all(set(p) == {"name", "pid", "start_time", "boot"}
+               for p in procs)
 
     # make returned; the servers did not go with it.
     m = imaplib.IMAP4("127.0.0.1", state["imap_port"], timeout=20)
@@ -228,3 +261,191 @@ def test_left_running_then_stopped(demo):
 
     rc, out4, err4 = make(demo["repo"], demo["build"], d, "demo-stop")
     assert rc == 0 and "no demo is running in %s" % d in out4, out4 + err4
+
+
+# -- the sandbox directory: another user's, and stale records ----------------
+#
+# make demo-stop runs as root; /tmp/mailgrants-demo is a name anyone can
+# take first. These plant what an attacker would: a demo.state naming an
+# unrelated process (a sleep of ours) as a server, and a Postfix main.cf
+# whose daemon_directory holds a postfix-script that creates a marker.
+
+def run_demo_py(repo_dir, build_dir, demo_dir, *args):
+    env = dict(os.environ, MAILGRANTS_DEMO_DIR=demo_dir,
+               MAILGRANTS_BUILD=build_dir, CI="1")
+    r = subprocess.run(["/usr/bin/python3",
+                        os.path.join(repo_dir, "demo", "demo.py")] +
+                       list(args), capture_output=True, text=True,
+                       timeout=120, env=env, stdin=subprocess.DEVNULL)
+    return r.returncode, r.stdout, r.stderr
+
+
+def proc_start(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        text = f.read()
+    return int(text[text.rindex(")") + 2:].split()[19])
+
+
+def boot_id():
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+@pytest.fixture
+def sleepers():
+    """Unrelated processes (each the leader of its own process group)
+    that nothing may signal."""
+    procs = []
+
+    def start():
+        p = subprocess.Popen(["sleep", "600"], start_new_session=True)
+        procs.append(p)
+        return p
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def plant(demo_dir, marker, records):
+    """A demo.state with records, and a main.cf whose daemon_directory
+    is a directory with a postfix-script that creates marker."""
+    evil = os.path.join(demo_dir, "evil")
+    etc = os.path.join(demo_dir, "postfix", "etc")
+    os.makedirs(evil)
+    os.makedirs(etc)
+    script = os.path.join(evil, "postfix-script")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\ntouch %s\n" % marker)
+    os.chmod(script, 0o755)
+    with open(os.path.join(etc, "main.cf"), "w") as f:
+        f.write("compatibility_level = 3.6\ndaemon_directory = %s\n"
+                "queue_directory = %s\n" % (evil, demo_dir))
+    with open(os.path.join(etc, "master.cf"), "w") as f:
+        f.write("")
+    state = {"dir": demo_dir, "postfix_config": etc,
+             "procs": [dict({"group": True, "boot": boot_id()}, **r)
+                       for r in records]}
+    with open(os.path.join(demo_dir, "demo.state"), "w") as f:
+        json.dump(state, f)
+
+
+def alive(p):
+    return p.poll() is None
+
+
+@pytest.mark.parametrize("how", ["nobody", "world-writable", "symlink"])
+@pytest.mark.parametrize("action", ["--stop", "--ci"])
+def test_a_planted_directory_is_refused(repo_dir, build_dir, tmp_path,
+                                        sleepers, how, action):
+    demo_dir = str(tmp_path / "mailgrants-demo")
+    target = str(tmp_path / "theirs") if how == "symlink" else demo_dir
+    os.mkdir(target)
+    marker = str(tmp_path / "marker")
+    victim = sleepers()
+    other = sleepers()
+    plant(target, marker, [
+        {"name": "postfix", "pid": victim.pid,
+         "start_time": proc_start(victim.pid),
+         "exe": "/usr/lib/postfix/sbin/master"},
+        # A stale record: the id is a live process group's, the start
+        # time is not its leader's.
+        {"name": "slapd", "pid": other.pid,
+         "start_time": proc_start(other.pid) - 1}])
+    nobody = pwd.getpwnam("nobody")
+    if how == "nobody":
+        for root, dirs, files in os.walk(demo_dir):
+            for n in [root] + [os.path.join(root, x) for x in dirs + files]:
+                os.chown(n, nobody.pw_uid, nobody.pw_gid)
+    elif how == "world-writable":
+        os.chmod(demo_dir, 0o777)
+    else:
+        os.symlink(target, demo_dir)
+    rc, out, err = run_demo_py(repo_dir, build_dir, demo_dir, action)
+    assert rc == 1, out + err
+    expect = {"nobody": "belongs to nobody (uid %d), not to you"
+              % nobody.pw_uid,
+              "world-writable": "is writable by others (mode 0777)",
+              "symlink": "exists and is not a directory"}[how]
+    assert "demo: %s %s" % (demo_dir, expect) in err, err
+    assert "MAILGRANTS_DEMO_DIR" in err
+    assert "Traceback" not in err
+    assert "Starting the sandbox" not in out
+    assert not os.path.exists(marker)
+    assert alive(victim) and alive(other)
+    # Nothing of theirs removed either.
+    assert os.path.exists(os.path.join(target, "demo.state"))
+
+
+def test_a_directory_below_a_writable_one_is_refused(repo_dir, build_dir,
+                                                     tmp_path):
+    # Someone who can write the parent can swap the directory.
+    parent = tmp_path / "open"
+    parent.mkdir()
+    os.chmod(parent, 0o777)
+    demo_dir = str(parent / "demo")
+    rc, out, err = run_demo_py(repo_dir, build_dir, demo_dir, "--ci")
+    assert rc == 1, out + err
+    assert "demo: %s is in %s, which others can change" % (
+        demo_dir, parent) in err, err
+    assert not os.path.exists(demo_dir)
+
+
+def test_stale_records_signal_nobody(repo_dir, build_dir, tmp_path,
+                                     sleepers):
+    # The caller's own directory (as after a reboot, or with ids reused
+    # since): records that do not match the process now holding the id
+    # (executable, start time, boot) signal nothing, and Postfix's
+    # configuration in the directory runs nothing.
+    demo_dir = str(tmp_path / "mailgrants-demo")
+    os.mkdir(demo_dir, 0o700)
+    marker = str(tmp_path / "marker")
+    wrong_exe, wrong_start, wrong_boot = sleepers(), sleepers(), sleepers()
+    plant(demo_dir, marker, [
+        {"name": "postfix", "pid": wrong_exe.pid,
+         "start_time": proc_start(wrong_exe.pid)},
+        {"name": "slapd", "pid": wrong_start.pid,
+         "start_time": proc_start(wrong_start.pid) - 1},
+        {"name": "dovecot", "pid": wrong_boot.pid,
+         "start_time": proc_start(wrong_boot.pid), "boot": "0" * 32},
+        {"name": "nonsense", "pid": wrong_exe.pid,
+         "start_time": proc_start(wrong_exe.pid)}])
+    rc, out, err = run_demo_py(repo_dir, build_dir, demo_dir, "--stop")
+    assert rc == 0, out + err
+    assert "demo: stopped, %s removed" % demo_dir in out
+    assert not os.path.exists(marker)
+    for p in (wrong_exe, wrong_start, wrong_boot):
+        assert alive(p)
+    assert not os.path.exists(demo_dir)
+
+
+def test_a_process_counts_only_with_its_executable_start_and_boot():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..",
+                                    "demo"))
+    import sandbox
+    p = subprocess.Popen(["/usr/bin/python3", "-c",
+                          "import time; time.sleep(600)"],
+                         start_new_session=True)
+    try:
+        exe = os.path.realpath("/usr/bin/python3")
+        start = proc_start(p.pid)
+        ours = {"ours": (exe, ())}
+
+        def rec(**kw):
+            d = dict({"name": "ours", "pid": p.pid, "start_time": start,
+                      "boot": boot_id()}, **kw)
+            return sandbox.Proc.from_json(d, ours)
+        assert rec().alive()
+        assert not rec(start_time=start + 1).alive()
+        assert not rec(boot="0" * 32).alive()
+        assert rec(name="slapd") is None
+        assert rec(pid="%d" % p.pid) is None
+        other = sandbox.Proc.from_json(
+            {"name": "ours", "pid": p.pid, "start_time": start,
+             "boot": boot_id()}, {"ours": ("/usr/sbin/slapd", ())})
+        assert not other.alive() and not other.anything_left()
+        other.signal(signal.SIGKILL)
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.wait()

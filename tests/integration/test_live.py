@@ -173,7 +173,9 @@ def test_sandra_cannot_share_peters_mailbox(live):
     before = live.slapd.search("-b", PETER_DN, "-s", "one",
                                "(objectClass=mailgrantsShare)", "cn",
                                root=True)
-    r = live.share("share", PETER, SANDRA, who=SANDRA, password="sandra-pw")
+    # Tom as the grantee: Sandra, a grantee of Peter's cn=vacation,
+    # sees that share (and is told so when she names herself).
+    r = live.share("share", PETER, TOM, who=SANDRA, password="sandra-pw")
     assert r.returncode == 1
     assert "refused" in r.stderr and PETER_DN in r.stderr
     after = live.slapd.search("-b", PETER_DN, "-s", "one",

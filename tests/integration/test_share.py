@@ -227,7 +227,7 @@ def test_unshare_removes_one_grantee_of_two(fresh):
 def test_sandra_cannot_share_peters_mailbox(env):
     p = env.mg("share", *env.as_("sandra", "sandra.schuster@abc.com"),
                "--name", "sneaky", "peter.mueller@abc.com",
-               "sandra.schuster@abc.com")
+               "tom.berger@abc.com")
     assert p.returncode == 1, (p.stdout, p.stderr)
     line = one_line(p)
     assert line.startswith("mailgrants: share: adding cn=sneaky," + PETER)
@@ -236,6 +236,25 @@ def test_sandra_cannot_share_peters_mailbox(env):
     assert "(as %s)" % SANDRA in line
     assert p.stdout == ""
     assert "sandra-pw" not in p.stderr
+
+
+def test_grantee_sees_her_share_but_cannot_replace_it(env):
+    # Sandra is a grantee of Peter's cn=vacation: she may see it (the
+    # access rules let grantees read their shares), so sharing Peter's
+    # mailbox with herself meets it; replacing it is the directory's
+    # to refuse.
+    me = env.as_("sandra", "sandra.schuster@abc.com")
+    p = env.mg("share", *me, "--name", "sneaky", "peter.mueller@abc.com",
+               "sandra.schuster@abc.com")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "already has a share" in one_line(p) and VACATION in p.stderr
+    p = env.mg("share", *me, "--replace", "--name", "sneaky",
+               "peter.mueller@abc.com", "sandra.schuster@abc.com")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    line = one_line(p)
+    assert line.startswith("mailgrants: share: adding cn=sneaky," + PETER)
+    assert "refused by the directory" in line
+    assert p.stdout == ""
 
 
 def test_sandra_cannot_unshare_peters_share(env):

@@ -23,10 +23,8 @@ Two smtpd services on free loopback ports:
                      the policy daemon sees unauthenticated senders too
                      (DESIGN §6: local sender without login is rejected).
     submission_port  AUTH through Dovecot's socket (sasl_path; plaintext
-                     without TLS allowed for the test), XCLIENT allowed
-                     from 127.0.0.0/8 (load tests log in with XCLIENT
-                     LOGIN=...), smtpd_sender_restrictions per
-                     sender_check:
+                     without TLS allowed for the test),
+                     smtpd_sender_restrictions per sender_check:
                         none    nothing
                         policy  check_policy_service <policy_service>
                         native  reject_sender_login_mismatch with
@@ -41,6 +39,11 @@ Other keyword parameters:
     sasl_path       Dovecot auth socket (absolute path, non-chrooted smtpd);
                     without it the submission service has no SASL, and
                     XCLIENT LOGIN is then ignored by smtpd
+    xclient         False (default): no client may use XCLIENT, which
+                    would let it name any login without AUTH. True, for
+                    benchmarks only (smtp-load logs in with XCLIENT
+                    LOGIN=...): smtpd_authorized_xclient_hosts =
+                    127.0.0.0/8, i.e. anyone on this host
     delivery        "relay" (default; needs relay_port) or "discard"
                     or any Postfix transport ("lmtp:unix:/path")
     main_extra      dict of extra main.cf settings (override the above)
@@ -91,7 +94,7 @@ class Postfix:
                  sender_check="none", policy_service=None, login_maps=None,
                  sasl_path=None, main_extra=None, smtpd_extra=None,
                  max_use=100, smtpd_maxproc=100, workdir=None, keep=False,
-                 start_timeout=20.0, milter=None):
+                 start_timeout=20.0, milter=None, xclient=False):
         if sender_check not in ("none", "policy", "native"):
             raise ValueError("sender_check must be none, policy or native")
         if sender_check == "policy" and not policy_service:
@@ -111,6 +114,7 @@ class Postfix:
         self.max_use = max_use
         self.smtpd_maxproc = smtpd_maxproc
         self.milter = milter
+        self.xclient = xclient
         self.keep = keep
         self.start_timeout = start_timeout
         self._own_workdir = workdir is None
@@ -160,7 +164,10 @@ class Postfix:
             "smtpd_error_sleep_time": "0",
             "smtpd_soft_error_limit": "1000",
             "smtpd_hard_error_limit": "1000",
-            "smtpd_authorized_xclient_hosts": "127.0.0.0/8",
+            # Postfix's default, said out loud: nobody. XCLIENT LOGIN=
+            # is a login without a password.
+            "smtpd_authorized_xclient_hosts": (
+                "127.0.0.0/8" if self.xclient else ""),
             "smtpd_peername_lookup": "no",
             "smtp_host_lookup": "native",
             "disable_dns_lookups": "yes",

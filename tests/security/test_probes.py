@@ -21,7 +21,9 @@ What is promised and checked here:
   UTF-7, IDN A-labels, look-alike letters); Tom (expired share) and
   Anna never open Peter's mailbox in any of its spellings.
 - Sending: Anna as info@abc.com, in the envelope (policy daemon) and in
-  From:/Sender: (milter), in every spelling: rejected.
+  From:/Sender: (milter), in every spelling: rejected. XCLIENT (a login
+  without a password) is refused to every client of the test Postfix,
+  loopback included; only benchmark instances ask for it.
 - LDAP filter injection (and SQL LIKE wildcards) through IMAP LOGIN
   (Dovecot's passdb, also with every username character allowed), the
   owner part of mailbox names, the policy daemon, explain/who/access
@@ -580,6 +582,67 @@ def test_anna_sends_as_info_abc_policy(stack, sender):
     (UTF-8 without SMTPUTF8, source routes, blanks)."""
     reply = stack.policyd.ask(ANNA, sender)
     assert reply.startswith("REJECT 5."), (sender, reply)
+
+
+def xclient_try(port, login, sender, token):
+    """XCLIENT LOGIN=login on a fresh connection, then a message from
+    sender: the replies [(code, text)] up to the first refusal."""
+    replies = []
+    s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+    try:
+        s.ehlo("probe.example.net")
+        replies.append(("EHLO-XCLIENT", s.has_extn("xclient")))
+        code, text = s.docmd("XCLIENT", "LOGIN=%s" % login)
+        replies.append((code, text))
+        if code == 220:
+            s.ehlo("probe.example.net")
+        for cmd, arg in (("MAIL", "FROM:<%s>" % sender),
+                         ("RCPT", "TO:<kunde@example.net>"),
+                         ("DATA", "")):
+            code, text = s.docmd(cmd, arg)
+            replies.append((code, text))
+            if code >= 400:
+                return replies
+        s.send(("Subject: probe %s\r\n\r\nprobe\r\n.\r\n"
+                % token).encode())
+        replies.append(s.getreply())
+        return replies
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("service", ["submission", "mx"])
+def test_xclient_is_nobodys_login(stack, service):
+    """XCLIENT LOGIN= is a login without a password: the test Postfix
+    (as the demo's, tests/integration/test_demo.py) lets no client use
+    it, not even one on loopback; only benchmarks turn it on
+    (Postfix(xclient=True))."""
+    port = (stack.pf.submission_port if service == "submission"
+            else stack.pf.mx_port)
+    token = uuid.uuid4().hex[:12]
+    replies = xclient_try(port, SANDRA, SANDRA, token)
+    assert replies[0] == ("EHLO-XCLIENT", False), replies
+    assert replies[1][0] == 550, replies
+    assert b"insufficient authorization" in replies[1][1], replies
+    # Without it, the sender is a stranger: refused, nothing relayed.
+    assert replies[-1][0] >= 500, replies
+    time.sleep(0.1)
+    assert not relayed(stack, token)
+
+
+def test_xclient_only_when_asked_for(stack):
+    """The probe above would see XCLIENT: a benchmark instance that
+    asks for it gets it."""
+    pf = Postfix(delivery="discard", xclient=True,
+                 workdir=stack._subdir("postfix-xclient"))
+    try:
+        pf.start()
+        replies = xclient_try(pf.submission_port, SANDRA, SANDRA,
+                              uuid.uuid4().hex[:12])
+        assert replies[0] == ("EHLO-XCLIENT", True), replies
+        assert replies[1][0] == 220, replies
+    finally:
+        pf.stop()
 
 
 # ------------------------------------------------------ LDAP injection
