@@ -16,6 +16,12 @@
  *	60 s; the replica keeps serving meanwhile. While live, the sync
  *	writes a heartbeat every HEARTBEAT_S seconds so that readers
  *	(replica_max_age, mailgrants check) know the replica is current.
+ *	A heartbeat that cannot be written (the file truncated or
+ *	overwritten in place, of another version, ...) and, when polling,
+ *	a replica that no longer validates between two polls lead to a
+ *	full sync at once, which builds a new file and renames it into
+ *	place (replica_writer_open): the same error is never just logged
+ *	again every HEARTBEAT_S while readers fail closed.
  *	SIGTERM and SIGINT end the loop.
  */
 
@@ -75,9 +81,10 @@ static long long follow_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* follow_heartbeat - the replica is current as of now */
-static void follow_heartbeat(const struct config *cfg, const char *mode,
-			     const char *cookie)
+/* follow_heartbeat - the replica is current as of now; 0, or -1 when
+   it needs a full sync */
+static int follow_heartbeat(const struct config *cfg, const char *mode,
+			    const char *cookie)
 {
 	const char *keys[] = { "heartbeat", "sync_mode", "sync_cookie", NULL };
 	char now[32];
@@ -85,8 +92,48 @@ static void follow_heartbeat(const struct config *cfg, const char *mode,
 	const char *error;
 
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	if (replica_meta_write(cfg->replica, keys, values, &error) < 0)
-		follow_log("%s", error);
+	if (replica_meta_write(cfg->replica, keys, values, &error) < 0) {
+		follow_log("%s; rebuilding the replica with a full sync",
+			   error);
+		return -1;
+	}
+	return 0;
+}
+
+/* follow_replica_valid - does the replica still open as a reader's? */
+static bool follow_replica_valid(const struct config *cfg)
+{
+	struct replica *rep;
+	struct replica_info info;
+	const char *error;
+	bool ok;
+
+	if (replica_open(cfg->replica, &rep, &error) < 0) {
+		follow_log("%s; rebuilding the replica with a full sync",
+			   error);
+		return false;
+	}
+	ok = replica_info(rep, &info, &error) == 0;
+	if (!ok)
+		follow_log("%s; rebuilding the replica with a full sync",
+			   error);
+	replica_close(&rep);
+	return ok;
+}
+
+/* follow_poll_sleep - sleep until the next poll, or until the replica
+   no longer validates */
+static void follow_poll_sleep(const struct config *cfg, unsigned int seconds)
+{
+	while (seconds > 0 && !follow_stop) {
+		unsigned int step = seconds < HEARTBEAT_S ? seconds :
+			HEARTBEAT_S;
+
+		follow_sleep(step);
+		seconds -= step;
+		if (seconds > 0 && !follow_stop && !follow_replica_valid(cfg))
+			return;
+	}
 }
 
 /* follow_saved_cookie - the cookie stored with the replica, or "" */
@@ -123,7 +170,8 @@ static int follow_poll_mode(const struct config *cfg, const char *password)
 			continue;
 		}
 		backoff = 1;
-		follow_sleep(cfg->poll_interval > 0 ? cfg->poll_interval : 1);
+		follow_poll_sleep(cfg, cfg->poll_interval > 0 ?
+				  cfg->poll_interval : 1);
 	}
 	return EXIT_ANSWERED;
 }
@@ -159,8 +207,15 @@ static int follow_watch(const struct config *cfg, const char *password,
 			follow_log("replica updated");
 		}
 		if (!pending && now - last_beat >= HEARTBEAT_S * 1000) {
-			follow_heartbeat(cfg, "persist", ldapwatch_cookie(w));
 			last_beat = now;
+			if (follow_heartbeat(cfg, "persist",
+					     ldapwatch_cookie(w)) < 0) {
+				/* Now, not after SETTLE_MS of quiet. */
+				pending = true;
+				first_change = now - SETTLE_MAX_MS;
+				last_change = now - SETTLE_MS;
+				continue;
+			}
 		}
 		if (ldapwatch_poll(w, pending ? 20 : 200, &error) < 0) {
 			follow_log("%s", error);
