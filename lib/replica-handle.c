@@ -133,13 +133,28 @@ int replica_handle_check(struct replica_handle *h, time_t now, bool force,
 		replica_handle_drop(h);
 		return 0;
 	}
+	if (info.last_success == 0) {
+		snprintf(h->error, sizeof(h->error),
+			 "replica %s: no completed sync", h->path);
+		replica_handle_drop(h);
+		return 0;
+	}
 	if (h->max_age != 0 && info.current_at <= now &&
 	    (unsigned long long)(now - info.current_at) > h->max_age) {
+		struct tm tm;
+		char when[32];
+
+		/* The time, not the age: the text stays the same while
+		   the trouble lasts, so the host says it once. */
+		if (gmtime_r(&info.current_at, &tm) == NULL ||
+		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+			     &tm) == 0)
+			snprintf(when, sizeof(when), "%lld",
+				 (long long)info.current_at);
 		snprintf(h->error, sizeof(h->error),
-			 "replica %s: last confirmed current %lld seconds ago,"
-			 " more than replica_max_age (%u s); is mailgrants"
-			 " sync --follow running?", h->path,
-			 (long long)(now - info.current_at), h->max_age);
+			 "replica %s: older than replica_max_age (%u s), last"
+			 " confirmed current at %s; is mailgrants sync"
+			 " --follow running?", h->path, h->max_age, when);
 		return 0;
 	}
 	h->usable = true;

@@ -514,7 +514,8 @@ static void test_handle_age(const char *path)
 
 	replica_handle_open(path, 600, &h);
 	TEST_ASSERT(usable(h, now, &error) == 0);
-	TEST_ASSERT(strstr(error, "replica_max_age (600 s)") != NULL);
+	TEST_ASSERT(strstr(error, "older than replica_max_age (600 s)") !=
+		    NULL);
 	/* Still attached: the policy table says why it defers. */
 	TEST_ASSERT(replica_handle_replica(h) != NULL);
 	TEST_ASSERT(replica_handle_news(h, now, &text) == REPLICA_HANDLE_LOST);
