@@ -180,7 +180,7 @@ static void mailgrants_user_replica_log(struct mail_user *user,
 		break;
 	case REPLICA_HANDLE_BACK:
 		e_info(user->event, "mailgrants: grants available again (%s)",
-		       text);
+		       muser->replica_path);
 		break;
 	case REPLICA_HANDLE_QUIET:
 		break;

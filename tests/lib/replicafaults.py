@@ -56,14 +56,20 @@ def _in_place(db, data):
     assert os.stat(db).st_ino == ino
 
 
+# Connections of _sql(), kept open: the last connection to close would
+# checkpoint and delete -wal and -shm (Python cannot ask SQLite for a
+# persistent WAL, as the sync does), and readers without write access
+# to the directory could then not open the replica at all, which is
+# another fault than the one asked for.
+_OPEN = []
+
+
 def _sql(db, statements):
     """Statements on the live replica, in WAL mode like the sync's."""
     con = sqlite3.connect(db)
-    try:
-        con.executescript(statements)
-        con.commit()
-    finally:
-        con.close()
+    con.executescript(statements)
+    con.commit()
+    _OPEN.append(con)
 
 
 def damage(db, how):
