@@ -419,6 +419,16 @@ int replica_writer_open(const char *path,
 		return -1;
 	}
 	fresh = stat(path, &st) < 0;
+	if (!fresh && !S_ISREG(st.st_mode)) {
+		/* A directory, FIFO or device (or a link to one) is a
+		   mistake in the configuration, not a replica to rebuild:
+		   neither read it nor put a file in its place. */
+		snprintf(error, sizeof(error), "replica %s: not a regular"
+			 " file; not replacing it", path);
+		*error_r = error;
+		replica_writer_abort(&w);
+		return -1;
+	}
 	if (!fresh && !writer_usable(path)) {
 		writer_warn(w, path, "not a replica of schema version %d or"
 			    " corrupt; building a new one",

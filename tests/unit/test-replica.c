@@ -454,7 +454,8 @@ static void test_handle_refused(const char *path)
 	replica_handle_close(&h);
 
 	/* Not regular files, directly and through a symbolic link; a
-	   FIFO must be refused without waiting for a writer. */
+	   FIFO must be refused without waiting for a writer. The writer
+	   refuses them too, and leaves them as they are. */
 	snprintf(link, sizeof(link), "%s.link", path);
 	const char *targets[] = { "dir", "fifo", "/dev/null", NULL };
 	for (int i = 0; targets[i] != NULL; i++) {
@@ -481,6 +482,16 @@ static void test_handle_refused(const char *path)
 				TEST_ASSERT(strstr(error, "not a regular "
 						   "file") != NULL);
 				replica_handle_close(&h);
+				struct replica_writer_settings set = { 0 };
+				struct replica_writer *w = NULL;
+				struct stat st;
+				TEST_ASSERT(replica_writer_open(path, &set, &w,
+								&error) == -1);
+				TEST_ASSERT(w == NULL);
+				TEST_ASSERT(strstr(error, "not a regular "
+						   "file") != NULL);
+				TEST_ASSERT(lstat(path, &st) == 0 &&
+					    !S_ISREG(st.st_mode));
 				rename(path, target);
 			}
 		}
