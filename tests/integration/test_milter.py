@@ -18,8 +18,8 @@ unreadable From:; no From: at all; unauthenticated mail left alone.
 With the milter stopped, mail is tempfailed (4xx), neither accepted nor
 bounced; with the milter up but its replica missing, 451 4.3.0.
 
-Without Postfix (tests/lib/milter.py's MilterClient speaks the MTA's
-side to the real milter): every broken replica of tests/lib/
+Without Postfix (tests/lib/milterverdict.py speaks the MTA's side to
+the real milter): every broken replica of tests/lib/
 replicafaults.py, in place or replaced, stale or not a file, gives 451
 4.3.0 and a readable warning, and the milter recovers without restart.
 """
@@ -35,7 +35,8 @@ import pytest
 
 from daemonutil import make_workdir
 from dovecot import Dovecot
-from milter import Milter, MilterClient
+from milter import Milter
+from milterverdict import MilterVerdict
 from policyd import Policyd
 from postfix import Postfix, SmtpSink
 from replicafaults import FAULTS, damage, mend
@@ -429,7 +430,7 @@ def test_replica_missing_tempfails(stack):
 @pytest.fixture(scope="module")
 def lone(slapd, build_dir):
     """A milter of its own on a replica of its own, spoken to directly
-    (MilterClient), so that its replica can be broken and mended."""
+    (MilterVerdict), so that its replica can be broken and mended."""
     wd = make_workdir("mg-milter-replica-")
     conf = os.path.join(wd, "mailgrants.conf")
     db = os.path.join(wd, "grants.db")
@@ -459,7 +460,7 @@ def test_broken_replica_tempfails_and_recovers(lone, build_dir, how):
     no use of a freed replica's text), and verdicts again without a
     restart once mailgrants sync has put a good file back."""
     m, conf, db = lone
-    mc = MilterClient(m.socket_path)
+    mc = MilterVerdict(m.socket_path)
     own = [("From", "Sandra <sandra.schuster@abc.com>")]
     peter = [("From", "peter.mueller@abc.com")]
     assert mc.verdict(SANDRA[0], own)[0] == "a"
