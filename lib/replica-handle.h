@@ -67,7 +67,7 @@
 #include "replica.h"
 
 /* replica_max_age's default: ten times the poll interval's default and
-   sixty live-sync heartbeats (cli/follow.c), so a healthy sync never
+   many live-sync heartbeats (cli/follow.c), so a healthy sync never
    trips it, and a dead one freezes revocations for ten minutes at most.
    The Dovecot plugin's mailgrants_replica_max_age has the same. */
 #define REPLICA_HANDLE_MAX_AGE_DEFAULT 600
