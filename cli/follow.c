@@ -28,6 +28,12 @@
  *	again with the backoff. In poll mode the probes run between the
  *	reads, on a connection of their own.
  *
+ *	A heartbeat that cannot be written (the file truncated or
+ *	overwritten in place, of another version, ...) leads to a full
+ *	sync at once, which builds a new file and renames it into place
+ *	(replica_writer_open): the same error is never just logged again
+ *	every FOLLOW_HEARTBEAT_S while readers fail closed.
+ *
  *	SIGTERM and SIGINT end the loop.
  */
 
@@ -98,9 +104,10 @@ static long long follow_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* follow_heartbeat - the replica is current as of now */
-static void follow_heartbeat(const struct config *cfg, const char *mode,
-			     const char *cookie)
+/* follow_heartbeat - the replica is current as of now; 0, or -1 when
+   it needs a full sync */
+static int follow_heartbeat(const struct config *cfg, const char *mode,
+			    const char *cookie)
 {
 	const char *keys[] = { "heartbeat", "sync_mode", "sync_cookie", NULL };
 	char now[32];
@@ -108,8 +115,12 @@ static void follow_heartbeat(const struct config *cfg, const char *mode,
 	const char *error;
 
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	if (replica_meta_write(cfg->replica, keys, values, &error) < 0)
-		follow_log("%s", error);
+	if (replica_meta_write(cfg->replica, keys, values, &error) < 0) {
+		follow_log("%s; rebuilding the replica with a full sync",
+			   error);
+		return -1;
+	}
+	return 0;
 }
 
 /* follow_not_live - tell readers the replica is not followed now */
@@ -194,7 +205,12 @@ static int follow_poll_mode(const struct config *cfg, const char *password)
 		if (ldapwatch_poll(probe, 200, &error) < 0)
 			goto lost;
 		if (ldapwatch_answered(probe)) {
-			follow_heartbeat(cfg, "poll", "");
+			if (follow_heartbeat(cfg, "poll", "") < 0) {
+				/* The replica no longer validates: read the
+				   directory into a new file now. */
+				next_read = 0;
+				continue;
+			}
 			follow_live = true;
 		}
 		continue;
@@ -255,7 +271,15 @@ static int follow_watch(const struct config *cfg, const char *password,
 			return -1;
 		}
 		if (ldapwatch_answered(w) && !pending) {
-			follow_heartbeat(cfg, "persist", ldapwatch_cookie(w));
+			if (follow_heartbeat(cfg, "persist",
+					     ldapwatch_cookie(w)) < 0) {
+				/* Now, not after SETTLE_MS of quiet. */
+				now = follow_ms();
+				pending = true;
+				first_change = now - SETTLE_MAX_MS;
+				last_change = now - SETTLE_MS;
+				continue;
+			}
 			follow_live = true;
 		}
 		if (ldapwatch_changed(w)) {

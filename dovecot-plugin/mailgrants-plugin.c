@@ -64,15 +64,25 @@
  *				/var/lib/mailgrants/grants.db)
  *	mailgrants_cache_secs	seconds a user's grants are kept
  *				(default 30)
+ *	mailgrants_replica_max_age
+ *				a replica not confirmed current by
+ *				mailgrants sync for longer than this many
+ *				seconds gives no grants (default 600, as
+ *				replica_max_age in mailgrants.conf; 0 = no
+ *				limit)
  *	mailgrants_company_prefix, mailgrants_shared_prefix,
  *	mailgrants_private_prefix
  *				the roots (defaults Company/, Shared/,
  *				Private/); each must be the prefix of one
  *				shared namespace, up to its %%u
  * DIAGNOSTICS
- *	A replica that is missing, unreadable or of another version gives
- *	one error line per user session (and one line when it works
- *	again); the user then sees her own mailbox and nothing else.
+ *	A replica that is missing, unreadable, of another version, not a
+ *	regular file, without a completed sync, changed in place into
+ *	any of these, or older than mailgrants_replica_max_age gives one
+ *	error line per user session and trouble (and one line when it
+ *	works again); the user then sees her own mailbox and nothing
+ *	else. The replica is kept by the core's lib/replica-handle.c,
+ *	the same code as in the policy daemon and the milter.
  *	Settings that cannot be used are logged and replaced by the
  *	defaults.
  * SEE ALSO
@@ -90,7 +100,7 @@
 #include "mail-storage-hooks.h"
 #include "mailgrants-plugin.h"
 
-#include "replica.h"
+#include "replica-handle.h"
 #include "rights.h"
 
 const char *mailgrants_plugin_version = DOVECOT_ABI_VERSION;
@@ -155,19 +165,26 @@ static const char *mailgrants_letters(pool_t pool, const char *rights)
 	return p_strdup(pool, str_c(str));
 }
 
-/* mailgrants_user_fail - log a replica failure once, keep no grants */
-static void mailgrants_user_fail(struct mail_user *user,
-				 struct mailgrants_user *muser,
-				 const char *error)
+/* mailgrants_user_replica_log - say what changed about the replica */
+static void mailgrants_user_replica_log(struct mail_user *user,
+					struct mailgrants_user *muser)
 {
-	if (muser->replica != NULL)
-		replica_close(&muser->replica);
-	if (muser->error_logged)
-		return;
-	muser->error_logged = TRUE;
-	e_error(user->event,
-		"mailgrants: grants unavailable (%s), showing only the "
-		"user's own mailbox: %s", muser->replica_path, error);
+	const char *text;
+
+	/* The text is the handle's own copy: valid whatever became of
+	   the replica that produced it. */
+	switch (replica_handle_news(muser->replica, ioloop_time, &text)) {
+	case REPLICA_HANDLE_LOST:
+		e_error(user->event, "mailgrants: grants unavailable, "
+			"showing only the user's own mailbox: %s", text);
+		break;
+	case REPLICA_HANDLE_BACK:
+		e_info(user->event, "mailgrants: grants available again (%s)",
+		       muser->replica_path);
+		break;
+	case REPLICA_HANDLE_QUIET:
+		break;
+	}
 }
 
 /* mailgrants_user_category - where a decision's mailbox is listed */
@@ -212,20 +229,17 @@ static void mailgrants_user_refresh(struct mail_user *user,
 	array_clear(&muser->grants);
 	p_clear(muser->grants_pool);
 
-	if (muser->replica == NULL) {
-		if (replica_open(muser->replica_path, &muser->replica,
-				 &error) < 0) {
-			muser->replica = NULL;
-			mailgrants_user_fail(user, muser, error);
-			return;
-		}
-	} else if (replica_refresh(muser->replica, &error) < 0) {
-		mailgrants_user_fail(user, muser, error);
+	/* Missing, not a replica, changed in place, older than
+	   mailgrants_replica_max_age: no grants, only her own mailbox. */
+	if (replica_handle_check(muser->replica, ioloop_time, TRUE,
+				 &error) <= 0) {
+		mailgrants_user_replica_log(user, muser);
 		return;
 	}
-	if (rights_access(muser->replica, user->username, ioloop_time,
-			  &list, &error) < 0) {
-		mailgrants_user_fail(user, muser, error);
+	if (rights_access(replica_handle_replica(muser->replica),
+			  user->username, ioloop_time, &list, &error) < 0) {
+		replica_handle_failed(muser->replica, error);
+		mailgrants_user_replica_log(user, muser);
 		return;
 	}
 	for (i = 0; i < list.count; i++) {
@@ -248,12 +262,7 @@ static void mailgrants_user_refresh(struct mail_user *user,
 			array_push_back(&muser->grants, &grant);
 	}
 	rights_list_free(&list);
-
-	if (muser->error_logged) {
-		muser->error_logged = FALSE;
-		e_info(user->event, "mailgrants: grants available again (%s)",
-		       muser->replica_path);
-	}
+	mailgrants_user_replica_log(user, muser);
 	e_debug(user->event, "mailgrants: %u mailboxes granted",
 		array_count(&muser->grants));
 }
@@ -321,8 +330,7 @@ static void mailgrants_user_deinit(struct mail_user *user)
 	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
 
 	i_assert(muser != NULL);
-	if (muser->replica != NULL)
-		replica_close(&muser->replica);
+	replica_handle_close(&muser->replica);
 	array_free(&muser->grants);
 	pool_unref(&muser->grants_pool);
 	muser->module_ctx.super.deinit(user);
@@ -385,6 +393,20 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 			MAILGRANTS_DEFAULT_CACHE_SECS, str_sanitize(value, 40));
 		muser->cache_secs = MAILGRANTS_DEFAULT_CACHE_SECS;
 	}
+	muser->replica_max_age = MAILGRANTS_DEFAULT_REPLICA_MAX_AGE;
+	value = mail_user_plugin_getenv(user, "mailgrants_replica_max_age");
+	if (value != NULL && value[0] != '\0' &&
+	    str_to_uint(value, &muser->replica_max_age) < 0) {
+		e_error(user->event, "mailgrants: mailgrants_replica_max_age:"
+			" not a number of seconds (0 = no limit), using %u: %s",
+			MAILGRANTS_DEFAULT_REPLICA_MAX_AGE,
+			str_sanitize(value, 40));
+		muser->replica_max_age = MAILGRANTS_DEFAULT_REPLICA_MAX_AGE;
+	}
+	/* Opened at the first refresh, not now: LMTP and doveadm calls
+	   that never look at the roots never touch the file. */
+	replica_handle_open(muser->replica_path, muser->replica_max_age,
+			    &muser->replica);
 	for (category = 0; category < MAILGRANTS_CATEGORY_COUNT; category++)
 		muser->prefixes[category] =
 			mailgrants_prefix_setting(user, category);

@@ -24,8 +24,12 @@
 #include "mailbox-list-private.h"
 #include "acl-api-private.h"
 
+#include "replica-handle.h"
+
 #define MAILGRANTS_DEFAULT_REPLICA "/var/lib/mailgrants/grants.db"
 #define MAILGRANTS_DEFAULT_CACHE_SECS 30
+/* The same default as replica_max_age in mailgrants.conf. */
+#define MAILGRANTS_DEFAULT_REPLICA_MAX_AGE REPLICA_HANDLE_MAX_AGE_DEFAULT
 #define MAILGRANTS_DEFAULT_COMPANY_PREFIX "Company/"
 #define MAILGRANTS_DEFAULT_SHARED_PREFIX "Shared/"
 #define MAILGRANTS_DEFAULT_PRIVATE_PREFIX "Private/"
@@ -58,17 +62,16 @@ struct mailgrants_user {
 
 	const char *replica_path;
 	unsigned int cache_secs;
+	unsigned int replica_max_age;	/* seconds, 0 = no limit */
 	const char *prefixes[MAILGRANTS_CATEGORY_COUNT];
 
-	struct replica *replica;
+	struct replica_handle *replica;	/* lib/replica-handle.c */
 	/* Grants of the last refresh, in grants_pool. */
 	pool_t grants_pool;
 	ARRAY(struct mailgrants_grant) grants;
 	time_t refreshed_at;		/* 0 = never */
 	/* Bumped by every refresh; ACL cache records carry it. */
 	unsigned int generation;
-	/* One error line per failure streak, not one per command. */
-	bool error_logged:1;
 };
 
 extern MODULE_CONTEXT_DEFINE(mailgrants_user_module,

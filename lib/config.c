@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replica-handle.h"
 #include "xalloc.h"
 
 enum config_type {
@@ -32,6 +33,8 @@ struct config_key {
 	const char *def;
 };
 
+#define CONFIG_STR_(x) #x
+#define CONFIG_STR(x) CONFIG_STR_(x)
 #define S(name, def) { #name, CONFIG_STRING, offsetof(struct config, name), def }
 #define B(name, def) { #name, CONFIG_BOOL, offsetof(struct config, name), def }
 #define U(name, def) { #name, CONFIG_UINT, offsetof(struct config, name), def }
@@ -41,7 +44,7 @@ static const struct config_key config_keys[] = {
 	S(replica, "/var/lib/mailgrants/grants.db"),
 	S(replica_group, ""),
 	S(recipient_delimiter, "+"),
-	U(replica_max_age, "0"),
+	U(replica_max_age, CONFIG_STR(REPLICA_HANDLE_MAX_AGE_DEFAULT)),
 	S(ldap_uri, "ldap://127.0.0.1/"),
 	S(ldap_bind_dn, ""),
 	S(ldap_bind_password_file, ""),

@@ -38,7 +38,7 @@ struct config {
 	char *replica;
 	char *replica_group;		/* readers' group, "" = the sync's */
 	char *recipient_delimiter;	/* set of delimiter chars, "" = none */
-	unsigned int replica_max_age;	/* seconds, 0 = off */
+	unsigned int replica_max_age;	/* seconds, 0 = off; default 600 */
 
 	/* The directory. */
 	char *ldap_uri;

@@ -419,6 +419,16 @@ int replica_writer_open(const char *path,
 		return -1;
 	}
 	fresh = stat(path, &st) < 0;
+	if (!fresh && !S_ISREG(st.st_mode)) {
+		/* A directory, FIFO or device (or a link to one) is a
+		   mistake in the configuration, not a replica to rebuild:
+		   neither read it nor put a file in its place. */
+		snprintf(error, sizeof(error), "replica %s: not a regular"
+			 " file; not replacing it", path);
+		*error_r = error;
+		replica_writer_abort(&w);
+		return -1;
+	}
 	if (!fresh && !writer_usable(path)) {
 		writer_warn(w, path, "not a replica of schema version %d or"
 			    " corrupt; building a new one",
@@ -1032,8 +1042,30 @@ int replica_meta_write(const char *path, const char *const *keys,
 		goto out;
 	sqlite3_busy_timeout(db, 10000);
 	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value)"
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	/* Only into a replica of ours with a completed sync: a heartbeat
+	   must not confirm a file truncated or overwritten in place (the
+	   caller rebuilds it instead). */
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM"
+			       " pragma_user_version), (SELECT count(*) FROM"
+			       " meta WHERE key = 'last_success')", -1, &st,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	if (sqlite3_column_int(st, 0) != REPLICA_SCHEMA_VERSION ||
+	    sqlite3_column_int(st, 1) != 1) {
+		snprintf(error, sizeof(error), "replica %s: cannot write meta"
+			 " data: not a replica of schema version %d with a"
+			 " completed sync", path, REPLICA_SCHEMA_VERSION);
+		*error_r = error;
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value)"
 			       " VALUES (?1, ?2)", -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	for (size_t i = 0; keys[i] != NULL; i++) {

@@ -194,10 +194,16 @@ static int replica_attach(struct replica *rep, const char **error_r)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st_ver);
 	sqlite3_finalize(st_ver);
+	if (rc == SQLITE_DONE) {
+		/* No SQLite error to add ("not an error"). */
+		snprintf(rep->error, sizeof(rep->error),
+			 "replica %s: no completed sync", rep->path);
+		*error_r = rep->error;
+		replica_drop_db(rep);
+		return -1;
+	}
 	if (rc != SQLITE_ROW) {
-		*error_r = replica_error(rep, rc == SQLITE_DONE ?
-					 "no completed sync" :
-					 "not a replica or corrupt");
+		*error_r = replica_error(rep, "not a replica or corrupt");
 		replica_drop_db(rep);
 		return -1;
 	}

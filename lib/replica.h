@@ -181,7 +181,8 @@ void replica_writer_meta(struct replica_writer *w, const char *key,
 			 const char *value);
 /* replica_meta_write - set meta values of an existing replica in one
    small transaction (the live sync's heartbeat and cookie); keys and
-   values are NULL-terminated arrays of the same length */
+   values are NULL-terminated arrays of the same length; -1 also when
+   the file is not a replica of our version with a completed sync */
 int replica_meta_write(const char *path, const char *const *keys,
 		       const char *const *values, const char **error_r);
 

@@ -39,9 +39,11 @@
  *	to expect no reply to MAIL FROM and to single headers (every step
  *	left out saves both sides a write, a read and a wake-up); it
  *	requests {auth_authen}, {client_addr} and i whatever
- *	milter_mail_macros says. The replica is checked at most once a second and reopened
- *	when "mailgrants sync" replaced it; while it is unavailable the
- *	milter answers 451 and retries.
+ *	milter_mail_macros says. The replica is checked at most once a
+ *	second (lib/replica-handle.c, as in the policy daemon): re-attached
+ *	and re-validated when the file changed in any way, truncated or
+ *	overwritten in place included; while it is unavailable or older
+ *	than replica_max_age the milter answers 451 and retries.
  *
  *	The socket is opened (a stale one replaced; a UNIX socket made
  *	mode 0666, so that the directory it is in decides who may
@@ -101,11 +103,11 @@
 #include "header.h"
 #include "msg.h"
 #include "policy.h"
+#include "replica-handle.h"
 #include "replica.h"
 #include "xalloc.h"
 
 #define MILTER_NAME "mailgrants-milter"
-#define MILTER_REPLICA_WARN_INTERVAL 300	/* repeat "still unavailable" */
 #define MILTER_TEXT_MAX 900	/* libmilter takes replies up to 980 */
 
 /* The protocol steps the milter does without: only MAIL FROM (for the
@@ -136,53 +138,41 @@ struct milter_session {
 	struct header_addresses list;
 };
 
-/* The replica, shared by all sessions. */
+/* The replica, shared by all sessions (lib/replica-handle.c). */
 static struct {
 	const struct config *cfg;
 	pthread_mutex_t lock;
-	struct replica *rep;
-	time_t checked, warned;
-	bool was_ok;
-	char error[512];
+	struct replica_handle *handle;
 } milter_replica = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.was_ok = true,		/* so that the first failure is logged */
 };
 
-/* milter_replica_check - open, reopen or retry the replica (locked) */
+/* milter_replica_log - say what changed about the replica (locked) */
+static void milter_replica_log(void)
+{
+	const char *text;
+
+	switch (replica_handle_news(milter_replica.handle, time(NULL),
+				    &text)) {
+	case REPLICA_HANDLE_LOST:
+		msg_warn("%s; answering 451 until it is available", text);
+		break;
+	case REPLICA_HANDLE_BACK:
+		msg_info("%s", text);
+		break;
+	case REPLICA_HANDLE_QUIET:
+		break;
+	}
+}
+
+/* milter_replica_check - open, re-attach, re-validate or retry (locked) */
 static void milter_replica_check(bool force)
 {
-	const char *path = milter_replica.cfg->replica;
-	const char *error = NULL;
-	time_t now = time(NULL);
+	const char *error;
 
-	if (!force && now == milter_replica.checked)
-		return;
-	milter_replica.checked = now;
-	if (milter_replica.rep == NULL) {
-		if (replica_open(path, &milter_replica.rep, &error) < 0)
-			milter_replica.rep = NULL;
-	} else if (replica_refresh(milter_replica.rep, &error) < 0) {
-		replica_close(&milter_replica.rep);
-	}
-	if (milter_replica.rep != NULL) {
-		if (!milter_replica.was_ok)
-			msg_info("replica %s: available again", path);
-		milter_replica.was_ok = true;
-		return;
-	}
-	if (error == NULL)
-		error = "replica unavailable";
-	/* Say it once, and again every few minutes while it lasts. */
-	if (milter_replica.was_ok ||
-	    strcmp(error, milter_replica.error) != 0 ||
-	    now - milter_replica.warned >= MILTER_REPLICA_WARN_INTERVAL) {
-		msg_warn("%s; answering 451 until it is available", error);
-		milter_replica.warned = now;
-	}
-	snprintf(milter_replica.error, sizeof(milter_replica.error), "%s",
-		 error);
-	milter_replica.was_ok = false;
+	(void)replica_handle_check(milter_replica.handle, time(NULL), force,
+				   &error);
+	milter_replica_log();
 }
 
 /* milter_decide - policy_decide() on the shared replica */
@@ -191,14 +181,13 @@ static void milter_decide(const char *login, const char *address,
 {
 	pthread_mutex_lock(&milter_replica.lock);
 	milter_replica_check(false);
-	if (policy_decide(milter_replica.rep, milter_replica.cfg, login,
-			  address, time(NULL), d) < 0) {
-		msg_warn("%s; closing the replica, will retry", d->detail);
-		snprintf(milter_replica.error, sizeof(milter_replica.error),
-			 "%s", d->detail);
-		milter_replica.warned = time(NULL);
-		milter_replica.was_ok = false;
-		replica_close(&milter_replica.rep);
+	if (policy_decide(replica_handle_replica(milter_replica.handle),
+			  milter_replica.cfg, login, address, time(NULL),
+			  d) < 0) {
+		/* d->detail is a copy; the handle copies it again before
+		   it closes the replica. */
+		replica_handle_failed(milter_replica.handle, d->detail);
+		milter_replica_log();
 	}
 	pthread_mutex_unlock(&milter_replica.lock);
 }
@@ -581,6 +570,8 @@ int main(int argc, char **argv)
 			  access(config_path, F_OK) < 0 ?
 			  "; another file with -c FILE" : "");
 	milter_replica.cfg = cfg;
+	replica_handle_open(cfg->replica, cfg->replica_max_age,
+			    &milter_replica.handle);
 	if (smfi_register(milter_desc) != MI_SUCCESS)
 		msg_fatal("smfi_register failed");
 	/* libmilter keeps the pointer; listen_spec lives in argv. */
@@ -612,7 +603,7 @@ int main(int argc, char **argv)
 	ret = smfi_main();
 	msg_info("stopped");
 	pthread_mutex_lock(&milter_replica.lock);
-	replica_close(&milter_replica.rep);
+	replica_handle_close(&milter_replica.handle);
 	pthread_mutex_unlock(&milter_replica.lock);
 	config_free(&cfg);
 	return ret == MI_SUCCESS ? 0 : 1;

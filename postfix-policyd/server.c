@@ -36,13 +36,13 @@
 #include "msg.h"
 #include "policy-proto.h"
 #include "policy.h"
+#include "replica-handle.h"
 #include "replica.h"
 #include "xalloc.h"
 
 #define SERVER_LISTEN_MAX 8
 #define CONN_IN_SIZE 16384	/* more than POLICY_LINE_MAX + CR LF */
 #define CONN_OUT_PAUSE 65536	/* stop reading while this much waits */
-#define REPLICA_WARN_INTERVAL 300	/* repeat "still unavailable" */
 #define SWEEP_INTERVAL_MS 200	/* how often timers are checked */
 
 struct conn {
@@ -81,11 +81,7 @@ struct server {
 	unsigned int conn_count;
 	struct server_counters count;
 
-	struct replica *rep;
-	time_t replica_checked;
-	time_t replica_warned;
-	bool replica_was_ok;
-	char replica_error[512];
+	struct replica_handle *replica;	/* lib/replica-handle.c */
 	bool stop;
 };
 
@@ -106,7 +102,8 @@ struct server *server_create(const struct server_settings *set)
 
 	srv->set = *set;
 	srv->epoll_fd = -1;
-	srv->replica_was_ok = true;	/* so the first failure is logged */
+	replica_handle_open(set->cfg->replica, set->cfg->replica_max_age,
+			    &srv->replica);
 	/* Signals arrive as events; a client gone away is an EPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
@@ -257,52 +254,44 @@ int server_listen(struct server *srv, const char *spec, const char **error_r)
 	return 0;
 }
 
-/* server_replica_check - open, reopen or retry the replica */
+/* server_replica_log - say what changed about the replica, if anything */
+static void server_replica_log(struct server *srv)
+{
+	const char *text;
+
+	switch (replica_handle_news(srv->replica, time(NULL), &text)) {
+	case REPLICA_HANDLE_LOST:
+		msg_warn("%s; answering DEFER_IF_PERMIT until it is "
+			 "available", text);
+		break;
+	case REPLICA_HANDLE_BACK:
+		msg_info("%s", text);
+		break;
+	case REPLICA_HANDLE_QUIET:
+		break;
+	}
+}
+
+/* server_replica_check - open, re-attach, re-validate or retry */
 void server_replica_check(struct server *srv, bool force)
 {
-	const char *path = srv->set.cfg->replica;
-	const char *error = NULL;
-	char text[512];
-	time_t now = time(NULL);
+	const char *error;
 
-	if (!force && now == srv->replica_checked)
-		return;
-	srv->replica_checked = now;
-	if (srv->rep == NULL) {
-		if (replica_open(path, &srv->rep, &error) < 0)
-			srv->rep = NULL;
-	} else if (replica_refresh(srv->rep, &error) < 0) {
-		/* The text lives in the replica: keep it past the close. */
-		snprintf(text, sizeof(text), "%s", error);
-		error = text;
-		replica_close(&srv->rep);
-	}
-	if (srv->rep != NULL) {
-		if (!srv->replica_was_ok)
-			msg_info("replica %s: available again", path);
-		srv->replica_was_ok = true;
-		return;
-	}
-	/* Say it once, and again every few minutes while it lasts. */
-	if (srv->replica_was_ok ||
-	    strcmp(error, srv->replica_error) != 0 ||
-	    now - srv->replica_warned >= REPLICA_WARN_INTERVAL) {
-		msg_warn("%s; answering DEFER_IF_PERMIT until it is "
-			 "available", error);
-		srv->replica_warned = now;
-	}
-	snprintf(srv->replica_error, sizeof(srv->replica_error), "%s", error);
-	srv->replica_was_ok = false;
+	(void)replica_handle_check(srv->replica, time(NULL), force, &error);
+	server_replica_log(srv);
+}
+
+/* server_rep - the replica for the decisions, or NULL */
+static struct replica *server_rep(struct server *srv)
+{
+	return replica_handle_replica(srv->replica);
 }
 
 /* server_replica_failed - a query failed: drop the replica, retry later */
 static void server_replica_failed(struct server *srv, const char *error)
 {
-	msg_warn("%s; closing the replica, will retry", error);
-	snprintf(srv->replica_error, sizeof(srv->replica_error), "%s", error);
-	srv->replica_warned = time(NULL);
-	srv->replica_was_ok = false;
-	replica_close(&srv->rep);
+	replica_handle_failed(srv->replica, error);
+	server_replica_log(srv);
 }
 
 /* conn_create - a connection on in_fd/out_fd */
@@ -407,8 +396,9 @@ static void server_answer(struct server *srv, struct conn *c, long long now)
 			 "check_policy_service in smtpd_sender_restrictions "
 			 "or later", req->protocol_state);
 	} else {
-		if (policy_decide(srv->rep, srv->set.cfg, req->sasl_username,
-				  req->sender, time(NULL), &d) < 0)
+		if (policy_decide(server_rep(srv), srv->set.cfg,
+				  req->sasl_username, req->sender, time(NULL),
+				  &d) < 0)
 			server_replica_failed(srv, d.detail);
 		reason = policy_reason_name(d.reason);
 	}
@@ -569,7 +559,7 @@ static void server_log_counters(struct server *srv)
 		 "connections=%lu active=%u replica=%s",
 		 k->requests, k->dunno, k->reject, k->defer, k->errors,
 		 k->timeouts, k->connections, srv->conn_count,
-		 srv->rep != NULL ? "open" : "unavailable");
+		 server_rep(srv) != NULL ? "open" : "unavailable");
 }
 
 /* server_signal - handle the signals that arrived */
@@ -767,8 +757,8 @@ int server_run(struct server *srv)
 		/* Every request this pass reads is decided in one read
 		   transaction: one view of the replica, the locking paid
 		   once. A failure here is left to the decisions to meet. */
-		bool batch = srv->rep != NULL &&
-			replica_read_begin(srv->rep, &error) == 0;
+		bool batch = server_rep(srv) != NULL &&
+			replica_read_begin(server_rep(srv), &error) == 0;
 		for (i = 0; i < n; i++) {
 			void *ptr = events[i].data.ptr;
 			struct listener *l;
@@ -782,8 +772,8 @@ int server_run(struct server *srv)
 						  now);
 		}
 		/* A failed decision may have closed the replica meanwhile. */
-		if (batch && srv->rep != NULL &&
-		    replica_read_end(srv->rep, &error) < 0)
+		if (batch && server_rep(srv) != NULL &&
+		    replica_read_end(server_rep(srv), &error) < 0)
 			server_replica_failed(srv, error);
 		if (now - last_sweep >= SWEEP_INTERVAL_MS) {
 			server_sweep(srv, now);
@@ -868,6 +858,6 @@ void server_free(struct server **srvp)
 	if (srv->epoll_fd >= 0)
 		close(srv->epoll_fd);
 	close(srv->signal_fd);
-	replica_close(&srv->rep);
+	replica_handle_close(&srv->replica);
 	free(srv);
 }

@@ -28,10 +28,13 @@
  *	without a reply to the request at hand. A connection that is
  *	idle between requests is closed after idle_timeout.
  *
- *	The replica is opened at start and then checked at most once a
- *	second: reopened when replaced, retried when missing.
- *	server_replica_check() does that check now (force: even if one
- *	was done this second).
+ *	The replica is kept by lib/replica-handle.c: opened at start,
+ *	then checked at most once a second (re-attached and re-validated
+ *	when the file changed in any way, retried when missing, judged
+ *	by replica_max_age); a query that fails on it closes it until
+ *	the next check. Meanwhile every request that needs it gets
+ *	DEFER_IF_PERMIT 4.3.0. server_replica_check() does that check
+ *	now (force: even if one was done this second).
  *
  *	SIGUSR1 logs the counters; SIGHUP checks the replica at once.
  */

@@ -25,6 +25,7 @@ import pytest
 
 from daemonutil import make_workdir
 from mgdovecot import CACHE_SECS, listed, make_plugin_dir, start_dovecot
+from replicafaults import damage, mend
 
 # How long a change may take to show: the cache, plus slack for a
 # loaded machine.
@@ -674,7 +675,11 @@ def broken(slapd, build_dir, repo_dir):
         os.makedirs(rdir)
         os.chmod(rdir, 0o755)
         replica = os.path.join(rdir, "grants.db")
-        dc = start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica)
+        # Freed memory filled with 0xa5 in the mail processes: a log
+        # line made from a freed error text shows as such.
+        dc = start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
+                           extra_conf="import_environment = "
+                           "$import_environment MALLOC_PERTURB_=90\n")
         try:
             yield dc, replica, slapd.write_config(
                 os.path.join(workdir, "mailgrants.conf"), replica=replica)
@@ -708,13 +713,37 @@ def mailgrants_errors(dc, after):
             if "mailgrants" in l and "Error" in l]
 
 
-@pytest.mark.parametrize("how", ["missing", "corrupt", "version", "empty"])
-def test_broken_replica_keeps_own_mailbox(broken, how):
-    dc, replica, _ = broken
+def give_to_mail(dc, replica):
+    """The replica and its -wal/-shm readable by the mail processes."""
     for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(replica + suffix):
+        if os.path.isfile(replica + suffix):
+            os.chown(replica + suffix, 0, dc.mail_gid)
+            os.chmod(replica + suffix, 0o640)
+
+
+def clear_replica(replica):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.isdir(replica + suffix):
+            shutil.rmtree(replica + suffix)
+        elif os.path.lexists(replica + suffix):
             os.unlink(replica + suffix)
-    if how == "corrupt":
+
+
+@pytest.mark.parametrize("how", ["missing", "corrupt", "version", "empty",
+                                 "nosync", "stale", "directory", "fifo"])
+def test_broken_replica_keeps_own_mailbox(broken, build_dir, how):
+    dc, replica, conf = broken
+    clear_replica(replica)
+    if how in ("nosync", "stale"):
+        mend(build_dir, conf, replica)
+        give_to_mail(dc, replica)
+        damage(replica, how)
+    elif how in ("directory", "fifo"):
+        if how == "directory":
+            os.mkdir(replica)
+        else:
+            os.mkfifo(replica)
+    elif how == "corrupt":
         with open(replica, "wb") as f:
             f.write(b"SQLite format 3\0" + os.urandom(4096))
     elif how == "empty":
@@ -726,17 +755,83 @@ def test_broken_replica_keeps_own_mailbox(broken, how):
         c.execute("INSERT INTO meta VALUES ('last_success', '1')")
         c.commit()
         c.close()
-    if os.path.exists(replica):
-        os.chown(replica, 0, dc.mail_gid)
-        os.chmod(replica, 0o640)
+    if os.path.isfile(replica):
+        give_to_mail(dc, replica)
     mark = len(dc.log_text())
     own_mailbox_works_and_nothing_else(dc)
     time.sleep(0.3)
     errors = mailgrants_errors(dc, mark)
     assert len(errors) == 1, errors
     assert "sandra.schuster@abc.com" in errors[0]
+    assert re.search(BROKEN_REASON[how], errors[0]), errors[0]
     log = dc.log_text()[mark:]
     assert "Panic" not in log and "Fatal" not in log
+    clear_replica(replica)
+
+
+# The reason each broken replica is logged with.
+BROKEN_REASON = {
+    "missing": r"No such file or directory \(has mailgrants sync run\?\)",
+    "corrupt": r"not a replica or corrupt",
+    "version": r"schema version 99",
+    "empty": r"not a replica or corrupt|schema version 0",
+    "nosync": r"no completed sync",
+    # mailgrants_replica_max_age's default, as replica_max_age's
+    "stale": r"older than replica_max_age \(600 s\)",
+    "directory": r"not a regular file",
+    "fifo": r"not a regular file",
+}
+
+
+@pytest.mark.parametrize("how", ["corrupt", "truncated", "overwritten",
+                                 "stale"])
+def test_replica_broken_in_session(broken, build_dir, how):
+    """An open session whose replica breaks (replaced by garbage, or
+    truncated or overwritten in place, same inode, or no longer
+    confirmed current): within mailgrants_cache_secs the grants are
+    gone (own mailbox only), one error line with a readable reason
+    (freed memory is filled with a pattern, so a text read after its
+    replica was freed would show), and they come back in the same
+    session once mailgrants sync has put a good file in place."""
+    dc, replica, conf = broken
+    clear_replica(replica)
+    mend(build_dir, conf, replica)
+    give_to_mail(dc, replica)
+    m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+    try:
+        assert ok(m.login("sandra.schuster@abc.com", "sandra-pw"))
+        assert "Company/info@abc.com/INBOX" in root_names(listed(m))
+        mark = len(dc.log_text())
+        damage(replica, how)
+        if how == "corrupt":
+            give_to_mail(dc, replica)
+        deadline = time.monotonic() + SETTLE
+        while root_names(listed(m)) != set():
+            assert time.monotonic() < deadline, dc.log_text()[mark:]
+            time.sleep(0.5)
+        r = m.select("Company/info@abc.com/INBOX")
+        assert r[0] == "NO", r
+        time.sleep(CACHE_SECS + 0.5)
+        listed(m)
+        errors = mailgrants_errors(dc, mark)
+        assert len(errors) == 1, errors
+        # Not the fill pattern of freed memory (MALLOC_PERTURB_=90: "Z"
+        # and control bytes), but the replica's own words.
+        assert errors[0].isprintable() and "ZZZZZZZZ" not in errors[0], \
+            errors[0]
+        assert re.search(r"grants unavailable, showing only the user's "
+                         r"own mailbox: replica \S*grants\.db: \S", errors[0])
+        reason = errors[0].split("grants.db: ", 1)[1]
+        assert reason.isprintable() and "\ufffd" not in reason, errors[0]
+        mend(build_dir, conf, replica)
+        give_to_mail(dc, replica)
+        deadline = time.monotonic() + SETTLE
+        while "Company/info@abc.com/INBOX" not in root_names(listed(m)):
+            assert time.monotonic() < deadline, dc.log_text()[mark:]
+            time.sleep(0.5)
+        assert "grants available again" in dc.log_text()[mark:]
+    finally:
+        m.logout()
 
 
 def test_lmtp_does_no_grant_work(broken):

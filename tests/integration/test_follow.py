@@ -353,3 +353,67 @@ def test_poll_mode_heartbeat_and_hang(build_dir, tmp_path):
             hang_and_resume(server, f, conf, "poll")
         finally:
             f.stop()
+
+
+def _rebuilt(f, timeout):
+    """The follower's replica answers again (explain), within timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = subprocess.run([f.bin, "-c", f.conf, "explain", "--json",
+                            "sandra.schuster@abc.com", "info@abc.com"],
+                           capture_output=True, text=True)
+        if r.returncode == 0 and json.loads(r.stdout)["kind"] == "company":
+            return time.time()
+        time.sleep(0.2)
+    raise AssertionError("replica not rebuilt in %s s; log:\n%s"
+                         % (timeout, f.text()))
+
+
+def _damage(replica, how):
+    """Change the replica in place, keeping its inode."""
+    ino = os.stat(replica).st_ino
+    if how == "truncated":
+        os.truncate(replica, 0)
+    elif how == "overwritten":
+        size = os.path.getsize(replica)
+        with open(replica, "r+b") as fh:
+            fh.write(b"\x5a" * size)
+    assert os.stat(replica).st_ino == ino
+
+
+@pytest.mark.parametrize("how", ["truncated", "overwritten"])
+@pytest.mark.parametrize("mode", ["persist", "poll"])
+def test_replica_changed_in_place_is_rebuilt(build_dir, tmp_path, how,
+                                             mode):
+    """The replica truncated or overwritten in place under a running
+    sync --follow: its heartbeat (persist) or its check between polls
+    (poll) fails, and it rebuilds the file at once with a full sync
+    (a new file renamed into place) instead of logging the same error
+    every 10 s; check and explain answer again."""
+    replica = str(tmp_path / "grants.db")
+    with Slapd(syncprov=(mode == "persist")) as server:
+        conf = str(tmp_path / "mailgrants.conf")
+        # A long poll interval: only the check can notice in time.
+        server.write_config(conf, replica=replica, poll_interval=300)
+        f = Follower(build_dir, conf)
+        f.start()
+        try:
+            f.wait_log("replica updated" if mode == "persist"
+                       else "polling")
+            _rebuilt(f, 20)
+            time.sleep(0.5)
+            _damage(replica, how)
+            started = time.time()
+            done = _rebuilt(f, 30)
+            # A heartbeat every 5 s, then one full sync.
+            assert done - started < 25, f.text()
+            assert "rebuilding the replica with a full sync" in f.text()
+            assert "building a new one" in f.text()
+            r = subprocess.run([f.bin, "-c", conf, "check"],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, r.stdout + r.stderr
+            # Rebuilt once, not again at every heartbeat.
+            time.sleep(11)
+            assert f.text().count("rebuilding the replica") == 1, f.text()
+        finally:
+            f.stop()

@@ -19,6 +19,11 @@ with an empty {auth_authen} macro (the milter protocol spoken directly:
 Postfix does not send one).
 With the milter stopped, mail is tempfailed (4xx), neither accepted nor
 bounced; with the milter up but its replica missing, 451 4.3.0.
+
+Without Postfix (tests/lib/milterverdict.py speaks the MTA's side to
+the real milter): every broken replica of tests/lib/
+replicafaults.py, in place or replaced, stale or not a file, gives 451
+4.3.0 and a readable warning, and the milter recovers without restart.
 """
 
 import os
@@ -33,8 +38,10 @@ import pytest
 from daemonutil import make_workdir
 from dovecot import Dovecot
 from milter import Milter, MilterClient
+from milterverdict import MilterVerdict
 from policyd import Policyd
 from postfix import Postfix, SmtpSink
+from replicafaults import FAULTS, damage, mend
 
 SWAKS = "/usr/bin/swaks"
 
@@ -458,3 +465,78 @@ def test_replica_missing_tempfails(stack):
         stack.milter.stop()
         stack.milter = Milter(stack.build_dir, stack.conf, stack.wd,
                               socket_path=stack.milter_socket)
+
+
+# -- the replica, broken in every way (without Postfix) --------------------
+
+@pytest.fixture(scope="module")
+def lone(slapd, build_dir):
+    """A milter of its own on a replica of its own, spoken to directly
+    (MilterVerdict), so that its replica can be broken and mended."""
+    wd = make_workdir("mg-milter-replica-")
+    conf = os.path.join(wd, "mailgrants.conf")
+    db = os.path.join(wd, "grants.db")
+    slapd.write_config(conf, replica=db, replica_group="nogroup")
+    os.chmod(conf, 0o644)
+    mend(build_dir, conf, db)
+    m = None
+    try:
+        m = Milter(build_dir, conf, wd)
+        yield m, conf, db
+    finally:
+        if m is not None:
+            m.stop()
+        shutil.rmtree(wd, ignore_errors=True)
+
+
+TEMPFAIL_TEXT = ("451 4.3.0 From: the sender check is temporarily "
+                 "unavailable; please try again later")
+
+
+@pytest.mark.parametrize("how", FAULTS)
+def test_broken_replica_tempfails_and_recovers(lone, build_dir, how):
+    """Every way a replica breaks under the running milter (in place,
+    same inode, or replaced; stale by the default replica_max_age; not
+    a file): 451 4.3.0 within the one-second check, never a verdict
+    from SQLite's cache, a warning with a readable reason (under ASan:
+    no use of a freed replica's text), and verdicts again without a
+    restart once mailgrants sync has put a good file back."""
+    m, conf, db = lone
+    mc = MilterVerdict(m.socket_path)
+    own = [("From", "Sandra <sandra.schuster@abc.com>")]
+    peter = [("From", "peter.mueller@abc.com")]
+    assert mc.verdict(SANDRA[0], own)[0] == "a"
+    got = mc.verdict(SANDRA[0], peter)
+    assert got == ("y", SHARED_TEXT), got
+    mark = len(m.log())
+    damage(db, how)
+    # The milter looks at its replica when mail comes (at most once a
+    # second): keep mail coming.
+    warned = re.compile(r"warning: (replica .*grants\.db: .*); answering "
+                        r"451 until it is available$", re.M)
+    deadline = time.monotonic() + 3
+    while True:
+        got = mc.verdict(SANDRA[0], own)
+        warning = warned.search(m.log()[mark:])
+        if got == ("y", TEMPFAIL_TEXT) and warning:
+            break
+        assert time.monotonic() < deadline, (got, m.log()[mark:][-2000:])
+        time.sleep(0.1)
+    got = mc.verdict(SANDRA[0], peter)
+    assert got == ("y", TEMPFAIL_TEXT), got
+    # The reason is text, not bytes of freed memory.
+    assert warning.group(1).isprintable(), warning.group(1)
+    assert m.alive()
+    mend(build_dir, conf, db)
+    deadline = time.monotonic() + 5
+    while mc.verdict(SANDRA[0], own)[0] != "a":
+        assert time.monotonic() < deadline, m.log()[mark:]
+        time.sleep(0.1)
+    assert mc.verdict(SANDRA[0], peter) == ("y", SHARED_TEXT)
+    # Said when mail next comes after the rebuild.
+    deadline = time.monotonic() + 3
+    while not re.search(r"replica .*grants\.db: available again",
+                        m.log()[mark:]):
+        assert time.monotonic() < deadline, m.log()[mark:][-2000:]
+        assert mc.verdict(SANDRA[0], own)[0] == "a"
+        time.sleep(0.2)

@@ -6,7 +6,9 @@ the user "nobody"; the replica comes from ldap-schema/examples/abc.ldif
 through "mailgrants sync --once". Checked: every row of DESIGN §6 for
 the story's users over a UNIX socket and over TCP; replies in order for
 100 pipelined requests; --stdio; a missing, corrupt and changed replica
-(picked up without restart); bad input of every kind (a warning, the
+(picked up without restart); every broken replica of tests/lib/
+replicafaults.py (in place or replaced, stale, not a file) fails closed
+and recovers without restart; bad input of every kind (a warning, the
 connection closed, never a reply to it, the daemon serving on); slow
 clients timed out while others are served; the privilege drop; the
 counters on SIGUSR1.
@@ -26,6 +28,7 @@ import pytest
 
 from daemonutil import make_workdir, wait_for
 from policyd import Policyd, PolicyClient, postfix_request, run_stdio
+from replicafaults import FAULTS, damage, mend
 from slapd import BASE
 
 SANDRA = "sandra.schuster@abc.com"
@@ -550,3 +553,59 @@ def test_sigusr1_counters_and_sigterm(env, build_dir):
         assert "terminating on signal 15" in d.log()
     finally:
         d.stop()
+
+
+# What the daemon logs for each broken replica (replicafaults.FAULTS).
+FAULT_LOG = {
+    "missing": r"No such file or directory \(has mailgrants sync run\?\)",
+    "corrupt": r"not a replica or corrupt|file is not a database",
+    "version": r"schema version 99",
+    "truncated": r"grants\.db",
+    "overwritten": r"not a replica or corrupt|file is not a database",
+    "nosync": r"no completed sync",
+    "stale": r"older than replica_max_age \(600 s\)",
+    "directory": r"not a regular file",
+    "fifo": r"not a regular file",
+}
+
+
+@pytest.mark.parametrize("how", FAULTS)
+def test_broken_replica_fails_closed_and_recovers(fresh, build_dir, how):
+    """Every way a replica breaks under a running daemon, in place
+    (same inode: truncated, overwritten, no completed sync, stale) or
+    by replacement: DEFER_IF_PERMIT 4.3.0 within the one-second check,
+    never an answer from SQLite's cache (DUNNO or REJECT), a warning
+    that says why (with the default replica_max_age), and answers again
+    without a restart once mailgrants sync has put a good file back."""
+    with Policyd(build_dir, fresh.conf, fresh.wd) as d:
+        with d.client() as c:
+            # A connection that stays open, as smtpd's does.
+            assert c.ask(SANDRA, "makler@abc.com") == DUNNO
+            assert c.ask(SANDRA, PETER).startswith(REJECT)
+            mark = len(d.log())
+            damage(fresh.db, how)
+            wait_for(lambda: c.ask(SANDRA, "makler@abc.com")
+                     .startswith(DEFER_REPLICA), timeout=3,
+                     what="DEFER_IF_PERMIT for a %s replica" % how)
+            for login, sender in ((SANDRA, PETER), (TOM, TOM),
+                                  ("", SANDRA), (SANDRA, "x@gmail.com")):
+                got = c.ask(login, sender)
+                assert got.startswith(DEFER_REPLICA), (login, sender, got)
+            d.wait_log(r"warning: .*(%s).*; answering DEFER_IF_PERMIT"
+                       % FAULT_LOG[how], start=mark)
+            # Said once (twice when a second look finds another
+            # reason), not once per request or per second.
+            time.sleep(1.2)
+            said = d.log()[mark:].count("answering DEFER_IF_PERMIT")
+            assert said <= 2, d.log()[mark:]
+            for _ in range(4):
+                assert c.ask(SANDRA, SANDRA).startswith(DEFER_REPLICA)
+                time.sleep(0.5)
+            assert d.log()[mark:].count("answering DEFER_IF_PERMIT") == \
+                said, d.log()[mark:]
+            assert d.alive()
+            mend(build_dir, fresh.conf, fresh.db)
+            wait_for(lambda: c.ask(SANDRA, "makler@abc.com") == DUNNO,
+                     timeout=5, what="answers after the rebuild")
+            assert c.ask(SANDRA, PETER).startswith(REJECT)
+            d.wait_log(r"replica .*grants\.db: available again", start=mark)

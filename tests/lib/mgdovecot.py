@@ -55,7 +55,7 @@ def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS):
 
 
 def start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
-                  name="dovecot", cache_secs=CACHE_SECS):
+                  name="dovecot", cache_secs=CACHE_SECS, extra_conf=""):
     d = os.path.join(workdir, name)
     os.makedirs(d)
     os.chmod(d, 0o755)
@@ -63,7 +63,7 @@ def start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
                  protocols=("imap", "lmtp"), lmtp_inet=True,
                  plugin_dir=plugin_dir, workdir=d,
                  extra_conf=plugin_conf(repo_dir, os.path.join(d, "vmail"),
-                                        replica, cache_secs))
+                                        replica, cache_secs) + extra_conf)
     dc.start()
     return dc
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "replica-handle.h"
 #include "test.h"
 #include "xalloc.h"
 
@@ -42,6 +43,12 @@ static void test_good(void)
 	TEST_ASSERT(cfg->ldap_page_size == 1000);
 	TEST_ASSERT(cfg->policy_foreign_sender == CONFIG_POLICY_REJECT);
 	TEST_ASSERT(cfg->policy_null_sender == CONFIG_POLICY_DUNNO);
+	/* On by default: a dead sync must not freeze revocations for
+	   good; well above poll_interval, so a live one never trips it.
+	   The Dovecot plugin's default is the same macro. */
+	TEST_ASSERT(cfg->replica_max_age == 600);
+	TEST_ASSERT(cfg->replica_max_age == REPLICA_HANDLE_MAX_AGE_DEFAULT);
+	TEST_ASSERT(cfg->replica_max_age >= 3 * cfg->poll_interval);
 	TEST_ASSERT(config_parse("# comment\n\n  replica = /tmp/r.db  \n"
 				 "ldap_starttls=yes\r\n"
 				 "ldap_page_size = 250\n"

@@ -5,15 +5,21 @@
  *	Skipped entries warn with their DN; an aborted sync leaves the
  *	previous file byte for byte; a reader sees a new sync without
  *	reopening; missing, garbage, truncated and foreign-version files
- *	are refused by readers and rebuilt by the writer.
+ *	are refused by readers and rebuilt by the writer. The reader's
+ *	handle (replica-handle.h) re-attaches a file changed in place,
+ *	refuses what is not a replica with a completed sync, judges the
+ *	age, and keeps its error texts past the replica that made them.
  */
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "replica-handle.h"
+#include "replica-private.h"
 #include "rights.h"
 #include "story.h"
 #include "test.h"
@@ -309,6 +315,275 @@ static void test_bad_files(const char *path)
 	TEST_ASSERT((st.st_mode & 0777) != 0);
 }
 
+/* overwrite - new bytes in the same inode, as cp(1) or a restore does */
+static void overwrite(const char *path, const char *data, size_t len)
+{
+	int fd;
+
+	/* Past the file system's timestamp tick, as any later write is. */
+	usleep(20 * 1000);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	TEST_ASSERT(fd >= 0);
+	if (fd < 0)
+		return;
+	TEST_ASSERT(write(fd, data, len) == (ssize_t)len);
+	close(fd);
+}
+
+/* sql - run statements on a replica as its writer would not */
+static void sql(const char *path, const char *stmts)
+{
+	sqlite3 *db;
+
+	TEST_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+	TEST_ASSERT(sqlite3_exec(db, stmts, NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* usable - one forced check of the handle, with its text */
+static int usable(struct replica_handle *h, time_t now, const char **error_r)
+{
+	return replica_handle_check(h, now, true, error_r);
+}
+
+/* test_handle_changed_in_place - truncated or overwritten, same inode */
+static void test_handle_changed_in_place(const char *path)
+{
+	struct replica_handle *h;
+	struct rights_decision d;
+	const char *error, *text;
+	time_t now = time(NULL);
+	size_t len;
+	struct stat st1, st2;
+
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	char *whole = slurp(path, &len);
+	replica_handle_open(path, 0, &h);
+	TEST_ASSERT(usable(h, now, &error) == 1);
+	TEST_ASSERT(replica_handle_news(h, now, &text) ==
+		    REPLICA_HANDLE_QUIET);
+	TEST_ASSERT(rights_decide(replica_handle_replica(h),
+				  "sandra.schuster@abc.com", "info@abc.com",
+				  now, "+", &d, &error) == 0);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_COMPANY);
+
+	/* Truncated in place: the page cache must not answer for it. */
+	TEST_ASSERT(stat(path, &st1) == 0);
+	usleep(20 * 1000);
+	TEST_ASSERT(truncate(path, 0) == 0);
+	TEST_ASSERT(stat(path, &st2) == 0 && st1.st_ino == st2.st_ino);
+	TEST_ASSERT(usable(h, now, &error) == 0);
+	TEST_ASSERT(replica_handle_news(h, now, &text) == REPLICA_HANDLE_LOST);
+	TEST_ASSERT(strstr(text, path) != NULL);
+	/* Said once, not at every check of the same trouble. */
+	TEST_ASSERT(usable(h, now + 1, &error) == 0);
+	TEST_ASSERT(replica_handle_news(h, now + 1, &text) ==
+		    REPLICA_HANDLE_QUIET);
+	TEST_ASSERT(replica_handle_news(h, now + REPLICA_HANDLE_REMIND_SECS,
+					&text) == REPLICA_HANDLE_LOST);
+
+	/* The good bytes back, same inode: usable again, and said so. */
+	overwrite(path, whole, len);
+	TEST_ASSERT(usable(h, now, &error) == 1);
+	TEST_ASSERT(replica_handle_news(h, now, &text) == REPLICA_HANDLE_BACK);
+	TEST_ASSERT(strstr(text, "available again") != NULL);
+	TEST_ASSERT(rights_decide(replica_handle_replica(h),
+				  "sandra.schuster@abc.com", "info@abc.com",
+				  now, "+", &d, &error) == 0);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_COMPANY);
+
+	/* Cut after the first pages (the header survives). */
+	overwrite(path, whole, 4096 + 100);
+	TEST_ASSERT(usable(h, now, &error) == 0);
+	overwrite(path, whole, len);
+	TEST_ASSERT(usable(h, now, &error) == 1);
+
+	/* Overwritten with garbage of the same size. */
+	char *garbage = xmalloc(len);
+	for (size_t i = 0; i < len; i++)
+		garbage[i] = (char)(i * 7 + 3);
+	overwrite(path, garbage, len);
+	TEST_ASSERT(usable(h, now, &error) == 0);
+	TEST_ASSERT(replica_handle_news(h, now, &text) == REPLICA_HANDLE_LOST);
+	free(garbage);
+
+	/* Overwritten with a replica of another schema version. */
+	char other[512];
+	snprintf(other, sizeof(other), "%s.other", path);
+	cleanup(other);
+	TEST_ASSERT(story_build(other, NULL, NULL) == 0);
+	sql(other, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 7");
+	size_t olen;
+	char *obytes = slurp(other, &olen);
+	overwrite(path, obytes, olen);
+	TEST_ASSERT(usable(h, now, &error) == 0);
+	TEST_ASSERT(strstr(error, "schema version 7") != NULL);
+	free(obytes);
+	cleanup(other);
+
+	/* A check in the same second is free, and says the same. */
+	overwrite(path, whole, len);
+	TEST_ASSERT(replica_handle_check(h, now, false, &error) == 0);
+	TEST_ASSERT(replica_handle_check(h, now + 1, false, &error) == 1);
+	free(whole);
+	replica_handle_close(&h);
+	TEST_ASSERT(h == NULL);
+}
+
+/* test_handle_refused - what is not a replica with a completed sync */
+static void test_handle_refused(const char *path)
+{
+	struct replica_handle *h;
+	const char *error, *text;
+	time_t now = time(NULL);
+	char link[512];
+
+	cleanup(path);
+	replica_handle_open(path, 0, &h);
+	TEST_ASSERT(usable(h, now, &error) == 0);
+	TEST_ASSERT(strstr(error, "has mailgrants sync run") != NULL);
+	TEST_ASSERT(replica_handle_replica(h) == NULL);
+	TEST_ASSERT(replica_handle_news(h, now, &text) == REPLICA_HANDLE_LOST);
+
+	/* Tables, but no sync ever completed in them. */
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	sql(path, "DELETE FROM meta WHERE key = 'last_success'");
+	TEST_ASSERT(usable(h, now, &error) == 0);
+	TEST_ASSERT(strstr(error, "no completed sync") != NULL);
+	replica_handle_close(&h);
+
+	/* Not regular files, directly and through a symbolic link; a
+	   FIFO must be refused without waiting for a writer. The writer
+	   refuses them too, and leaves them as they are. */
+	snprintf(link, sizeof(link), "%s.link", path);
+	const char *targets[] = { "dir", "fifo", "/dev/null", NULL };
+	for (int i = 0; targets[i] != NULL; i++) {
+		char target[512];
+
+		cleanup(path);
+		unlink(link);
+		if (targets[i][0] == '/') {
+			snprintf(target, sizeof(target), "%s", targets[i]);
+		} else {
+			snprintf(target, sizeof(target), "%s.%s", path,
+				 targets[i]);
+			rmdir(target);
+			unlink(target);
+			if (strcmp(targets[i], "dir") == 0)
+				TEST_ASSERT(mkdir(target, 0755) == 0);
+			else
+				TEST_ASSERT(mkfifo(target, 0644) == 0);
+			if (targets[i][0] != '/') {
+				/* the path itself is one */
+				rename(target, path);
+				replica_handle_open(path, 0, &h);
+				TEST_ASSERT(usable(h, now, &error) == 0);
+				TEST_ASSERT(strstr(error, "not a regular "
+						   "file") != NULL);
+				replica_handle_close(&h);
+				struct replica_writer_settings set = { 0 };
+				struct replica_writer *w = NULL;
+				struct stat st;
+				TEST_ASSERT(replica_writer_open(path, &set, &w,
+								&error) == -1);
+				TEST_ASSERT(w == NULL);
+				TEST_ASSERT(strstr(error, "not a regular "
+						   "file") != NULL);
+				TEST_ASSERT(lstat(path, &st) == 0 &&
+					    !S_ISREG(st.st_mode));
+				rename(path, target);
+			}
+		}
+		TEST_ASSERT(symlink(target, link) == 0);
+		replica_handle_open(link, 0, &h);
+		TEST_ASSERT(usable(h, now, &error) == 0);
+		TEST_ASSERT(strstr(error, "not a regular file") != NULL);
+		replica_handle_close(&h);
+		unlink(link);
+		if (targets[i][0] != '/') {
+			rmdir(target);
+			unlink(target);
+		}
+	}
+}
+
+/* test_handle_age - too old is unusable, a heartbeat makes it current */
+static void test_handle_age(const char *path)
+{
+	struct replica_handle *h;
+	const char *error, *text;
+	time_t now = time(NULL);
+	char old[32];
+
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	snprintf(old, sizeof(old), "%lld", (long long)(now - 1000));
+	const char *keys[] = { "last_success", "heartbeat", NULL };
+	const char *values[] = { old, old, NULL };
+	TEST_ASSERT(replica_meta_write(path, keys, values, &error) == 0);
+
+	replica_handle_open(path, 600, &h);
+	TEST_ASSERT(usable(h, now, &error) == 0);
+	TEST_ASSERT(strstr(error, "older than replica_max_age (600 s)") !=
+		    NULL);
+	/* Still attached: the policy table says why it defers. */
+	TEST_ASSERT(replica_handle_replica(h) != NULL);
+	TEST_ASSERT(replica_handle_news(h, now, &text) == REPLICA_HANDLE_LOST);
+
+	/* A live sync's heartbeat: current again, without a reopen. */
+	char beat[32];
+	snprintf(beat, sizeof(beat), "%lld", (long long)now);
+	const char *hb_keys[] = { "heartbeat", NULL };
+	const char *hb_values[] = { beat, NULL };
+	TEST_ASSERT(replica_meta_write(path, hb_keys, hb_values, &error) == 0);
+	TEST_ASSERT(usable(h, now, &error) == 1);
+	TEST_ASSERT(replica_handle_news(h, now, &text) == REPLICA_HANDLE_BACK);
+	TEST_ASSERT(usable(h, now + 601, &error) == 0);
+	replica_handle_close(&h);
+
+	/* Without a limit, age does not matter. */
+	replica_handle_open(path, 0, &h);
+	TEST_ASSERT(usable(h, now + 100000, &error) == 1);
+	replica_handle_close(&h);
+}
+
+/* test_handle_text_outlives - a query's error text survives the close */
+static void test_handle_text_outlives(const char *path)
+{
+	struct replica_handle *h;
+	const char *error, *text;
+	time_t now = time(NULL);
+
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	replica_handle_open(path, 0, &h);
+	TEST_ASSERT(usable(h, now, &error) == 1);
+	/* A text that lives in the replica object, as a failed query's
+	   does; the handle closes that object (ASan sees any use after). */
+	const char *in_rep = replica_error(replica_handle_replica(h),
+					   "probe of a failed query");
+	replica_handle_failed(h, in_rep);
+	TEST_ASSERT(replica_handle_replica(h) == NULL);
+	TEST_ASSERT(replica_handle_news(h, now, &text) == REPLICA_HANDLE_LOST);
+	TEST_ASSERT(strstr(text, "probe of a failed query") != NULL);
+	TEST_ASSERT(replica_handle_check(h, now, false, &error) == 0);
+	TEST_ASSERT(strstr(error, "probe of a failed query") != NULL);
+	/* The next second tries again, and it works. */
+	TEST_ASSERT(replica_handle_check(h, now + 1, false, &error) == 1);
+	TEST_ASSERT(replica_handle_news(h, now + 1, &text) ==
+		    REPLICA_HANDLE_BACK);
+
+	/* The same for a failed open of a bad file. */
+	overwrite(path, "garbage, not a database", 23);
+	TEST_ASSERT(usable(h, now + 2, &error) == 0);
+	TEST_ASSERT(strstr(error, "not a replica or corrupt") != NULL);
+	TEST_ASSERT(replica_handle_news(h, now + 2, &text) ==
+		    REPLICA_HANDLE_LOST);
+	TEST_ASSERT(strstr(text, "not a replica or corrupt") != NULL);
+	replica_handle_close(&h);
+}
+
 /* test_dn_parent - escapes are not separators */
 static void test_dn_parent(void)
 {
@@ -408,6 +683,10 @@ int main(void)
 	test_abort_and_live(path);
 	test_bad_files(path);
 	test_async(path);
+	test_handle_changed_in_place(path);
+	test_handle_refused(path);
+	test_handle_age(path);
+	test_handle_text_outlives(path);
 	cleanup(path);
 	return test_exit("test-replica");
 }
