@@ -11,6 +11,7 @@ mailgrants_cache_secs = 2. The replica comes from `mailgrants sync
 
 import imaplib
 import json
+import random
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import smtplib
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
 
@@ -270,6 +272,61 @@ def test_setacl_and_deleteacl_refused(env):
         m.logout()
     assert not any(f == "dovecot-acl" for _, _, files in
                    os.walk(env.dc.vmail_dir) for f in files)
+
+
+# -- an owner's level ---------------------------------------------------
+
+LEVELS = ["Company/info@abc.com", "Shared/peter.mueller@abc.com",
+          "Private/makler@abc.com"]
+
+
+def box_status(m, name):
+    typ, data = m.status(name, "(MESSAGES UIDNEXT UIDVALIDITY)")
+    assert typ == "OK", data
+    return data[0].decode().split(" ", 1)[1]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_noselect_level_is_no_mailbox(env, level):
+    """LIST calls an owner's prefix \\Noselect; everything else must
+    agree: it is not the owner's INBOX under another name."""
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        typ, data = m.list('""', '"%s"' % level)
+        assert typ == "OK" and len(data) == 1, data
+        assert b"\\Noselect" in data[0], data
+        inbox = level + "/INBOX"
+        missing = level + "/No-such-folder"
+        before = box_status(m, inbox)
+        # as a mailbox that does not exist, word for word
+        for name_ans, missing_ans in (
+                (m.select(level), m.select(missing)),
+                (m.select(level, readonly=True),
+                 m.select(missing, readonly=True)),
+                (m.status(level, "(MESSAGES)"),
+                 m.status(missing, "(MESSAGES)")),
+                (m.getacl(level), m.getacl(missing)),
+                (m.myrights(level), m.myrights(missing)),
+                (m.append(level, None, None, b"Subject: lv\r\n\r\nx\r\n"),
+                 m.append(missing, None, None,
+                          b"Subject: lv\r\n\r\nx\r\n"))):
+            assert name_ans[0] == "NO", name_ans
+            assert text(name_ans).replace(level, "N") == \
+                text(missing_ans).replace(missing, "N"), \
+                (name_ans, missing_ans)
+        # and it cannot be made into one, removed or moved
+        for r in (m.create(level), m.delete(level),
+                  m.rename(level, "Level-renamed"),
+                  m.rename(level, level + "/Renamed"),
+                  m._simple_command("RENAME", level + "/INBOX", level)):
+            assert r[0] == "NO", r
+        assert "Level-renamed" not in listed(m)
+        # the owner's INBOX did not change behind that name
+        assert box_status(m, inbox) == before
+        assert ok(m.noop())
+        assert m.select(inbox, readonly=True)[0] == "OK"
+    finally:
+        m.logout()
 
 
 # -- delivery and work in the mailboxes ---------------------------------
@@ -772,3 +829,234 @@ def test_lmtp_does_no_grant_work(broken):
     log = dc.log_text()[mark:]
     assert "saved mail to INBOX" in log
     assert "mailgrants" not in log, log
+
+
+# -- revocation in open sessions ----------------------------------------
+#
+# The promise: no message content, copy or move leaves a mailbox later
+# than mailgrants_cache_secs + 1 s after the replica lost the grant, in
+# whatever state the session is. Sessions loop FETCH or COPY (one
+# pipelines its FETCHes so that Dovecot never gets to sync between
+# them), one sits in IDLE; the share is removed in LDAP and synced, and
+# each loop records when it last got content and when it was refused.
+
+REVOKE_BOUND = CACHE_SECS + 1
+REVOKE_RUNS = 6
+REVOKE_BOX = "Shared/buchhaltung@abc.com/INBOX"
+
+
+def share_ldif(cn, rights, grantee_dn=SANDRA_DN, owner_dn=BUCHHALTUNG_DN,
+               extra=""):
+    return ("dn: cn=%s,%s\nobjectClass: mailgrantsShare\ncn: %s\n"
+            "mailgrantsGrantee: %s\nmailgrantsRights: %s\n%s"
+            "description: test share\n"
+            % (cn, owner_dn, cn, grantee_dn, rights, extra))
+
+
+class Loop(threading.Thread):
+    """One session that repeats a command on REVOKE_BOX until the
+    server refuses it (tagged NO/BAD, BYE, or a closed connection).
+
+    kind "fetch": UID FETCH 1:* BODY.PEEK[] (content: the marker seen)
+    kind "copy":  UID COPY 1:* to a folder of the user's own
+    kind "pipe":  FETCHes pipelined two deep, so no command ever ends
+                  with an empty queue (Dovecot then drops the syncs)
+    kind "late-fetch", "late-copy": the session stays selected and
+                  silent until REVOKE_BOUND + 0.3 s after the change
+                  (changed is set), then sends one FETCH or COPY
+    """
+
+    def __init__(self, env, kind, marker, folder):
+        super().__init__(daemon=True)
+        self.env, self.kind, self.marker = env, kind, marker
+        self.folder = folder
+        self.ready = threading.Event()
+        self.changed = threading.Event()
+        self.t_change = None
+        self.stop = False
+        self.last_content = None     # monotonic time of the last content
+        self.refused = None          # (monotonic time, what)
+        self.count = 0
+        self.error = None
+
+    def command(self):
+        if self.kind.endswith("copy"):
+            return 'UID COPY 1:* "%s"' % self.folder
+        return "UID FETCH 1:* (BODY.PEEK[])"
+
+    def judge(self, lines):
+        """False once the command was refused; content (the marker in
+        an untagged line, or a completed COPY) is timed as it is read."""
+        t = time.monotonic()
+        tagged = lines[-1].split(" ", 2)
+        if len(tagged) >= 2 and tagged[1] == "OK":
+            if self.kind.endswith("copy"):
+                self.last_content = t
+            self.count += 1
+            return True
+        self.refused = (t, lines[-3:])
+        return False
+
+    def read_reply(self, m, tag):
+        lines = []
+        while True:
+            reply = m.readline()
+            if not reply:
+                raise imaplib.IMAP4.abort("connection closed")
+            line = reply.decode(errors="replace").rstrip("\r\n")
+            lines.append(line)
+            if not self.kind.endswith("copy") and self.marker in line:
+                self.last_content = time.monotonic()
+            if line.startswith("* BYE"):
+                raise imaplib.IMAP4.abort(line)
+            if reply.startswith(tag.encode() + b" "):
+                return lines
+
+    def run(self):
+        m = None
+        try:
+            m = self.env.imap("sandra.schuster@abc.com")
+            assert m.select(REVOKE_BOX, readonly=True)[0] == "OK"
+            self.ready.set()
+            if self.kind.startswith("late-"):
+                self.changed.wait(60)
+                time.sleep(max(0.0, self.t_change + REVOKE_BOUND + 0.3
+                               - time.monotonic()))
+                tag = m._new_tag().decode()
+                m.send(("%s %s\r\n" % (tag, self.command())).encode())
+                self.judge(self.read_reply(m, tag))
+            elif self.kind == "pipe":
+                tags = []
+                for _ in range(2):
+                    tags.append(m._new_tag().decode())
+                    m.send(("%s %s\r\n" % (tags[-1],
+                                           self.command())).encode())
+                while not self.stop:
+                    if not self.judge(self.read_reply(m, tags.pop(0))):
+                        return
+                    tags.append(m._new_tag().decode())
+                    m.send(("%s %s\r\n" % (tags[-1],
+                                           self.command())).encode())
+            else:
+                while not self.stop:
+                    tag = m._new_tag().decode()
+                    m.send(("%s %s\r\n" % (tag, self.command())).encode())
+                    if not self.judge(self.read_reply(m, tag)):
+                        return
+        except (imaplib.IMAP4.abort, OSError) as e:
+            self.refused = (time.monotonic(), str(e))
+        except Exception as e:          # reported by the test
+            self.error = e
+        finally:
+            self.ready.set()
+            if m is not None:
+                try:
+                    m.shutdown()
+                except Exception:
+                    pass
+
+
+def revoke_once(env, run):
+    """One share, loops on it, revocation; the loops' figures."""
+    cn = "revoke-%d-%s" % (run, uuid.uuid4().hex[:6])
+    marker = "revoke-" + uuid.uuid4().hex[:8]
+    env.lmtp(["buchhaltung@abc.com"], marker)
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lr"), root=True)
+    assert rc == 0, out + err
+    loops = []
+    idle = None
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        try:
+            folder = "Copies-" + cn
+            assert ok(m.create(folder))
+            assert wait_until(lambda: ok(m.select(REVOKE_BOX,
+                                                  readonly=True)))
+        finally:
+            m.logout()
+        loops = [Loop(env, kind, marker, folder)
+                 for kind in ("fetch", "copy", "pipe", "late-fetch",
+                              "late-copy")]
+        for t in loops:
+            t.start()
+        for t in loops:
+            assert t.ready.wait(20)
+        idle = env.imap("sandra.schuster@abc.com")
+        assert idle.select(REVOKE_BOX, readonly=True)[0] == "OK"
+        idle.send(b"I1 IDLE\r\n")
+        assert idle.readline().startswith(b"+")
+        # every loop works before the revocation, which comes at any
+        # moment of the sessions' cache periods
+        time.sleep(0.5 + random.uniform(0, CACHE_SECS))
+        for t in loops:
+            assert t.error is None and t.refused is None, \
+                (t.kind, t.refused, t.error)
+            assert t.count > 0 or t.kind.startswith("late-"), t.kind
+        t_start = time.monotonic()
+        rc, out, err = env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN),
+                                            root=True)
+        assert rc == 0, out + err
+        env.sync()
+        t_change = time.monotonic()
+        for t in loops:
+            t.t_change = t_change
+            t.changed.set()
+        data = read_until_closed(idle.sock, REVOKE_BOUND + 5)
+        t_idle = time.monotonic()
+        for t in loops:
+            t.join(REVOKE_BOUND + 5)
+        for t in loops:
+            t.stop = True
+            assert t.error is None, (t.kind, t.error)
+            assert t.refused is not None, "%s never refused" % t.kind
+        assert b"* BYE" in data, data
+        return {
+            "sync": t_change - t_start,
+            "idle": t_idle - t_change,
+            "loops": {t.kind: (t.refused[0] - t_change,
+                               None if t.last_content is None
+                               else t.last_content - t_change,
+                               t.refused[1])
+                      for t in loops},
+        }
+    finally:
+        for t in loops:
+            t.stop = True
+        if idle is not None:
+            try:
+                idle.shutdown()
+            except Exception:
+                pass
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+
+
+def test_revocation_bound_while_loops_fetch_and_copy(env):
+    runs = [revoke_once(env, i) for i in range(REVOKE_RUNS)]
+    env.sync()
+    # the first refusals of the sessions that kept asking
+    firsts = sorted(r["loops"][k][0] for r in runs for k in r["loops"]
+                    if not k.startswith("late-"))
+    lasts = sorted(r["loops"][k][1] for r in runs for k in r["loops"]
+                   if r["loops"][k][1] is not None)
+    report = ("revocation, mailgrants_cache_secs=%d, %d runs: first "
+              "refusal after the replica change max %.2f s, median "
+              "%.2f s; last content max %.2f s; IDLE BYE max %.2f s; "
+              "sync %.2f s" % (
+                  CACHE_SECS, len(runs), firsts[-1],
+                  firsts[len(firsts) // 2], lasts[-1] if lasts else 0,
+                  max(r["idle"] for r in runs),
+                  max(r["sync"] for r in runs)))
+    print(report)
+    for r in runs:
+        print({k: (round(v[0], 2), v[1] and round(v[1], 2), v[2])
+               for k, v in r["loops"].items()})
+    for r in runs:
+        for kind, (first, last, what) in r["loops"].items():
+            # nothing left the mailbox after the bound ...
+            assert last is None or last <= REVOKE_BOUND, (kind, last,
+                                                          report)
+            # ... and a looping session was refused by then
+            assert kind.startswith("late-") or first <= REVOKE_BOUND, \
+                (kind, first, what, report)
+        assert r["idle"] <= REVOKE_BOUND + 0.5, report
