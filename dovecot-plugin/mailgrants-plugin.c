@@ -48,7 +48,8 @@
  *	below the owner, ...). No dovecot-acl file is read or written
  *	there; SETACL and DELETEACL answer NO [NOPERM] with a text that
  *	points to the directory. The right "a" (administer) is never
- *	given. An owner's prefix (Company/info@abc.com) lists as
+ *	given, whatever the directory says; a grant without "l" (lookup)
+ *	shows nothing, and one without "r" cannot be selected. An owner's prefix (Company/info@abc.com) lists as
  *	\Noselect; its mailboxes are below it, INBOX included. It is no
  *	mailbox: SELECT, EXAMINE, STATUS, APPEND, GETACL and MYRIGHTS
  *	answer as for a mailbox that does not exist, CREATE, DELETE and
@@ -181,7 +182,10 @@ static bool mailgrants_user_category(struct mail_user *user,
 				     const struct rights_decision *d,
 				     enum mailgrants_category *category_r)
 {
-	if (!d->visible || d->rights[0] == '\0')
+	/* Without "l" nothing is listed; a namespace would only let the
+	   user SELECT by name what an open session loses the moment its
+	   "l" goes (mailgrants-mailbox.c): no grant, as with no rights. */
+	if (!d->visible || strchr(d->rights, 'l') == NULL)
 		return FALSE;
 	switch (d->kind) {
 	case RIGHTS_KIND_COMPANY:

@@ -563,6 +563,24 @@ def raw(m, line):
             return lines
 
 
+def raw_until_closed(m, line):
+    """raw(), but every line read is kept, also when the server closes
+    the connection in the middle (then "(closed)" is the last one)."""
+    tag = m._new_tag().decode()
+    m.send(("%s %s\r\n" % (tag, line)).encode())
+    lines = []
+    while True:
+        try:
+            reply = m.readline()
+        except (OSError, imaplib.IMAP4.abort):
+            reply = b""
+        if not reply:
+            return lines + ["(closed)"]
+        lines.append(reply.decode(errors="replace").rstrip("\r\n"))
+        if reply.startswith(tag.encode() + b" "):
+            return lines
+
+
 def read_until_closed(sock, timeout):
     """Bytes from an IDLE connection until the server closes it."""
     sock.settimeout(0.5)
@@ -1060,3 +1078,108 @@ def test_revocation_bound_while_loops_fetch_and_copy(env):
             assert kind.startswith("late-") or first <= REVOKE_BOUND, \
                 (kind, first, what, report)
         assert r["idle"] <= REVOKE_BOUND + 0.5, report
+
+
+# -- rights letters -----------------------------------------------------
+
+def rights_now(m, name):
+    """MYRIGHTS letters, sorted; "" when the mailbox is not there."""
+    typ, data = m.myrights(name)
+    if typ != "OK":
+        return ""
+    return "".join(sorted(data[0].decode().rsplit(" ", 1)[1]))
+
+
+def test_share_rights_never_admin_and_shares_add_up(env):
+    """A share's "a" is dropped (access is managed in the directory,
+    never over IMAP); two active shares give the union of their
+    letters."""
+    name = REVOKE_BOX
+    cns = ["letters-a-" + uuid.uuid4().hex[:6],
+           "letters-b-" + uuid.uuid4().hex[:6]]
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        rc, out, err = env.slapd.ldapadd(share_ldif(cns[0], "lra"),
+                                         root=True)
+        assert rc == 0, out + err
+        env.sync()
+        assert wait_until(lambda: rights_now(m, name) != ""), \
+            "share not visible"
+        assert rights_now(m, name) == "lr"
+        typ, data = m.getacl(name)
+        assert typ == "OK", data
+        assert data[0].decode().split() == [
+            name, "sandra.schuster@abc.com", "lr"], data
+        # "a" in the directory gives no administration over IMAP
+        r = m._simple_command("SETACL", name, "jana.meier@abc.com", "lr")
+        assert r[0] == "NO" and "[NOPERM]" in text(r), r
+
+        # a second share with other letters: the union
+        rc, out, err = env.slapd.ldapadd(share_ldif(cns[1], "swi"),
+                                         root=True)
+        assert rc == 0, out + err
+        env.sync()
+        want = "".join(sorted("lrswi"))
+        assert wait_until(lambda: rights_now(m, name) == want), \
+            rights_now(m, name)
+        # ... enforced, not only reported: "i" lets APPEND in
+        assert ok(m.append(name, None, None, b"Subject: i\r\n\r\ni\r\n"))
+        assert ok(m.select(name))
+        assert m.delete(name)[0] == "NO"
+    finally:
+        m.logout()
+        for cn in cns:
+            env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN),
+                                 root=True)
+        env.sync()
+
+
+@pytest.mark.parametrize("rights_after", ["ls", "rs"],
+                         ids=["loses-r", "loses-l"])
+def test_share_losing_l_or_r_ends_access(env, rights_after):
+    """A selected mailbox whose share loses "l" or "r" is over, as if
+    the share had been removed."""
+    cn = "lose-%s-%s" % (rights_after, uuid.uuid4().hex[:6])
+    marker = "lose-" + uuid.uuid4().hex[:8]
+    env.lmtp(["buchhaltung@abc.com"], marker)
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lrs"), root=True)
+    assert rc == 0, out + err
+    m = None
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        assert wait_until(lambda: ok(m.select(REVOKE_BOX, readonly=True)))
+        lines = raw(m, "UID FETCH 1:* (BODY.PEEK[])")
+        assert any(marker in l for l in lines), lines[-1]
+        rc, out, err = env.slapd.ldapmodify(
+            "dn: cn=%s,%s\nchangetype: modify\nreplace: mailgrantsRights\n"
+            "mailgrantsRights: %s\n" % (cn, BUCHHALTUNG_DN, rights_after),
+            root=True)
+        assert rc == 0, out + err
+        env.sync()
+        time.sleep(REVOKE_BOUND + 0.3)
+        lines = raw_until_closed(m, "UID FETCH 1:* (BODY.PEEK[])")
+        assert not any(marker in l for l in lines), lines
+        assert any("relogin" in l for l in lines), lines
+        # a new session sees what is left
+        m2 = env.imap("sandra.schuster@abc.com")
+        try:
+            # no "r": listed, not selectable; no "l": nothing at all
+            assert m2.select(REVOKE_BOX, readonly=True)[0] == "NO"
+            if rights_after == "ls":
+                assert rights_now(m2, REVOKE_BOX) == "ls"
+                assert REVOKE_BOX in listed(m2)
+            else:
+                assert rights_now(m2, REVOKE_BOX) == ""
+                assert REVOKE_BOX not in listed(m2)
+                assert not any("buchhaltung" in n for n in listed(m2))
+        finally:
+            m2.logout()
+    finally:
+        if m is not None:
+            try:
+                m.shutdown()
+            except Exception:
+                pass
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        env.sync()
