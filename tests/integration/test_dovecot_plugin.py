@@ -1183,3 +1183,115 @@ def test_share_losing_l_or_r_ends_access(env, rights_after):
                 pass
         env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
         env.sync()
+
+
+# -- names the plugin must not use --------------------------------------
+#
+# The sync's address normaliser should never let these into the
+# replica; the plugin's own guard (mailgrants_address_is_usable) is the
+# last barrier before an address becomes a namespace prefix and, through
+# %n and %d, a path. The rows are written into the replica directly,
+# past the normaliser.
+
+MAILBOXES_DN = "ou=mailboxes,o=abc.com,dc=example,dc=org"
+# address -> the row it copies (kind, company, owner, rights)
+BAD_GRANTS = {
+    "a/../b@abc.com": "info@abc.com",           # company mailbox
+    "x@..": "info@abc.com",                      # %d = ".."
+    "..@abc.com": "peter.mueller@abc.com",      # private, shared below
+}
+PROBE_OK = "probe-ok@abc.com"                    # the same way, usable
+
+
+def replica_sql(env, sql):
+    """Run SQL on the live replica as the sync would write it: in WAL
+    mode, leaving the -wal/-shm files for the readers."""
+    r = subprocess.run(["sqlite3", env.replica, ".filectrl persist_wal 1",
+                        sql], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def tree(top, skip=("run", "state")):
+    out = set()
+    for d, dirs, files in os.walk(top):
+        rel = os.path.relpath(d, top)
+        if rel.split(os.sep)[0] in skip:
+            continue
+        out.add(rel)
+        out.update(os.path.join(rel, f) for f in files)
+    return out
+
+
+def test_unusable_granted_names_are_skipped(env):
+    sandra = "sandra.schuster@abc.com"
+    rows = dict(BAD_GRANTS, **{PROBE_OK: "info@abc.com"})
+    sql = []
+    for i, (address, like) in enumerate(sorted(rows.items())):
+        sql.append(
+            "INSERT INTO mailboxes(dn, kind, address, company_id, "
+            "owner_id, group_id, rights) SELECT 'cn=probe-%d,%s', kind, "
+            "'%s', company_id, owner_id, group_id, rights FROM mailboxes "
+            "WHERE address = '%s';" % (i, MAILBOXES_DN, address, like))
+    sql.append(
+        "INSERT INTO shares(dn, mailbox_id, rights) SELECT "
+        "'cn=probe-share,%s', id, 'lr' FROM mailboxes WHERE address = "
+        "'..@abc.com';" % MAILBOXES_DN)
+    sql.append(
+        "INSERT INTO share_grantees SELECT s.id, u.id FROM shares s, "
+        "users u WHERE s.dn = 'cn=probe-share,%s' AND u.login = '%s';"
+        % (MAILBOXES_DN, sandra))
+    before = tree(env.dc.workdir)
+    mark = len(env.dc.log_text())
+    replica_sql(env, "BEGIN;" + "".join(sql) + "COMMIT;")
+    try:
+        check_unusable_names_skipped(env, before, mark)
+    finally:
+        # the next sync puts the directory's truth back
+        env.sync()
+    m = env.imap(sandra)
+    try:
+        assert "Company/%s/INBOX" % PROBE_OK not in listed(m)
+    finally:
+        m.logout()
+
+
+def check_unusable_names_skipped(env, before, mark):
+    sandra = "sandra.schuster@abc.com"
+    m = env.imap(sandra)
+    try:
+        # the rows are read: the usable one shows up
+        ok_name = "Company/%s/INBOX" % PROBE_OK
+        assert wait_until(lambda: ok_name in listed(m)), listed(m)
+        names = listed(m)
+        for address in BAD_GRANTS:
+            assert not any(address in n for n in names), (address, names)
+        assert not any(".." in n for n in names), names
+        for name in ("Company/a/../b@abc.com/INBOX",
+                     "Company/x@../INBOX", "Shared/..@abc.com/INBOX",
+                     "Shared/..@abc.com", "Company/x@.."):
+            for r in (m.select(name, readonly=True),
+                      m.status(name, "(MESSAGES)"), m.myrights(name)):
+                assert r[0] == "NO", (name, r)
+        assert ok(m.noop())
+    finally:
+        m.logout()
+    time.sleep(0.3)
+    log = env.dc.log_text()[mark:]
+    for address in BAD_GRANTS:
+        assert "unusable as a mailbox name, skipped: %s" % address in log, \
+            (address, log[-3000:])
+    assert "Panic" not in log and "Fatal" not in log
+    # nothing was created outside the mail root or for another user
+    new = tree(env.dc.workdir) - before
+    for p in new:
+        parts = p.split(os.sep)
+        assert parts[0] in ("vmail", "dovecot.log"), p
+        if parts[0] == "vmail" and len(parts) > 2:
+            assert parts[1] in ("abc.com", "xyz.org"), p
+            assert parts[2] not in ("a", "b", "..", "Maildir"), p
+    vmail = env.dc.vmail_dir
+    for p in (os.path.join(os.path.dirname(vmail), "x"),
+              os.path.join(vmail, "Maildir"),
+              os.path.join(vmail, "abc.com", "b"),
+              os.path.join(vmail, "abc.com", "a")):
+        assert not os.path.exists(p), p
