@@ -1295,3 +1295,53 @@ def check_unusable_names_skipped(env, before, mark):
               os.path.join(vmail, "abc.com", "b"),
               os.path.join(vmail, "abc.com", "a")):
         assert not os.path.exists(p), p
+
+
+def test_share_not_after_passes_in_open_sessions(env):
+    """A share whose window closes ends like a removed one: no content
+    later than mailgrants_cache_secs + 1 s after its not-after (the
+    replica keeps whole seconds and the last one still counts)."""
+    cn = "window-" + uuid.uuid4().hex[:6]
+    marker = "window-" + uuid.uuid4().hex[:8]
+    env.lmtp(["buchhaltung@abc.com"], marker)
+    not_after = int(time.time()) + 5
+    rc, out, err = env.slapd.ldapadd(share_ldif(
+        cn, "lr", extra="mailgrantsNotAfter: %s\n" % time.strftime(
+            "%Y%m%d%H%M%SZ", time.gmtime(not_after))), root=True)
+    assert rc == 0, out + err
+    loops = []
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        try:
+            folder = "Copies-" + cn
+            assert ok(m.create(folder))
+            assert wait_until(lambda: ok(m.select(REVOKE_BOX,
+                                                  readonly=True)))
+        finally:
+            m.logout()
+        assert time.time() < not_after - 1, "setup too slow"
+        # the window ends at the end of its last second
+        t_end = time.monotonic() + (not_after + 1 - time.time())
+        loops = [Loop(env, kind, marker, folder)
+                 for kind in ("fetch", "copy", "pipe", "late-fetch")]
+        for t in loops:
+            t.t_change = t_end
+            t.changed.set()
+            t.start()
+        for t in loops:
+            t.join(not_after + 1 - time.time() + REVOKE_BOUND + 5)
+        for t in loops:
+            assert t.error is None, (t.kind, t.error)
+            assert t.refused is not None, "%s never refused" % t.kind
+            if not t.kind.startswith("late-"):
+                assert t.count > 0, t.kind
+            last = None if t.last_content is None else \
+                t.last_content - t_end
+            assert last is None or last <= CACHE_SECS, (t.kind, last)
+            assert "relogin" in str(t.refused[1]), (t.kind, t.refused)
+    finally:
+        for t in loops:
+            t.stop = True
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        env.sync()
