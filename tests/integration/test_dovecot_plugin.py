@@ -1134,6 +1134,31 @@ def test_share_rights_never_admin_and_shares_add_up(env):
         env.sync()
 
 
+def test_share_without_r_is_a_drop_box(env):
+    """"li": listed, APPEND works, nothing can be read; the checks
+    that end a mailbox without "r" must not get in APPEND's way."""
+    cn = "drop-" + uuid.uuid4().hex[:6]
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "li"), root=True)
+    assert rc == 0, out + err
+    m = None
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        assert wait_until(lambda: rights_now(m, REVOKE_BOX) == "il")
+        assert REVOKE_BOX in listed(m)
+        assert ok(m.append(REVOKE_BOX, None, None,
+                           b"Subject: drop\r\n\r\nx\r\n"))
+        for r in (m.select(REVOKE_BOX, readonly=True),
+                  m.status(REVOKE_BOX, "(MESSAGES)")):
+            assert r[0] == "NO" and "[NOPERM]" in text(r), r
+        assert ok(m.noop())
+    finally:
+        if m is not None:
+            m.logout()
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        env.sync()
+
+
 @pytest.mark.parametrize("rights_after", ["ls", "rs"],
                          ids=["loses-r", "loses-l"])
 def test_share_losing_l_or_r_ends_access(env, rights_after):
