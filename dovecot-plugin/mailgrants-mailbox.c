@@ -30,7 +30,11 @@
  *			search_deinit then fails the command;
  *	copy		on every mailbox of the user (the destination):
  *			a COPY or MOVE whose source is one of ours; maildir
- *			hard-links and never reads the message.
+ *			hard-links and never reads the message;
+ *	istream		every read of a message file (istream_opened wraps
+ *			it): a large message that is still being sent
+ *			when the grant ends is cut off, and imap
+ *			disconnects ("FETCH read() failed").
  *
  *	A failed check sets MAIL_ERROR_PERM with a text that asks to log
  *	in again; the mailbox is then "inconsistent", and imap ends the
@@ -62,6 +66,11 @@
 
 #include "lib.h"
 #include "ioloop.h"
+/* istream.h declares a callback as "void (*callback)()". */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include "istream-private.h"
+#pragma GCC diagnostic pop
 #include "mail-storage-private.h"
 #include "mailgrants-plugin.h"
 
@@ -99,14 +108,30 @@ static MODULE_CONTEXT_DEFINE_INIT(mailgrants_mailbox_module,
 static MODULE_CONTEXT_DEFINE_INIT(mailgrants_mail_module,
 				  &mail_module_register);
 
-/* mailgrants_mailbox_lost - has the grant behind box ended */
-static bool mailgrants_mailbox_lost(struct mailbox *box)
-{
-	const char *letters = mailgrants_namespace_letters(box->list->ns);
+/* A message file's stream, read only while the grant lasts. It keeps
+   the user (referenced) and the grant's name rather than the mailbox:
+   a stream may outlive the mail that opened it. */
+struct mailgrants_istream {
+	struct istream_private istream;
+	struct mail_user *user;
+	enum mailgrants_category category;
+	char *owner;
+	unsigned int generation;	/* of the last check that passed */
+};
 
+/* mailgrants_letters_lost - do these letters no longer give access */
+static bool mailgrants_letters_lost(const char *letters)
+{
 	/* Without "l" or "r" the mailbox is neither listed nor readable:
 	   losing either ends access like losing the grant. */
 	return strchr(letters, 'l') == NULL || strchr(letters, 'r') == NULL;
+}
+
+/* mailgrants_mailbox_lost - has the grant behind box ended */
+static bool mailgrants_mailbox_lost(struct mailbox *box)
+{
+	return mailgrants_letters_lost(
+		mailgrants_namespace_letters(box->list->ns));
 }
 
 /* mailgrants_mailbox_revoked - check the grant, at most once per refresh */
@@ -256,6 +281,91 @@ static int mailgrants_mail_get_special(struct mail *_mail,
 	return mmail->super.get_special(_mail, field, value_r);
 }
 
+/* mailgrants_istream_lost - has the grant of this stream's mail ended */
+static bool mailgrants_istream_lost(struct mailgrants_istream *mstream)
+{
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(mstream->user);
+	const struct mailgrants_grant *grant;
+
+	if (muser == NULL)
+		return FALSE;
+	/* as in mailgrants_mailbox_revoked(): the clock now, a query at
+	   most once per cache period, a look at the grants once per
+	   refresh */
+	io_loop_time_refresh();
+	mailgrants_user_update(mstream->user);
+	if (mstream->generation == muser->generation)
+		return FALSE;
+	grant = mailgrants_user_find(mstream->user, mstream->category,
+				     mstream->owner);
+	if (grant == NULL || mailgrants_letters_lost(grant->letters))
+		return TRUE;
+	mstream->generation = muser->generation;
+	return FALSE;
+}
+
+/* mailgrants_istream_read - pass data on while the grant lasts */
+static ssize_t mailgrants_istream_read(struct istream_private *stream)
+{
+	struct mailgrants_istream *mstream =
+		container_of(stream, struct mailgrants_istream, istream);
+
+	if (mailgrants_istream_lost(mstream)) {
+		io_stream_set_error(&stream->iostream, "%s",
+				    MAILGRANTS_ERR_REVOKED);
+		stream->istream.stream_errno = EACCES;
+		return -1;
+	}
+	/* The parent may be shared and moved by someone else. */
+	i_stream_seek(stream->parent, stream->parent_start_offset +
+		      stream->istream.v_offset);
+	return i_stream_read_copy_from_parent(&stream->istream);
+}
+
+/* mailgrants_istream_destroy - drop the user and the name */
+static void mailgrants_istream_destroy(struct iostream_private *stream)
+{
+	struct mailgrants_istream *mstream =
+		container_of(stream, struct mailgrants_istream,
+			     istream.iostream);
+
+	i_free(mstream->owner);
+	mail_user_unref(&mstream->user);
+}
+
+/* mailgrants_mail_istream_opened - read the message only while granted */
+static int mailgrants_mail_istream_opened(struct mail *_mail,
+					  struct istream **stream)
+{
+	struct mail_private *mail = (struct mail_private *)_mail;
+	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(_mail->box->list);
+	struct mailgrants_istream *mstream;
+	struct istream *input;
+
+	if (mmail->super.istream_opened != NULL &&
+	    mmail->super.istream_opened(_mail, stream) < 0)
+		return -1;
+	input = *stream;
+	mstream = i_new(struct mailgrants_istream, 1);
+	mstream->user = _mail->box->storage->user;
+	mail_user_ref(mstream->user);
+	mstream->category = mlist->category;
+	mstream->owner = i_strdup(mlist->owner);
+	mstream->istream.max_buffer_size = input->real_stream->max_buffer_size;
+	mstream->istream.stream_size_passthrough = TRUE;
+	mstream->istream.read = mailgrants_istream_read;
+	mstream->istream.iostream.destroy = mailgrants_istream_destroy;
+	/* Not readable_fd: sendfile() from the file would skip read(). */
+	mstream->istream.istream.readable_fd = FALSE;
+	mstream->istream.istream.blocking = input->blocking;
+	mstream->istream.istream.seekable = input->seekable;
+	*stream = i_stream_create(&mstream->istream, input,
+				  i_stream_get_fd(input), 0);
+	i_stream_unref(&input);
+	return 0;
+}
+
 /* mailgrants_mail_allocated - guard the content of our mailboxes' mails */
 void mailgrants_mail_allocated(struct mail *_mail)
 {
@@ -276,6 +386,10 @@ void mailgrants_mail_allocated(struct mail *_mail)
 	v->get_stream = mailgrants_mail_get_stream;
 	v->get_binary_stream = mailgrants_mail_get_binary_stream;
 	v->get_special = mailgrants_mail_get_special;
+	/* With istream_opened set, maildir finds a physical size missing
+	   from the file name (S=) by reading the message instead of
+	   stat(); LMTP and IMAP saves always write S=. */
+	v->istream_opened = mailgrants_mail_istream_opened;
 	MODULE_CONTEXT_SET_SELF(mail, mailgrants_mail_module, mmail);
 }
 

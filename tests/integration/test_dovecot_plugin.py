@@ -1370,3 +1370,72 @@ def test_share_not_after_passes_in_open_sessions(env):
             t.stop = True
         env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
         env.sync()
+
+
+def test_revocation_cuts_a_message_being_sent(env):
+    """A large message whose FETCH began before the revocation stops
+    flowing once the grant is gone: the stream is checked at every
+    read, not only when it is opened."""
+    cn = "big-" + uuid.uuid4().hex[:6]
+    marker = "big-" + uuid.uuid4().hex[:8]
+    line = b"x" * 998 + b"\r\n"
+    size = 40 * 1024 * 1024
+    body = line * (size // len(line))
+    msg = ("From: x@example.net\r\nSubject: %s\r\nMessage-ID: <%s@x>\r\n"
+           "\r\n" % (marker, marker)).encode() + body
+    s = smtplib.LMTP("127.0.0.1", env.dc.lmtp_port)
+    try:
+        assert s.sendmail("x@example.net", ["buchhaltung@abc.com"],
+                          msg) == {}
+    finally:
+        s.quit()
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lr"), root=True)
+    assert rc == 0, out + err
+    m = None
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        # a small receive buffer: what the client has not read yet is
+        # mostly still on the server
+        m.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 128 * 1024)
+        assert wait_until(lambda: ok(m.select(REVOKE_BOX, readonly=True)))
+        lines = raw(m, 'UID SEARCH SUBJECT "%s"' % marker)
+        uid = [l for l in lines if l.startswith("* SEARCH ")][0].split()[2]
+        tag = m._new_tag().decode()
+        m.send(("%s UID FETCH %s (BODY.PEEK[])\r\n" % (tag, uid)).encode())
+        head = m.readline()
+        total = int(re.search(rb"\{(\d+)\}", head).group(1))
+        assert total > size
+        got, t_change, last = 0, None, None
+        deadline = time.monotonic() + 60
+        while got < total and time.monotonic() < deadline:
+            try:
+                chunk = m.file.read1(64 * 1024)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            got += len(chunk)
+            last = time.monotonic()
+            if t_change is None and got >= 4 * 1024 * 1024:
+                rc, out, err = env.slapd.ldapdelete(
+                    "cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+                assert rc == 0, out + err
+                env.sync()
+                t_change = time.monotonic()
+            time.sleep(0.016)           # about 4 MB/s
+        assert t_change is not None
+        # cut off, well before the end, and soon after the bound (what
+        # was already in the socket buffers still arrives)
+        assert got < total - 8 * 1024 * 1024, (got, total)
+        assert last - t_change <= REVOKE_BOUND + 3, last - t_change
+    finally:
+        if m is not None:
+            try:
+                m.shutdown()
+            except Exception:
+                pass
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        env.sync()
+    time.sleep(0.3)
+    assert "Access to this mailbox has ended" in env.dc.log_text()
