@@ -5,7 +5,6 @@
  *	#include "mailgrants-plugin.h"
  *
  *	void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
- *	void mailgrants_acl_mailbox_allocated(struct mailbox *box);
  *	const char *mailgrants_namespace_letters(struct mail_namespace *ns);
  * DESCRIPTION
  *	Dovecot 2.3 has no registry for ACL backends. As the bundled
@@ -29,15 +28,13 @@
  *
  *	vfile's object_init, object_deinit and the object list stay.
  *
- *	A selected mailbox whose grant ends makes the mailbox
- *	"inconsistent", which ends the IMAP session with a request to
- *	log in again; a mailbox in IDLE is woken every cache period so
- *	that this also happens without traffic.
+ *	The ACL plugin asks for these rights when a mailbox is opened and
+ *	when something is written; what an open mailbox still hands out
+ *	after its grant ended is mailgrants-mailbox.c's part.
  */
 
 #include "lib.h"
 #include "array.h"
-#include "ioloop.h"
 #include "mail-namespace.h"
 #include "mail-storage-private.h"
 #include "acl-api-private.h"
@@ -54,17 +51,6 @@ struct mailgrants_validity {
 	unsigned int generation;
 	unsigned char pad[120];
 };
-
-#define MAILGRANTS_MAILBOX_CONTEXT(obj) \
-	MODULE_CONTEXT(obj, mailgrants_mailbox_module)
-
-struct mailgrants_mailbox {
-	union mailbox_module_context module_ctx;
-	struct timeout *to_notify;
-};
-
-static MODULE_CONTEXT_DEFINE_INIT(mailgrants_mailbox_module,
-				  &mail_storage_module_register);
 
 /* mailgrants_acl_grant - the grant behind an owner namespace, if any */
 static const struct mailgrants_grant *
@@ -231,107 +217,4 @@ void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns)
 	backend->v.nonowner_lookups_rebuild = mailgrants_acl_nonowner_rebuild;
 	/* Anything vfile cached before the takeover is not ours. */
 	acl_cache_flush_all(backend->cache);
-}
-
-/* mailgrants_mailbox_lost - has the grant of an open mailbox ended */
-static bool mailgrants_mailbox_lost(struct mailbox *box)
-{
-	const struct mailgrants_grant *grant = mailgrants_acl_grant(box->list);
-
-	return grant == NULL || strchr(grant->letters, 'l') == NULL ||
-		strchr(grant->letters, 'r') == NULL;
-}
-
-/* mailgrants_mailbox_is_inconsistent - an ended grant ends the session */
-static bool mailgrants_mailbox_is_inconsistent(struct mailbox *box)
-{
-	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
-
-	if (mbox->module_ctx.super.is_inconsistent(box))
-		return TRUE;
-	if (!box->opened)
-		return FALSE;
-	if (mailgrants_mailbox_lost(box)) {
-		e_info(box->event, "mailgrants: access to %s ended",
-		       box->vname);
-		return TRUE;
-	}
-	return FALSE;
-}
-
-/* mailgrants_mailbox_exists - an owner's prefix is no mailbox */
-static int mailgrants_mailbox_exists(struct mailbox *box, bool auto_boxes,
-				     enum mailbox_existence *existence_r)
-{
-	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
-
-	/* "Company/info@abc.com" would otherwise list as selectable
-	   (STATUS finds the storage root) while SELECT fails: clients
-	   that sync every folder then stumble over it. */
-	if (box->name[0] == '\0') {
-		*existence_r = MAILBOX_EXISTENCE_NOSELECT;
-		return 0;
-	}
-	return mbox->module_ctx.super.exists(box, auto_boxes, existence_r);
-}
-
-/* mailgrants_mailbox_notify_timeout - wake IDLE to look at the grant */
-static void mailgrants_mailbox_notify_timeout(struct mailbox *box)
-{
-	if (box->notify_callback != NULL && mailgrants_mailbox_lost(box))
-		box->notify_callback(box, box->notify_context);
-}
-
-/* mailgrants_mailbox_notify_changes - a timer while someone waits */
-static void mailgrants_mailbox_notify_changes(struct mailbox *box)
-{
-	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
-	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(box->storage->user);
-	unsigned int msecs;
-
-	mbox->module_ctx.super.notify_changes(box);
-	timeout_remove(&mbox->to_notify);
-	if (box->notify_callback == NULL || muser == NULL)
-		return;
-	msecs = (muser->cache_secs == 0 ? 1 : muser->cache_secs) * 1000;
-	mbox->to_notify = timeout_add(msecs, mailgrants_mailbox_notify_timeout,
-				      box);
-}
-
-/* mailgrants_mailbox_close - no timer for a closed mailbox */
-static void mailgrants_mailbox_close(struct mailbox *box)
-{
-	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
-
-	timeout_remove(&mbox->to_notify);
-	mbox->module_ctx.super.close(box);
-}
-
-/* mailgrants_mailbox_free - no timer for a freed mailbox */
-static void mailgrants_mailbox_free(struct mailbox *box)
-{
-	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
-
-	timeout_remove(&mbox->to_notify);
-	mbox->module_ctx.super.free(box);
-}
-
-/* mailgrants_acl_mailbox_allocated - watch mailboxes of owner namespaces */
-void mailgrants_acl_mailbox_allocated(struct mailbox *box)
-{
-	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(box->list);
-	struct mailbox_vfuncs *v = box->vlast;
-	struct mailgrants_mailbox *mbox;
-
-	if (mlist == NULL || mlist->owner == NULL)
-		return;
-	mbox = p_new(box->pool, struct mailgrants_mailbox, 1);
-	mbox->module_ctx.super = *v;
-	box->vlast = &mbox->module_ctx.super;
-	v->exists = mailgrants_mailbox_exists;
-	v->is_inconsistent = mailgrants_mailbox_is_inconsistent;
-	v->notify_changes = mailgrants_mailbox_notify_changes;
-	v->close = mailgrants_mailbox_close;
-	v->free = mailgrants_mailbox_free;
-	MODULE_CONTEXT_SET(box, mailgrants_mailbox_module, mbox);
 }

@@ -1,6 +1,7 @@
 /*
  * NAME
- *	mailgrants-imap - SETACL, DELETEACL and GETACL on our mailboxes
+ *	mailgrants-imap - SETACL, DELETEACL, GETACL and MYRIGHTS on our
+ *	mailboxes
  * SYNOPSIS
  *	#include "mailgrants-plugin.h"
  *
@@ -13,10 +14,14 @@
  *
  *	SETACL, DELETEACL  NO [NOPERM] with a text that says where
  *			   access is managed;
- *	GETACL		   the user's own rights, as MYRIGHTS has them.
+ *	GETACL		   the user's own rights, as MYRIGHTS has them;
+ *	MYRIGHTS	   imap_acl's answer, but only for a mailbox the
+ *			   user can see.
  *
- *	A mailbox the user cannot see gets the same answer as one that
- *	does not exist. Every other mailbox goes to imap_acl as before.
+ *	A mailbox the user cannot see (no grant, no "l", or an owner's
+ *	level, which LIST shows as \Noselect) gets the same answer as one
+ *	that does not exist. Every other mailbox goes to imap_acl as
+ *	before.
  *
  *	The plugin is one .so for every mail process; the IMAP server's
  *	functions are referenced weakly and used only inside the imap
@@ -50,11 +55,13 @@ struct mailgrants_imap_cmd {
 static bool mailgrants_cmd_getacl(struct client_command_context *cmd);
 static bool mailgrants_cmd_setacl(struct client_command_context *cmd);
 static bool mailgrants_cmd_deleteacl(struct client_command_context *cmd);
+static bool mailgrants_cmd_myrights(struct client_command_context *cmd);
 
 enum {
 	MAILGRANTS_IMAP_GETACL,
 	MAILGRANTS_IMAP_SETACL,
 	MAILGRANTS_IMAP_DELETEACL,
+	MAILGRANTS_IMAP_MYRIGHTS,
 	MAILGRANTS_IMAP_COUNT
 };
 
@@ -63,6 +70,8 @@ static struct mailgrants_imap_cmd mailgrants_imap_cmds[MAILGRANTS_IMAP_COUNT] = 
 	[MAILGRANTS_IMAP_SETACL] = { "SETACL", mailgrants_cmd_setacl, NULL },
 	[MAILGRANTS_IMAP_DELETEACL] = { "DELETEACL", mailgrants_cmd_deleteacl,
 					NULL },
+	[MAILGRANTS_IMAP_MYRIGHTS] = { "MYRIGHTS", mailgrants_cmd_myrights,
+				       NULL },
 };
 
 /* mailgrants_imap_ours - is the namespace one of our roots or owners */
@@ -149,6 +158,28 @@ static bool mailgrants_cmd_setacl(struct client_command_context *cmd)
 static bool mailgrants_cmd_deleteacl(struct client_command_context *cmd)
 {
 	return mailgrants_cmd_refuse(cmd, MAILGRANTS_IMAP_DELETEACL);
+}
+
+/* mailgrants_cmd_myrights - MYRIGHTS only on what the user can see */
+static bool mailgrants_cmd_myrights(struct client_command_context *cmd)
+{
+	struct mail_namespace *ns;
+	const char *mailbox, *orig_mailbox;
+	int ret;
+
+	/* imap_acl answers with the rights of the namespace for any name
+	   in it, even for the owner's \Noselect level, which GETACL,
+	   SELECT and STATUS call nonexistent. */
+	ret = mailgrants_imap_target(cmd, &ns, &mailbox, &orig_mailbox);
+	if (ret == -1)
+		return FALSE;
+	if (ret == -2)
+		return TRUE;
+	if (ret == 1 && !mailgrants_imap_visible(ns, mailbox)) {
+		mailgrants_imap_not_found(cmd, orig_mailbox);
+		return TRUE;
+	}
+	return mailgrants_imap_cmds[MAILGRANTS_IMAP_MYRIGHTS].prev(cmd);
 }
 
 /* mailgrants_imap_letters - rights letters as imap_acl writes them */

@@ -48,14 +48,21 @@
  *	below the owner, ...). No dovecot-acl file is read or written
  *	there; SETACL and DELETEACL answer NO [NOPERM] with a text that
  *	points to the directory. The right "a" (administer) is never
- *	given. An owner's prefix (Company/info@abc.com) lists as
- *	\Noselect; its mailboxes are below it, INBOX included.
+ *	given, whatever the directory says; a grant without "l" (lookup)
+ *	shows nothing, and one without "r" cannot be selected. An owner's prefix (Company/info@abc.com) lists as
+ *	\Noselect; its mailboxes are below it, INBOX included. It is no
+ *	mailbox: SELECT, EXAMINE, STATUS, APPEND, GETACL and MYRIGHTS
+ *	answer as for a mailbox that does not exist, CREATE, DELETE and
+ *	RENAME of it are refused.
  *
  *	A user's grants are read in one replica query and kept for
  *	mailgrants_cache_secs seconds. A share that ends, or a grant that
- *	is revoked, takes effect in open sessions within that time: the
- *	selected mailbox of a revoked grant ends the session ("please
- *	relogin"), also in IDLE. New grants appear in LIST.
+ *	is revoked (or loses "l" or "r"), takes effect in open sessions
+ *	within that time: no message content, COPY or MOVE leaves its
+ *	mailbox later than mailgrants_cache_secs after the replica
+ *	changed, whatever the session does (the grant is checked before
+ *	content leaves, not after the command); the session then ends
+ *	("please relogin"), in IDLE too. New grants appear in LIST.
  *
  *	Nothing is read before it is needed: LMTP deliveries and doveadm
  *	calls that do not touch the roots never open the replica.
@@ -192,7 +199,10 @@ static bool mailgrants_user_category(struct mail_user *user,
 				     const struct rights_decision *d,
 				     enum mailgrants_category *category_r)
 {
-	if (!d->visible || d->rights[0] == '\0')
+	/* Without "l" nothing is listed; a namespace would only let the
+	   user SELECT by name what an open session loses the moment its
+	   "l" goes (mailgrants-mailbox.c): no grant, as with no rights. */
+	if (!d->visible || strchr(d->rights, 'l') == NULL)
 		return FALSE;
 	switch (d->kind) {
 	case RIGHTS_KIND_COMPANY:
@@ -420,7 +430,8 @@ static struct mail_storage_hooks mailgrants_mail_storage_hooks = {
 	.mail_user_created = mailgrants_mail_user_created,
 	.mailbox_list_created = mailgrants_list_created,
 	.mail_namespace_storage_added = mailgrants_acl_namespace_storage_added,
-	.mailbox_allocated = mailgrants_acl_mailbox_allocated,
+	.mailbox_allocated = mailgrants_mailbox_allocated,
+	.mail_allocated = mailgrants_mail_allocated,
 };
 
 /* mailgrants_plugin_init - register the hooks */

@@ -12,8 +12,10 @@
  *	wrappers around the shared namespace roots (Company/, Shared/,
  *	Private/) that add a namespace for every owner the grants allow
  *	and refuse every other owner; mailgrants-acl.c the takeover of
- *	the ACL backend of those owners' namespaces; mailgrants-imap.c
- *	the IMAP SETACL/DELETEACL/GETACL answers for them.
+ *	the ACL backend of those owners' namespaces; mailgrants-mailbox.c
+ *	what their open mailboxes give once a grant ended, and the owner
+ *	level that is no mailbox; mailgrants-imap.c the IMAP
+ *	SETACL/DELETEACL/GETACL/MYRIGHTS answers for them.
  */
 
 #include "lib.h"
@@ -110,8 +112,11 @@ void mailgrants_list_created(struct mailbox_list *list);
 
 /* mailgrants-acl.c */
 void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
-void mailgrants_acl_mailbox_allocated(struct mailbox *box);
 const char *mailgrants_namespace_letters(struct mail_namespace *ns);
+
+/* mailgrants-mailbox.c */
+void mailgrants_mailbox_allocated(struct mailbox *box);
+void mailgrants_mail_allocated(struct mail *mail);
 
 /* mailgrants-imap.c */
 void mailgrants_imap_init(void);

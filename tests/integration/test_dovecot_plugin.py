@@ -7,10 +7,19 @@ system's acl and imap_acl plugins, with the shipped conf.d snippet
 dovecot-plugin/90-mailgrants.conf (paths adjusted) and
 mailgrants_cache_secs = 2. The replica comes from `mailgrants sync
 --once` against the slapd fixture's directory (examples/abc.ldif).
+
+Besides listing, rights and delivery: an owner's \\Noselect level is no
+mailbox; rights letters (no "a", union of shares, a grant without "l");
+revocation, a lost "l"/"r" and a passed not-after in open sessions
+(sessions looping FETCH/COPY, pipelining, silent, in IDLE, in the
+middle of a large message), with the bound mailgrants_cache_secs + 1 s
+measured (pytest -s prints the figures); granted names the plugin must
+refuse, written into the replica past the normaliser.
 """
 
 import imaplib
 import json
+import random
 import os
 import re
 import shutil
@@ -18,6 +27,7 @@ import smtplib
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
 
@@ -273,6 +283,61 @@ def test_setacl_and_deleteacl_refused(env):
                    os.walk(env.dc.vmail_dir) for f in files)
 
 
+# -- an owner's level ---------------------------------------------------
+
+LEVELS = ["Company/info@abc.com", "Shared/peter.mueller@abc.com",
+          "Private/makler@abc.com"]
+
+
+def box_status(m, name):
+    typ, data = m.status(name, "(MESSAGES UIDNEXT UIDVALIDITY)")
+    assert typ == "OK", data
+    return data[0].decode().split(" ", 1)[1]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_noselect_level_is_no_mailbox(env, level):
+    """LIST calls an owner's prefix \\Noselect; everything else must
+    agree: it is not the owner's INBOX under another name."""
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        typ, data = m.list('""', '"%s"' % level)
+        assert typ == "OK" and len(data) == 1, data
+        assert b"\\Noselect" in data[0], data
+        inbox = level + "/INBOX"
+        missing = level + "/No-such-folder"
+        before = box_status(m, inbox)
+        # as a mailbox that does not exist, word for word
+        for name_ans, missing_ans in (
+                (m.select(level), m.select(missing)),
+                (m.select(level, readonly=True),
+                 m.select(missing, readonly=True)),
+                (m.status(level, "(MESSAGES)"),
+                 m.status(missing, "(MESSAGES)")),
+                (m.getacl(level), m.getacl(missing)),
+                (m.myrights(level), m.myrights(missing)),
+                (m.append(level, None, None, b"Subject: lv\r\n\r\nx\r\n"),
+                 m.append(missing, None, None,
+                          b"Subject: lv\r\n\r\nx\r\n"))):
+            assert name_ans[0] == "NO", name_ans
+            assert text(name_ans).replace(level, "N") == \
+                text(missing_ans).replace(missing, "N"), \
+                (name_ans, missing_ans)
+        # and it cannot be made into one, removed or moved
+        for r in (m.create(level), m.delete(level),
+                  m.rename(level, "Level-renamed"),
+                  m.rename(level, level + "/Renamed"),
+                  m._simple_command("RENAME", level + "/INBOX", level)):
+            assert r[0] == "NO", r
+        assert "Level-renamed" not in listed(m)
+        # the owner's INBOX did not change behind that name
+        assert box_status(m, inbox) == before
+        assert ok(m.noop())
+        assert m.select(inbox, readonly=True)[0] == "OK"
+    finally:
+        m.logout()
+
+
 # -- delivery and work in the mailboxes ---------------------------------
 
 def search_subject(m, name, subject, readonly=True):
@@ -502,6 +567,24 @@ def raw(m, line):
         reply = m.readline()
         if not reply:
             raise imaplib.IMAP4.abort("connection closed")
+        lines.append(reply.decode(errors="replace").rstrip("\r\n"))
+        if reply.startswith(tag.encode() + b" "):
+            return lines
+
+
+def raw_until_closed(m, line):
+    """raw(), but every line read is kept, also when the server closes
+    the connection in the middle (then "(closed)" is the last one)."""
+    tag = m._new_tag().decode()
+    m.send(("%s %s\r\n" % (tag, line)).encode())
+    lines = []
+    while True:
+        try:
+            reply = m.readline()
+        except (OSError, imaplib.IMAP4.abort):
+            reply = b""
+        if not reply:
+            return lines + ["(closed)"]
         lines.append(reply.decode(errors="replace").rstrip("\r\n"))
         if reply.startswith(tag.encode() + b" "):
             return lines
@@ -867,3 +950,595 @@ def test_lmtp_does_no_grant_work(broken):
     log = dc.log_text()[mark:]
     assert "saved mail to INBOX" in log
     assert "mailgrants" not in log, log
+
+
+# -- revocation in open sessions ----------------------------------------
+#
+# The promise: no message content, copy or move leaves a mailbox later
+# than mailgrants_cache_secs + 1 s after the replica lost the grant, in
+# whatever state the session is. Sessions loop FETCH or COPY (one
+# pipelines its FETCHes so that Dovecot never gets to sync between
+# them), one sits in IDLE; the share is removed in LDAP and synced, and
+# each loop records when it last got content and when it was refused.
+
+REVOKE_BOUND = CACHE_SECS + 1
+REVOKE_RUNS = 4
+REVOKE_BOX = "Shared/buchhaltung@abc.com/INBOX"
+
+
+def share_ldif(cn, rights, grantee_dn=SANDRA_DN, owner_dn=BUCHHALTUNG_DN,
+               extra=""):
+    return ("dn: cn=%s,%s\nobjectClass: mailgrantsShare\ncn: %s\n"
+            "mailgrantsGrantee: %s\nmailgrantsRights: %s\n%s"
+            "description: test share\n"
+            % (cn, owner_dn, cn, grantee_dn, rights, extra))
+
+
+class Loop(threading.Thread):
+    """One session that repeats a command on REVOKE_BOX until the
+    server refuses it (tagged NO/BAD, BYE, or a closed connection).
+
+    kind "fetch": UID FETCH 1:* BODY.PEEK[] (content: the marker seen)
+    kind "copy":  UID COPY 1:* to a folder of the user's own
+    kind "pipe":  FETCHes pipelined two deep, so no command ever ends
+                  with an empty queue (Dovecot then drops the syncs)
+    kind "late-fetch", "late-copy": the session stays selected and
+                  silent until REVOKE_BOUND + 0.3 s after the change
+                  (changed is set), then sends one FETCH or COPY
+    """
+
+    def __init__(self, env, kind, marker, folder):
+        super().__init__(daemon=True)
+        self.env, self.kind, self.marker = env, kind, marker
+        self.folder = folder
+        self.ready = threading.Event()
+        self.changed = threading.Event()
+        self.t_change = None
+        self.stop = False
+        self.last_content = None     # monotonic time of the last content
+        self.refused = None          # (monotonic time, what)
+        self.count = 0
+        self.error = None
+
+    def command(self):
+        if self.kind.endswith("copy"):
+            return 'UID COPY 1:* "%s"' % self.folder
+        return "UID FETCH 1:* (BODY.PEEK[])"
+
+    def judge(self, lines):
+        """False once the command was refused; content (the marker in
+        an untagged line, or a completed COPY) is timed as it is read."""
+        t = time.monotonic()
+        tagged = lines[-1].split(" ", 2)
+        if len(tagged) >= 2 and tagged[1] == "OK":
+            if self.kind.endswith("copy"):
+                self.last_content = t
+            self.count += 1
+            return True
+        self.refused = (t, lines[-3:])
+        return False
+
+    def read_reply(self, m, tag):
+        lines = []
+        while True:
+            reply = m.readline()
+            if not reply:
+                raise imaplib.IMAP4.abort("connection closed")
+            line = reply.decode(errors="replace").rstrip("\r\n")
+            lines.append(line)
+            if not self.kind.endswith("copy") and self.marker in line:
+                self.last_content = time.monotonic()
+            if line.startswith("* BYE"):
+                raise imaplib.IMAP4.abort(line)
+            if reply.startswith(tag.encode() + b" "):
+                return lines
+
+    def run(self):
+        m = None
+        try:
+            m = self.env.imap("sandra.schuster@abc.com")
+            assert m.select(REVOKE_BOX, readonly=True)[0] == "OK"
+            self.ready.set()
+            if self.kind.startswith("late-"):
+                self.changed.wait(60)
+                time.sleep(max(0.0, self.t_change + REVOKE_BOUND + 0.3
+                               - time.monotonic()))
+                tag = m._new_tag().decode()
+                m.send(("%s %s\r\n" % (tag, self.command())).encode())
+                self.judge(self.read_reply(m, tag))
+            elif self.kind == "pipe":
+                tags = []
+                for _ in range(2):
+                    tags.append(m._new_tag().decode())
+                    m.send(("%s %s\r\n" % (tags[-1],
+                                           self.command())).encode())
+                while not self.stop:
+                    if not self.judge(self.read_reply(m, tags.pop(0))):
+                        return
+                    tags.append(m._new_tag().decode())
+                    m.send(("%s %s\r\n" % (tags[-1],
+                                           self.command())).encode())
+            else:
+                while not self.stop:
+                    tag = m._new_tag().decode()
+                    m.send(("%s %s\r\n" % (tag, self.command())).encode())
+                    if not self.judge(self.read_reply(m, tag)):
+                        return
+        except (imaplib.IMAP4.abort, OSError) as e:
+            self.refused = (time.monotonic(), str(e))
+        except Exception as e:          # reported by the test
+            self.error = e
+        finally:
+            self.ready.set()
+            if m is not None:
+                try:
+                    m.shutdown()
+                except Exception:
+                    pass
+
+
+def revoke_once(env, run):
+    """One share, loops on it, revocation; the loops' figures."""
+    cn = "revoke-%d-%s" % (run, uuid.uuid4().hex[:6])
+    marker = "revoke-" + uuid.uuid4().hex[:8]
+    env.lmtp(["buchhaltung@abc.com"], marker)
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lr"), root=True)
+    assert rc == 0, out + err
+    loops = []
+    idle = None
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        try:
+            folder = "Copies-" + cn
+            assert ok(m.create(folder))
+            assert wait_until(lambda: ok(m.select(REVOKE_BOX,
+                                                  readonly=True)))
+        finally:
+            m.logout()
+        loops = [Loop(env, kind, marker, folder)
+                 for kind in ("fetch", "copy", "pipe", "late-fetch",
+                              "late-copy")]
+        for t in loops:
+            t.start()
+        for t in loops:
+            assert t.ready.wait(20)
+        idle = env.imap("sandra.schuster@abc.com")
+        assert idle.select(REVOKE_BOX, readonly=True)[0] == "OK"
+        idle.send(b"I1 IDLE\r\n")
+        assert idle.readline().startswith(b"+")
+        # every loop works before the revocation, which comes at any
+        # moment of the sessions' cache periods
+        time.sleep(0.5 + random.uniform(0, CACHE_SECS))
+        for t in loops:
+            assert t.error is None and t.refused is None, \
+                (t.kind, t.refused, t.error)
+            assert t.count > 0 or t.kind.startswith("late-"), t.kind
+        t_start = time.monotonic()
+        rc, out, err = env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN),
+                                            root=True)
+        assert rc == 0, out + err
+        env.sync()
+        t_change = time.monotonic()
+        for t in loops:
+            t.t_change = t_change
+            t.changed.set()
+        data = read_until_closed(idle.sock, REVOKE_BOUND + 5)
+        t_idle = time.monotonic()
+        for t in loops:
+            t.join(REVOKE_BOUND + 5)
+        for t in loops:
+            t.stop = True
+            assert t.error is None, (t.kind, t.error)
+            assert t.refused is not None, "%s never refused" % t.kind
+        assert b"* BYE" in data, data
+        return {
+            "sync": t_change - t_start,
+            "idle": t_idle - t_change,
+            "loops": {t.kind: (t.refused[0] - t_change,
+                               None if t.last_content is None
+                               else t.last_content - t_change,
+                               t.refused[1])
+                      for t in loops},
+        }
+    finally:
+        for t in loops:
+            t.stop = True
+        if idle is not None:
+            try:
+                idle.shutdown()
+            except Exception:
+                pass
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+
+
+def test_revocation_bound_while_loops_fetch_and_copy(env):
+    runs = [revoke_once(env, i) for i in range(REVOKE_RUNS)]
+    env.sync()
+    # the first refusals of the sessions that kept asking
+    firsts = sorted(r["loops"][k][0] for r in runs for k in r["loops"]
+                    if not k.startswith("late-"))
+    lasts = sorted(r["loops"][k][1] for r in runs for k in r["loops"]
+                   if r["loops"][k][1] is not None)
+    report = ("revocation, mailgrants_cache_secs=%d, %d runs: first "
+              "refusal after the replica change max %.2f s, median "
+              "%.2f s; last content max %.2f s; IDLE BYE max %.2f s; "
+              "sync %.2f s" % (
+                  CACHE_SECS, len(runs), firsts[-1],
+                  firsts[len(firsts) // 2], lasts[-1] if lasts else 0,
+                  max(r["idle"] for r in runs),
+                  max(r["sync"] for r in runs)))
+    print(report)
+    for r in runs:
+        print({k: (round(v[0], 2), v[1] and round(v[1], 2), v[2])
+               for k, v in r["loops"].items()})
+    for r in runs:
+        for kind, (first, last, what) in r["loops"].items():
+            # nothing left the mailbox after the bound ...
+            assert last is None or last <= REVOKE_BOUND, (kind, last,
+                                                          report)
+            # ... and a looping session was refused by then
+            assert kind.startswith("late-") or first <= REVOKE_BOUND, \
+                (kind, first, what, report)
+        assert r["idle"] <= REVOKE_BOUND + 0.5, report
+
+
+# -- rights letters -----------------------------------------------------
+
+def rights_now(m, name):
+    """MYRIGHTS letters, sorted; "" when the mailbox is not there."""
+    typ, data = m.myrights(name)
+    if typ != "OK":
+        return ""
+    return "".join(sorted(data[0].decode().rsplit(" ", 1)[1]))
+
+
+def test_share_rights_never_admin_and_shares_add_up(env):
+    """A share's "a" is dropped (access is managed in the directory,
+    never over IMAP); two active shares give the union of their
+    letters."""
+    name = REVOKE_BOX
+    cns = ["letters-a-" + uuid.uuid4().hex[:6],
+           "letters-b-" + uuid.uuid4().hex[:6]]
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        rc, out, err = env.slapd.ldapadd(share_ldif(cns[0], "lra"),
+                                         root=True)
+        assert rc == 0, out + err
+        env.sync()
+        assert wait_until(lambda: rights_now(m, name) != ""), \
+            "share not visible"
+        assert rights_now(m, name) == "lr"
+        typ, data = m.getacl(name)
+        assert typ == "OK", data
+        assert data[0].decode().split() == [
+            name, "sandra.schuster@abc.com", "lr"], data
+        # "a" in the directory gives no administration over IMAP
+        r = m._simple_command("SETACL", name, "jana.meier@abc.com", "lr")
+        assert r[0] == "NO" and "[NOPERM]" in text(r), r
+
+        # a second share with other letters: the union
+        rc, out, err = env.slapd.ldapadd(share_ldif(cns[1], "swi"),
+                                         root=True)
+        assert rc == 0, out + err
+        env.sync()
+        want = "".join(sorted("lrswi"))
+        assert wait_until(lambda: rights_now(m, name) == want), \
+            rights_now(m, name)
+        # ... enforced, not only reported: "i" lets APPEND in
+        assert ok(m.append(name, None, None, b"Subject: i\r\n\r\ni\r\n"))
+        assert ok(m.select(name))
+        assert m.delete(name)[0] == "NO"
+    finally:
+        m.logout()
+        for cn in cns:
+            env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN),
+                                 root=True)
+        env.sync()
+
+
+def test_share_without_r_is_a_drop_box(env):
+    """"li": listed, APPEND works, nothing can be read; the checks
+    that end a mailbox without "r" must not get in APPEND's way."""
+    cn = "drop-" + uuid.uuid4().hex[:6]
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "li"), root=True)
+    assert rc == 0, out + err
+    m = None
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        assert wait_until(lambda: rights_now(m, REVOKE_BOX) == "il")
+        assert REVOKE_BOX in listed(m)
+        assert ok(m.append(REVOKE_BOX, None, None,
+                           b"Subject: drop\r\n\r\nx\r\n"))
+        for r in (m.select(REVOKE_BOX, readonly=True),
+                  m.status(REVOKE_BOX, "(MESSAGES)")):
+            assert r[0] == "NO" and "[NOPERM]" in text(r), r
+        assert ok(m.noop())
+    finally:
+        if m is not None:
+            m.logout()
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        env.sync()
+
+
+@pytest.mark.parametrize("rights_after", ["ls", "rs"],
+                         ids=["loses-r", "loses-l"])
+def test_share_losing_l_or_r_ends_access(env, rights_after):
+    """A selected mailbox whose share loses "l" or "r" is over, as if
+    the share had been removed."""
+    cn = "lose-%s-%s" % (rights_after, uuid.uuid4().hex[:6])
+    marker = "lose-" + uuid.uuid4().hex[:8]
+    env.lmtp(["buchhaltung@abc.com"], marker)
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lrs"), root=True)
+    assert rc == 0, out + err
+    m = None
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        assert wait_until(lambda: ok(m.select(REVOKE_BOX, readonly=True)))
+        lines = raw(m, "UID FETCH 1:* (BODY.PEEK[])")
+        assert any(marker in l for l in lines), lines[-1]
+        rc, out, err = env.slapd.ldapmodify(
+            "dn: cn=%s,%s\nchangetype: modify\nreplace: mailgrantsRights\n"
+            "mailgrantsRights: %s\n" % (cn, BUCHHALTUNG_DN, rights_after),
+            root=True)
+        assert rc == 0, out + err
+        env.sync()
+        time.sleep(REVOKE_BOUND + 0.3)
+        lines = raw_until_closed(m, "UID FETCH 1:* (BODY.PEEK[])")
+        assert not any(marker in l for l in lines), lines
+        assert any("relogin" in l for l in lines), lines
+        # a new session sees what is left
+        m2 = env.imap("sandra.schuster@abc.com")
+        try:
+            # no "r": listed, not selectable; no "l": nothing at all
+            assert m2.select(REVOKE_BOX, readonly=True)[0] == "NO"
+            if rights_after == "ls":
+                assert rights_now(m2, REVOKE_BOX) == "ls"
+                assert REVOKE_BOX in listed(m2)
+            else:
+                assert rights_now(m2, REVOKE_BOX) == ""
+                assert REVOKE_BOX not in listed(m2)
+                assert not any("buchhaltung" in n for n in listed(m2))
+        finally:
+            m2.logout()
+    finally:
+        if m is not None:
+            try:
+                m.shutdown()
+            except Exception:
+                pass
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        env.sync()
+
+
+# -- names the plugin must not use --------------------------------------
+#
+# The sync's address normaliser should never let these into the
+# replica; the plugin's own guard (mailgrants_address_is_usable) is the
+# last barrier before an address becomes a namespace prefix and, through
+# %n and %d, a path. The rows are written into the replica directly,
+# past the normaliser.
+
+MAILBOXES_DN = "ou=mailboxes,o=abc.com,dc=example,dc=org"
+# address -> the row it copies (kind, company, owner, rights)
+BAD_GRANTS = {
+    "a/../b@abc.com": "info@abc.com",           # company mailbox
+    "x@..": "info@abc.com",                      # %d = ".."
+    "..@abc.com": "peter.mueller@abc.com",      # private, shared below
+}
+PROBE_OK = "probe-ok@abc.com"                    # the same way, usable
+
+
+def replica_sql(env, sql):
+    """Run SQL on the live replica as the sync would write it: in WAL
+    mode, leaving the -wal/-shm files for the readers."""
+    r = subprocess.run(["sqlite3", env.replica, ".filectrl persist_wal 1",
+                        sql], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def tree(top, skip=("run", "state")):
+    out = set()
+    for d, dirs, files in os.walk(top):
+        rel = os.path.relpath(d, top)
+        if rel.split(os.sep)[0] in skip:
+            continue
+        out.add(rel)
+        out.update(os.path.join(rel, f) for f in files)
+    return out
+
+
+def test_unusable_granted_names_are_skipped(env):
+    sandra = "sandra.schuster@abc.com"
+    rows = dict(BAD_GRANTS, **{PROBE_OK: "info@abc.com"})
+    sql = []
+    for i, (address, like) in enumerate(sorted(rows.items())):
+        sql.append(
+            "INSERT INTO mailboxes(dn, kind, address, company_id, "
+            "owner_id, group_id, rights) SELECT 'cn=probe-%d,%s', kind, "
+            "'%s', company_id, owner_id, group_id, rights FROM mailboxes "
+            "WHERE address = '%s';" % (i, MAILBOXES_DN, address, like))
+    sql.append(
+        "INSERT INTO shares(dn, mailbox_id, rights) SELECT "
+        "'cn=probe-share,%s', id, 'lr' FROM mailboxes WHERE address = "
+        "'..@abc.com';" % MAILBOXES_DN)
+    sql.append(
+        "INSERT INTO share_grantees SELECT s.id, u.id FROM shares s, "
+        "users u WHERE s.dn = 'cn=probe-share,%s' AND u.login = '%s';"
+        % (MAILBOXES_DN, sandra))
+    before = tree(env.dc.workdir)
+    mark = len(env.dc.log_text())
+    replica_sql(env, "BEGIN;" + "".join(sql) + "COMMIT;")
+    try:
+        check_unusable_names_skipped(env, before, mark)
+    finally:
+        # the next sync puts the directory's truth back
+        env.sync()
+    m = env.imap(sandra)
+    try:
+        assert "Company/%s/INBOX" % PROBE_OK not in listed(m)
+    finally:
+        m.logout()
+
+
+def check_unusable_names_skipped(env, before, mark):
+    sandra = "sandra.schuster@abc.com"
+    m = env.imap(sandra)
+    try:
+        # the rows are read: the usable one shows up
+        ok_name = "Company/%s/INBOX" % PROBE_OK
+        assert wait_until(lambda: ok_name in listed(m)), listed(m)
+        names = listed(m)
+        for address in BAD_GRANTS:
+            assert not any(address in n for n in names), (address, names)
+        assert not any(".." in n for n in names), names
+        for name in ("Company/a/../b@abc.com/INBOX",
+                     "Company/x@../INBOX", "Shared/..@abc.com/INBOX",
+                     "Shared/..@abc.com", "Company/x@.."):
+            for r in (m.select(name, readonly=True),
+                      m.status(name, "(MESSAGES)"), m.myrights(name)):
+                assert r[0] == "NO", (name, r)
+        assert ok(m.noop())
+    finally:
+        m.logout()
+    time.sleep(0.3)
+    log = env.dc.log_text()[mark:]
+    for address in BAD_GRANTS:
+        assert "unusable as a mailbox name, skipped: %s" % address in log, \
+            (address, log[-3000:])
+    assert "Panic" not in log and "Fatal" not in log
+    # nothing was created outside the mail root or for another user
+    new = tree(env.dc.workdir) - before
+    for p in new:
+        parts = p.split(os.sep)
+        assert parts[0] in ("vmail", "dovecot.log"), p
+        if parts[0] == "vmail" and len(parts) > 2:
+            assert parts[1] in ("abc.com", "xyz.org"), p
+            assert parts[2] not in ("a", "b", "..", "Maildir"), p
+    vmail = env.dc.vmail_dir
+    for p in (os.path.join(os.path.dirname(vmail), "x"),
+              os.path.join(vmail, "Maildir"),
+              os.path.join(vmail, "abc.com", "b"),
+              os.path.join(vmail, "abc.com", "a")):
+        assert not os.path.exists(p), p
+
+
+def test_share_not_after_passes_in_open_sessions(env):
+    """A share whose window closes ends like a removed one: no content
+    later than mailgrants_cache_secs + 1 s after its not-after (the
+    replica keeps whole seconds and the last one still counts)."""
+    cn = "window-" + uuid.uuid4().hex[:6]
+    marker = "window-" + uuid.uuid4().hex[:8]
+    env.lmtp(["buchhaltung@abc.com"], marker)
+    not_after = int(time.time()) + 5
+    rc, out, err = env.slapd.ldapadd(share_ldif(
+        cn, "lr", extra="mailgrantsNotAfter: %s\n" % time.strftime(
+            "%Y%m%d%H%M%SZ", time.gmtime(not_after))), root=True)
+    assert rc == 0, out + err
+    loops = []
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        try:
+            folder = "Copies-" + cn
+            assert ok(m.create(folder))
+            assert wait_until(lambda: ok(m.select(REVOKE_BOX,
+                                                  readonly=True)))
+        finally:
+            m.logout()
+        assert time.time() < not_after - 1, "setup too slow"
+        # the window ends at the end of its last second
+        t_end = time.monotonic() + (not_after + 1 - time.time())
+        loops = [Loop(env, kind, marker, folder)
+                 for kind in ("fetch", "copy", "pipe", "late-fetch")]
+        for t in loops:
+            t.t_change = t_end
+            t.changed.set()
+            t.start()
+        for t in loops:
+            t.join(not_after + 1 - time.time() + REVOKE_BOUND + 5)
+        for t in loops:
+            assert t.error is None, (t.kind, t.error)
+            assert t.refused is not None, "%s never refused" % t.kind
+            if not t.kind.startswith("late-"):
+                assert t.count > 0, t.kind
+            last = None if t.last_content is None else \
+                t.last_content - t_end
+            assert last is None or last <= CACHE_SECS, (t.kind, last)
+            assert "relogin" in str(t.refused[1]), (t.kind, t.refused)
+    finally:
+        for t in loops:
+            t.stop = True
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        env.sync()
+
+
+def test_revocation_cuts_a_message_being_sent(env):
+    """A large message whose FETCH began before the revocation stops
+    flowing once the grant is gone: the stream is checked at every
+    read, not only when it is opened."""
+    cn = "big-" + uuid.uuid4().hex[:6]
+    marker = "big-" + uuid.uuid4().hex[:8]
+    line = b"x" * 998 + b"\r\n"
+    size = 40 * 1024 * 1024
+    body = line * (size // len(line))
+    msg = ("From: x@example.net\r\nSubject: %s\r\nMessage-ID: <%s@x>\r\n"
+           "\r\n" % (marker, marker)).encode() + body
+    s = smtplib.LMTP("127.0.0.1", env.dc.lmtp_port)
+    try:
+        assert s.sendmail("x@example.net", ["buchhaltung@abc.com"],
+                          msg) == {}
+    finally:
+        s.quit()
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lr"), root=True)
+    assert rc == 0, out + err
+    m = None
+    try:
+        env.sync()
+        m = env.imap("sandra.schuster@abc.com")
+        # a small receive buffer: what the client has not read yet is
+        # mostly still on the server
+        m.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 128 * 1024)
+        assert wait_until(lambda: ok(m.select(REVOKE_BOX, readonly=True)))
+        lines = raw(m, 'UID SEARCH SUBJECT "%s"' % marker)
+        uid = [l for l in lines if l.startswith("* SEARCH ")][0].split()[2]
+        tag = m._new_tag().decode()
+        m.send(("%s UID FETCH %s (BODY.PEEK[])\r\n" % (tag, uid)).encode())
+        head = m.readline()
+        total = int(re.search(rb"\{(\d+)\}", head).group(1))
+        assert total > size
+        got, t_change, last = 0, None, None
+        deadline = time.monotonic() + 60
+        while got < total and time.monotonic() < deadline:
+            try:
+                chunk = m.file.read1(64 * 1024)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            got += len(chunk)
+            last = time.monotonic()
+            if t_change is None and got >= 4 * 1024 * 1024:
+                rc, out, err = env.slapd.ldapdelete(
+                    "cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+                assert rc == 0, out + err
+                env.sync()
+                t_change = time.monotonic()
+            time.sleep(0.016)           # about 4 MB/s
+        assert t_change is not None
+        # cut off, well before the end, and soon after the bound (what
+        # was already in the socket buffers still arrives)
+        assert got < total - 8 * 1024 * 1024, (got, total)
+        assert last - t_change <= REVOKE_BOUND + 3, last - t_change
+    finally:
+        if m is not None:
+            try:
+                m.shutdown()
+            except Exception:
+                pass
+        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        env.sync()
+    time.sleep(0.3)
+    assert "Access to this mailbox has ended" in env.dc.log_text()
