@@ -439,12 +439,14 @@ int replica_writer_open(const char *path,
 	return 0;
 }
 
-/* writer_address - normalise a stored address (extensions kept) */
+/* writer_address - normalise a stored address (extensions kept); it
+   must be usable as a mailbox name: Dovecot shows a mailbox as
+   "Shared/ADDRESS/", and its mail lives below a path made from it */
 static int writer_address(const char *in, char *out, size_t outsize,
 			  const char **error_r)
 {
-	return addr_normalize(in, NULL, ADDR_KEEP_EXTENSION, out, outsize,
-			      error_r);
+	return addr_normalize(in, NULL, ADDR_KEEP_EXTENSION | ADDR_MAILBOX,
+			      out, outsize, error_r);
 }
 
 /* writer_stage_company - a company and its domains */
