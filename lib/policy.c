@@ -294,6 +294,7 @@ static int policy_decide_login(struct replica *rep, const struct config *cfg,
 		return 0;
 	case RIGHTS_REASON_SHARE_INACTIVE:
 	case RIGHTS_REASON_NOT_IN_GROUP:
+	case RIGHTS_REASON_OTHER_COMPANY:
 	case RIGHTS_REASON_NOT_YOURS:
 	case RIGHTS_REASON_UNKNOWN_ADDRESS:
 		break;
