@@ -61,6 +61,7 @@
 #include "cli.h"
 #include "config.h"
 #include "ldapdir.h"
+#include "policy.h"
 #include "replica.h"
 #include "rights.h"
 #include "share.h"
@@ -582,6 +583,13 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 		printf("sync:      not live (last sync: sync --once, or the "
 		       "follower lost the directory)\n");
 	if (cfg->replica_max_age != 0 &&
+	    info.current_at - time(NULL) > POLICY_CLOCK_SKEW_MAX) {
+		printf("replica:   its last sync lies %lld s in the future:"
+		       " the policy daemon defers mail until the clock or"
+		       " the replica is right\n",
+		       (long long)(info.current_at - time(NULL)));
+		status = EXIT_UNAVAILABLE;
+	} else if (cfg->replica_max_age != 0 &&
 	    time(NULL) - info.current_at > (time_t)cfg->replica_max_age) {
 		printf("replica:   older than replica_max_age (%u s): the "
 		       "policy daemon defers mail until the next sync\n"
