@@ -46,6 +46,7 @@ PASSWORDS = {
     "tom.berger@abc.com": "tom-pw",
     "anna.schmidt@xyz.org": "anna-pw",
     "max.wolf@xyz.org": "max-pw",
+    "lena.wagner@xyz.org": "lena-pw",
 }
 
 

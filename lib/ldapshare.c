@@ -1030,6 +1030,10 @@ static int ldapshare_settings_check(const struct ldapshare_settings *set,
 		*error_r = "the share would end before it begins";
 		return 1;
 	}
+	if (set->not_before != 0 && set->not_after == set->not_before) {
+		*error_r = "the share would end the second it begins";
+		return 1;
+	}
 	return 0;
 }
 

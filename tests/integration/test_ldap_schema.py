@@ -505,11 +505,13 @@ def test_users_do_not_see_others_shares(slapd):
         assert rc == 0, err
         assert entries == []
         # Jana's private mailbox is hers; Sandra sees her own and the
-        # company's.
+        # company ones (entries, not grants: vertrieb@ as well).
         rc, entries, err = slapd.search("(objectClass=mailgrantsMailbox)",
                                         "1.1", **sandra)
         assert rc == 0, err
         assert dns(entries) == {MAKLER.lower(), INFO.lower(),
+                                ("cn=vertrieb@abc.com,ou=mailboxes,"
+                                 "o=abc.com," + BASE).lower(),
                                 ("cn=info@xyz.org,ou=mailboxes,o=xyz.org,"
                                  + BASE).lower()}
         # Peter reads his own shares.
@@ -567,10 +569,10 @@ def test_sync_identity_reads_all_but_passwords(slapd):
         assert rc == 0, err
         return len(entries)
     assert count("(objectClass=mailgrantsShare)") == 2
-    assert count("(objectClass=mailgrantsMailbox)") == 4
-    assert count("(objectClass=mailgrantsUser)") == 6
+    assert count("(objectClass=mailgrantsMailbox)") == 5
+    assert count("(objectClass=mailgrantsUser)") == 7
     assert count("(objectClass=mailgrantsCompany)") == 2
-    assert count("(objectClass=groupOfNames)") == 3
+    assert count("(objectClass=groupOfNames)") == 4
     assert count("(userPassword=*)") == 0
     # RFC 4533 content synchronisation (syncprov) answers the identity.
     rc, entries, err = slapd.search("-E", "sync=ro",

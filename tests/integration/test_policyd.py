@@ -35,6 +35,7 @@ PETER_U = "peter.m\u00fcller@abc.com"
 TOM = "tom.berger@abc.com"
 ANNA = "anna.schmidt@xyz.org"
 MAX = "max.wolf@xyz.org"
+LENA = "lena.wagner@xyz.org"     # in xyz.org's subtree, not in cn=staff
 
 DUNNO = "DUNNO"
 REJECT = "REJECT 5.7.1 "
@@ -80,6 +81,21 @@ STORY = [
     (MAX, MAX, DUNNO, "own_mailbox"),
     (MAX, "info@xyz.org", DUNNO, "company_mailbox"),
     (MAX, ANNA, REJECT, "not_yours"),
+    # vertrieb@abc.com: for the members of cn=vertrieb (Jana, Peter).
+    (JANA, "vertrieb@abc.com", DUNNO, "company_mailbox"),
+    (PETER, "Vertrieb+team@abc.com", DUNNO, "company_mailbox"),
+    (SANDRA, "vertrieb@abc.com", REJECT + "<vertrieb@abc.com>: you may not "
+     "send as this address", "not_yours"),
+    (TOM, "vertrieb@abc.com", REJECT, "not_yours"),
+    (ANNA, "vertrieb@abc.com", REJECT, "not_yours"),
+    # Not an employee: her own address only.
+    (LENA, LENA, DUNNO, "own_mailbox"),
+    (LENA, "info@xyz.org", REJECT + "<info@xyz.org>: you may not send",
+     "not_yours"),
+    # A login with an extension is not the base login.
+    (SANDRA.replace("@", "+x@"), SANDRA, DEFER_LOGIN, "unknown_login"),
+    (JANA.replace("@", "+x@"), "vertrieb@abc.com", DEFER_LOGIN,
+     "unknown_login"),
     ("", SANDRA, REJECT + "<sandra.schuster@abc.com>: authentication "
      "required", "auth_required"),
     ("", "nobody@abc.com", REJECT, "auth_required"),

@@ -207,6 +207,70 @@ def test_replace(fresh):
     assert d["visible"] and sorted(d["rights"]) == sorted("lrswi"), d
 
 
+def test_windows_touching_by_a_second(fresh):
+    """Both ends of a window count (mailgrants.schema, rights.h): a
+    window that starts the second after another ends is a share of its
+    own; one that shares a single second with it competes."""
+    env = fresh
+
+    def share(name, *window):
+        return env.mg("share", *env.as_("peter", PETER), "--name", name,
+                      *window, "peter.mueller@abc.com", TOM)
+
+    # One day: the same date for both is that whole day.
+    p = share("day", "--from", "2040-06-01", "--until", "2040-06-01")
+    assert p.returncode == 0, p.stderr
+    day = env.shares()["cn=day," + PETER.lower()]
+    assert day["mailgrantsnotbefore"] == ["20400601000000Z"]
+    assert day["mailgrantsnotafter"] == ["20400601235959Z"]
+
+    p = share("july", "--from", "2040-07-01", "--until", "2040-07-31")
+    assert p.returncode == 0, p.stderr
+    before = env.shares()
+    # One second in common with July, at either end: refused, nothing
+    # written (July is the only share they could meet).
+    p = share("late", "--from", "2040-07-31T23:59:59Z", "--until",
+              "2040-08-15")
+    assert p.returncode == 1
+    assert "already has a share" in one_line(p)
+    assert "cn=july," + PETER.lower() in one_line(p).lower()
+    p = share("early", "--from", "2040-06-15", "--until",
+              "2040-07-01T00:00:00Z")
+    assert p.returncode == 1
+    assert "already has a share" in one_line(p)
+    assert "cn=july," + PETER.lower() in one_line(p).lower()
+    assert env.shares() == before
+    # Starts the second after July ends: a share of its own.
+    p = share("august", "--from", "2040-08-01", "--until", "2040-08-31")
+    assert p.returncode == 0, p.stderr
+    # Ends the second before July starts: a share of its own too.
+    p = share("june", "--from", "2040-06-02", "--until",
+              "2040-06-30T23:59:59Z")
+    assert p.returncode == 0, p.stderr
+    after = env.shares()
+    for name in ("day", "june", "july", "august"):
+        assert "cn=%s,%s" % (name, PETER.lower()) in after
+
+    # What the mail servers make of it, at the very seconds.
+    p = env.mg("sync", "--once")
+    assert p.returncode == 0, p.stderr
+    for at, entry in [("2040-06-30T23:59:59Z", "june"),
+                      ("2040-07-01T00:00:00Z", "july"),
+                      ("2040-07-31T23:59:59Z", "july"),
+                      ("2040-08-01T00:00:00Z", "august"),
+                      ("2040-08-31T23:59:59Z", "august")]:
+        p = env.mg("explain", "--json", "--at", at, "tom.berger@abc.com",
+                   "peter.mueller@abc.com")
+        assert p.returncode == 0, p.stderr
+        d = json.loads(p.stdout)
+        assert d["kind"] == "shared" and d["visible"], (at, d)
+        assert d["entry"].lower() == "cn=%s,%s" % (entry, PETER.lower())
+    p = env.mg("explain", "--json", "--at", "2040-09-01T00:00:00Z",
+               "tom.berger@abc.com", "peter.mueller@abc.com")
+    d = json.loads(p.stdout)
+    assert d["reason"] == "share_not_active" and not d["visible"], d
+
+
 def test_unshare_removes_one_grantee_of_two(fresh):
     env = fresh
     p = env.mg("unshare", *env.as_("peter", "peter.mueller@abc.com"),
@@ -313,6 +377,11 @@ def test_company_mailbox_is_not_shared(env):
     (["--rights", ""], "rights"),
     (["--from", "2026-01-02", "--until", "2026-01-01"],
      "--until is before --from"),
+    # Both ends count: the same second would be a share of one second.
+    (["--from", "2040-07-01T10:00:00Z", "--until", "2040-07-01T10:00:00Z"],
+     "--until is the same second as --from"),
+    (["--from", "20400701100000Z", "--until", "2040-07-01T10:00:00Z"],
+     "--until is the same second as --from"),
     (["--from", "2026-13-01"], "--from: expected"),
     (["--until", "tomorrow"], "--until: expected"),
     (["--name", "x" * 65], "name"),

@@ -160,11 +160,34 @@ static void test_name_and_dn(void)
 	}
 }
 
+/* test_settings - a new share's values are refused before the
+   directory is asked (no connection needed: ls is never touched) */
+static void test_settings(void)
+{
+	struct ldapshare_settings set = { .owner = "peter.mueller@abc.com",
+					  .grantee = "tom.berger@abc.com" };
+	const char *error = NULL;
+
+	set.not_before = 2224483200;	/* 2040-06-29T00:00:00Z */
+	set.not_after = set.not_before - 1;
+	TEST_ASSERT(ldapshare_add(NULL, &set, NULL, NULL, &error) == 1);
+	TEST_STREQ(error, "the share would end before it begins");
+	/* Both ends count: the same second is a share of one second. */
+	set.not_after = set.not_before;
+	error = NULL;
+	TEST_ASSERT(ldapshare_add(NULL, &set, NULL, NULL, &error) == 1);
+	TEST_STREQ(error, "the share would end the second it begins");
+	set.rights = "lrq";
+	set.not_after = set.not_before + 1;
+	TEST_ASSERT(ldapshare_add(NULL, &set, NULL, NULL, &error) == 1);
+}
+
 int main(void)
 {
 	test_parse_time();
 	test_format_time();
 	test_rights();
 	test_name_and_dn();
+	test_settings();
 	return test_exit("test-ldapshare");
 }
