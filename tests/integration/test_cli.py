@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -199,6 +200,25 @@ def _replica_bytes(env):
                    check=True, capture_output=True)
     with open(env["replica"], "rb") as f:
         return f.read()
+
+
+@pytest.mark.parametrize("ahead,status", [(30, 0), (3600, 2)])
+def test_check_sync_in_the_future(env, ahead, status):
+    """A last sync in the future beyond the clock's jitter (60 s): its
+    age is unknown, so with replica_max_age the replica counts as too
+    old (the policy daemon defers) and check says so."""
+    conf = _copy_env(env, "future-%d" % ahead, _replica_bytes(env))
+    with open(conf, "a") as f:
+        f.write("replica_max_age = 600\n")
+    replica = os.path.join(os.path.dirname(conf), "grants.db")
+    later = str(int(time.time()) + ahead)
+    subprocess.run(["sqlite3", replica,
+                    "UPDATE meta SET value = '%s' WHERE key IN"
+                    " ('last_success', 'heartbeat')" % later],
+                   check=True, capture_output=True)
+    r = mg(env, "check", conf=conf)
+    assert r.returncode == status, r.stdout + r.stderr
+    assert ("in the future" in r.stdout) == (status != 0), r.stdout
 
 
 @pytest.mark.parametrize("name,mangle", [

@@ -427,6 +427,31 @@ def test_replica_max_age(slapd, build_dir):
         shutil.rmtree(e.wd, ignore_errors=True)
 
 
+def test_replica_synced_in_the_future(slapd, build_dir):
+    """A last sync more than 60 s ahead of the clock: its age is
+    unknown, so it counts as too old (lib/policy.h); 30 s ahead is the
+    clock's jitter."""
+    e = make_env(slapd, build_dir, replica_max_age=600)
+
+    def sync_time(ahead):
+        later = str(int(time.time()) + ahead)
+        subprocess.run(["sqlite3", e.db, "UPDATE meta SET value = '%s'"
+                        " WHERE key IN ('last_success', 'heartbeat')"
+                        % later], check=True, capture_output=True)
+
+    try:
+        with Policyd(build_dir, e.conf, e.wd) as d:
+            assert d.ask(SANDRA, SANDRA) == DUNNO
+            sync_time(3600)
+            got = d.ask(SANDRA, SANDRA)
+            assert got.startswith(DEFER_REPLICA), got
+            assert "reason=replica_too_old" in d.log()
+            sync_time(30)
+            assert d.ask(SANDRA, SANDRA) == DUNNO
+    finally:
+        shutil.rmtree(e.wd, ignore_errors=True)
+
+
 def test_configurable_rows(slapd, build_dir):
     e = make_env(slapd, build_dir, policy_null_sender="reject",
                  policy_foreign_sender="dunno",

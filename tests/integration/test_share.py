@@ -265,10 +265,19 @@ def test_windows_touching_by_a_second(fresh):
         d = json.loads(p.stdout)
         assert d["kind"] == "shared" and d["visible"], (at, d)
         assert d["entry"].lower() == "cn=%s,%s" % (entry, PETER.lower())
+        # The IMAP list (access) agrees at the very second.
+        p = env.mg("access", "--json", "--at", at, "tom.berger@abc.com")
+        assert p.returncode == 0, p.stderr
+        assert [x["entry"].lower() for x in json.loads(p.stdout)
+                if x["mailbox"] == "peter.mueller@abc.com"] == [
+            "cn=%s,%s" % (entry, PETER.lower())], (at, p.stdout)
     p = env.mg("explain", "--json", "--at", "2040-09-01T00:00:00Z",
                "tom.berger@abc.com", "peter.mueller@abc.com")
     d = json.loads(p.stdout)
     assert d["reason"] == "share_not_active" and not d["visible"], d
+    p = env.mg("access", "--json", "--at", "2040-09-01T00:00:00Z",
+               "tom.berger@abc.com")
+    assert "peter.mueller@abc.com" not in p.stdout
 
 
 def test_unshare_removes_one_grantee_of_two(fresh):
