@@ -646,6 +646,49 @@ def test_new_and_revoked_share_in_open_sessions(env):
 
 # -- mbsync -------------------------------------------------------------
 
+def test_cross_company_share_lists_nothing(env):
+    """Sandra names Anna (xyz.org) in a share below her own entry: with
+    the default cross_company_shares = no, Anna gets no
+    Shared/sandra.schuster@abc.com; Jana, of Sandra's company, named
+    in the same share, does."""
+    share = "cn=across," + SANDRA_DN
+    name = "Shared/sandra.schuster@abc.com/INBOX"
+    rc, out, err = env.slapd.ldapadd("""\
+dn: {dn}
+objectClass: mailgrantsShare
+cn: across
+mailgrantsGrantee: uid=anna.schmidt,ou=people,o=xyz.org,dc=example,dc=org
+mailgrantsGrantee: uid=jana.meier,{people}
+""".format(dn=share, people=PEOPLE), root=True)
+    assert rc == 0, out + err
+    try:
+        env.sync()
+        jana = env.imap("jana.meier@abc.com")
+        try:
+            assert wait_until(lambda: name in listed(jana)), \
+                "the share within the company is not listed"
+        finally:
+            jana.logout()
+        m = env.imap("anna.schmidt@xyz.org")
+        try:
+            assert root_names(listed(m)) == {"Company/info@xyz.org/INBOX"}
+            got = probe(m, name)
+            want = probe(m, "Shared/sandra.schuster@abc.con/INBOX")
+            assert [(t, s.replace("abc.com", "N").replace("abc.con", "N"))
+                    for t, s in got] == \
+                [(t, s.replace("abc.com", "N").replace("abc.con", "N"))
+                 for t, s in want]
+            assert all(t != "OK" for t, _ in got), got
+            assert not [d for d in env.access("anna.schmidt@xyz.org")
+                        if d["mailbox"] == "sandra.schuster@abc.com"]
+        finally:
+            m.logout()
+    finally:
+        rc, out, err = env.slapd.ldapdelete(share, root=True)
+        assert rc == 0, out + err
+        env.sync()
+
+
 def test_mbsync_gets_company_and_shared_folders(env, tmp_path):
     subject = "sync-" + uuid.uuid4().hex[:8]
     env.lmtp(["info@abc.com", "peter.mueller@abc.com"], subject)
