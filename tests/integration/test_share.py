@@ -24,6 +24,8 @@ PETER = EXAMPLE_USERS["peter.mueller@abc.com"][0]
 SANDRA = EXAMPLE_USERS["sandra.schuster@abc.com"][0]
 JANA = EXAMPLE_USERS["jana.meier@abc.com"][0]
 TOM = EXAMPLE_USERS["tom.berger@abc.com"][0]
+ANNA = EXAMPLE_USERS["anna.schmidt@xyz.org"][0]
+STAFF = "cn=staff,ou=groups,o=xyz.org," + BASE
 MAKLER = "cn=makler@abc.com,ou=mailboxes," + ABC
 ADMIN = "cn=mailadmin," + BASE
 VACATION = "cn=vacation," + PETER
@@ -371,6 +373,49 @@ def test_unknown_grantee(env, grantee, message):
                "peter.mueller@abc.com", grantee)
     assert p.returncode == 1, p.stderr
     assert message in one_line(p)
+
+
+@pytest.mark.parametrize("grantee", ["anna.schmidt@xyz.org", ANNA,
+                                     "lena.wagner@xyz.org"])
+def test_cross_company_grantee_refused(env, grantee):
+    """A user of another company would get nothing from the share
+    (cross_company_shares = no): said so, nothing written."""
+    p = env.mg("share", *env.as_("sandra", SANDRA), "sandra.schuster@abc.com",
+               grantee)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert one_line(p) == (
+        "mailgrants: share: %s is not of the company of "
+        "sandra.schuster@abc.com (o=abc.com,dc=example,dc=org): the share "
+        "would grant nothing (cross_company_shares = no)" % grantee)
+
+
+def test_cross_company_shares_allowed(fresh):
+    """With cross_company_shares = yes the share is written and Anna
+    gets it; a group of another company is written either way (its
+    members of the mailbox's company count), and by default gives
+    Anna nothing."""
+    env = fresh
+    p = env.mg("share", *env.as_("sandra", SANDRA), "--name", "staff",
+               "sandra.schuster@abc.com", STAFF)
+    assert p.returncode == 0, p.stderr
+    p = env.mg("sync", "--once")
+    assert p.returncode == 0, p.stderr
+    assert "cn=staff,%s: group grantee %s has members of other companies" % (
+        SANDRA, STAFF) in p.stderr
+    d = env.explain("anna.schmidt@xyz.org", "sandra.schuster@abc.com")
+    assert (d["visible"], d["reason"]) == (False, "other_company"), d
+
+    env.slapd.write_config(env.conf, replica=env.replica,
+                           cross_company_shares=True)
+    p = env.mg("share", *env.as_("sandra", SANDRA), "--name", "anna",
+               "sandra.schuster@abc.com", "anna.schmidt@xyz.org")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "added cn=anna," + SANDRA
+    d = env.explain("anna.schmidt@xyz.org", "sandra.schuster@abc.com")
+    assert (d["kind"], d["visible"], d["may_send"]) == (
+        "shared", True, False), d
+    d = env.explain("max.wolf@xyz.org", "sandra.schuster@abc.com")
+    assert (d["kind"], d["visible"]) == ("shared", True), d
 
 
 def test_company_mailbox_is_not_shared(env):
