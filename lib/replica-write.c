@@ -936,24 +936,30 @@ static int writer_resolve(struct replica_writer *w)
 	   unless the site allows it (the readers check, at every
 	   decision, against meta cross_company_shares); say so here,
 	   naming the share, so that its owner or an admin can act. */
+	/* Each group's companies first: one pass over the memberships,
+	   not one per share that names the group. */
 	if (!w->cross_company_shares &&
 	    (writer_warn_rows(w,
-		"SELECT s.dn, u.dn FROM share_grantees sg"
-		" JOIN shares s ON s.id = sg.share_id"
+		"SELECT s.dn, u.dn FROM t_share_grantee t"
+		" JOIN users u ON u.dn = t.dn"
+		" JOIN shares s ON s.id = t.share_id"
 		" JOIN mailboxes m ON m.id = s.mailbox_id"
-		" JOIN users u ON u.id = sg.user_id"
-		" JOIN t_share_grantee t ON t.share_id = s.id AND t.dn = u.dn"
 		" WHERE u.company_id IS NOT m.company_id ORDER BY s.dn, u.dn",
 		"grantee ", " is not of the mailbox's company: it gets"
 		" nothing (cross_company_shares = no)") < 0 ||
+	     writer_exec(w,
+		"CREATE TEMP TABLE t_group_company AS"
+		" SELECT DISTINCT gm.group_id, u.company_id"
+		" FROM group_members gm JOIN users u ON u.id = gm.user_id",
+		"cannot check group grantees") < 0 ||
 	     writer_warn_rows(w,
 		"SELECT s.dn, g.dn FROM t_share_grantee t"
+		" JOIN groups g ON g.dn = t.dn"
 		" JOIN shares s ON s.id = t.share_id"
 		" JOIN mailboxes m ON m.id = s.mailbox_id"
-		" JOIN groups g ON g.dn = t.dn"
-		" WHERE EXISTS (SELECT 1 FROM group_members gm"
-		" JOIN users u ON u.id = gm.user_id WHERE gm.group_id = g.id"
-		" AND u.company_id IS NOT m.company_id) ORDER BY s.dn, g.dn",
+		" WHERE EXISTS (SELECT 1 FROM t_group_company gc"
+		" WHERE gc.group_id = g.id"
+		" AND gc.company_id IS NOT m.company_id) ORDER BY s.dn, g.dn",
 		"group grantee ", " has members of other companies: only"
 		" those of the mailbox's company get the share"
 		" (cross_company_shares = no)") < 0))
