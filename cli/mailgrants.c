@@ -61,6 +61,7 @@
 #include "cli.h"
 #include "config.h"
 #include "ldapdir.h"
+#include "policy.h"
 #include "replica.h"
 #include "rights.h"
 #include "share.h"
@@ -299,6 +300,7 @@ int sync_full(const struct config *cfg, const char *password,
 	set.owner_rights = cfg->owner_rights;
 	set.company_rights = cfg->company_rights;
 	set.share_rights = cfg->share_rights;
+	set.cross_company_shares = cfg->cross_company_shares;
 	set.warn = cli_warn;
 	set.warn_context = &warnings;
 	if (cfg->replica_group[0] != '\0') {
@@ -628,6 +630,13 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	       info.counts.grants, info.counts.skipped);
 	check_sync_line(cfg, &info);
 	if (cfg->replica_max_age != 0 &&
+	    info.current_at - time(NULL) > POLICY_CLOCK_SKEW_MAX) {
+		printf("replica:   its last sync lies %lld s in the future:"
+		       " the policy daemon defers mail until the clock or"
+		       " the replica is right\n",
+		       (long long)(info.current_at - time(NULL)));
+		status = EXIT_UNAVAILABLE;
+	} else if (cfg->replica_max_age != 0 &&
 	    time(NULL) - info.current_at > (time_t)cfg->replica_max_age) {
 		printf("replica:   older than replica_max_age (%u s): the "
 		       "policy daemon defers mail until the next sync\n"

@@ -276,6 +276,12 @@ int cmd_share(const struct config *cfg, int argc, char **argv)
 	    set.not_after < set.not_before)
 		return share_fail(EXIT_USAGE, "share",
 				  "--until is before --from");
+	/* Both ends count, so this is one second: surely a mistake. */
+	if (set.not_before != 0 && set.not_after == set.not_before)
+		return share_fail(EXIT_USAGE, "share",
+				  "--until is the same second as --from: "
+				  "both ends count, so for one day give "
+				  "the same date (YYYY-MM-DD) to both");
 	set.owner = argv[optind];
 	set.grantee = argv[optind + 1];
 	return share_run(cfg, "share", as, password_file, &set);

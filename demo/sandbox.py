@@ -64,6 +64,7 @@ PASSWORDS = {
     "tom.berger@abc.com": "tom-pw",
     "anna.schmidt@xyz.org": "anna-pw",
     "max.wolf@xyz.org": "max-pw",
+    "lena.wagner@xyz.org": "lena-pw",
 }
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 STATE_KEYS = ("dir", "started", "starter", "procs")

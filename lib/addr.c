@@ -200,6 +200,33 @@ int addr_domain_normalize(const char *in, char *out, size_t outsize,
 	return 0;
 }
 
+/* addr_mailbox_check - whether a normal form can name a mailbox (see
+   addr.h); the same rule as the Dovecot plugin's guard, applied first,
+   so that the sync refuses the entry with a warning that names it */
+static int addr_mailbox_check(const char *norm, const char **error_r)
+{
+	const char *at = strrchr(norm, '@');
+
+	if (strlen(norm) >= ADDR_MAILBOX_MAX) {
+		*error_r = "address too long for a mailbox name";
+		return -1;
+	}
+	for (const char *p = norm; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f || strchr("/\\%*~\"", c) != NULL) {
+			*error_r = "character not allowed in a mailbox name"
+				" (/ \\ % * ~ \" or a control character)";
+			return -1;
+		}
+	}
+	if (norm[0] == '.' || (at != NULL && at[1] == '.')) {
+		*error_r = "a mailbox name may not start with \".\"";
+		return -1;
+	}
+	return 0;
+}
+
 /* addr_trim - drop blanks at both ends of in[0..len) */
 static void addr_trim(const char **inp, size_t *lenp)
 {
@@ -304,8 +331,14 @@ int addr_normalize(const char *in, const char *delimiters, unsigned int flags,
 		*error_r = "address too long";
 		return -1;
 	}
-	memcpy(out, local, flen);
-	out[flen] = '@';
-	memcpy(out + flen + 1, dnorm, dnlen + 1);
+	/* Checked in a copy: nothing goes to out on error (addr.h). */
+	char whole[ADDR_MAX + 1];
+	memcpy(whole, local, flen);
+	whole[flen] = '@';
+	memcpy(whole + flen + 1, dnorm, dnlen + 1);
+	if ((flags & ADDR_MAILBOX) != 0 &&
+	    addr_mailbox_check(whole, error_r) < 0)
+		return -1;
+	memcpy(out, whole, flen + 1 + dnlen + 1);
 	return 0;
 }

@@ -27,6 +27,16 @@
  *	A string without "@" is accepted only with ADDR_ALLOW_BARE (a
  *	login that is not an address): it is case-folded and kept.
  *
+ *	With ADDR_MAILBOX the address must also be usable as the name of
+ *	a mailbox: the sync stores addresses that Dovecot shows as
+ *	"Shared/ADDRESS/" and that, through %n and %d, end up in paths.
+ *	The normal form is refused when it is ADDR_MAILBOX_MAX bytes or
+ *	longer (a file name), contains "/", "\\", "%", "*", "~", a
+ *	double quote or a control character, or when its local part or
+ *	domain starts with "." (".." and ".x" would be directories).
+ *	Without the flag such addresses stay valid: a foreign sender
+ *	may well be "a/b@example.net" or "user%host@example.net".
+ *
  *	Returns 0 on success, -1 with a static error text on bad input:
  *	empty, over ADDR_MAX bytes, control characters, invalid UTF-8,
  *	an invalid domain. Nothing is written to out on error.
@@ -38,6 +48,9 @@
 
 #define ADDR_KEEP_EXTENSION	0x01
 #define ADDR_ALLOW_BARE		0x02
+#define ADDR_MAILBOX		0x04
+
+#define ADDR_MAILBOX_MAX 256	/* bytes: a file name (NAME_MAX 255) */
 
 int addr_normalize(const char *in, const char *delimiters, unsigned int flags,
 		   char *out, size_t outsize, const char **error_r);

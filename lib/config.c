@@ -79,6 +79,7 @@ static const struct config_key config_keys[] = {
 	S(owner_rights, "lrwstipekx"),
 	S(company_rights, "lrwstipek"),
 	S(share_rights, "lrwstiek"),
+	B(cross_company_shares, "no"),
 	A(policy_null_sender, "dunno"),
 	A(policy_foreign_sender, "reject"),
 	A(policy_unauthenticated_local, "reject"),

@@ -81,6 +81,9 @@ struct config {
 	char *company_rights;
 	char *share_rights;
 
+	/* Shares whose grantee is of another company than the mailbox. */
+	bool cross_company_shares;	/* no: they grant nothing */
+
 	/* Policy decisions that DESIGN §6 calls configurable. */
 	enum config_policy_action policy_null_sender;
 	enum config_policy_action policy_foreign_sender;

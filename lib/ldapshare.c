@@ -25,6 +25,7 @@
 #include "config.h"
 #include "ldapdir.h"
 #include "ldapshare.h"
+#include "replica.h"
 #include "xalloc.h"
 
 #define LDAPSHARE_OBJECT_CLASS	"mailgrantsShare"
@@ -612,6 +613,94 @@ static int ldapshare_find_grantee(struct ldapshare *ls, const char *grantee,
 	return 1;
 }
 
+/* ldapshare_base_match - 1 if the entry dn matches filter, 0 if not (or
+   it is not there or not visible), -1/1 with error_r when the search
+   failed (ldapshare_search_failed) */
+static int ldapshare_base_match(struct ldapshare *ls, const char *dn,
+				const char *filter, const char *what,
+				bool *match_r, const char **error_r)
+{
+	const char *attrs[2] = { LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	int rc;
+
+	*match_r = false;
+	rc = ldapshare_search(ls, ls->lookup, dn, LDAP_SCOPE_BASE, filter,
+			      attrs, 1, &res);
+	if (rc == LDAP_SUCCESS)
+		*match_r = ldap_first_entry(ls->lookup, res) != NULL;
+	ldap_msgfree(res);
+	if (rc == LDAP_SUCCESS || rc == LDAP_NO_SUCH_OBJECT ||
+	    rc == LDAP_REFERRAL || rc == LDAP_INSUFFICIENT_ACCESS)
+		return 0;
+	return ldapshare_search_failed(ls->lookup, rc, what, dn, error_r);
+}
+
+/* ldapshare_company_of - the normalised DN of the company entry whose
+   subtree holds dn (as the sync places users and mailboxes), "" for
+   none; 0, or as ldapshare_base_match */
+static int ldapshare_company_of(struct ldapshare *ls, const char *dn,
+				char *company, size_t size,
+				const char **error_r)
+{
+	const char *error;
+	bool match;
+	int ret;
+
+	company[0] = '\0';
+	for (const char *p = dn_parent(dn); p != NULL; p = dn_parent(p)) {
+		ret = ldapshare_base_match(ls, p, ls->cfg->ldap_company_filter,
+					   "looking up the company of", &match,
+					   error_r);
+		if (ret != 0)
+			return ret;
+		if (match) {
+			if (ldapdir_dn_normalize(p, company, size, &error) < 0)
+				snprintf(company, size, "%s", p);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* ldapshare_same_company - 0 when the share may name grantee_dn: it is
+   not a user (a group counts for its members of the mailbox's company),
+   or a user of the company of mailbox_dn, or cross_company_shares is on;
+   1 with error_r when the share would grant nothing */
+static int ldapshare_same_company(struct ldapshare *ls,
+				  const struct ldapshare_settings *set,
+				  const char *mailbox_dn,
+				  const char *grantee_dn, const char **error_r)
+{
+	char mine[LDAPSHARE_DN_NORM_MAX], theirs[LDAPSHARE_DN_NORM_MAX];
+	char p1[LDAPSHARE_PRINT_MAX], p2[LDAPSHARE_PRINT_MAX];
+	char p3[LDAPSHARE_PRINT_MAX];
+	bool user;
+	int ret;
+
+	if (ls->cfg->cross_company_shares)
+		return 0;
+	ret = ldapshare_base_match(ls, grantee_dn, ls->cfg->ldap_user_filter,
+				   "looking up the grantee", &user, error_r);
+	if (ret != 0 || !user)
+		return ret;
+	if ((ret = ldapshare_company_of(ls, mailbox_dn, mine, sizeof(mine),
+					error_r)) != 0 ||
+	    (ret = ldapshare_company_of(ls, grantee_dn, theirs,
+					sizeof(theirs), error_r)) != 0)
+		return ret;
+	if (strcmp(mine, theirs) == 0)
+		return 0;
+	*error_r = ldapshare_set_error(
+		"%s is not of the company of %s (%s): the share would grant "
+		"nothing (cross_company_shares = no)",
+		ldapshare_printable(set->grantee, p1, sizeof(p1)),
+		ldapshare_printable(set->owner, p2, sizeof(p2)),
+		ldapshare_printable(mine[0] != '\0' ? mine : "no company", p3,
+				    sizeof(p3)));
+	return 1;
+}
+
 /* ldapshare_shares - the shares directly below mailbox_dn that name
    grantee_dn, as session ld sees them */
 static int ldapshare_shares(struct ldapshare *ls, LDAP *ld,
@@ -1030,6 +1119,10 @@ static int ldapshare_settings_check(const struct ldapshare_settings *set,
 		*error_r = "the share would end before it begins";
 		return 1;
 	}
+	if (set->not_before != 0 && set->not_after == set->not_before) {
+		*error_r = "the share would end the second it begins";
+		return 1;
+	}
 	return 0;
 }
 
@@ -1131,6 +1224,10 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 		return 1;
 	}
 	ret = ldapshare_find_grantee(ls, set->grantee, true, &grantee, error_r);
+	if (ret != 0)
+		goto out;
+	/* Refused here rather than written to grant nothing (rights.h). */
+	ret = ldapshare_same_company(ls, set, mb.dn, grantee, error_r);
 	if (ret != 0)
 		goto out;
 

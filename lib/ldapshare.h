@@ -44,10 +44,16 @@
  *	(its password file is not readable for the caller, say) and "as"
  *	is a DN, the acting identity looks them up itself.
  *
- *	ldapshare_add() finds the mailbox of set->owner (a mail user's
+ *	ldapshare_add() checks the settings before it asks the
+ *	directory anything: it refuses a window that ends before, or in
+ *	the very second, it begins (both ends count: that would be a
+ *	share of one second). It finds the mailbox of set->owner (a mail user's
  *	primary mailbox or a private mailbox entry; a company mailbox is
  *	refused), resolves set->grantee (a DN of a user or group that
- *	exists, or a login or address of a mail user) and adds the share
+ *	exists, or a login or address of a mail user), refuses a user of
+ *	another company than the mailbox's (the company entry above each,
+ *	as the sync finds it) unless cfg->cross_company_shares, since
+ *	such a share grants nothing, and adds the share
  *	cn=NAME directly below the mailbox's entry with the grantee, the
  *	rights, the window and the description of set. NAME is
  *	set->name, or "share-<grantee>-<YYYYMMDD>" (the grantee's first

@@ -182,8 +182,18 @@ static int policy_replica_ok(struct replica *rep, const struct config *cfg,
 		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE, error);
 		return -1;
 	}
-	if (info.current_at > now ||
-	    (unsigned long long)(now - info.current_at) <=
+	if (info.current_at > now) {
+		/* A few seconds ahead is the clock's jitter; more, and
+		   the replica's age is unknown: fail closed. */
+		if (info.current_at - now <= POLICY_CLOCK_SKEW_MAX)
+			return 1;
+		(void)snprintf(age, sizeof(age),
+			       "last successful sync %lld seconds in the "
+			       "future", (long long)(info.current_at - now));
+		policy_unavailable(d, POLICY_REASON_REPLICA_TOO_OLD, age);
+		return 0;
+	}
+	if ((unsigned long long)(now - info.current_at) <=
 	    cfg->replica_max_age)
 		return 1;
 	(void)snprintf(age, sizeof(age),
@@ -294,6 +304,7 @@ static int policy_decide_login(struct replica *rep, const struct config *cfg,
 		return 0;
 	case RIGHTS_REASON_SHARE_INACTIVE:
 	case RIGHTS_REASON_NOT_IN_GROUP:
+	case RIGHTS_REASON_OTHER_COMPANY:
 	case RIGHTS_REASON_NOT_YOURS:
 	case RIGHTS_REASON_UNKNOWN_ADDRESS:
 		break;

@@ -28,7 +28,12 @@
  *	(cfg->policy_null_sender): there is no address to impersonate.
  *	Every other request needs the replica; when it is missing,
  *	unreadable, of another version or older than
- *	cfg->replica_max_age, the answer is DEFER_IF_PERMIT 4.3.0.
+ *	cfg->replica_max_age, the answer is DEFER_IF_PERMIT 4.3.0. A
+ *	replica exactly replica_max_age seconds old is still current.
+ *	With replica_max_age set, a replica whose last sync lies more
+ *	than POLICY_CLOCK_SKEW_MAX seconds in the future is unavailable
+ *	too: the clock went back, or the file is not this host's sync,
+ *	and an age that cannot be known must not pass as fresh.
  *
  *	d_r->reply is the complete Postfix access(5) action, e.g.
  *	"DUNNO" or "REJECT 5.7.1 <peter.mueller@abc.com>: mailbox shared
@@ -53,6 +58,7 @@
 #include "replica.h"
 
 #define POLICY_REPLY_MAX 1024
+#define POLICY_CLOCK_SKEW_MAX 60	/* seconds a sync may lie ahead */
 
 enum policy_action {
 	POLICY_ACTION_DUNNO,

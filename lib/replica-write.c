@@ -141,6 +141,7 @@ struct replica_writer {
 	sqlite3 *db;
 	sqlite3_stmt *st[W_COUNT];
 	char *owner_rights, *company_rights, *share_rights;
+	bool cross_company_shares;
 	replica_warn_fn *warn;
 	void *warn_context;
 	gid_t gid;
@@ -405,6 +406,7 @@ int replica_writer_open(const char *path,
 				    set->company_rights : "lrwstipek");
 	w->share_rights = xstrdup(set->share_rights != NULL ?
 				  set->share_rights : "lrwstiek");
+	w->cross_company_shares = set->cross_company_shares;
 	w->warn = set->warn;
 	w->warn_context = set->warn_context;
 	w->gid = set->group_set ? set->group : (gid_t)-1;
@@ -449,12 +451,14 @@ int replica_writer_open(const char *path,
 	return 0;
 }
 
-/* writer_address - normalise a stored address (extensions kept) */
+/* writer_address - normalise a stored address (extensions kept); it
+   must be usable as a mailbox name: Dovecot shows a mailbox as
+   "Shared/ADDRESS/", and its mail lives below a path made from it */
 static int writer_address(const char *in, char *out, size_t outsize,
 			  const char **error_r)
 {
-	return addr_normalize(in, NULL, ADDR_KEEP_EXTENSION, out, outsize,
-			      error_r);
+	return addr_normalize(in, NULL, ADDR_KEEP_EXTENSION | ADDR_MAILBOX,
+			      out, outsize, error_r);
 }
 
 /* writer_stage_company - a company and its domains */
@@ -938,6 +942,39 @@ static int writer_resolve(struct replica_writer *w)
 		"cannot resolve grantees") < 0)
 		return -1;
 
+	/* Grantees of another company than the mailbox's get nothing
+	   unless the site allows it (the readers check, at every
+	   decision, against meta cross_company_shares); say so here,
+	   naming the share, so that its owner or an admin can act. */
+	/* Each group's companies first: one pass over the memberships,
+	   not one per share that names the group. */
+	if (!w->cross_company_shares &&
+	    (writer_warn_rows(w,
+		"SELECT s.dn, u.dn FROM t_share_grantee t"
+		" JOIN users u ON u.dn = t.dn"
+		" JOIN shares s ON s.id = t.share_id"
+		" JOIN mailboxes m ON m.id = s.mailbox_id"
+		" WHERE u.company_id IS NOT m.company_id ORDER BY s.dn, u.dn",
+		"grantee ", " is not of the mailbox's company: it gets"
+		" nothing (cross_company_shares = no)") < 0 ||
+	     writer_exec(w,
+		"CREATE TEMP TABLE t_group_company AS"
+		" SELECT DISTINCT gm.group_id, u.company_id"
+		" FROM group_members gm JOIN users u ON u.id = gm.user_id",
+		"cannot check group grantees") < 0 ||
+	     writer_warn_rows(w,
+		"SELECT s.dn, g.dn FROM t_share_grantee t"
+		" JOIN groups g ON g.dn = t.dn"
+		" JOIN shares s ON s.id = t.share_id"
+		" JOIN mailboxes m ON m.id = s.mailbox_id"
+		" WHERE EXISTS (SELECT 1 FROM t_group_company gc"
+		" WHERE gc.group_id = g.id"
+		" AND gc.company_id IS NOT m.company_id) ORDER BY s.dn, g.dn",
+		"group grantee ", " has members of other companies: only"
+		" those of the mailbox's company get the share"
+		" (cross_company_shares = no)") < 0))
+		return -1;
+
 	/* Every domain with an address is local, company or not. */
 	if (writer_exec(w,
 		"INSERT OR IGNORE INTO domains(domain, company_id)"
@@ -980,7 +1017,7 @@ static int writer_meta(struct replica_writer *w, const char *source)
 	if (sqlite3_prepare_v2(w->db, "INSERT OR REPLACE INTO meta(key, value)"
 			       " VALUES (?1, ?2)", -1, &st, NULL) != SQLITE_OK)
 		return writer_fail(w, "cannot write meta data");
-	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]) + 2; i++) {
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]) + 3; i++) {
 		const char *key, *val = value;
 
 		if (i < sizeof(counts) / sizeof(counts[0])) {
@@ -989,6 +1026,11 @@ static int writer_meta(struct replica_writer *w, const char *source)
 		} else if (i == sizeof(counts) / sizeof(counts[0])) {
 			key = "source";
 			val = source;
+		} else if (i == sizeof(counts) / sizeof(counts[0]) + 1) {
+			/* The readers decide by it: a replica without
+			   the key allows no cross-company share. */
+			key = "cross_company_shares";
+			val = w->cross_company_shares ? "yes" : "no";
 		} else {
 			key = "last_success";
 			snprintf(value, sizeof(value), "%lld",

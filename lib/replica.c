@@ -11,7 +11,8 @@
  *	renamed into place only after the whole sync committed.
  *
  *	Schema version 1:
- *	  meta(key, value)            source, last_success, counts
+ *	  meta(key, value)            source, last_success, counts,
+ *	                              cross_company_shares (yes/no)
  *	  companies(id, dn, group_id) group_id -1: required group missing
  *	  domains(domain, company_id) every local domain, A-label
  *	  users(id, dn, login, company_id, employee)
@@ -63,14 +64,17 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 	[REPLICA_STMT_DOMAIN] =
 		"SELECT 1 FROM domains WHERE domain = ?1",
 	[REPLICA_STMT_SHARES_OF] =
-		"SELECT s.dn, s.rights, s.not_before, s.not_after"
+		"SELECT s.dn, s.rights, s.not_before, s.not_after,"
+		" EXISTS (SELECT 1 FROM meta WHERE key = 'cross_company_shares'"
+		" AND value = 'yes')"
 		" FROM share_grantees g JOIN shares s ON s.id = g.share_id"
 		" WHERE g.user_id = ?2 AND s.mailbox_id = ?1 ORDER BY s.dn",
 	[REPLICA_STMT_IN_GROUP] =
 		"SELECT 1 FROM group_members WHERE group_id = ?1"
 		" AND user_id = ?2",
 	/* Every mailbox a login sees now, in one statement: owned ones,
-	   company ones of the user's company (and group), active shares.
+	   company ones of the user's company (and group), active shares
+	   of the user's company (of any, with cross_company_shares).
 	   Columns: kind of grant (1 owner, 2 company, 3 share), mailbox
 	   kind, primary address, mailbox dn, granting dn, rights,
 	   not_before, not_after, user dn. */
@@ -92,6 +96,9 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 		" JOIN shares s ON s.id = g.share_id"
 		" JOIN mailboxes m ON m.id = s.mailbox_id"
 		" WHERE m.owner_id IS NOT u.id"
+		" AND (m.company_id IS u.company_id OR EXISTS (SELECT 1"
+		" FROM meta WHERE key = 'cross_company_shares'"
+		" AND value = 'yes'))"
 		" AND (s.not_before IS NULL OR s.not_before <= ?2)"
 		" AND (s.not_after IS NULL OR s.not_after >= ?2)"
 		" ORDER BY 1, 3, 5",

@@ -137,6 +137,8 @@ struct replica_writer_settings {
 	const char *owner_rights;	/* defaults if NULL: lrwstipekx */
 	const char *company_rights;	/* lrwstipek */
 	const char *share_rights;	/* lrwstiek */
+	bool cross_company_shares;	/* grantees of other companies
+					   count (meta cross_company_shares) */
 	replica_warn_fn *warn;
 	void *warn_context;
 	bool group_set;			/* a new file goes to this group */

@@ -11,7 +11,9 @@
  *	                                        -> company, its rights,
  *	                                           may send
  *	  an active share of the (private) mailbox names the login,
- *	  directly or through a group            -> shared, the union of
+ *	  directly or through a group, and the login is of the
+ *	  mailbox's company (or cross_company_shares is on)
+ *	                                        -> shared, the union of
  *	                                           the active shares'
  *	                                           rights, may not send
  *	  anything else                          -> none, with the reason
@@ -72,6 +74,7 @@ const char *rights_reason_name(enum rights_reason reason)
 		[RIGHTS_REASON_SHARED] = "shared_read_only",
 		[RIGHTS_REASON_SHARE_INACTIVE] = "share_not_active",
 		[RIGHTS_REASON_NOT_IN_GROUP] = "not_in_group",
+		[RIGHTS_REASON_OTHER_COMPANY] = "other_company",
 		[RIGHTS_REASON_NOT_YOURS] = "not_yours",
 		[RIGHTS_REASON_UNKNOWN_ADDRESS] = "unknown_address",
 		[RIGHTS_REASON_FOREIGN_DOMAIN] = "foreign_domain",
@@ -261,7 +264,7 @@ static int rights_shares(struct replica *rep, const struct rights_user *u,
 			 struct rights_decision *d, const char **error_r)
 {
 	sqlite3_stmt *st = replica_stmt(rep, REPLICA_STMT_SHARES_OF, error_r);
-	char inactive_dn[REPLICA_DN_MAX] = "";
+	char inactive_dn[REPLICA_DN_MAX] = "", cross_dn[REPLICA_DN_MAX] = "";
 	time_t inactive_nb = 0, inactive_na = 0;
 	char b1[32], b2[32];
 	int rc;
@@ -274,7 +277,14 @@ static int rights_shares(struct replica *rep, const struct rights_user *u,
 		time_t nb = (time_t)sqlite3_column_int64(st, 2);
 		time_t na = (time_t)sqlite3_column_int64(st, 3);
 		const unsigned char *dn = sqlite3_column_text(st, 0);
+		bool cross_ok = sqlite3_column_int(st, 4) != 0;
 
+		/* Checked before the window: such a share never counts. */
+		if (u->company_id != m->company_id && !cross_ok) {
+			if (cross_dn[0] == '\0')
+				rights_copy(cross_dn, sizeof(cross_dn), dn);
+			continue;
+		}
 		if ((nb != 0 && now < nb) || (na != 0 && now > na)) {
 			if (inactive_dn[0] == '\0') {
 				rights_copy(inactive_dn, sizeof(inactive_dn),
@@ -314,6 +324,13 @@ static int rights_shares(struct replica *rep, const struct rights_user *u,
 			 " this login is not active now (from %s until %s)",
 			 rights_time(inactive_nb, b1, sizeof(b1)),
 			 rights_time(inactive_na, b2, sizeof(b2)));
+	} else if (cross_dn[0] != '\0') {
+		d->reason = RIGHTS_REASON_OTHER_COMPANY;
+		snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", cross_dn);
+		snprintf(d->detail, sizeof(d->detail),
+			 "private mailbox of another company; its share names"
+			 " this login, but shares across companies grant"
+			 " nothing (cross_company_shares = no)");
 	} else {
 		d->reason = RIGHTS_REASON_NOT_YOURS;
 		snprintf(d->detail, sizeof(d->detail),

@@ -23,7 +23,14 @@
  * DESCRIPTION
  *	rights_decide() answers (login, address, now) -> {kind, visible,
  *	IMAP rights, may_send, reason}: the rule table of DESIGN §1.
- *	Share windows are evaluated against "now", never at sync time.
+ *	Share windows are evaluated against "now", never at sync time,
+ *	and include both ends: a share is active from its not_before
+ *	second up to and including its not_after second.
+ *
+ *	A share grants nothing to a grantee whose company is not the
+ *	mailbox's (a mailbox or user outside every company counts as
+ *	its own "no company"), unless the sync wrote the replica with
+ *	cross_company_shares = yes; the reason is then other_company.
  *	The Dovecot plugin, the policy daemon, the milter and the CLI
  *	all ask this function (or rights_access/rights_who, which apply
  *	the same rules to every mailbox of a login or every login of a
@@ -74,6 +81,8 @@ enum rights_reason {
 	RIGHTS_REASON_SHARED,		/* shared_read_only */
 	RIGHTS_REASON_SHARE_INACTIVE,	/* share_not_active */
 	RIGHTS_REASON_NOT_IN_GROUP,	/* not_in_group */
+	RIGHTS_REASON_OTHER_COMPANY,	/* other_company: a share names the
+					   login, across companies */
 	RIGHTS_REASON_NOT_YOURS,	/* not_yours */
 	RIGHTS_REASON_UNKNOWN_ADDRESS,	/* unknown_address (local domain) */
 	RIGHTS_REASON_FOREIGN_DOMAIN,	/* foreign_domain */

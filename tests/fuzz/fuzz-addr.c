@@ -7,7 +7,8 @@
  *	up to four bytes taken from the input after it) and a small
  *	output size (the other bits); the rest is the address, cut at a
  *	NUL as a C string would be. It goes through addr_normalize() with
- *	every combination of ADDR_KEEP_EXTENSION and ADDR_ALLOW_BARE, and
+ *	every combination of ADDR_KEEP_EXTENSION and ADDR_ALLOW_BARE, with
+ *	ADDR_KEEP_EXTENSION | ADDR_MAILBOX (what the sync stores), and
  *	through addr_domain_normalize().
  *
  *	Checks the promises of addr.h: an output is NUL-terminated inside
@@ -19,7 +20,10 @@
  *	cut result; the normal form is idempotent (the output normalised
  *	again is itself) with ADDR_KEEP_EXTENSION, and without it for the
  *	usual delimiter sets (punctuation: what Postfix's
- *	recipient_delimiter holds in practice).
+ *	recipient_delimiter holds in practice). What ADDR_MAILBOX lets
+ *	through is what the call without it gives, and a mailbox name:
+ *	under ADDR_MAILBOX_MAX bytes, no "/", "\\", "%", "*", "~", double
+ *	quote, and neither local part nor domain starting with ".".
  *
  *	make fuzz  (build-fuzz/fuzz-addr, clang, ASan, UBSan)
  */
@@ -120,6 +124,24 @@ static void fuzz_small(const char *in, const char *delims, unsigned int flags,
 	free(out);
 }
 
+/* fuzz_check_mailbox - an ADDR_MAILBOX result is the plain normal form
+   and can name a mailbox */
+static void fuzz_check_mailbox(const char *in, const char *delims,
+			       unsigned int flags, const char *out)
+{
+	char *plain = fuzz_buf(FUZZ_BIG);
+	const char *error = NULL, *at = strrchr(out, '@');
+
+	if (addr_normalize(in, delims, flags & ~(unsigned int)ADDR_MAILBOX,
+			   plain, FUZZ_BIG, &error) != 0 ||
+	    strcmp(plain, out) != 0)
+		abort();
+	free(plain);
+	if (strlen(out) >= ADDR_MAILBOX_MAX || strpbrk(out, "/\\%*~\"") != NULL ||
+	    out[0] == '.' || at == NULL || at[1] == '.')
+		abort();
+}
+
 /* fuzz_normalize - one address, one delimiter set, one flag set */
 static void fuzz_normalize(const char *in, const char *delims, bool usual,
 			   unsigned int flags, size_t small)
@@ -142,6 +164,8 @@ static void fuzz_normalize(const char *in, const char *delims, bool usual,
 			abort();
 		if (at != NULL)
 			fuzz_check_domain(at + 1);
+		if ((flags & ADDR_MAILBOX) != 0)
+			fuzz_check_mailbox(in, delims, flags, out);
 		if ((flags & ADDR_KEEP_EXTENSION) != 0 || usual) {
 			again = fuzz_buf(FUZZ_BIG);
 			if (addr_normalize(out, delims, flags, again, FUZZ_BIG,
@@ -197,6 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const unsigned int flag_sets[] = {
 		0, ADDR_KEEP_EXTENSION, ADDR_ALLOW_BARE,
 		ADDR_KEEP_EXTENSION | ADDR_ALLOW_BARE,
+		ADDR_KEEP_EXTENSION | ADDR_MAILBOX,
 	};
 	char own[5];
 	const char *delims;

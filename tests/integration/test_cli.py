@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -17,6 +18,8 @@ LOGINS = {
     "tom": "tom.berger@abc.com",
     "anna": "anna.schmidt@xyz.org",
     "max": "max.wolf@xyz.org",
+    # In xyz.org's subtree, not in its employee group.
+    "lena": "lena.wagner@xyz.org",
 }
 
 # (login, address, kind, visible, may_send, reason) at the present time:
@@ -39,6 +42,15 @@ STORY = [
     ("anna", "info@xyz.org", "company", True, True, "company_mailbox"),
     ("max", "info@xyz.org", "company", True, True, "company_mailbox"),
     ("anna", "peter.mueller@abc.com", "none", False, False, "not_yours"),
+    # vertrieb@abc.com: the members of cn=vertrieb only.
+    ("jana", "vertrieb@abc.com", "company", True, True, "company_mailbox"),
+    ("peter", "vertrieb@abc.com", "company", True, True, "company_mailbox"),
+    ("sandra", "vertrieb@abc.com", "none", False, False, "not_in_group"),
+    ("tom", "vertrieb@abc.com", "none", False, False, "not_in_group"),
+    ("anna", "vertrieb@abc.com", "none", False, False, "not_yours"),
+    # Not an employee: her own mailbox, no company mailbox.
+    ("lena", "lena.wagner@xyz.org", "private", True, True, "own_mailbox"),
+    ("lena", "info@xyz.org", "none", False, False, "not_yours"),
     ("sandra", "SANDRA.Schuster+x@ABC.com", "private", True, True, "own_mailbox"),
     ("sandra", "nobody@abc.com", "none", False, False, "unknown_address"),
     ("sandra", "someone@example.net", "none", False, False, "foreign_domain"),
@@ -48,14 +60,18 @@ ACCESS = {
     "sandra": {("sandra.schuster@abc.com", "private"), ("makler@abc.com", "private"),
                ("info@abc.com", "company"), ("peter.mueller@abc.com", "shared")},
     "jana": {("jana.meier@abc.com", "private"), ("buchhaltung@abc.com", "private"),
-             ("info@abc.com", "company"), ("peter.mueller@abc.com", "shared")},
-    "peter": {("peter.mueller@abc.com", "private"), ("info@abc.com", "company")},
+             ("info@abc.com", "company"), ("vertrieb@abc.com", "company"),
+             ("peter.mueller@abc.com", "shared")},
+    "peter": {("peter.mueller@abc.com", "private"), ("info@abc.com", "company"),
+              ("vertrieb@abc.com", "company")},
     "tom": {("tom.berger@abc.com", "private"), ("info@abc.com", "company")},
     "anna": {("anna.schmidt@xyz.org", "private"), ("info@xyz.org", "company")},
     "max": {("max.wolf@xyz.org", "private"), ("info@xyz.org", "company")},
+    "lena": {("lena.wagner@xyz.org", "private")},
 }
 
 INJECTIONS = ["*)(uid=*", "sandra.schuster@abc.com)(mail=*", "*",
+              "sandra.schuster+x@abc.com",
               "sandra.schuster@abc.com\n", "sandra.schuster@abc.com%00", "(|(mail=*))", "%", "*@abc.com"]
 
 
@@ -68,7 +84,7 @@ def env(slapd, build_dir, tmp_path_factory):
     r = subprocess.run([os.path.join(build_dir, "mailgrants"), "-c", conf,
                         "sync", "--once"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "6 users" in r.stdout
+    assert "7 users" in r.stdout
     return {"conf": conf, "replica": replica, "dir": d,
             "bin": os.path.join(build_dir, "mailgrants")}
 
@@ -138,6 +154,8 @@ def test_who_story(env):
     assert who("info@abc.com") == {(LOGINS[p], "company")
                                    for p in ("sandra", "jana", "peter", "tom")}
     assert who("info@xyz.org") == {(LOGINS[p], "company") for p in ("anna", "max")}
+    assert who("vertrieb@abc.com") == {(LOGINS[p], "company")
+                                       for p in ("jana", "peter")}
     assert who("makler@abc.com") == {(LOGINS["sandra"], "private")}
     assert json.loads(mg(env, "who", "--json", "nobody@abc.com").stdout) == []
 
@@ -157,7 +175,7 @@ def test_check_ok(env):
     r = mg(env, "check")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "bind ok" in r.stdout
-    assert "6 users" in r.stdout and "2 shares" in r.stdout
+    assert "7 users" in r.stdout and "2 shares" in r.stdout
 
 
 def _copy_env(env, name, content):
@@ -182,6 +200,25 @@ def _replica_bytes(env):
                    check=True, capture_output=True)
     with open(env["replica"], "rb") as f:
         return f.read()
+
+
+@pytest.mark.parametrize("ahead,status", [(30, 0), (3600, 2)])
+def test_check_sync_in_the_future(env, ahead, status):
+    """A last sync in the future beyond the clock's jitter (60 s): its
+    age is unknown, so with replica_max_age the replica counts as too
+    old (the policy daemon defers) and check says so."""
+    conf = _copy_env(env, "future-%d" % ahead, _replica_bytes(env))
+    with open(conf, "a") as f:
+        f.write("replica_max_age = 600\n")
+    replica = os.path.join(os.path.dirname(conf), "grants.db")
+    later = str(int(time.time()) + ahead)
+    subprocess.run(["sqlite3", replica,
+                    "UPDATE meta SET value = '%s' WHERE key IN"
+                    " ('last_success', 'heartbeat')" % later],
+                   check=True, capture_output=True)
+    r = mg(env, "check", conf=conf)
+    assert r.returncode == status, r.stdout + r.stderr
+    assert ("in the future" in r.stdout) == (status != 0), r.stdout
 
 
 @pytest.mark.parametrize("name,mangle", [

@@ -138,6 +138,8 @@ def test_walk_through(demo):
     # Peter's mail, delivered by Postfix through LMTP, in Shared/.
     assert has_line(sandra, "Shared/peter.mueller@abc.com/INBOX",
                     "lrwstiekcd", "1")
+    # vertrieb@abc.com is for cn=vertrieb (Jana, Peter), not for her.
+    assert "Company/vertrieb@abc.com/INBOX" not in folders_of(sandra)
     assert has_line(sandra, "sandra.schuster@abc.com", "accepted")
     assert has_line(sandra, "makler@abc.com", "accepted")
     assert has_line(sandra, "info@abc.com", "accepted")
@@ -152,12 +154,14 @@ def test_walk_through(demo):
     assert "Private/buchhaltung@abc.com/INBOX" in folders_of(jana)
     assert "Private/makler@abc.com/INBOX" not in folders_of(jana)
     assert "Shared/peter.mueller@abc.com/INBOX" in folders_of(jana)
+    assert "Company/vertrieb@abc.com/INBOX" in folders_of(jana)
     assert has_line(jana, "buchhaltung@abc.com", "accepted")
     assert has_line(jana, "makler@abc.com", "rejected", "554", "5.7.1")
 
     peter = section(out, "Peter Müller")
     assert has_line(peter, "INBOX", "lrwstipekxacd", "1")
     assert sorted(folders_of(peter)) == ["Company/info@abc.com/INBOX",
+                                         "Company/vertrieb@abc.com/INBOX",
                                          "INBOX"]
     assert has_line(peter, "peter.mueller@abc.com", "accepted")
     assert has_line(peter, "peter.müller@abc.com", "accepted")

@@ -47,6 +47,8 @@ PASSWORDS = {
     "peter.mueller@abc.com": "peter-pw",
     "tom.berger@abc.com": "tom-pw",
     "anna.schmidt@xyz.org": "anna-pw",
+    # In xyz.org's subtree, not in its employee group cn=staff.
+    "lena.wagner@xyz.org": "lena-pw",
 }
 PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
 SANDRA_DN = "uid=sandra.schuster," + PEOPLE
@@ -201,13 +203,18 @@ def test_namespace_announces_the_roots(env):
     ("sandra.schuster@abc.com", {"Company/info@abc.com/INBOX",
                                  "Private/makler@abc.com/INBOX",
                                  "Shared/peter.mueller@abc.com/INBOX"}),
+    # vertrieb@abc.com is for the members of cn=vertrieb: Jana, Peter.
     ("jana.meier@abc.com", {"Company/info@abc.com/INBOX",
+                            "Company/vertrieb@abc.com/INBOX",
                             "Private/buchhaltung@abc.com/INBOX",
                             "Shared/peter.mueller@abc.com/INBOX"}),
-    ("peter.mueller@abc.com", {"Company/info@abc.com/INBOX"}),
+    ("peter.mueller@abc.com", {"Company/info@abc.com/INBOX",
+                               "Company/vertrieb@abc.com/INBOX"}),
     # Tom's share ended in 2024: nothing of Peter's.
     ("tom.berger@abc.com", {"Company/info@abc.com/INBOX"}),
     ("anna.schmidt@xyz.org", {"Company/info@xyz.org/INBOX"}),
+    # Not an employee of xyz.org: no company mailbox.
+    ("lena.wagner@xyz.org", set()),
 ])
 def test_list_shows_exactly_the_grants(env, login, expected):
     m = env.imap(login)
@@ -475,6 +482,8 @@ def probe(m, name):
     (utf7("Shared/peter.m\u00fcller@abc.com/INBOX"),
      utf7("Shared/peter.m\u00fcllex@abc.com/INBOX")),
     ("Company/INFO@abc.com/INBOX", "Company/INFX@abc.com/INBOX"),
+    # a company mailbox of her company, limited to a group she is not in
+    ("Company/vertrieb@abc.com/INBOX", "Company/vertriex@abc.com/INBOX"),
     # 1,000 characters
     ("Shared/" + "p" * 990 + "@abc.com/INBOX",
      "Shared/" + "q" * 990 + "@abc.com/INBOX"),
@@ -494,6 +503,29 @@ def test_ungranted_name_is_like_a_missing_one(env, name, twin):
         assert not any(n == top or n.startswith(top + "/")
                        for n in listed(m))
         assert ok(m.noop())
+    finally:
+        m.logout()
+
+
+def test_group_mailbox_member_and_non_employee(env):
+    """The "yes" of a group-limited company mailbox, and a user of a
+    company who is not its employee: she gets nothing of it."""
+    m = env.imap("jana.meier@abc.com")
+    try:
+        assert ok(m.select("Company/vertrieb@abc.com/INBOX"))
+        assert myrights(m, "Company/vertrieb@abc.com/INBOX") == \
+            imap_letters("lrwstipek")
+    finally:
+        m.logout()
+    m = env.imap("lena.wagner@xyz.org")
+    try:
+        assert ok(m.select("INBOX"))
+        got = probe(m, "Company/info@xyz.org/INBOX")
+        want = probe(m, "Company/inso@xyz.org/INBOX")
+        assert [(t, s.replace("info@", "N@")) for t, s in got] == \
+            [(t, s.replace("inso@", "N@")) for t, s in want]
+        assert all(t != "OK" for t, _ in got), got
+        assert root_names(listed(m)) == set()
     finally:
         m.logout()
 
@@ -697,6 +729,49 @@ def test_new_and_revoked_share_in_open_sessions(env):
 
 
 # -- mbsync -------------------------------------------------------------
+
+def test_cross_company_share_lists_nothing(env):
+    """Sandra names Anna (xyz.org) in a share below her own entry: with
+    the default cross_company_shares = no, Anna gets no
+    Shared/sandra.schuster@abc.com; Jana, of Sandra's company, named
+    in the same share, does."""
+    share = "cn=across," + SANDRA_DN
+    name = "Shared/sandra.schuster@abc.com/INBOX"
+    rc, out, err = env.slapd.ldapadd("""\
+dn: {dn}
+objectClass: mailgrantsShare
+cn: across
+mailgrantsGrantee: uid=anna.schmidt,ou=people,o=xyz.org,dc=example,dc=org
+mailgrantsGrantee: uid=jana.meier,{people}
+""".format(dn=share, people=PEOPLE), root=True)
+    assert rc == 0, out + err
+    try:
+        env.sync()
+        jana = env.imap("jana.meier@abc.com")
+        try:
+            assert wait_until(lambda: name in listed(jana)), \
+                "the share within the company is not listed"
+        finally:
+            jana.logout()
+        m = env.imap("anna.schmidt@xyz.org")
+        try:
+            assert root_names(listed(m)) == {"Company/info@xyz.org/INBOX"}
+            got = probe(m, name)
+            want = probe(m, "Shared/sandra.schuster@abc.con/INBOX")
+            assert [(t, s.replace("abc.com", "N").replace("abc.con", "N"))
+                    for t, s in got] == \
+                [(t, s.replace("abc.com", "N").replace("abc.con", "N"))
+                 for t, s in want]
+            assert all(t != "OK" for t, _ in got), got
+            assert not [d for d in env.access("anna.schmidt@xyz.org")
+                        if d["mailbox"] == "sandra.schuster@abc.com"]
+        finally:
+            m.logout()
+    finally:
+        rc, out, err = env.slapd.ldapdelete(share, root=True)
+        assert rc == 0, out + err
+        env.sync()
+
 
 def test_mbsync_gets_company_and_shared_folders(env, tmp_path):
     subject = "sync-" + uuid.uuid4().hex[:8]

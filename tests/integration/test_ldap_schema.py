@@ -506,11 +506,14 @@ def test_users_do_not_see_others_shares(slapd):
         assert rc == 0, err
         assert dns(entries) == {VACATION.lower()}
         # Jana's private mailbox is hers; Sandra sees her own and her
-        # company's.
+        # company's (entries, not grants: vertrieb@ as well), nothing
+        # of xyz.org.
         rc, entries, err = slapd.search("(objectClass=mailgrantsMailbox)",
                                         "1.1", **sandra)
         assert rc == 0, err
-        assert dns(entries) == {MAKLER.lower(), INFO.lower()}
+        assert dns(entries) == {MAKLER.lower(), INFO.lower(),
+                                ("cn=vertrieb@abc.com,ou=mailboxes,"
+                                 "o=abc.com," + BASE).lower()}
         # Peter reads his own shares.
         rc, entries, err = slapd.search("-b", PETER, "-s", "one",
                                         binddn=PETER, password=PETER_PW)
@@ -567,10 +570,10 @@ def test_sync_identity_reads_all_but_passwords(slapd):
         assert rc == 0, err
         return len(entries)
     assert count("(objectClass=mailgrantsShare)") == 2
-    assert count("(objectClass=mailgrantsMailbox)") == 4
-    assert count("(objectClass=mailgrantsUser)") == 6
+    assert count("(objectClass=mailgrantsMailbox)") == 5
+    assert count("(objectClass=mailgrantsUser)") == 7
     assert count("(objectClass=mailgrantsCompany)") == 2
-    assert count("(objectClass=groupOfNames)") == 3
+    assert count("(objectClass=groupOfNames)") == 4
     assert count("(userPassword=*)") == 0
     # RFC 4533 content synchronisation (syncprov) answers the identity.
     rc, entries, err = slapd.search("-E", "sync=ro",

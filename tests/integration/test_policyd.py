@@ -38,6 +38,7 @@ PETER_U = "peter.m\u00fcller@abc.com"
 TOM = "tom.berger@abc.com"
 ANNA = "anna.schmidt@xyz.org"
 MAX = "max.wolf@xyz.org"
+LENA = "lena.wagner@xyz.org"     # in xyz.org's subtree, not in cn=staff
 
 DUNNO = "DUNNO"
 REJECT = "REJECT 5.7.1 "
@@ -83,6 +84,21 @@ STORY = [
     (MAX, MAX, DUNNO, "own_mailbox"),
     (MAX, "info@xyz.org", DUNNO, "company_mailbox"),
     (MAX, ANNA, REJECT, "not_yours"),
+    # vertrieb@abc.com: for the members of cn=vertrieb (Jana, Peter).
+    (JANA, "vertrieb@abc.com", DUNNO, "company_mailbox"),
+    (PETER, "Vertrieb+team@abc.com", DUNNO, "company_mailbox"),
+    (SANDRA, "vertrieb@abc.com", REJECT + "<vertrieb@abc.com>: you may not "
+     "send as this address", "not_yours"),
+    (TOM, "vertrieb@abc.com", REJECT, "not_yours"),
+    (ANNA, "vertrieb@abc.com", REJECT, "not_yours"),
+    # Not an employee: her own address only.
+    (LENA, LENA, DUNNO, "own_mailbox"),
+    (LENA, "info@xyz.org", REJECT + "<info@xyz.org>: you may not send",
+     "not_yours"),
+    # A login with an extension is not the base login.
+    (SANDRA.replace("@", "+x@"), SANDRA, DEFER_LOGIN, "unknown_login"),
+    (JANA.replace("@", "+x@"), "vertrieb@abc.com", DEFER_LOGIN,
+     "unknown_login"),
     ("", SANDRA, REJECT + "<sandra.schuster@abc.com>: authentication "
      "required", "auth_required"),
     ("", "nobody@abc.com", REJECT, "auth_required"),
@@ -478,6 +494,31 @@ def test_replica_max_age(slapd, build_dir):
             assert got.startswith(DEFER_REPLICA), got
             assert "reason=replica_too_old" in d.log()
             sync(build_dir, e.conf, e.db)
+            assert d.ask(SANDRA, SANDRA) == DUNNO
+    finally:
+        shutil.rmtree(e.wd, ignore_errors=True)
+
+
+def test_replica_synced_in_the_future(slapd, build_dir):
+    """A last sync more than 60 s ahead of the clock: its age is
+    unknown, so it counts as too old (lib/policy.h); 30 s ahead is the
+    clock's jitter."""
+    e = make_env(slapd, build_dir, replica_max_age=600)
+
+    def sync_time(ahead):
+        later = str(int(time.time()) + ahead)
+        subprocess.run(["sqlite3", e.db, "UPDATE meta SET value = '%s'"
+                        " WHERE key IN ('last_success', 'heartbeat')"
+                        % later], check=True, capture_output=True)
+
+    try:
+        with Policyd(build_dir, e.conf, e.wd) as d:
+            assert d.ask(SANDRA, SANDRA) == DUNNO
+            sync_time(3600)
+            got = d.ask(SANDRA, SANDRA)
+            assert got.startswith(DEFER_REPLICA), got
+            assert "reason=replica_too_old" in d.log()
+            sync_time(30)
             assert d.ask(SANDRA, SANDRA) == DUNNO
     finally:
         shutil.rmtree(e.wd, ignore_errors=True)

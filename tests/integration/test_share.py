@@ -24,6 +24,8 @@ PETER = EXAMPLE_USERS["peter.mueller@abc.com"][0]
 SANDRA = EXAMPLE_USERS["sandra.schuster@abc.com"][0]
 JANA = EXAMPLE_USERS["jana.meier@abc.com"][0]
 TOM = EXAMPLE_USERS["tom.berger@abc.com"][0]
+ANNA = EXAMPLE_USERS["anna.schmidt@xyz.org"][0]
+STAFF = "cn=staff,ou=groups,o=xyz.org," + BASE
 MAKLER = "cn=makler@abc.com,ou=mailboxes," + ABC
 ADMIN = "cn=mailadmin," + BASE
 VACATION = "cn=vacation," + PETER
@@ -207,6 +209,79 @@ def test_replace(fresh):
     assert d["visible"] and sorted(d["rights"]) == sorted("lrswi"), d
 
 
+def test_windows_touching_by_a_second(fresh):
+    """Both ends of a window count (mailgrants.schema, rights.h): a
+    window that starts the second after another ends is a share of its
+    own; one that shares a single second with it competes."""
+    env = fresh
+
+    def share(name, *window):
+        return env.mg("share", *env.as_("peter", PETER), "--name", name,
+                      *window, "peter.mueller@abc.com", TOM)
+
+    # One day: the same date for both is that whole day.
+    p = share("day", "--from", "2040-06-01", "--until", "2040-06-01")
+    assert p.returncode == 0, p.stderr
+    day = env.shares()["cn=day," + PETER.lower()]
+    assert day["mailgrantsnotbefore"] == ["20400601000000Z"]
+    assert day["mailgrantsnotafter"] == ["20400601235959Z"]
+
+    p = share("july", "--from", "2040-07-01", "--until", "2040-07-31")
+    assert p.returncode == 0, p.stderr
+    before = env.shares()
+    # One second in common with July, at either end: refused, nothing
+    # written (July is the only share they could meet).
+    p = share("late", "--from", "2040-07-31T23:59:59Z", "--until",
+              "2040-08-15")
+    assert p.returncode == 1
+    assert "already has a share" in one_line(p)
+    assert "cn=july," + PETER.lower() in one_line(p).lower()
+    p = share("early", "--from", "2040-06-15", "--until",
+              "2040-07-01T00:00:00Z")
+    assert p.returncode == 1
+    assert "already has a share" in one_line(p)
+    assert "cn=july," + PETER.lower() in one_line(p).lower()
+    assert env.shares() == before
+    # Starts the second after July ends: a share of its own.
+    p = share("august", "--from", "2040-08-01", "--until", "2040-08-31")
+    assert p.returncode == 0, p.stderr
+    # Ends the second before July starts: a share of its own too.
+    p = share("june", "--from", "2040-06-02", "--until",
+              "2040-06-30T23:59:59Z")
+    assert p.returncode == 0, p.stderr
+    after = env.shares()
+    for name in ("day", "june", "july", "august"):
+        assert "cn=%s,%s" % (name, PETER.lower()) in after
+
+    # What the mail servers make of it, at the very seconds.
+    p = env.mg("sync", "--once")
+    assert p.returncode == 0, p.stderr
+    for at, entry in [("2040-06-30T23:59:59Z", "june"),
+                      ("2040-07-01T00:00:00Z", "july"),
+                      ("2040-07-31T23:59:59Z", "july"),
+                      ("2040-08-01T00:00:00Z", "august"),
+                      ("2040-08-31T23:59:59Z", "august")]:
+        p = env.mg("explain", "--json", "--at", at, "tom.berger@abc.com",
+                   "peter.mueller@abc.com")
+        assert p.returncode == 0, p.stderr
+        d = json.loads(p.stdout)
+        assert d["kind"] == "shared" and d["visible"], (at, d)
+        assert d["entry"].lower() == "cn=%s,%s" % (entry, PETER.lower())
+        # The IMAP list (access) agrees at the very second.
+        p = env.mg("access", "--json", "--at", at, "tom.berger@abc.com")
+        assert p.returncode == 0, p.stderr
+        assert [x["entry"].lower() for x in json.loads(p.stdout)
+                if x["mailbox"] == "peter.mueller@abc.com"] == [
+            "cn=%s,%s" % (entry, PETER.lower())], (at, p.stdout)
+    p = env.mg("explain", "--json", "--at", "2040-09-01T00:00:00Z",
+               "tom.berger@abc.com", "peter.mueller@abc.com")
+    d = json.loads(p.stdout)
+    assert d["reason"] == "share_not_active" and not d["visible"], d
+    p = env.mg("access", "--json", "--at", "2040-09-01T00:00:00Z",
+               "tom.berger@abc.com")
+    assert "peter.mueller@abc.com" not in p.stdout
+
+
 def test_unshare_removes_one_grantee_of_two(fresh):
     env = fresh
     p = env.mg("unshare", *env.as_("peter", "peter.mueller@abc.com"),
@@ -319,6 +394,49 @@ def test_unknown_grantee(env, grantee, message):
     assert message in one_line(p)
 
 
+@pytest.mark.parametrize("grantee", ["anna.schmidt@xyz.org", ANNA,
+                                     "lena.wagner@xyz.org"])
+def test_cross_company_grantee_refused(env, grantee):
+    """A user of another company would get nothing from the share
+    (cross_company_shares = no): said so, nothing written."""
+    p = env.mg("share", *env.as_("sandra", SANDRA), "sandra.schuster@abc.com",
+               grantee)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert one_line(p) == (
+        "mailgrants: share: %s is not of the company of "
+        "sandra.schuster@abc.com (o=abc.com,dc=example,dc=org): the share "
+        "would grant nothing (cross_company_shares = no)" % grantee)
+
+
+def test_cross_company_shares_allowed(fresh):
+    """With cross_company_shares = yes the share is written and Anna
+    gets it; a group of another company is written either way (its
+    members of the mailbox's company count), and by default gives
+    Anna nothing."""
+    env = fresh
+    p = env.mg("share", *env.as_("sandra", SANDRA), "--name", "staff",
+               "sandra.schuster@abc.com", STAFF)
+    assert p.returncode == 0, p.stderr
+    p = env.mg("sync", "--once")
+    assert p.returncode == 0, p.stderr
+    assert "cn=staff,%s: group grantee %s has members of other companies" % (
+        SANDRA, STAFF) in p.stderr
+    d = env.explain("anna.schmidt@xyz.org", "sandra.schuster@abc.com")
+    assert (d["visible"], d["reason"]) == (False, "other_company"), d
+
+    env.slapd.write_config(env.conf, replica=env.replica,
+                           cross_company_shares=True)
+    p = env.mg("share", *env.as_("sandra", SANDRA), "--name", "anna",
+               "sandra.schuster@abc.com", "anna.schmidt@xyz.org")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "added cn=anna," + SANDRA
+    d = env.explain("anna.schmidt@xyz.org", "sandra.schuster@abc.com")
+    assert (d["kind"], d["visible"], d["may_send"]) == (
+        "shared", True, False), d
+    d = env.explain("max.wolf@xyz.org", "sandra.schuster@abc.com")
+    assert (d["kind"], d["visible"]) == ("shared", True), d
+
+
 def test_company_mailbox_is_not_shared(env):
     p = env.mg("share", *env.as_("admin", ADMIN), "info@abc.com",
                "tom.berger@abc.com")
@@ -332,6 +450,11 @@ def test_company_mailbox_is_not_shared(env):
     (["--rights", ""], "rights"),
     (["--from", "2026-01-02", "--until", "2026-01-01"],
      "--until is before --from"),
+    # Both ends count: the same second would be a share of one second.
+    (["--from", "2040-07-01T10:00:00Z", "--until", "2040-07-01T10:00:00Z"],
+     "--until is the same second as --from"),
+    (["--from", "20400701100000Z", "--until", "2040-07-01T10:00:00Z"],
+     "--until is the same second as --from"),
     (["--from", "2026-13-01"], "--from: expected"),
     (["--until", "tomorrow"], "--until: expected"),
     (["--name", "x" * 65], "name"),

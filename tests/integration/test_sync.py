@@ -29,7 +29,10 @@ PETER = "uid=peter.mueller,ou=people," + ABC
 LOGINS = {
     "sandra.schuster@abc.com", "jana.meier@abc.com", "peter.mueller@abc.com",
     "tom.berger@abc.com", "anna.schmidt@xyz.org", "max.wolf@xyz.org",
+    "lena.wagner@xyz.org",
 }
+SANDRA = "uid=sandra.schuster,ou=people," + ABC
+ANNA = "uid=anna.schmidt,ou=people," + XYZ
 
 
 def mailgrants(build_dir, conf, *args, timeout=120):
@@ -89,11 +92,12 @@ def test_story_users_and_addresses(story):
     assert "peter.müller@abc.com" in addrs
     assert addrs["peter.müller@abc.com"] == addrs["peter.mueller@abc.com"]
     for a in ("makler@abc.com", "buchhaltung@abc.com", "info@abc.com",
-              "info@xyz.org", "sandra.schuster@abc.com"):
+              "vertrieb@abc.com", "info@xyz.org", "sandra.schuster@abc.com",
+              "lena.wagner@xyz.org"):
         assert a in addrs, a
     # The login is not added as an address by itself: exactly the
     # values of mail and mailgrantsAddress.
-    assert len(addrs) == 11
+    assert len(addrs) == 13
 
 
 def test_story_mailboxes(story):
@@ -107,6 +111,7 @@ def test_story_mailboxes(story):
         "makler@abc.com": (1, "sandra.schuster@abc.com"),
         "buchhaltung@abc.com": (1, "jana.meier@abc.com"),
         "info@abc.com": (2, None),
+        "vertrieb@abc.com": (2, None),
         "info@xyz.org": (2, None),
     }
 
@@ -149,6 +154,33 @@ def test_story_nested_cyclic_group(story, build_dir):
     who = json.loads(p.stdout)
     assert {w["login"] for w in who if w["visible"]} == {
         "anna.schmidt@xyz.org", "max.wolf@xyz.org"}
+
+
+def test_story_group_mailbox_and_employees(story, build_dir):
+    _slapd, conf, db = story
+    # vertrieb@abc.com is limited to cn=vertrieb (Jana, Peter).
+    rows = query(db, """
+        SELECT g.dn FROM mailboxes m JOIN groups g ON g.id = m.group_id
+        WHERE m.address = 'vertrieb@abc.com'""")
+    assert rows == [("cn=vertrieb,ou=groups," + ABC,)]
+    p = mailgrants(build_dir, conf, "who", "--json", "vertrieb@abc.com")
+    assert p.returncode == 0, p.stderr
+    assert {w["login"] for w in json.loads(p.stdout)} == {
+        "jana.meier@abc.com", "peter.mueller@abc.com"}
+    # Lena is in xyz.org's subtree but not in cn=staff: a user of the
+    # company, not an employee.
+    rows = query(db, """
+        SELECT u.login, u.employee, c.dn FROM users u
+        JOIN companies c ON c.id = u.company_id WHERE u.login LIKE '%xyz.org'
+        ORDER BY 1""")
+    assert rows == [("anna.schmidt@xyz.org", 1, XYZ),
+                    ("lena.wagner@xyz.org", 0, XYZ),
+                    ("max.wolf@xyz.org", 1, XYZ)]
+    p = mailgrants(build_dir, conf, "explain", "--json",
+                   "lena.wagner@xyz.org", "info@xyz.org")
+    d = json.loads(p.stdout)
+    assert (d["visible"], d["may_send"], d["reason"]) == (
+        False, False, "not_yours"), d
 
 
 def test_story_share_through_rights(story, build_dir):
@@ -287,6 +319,187 @@ def test_broken_entries_are_skipped(fresh_slapd, build_dir, tmp_path):
         JOIN groups g ON g.id = gm.group_id
         JOIN users u ON u.id = gm.user_id WHERE g.dn = ?""", mixed)
     assert rows == [("tom.berger@abc.com",)]
+
+
+def test_missing_groups_grant_nothing(fresh_slapd, build_dir, tmp_path):
+    """A company mailbox whose group was deleted, and a company whose
+    employee group was deleted: nobody, not everybody; the sync names
+    the entry."""
+    s = fresh_slapd
+    rc, _out, err = s.ldapdelete("cn=vertrieb,ou=groups," + ABC,
+                                 "cn=devs,ou=groups," + XYZ, root=True)
+    assert rc == 0, err
+    rc, _out, err = s.ldapmodify("""dn: cn=staff,ou=groups,{xyz}
+changetype: modify
+replace: member
+member: cn=nobody,{xyz}
+""".format(xyz=XYZ), root=True)
+    assert rc == 0, err
+    rc, _out, err = s.ldapdelete("cn=staff,ou=groups," + XYZ, root=True)
+    assert rc == 0, err
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db)
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    err = p.stderr.splitlines()
+    line = [l for l in err if ("cn=vertrieb@abc.com,ou=mailboxes," + ABC)
+            in l]
+    assert line and "cn=vertrieb,ou=groups," + ABC in line[0], p.stderr
+    assert "not found: nobody sees this mailbox" in line[0]
+    line = [l for l in err if l.startswith("mailgrants: warning: %s: " % XYZ)]
+    assert line and "employee group cn=staff,ou=groups," + XYZ in line[0], \
+        p.stderr
+    assert "nobody counts as employee" in line[0]
+
+    def who(address):
+        p = mailgrants(build_dir, conf, "who", "--json", address)
+        assert p.returncode == 0, p.stderr
+        return {w["login"] for w in json.loads(p.stdout)}
+
+    assert who("vertrieb@abc.com") == set()
+    assert who("info@xyz.org") == set()
+    # The rest of the story stands.
+    assert who("info@abc.com") == {"sandra.schuster@abc.com",
+                                   "jana.meier@abc.com",
+                                   "peter.mueller@abc.com",
+                                   "tom.berger@abc.com"}
+    for login, address, reason in (
+            ("jana.meier@abc.com", "vertrieb@abc.com", "not_in_group"),
+            ("anna.schmidt@xyz.org", "info@xyz.org", "not_yours"),
+            ("max.wolf@xyz.org", "info@xyz.org", "not_yours")):
+        p = mailgrants(build_dir, conf, "explain", "--json", login, address)
+        d = json.loads(p.stdout)
+        assert (d["visible"], d["may_send"], d["reason"]) == (
+            False, False, reason), d
+
+
+def test_unusable_mailbox_names_are_skipped(fresh_slapd, build_dir,
+                                            tmp_path):
+    """An address that can never be a Dovecot mailbox name (Shared/
+    ADDRESS/, and a path through %n/%d): the entry is skipped, naming
+    it; as an alias, only the alias goes."""
+    s = fresh_slapd
+    ldif = ""
+    names = {"trav": "a/../b@abc.com", "dots": "..@abc.com",
+             "hidden": ".hidden@abc.com", "pct": "user%host@abc.com",
+             "star": "team*@abc.com"}
+    # 137 bytes as written (the reader takes up to 254), 263 as
+    # A-labels: too long for a file name. (mail is IA5: an alias.)
+    long_alias = "x" * 60 + "@" + "ü." * 25 + "de"
+    for cn, address in names.items():
+        ldif += """dn: cn={cn},ou=mailboxes,{abc}
+objectClass: mailgrantsMailbox
+cn: {cn}
+mailgrantsKind: company
+mail: {address}
+
+""".format(cn=cn, address=address, abc=ABC)
+    ldif += """dn: uid=tom.berger,ou=people,{abc}
+changetype: modify
+add: mailgrantsAddress
+mailgrantsAddress: tom/../peter.mueller@abc.com
+mailgrantsAddress: {long}
+""".format(abc=ABC, long=long_alias)
+    rc, _out, err = s.ldapadd(ldif.split("dn: uid=tom")[0], root=True)
+    assert rc == 0, err
+    rc, _out, err = s.ldapmodify("dn: uid=tom" + ldif.split("dn: uid=tom")[1],
+                                 root=True)
+    assert rc == 0, err
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db)
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    err = p.stderr.splitlines()
+    for cn in names:
+        dn = "cn=%s,ou=mailboxes,%s" % (cn, ABC)
+        line = [l for l in err if dn in l]
+        assert line, "no warning names %s:\n%s" % (dn, p.stderr)
+        assert "mailbox name" in line[0] and "skipped" in line[0], line[0]
+    line = [l for l in err if "uid=tom.berger" in l]
+    assert len(line) == 2, p.stderr
+    assert "address ignored: character not allowed" in line[0], line[0]
+    assert "address ignored: address too long for a mailbox name" in \
+        line[1], line[1]
+    addrs = {r[0] for r in query(db, "SELECT address FROM addresses")}
+    assert not [a for a in addrs if a.startswith(("a/", ".", "user%",
+                                                  "team*", "xxx"))], addrs
+    assert "tom/../peter.mueller@abc.com" not in addrs
+    assert "tom.berger@abc.com" in addrs
+    assert logins(db) == LOGINS
+    assert query(db, "SELECT value FROM meta WHERE key = 'skipped'") == [
+        (str(len(names)),)]
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_cross_company_share(fresh_slapd, build_dir, tmp_path, allow):
+    """Sandra (abc.com) names Anna (xyz.org), and a group of Jana and
+    Max, in shares below her own entry: by default Anna and Max get
+    nothing (the sync names the shares, explain says other_company);
+    cross_company_shares = yes lets them in."""
+    s = fresh_slapd
+    rc, _out, err = s.ldapadd("""dn: cn=mixed,ou=groups,{base}
+objectClass: groupOfNames
+cn: mixed
+member: uid=jana.meier,ou=people,{abc}
+member: uid=max.wolf,ou=people,{xyz}
+
+dn: cn=anna,{sandra}
+objectClass: mailgrantsShare
+cn: anna
+mailgrantsGrantee: {anna}
+
+dn: cn=mixed,{sandra}
+objectClass: mailgrantsShare
+cn: mixed
+mailgrantsGrantee: cn=mixed,ou=groups,{base}
+mailgrantsRights: lrs
+""".format(base=BASE, abc=ABC, xyz=XYZ, sandra=SANDRA, anna=ANNA),
+        root=True)
+    assert rc == 0, err
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
+                          cross_company_shares=allow)
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    warned = [l for l in p.stderr.splitlines()
+              if "cross_company_shares" in l]
+
+    def explain(login):
+        p = mailgrants(build_dir, conf, "explain", "--json", login,
+                       "sandra.schuster@abc.com")
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    def access(login):
+        p = mailgrants(build_dir, conf, "access", "--json", login)
+        assert p.returncode == 0, p.stderr
+        return {d["mailbox"] for d in json.loads(p.stdout)}
+
+    jana = explain("jana.meier@abc.com")
+    assert (jana["kind"], jana["rights"]) == ("shared", "lrs"), jana
+    assert "sandra.schuster@abc.com" in access("jana.meier@abc.com")
+    if not allow:
+        assert len(warned) == 2, p.stderr
+        assert [l for l in warned if ("cn=anna," + SANDRA) in l
+                and ("grantee " + ANNA) in l and "gets nothing" in l]
+        assert [l for l in warned if ("cn=mixed," + SANDRA) in l
+                and "cn=mixed,ou=groups," + BASE in l]
+        for login in ("anna.schmidt@xyz.org", "max.wolf@xyz.org"):
+            d = explain(login)
+            assert (d["kind"], d["visible"], d["reason"]) == (
+                "none", False, "other_company"), d
+            assert "sandra.schuster@abc.com" not in access(login)
+        assert explain("anna.schmidt@xyz.org")["entry"] == "cn=anna," + SANDRA
+        text = mailgrants(build_dir, conf, "explain", "anna.schmidt@xyz.org",
+                          "sandra.schuster@abc.com").stdout
+        assert "other_company" in text and "across companies" in text
+    else:
+        assert warned == [], p.stderr
+        for login in ("anna.schmidt@xyz.org", "max.wolf@xyz.org"):
+            d = explain(login)
+            assert (d["kind"], d["visible"], d["may_send"]) == (
+                "shared", True, False), d
+            assert "sandra.schuster@abc.com" in access(login)
 
 
 def test_unparseable_share_time_is_skipped(fresh_slapd, build_dir,

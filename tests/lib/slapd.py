@@ -88,6 +88,9 @@ EXAMPLE_USERS = {
         ("uid=anna.schmidt,ou=people,o=xyz.org," + BASE, "anna-pw"),
     "max.wolf@xyz.org":
         ("uid=max.wolf,ou=people,o=xyz.org," + BASE, "max-pw"),
+    # In xyz.org's subtree, not in its employee group cn=staff.
+    "lena.wagner@xyz.org":
+        ("uid=lena.wagner,ou=people,o=xyz.org," + BASE, "lena-pw"),
 }
 
 _DEFAULT = object()

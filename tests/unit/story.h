@@ -13,7 +13,10 @@
  *	directory. Times: Peter's vacation share runs from 2025-01-01 to
  *	2035-12-31, Tom's share ended with 2024. xyz.org counts as
  *	employees the members of cn=staff, which nests cn=devs, which
- *	nests cn=staff again (a cycle).
+ *	nests cn=staff again (a cycle); Lena Wagner is in xyz.org's
+ *	subtree but in neither group: a mail user, not an employee.
+ *	vertrieb@abc.com is a company mailbox limited to cn=vertrieb
+ *	(Jana and Peter; not Sandra, not Tom).
  */
 
 #include <stdio.h>
@@ -29,6 +32,8 @@
 #define STORY_TOM "uid=tom.berger,ou=people," STORY_ABC
 #define STORY_ANNA "uid=anna.schmidt,ou=people," STORY_XYZ
 #define STORY_MAX "uid=max.wolf,ou=people," STORY_XYZ
+#define STORY_LENA "uid=lena.wagner,ou=people," STORY_XYZ
+#define STORY_VERTRIEB "cn=vertrieb,ou=groups," STORY_ABC
 #define STORY_STAFF "cn=staff,ou=groups," STORY_XYZ
 #define STORY_DEVS "cn=devs,ou=groups," STORY_XYZ
 
@@ -63,12 +68,14 @@ static inline int story_build(const char *path, replica_warn_fn *warn,
 	const char *admins[] = { "cn=mailadmin," STORY_BASE, NULL };
 	const char *staff[] = { STORY_ANNA, STORY_DEVS, NULL };
 	const char *devs[] = { STORY_MAX, STORY_STAFF, NULL };
+	const char *vertrieb_members[] = { STORY_JANA, STORY_PETER, NULL };
 	struct replica_group groups[] = {
 		{ "cn=mail-admins,ou=groups," STORY_BASE, admins },
+		{ STORY_VERTRIEB, vertrieb_members },
 		{ STORY_STAFF, staff },
 		{ STORY_DEVS, devs },
 	};
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		replica_stage_group(w, &groups[i]);
 
 	const char *sandra[] = { "sandra.schuster@abc.com", NULL };
@@ -78,6 +85,7 @@ static inline int story_build(const char *path, replica_warn_fn *warn,
 	const char *tom[] = { "tom.berger@abc.com", NULL };
 	const char *anna[] = { "anna.schmidt@xyz.org", NULL };
 	const char *max[] = { "max.wolf@xyz.org", NULL };
+	const char *lena[] = { "lena.wagner@xyz.org", NULL };
 	struct replica_user users[] = {
 		{ STORY_SANDRA, "sandra.schuster@abc.com", sandra },
 		{ STORY_JANA, "jana.meier@abc.com", jana },
@@ -85,14 +93,16 @@ static inline int story_build(const char *path, replica_warn_fn *warn,
 		{ STORY_TOM, "tom.berger@abc.com", tom },
 		{ STORY_ANNA, "anna.schmidt@xyz.org", anna },
 		{ STORY_MAX, "max.wolf@xyz.org", max },
+		{ STORY_LENA, "lena.wagner@xyz.org", lena },
 	};
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < 7; i++)
 		replica_stage_user(w, &users[i]);
 
 	const char *makler[] = { "makler@abc.com", NULL };
 	const char *buchhaltung[] = { "buchhaltung@abc.com", NULL };
 	const char *info_abc[] = { "info@abc.com", NULL };
 	const char *info_xyz[] = { "info@xyz.org", NULL };
+	const char *vertrieb[] = { "vertrieb@abc.com", NULL };
 	struct replica_mailbox mailboxes[] = {
 		{ "cn=makler@abc.com,ou=mailboxes," STORY_ABC,
 		  REPLICA_MAILBOX_PRIVATE, makler, STORY_SANDRA, NULL, NULL },
@@ -101,10 +111,13 @@ static inline int story_build(const char *path, replica_warn_fn *warn,
 		  NULL },
 		{ "cn=info@abc.com,ou=mailboxes," STORY_ABC,
 		  REPLICA_MAILBOX_COMPANY, info_abc, NULL, NULL, NULL },
+		{ "cn=vertrieb@abc.com,ou=mailboxes," STORY_ABC,
+		  REPLICA_MAILBOX_COMPANY, vertrieb, NULL, STORY_VERTRIEB,
+		  NULL },
 		{ "cn=info@xyz.org,ou=mailboxes," STORY_XYZ,
 		  REPLICA_MAILBOX_COMPANY, info_xyz, NULL, NULL, NULL },
 	};
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		replica_stage_mailbox(w, &mailboxes[i]);
 
 	const char *vacation[] = { STORY_SANDRA, STORY_JANA, NULL };

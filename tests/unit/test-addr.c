@@ -42,6 +42,38 @@ static const struct addr_case cases[] = {
 	{ "info@XN--BCHER-KVA.de", "+", 0, "info@xn--bcher-kva.de" },
 	{ "info@xn--bcher-kva.de", "+", 0, "info@xn--bcher-kva.de" },
 	{ "user@[127.0.0.1]", "+", 0, "user@[127.0.0.1]" },
+	/* IDNA 2008: "ß" is a letter of its own, faß.de is not fass.de
+	   (the transitional IDNA 2003 mapping would make it so). */
+	{ "info@fa\xc3\x9f.de", "+", 0, "info@xn--fa-hia.de" },
+	{ "info@FA\xc3\x9f.DE", "+", 0, "info@xn--fa-hia.de" },
+	{ "info@xn--fa-hia.de", "+", 0, "info@xn--fa-hia.de" },
+	{ "info@fass.de", "+", 0, "info@fass.de" },
+	/* Names that can never be a Dovecot mailbox name: refused with
+	   ADDR_MAILBOX (what the sync stores), kept without it (a
+	   foreign sender may look like this). */
+	{ "a/../b@abc.com", "+", ADDR_MAILBOX, NULL },
+	{ "a/../b@abc.com", "+", ADDR_KEEP_EXTENSION | ADDR_MAILBOX, NULL },
+	{ "a/../b@abc.com", NULL, ADDR_KEEP_EXTENSION, "a/../b@abc.com" },
+	{ "..@abc.com", NULL, ADDR_KEEP_EXTENSION | ADDR_MAILBOX, NULL },
+	{ "..@abc.com", NULL, ADDR_KEEP_EXTENSION, "..@abc.com" },
+	{ ".hidden@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "a/b@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "a\\b@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "user%host@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "user%host@abc.com", NULL, 0, "user%host@abc.com" },
+	{ "a*@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "~root@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "\"a\"@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "a\tb@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "a\x7f@abc.com", NULL, ADDR_MAILBOX, NULL },
+	{ "a\x1b@abc.com", NULL, ADDR_KEEP_EXTENSION, NULL },
+	/* What may stay: dots inside or at the end, extensions, UTF-8. */
+	{ "a..b@abc.com", NULL, ADDR_MAILBOX, "a..b@abc.com" },
+	{ "a.@abc.com", NULL, ADDR_MAILBOX, "a.@abc.com" },
+	{ "Info+Box@ABC.com", NULL, ADDR_KEEP_EXTENSION | ADDR_MAILBOX,
+	  "info+box@abc.com" },
+	{ "Peter.M\xc3\x9cller@abc.com", NULL, ADDR_MAILBOX,
+	  "peter.m\xc3\xbcller@abc.com" },
 	/* Bare logins only where allowed. */
 	{ "Admin", "+", ADDR_ALLOW_BARE, "admin" },
 	{ "Admin", "+", 0, NULL },
@@ -96,6 +128,27 @@ static void test_long(void)
 	char small[8];
 	TEST_ASSERT(addr_normalize("sandra@abc.com", "+", 0, small,
 				   sizeof(small), &error) < 0);
+
+	/* A mailbox name is a file name: under ADDR_MAILBOX_MAX bytes
+	   in normal form, though an address may be longer. */
+	char name[ADDR_MAILBOX_MAX + 8];
+	memset(name, 'b', sizeof(name));
+	memcpy(name + ADDR_MAILBOX_MAX - 1 - 8, "@abc.com", 9);
+	TEST_ASSERT(strlen(name) == ADDR_MAILBOX_MAX - 1);
+	TEST_ASSERT(addr_normalize(name, NULL, ADDR_MAILBOX, out,
+				   sizeof(out), &error) == 0);
+	TEST_ASSERT(strlen(out) == ADDR_MAILBOX_MAX - 1);
+	memset(name, 'b', sizeof(name));
+	memcpy(name + ADDR_MAILBOX_MAX - 8, "@abc.com", 9);
+	TEST_ASSERT(addr_normalize(name, NULL, ADDR_MAILBOX, out,
+				   sizeof(out), &error) < 0);
+	TEST_ASSERT(addr_normalize(name, NULL, 0, out, sizeof(out),
+				   &error) == 0);
+	/* Refused with the flag: nothing is written either. */
+	memset(small, 'Z', sizeof(small));
+	TEST_ASSERT(addr_normalize("a/b@c.de", NULL, ADDR_MAILBOX, small,
+				   sizeof(small), &error) < 0);
+	TEST_ASSERT(memcmp(small, "ZZZZZZZZ", sizeof(small)) == 0);
 
 	/* Nor is anything written to it (case-folded UTF-8 that fills
 	   the buffer without room for the NUL; found by fuzz-addr). */

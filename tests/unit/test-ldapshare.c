@@ -4,12 +4,15 @@
  * DESCRIPTION
  *	Table-driven tests of ldapshare_parse_time(),
  *	ldapshare_format_time(), ldapshare_rights_check(),
- *	ldapshare_name_check() and ldapshare_rdn_dn(). Adding and removing
+ *	ldapshare_name_check() and ldapshare_rdn_dn(), and the window
+ *	checks ldapshare_add() makes first. Adding and removing
  *	shares in a real directory, with its access rules, is tested in
  *	tests/integration/test_share.py.
  */
 
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <ldap.h>
 
@@ -160,11 +163,54 @@ static void test_name_and_dn(void)
 	}
 }
 
+/* settings_refused - ldapshare_add() refuses set before it touches the
+   directory, with the error text want; asked in a child process, so
+   that a mistake that does reach for the (NULL) connection is a failed
+   check here, not a crash of the whole test */
+static bool settings_refused(const struct ldapshare_settings *set,
+			     const char *want)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		const char *error = NULL;
+		int rc = ldapshare_add(NULL, set, NULL, NULL, &error);
+
+		_exit(rc == 1 && error != NULL &&
+		      (want == NULL || strcmp(error, want) == 0) ? 0 : 1);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid &&
+		WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* test_settings - a new share's values are refused before the
+   directory is asked (no connection needed) */
+static void test_settings(void)
+{
+	struct ldapshare_settings set = { .owner = "peter.mueller@abc.com",
+					  .grantee = "tom.berger@abc.com" };
+
+	set.not_before = 2224483200;	/* 2040-06-29T00:00:00Z */
+	set.not_after = set.not_before - 1;
+	TEST_ASSERT(settings_refused(&set,
+				     "the share would end before it begins"));
+	/* Both ends count: the same second is a share of one second. */
+	set.not_after = set.not_before;
+	TEST_ASSERT(settings_refused(&set,
+				     "the share would end the second it "
+				     "begins"));
+	set.rights = "lrq";
+	set.not_after = set.not_before + 1;
+	TEST_ASSERT(settings_refused(&set, NULL));
+}
+
 int main(void)
 {
 	test_parse_time();
 	test_format_time();
 	test_rights();
 	test_name_and_dn();
+	test_settings();
 	return test_exit("test-ldapshare");
 }

@@ -337,6 +337,7 @@ struct decide_case {
 #define TOM "tom.berger@abc.com"
 #define ANNA "anna.schmidt@xyz.org"
 #define MAX "max.wolf@xyz.org"
+#define LENA "lena.wagner@xyz.org"
 
 #define NOW ((time_t)1780000000)	/* 2026-05-28, in Peter's vacation */
 
@@ -392,6 +393,19 @@ static void test_decide(const char *dir)
 		{ PETER, "info@abc.com", DUNNO, "company_mailbox", "DUNNO" },
 		{ ANNA, "info@xyz.org", DUNNO, "company_mailbox", "DUNNO" },
 		{ MAX, "info@xyz.org", DUNNO, "company_mailbox", "DUNNO" },
+		/* A company mailbox limited to a group: its members only. */
+		{ JANA, "vertrieb@abc.com", DUNNO, "company_mailbox", "DUNNO" },
+		{ PETER, "Vertrieb@abc.com", DUNNO, "company_mailbox",
+		  "DUNNO" },
+		{ SANDRA, "vertrieb@abc.com", REJECT, "not_yours",
+		  "REJECT 5.7.1 <vertrieb@abc.com>: you may not send" },
+		{ TOM, "vertrieb+x@abc.com", REJECT, "not_yours",
+		  "REJECT 5.7.1 " },
+		/* In xyz.org's subtree, not in its employee group: her own
+		   address only. */
+		{ LENA, LENA, DUNNO, "own_mailbox", "DUNNO" },
+		{ LENA, "info@xyz.org", REJECT, "not_yours",
+		  "REJECT 5.7.1 <info@xyz.org>: you may not send" },
 		/* Shared for reading only. */
 		{ SANDRA, PETER, REJECT, "shared_read_only",
 		  "REJECT 5.7.1 <peter.mueller@abc.com>: mailbox shared with "
@@ -439,6 +453,11 @@ static void test_decide(const char *dir)
 		  "DEFER_IF_PERMIT 4.7.1 " },
 		{ "bad\x01login", SANDRA, DEFER, "unknown_login",
 		  "DEFER_IF_PERMIT 4.7.1 " },
+		/* A login with an extension is not the base login. */
+		{ "sandra.schuster+x@abc.com", SANDRA, DEFER, "unknown_login",
+		  "DEFER_IF_PERMIT 4.7.1 " },
+		{ "sandra.schuster+x@abc.com", "info@abc.com", DEFER,
+		  "unknown_login", "DEFER_IF_PERMIT 4.7.1 " },
 		/* Senders that are not addresses. */
 		{ SANDRA, "sandra.schuster", REJECT, "bad_sender",
 		  "REJECT 5.1.7 <sandra.schuster>: invalid sender" },
@@ -482,6 +501,9 @@ static void test_decide(const char *dir)
 	const char *error;
 	char *path = xasprintf("%s/grants.db", dir);
 
+	/* The story's decisions at its own fixed times, whatever the
+	   replica's age; the age has its own rows below. */
+	cfg->replica_max_age = 0;
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
 	if (rep == NULL) {
@@ -513,7 +535,27 @@ static void test_decide(const char *dir)
 	test_decide_run(rep, cfg, &story[0], 1, time(NULL));
 	test_decide_run(rep, cfg, too_old, sizeof(too_old) / sizeof(too_old[0]),
 			time(NULL) + 7200);
+	/* At the second: exactly replica_max_age old is current, one
+	   more is too old; a sync up to POLICY_CLOCK_SKEW_MAX seconds
+	   ahead is the clock's jitter, further ahead its age is unknown
+	   (policy.h). */
+	struct replica_info info;
+	TEST_ASSERT(replica_info(rep, &info, &error) == 0);
+	TEST_ASSERT(info.current_at > 0);
+	test_decide_run(rep, cfg, &story[0], 1, info.current_at + 3600);
+	test_decide_run(rep, cfg, too_old, 1, info.current_at + 3601);
+	test_decide_run(rep, cfg, &story[0], 1, info.current_at);
+	test_decide_run(rep, cfg, &story[0], 1,
+			info.current_at - POLICY_CLOCK_SKEW_MAX);
+	test_decide_run(rep, cfg, too_old, sizeof(too_old) / sizeof(too_old[0]),
+			info.current_at - POLICY_CLOCK_SKEW_MAX - 1);
+	TEST_ASSERT(policy_decide(rep, cfg, SANDRA, SANDRA,
+				  info.current_at - 3600, &d) == 0);
+	TEST_ASSERT(strstr(d.detail, "3600 seconds in the future") != NULL);
+	/* Off, the replica's age does not count at all. */
 	cfg->replica_max_age = 0;
+	test_decide_run(rep, cfg, &story[0], 1, info.current_at - 3600);
+	test_decide_run(rep, cfg, &story[0], 1, info.current_at + 86400 * 365);
 
 	/* An over-long sender is shown cut, never overflows. */
 	char *huge = test_repeat("x", 3000);

@@ -204,6 +204,175 @@ static void test_fuzz_found(const char *path)
 			   "mailbox at once") != NULL);
 }
 
+/* test_unusable_names - an address that can never be a mailbox name
+   (Dovecot shows "Shared/ADDRESS/"; %n and %d make paths of it) skips
+   its entry, or as an alias only itself, with a warning naming the DN */
+static void test_unusable_names(const char *path)
+{
+	struct warnings warns = { .count = 0 };
+	struct replica_writer_settings set = { .warn = collect,
+					       .warn_context = &warns };
+	struct replica_writer *w;
+	struct replica_counts counts;
+	struct replica *rep;
+	struct rights_decision d;
+	const char *error;
+
+	warns.text[0] = '\0';
+	cleanup(path);
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	const char *doms[] = { "t.example", NULL };
+	struct replica_company c = { "o=t,dc=x", doms, NULL };
+	TEST_ASSERT(replica_stage_company(w, &c) == 0);
+	const char *a[] = { "a@t.example", "a%b@t.example", "a.b@t.example",
+			    NULL };
+	const char *trav[] = { "a/../b@t.example", NULL };
+	const char *dots[] = { "..@t.example", NULL };
+	struct replica_user ua = { "uid=a,o=t,dc=x", "a@t.example", a };
+	struct replica_user ut = { "uid=t,o=t,dc=x", "t@t.example", trav };
+	TEST_ASSERT(replica_stage_user(w, &ua) == 0);
+	TEST_ASSERT(replica_stage_user(w, &ut) == 1);
+	struct replica_mailbox md = { "cn=dots,o=t,dc=x",
+				      REPLICA_MAILBOX_COMPANY, dots, NULL,
+				      NULL, NULL };
+	const char *star[] = { "*@t.example", NULL };
+	struct replica_mailbox ms = { "cn=star,o=t,dc=x",
+				      REPLICA_MAILBOX_PRIVATE, star,
+				      "uid=a,o=t,dc=x", NULL, NULL };
+	TEST_ASSERT(replica_stage_mailbox(w, &md) == 1);
+	TEST_ASSERT(replica_stage_mailbox(w, &ms) == 1);
+	TEST_ASSERT(replica_writer_commit(&w, "t", &counts, &error) == 0);
+	TEST_ASSERT(counts.users == 1);
+	TEST_ASSERT(counts.mailboxes == 1);
+	TEST_ASSERT(counts.addresses == 2);	/* a@ and a.b@ */
+	TEST_ASSERT(counts.skipped == 3);
+	TEST_ASSERT(strstr(warns.text, "uid=t,o=t,dc=x: primary address: "
+			   "character not allowed in a mailbox name") != NULL);
+	TEST_ASSERT(strstr(warns.text, "cn=dots,o=t,dc=x: primary address: a"
+			   " mailbox name may not start with") != NULL);
+	TEST_ASSERT(strstr(warns.text, "cn=star,o=t,dc=x: primary address: "
+			   "character not allowed") != NULL);
+	TEST_ASSERT(strstr(warns.text, "uid=a,o=t,dc=x: address ignored: "
+			   "character not allowed") != NULL);
+	if (warns.count != 4)
+		fprintf(stderr, "%s", warns.text);
+	TEST_ASSERT(warns.count == 4);
+	/* Nothing of them reached the replica. */
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_ASSERT(rights_decide(rep, "t@t.example", "a/../b@t.example",
+				  T2026, "+", &d, &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_UNKNOWN_LOGIN);
+	TEST_ASSERT(rights_decide(rep, "a@t.example", "a%b@t.example", T2026,
+				  "+", &d, &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_UNKNOWN_ADDRESS);
+	TEST_ASSERT(rights_decide(rep, "a@t.example", "a.b@t.example", T2026,
+				  "+", &d, &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_OWNER);
+	replica_close(&rep);
+}
+
+/* test_missing_groups - a group named by a company or a mailbox that
+   the directory does not have grants nothing: nobody counts as an
+   employee, nobody sees the mailbox; the sync names the entry */
+static void test_missing_groups(const char *path)
+{
+	struct warnings warns = { .count = 0 };
+	struct replica_writer_settings set = { .warn = collect,
+					       .warn_context = &warns };
+	struct replica_writer *w;
+	struct replica *rep;
+	struct rights_decision d;
+	struct rights_list l;
+	const char *error;
+
+	warns.text[0] = '\0';
+	cleanup(path);
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	const char *tdoms[] = { "t.example", NULL };
+	const char *gdoms[] = { "gone.example", NULL };
+	struct replica_company ct = { "o=t,dc=x", tdoms, NULL };
+	struct replica_company cg = { "o=gone,dc=x", gdoms,
+				      "cn=staff,o=gone,dc=x" };
+	TEST_ASSERT(replica_stage_company(w, &ct) == 0);
+	TEST_ASSERT(replica_stage_company(w, &cg) == 0);
+	const char *members[] = { "uid=a,o=t,dc=x", NULL };
+	struct replica_group team = { "cn=team,o=t,dc=x", members };
+	TEST_ASSERT(replica_stage_group(w, &team) == 0);
+	const char *a[] = { "a@t.example", NULL };
+	const char *b[] = { "b@t.example", NULL };
+	const char *g[] = { "g@gone.example", NULL };
+	struct replica_user users[] = {
+		{ "uid=a,o=t,dc=x", "a@t.example", a },
+		{ "uid=b,o=t,dc=x", "b@t.example", b },
+		{ "uid=g,o=gone,dc=x", "g@gone.example", g },
+	};
+	for (int i = 0; i < 3; i++)
+		TEST_ASSERT(replica_stage_user(w, &users[i]) == 0);
+	const char *lost[] = { "lost@t.example", NULL };
+	const char *teamm[] = { "team@t.example", NULL };
+	const char *info[] = { "info@gone.example", NULL };
+	struct replica_mailbox boxes[] = {
+		{ "cn=lost,o=t,dc=x", REPLICA_MAILBOX_COMPANY, lost, NULL,
+		  "cn=deleted,o=t,dc=x", NULL },
+		{ "cn=team,o=t,dc=x", REPLICA_MAILBOX_COMPANY, teamm, NULL,
+		  "cn=team,o=t,dc=x", NULL },
+		{ "cn=info,o=gone,dc=x", REPLICA_MAILBOX_COMPANY, info, NULL,
+		  NULL, NULL },
+	};
+	for (int i = 0; i < 3; i++)
+		TEST_ASSERT(replica_stage_mailbox(w, &boxes[i]) == 0);
+	TEST_ASSERT(replica_writer_commit(&w, "t", NULL, &error) == 0);
+	TEST_ASSERT(strstr(warns.text, "cn=lost,o=t,dc=x: group "
+			   "cn=deleted,o=t,dc=x not found: nobody sees this"
+			   " mailbox") != NULL);
+	TEST_ASSERT(strstr(warns.text, "o=gone,dc=x: employee group "
+			   "cn=staff,o=gone,dc=x not found: nobody counts as"
+			   " employee") != NULL);
+	if (warns.count != 2)
+		fprintf(stderr, "%s", warns.text);
+	TEST_ASSERT(warns.count == 2);
+
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	/* The group that exists still works: the "yes" and the "no". */
+	TEST_ASSERT(rights_decide(rep, "a@t.example", "team@t.example", T2026,
+				  "+", &d, &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_COMPANY && d.may_send);
+	TEST_ASSERT(rights_decide(rep, "b@t.example", "team@t.example", T2026,
+				  "+", &d, &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_NOT_IN_GROUP && !d.visible);
+	/* The lost group: nobody, not even a member of another group. */
+	for (int i = 0; i < 2; i++) {
+		TEST_ASSERT(rights_decide(rep, users[i].login, "lost@t.example",
+					  T2026, "+", &d, &error) == 0);
+		TEST_ASSERT(d.reason == RIGHTS_REASON_NOT_IN_GROUP);
+		TEST_ASSERT(!d.visible && !d.may_send);
+	}
+	TEST_ASSERT(rights_who(rep, "lost@t.example", T2026, "+", &l,
+			       &error) == 0);
+	TEST_ASSERT(l.count == 0);
+	rights_list_free(&l);
+	TEST_ASSERT(rights_access(rep, "a@t.example", T2026, &l, &error) == 0);
+	TEST_ASSERT(l.count == 2);	/* a@ and team@, not lost@ */
+	for (size_t i = 0; i < l.count; i++)
+		TEST_ASSERT(strcmp(l.items[i].mailbox, "lost@t.example") != 0);
+	rights_list_free(&l);
+	/* The company without its employee group: nobody is an employee. */
+	TEST_ASSERT(rights_decide(rep, "g@gone.example", "info@gone.example",
+				  T2026, "+", &d, &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_NOT_YOURS);
+	TEST_ASSERT(!d.visible && !d.may_send);
+	TEST_ASSERT(strstr(d.detail, "not counted as an employee") != NULL);
+	TEST_ASSERT(rights_access(rep, "g@gone.example", T2026, &l,
+				  &error) == 0);
+	TEST_ASSERT(l.count == 1);	/* only the own mailbox */
+	rights_list_free(&l);
+	TEST_ASSERT(rights_who(rep, "info@gone.example", T2026, "+", &l,
+			       &error) == 0);
+	TEST_ASSERT(l.count == 0);
+	rights_list_free(&l);
+	replica_close(&rep);
+}
+
 /* test_abort_and_live - an aborted sync changes nothing; a reader sees
    a committed one without reopening */
 static void test_abort_and_live(const char *path)
@@ -680,6 +849,8 @@ int main(void)
 	test_dn_parent();
 	test_skips(path);
 	test_fuzz_found(path);
+	test_unusable_names(path);
+	test_missing_groups(path);
 	test_abort_and_live(path);
 	test_bad_files(path);
 	test_async(path);

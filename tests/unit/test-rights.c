@@ -62,11 +62,31 @@ static const struct row rows[] = {
 	  "", RIGHTS_REASON_NOT_YOURS },
 	{ "sandra.schuster@abc.com", "info@xyz.org", T2026, NONE, false,
 	  false, "", RIGHTS_REASON_NOT_YOURS },
+	/* A company mailbox limited to a group: members yes, other
+	   employees no, other companies no. */
+	{ "jana.meier@abc.com", "vertrieb@abc.com", T2026, COMP, true, true,
+	  "lrwstipek", RIGHTS_REASON_COMPANY },
+	{ "peter.mueller@abc.com", "Vertrieb+x@ABC.com", T2026, COMP, true,
+	  true, "lrwstipek", RIGHTS_REASON_COMPANY },
+	{ "sandra.schuster@abc.com", "vertrieb@abc.com", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_NOT_IN_GROUP },
+	{ "tom.berger@abc.com", "vertrieb@abc.com", T2026, NONE, false, false,
+	  "", RIGHTS_REASON_NOT_IN_GROUP },
+	{ "anna.schmidt@xyz.org", "vertrieb@abc.com", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_NOT_YOURS },
 	/* xyz.org: employees are cn=staff, which nests cn=devs (a cycle). */
 	{ "anna.schmidt@xyz.org", "info@xyz.org", T2026, COMP, true, true,
 	  "lrwstipek", RIGHTS_REASON_COMPANY },
 	{ "max.wolf@xyz.org", "info@xyz.org", T2026, COMP, true, true,
 	  "lrwstipek", RIGHTS_REASON_COMPANY },
+	/* Lena is in xyz.org's subtree, not in cn=staff: her own mailbox,
+	   no company mailbox of any company. */
+	{ "lena.wagner@xyz.org", "info@xyz.org", T2026, NONE, false, false,
+	  "", RIGHTS_REASON_NOT_YOURS },
+	{ "lena.wagner@xyz.org", "lena.wagner@xyz.org", T2026, PRIV, true,
+	  true, "lrwstipekx", RIGHTS_REASON_OWNER },
+	{ "lena.wagner@xyz.org", "info@abc.com", T2026, NONE, false, false,
+	  "", RIGHTS_REASON_NOT_YOURS },
 	/* Shared: read and process, never send; windows on time. */
 	{ "sandra.schuster@abc.com", "peter.mueller@abc.com", T2026, SHRD,
 	  true, false, "lrwstiek", RIGHTS_REASON_SHARED },
@@ -91,6 +111,14 @@ static const struct row rows[] = {
 	  false, "", RIGHTS_REASON_SHARE_INACTIVE },
 	{ "tom.berger@abc.com", "peter.mueller@abc.com", T2024, SHRD, true,
 	  false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "tom.berger@abc.com", "peter.mueller@abc.com", STORY_2024_START,
+	  SHRD, true, false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "tom.berger@abc.com", "peter.mueller@abc.com", STORY_2024_START - 1,
+	  NONE, false, false, "", RIGHTS_REASON_SHARE_INACTIVE },
+	{ "tom.berger@abc.com", "peter.mueller@abc.com", STORY_2024_END, SHRD,
+	  true, false, "lrwstiek", RIGHTS_REASON_SHARED },
+	{ "tom.berger@abc.com", "peter.mueller@abc.com", STORY_2024_END + 1,
+	  NONE, false, false, "", RIGHTS_REASON_SHARE_INACTIVE },
 	{ "anna.schmidt@xyz.org", "peter.mueller@abc.com", T2026, NONE, false,
 	  false, "", RIGHTS_REASON_NOT_YOURS },
 	/* Addresses that are nobody's. */
@@ -111,6 +139,14 @@ static const struct row rows[] = {
 	  RIGHTS_REASON_UNKNOWN_LOGIN },
 	{ "sandra.schuster", "info@abc.com", T2026, NONE, false, false, "",
 	  RIGHTS_REASON_UNKNOWN_LOGIN },
+	/* A login with an extension is another login: unknown, never
+	   the base login's rights (addresses lose it, logins do not). */
+	{ "sandra.schuster+x@abc.com", "sandra.schuster@abc.com", T2026,
+	  NONE, false, false, "", RIGHTS_REASON_UNKNOWN_LOGIN },
+	{ "sandra.schuster+x@abc.com", "info@abc.com", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_UNKNOWN_LOGIN },
+	{ "jana.meier+x@abc.com", "peter.mueller@abc.com", T2026, NONE, false,
+	  false, "", RIGHTS_REASON_UNKNOWN_LOGIN },
 	/* No login: only where the address lives. */
 	{ NULL, "info@abc.com", T2026, NONE, false, false, "",
 	  RIGHTS_REASON_NOT_YOURS },
@@ -163,24 +199,37 @@ static void test_access_agrees(struct replica *rep)
 		"sandra.schuster@abc.com", "jana.meier@abc.com",
 		"peter.mueller@abc.com", "tom.berger@abc.com",
 		"anna.schmidt@xyz.org", "max.wolf@xyz.org",
+		"lena.wagner@xyz.org", "sandra.schuster+x@abc.com",
 	};
 	static const char *mailboxes[] = {
 		"sandra.schuster@abc.com", "jana.meier@abc.com",
 		"peter.mueller@abc.com", "tom.berger@abc.com",
-		"anna.schmidt@xyz.org", "max.wolf@xyz.org", "makler@abc.com",
-		"buchhaltung@abc.com", "info@abc.com", "info@xyz.org",
+		"anna.schmidt@xyz.org", "max.wolf@xyz.org",
+		"lena.wagner@xyz.org", "makler@abc.com",
+		"buchhaltung@abc.com", "info@abc.com", "vertrieb@abc.com",
+		"info@xyz.org",
 	};
-	static const time_t times[] = { T2024, T2026, T2036 };
+	/* Both ends of every window are inside it (rights.h): the
+	   IMAP list and the decision must agree at the very second. */
+	static const time_t times[] = {
+		T2024, T2026, T2036,
+		STORY_2024_START - 1, STORY_2024_START, STORY_2024_START + 1,
+		STORY_2024_END - 1, STORY_2024_END, STORY_2024_END + 1,
+		STORY_2035_END - 1, STORY_2035_END, STORY_2035_END + 1,
+	};
+	const size_t nlogins = sizeof(logins) / sizeof(logins[0]);
+	const size_t nmailboxes = sizeof(mailboxes) / sizeof(mailboxes[0]);
 	const char *error;
 
-	for (size_t t = 0; t < 3; t++) {
-		for (size_t i = 0; i < 6; i++) {
+	for (size_t t = 0; t < sizeof(times) / sizeof(times[0]); t++) {
+		for (size_t i = 0; i < nlogins; i++) {
 			struct rights_list list;
 			size_t visible = 0;
 
 			TEST_ASSERT(rights_access(rep, logins[i], times[t],
-						  &list, &error) == 0);
-			for (size_t j = 0; j < 10; j++) {
+						  &list, &error) ==
+				    (strchr(logins[i], '+') != NULL ? 1 : 0));
+			for (size_t j = 0; j < nmailboxes; j++) {
 				struct rights_decision d;
 				int found = 0;
 
@@ -320,6 +369,156 @@ static void test_groups_and_windows(const char *path)
 	replica_close(&rep);
 }
 
+struct warnings {
+	char text[4096];
+	unsigned int count;
+};
+
+/* collect - remember the sync's warnings as "dn: reason" lines */
+static void collect(void *context, const char *dn, const char *reason)
+{
+	struct warnings *w = context;
+	size_t len = strlen(w->text);
+
+	snprintf(w->text + len, sizeof(w->text) - len, "%s: %s\n", dn,
+		 reason);
+	w->count++;
+}
+
+/* cross_build - Sandra (abc) shares her mailbox with Anna (xyz) and
+   with a group of Jana (abc) and Max (xyz) */
+static int cross_build(const char *path, bool allow, struct warnings *warns)
+{
+	struct replica_writer_settings set = { .warn = collect,
+					       .warn_context = warns,
+					       .cross_company_shares = allow };
+	struct replica_writer *w;
+	const char *error;
+
+	unlink(path);
+	if (replica_writer_open(path, &set, &w, &error) < 0)
+		return -1;
+	const char *abc_d[] = { "abc.com", NULL }, *xyz_d[] = { "xyz.org", NULL };
+	struct replica_company abc = { STORY_ABC, abc_d, NULL };
+	struct replica_company xyz = { STORY_XYZ, xyz_d, NULL };
+	replica_stage_company(w, &abc);
+	replica_stage_company(w, &xyz);
+	const char *mixed_m[] = { STORY_JANA, STORY_MAX, NULL };
+	struct replica_group mixed = { "cn=mixed," STORY_BASE, mixed_m };
+	replica_stage_group(w, &mixed);
+	const char *s[] = { "sandra.schuster@abc.com", NULL };
+	const char *j[] = { "jana.meier@abc.com", NULL };
+	const char *a[] = { "anna.schmidt@xyz.org", NULL };
+	const char *m[] = { "max.wolf@xyz.org", NULL };
+	struct replica_user users[] = {
+		{ STORY_SANDRA, s[0], s }, { STORY_JANA, j[0], j },
+		{ STORY_ANNA, a[0], a }, { STORY_MAX, m[0], m },
+	};
+	for (size_t i = 0; i < 4; i++)
+		replica_stage_user(w, &users[i]);
+	const char *to_anna[] = { STORY_ANNA, NULL };
+	const char *to_mixed[] = { "cn=mixed," STORY_BASE, NULL };
+	struct replica_share anna = { "cn=anna," STORY_SANDRA, to_anna, "lr",
+				      0, 0, NULL };
+	struct replica_share group = { "cn=team," STORY_SANDRA, to_mixed,
+				       "lrs", 0, 0, NULL };
+	replica_stage_share(w, &anna);
+	replica_stage_share(w, &group);
+	return replica_writer_commit(&w, "cross", NULL, &error);
+}
+
+/* test_cross_company - a share names a grantee of another company: by
+   default nothing for them (reason other_company, the sync warns naming
+   the share); with cross_company_shares = yes, as any share */
+static void test_cross_company(const char *path)
+{
+	struct warnings warns = { .count = 0 };
+	struct replica *rep;
+	struct rights_decision d;
+	struct rights_list l;
+	const char *error;
+
+	warns.text[0] = '\0';
+	TEST_ASSERT(cross_build(path, false, &warns) == 0);
+	TEST_ASSERT(strstr(warns.text, "cn=anna," STORY_SANDRA ": grantee "
+			   STORY_ANNA " is not of the mailbox's company: it"
+			   " gets nothing (cross_company_shares = no)") != NULL);
+	TEST_ASSERT(strstr(warns.text, "cn=team," STORY_SANDRA ": group "
+			   "grantee cn=mixed," STORY_BASE " has members of"
+			   " other companies") != NULL);
+	if (warns.count != 2)
+		fprintf(stderr, "%s", warns.text);
+	TEST_ASSERT(warns.count == 2);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	if (rep == NULL)
+		return;
+	TEST_ASSERT(rights_decide(rep, "anna.schmidt@xyz.org",
+				  "sandra.schuster@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_OTHER_COMPANY);
+	TEST_ASSERT(!d.visible && !d.may_send && d.rights[0] == '\0');
+	TEST_STREQ(d.entry_dn, "cn=anna," STORY_SANDRA);
+	TEST_STREQ(rights_reason_name(d.reason), "other_company");
+	/* Through the mixed group: Max (xyz) nothing, Jana (abc) yes. */
+	TEST_ASSERT(rights_decide(rep, "max.wolf@xyz.org",
+				  "sandra.schuster@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_OTHER_COMPANY && !d.visible);
+	TEST_ASSERT(rights_decide(rep, "jana.meier@abc.com",
+				  "sandra.schuster@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARED);
+	TEST_STREQ(d.rights, "lrs");
+	/* The IMAP list and who() say the same. */
+	TEST_ASSERT(rights_access(rep, "anna.schmidt@xyz.org", T2026, &l,
+				  &error) == 0);
+	TEST_ASSERT(l.count == 1);	/* her own mailbox only */
+	rights_list_free(&l);
+	TEST_ASSERT(rights_access(rep, "max.wolf@xyz.org", T2026, &l,
+				  &error) == 0);
+	TEST_ASSERT(l.count == 1);
+	rights_list_free(&l);
+	TEST_ASSERT(rights_access(rep, "jana.meier@abc.com", T2026, &l,
+				  &error) == 0);
+	TEST_ASSERT(l.count == 2);
+	rights_list_free(&l);
+	TEST_ASSERT(rights_who(rep, "sandra.schuster@abc.com", T2026, "+", &l,
+			       &error) == 0);
+	TEST_ASSERT(l.count == 2);	/* Sandra and Jana */
+	TEST_ASSERT(!has_login(&l, "anna.schmidt@xyz.org"));
+	TEST_ASSERT(!has_login(&l, "max.wolf@xyz.org"));
+	rights_list_free(&l);
+	replica_close(&rep);
+
+	/* Allowed by the site: the sync says nothing, everyone counts. */
+	warns.text[0] = '\0';
+	warns.count = 0;
+	TEST_ASSERT(cross_build(path, true, &warns) == 0);
+	TEST_ASSERT(warns.count == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	if (rep == NULL)
+		return;
+	TEST_ASSERT(rights_decide(rep, "anna.schmidt@xyz.org",
+				  "sandra.schuster@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARED && d.visible &&
+		    !d.may_send);
+	TEST_STREQ(d.rights, "lr");
+	TEST_ASSERT(rights_decide(rep, "max.wolf@xyz.org",
+				  "sandra.schuster@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARED);
+	TEST_ASSERT(rights_access(rep, "anna.schmidt@xyz.org", T2026, &l,
+				  &error) == 0);
+	TEST_ASSERT(l.count == 2);
+	rights_list_free(&l);
+	TEST_ASSERT(rights_who(rep, "sandra.schuster@abc.com", T2026, "+", &l,
+			       &error) == 0);
+	TEST_ASSERT(l.count == 4);
+	rights_list_free(&l);
+	replica_close(&rep);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/test-rights-XXXXXX";
@@ -341,6 +540,7 @@ int main(void)
 	test_access_agrees(rep);
 	replica_close(&rep);
 	test_groups_and_windows(path);
+	test_cross_company(path);
 
 	char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
 	unlink(path);
