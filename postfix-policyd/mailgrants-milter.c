@@ -602,9 +602,10 @@ int main(int argc, char **argv)
 			  " (its directory must exist and be writable by this"
 			  " user) or inet:port@host (a free port on a local "
 			  "address)", listen_spec);
-	milter_replica_check(true);
 	if (daemon_drop_privileges(user, &error) < 0)
 		msg_fatal("%s", error);
+	/* As the reader, never as root (mailgrants-policyd.c). */
+	milter_replica_check(true);
 	if (!foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 

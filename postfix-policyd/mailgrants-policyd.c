@@ -233,10 +233,14 @@ int main(int argc, char **argv)
 			msg_fatal("--listen %s: %s; %s", listen[i], error,
 				  policyd_listen_hint(listen[i]));
 		}
-	server_replica_check(srv, true);
 	/* One place, one order for both daemons (lib/daemon.c). */
 	if (daemon_drop_privileges(user, &error) < 0)
 		msg_fatal("%s", error);
+	/* Opened as the reader, not as root: root would hold -wal and
+	   -shm open for writing for the rest of the run, and a replica
+	   that --user cannot read would pass unnoticed until the next
+	   sync replaced it. */
+	server_replica_check(srv, true);
 	if (!stdio && !foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 
