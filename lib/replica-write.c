@@ -325,7 +325,7 @@ static int writer_create_file(struct replica_writer *w, const char *path)
 		  WRITER_FILE_MODE);
 	if (fd < 0) {
 		snprintf(w->error, sizeof(w->error), "replica %s: cannot"
-			 " create: %s", path, strerror(errno));
+			 " open for writing: %s", path, strerror(errno));
 		return -1;
 	}
 	/* The umask may have taken the group's read bit; the setgid bit
