@@ -606,6 +606,8 @@ int main(int argc, char **argv)
 		msg_fatal("%s", error);
 	/* As the reader, never as root (mailgrants-policyd.c). */
 	milter_replica_check(true);
+	if (daemon_reads_secret(cfg->ldap_bind_password_file, &error) > 0)
+		msg_warn("%s", error);
 	if (!foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 

@@ -241,6 +241,8 @@ int main(int argc, char **argv)
 	   that --user cannot read would pass unnoticed until the next
 	   sync replaced it. */
 	server_replica_check(srv, true);
+	if (daemon_reads_secret(cfg->ldap_bind_password_file, &error) > 0)
+		msg_warn("%s", error);
 	if (!stdio && !foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 
