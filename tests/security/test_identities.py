@@ -468,3 +468,47 @@ def test_daemon_warns_when_it_can_read_the_password(layout, build_dir, exe):
             assert d.ask(SANDRA, "info@abc.com") == "DUNNO"
     finally:
         d.stop()
+
+
+def test_check_reports_identities(layout):
+    """mailgrants check (as root) names the writer and the readers and
+    tests what each can do; a reader that can read the bind password
+    (the old layout: readers in the writer's group) or write the
+    replica is a problem: a WARNING line, what to do, exit status 1."""
+    ids = layout.ids
+    layout.sync_once()
+    r = layout.mg(None, "check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "writer:    %s (owns %s)\n" % (ids.writer, layout.replica) \
+        in r.stdout, r.stdout
+    assert "readers:   group %s (replica_group): %s\n" % (
+        ids.readers, ids.reader) in r.stdout, r.stdout
+    assert "files:     %s, -wal, -shm: %s:%s 0640\n" % (
+        layout.replica, ids.writer, ids.readers) in r.stdout, r.stdout
+    assert "1 reader reads the replica and nothing else: ok" in r.stdout
+    assert "WARNING" not in r.stdout
+
+    run(["gpasswd", "-a", ids.reader, ids.writer])
+    try:
+        r = layout.mg(None, "check")
+    finally:
+        run(["gpasswd", "-d", ids.reader, ids.writer])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert ("identity:  WARNING: reader %s can read the directory bind "
+            "password %s (group %s, mode 0640)\n           -> readers "
+            "belong in replica_group only" % (ids.reader, layout.pwfile,
+                                              ids.writer)) in r.stdout, \
+        r.stdout
+    assert r.stderr == "mailgrants: 1 identity or permission problem " \
+        "(\"identity: WARNING\" above)\n", r.stderr
+
+    os.chmod(layout.replica + "-shm", 0o660)
+    os.chmod(layout.pwfile, 0o644)
+    os.chmod(layout.etc, 0o755)
+    r = layout.mg(None, "check")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "WARNING: reader %s can write %s\n" % (ids.reader,
+                                                  layout.replica) \
+        in r.stdout, r.stdout
+    assert "WARNING: the bind password %s: every user can read it " \
+        "(mode 0644)" % layout.pwfile in r.stdout, r.stdout
