@@ -45,9 +45,10 @@
  *
  *	The socket is opened (a stale one replaced; a UNIX socket made
  *	mode 0666, so that the directory it is in decides who may
- *	connect) and the replica opened, then privileges are dropped to
- *	--user; without --foreground the milter detaches first. It never
- *	serves as root: started as root it needs --user.
+ *	connect), then privileges are dropped to --user, a reader of the
+ *	replica (replica_group, never the sync's group), and the replica
+ *	is opened as that user; without --foreground the milter detaches
+ *	first. It never serves as root: started as root it needs --user.
  *
  *	When the milter is down, Postfix applies milter_default_action;
  *	set it to tempfail (Postfix's default) for the submission
