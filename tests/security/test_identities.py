@@ -47,7 +47,6 @@ import os
 import pwd
 import grp
 import shutil
-import sqlite3
 import stat
 import subprocess
 import threading
@@ -59,6 +58,8 @@ import pytest
 from daemonutil import make_workdir, wait_for
 from milter import Milter
 from policyd import Policyd
+from privsep import as_user, assert_ids, assert_reader_only, fds_of, \
+    probe_as
 
 SANDRA = "sandra.schuster@abc.com"
 SANDRA_DN = "uid=sandra.schuster,ou=people,o=abc.com,dc=example,dc=org"
@@ -110,77 +111,6 @@ class Identities:
 
     def gid(self, group):
         return grp.getgrnam(group).gr_gid
-
-
-def as_user(user):
-    """preexec_fn: become user with its initgroups(3) groups."""
-    pw = pwd.getpwnam(user)
-
-    def drop():
-        os.setgroups(os.getgrouplist(pw.pw_name, pw.pw_gid))
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
-    return drop
-
-
-# Run as the reader: every way to write or to read the secret, and the
-# read that it must be able to do. One JSON line of results.
-PROBE = r"""
-import errno, json, os, sqlite3, sys
-db, pw, dirname = sys.argv[1:4]
-out = {}
-def err(f):
-    try:
-        f()
-        return "ok"
-    except OSError as e:
-        return errno.errorcode[e.errno]
-    except sqlite3.Error as e:
-        return "sqlite: %s" % e
-for suffix in ("", "-wal", "-shm"):
-    out["rdwr" + suffix] = err(lambda: os.close(os.open(db + suffix,
-                                                         os.O_RDWR)))
-    out["read" + suffix] = err(lambda: os.close(os.open(db + suffix,
-                                                         os.O_RDONLY)))
-out["password"] = err(lambda: open(pw).read())
-out["create"] = err(lambda: os.close(os.open(os.path.join(dirname,
-    "planted"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)))
-def select():
-    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    out["users"] = c.execute("SELECT count(*) FROM users").fetchone()[0]
-    c.close()
-out["select"] = err(select)
-def write():
-    c = sqlite3.connect(db)
-    c.execute("DELETE FROM users")
-    c.commit()
-out["write"] = err(write)
-print(json.dumps(out))
-"""
-
-
-def probe_as(user, db, pwfile):
-    r = subprocess.run(["/usr/bin/python3", "-c", PROBE, db, pwfile,
-                        os.path.dirname(db)], capture_output=True,
-                       text=True, timeout=30, preexec_fn=as_user(user))
-    assert r.returncode == 0, r.stderr
-    import json
-    return json.loads(r.stdout)
-
-
-def fds_of(pid, under):
-    """{target: access mode} of pid's open files below a directory."""
-    out = {}
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
-                flags = int(f.read().split("flags:")[1].split()[0], 8)
-        except (OSError, IndexError):
-            continue
-        if target.startswith(under + "/"):
-            out.setdefault(target, set()).add(flags & os.O_ACCMODE)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -249,15 +179,8 @@ class Layout:
             ["grants.db", "grants.db-shm", "grants.db-wal"]
 
     def assert_reader_reads_only(self):
-        res = probe_as(self.ids.reader, self.replica, self.pwfile)
-        assert res["select"] == "ok" and res["users"] > 5, res
-        for suffix in ("", "-wal", "-shm"):
-            assert res["read" + suffix] == "ok", res
-            assert res["rdwr" + suffix] == "EACCES", res
-        assert res["password"] == "EACCES", res
-        assert res["create"] == "EACCES", res
-        assert res["write"].startswith("sqlite: attempt to write a "
-                                       "readonly database"), res
+        assert_reader_only(probe_as(self.ids.reader, self.replica,
+                                    self.pwfile))
         r = self.mg(self.ids.reader, "explain", SANDRA, "info@abc.com",
                     conf=self.reader_conf)
         assert r.returncode == 0, r.stderr
@@ -344,14 +267,7 @@ def test_policyd_as_reader_while_writer_syncs(layout, build_dir):
     follow = None
     new_addr = "sandra.neu-%s@abc.com" % uuid.uuid4().hex[:6]
     try:
-        pw = pwd.getpwnam(ids.reader)
-        with open("/proc/%d/status" % p.pid) as f:
-            st = dict(line.rstrip("\n").split(":\t", 1) for line in f
-                      if ":\t" in line)
-        assert st["Uid"].split() == [str(pw.pw_uid)] * 4
-        assert st["Gid"].split() == [str(pw.pw_gid)] * 4
-        assert sorted(int(g) for g in st["Groups"].split()) == \
-            sorted(set(os.getgrouplist(ids.reader, pw.pw_gid)))
+        assert_ids(p.pid, ids.reader)
         assert p.ask(SANDRA, "info@abc.com") == "DUNNO"
         assert p.ask(SANDRA, new_addr).startswith("REJECT 5.7.1")
         # Every replica file it holds is open read-only.
@@ -434,15 +350,7 @@ def test_milter_as_reader(layout, build_dir):
     os.chmod(sock_dir, 0o755)
     m = Milter(build_dir, layout.conf, sock_dir, user=ids.reader)
     try:
-        pw = pwd.getpwnam(ids.reader)
-        tasks = os.listdir("/proc/%d/task" % m.pid)
-        assert len(tasks) > 1
-        for task in tasks:
-            with open("/proc/%d/task/%s/status" % (m.pid, task)) as f:
-                st = dict(line.rstrip("\n").split(":\t", 1) for line in f
-                          if ":\t" in line)
-            assert st["Uid"].split() == [str(pw.pw_uid)] * 4, task
-            assert st["Gid"].split() == [str(pw.pw_gid)] * 4, task
+        assert assert_ids(m.pid, ids.reader) > 1
         fds = fds_of(m.pid, layout.lib)
         assert layout.replica in fds, (fds, m.log())
         assert all(v == {os.O_RDONLY} for v in fds.values()), fds
