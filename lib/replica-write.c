@@ -361,12 +361,15 @@ static void writer_check_group(struct replica_writer *w)
 		char *file = xasprintf("%s%s", w->path, suffixes[i]);
 
 		if (stat(file, &st) == 0 && st.st_gid != w->gid &&
-		    chown(file, (uid_t)-1, w->gid) < 0)
+		    chown(file, (uid_t)-1, w->gid) < 0) {
+			int err = errno;
+
 			writer_warn(w, file, "group %ld, not replica_group"
 				    " %ld: readers in that group cannot read"
 				    " it; cannot change it: %s%s",
 				    (long)st.st_gid, (long)w->gid,
-				    strerror(errno), writer_group_hint(errno));
+				    strerror(err), writer_group_hint(err));
+		}
 		free(file);
 	}
 }
@@ -444,7 +447,6 @@ static bool writer_usable(const char *path)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	bool ok = false;
-
 	int one = 1;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
