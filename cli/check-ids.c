@@ -105,25 +105,28 @@ static int probe_as(const struct passwd *pw, const struct paths *p)
 	return WEXITSTATUS(status);
 }
 
-/* group_name - a group's name, or its number */
+/* group_name - a group's name, or its number, in buf (getgrgid's
+   storage would not survive the next call in the same printf) */
 static const char *group_name(gid_t gid, char *buf, size_t size)
 {
 	struct group *gr = getgrgid(gid);
 
 	if (gr != NULL)
-		return gr->gr_name;
-	snprintf(buf, size, "%ld", (long)gid);
+		snprintf(buf, size, "%s", gr->gr_name);
+	else
+		snprintf(buf, size, "%ld", (long)gid);
 	return buf;
 }
 
-/* user_name - a user's name, or its number */
+/* user_name - a user's name, or its number, in buf */
 static const char *user_name(uid_t uid, char *buf, size_t size)
 {
 	struct passwd *pw = getpwuid(uid);
 
 	if (pw != NULL)
-		return pw->pw_name;
-	snprintf(buf, size, "%ld", (long)uid);
+		snprintf(buf, size, "%s", pw->pw_name);
+	else
+		snprintf(buf, size, "%ld", (long)uid);
 	return buf;
 }
 
@@ -195,7 +198,7 @@ unsigned int check_identities(const struct config *cfg)
 	struct paths p;
 	struct stat st_db, st_dir, st_secret;
 	uid_t readers[MAX_READERS];
-	char ub[32], gb[32], gb2[32];
+	char ub[64], gb[64], gb2[64];
 	bool have_db, have_secret;
 	unsigned int problems = 0;
 	const char *slash;
@@ -353,7 +356,7 @@ unsigned int check_identities(const struct config *cfg)
 		}
 		snprintf(name, sizeof(name), "%s", pw->pw_name);
 		if (mask & 1 << PROBE_SECRET_R) {
-			char hint[256];
+			char hint[512];
 			const char *g = group_name(st_secret.st_gid, gb2,
 						   sizeof(gb2));
 
