@@ -420,3 +420,34 @@ def test_check_reports_identities(layout):
         in r.stdout, r.stdout
     assert "WARNING: the bind password %s: every user can read it " \
         "(mode 0644)" % layout.pwfile in r.stdout, r.stdout
+
+
+def test_existing_replica_of_another_group_is_reported(layout):
+    """A replica left in the writer's own group (0.1.0's layout): the
+    writer, not a member of replica_group, cannot give it back; the sync
+    still syncs, and says for each file what is wrong and what to do;
+    check says it too. As root, the sync gives the files back."""
+    ids = layout.ids
+    layout.sync_once()
+    wgid = ids.gid(ids.writer)
+    for suffix in ("", "-wal", "-shm"):
+        os.chown(layout.replica + suffix, -1, wgid)
+    r = layout.mg(ids.writer, "sync", "--once")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for suffix in ("", "-wal", "-shm"):
+        assert ("warning: %s%s: group %d, not replica_group %d: readers "
+                "in that group cannot read it; cannot change it: "
+                "Operation not permitted (make the replica's directory "
+                "set-group-ID" % (layout.replica, suffix, wgid,
+                                  ids.gid(ids.readers))) in r.stderr, \
+            r.stderr
+    r = layout.mg(None, "check")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "WARNING: %s is group %s, not the readers' group %s" % (
+        layout.replica, ids.writer, ids.readers) in r.stdout, r.stdout
+    assert "WARNING: reader %s cannot read %s" % (
+        ids.reader, layout.replica) in r.stdout, r.stdout
+    r = layout.mg(None, "sync", "--once")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    layout.assert_files()
+    layout.assert_reader_reads_only()
