@@ -451,3 +451,29 @@ def test_existing_replica_of_another_group_is_reported(layout):
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
     layout.assert_files()
     layout.assert_reader_reads_only()
+
+
+def test_wal_files_deleted_by_another_process(layout):
+    """sqlite3 as root without SQLite's persistent WAL deletes -wal and
+    -shm when it closes the last connection: a reader cannot make them
+    again. check says so (there is a reader); the writer's next sync
+    makes them again, the readers' group's, and the reader reads."""
+    import sqlite3
+    ids = layout.ids
+    layout.sync_once()
+    db = sqlite3.connect(layout.replica)
+    db.execute("SELECT count(*) FROM users").fetchone()
+    db.close()
+    assert not os.path.exists(layout.replica + "-shm")
+    r = layout.mg(ids.reader, "explain", SANDRA, "info@abc.com",
+                  conf=layout.reader_conf)
+    assert r.returncode == 2, r.stdout + r.stderr
+    r = layout.mg(None, "check")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "WARNING: %s-shm: No such file or directory: a reader that " \
+        "cannot write to %s cannot open the replica without it\n" \
+        "           -> run mailgrants sync --once as the writer" % (
+            layout.replica, layout.lib) in r.stdout, r.stdout
+    layout.sync_once()
+    layout.assert_files()
+    layout.assert_reader_reads_only()
