@@ -10,6 +10,9 @@
  *	recording the sync mode, the RFC 4533 cookie and the heartbeat
  *	given with it. cli_warn() prints a skipped entry's DN and reason.
  *	cmd_follow() is "mailgrants sync --follow" (cli/follow.c).
+ *	check_identities() is the part of "mailgrants check" that tests
+ *	what the writer and each reader can read and write
+ *	(cli/check-ids.c); it returns the number of problems.
  */
 
 #include <stdbool.h>
@@ -36,5 +39,6 @@ int sync_full(const struct config *cfg, const char *password,
 	      const char **error_r);
 void cli_warn(void *context, const char *dn, const char *reason);
 int cmd_follow(const struct config *cfg, const char *password);
+unsigned int check_identities(const struct config *cfg);
 
 #endif

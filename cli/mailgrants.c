@@ -30,7 +30,11 @@
  *
  *	check reads the configuration, binds to the directory and opens
  *	the replica, and prints the replica's source, age and counts and
- *	whether a follower keeps it live.
+ *	whether a follower keeps it live. Run as root, it also tests, as
+ *	each of them, that the sync (the replica's owner) reads the bind
+ *	password and writes the replica, and that every reader (member
+ *	of replica_group) reads the replica and neither writes it nor
+ *	reads the password (cli/check-ids.c).
  *
  *	share and unshare write share entries in the directory, bound as
  *	the owner or an admin (--as, --password-file); the directory's
@@ -589,12 +593,14 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	struct replica *rep;
 	const char *error;
 	int status = EXIT_ANSWERED;
+	unsigned int id_problems;
 	char b[32];
 
 	(void)argv;
 	if (argc != 1)
 		usage();
 	printf("config:    %s: ok\n", path);
+	id_problems = check_identities(cfg);
 	if (ldapdir_ping(cfg, &error) < 0) {
 		printf("directory: %s\n", error);
 		printf("           -> %s; Dovecot and Postfix keep using the "
@@ -646,6 +652,12 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 		status = EXIT_UNAVAILABLE;
 	}
 	replica_close(&rep);
+	if (status == EXIT_ANSWERED && id_problems > 0) {
+		fprintf(stderr, "%s: %u identity or permission problem%s "
+			"(\"identity: WARNING\" above)\n", progname,
+			id_problems, id_problems == 1 ? "" : "s");
+		status = EXIT_USAGE;
+	}
 	return status;
 }
 

@@ -13,6 +13,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <grp.h>
 #include <pwd.h>
@@ -80,4 +81,23 @@ int daemon_drop_privileges(const char *user, const char **error_r)
 		return daemon_fail(error_r, "still root after dropping "
 				   "privileges");
 	return 0;
+}
+
+/* daemon_reads_secret - whether this identity can read the password */
+int daemon_reads_secret(const char *path, const char **error_r)
+{
+	int fd;
+
+	if (path == NULL || *path == '\0')
+		return 0;
+	/* Opening is the real test: ACLs and groups all count. */
+	if ((fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC)) < 0)
+		return 0;
+	close(fd);
+	daemon_fail(error_r, "uid %ld can read the directory bind password "
+		    "(%s): a reader of the replica should not; run the "
+		    "daemon as a user outside the sync's group, in "
+		    "replica_group only (mailgrants check shows who can read "
+		    "what)", (long)geteuid(), path);
+	return 1;
 }

@@ -302,6 +302,79 @@ static sqlite3_int64 writer_company_of(struct replica_writer *w,
 	return 0;
 }
 
+/* The replica's files: the sync's to write, the readers' group's to read
+   (replica_group), nobody else's. -wal and -shm get it too: a reader
+   without write access to -shm reads the WAL in SQLite's read-only
+   mode, which needs both files to exist (sqlite.org/wal.html). */
+#define WRITER_FILE_MODE 0640
+
+/* writer_group_hint - how a sync that is not root gets a group */
+static const char *writer_group_hint(int err)
+{
+	return err == EPERM ? " (make the replica's directory set-group-ID"
+	       " and give it to that group: chgrp GROUP DIR; chmod g+s DIR;"
+	       " or make the sync's user a member of it)" : "";
+}
+
+/* writer_create_file - an empty file for SQLite, with the readers' group */
+static int writer_create_file(struct replica_writer *w, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  WRITER_FILE_MODE);
+	if (fd < 0) {
+		snprintf(w->error, sizeof(w->error), "replica %s: cannot"
+			 " open for writing: %s", path, strerror(errno));
+		return -1;
+	}
+	/* The umask may have taken the group's read bit; the setgid bit
+	   of the directory may have given the group already. */
+	if (fstat(fd, &st) < 0 ||
+	    (w->gid != (gid_t)-1 && st.st_gid != w->gid &&
+	     fchown(fd, (uid_t)-1, w->gid) < 0) ||
+	    fchmod(fd, WRITER_FILE_MODE) < 0) {
+		int err = errno;
+
+		snprintf(w->error, sizeof(w->error), "replica %s: cannot give"
+			 " it to group %ld, mode %04o: %s%s", path,
+			 (long)w->gid, WRITER_FILE_MODE, strerror(err),
+			 writer_group_hint(err));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* writer_check_group - an existing replica's files keep the readers'
+   group; one that lost it (an older layout) is given it, or reported */
+static void writer_check_group(struct replica_writer *w)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	struct stat st;
+
+	if (w->gid == (gid_t)-1)
+		return;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
+		char *file = xasprintf("%s%s", w->path, suffixes[i]);
+
+		if (stat(file, &st) == 0 && st.st_gid != w->gid &&
+		    chown(file, (uid_t)-1, w->gid) < 0) {
+			int err = errno;
+
+			writer_warn(w, file, "group %ld, not replica_group"
+				    " %ld: readers in that group cannot read"
+				    " it; cannot change it: %s%s",
+				    (long)st.st_gid, (long)w->gid,
+				    strerror(err), writer_group_hint(err));
+		}
+		free(file);
+	}
+}
+
 /* writer_prepare - open the file, start the transaction, prepare */
 static int writer_prepare(struct replica_writer *w, bool fresh)
 {
@@ -375,9 +448,14 @@ static bool writer_usable(const char *path)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	bool ok = false;
+	int one = 1;
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
 	    SQLITE_OK &&
+	    /* The last connection to close would delete -wal and -shm,
+	       which readers cannot create again. */
+	    sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL,
+				 &one) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM"
 			       " pragma_user_version), count(*) FROM meta",
 			       -1, &st, NULL) == SQLITE_OK &&
@@ -440,6 +518,15 @@ int replica_writer_open(const char *path,
 	if (fresh) {
 		w->tmp_path = xasprintf("%s.new.%ld", path, (long)getpid());
 		unlink(w->tmp_path);
+		/* Its group and mode before there is anything in it. */
+		if (writer_create_file(w, w->tmp_path) < 0) {
+			snprintf(error, sizeof(error), "%s", w->error);
+			*error_r = error;
+			free(w->tmp_path);
+			w->tmp_path = NULL;	/* not ours to unlink */
+			replica_writer_abort(&w);
+			return -1;
+		}
 	}
 	if (writer_prepare(w, fresh) < 0) {
 		snprintf(error, sizeof(error), "%s", w->error);
@@ -447,6 +534,8 @@ int replica_writer_open(const char *path,
 		replica_writer_abort(&w);
 		return -1;
 	}
+	if (!fresh)
+		writer_check_group(w);
 	*w_r = w;
 	return 0;
 }
@@ -1158,9 +1247,13 @@ static int writer_install(struct replica_writer *w)
 			 w->tmp_path, strerror(errno));
 		goto out;
 	}
-	/* Leftovers of a corrupt predecessor must not meet the new file. */
+	/* Leftovers of a corrupt predecessor must not meet the new file;
+	   empty ones with the readers' group take their place before the
+	   file does, so that no reader ever meets one it cannot open. */
 	unlink(wal);
 	unlink(shm);
+	if (writer_create_file(w, wal) < 0 || writer_create_file(w, shm) < 0)
+		goto out;
 	if (rename(w->tmp_path, w->path) < 0) {
 		snprintf(w->error, sizeof(w->error), "replica %s: rename: %s",
 			 w->path, strerror(errno));
@@ -1186,15 +1279,6 @@ static int writer_install(struct replica_writer *w)
 			 "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(w->error, sizeof(w->error), "replica %s: WAL: %s",
 			 w->path, sqlite3_errmsg(db));
-		goto out;
-	}
-	if (w->gid != (gid_t)-1 &&
-	    (chown(w->path, (uid_t)-1, w->gid) < 0 ||
-	     chown(wal, (uid_t)-1, w->gid) < 0 ||
-	     chown(shm, (uid_t)-1, w->gid) < 0)) {
-		snprintf(w->error, sizeof(w->error), "replica %s: cannot give"
-			 " it to group %ld: %s", w->path, (long)w->gid,
-			 strerror(errno));
 		goto out;
 	}
 	rc = 0;

@@ -47,9 +47,10 @@
  *
  *	The socket is opened (a stale one replaced; a UNIX socket made
  *	mode 0666, so that the directory it is in decides who may
- *	connect) and the replica opened, then privileges are dropped to
- *	--user; without --foreground the milter detaches first. It never
- *	serves as root: started as root it needs --user.
+ *	connect), then privileges are dropped to --user, a reader of the
+ *	replica (replica_group, never the sync's group), and the replica
+ *	is opened as that user; without --foreground the milter detaches
+ *	first. It never serves as root: started as root it needs --user.
  *
  *	When the milter is down, Postfix applies milter_default_action;
  *	set it to tempfail (Postfix's default) for the submission
@@ -593,9 +594,12 @@ int main(int argc, char **argv)
 			  " (its directory must exist and be writable by this"
 			  " user) or inet:port@host (a free port on a local "
 			  "address)", listen_spec);
-	milter_replica_check(true);
 	if (daemon_drop_privileges(user, &error) < 0)
 		msg_fatal("%s", error);
+	/* As the reader, never as root (mailgrants-policyd.c). */
+	milter_replica_check(true);
+	if (daemon_reads_secret(cfg->ldap_bind_password_file, &error) > 0)
+		msg_warn("%s", error);
 	if (!foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 

@@ -48,8 +48,9 @@
  *	--stdio
  *		serve standard input and output instead.
  *	--user NAME
- *		after opening sockets and replica: setgid, initgroups,
- *		setuid to NAME. Required when started as root.
+ *		after opening the sockets: setgid, initgroups, setuid to
+ *		NAME, then open the replica as NAME (a reader: replica_group,
+ *		never the sync's group). Required when started as root.
  *	--foreground
  *		do not detach, and log to standard error instead of syslog.
  *	--timeout SECS
@@ -155,7 +156,7 @@ static const char *policyd_listen_hint(const char *spec)
 	       "mailgrants) or inet:host:port (e.g. inet:127.0.0.1:10031)";
 }
 
-/* main - options, sockets, replica, privileges, serve */
+/* main - options, sockets, privileges, replica, serve */
 int main(int argc, char **argv)
 {
 	const char *config_path = CONFIG_DEFAULT_PATH;
@@ -233,10 +234,16 @@ int main(int argc, char **argv)
 			msg_fatal("--listen %s: %s; %s", listen[i], error,
 				  policyd_listen_hint(listen[i]));
 		}
-	server_replica_check(srv, true);
 	/* One place, one order for both daemons (lib/daemon.c). */
 	if (daemon_drop_privileges(user, &error) < 0)
 		msg_fatal("%s", error);
+	/* Opened as the reader, not as root: root would hold -wal and
+	   -shm open for writing for the rest of the run, and a replica
+	   that --user cannot read would pass unnoticed until the next
+	   sync replaced it. */
+	server_replica_check(srv, true);
+	if (daemon_reads_secret(cfg->ldap_bind_password_file, &error) > 0)
+		msg_warn("%s", error);
 	if (!stdio && !foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 

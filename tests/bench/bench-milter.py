@@ -179,14 +179,13 @@ def main():
             raise RuntimeError("ldapadd: %s %s" % (out, err))
         conf = os.path.join(wd, "mailgrants.conf")
         db = os.path.join(wd, "grants.db")
-        slapd.write_config(conf, replica=db)
+        slapd.write_config(conf, replica=db, replica_group="nogroup")
         os.chmod(conf, 0o644)
         r = subprocess.run([os.path.join(build, "mailgrants"), "-c", conf,
                             "sync", "--once"], capture_output=True,
                            text=True, timeout=120)
         if r.returncode != 0:
             raise RuntimeError("sync: %s" % r.stderr)
-        os.chmod(db, 0o644)
         pairs = os.path.join(wd, "pairs")
         with open(pairs, "w") as f:
             f.write("%s %s\n" % (LOAD_LOGIN, LOAD_LOGIN))

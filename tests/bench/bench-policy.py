@@ -187,8 +187,10 @@ def make_replica(a, cli, work):
         ldap.load_offline(ldif)
         ldap.start(timeout=120)
         replica = os.path.join(work, "grants.db")
+        # The daemon runs as nobody: the replica is nogroup's to read.
         conf = ldap.write_config(os.path.join(work, "sync.conf"),
-                                 replica=replica, ldap_page_size=PAGE_SIZE)
+                                 replica=replica, replica_group="nogroup",
+                                 ldap_page_size=PAGE_SIZE)
         p = subprocess.run([cli, "-c", conf, "sync", "--once"],
                            capture_output=True, text=True, timeout=1800)
         if p.returncode != 0:

@@ -8,9 +8,19 @@ Two subjects, one set of expectations:
 - the files the Debian packages installed on this machine, when
   MAILGRANTS_INSTALLED=deb ("make check-deb", which also points
   MAILGRANTS_BUILD at links to the installed binaries): the same list
-  from dpkg -L, plus what the maintainer scripts do (the user
-  mailgrants, the permissions of /etc/mailgrants and /var/lib/mailgrants,
-  nothing enabled, nothing put into Dovecot's conf.d).
+  from dpkg -L, plus what the maintainer scripts do (the writer
+  mailgrants, the readers' group mailgrants-read and the daemons' user
+  mailgrantsd in it and not in mailgrants, the permissions of
+  /etc/mailgrants and /var/lib/mailgrants, nothing enabled, nothing put
+  into Dovecot's conf.d), and the identities at work: a sync as
+  mailgrants into /var/lib/mailgrants, the installed policy daemon as
+  mailgrantsd deciding from it, mailgrantsd unable to write the replica
+  or read the bind password, mailgrants check saying so.
+
+Units: the sync runs as mailgrants (User=), the daemons drop to
+mailgrantsd (--user); the sync's unit has no StateDirectory= (systemd
+would give the directory and the replica to the sync's group at each
+start, away from the readers).
 
 Either way the example configuration must list every key of
 lib/config.c with its default, and be accepted by the installed
@@ -22,6 +32,7 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import stat
 import subprocess
 
@@ -61,6 +72,13 @@ UNITS = {
     "mailgrants-sync.service": "%B/mailgrants",
     "mailgrants-policyd.service": "%S/mailgrants-policyd",
     "mailgrants-milter.service": "%S/mailgrants-milter",
+}
+
+# Who each unit runs as: the writer, or the readers' daemon user.
+UNIT_USERS = {
+    "mailgrants-sync.service": r"^User=mailgrants\n",
+    "mailgrants-policyd.service": r"--user mailgrantsd\n",
+    "mailgrants-milter.service": r"--user mailgrantsd\n",
 }
 
 
@@ -125,8 +143,9 @@ def check_units(root, lay):
             man = "%s%s/man%s/%s.%s" % (root, lay["%M"], page[1], page[0],
                                         page[1])
             assert os.path.exists(man) or os.path.exists(man + ".gz"), man
-        assert re.search(r"^User=mailgrants$|--user mailgrants", text,
-                         re.M), unit
+        assert re.search(UNIT_USERS[unit], text, re.M), unit
+        assert "--user mailgrants\n" not in text, unit
+        assert not re.search(r"^StateDirectory", text, re.M), unit
 
 
 def check_example_conf(repo_dir, example, mailgrants, tmp_path):
@@ -213,20 +232,39 @@ if INSTALLED == "deb":
                            "mailgrants.conf.example",
                            "/usr/bin/mailgrants", tmp_path)
 
-        # The maintainer scripts: a system user and group, the
-        # permissions of its directories.
+        # The maintainer scripts: the writer mailgrants (its group is
+        # its own), the readers' group mailgrants-read, the daemons'
+        # user mailgrantsd in it and not in mailgrants; the permissions
+        # of the directories.
         user = pwd.getpwnam("mailgrants")
         group = grp.getgrnam("mailgrants")
+        readers = grp.getgrnam("mailgrants-read")
+        daemon = pwd.getpwnam("mailgrantsd")
         assert user.pw_uid < 1000 and user.pw_gid == group.gr_gid
         assert user.pw_dir == "/var/lib/mailgrants"
-        assert user.pw_shell in ("/usr/sbin/nologin", "/bin/false")
-        for path, owner, mode in (
-                ("/var/lib/mailgrants", "mailgrants", 0o750),
-                ("/etc/mailgrants", "root", 0o750)):
+        assert daemon.pw_uid < 1000 and daemon.pw_gid not in \
+            (group.gr_gid, readers.gr_gid, 0)
+        for pw in (user, daemon):
+            assert pw.pw_shell in ("/usr/sbin/nologin", "/bin/false")
+        assert group.gr_mem == []
+        assert readers.gr_mem == ["mailgrantsd"]
+        assert sorted(os.getgrouplist("mailgrantsd", daemon.pw_gid)) == \
+            sorted([daemon.pw_gid, readers.gr_gid])
+        assert os.getgrouplist("mailgrants", user.pw_gid) == [group.gr_gid]
+        for path, owner, grp_name, mode in (
+                ("/var/lib/mailgrants", "mailgrants", "mailgrants-read",
+                 0o2750),
+                ("/etc/mailgrants", "root", "root", 0o755),
+                ("/etc/mailgrants/mailgrants.conf", "root", "root", 0o644)):
             st = os.stat(path)
             assert pwd.getpwuid(st.st_uid).pw_name == owner, path
-            assert st.st_gid == group.gr_gid, path
-            assert stat.S_IMODE(st.st_mode) == mode, path
+            assert grp.getgrgid(st.st_gid).gr_name == grp_name, path
+            assert stat.S_IMODE(st.st_mode) == mode, (path,
+                                                      oct(st.st_mode))
+        r = subprocess.run(["dpkg-statoverride", "--list",
+                            "/etc/mailgrants"], capture_output=True,
+                           text=True)
+        assert r.stdout == "", r.stdout
 
         # Nothing enabled, nothing in Dovecot's live configuration.
         for unit in UNITS:
@@ -243,6 +281,83 @@ if INSTALLED == "deb":
         assert "postfix" in subprocess.run(
             ["dpkg-query", "-W", "-f", "${Depends}", "postfix-mailgrants"],
             capture_output=True, text=True, check=True).stdout
+
+    def test_installed_identities(slapd, build_dir):
+        """The packaged identities at work: the sync as mailgrants
+        writes /var/lib/mailgrants (files mailgrants:mailgrants-read
+        0640, by the set-group-ID directory alone: replica_group is
+        left empty here); the installed policy daemon, started as root
+        with the unit's --user mailgrantsd, decides from it holding
+        every replica file read-only; mailgrantsd reads the replica
+        and cannot write it or read the bind password
+        (root:mailgrants 0640); mailgrants check says all that."""
+        from daemonutil import make_workdir
+        from policyd import Policyd
+        from privsep import as_user, assert_ids, assert_reader_only, \
+            fds_of, probe_as
+        lib = "/var/lib/mailgrants"
+        replica = lib + "/grants.db"
+        assert not os.path.exists(replica), "a replica exists already"
+        wd = make_workdir("mg-install-ids-")
+        try:
+            conf = os.path.join(wd, "mailgrants.conf")
+            pwfile = os.path.join(wd, "bind.pw")
+            slapd.write_config(conf, replica=replica,
+                               ldap_bind_password_file=pwfile)
+            os.unlink(conf + ".ldap-password")
+            os.chmod(conf, 0o644)
+            with open(pwfile, "w") as f:
+                f.write(slapd.sync_pw + "\n")
+            os.chown(pwfile, 0, grp.getgrnam("mailgrants").gr_gid)
+            os.chmod(pwfile, 0o640)
+            mg = os.path.join(build_dir, "mailgrants")
+            for _ in range(2):      # a new replica, then a rewrite
+                r = subprocess.run([mg, "-c", conf, "sync", "--once"],
+                                   capture_output=True, text=True,
+                                   timeout=60,
+                                   preexec_fn=as_user("mailgrants"))
+                assert r.returncode == 0, r.stdout + r.stderr
+                for suffix in ("", "-wal", "-shm"):
+                    st = os.stat(replica + suffix)
+                    assert (pwd.getpwuid(st.st_uid).pw_name,
+                            grp.getgrgid(st.st_gid).gr_name,
+                            stat.S_IMODE(st.st_mode)) == \
+                        ("mailgrants", "mailgrants-read", 0o640), suffix
+            # (The sync, as mailgrants, has read the password.)
+            assert_reader_only(probe_as("mailgrantsd", replica, pwfile))
+
+            run_dir = os.path.join(wd, "run")
+            os.mkdir(run_dir)
+            os.chmod(run_dir, 0o755)
+            p = Policyd(build_dir, conf, run_dir, user="mailgrantsd")
+            try:
+                assert_ids(p.pid, "mailgrantsd")
+                assert p.ask("sandra.schuster@abc.com",
+                             "info@abc.com") == "DUNNO", p.log()
+                assert p.ask("sandra.schuster@abc.com",
+                             "peter.mueller@abc.com").startswith(
+                                 "REJECT 5.7.1")
+                fds = fds_of(p.pid, lib)
+                assert replica in fds, fds
+                assert all(m == {os.O_RDONLY} for m in fds.values()), fds
+                assert "warning" not in p.log(), p.log()
+            finally:
+                p.stop()
+
+            r = subprocess.run([mg, "-c", conf, "check"],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert "writer:    mailgrants (owns %s)\n" % replica in r.stdout
+            assert "readers:   group mailgrants-read (the replica's group; "\
+                "replica_group is not set): mailgrantsd\n" in r.stdout, \
+                r.stdout
+            assert "1 reader reads the replica and nothing else: ok" in \
+                r.stdout, r.stdout
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(replica + suffix):
+                    os.unlink(replica + suffix)
+            shutil.rmtree(wd, ignore_errors=True)
 else:
     @pytest.mark.parametrize("prefix,sysconfdir", [
         ("/usr", "/etc"),

@@ -61,15 +61,16 @@ class Stack:
         self.wd = make_workdir("mg-milter-")
         self.conf = os.path.join(self.wd, "mailgrants.conf")
         self.db = os.path.join(self.wd, "grants.db")
-        slapd.write_config(self.conf, replica=self.db)
+        # The daemons run as nobody: the replica is nogroup's to read
+        # (replica_group), as an installation gives it to its readers.
+        slapd.write_config(self.conf, replica=self.db,
+                           replica_group="nogroup")
         os.chmod(self.conf, 0o644)
         exe = os.path.join(build_dir, "mailgrants")
         assert os.access(exe, os.X_OK), "%s not built" % exe
         r = subprocess.run([exe, "-c", self.conf, "sync", "--once"],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
-        # The daemons run as nobody.
-        os.chmod(self.db, 0o644)
         self.milter_socket = os.path.join(self.wd, "milter.sock")
         self.dc = self.policyd = self.milter = self.sink = self.pf = None
         try:

@@ -453,6 +453,10 @@ def test_wrong_version_replica(fresh, build_dir):
     con = sqlite3.connect(fresh.db)
     con.execute("PRAGMA user_version = 999")
     con.commit()
+    # Out of WAL mode: closing the last connection of a WAL database
+    # without SQLite's persistent WAL deletes -wal and -shm, which the
+    # daemon's user (a reader) cannot create again.
+    con.execute("PRAGMA journal_mode = DELETE")
     con.close()
     with Policyd(build_dir, fresh.conf, fresh.wd) as d:
         assert "schema version 999" in d.log()

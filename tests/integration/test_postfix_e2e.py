@@ -49,16 +49,17 @@ class Stack:
         try:
             self.db = os.path.join(self.wd, "grants.db")
             self.conf = slapd.write_config(
-                os.path.join(self.wd, "mailgrants.conf"), replica=self.db)
+                os.path.join(self.wd, "mailgrants.conf"), replica=self.db,
+                # The daemon runs as nobody: the replica (db, -wal,
+                # -shm) is nogroup's to read, as an installation gives
+                # it to its readers.
+                replica_group="nogroup")
             cli = os.path.join(build_dir, "mailgrants")
             assert os.access(cli, os.X_OK), "%s missing" % cli
             r = subprocess.run([cli, "-c", self.conf, "sync", "--once"],
                                capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, "sync failed: %s%s" % (r.stdout,
                                                              r.stderr)
-            # The daemon runs as nobody and reopens the replica when a
-            # sync replaces it.
-            os.chmod(self.db, 0o644)
             dcdir = os.path.join(self.wd, "dovecot")
             os.makedirs(dcdir)
             os.chmod(dcdir, 0o755)
