@@ -25,7 +25,10 @@ Two smtpd services on free loopback ports:
     submission_port  AUTH through Dovecot's socket (sasl_path; plaintext
                      without TLS allowed for the test), XCLIENT allowed
                      from 127.0.0.0/8 (load tests log in with XCLIENT
-                     LOGIN=...), smtpd_sender_restrictions per
+                     LOGIN=...), smtpd_delay_reject = no as in the
+                     shipped postfix-policyd/master.cf.snippet (sender
+                     restrictions answer MAIL FROM; client and HELO
+                     restrictions empty), smtpd_sender_restrictions per
                      sender_check:
                         none    nothing
                         policy  check_policy_service <policy_service>
@@ -193,6 +196,10 @@ class Postfix:
              "max_use": str(self.max_use)}
         if submission:
             o["syslog_name"] = "postfix/submission"
+            # As postfix-policyd/master.cf.snippet: a refused sender is
+            # the reply to MAIL FROM (test_postfix_e2e.py checks that
+            # the two agree).
+            o["smtpd_delay_reject"] = "no"
             if self.sasl_path:
                 o.update({
                     "smtpd_sasl_auth_enable": "yes",
