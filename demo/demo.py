@@ -234,6 +234,9 @@ def show_person(state, name, login):
                                          else reply)).rstrip())
     finally:
         s.quit()
+    ids = mailgrants(state, "identities", login).stdout.split()[1::2]
+    say("   From addresses for the mail client (mailgrants identities): %s"
+        % ", ".join(ids))
 
 
 def share_step(state):
@@ -356,6 +359,10 @@ def print_client_settings(state):
    password is peter-pw):
    {mg} -c {conf} share --as peter.mueller@abc.com \\
        peter.mueller@abc.com tom.berger@abc.com
+   Sandra's From addresses as Thunderbird identities (user.js lines; or
+   Account Settings > Manage Identities by hand):
+   {mg} -c {conf} identities --format thunderbird \\
+       --name "Sandra Schuster" sandra.schuster@abc.com
    All mail stays in the sandbox: Postfix hands every recipient, also
    outside abc.com, to Dovecot. Logs in {d}: postfix/maillog,
    dovecot/dovecot.log, policyd-1.log, milter-1.log, sync.log""".format(

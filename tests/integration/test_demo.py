@@ -147,6 +147,11 @@ def test_walk_through(demo):
     assert re.search(r"jana\.meier@abc\.com\s+rejected 554 5\.7\.1 .*"
                      + NOT_YOURS, sandra)
 
+    # The identities her mail client should offer: never Peter's.
+    assert ("From addresses for the mail client (mailgrants identities): "
+            "sandra.schuster@abc.com, makler@abc.com, info@abc.com\n"
+            ) in sandra
+
     jana = section(out, "Jana Meier")
     assert "Private/buchhaltung@abc.com/INBOX" in folders_of(jana)
     assert "Private/makler@abc.com/INBOX" not in folders_of(jana)
