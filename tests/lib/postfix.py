@@ -25,10 +25,7 @@ Two smtpd services on free loopback ports:
     submission_port  AUTH through Dovecot's socket (sasl_path; plaintext
                      without TLS allowed for the test), XCLIENT allowed
                      from 127.0.0.0/8 (load tests log in with XCLIENT
-                     LOGIN=...), smtpd_delay_reject = no as in the
-                     shipped postfix-policyd/master.cf.snippet (sender
-                     restrictions answer MAIL FROM; client and HELO
-                     restrictions empty), smtpd_sender_restrictions per
+                     LOGIN=...), smtpd_sender_restrictions per
                      sender_check:
                         none    nothing
                         policy  check_policy_service <policy_service>
@@ -37,6 +34,10 @@ Two smtpd services on free loopback ports:
                                 (e.g. "sqlite:/path/logins.cf")
     Relaying: permit_sasl_authenticated, permit_mynetworks,
     reject_unauth_destination on both.
+    The submission service has smtpd_delay_reject = no, as the shipped
+    postfix-policyd/master.cf.snippet: sender restrictions answer MAIL
+    FROM (client and HELO restrictions are empty); mx_port keeps
+    Postfix's default (yes): they answer RCPT TO.
 
 Other keyword parameters:
     policy_service  "unix:/abs/path" or "inet:127.0.0.1:PORT"
