@@ -6,6 +6,8 @@
  *	mailgrants [-c config] explain [--json] [--at time] login address
  *	mailgrants [-c config] access [--json] [--at time] login
  *	mailgrants [-c config] who [--json] [--at time] address
+ *	mailgrants [-c config] identities [--format format] [--name name]
+ *		[--at time] [--tb-account key] [--tb-identity key] login
  *	mailgrants [-c config] check
  *	mailgrants [-c config] share [--as login|dn] [options] owner grantee
  *	mailgrants [-c config] unshare [--as login|dn] [options] owner grantee
@@ -27,6 +29,14 @@
  *	none), visible, rights, may_send, reason, entry, not_before,
  *	not_after and detail. --at evaluates share windows at another
  *	time (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @seconds).
+ *
+ *	identities prints the addresses login may send as (the primary
+ *	address of each of its own private mailboxes and of each company
+ *	mailbox it may use; never a mailbox only shared with it), for mail
+ *	clients to offer as identities: --format text (default), json,
+ *	thunderbird (user.js lines) or roundcube-sql (INSERTs into
+ *	Roundcube's identities table). --name is the display name they
+ *	carry (the replica has no names).
  *
  *	check reads the configuration, binds to the directory and opens
  *	the replica, and prints the replica's source, age and counts and
@@ -101,13 +111,17 @@ static void __attribute__((noreturn)) usage(void)
 		"       %s [-c config] explain [--json] [--at time] login address\n"
 		"       %s [-c config] access [--json] [--at time] login\n"
 		"       %s [-c config] who [--json] [--at time] address\n"
+		"       %s [-c config] identities [--format text|json|"
+		"thunderbird|roundcube-sql]\n"
+		"           [--name name] [--at time] [--tb-account key] "
+		"[--tb-identity key] login\n"
 		"       %s [-c config] check\n"
 		"       %s [-c config] share [--as login|dn] [options] "
 		"owner-address grantee\n"
 		"       %s [-c config] unshare [--as login|dn] [options] "
 		"owner-address grantee\n",
 		progname, progname, progname, progname, progname, progname,
-		progname);
+		progname, progname);
 	exit(EXIT_USAGE);
 }
 
@@ -494,6 +508,306 @@ static int cmd_list(const struct config *cfg, int argc, char **argv,
 	return EXIT_ANSWERED;
 }
 
+/* The output formats of "identities" */
+enum id_format {
+	ID_FORMAT_TEXT,
+	ID_FORMAT_JSON,
+	ID_FORMAT_THUNDERBIRD,
+	ID_FORMAT_ROUNDCUBE_SQL,
+};
+
+struct id_options {
+	enum id_format format;
+	const char *name;		/* display name, "" for none */
+	const char *tb_account;		/* Thunderbird account key */
+	const char *tb_identity;	/* its existing first identity */
+	time_t now;
+};
+
+/* id_check_key - a Thunderbird pref key part: letters, digits, _ */
+static const char *id_check_key(const char *opt, const char *key)
+{
+	size_t n = strlen(key);
+
+	if (n == 0 || n > 64 ||
+	    strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789_") != n)
+		fail(EXIT_USAGE, "%s: expected letters, digits and _ "
+		     "(e.g. account1, id1), not \"%s\"", opt, key);
+	return key;
+}
+
+/* id_options - the options of "identities" */
+static int id_options(int argc, char **argv, struct id_options *o)
+{
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "tb-account", required_argument, NULL, 'A' },
+		{ "tb-identity", required_argument, NULL, 'I' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->format = ID_FORMAT_TEXT;
+	o->name = "";
+	o->tb_account = "account1";
+	o->tb_identity = "id1";
+	o->now = time(NULL);
+	optind = 0;	/* glibc: a full restart, with permutation */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (strcmp(optarg, "text") == 0)
+				o->format = ID_FORMAT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				o->format = ID_FORMAT_JSON;
+			else if (strcmp(optarg, "thunderbird") == 0)
+				o->format = ID_FORMAT_THUNDERBIRD;
+			else if (strcmp(optarg, "roundcube-sql") == 0)
+				o->format = ID_FORMAT_ROUNDCUBE_SQL;
+			else
+				fail(EXIT_USAGE, "--format: expected text, "
+				     "json, thunderbird or roundcube-sql, not "
+				     "\"%s\"", optarg);
+			break;
+		case 'n':
+			o->name = optarg;
+			break;
+		case 'a':
+			o->now = parse_at(optarg);
+			break;
+		case 'A':
+			o->tb_account = id_check_key("--tb-account", optarg);
+			break;
+		case 'I':
+			o->tb_identity = id_check_key("--tb-identity", optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	/* Roundcube's column is 128 characters; a name is one line. */
+	if (strlen(o->name) > 128)
+		fail(EXIT_USAGE, "--name: longer than 128 bytes");
+	for (const unsigned char *p = (const unsigned char *)o->name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			fail(EXIT_USAGE, "--name: control characters are not "
+			     "allowed");
+	return optind;
+}
+
+/* id_pref_string - a string for Mozilla's prefs parser (user.js) */
+static void id_pref_string(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(fp, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(fp, "\\u%04x", *p);
+		else
+			fputc(*p, fp);
+	}
+	fputc('"', fp);
+}
+
+/* id_sql_ok - can s be one SQL string literal for every dialect? Not
+   with a backslash (an escape in MySQL's default mode, a literal
+   elsewhere) or a control character (no place in these columns). */
+static bool id_sql_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p == '\\' || *p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* id_sql_string - an SQL string literal of what id_sql_ok accepted */
+static void id_sql_string(FILE *fp, const char *s)
+{
+	fputc('\'', fp);
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			fputc('\'', fp);
+		fputc(*p, fp);
+	}
+	fputc('\'', fp);
+}
+
+/* id_print_thunderbird - user.js lines adding the identities to one
+   account, after its existing first identity */
+static void id_print_thunderbird(const struct rights_decision *const *ids,
+				 size_t n, const char *login,
+				 const struct id_options *o)
+{
+	size_t k, added = 0;
+
+	fputs("// Identities for ", stdout);
+	print_printable(stdout, login);
+	fputs(" from \"mailgrants identities\": the addresses this login "
+	      "may send as.\n"
+	      "// Quit Thunderbird, add these lines to user.js in the "
+	      "profile folder,\n"
+	      "// start Thunderbird, then remove them from user.js again "
+	      "(Thunderbird\n"
+	      "// keeps the settings; user.js would reset the list at every "
+	      "start).\n", stdout);
+	fprintf(stdout, "// Account %s with its identity %s (see Settings > "
+		"General > Config Editor:\n// mail.account.%s.identities); "
+		"other keys with --tb-account/--tb-identity.\n",
+		o->tb_account, o->tb_identity, o->tb_account);
+	for (k = 0; k < n; k++) {
+		/* The login's own address is the account's identity. */
+		if (strcmp(ids[k]->mailbox, ids[k]->login) == 0)
+			continue;
+		added++;
+		printf("user_pref(\"mail.identity.mailgrants%zu.useremail\", ",
+		       added);
+		id_pref_string(stdout, ids[k]->mailbox);
+		fputs(");\n", stdout);
+		if (o->name[0] != '\0') {
+			printf("user_pref(\"mail.identity.mailgrants%zu."
+			       "fullName\", ", added);
+			id_pref_string(stdout, o->name);
+			fputs(");\n", stdout);
+		}
+		printf("user_pref(\"mail.identity.mailgrants%zu.valid\", "
+		       "true);\n", added);
+	}
+	printf("user_pref(\"mail.account.%s.identities\", \"%s",
+	       o->tb_account, o->tb_identity);
+	for (k = 1; k <= added; k++)
+		printf(",mailgrants%zu", k);
+	fputs("\");\n", stdout);
+}
+
+/* id_print_roundcube - INSERTs of what Roundcube's user lacks */
+static void id_print_roundcube(const struct rights_decision *const *ids,
+			       size_t n, const char *login,
+			       const struct id_options *o)
+{
+	/* All or nothing: never half a script. */
+	for (size_t k = 0; k < n; k++)
+		if (!id_sql_ok(ids[k]->mailbox))
+			fail(EXIT_USAGE, "a backslash or control character in "
+			     "an address cannot be written for every SQL "
+			     "dialect");
+	if (!id_sql_ok(o->name) || !id_sql_ok(login))
+		fail(EXIT_USAGE, "a backslash in the name or login cannot be "
+		     "written for every SQL dialect");
+	fputs("-- Identities for ", stdout);
+	print_printable(stdout, login);
+	fputs(" from \"mailgrants identities\": the addresses this login "
+	      "may send as.\n"
+	      "-- Adds each one the Roundcube user of this login (the "
+	      "users row Roundcube\n"
+	      "-- creates at the first login) does not have yet; for "
+	      "MySQL/MariaDB,\n"
+	      "-- PostgreSQL and SQLite. With a db_prefix, prefix the "
+	      "table names.\n", stdout);
+	for (size_t k = 0; k < n; k++) {
+		fputs("INSERT INTO identities (user_id, changed, del, "
+		      "standard, name, email)\n  SELECT u.user_id, "
+		      "CURRENT_TIMESTAMP, 0, 0, ", stdout);
+		id_sql_string(stdout, o->name);
+		fputs(", ", stdout);
+		id_sql_string(stdout, ids[k]->mailbox);
+		fputs("\n  FROM users u WHERE u.username = ", stdout);
+		id_sql_string(stdout, login);
+		fputs("\n  AND NOT EXISTS (SELECT 1 FROM identities i WHERE "
+		      "i.user_id = u.user_id\n    AND i.email = ", stdout);
+		id_sql_string(stdout, ids[k]->mailbox);
+		fputs(" AND i.del = 0);\n", stdout);
+	}
+}
+
+/* cmd_identities - the addresses LOGIN may send as, for mail clients */
+static int cmd_identities(const struct config *cfg, int argc, char **argv)
+{
+	const struct rights_decision **ids;
+	struct id_options o;
+	struct rights_list l;
+	struct replica *rep;
+	const char *error, *login;
+	size_t n = 0;
+	int rc, i = id_options(argc, argv, &o);
+
+	if (argc - i != 1)
+		usage();
+	rep = open_replica(cfg);
+	/* The same rights as Dovecot and the policy daemon: what access
+	   lists with send=yes, and nothing else. */
+	rc = rights_access(rep, argv[i], o.now, &l, &error);
+	if (rc < 0)
+		fail(EXIT_UNAVAILABLE, "%s", error);
+	if (rc > 0) {
+		fputs("unknown login: ", stderr);
+		print_printable(stderr, argv[i]);
+		fputc('\n', stderr);
+	}
+	ids = xmalloc((l.count + 1) * sizeof(*ids));
+	/* The login's own address first: clients take the first as the
+	   default. */
+	for (size_t k = 0; k < l.count; k++)
+		if (l.items[k].may_send &&
+		    strcmp(l.items[k].mailbox, l.items[k].login) == 0)
+			ids[n++] = &l.items[k];
+	for (size_t k = 0; k < l.count; k++)
+		if (l.items[k].may_send &&
+		    strcmp(l.items[k].mailbox, l.items[k].login) != 0)
+			ids[n++] = &l.items[k];
+	login = l.count > 0 ? l.items[0].login : argv[i];
+	switch (o.format) {
+	case ID_FORMAT_TEXT:
+		for (size_t k = 0; k < n; k++) {
+			printf("%-8s ", rights_kind_name(ids[k]->kind));
+			if (o.name[0] != '\0') {
+				print_printable(stdout, o.name);
+				fputs(" <", stdout);
+				print_printable(stdout, ids[k]->mailbox);
+				fputs(">\n", stdout);
+			} else {
+				print_printable(stdout, ids[k]->mailbox);
+				fputc('\n', stdout);
+			}
+		}
+		break;
+	case ID_FORMAT_JSON:
+		fputc('[', stdout);
+		for (size_t k = 0; k < n; k++) {
+			fputs(k > 0 ? ",{\"address\":" : "{\"address\":",
+			      stdout);
+			json_string(stdout, ids[k]->mailbox);
+			printf(",\"kind\":\"%s\",\"name\":",
+			       rights_kind_name(ids[k]->kind));
+			if (o.name[0] != '\0')
+				json_string(stdout, o.name);
+			else
+				fputs("null", stdout);
+			fputs(",\"entry\":", stdout);
+			json_string(stdout, ids[k]->entry_dn);
+			fputc('}', stdout);
+		}
+		fputs("]\n", stdout);
+		break;
+	case ID_FORMAT_THUNDERBIRD:
+		if (rc == 0)
+			id_print_thunderbird(ids, n, login, &o);
+		break;
+	case ID_FORMAT_ROUNDCUBE_SQL:
+		if (rc == 0)
+			id_print_roundcube(ids, n, login, &o);
+		break;
+	}
+	free(ids);
+	rights_list_free(&l);
+	replica_close(&rep);
+	return EXIT_ANSWERED;
+}
+
 /* check_directory_hint - what to do about a directory error */
 static const char *check_directory_hint(const struct config *cfg,
 					const char *error)
@@ -680,6 +994,7 @@ int main(int argc, char **argv)
 		usage();
 	if (strcmp(argv[0], "sync") != 0 && strcmp(argv[0], "explain") != 0 &&
 	    strcmp(argv[0], "access") != 0 && strcmp(argv[0], "who") != 0 &&
+	    strcmp(argv[0], "identities") != 0 &&
 	    strcmp(argv[0], "check") != 0 && strcmp(argv[0], "share") != 0 &&
 	    strcmp(argv[0], "unshare") != 0)
 		usage();
@@ -695,6 +1010,8 @@ int main(int argc, char **argv)
 		status = cmd_list(cfg, argc, argv, false);
 	else if (strcmp(argv[0], "who") == 0)
 		status = cmd_list(cfg, argc, argv, true);
+	else if (strcmp(argv[0], "identities") == 0)
+		status = cmd_identities(cfg, argc, argv);
 	else if (strcmp(argv[0], "share") == 0)
 		status = cmd_share(cfg, argc, argv);
 	else if (strcmp(argv[0], "unshare") == 0)

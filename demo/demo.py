@@ -97,17 +97,22 @@ def smtp_login(state, login):
 
 def smtp_send(s, envelope, header_from, to=CUSTOMER, subject="demo"):
     """One transaction on an open connection: ("accepted", reply) or
-    ("rejected", "CODE text"); the connection stays usable."""
+    ("rejected", "CODE text (at COMMAND)"), COMMAND the one whose reply
+    refused it (a wrong envelope sender: MAIL FROM, as the submission
+    service has smtpd_delay_reject = no); the connection stays usable."""
     opts = [] if (envelope + header_from).isascii() else ["SMTPUTF8"]
     try:
         s.sendmail(envelope, [to], message(header_from, to, subject),
                    mail_options=opts)
         return "accepted", "250 queued"
     except smtplib.SMTPRecipientsRefused as e:
-        code, text = e.recipients[to]
-    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
-        code, text = e.smtp_code, e.smtp_error
-    return "rejected", "%d %s" % (code, text.decode("utf-8", "replace"))
+        (code, text), stage = e.recipients[to], "RCPT TO"
+    except smtplib.SMTPSenderRefused as e:
+        code, text, stage = e.smtp_code, e.smtp_error, "MAIL FROM"
+    except smtplib.SMTPDataError as e:
+        code, text, stage = e.smtp_code, e.smtp_error, "end of DATA"
+    return "rejected", "%d %s (at %s)" % (
+        code, text.decode("utf-8", "replace"), stage)
 
 
 def deliver_from_outside(state):
@@ -229,6 +234,9 @@ def show_person(state, name, login):
                                          else reply)).rstrip())
     finally:
         s.quit()
+    ids = mailgrants(state, "identities", login).stdout.split()[1::2]
+    say("   From addresses for the mail client (mailgrants identities): %s"
+        % ", ".join(ids))
 
 
 def share_step(state):
@@ -351,6 +359,10 @@ def print_client_settings(state):
    password is peter-pw):
    {mg} -c {conf} share --as peter.mueller@abc.com \\
        peter.mueller@abc.com tom.berger@abc.com
+   Sandra's From addresses as Thunderbird identities (user.js lines; or
+   Account Settings > Manage Identities by hand):
+   {mg} -c {conf} identities --format thunderbird \\
+       --name "Sandra Schuster" sandra.schuster@abc.com
    All mail stays in the sandbox: Postfix hands every recipient, also
    outside abc.com, to Dovecot. Logs in {d}: postfix/maillog,
    dovecot/dovecot.log, policyd-1.log, milter-1.log, sync.log""".format(

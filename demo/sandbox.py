@@ -13,7 +13,9 @@ abc.com example; `mailgrants sync --follow` writing grants.db;
 Dovecot with the mailgrants plugin (IMAP and LMTP on loopback ports);
 mailgrants-policyd and mailgrants-milter (UNIX sockets); Postfix with
 a port-25-like service and a submission service (SASL through
-Dovecot, the policy check, the milter), delivering by LMTP to Dovecot.
+Dovecot, the policy check answering MAIL FROM with smtpd_delay_reject =
+no as postfix-policyd/master.cf.snippet ships it, the milter),
+delivering by LMTP to Dovecot.
 The servers are started by the test harnesses in tests/lib, each in a
 session of its own, so they outlive the process that started them.
 

@@ -441,7 +441,9 @@ static int worker_session(struct worker *w, const struct pair *p, int *done)
 				goto fail;
 			continue;
 		}
-		/* With smtpd_delay_reject = yes (the default) Postfix
+		/* With smtpd_delay_reject = no (the shipped submission
+		   services) a refused sender is the reply to MAIL FROM,
+		   above; with yes (Postfix's default, port 25) Postfix
 		   answers sender restrictions at RCPT TO. */
 		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", rcpt);
 		code = sess_cmd(&s, cmd, line, sizeof(line));

@@ -5,6 +5,7 @@ filter injection through logins, bad configuration, bad usage."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -322,3 +323,234 @@ def test_unprivileged_reader_in_replica_group(slapd, build_dir):
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
+
+
+# -- identities: what a mail client may offer as From -------------------
+
+# The addresses each login may send as, own address first, then its other
+# private mailboxes, then company mailboxes; never a mailbox only shared
+# with it.
+IDENTITIES = {
+    "sandra": ["sandra.schuster@abc.com", "makler@abc.com", "info@abc.com"],
+    "jana": ["jana.meier@abc.com", "buchhaltung@abc.com", "info@abc.com"],
+    "peter": ["peter.mueller@abc.com", "info@abc.com"],
+    "tom": ["tom.berger@abc.com", "info@abc.com"],
+    "anna": ["anna.schmidt@xyz.org", "info@xyz.org"],
+    "max": ["max.wolf@xyz.org", "info@xyz.org"],
+}
+_EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "ldap-schema",
+                        "examples", "abc.ldif")
+with open(_EXAMPLE, encoding="utf-8") as _f:
+    if "dn: cn=vertrieb@abc.com," in _f.read():
+        # The example directory with the sales team's company mailbox
+        # (its group cn=vertrieb: Jana and Peter), after info@.
+        for _who in ("jana", "peter"):
+            IDENTITIES[_who].append("vertrieb@abc.com")
+
+# Roundcube's own tables (SQL/sqlite.initial.sql of Roundcube 1.6), the
+# two the roundcube-sql format touches.
+ROUNDCUBE_SCHEMA = """
+CREATE TABLE identities (
+  identity_id integer NOT NULL PRIMARY KEY,
+  user_id integer NOT NULL default '0',
+  changed datetime NOT NULL default '0000-00-00 00:00:00',
+  del tinyint NOT NULL default '0',
+  standard tinyint NOT NULL default '0',
+  name varchar(128) NOT NULL default '',
+  organization varchar(128) default '',
+  email varchar(128) NOT NULL default '',
+  "reply-to" varchar(128) NOT NULL default '',
+  bcc varchar(128) NOT NULL default '',
+  signature text NOT NULL default '',
+  html_signature tinyint NOT NULL default '0'
+);
+CREATE INDEX ix_identities_user_id ON identities(user_id, del);
+CREATE INDEX ix_identities_email ON identities(email, del);
+CREATE TABLE users (
+  user_id integer NOT NULL PRIMARY KEY,
+  username varchar(128) NOT NULL default '',
+  mail_host varchar(128) NOT NULL default '',
+  created datetime NOT NULL default '0000-00-00 00:00:00',
+  last_login datetime DEFAULT NULL,
+  failed_login datetime DEFAULT NULL,
+  failed_login_counter integer DEFAULT NULL,
+  language varchar(5),
+  preferences text NOT NULL default ''
+);
+CREATE UNIQUE INDEX ix_users_username ON users(username, mail_host);
+"""
+
+
+def identities(env, login, *opts, conf=None):
+    r = mg(env, "identities", *opts, login, conf=conf)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.mark.parametrize("who", sorted(IDENTITIES))
+def test_identities_story(env, who):
+    got = json.loads(identities(env, LOGINS[who], "--format", "json"))
+    assert [d["address"] for d in got] == IDENTITIES[who]
+    assert got[0]["kind"] == "private"
+    assert {d["kind"] for d in got} <= {"private", "company"}
+    assert all(d["name"] is None and d["entry"] for d in got)
+    # The text form says the same, one identity a line.
+    lines = identities(env, LOGINS[who]).splitlines()
+    assert [line.split()[-1] for line in lines] == IDENTITIES[who]
+
+
+@pytest.mark.parametrize("who", sorted(IDENTITIES))
+def test_identities_are_what_the_policy_permits(env, who):
+    """The same rights function: every identity may be sent as, and no
+    mailbox access lists without send-as (Peter's, shared with Sandra
+    and Jana) is among them."""
+    ids = set(IDENTITIES[who])
+    for d in json.loads(mg(env, "access", "--json", LOGINS[who]).stdout):
+        assert (d["mailbox"] in ids) == d["may_send"], d
+    for address in ids:
+        d = json.loads(mg(env, "explain", "--json", LOGINS[who],
+                          address).stdout)
+        assert d["may_send"], d
+
+
+def test_shared_mailbox_is_no_identity(env):
+    for who in ("sandra", "jana"):
+        for fmt in ("text", "json", "thunderbird", "roundcube-sql"):
+            out = identities(env, LOGINS[who], "--format", fmt)
+            assert "peter.mueller@abc.com" not in out, (who, fmt, out)
+            assert "peter.müller@abc.com" not in out, (who, fmt, out)
+    # Peter's share with Tom was active in 2024: still no identity then.
+    out = identities(env, LOGINS["tom"], "--at", "2024-06-01")
+    assert "peter.mueller" not in out
+
+
+@pytest.fixture
+def einkauf(slapd, build_dir, tmp_path):
+    """A company mailbox of abc.com for one group only (purchasing:
+    Sandra), in a replica of its own; the entries are removed again
+    afterwards."""
+    group = "cn=einkauf,ou=mailboxes,o=abc.com,dc=example,dc=org"
+    mbox = "cn=einkauf@abc.com,ou=mailboxes,o=abc.com,dc=example,dc=org"
+    slapd.ldapadd("""dn: %s
+objectClass: groupOfNames
+cn: einkauf
+member: uid=sandra.schuster,ou=people,o=abc.com,dc=example,dc=org
+
+dn: %s
+objectClass: mailgrantsMailbox
+cn: einkauf@abc.com
+mailgrantsKind: company
+mail: einkauf@abc.com
+mailgrantsGroup: %s
+""" % (group, mbox, group), root=True)
+    try:
+        conf = str(tmp_path / "mailgrants.conf")
+        slapd.write_config(conf, replica=str(tmp_path / "grants.db"))
+        mgbin = os.path.join(build_dir, "mailgrants")
+        r = subprocess.run([mgbin, "-c", conf, "sync", "--once"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        yield {"conf": conf, "bin": mgbin}
+    finally:
+        slapd.ldapdelete(mbox, group, root=True)
+
+
+def test_company_mailbox_of_a_group_only_for_its_members(einkauf):
+    def ids(who):
+        return [d["address"] for d in json.loads(identities(
+            einkauf, LOGINS[who], "--format", "json"))]
+    assert "einkauf@abc.com" in ids("sandra")
+    for who in ("jana", "peter", "tom", "anna"):
+        assert "einkauf@abc.com" not in ids(who), who
+        # ... and the policy agrees.
+        d = json.loads(mg(einkauf, "explain", "--json", LOGINS[who],
+                          "einkauf@abc.com").stdout)
+        assert not d["may_send"], d
+    assert "info@abc.com" in ids("jana")
+
+
+def test_identities_thunderbird(env):
+    out = identities(env, LOGINS["sandra"], "--format", "thunderbird",
+                     "--name", 'Sandra "Makler" Schuster')
+    prefs = re.findall(r'^user_pref\("([^"]+)", (.*)\);$', out, re.M)
+    other = [line for line in out.splitlines()
+             if line and not line.startswith("//")
+             and not line.startswith("user_pref(")]
+    assert not other, other
+    got = dict(prefs)
+    # Her own address is the account's identity (id1) already.
+    assert got == {
+        "mail.identity.mailgrants1.useremail": '"makler@abc.com"',
+        "mail.identity.mailgrants1.fullName":
+            '"Sandra \\"Makler\\" Schuster"',
+        "mail.identity.mailgrants1.valid": "true",
+        "mail.identity.mailgrants2.useremail": '"info@abc.com"',
+        "mail.identity.mailgrants2.fullName":
+            '"Sandra \\"Makler\\" Schuster"',
+        "mail.identity.mailgrants2.valid": "true",
+        "mail.account.account1.identities": '"id1,mailgrants1,mailgrants2"',
+    }, out
+    out = identities(env, LOGINS["tom"], "--format", "thunderbird",
+                     "--tb-account", "account3", "--tb-identity", "id7")
+    assert 'user_pref("mail.account.account3.identities", ' \
+           '"id7,mailgrants1");' in out
+    assert "fullName" not in out
+    for bad in (["--tb-account", "account1\", true);//"],
+                ["--tb-identity", ""], ["--format", "outlook"],
+                ["--name", "Sandra\nSchuster"]):
+        r = mg(env, "identities", *bad, LOGINS["sandra"])
+        assert r.returncode == 1, (bad, r.stdout)
+        assert r.stdout == "" and len(r.stderr.splitlines()) == 1, bad
+
+
+def test_identities_roundcube_sql(env, tmp_path):
+    """The statements run against Roundcube's schema: they add what the
+    user lacks, twice is once, and other users get nothing."""
+    import sqlite3
+    db = sqlite3.connect(str(tmp_path / "roundcube.db"))
+    db.executescript(ROUNDCUBE_SCHEMA)
+    db.execute("INSERT INTO users (user_id, username, mail_host) VALUES "
+               "(1, 'sandra.schuster@abc.com', 'localhost'), "
+               "(2, 'jana.meier@abc.com', 'localhost')")
+    # What Roundcube creates at the first login: the standard identity.
+    db.execute("INSERT INTO identities (user_id, standard, name, email) "
+               "VALUES (1, 1, 'Sandra', 'sandra.schuster@abc.com')")
+    script = identities(env, LOGINS["sandra"], "--format", "roundcube-sql",
+                        "--name", "Sandra O'Neil")
+    db.executescript(script)
+    db.executescript(script)
+    rows = db.execute("SELECT user_id, standard, name, email, del FROM "
+                      "identities ORDER BY identity_id").fetchall()
+    assert rows == [
+        (1, 1, "Sandra", "sandra.schuster@abc.com", 0),
+        (1, 0, "Sandra O'Neil", "makler@abc.com", 0),
+        (1, 0, "Sandra O'Neil", "info@abc.com", 0),
+    ], rows
+    # Jana's script adds hers only, to her user.
+    db.executescript(identities(env, LOGINS["jana"], "--format",
+                                "roundcube-sql"))
+    rows = db.execute("SELECT email FROM identities WHERE user_id = 2 "
+                      "ORDER BY identity_id").fetchall()
+    assert rows == [(a,) for a in IDENTITIES["jana"]], rows
+    assert db.execute("SELECT count(*) FROM identities WHERE email = "
+                      "'peter.mueller@abc.com'").fetchone() == (0,)
+    # A backslash means something else in MySQL: refused, nothing out.
+    r = mg(env, "identities", "--format", "roundcube-sql", "--name",
+           "A\\B", LOGINS["sandra"])
+    assert r.returncode == 1 and r.stdout == "", r.stdout
+
+
+def test_identities_unknown_login_and_bad_replica(env):
+    r = mg(env, "identities", "--format", "json", "nobody@abc.com")
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+    assert "unknown login" in r.stderr
+    for fmt in ("thunderbird", "roundcube-sql"):
+        r = mg(env, "identities", "--format", fmt, "nobody@abc.com")
+        assert r.returncode == 0 and r.stdout == "", r.stdout
+    conf = _copy_env(env, "identities-missing", None)
+    r = mg(env, "identities", LOGINS["sandra"], conf=conf)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for args in (["identities"], ["identities", "a", "b"]):
+        r = mg(env, *args)
+        assert r.returncode == 1 and "usage:" in r.stderr

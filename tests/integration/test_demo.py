@@ -147,8 +147,17 @@ def test_walk_through(demo):
                     "5.7.1", "<peter.mueller@abc.com>:")
     assert re.search(r"peter\.müller@abc\.com\s+rejected 554 5\.7\.1 .*"
                      + SHARED_RO, sandra)
+    # The submission service refuses a wrong sender at MAIL FROM, so
+    # that mail clients blame the sender, not the recipient.
+    assert re.search(r"peter\.mueller@abc\.com\s+rejected 554 5\.7\.1 .*"
+                     + SHARED_RO + r".*\(at MAIL FROM\)$", sandra, re.M)
     assert re.search(r"jana\.meier@abc\.com\s+rejected 554 5\.7\.1 .*"
                      + NOT_YOURS, sandra)
+
+    # The identities her mail client should offer: never Peter's.
+    assert ("From addresses for the mail client (mailgrants identities): "
+            "sandra.schuster@abc.com, makler@abc.com, info@abc.com\n"
+            ) in sandra
 
     jana = section(out, "Jana Meier")
     assert "Private/buchhaltung@abc.com/INBOX" in folders_of(jana)
@@ -184,6 +193,7 @@ def test_milter_rejects_a_forged_from(demo):
     text = section(demo["out"], "The header From: counts too")
     assert ("From: Peter Müller <peter.mueller@abc.com>: rejected 550 "
             "5.7.1 From: <peter.mueller@abc.com>: " + SHARED_RO) in text
+    assert "(at end of DATA)" in text
     assert "From: info@abc.com: accepted" in text
 
 
@@ -195,7 +205,8 @@ def test_share_and_unshare(demo):
                      r"\s+Shared/peter\.mueller@abc\.com/INBOX\s+lrwstiek",
                      share)
     assert re.search(r"Tom sends as peter\.mueller@abc\.com: rejected 554 "
-                     r"5\.7\.1 .*" + SHARED_RO, share)
+                     r"5\.7\.1 .*" + SHARED_RO + r".*\(at MAIL FROM\)",
+                     share)
     unshare = section(demo["out"], "Peter is back and unshares")
     assert "deleted cn=vacation-tom,uid=peter.mueller," in unshare
     assert re.search(r"after \d+\.\d s Tom's IMAP LIST no longer shows "

@@ -16,17 +16,29 @@ DESIGN §6 / issue 3:
 - Anna (xyz.org) may not send as info@abc.com;
 - without login, MAIL FROM:<info@abc.com> on the port-25 service is
   rejected; a foreign sender without login is not.
+
+Issue "the refusal blamed the recipient": on the submission service
+(smtpd_delay_reject = no, as postfix-policyd/master.cf.snippet ships
+it) the refusal is the reply to MAIL FROM itself, so that mail clients
+say the sender is wrong; a permitted sender gets 250 there and the
+message goes through; the daemon is asked once per message, not once
+per recipient; a replica that cannot answer still means a temporary
+error (at RCPT TO), never a permit. Port 25 keeps smtpd_delay_reject =
+yes: its optional check answers at RCPT TO. Sessions are driven with
+smtplib, which shows the reply to each command.
 """
 
 import os
 import re
 import shutil
+import smtplib
 import subprocess
+import time
 import uuid
 
 import pytest
 
-from daemonutil import make_workdir
+from daemonutil import make_workdir, wait_for
 from dovecot import Dovecot
 from policyd import Policyd
 from postfix import Postfix, SmtpSink
@@ -50,16 +62,12 @@ class Stack:
             self.db = os.path.join(self.wd, "grants.db")
             self.conf = slapd.write_config(
                 os.path.join(self.wd, "mailgrants.conf"), replica=self.db,
-                # The daemon runs as nobody: the replica (db, -wal,
-                # -shm) is nogroup's to read, as an installation gives
-                # it to its readers.
+                # The daemon's group as nobody: it can read the replica
+                # (and its -wal and -shm) of every sync.
                 replica_group="nogroup")
-            cli = os.path.join(build_dir, "mailgrants")
-            assert os.access(cli, os.X_OK), "%s missing" % cli
-            r = subprocess.run([cli, "-c", self.conf, "sync", "--once"],
-                               capture_output=True, text=True, timeout=60)
-            assert r.returncode == 0, "sync failed: %s%s" % (r.stdout,
-                                                             r.stderr)
+            self.cli = os.path.join(build_dir, "mailgrants")
+            assert os.access(self.cli, os.X_OK), "%s missing" % self.cli
+            self.sync()
             dcdir = os.path.join(self.wd, "dovecot")
             os.makedirs(dcdir)
             os.chmod(dcdir, 0o755)
@@ -75,6 +83,11 @@ class Stack:
         except BaseException:
             self.close()
             raise
+
+    def sync(self):
+        r = subprocess.run([self.cli, "-c", self.conf, "sync", "--once"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, "sync failed: %s%s" % (r.stdout, r.stderr)
 
     def close(self):
         for part in (self.pf, self.sink, self.policyd, self.dc):
@@ -133,13 +146,17 @@ def accepted(stack, rc, out):
     assert re.search(r"<-  250 2\.0\.0 Ok: queued as", out), out
 
 
-def rejected_at_mail(stack, rc, out):
-    """The sender was refused: a 5xx to MAIL FROM, or (Postfix's default
-    smtpd_delay_reject = yes) to the RCPT TO after it, and no DATA."""
+def rejected_at_mail(stack, rc, out, command="MAIL FROM"):
+    """The sender was refused: a 5xx reply to command (MAIL FROM on the
+    submission service, smtpd_delay_reject = no; RCPT TO on port 25,
+    Postfix's default smtpd_delay_reject = yes), and no DATA."""
     assert rc != 0, "accepted:\n%s\n%s" % (out, stack.diagnostics())
     m = re.search(r"<\*\* (5\d\d .*)", out)
     assert m, "no 5xx reply:\n%s" % out
     assert out.index(m.group(0)) > out.index(" -> MAIL FROM:")
+    lines = out.splitlines()
+    i = lines.index(m.group(0))
+    assert lines[i - 1].startswith(" -> %s:" % command), (command, out)
     assert " -> DATA" not in out, out
     assert "Sender address rejected" in m.group(1), m.group(1)
     assert re.match(r"5\d\d 5\.7\.1 ", m.group(1)), m.group(1)
@@ -186,7 +203,7 @@ def test_sandra_may_not_send_as_shared_mailbox(stack):
     stack.policyd.wait_log(r"action=reject login=sandra\.schuster@abc\.com "
                            r"sender=<peter\.mueller@abc\.com>.*"
                            r"reason=shared_read_only")
-    stack.pf.wait_log(r"NOQUEUE: reject: RCPT from .*"
+    stack.pf.wait_log(r"NOQUEUE: reject: MAIL from .*"
                       r"mailbox shared with you for reading only")
     assert not [m for m in stack.sink.messages
                 if ("Subject: %s" % tag).encode() in m["data"]]
@@ -203,9 +220,14 @@ def test_anna_may_not_send_as_other_company(stack):
 def test_unauthenticated_local_sender_rejected_on_port_25(stack):
     rc, out, tag = stack.swaks("info@abc.com", login=None,
                                port=stack.pf.mx_port)
-    reply = rejected_at_mail(stack, rc, out)
+    reply = rejected_at_mail(stack, rc, out, command="RCPT TO")
     assert "5.7.1 <info@abc.com>" in reply, reply
     stack.policyd.wait_log(r"action=reject login=- sender=<info@abc\.com>")
+    # Port 25 keeps smtpd_delay_reject = yes: MAIL FROM is accepted and
+    # the optional check answers the RCPT TO, as main.cf.snippet says.
+    assert re.search(r" -> MAIL FROM:<info@abc\.com>\n<-  250 ", out), out
+    assert re.search(r" -> RCPT TO:<kunde@example\.net>\n<\*\* 554 5\.7\.1 "
+                     r"<info@abc\.com>", out), out
 
 
 def test_unauthenticated_foreign_sender_passes_on_port_25(stack):
@@ -220,3 +242,194 @@ def test_address_case_and_extension_do_not_matter(stack):
                                login="sandra.schuster@abc.com")
     accepted(stack, rc, out)
     assert stack.delivered(tag)["mail_from"] == "Makler+Rechnung@ABC.com"
+
+
+# -- the refusal answers MAIL FROM on submission (smtplib) ---------------
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SANDRA, ANNA = "sandra.schuster@abc.com", "anna.schmidt@xyz.org"
+
+
+def submission(stack, login=None):
+    """An smtplib session on the submission service, logged in as login."""
+    s = smtplib.SMTP("127.0.0.1", stack.pf.submission_port, timeout=30)
+    s.ehlo("client.example.net")
+    if login:
+        s.login(login, USERS[login])
+    return s
+
+
+def body(tag):
+    return ("From: <x@example.net>\r\nTo: <kunde@example.net>\r\n"
+            "Subject: %s\r\n\r\nhello\r\n" % tag).encode()
+
+
+def policy_lines(stack, sender):
+    return [line for line in stack.policyd.log().splitlines()
+            if "sender=<%s>" % sender in line]
+
+
+def shipped_services(name="master.cf.snippet"):
+    """{service: {option: value}} of the -o lines in a shipped snippet."""
+    services, current = {}, None
+    with open(os.path.join(REPO, "postfix-policyd", name)) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            if not line[0].isspace():
+                current = services.setdefault(line.split()[0], {})
+            elif line.strip().startswith("-o ") and current is not None:
+                key, _, value = line.strip()[3:].partition("=")
+                current[key.strip()] = value.strip()
+    return services
+
+
+def test_shipped_submission_services_answer_at_mail_from(stack):
+    """The snippet says smtpd_delay_reject = no on both submission
+    services, with the client and HELO restrictions (then run before
+    AUTH) empty; the test Postfix has the same, so the tests below check
+    what the snippet does."""
+    services = shipped_services()
+    assert set(services) >= {"submission", "submissions"}, services
+    for name in ("submission", "submissions"):
+        o = services[name]
+        assert o.get("smtpd_delay_reject") == "no", (name, o)
+        assert o.get("smtpd_client_restrictions") == "", (name, o)
+        assert o.get("smtpd_helo_restrictions") == "", (name, o)
+        assert o.get("smtpd_sender_restrictions") == \
+            "$mailgrants_sender_restrictions", (name, o)
+        assert o.get("smtpd_relay_restrictions") == \
+            "permit_sasl_authenticated,reject", (name, o)
+    ours = stack.pf._smtpd_opts(True)
+    for key in ("smtpd_delay_reject", "smtpd_client_restrictions",
+                "smtpd_helo_restrictions"):
+        assert ours[key] == services["submission"][key], key
+    # Port 25 is left alone (Postfix's default smtpd_delay_reject = yes).
+    assert "smtpd_delay_reject" not in stack.pf._smtpd_opts(False)
+
+
+@pytest.mark.parametrize("login,sender,text", [
+    (SANDRA, "peter.mueller@abc.com",
+     "<peter.mueller@abc.com>: Sender address rejected: "
+     "<peter.mueller@abc.com>: mailbox shared with you for reading only"),
+    (SANDRA, "jana.meier@abc.com",
+     "<jana.meier@abc.com>: Sender address rejected: <jana.meier@abc.com>: "),
+    (ANNA, "info@abc.com",
+     "<info@abc.com>: Sender address rejected: <info@abc.com>: "),
+])
+def test_refusal_is_the_reply_to_mail_from(stack, login, sender, text):
+    s = submission(stack, login)
+    try:
+        code, reply = s.mail(sender)
+        reply = reply.decode("utf-8", "replace")
+        assert code == 554, (code, reply, stack.diagnostics())
+        assert reply.startswith("5.7.1 " + text), reply
+        # Nothing of the transaction is left: RCPT TO has no MAIL.
+        code, reply = s.rcpt("kunde@example.net")
+        assert code == 503, (code, reply)
+        # The session goes on: the same login sends as its own address.
+        s.rset()
+        tag = "mg-e2e-%s" % uuid.uuid4().hex
+        own = login
+        assert s.mail(own)[0] == 250
+        assert s.rcpt("kunde@example.net")[0] == 250
+        code, reply = s.data(body(tag))
+        assert code == 250, (code, reply)
+    finally:
+        s.quit()
+    assert stack.delivered(tag)["mail_from"] == own
+    stack.pf.wait_log(r"NOQUEUE: reject: MAIL from \S+: 554 5\.7\.1 %s"
+                      % re.escape(text))
+    stack.policyd.wait_log(r"action=reject login=%s sender=<%s>"
+                           % (re.escape(login), re.escape(sender)))
+
+
+@pytest.mark.parametrize("sender", ["makler@abc.com", "info@abc.com"])
+def test_permitted_sender_gets_250_at_mail_from(stack, sender):
+    tag = "mg-e2e-%s" % uuid.uuid4().hex
+    s = submission(stack, SANDRA)
+    try:
+        code, reply = s.mail(sender)
+        assert code == 250, (code, reply, stack.diagnostics())
+        assert s.rcpt("kunde@example.net")[0] == 250
+        code, reply = s.data(body(tag))
+        assert code == 250, (code, reply)
+    finally:
+        s.quit()
+    msg = stack.delivered(tag)
+    assert msg["mail_from"] == sender
+    assert msg["rcpt_to"] == ["kunde@example.net"]
+
+
+def test_daemon_is_asked_once_per_message(stack):
+    """At MAIL FROM the check runs once, not again for each RCPT TO."""
+    sender = "makler+%s@abc.com" % uuid.uuid4().hex[:12]
+    rcpts = ["a@example.net", "b@example.net", "c@example.net"]
+    tag = "mg-e2e-%s" % uuid.uuid4().hex
+    s = submission(stack, SANDRA)
+    try:
+        assert s.mail(sender)[0] == 250
+        for r in rcpts:
+            assert s.rcpt(r)[0] == 250
+        assert s.data(body(tag))[0] == 250
+    finally:
+        s.quit()
+    assert sorted(stack.delivered(tag)["rcpt_to"]) == rcpts
+    lines = policy_lines(stack, sender)
+    assert len(lines) == 1, lines
+    assert "action=dunno login=sandra.schuster@abc.com" in lines[0]
+
+
+def test_unauthenticated_local_sender_refused_at_mail_from(stack):
+    s = submission(stack)
+    try:
+        code, reply = s.mail("info@abc.com")
+        assert code == 554, (code, reply)
+        assert reply.startswith(b"5.7.1 <info@abc.com>: Sender address "
+                                b"rejected: <info@abc.com>: authentication "
+                                b"required"), reply
+        # A foreign sender is not the policy daemon's to refuse (the
+        # shipped smtpd_relay_restrictions refuse it at RCPT TO).
+        s.rset()
+        assert s.mail("someone@example.net")[0] == 250
+    finally:
+        s.quit()
+
+
+def test_unavailable_replica_defers_at_rcpt_never_permits(stack):
+    """DEFER_IF_PERMIT at MAIL FROM: Postfix keeps it and answers the
+    RCPT TO with 450 (smtpd_relay_restrictions would permit); nothing is
+    accepted unchecked. Runs last: it spoils the replica and syncs it
+    back."""
+    tag = "mg-e2e-%s" % uuid.uuid4().hex
+    # Garbage in place of the replica, as a bad restore would leave it.
+    garbage = stack.db + ".restore"
+    with open(garbage, "wb") as f:
+        f.write(os.urandom(os.path.getsize(stack.db)))
+    os.chmod(garbage, 0o644)
+    os.rename(garbage, stack.db)
+    try:
+        wait_for(lambda: stack.policyd.ask(SANDRA, "makler@abc.com")
+                 .startswith("DEFER_IF_PERMIT 4.3.0"), 10,
+                 what="DEFER_IF_PERMIT without a replica")
+        s = submission(stack, SANDRA)
+        try:
+            code, reply = s.mail("makler@abc.com")
+            assert code == 250, (code, reply)
+            code, reply = s.rcpt("kunde@example.net")
+            assert code == 450, (code, reply, stack.diagnostics())
+            assert reply.startswith(b"4.3.0 <makler@abc.com>: Sender "
+                                    b"address rejected: the sender check "
+                                    b"is temporarily unavailable"), reply
+            code, reply = s.docmd("DATA")
+            assert code == 554, (code, reply)     # no valid recipients
+        finally:
+            s.quit()
+    finally:
+        # The next sync writes it anew, and the daemon follows.
+        stack.sync()
+    wait_for(lambda: stack.policyd.ask(SANDRA, "makler@abc.com") == "DUNNO",
+             10, what="the replica back")
+    time.sleep(0.5)
+    assert not [m for m in stack.sink.messages
+                if ("Subject: %s" % tag).encode() in m["data"]]

@@ -32,6 +32,10 @@ Two smtpd services on free loopback ports:
                                 (e.g. "sqlite:/path/logins.cf")
     Relaying: permit_sasl_authenticated, permit_mynetworks,
     reject_unauth_destination on both.
+    The submission service has smtpd_delay_reject = no, as the shipped
+    postfix-policyd/master.cf.snippet: sender restrictions answer MAIL
+    FROM (client and HELO restrictions are empty); mx_port keeps
+    Postfix's default (yes): they answer RCPT TO.
 
 Other keyword parameters:
     policy_service  "unix:/abs/path" or "inet:127.0.0.1:PORT"
@@ -200,6 +204,10 @@ class Postfix:
              "max_use": str(self.max_use)}
         if submission:
             o["syslog_name"] = "postfix/submission"
+            # As postfix-policyd/master.cf.snippet: a refused sender is
+            # the reply to MAIL FROM (test_postfix_e2e.py checks that
+            # the two agree).
+            o["smtpd_delay_reject"] = "no"
             if self.sasl_path:
                 o.update({
                     "smtpd_sasl_auth_enable": "yes",
