@@ -10,6 +10,8 @@
 #                   through the story; it keeps running until
 #   make demo-stop  stops the sandbox and removes it
 #   make bench      benchmarks (figures, never pass/fail timings)
+#   make check-thunderbird  Thunderbird under Xvfb against the story
+#                   (thunderbird.mk; GUI packages of its own)
 #   make install    PREFIX=/usr/local DESTDIR= honoured
 #   make deps       Debian build and test dependencies (apt-get)
 #
@@ -72,6 +74,7 @@ include tests/bench/module.mk
 -include debian.mk
 -include sanitize.mk
 -include stress.mk
+-include thunderbird.mk
 
 all: $(ALL_TARGETS)
 
