@@ -155,7 +155,19 @@ def check_example_conf(repo_dir, example, mailgrants, tmp_path):
     table = {k: "".join(re.findall(r'"([^"]*)"', v)) for k, v in
              re.findall(r'^\s*[SBUA]\((\w+),\s*((?:"[^"]*"\s*)+)\)', src,
                         re.M)}
-    assert len(table) >= 40, "config table not found in lib/config.c"
+    # Defaults named by a constant of a header: CONFIG_STR(NAME).
+    defines = {}
+    for h in glob.glob(os.path.join(repo_dir, "lib", "*.h")):
+        with open(h) as f:
+            defines.update(re.findall(r"^#define (\w+) (\S+)$", f.read(),
+                                      re.M))
+    for k, name in re.findall(r"^\s*[SBUA]\((\w+),\s*CONFIG_STR\((\w+)\)\)",
+                              src, re.M):
+        assert name in defines, (k, name)
+        table[k] = defines[name]
+    keys = re.findall(r"^\s*[SBUA]\((\w+),", src, re.M)
+    assert len(keys) >= 40, "config table not found in lib/config.c"
+    assert set(table) == set(keys), set(keys) ^ set(table)
     listed = {}
     with open(example) as f:
         lines = f.read().splitlines()
