@@ -56,10 +56,10 @@ share_fail(int status, const char *cmd, const char *fmt, ...)
 	return status;
 }
 
-/* share_usage - the synopsis of share and unshare, exit status 1 */
-static int share_usage(void)
+/* share_print_usage - the synopsis of share and unshare */
+void share_print_usage(FILE *fp)
 {
-	fprintf(stderr,
+	fprintf(fp,
 		"usage: %s [-c config] share [--as login|dn] "
 		"[--password-file file]\n"
 		"           [--from time] [--until time] [--rights rights] "
@@ -70,6 +70,12 @@ static int share_usage(void)
 		"[--password-file file]\n"
 		"           owner-address grantee\n",
 		progname, progname);
+}
+
+/* share_usage - the synopsis on stderr, exit status 1 */
+static int share_usage(void)
+{
+	share_print_usage(stderr);
 	return EXIT_USAGE;
 }
 
