@@ -288,6 +288,12 @@ int cmd_share(const struct config *cfg, int argc, char **argv)
 				  "--until is the same second as --from: "
 				  "both ends count, so for one day give "
 				  "the same date (YYYY-MM-DD) to both");
+	/* A window wholly past would make an entry that never grants
+	   anything, and look like a share that worked. */
+	if (set.not_after != 0 && set.not_after < time(NULL))
+		return share_fail(EXIT_USAGE, "share",
+				  "--until lies in the past: the share would "
+				  "never be active");
 	set.owner = argv[optind];
 	set.grantee = argv[optind + 1];
 	return share_run(cfg, "share", as, password_file, &set);
