@@ -545,7 +545,17 @@ static const char *check_directory_hint(const struct config *cfg,
 	if (strncmp(error, "bind as ", 8) == 0)
 		return "check ldap_bind_dn and the password in "
 		       "ldap_bind_password_file (ldapwhoami -x -H URI -D DN "
-		       "-y FILE tries the same bind)";
+		       "-W tries the same bind with the password typed; -y "
+		       "FILE is not the same: it sends the file's trailing "
+		       "newline, which the sync strips)";
+	/* slapd without a certificate (Debian's as installed) does not
+	   know the extended operation: no CA would help. */
+	if (strstr(error, "STARTTLS") != NULL &&
+	    strstr(error, "unsupported extended operation") != NULL)
+		return "the server offers no STARTTLS (no olcTLSCertificateFile"
+		       " in its cn=config): on one host set ldap_starttls = no"
+		       " with ldap_uri = ldapi:/// or ldap://127.0.0.1/, or "
+		       "give slapd a certificate";
 	if (strstr(error, "STARTTLS") != NULL ||
 	    strstr(error, "ldap_tls_ca_file") != NULL)
 		return "check ldap_starttls and ldap_tls_ca_file (the CA "
