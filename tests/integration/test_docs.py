@@ -224,3 +224,16 @@ def test_start_commands_without_systemd(build_dir):
             u = f.read().replace("\\\n", " ")
         listen = re.search(r"--listen (\S+)", u).group(1)
         assert "--listen %s --user mailgrantsd" % listen in joined, exe
+
+
+def test_units_remove_their_sockets_after_exit():
+    """The daemons drop to mailgrantsd and cannot unlink in Postfix's
+    private/ on exit: each unit removes its --listen socket afterwards,
+    and README's stop line does the same."""
+    joined = " ".join(code_blocks(readme())).replace("\\\n", " ")
+    for unit in ("mailgrants-policyd.service", "mailgrants-milter.service"):
+        with open(os.path.join(REPO, "postfix-policyd", unit)) as f:
+            u = f.read().replace("\\\n", " ")
+        path = re.search(r"--listen unix:(\S+)", u).group(1)
+        assert "\nExecStopPost=-/bin/rm -f %s\n" % path in u, unit
+    assert "rm -f /var/spool/postfix/private/mailgrants\n" in joined
