@@ -24,6 +24,8 @@ naming the setting to change, and puts the thing back:
 - the policy socket not connectable by Postfix's mail_owner (mode 0600);
   the milter socket gone;
 - an address of the directory missing from Postfix's recipient map;
+- Dovecot's LDAP lookups made by an identity the access rules do not let
+  read (README step 4): every mailbox unknown to its userdb;
 - a sample smaller than the directory is said to be one.
 """
 
@@ -369,3 +371,54 @@ def test_plain_check_stays_without_front_ends(stack):
     r = stack.run("check")
     assert "front ends" not in r.stdout and "postfix:" not in r.stdout, \
         r.stdout
+
+
+def test_lookups_broken_by_the_access_rules(stack, slapd):
+    """README step 4: access.ldif replaces the site's rules, so an
+    identity Dovecot (or Postfix) binds as for its own lookups reads
+    nothing unless it is added to the read rule. A Dovecot whose LDAP
+    passdb binds as such an identity, with a static userdb that checks
+    users through the passdb: every mailbox is unknown to it, and the
+    doctor says so; with the sync identity (in the read rule) the same
+    Dovecot knows every user."""
+    from dovecot import Dovecot
+    lookup_dn = "cn=dovecot-lookup," + slapd.base
+    rc, out, err = slapd.ldapadd(
+        "dn: %s\nobjectClass: organizationalRole\nobjectClass: "
+        "simpleSecurityObject\ncn: dovecot-lookup\nuserPassword: lookup-pw\n"
+        % lookup_dn, root=True)
+    assert rc == 0, err
+    try:
+        for dn, pw, fine in ((lookup_dn, "lookup-pw", False),
+                             (slapd.sync_dn, slapd.sync_pw, True)):
+            d = os.path.join(stack.wd, "dovecot-%s" % fine)
+            os.makedirs(d)
+            os.chmod(d, 0o755)
+            pw_ = pwd.getpwuid(stack.dc.mail_uid)
+            dc = Dovecot(slapd.uri, dn, pw, workdir=d,
+                         userdb_args="uid=%d gid=%d" % (pw_.pw_uid,
+                                                        pw_.pw_gid))
+            dc.start()
+            try:
+                r = stack.run("check", "--front-ends", "--postfix-config",
+                              stack.pf.config_dir, "--dovecot-config",
+                              dc.conf_path)
+            finally:
+                dc.stop()
+            m = re.search(r"dovecot:   WARNING: (\d+) of the sampled "
+                          r"mailboxes are unknown to Dovecot's userdb "
+                          r"\(doveadm user\): (.*)\n +-> the userdb",
+                          r.stdout)
+            assert m, r.stdout
+            if fine:
+                # Only the mailboxes that are no login: this passdb
+                # finds users only (a userdb from the replica would
+                # know them too).
+                assert m.group(1) == "5", r.stdout
+                assert "sandra.schuster@abc.com" not in m.group(2)
+                assert "info@abc.com" in m.group(2)
+            else:
+                # Not even the users: their entries are closed to it.
+                assert m.group(1) == "12", r.stdout
+    finally:
+        slapd.ldapdelete(lookup_dn, root=True)
