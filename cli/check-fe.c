@@ -510,11 +510,14 @@ static int pf_load(struct postfix *pf)
 	for (size_t i = 0; i < PF_COUNT; i++)
 		argv[n++] = (char *)pf_names[i];
 	argv[n] = NULL;
-	rc = fe_run(argv, NULL, true, &out);
+	/* Without its warnings: one value per line, in order. */
+	rc = fe_run(argv, NULL, false, &out);
 	if (rc != 0) {
 		fe_problem("postfix:", "install postfix, or name its "
 			   "configuration with --postfix-config DIR",
-			   "postconf failed (exit %d): %.200s", rc, out);
+			   "postconf%s%s failed (exit %d; postconf -c DIR -n "
+			   "says why)", pf->dir != NULL ? " -c " : "",
+			   pf->dir != NULL ? pf->dir : "", rc);
 		free(out);
 		return -1;
 	}
@@ -897,8 +900,11 @@ static char *fe_sample(const char *replica, const char *sql_all,
 	out[0] = '\0';
 	*total_r = 0;
 	if (sqlite3_open_v2(replica, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK)
-		goto done;
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		free(out);
+		return NULL;
+	}
 	q = xasprintf("SELECT count(*) FROM (%s)", sql_all);
 	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
@@ -929,7 +935,6 @@ static char *fe_sample(const char *replica, const char *sql_all,
 	}
 	sqlite3_finalize(st);
 	free(q);
-done:
 	sqlite3_close(db);
 	return out;
 }
@@ -1020,6 +1025,11 @@ static void pf_check_addresses(const struct postfix *pf, const char *replica,
 			       max, &total);
 	size_t n;
 
+	if (todo == NULL) {
+		printf("postfix:   addresses not checked: no replica to take "
+		       "them from\n");
+		return;
+	}
 	fe_sample_line("postfix:", "replica addresses in virtual_mailbox_maps"
 		       " or virtual_alias_maps", total, max);
 	snprintf(maps, sizeof(maps), "%s %s", pf->global[PF_VMAILBOX_MAPS],
@@ -1116,9 +1126,16 @@ static void dc_check_addresses(const struct dovecot *dc, const char *replica,
 	unsigned long total;
 	char *todo = fe_sample(replica, "SELECT address AS a FROM mailboxes",
 			       max, &total);
-	char *missing = xstrdup(""), *copy = xstrdup(todo), *save = NULL;
+	char *missing, *copy, *save = NULL;
 	unsigned int count = 0, failed = 0;
 
+	if (todo == NULL) {
+		printf("dovecot:   mailboxes not checked: no replica to take "
+		       "them from\n");
+		return;
+	}
+	missing = xstrdup("");
+	copy = xstrdup(todo);
 	fe_sample_line("dovecot:", "mailboxes in the userdb", total, max);
 	for (char *a = strtok_r(copy, "\n", &save); a != NULL;
 	     a = strtok_r(NULL, "\n", &save)) {

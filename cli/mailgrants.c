@@ -678,6 +678,9 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	} else {
 		printf("directory: %s: bind ok\n", cfg->ldap_uri);
 	}
+	/* Before the replica: most of it does not need one. */
+	if (front_ends)
+		fe_problems = check_front_ends(cfg, &fe);
 	if (replica_open(cfg->replica, &rep, &error) < 0) {
 		printf("replica:   %s\n", error);
 		printf("           -> %s\n", check_replica_hint(error));
@@ -702,8 +705,6 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	       info.counts.addresses, info.counts.groups, info.counts.shares,
 	       info.counts.grants, info.counts.skipped);
 	check_sync_line(cfg, &info);
-	if (front_ends)
-		fe_problems = check_front_ends(cfg, &fe);
 	if (cfg->replica_max_age != 0 &&
 	    info.current_at - time(NULL) > POLICY_CLOCK_SKEW_MAX) {
 		printf("replica:   its last sync lies %lld s in the future:"

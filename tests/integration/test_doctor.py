@@ -422,3 +422,21 @@ def test_lookups_broken_by_the_access_rules(stack, slapd):
                 assert m.group(1) == "12", r.stdout
     finally:
         slapd.ldapdelete(lookup_dn, root=True)
+
+
+def test_front_ends_checked_without_a_replica(stack, tmp_path):
+    """No replica yet (before the first sync): the front ends are still
+    checked, and the addresses are said not to be."""
+    conf = str(tmp_path / "noreplica.conf")
+    with open(stack.conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace(stack.db, str(tmp_path / "none.db")))
+    r = subprocess.run([stack.cli, "-c", conf, "check", "--postfix-config",
+                        stack.pf.config_dir, "--dovecot-config",
+                        stack.dc.conf_path], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "milter_default_action = tempfail: ok" in r.stdout
+    assert "mail_plugins has acl and mailgrants: ok" in r.stdout
+    assert "postfix:   addresses not checked: no replica" in r.stdout
