@@ -112,6 +112,19 @@ static int fe_run(char *const argv[], const char *input, bool with_stderr,
 		dup2(with_stderr ? out[1] : null, 2);
 		close(in[0]); close(in[1]); close(out[0]); close(out[1]);
 		execvp(argv[0], argv);
+		/* postconf and postmap live in /usr/sbin, which a PATH
+		   outside a root login shell may lack. */
+		for (size_t i = 0; i < 2 && strchr(argv[0], '/') == NULL;
+		     i++) {
+			static const char *const dirs[] = {
+				"/usr/sbin/", "/usr/bin/"
+			};
+			char path[256];
+
+			if ((size_t)snprintf(path, sizeof(path), "%s%s",
+					     dirs[i], argv[0]) < sizeof(path))
+				execv(path, argv);
+		}
 		_exit(127);
 	}
 	close(in[0]);
@@ -515,8 +528,8 @@ static int pf_load(struct postfix *pf)
 	if (rc != 0) {
 		fe_problem("postfix:", "install postfix, or name its "
 			   "configuration with --postfix-config DIR",
-			   "postconf%s%s failed (exit %d; postconf -c DIR -n "
-			   "says why)", pf->dir != NULL ? " -c " : "",
+			   "postconf%s%s -n failed (exit %d; run it to see "
+			   "why)", pf->dir != NULL ? " -c " : "",
 			   pf->dir != NULL ? pf->dir : "", rc);
 		free(out);
 		return -1;
