@@ -440,3 +440,80 @@ def test_front_ends_checked_without_a_replica(stack, tmp_path):
     assert "milter_default_action = tempfail: ok" in r.stdout
     assert "mail_plugins has acl and mailgrants: ok" in r.stdout
     assert "postfix:   addresses not checked: no replica" in r.stdout
+
+
+def test_mail_processes_get_mail_access_groups_only(stack, slapd, build_dir,
+                                                    repo_dir):
+    """What the doctor assumes of Dovecot, checked against Dovecot: a
+    mail user who is a member of the replica's group (adduser) still
+    cannot read it in its IMAP processes (they get mail_gid and
+    mail_access_groups only), so Sandra sees no company mailbox, and
+    the doctor says so; with mail_access_groups naming the group she
+    does, and the doctor agrees."""
+    import imaplib
+    import uuid
+    from dovecot import Dovecot
+    from mgdovecot import listed, plugin_conf
+    tag = uuid.uuid4().hex[:6]
+    group, user = "mgr-" + tag, "mgv-" + tag
+    made = []
+
+    def run(argv):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, (argv, r.stdout + r.stderr)
+
+    try:
+        run(["groupadd", "--system", group])
+        made.append(("groupdel", group))
+        run(["groupadd", "--system", user])
+        made.append(("groupdel", user))
+        run(["useradd", "--system", "--no-create-home", "--home-dir",
+             "/nonexistent", "--shell", "/usr/sbin/nologin", "-g", user,
+             "-G", group, user])
+        made.insert(0, ("userdel", user))
+        lib = os.path.join(stack.wd, "lib-" + tag)
+        os.mkdir(lib)
+        os.chmod(lib, 0o755)
+        db = os.path.join(lib, "grants.db")
+        conf = slapd.write_config(os.path.join(stack.wd, "mg-%s.conf" % tag),
+                                  replica=db, replica_group=group)
+        r = subprocess.run([stack.cli, "-c", conf, "sync", "--once"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        plugins = os.path.join(stack.wd, "plugins")
+        for extra, readable in (("", False),
+                                ("mail_access_groups = %s\n" % group, True)):
+            d = os.path.join(stack.wd, "dovecot-%s-%s" % (tag, readable))
+            os.makedirs(d)
+            os.chmod(d, 0o755)
+            dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
+                         protocols=("imap",), mail_user=user,
+                         plugin_dir=plugins, workdir=d,
+                         extra_conf=plugin_conf(
+                             repo_dir, os.path.join(d, "vmail"), db) + extra)
+            dc.start()
+            try:
+                m = imaplib.IMAP4("127.0.0.1", dc.imap_port)
+                m.login("sandra.schuster@abc.com", "sandra-pw")
+                names = listed(m)
+                m.logout()
+                r = subprocess.run(
+                    [stack.cli, "-c", conf, "check", "--postfix-config",
+                     stack.pf.config_dir, "--dovecot-config", dc.conf_path],
+                    capture_output=True, text=True, timeout=120)
+            finally:
+                dc.stop()
+            seen = "Company/info@abc.com/INBOX" in names
+            assert seen == readable, names
+            if readable:
+                assert "reads the replica and cannot write it: ok" \
+                    in r.stdout, r.stdout
+            else:
+                assert re.search(r"dovecot:   WARNING: mail uid \d+ gid \d+ "
+                                 r"\(groups: mail_gid\) cannot read %s"
+                                 % re.escape(db), r.stdout), r.stdout
+                assert "-> conf.d/90-mailgrants.conf: mail_access_groups " \
+                    "= %s" % group in r.stdout
+    finally:
+        for cmd, name in made:
+            subprocess.run([cmd, name], capture_output=True)
