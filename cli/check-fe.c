@@ -1048,8 +1048,12 @@ static void pf_check_addresses(const struct postfix *pf, const char *replica,
 	snprintf(maps, sizeof(maps), "%s %s", pf->global[PF_VMAILBOX_MAPS],
 		 pf->global[PF_VALIAS_MAPS]);
 	n = fe_words(maps, w, 64);
-	for (int pass = 0; pass < 2 && todo[0] != '\0'; pass++) {
-		for (size_t i = 0; i < n && todo[0] != '\0'; i++) {
+	/* The first pass asks every map, also when all addresses were
+	   found already: a map Postfix cannot open is a problem too. */
+	for (int pass = 0; pass < 2 && (pass == 0 || todo[0] != '\0');
+	     pass++) {
+		for (size_t i = 0; i < n && (pass == 0 || todo[0] != '\0');
+		     i++) {
 			char *argv[12], *found, *input = NULL;
 			const char *map = w[i];
 			size_t k = 0;
@@ -1079,8 +1083,24 @@ static void pf_check_addresses(const struct postfix *pf, const char *replica,
 				}
 				free(copy);
 			}
-			(void)fe_run(argv, pass == 0 ? todo : input, false,
-				     &found);
+			/* Its errors too: "key<TAB>value" lines never start
+			   with "postmap: ". */
+			/* postmap opens no table for an empty input. */
+			(void)fe_run(argv, pass == 1 ? input : todo[0] !=
+				     '\0' ? todo : "postmaster@invalid\n",
+				     true, &found);
+			if (pass == 0 && strstr(found, "postmap: fatal: ") !=
+			    NULL) {
+				char line[512];
+				const char *f = strstr(found, "postmap: fatal: ");
+
+				fe_line(f, 0, line, sizeof(line));
+				fe_problem("postfix:", "the map's type must be "
+					   "installed (postconf -m lists them:"
+					   " postfix-ldap, postfix-mysql, ...) "
+					   "and the map readable", "%s cannot be "
+					   "read: %s", map, line);
+			}
 			if (pass == 1) {
 				/* Keep the addresses whose domain was not
 				   found. */

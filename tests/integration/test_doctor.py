@@ -517,3 +517,23 @@ def test_mail_processes_get_mail_access_groups_only(stack, slapd, build_dir,
     finally:
         for cmd, name in made:
             subprocess.run([cmd, name], capture_output=True)
+
+
+def test_unreadable_map_is_named(stack):
+    """A map postmap cannot open is named with postmap's reason, not
+    passed off as addresses that do not resolve."""
+    main_cf = os.path.join(stack.pf.config_dir, "main.cf")
+    with open(main_cf) as f:
+        saved = f.read()
+    try:
+        subprocess.run(["postconf", "-c", stack.pf.config_dir, "-e",
+                        "virtual_alias_maps=nosuchtype:/etc/none"],
+                       check=True)
+        broken(stack, r"postfix:   WARNING: nosuchtype:/etc/none cannot be "
+               r"read: postmap: fatal: unsupported dictionary type: "
+               r"nosuchtype",
+               r"-> the map's type must be installed")
+    finally:
+        with open(main_cf, "w") as f:
+            f.write(saved)
+    healthy(stack)
