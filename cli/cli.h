@@ -13,6 +13,7 @@
  *	check_identities() is the part of "mailgrants check" that tests
  *	what the writer and each reader can read and write
  *	(cli/check-ids.c); it returns the number of problems.
+ *	check_front_ends() is "check --front-ends" (cli/check-fe.c).
  */
 
 #include <stdbool.h>
@@ -40,5 +41,18 @@ int sync_full(const struct config *cfg, const char *password,
 void cli_warn(void *context, const char *dn, const char *reason);
 int cmd_follow(const struct config *cfg, const char *password);
 unsigned int check_identities(const struct config *cfg);
+
+/* check --front-ends (cli/check-fe.c): Postfix's and Dovecot's own
+   configuration, read with postconf/doveconf -c when the directories
+   are given, NULL for their defaults; sample: how many of the
+   replica's addresses are looked up at most */
+struct check_fe_options {
+	const char *postfix_dir;
+	const char *dovecot_conf;
+	unsigned int sample;
+};
+
+unsigned int check_front_ends(const struct config *cfg,
+			      const struct check_fe_options *opt);
 
 #endif

@@ -8,7 +8,8 @@
  *	mailgrants [-c config] who [--json] [--at time] address
  *	mailgrants [-c config] identities [--format format] [--name name]
  *		[--at time] [--tb-account key] [--tb-identity key] login
- *	mailgrants [-c config] check
+ *	mailgrants [-c config] check [--front-ends [--postfix-config dir]
+ *		[--dovecot-config file] [--sample n]]
  *	mailgrants [-c config] share [--as login|dn] [options] owner grantee
  *	mailgrants [-c config] unshare [--as login|dn] [options] owner grantee
  * DESCRIPTION
@@ -44,7 +45,11 @@
  *	each of them, that the sync (the replica's owner) reads the bind
  *	password and writes the replica, and that every reader (member
  *	of replica_group) reads the replica and neither writes it nor
- *	reads the password (cli/check-ids.c).
+ *	reads the password (cli/check-ids.c). With --front-ends it also
+ *	checks Postfix and Dovecot from their own configuration
+ *	(cli/check-fe.c).
+ *
+ *	Every command answers --help with its synopsis on stdout, exit 0.
  *
  *	share and unshare write share entries in the directory, bound as
  *	the owner or an admin (--as, --password-file); the directory's
@@ -103,10 +108,10 @@ fail(int status, const char *fmt, ...)
 	exit(status);
 }
 
-/* usage - the synopsis on stderr, exit 1 */
-static void __attribute__((noreturn)) usage(void)
+/* print_usage - the synopsis */
+static void print_usage(FILE *fp)
 {
-	fprintf(stderr,
+	fprintf(fp,
 		"usage: %s [-c config] sync --once | --follow\n"
 		"       %s [-c config] explain [--json] [--at time] login address\n"
 		"       %s [-c config] access [--json] [--at time] login\n"
@@ -115,14 +120,35 @@ static void __attribute__((noreturn)) usage(void)
 		"thunderbird|roundcube-sql]\n"
 		"           [--name name] [--at time] [--tb-account key] "
 		"[--tb-identity key] login\n"
-		"       %s [-c config] check\n"
+		"       %s [-c config] check [--front-ends "
+		"[--postfix-config dir]\n"
+		"           [--dovecot-config file] [--sample n]]\n"
 		"       %s [-c config] share [--as login|dn] [options] "
 		"owner-address grantee\n"
 		"       %s [-c config] unshare [--as login|dn] [options] "
 		"owner-address grantee\n",
 		progname, progname, progname, progname, progname, progname,
 		progname, progname);
+	fprintf(fp, "Every command answers --help; see mailgrants(1).\n");
+}
+
+/* usage - the synopsis on stderr, exit 1 */
+static void __attribute__((noreturn)) usage(void)
+{
+	print_usage(stderr);
 	exit(EXIT_USAGE);
+}
+
+/* wants_help - --help among a command's arguments (before "--") */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0)
+			return true;
+	}
+	return false;
 }
 
 /* print_printable - untrusted text with control bytes escaped */
@@ -833,7 +859,17 @@ static const char *check_directory_hint(const struct config *cfg,
 	if (strncmp(error, "bind as ", 8) == 0)
 		return "check ldap_bind_dn and the password in "
 		       "ldap_bind_password_file (ldapwhoami -x -H URI -D DN "
-		       "-y FILE tries the same bind)";
+		       "-W tries the same bind with the password typed; -y "
+		       "FILE is not the same: it sends the file's trailing "
+		       "newline, which the sync strips)";
+	/* slapd without a certificate (Debian's as installed) does not
+	   know the extended operation: no CA would help. */
+	if (strstr(error, "STARTTLS") != NULL &&
+	    strstr(error, "unsupported extended operation") != NULL)
+		return "the server offers no STARTTLS (no olcTLSCertificateFile"
+		       " in its cn=config): on one host set ldap_starttls = no"
+		       " with ldap_uri = ldapi:/// or ldap://127.0.0.1/, or "
+		       "give slapd a certificate";
 	if (strstr(error, "STARTTLS") != NULL ||
 	    strstr(error, "ldap_tls_ca_file") != NULL)
 		return "check ldap_starttls and ldap_tls_ca_file (the CA "
@@ -906,13 +942,44 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	struct replica_info info;
 	struct replica *rep;
 	const char *error;
+	static const struct option opts[] = {
+		{ "front-ends", no_argument, NULL, 'F' },
+		{ "postfix-config", required_argument, NULL, 'P' },
+		{ "dovecot-config", required_argument, NULL, 'D' },
+		{ "sample", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct check_fe_options fe = { NULL, NULL, 200 };
+	bool front_ends = false;
 	int status = EXIT_ANSWERED;
-	unsigned int id_problems;
-	char b[32];
+	unsigned int id_problems, fe_problems = 0;
+	char b[32], *end;
+	int c;
 
-	(void)argv;
-	if (argc != 1)
+	optind = 0;	/* glibc: a full restart, with permutation */
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'F') {
+			front_ends = true;
+		} else if (c == 'P') {
+			fe.postfix_dir = optarg;
+		} else if (c == 'D') {
+			fe.dovecot_conf = optarg;
+		} else if (c == 'S') {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end != '\0' || v == 0 || v > 100000)
+				fail(EXIT_USAGE, "--sample: a number from 1 "
+				     "to 100000, not \"%s\"", optarg);
+			fe.sample = (unsigned int)v;
+		} else {
+			usage();
+		}
+	}
+	if (optind != argc)
 		usage();
+	if (!front_ends && (fe.postfix_dir != NULL ||
+			    fe.dovecot_conf != NULL))
+		front_ends = true;
 	printf("config:    %s: ok\n", path);
 	id_problems = check_identities(cfg);
 	if (ldapdir_ping(cfg, &error) < 0) {
@@ -925,6 +992,9 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	} else {
 		printf("directory: %s: bind ok\n", cfg->ldap_uri);
 	}
+	/* Before the replica: most of it does not need one. */
+	if (front_ends)
+		fe_problems = check_front_ends(cfg, &fe);
 	if (replica_open(cfg->replica, &rep, &error) < 0) {
 		printf("replica:   %s\n", error);
 		printf("           -> %s\n", check_replica_hint(error));
@@ -972,6 +1042,15 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 			id_problems, id_problems == 1 ? "" : "s");
 		status = EXIT_USAGE;
 	}
+	/* Said also when the replica or the directory failed: the front
+	   ends' problems are another matter. */
+	if (fe_problems > 0) {
+		fprintf(stderr, "%s: %u front-end problem%s (\"WARNING\" "
+			"above)\n", progname, fe_problems,
+			fe_problems == 1 ? "" : "s");
+		if (status == EXIT_ANSWERED)
+			status = EXIT_USAGE;
+	}
 	return status;
 }
 
@@ -982,11 +1061,20 @@ int main(int argc, char **argv)
 	const char *error;
 	int c, status;
 
-	while ((c = getopt(argc, argv, "+c:h")) != -1) {
-		if (c == 'c')
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		if (c == 'c') {
 			path = optarg;
-		else
+		} else if (c == 'h') {
+			print_usage(stdout);
+			return EXIT_ANSWERED;
+		} else {
 			usage();
+		}
 	}
 	argc -= optind;
 	argv += optind;
@@ -998,6 +1086,15 @@ int main(int argc, char **argv)
 	    strcmp(argv[0], "check") != 0 && strcmp(argv[0], "share") != 0 &&
 	    strcmp(argv[0], "unshare") != 0)
 		usage();
+	/* Before the configuration: help needs none. */
+	if (wants_help(argc, argv)) {
+		if (strcmp(argv[0], "share") == 0 ||
+		    strcmp(argv[0], "unshare") == 0)
+			share_print_usage(stdout);
+		else
+			print_usage(stdout);
+		return EXIT_ANSWERED;
+	}
 	if (config_read(path, &cfg, &error) < 0)
 		fail(EXIT_USAGE, "%s (see mailgrants.conf(5)%s)", error,
 		     access(path, F_OK) < 0 ? "; another file with -c FILE"

@@ -1,6 +1,6 @@
 # cli/ - the mailgrants admin tool.
 CLI_OBJS = $(B)/cli/mailgrants.o $(B)/cli/follow.o $(B)/cli/share.o \
-	$(B)/cli/check-ids.o
+	$(B)/cli/check-ids.o $(B)/cli/check-fe.o
 CLI_BIN = $(B)/mailgrants
 
 $(CLI_BIN): $(CLI_OBJS) $(LIB_A)

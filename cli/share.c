@@ -56,10 +56,10 @@ share_fail(int status, const char *cmd, const char *fmt, ...)
 	return status;
 }
 
-/* share_usage - the synopsis of share and unshare, exit status 1 */
-static int share_usage(void)
+/* share_print_usage - the synopsis of share and unshare */
+void share_print_usage(FILE *fp)
 {
-	fprintf(stderr,
+	fprintf(fp,
 		"usage: %s [-c config] share [--as login|dn] "
 		"[--password-file file]\n"
 		"           [--from time] [--until time] [--rights rights] "
@@ -70,6 +70,12 @@ static int share_usage(void)
 		"[--password-file file]\n"
 		"           owner-address grantee\n",
 		progname, progname);
+}
+
+/* share_usage - the synopsis on stderr, exit status 1 */
+static int share_usage(void)
+{
+	share_print_usage(stderr);
 	return EXIT_USAGE;
 }
 
@@ -282,6 +288,12 @@ int cmd_share(const struct config *cfg, int argc, char **argv)
 				  "--until is the same second as --from: "
 				  "both ends count, so for one day give "
 				  "the same date (YYYY-MM-DD) to both");
+	/* A window wholly past would make an entry that never grants
+	   anything, and look like a share that worked. */
+	if (set.not_after != 0 && set.not_after < time(NULL))
+		return share_fail(EXIT_USAGE, "share",
+				  "--until lies in the past: the share would "
+				  "never be active");
 	set.owner = argv[optind];
 	set.grantee = argv[optind + 1];
 	return share_run(cfg, "share", as, password_file, &set);

@@ -7,16 +7,23 @@
  * SYNOPSIS
  *	#include "share.h"
  *
- *	int cmd_share(const struct config *cfg, int argc, char **argv);
+ *	#include <stdio.h>
+
+void share_print_usage(FILE *fp);
+int cmd_share(const struct config *cfg, int argc, char **argv);
  *	int cmd_unshare(const struct config *cfg, int argc, char **argv);
+ *	void share_print_usage(FILE *fp);
  * DESCRIPTION
  *	argv[0] is the command's name, the options and operands follow.
  *	Both return the exit status: 0 done, 1 usage error or refused by
  *	the directory, 2 directory unavailable (also a refused bind).
  */
 
+#include <stdio.h>
+
 #include "config.h"
 
+void share_print_usage(FILE *fp);
 int cmd_share(const struct config *cfg, int argc, char **argv);
 int cmd_unshare(const struct config *cfg, int argc, char **argv);
 

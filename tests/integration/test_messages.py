@@ -71,6 +71,21 @@ def test_check_wrong_password_says_check_bind(build_dir, slapd, wd):
     assert "bind as %s" % slapd.sync_dn in out
     assert "-> check ldap_bind_dn and the password in " \
            "ldap_bind_password_file" in out
+    # ldapwhoami -y FILE sends the file's trailing newline: not the
+    # same bind, so the hint does not call it that.
+    assert "-y FILE tries the same bind" not in out
+    assert "-y FILE is not the same" in out
+
+
+def test_check_starttls_not_offered_says_so(build_dir, slapd, wd):
+    """A slapd without a certificate (Debian's as installed) answers
+    STARTTLS with "unsupported extended operation": no CA helps."""
+    rc, out, err = check(build_dir, conf(wd, slapd, ldap_starttls="yes"))
+    assert rc == 2
+    assert "STARTTLS: Protocol error (unsupported extended operation)" in out
+    assert "-> the server offers no STARTTLS" in out
+    assert "ldap_starttls = no with ldap_uri = ldapi:///" in out
+    assert "ldap_tls_ca_file" not in out
 
 
 def test_check_corrupt_replica_says_move_it_away(build_dir, slapd, wd):

@@ -458,6 +458,11 @@ def test_company_mailbox_is_not_shared(env):
     (["--from", "2026-13-01"], "--from: expected"),
     (["--until", "tomorrow"], "--until: expected"),
     (["--name", "x" * 65], "name"),
+    # The README's example date, past by now: refused, not written as a
+    # share that never grants anything.
+    (["--until", "2026-07-31"], "--until lies in the past"),
+    (["--from", "2020-01-01", "--until", "2020-01-31"],
+     "--until lies in the past"),
 ])
 def test_bad_values(env, args, message):
     p = env.mg("share", *env.as_("peter", "peter.mueller@abc.com"), *args,
@@ -478,6 +483,24 @@ def test_usage(env, args):
     p = env.mg(*args)
     assert p.returncode == 1
     assert "usage:" in p.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["sync", "--help"], ["explain", "--help"],
+    ["access", "--help"], ["who", "--help"], ["check", "--help"],
+    ["share", "--help"], ["unshare", "--help"],
+    ["share", "--as", "x", "--help"],
+])
+def test_help(build_dir, args):
+    """Every command answers --help: the synopsis on stdout, exit 0,
+    also without a readable configuration."""
+    exe = os.path.join(build_dir, "mailgrants")
+    p = subprocess.run([exe, "-c", "/nonexistent/mailgrants.conf"] + args,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("usage: ") and p.stderr == ""
+    if args[0] in ("share", "unshare"):
+        assert "unshare [--as login|dn]" in p.stdout
 
 
 def test_password_needed(env):

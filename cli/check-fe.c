@@ -1,0 +1,1242 @@
+/*
+ * NAME
+ *	check-fe - mailgrants check --front-ends: Postfix and Dovecot as
+ *	they are configured
+ * SYNOPSIS
+ *	#include "cli.h"
+ *
+ *	unsigned int check_front_ends(const struct config *cfg,
+ *				      const struct check_fe_options *opt);
+ * DESCRIPTION
+ *	Reads the front ends' real configuration through their own tools
+ *	(postconf -M, postconf -P -x, postconf -x -h; doveconf -h,
+ *	doveconf -f protocol=imap, doveconf -n), never by parsing their
+ *	files, so that includes, $name expansion and master.cf -o
+ *	overrides count as they do for the servers:
+ *
+ *	Postfix: every smtpd inet service with SASL on (a submission
+ *	service) runs check_policy_service with a mailgrants socket
+ *	before any permit in the same restriction list, and the
+ *	mailgrants milter with milter_default_action = tempfail; the
+ *	policy and milter sockets exist and Postfix's mail_owner can
+ *	connect to them.
+ *
+ *	Dovecot: the plugin is in mail_plugins of protocol imap, with acl;
+ *	each mailgrants_*_prefix has its shared namespace; the plugin
+ *	reads the replica of this configuration; the mail processes'
+ *	identity (mail_uid/mail_gid or the userdb's uid=/gid=, plus
+ *	mail_access_groups: Dovecot gives virtual users no other groups)
+ *	reads the replica, -wal and -shm and writes none of them.
+ *
+ *	Addresses: the replica's addresses (all up to opt->sample, else a
+ *	random sample of that size, said so) resolve in Postfix's
+ *	virtual_mailbox_maps or virtual_alias_maps (postmap -q), and the
+ *	mailboxes' own addresses in Dovecot's userdb (doveadm user).
+ * DIAGNOSTICS
+ *	One line per finding on standard output, each problem a WARNING
+ *	with a "->" line naming the setting or line to change. Returns
+ *	the number of problems.
+ * SEE ALSO
+ *	mailgrants(1), postconf(1), doveconf(1), doveadm-user(1)
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "xalloc.h"
+
+#define FE_OUTPUT_MAX (8u << 20)	/* a tool's output we read at most */
+#define FE_LIST_MAX 10			/* unresolved addresses shown */
+#define FE_GROUPS_MAX 64
+
+static unsigned int fe_problems;
+
+/* fe_problem - one finding and the line to change */
+static void __attribute__((format(printf, 3, 4)))
+fe_problem(const char *area, const char *fix, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%-10s WARNING: ", area);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n           -> %s\n", fix);
+	fe_problems++;
+}
+
+/* fe_run - run argv (no shell), feed it input, return its stdout in
+   *out_r (NUL-terminated, to be freed); the exit status, or -1 */
+static int fe_run(char *const argv[], const char *input, bool with_stderr,
+		  char **out_r)
+{
+	int in[2], out[2], status;
+	size_t len = 0, size = 4096;
+	char *buf = xmalloc(size);
+	pid_t pid;
+	ssize_t n;
+
+	*out_r = buf;
+	buf[0] = '\0';
+	if (pipe(in) < 0)
+		return -1;
+	if (pipe(out) < 0) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	fflush(stdout);
+	if ((pid = fork()) < 0) {
+		close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(with_stderr ? out[1] : null, 2);
+		close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+		execvp(argv[0], argv);
+		/* postconf and postmap live in /usr/sbin, which a PATH
+		   outside a root login shell may lack. */
+		for (size_t i = 0; i < 2 && strchr(argv[0], '/') == NULL;
+		     i++) {
+			static const char *const dirs[] = {
+				"/usr/sbin/", "/usr/bin/"
+			};
+			char path[256];
+
+			if ((size_t)snprintf(path, sizeof(path), "%s%s",
+					     dirs[i], argv[0]) < sizeof(path))
+				execv(path, argv);
+		}
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	/* Inputs are a bounded sample of addresses: smaller than a pipe's
+	   buffer, so writing all before reading cannot deadlock. */
+	if (input != NULL) {
+		struct sigaction sa, old;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &sa, &old);
+		for (size_t off = 0, left = strlen(input); left > 0;) {
+			if ((n = write(in[1], input + off, left)) <= 0) {
+				if (n < 0 && errno == EINTR)
+					continue;
+				break;
+			}
+			off += (size_t)n;
+			left -= (size_t)n;
+		}
+		sigaction(SIGPIPE, &old, NULL);
+	}
+	close(in[1]);
+	for (;;) {
+		if (size - len < 2) {
+			if (size >= FE_OUTPUT_MAX)
+				break;
+			size *= 2;
+			buf = xrealloc(buf, size);
+			*out_r = buf;
+		}
+		n = read(out[0], buf + len, size - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(out[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* fe_words - split s at commas and white space into at most max words
+   (modifies s) */
+static size_t fe_words(char *s, char **w, size_t max)
+{
+	size_t n = 0;
+
+	for (char *tok = strtok(s, ", \t\r\n"); tok != NULL && n < max;
+	     tok = strtok(NULL, ", \t\r\n"))
+		w[n++] = tok;
+	return n;
+}
+
+/* fe_line - line i (0-based) of text, in buf */
+static const char *fe_line(const char *text, unsigned int i, char *buf,
+			   size_t size)
+{
+	const char *end;
+
+	while (i-- > 0 && text != NULL)
+		if ((text = strchr(text, '\n')) != NULL)
+			text++;
+	if (text == NULL) {
+		buf[0] = '\0';
+		return buf;
+	}
+	end = strchr(text, '\n');
+	snprintf(buf, size, "%.*s", (int)(end != NULL ? end - text :
+					  (long)strlen(text)), text);
+	return buf;
+}
+
+/* --- Postfix ------------------------------------------------------- */
+
+enum pf_param {
+	PF_SASL, PF_SENDER, PF_RELAY, PF_RECIPIENT, PF_MILTERS,
+	PF_MILTER_DEFAULT, PF_QUEUE_DIR, PF_MAIL_OWNER, PF_VMAILBOX_MAPS,
+	PF_VALIAS_MAPS, PF_COUNT
+};
+
+static const char *const pf_names[PF_COUNT] = {
+	"smtpd_sasl_auth_enable", "smtpd_sender_restrictions",
+	"smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+	"smtpd_milters", "milter_default_action", "queue_directory",
+	"mail_owner", "virtual_mailbox_maps", "virtual_alias_maps",
+};
+
+struct postfix {
+	const char *dir;	/* -c DIR, or NULL */
+	char *global[PF_COUNT];
+	char *overrides;	/* postconf -P -x */
+};
+
+/* pf_argv - postconf/postmap with -c DIR */
+static void pf_argv(const struct postfix *pf, const char *tool,
+		    char **argv, size_t *n)
+{
+	argv[(*n)++] = (char *)tool;
+	if (pf->dir != NULL) {
+		argv[(*n)++] = (char *)"-c";
+		argv[(*n)++] = (char *)pf->dir;
+	}
+}
+
+/* pf_value - a parameter as service name/type sees it (its -o
+   override, else main.cf's), expanded; to be freed */
+static char *pf_value(const struct postfix *pf, const char *service,
+		      enum pf_param p, bool *override_r)
+{
+	char *key = xasprintf("%s/inet/%s = ", service, pf_names[p]);
+	size_t klen = strlen(key);
+	const char *s = pf->overrides;
+	char *v = NULL;
+
+	for (; s != NULL && *s != '\0'; s = strchr(s, '\n'), s = s ? s + 1 :
+	     NULL) {
+		if (strncmp(s, key, klen) == 0) {
+			const char *end = strchr(s, '\n');
+
+			v = xasprintf("%.*s", (int)(end != NULL ? end - s -
+				       (long)klen : (long)strlen(s + klen)),
+				      s + klen);
+			break;
+		}
+	}
+	free(key);
+	*override_r = v != NULL;
+	return v != NULL ? v : xstrdup(pf->global[p]);
+}
+
+/* pf_where - where a parameter of a service is set, for the fix line */
+static char *pf_where(const char *service, enum pf_param p, bool override,
+		      const char *value)
+{
+	if (override)
+		return xasprintf("master.cf, service %s (inet): -o { %s = %s }",
+				 service, pf_names[p], value);
+	return xasprintf("master.cf, service %s (inet): add -o { %s = %s } "
+			 "(or main.cf: %s = %s)", service, pf_names[p], value,
+			 pf_names[p], value);
+}
+
+/* pf_is_permit - a restriction that ends its list with OK */
+static bool pf_is_permit(const char *w)
+{
+	return strcmp(w, "permit") == 0 ||
+		strcmp(w, "permit_sasl_authenticated") == 0 ||
+		strcmp(w, "permit_mynetworks") == 0 ||
+		strncmp(w, "permit_tls_", 11) == 0;
+}
+
+/* pf_socket_path - a unix: policy or milter endpoint as a file name
+   (relative ones are below queue_directory); NULL for inet: */
+static char *pf_socket_path(const struct postfix *pf, const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		spec += 5;
+	else if (strchr(spec, ':') != NULL && spec[0] != '/')
+		return NULL;
+	if (spec[0] == '/')
+		return xstrdup(spec);
+	return xasprintf("%s/%s", pf->global[PF_QUEUE_DIR], spec);
+}
+
+/* pf_connect_as - can user connect to the UNIX socket? 0 yes, else the
+   errno of connect(2) (or of taking the identity) */
+static int pf_connect_as(const struct passwd *pw, const char *path)
+{
+	struct sockaddr_un sun;
+	pid_t pid;
+	int status;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return ENAMETOOLONG;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		return errno;
+	if (pid == 0) {
+		int fd;
+
+		if (initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+		    setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+			_exit(EPERM);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sun,
+				      sizeof(sun)) < 0)
+			_exit(errno != 0 ? errno : EIO);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+}
+
+/* pf_check_socket - exists, a socket, and Postfix can connect */
+static void pf_check_socket(const struct postfix *pf, const char *what,
+			    const char *spec, const char *unit)
+{
+	char *path = pf_socket_path(pf, spec);
+	struct passwd *pw;
+	struct stat st;
+	char ub[64];
+	int err;
+
+	if (path == NULL) {
+		printf("postfix:   %s %s: not a UNIX socket, not tested\n",
+		       what, spec);
+		return;
+	}
+	if (lstat(path, &st) < 0) {
+		fe_problem("postfix:", unit, "%s socket %s (%s): %s", what,
+			   path, spec, strerror(errno));
+		goto out;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		fe_problem("postfix:", unit, "%s socket %s: not a socket",
+			   what, path);
+		goto out;
+	}
+	pw = getpwuid(st.st_uid);
+	snprintf(ub, sizeof(ub), "%s", pw != NULL ? pw->pw_name : "?");
+	if (geteuid() != 0) {
+		printf("postfix:   %s socket %s: %s %04o (run as root to test "
+		       "that Postfix can connect)\n", what, path, ub,
+		       (unsigned int)(st.st_mode & 07777));
+		goto out;
+	}
+	if ((pw = getpwnam(pf->global[PF_MAIL_OWNER])) == NULL) {
+		fe_problem("postfix:", "main.cf: mail_owner", "mail_owner "
+			   "%s: no such user", pf->global[PF_MAIL_OWNER]);
+		goto out;
+	}
+	err = pf_connect_as(pw, path);
+	if (err == 0)
+		printf("postfix:   %s socket %s: %s %04o, %s connects: ok\n",
+		       what, path, ub, (unsigned int)(st.st_mode & 07777),
+		       pw->pw_name);
+	else if (err == ECONNREFUSED)
+		fe_problem("postfix:", unit, "%s socket %s: nobody listens "
+			   "(%s)", what, path, strerror(err));
+	else
+		fe_problem("postfix:", "the socket must be writable by "
+			   "Postfix's mail_owner, every directory on the way "
+			   "searchable: the daemons make it 0666 in Postfix's "
+			   "private/ (chmod 0666 it, or restart the daemon)",
+			   "%s socket %s: %s %04o: %s cannot connect: %s", what,
+			   path, ub, (unsigned int)(st.st_mode & 07777),
+			   pw->pw_name, strerror(err));
+out:
+	free(path);
+}
+
+/* pf_check_service - one submission service */
+static void pf_check_service(struct postfix *pf, const char *svc,
+			     bool *policy_seen, bool *milter_seen)
+{
+	static const enum pf_param lists[] = {
+		PF_SENDER, PF_RELAY, PF_RECIPIENT
+	};
+	bool ov, found = false;
+	char *w[256];
+
+	for (size_t l = 0; l < 3 && !found; l++) {
+		char *v = pf_value(pf, svc, lists[l], &ov);
+		char *copy = xstrdup(v);
+		size_t n = fe_words(copy, w, 256), permit = n;
+
+		for (size_t i = 0; i + 1 < n; i++) {
+			if (pf_is_permit(w[i]) && permit == n)
+				permit = i;
+			if (strcmp(w[i], "check_policy_service") != 0 ||
+			    strstr(w[i + 1], "mailgrants") == NULL)
+				continue;
+			found = true;
+			if (!*policy_seen) {
+				*policy_seen = true;
+				pf_check_socket(pf, "policy", w[i + 1],
+						"start mailgrants-policyd "
+						"(systemctl enable --now "
+						"mailgrants-policyd)");
+			}
+			if (permit < i) {
+				/* The fixed list: the check first. */
+				char fixed[2048], *where;
+				size_t len = 0;
+
+				len += (size_t)snprintf(fixed, sizeof(fixed),
+					"check_policy_service %s", w[i + 1]);
+				for (size_t k = 0; k < n && len <
+				     sizeof(fixed); k++)
+					if (k != i && k != i + 1)
+						len += (size_t)snprintf(
+							fixed + len,
+							sizeof(fixed) - len,
+							", %s", w[k]);
+				where = pf_where(svc, lists[l], ov, fixed);
+				fe_problem("postfix:", where, "service %s: "
+					   "%s has %s before check_policy_"
+					   "service %s: the policy check never"
+					   " runs for a logged-in client",
+					   svc, pf_names[lists[l]], w[permit],
+					   w[i + 1]);
+				free(where);
+			} else {
+				printf("postfix:   service %s: %s runs "
+				       "check_policy_service %s first: ok\n",
+				       svc, pf_names[lists[l]], w[i + 1]);
+			}
+			break;
+		}
+		free(copy);
+		free(v);
+	}
+	if (!found) {
+		char *where = pf_where(svc, PF_SENDER, true,
+				       "check_policy_service "
+				       "unix:private/mailgrants");
+
+		fe_problem("postfix:", where, "service %s (SASL on) runs no "
+			   "check_policy_service with a mailgrants socket: "
+			   "logins send as any address", svc);
+		free(where);
+	}
+
+	/* The milter, and what Postfix does when it is down. */
+	{
+		char *m = pf_value(pf, svc, PF_MILTERS, &ov);
+		char *copy = xstrdup(m), *spec = NULL;
+		size_t n = fe_words(copy, w, 256);
+
+		for (size_t i = 0; i < n && spec == NULL; i++)
+			if (strstr(w[i], "mailgrants") != NULL)
+				spec = w[i];
+		if (spec == NULL) {
+			char *where = pf_where(svc, PF_MILTERS, true,
+					       "unix:private/mailgrants-milter"
+					       " (before other milters)");
+
+			fe_problem("postfix:", where, "service %s: no "
+				   "mailgrants milter in smtpd_milters (%s): "
+				   "header From: is not checked", svc,
+				   m[0] != '\0' ? m : "empty");
+			free(where);
+		} else {
+			char *act = pf_value(pf, svc, PF_MILTER_DEFAULT, &ov);
+
+			if (!*milter_seen) {
+				*milter_seen = true;
+				pf_check_socket(pf, "milter", spec,
+						"start mailgrants-milter "
+						"(systemctl enable --now "
+						"mailgrants-milter)");
+			}
+			if (strcmp(act, "tempfail") != 0) {
+				char *where = pf_where(svc, PF_MILTER_DEFAULT,
+						       ov, "tempfail");
+
+				fe_problem("postfix:", where, "service %s: "
+					   "milter_default_action = %s: mail "
+					   "passes unchecked (or bounces) "
+					   "while the milter is down", svc,
+					   act);
+				free(where);
+			} else {
+				printf("postfix:   service %s: milter %s, "
+				       "milter_default_action = tempfail: "
+				       "ok\n", svc, spec);
+			}
+			free(act);
+		}
+		free(copy);
+		free(m);
+	}
+}
+
+/* pf_load - read Postfix's configuration; -1 if postconf fails */
+static int pf_load(struct postfix *pf)
+{
+	char *argv[16 + PF_COUNT], *out, line[4096];
+	size_t n = 0;
+	int rc;
+
+	pf_argv(pf, "postconf", argv, &n);
+	argv[n++] = (char *)"-x";
+	argv[n++] = (char *)"-h";
+	for (size_t i = 0; i < PF_COUNT; i++)
+		argv[n++] = (char *)pf_names[i];
+	argv[n] = NULL;
+	/* Without its warnings: one value per line, in order. */
+	rc = fe_run(argv, NULL, false, &out);
+	if (rc != 0) {
+		fe_problem("postfix:", "install postfix, or name its "
+			   "configuration with --postfix-config DIR",
+			   "postconf%s%s -n failed (exit %d; run it to see "
+			   "why)", pf->dir != NULL ? " -c " : "",
+			   pf->dir != NULL ? pf->dir : "", rc);
+		free(out);
+		return -1;
+	}
+	for (size_t i = 0; i < PF_COUNT; i++)
+		pf->global[i] = xstrdup(fe_line(out, (unsigned int)i, line,
+						sizeof(line)));
+	free(out);
+	n = 0;
+	pf_argv(pf, "postconf", argv, &n);
+	argv[n++] = (char *)"-P";
+	argv[n++] = (char *)"-x";
+	argv[n] = NULL;
+	(void)fe_run(argv, NULL, false, &pf->overrides);
+	return 0;
+}
+
+/* pf_check - every submission service of the Postfix instance */
+static void pf_check(struct postfix *pf)
+{
+	char *argv[8], *out, *line, *save = NULL;
+	bool policy_seen = false, milter_seen = false;
+	unsigned int services = 0;
+	size_t n = 0;
+
+	pf_argv(pf, "postconf", argv, &n);
+	argv[n++] = (char *)"-M";
+	argv[n] = NULL;
+	(void)fe_run(argv, NULL, false, &out);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *copy = xstrdup(line), *w[16], *sasl;
+		size_t k = fe_words(copy, w, 16);
+		bool ov;
+
+		if (k < 8 || strcmp(w[1], "inet") != 0 ||
+		    strcmp(w[7], "smtpd") != 0) {
+			free(copy);
+			continue;
+		}
+		/* A submission service is where clients log in. */
+		sasl = pf_value(pf, w[0], PF_SASL, &ov);
+		if (strcmp(sasl, "yes") == 0) {
+			services++;
+			pf_check_service(pf, w[0], &policy_seen,
+					 &milter_seen);
+		}
+		free(sasl);
+		free(copy);
+	}
+	free(out);
+	if (services == 0)
+		fe_problem("postfix:", "master.cf: a submission service with "
+			   "-o smtpd_sasl_auth_enable=yes (README, step 9)",
+			   "no smtpd service with smtpd_sasl_auth_enable = "
+			   "yes: nobody logs in, nothing to check");
+}
+
+/* --- Dovecot ------------------------------------------------------- */
+
+struct dovecot {
+	const char *conf;	/* -c FILE, or NULL */
+};
+
+/* dc_argv - doveconf/doveadm with -c FILE */
+static void dc_argv(const struct dovecot *dc, const char *tool, char **argv,
+		    size_t *n)
+{
+	argv[(*n)++] = (char *)tool;
+	if (dc->conf != NULL) {
+		argv[(*n)++] = (char *)"-c";
+		argv[(*n)++] = (char *)dc->conf;
+	}
+}
+
+/* dc_get - doveconf -h NAME (with a filter, or NULL); to be freed,
+   NULL if doveconf fails */
+static char *dc_get(const struct dovecot *dc, const char *filter,
+		    const char *name)
+{
+	char *argv[12], *out, *nl;
+	size_t n = 0;
+
+	dc_argv(dc, "doveconf", argv, &n);
+	if (filter != NULL) {
+		argv[n++] = (char *)"-f";
+		argv[n++] = (char *)filter;
+	}
+	argv[n++] = (char *)"-h";
+	argv[n++] = (char *)name;
+	argv[n] = NULL;
+	if (fe_run(argv, NULL, false, &out) != 0) {
+		free(out);
+		return NULL;
+	}
+	if ((nl = strchr(out, '\n')) != NULL)
+		*nl = '\0';
+	return out;
+}
+
+/* dc_has_word - whether a space-separated list has w */
+static bool dc_has_word(const char *list, const char *w)
+{
+	char *copy = xstrdup(list), *v[64];
+	size_t n = fe_words(copy, v, 64);
+	bool found = false;
+
+	for (size_t i = 0; i < n && !found; i++)
+		found = strcmp(v[i], w) == 0;
+	free(copy);
+	return found;
+}
+
+/* dc_id - a user or group setting (name or number) as a number */
+static bool dc_id(const char *s, bool group, unsigned long *id_r)
+{
+	char *end;
+
+	if (s == NULL || s[0] == '\0')
+		return false;
+	*id_r = strtoul(s, &end, 10);
+	if (*end == '\0')
+		return true;
+	if (group) {
+		struct group *gr = getgrnam(s);
+
+		if (gr != NULL)
+			*id_r = gr->gr_gid;
+		return gr != NULL;
+	} else {
+		struct passwd *pw = getpwnam(s);
+
+		if (pw != NULL)
+			*id_r = pw->pw_uid;
+		return pw != NULL;
+	}
+}
+
+/* dc_userdb_field - uid=/gid= from the userdb blocks' args and fields */
+static char *dc_userdb_field(const char *userdb_n, const char *field)
+{
+	char *key = xasprintf("%s=", field);
+	const char *p = userdb_n;
+	char *v = NULL;
+
+	while (v == NULL && (p = strstr(p, key)) != NULL) {
+		if (p == userdb_n || p[-1] == ' ' || p[-1] == '\t') {
+			size_t len = strcspn(p + strlen(key), " \t\n");
+
+			v = xasprintf("%.*s", (int)len, p + strlen(key));
+		}
+		p++;
+	}
+	free(key);
+	return v;
+}
+
+enum dc_probe { DC_DB_R = 1, DC_SIDE_R = 2, DC_W = 4 };
+
+/* dc_probe_as - what uid with exactly these groups may do with the
+   replica (Dovecot's restrict_access: gid and extra groups, no
+   initgroups for virtual users); -1 if the test could not be made */
+static int dc_probe_as(uid_t uid, gid_t gid, const gid_t *groups,
+		       size_t ngroups, const char *db)
+{
+	char *wal = xasprintf("%s-wal", db), *shm = xasprintf("%s-shm", db);
+	char *dir = xstrdup(db), *slash = strrchr(dir, '/');
+	pid_t pid;
+	int status;
+
+	if (slash != NULL)
+		*slash = '\0';
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		int mask = 0;
+
+		if (setgroups(ngroups, groups) < 0 || setgid(gid) < 0 ||
+		    setuid(uid) < 0)
+			_exit(255);
+		if (access(db, R_OK) == 0)
+			mask |= DC_DB_R;
+		if (access(wal, R_OK) == 0 && access(shm, R_OK) == 0)
+			mask |= DC_SIDE_R;
+		if (access(db, W_OK) == 0 || access(wal, W_OK) == 0 ||
+		    access(shm, W_OK) == 0 ||
+		    (slash != NULL && access(dir, W_OK) == 0))
+			mask |= DC_W;
+		_exit(mask);
+	}
+	free(wal);
+	free(shm);
+	free(dir);
+	if (pid < 0)
+		return -1;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255)
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* dc_check_identity - Dovecot's mail processes and the replica */
+static void dc_check_identity(const struct dovecot *dc,
+			      const struct config *cfg, const char *replica)
+{
+	char *uid_s = dc_get(dc, NULL, "mail_uid");
+	char *gid_s = dc_get(dc, NULL, "mail_gid");
+	char *extra = dc_get(dc, NULL, "mail_access_groups");
+	char *argv[8], *userdb = NULL, *w[FE_GROUPS_MAX];
+	unsigned long uid, gid;
+	gid_t groups[FE_GROUPS_MAX];
+	size_t n = 0, ng = 0;
+	char *copy;
+	int mask;
+
+	dc_argv(dc, "doveconf", argv, &n);
+	argv[n++] = (char *)"-n";
+	argv[n++] = (char *)"userdb";
+	argv[n] = NULL;
+	(void)fe_run(argv, NULL, false, &userdb);
+	if (uid_s == NULL || uid_s[0] == '\0') {
+		free(uid_s);
+		uid_s = dc_userdb_field(userdb, "uid");
+	}
+	if (gid_s == NULL || gid_s[0] == '\0') {
+		free(gid_s);
+		gid_s = dc_userdb_field(userdb, "gid");
+	}
+	if (!dc_id(uid_s, false, &uid) || !dc_id(gid_s, true, &gid)) {
+		printf("dovecot:   mail uid/gid not known from mail_uid/"
+		       "mail_gid or the userdb's uid=/gid= (%s/%s): the "
+		       "replica's readers not tested\n", uid_s ? uid_s : "",
+		       gid_s ? gid_s : "");
+		goto out;
+	}
+	groups[ng++] = (gid_t)gid;
+	copy = xstrdup(extra != NULL ? extra : "");
+	n = fe_words(copy, w, FE_GROUPS_MAX);
+	for (size_t i = 0; i < n && ng < FE_GROUPS_MAX; i++) {
+		unsigned long g;
+
+		if (dc_id(w[i], true, &g))
+			groups[ng++] = (gid_t)g;
+	}
+	free(copy);
+	if (geteuid() != 0) {
+		printf("dovecot:   mail uid %lu gid %lu: run as root to test "
+		       "what they can do with the replica\n", uid, gid);
+		goto out;
+	}
+	mask = dc_probe_as((uid_t)uid, (gid_t)gid, groups, ng, replica);
+	if (mask < 0) {
+		fe_problem("dovecot:", "check mail_uid and mail_gid",
+			   "cannot take Dovecot's mail identity uid %lu gid "
+			   "%lu", uid, gid);
+		goto out;
+	}
+	if (!(mask & DC_DB_R) || !(mask & DC_SIDE_R)) {
+		char *fix = xasprintf("conf.d/90-mailgrants.conf: "
+				      "mail_access_groups = %s (Dovecot's "
+				      "mail processes have mail_gid and "
+				      "mail_access_groups only; adduser "
+				      "does not reach virtual users)",
+				      cfg->replica_group[0] != '\0' ?
+				      cfg->replica_group : "GROUP-OF-REPLICA");
+
+		fe_problem("dovecot:", fix, "mail uid %lu gid %lu (groups: "
+			   "mail_gid%s%s) cannot read %s (or its -wal, -shm):"
+			   " every user sees only her own mailbox", uid, gid,
+			   extra != NULL && extra[0] != '\0' ?
+			   ", mail_access_groups " : "",
+			   extra != NULL ? extra : "", replica);
+		free(fix);
+	}
+	if (mask & DC_W)
+		fe_problem("dovecot:", "the replica is the sync's: chmod "
+			   "g-w,o-w its directory and files, and mail_uid "
+			   "must not be the sync's user", "mail uid %lu gid %lu "
+			   "can write %s or its directory", uid, gid, replica);
+	if ((mask & DC_DB_R) && (mask & DC_SIDE_R) && !(mask & DC_W))
+		printf("dovecot:   mail uid %lu gid %lu reads the replica and"
+		       " cannot write it: ok\n", uid, gid);
+out:
+	free(userdb);
+	free(uid_s);
+	free(gid_s);
+	free(extra);
+}
+
+/* dc_check - the plugin, its namespaces, its replica, its identity */
+static void dc_check(const struct dovecot *dc, const struct config *cfg)
+{
+	static const char *const kinds[] = { "company", "shared", "private" };
+	char *plugins = dc_get(dc, "protocol=imap", "mail_plugins");
+	char *protocols = dc_get(dc, NULL, "protocols");
+	char *replica, *argv[8], *ns = NULL;
+	size_t n = 0;
+
+	if (plugins == NULL) {
+		fe_problem("dovecot:", "install dovecot-core, or name its "
+			   "configuration with --dovecot-config FILE",
+			   "doveconf failed");
+		goto out;
+	}
+	if (protocols != NULL && !dc_has_word(protocols, "imap"))
+		printf("dovecot:   protocols = %s: no imap\n", protocols);
+	if (!dc_has_word(plugins, "mailgrants") ||
+	    !dc_has_word(plugins, "acl"))
+		fe_problem("dovecot:", "conf.d/90-mailgrants.conf: "
+			   "mail_plugins = $mail_plugins acl mailgrants "
+			   "(global, or in protocol imap { })",
+			   "protocol imap: mail_plugins =%s: the mailgrants "
+			   "plugin%s is not loaded", plugins,
+			   dc_has_word(plugins, "acl") ? "" : " (with acl)");
+	else
+		printf("dovecot:   protocol imap: mail_plugins has acl and "
+		       "mailgrants: ok\n");
+
+	dc_argv(dc, "doveconf", argv, &n);
+	argv[n++] = (char *)"-n";
+	argv[n++] = (char *)"namespace";
+	argv[n] = NULL;
+	(void)fe_run(argv, NULL, false, &ns);
+	for (size_t k = 0; k < 3; k++) {
+		char *name = xasprintf("plugin/mailgrants_%s_prefix",
+				       kinds[k]);
+		char *prefix = dc_get(dc, NULL, name), *want;
+
+		free(name);
+		if (prefix == NULL || prefix[0] == '\0') {
+			free(prefix);
+			continue;
+		}
+		want = xasprintf("prefix = %s%%%%u/\n", prefix);
+		if (strstr(ns, want) == NULL)
+			fe_problem("dovecot:", "conf.d/90-mailgrants.conf: "
+				   "the namespace block with type = shared "
+				   "and this prefix", "mailgrants_%s_prefix ="
+				   " %s, but no namespace has prefix = "
+				   "%s%%%%u/", kinds[k], prefix, prefix);
+		else
+			printf("dovecot:   namespace %s%%%%u/: ok\n", prefix);
+		free(want);
+		free(prefix);
+	}
+	free(ns);
+
+	replica = dc_get(dc, NULL, "plugin/mailgrants_replica");
+	if (replica == NULL || replica[0] == '\0') {
+		fe_problem("dovecot:", "conf.d/90-mailgrants.conf: plugin { "
+			   "mailgrants_replica = PATH }", "the plugin has no "
+			   "mailgrants_replica");
+	} else {
+		if (strcmp(replica, cfg->replica) != 0)
+			fe_problem("dovecot:", "conf.d/90-mailgrants.conf: "
+				   "plugin { mailgrants_replica = ... } as "
+				   "replica in mailgrants.conf",
+				   "the plugin reads %s, the sync writes %s",
+				   replica, cfg->replica);
+		dc_check_identity(dc, cfg, replica);
+	}
+	free(replica);
+out:
+	free(plugins);
+	free(protocols);
+}
+
+/* --- addresses ----------------------------------------------------- */
+
+/* fe_sample - addresses from the replica: all (up to max) or a random
+   sample of max; the query's rows as one "\n"-separated string */
+static char *fe_sample(const char *replica, const char *sql_all,
+		       unsigned int max, unsigned long *total_r)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t len = 0, size = 1024;
+	char *out = xmalloc(size), *q;
+
+	out[0] = '\0';
+	*total_r = 0;
+	if (sqlite3_open_v2(replica, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(db);
+		free(out);
+		return NULL;
+	}
+	q = xasprintf("SELECT count(*) FROM (%s)", sql_all);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		*total_r = (unsigned long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	free(q);
+	q = xasprintf("SELECT a FROM (%s) %s LIMIT %u", sql_all,
+		      *total_r > max ? "ORDER BY random()" : "ORDER BY a",
+		      max);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *a = (const char *)sqlite3_column_text(st,
+									  0);
+			size_t alen = a != NULL ? strlen(a) : 0;
+
+			/* Nothing a shell or table would misread. */
+			if (alen == 0 || strpbrk(a, " \t\r\n") != NULL)
+				continue;
+			while (size - len < alen + 2) {
+				size *= 2;
+				out = xrealloc(out, size);
+			}
+			memcpy(out + len, a, alen);
+			len += alen;
+			out[len++] = '\n';
+			out[len] = '\0';
+		}
+	}
+	sqlite3_finalize(st);
+	free(q);
+	sqlite3_close(db);
+	return out;
+}
+
+/* fe_sample_line - what was looked up */
+static void fe_sample_line(const char *area, const char *what,
+			   unsigned long total, unsigned int max)
+{
+	if (total > max)
+		printf("%-10s %s: a random sample of %u of %lu\n", area, what,
+		       max, total);
+	else
+		printf("%-10s %s: all %lu\n", area, what, total);
+}
+
+/* fe_keep - append a and a newline at dst + *len: a subset of the
+   list that dst held, so it fits */
+static void fe_keep(char *dst, size_t *len, const char *a)
+{
+	size_t alen = strlen(a);
+
+	memcpy(dst + *len, a, alen);
+	dst[*len + alen] = '\n';
+	*len += alen + 1;
+	dst[*len] = '\0';
+}
+
+/* fe_remove_found - drop the keys postmap found ("key\tvalue" lines)
+   from the "\n"-separated list */
+static void fe_remove_found(char *list, const char *found)
+{
+	char *out = list, *save = NULL, *copy = xstrdup(list);
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (char *a = strtok_r(copy, "\n", &save); a != NULL;
+	     a = strtok_r(NULL, "\n", &save)) {
+		char *key = xasprintf("%s\t", a);
+		const char *p = found;
+		bool hit = false;
+
+		while (!hit && (p = strstr(p, key)) != NULL) {
+			hit = p == found || p[-1] == '\n';
+			p++;
+		}
+		free(key);
+		if (!hit)
+			fe_keep(out, &len, a);
+	}
+	free(copy);
+}
+
+/* fe_list_line - up to FE_LIST_MAX of the "\n"-separated list */
+static char *fe_list_line(const char *list, unsigned int *count_r)
+{
+	char *copy = xstrdup(list), *save = NULL, *out = xstrdup("");
+	unsigned int n = 0;
+
+	for (char *a = strtok_r(copy, "\n", &save); a != NULL;
+	     a = strtok_r(NULL, "\n", &save), n++) {
+		if (n < FE_LIST_MAX) {
+			char *next = xasprintf("%s%s%s", out, n ? " " : "",
+					       a);
+
+			free(out);
+			out = next;
+		}
+	}
+	if (n > FE_LIST_MAX) {
+		char *next = xasprintf("%s ... (%u more)", out,
+				       n - FE_LIST_MAX);
+
+		free(out);
+		out = next;
+	}
+	free(copy);
+	*count_r = n;
+	return out;
+}
+
+/* pf_check_addresses - every sampled address in a recipient map */
+static void pf_check_addresses(const struct postfix *pf, const char *replica,
+			       unsigned int max)
+{
+	char maps[8192], *w[64];
+	unsigned long total;
+	char *todo = fe_sample(replica, "SELECT address AS a FROM addresses",
+			       max, &total);
+	size_t n;
+
+	if (todo == NULL) {
+		printf("postfix:   addresses not checked: no replica to take "
+		       "them from\n");
+		return;
+	}
+	fe_sample_line("postfix:", "replica addresses in virtual_mailbox_maps"
+		       " or virtual_alias_maps", total, max);
+	snprintf(maps, sizeof(maps), "%s %s", pf->global[PF_VMAILBOX_MAPS],
+		 pf->global[PF_VALIAS_MAPS]);
+	n = fe_words(maps, w, 64);
+	/* The first pass asks every map, also when all addresses were
+	   found already: a map Postfix cannot open is a problem too. */
+	for (int pass = 0; pass < 2 && (pass == 0 || todo[0] != '\0');
+	     pass++) {
+		for (size_t i = 0; i < n && (pass == 0 || todo[0] != '\0');
+		     i++) {
+			char *argv[12], *found, *input = NULL;
+			const char *map = w[i];
+			size_t k = 0;
+
+			/* proxymap needs the running instance; the table
+			   itself answers the same. */
+			if (strncmp(map, "proxy:", 6) == 0)
+				map += 6;
+			pf_argv(pf, "postmap", argv, &k);
+			argv[k++] = (char *)"-q";
+			argv[k++] = (char *)"-";
+			argv[k++] = (char *)map;
+			argv[k] = NULL;
+			if (pass == 1) {
+				/* Postfix's virtual(5) also tries @domain. */
+				char *copy = xstrdup(todo), *save = NULL;
+
+				input = xstrdup("");
+				for (char *a = strtok_r(copy, "\n", &save);
+				     a != NULL; a = strtok_r(NULL, "\n", &save)) {
+					char *at = strrchr(a, '@'), *next;
+
+					next = xasprintf("%s%s\n", input,
+							 at != NULL ? at : a);
+					free(input);
+					input = next;
+				}
+				free(copy);
+			}
+			/* Its errors too: "key<TAB>value" lines never start
+			   with "postmap: ". */
+			/* postmap opens no table for an empty input. */
+			(void)fe_run(argv, pass == 1 ? input : todo[0] !=
+				     '\0' ? todo : "postmaster@invalid\n",
+				     true, &found);
+			if (pass == 0 && strstr(found, "postmap: fatal: ") !=
+			    NULL) {
+				char line[512];
+				const char *f = strstr(found, "postmap: fatal: ");
+
+				fe_line(f, 0, line, sizeof(line));
+				fe_problem("postfix:", "the map's type must be "
+					   "installed (postconf -m lists them:"
+					   " postfix-ldap, postfix-mysql, ...) "
+					   "and the map readable", "%s cannot be "
+					   "read: %s", map, line);
+			}
+			if (pass == 1) {
+				/* Keep the addresses whose domain was not
+				   found. */
+				char *copy = xstrdup(todo), *save = NULL;
+				size_t len = 0;
+
+				todo[0] = '\0';
+				for (char *a = strtok_r(copy, "\n", &save);
+				     a != NULL; a = strtok_r(NULL, "\n", &save)) {
+					char *at = strrchr(a, '@');
+					char *key = xasprintf("%s\t",
+							      at ? at : a);
+					const char *p = found;
+					bool hit = false;
+
+					while (!hit && (p = strstr(p, key)) !=
+					       NULL) {
+						hit = p == found ||
+							p[-1] == '\n';
+						p++;
+					}
+					free(key);
+					if (!hit)
+						fe_keep(todo, &len, a);
+				}
+				free(copy);
+			} else {
+				fe_remove_found(todo, found);
+			}
+			free(found);
+			free(input);
+		}
+	}
+	if (todo[0] != '\0') {
+		unsigned int count;
+		char *shown = fe_list_line(todo, &count);
+
+		fe_problem("postfix:", "main.cf: virtual_mailbox_maps (or "
+			   "virtual_alias_maps) must find every address of "
+			   "the directory", "%u of the sampled addresses "
+			   "resolve in neither virtual_mailbox_maps (%s) nor "
+			   "virtual_alias_maps (%s): %s", count,
+			   pf->global[PF_VMAILBOX_MAPS],
+			   pf->global[PF_VALIAS_MAPS], shown);
+		free(shown);
+	} else if (total > 0) {
+		printf("postfix:   every sampled address resolves: ok\n");
+	}
+	free(todo);
+}
+
+/* dc_check_addresses - every sampled mailbox in Dovecot's userdb */
+static void dc_check_addresses(const struct dovecot *dc, const char *replica,
+			       unsigned int max)
+{
+	unsigned long total;
+	char *todo = fe_sample(replica, "SELECT address AS a FROM mailboxes",
+			       max, &total);
+	char *missing, *copy, *save = NULL;
+	unsigned int count = 0, failed = 0;
+
+	if (todo == NULL) {
+		printf("dovecot:   mailboxes not checked: no replica to take "
+		       "them from\n");
+		return;
+	}
+	missing = xstrdup("");
+	copy = xstrdup(todo);
+	fe_sample_line("dovecot:", "mailboxes in the userdb", total, max);
+	for (char *a = strtok_r(copy, "\n", &save); a != NULL;
+	     a = strtok_r(NULL, "\n", &save)) {
+		char *argv[12], *out;
+		size_t k = 0;
+		int rc;
+
+		dc_argv(dc, "doveadm", argv, &k);
+		argv[k++] = (char *)"user";
+		argv[k++] = (char *)"-f";
+		argv[k++] = (char *)"uid";
+		argv[k++] = a;
+		argv[k] = NULL;
+		rc = fe_run(argv, NULL, true, &out);
+		if (rc == 67) {		/* EX_NOUSER */
+			char *next = xasprintf("%s%s\n", missing, a);
+
+			free(missing);
+			missing = next;
+		} else if (rc != 0 && failed++ == 0) {
+			fe_problem("dovecot:", "is Dovecot running (doveadm "
+				   "user asks its auth process)?",
+				   "doveadm user %s: exit %d: %.200s", a, rc,
+				   out);
+		}
+		free(out);
+	}
+	if (missing[0] != '\0') {
+		char *shown = fe_list_line(missing, &count);
+
+		fe_problem("dovecot:", "the userdb (userdb { } in dovecot.conf"
+			   " or its driver's file) must find every mailbox "
+			   "of the directory", "%u of the sampled mailboxes "
+			   "are unknown to Dovecot's userdb (doveadm user): "
+			   "%s", count, shown);
+		free(shown);
+	} else if (failed == 0 && total > 0) {
+		printf("dovecot:   every sampled mailbox is a userdb user: "
+		       "ok\n");
+	}
+	free(missing);
+	free(copy);
+	free(todo);
+}
+
+/* check_front_ends - Postfix and Dovecot, from their configuration */
+unsigned int check_front_ends(const struct config *cfg,
+			      const struct check_fe_options *opt)
+{
+	struct postfix pf;
+	struct dovecot dc;
+	bool pf_ok;
+
+	fe_problems = 0;
+	memset(&pf, 0, sizeof(pf));
+	pf.dir = opt->postfix_dir;
+	dc.conf = opt->dovecot_conf;
+	pf_ok = pf_load(&pf) == 0;
+	if (pf_ok)
+		pf_check(&pf);
+	dc_check(&dc, cfg);
+	if (pf_ok)
+		pf_check_addresses(&pf, cfg->replica, opt->sample);
+	dc_check_addresses(&dc, cfg->replica, opt->sample);
+	for (size_t i = 0; i < PF_COUNT; i++)
+		free(pf.global[i]);
+	free(pf.overrides);
+	if (fe_problems == 0)
+		printf("front ends: ok\n");
+	return fe_problems;
+}

@@ -1,0 +1,539 @@
+"""mailgrants check --front-ends: the doctor, against real front ends.
+
+One stack for the file, in good shape: slapd with the example directory
+-> `mailgrants sync --once` -> the replica; mailgrants-policyd and
+mailgrants-milter on UNIX sockets; Dovecot with the mailgrants plugin
+(the shipped 90-mailgrants.conf), IMAP and LMTP; a private Postfix whose
+submission service runs the policy check and the milter, with
+virtual_mailbox_maps a texthash table generated here from the replica's
+addresses (the site's own recipient map; mailgrants ships none).
+
+In that shape the doctor says "front ends: ok" and exits 0. Then each
+test breaks one thing on purpose, the way a site gets it wrong, runs the
+doctor, expects exit 1, a WARNING naming the problem and a "->" line
+naming the setting to change, and puts the thing back:
+
+- check_policy_service after permit_sasl_authenticated;
+- no policy check on the submission service at all;
+- milter_default_action = accept on the submission service;
+- the plugin missing from mail_plugins;
+- a mailgrants namespace missing;
+- the replica unreadable by Dovecot's mail uid/gid, and then readable
+  through mail_access_groups alone (Dovecot gives virtual users no other
+  group: the doctor probes with exactly mail_gid + mail_access_groups);
+- the policy socket not connectable by Postfix's mail_owner (mode 0600);
+  the milter socket gone;
+- an address of the directory missing from Postfix's recipient map;
+- Dovecot's LDAP lookups made by an identity the access rules do not let
+  read (README step 4): every mailbox unknown to its userdb;
+- a sample smaller than the directory is said to be one.
+"""
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import sqlite3
+import subprocess
+
+import pytest
+
+from daemonutil import make_workdir
+from milter import Milter
+from mgdovecot import make_plugin_dir, start_dovecot
+from policyd import Policyd
+from postfix import Postfix
+
+
+class Stack:
+    def __init__(self, slapd, build_dir, repo_dir):
+        self.wd = make_workdir("mg-doctor-")
+        os.chmod(self.wd, 0o755)
+        self.dc = self.policyd = self.milter = self.pf = None
+        self.cli = os.path.join(build_dir, "mailgrants")
+        try:
+            self.db = os.path.join(self.wd, "lib", "grants.db")
+            os.makedirs(os.path.dirname(self.db))
+            # The replica's directory: the readers pass, nobody writes.
+            os.chmod(os.path.dirname(self.db), 0o755)
+            self.conf = slapd.write_config(
+                os.path.join(self.wd, "mailgrants.conf"), replica=self.db,
+                replica_group="nogroup")
+            r = self.run("sync", "--once")
+            assert r.returncode == 0, r.stdout + r.stderr
+            self.vmailbox = os.path.join(self.wd, "vmailbox")
+            self.addresses = self.replica_addresses()
+            self.write_map(self.addresses)
+            # The doctor knows our endpoints by "mailgrants" in their
+            # names, as the snippets name them (private/mailgrants,
+            # private/mailgrants-milter).
+            self.policy_sock = os.path.join(self.wd, "mailgrants.sock")
+            self.policyd = Policyd(build_dir, self.conf, self.wd,
+                                   listen="unix:" + self.policy_sock)
+            self.milter = Milter(
+                build_dir, self.conf, self.wd, socket_path=os.path.join(
+                    self.wd, "mailgrants-milter.sock"))
+            plugins = make_plugin_dir(build_dir, self.wd)
+            self.dc = start_dovecot(slapd, self.wd, plugins, repo_dir,
+                                    self.db)
+            self.pf = Postfix(
+                delivery="discard", sender_check="policy",
+                policy_service="unix:" + self.policy_sock,
+                sasl_path=self.dc.auth_socket,
+                milter="unix:" + self.milter.socket_path,
+                main_extra={
+                    "virtual_mailbox_domains": "abc.com xyz.org",
+                    "virtual_mailbox_maps": "texthash:" + self.vmailbox,
+                    "virtual_transport": "discard",
+                }).start()
+            # The submission service, as master.cf names it.
+            self.svc = "127.0.0.1:%d" % self.pf.submission_port
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        for part in (self.pf, self.dc, self.milter, self.policyd):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:
+                    pass
+        shutil.rmtree(self.wd, ignore_errors=True)
+
+    def run(self, *args):
+        return subprocess.run([self.cli, "-c", self.conf] + list(args),
+                              capture_output=True, text=True, timeout=120)
+
+    def doctor(self, *extra):
+        return self.run("check", "--front-ends", "--postfix-config",
+                        self.pf.config_dir, "--dovecot-config",
+                        self.dc.conf_path, *extra)
+
+    def replica_addresses(self):
+        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
+        try:
+            return sorted(r[0] for r in
+                          con.execute("SELECT address FROM addresses"))
+        finally:
+            con.close()
+
+    def restore_replica(self):
+        """The files as the writer makes them. (While the replica was
+        writable, a SQLite connection, the doctor's own as root
+        included, may have made -wal or -shm anew with its mode.)"""
+        gid = grp.getgrnam("nogroup").gr_gid
+        for f in (self.db, self.db + "-wal", self.db + "-shm"):
+            if os.path.exists(f):
+                os.chown(f, 0, gid)
+                os.chmod(f, 0o640)
+        r = self.run("sync", "--once")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    def write_map(self, addresses):
+        with open(self.vmailbox, "w") as f:
+            for a in addresses:
+                f.write("%s %s/\n" % (a, a))
+
+    def postconf_P(self, setting):
+        """A master.cf -o override of the submission service, set as an
+        admin would (postconf -P takes no white space: commas)."""
+        subprocess.run(["postconf", "-c", self.pf.config_dir, "-P",
+                        "%s/inet/%s" % (self.svc, setting)], check=True)
+
+    def master_cf(self, text=None):
+        path = os.path.join(self.pf.config_dir, "master.cf")
+        if text is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        with open(path) as f:
+            return f.read()
+
+    def edit_dovecot(self, old, new):
+        with open(self.dc.conf_path) as f:
+            text = f.read()
+        assert old in text, old
+        with open(self.dc.conf_path, "w") as f:
+            f.write(text.replace(old, new, 1))
+
+
+@pytest.fixture(scope="module")
+def stack(slapd, build_dir, repo_dir):
+    if os.geteuid() != 0:
+        pytest.fail("the doctor's identity probes need root, as CI runs")
+    s = Stack(slapd, build_dir, repo_dir)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def healthy(stack):
+    r = stack.doctor()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "front ends: ok" in r.stdout
+    return r.stdout
+
+
+def broken(stack, *patterns, extra=()):
+    """The doctor fails, and each pattern matches its output."""
+    r = stack.doctor(*extra)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "front-end problem" in r.stderr, r.stderr
+    for p in patterns:
+        assert re.search(p, r.stdout, re.S), \
+            "%r not in:\n%s" % (p, r.stdout)
+    return r.stdout
+
+
+def test_good_shape(stack):
+    out = healthy(stack)
+    assert re.search(r"service %s: smtpd_sender_restrictions runs "
+                     r"check_policy_service unix:\S+ first: ok"
+                     % re.escape(stack.svc), out), out
+    assert "milter_default_action = tempfail: ok" in out
+    assert re.search(r"policy socket \S+: \S+ \d+, postfix connects: ok",
+                     out), out
+    assert re.search(r"milter socket \S+: \S+ \d+, postfix connects: ok",
+                     out), out
+    assert "mail_plugins has acl and mailgrants: ok" in out
+    for prefix in ("Company/", "Shared/", "Private/"):
+        assert "namespace %s%%%%u/: ok" % prefix in out
+    assert "reads the replica and cannot write it: ok" in out
+    n = len(stack.addresses)
+    assert n < 200
+    assert "replica addresses in virtual_mailbox_maps or " \
+        "virtual_alias_maps: all %d" % n in out
+    assert "every sampled address resolves: ok" in out
+    assert "every sampled mailbox is a userdb user: ok" in out
+
+
+def test_sample_is_said(stack):
+    r = stack.doctor("--sample", "3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "a random sample of 3 of %d" % len(stack.addresses) in r.stdout
+
+
+def test_policy_after_permit(stack):
+    saved = stack.master_cf()
+    try:
+        stack.postconf_P("smtpd_sender_restrictions=permit_sasl_"
+                         "authenticated,check_policy_service,unix:"
+                         + stack.policy_sock)
+        broken(stack,
+               r"WARNING: service %s: smtpd_sender_restrictions has "
+               r"permit_sasl_authenticated before check_policy_service"
+               % re.escape(stack.svc),
+               r"-> master\.cf, service %s \(inet\): -o \{ "
+               r"smtpd_sender_restrictions = check_policy_service "
+               r"unix:\S+, permit_sasl_authenticated \}"
+               % re.escape(stack.svc))
+    finally:
+        stack.master_cf(saved)
+    healthy(stack)
+
+
+def test_no_policy_check(stack):
+    saved = stack.master_cf()
+    try:
+        stack.postconf_P("smtpd_sender_restrictions=")
+        broken(stack, r"WARNING: service %s \(SASL on\) runs no "
+               r"check_policy_service" % re.escape(stack.svc),
+               r"-> master\.cf, service %s \(inet\): -o \{ "
+               r"smtpd_sender_restrictions = check_policy_service "
+               r"unix:private/mailgrants \}" % re.escape(stack.svc))
+    finally:
+        stack.master_cf(saved)
+    healthy(stack)
+
+
+def test_milter_default_accept(stack):
+    saved = stack.master_cf()
+    try:
+        stack.postconf_P("milter_default_action=accept")
+        broken(stack, r"WARNING: service %s: milter_default_action = "
+               r"accept" % re.escape(stack.svc),
+               r"-> master\.cf, service %s \(inet\): -o \{ "
+               r"milter_default_action = tempfail \}"
+               % re.escape(stack.svc))
+    finally:
+        stack.master_cf(saved)
+    healthy(stack)
+
+
+def test_plugin_not_loaded(stack):
+    line = "mail_plugins = $mail_plugins acl mailgrants"
+    try:
+        stack.edit_dovecot(line, "mail_plugins = $mail_plugins acl")
+        broken(stack, r"WARNING: protocol imap: mail_plugins = .*acl.*: "
+               r"the mailgrants plugin is not loaded",
+               r"-> conf\.d/90-mailgrants\.conf: mail_plugins = "
+               r"\$mail_plugins acl mailgrants")
+    finally:
+        stack.edit_dovecot("mail_plugins = $mail_plugins acl\n",
+                           line + "\n")
+    healthy(stack)
+
+
+def test_namespace_missing(stack):
+    try:
+        stack.edit_dovecot("prefix = Private/%%u/", "prefix = Privat/%%u/")
+        broken(stack, r"WARNING: mailgrants_private_prefix = Private/, but "
+               r"no namespace has prefix = Private/%%u/",
+               r"-> conf\.d/90-mailgrants\.conf: the namespace block")
+    finally:
+        stack.edit_dovecot("prefix = Privat/%%u/", "prefix = Private/%%u/")
+    healthy(stack)
+
+
+def test_replica_unreadable_by_mail_gid(stack):
+    """The replica given to a group Dovecot's mail processes are not in:
+    named, with mail_access_groups as the fix; and with that line the
+    doctor is satisfied, although the mail user is no member of it."""
+    files = [stack.db, stack.db + "-wal", stack.db + "-shm"]
+    other = grp.getgrnam("daemon")
+    mail = pwd.getpwuid(stack.dc.mail_uid)
+    assert mail.pw_name not in other.gr_mem
+    try:
+        for f in files:
+            os.chown(f, 0, other.gr_gid)
+            os.chmod(f, 0o640)
+        broken(stack, r"WARNING: mail uid %d gid %d \(groups: mail_gid\) "
+               r"cannot read %s" % (stack.dc.mail_uid, stack.dc.mail_gid,
+                                    re.escape(stack.db)),
+               r"-> conf\.d/90-mailgrants\.conf: mail_access_groups = ")
+        with open(stack.dc.conf_path, "a") as f:
+            f.write("mail_access_groups = daemon\n")
+        # (check's identity part still names the file's group: the
+        # readers' group is nogroup; the front ends are satisfied.)
+        r = stack.doctor()
+        assert "reads the replica and cannot write it: ok" in r.stdout
+        assert "front ends: ok" in r.stdout, r.stdout
+        assert "front-end problem" not in r.stderr
+    finally:
+        stack.edit_dovecot("mail_access_groups = daemon\n", "")
+        stack.restore_replica()
+    healthy(stack)
+
+
+def test_replica_writable_by_mail_uid(stack):
+    try:
+        os.chmod(stack.db, 0o660)
+        broken(stack, r"WARNING: mail uid %d gid %d can write %s"
+               % (stack.dc.mail_uid, stack.dc.mail_gid,
+                  re.escape(stack.db)), r"-> the replica is the sync's")
+    finally:
+        stack.restore_replica()
+    healthy(stack)
+
+
+def test_policy_socket_mode(stack):
+    sock = stack.policy_sock
+    try:
+        os.chmod(sock, 0o600)
+        broken(stack, r"WARNING: policy socket %s: \S+ 0600: postfix "
+               r"cannot connect: Permission denied" % re.escape(sock),
+               r"-> the socket must be writable by Postfix's mail_owner")
+    finally:
+        os.chmod(sock, 0o666)
+    healthy(stack)
+
+
+def test_milter_socket_gone(stack):
+    sock = stack.milter.socket_path
+    os.rename(sock, sock + ".away")
+    try:
+        broken(stack, r"WARNING: milter socket %s \(unix:%s\): No such "
+               r"file or directory" % (re.escape(sock), re.escape(sock)),
+               r"-> start mailgrants-milter")
+    finally:
+        os.rename(sock + ".away", sock)
+    healthy(stack)
+
+
+def test_address_not_resolving(stack):
+    gone = "info@abc.com"
+    assert gone in stack.addresses
+    try:
+        stack.write_map([a for a in stack.addresses if a != gone])
+        broken(stack, r"WARNING: 1 of the sampled addresses resolve in "
+               r"neither virtual_mailbox_maps \(texthash:\S+\) nor "
+               r"virtual_alias_maps \(\): info@abc\.com\n",
+               r"-> main\.cf: virtual_mailbox_maps")
+    finally:
+        stack.write_map(stack.addresses)
+    healthy(stack)
+
+
+def test_plain_check_stays_without_front_ends(stack):
+    """check without --front-ends runs no postconf/doveconf."""
+    r = stack.run("check")
+    assert "front ends" not in r.stdout and "postfix:" not in r.stdout, \
+        r.stdout
+
+
+def test_lookups_broken_by_the_access_rules(stack, slapd):
+    """README step 4: access.ldif replaces the site's rules, so an
+    identity Dovecot (or Postfix) binds as for its own lookups reads
+    nothing unless it is added to the read rule. A Dovecot whose LDAP
+    passdb binds as such an identity, with a static userdb that checks
+    users through the passdb: every mailbox is unknown to it, and the
+    doctor says so; with the sync identity (in the read rule) the same
+    Dovecot knows every user."""
+    from dovecot import Dovecot
+    lookup_dn = "cn=dovecot-lookup," + slapd.base
+    rc, out, err = slapd.ldapadd(
+        "dn: %s\nobjectClass: organizationalRole\nobjectClass: "
+        "simpleSecurityObject\ncn: dovecot-lookup\nuserPassword: lookup-pw\n"
+        % lookup_dn, root=True)
+    assert rc == 0, err
+    try:
+        for dn, pw, fine in ((lookup_dn, "lookup-pw", False),
+                             (slapd.sync_dn, slapd.sync_pw, True)):
+            d = os.path.join(stack.wd, "dovecot-%s" % fine)
+            os.makedirs(d)
+            os.chmod(d, 0o755)
+            pw_ = pwd.getpwuid(stack.dc.mail_uid)
+            dc = Dovecot(slapd.uri, dn, pw, workdir=d,
+                         userdb_args="uid=%d gid=%d" % (pw_.pw_uid,
+                                                        pw_.pw_gid))
+            dc.start()
+            try:
+                r = stack.run("check", "--front-ends", "--postfix-config",
+                              stack.pf.config_dir, "--dovecot-config",
+                              dc.conf_path)
+            finally:
+                dc.stop()
+            m = re.search(r"dovecot:   WARNING: (\d+) of the sampled "
+                          r"mailboxes are unknown to Dovecot's userdb "
+                          r"\(doveadm user\): (.*)\n +-> the userdb",
+                          r.stdout)
+            assert m, r.stdout
+            if fine:
+                # Only the mailboxes that are no login: this passdb
+                # finds users only (a userdb from the replica would
+                # know them too).
+                assert m.group(1) == "5", r.stdout
+                assert "sandra.schuster@abc.com" not in m.group(2)
+                assert "info@abc.com" in m.group(2)
+            else:
+                # Not even the users: their entries are closed to it.
+                assert m.group(1) == "12", r.stdout
+    finally:
+        slapd.ldapdelete(lookup_dn, root=True)
+
+
+def test_front_ends_checked_without_a_replica(stack, tmp_path):
+    """No replica yet (before the first sync): the front ends are still
+    checked, and the addresses are said not to be."""
+    conf = str(tmp_path / "noreplica.conf")
+    with open(stack.conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace(stack.db, str(tmp_path / "none.db")))
+    r = subprocess.run([stack.cli, "-c", conf, "check", "--postfix-config",
+                        stack.pf.config_dir, "--dovecot-config",
+                        stack.dc.conf_path], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "milter_default_action = tempfail: ok" in r.stdout
+    assert "mail_plugins has acl and mailgrants: ok" in r.stdout
+    assert "postfix:   addresses not checked: no replica" in r.stdout
+
+
+def test_mail_processes_get_mail_access_groups_only(stack, slapd, build_dir,
+                                                    repo_dir):
+    """What the doctor assumes of Dovecot, checked against Dovecot: a
+    mail user who is a member of the replica's group (adduser) still
+    cannot read it in its IMAP processes (they get mail_gid and
+    mail_access_groups only), so Sandra sees no company mailbox, and
+    the doctor says so; with mail_access_groups naming the group she
+    does, and the doctor agrees."""
+    import imaplib
+    import uuid
+    from dovecot import Dovecot
+    from mgdovecot import listed, plugin_conf
+    tag = uuid.uuid4().hex[:6]
+    group, user = "mgr-" + tag, "mgv-" + tag
+    made = []
+
+    def run(argv):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, (argv, r.stdout + r.stderr)
+
+    try:
+        run(["groupadd", "--system", group])
+        made.append(("groupdel", group))
+        run(["groupadd", "--system", user])
+        made.append(("groupdel", user))
+        run(["useradd", "--system", "--no-create-home", "--home-dir",
+             "/nonexistent", "--shell", "/usr/sbin/nologin", "-g", user,
+             "-G", group, user])
+        made.insert(0, ("userdel", user))
+        lib = os.path.join(stack.wd, "lib-" + tag)
+        os.mkdir(lib)
+        os.chmod(lib, 0o755)
+        db = os.path.join(lib, "grants.db")
+        conf = slapd.write_config(os.path.join(stack.wd, "mg-%s.conf" % tag),
+                                  replica=db, replica_group=group)
+        r = subprocess.run([stack.cli, "-c", conf, "sync", "--once"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        plugins = os.path.join(stack.wd, "plugins")
+        for extra, readable in (("", False),
+                                ("mail_access_groups = %s\n" % group, True)):
+            d = os.path.join(stack.wd, "dovecot-%s-%s" % (tag, readable))
+            os.makedirs(d)
+            os.chmod(d, 0o755)
+            dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
+                         protocols=("imap",), mail_user=user,
+                         plugin_dir=plugins, workdir=d,
+                         extra_conf=plugin_conf(
+                             repo_dir, os.path.join(d, "vmail"), db) + extra)
+            dc.start()
+            try:
+                m = imaplib.IMAP4("127.0.0.1", dc.imap_port)
+                m.login("sandra.schuster@abc.com", "sandra-pw")
+                names = listed(m)
+                m.logout()
+                r = subprocess.run(
+                    [stack.cli, "-c", conf, "check", "--postfix-config",
+                     stack.pf.config_dir, "--dovecot-config", dc.conf_path],
+                    capture_output=True, text=True, timeout=120)
+            finally:
+                dc.stop()
+            seen = "Company/info@abc.com/INBOX" in names
+            assert seen == readable, names
+            if readable:
+                assert "reads the replica and cannot write it: ok" \
+                    in r.stdout, r.stdout
+            else:
+                assert re.search(r"dovecot:   WARNING: mail uid \d+ gid \d+ "
+                                 r"\(groups: mail_gid\) cannot read %s"
+                                 % re.escape(db), r.stdout), r.stdout
+                assert "-> conf.d/90-mailgrants.conf: mail_access_groups " \
+                    "= %s" % group in r.stdout
+    finally:
+        for cmd, name in made:
+            subprocess.run([cmd, name], capture_output=True)
+
+
+def test_unreadable_map_is_named(stack):
+    """A map postmap cannot open is named with postmap's reason, not
+    passed off as addresses that do not resolve."""
+    main_cf = os.path.join(stack.pf.config_dir, "main.cf")
+    with open(main_cf) as f:
+        saved = f.read()
+    try:
+        subprocess.run(["postconf", "-c", stack.pf.config_dir, "-e",
+                        "virtual_alias_maps=nosuchtype:/etc/none"],
+                       check=True)
+        broken(stack, r"postfix:   WARNING: nosuchtype:/etc/none cannot be "
+               r"read: postmap: fatal: unsupported dictionary type: "
+               r"nosuchtype",
+               r"-> the map's type must be installed")
+    finally:
+        with open(main_cf, "w") as f:
+            f.write(saved)
+    healthy(stack)
