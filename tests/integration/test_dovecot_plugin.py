@@ -383,6 +383,14 @@ def test_nothing_listed_answers_no(env, login):
         names = {n for n, _ in entries}
         assert not names & set(BARE_ROOTS), names
         assert [n for n in names if n.split("/")[0] in BARE_ROOTS]
+        # a client that walks level by level from NAMESPACE's prefixes
+        # finds every granted mailbox
+        want = expected_roots(env, login)
+        for prefix in ROOTS.values():
+            got = {n for n, _ in list_entries(m, 'LIST "" "%s%%"' % prefix)}
+            assert got == {n for n in want if n.startswith(prefix)}, got
+        got = {n for n, _ in list_entries(m, 'LIST "" "%/%"')}
+        assert want <= got, got
         for name, flags in entries:
             for cmd in commands_for(name, flags):
                 lines = raw(m, cmd)
