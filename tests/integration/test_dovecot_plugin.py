@@ -788,9 +788,8 @@ def test_granted_mailboxes_are_subscribed(env):
     m = env.imap(login)
     try:
         want = expected_roots(env, login)
-        assert want == {"Company/info@abc.com",
-                        "Private/buchhaltung@abc.com",
-                        "Shared/peter.mueller@abc.com"}
+        assert {"Company/info@abc.com", "Private/buchhaltung@abc.com",
+                "Shared/peter.mueller@abc.com"} <= want
         for how in ("lsub", "select", "flags"):
             assert want <= subscribed(m, how), (how, subscribed(m, how))
         # the user's own subscriptions are hers, as before
