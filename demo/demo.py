@@ -59,7 +59,7 @@ ADDRESSES = ["sandra.schuster@abc.com", "makler@abc.com",
 CUSTOMER = "kunde@example.net"
 PETER, TOM, SANDRA = ("peter.mueller@abc.com", "tom.berger@abc.com",
                       "sandra.schuster@abc.com")
-SHARED_INBOX = "Shared/peter.mueller@abc.com/INBOX"
+SHARED_BOX = "Shared/peter.mueller@abc.com"
 
 
 def say(text=""):
@@ -254,10 +254,10 @@ def share_step(state):
         say("   " + line)
 
     def tom_sees():
-        return any(row[0] == SHARED_INBOX for row in folders(state, TOM)[1])
+        return any(row[0] == SHARED_BOX for row in folders(state, TOM)[1])
     took = wait_for(tom_sees, CACHE_SECS + 20)
     if took is None:
-        raise SandboxError("Tom never saw %s" % SHARED_INBOX)
+        raise SandboxError("Tom never saw %s" % SHARED_BOX)
     rows = [r for r in folders(state, TOM)[1]
             if r[0].startswith("Shared/")]
     say("   after %.1f s Tom's IMAP LIST shows:" % took)
@@ -277,9 +277,9 @@ def share_step(state):
         say("   " + line)
     took = wait_for(lambda: not tom_sees(), CACHE_SECS + 20)
     if took is None:
-        raise SandboxError("%s did not go away for Tom" % SHARED_INBOX)
+        raise SandboxError("%s did not go away for Tom" % SHARED_BOX)
     say("   after %.1f s Tom's IMAP LIST no longer shows %s"
-        % (took, SHARED_INBOX))
+        % (took, SHARED_BOX))
     os.unlink(pwfile)
 
 
@@ -307,7 +307,7 @@ def walk_through(state):
     deliver_from_outside(state)
     got = wait_for(lambda: messages_of(state, PETER, "INBOX") >= 1 and
                    messages_of(state, SANDRA,
-                               "Company/info@abc.com/INBOX") >= 1, 20)
+                               "Company/info@abc.com") >= 1, 20)
     say("   delivered by Postfix to Dovecot (LMTP)%s"
         % ("" if got is not None else ": NOT YET, see the maillog"))
     for name, login in PEOPLE:

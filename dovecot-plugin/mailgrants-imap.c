@@ -18,9 +18,11 @@
  *	MYRIGHTS	   imap_acl's answer, but only for a mailbox the
  *			   user can see.
  *
- *	A mailbox the user cannot see (no grant, no "l", or an owner's
- *	level, which LIST shows as \Noselect) gets the same answer as one
- *	that does not exist. Every other mailbox goes to imap_acl as
+ *	A mailbox the user cannot see (no grant, no "l") gets the same
+ *	answer as one that does not exist. A bare root (Shared), which
+ *	NAMESPACE announces (LIST does not list it), is a level: MYRIGHTS
+ *	answers with no rights, GETACL with no entries, SETACL and
+ *	DELETEACL NO [NOPERM]. Every other mailbox goes to imap_acl as
  *	before.
  *
  *	The plugin is one .so for every mail process; the IMAP server's
@@ -96,6 +98,17 @@ static bool mailgrants_imap_visible(struct mail_namespace *ns,
 	return visible;
 }
 
+/* mailgrants_imap_root - is mailbox the bare root of namespace ns */
+static bool mailgrants_imap_root(struct mail_namespace *ns,
+				 const char *mailbox)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
+
+	return mlist->root && ns->prefix_len > 0 &&
+		strlen(mailbox) == ns->prefix_len - 1 &&
+		strncmp(mailbox, ns->prefix, ns->prefix_len - 1) == 0;
+}
+
 /* mailgrants_imap_not_found - the answer for a mailbox that is not there */
 static void mailgrants_imap_not_found(struct client_command_context *cmd,
 				      const char *orig_mailbox)
@@ -140,7 +153,8 @@ static bool mailgrants_cmd_refuse(struct client_command_context *cmd,
 		return TRUE;
 	if (ret == 0)
 		return mailgrants_imap_cmds[idx].prev(cmd);
-	if (!mailgrants_imap_visible(ns, mailbox))
+	if (!mailgrants_imap_root(ns, mailbox) &&
+	    !mailgrants_imap_visible(ns, mailbox))
 		mailgrants_imap_not_found(cmd, orig_mailbox);
 	else
 		client_send_tagline(cmd, "NO ["IMAP_RESP_CODE_NOPERM"] "
@@ -165,16 +179,26 @@ static bool mailgrants_cmd_myrights(struct client_command_context *cmd)
 {
 	struct mail_namespace *ns;
 	const char *mailbox, *orig_mailbox;
+	string_t *str;
 	int ret;
 
 	/* imap_acl answers with the rights of the namespace for any name
-	   in it, even for the owner's \Noselect level, which GETACL,
-	   SELECT and STATUS call nonexistent. */
+	   in it, also for names that GETACL, SELECT and STATUS call
+	   nonexistent. */
 	ret = mailgrants_imap_target(cmd, &ns, &mailbox, &orig_mailbox);
 	if (ret == -1)
 		return FALSE;
 	if (ret == -2)
 		return TRUE;
+	if (ret == 1 && mailgrants_imap_root(ns, mailbox)) {
+		str = t_str_new(64);
+		str_append(str, "* MYRIGHTS ");
+		imap_append_astring(str, orig_mailbox);
+		str_append(str, " \"\"");
+		client_send_line(cmd->client, str_c(str));
+		client_send_tagline(cmd, "OK Myrights completed.");
+		return TRUE;
+	}
 	if (ret == 1 && !mailgrants_imap_visible(ns, mailbox)) {
 		mailgrants_imap_not_found(cmd, orig_mailbox);
 		return TRUE;
@@ -211,6 +235,15 @@ static bool mailgrants_cmd_getacl(struct client_command_context *cmd)
 		return TRUE;
 	if (ret == 0)
 		return mailgrants_imap_cmds[MAILGRANTS_IMAP_GETACL].prev(cmd);
+	if (mailgrants_imap_root(ns, mailbox)) {
+		/* a level: nobody has rights on it */
+		str = t_str_new(64);
+		str_append(str, "* ACL ");
+		imap_append_astring(str, orig_mailbox);
+		client_send_line(cmd->client, str_c(str));
+		client_send_tagline(cmd, "OK Getacl completed.");
+		return TRUE;
+	}
 	if (!mailgrants_imap_visible(ns, mailbox)) {
 		mailgrants_imap_not_found(cmd, orig_mailbox);
 		return TRUE;

@@ -15,7 +15,12 @@
  *	- iter_init first adds a namespace for every owner the user's
  *	  grants allow in this root (so LIST shows them, and a new grant
  *	  shows within mailgrants_cache_secs), and drops patterns that
- *	  name an owner without a grant;
+ *	  name an owner without a grant. The roots are not listed
+ *	  themselves (list = no), so LIST "*" reaches this only through
+ *	  mailgrants_roots_add_namespaces(), called when the user's own
+ *	  namespace is listed (mailgrants-subs.c). An owner whose grant
+ *	  ended in this session keeps its namespace but is no longer
+ *	  listed;
  *	- get_storage, get_path, join_refpattern, set_subscribed and the
  *	  delete and rename functions answer for an owner without a
  *	  grant as for a mailbox that does not exist, before Dovecot
@@ -79,6 +84,21 @@ static void mailgrants_root_add_namespaces(struct mailbox_list *list)
 	const char *prefix, *name;
 
 	mailgrants_user_update(list->ns->user);
+	/* An owner whose grant ended in this session keeps its namespace
+	   (open mailboxes use it): it only stops being listed. Its
+	   prefix is its INBOX, which the namespace's LIST flag shows. */
+	for (ns = list->ns->user->namespaces; ns != NULL; ns = ns->next) {
+		struct mailgrants_list *olist = MAILGRANTS_LIST_CONTEXT(ns->list);
+
+		if (olist == NULL || olist->owner == NULL ||
+		    olist->category != mlist->category)
+			continue;
+		if (mailgrants_user_find(ns->user, olist->category,
+					 olist->owner) != NULL)
+			ns->flags |= NAMESPACE_FLAG_LIST_PREFIX;
+		else
+			ns->flags &= ENUM_NEGATE(NAMESPACE_FLAG_LIST_PREFIX);
+	}
 	array_foreach(&muser->grants, grant) {
 		if (grant->category != mlist->category)
 			continue;
@@ -300,6 +320,22 @@ static void mailgrants_root_wrap(struct mailbox_list *list,
 	MODULE_CONTEXT_SET(list, mailgrants_mailbox_list_module, mlist);
 }
 
+/* mailgrants_roots_add_namespaces - every root's granted owners */
+void mailgrants_roots_add_namespaces(struct mail_user *user)
+{
+	struct mail_namespace *ns;
+	struct mailgrants_list *mlist;
+
+	for (ns = user->namespaces; ns != NULL; ns = ns->next) {
+		mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
+		if (mlist == NULL || !mlist->root)
+			continue;
+		T_BEGIN {
+			mailgrants_root_add_namespaces(ns->list);
+		} T_END;
+	}
+}
+
 /* mailgrants_list_created - recognise roots and owner namespaces */
 void mailgrants_list_created(struct mailbox_list *list)
 {
@@ -310,7 +346,16 @@ void mailgrants_list_created(struct mailbox_list *list)
 	size_t len;
 	int category;
 
-	if (muser == NULL || ns->type != MAIL_NAMESPACE_TYPE_SHARED)
+	if (muser == NULL)
+		return;
+	if (ns->type == MAIL_NAMESPACE_TYPE_PRIVATE &&
+	    (ns->flags & NAMESPACE_FLAG_SUBSCRIPTIONS) != 0) {
+		/* the user's namespace: the owners listed with it, and the
+		   subscriptions below the roots */
+		mailgrants_subs_list_created(list);
+		return;
+	}
+	if (ns->type != MAIL_NAMESPACE_TYPE_SHARED)
 		return;
 	category = mailgrants_prefix_category(muser, ns->prefix, &rest);
 	if (category < 0)

@@ -1,7 +1,7 @@
 /*
  * NAME
  *	mailgrants-mailbox - what an open mailbox still gives when its
- *	grant ends, and the owner level that is no mailbox
+ *	grant ends
  * SYNOPSIS
  *	#include "mailgrants-plugin.h"
  *
@@ -56,12 +56,12 @@
  *	sending commands never lets it matter, and commands that do not
  *	sync never look.
  *
- *	An owner's prefix (Company/info@abc.com) is listed as \Noselect:
- *	it is a level of names, not a mailbox. In storage it is the root
- *	of the owner's Maildir, that is the owner's INBOX; opening it
- *	(SELECT, EXAMINE, STATUS, APPEND, COPY into it) therefore answers
- *	as a mailbox that does not exist, and CREATE, DELETE and RENAME
- *	of it are refused.
+ *	An owner's prefix (Company/info@abc.com) is the owner's INBOX
+ *	(mail_shared_explicit_inbox = no), with the owner's folders below
+ *	it: a grantee works in it with every check above, but does not
+ *	delete or rename it (nor rename anything onto it); Dovecot has no
+ *	such rule for another user's INBOX, and "x" in a grant is meant
+ *	for the owner's folders.
  */
 
 #include "lib.h"
@@ -77,8 +77,8 @@
 /* What the client reads when its grant ended under an open mailbox. */
 #define MAILGRANTS_ERR_REVOKED \
 	"Access to this mailbox has ended (mailgrants), please relogin."
-#define MAILGRANTS_ERR_LEVEL \
-	"Not a mailbox: the mailboxes of this owner are below it."
+#define MAILGRANTS_ERR_INBOX \
+	"The mailbox itself cannot be deleted or renamed, only its folders."
 
 /* The IDLE timer fires this long after the grants expire, so that the
    refresh sees them expired (refreshed_at has whole seconds). */
@@ -97,8 +97,8 @@ struct mailgrants_mailbox {
 	/* In an owner's namespace below one of our roots; otherwise only
 	   copy is watched (the mailbox may be a COPY's destination). */
 	bool granted:1;
-	/* The owner's prefix itself (storage name ""): \Noselect. */
-	bool level:1;
+	/* The owner's INBOX, listed as the owner's prefix. */
+	bool inbox:1;
 	/* The grant ended: nothing more leaves this mailbox. */
 	bool revoked:1;
 };
@@ -451,76 +451,29 @@ static bool mailgrants_mailbox_is_inconsistent(struct mailbox *box)
 	return box->opened && mailgrants_mailbox_revoked(box);
 }
 
-/* mailgrants_mailbox_exists - an owner's prefix is no mailbox */
-static int mailgrants_mailbox_exists(struct mailbox *box, bool auto_boxes,
-				     enum mailbox_existence *existence_r)
-{
-	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
-
-	/* "Company/info@abc.com" would otherwise list as selectable
-	   (STATUS finds the storage root) while SELECT fails: clients
-	   that sync every folder then stumble over it. */
-	if (mbox->level) {
-		*existence_r = MAILBOX_EXISTENCE_NOSELECT;
-		return 0;
-	}
-	return mbox->module_ctx.super.exists(box, auto_boxes, existence_r);
-}
-
-/* mailgrants_mailbox_open - the level is not opened, a revoked box neither */
-static int mailgrants_mailbox_open(struct mailbox *box)
-{
-	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
-
-	/* The level's storage is the root of the owner's Maildir, which
-	   is the owner's INBOX: opening it would hand out the INBOX under
-	   a name LIST calls \Noselect. Answer as Dovecot does for a
-	   \Noselect directory. */
-	if (mbox->level) {
-		mail_storage_set_error(box->storage, MAIL_ERROR_NOTFOUND,
-				       T_MAIL_ERR_MAILBOX_NOT_FOUND(box->vname));
-		return -1;
-	}
-	return mbox->module_ctx.super.open(box);
-}
-
-/* mailgrants_mailbox_create - the level cannot become a mailbox */
-static int mailgrants_mailbox_create(struct mailbox *box,
-				     const struct mailbox_update *update,
-				     bool directory)
-{
-	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
-
-	if (mbox->level) {
-		mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
-				       MAILGRANTS_ERR_LEVEL);
-		return -1;
-	}
-	return mbox->module_ctx.super.create_box(box, update, directory);
-}
-
-/* mailgrants_mailbox_delete - the level is not deleted */
+/* mailgrants_mailbox_delete - the owner's INBOX is not deleted */
 static int mailgrants_mailbox_delete(struct mailbox *box)
 {
 	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
 
-	if (mbox->level) {
+	if (mbox->inbox) {
 		mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
-				       MAILGRANTS_ERR_LEVEL);
+				       MAILGRANTS_ERR_INBOX);
 		return -1;
 	}
 	return mbox->module_ctx.super.delete_box(box);
 }
 
-/* mailgrants_mailbox_rename - the level is neither source nor target */
+/* mailgrants_mailbox_rename - the owner's INBOX is neither source nor
+   target */
 static int mailgrants_mailbox_rename(struct mailbox *src, struct mailbox *dest)
 {
 	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(src);
 	struct mailgrants_mailbox *dbox = MAILGRANTS_MAILBOX_CONTEXT(dest);
 
-	if (mbox->level || (dbox != NULL && dbox->level)) {
+	if (mbox->inbox || (dbox != NULL && dbox->inbox)) {
 		mail_storage_set_error(src->storage, MAIL_ERROR_NOTPOSSIBLE,
-				       MAILGRANTS_ERR_LEVEL);
+				       MAILGRANTS_ERR_INBOX);
 		return -1;
 	}
 	return mbox->module_ctx.super.rename_box(src, dest);
@@ -618,10 +571,7 @@ void mailgrants_mailbox_allocated(struct mailbox *box)
 		return;
 
 	mbox->granted = TRUE;
-	mbox->level = box->name[0] == '\0';
-	v->exists = mailgrants_mailbox_exists;
-	v->open = mailgrants_mailbox_open;
-	v->create_box = mailgrants_mailbox_create;
+	mbox->inbox = strcmp(box->name, "INBOX") == 0;
 	v->delete_box = mailgrants_mailbox_delete;
 	v->rename_box = mailgrants_mailbox_rename;
 	v->search_next_nonblock = mailgrants_search_next_nonblock;

@@ -12,10 +12,11 @@
  *	  separator = /
  *	  prefix = Company/%%u/
  *	  location = maildir:/var/vmail/%%d/%%n/Maildir
- *	  list = children
+ *	  list = no
  *	  subscriptions = no
  *	}
  *	(the same for Shared/%%u/ and Private/%%u/; see 90-mailgrants.conf)
+ *	mail_shared_explicit_inbox = no
  *	plugin {
  *	  mailgrants_replica = /var/lib/mailgrants/grants.db
  *	  mailgrants_cache_secs = 30
@@ -26,11 +27,36 @@
  * DESCRIPTION
  *	Besides her own mailbox, a user sees:
  *
- *	Private/<address>/	every other private mailbox she owns,
- *	Company/<address>/	every company mailbox of her company (and
+ *	Private/<address>	every other private mailbox she owns,
+ *	Company/<address>	every company mailbox of her company (and
  *				group, where the mailbox has one),
- *	Shared/<address>/	every private mailbox of someone else with
+ *	Shared/<address>	every private mailbox of someone else with
  *				a share to her that is active now.
+ *
+ *	Each is one folder named by the address: the mailbox's INBOX
+ *	(mail_shared_explicit_inbox = no), with its folders below it
+ *	(Shared/peter.mueller@abc.com/Sent). Clients show
+ *	"Shared > peter.mueller@abc.com" instead of one more folder
+ *	called INBOX. The old name .../INBOX still opens the same INBOX
+ *	(Dovecot maps it), but is not listed. A grantee does not delete
+ *	or rename the mailbox itself, only its folders (with "x").
+ *
+ *	The roots themselves (Company, Shared, Private) are announced by
+ *	NAMESPACE as other users' namespaces and not listed (list = no;
+ *	the plugin lists the granted mailboxes below them with LIST "*"):
+ *	Thunderbird takes a listed root "Shared" for a folder of the
+ *	namespace "Shared/", asks MYRIGHTS for "Shared/Shared" and shows
+ *	an alert. A root named anyway answers MYRIGHTS with no rights and
+ *	GETACL with no entries.
+ *
+ *	Granted mailboxes are subscribed: LSUB and LIST (SUBSCRIBED) show
+ *	each granted mailbox and its folders (created later too) without
+ *	any SUBSCRIBE, and stop showing them when the grant ends. These
+ *	subscriptions are computed, not stored: the user's
+ *	subscriptions file keeps only her own mailboxes, and
+ *	"mailgrants-unsubscribed" beside it what she unsubscribed below a
+ *	root on purpose, which stays unsubscribed while its grant lasts
+ *	(see mailgrants-subs.c for why).
  *
  *	Each root is an ordinary Dovecot "type = shared" namespace whose
  *	prefix is the setting's prefix followed by %%u and the separator;
@@ -49,11 +75,7 @@
  *	there; SETACL and DELETEACL answer NO [NOPERM] with a text that
  *	points to the directory. The right "a" (administer) is never
  *	given, whatever the directory says; a grant without "l" (lookup)
- *	shows nothing, and one without "r" cannot be selected. An owner's prefix (Company/info@abc.com) lists as
- *	\Noselect; its mailboxes are below it, INBOX included. It is no
- *	mailbox: SELECT, EXAMINE, STATUS, APPEND, GETACL and MYRIGHTS
- *	answer as for a mailbox that does not exist, CREATE, DELETE and
- *	RENAME of it are refused.
+ *	shows nothing, and one without "r" cannot be selected.
  *
  *	A user's grants are read in one replica query and kept for
  *	mailgrants_cache_secs seconds. A share that ends, or a grant that
@@ -62,7 +84,8 @@
  *	mailbox later than mailgrants_cache_secs after the replica
  *	changed, whatever the session does (the grant is checked before
  *	content leaves, not after the command); the session then ends
- *	("please relogin"), in IDLE too. New grants appear in LIST.
+ *	("please relogin"), in IDLE too. New grants appear in LIST and
+ *	LSUB, ended ones disappear from both.
  *
  *	Nothing is read before it is needed: LMTP deliveries and doveadm
  *	calls that do not touch the roots never open the replica.
@@ -236,6 +259,7 @@ static void mailgrants_user_refresh(struct mail_user *user,
 
 	muser->refreshed_at = ioloop_time;
 	muser->generation++;
+	muser->grants_read = FALSE;
 	array_clear(&muser->grants);
 	p_clear(muser->grants_pool);
 
@@ -272,6 +296,7 @@ static void mailgrants_user_refresh(struct mail_user *user,
 			array_push_back(&muser->grants, &grant);
 	}
 	rights_list_free(&list);
+	muser->grants_read = TRUE;
 	mailgrants_user_replica_log(user, muser);
 	e_debug(user->event, "mailgrants: %u mailboxes granted",
 		array_count(&muser->grants));

@@ -13,9 +13,11 @@
  *	Private/) that add a namespace for every owner the grants allow
  *	and refuse every other owner; mailgrants-acl.c the takeover of
  *	the ACL backend of those owners' namespaces; mailgrants-mailbox.c
- *	what their open mailboxes give once a grant ended, and the owner
- *	level that is no mailbox; mailgrants-imap.c the IMAP
- *	SETACL/DELETEACL/GETACL/MYRIGHTS answers for them.
+ *	what their open mailboxes give once a grant ended;
+ *	mailgrants-subs.c the user's own namespace: the owners listed
+ *	with it, and computed subscriptions below the roots;
+ *	mailgrants-imap.c the IMAP SETACL/DELETEACL/GETACL/MYRIGHTS
+ *	answers for them.
  */
 
 #include "lib.h"
@@ -72,6 +74,9 @@ struct mailgrants_user {
 	pool_t grants_pool;
 	ARRAY(struct mailgrants_grant) grants;
 	time_t refreshed_at;		/* 0 = never */
+	/* The last refresh read the replica (no grants otherwise means
+	   the replica was unusable, not that every grant ended). */
+	bool grants_read;
 	/* Bumped by every refresh; ACL cache records carry it. */
 	unsigned int generation;
 };
@@ -109,6 +114,7 @@ bool mailgrants_address_is_usable(const char *address);
 
 /* mailgrants-list.c */
 void mailgrants_list_created(struct mailbox_list *list);
+void mailgrants_roots_add_namespaces(struct mail_user *user);
 
 /* mailgrants-acl.c */
 void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
@@ -117,6 +123,9 @@ const char *mailgrants_namespace_letters(struct mail_namespace *ns);
 /* mailgrants-mailbox.c */
 void mailgrants_mailbox_allocated(struct mailbox *box);
 void mailgrants_mail_allocated(struct mail *mail);
+
+/* mailgrants-subs.c */
+void mailgrants_subs_list_created(struct mailbox_list *list);
 
 /* mailgrants-imap.c */
 void mailgrants_imap_init(void);

@@ -16,7 +16,7 @@ DOVECOT_MODULEDIR := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
 DP_SO = $(B)/dovecot-plugin/lib20_mailgrants_plugin.so
 DP_SRCS = dovecot-plugin/mailgrants-plugin.c dovecot-plugin/mailgrants-list.c \
 	dovecot-plugin/mailgrants-acl.c dovecot-plugin/mailgrants-mailbox.c \
-	dovecot-plugin/mailgrants-imap.c
+	dovecot-plugin/mailgrants-imap.c dovecot-plugin/mailgrants-subs.c
 DP_OBJS = $(patsubst dovecot-plugin/%.c,$(B)/dovecot-plugin/%.o,$(DP_SRCS))
 DP_LIB_SRCS = lib/replica.c lib/replica-handle.c lib/rights.c lib/addr.c lib/xalloc.c
 DP_LIB_OBJS = $(patsubst lib/%.c,$(B)/dovecot-plugin/lib/%.o,$(DP_LIB_SRCS))

@@ -10,7 +10,7 @@ SYNOPSIS
 
 DESCRIPTION
     The Dovecot benchmark of issue 4. One session is: connect, LOGIN,
-    NAMESPACE, LIST "" "*", SELECT <root>/<company mailbox>/INBOX,
+    NAMESPACE, LIST "" "*", SELECT <root>/<company mailbox> (its INBOX),
     LOGOUT (imaplib, wall time from connect to the end of LOGOUT). Three
     private Dovecot 2.3 instances on loopback (and a fourth for
     reference), run side by side:
@@ -19,7 +19,7 @@ DESCRIPTION
                       with the shipped dovecot-plugin/90-mailgrants.conf,
                       replica synced from the abc.com example directory
                       (tests/lib/slapd.py); user Sandra Schuster,
-                      SELECT Company/info@abc.com/INBOX.
+                      SELECT Company/info@abc.com.
     plugin, big       the same Dovecot settings, replica synced from the
                       generated directory (tests/bench/gen-directory.py,
                       100,000 users; slapd harness, mailgrants sync
@@ -35,9 +35,10 @@ DESCRIPTION
                       her. The same user and SELECT as "plugin, big".
     stock, one root   reference, not part of the goals: the same with
                       one shared namespace Shared/%%u/ only (SELECT
-                      Shared/<company mailbox>/INBOX).
+                      Shared/<company mailbox>).
 
     Everything else is the same in all instances: the settings
+    (mail_shared_explicit_inbox = no: an owner's INBOX is Root/<address>)
     of tests/lib/dovecot.py (auth_failure_delay = 0, no SSL, ...),
     Maildir storage under one mail uid, path-only mail location, the
     same few messages in every INBOX (written as Maildir files), and
@@ -57,7 +58,7 @@ DESCRIPTION
     stock LIST shows each of them twice ("stock, one root" shows what
     that costs). The table gives the number of names each LIST
     answered. Before the measured sessions, each LIST is checked: the
-    plugin's must show exactly the Root/<address>/INBOX names that
+    plugin's must show exactly the Root/<address> names that
     `mailgrants access` gives, stock's at least those.
 
     Goals (from the issue): plugin/stock <= 1.0 and plugin with the big
@@ -119,7 +120,7 @@ SCALES = {
                   sessions=20),
 }
 EXAMPLE_USER = "sandra.schuster@abc.com"
-EXAMPLE_SELECT = "Company/info@abc.com/INBOX"
+EXAMPLE_SELECT = "Company/info@abc.com"
 PASSWORD = "bench-pw"
 ROOTS = {"company": "Company/", "shared": "Shared/", "private": "Private/"}
 WARMUP = 3
@@ -138,22 +139,10 @@ class BenchDovecot(Dovecot):
     """BenchDovecot - tests/lib/dovecot.py with a passwd-file passdb"""
 
     def __init__(self, passwd_file, **kw):
-        # The LDAP settings are written but never used.
+        # The LDAP settings are written but never used: the harness
+        # takes the passwd-file as the passdb.
         super().__init__("ldap://127.0.0.1:9/", "cn=unused", "unused",
-                         **kw)
-        self.passwd_file = passwd_file
-
-    def config_text(self):
-        """config_text - the harness's config, passdb replaced"""
-        text = super().config_text()
-        old = "passdb {\n  driver = ldap\n  args = %s\n}\n" % \
-            self.ldap_conf_path
-        if old not in text:
-            raise DovecotError("bench-dovecot: the passdb block of "
-                               "tests/lib/dovecot.py changed")
-        new = ("passdb {\n  driver = passwd-file\n"
-               "  args = scheme=PLAIN %s\n}\n" % self.passwd_file)
-        return text.replace(old, new)
+                         passwd_file=passwd_file, **kw)
 
 
 def tail(path, n=20):
@@ -321,7 +310,7 @@ mail_plugins = $mail_plugins acl
 protocol imap {
   mail_plugins = $mail_plugins imap_acl
 }
-mail_shared_explicit_inbox = yes
+mail_shared_explicit_inbox = no
 %s
 plugin {
   acl = vfile
@@ -422,7 +411,7 @@ def verify(c, names):
     both roots)"""
     got = {n for n in names
            if n.split("/", 1)[0] + "/" in ROOTS.values()
-           and n.endswith("/INBOX")}
+           and n.count("/") == 1}
     if c.exact:
         ok = got == c.expect_roots
     else:
@@ -437,8 +426,9 @@ def verify(c, names):
 
 
 def expected_roots(view):
-    """expected_roots - Root/<address>/INBOX of each visible mailbox"""
-    return {ROOTS[k] + a + "/INBOX" for k, a, _r in view}
+    """expected_roots - Root/<address> of each visible mailbox (its
+    INBOX: mail_shared_explicit_inbox = no)"""
+    return {ROOTS[k] + a for k, a, _r in view}
 
 
 def start_dovecot(work, name, passwd, plugin_dir, extra):
@@ -565,7 +555,7 @@ def run(a, build, cli, work, dcs):
     os.unlink(ldif)
     login, view = pick_user(cli, big_conf, queries)
     company = sorted(x for k, x, _r in view if k == "company")[0]
-    big_select = "Company/%s/INBOX" % company
+    big_select = "Company/%s" % company
     for label, replica, summary in (("example", ex_replica, ex_summary),
                                     ("big", big_replica, big_summary)):
         size = os.stat(replica).st_size
@@ -602,7 +592,7 @@ def run(a, build, cli, work, dcs):
              lambda vm: plugin_conf(vm, big_replica)),
             ("stock", login, big_select, view,
              lambda vm: stock_conf(vm, dict_path("stock"))),
-            ("stock, one root", login, "Shared/%s/INBOX" % company,
+            ("stock, one root", login, "Shared/%s" % company,
              one_root,
              lambda vm: stock_conf(vm, dict_path("one-root"),
                                    roots=("Shared/",)))):

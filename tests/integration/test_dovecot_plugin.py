@@ -8,8 +8,10 @@ dovecot-plugin/90-mailgrants.conf (paths adjusted) and
 mailgrants_cache_secs = 2. The replica comes from `mailgrants sync
 --once` against the slapd fixture's directory (examples/abc.ldif).
 
-Besides listing, rights and delivery: an owner's \\Noselect level is no
-mailbox; rights letters (no "a", union of shares, a grant without "l");
+Besides listing, rights and delivery: an owner's prefix is its INBOX,
+the bare roots are not listed (and answer MYRIGHTS/GETACL without NO);
+no name LIST gives a client gets NO for the commands clients send;
+subscriptions are computed (granted = subscribed until unsubscribed); rights letters (no "a", union of shares, a grant without "l");
 revocation, a lost "l"/"r" and a passed not-after in open sessions
 (sessions looping FETCH/COPY, pipelining, silent, in IDLE, in the
 middle of a large message), with the bound mailgrants_cache_secs + 1 s
@@ -159,21 +161,21 @@ def imap_letters(rights):
 
 
 def expected_roots(e, login):
-    """Root/<address>/INBOX names the core's rights say login sees."""
+    """Root/<address> names the core's rights say login sees."""
     names = set()
     for d in e.access(login):
         if not d["visible"]:
             continue
         if d["kind"] == "private" and d["mailbox"] == login:
             continue
-        names.add(ROOTS[d["kind"]] + d["mailbox"] + "/INBOX")
+        names.add(ROOTS[d["kind"]] + d["mailbox"])
     return names
 
 
 def root_names(names):
     return {n for n in names
             if n.split("/", 1)[0] + "/" in ROOTS.values()
-            and n.endswith("/INBOX")}
+            and n.count("/") == 1}
 
 
 # -- namespaces and listing ---------------------------------------------
@@ -200,19 +202,19 @@ def test_namespace_announces_the_roots(env):
 
 
 @pytest.mark.parametrize("login,expected", [
-    ("sandra.schuster@abc.com", {"Company/info@abc.com/INBOX",
-                                 "Private/makler@abc.com/INBOX",
-                                 "Shared/peter.mueller@abc.com/INBOX"}),
+    ("sandra.schuster@abc.com", {"Company/info@abc.com",
+                                 "Private/makler@abc.com",
+                                 "Shared/peter.mueller@abc.com"}),
     # vertrieb@abc.com is for the members of cn=vertrieb: Jana, Peter.
-    ("jana.meier@abc.com", {"Company/info@abc.com/INBOX",
-                            "Company/vertrieb@abc.com/INBOX",
-                            "Private/buchhaltung@abc.com/INBOX",
-                            "Shared/peter.mueller@abc.com/INBOX"}),
-    ("peter.mueller@abc.com", {"Company/info@abc.com/INBOX",
-                               "Company/vertrieb@abc.com/INBOX"}),
+    ("jana.meier@abc.com", {"Company/info@abc.com",
+                            "Company/vertrieb@abc.com",
+                            "Private/buchhaltung@abc.com",
+                            "Shared/peter.mueller@abc.com"}),
+    ("peter.mueller@abc.com", {"Company/info@abc.com",
+                               "Company/vertrieb@abc.com"}),
     # Tom's share ended in 2024: nothing of Peter's.
-    ("tom.berger@abc.com", {"Company/info@abc.com/INBOX"}),
-    ("anna.schmidt@xyz.org", {"Company/info@xyz.org/INBOX"}),
+    ("tom.berger@abc.com", {"Company/info@abc.com"}),
+    ("anna.schmidt@xyz.org", {"Company/info@xyz.org"}),
     # Not an employee of xyz.org: no company mailbox.
     ("lena.wagner@xyz.org", set()),
 ])
@@ -222,14 +224,17 @@ def test_list_shows_exactly_the_grants(env, login, expected):
         names = listed(m)
         assert "INBOX" in names
         assert root_names(names) == expected, env.dc.log_text()[-2000:]
-        # an owner's prefix is a level, not a mailbox (\\Noselect)
+        # an owner's prefix is the mailbox (its INBOX); no "INBOX"
+        # below a root, and the bare roots are not listed
         typ, data = m.list('""', '"*"')
         for line in data:
             line = line.decode()
             top = line.rsplit(" ", 1)[1]
-            if top.split("/")[0] + "/" in ROOTS.values() and \
-                    top.count("/") == 1:
-                assert "\\Noselect" in line, line
+            assert top + "/" not in ROOTS.values(), line
+            if top.split("/")[0] + "/" in ROOTS.values():
+                assert "\\Noselect" not in line, line
+                assert "\\NonExistent" not in line, line
+                assert not top.endswith("/INBOX"), line
         # ... and the core agrees (one rights function for all).
         assert expected_roots(env, login) == expected
         for n in names:
@@ -245,7 +250,7 @@ def test_myrights_and_getacl_report_the_core_rights(env):
         for d in env.access(login):
             if d["kind"] == "private" and d["mailbox"] == login:
                 continue
-            name = ROOTS[d["kind"]] + d["mailbox"] + "/INBOX"
+            name = ROOTS[d["kind"]] + d["mailbox"]
             want = imap_letters(d["rights"])
             assert sorted(myrights(m, name)) == sorted(want), name
             typ, data = m.getacl(name)
@@ -254,7 +259,7 @@ def test_myrights_and_getacl_report_the_core_rights(env):
             assert line.startswith(name + " " + login + " "), line
             assert sorted(line.rsplit(" ", 1)[1]) == sorted(want)
         # Shares never carry "a", "x" or "p" in the example.
-        r = myrights(m, "Shared/peter.mueller@abc.com/INBOX")
+        r = myrights(m, "Shared/peter.mueller@abc.com")
         assert "a" not in r and "x" not in r
     finally:
         m.logout()
@@ -263,9 +268,9 @@ def test_myrights_and_getacl_report_the_core_rights(env):
 def test_setacl_and_deleteacl_refused(env):
     m = env.imap("sandra.schuster@abc.com")
     try:
-        for name in ("Company/info@abc.com/INBOX",
-                     "Shared/peter.mueller@abc.com/INBOX",
-                     "Private/makler@abc.com/INBOX"):
+        for name in ("Company/info@abc.com",
+                     "Shared/peter.mueller@abc.com",
+                     "Private/makler@abc.com"):
             for r in (m._simple_command("SETACL", name,
                                         "jana.meier@abc.com", "lra"),
                       m._simple_command("DELETEACL", name,
@@ -290,10 +295,11 @@ def test_setacl_and_deleteacl_refused(env):
                    os.walk(env.dc.vmail_dir) for f in files)
 
 
-# -- an owner's level ---------------------------------------------------
+# -- an owner's prefix is the mailbox; the roots are levels -------------
 
 LEVELS = ["Company/info@abc.com", "Shared/peter.mueller@abc.com",
           "Private/makler@abc.com"]
+BARE_ROOTS = [r.rstrip("/") for r in ROOTS.values()]
 
 
 def box_status(m, name):
@@ -303,44 +309,105 @@ def box_status(m, name):
 
 
 @pytest.mark.parametrize("level", LEVELS)
-def test_noselect_level_is_no_mailbox(env, level):
-    """LIST calls an owner's prefix \\Noselect; everything else must
-    agree: it is not the owner's INBOX under another name."""
+def test_owner_prefix_is_the_mailbox(env, level):
+    """One folder named by the address (mail_shared_explicit_inbox =
+    no): LIST shows it selectable, and it is the owner's INBOX, with
+    every grant check; it is not deleted or renamed by a grantee."""
+    subject = "prefix-" + uuid.uuid4().hex[:8]
+    env.lmtp([level.split("/", 1)[1]], subject)
     m = env.imap("sandra.schuster@abc.com")
     try:
         typ, data = m.list('""', '"%s"' % level)
         assert typ == "OK" and len(data) == 1, data
-        assert b"\\Noselect" in data[0], data
-        inbox = level + "/INBOX"
-        missing = level + "/No-such-folder"
-        before = box_status(m, inbox)
-        # as a mailbox that does not exist, word for word
-        for name_ans, missing_ans in (
-                (m.select(level), m.select(missing)),
-                (m.select(level, readonly=True),
-                 m.select(missing, readonly=True)),
-                (m.status(level, "(MESSAGES)"),
-                 m.status(missing, "(MESSAGES)")),
-                (m.getacl(level), m.getacl(missing)),
-                (m.myrights(level), m.myrights(missing)),
-                (m.append(level, None, None, b"Subject: lv\r\n\r\nx\r\n"),
-                 m.append(missing, None, None,
-                          b"Subject: lv\r\n\r\nx\r\n"))):
-            assert name_ans[0] == "NO", name_ans
-            assert text(name_ans).replace(level, "N") == \
-                text(missing_ans).replace(missing, "N"), \
-                (name_ans, missing_ans)
-        # and it cannot be made into one, removed or moved
+        assert b"\\Noselect" not in data[0], data
+        assert b"\\NonExistent" not in data[0], data
+        assert level + "/INBOX" not in listed(m)
+        # the INBOX: delivered mail is there, STATUS and rights answer
+        assert len(search_subject(m, level, subject)) == 1
+        status = box_status(m, level)
+        assert "MESSAGES" in status
+        assert myrights(m, level)
+        typ, data = m.getacl(level)
+        assert typ == "OK", data
+        # and it cannot be removed or moved, nor replaced
         for r in (m.create(level), m.delete(level),
                   m.rename(level, "Level-renamed"),
-                  m.rename(level, level + "/Renamed"),
-                  m._simple_command("RENAME", level + "/INBOX", level)):
+                  m.rename(level, level + "/Renamed")):
             assert r[0] == "NO", r
         assert "Level-renamed" not in listed(m)
-        # the owner's INBOX did not change behind that name
-        assert box_status(m, inbox) == before
+        assert box_status(m, level) == status
         assert ok(m.noop())
-        assert m.select(inbox, readonly=True)[0] == "OK"
+    finally:
+        m.logout()
+
+
+# The commands a client sends for every name LIST gives it (Thunderbird:
+# MYRIGHTS and GETACL for each folder, STATUS/SELECT for selectable ones).
+def commands_for(name, flags):
+    q = '"%s"' % name
+    cmds = ["MYRIGHTS " + q, "GETACL " + q, "LIST \"\" " + q,
+            "LSUB \"\" " + q]
+    if "\\noselect" not in flags.lower() and \
+            "\\nonexistent" not in flags.lower():
+        cmds += ["STATUS %s (MESSAGES UIDNEXT UNSEEN)" % q, "EXAMINE " + q]
+    return cmds
+
+
+def list_entries(m, command):
+    entries = []
+    for line in raw(m, command):
+        mm = re.match(r'\* (?:LIST|LSUB) \(([^)]*)\) "/" "?(.*?)"?$', line)
+        if mm:
+            entries.append((mm.group(2), mm.group(1)))
+    return entries
+
+
+@pytest.mark.parametrize("login", ["sandra.schuster@abc.com",
+                                   "jana.meier@abc.com",
+                                   "peter.mueller@abc.com"])
+def test_nothing_listed_answers_no(env, login):
+    """For every name LIST, LSUB or LIST (SUBSCRIBED) shows, in every
+    namespace and at every level, MYRIGHTS, GETACL, LIST and (where
+    selectable) STATUS and EXAMINE answer OK: a client that asks for
+    what the server listed gets no error. The roots are announced by
+    NAMESPACE, not listed: Thunderbird takes a listed "Shared" for a
+    folder of the other users' namespace "Shared/" and asks MYRIGHTS
+    for "Shared/Shared"."""
+    m = env.imap(login)
+    try:
+        typ, data = m.namespace()
+        assert typ == "OK"
+        prefixes = re.findall(r'\("([^"]+)" "/"\)', data[0].decode())
+        assert sorted(prefixes) == sorted(ROOTS.values()), data
+        entries = list_entries(m, 'LIST "" "*"')
+        entries += list_entries(m, 'LIST "" "%"')
+        entries += list_entries(m, 'LSUB "" "*"')
+        entries += list_entries(m, 'LIST (SUBSCRIBED) "" "*" '
+                                   'RETURN (CHILDREN)')
+        for prefix in ROOTS.values():
+            entries += list_entries(m, 'LIST "" "%s*"' % prefix)
+            entries += list_entries(m, 'LIST "" "%s%%"' % prefix)
+        names = {n for n, _ in entries}
+        assert not names & set(BARE_ROOTS), names
+        assert [n for n in names if n.split("/")[0] in BARE_ROOTS]
+        # a client that walks level by level from NAMESPACE's prefixes
+        # finds every granted mailbox
+        want = expected_roots(env, login)
+        for prefix in ROOTS.values():
+            got = {n for n, _ in list_entries(m, 'LIST "" "%s%%"' % prefix)}
+            assert got == {n for n in want if n.startswith(prefix)}, got
+        got = {n for n, _ in list_entries(m, 'LIST "" "%/%"')}
+        assert want <= got, got
+        for name, flags in entries:
+            for cmd in commands_for(name, flags):
+                lines = raw(m, cmd)
+                assert lines[-1].split(" ")[1] == "OK", (cmd, lines)
+        # a bare root named anyway is a level: no rights, nothing to
+        # select
+        for root in BARE_ROOTS:
+            lines = raw(m, 'MYRIGHTS "%s"' % root)
+            assert '* MYRIGHTS %s ""' % root in lines, lines
+            assert m.select(root)[0] == "NO"
     finally:
         m.logout()
 
@@ -361,10 +428,10 @@ def test_lmtp_lands_in_company_and_shared(env):
     for login in ("sandra.schuster@abc.com", "jana.meier@abc.com"):
         m = env.imap(login)
         try:
-            assert len(search_subject(m, "Company/info@abc.com/INBOX",
+            assert len(search_subject(m, "Company/info@abc.com",
                                       subject)) == 1
             assert len(search_subject(
-                m, "Shared/peter.mueller@abc.com/INBOX", subject)) == 1
+                m, "Shared/peter.mueller@abc.com", subject)) == 1
         finally:
             m.logout()
     # Peter gets it in his own INBOX; Tom and Anna see nothing of it.
@@ -375,13 +442,13 @@ def test_lmtp_lands_in_company_and_shared(env):
         m.logout()
     m = env.imap("tom.berger@abc.com")
     try:
-        r = m.select("Shared/peter.mueller@abc.com/INBOX")
+        r = m.select("Shared/peter.mueller@abc.com")
         assert r[0] == "NO" and "doesn't exist" in text(r)
     finally:
         m.logout()
     m = env.imap("anna.schmidt@xyz.org")
     try:
-        assert m.select("Company/info@abc.com/INBOX")[0] == "NO"
+        assert m.select("Company/info@abc.com")[0] == "NO"
     finally:
         m.logout()
 
@@ -392,7 +459,7 @@ def test_sandra_processes_peters_mail(env):
     env.lmtp(["peter.mueller@abc.com"], subject)
     m = env.imap("sandra.schuster@abc.com")
     try:
-        uids = search_subject(m, "Shared/peter.mueller@abc.com/INBOX",
+        uids = search_subject(m, "Shared/peter.mueller@abc.com",
                               subject, readonly=False)
         assert len(uids) == 1
         n = uids[0]
@@ -650,7 +717,7 @@ description: test share (read only)
 
 
 def test_new_and_revoked_share_in_open_sessions(env):
-    name = "Shared/buchhaltung@abc.com/INBOX"
+    name = "Shared/buchhaltung@abc.com"
     subject = "books-" + uuid.uuid4().hex[:8]
     env.lmtp(["buchhaltung@abc.com"], subject)
     m = env.imap("sandra.schuster@abc.com")
@@ -686,7 +753,7 @@ def test_new_and_revoked_share_in_open_sessions(env):
         raw(m, "CLOSE")
         m2 = env.imap("jana.meier@abc.com")
         try:
-            assert len(search_subject(m2, "Private/buchhaltung@abc.com/INBOX",
+            assert len(search_subject(m2, "Private/buchhaltung@abc.com",
                                       subject)) == 1
         finally:
             m2.logout()
@@ -728,6 +795,118 @@ def test_new_and_revoked_share_in_open_sessions(env):
         env.slapd.ldapdelete("cn=sandra-help," + BUCHHALTUNG_DN, root=True)
 
 
+# -- subscriptions -------------------------------------------------------
+
+def subscribed(m, how="lsub"):
+    """Names LSUB (or LIST (SUBSCRIBED)) answers, and for "flags" the
+    names LIST ... RETURN (SUBSCRIBED) marks \\Subscribed."""
+    if how == "lsub":
+        return {n for n, _ in list_entries(m, 'LSUB "" "*"')}
+    if how == "select":
+        return {n for n, _ in list_entries(
+            m, 'LIST (SUBSCRIBED) "" "*" RETURN (CHILDREN)')}
+    return {n for n, f in list_entries(m, 'LIST "" "*" RETURN (SUBSCRIBED)')
+            if "\\subscribed" in f.lower()}
+
+
+def test_granted_mailboxes_are_subscribed(env):
+    """Without any SUBSCRIBE, every granted mailbox and its folders
+    (also one created later) are subscribed, in LSUB, LIST (SUBSCRIBED)
+    and RETURN (SUBSCRIBED); an UNSUBSCRIBE lasts across sessions while
+    the grant lasts, SUBSCRIBE undoes it."""
+    login = "jana.meier@abc.com"
+    folder = "Shared/peter.mueller@abc.com/Case-" + uuid.uuid4().hex[:6]
+    own = "Own-" + uuid.uuid4().hex[:6]
+    m = env.imap(login)
+    try:
+        want = expected_roots(env, login)
+        assert {"Company/info@abc.com", "Private/buchhaltung@abc.com",
+                "Shared/peter.mueller@abc.com"} <= want
+        for how in ("lsub", "select", "flags"):
+            assert want <= subscribed(m, how), (how, subscribed(m, how))
+        # the user's own subscriptions are hers, as before
+        assert ok(m.create(own))
+        assert own not in subscribed(m)
+        assert ok(m.subscribe(own))
+        # a folder made below a granted mailbox: subscribed too
+        assert ok(m.create(folder))
+        assert folder in subscribed(m)
+        assert folder in subscribed(m, "select")
+        # unsubscribed on purpose: stays so, also in a new session
+        assert ok(m.unsubscribe("Shared/peter.mueller@abc.com"))
+        assert ok(m.unsubscribe(folder))
+        for how in ("lsub", "select", "flags"):
+            got = subscribed(m, how)
+            assert "Shared/peter.mueller@abc.com" not in got, how
+            assert folder not in got and own in got, how
+            assert "Company/info@abc.com" in got, how
+    finally:
+        m.logout()
+    m = env.imap(login)
+    try:
+        got = subscribed(m)
+        assert "Shared/peter.mueller@abc.com" not in got
+        assert folder not in got and own in got
+        assert "Shared/peter.mueller@abc.com" in listed(m)
+        assert ok(m.subscribe("Shared/peter.mueller@abc.com"))
+        assert ok(m.subscribe(folder))
+        assert {"Shared/peter.mueller@abc.com", folder} <= subscribed(m)
+        # the subscriptions file holds no name below a root
+        subs = os.path.join(env.dc.maildir(login), "subscriptions")
+        with open(subs) as f:
+            lines = f.read().split("\n")
+        assert own in lines
+        assert not [l for l in lines if l.split("/")[0] + "/" in
+                    ROOTS.values()], lines
+        assert ok(m.delete(own))
+    finally:
+        m.logout()
+    peter = env.imap("peter.mueller@abc.com")
+    try:
+        assert ok(peter.delete(folder.split("/", 2)[2]))
+    finally:
+        peter.logout()
+
+
+def test_subscription_follows_the_grant(env):
+    """A new grant appears subscribed in an open session after the
+    cache period, a revoked one disappears from LSUB and LIST; an
+    unsubscription ends with its grant, so that the next grant of the
+    same mailbox is subscribed again."""
+    name = "Shared/buchhaltung@abc.com"
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        assert name not in subscribed(m) and name not in listed(m)
+        rc, out, err = env.slapd.ldapadd(SHARE_LDIF, root=True)
+        assert rc == 0, out + err
+        env.sync()
+        assert wait_until(lambda: name in subscribed(m)), \
+            "new grant not subscribed"
+        assert name in subscribed(m, "select")
+        assert ok(m.unsubscribe(name))
+        assert name not in subscribed(m)
+
+        rc, out, err = env.slapd.ldapdelete("cn=sandra-help," +
+                                            BUCHHALTUNG_DN, root=True)
+        assert rc == 0, out + err
+        env.sync()
+        assert wait_until(lambda: name not in listed(m)), "still listed"
+        for how in ("lsub", "select", "flags"):
+            assert not [n for n in subscribed(m, how)
+                        if n.startswith(name)], how
+        assert m.subscribe(name)[0] == "NO"
+
+        rc, out, err = env.slapd.ldapadd(SHARE_LDIF, root=True)
+        assert rc == 0, out + err
+        env.sync()
+        assert wait_until(lambda: name in subscribed(m)), \
+            "the unsubscription outlived its grant"
+    finally:
+        m.logout()
+        env.slapd.ldapdelete("cn=sandra-help," + BUCHHALTUNG_DN, root=True)
+        env.sync()
+
+
 # -- mbsync -------------------------------------------------------------
 
 def test_cross_company_share_lists_nothing(env):
@@ -736,7 +915,7 @@ def test_cross_company_share_lists_nothing(env):
     Shared/sandra.schuster@abc.com; Jana, of Sandra's company, named
     in the same share, does."""
     share = "cn=across," + SANDRA_DN
-    name = "Shared/sandra.schuster@abc.com/INBOX"
+    name = "Shared/sandra.schuster@abc.com"
     rc, out, err = env.slapd.ldapadd("""\
 dn: {dn}
 objectClass: mailgrantsShare
@@ -755,9 +934,9 @@ mailgrantsGrantee: uid=jana.meier,{people}
             jana.logout()
         m = env.imap("anna.schmidt@xyz.org")
         try:
-            assert root_names(listed(m)) == {"Company/info@xyz.org/INBOX"}
+            assert root_names(listed(m)) == {"Company/info@xyz.org"}
             got = probe(m, name)
-            want = probe(m, "Shared/sandra.schuster@abc.con/INBOX")
+            want = probe(m, "Shared/sandra.schuster@abc.con")
             assert [(t, s.replace("abc.com", "N").replace("abc.con", "N"))
                     for t, s in got] == \
                 [(t, s.replace("abc.com", "N").replace("abc.con", "N"))
@@ -773,9 +952,39 @@ mailgrantsGrantee: uid=jana.meier,{people}
         env.sync()
 
 
-def test_mbsync_gets_company_and_shared_folders(env, tmp_path):
+def maildir_bodies(d):
+    files = []
+    for sub in ("cur", "new"):
+        if (d / sub).is_dir():
+            files += [d / sub / f for f in os.listdir(d / sub)]
+    return [f.read_bytes() for f in files]
+
+
+@pytest.mark.parametrize("subscribed_only", [False, True],
+                         ids=["list", "subscribed-only"])
+def test_mbsync_gets_company_and_shared_folders(env, tmp_path,
+                                                subscribed_only):
+    """mbsync (isync 1.4) with Patterns *, with LIST and with
+    SubscribedOnly (LSUB): one local folder per mailbox, named by its
+    address, its folders below it; in subscribed-only mode without any
+    SUBSCRIBE, and without what the user unsubscribed."""
     subject = "sync-" + uuid.uuid4().hex[:8]
-    env.lmtp(["info@abc.com", "peter.mueller@abc.com"], subject)
+    folder = "Projekte-" + uuid.uuid4().hex[:6]
+    peter = env.imap("peter.mueller@abc.com")
+    try:
+        assert ok(peter.create(folder))
+        assert ok(peter.append(folder, None, None,
+                               ("Subject: %s\r\n\r\nx\r\n" % subject)
+                               .encode()))
+    finally:
+        peter.logout()
+    env.lmtp(["info@abc.com", "peter.mueller@abc.com", "makler@abc.com"],
+             subject)
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        assert ok(m.unsubscribe("Private/makler@abc.com"))
+    finally:
+        m.logout()
     local = tmp_path / "mail"
     local.mkdir()
     rc = tmp_path / "mbsyncrc"
@@ -789,6 +998,7 @@ AuthMechs LOGIN
 
 IMAPStore remote
 Account sandra
+SubscribedOnly %s
 
 MaildirStore local
 Path %s/
@@ -802,23 +1012,39 @@ Patterns *
 Create Near
 Sync Pull
 SyncState *
-""" % (env.dc.imap_port, local, local))
+""" % (env.dc.imap_port, "yes" if subscribed_only else "no", local, local))
     mbsync = shutil.which("mbsync") or "/usr/bin/mbsync"
     assert os.path.exists(mbsync), "mbsync missing (package isync)"
-    r = subprocess.run([mbsync, "-c", str(rc), "-a"], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
-    for folder in ("Company/info@abc.com/INBOX",
-                   "Shared/peter.mueller@abc.com/INBOX"):
-        d = local / folder
-        files = []
-        for sub in ("cur", "new"):
-            if (d / sub).is_dir():
-                files += [d / sub / f for f in os.listdir(d / sub)]
-        bodies = [f.read_bytes() for f in files]
-        assert any(subject.encode() in b for b in bodies), folder
-    assert not (local / "Private" / "buchhaltung@abc.com").exists()
-    assert not (local / "Company" / "info@xyz.org").exists()
+    try:
+        r = subprocess.run([mbsync, "-Dn", "-c", str(rc), "-a"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        for box in ("Company/info@abc.com", "Shared/peter.mueller@abc.com",
+                    "Shared/peter.mueller@abc.com/" + folder):
+            assert any(subject.encode() in b
+                       for b in maildir_bodies(local / box)), \
+                (box, r.stdout + r.stderr)
+        assert not (local / "Shared/peter.mueller@abc.com/INBOX").exists()
+        makler = any(subject.encode() in b for b in
+                     maildir_bodies(local / "Private/makler@abc.com"))
+        assert makler != subscribed_only, r.stdout + r.stderr
+        assert not (local / "Private" / "buchhaltung@abc.com").exists()
+        assert not (local / "Company" / "info@xyz.org").exists()
+        # -Dn shows the protocol: no command got NO or BAD
+        assert ">>> 1 " in r.stdout + r.stderr
+        assert not re.findall(r"^\d+ (NO|BAD) ", r.stdout + r.stderr,
+                              re.M), r.stdout + r.stderr
+    finally:
+        m = env.imap("sandra.schuster@abc.com")
+        try:
+            assert ok(m.subscribe("Private/makler@abc.com"))
+        finally:
+            m.logout()
+        peter = env.imap("peter.mueller@abc.com")
+        try:
+            peter.delete(folder)
+        finally:
+            peter.logout()
 
 
 # -- failures -----------------------------------------------------------
@@ -857,9 +1083,9 @@ def own_mailbox_works_and_nothing_else(dc):
         m.close()
         names = listed(m)
         assert root_names(names) == set(), names
-        for name in ("Company/info@abc.com/INBOX",
-                     "Shared/peter.mueller@abc.com/INBOX",
-                     "Private/makler@abc.com/INBOX"):
+        for name in ("Company/info@abc.com",
+                     "Shared/peter.mueller@abc.com",
+                     "Private/makler@abc.com"):
             r = m.select(name)
             assert r[0] == "NO" and "doesn't exist" in text(r)
     finally:
@@ -958,7 +1184,7 @@ def test_replica_broken_in_session(broken, build_dir, how):
     m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
     try:
         assert ok(m.login("sandra.schuster@abc.com", "sandra-pw"))
-        assert "Company/info@abc.com/INBOX" in root_names(listed(m))
+        assert "Company/info@abc.com" in root_names(listed(m))
         mark = len(dc.log_text())
         damage(replica, how)
         if how == "corrupt":
@@ -967,7 +1193,7 @@ def test_replica_broken_in_session(broken, build_dir, how):
         while root_names(listed(m)) != set():
             assert time.monotonic() < deadline, dc.log_text()[mark:]
             time.sleep(0.5)
-        r = m.select("Company/info@abc.com/INBOX")
+        r = m.select("Company/info@abc.com")
         assert r[0] == "NO", r
         time.sleep(CACHE_SECS + 0.5)
         listed(m)
@@ -984,13 +1210,42 @@ def test_replica_broken_in_session(broken, build_dir, how):
         mend(build_dir, conf, replica)
         give_to_mail(dc, replica)
         deadline = time.monotonic() + SETTLE
-        while "Company/info@abc.com/INBOX" not in root_names(listed(m)):
+        while "Company/info@abc.com" not in root_names(listed(m)):
             assert time.monotonic() < deadline, dc.log_text()[mark:]
             time.sleep(0.5)
-        # Dovecot's log process writes the line a moment later.
-        while "grants available again" not in dc.log_text()[mark:]:
-            assert time.monotonic() < deadline, dc.log_text()[mark:]
-            time.sleep(0.2)
+        # the log process writes what imap sent it a moment later
+        assert wait_until(lambda: "grants available again" in
+                          dc.log_text()[mark:], timeout=5), \
+            dc.log_text()[mark:]
+    finally:
+        m.logout()
+
+
+def test_broken_replica_keeps_unsubscriptions(broken, build_dir):
+    """A replica that breaks for a while ends no grant: what the user
+    unsubscribed stays unsubscribed when the grants come back (only a
+    grant known to have ended forgets it)."""
+    dc, replica, conf = broken
+    clear_replica(replica)
+    mend(build_dir, conf, replica)
+    give_to_mail(dc, replica)
+    name = "Shared/peter.mueller@abc.com"
+    m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+    try:
+        assert ok(m.login("sandra.schuster@abc.com", "sandra-pw"))
+        assert name in subscribed(m)
+        assert ok(m.unsubscribe(name))
+        assert name not in subscribed(m)
+        damage(replica, "corrupt")
+        give_to_mail(dc, replica)
+        assert wait_until(lambda: name not in listed(m))
+        subscribed(m)       # the user's subscriptions read, grants gone
+        mend(build_dir, conf, replica)
+        give_to_mail(dc, replica)
+        assert wait_until(lambda: name in listed(m))
+        assert name not in subscribed(m)
+        assert "Company/info@abc.com" in subscribed(m)
+        assert ok(m.subscribe(name))
     finally:
         m.logout()
 
@@ -1041,7 +1296,7 @@ def test_lmtp_does_no_grant_work(broken):
 
 REVOKE_BOUND = CACHE_SECS + 1
 REVOKE_RUNS = 4
-REVOKE_BOX = "Shared/buchhaltung@abc.com/INBOX"
+REVOKE_BOX = "Shared/buchhaltung@abc.com"
 
 
 def share_ldif(cn, rights, grantee_dn=SANDRA_DN, owner_dn=BUCHHALTUNG_DN,
@@ -1456,7 +1711,7 @@ def test_unusable_granted_names_are_skipped(env):
         env.sync()
     m = env.imap(sandra)
     try:
-        assert "Company/%s/INBOX" % PROBE_OK not in listed(m)
+        assert "Company/%s" % PROBE_OK not in listed(m)
     finally:
         m.logout()
 
@@ -1466,7 +1721,7 @@ def check_unusable_names_skipped(env, before, mark):
     m = env.imap(sandra)
     try:
         # the rows are read: the usable one shows up
-        ok_name = "Company/%s/INBOX" % PROBE_OK
+        ok_name = "Company/%s" % PROBE_OK
         assert wait_until(lambda: ok_name in listed(m)), listed(m)
         names = listed(m)
         for address in BAD_GRANTS:

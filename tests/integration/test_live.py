@@ -146,7 +146,7 @@ def live(build_dir, repo_dir):
 
 
 def test_share_and_unshare_reach_smtp_and_imap(live):
-    shared = "Shared/peter.mueller@abc.com/INBOX"
+    shared = "Shared/peter.mueller@abc.com"
     assert live.ask(TOM, PETER).startswith(NOT_YOURS)
     assert "mailbox shared" not in live.ask(TOM, PETER)
     assert shared not in live.imap_list(TOM, "tom-pw")

@@ -21,7 +21,7 @@ DESCRIPTION
 
     --sessions (50) IMAP sessions of Sandra, Jana, Peter and Tom (who
     all see the company mailbox info@abc.com) work at once in
-    Company/info@abc.com/INBOX, while --lmtp-conns (4) LMTP clients
+    Company/info@abc.com (its INBOX), while --lmtp-conns (4) LMTP clients
     deliver --messages (1,000) messages to info@abc.com. Each session,
     at random:
         flags     UID STORE +FLAGS / -FLAGS of \\Seen, \\Flagged,
@@ -108,7 +108,7 @@ from slapd import EXAMPLE_USERS, Slapd  # noqa: E402
 
 COMPANY = "info@abc.com"
 ROOT = "Company/%s/" % COMPANY
-INBOX = ROOT + "INBOX"
+INBOX = ROOT[:-1]          # the owner's prefix is its INBOX
 USERS = ["sandra.schuster@abc.com", "jana.meier@abc.com",
          "peter.mueller@abc.com", "tom.berger@abc.com"]
 DOVEADM = "/usr/bin/doveadm"
