@@ -20,8 +20,8 @@ Postfix does not send one).
 With the milter stopped, mail is tempfailed (4xx), neither accepted nor
 bounced; with the milter up but its replica missing, 451 4.3.0.
 
-Without Postfix (tests/lib/milterverdict.py speaks the MTA's side to
-the real milter): every broken replica of tests/lib/
+Without Postfix (milter_verdict() of tests/lib/milter.py speaks the
+MTA's side to the real milter): every broken replica of tests/lib/
 replicafaults.py, in place or replaced, stale or not a file, gives 451
 4.3.0 and a readable warning, and the milter recovers without restart.
 """
@@ -37,8 +37,7 @@ import pytest
 
 from daemonutil import make_workdir
 from dovecot import Dovecot
-from milter import Milter, MilterClient
-from milterverdict import MilterVerdict
+from milter import Milter, MilterClient, milter_verdict
 from policyd import Policyd
 from postfix import Postfix, SmtpSink
 from replicafaults import FAULTS, damage, mend
@@ -473,7 +472,7 @@ def test_replica_missing_tempfails(stack):
 @pytest.fixture(scope="module")
 def lone(slapd, build_dir):
     """A milter of its own on a replica of its own, spoken to directly
-    (MilterVerdict), so that its replica can be broken and mended."""
+    (milter_verdict), so that its replica can be broken and mended."""
     wd = make_workdir("mg-milter-replica-")
     conf = os.path.join(wd, "mailgrants.conf")
     db = os.path.join(wd, "grants.db")
@@ -503,11 +502,10 @@ def test_broken_replica_tempfails_and_recovers(lone, build_dir, how):
     no use of a freed replica's text), and verdicts again without a
     restart once mailgrants sync has put a good file back."""
     m, conf, db = lone
-    mc = MilterVerdict(m.socket_path)
     own = [("From", "Sandra <sandra.schuster@abc.com>")]
     peter = [("From", "peter.mueller@abc.com")]
-    assert mc.verdict(SANDRA[0], own)[0] == "a"
-    got = mc.verdict(SANDRA[0], peter)
+    assert milter_verdict(m.socket_path, SANDRA[0], own)[0] == "a"
+    got = milter_verdict(m.socket_path, SANDRA[0], peter)
     assert got == ("y", SHARED_TEXT), got
     mark = len(m.log())
     damage(db, how)
@@ -517,27 +515,27 @@ def test_broken_replica_tempfails_and_recovers(lone, build_dir, how):
                         r"451 until it is available$", re.M)
     deadline = time.monotonic() + 3
     while True:
-        got = mc.verdict(SANDRA[0], own)
+        got = milter_verdict(m.socket_path, SANDRA[0], own)
         warning = warned.search(m.log()[mark:])
         if got == ("y", TEMPFAIL_TEXT) and warning:
             break
         assert time.monotonic() < deadline, (got, m.log()[mark:][-2000:])
         time.sleep(0.1)
-    got = mc.verdict(SANDRA[0], peter)
+    got = milter_verdict(m.socket_path, SANDRA[0], peter)
     assert got == ("y", TEMPFAIL_TEXT), got
     # The reason is text, not bytes of freed memory.
     assert warning.group(1).isprintable(), warning.group(1)
     assert m.alive()
     mend(build_dir, conf, db)
     deadline = time.monotonic() + 5
-    while mc.verdict(SANDRA[0], own)[0] != "a":
+    while milter_verdict(m.socket_path, SANDRA[0], own)[0] != "a":
         assert time.monotonic() < deadline, m.log()[mark:]
         time.sleep(0.1)
-    assert mc.verdict(SANDRA[0], peter) == ("y", SHARED_TEXT)
+    assert milter_verdict(m.socket_path, SANDRA[0], peter) == ("y", SHARED_TEXT)
     # Said when mail next comes after the rebuild.
     deadline = time.monotonic() + 3
     while not re.search(r"replica .*grants\.db: available again",
                         m.log()[mark:]):
         assert time.monotonic() < deadline, m.log()[mark:][-2000:]
-        assert mc.verdict(SANDRA[0], own)[0] == "a"
+        assert milter_verdict(m.socket_path, SANDRA[0], own)[0] == "a"
         time.sleep(0.2)

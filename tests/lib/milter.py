@@ -260,3 +260,15 @@ class MilterClient:
                 return verdict
         return ("continue", "")
 
+
+def milter_verdict(socket_path, login, headers, sender=None):
+    """One message's verdict from a running milter on a connection of
+    its own, as smtpd makes one per session: ("a", "") when it lets the
+    message through, ("y", "550 5.7.1 ...") for a reply, ("t", "") for a
+    tempfail, ("r", "") for a reject."""
+    with MilterClient(socket_path, timeout=10.0 * sanitizers.slow()) as c:
+        verdict, text = c.message({"{auth_authen}": login, "i": "4QTEST"},
+                                  "<%s>" % (sender or login), headers)
+    return {"accept": "a", "continue": "a", "reply": "y",
+            "tempfail": "t", "reject": "r", "discard": "d"}[verdict], text
+
