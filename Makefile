@@ -72,6 +72,7 @@ include tests/bench/module.mk
 -include debian.mk
 -include sanitize.mk
 -include stress.mk
+-include tests/mutation/module.mk
 
 all: $(ALL_TARGETS)
 
