@@ -97,7 +97,8 @@ check-asan:
 		check-unit
 
 check-integration: all
-	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) -m pytest -q tests/integration tests/security
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) -m pytest -q tests/integration tests/security \
+		tests/mutation
 
 install: all $(INSTALL_TARGETS)
 	install -d $(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DATADIR)/examples
