@@ -1130,8 +1130,15 @@ class Runner:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
         futs = [pool.submit(one, m) for m in muts]
         try:
-            for f in concurrent.futures.as_completed(futs):
-                f.result()
+            # a short timeout, so that Ctrl-C is seen at once (a signal
+            # that a worker thread receives does not wake a blocked wait)
+            pending = set(futs)
+            while pending:
+                done_, pending = concurrent.futures.wait(
+                    pending, timeout=0.5,
+                    return_when=concurrent.futures.FIRST_COMPLETED)
+                for f in done_:
+                    f.result()
         except KeyboardInterrupt:
             interrupted = True
             for f in futs:
@@ -1248,6 +1255,15 @@ def main(argv=None):
     if not muts:
         print('mutate: no mutants selected')
         return 2
+    def terminate(signum, frame):
+        raise KeyboardInterrupt()
+
+    # kill(1) as Ctrl-C: the servers the tests started are stopped, the
+    # report is written (a background job may have SIGINT ignored)
+    signal.signal(signal.SIGTERM, terminate)
+    # and SIGINT even when started with it ignored (a background job):
+    # pytest inherits an ignored SIGINT, and needs it to stop its servers
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return r.main(muts)
     except Aborted as e:
