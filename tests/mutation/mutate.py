@@ -76,6 +76,8 @@ OPTIONS
 	--out DIR	the scratch trees (default build-mutant/ under
 			--root; two runs at once need two).
 	--report FILE	default report.json in --out.
+	--resume	keep the results of an unfinished run with the same
+			--out (its progress.jsonl), run the rest.
 
 EXIT STATUS
 	0 when the run finished (survivors are a result, not an error);
@@ -824,6 +826,9 @@ def run(cmd, cwd, timeout, env=None):
             _stop(p)
             out, _ = p.communicate()
             rc = 'timeout'
+        except BaseException:	# Ctrl-C, kill(1) while in the main thread
+            _stop(p)
+            raise
         if _stopping.is_set():
             raise Interrupted()
         return rc, out.decode('utf-8', 'replace')
@@ -877,7 +882,9 @@ def sync_tree(root, dst, files):
         except OSError:
             pass
         os.makedirs(os.path.dirname(d), exist_ok=True)
-        shutil.copy2(s, d)
+        # a new modification time: the copy may replace a mutant an
+        # interrupted run left behind, whose object make must rebuild
+        shutil.copy(s, d)
 
 
 def obj_of(path):
@@ -911,7 +918,14 @@ class Worker:
     def setup(self):
         os.makedirs(self.dir, exist_ok=True)
         sync_tree(self.r.root, self.dir, self.r.files)
-        rc, out = self.make(*self.r.baseline_targets, timeout=1800)
+        # objects of the files to mutate are built again: a run killed
+        # hard may have left a mutant's behind, newer than its source
+        names = set(os.path.basename(obj_of(p)) for p in self.r.paths)
+        for d, _, fs in os.walk(self.build):
+            for f in fs:
+                if f in names:
+                    os.unlink(os.path.join(d, f))
+        rc, out = self.make(*self.r.baseline_targets, timeout=900)
         if rc != 0:
             raise Aborted('the unmutated tree does not build:\n' + out)
         for path in self.r.paths:
@@ -1006,6 +1020,7 @@ class Runner:
         self.int_timeout = {}
         self.sources = {}
         self.paths = []
+        self.resumed = []
 
     def tests_of(self, path):
         t = TARGETS.get(path)
@@ -1049,6 +1064,8 @@ class Runner:
             for p in muts:
                 muts[p] = [m for m in muts[p] if any(
                     m.id == w or m.id.startswith(w + ':') for w in want)]
+        if a.resume:
+            self.resume(muts)
         if a.max is not None:
             rng = random.Random(a.seed)
             pools = {p: rng.sample(ms, len(ms)) for p, ms in muts.items()}
@@ -1063,6 +1080,33 @@ class Runner:
         self.paths = [p for p in muts if muts[p]]
         return [m for p in muts for m in muts[p]]
 
+    def resume(self, muts):
+        """Take the results of an earlier, unfinished run with the same
+        --out from its progress.jsonl; only mutants that are still the
+        same (id, line before and after) count."""
+        path = os.path.join(self.out, 'progress.jsonl')
+        old = {}
+        try:
+            with open(path) as f:
+                for line in f:
+                    try:
+                        j = json.loads(line)
+                    except ValueError:
+                        continue	# a line cut by a crash
+                    old[(j['id'], j['before'], j['after'])] = j
+        except FileNotFoundError:
+            return
+        self.resumed = []
+        for p in muts:
+            for m in muts[p]:
+                j = old.get((m.id, m.before, m.after))
+                if j is not None:
+                    m.status, m.stage = j['status'], j['stage']
+                    m.detail, m.secs = j['detail'], j['seconds']
+                    self.resumed.append(m)
+        print('mutate: %d results taken from %s' % (
+            len(self.resumed), os.path.relpath(path, os.getcwd())))
+
     def baseline(self, w):
         """Build the unmutated copy; measure and check its tests."""
         t0 = time.monotonic()
@@ -1071,7 +1115,7 @@ class Runner:
             raise Aborted('the unit tests fail on the unmutated tree:\n' +
                           out[-3000:])
         if not self.args.timeout:
-            self.unit_timeout = max(60, 3 * (time.monotonic() - t0))
+            self.unit_timeout = max(20, 5 * (time.monotonic() - t0))
         if self.fast:
             return
         tests = []
@@ -1127,8 +1171,13 @@ class Runner:
         # every result as it comes, for a run that does not finish
         log = open(os.path.join(self.out, 'progress.jsonl'), 'w')
         interrupted = False
+        for m in self.resumed:
+            log.write(json.dumps(m.to_json()) + '\n')
+        log.flush()
+        todo = [m for m in muts if m.status is None]
+        done[0] = len(muts) - len(todo)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
-        futs = [pool.submit(one, m) for m in muts]
+        futs = [pool.submit(one, m) for m in todo]
         try:
             # a short timeout, so that Ctrl-C is seen at once (a signal
             # that a worker thread receives does not wake a blocked wait)
@@ -1234,6 +1283,7 @@ def main(argv=None):
     ap.add_argument('--root', default=os.path.dirname(os.path.dirname(here)))
     ap.add_argument('--report')
     ap.add_argument('--out')
+    ap.add_argument('--resume', action='store_true')
     args = ap.parse_args(argv)
     if args.list_ops:
         for k, v in OPERATORS.items():
