@@ -75,6 +75,7 @@ include tests/bench/module.mk
 -include sanitize.mk
 -include stress.mk
 -include thunderbird.mk
+-include tests/mutation/module.mk
 
 all: $(ALL_TARGETS)
 
@@ -99,7 +100,8 @@ check-asan:
 		check-unit
 
 check-integration: all
-	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) -m pytest -q tests/integration tests/security
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) -m pytest -q tests/integration tests/security \
+		tests/mutation
 
 install: all $(INSTALL_TARGETS)
 	install -d $(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DATADIR)/examples
