@@ -15,7 +15,10 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <grp.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "replica-handle.h"
@@ -838,6 +841,80 @@ static void test_async(const char *path)
 	replica_close(&rep);
 }
 
+/* denied_child - as a stranger, how the handle reports path; the
+   exit status is the number of expected words missing from its text */
+static int denied_child(const char *path, const char *const *words)
+{
+	struct replica_handle *h;
+	const char *error;
+	int missing = 0;
+
+	if (geteuid() == 0 &&
+	    (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+	     setuid(65534) < 0))
+		return 100;
+	replica_handle_open(path, 0, &h);
+	if (replica_handle_check(h, time(NULL), true, &error) != 0)
+		missing = 50;
+	for (int i = 0; words[i] != NULL; i++) {
+		if (strstr(error, words[i]) == NULL) {
+			fprintf(stderr, "denied: \"%s\" not in: %s\n",
+				words[i], error);
+			missing++;
+		}
+	}
+	replica_handle_close(&h);
+	return missing;
+}
+
+/* denied_as_stranger - run denied_child in a process of its own */
+static int denied_as_stranger(const char *path, const char *const *words)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(denied_child(path, words));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* test_handle_denied - a reader without the replica's group is told
+   who it is and what the file allows, not just "Permission denied" */
+static void test_handle_denied(const char *path)
+{
+	char dir[] = "/tmp/test-replica-dir-XXXXXX", inner[512], uid[32];
+	const char *file_words[] = { "permission denied", uid, "gid",
+				     "groups", "is mode 0600", "replica_group",
+				     NULL };
+	const char *dir_words[] = { "Permission denied", uid, "is mode 0700",
+				    dir, NULL };
+
+	/* Root reads anything: the child becomes nobody; as another user
+	   the files are made unreadable to everybody but root. */
+	snprintf(uid, sizeof(uid), "uid %ld(",
+		 geteuid() == 0 ? 65534L : (long)geteuid());
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(chmod(path, geteuid() == 0 ? 0600 : 0000) == 0);
+	if (geteuid() != 0)
+		file_words[4] = "is mode 0000";
+	TEST_ASSERT(denied_as_stranger(path, file_words) == 0);
+	chmod(path, 0644);
+
+	TEST_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(inner, sizeof(inner), "%s/grants.db", dir);
+	TEST_ASSERT(story_build(inner, NULL, NULL) == 0);
+	TEST_ASSERT(chmod(dir, geteuid() == 0 ? 0700 : 0000) == 0);
+	if (geteuid() != 0)
+		dir_words[2] = "is mode 0000";
+	TEST_ASSERT(denied_as_stranger(inner, dir_words) == 0);
+	chmod(dir, 0700);
+	cleanup(inner);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/test-replica-XXXXXX";
@@ -858,6 +935,7 @@ int main(void)
 	test_handle_refused(path);
 	test_handle_age(path);
 	test_handle_text_outlives(path);
+	test_handle_denied(path);
 	cleanup(path);
 	return test_exit("test-replica");
 }
