@@ -52,7 +52,18 @@ static const char *const replica_schema_sql =
 	"CREATE TABLE share_grantees(share_id INTEGER NOT NULL,"
 	" user_id INTEGER NOT NULL, PRIMARY KEY(share_id, user_id))"
 	" WITHOUT ROWID;"
-	"PRAGMA user_version = 1;";
+	/* The stable face of the replica for the MTA's and Dovecot's own
+	   lookup tables (README "Delivery"): every granted address in its
+	   normal form, the primary address of its mailbox, the mailbox's
+	   kind, and whether it is a person's primary mailbox (people
+	   resolve through the site's own userdb). Tables may change
+	   between versions; these columns do not. */
+	"CREATE VIEW recipients(address, mailbox, kind, person) AS"
+	" SELECT a.address, m.address,"
+	" CASE m.kind WHEN 2 THEN 'company' ELSE 'private' END,"
+	" EXISTS (SELECT 1 FROM users u WHERE u.dn = m.dn)"
+	" FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id;"
+	"PRAGMA user_version = 2;";
 
 /* Secondary indexes are built after the bulk load, not row by row:
    nothing the staging looks up needs them. */
@@ -70,8 +81,8 @@ static const char *const replica_drop_index_sql =
 	"DROP INDEX IF EXISTS shares_mailbox;"
 	"DROP INDEX IF EXISTS share_grantees_user;";
 
-_Static_assert(REPLICA_SCHEMA_VERSION == 1,
-	       "replica_schema_sql writes user_version 1");
+_Static_assert(REPLICA_SCHEMA_VERSION == 2,
+	       "replica_schema_sql writes user_version 2");
 
 static const char *const replica_temp_sql =
 	"CREATE TEMP TABLE t_company_group(company_id INTEGER, group_dn TEXT);"

@@ -10,7 +10,8 @@
  *	foreign one being rebuilt) is written under a temporary name and
  *	renamed into place only after the whole sync committed.
  *
- *	Schema version 1:
+ *	Schema version 2 (1 had no view; a reader refuses it and the
+ *	sync rebuilds it):
  *	  meta(key, value)            source, last_success, counts,
  *	                              cross_company_shares (yes/no)
  *	  companies(id, dn, group_id) group_id -1: required group missing
@@ -23,6 +24,10 @@
  *	  groups(id, dn), group_members(group_id, user_id)  flattened
  *	  shares(id, dn, mailbox_id, rights, not_before, not_after,
  *	         description), share_grantees(share_id, user_id) flattened
+ *	  view recipients(address, mailbox, kind, person)  for the site's
+ *	         lookup tables: address (normal form) -> its mailbox's
+ *	         primary address; kind 'private'/'company'; person 1 for a
+ *	         user's primary mailbox. Its columns stay as they are.
  * DIAGNOSTICS
  *	Errors name the replica file and what failed; the caller prints
  *	them.

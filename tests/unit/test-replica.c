@@ -841,6 +841,65 @@ static void test_async(const char *path)
 	replica_close(&rep);
 }
 
+/* recipient - the view's row for an address, as "mailbox kind person" */
+static void recipient(sqlite3 *db, const char *address, char *out,
+		      size_t outsize)
+{
+	sqlite3_stmt *st;
+
+	snprintf(out, outsize, "none");
+	if (sqlite3_prepare_v2(db, "SELECT mailbox, kind, person FROM"
+			       " recipients WHERE address = ?1", -1, &st,
+			       NULL) != SQLITE_OK) {
+		snprintf(out, outsize, "error: %s", sqlite3_errmsg(db));
+		return;
+	}
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, outsize, "%s %s %d", sqlite3_column_text(st, 0),
+			 sqlite3_column_text(st, 1), sqlite3_column_int(st, 2));
+	sqlite3_finalize(st);
+}
+
+/* test_recipients_view - the lookup tables' view of the replica: every
+   granted address to its mailbox's primary address, found by index */
+static void test_recipients_view(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char row[512], plan[2048] = "";
+
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+		    SQLITE_OK);
+	recipient(db, "info@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "info@abc.com company 0");
+	recipient(db, "makler@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "makler@abc.com private 0");
+	recipient(db, "peter.m\xc3\xbcller@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "peter.mueller@abc.com private 1");
+	recipient(db, "peter.mueller@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "peter.mueller@abc.com private 1");
+	recipient(db, "nobody@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "none");
+	/* One lookup per SMTP recipient: it must not scan the table. */
+	TEST_ASSERT(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT mailbox"
+				       " FROM recipients WHERE address = 'x'",
+				       -1, &st, NULL) == SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		size_t len = strlen(plan);
+
+		snprintf(plan + len, sizeof(plan) - len, "%s\n",
+			 sqlite3_column_text(st, 3));
+	}
+	sqlite3_finalize(st);
+	TEST_ASSERT(strstr(plan, "SCAN") == NULL);
+	if (strstr(plan, "SCAN") != NULL)
+		fprintf(stderr, "plan:\n%s", plan);
+	sqlite3_close(db);
+}
+
 /* denied_child - as a stranger, how the handle reports path; the
    exit status is the number of expected words missing from its text */
 static int denied_child(const char *path, const char *const *words)
@@ -936,6 +995,7 @@ int main(void)
 	test_handle_age(path);
 	test_handle_text_outlives(path);
 	test_handle_denied(path);
+	test_recipients_view(path);
 	cleanup(path);
 	return test_exit("test-replica");
 }
