@@ -65,21 +65,21 @@ static const char *const replica_schema_sql =
 	" FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id;"
 	"PRAGMA user_version = 2;";
 
-/* Secondary indexes are built after the bulk load, not row by row:
-   nothing the staging looks up needs them. */
+/* Secondary indexes are built after the bulk load of a new file, not
+   row by row: nothing the staging looks up needs them. A sync of an
+   existing file keeps them: dropping and building them again would
+   change the schema, and every reader's prepared statement with it;
+   Dovecot's sqlite driver (sql userdb on the replica) does not prepare
+   again by itself, and each of its processes would fail one lookup
+   (a 451) after every sync. */
 static const char *const replica_index_sql =
-	"CREATE INDEX mailboxes_owner ON mailboxes(owner_id);"
-	"CREATE INDEX mailboxes_company ON mailboxes(company_id, kind);"
-	"CREATE INDEX addresses_mailbox ON addresses(mailbox_id);"
-	"CREATE INDEX shares_mailbox ON shares(mailbox_id);"
-	"CREATE INDEX share_grantees_user ON share_grantees(user_id, share_id);";
-
-static const char *const replica_drop_index_sql =
-	"DROP INDEX IF EXISTS mailboxes_owner;"
-	"DROP INDEX IF EXISTS mailboxes_company;"
-	"DROP INDEX IF EXISTS addresses_mailbox;"
-	"DROP INDEX IF EXISTS shares_mailbox;"
-	"DROP INDEX IF EXISTS share_grantees_user;";
+	"CREATE INDEX IF NOT EXISTS mailboxes_owner ON mailboxes(owner_id);"
+	"CREATE INDEX IF NOT EXISTS mailboxes_company"
+	" ON mailboxes(company_id, kind);"
+	"CREATE INDEX IF NOT EXISTS addresses_mailbox ON addresses(mailbox_id);"
+	"CREATE INDEX IF NOT EXISTS shares_mailbox ON shares(mailbox_id);"
+	"CREATE INDEX IF NOT EXISTS share_grantees_user"
+	" ON share_grantees(user_id, share_id);";
 
 _Static_assert(REPLICA_SCHEMA_VERSION == 2,
 	       "replica_schema_sql writes user_version 2");
@@ -432,9 +432,7 @@ static int writer_begin(struct replica_writer *w)
 	if (fresh) {
 		if (writer_exec(w, replica_schema_sql, "cannot create") < 0)
 			return -1;
-	} else if (writer_exec(w, replica_drop_index_sql,
-			       "cannot drop indexes") < 0 ||
-		   writer_exec(w,
+	} else if (writer_exec(w,
 			       "DELETE FROM meta; DELETE FROM companies;"
 			       "DELETE FROM domains; DELETE FROM users;"
 			       "DELETE FROM mailboxes; DELETE FROM addresses;"
