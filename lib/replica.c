@@ -121,6 +121,9 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 		" SELECT u.login FROM shares s JOIN share_grantees g"
 		" ON g.share_id = s.id JOIN users u ON u.id = g.user_id"
 		" WHERE s.mailbox_id = ?1 ORDER BY 1",
+	/* recipient.c: through the view the site's own tables use. */
+	[REPLICA_STMT_RECIPIENT] =
+		"SELECT mailbox, person FROM recipients WHERE address = ?1",
 	[REPLICA_STMT_BEGIN] = "BEGIN",
 	[REPLICA_STMT_COMMIT] = "COMMIT",
 };
