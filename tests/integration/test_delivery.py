@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
 import time
 import uuid
@@ -487,3 +488,47 @@ def test_mail_processes_need_mail_access_groups(stack):
         assert "%s is mode 2750" % stack.libdir in log, log[-2000:]
     finally:
         dc.stop()
+
+
+def socketmap(path, *requests, raw=None):
+    """Netstring requests on one connection: the replies, or b"" where
+    the server closed the connection."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    try:
+        if raw is not None:
+            s.sendall(raw)
+        else:
+            for r in requests:
+                r = r.encode("utf-8")
+                s.sendall(b"%d:%s," % (len(r), r))
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    finally:
+        s.close()
+
+
+def test_socketmap_protocol(stack):
+    """Replies in order on one connection; bad input closes the
+    connection without a reply; odd keys are not found."""
+    out = socketmap(stack.map_socket, "mailbox info@abc.com",
+                    "alias " + PETER_ALIAS, "mailbox @abc.com",
+                    "alias abc.com", "mailbox " + "x" * 2000 + "@abc.com",
+                    "nosuchmap info@abc.com")
+    assert out == (b"15:OK info@abc.com,"
+                   b"24:OK peter.mueller@abc.com,"
+                   b"9:NOTFOUND ,9:NOTFOUND ,9:NOTFOUND ,"
+                   b"35:PERM unknown map (mailbox or alias),"), out
+    assert socketmap(stack.map_socket, raw=b"garbage\n") == b""
+    assert socketmap(stack.map_socket, raw=b"5:mailbox,") == b""
+    assert socketmap(stack.map_socket,
+                     raw=b"99999999:mailbox info@abc.com,") == b""
+    # The daemon is still there for the next one.
+    assert socketmap(stack.map_socket, "mailbox info@abc.com") == \
+        b"15:OK info@abc.com,"

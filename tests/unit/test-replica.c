@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "recipient.h"
 #include "replica-handle.h"
 #include "replica-private.h"
 #include "rights.h"
@@ -841,6 +842,99 @@ static void test_async(const char *path)
 	replica_close(&rep);
 }
 
+/* lookup - recipient_lookup() as "1 answer", "0" or "-1" */
+static const char *lookup(struct replica *rep, enum recipient_map map,
+			  const char *key)
+{
+	static char text[600];
+	char out[ADDR_MAX];
+	const char *error;
+	int rc = recipient_lookup(rep, map, key, "+", out, sizeof(out),
+				  &error);
+
+	if (rc > 0)
+		snprintf(text, sizeof(text), "1 %s", out);
+	else
+		snprintf(text, sizeof(text), "%d", rc);
+	return text;
+}
+
+/* test_recipient_lookup - the socketmap maps of mailgrants-policyd */
+static void test_recipient_lookup(const char *path)
+{
+	struct replica *rep;
+	const char *error;
+
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	/* Mailboxes that are not people, by any form of their address. */
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "info@abc.com"),
+		   "1 info@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "INFO@Abc.COM"),
+		   "1 info@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "info+orders@abc.com"),
+		   "1 info@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "makler@abc.com"),
+		   "1 makler@abc.com");
+	/* People are the site's; unknown and non-addresses are not found. */
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "peter.mueller@abc.com"),
+		   "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX,
+			  "peter.m\xc3\xbcller@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "nobody@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "\xff@abc.com"), "0");
+	/* Aliases go to the primary address, extension kept; the primary
+	   itself is not an alias (Postfix stops there). */
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS,
+			  "peter.m\xc3\xbcller@abc.com"),
+		   "1 peter.mueller@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS,
+			  "Peter.M\xc3\x9cller@abc.com"),
+		   "1 peter.mueller@abc.com");
+	/* NFD "u" + combining diaeresis is the same address. */
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS,
+			  "peter.mu\xcc\x88ller@abc.com"),
+		   "1 peter.mueller@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS,
+			  "peter.m\xc3\xbcller+privat@abc.com"),
+		   "1 peter.mueller+privat@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "peter.mueller@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "peter.mueller+x@abc.com"),
+		   "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "info@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "nobody@abc.com"), "0");
+	replica_close(&rep);
+
+	/* An IDN domain: stored as A-label, asked in either form. */
+	struct replica_writer_settings set = { 0 };
+	struct replica_writer *w;
+	const char *domains[] = { "b\xc3\xbc" "cher.de", NULL };
+	const char *info[] = { "info@b\xc3\xbc" "cher.de", NULL };
+	struct replica_company c = { .dn = "o=buecher,dc=example,dc=org",
+				     .domains = domains };
+	struct replica_mailbox m = {
+		.dn = "cn=info,o=buecher,dc=example,dc=org",
+		.kind = REPLICA_MAILBOX_COMPANY, .addresses = info };
+
+	cleanup(path);
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT(replica_stage_company(w, &c) == 0);
+	TEST_ASSERT(replica_stage_mailbox(w, &m) == 0);
+	TEST_ASSERT(replica_writer_commit(&w, "test", NULL, &error) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "info@b\xc3\xbc" "cher.de"),
+		   "1 info@xn--bcher-kva.de");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "info@xn--bcher-kva.de"),
+		   "1 info@xn--bcher-kva.de");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "info@b\xc3\xbc" "cher.de"),
+		   "1 info@xn--bcher-kva.de");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "info@xn--bcher-kva.de"), "0");
+	replica_close(&rep);
+}
+
 /* recipient - the view's row for an address, as "mailbox kind person" */
 static void recipient(sqlite3 *db, const char *address, char *out,
 		      size_t outsize)
@@ -996,6 +1090,7 @@ int main(void)
 	test_handle_text_outlives(path);
 	test_handle_denied(path);
 	test_recipients_view(path);
+	test_recipient_lookup(path);
 	cleanup(path);
 	return test_exit("test-replica");
 }
