@@ -452,6 +452,7 @@ static void server_lookup(struct server *srv, struct conn *c,
 	size_t name_len = space != NULL ? (size_t)(space - req) : 0;
 	size_t key_len = space != NULL ? len - name_len - 1 : 0;
 	int n, found;
+	bool failed = false;
 
 	srv->count.lookups++;
 	if (space == NULL || name_len >= sizeof(name) ||
@@ -482,8 +483,9 @@ static void server_lookup(struct server *srv, struct conn *c,
 			found = recipient_lookup(server_rep(srv), map, key,
 						 srv->set.cfg->recipient_delimiter,
 						 value, sizeof(value), &error);
-			if (found < 0)
-				server_replica_failed(srv, error);
+			/* The text lives in the replica: drop it only after
+			   it was logged below. */
+			failed = found < 0;
 		}
 		if (found == -2)
 			n = snprintf(reply, sizeof(reply), "PERM unknown map"
@@ -498,13 +500,19 @@ static void server_lookup(struct server *srv, struct conn *c,
 			n = snprintf(reply, sizeof(reply), "OK %s", value);
 		else
 			n = snprintf(reply, sizeof(reply), "NOTFOUND ");
-		if (found < 0) {
+		policy_printable(key, printable, sizeof(printable));
+		if (found == -2) {
+			srv->count.errors++;
+			msg_warn("lookup %.15s <%s>: unknown map; answering"
+				 " PERM", name, printable);
+		} else if (found < 0) {
 			srv->count.lookups_temp++;
-			policy_printable(key, printable, sizeof(printable));
 			msg_warn("lookup %s <%s>: %s; answering TEMP", name,
-				 printable, found == -2 ? "unknown map" :
-				 error != NULL ? error : "replica unavailable");
+				 printable, error != NULL ? error :
+				 "replica unavailable");
 		}
+		if (failed)
+			server_replica_failed(srv, error);
 	}
 	if (n < 0 || (size_t)n >= sizeof(reply))
 		n = snprintf(reply, sizeof(reply), "TEMP internal error");
