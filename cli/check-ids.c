@@ -263,8 +263,9 @@ unsigned int check_identities(const struct config *cfg)
 	       " (the replica's group; replica_group is not set)");
 	for (size_t i = 0; i < n; i++)
 		printf(" %s", user_name(readers[i], ub, sizeof(ub)));
-	printf("%s\n", n == 0 ? " nobody yet (adduser vmail GROUP for "
-	       "Dovecot's mail user)" : "");
+	printf("%s\n", n == 0 ? " nobody yet (Dovecot's mail processes "
+	       "read it through mail_access_groups: check --front-ends "
+	       "tests them)" : "");
 
 	if (have_db) {
 		struct stat st;

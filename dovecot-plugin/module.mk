@@ -50,6 +50,8 @@ install-dovecot-plugin: $(DP_SO)
 	install -d $(DESTDIR)$(DOVECOT_MODULEDIR) $(DESTDIR)$(DATADIR)/dovecot
 	install -m 0644 $(DP_SO) $(DESTDIR)$(DOVECOT_MODULEDIR)/
 	install -m 0644 dovecot-plugin/90-mailgrants.conf \
-		$(DESTDIR)$(DATADIR)/dovecot/90-mailgrants.conf
+		dovecot-plugin/91-mailgrants-userdb.conf \
+		dovecot-plugin/dovecot-mailgrants-sql.conf.ext \
+		$(DESTDIR)$(DATADIR)/dovecot/
 INSTALL_TARGETS += install-dovecot-plugin
 .PHONY: install-dovecot-plugin

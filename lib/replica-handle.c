@@ -15,10 +15,15 @@
 #include "replica-handle.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "xalloc.h"
 
@@ -81,6 +86,113 @@ static bool replica_handle_same(const struct stat *a, const struct stat *b)
 	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* replica_handle_append - add to the error text, bounded */
+static void __attribute__((format(printf, 2, 3)))
+replica_handle_append(struct replica_handle *h, const char *fmt, ...)
+{
+	size_t len = strlen(h->error);
+	va_list ap;
+
+	if (len + 1 >= sizeof(h->error))
+		return;
+	va_start(ap, fmt);
+	/* A truncated hint is still better than none. */
+	vsnprintf(h->error + len, sizeof(h->error) - len, fmt, ap);
+	va_end(ap);
+}
+
+/* replica_handle_append_user - "uid 5000(vmail), gid ..., groups ..." */
+static void replica_handle_append_user(struct replica_handle *h)
+{
+	gid_t groups[64];
+	struct passwd *pw = getpwuid(geteuid());
+	struct group *gr = getgrgid(getegid());
+	int n = getgroups(sizeof(groups) / sizeof(*groups), groups);
+
+	replica_handle_append(h, "this process runs as uid %ld(%s), gid"
+			      " %ld(%s), groups", (long)geteuid(),
+			      pw != NULL ? pw->pw_name : "?",
+			      (long)getegid(), gr != NULL ? gr->gr_name : "?");
+	if (n <= 0)
+		replica_handle_append(h, " none");
+	for (int i = 0; i < n; i++) {
+		gr = getgrgid(groups[i]);
+		replica_handle_append(h, "%s%ld(%s)", i == 0 ? " " : ",",
+				      (long)groups[i],
+				      gr != NULL ? gr->gr_name : "?");
+	}
+}
+
+/* replica_handle_append_mode - "PATH is 0640 mailgrants:mailgrants-read" */
+static void replica_handle_append_mode(struct replica_handle *h,
+				       const char *path)
+{
+	struct stat st;
+	struct passwd *pw;
+	struct group *gr;
+
+	if (stat(path, &st) < 0) {
+		replica_handle_append(h, "; %s: %s", path, strerror(errno));
+		return;
+	}
+	pw = getpwuid(st.st_uid);
+	gr = getgrgid(st.st_gid);
+	replica_handle_append(h, "; %s is mode %04o, owner %ld(%s), group"
+			      " %ld(%s)", path, (unsigned int)(st.st_mode & 07777),
+			      (long)st.st_uid, pw != NULL ? pw->pw_name : "?",
+			      (long)st.st_gid, gr != NULL ? gr->gr_name : "?");
+}
+
+/* replica_handle_denied - after a failed open: if it was a permission
+   problem, say who asked and what the files allow. A reader that is
+   not in the readers' group (Dovecot without mail_access_groups, a
+   daemon started without its supplementary groups) otherwise only
+   sees "Permission denied" or SQLite's "unable to open database". */
+static void replica_handle_denied(struct replica_handle *h, int stat_errno)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char *dir = NULL, *slash;
+	char *denied = NULL;
+
+	if (stat_errno == EACCES) {
+		/* The directory cannot be searched: show it. Files are probed
+	   without blocking: the path may be a FIFO (refused before). */
+		dir = xstrdup(h->path);
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else if (slash != NULL)
+			*slash = '\0';
+		else {
+			free(dir);
+			dir = xstrdup(".");
+		}
+		denied = dir;
+	} else {
+		for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes) &&
+		     denied == NULL; i++) {
+			char *file = xasprintf("%s%s", h->path, suffixes[i]);
+			int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+				      O_NONBLOCK);
+
+			if (fd >= 0)
+				close(fd);
+			if (fd < 0 && errno == EACCES)
+				denied = file;
+			else
+				free(file);
+		}
+	}
+	if (denied == NULL)
+		return;
+	replica_handle_append(h, " (permission denied: ");
+	replica_handle_append_user(h);
+	replica_handle_append_mode(h, denied);
+	replica_handle_append(h, "; readers need the group of the replica,"
+			      " see mailgrants.conf(5) replica_group)");
+	free(denied);
+}
+
 /* replica_handle_attach - (re)open the file, validated; 0 or -1 */
 static int replica_handle_attach(struct replica_handle *h)
 {
@@ -88,9 +200,12 @@ static int replica_handle_attach(struct replica_handle *h)
 	const char *error;
 
 	if (stat(h->path, &st) < 0) {
+		int err = errno;
+
 		snprintf(h->error, sizeof(h->error),
-			 "replica %s: %s (has mailgrants sync run?)", h->path,
-			 strerror(errno));
+			 "replica %s: %s%s", h->path, strerror(err),
+			 err == ENOENT ? " (has mailgrants sync run?)" : "");
+		replica_handle_denied(h, err);
 		replica_handle_drop(h);
 		return -1;
 	}
@@ -103,6 +218,7 @@ static int replica_handle_attach(struct replica_handle *h)
 	   attaches once more. */
 	if (replica_open(h->path, &h->rep, &error) < 0) {
 		replica_handle_set_error(h, error);
+		replica_handle_denied(h, 0);
 		h->rep = NULL;
 		return -1;
 	}

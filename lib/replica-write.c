@@ -52,26 +52,37 @@ static const char *const replica_schema_sql =
 	"CREATE TABLE share_grantees(share_id INTEGER NOT NULL,"
 	" user_id INTEGER NOT NULL, PRIMARY KEY(share_id, user_id))"
 	" WITHOUT ROWID;"
-	"PRAGMA user_version = 1;";
+	/* The stable face of the replica for the MTA's and Dovecot's own
+	   lookup tables (README "Delivery"): every granted address in its
+	   normal form, the primary address of its mailbox, the mailbox's
+	   kind, and whether it is a person's primary mailbox (people
+	   resolve through the site's own userdb). Tables may change
+	   between versions; these columns do not. */
+	"CREATE VIEW recipients(address, mailbox, kind, person) AS"
+	" SELECT a.address, m.address,"
+	" CASE m.kind WHEN 2 THEN 'company' ELSE 'private' END,"
+	" EXISTS (SELECT 1 FROM users u WHERE u.dn = m.dn)"
+	" FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id;"
+	"PRAGMA user_version = 2;";
 
-/* Secondary indexes are built after the bulk load, not row by row:
-   nothing the staging looks up needs them. */
+/* Secondary indexes are built after the bulk load of a new file, not
+   row by row: nothing the staging looks up needs them. A sync of an
+   existing file keeps them: dropping and building them again would
+   change the schema, and every reader's prepared statement with it;
+   Dovecot's sqlite driver (sql userdb on the replica) does not prepare
+   again by itself, and each of its processes would fail one lookup
+   (a 451) after every sync. */
 static const char *const replica_index_sql =
-	"CREATE INDEX mailboxes_owner ON mailboxes(owner_id);"
-	"CREATE INDEX mailboxes_company ON mailboxes(company_id, kind);"
-	"CREATE INDEX addresses_mailbox ON addresses(mailbox_id);"
-	"CREATE INDEX shares_mailbox ON shares(mailbox_id);"
-	"CREATE INDEX share_grantees_user ON share_grantees(user_id, share_id);";
+	"CREATE INDEX IF NOT EXISTS mailboxes_owner ON mailboxes(owner_id);"
+	"CREATE INDEX IF NOT EXISTS mailboxes_company"
+	" ON mailboxes(company_id, kind);"
+	"CREATE INDEX IF NOT EXISTS addresses_mailbox ON addresses(mailbox_id);"
+	"CREATE INDEX IF NOT EXISTS shares_mailbox ON shares(mailbox_id);"
+	"CREATE INDEX IF NOT EXISTS share_grantees_user"
+	" ON share_grantees(user_id, share_id);";
 
-static const char *const replica_drop_index_sql =
-	"DROP INDEX IF EXISTS mailboxes_owner;"
-	"DROP INDEX IF EXISTS mailboxes_company;"
-	"DROP INDEX IF EXISTS addresses_mailbox;"
-	"DROP INDEX IF EXISTS shares_mailbox;"
-	"DROP INDEX IF EXISTS share_grantees_user;";
-
-_Static_assert(REPLICA_SCHEMA_VERSION == 1,
-	       "replica_schema_sql writes user_version 1");
+_Static_assert(REPLICA_SCHEMA_VERSION == 2,
+	       "replica_schema_sql writes user_version 2");
 
 static const char *const replica_temp_sql =
 	"CREATE TEMP TABLE t_company_group(company_id INTEGER, group_dn TEXT);"
@@ -421,9 +432,7 @@ static int writer_begin(struct replica_writer *w)
 	if (fresh) {
 		if (writer_exec(w, replica_schema_sql, "cannot create") < 0)
 			return -1;
-	} else if (writer_exec(w, replica_drop_index_sql,
-			       "cannot drop indexes") < 0 ||
-		   writer_exec(w,
+	} else if (writer_exec(w,
 			       "DELETE FROM meta; DELETE FROM companies;"
 			       "DELETE FROM domains; DELETE FROM users;"
 			       "DELETE FROM mailboxes; DELETE FROM addresses;"

@@ -10,7 +10,8 @@
  *	foreign one being rebuilt) is written under a temporary name and
  *	renamed into place only after the whole sync committed.
  *
- *	Schema version 1:
+ *	Schema version 2 (1 had no view; a reader refuses it and the
+ *	sync rebuilds it):
  *	  meta(key, value)            source, last_success, counts,
  *	                              cross_company_shares (yes/no)
  *	  companies(id, dn, group_id) group_id -1: required group missing
@@ -23,6 +24,10 @@
  *	  groups(id, dn), group_members(group_id, user_id)  flattened
  *	  shares(id, dn, mailbox_id, rights, not_before, not_after,
  *	         description), share_grantees(share_id, user_id) flattened
+ *	  view recipients(address, mailbox, kind, person)  for the site's
+ *	         lookup tables: address (normal form) -> its mailbox's
+ *	         primary address; kind 'private'/'company'; person 1 for a
+ *	         user's primary mailbox. Its columns stay as they are.
  * DIAGNOSTICS
  *	Errors name the replica file and what failed; the caller prints
  *	them.
@@ -116,6 +121,9 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 		" SELECT u.login FROM shares s JOIN share_grantees g"
 		" ON g.share_id = s.id JOIN users u ON u.id = g.user_id"
 		" WHERE s.mailbox_id = ?1 ORDER BY 1",
+	/* recipient.c: through the view the site's own tables use. */
+	[REPLICA_STMT_RECIPIENT] =
+		"SELECT mailbox, person FROM recipients WHERE address = ?1",
 	[REPLICA_STMT_BEGIN] = "BEGIN",
 	[REPLICA_STMT_COMMIT] = "COMMIT",
 };

@@ -66,7 +66,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define REPLICA_SCHEMA_VERSION 1
+#define REPLICA_SCHEMA_VERSION 2
 #define REPLICA_DN_MAX 1024
 
 enum replica_mailbox_kind {

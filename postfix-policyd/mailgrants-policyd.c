@@ -2,7 +2,7 @@
  * NAME
  *	mailgrants-policyd - may this login send as this sender? (Postfix)
  * SYNOPSIS
- *	mailgrants-policyd [-c FILE] --listen unix:PATH|inet:HOST:PORT ...
+ *	mailgrants-policyd [-c FILE] --listen [socketmap:]unix:PATH|inet:HOST:PORT ...
  *		[--user NAME] [--foreground] [--timeout SECS]
  *		[--idle-timeout SECS] [--max-connections N]
  *	mailgrants-policyd [-c FILE] --stdio [--user NAME]
@@ -36,12 +36,21 @@
  *	client disconnects (standard error is the client too, so it logs
  *	to syslog; do not add --foreground there).
  *
+ *	A listener named "socketmap:unix:PATH" (or socketmap:inet:...)
+ *	serves Postfix socketmap(5) lookups instead of policy requests:
+ *	the maps "mailbox" (virtual_mailbox_maps: company and extra
+ *	private mailboxes, by any of their addresses) and "alias"
+ *	(virtual_alias_maps: any other address or form of a mailbox to
+ *	its primary address), from the same replica (README "Delivery").
+ *	While the replica is unavailable they answer TEMP, and Postfix a
+ *	temporary 4xx: a recipient is never bounced for want of it.
+ *
  *	It never serves as root: started as root it needs --user, and it
  *	exits with an error without it.
  * OPTIONS
  *	-c FILE, --config FILE
  *		mailgrants.conf (default /etc/mailgrants/mailgrants.conf).
- *	--listen unix:PATH | inet:HOST:PORT
+ *	--listen [socketmap:]unix:PATH | [socketmap:]inet:HOST:PORT
  *		a socket to serve (up to 8); a stale socket file is
  *		replaced; the socket is mode 0666, so the directory it is in
  *		decides who may connect.

@@ -18,7 +18,9 @@ install-policyd: $(POLICYD_BIN)
 	install -m 0755 $(POLICYD_BIN) $(DESTDIR)$(SBINDIR)/mailgrants-policyd
 	install -m 0644 doc/mailgrants-policyd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 postfix-policyd/main.cf.snippet \
-		postfix-policyd/master.cf.snippet $(DESTDIR)$(DATADIR)/postfix/
+		postfix-policyd/master.cf.snippet \
+		postfix-policyd/delivery.main.cf.snippet \
+		$(DESTDIR)$(DATADIR)/postfix/
 	sed -e 's|/usr/sbin/mailgrants-policyd|$(SBINDIR)/mailgrants-policyd|' \
 		-e 's|/etc/mailgrants/|$(SYSCONFDIR)/mailgrants/|' \
 		postfix-policyd/mailgrants-policyd.service \

@@ -33,9 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "msg.h"
 #include "policy-proto.h"
 #include "policy.h"
+#include "recipient.h"
 #include "replica-handle.h"
 #include "replica.h"
 #include "xalloc.h"
@@ -58,17 +60,20 @@ struct conn {
 	long long out_since;	/* ms; 0: nothing waits to be written */
 	long long last_io;	/* ms */
 	bool eof;		/* client finished sending */
+	bool socketmap;		/* Postfix socketmap, not policy requests */
 	unsigned int events;	/* what epoll watches now */
 };
 
 struct listener {
 	int fd;
+	bool socketmap;		/* its connections speak socketmap */
 	char *unix_path;	/* to unlink at exit */
 };
 
 struct server_counters {
 	unsigned long requests, dunno, reject, defer;
 	unsigned long errors, timeouts, connections;
+	unsigned long lookups, lookups_temp;
 };
 
 struct server {
@@ -237,6 +242,9 @@ int server_listen(struct server *srv, const char *spec, const char **error_r)
 		return -1;
 	}
 	l = &srv->listeners[srv->listener_count];
+	l->socketmap = strncmp(spec, "socketmap:", 10) == 0;
+	if (l->socketmap)
+		spec += 10;
 	if (strncmp(spec, "unix:", 5) == 0) {
 		if (server_listen_unix(spec + 5, &fd, error_r) < 0)
 			return -1;
@@ -433,12 +441,138 @@ static void server_answer(struct server *srv, struct conn *c, long long now)
 
 static int conn_write(struct server *srv, struct conn *c, long long now);
 
+/* server_lookup - answer one socketmap request "NAME KEY" */
+static void server_lookup(struct server *srv, struct conn *c,
+			  const char *req, size_t len, long long now)
+{
+	char name[16], key[ADDR_MAX + 1], value[ADDR_MAX], reply[ADDR_MAX + 64];
+	char printable[ADDR_MAX];
+	const char *space = memchr(req, ' ', len), *error = NULL;
+	enum recipient_map map;
+	size_t name_len = space != NULL ? (size_t)(space - req) : 0;
+	size_t key_len = space != NULL ? len - name_len - 1 : 0;
+	int n, found;
+	bool failed = false;
+
+	srv->count.lookups++;
+	if (space == NULL || name_len >= sizeof(name) ||
+	    memchr(req, '\0', len) != NULL) {
+		n = snprintf(reply, sizeof(reply), "PERM bad request");
+	} else if (key_len >= sizeof(key)) {
+		/* Longer than any address the replica holds. */
+		n = snprintf(reply, sizeof(reply), "NOTFOUND ");
+	} else {
+		memcpy(name, req, name_len);
+		name[name_len] = '\0';
+		memcpy(key, space + 1, key_len);
+		key[key_len] = '\0';
+		if (recipient_map_parse(name, &map) < 0) {
+			found = -2;
+		} else if (key[0] == '@' || strchr(key, '@') == NULL) {
+			/* A domain (virtual_alias_domains defaults to
+			   $virtual_alias_maps: trivial-rewrite asks with
+			   "abc.com"), "@domain" or a bare local part is
+			   never a replica key: no answer depends on the
+			   replica, so none can be a temporary error that
+			   Postfix's resolver caches. */
+			found = 0;
+		} else if (replica_handle_check(srv->replica, time(NULL),
+						false, &error) != 1) {
+			found = -1;
+		} else {
+			found = recipient_lookup(server_rep(srv), map, key,
+						 srv->set.cfg->recipient_delimiter,
+						 value, sizeof(value), &error);
+			/* The text lives in the replica: drop it only after
+			   it was logged below. */
+			failed = found < 0;
+		}
+		if (found == -2)
+			n = snprintf(reply, sizeof(reply), "PERM unknown map"
+				     " (mailbox or alias)");
+		else if (found < 0)
+			/* Postfix answers 451 4.3.0 and the client retries:
+			   a recipient is never refused for want of a
+			   replica. */
+			n = snprintf(reply, sizeof(reply), "TEMP replica"
+				     " unavailable");
+		else if (found > 0)
+			n = snprintf(reply, sizeof(reply), "OK %s", value);
+		else
+			n = snprintf(reply, sizeof(reply), "NOTFOUND ");
+		policy_printable(key, printable, sizeof(printable));
+		if (found == -2) {
+			srv->count.errors++;
+			msg_warn("lookup %.15s <%s>: unknown map; answering"
+				 " PERM", name, printable);
+		} else if (found < 0) {
+			srv->count.lookups_temp++;
+			msg_warn("lookup %s <%s>: %s; answering TEMP", name,
+				 printable, error != NULL ? error :
+				 "replica unavailable");
+		}
+		if (failed)
+			server_replica_failed(srv, error);
+	}
+	if (n < 0 || (size_t)n >= sizeof(reply))
+		n = snprintf(reply, sizeof(reply), "TEMP internal error");
+	/* A netstring: length, colon, text, comma. */
+	char head[16];
+	int h = snprintf(head, sizeof(head), "%d:", n);
+
+	conn_append(c, head, (size_t)h, now);
+	conn_append(c, reply, (size_t)n, now);
+	conn_append(c, ",", 1, now);
+}
+
+/* conn_process_socketmap - netstrings "LEN:NAME KEY,"; -1: close */
+static int conn_process_socketmap(struct server *srv, struct conn *c,
+				  long long now)
+{
+	size_t off = 0;
+
+	while (off < c->in_len) {
+		size_t i = off, len = 0;
+
+		while (i < c->in_len && i - off < 6 &&
+		       c->in[i] >= '0' && c->in[i] <= '9')
+			len = len * 10 + (size_t)(c->in[i++] - '0');
+		if (i == c->in_len)
+			break;		/* the length is still coming */
+		if (i == off || c->in[i] != ':' ||
+		    len > sizeof(c->in) - 16) {
+			msg_warn("%s: not a socketmap netstring; closing"
+				 " connection without reply", c->peer);
+			srv->count.errors++;
+			return -1;
+		}
+		if (c->in_len - (i + 1) < len + 1)
+			break;		/* the rest is still coming */
+		if (c->in[i + 1 + len] != ',') {
+			msg_warn("%s: socketmap netstring without its comma;"
+				 " closing connection without reply", c->peer);
+			srv->count.errors++;
+			return -1;
+		}
+		server_lookup(srv, c, c->in + i + 1, len, now);
+		off = i + 1 + len + 1;
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	c->request_start = c->in_len == 0 ? 0 :
+		c->request_start != 0 ? c->request_start : now;
+	return 0;
+}
+
 /* conn_process - parse what was read; -1: close the connection */
 static int conn_process(struct server *srv, struct conn *c, long long now)
 {
 	size_t off = 0, used;
 	const char *error;
 	int ret;
+
+	if (c->socketmap)
+		return conn_process_socketmap(srv, c, now);
 
 	while ((ret = policy_parser_feed(&c->parser, c->in + off,
 					 c->in_len - off, &used,
@@ -556,10 +690,12 @@ static void server_log_counters(struct server *srv)
 
 	msg_info("statistics: requests=%lu dunno=%lu reject=%lu "
 		 "defer_if_permit=%lu errors=%lu timeouts=%lu "
-		 "connections=%lu active=%u replica=%s",
+		 "connections=%lu active=%u replica=%s lookups=%lu"
+		 " lookups_temp=%lu",
 		 k->requests, k->dunno, k->reject, k->defer, k->errors,
 		 k->timeouts, k->connections, srv->conn_count,
-		 server_rep(srv) != NULL ? "open" : "unavailable");
+		 server_rep(srv) != NULL ? "open" : "unavailable",
+		 k->lookups, k->lookups_temp);
 }
 
 /* server_signal - handle the signals that arrived */
@@ -671,6 +807,7 @@ static void server_accept(struct server *srv, struct listener *l)
 		}
 		server_peer_name(fd, &ss, peer, sizeof(peer));
 		c = conn_create(srv, fd, fd, peer);
+		c->socketmap = l->socketmap;
 		memset(&ev, 0, sizeof(ev));
 		ev.events = c->events = EPOLLIN;
 		ev.data.ptr = c;

@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential pkg-config libldap2-dev libsqlite3-dev libidn2-dev
 libunistring-dev libmilter-dev sqlite3 slapd ldap-utils dovecot-core
-dovecot-dev dovecot-imapd dovecot-lmtpd dovecot-ldap postfix postfix-sqlite swaks isync
+dovecot-dev dovecot-imapd dovecot-lmtpd dovecot-ldap dovecot-sqlite postfix postfix-sqlite
+postfix-ldap swaks isync
 python3 python3-pytest clang valgrind time man-db"
 missing=""
 for p in $PKGS; do

@@ -61,11 +61,15 @@ FILES = [
     ("postfix-mailgrants", "%D/postfix/main.cf.snippet", False),
     ("postfix-mailgrants", "%D/postfix/master.cf.snippet", False),
     ("postfix-mailgrants", "%D/postfix/milter.main.cf.snippet", False),
+    ("postfix-mailgrants", "%D/postfix/delivery.main.cf.snippet", False),
     ("postfix-mailgrants", "%U/mailgrants-policyd.service", False),
     ("postfix-mailgrants", "%U/mailgrants-milter.service", False),
     ("dovecot-mailgrants", MODULEDIR + "/lib20_mailgrants_plugin.so",
      False),
     ("dovecot-mailgrants", "%D/dovecot/90-mailgrants.conf", False),
+    ("dovecot-mailgrants", "%D/dovecot/91-mailgrants-userdb.conf", False),
+    ("dovecot-mailgrants", "%D/dovecot/dovecot-mailgrants-sql.conf.ext",
+     False),
 ]
 
 UNITS = {

@@ -39,6 +39,9 @@ Parameters (all keyword; the defaults suit the abc.com example):
     extra_conf      text appended verbatim to dovecot.conf (namespaces,
                     plugin { } blocks, protocol imap { } ...)
     userdb_args     override the static userdb's args
+    userdb_conf     replace the static userdb by these userdb { } blocks
+                    (a site's own userdbs); "{ldap_conf}" in it becomes
+                    the path of the generated dovecot-ldap.conf.ext
     passwd_file     a passwd-file (write_passwd_file()) as the passdb
                     instead of LDAP: for benchmarks, where the logins'
                     passwords must not cost an LDAP bind each; the
@@ -91,7 +94,7 @@ class Dovecot:
                  protocols=(), lmtp_inet=False, mail_user="nobody",
                  mail_plugins="", plugin_dir=None, extra_conf="",
                  userdb_args=None, workdir=None, keep=False, debug=False,
-                 start_timeout=15.0, passwd_file=None):
+                 start_timeout=15.0, passwd_file=None, userdb_conf=None):
         self.ldap_uri = ldap_uri
         self.ldap_bind_dn = ldap_bind_dn
         self.ldap_bind_password = ldap_bind_password
@@ -107,6 +110,7 @@ class Dovecot:
         self.plugin_dir = plugin_dir
         self.extra_conf = extra_conf
         self.userdb_args = userdb_args
+        self.userdb_conf = userdb_conf
         self.passwd_file = passwd_file
         self.keep = keep
         self.debug = debug
@@ -175,12 +179,18 @@ class Dovecot:
         else:
             lines += ["  driver = ldap",
                       "  args = %s" % self.ldap_conf_path]
+        lines += ["}"]
+        if self.userdb_conf is not None:
+            lines += [self.userdb_conf.replace(
+                "{ldap_conf}", self.ldap_conf_path).rstrip("\n")]
+        else:
+            lines += [
+                "userdb {",
+                "  driver = static",
+                "  args = %s" % userdb_args,
+                "}",
+            ]
         lines += [
-            "}",
-            "userdb {",
-            "  driver = static",
-            "  args = %s" % userdb_args,
-            "}",
             "",
             "service auth {",
             "  unix_listener %s {" % os.path.basename(self.auth_socket),

@@ -40,12 +40,19 @@ def make_plugin_dir(build_dir, workdir):
     return d
 
 
-def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS):
-    """The shipped snippet with this instance's paths."""
+def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS,
+                reader_group="nogroup"):
+    """The shipped snippet with this instance's paths; its readers' group
+    (mail_access_groups) is reader_group, a group every test host has,
+    instead of the package's mailgrants-read."""
     with open(os.path.join(repo_dir, "dovecot-plugin",
                            "90-mailgrants.conf")) as f:
         text = f.read()
     assert "/var/vmail/" in text and "/var/lib/mailgrants/grants.db" in text
+    assert "mail_access_groups = $mail_access_groups mailgrants-read" in text
+    text = text.replace("mail_access_groups = $mail_access_groups "
+                        "mailgrants-read", "mail_access_groups = "
+                        "$mail_access_groups " + reader_group)
     text = text.replace("/var/vmail/", vmail_dir + "/")
     text = text.replace("/var/lib/mailgrants/grants.db", replica)
     text = re.sub(r"mailgrants_cache_secs = \d+",

@@ -15,9 +15,13 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <grp.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "recipient.h"
 #include "replica-handle.h"
 #include "replica-private.h"
 #include "rights.h"
@@ -838,6 +842,232 @@ static void test_async(const char *path)
 	replica_close(&rep);
 }
 
+/* lookup - recipient_lookup() as "1 answer", "0" or "-1" */
+static const char *lookup(struct replica *rep, enum recipient_map map,
+			  const char *key)
+{
+	static char text[600];
+	char out[ADDR_MAX];
+	const char *error;
+	int rc = recipient_lookup(rep, map, key, "+", out, sizeof(out),
+				  &error);
+
+	if (rc > 0)
+		snprintf(text, sizeof(text), "1 %s", out);
+	else
+		snprintf(text, sizeof(text), "%d", rc);
+	return text;
+}
+
+/* test_recipient_lookup - the socketmap maps of mailgrants-policyd */
+static void test_recipient_lookup(const char *path)
+{
+	struct replica *rep;
+	const char *error;
+
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	/* Mailboxes that are not people, by any form of their address. */
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "info@abc.com"),
+		   "1 info@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "INFO@Abc.COM"),
+		   "1 info@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "info+orders@abc.com"),
+		   "1 info@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "makler@abc.com"),
+		   "1 makler@abc.com");
+	/* People are the site's; unknown and non-addresses are not found. */
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "peter.mueller@abc.com"),
+		   "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX,
+			  "peter.m\xc3\xbcller@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "nobody@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "\xff@abc.com"), "0");
+	/* Aliases go to the primary address, extension kept; the primary
+	   itself is not an alias (Postfix stops there). */
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS,
+			  "peter.m\xc3\xbcller@abc.com"),
+		   "1 peter.mueller@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS,
+			  "Peter.M\xc3\x9cller@abc.com"),
+		   "1 peter.mueller@abc.com");
+	/* NFD "u" + combining diaeresis is the same address. */
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS,
+			  "peter.mu\xcc\x88ller@abc.com"),
+		   "1 peter.mueller@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS,
+			  "peter.m\xc3\xbcller+privat@abc.com"),
+		   "1 peter.mueller+privat@abc.com");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "peter.mueller@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "peter.mueller+x@abc.com"),
+		   "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "info@abc.com"), "0");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "nobody@abc.com"), "0");
+	replica_close(&rep);
+
+	/* An IDN domain: stored as A-label, asked in either form. */
+	struct replica_writer_settings set = { 0 };
+	struct replica_writer *w;
+	const char *domains[] = { "b\xc3\xbc" "cher.de", NULL };
+	const char *info[] = { "info@b\xc3\xbc" "cher.de", NULL };
+	struct replica_company c = { .dn = "o=buecher,dc=example,dc=org",
+				     .domains = domains };
+	struct replica_mailbox m = {
+		.dn = "cn=info,o=buecher,dc=example,dc=org",
+		.kind = REPLICA_MAILBOX_COMPANY, .addresses = info };
+
+	cleanup(path);
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT(replica_stage_company(w, &c) == 0);
+	TEST_ASSERT(replica_stage_mailbox(w, &m) == 0);
+	TEST_ASSERT(replica_writer_commit(&w, "test", NULL, &error) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "info@b\xc3\xbc" "cher.de"),
+		   "1 info@xn--bcher-kva.de");
+	TEST_STREQ(lookup(rep, RECIPIENT_MAILBOX, "info@xn--bcher-kva.de"),
+		   "1 info@xn--bcher-kva.de");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "info@b\xc3\xbc" "cher.de"),
+		   "1 info@xn--bcher-kva.de");
+	TEST_STREQ(lookup(rep, RECIPIENT_ALIAS, "info@xn--bcher-kva.de"), "0");
+	replica_close(&rep);
+}
+
+/* recipient - the view's row for an address, as "mailbox kind person" */
+static void recipient(sqlite3 *db, const char *address, char *out,
+		      size_t outsize)
+{
+	sqlite3_stmt *st;
+
+	snprintf(out, outsize, "none");
+	if (sqlite3_prepare_v2(db, "SELECT mailbox, kind, person FROM"
+			       " recipients WHERE address = ?1", -1, &st,
+			       NULL) != SQLITE_OK) {
+		snprintf(out, outsize, "error: %s", sqlite3_errmsg(db));
+		return;
+	}
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, outsize, "%s %s %d", sqlite3_column_text(st, 0),
+			 sqlite3_column_text(st, 1), sqlite3_column_int(st, 2));
+	sqlite3_finalize(st);
+}
+
+/* test_recipients_view - the lookup tables' view of the replica: every
+   granted address to its mailbox's primary address, found by index */
+static void test_recipients_view(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char row[512], plan[2048] = "";
+
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+		    SQLITE_OK);
+	recipient(db, "info@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "info@abc.com company 0");
+	recipient(db, "makler@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "makler@abc.com private 0");
+	recipient(db, "peter.m\xc3\xbcller@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "peter.mueller@abc.com private 1");
+	recipient(db, "peter.mueller@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "peter.mueller@abc.com private 1");
+	recipient(db, "nobody@abc.com", row, sizeof(row));
+	TEST_STREQ(row, "none");
+	/* One lookup per SMTP recipient: it must not scan the table. */
+	TEST_ASSERT(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT mailbox"
+				       " FROM recipients WHERE address = 'x'",
+				       -1, &st, NULL) == SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		size_t len = strlen(plan);
+
+		snprintf(plan + len, sizeof(plan) - len, "%s\n",
+			 sqlite3_column_text(st, 3));
+	}
+	sqlite3_finalize(st);
+	TEST_ASSERT(strstr(plan, "SCAN") == NULL);
+	if (strstr(plan, "SCAN") != NULL)
+		fprintf(stderr, "plan:\n%s", plan);
+	sqlite3_close(db);
+}
+
+/* denied_child - as a stranger, how the handle reports path; the
+   exit status is the number of expected words missing from its text */
+static int denied_child(const char *path, const char *const *words)
+{
+	struct replica_handle *h;
+	const char *error;
+	int missing = 0;
+
+	if (geteuid() == 0 &&
+	    (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+	     setuid(65534) < 0))
+		return 100;
+	replica_handle_open(path, 0, &h);
+	if (replica_handle_check(h, time(NULL), true, &error) != 0)
+		missing = 50;
+	for (int i = 0; words[i] != NULL; i++) {
+		if (strstr(error, words[i]) == NULL) {
+			fprintf(stderr, "denied: \"%s\" not in: %s\n",
+				words[i], error);
+			missing++;
+		}
+	}
+	replica_handle_close(&h);
+	return missing;
+}
+
+/* denied_as_stranger - run denied_child in a process of its own */
+static int denied_as_stranger(const char *path, const char *const *words)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(denied_child(path, words));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* test_handle_denied - a reader without the replica's group is told
+   who it is and what the file allows, not just "Permission denied" */
+static void test_handle_denied(const char *path)
+{
+	char dir[] = "/tmp/test-replica-dir-XXXXXX", inner[512], uid[32];
+	const char *file_words[] = { "permission denied", uid, "gid",
+				     "groups", "is mode 0600", "replica_group",
+				     NULL };
+	const char *dir_words[] = { "Permission denied", uid, "is mode 0700",
+				    dir, NULL };
+
+	/* Root reads anything: the child becomes nobody; as another user
+	   the files are made unreadable to everybody but root. */
+	snprintf(uid, sizeof(uid), "uid %ld(",
+		 geteuid() == 0 ? 65534L : (long)geteuid());
+	cleanup(path);
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(chmod(path, geteuid() == 0 ? 0600 : 0000) == 0);
+	if (geteuid() != 0)
+		file_words[4] = "is mode 0000";
+	TEST_ASSERT(denied_as_stranger(path, file_words) == 0);
+	chmod(path, 0644);
+
+	TEST_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(inner, sizeof(inner), "%s/grants.db", dir);
+	TEST_ASSERT(story_build(inner, NULL, NULL) == 0);
+	TEST_ASSERT(chmod(dir, geteuid() == 0 ? 0700 : 0000) == 0);
+	if (geteuid() != 0)
+		dir_words[2] = "is mode 0000";
+	TEST_ASSERT(denied_as_stranger(inner, dir_words) == 0);
+	chmod(dir, 0700);
+	cleanup(inner);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/test-replica-XXXXXX";
@@ -858,6 +1088,9 @@ int main(void)
 	test_handle_refused(path);
 	test_handle_age(path);
 	test_handle_text_outlives(path);
+	test_handle_denied(path);
+	test_recipients_view(path);
+	test_recipient_lookup(path);
 	cleanup(path);
 	return test_exit("test-replica");
 }
