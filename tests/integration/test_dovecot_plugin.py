@@ -1765,7 +1765,9 @@ def test_share_not_after_passes_in_open_sessions(env):
     cn = "window-" + uuid.uuid4().hex[:6]
     marker = "window-" + uuid.uuid4().hex[:8]
     env.lmtp(["buchhaltung@abc.com"], marker)
-    not_after = int(time.time()) + 5
+    # Time for the setup below on a loaded machine, before the window
+    # closes.
+    not_after = int(time.time()) + 10
     rc, out, err = env.slapd.ldapadd(share_ldif(
         cn, "lr", extra="mailgrantsNotAfter: %s\n" % time.strftime(
             "%Y%m%d%H%M%SZ", time.gmtime(not_after))), root=True)
@@ -1800,7 +1802,14 @@ def test_share_not_after_passes_in_open_sessions(env):
             last = None if t.last_content is None else \
                 t.last_content - t_end
             assert last is None or last <= CACHE_SECS, (t.kind, last)
-            assert "relogin" in str(t.refused[1]), (t.kind, t.refused)
+            if t.kind == "pipe" and "reset by peer" in str(t.refused[1]):
+                # Dovecot said BYE and closed while the next pipelined
+                # FETCH was on its way: the kernel answers that with a
+                # reset, which can overtake the BYE. The log says why.
+                assert "Access to this mailbox has ended" in \
+                    env.dc.log_text(), env.dc.log_text()[-2000:]
+            else:
+                assert "relogin" in str(t.refused[1]), (t.kind, t.refused)
     finally:
         for t in loops:
             t.stop = True
