@@ -797,12 +797,15 @@ static void dc_check_identity(const struct dovecot *dc,
 				      cfg->replica_group[0] != '\0' ?
 				      cfg->replica_group : "GROUP-OF-REPLICA");
 
+		/* "$mail_access_groups g" expands to " g" */
+		const char *ex = extra != NULL ? extra : "";
+
+		ex += strspn(ex, " \t");
 		fe_problem("dovecot:", fix, "mail uid %lu gid %lu (groups: "
 			   "mail_gid%s%s) cannot read %s (or its -wal, -shm):"
 			   " every user sees only her own mailbox", uid, gid,
-			   extra != NULL && extra[0] != '\0' ?
-			   ", mail_access_groups " : "",
-			   extra != NULL ? extra : "", replica);
+			   ex[0] != '\0' ? ", mail_access_groups " : "", ex,
+			   replica);
 		free(fix);
 	}
 	if (mask & DC_W)

@@ -299,9 +299,10 @@ def test_replica_unreadable_by_mail_gid(stack):
         for f in files:
             os.chown(f, 0, other.gr_gid)
             os.chmod(f, 0o640)
-        broken(stack, r"WARNING: mail uid %d gid %d \(groups: mail_gid\) "
-               r"cannot read %s" % (stack.dc.mail_uid, stack.dc.mail_gid,
-                                    re.escape(stack.db)),
+        # (mail_access_groups of the shipped snippet: nogroup here)
+        broken(stack, r"WARNING: mail uid %d gid %d \(groups: mail_gid, "
+               r"mail_access_groups nogroup\) cannot read %s"
+               % (stack.dc.mail_uid, stack.dc.mail_gid, re.escape(stack.db)),
                r"-> conf\.d/90-mailgrants\.conf: mail_access_groups = ")
         with open(stack.dc.conf_path, "a") as f:
             f.write("mail_access_groups = daemon\n")
@@ -509,8 +510,11 @@ def test_mail_processes_get_mail_access_groups_only(stack, slapd, build_dir,
                 assert "reads the replica and cannot write it: ok" \
                     in r.stdout, r.stdout
             else:
+                # (the snippet's mail_access_groups: nogroup, not the
+                # replica's group)
                 assert re.search(r"dovecot:   WARNING: mail uid \d+ gid \d+ "
-                                 r"\(groups: mail_gid\) cannot read %s"
+                                 r"\(groups: mail_gid, mail_access_groups "
+                                 r"nogroup\) cannot read %s"
                                  % re.escape(db), r.stdout), r.stdout
                 assert "-> conf.d/90-mailgrants.conf: mail_access_groups " \
                     "= %s" % group in r.stdout
