@@ -183,6 +183,49 @@ static void check_row(struct replica *rep, const struct row *r)
 	TEST_STREQ(d.rights, r->rights);
 }
 
+/* test_entries - the mailbox and the entry a decision names (explain's
+   "mailbox" and "via"), and the window it reports: each read from its
+   own column */
+static void test_entries(struct replica *rep)
+{
+	static const struct {
+		const char *login, *address, *mailbox, *dn;
+		time_t not_before, not_after;
+	} cases[] = {
+		{ "sandra.schuster@abc.com", "info@abc.com", "info@abc.com",
+		  "cn=info@abc.com,ou=mailboxes," STORY_ABC, 0, 0 },
+		{ "sandra.schuster@abc.com", "Makler+x@ABC.com",
+		  "makler@abc.com", "cn=makler@abc.com,ou=mailboxes," STORY_ABC,
+		  0, 0 },
+		/* An alias decides as its mailbox, through the share. */
+		{ "jana.meier@abc.com", "peter.m\xc3\xbcller@abc.com",
+		  "peter.mueller@abc.com", "cn=vacation," STORY_PETER,
+		  STORY_2025_START, STORY_2035_END },
+		{ "jana.meier@abc.com", "vertrieb@abc.com", "vertrieb@abc.com",
+		  "cn=vertrieb@abc.com,ou=mailboxes," STORY_ABC, 0, 0 },
+		{ "peter.mueller@abc.com", "peter.m\xc3\xbcller@abc.com",
+		  "peter.mueller@abc.com", STORY_PETER, 0, 0 },
+	};
+	const char *error;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rights_decision d;
+
+		TEST_ASSERT(rights_decide(rep, cases[i].login,
+					  cases[i].address, T2026, "+", &d,
+					  &error) == 0);
+		TEST_ASSERT(d.visible);
+		TEST_STREQ(d.mailbox, cases[i].mailbox);
+		if (strcasecmp(d.entry_dn, cases[i].dn) != 0)
+			fprintf(stderr, "%s / %s: entry %s, not %s\n",
+				cases[i].login, cases[i].address, d.entry_dn,
+				cases[i].dn);
+		TEST_ASSERT(strcasecmp(d.entry_dn, cases[i].dn) == 0);
+		TEST_ASSERT(d.not_before == cases[i].not_before);
+		TEST_ASSERT(d.not_after == cases[i].not_after);
+	}
+}
+
 /* count_logins - how many items of a list have the login */
 static int has_login(const struct rights_list *l, const char *login)
 {
@@ -537,6 +580,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		check_row(rep, &rows[i]);
 	test_lists(rep);
+	test_entries(rep);
 	test_access_agrees(rep);
 	replica_close(&rep);
 	test_groups_and_windows(path);
