@@ -3,8 +3,8 @@ CLI_OBJS = $(B)/cli/mailgrants.o $(B)/cli/follow.o $(B)/cli/share.o \
 	$(B)/cli/check-ids.o $(B)/cli/check-fe.o
 CLI_BIN = $(B)/mailgrants
 
-$(CLI_BIN): $(CLI_OBJS) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(LIB_A) $(PKG_LIBS)
+$(CLI_BIN): $(CLI_OBJS) $(SYNC_A) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(SYNC_A) $(LIB_A) $(PKG_LIBS)
 
 ALL_TARGETS += $(CLI_BIN)
 
