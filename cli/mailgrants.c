@@ -84,6 +84,7 @@
 #include "replica.h"
 #include "rights.h"
 #include "share.h"
+#include "text.h"
 #include "xalloc.h"
 
 const char *progname = "mailgrants";
@@ -151,15 +152,15 @@ static bool wants_help(int argc, char **argv)
 	return false;
 }
 
-/* print_printable - untrusted text with control bytes escaped */
+/* print_printable - untrusted text, escaped as in the daemons' logs and
+   never cut: room for every byte as \xNN */
 static void print_printable(FILE *fp, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(fp, "\\x%02x", *p);
-		else
-			fputc(*p, fp);
-	}
+	size_t size = strlen(s) * 4 + 4;
+	char *buf = xmalloc(size);
+
+	fputs(text_printable_str(buf, size, s, TEXT_ESCAPE), fp);
+	free(buf);
 }
 
 /* json_string - a JSON string literal (UTF-8 passes through) */

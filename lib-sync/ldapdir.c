@@ -29,6 +29,8 @@
 
 #include "ldapdir.h"
 #include "ldapdir-private.h"
+#include "error.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -65,8 +67,6 @@
 
 /* The description of a share: a standard attribute, not configurable. */
 #define LDAPDIR_DESCRIPTION_ATTR "description"
-
-static char ldapdir_error[1024];
 
 /* A growing list of owned strings, NULL-terminated for the writer. */
 struct ldapdir_strlist {
@@ -106,68 +106,6 @@ struct ldapdir_ctx {
 
 typedef int ldapdir_entry_fn(struct ldapdir_ctx *ctx,
 			     const struct ldapdir_entry *entry);
-
-/* ldapdir_set_error - format the module's one-line error text */
-static const char * __attribute__((format(printf, 1, 2)))
-ldapdir_set_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	/* A long error text is cut; it is a message, not data. */
-	va_start(ap, fmt);
-	(void)vsnprintf(ldapdir_error, sizeof(ldapdir_error), fmt, ap);
-	va_end(ap);
-	return ldapdir_error;
-}
-
-/* ldapdir_printable - copy untrusted bytes for a message: controls and
-   invalid UTF-8 become '?', long values end in "..." */
-static void ldapdir_printable(char *dst, size_t dstsize, const char *src,
-			      size_t len)
-{
-	size_t i = 0, o = 0;
-
-	if (dstsize == 0)
-		return;
-	while (i < len) {
-		unsigned char c = (unsigned char)src[i];
-		size_t seq = 1, k;
-
-		if (c >= 0xc2 && c <= 0xdf)
-			seq = 2;
-		else if (c >= 0xe0 && c <= 0xef)
-			seq = 3;
-		else if (c >= 0xf0 && c <= 0xf4)
-			seq = 4;
-		else if (c >= 0x80)
-			seq = 0;	/* invalid lead byte */
-		if (seq > 1) {
-			if (i + seq > len)
-				seq = 0;
-			for (k = 1; seq > 1 && k < seq; k++) {
-				if (((unsigned char)src[i + k] & 0xc0) != 0x80)
-					seq = 0;
-			}
-		}
-		if (o + (seq > 1 ? seq : 1) + 4 > dstsize) {
-			/* Room for "..." and the NUL is kept above. */
-			if (o + 4 <= dstsize) {
-				memcpy(dst + o, "...", 3);
-				o += 3;
-			}
-			break;
-		}
-		if (seq == 0 || (seq == 1 && (c < 0x20 || c == 0x7f))) {
-			dst[o++] = '?';
-			i++;
-		} else {
-			memcpy(dst + o, src + i, seq);
-			o += seq;
-			i += seq;
-		}
-	}
-	dst[o] = '\0';
-}
 
 /* ldapdir_strlist_add - append a copy of len bytes */
 static void ldapdir_strlist_add(struct ldapdir_strlist *l, const char *s,
@@ -224,7 +162,7 @@ static int ldapdir_attrlist_init(struct ldapdir_attrlist *al,
 	for (p = strtok_r(al->buf, " \t,", &save); p != NULL;
 	     p = strtok_r(NULL, " \t,", &save)) {
 		if (al->n == LDAPDIR_ATTRS_MAX) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"%s: more than %d attribute names", key,
 				LDAPDIR_ATTRS_MAX);
 			return -1;
@@ -233,7 +171,7 @@ static int ldapdir_attrlist_init(struct ldapdir_attrlist *al,
 	}
 	al->names[al->n] = NULL;
 	if (required && al->n == 0) {
-		*error_r = ldapdir_set_error("%s: no attribute name", key);
+		*error_r = error_printf("%s: no attribute name", key);
 		return -1;
 	}
 	return 0;
@@ -451,7 +389,7 @@ int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
 	rc = ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &norm,
 			       LDAP_DN_FORMAT_LDAPV3);
 	if (rc != LDAP_SUCCESS) {
-		*error_r = ldapdir_set_error("invalid DN: %s",
+		*error_r = error_printf("invalid DN: %s",
 					     ldap_err2string(rc));
 		return -1;
 	}
@@ -492,7 +430,7 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		*error_r = ldapdir_set_error("%s: %s", path, strerror(errno));
+		*error_r = error_printf("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	/* Read until the first line is complete or over the limit. */
@@ -501,7 +439,7 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			*error_r = ldapdir_set_error("%s: read: %s", path,
+			*error_r = error_printf("%s: read: %s", path,
 						     strerror(errno));
 			(void)close(fd);
 			explicit_bzero(buf, sizeof(buf));
@@ -521,18 +459,18 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 		line--;
 	if (line > LDAPDIR_PASSWORD_MAX) {
 		explicit_bzero(buf, sizeof(buf));
-		*error_r = ldapdir_set_error("%s: password longer than %d bytes",
+		*error_r = error_printf("%s: password longer than %d bytes",
 					     path, LDAPDIR_PASSWORD_MAX);
 		return -1;
 	}
 	if (line == 0) {
 		explicit_bzero(buf, sizeof(buf));
-		*error_r = ldapdir_set_error("%s: empty password", path);
+		*error_r = error_printf("%s: empty password", path);
 		return -1;
 	}
 	if (memchr(buf, '\0', line) != NULL) {
 		explicit_bzero(buf, sizeof(buf));
-		*error_r = ldapdir_set_error("%s: password contains a NUL byte",
+		*error_r = error_printf("%s: password contains a NUL byte",
 					     path);
 		return -1;
 	}
@@ -691,8 +629,8 @@ static int ldapdir_dn_values(struct ldapdir_ctx *ctx,
 		raw.v[i][len] = '\0';
 		if (ldapdir_dn_normalize(raw.v[i], norm, sizeof(norm),
 					 &error) < 0) {
-			ldapdir_printable(shown, sizeof(shown), raw.v[i],
-					  strlen(raw.v[i]));
+			text_printable(shown, sizeof(shown), raw.v[i],
+					  strlen(raw.v[i]), TEXT_MARK);
 			(void)snprintf(ctx->reason, sizeof(ctx->reason),
 				       "%s value \"%s\": %s%s", attr, shown,
 				       error, drop_bad ? "; value ignored" : "");
@@ -886,7 +824,8 @@ static int ldapdir_mailbox(struct ldapdir_ctx *ctx,
 	} else if (strcasecmp(kind, "company") == 0) {
 		m.kind = REPLICA_MAILBOX_COMPANY;
 	} else {
-		ldapdir_printable(shown, sizeof(shown), kind, strlen(kind));
+		text_printable(shown, sizeof(shown),
+			       kind, strlen(kind), TEXT_MARK);
 		(void)snprintf(ctx->reason, sizeof(ctx->reason),
 			       "unknown %s \"%s\" (private or company)",
 			       cfg->ldap_mailbox_kind_attribute, shown);
@@ -923,7 +862,8 @@ static int ldapdir_share_time(struct ldapdir_ctx *ctx,
 	if (value == NULL)
 		return 0;
 	if (ldapdir_parse_generalized_time(value, t_r) < 0) {
-		ldapdir_printable(shown, sizeof(shown), value, strlen(value));
+		text_printable(shown, sizeof(shown),
+			       value, strlen(value), TEXT_MARK);
 		(void)snprintf(ctx->reason, sizeof(ctx->reason),
 			       "%s \"%s\" is not a GeneralizedTime", attr,
 			       shown);
@@ -1013,8 +953,8 @@ static int ldapdir_entry_view(struct ldapdir_ctx *ctx,
 			       "(no DN)");
 		return ldapdir_skip(ctx, "entry without a usable DN");
 	}
-	ldapdir_printable(ctx->dn_print, sizeof(ctx->dn_print), entry->dn,
-			  strlen(entry->dn));
+	text_printable(ctx->dn_print, sizeof(ctx->dn_print), entry->dn,
+			  strlen(entry->dn), TEXT_MARK);
 	ret = ldapdir_dn_normalize(entry->dn, ctx->dn, sizeof(ctx->dn),
 				   &error);
 	if (ret < 0)
@@ -1099,7 +1039,8 @@ static const char *ldapdir_ld_error(LDAP *ld, int rc)
 		    LDAP_OPT_SUCCESS &&
 	    diag != NULL && *diag != '\0' &&
 	    strcmp(diag, "(unknown error code)") != 0) {
-		ldapdir_printable(shown, sizeof(shown), diag, strlen(diag));
+		text_printable(shown, sizeof(shown),
+			       diag, strlen(diag), TEXT_MARK);
 		(void)snprintf(buf, sizeof(buf), "%s (%s)",
 			       ldap_err2string(rc), shown);
 	} else {
@@ -1117,7 +1058,7 @@ static int ldapdir_option(struct ldapdir_ctx *ctx, int option,
 	int rc = ldap_set_option(ctx->ld, option, value);
 
 	if (rc != LDAP_OPT_SUCCESS) {
-		*error_r = ldapdir_set_error("%s: cannot set %s: %s",
+		*error_r = error_printf("%s: cannot set %s: %s",
 					     ctx->cfg->ldap_uri, name,
 					     ldap_err2string(rc));
 		return -1;
@@ -1149,7 +1090,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 
 	rc = ldap_initialize(&ctx->ld, cfg->ldap_uri);
 	if (rc != LDAP_SUCCESS) {
-		*error_r = ldapdir_set_error("%s: %s", cfg->ldap_uri,
+		*error_r = error_printf("%s: %s", cfg->ldap_uri,
 					     ldap_err2string(rc));
 		return -1;
 	}
@@ -1181,7 +1122,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 		   contact LDAP server"; say what is wrong instead. */
 		if (!ldapdir_empty(cfg->ldap_tls_ca_file) &&
 		    access(cfg->ldap_tls_ca_file, R_OK) < 0) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"ldap_tls_ca_file %s: %s",
 				cfg->ldap_tls_ca_file, strerror(errno));
 			return -1;
@@ -1207,7 +1148,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 	   that fails. */
 	rc = ldap_connect(ctx->ld);
 	if (rc != LDAP_SUCCESS) {
-		*error_r = ldapdir_set_error("%s: cannot connect: %s%s",
+		*error_r = error_printf("%s: cannot connect: %s%s",
 					     cfg->ldap_uri,
 					     ldapdir_ld_error(ctx->ld, rc),
 					     tls ? LDAPDIR_TLS_HINT : "");
@@ -1216,7 +1157,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 	if (cfg->ldap_starttls) {
 		rc = ldap_start_tls_s(ctx->ld, NULL, NULL);
 		if (rc != LDAP_SUCCESS) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"%s: STARTTLS: %s%s", cfg->ldap_uri,
 				ldapdir_ld_error(ctx->ld, rc),
 				rc == LDAP_CONNECT_ERROR ? LDAPDIR_TLS_HINT
@@ -1227,7 +1168,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 
 	if (bind_dn == NULL && !ldapdir_empty(cfg->ldap_sasl_mech)) {
 		if (strcasecmp(cfg->ldap_sasl_mech, "EXTERNAL") != 0) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"ldap_sasl_mech: unsupported mechanism %s "
 				"(only EXTERNAL)", cfg->ldap_sasl_mech);
 			return -1;
@@ -1236,7 +1177,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 						  NULL, NULL, LDAP_SASL_QUIET,
 						  ldapdir_sasl_interact, NULL);
 		if (rc != LDAP_SUCCESS) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"SASL EXTERNAL bind to %s: %s", cfg->ldap_uri,
 				ldapdir_ld_error(ctx->ld, rc));
 			return -1;
@@ -1254,7 +1195,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 
 		if (password == NULL) {
 			if (ldapdir_empty(cfg->ldap_bind_password_file)) {
-				*error_r = ldapdir_set_error(
+				*error_r = error_printf(
 					"bind as %s: ldap_bind_password_file "
 					"is not set", bind_dn);
 				return -1;
@@ -1272,7 +1213,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 				      NULL);
 		ldapdir_password_free(&own);
 		if (rc != LDAP_SUCCESS) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"bind as %s: %s", bind_dn,
 				ldapdir_ld_error(ctx->ld, rc));
 			return -1;
@@ -1311,7 +1252,7 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 						      (ber_int_t)cfg->ldap_page_size,
 						      &cookie, 1, &page);
 			if (rc != LDAP_SUCCESS) {
-				*error_r = ldapdir_set_error(
+				*error_r = error_printf(
 					"search %s below %s: paged results "
 					"control: %s", filter, cfg->ldap_base,
 					ldap_err2string(rc));
@@ -1332,7 +1273,7 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 		if (page != NULL)
 			ldap_control_free(page);
 		if (rc != LDAP_SUCCESS) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"search %s below %s: %s", filter,
 				cfg->ldap_base, ldapdir_ld_error(ctx->ld, rc));
 			goto out;
@@ -1348,7 +1289,7 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 				if (!timercmp(&now, &deadline, <)) {
 					(void)ldap_abandon_ext(ctx->ld, msgid,
 							       NULL, NULL);
-					*error_r = ldapdir_set_error(
+					*error_r = error_printf(
 						"search %s below %s: %s "
 						"(no answer within %u s)",
 						filter, cfg->ldap_base,
@@ -1371,7 +1312,7 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 				(void)ldap_get_option(ctx->ld,
 						      LDAP_OPT_RESULT_CODE,
 						      &err);
-				*error_r = ldapdir_set_error(
+				*error_r = error_printf(
 					"search %s below %s: %s", filter,
 					cfg->ldap_base,
 					ldapdir_ld_error(ctx->ld, err));
@@ -1382,7 +1323,7 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 				rc = ldapdir_entry_message(ctx, msg, fn);
 				ldap_msgfree(msg);
 				if (rc < 0) {
-					*error_r = ldapdir_set_error(
+					*error_r = error_printf(
 						"%s", ctx->reason);
 					goto out;
 				}
@@ -1393,7 +1334,7 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 						       NULL, &diag, NULL,
 						       &rctrls, 1);
 				if (rc != LDAP_SUCCESS) {
-					*error_r = ldapdir_set_error(
+					*error_r = error_printf(
 						"search %s below %s: %s",
 						filter, cfg->ldap_base,
 						ldap_err2string(rc));
@@ -1403,12 +1344,12 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 					char shown[LDAPDIR_PRINT_MAX];
 
 					if (diag != NULL && *diag != '\0')
-						ldapdir_printable(shown,
+						text_printable_str(shown,
 							sizeof(shown), diag,
-							strlen(diag));
+							TEXT_MARK);
 					else
 						shown[0] = '\0';
-					*error_r = ldapdir_set_error(
+					*error_r = error_printf(
 						"search %s below %s: %s%s%s%s",
 						filter, cfg->ldap_base,
 						ldap_err2string(err),
@@ -1434,7 +1375,7 @@ static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 						ctx->ld, rpage, &estimate,
 						&cookie);
 					if (rc != LDAP_SUCCESS) {
-						*error_r = ldapdir_set_error(
+						*error_r = error_printf(
 							"search %s below %s: "
 							"bad paged results "
 							"response: %s", filter,
@@ -1519,7 +1460,7 @@ static int ldapdir_check_config(const struct config *cfg,
 			((const char *)cfg + required[i].offset);
 
 		if (ldapdir_empty(v)) {
-			*error_r = ldapdir_set_error("%s is not set",
+			*error_r = error_printf("%s is not set",
 						     required[i].key);
 			return -1;
 		}
@@ -1741,7 +1682,7 @@ int ldapdir_conv_entry(struct ldapdir_ctx *ctx, enum ldapdir_kind kind,
 		return -1;
 	}
 	if (ldapdir_entry_view(ctx, entry, fns[kind]) < 0) {
-		*error_r = ldapdir_set_error("%s", ctx->reason);
+		*error_r = error_printf("%s", ctx->reason);
 		return -1;
 	}
 	return 0;
