@@ -111,10 +111,7 @@ typedef int ldapdir_entry_fn(struct ldapdir_ctx *ctx,
 static void ldapdir_strlist_add(struct ldapdir_strlist *l, const char *s,
 				size_t len)
 {
-	if (l->n + 2 > l->alloc) {
-		l->alloc = l->alloc == 0 ? 16 : l->alloc * 2;
-		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
-	}
+	l->v = xgrow(l->v, &l->alloc, l->n + 2, sizeof(*l->v), 16);
 	l->v[l->n++] = xstrndup(s, len);
 	l->v[l->n] = NULL;
 }
@@ -1001,12 +998,9 @@ static int ldapdir_entry_message(struct ldapdir_ctx *ctx, LDAPMessage *msg,
 			for (count = 0; vals != NULL &&
 			     vals[count].bv_val != NULL; count++)
 				;
-			if (n == ctx->view_alloc) {
-				ctx->view_alloc = n == 0 ? 16 : n * 2;
-				ctx->view_attrs = xrealloc(ctx->view_attrs,
-					ctx->view_alloc *
-					sizeof(*ctx->view_attrs));
-			}
+			ctx->view_attrs = xgrow(ctx->view_attrs,
+						&ctx->view_alloc, n + 1,
+						sizeof(*ctx->view_attrs), 16);
 			ctx->view_attrs[n].name = name.bv_val;
 			ctx->view_attrs[n].values = vals;
 			ctx->view_attrs[n].count = count;

@@ -85,14 +85,7 @@ static bool ldapshare_has_control(const char *s)
 /* ldapshare_buf_add - append n bytes */
 static void ldapshare_buf_add(struct ldapshare_buf *b, const char *s, size_t n)
 {
-	if (b->len + n + 1 > b->size) {
-		size_t size = b->size == 0 ? 256 : b->size;
-
-		while (b->len + n + 1 > size)
-			size *= 2;
-		b->s = xrealloc(b->s, size);
-		b->size = size;
-	}
+	b->s = xgrow(b->s, &b->size, b->len + n + 1, 1, 256);
 	memcpy(b->s + b->len, s, n);
 	b->len += n;
 	b->s[b->len] = '\0';
