@@ -48,6 +48,7 @@
 
 #include "cli.h"
 #include "ldapwatch.h"
+#include "sync.h"
 
 #define SETTLE_MS 25
 #define SETTLE_MAX_MS 1000
