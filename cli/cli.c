@@ -2,13 +2,14 @@
  * NAME
  *	cli - what every part of the mailgrants command shares
  * DESCRIPTION
- *	The program name for messages and the one way the commands print
- *	untrusted text (cli.h). Nothing here calls back into a command:
+ *	The program name for messages, the one way the commands write an
+ *	error line and the one way they print untrusted text (cli.h). Nothing here calls back into a command:
  *	this is the bottom of cli/.
  * SEE ALSO
  *	cli.h, text.h
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,18 @@
 #include "xalloc.h"
 
 const char *progname = "mailgrants";
+
+/* cli_vlog - one line on stderr: "progname: [what: ]message" */
+void cli_vlog(const char *what, const char *fmt, va_list ap)
+{
+	if (what != NULL)
+		fprintf(stderr, "%s: %s: ", progname, what);
+	else
+		fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
 
 /* cli_print_printable - untrusted text, escaped as in the daemons' logs
    and never cut: room for every byte as \xNN */

@@ -5,8 +5,9 @@
  * NAME
  *	cli - what the mailgrants commands share
  * DESCRIPTION
- *	progname and cli_print_printable(), the one way the commands
- *	print untrusted text, are cli/cli.c's; sync_full() is in sync.h.
+ *	progname, cli_vlog() (an error line: "progname: [what: ]text")
+ *	and cli_print_printable(), the one way the commands print
+ *	untrusted text, are cli/cli.c's; sync_full() is in sync.h.
  *	cmd_follow() is "mailgrants sync --follow" (cli/follow.c).
  *	check_identities() is the part of "mailgrants check" that tests
  *	what the writer and each reader can read and write
@@ -14,6 +15,7 @@
  *	check_front_ends() is "check --front-ends" (cli/check-fe.c).
  */
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -34,6 +36,8 @@
 
 extern const char *progname;
 
+void cli_vlog(const char *what, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 void cli_print_printable(FILE *fp, const char *s);
 int cmd_follow(const struct config *cfg, const char *password);
 unsigned int check_identities(const struct config *cfg);

@@ -48,11 +48,9 @@ share_fail(int status, const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: %s: ", progname, cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vlog(cmd, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return status;
 }
 
