@@ -501,6 +501,29 @@ static int ldapdir_skip(struct ldapdir_ctx *ctx, const char *reason)
 	return 0;
 }
 
+/* ldapdir_reasonf - say why the current entry (or value) is not usable */
+static void __attribute__((format(printf, 2, 3)))
+ldapdir_reasonf(struct ldapdir_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(ctx->reason, sizeof(ctx->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* ldapdir_skipf - skip the current entry for the reason formatted */
+static int __attribute__((format(printf, 2, 3)))
+ldapdir_skipf(struct ldapdir_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(ctx->reason, sizeof(ctx->reason), fmt, ap);
+	va_end(ap);
+	return ldapdir_skip(ctx, ctx->reason);
+}
+
 /* ldapdir_entry_attr - an attribute of the entry with values, or NULL:
    the first one of that name, as ldap_get_values_len() finds it */
 static const struct ldapdir_attr *
@@ -532,23 +555,24 @@ static int ldapdir_values(struct ldapdir_ctx *ctx,
 	if (a == NULL)
 		return 0;
 	if (out->n + a->count > max_count) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "more than %zu values of %s", max_count, attr);
+		ldapdir_reasonf(ctx, "more than %zu values of %s", max_count,
+				attr);
 		return -1;
 	}
 	for (i = 0; i < a->count; i++) {
 		const struct berval *bv = &a->values[i];
 
 		if (bv->bv_len > max_len) {
-			(void)snprintf(ctx->reason, sizeof(ctx->reason),
-				       "value of %s too long (%lu bytes, at most %zu)",
-				       attr, (unsigned long)bv->bv_len, max_len);
+			ldapdir_reasonf(ctx,
+					"value of %s too long (%lu bytes, at most %zu)",
+					attr, (unsigned long)bv->bv_len,
+					max_len);
 			return -1;
 		}
 		if (bv->bv_len == 0 || memchr(bv->bv_val, '\0', bv->bv_len)) {
-			(void)snprintf(ctx->reason, sizeof(ctx->reason),
-				       "value of %s is empty or contains a NUL byte",
-				       attr);
+			ldapdir_reasonf(ctx,
+					"value of %s is empty or contains a NUL byte",
+					attr);
 			return -1;
 		}
 		ldapdir_strlist_add(out, bv->bv_val, bv->bv_len);
@@ -572,8 +596,7 @@ static int ldapdir_single(struct ldapdir_ctx *ctx,
 			   &ctx->singles) < 0)
 		return -1;
 	if (ctx->singles.n - before > 1) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "more than one value of %s", attr);
+		ldapdir_reasonf(ctx, "more than one value of %s", attr);
 		return -1;
 	}
 	if (ctx->singles.n > before)
@@ -658,8 +681,7 @@ static int ldapdir_dn_single(struct ldapdir_ctx *ctx,
 			      false, &ctx->singles) < 0)
 		return -1;
 	if (ctx->singles.n - before > 1) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "more than one value of %s", attr);
+		ldapdir_reasonf(ctx, "more than one value of %s", attr);
 		return -1;
 	}
 	if (ctx->singles.n > before)
@@ -706,9 +728,9 @@ static int ldapdir_address_values(struct ldapdir_ctx *ctx,
 static int ldapdir_stage_result(struct ldapdir_ctx *ctx, int ret)
 {
 	if (ret < 0) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "%s: cannot stage the entry into the replica",
-			       ctx->dn_print);
+		ldapdir_reasonf(ctx,
+				"%s: cannot stage the entry into the replica",
+				ctx->dn_print);
 		return -1;
 	}
 	if (ret > 0)
@@ -735,10 +757,8 @@ static int ldapdir_company(struct ldapdir_ctx *ctx,
 			      &c.group_dn) < 0)
 		return ldapdir_skip(ctx, ctx->reason);
 	if (ctx->list1.n == 0) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "company without %s",
-			       cfg->ldap_company_domain_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "company without %s",
+				     cfg->ldap_company_domain_attribute);
 	}
 	c.dn = ctx->dn;
 	c.domains = ldapdir_strlist_array(&ctx->list1);
@@ -779,10 +799,8 @@ static int ldapdir_user(struct ldapdir_ctx *ctx,
 				   &ctx->list1) < 0)
 		return ldapdir_skip(ctx, ctx->reason);
 	if (u.login == NULL) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "user without %s",
-			       cfg->ldap_user_login_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "user without %s",
+				     cfg->ldap_user_login_attribute);
 	}
 	u.dn = ctx->dn;
 	u.addresses = ldapdir_strlist_array(&ctx->list1);
@@ -811,10 +829,8 @@ static int ldapdir_mailbox(struct ldapdir_ctx *ctx,
 			   LDAPDIR_RIGHTS_MAX, &m.rights) < 0)
 		return ldapdir_skip(ctx, ctx->reason);
 	if (kind == NULL) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "mailbox without %s",
-			       cfg->ldap_mailbox_kind_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "mailbox without %s",
+				     cfg->ldap_mailbox_kind_attribute);
 	}
 	if (strcasecmp(kind, "private") == 0) {
 		m.kind = REPLICA_MAILBOX_PRIVATE;
@@ -823,22 +839,17 @@ static int ldapdir_mailbox(struct ldapdir_ctx *ctx,
 	} else {
 		text_printable(shown, sizeof(shown),
 			       kind, strlen(kind), TEXT_MARK);
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "unknown %s \"%s\" (private or company)",
-			       cfg->ldap_mailbox_kind_attribute, shown);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx,
+				     "unknown %s \"%s\" (private or company)",
+				     cfg->ldap_mailbox_kind_attribute, shown);
 	}
 	if (m.kind == REPLICA_MAILBOX_PRIVATE && m.owner_dn == NULL) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "private mailbox without %s",
-			       cfg->ldap_mailbox_owner_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "private mailbox without %s",
+				     cfg->ldap_mailbox_owner_attribute);
 	}
 	if (ctx->list1.n == 0) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "mailbox without an address (%s)",
-			       cfg->ldap_mailbox_address_attributes);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "mailbox without an address (%s)",
+				     cfg->ldap_mailbox_address_attributes);
 	}
 	m.dn = ctx->dn;
 	m.addresses = ldapdir_strlist_array(&ctx->list1);
@@ -861,9 +872,8 @@ static int ldapdir_share_time(struct ldapdir_ctx *ctx,
 	if (ldapdir_parse_generalized_time(value, t_r) < 0) {
 		text_printable(shown, sizeof(shown),
 			       value, strlen(value), TEXT_MARK);
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "%s \"%s\" is not a GeneralizedTime", attr,
-			       shown);
+		ldapdir_reasonf(ctx, "%s \"%s\" is not a GeneralizedTime", attr,
+				shown);
 		return -1;
 	}
 	/* 0 means "open": a time at the epoch itself moves by a second
@@ -896,18 +906,14 @@ static int ldapdir_share(struct ldapdir_ctx *ctx,
 			       &s.not_after) < 0)
 		return ldapdir_skip(ctx, ctx->reason);
 	if (ctx->list1.n == 0) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "share without %s",
-			       cfg->ldap_share_grantee_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "share without %s",
+				     cfg->ldap_share_grantee_attribute);
 	}
 	if (s.not_before != 0 && s.not_after != 0 &&
 	    s.not_after < s.not_before) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "%s is before %s",
-			       cfg->ldap_share_not_after_attribute,
-			       cfg->ldap_share_not_before_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "%s is before %s",
+				     cfg->ldap_share_not_after_attribute,
+				     cfg->ldap_share_not_before_attribute);
 	}
 	/* The description is only shown to people: a long one is cut at
 	   a character boundary rather than losing the share. */
@@ -1223,173 +1229,196 @@ static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
 	return ldapdir_connect_as(ctx, NULL, password, error_r);
 }
 
+/* ldapdir_page_send - ask for the next page (the first: cookie empty);
+   the deadline is when waiting for its answer ends */
+static int ldapdir_page_send(struct ldapdir_ctx *ctx, const char *filter,
+			     char **attrs, struct berval *cookie,
+			     int *msgid_r, struct timeval *deadline_r,
+			     const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
+	struct timeval limit;
+	int rc;
+
+	if (cfg->ldap_page_size > 0) {
+		rc = ldap_create_page_control(ctx->ld,
+					      (ber_int_t)cfg->ldap_page_size,
+					      cookie, 1, &page);
+		if (rc != LDAP_SUCCESS) {
+			*error_r = error_printf(
+				"search %s below %s: paged results "
+				"control: %s", filter, cfg->ldap_base,
+				ldap_err2string(rc));
+			return -1;
+		}
+		ctrls[0] = page;
+	}
+	/* The time limit goes to the server (per page) and bounds how
+	   long we wait for the page ourselves. */
+	limit.tv_sec = (time_t)cfg->ldap_search_timeout;
+	limit.tv_usec = 0;
+	rc = ldap_search_ext(ctx->ld, cfg->ldap_base, LDAP_SCOPE_SUBTREE,
+			     filter, attrs, 0, page != NULL ? ctrls : NULL,
+			     NULL,
+			     cfg->ldap_search_timeout > 0 ? &limit : NULL,
+			     LDAP_NO_LIMIT, msgid_r);
+	if (page != NULL)
+		ldap_control_free(page);
+	if (rc != LDAP_SUCCESS) {
+		*error_r = error_printf("search %s below %s: %s", filter,
+					cfg->ldap_base,
+					ldapdir_ld_error(ctx->ld, rc));
+		return -1;
+	}
+	(void)gettimeofday(deadline_r, NULL);
+	/* A second of grace so the server's own limit, with its clear
+	   result code, normally comes first. */
+	deadline_r->tv_sec += (time_t)cfg->ldap_search_timeout + 1;
+	return 0;
+}
+
+/* ldapdir_page_wait - the next message of the search: its type, or -1
+   (the search abandoned when the deadline passed) */
+static int ldapdir_page_wait(struct ldapdir_ctx *ctx, const char *filter,
+			     int msgid, const struct timeval *deadline,
+			     LDAPMessage **msg_r, const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	struct timeval wait, now;
+	int rc, err;
+
+	do {
+		if (cfg->ldap_search_timeout > 0) {
+			(void)gettimeofday(&now, NULL);
+			if (!timercmp(&now, deadline, <)) {
+				(void)ldap_abandon_ext(ctx->ld, msgid, NULL,
+						       NULL);
+				*error_r = error_printf(
+					"search %s below %s: %s "
+					"(no answer within %u s)",
+					filter, cfg->ldap_base,
+					ldap_err2string(LDAP_TIMEOUT),
+					cfg->ldap_search_timeout);
+				return -1;
+			}
+			timersub(deadline, &now, &wait);
+		} else {
+			wait.tv_sec = 3600;
+			wait.tv_usec = 0;
+		}
+		*msg_r = NULL;
+		rc = ldap_result(ctx->ld, msgid, LDAP_MSG_ONE, &wait, msg_r);
+	} while (rc == 0);
+	if (rc < 0) {
+		err = LDAP_OTHER;
+		(void)ldap_get_option(ctx->ld, LDAP_OPT_RESULT_CODE, &err);
+		*error_r = error_printf("search %s below %s: %s", filter,
+					cfg->ldap_base,
+					ldapdir_ld_error(ctx->ld, err));
+		return -1;
+	}
+	return rc;
+}
+
+/* ldapdir_page_end - the result of a page (msg freed): its code, and
+   the cookie of the next page (empty after the last) */
+static int ldapdir_page_end(struct ldapdir_ctx *ctx, const char *filter,
+			    LDAPMessage *msg, struct berval *cookie,
+			    const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	LDAPControl **rctrls = NULL, *rpage;
+	char *diag = NULL;
+	int rc, err;
+
+	ctx->stats->pages++;
+	rc = ldap_parse_result(ctx->ld, msg, &err, NULL, &diag, NULL,
+			       &rctrls, 1);
+	if (rc != LDAP_SUCCESS) {
+		*error_r = error_printf("search %s below %s: %s", filter,
+					cfg->ldap_base, ldap_err2string(rc));
+		return -1;
+	}
+	if (err != LDAP_SUCCESS) {
+		char shown[LDAPDIR_PRINT_MAX];
+
+		if (diag != NULL && *diag != '\0')
+			text_printable_str(shown, sizeof(shown), diag,
+					   TEXT_MARK);
+		else
+			shown[0] = '\0';
+		*error_r = error_printf("search %s below %s: %s%s%s%s",
+					filter, cfg->ldap_base,
+					ldap_err2string(err),
+					shown[0] ? " (" : "", shown,
+					shown[0] ? ")" : "");
+		ldap_memfree(diag);
+		ldap_controls_free(rctrls);
+		return -1;
+	}
+	ldap_memfree(diag);
+	ber_memfree(cookie->bv_val);
+	cookie->bv_val = NULL;
+	cookie->bv_len = 0;
+	rpage = rctrls == NULL ? NULL :
+		ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL);
+	if (cfg->ldap_page_size > 0 && rpage != NULL) {
+		ber_int_t estimate;
+
+		rc = ldap_parse_pageresponse_control(ctx->ld, rpage,
+						     &estimate, cookie);
+		if (rc != LDAP_SUCCESS) {
+			*error_r = error_printf(
+				"search %s below %s: bad paged results "
+				"response: %s", filter, cfg->ldap_base,
+				ldap_err2string(rc));
+			ldap_controls_free(rctrls);
+			return -1;
+		}
+	}
+	ldap_controls_free(rctrls);
+	return 0;
+}
+
 /* ldapdir_search - one paged subtree search, each entry to fn */
 static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 			  char **attrs, ldapdir_entry_fn *fn,
 			  const char **error_r)
 {
-	const struct config *cfg = ctx->cfg;
 	struct berval cookie = { 0, NULL };
-	int ret = -1, rc, msgid;
+	struct timeval deadline;
+	LDAPMessage *msg;
+	int ret = -1, type, msgid;
 
 	do {
-		LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
-		LDAPControl **rctrls = NULL, *rpage;
-		LDAPMessage *msg;
-		struct timeval limit, wait, now, deadline;
-		char *diag = NULL;
-		bool done = false;
-		int err;
-
-		if (cfg->ldap_page_size > 0) {
-			rc = ldap_create_page_control(ctx->ld,
-						      (ber_int_t)cfg->ldap_page_size,
-						      &cookie, 1, &page);
-			if (rc != LDAP_SUCCESS) {
-				*error_r = error_printf(
-					"search %s below %s: paged results "
-					"control: %s", filter, cfg->ldap_base,
-					ldap_err2string(rc));
-				goto out;
-			}
-			ctrls[0] = page;
-		}
-		/* The time limit goes to the server (per page) and bounds
-		   how long we wait for the page ourselves. */
-		limit.tv_sec = (time_t)cfg->ldap_search_timeout;
-		limit.tv_usec = 0;
-		rc = ldap_search_ext(ctx->ld, cfg->ldap_base,
-				     LDAP_SCOPE_SUBTREE, filter, attrs, 0,
-				     page != NULL ? ctrls : NULL, NULL,
-				     cfg->ldap_search_timeout > 0 ? &limit
-								  : NULL,
-				     LDAP_NO_LIMIT, &msgid);
-		if (page != NULL)
-			ldap_control_free(page);
-		if (rc != LDAP_SUCCESS) {
-			*error_r = error_printf(
-				"search %s below %s: %s", filter,
-				cfg->ldap_base, ldapdir_ld_error(ctx->ld, rc));
+		if (ldapdir_page_send(ctx, filter, attrs, &cookie, &msgid,
+				      &deadline, error_r) < 0)
 			goto out;
-		}
-		(void)gettimeofday(&deadline, NULL);
-		/* A second of grace so the server's own limit, with its
-		   clear result code, normally comes first. */
-		deadline.tv_sec += (time_t)cfg->ldap_search_timeout + 1;
-
-		while (!done) {
-			if (cfg->ldap_search_timeout > 0) {
-				(void)gettimeofday(&now, NULL);
-				if (!timercmp(&now, &deadline, <)) {
-					(void)ldap_abandon_ext(ctx->ld, msgid,
-							       NULL, NULL);
-					*error_r = error_printf(
-						"search %s below %s: %s "
-						"(no answer within %u s)",
-						filter, cfg->ldap_base,
-						ldap_err2string(LDAP_TIMEOUT),
-						cfg->ldap_search_timeout);
-					goto out;
-				}
-				timersub(&deadline, &now, &wait);
-			} else {
-				wait.tv_sec = 3600;
-				wait.tv_usec = 0;
-			}
-			msg = NULL;
-			rc = ldap_result(ctx->ld, msgid, LDAP_MSG_ONE, &wait,
-					 &msg);
-			if (rc == 0)
-				continue;
-			if (rc < 0) {
-				err = LDAP_OTHER;
-				(void)ldap_get_option(ctx->ld,
-						      LDAP_OPT_RESULT_CODE,
-						      &err);
-				*error_r = error_printf(
-					"search %s below %s: %s", filter,
-					cfg->ldap_base,
-					ldapdir_ld_error(ctx->ld, err));
+		do {
+			type = ldapdir_page_wait(ctx, filter, msgid,
+						 &deadline, &msg, error_r);
+			if (type < 0)
 				goto out;
-			}
-			switch (rc) {
-			case LDAP_RES_SEARCH_ENTRY:
-				rc = ldapdir_entry_message(ctx, msg, fn);
+			if (type == LDAP_RES_SEARCH_RESULT) {
+				if (ldapdir_page_end(ctx, filter, msg,
+						     &cookie, error_r) < 0)
+					goto out;
+			} else if (type == LDAP_RES_SEARCH_ENTRY) {
+				int rc = ldapdir_entry_message(ctx, msg, fn);
+
 				ldap_msgfree(msg);
 				if (rc < 0) {
-					*error_r = error_printf(
-						"%s", ctx->reason);
+					*error_r = error_printf("%s",
+								ctx->reason);
 					goto out;
 				}
-				break;
-			case LDAP_RES_SEARCH_RESULT:
-				ctx->stats->pages++;
-				rc = ldap_parse_result(ctx->ld, msg, &err,
-						       NULL, &diag, NULL,
-						       &rctrls, 1);
-				if (rc != LDAP_SUCCESS) {
-					*error_r = error_printf(
-						"search %s below %s: %s",
-						filter, cfg->ldap_base,
-						ldap_err2string(rc));
-					goto out;
-				}
-				if (err != LDAP_SUCCESS) {
-					char shown[LDAPDIR_PRINT_MAX];
-
-					if (diag != NULL && *diag != '\0')
-						text_printable_str(shown,
-							sizeof(shown), diag,
-							TEXT_MARK);
-					else
-						shown[0] = '\0';
-					*error_r = error_printf(
-						"search %s below %s: %s%s%s%s",
-						filter, cfg->ldap_base,
-						ldap_err2string(err),
-						shown[0] ? " (" : "", shown,
-						shown[0] ? ")" : "");
-					ldap_memfree(diag);
-					ldap_controls_free(rctrls);
-					goto out;
-				}
-				ldap_memfree(diag);
-				diag = NULL;
-				ber_memfree(cookie.bv_val);
-				cookie.bv_val = NULL;
-				cookie.bv_len = 0;
-				rpage = rctrls == NULL ? NULL :
-					ldap_control_find(
-						LDAP_CONTROL_PAGEDRESULTS,
-						rctrls, NULL);
-				if (page != NULL && rpage != NULL) {
-					ber_int_t estimate;
-
-					rc = ldap_parse_pageresponse_control(
-						ctx->ld, rpage, &estimate,
-						&cookie);
-					if (rc != LDAP_SUCCESS) {
-						*error_r = error_printf(
-							"search %s below %s: "
-							"bad paged results "
-							"response: %s", filter,
-							cfg->ldap_base,
-							ldap_err2string(rc));
-						ldap_controls_free(rctrls);
-						goto out;
-					}
-				}
-				ldap_controls_free(rctrls);
-				rctrls = NULL;
-				done = true;
-				break;
-			default:
+			} else {
 				/* Search references: referrals are off,
 				   and entries elsewhere are not ours. */
 				ldap_msgfree(msg);
-				break;
 			}
-		}
+		} while (type != LDAP_RES_SEARCH_RESULT);
 	} while (cookie.bv_val != NULL && cookie.bv_len > 0);
 	ret = 0;
 out:
