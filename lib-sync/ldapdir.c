@@ -387,7 +387,7 @@ int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
 			       LDAP_DN_FORMAT_LDAPV3);
 	if (rc != LDAP_SUCCESS) {
 		*error_r = error_printf("invalid DN: %s",
-					     ldap_err2string(rc));
+					ldap_err2string(rc));
 		return -1;
 	}
 	len = norm == NULL ? 0 : strlen(norm);
@@ -437,7 +437,7 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 			continue;
 		if (n < 0) {
 			*error_r = error_printf("%s: read: %s", path,
-						     strerror(errno));
+						strerror(errno));
 			(void)close(fd);
 			explicit_bzero(buf, sizeof(buf));
 			return -1;
@@ -457,7 +457,7 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 	if (line > LDAPDIR_PASSWORD_MAX) {
 		explicit_bzero(buf, sizeof(buf));
 		*error_r = error_printf("%s: password longer than %d bytes",
-					     path, LDAPDIR_PASSWORD_MAX);
+					path, LDAPDIR_PASSWORD_MAX);
 		return -1;
 	}
 	if (line == 0) {
@@ -468,7 +468,7 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 	if (memchr(buf, '\0', line) != NULL) {
 		explicit_bzero(buf, sizeof(buf));
 		*error_r = error_printf("%s: password contains a NUL byte",
-					     path);
+					path);
 		return -1;
 	}
 	*password_r = xstrndup(buf, line);
@@ -1059,8 +1059,8 @@ static int ldapdir_option(struct ldapdir_ctx *ctx, int option,
 
 	if (rc != LDAP_OPT_SUCCESS) {
 		*error_r = error_printf("%s: cannot set %s: %s",
-					     ctx->cfg->ldap_uri, name,
-					     ldap_err2string(rc));
+					ctx->cfg->ldap_uri, name,
+					ldap_err2string(rc));
 		return -1;
 	}
 	return 0;
@@ -1078,20 +1078,19 @@ static int ldapdir_sasl_interact(LDAP *ld, unsigned flags, void *defaults,
 	return LDAP_SUCCESS;
 }
 
-/* ldapdir_connect - initialise, set the options, STARTTLS, bind */
-static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
-			      const char *password, const char **error_r)
+/* ldapdir_connect_options - initialise the handle, set every option
+   (each checked), and the TLS ones when the connection uses TLS */
+static int ldapdir_connect_options(struct ldapdir_ctx *ctx, bool tls,
+				   const char **error_r)
 {
 	const struct config *cfg = ctx->cfg;
 	int version = LDAP_VERSION3, rc, ival;
 	struct timeval tv;
-	bool tls = cfg->ldap_starttls ||
-		   strncasecmp(cfg->ldap_uri, "ldaps:", 6) == 0;
 
 	rc = ldap_initialize(&ctx->ld, cfg->ldap_uri);
 	if (rc != LDAP_SUCCESS) {
 		*error_r = error_printf("%s: %s", cfg->ldap_uri,
-					     ldap_err2string(rc));
+					ldap_err2string(rc));
 		return -1;
 	}
 	if (ldapdir_option(ctx, LDAP_OPT_PROTOCOL_VERSION, &version,
@@ -1143,15 +1142,24 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 				   "a PEM certificate?)", error_r) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* ldapdir_connect_start - connect, and STARTTLS where configured */
+static int ldapdir_connect_start(struct ldapdir_ctx *ctx, bool tls,
+				 const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	int rc;
 
 	/* Connect now, so "cannot connect" is told apart from a bind
 	   that fails. */
 	rc = ldap_connect(ctx->ld);
 	if (rc != LDAP_SUCCESS) {
 		*error_r = error_printf("%s: cannot connect: %s%s",
-					     cfg->ldap_uri,
-					     ldapdir_ld_error(ctx->ld, rc),
-					     tls ? LDAPDIR_TLS_HINT : "");
+					cfg->ldap_uri,
+					ldapdir_ld_error(ctx->ld, rc),
+					tls ? LDAPDIR_TLS_HINT : "");
 		return -1;
 	}
 	if (cfg->ldap_starttls) {
@@ -1165,6 +1173,16 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* ldapdir_bind - bind as bind_dn, or as configured (SASL EXTERNAL, the
+   configured DN, or anonymous) when it is NULL */
+static int ldapdir_bind(struct ldapdir_ctx *ctx, const char *bind_dn,
+			const char *password, const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	int rc;
 
 	if (bind_dn == NULL && !ldapdir_empty(cfg->ldap_sasl_mech)) {
 		if (strcasecmp(cfg->ldap_sasl_mech, "EXTERNAL") != 0) {
@@ -1220,6 +1238,20 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 		}
 	}
 	return 0;
+}
+
+/* ldapdir_connect_as - connect and bind as bind_dn (NULL: as configured) */
+static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
+			      const char *password, const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	bool tls = cfg->ldap_starttls ||
+		   strncasecmp(cfg->ldap_uri, "ldaps:", 6) == 0;
+
+	if (ldapdir_connect_options(ctx, tls, error_r) < 0 ||
+	    ldapdir_connect_start(ctx, tls, error_r) < 0)
+		return -1;
+	return ldapdir_bind(ctx, bind_dn, password, error_r);
 }
 
 /* ldapdir_connect - connect and bind as the configured identity */
@@ -1484,7 +1516,7 @@ static int ldapdir_check_config(const struct config *cfg,
 
 		if (ldapdir_empty(v)) {
 			*error_r = error_printf("%s is not set",
-						     required[i].key);
+						required[i].key);
 			return -1;
 		}
 	}

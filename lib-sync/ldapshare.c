@@ -237,9 +237,9 @@ static int ldapshare_search_failed(LDAP *ld, int rc, const char *what,
 	char p[LDAPSHARE_PRINT_MAX];
 
 	*error_r = error_printf("%s %s: %s", what,
-				       text_printable_str(p, sizeof(p),
-							  value, TEXT_MARK),
-				       ldapdir_error_text(ld, rc));
+				text_printable_str(p, sizeof(p), value,
+						   TEXT_MARK),
+				ldapdir_error_text(ld, rc));
 	return ldapshare_unavailable(rc) ? -1 : 1;
 }
 
@@ -377,7 +377,7 @@ static int ldapshare_input_check(const char *value, const char *what,
 	}
 	if (strnlen(value, LDAPSHARE_INPUT_MAX + 1) > LDAPSHARE_INPUT_MAX) {
 		*error_r = error_printf("%s longer than %d bytes", what,
-					       LDAPSHARE_INPUT_MAX);
+					LDAPSHARE_INPUT_MAX);
 		return 1;
 	}
 	return 0;
@@ -432,7 +432,7 @@ static int ldapshare_find_mailbox(struct ldapshare *ls, const char *address,
 	text_printable_str(p, sizeof(p), address, TEXT_MARK);
 	if (n == 0) {
 		*error_r = error_printf("no mailbox has the address %s",
-					       p);
+					p);
 		return 1;
 	}
 	if (n > 1) {
