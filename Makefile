@@ -35,7 +35,11 @@ WARNINGS = -Wall -Wextra -Wshadow -Wpointer-arith -Wformat=2 \
 PKGS = ldap lber sqlite3 libidn2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lunistring
+# What the core and the Postfix side may link: no LDAP.
+CORE_LIBS := $(shell pkg-config --libs sqlite3 libidn2 2>/dev/null) -lunistring
 CPPFLAGS += -D_GNU_SOURCE -Ilib
+# The headers of the two outer libraries; the core compiles without them.
+LAYER_INC = -Ilib-sync -Ilib-postfix
 CFLAGS_ALL = -std=gnu11 $(OPT) $(SAN) $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 
@@ -45,20 +49,50 @@ PYTHON ?= /usr/bin/python3
 	clean deps demo demo-stop fuzz
 .DEFAULT_GOAL := all
 
-# Objects of lib/, the core every front end links.
+# Three libraries, one archive each; an arrow is "may call":
+#
+#   lib/          the core every front end links, the Dovecot plugin
+#                 included: configuration, addresses, reading the
+#                 replica, the rights function, policy decisions
+#   lib-sync/     the directory side, linked by the CLI only: LDAP
+#                 reading, share writing, the RFC 4533 watcher, the
+#                 replica writer                          -> lib/
+#   lib-postfix/  the Postfix side, linked by the daemons only: the
+#                 policy protocol, header parsing, daemon helpers
+#                                                         -> lib/
+#
+# The linker checks it (check-layers, below), not a convention.
 LIB_SRCS = $(wildcard lib/*.c)
 LIB_OBJS = $(patsubst %.c,$(B)/%.o,$(LIB_SRCS))
 LIB_A = $(B)/libmailgrants.a
+SYNC_SRCS = $(wildcard lib-sync/*.c)
+SYNC_OBJS = $(patsubst %.c,$(B)/%.o,$(SYNC_SRCS))
+SYNC_A = $(B)/libmailgrants-sync.a
+POSTFIX_SRCS = $(wildcard lib-postfix/*.c)
+POSTFIX_OBJS = $(patsubst %.c,$(B)/%.o,$(POSTFIX_SRCS))
+POSTFIX_A = $(B)/libmailgrants-postfix.a
+# All three, in link order, for the tests and tools that use any part.
+ALL_LIBS_A = $(SYNC_A) $(POSTFIX_A) $(LIB_A)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(LAYER_INC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(B)/lib/%.o: LAYER_INC =
 
 $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-ALL_TARGETS = $(LIB_A)
+$(SYNC_A): $(SYNC_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(POSTFIX_A): $(POSTFIX_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+ALL_TARGETS = $(LIB_A) $(SYNC_A) $(POSTFIX_A)
 UNIT_TESTS =
 INSTALL_TARGETS =
 
@@ -89,8 +123,34 @@ check: deps
 	$(MAKE) check-valgrind
 	$(MAKE) check-integration
 
-check-unit: $(UNIT_TESTS)
+check-unit: check-layers $(UNIT_TESTS)
 	@sh tests/run-unit.sh $(UNIT_TESTS)
+
+# check-layers - the layering above, proved by the linker: each library
+# linked whole (every object, used or not) into a program with only the
+# libraries it may call must leave no symbol undefined. A call from the
+# core into lib-sync/ or lib-postfix/, or between those two, fails here.
+# The front ends link only what they may call, so they fail at their
+# own link; dovecot-plugin/module.mk adds the plugin's check.
+LAYERS_B = $(B)/layers
+LAYERS_LINK = $(CC) $(LDFLAGS_ALL) -o $@ $(LAYERS_B)/main.c -Wl,--whole-archive
+
+.PHONY: check-layers
+check-layers: $(LAYERS_B)/core $(LAYERS_B)/sync $(LAYERS_B)/postfix
+
+$(LAYERS_B)/main.c:
+	@mkdir -p $(dir $@)
+	echo 'int main(void) { return 0; }' >$@
+
+$(LAYERS_B)/core: $(LAYERS_B)/main.c $(LIB_A)
+	$(LAYERS_LINK) $(LIB_A) -Wl,--no-whole-archive $(CORE_LIBS)
+
+$(LAYERS_B)/sync: $(LAYERS_B)/main.c $(SYNC_A) $(LIB_A)
+	$(LAYERS_LINK) $(SYNC_A) -Wl,--no-whole-archive $(LIB_A) $(PKG_LIBS)
+
+$(LAYERS_B)/postfix: $(LAYERS_B)/main.c $(POSTFIX_A) $(LIB_A)
+	$(LAYERS_LINK) $(POSTFIX_A) -Wl,--no-whole-archive $(LIB_A) \
+		$(CORE_LIBS)
 
 # The same unit tests, built apart with AddressSanitizer and UBSan; any
 # report fails the run.

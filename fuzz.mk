@@ -25,7 +25,8 @@ FUZZ_B = build-fuzz
 FUZZ_TIME ?= 20
 FUZZ_LONG_TIME ?= 600
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_FLAGS = -std=gnu11 -g -O1 $(FUZZ_SAN) $(CPPFLAGS) $(PKG_CFLAGS)
+FUZZ_FLAGS = -std=gnu11 -g -O1 $(FUZZ_SAN) $(CPPFLAGS) $(LAYER_INC) \
+	$(PKG_CFLAGS)
 FUZZ_ARGS = -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 # The longest input of each target (bytes).
@@ -35,12 +36,23 @@ FUZZ_MAX_LEN_addr = 1200
 FUZZ_MAX_LEN_config = 16384
 FUZZ_MAX_LEN_ldap-entry = 16384
 
-FUZZ_LIB_OBJS = $(patsubst %.c,$(FUZZ_B)/%.o,$(LIB_SRCS))
+FUZZ_LIB_OBJS = $(patsubst %.c,$(FUZZ_B)/%.o,$(LIB_SRCS) $(SYNC_SRCS) \
+	$(POSTFIX_SRCS))
 FUZZ_LIB_A = $(FUZZ_B)/libmailgrants-fuzz.a
 FUZZ_BINS = $(addprefix $(FUZZ_B)/fuzz-,$(FUZZ_TARGETS))
 FUZZ_RUNS = $(addprefix fuzz-,$(FUZZ_TARGETS))
 
-$(FUZZ_B)/lib/%.o: lib/%.c $(wildcard lib/*.h)
+FUZZ_LIB_HDRS = $(wildcard lib/*.h lib-sync/*.h lib-postfix/*.h)
+
+$(FUZZ_B)/lib/%.o: lib/%.c $(FUZZ_LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_B)/lib-sync/%.o: lib-sync/%.c $(FUZZ_LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_B)/lib-postfix/%.o: lib-postfix/%.c $(FUZZ_LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
@@ -76,7 +88,7 @@ FUZZ_REPLAY_CC ?= gcc
 FUZZ_REPLAYS = $(addprefix $(B)/fuzz-replay/,$(FUZZ_TARGETS))
 
 $(FUZZ_REPLAYS): $(B)/fuzz-replay/%: $(B)/tests/fuzz/fuzz-%.o \
-		$(B)/tests/fuzz/replay.o $(LIB_A)
+		$(B)/tests/fuzz/replay.o $(ALL_LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $^ $(PKG_LIBS)
 

@@ -939,10 +939,7 @@ static char *fe_sample(const char *replica, const char *sql_all,
 			/* Nothing a shell or table would misread. */
 			if (alen == 0 || strpbrk(a, " \t\r\n") != NULL)
 				continue;
-			while (size - len < alen + 2) {
-				size *= 2;
-				out = xrealloc(out, size);
-			}
+			out = xgrow(out, &size, len + alen + 2, 1, 256);
 			memcpy(out + len, a, alen);
 			len += alen;
 			out[len++] = '\n';

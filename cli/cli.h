@@ -5,10 +5,9 @@
  * NAME
  *	cli - what the mailgrants commands share
  * DESCRIPTION
- *	sync_full() reads the whole directory into the replica (one
- *	transaction; the previous replica stays when anything fails),
- *	recording the sync mode, the RFC 4533 cookie and the heartbeat
- *	given with it. cli_warn() prints a skipped entry's DN and reason.
+ *	progname, cli_vlog() (an error line: "progname: [what: ]text")
+ *	and cli_print_printable(), the one way the commands print
+ *	untrusted text, are cli/cli.c's; sync_full() is in sync.h.
  *	cmd_follow() is "mailgrants sync --follow" (cli/follow.c).
  *	check_identities() is the part of "mailgrants check" that tests
  *	what the writer and each reader can read and write
@@ -16,7 +15,9 @@
  *	check_front_ends() is "check --front-ends" (cli/check-fe.c).
  */
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "replica.h"
@@ -35,10 +36,9 @@
 
 extern const char *progname;
 
-int sync_full(const struct config *cfg, const char *password,
-	      const char *mode, const char *cookie, bool verbose,
-	      const char **error_r);
-void cli_warn(void *context, const char *dn, const char *reason);
+void cli_vlog(const char *what, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+void cli_print_printable(FILE *fp, const char *s);
 int cmd_follow(const struct config *cfg, const char *password);
 unsigned int check_identities(const struct config *cfg);
 

@@ -48,6 +48,7 @@
 
 #include "cli.h"
 #include "ldapwatch.h"
+#include "sync.h"
 
 #define SETTLE_MS 25
 #define SETTLE_MAX_MS 1000
@@ -73,12 +74,9 @@ static void __attribute__((format(printf, 1, 2))) follow_log(const char *fmt,
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: sync: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vlog("sync", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
 }
 
 /* follow_sleep - sleep, but wake up for a signal */

@@ -67,7 +67,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +83,8 @@
 #include "replica.h"
 #include "rights.h"
 #include "share.h"
+#include "sync.h"
 #include "xalloc.h"
-
-const char *progname = "mailgrants";
 
 /* A follower writes a heartbeat every FOLLOW_HEARTBEAT_S (5 s) while the
    directory answers, and marks the replica not live itself when it stops
@@ -94,17 +92,18 @@ const char *progname = "mailgrants";
    in a long full read), so it allows for several missed beats. */
 #define LIVE_SLACK_S 30
 
+/* The configuration file, as -c named it; check prints it. */
+static const char *config_path = CONFIG_DEFAULT_PATH;
+
 /* fail - one error line on stderr, then exit */
 static void __attribute__((noreturn, format(printf, 2, 3)))
 fail(int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vlog(NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(status);
 }
 
@@ -149,17 +148,6 @@ static bool wants_help(int argc, char **argv)
 			return true;
 	}
 	return false;
-}
-
-/* print_printable - untrusted text with control bytes escaped */
-static void print_printable(FILE *fp, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(fp, "\\x%02x", *p);
-		else
-			fputc(*p, fp);
-	}
 }
 
 /* json_string - a JSON string literal (UTF-8 passes through) */
@@ -240,18 +228,18 @@ static void text_decision(FILE *fp, const struct rights_decision *d)
 	char b1[32], b2[32];
 
 	fputs("login:    ", fp);
-	print_printable(fp, d->login);
+	cli_print_printable(fp, d->login);
 	fputs("\naddress:  ", fp);
-	print_printable(fp, d->address);
+	cli_print_printable(fp, d->address);
 	fputs("\nmailbox:  ", fp);
-	print_printable(fp, d->mailbox[0] ? d->mailbox : "-");
+	cli_print_printable(fp, d->mailbox[0] ? d->mailbox : "-");
 	fprintf(fp, "\nkind:     %s\nvisible:  %s\nrights:   %s\n"
 		"may send: %s\nreason:   %s\n", rights_kind_name(d->kind),
 		d->visible ? "yes" : "no", d->rights[0] ? d->rights : "-",
 		d->may_send ? "yes" : "no", rights_reason_name(d->reason));
 	if (d->entry_dn[0] != '\0') {
 		fputs("entry:    ", fp);
-		print_printable(fp, d->entry_dn);
+		cli_print_printable(fp, d->entry_dn);
 		fputc('\n', fp);
 	}
 	if (d->not_before != 0 || d->not_after != 0)
@@ -270,7 +258,7 @@ static void text_list_line(FILE *fp, const struct rights_decision *d,
 	char b[32];
 
 	fprintf(fp, "%-8s ", rights_kind_name(d->kind));
-	print_printable(fp, by_login ? d->login : d->mailbox);
+	cli_print_printable(fp, by_login ? d->login : d->mailbox);
 	fprintf(fp, "  rights=%s send=%s", d->rights,
 		d->may_send ? "yes" : "no");
 	if (d->not_after != 0)
@@ -314,83 +302,6 @@ static struct replica *open_replica(const struct config *cfg)
 	if (replica_open(cfg->replica, &rep, &error) < 0)
 		fail(EXIT_UNAVAILABLE, "%s", error);
 	return rep;
-}
-
-/* cli_warn - a skipped entry, named by its DN */
-void cli_warn(void *context, const char *dn, const char *reason)
-{
-	unsigned long *n = context;
-
-	(*n)++;
-	fprintf(stderr, "%s: warning: ", progname);
-	print_printable(stderr, dn);
-	fputs(": ", stderr);
-	print_printable(stderr, reason);
-	fputc('\n', stderr);
-}
-
-/* sync_full - the whole directory into the replica, in one transaction */
-int sync_full(const struct config *cfg, const char *password,
-	      const char *mode, const char *cookie, bool verbose,
-	      const char **error_r)
-{
-	struct replica_writer_settings set = { 0 };
-	struct replica_writer *w;
-	struct replica_counts counts;
-	struct ldapdir_stats stats;
-	unsigned long warnings = 0;
-	char now[32];
-
-	set.owner_rights = cfg->owner_rights;
-	set.company_rights = cfg->company_rights;
-	set.share_rights = cfg->share_rights;
-	set.cross_company_shares = cfg->cross_company_shares;
-	set.warn = cli_warn;
-	set.warn_context = &warnings;
-	if (cfg->replica_group[0] != '\0') {
-		static char error[512];
-		struct group *gr = getgrnam(cfg->replica_group);
-		char *end;
-		unsigned long gid = strtoul(cfg->replica_group, &end, 10);
-
-		if (gr != NULL)
-			gid = gr->gr_gid;
-		else if (*end != '\0') {
-			snprintf(error, sizeof(error), "replica_group %s: no"
-				 " such group", cfg->replica_group);
-			*error_r = error;
-			return -1;
-		}
-		set.group_set = true;
-		set.group = (gid_t)gid;
-	}
-	if (replica_writer_open(cfg->replica, &set, &w, error_r) < 0)
-		return -1;
-	/* LDAP decoding here, SQLite in the writer's thread. */
-	if (replica_writer_async(w, error_r) < 0) {
-		replica_writer_abort(&w);
-		return -1;
-	}
-	if (ldapdir_read_with_password(cfg, password, w, cli_warn, &warnings,
-				       &stats, error_r) < 0) {
-		replica_writer_abort(&w);
-		return -1;
-	}
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	replica_writer_meta(w, "sync_mode", mode);
-	replica_writer_meta(w, "sync_cookie", cookie);
-	replica_writer_meta(w, "heartbeat", *mode != '\0' ? now : "0");
-	if (replica_writer_commit(&w, cfg->ldap_uri, &counts, error_r) < 0)
-		return -1;
-	if (verbose)
-		printf("synced %lu entries from %s: %lu companies, %lu users, "
-		       "%lu mailboxes, %lu addresses, %lu groups, %lu shares "
-		       "(%lu grants); %lu warnings\n", stats.entries,
-		       cfg->ldap_uri, counts.companies, counts.users,
-		       counts.mailboxes, counts.addresses, counts.groups,
-		       counts.shares, counts.grants, warnings);
-	fflush(stdout);
-	return 0;
 }
 
 /* cmd_sync - sync --once, or --follow */
@@ -525,7 +436,7 @@ static int cmd_list(const struct config *cfg, int argc, char **argv,
 	if (rc > 0 && !json) {
 		fputs(who ? "no mailbox has the address " : "unknown login: ",
 		      stderr);
-		print_printable(stderr, argv[i]);
+		cli_print_printable(stderr, argv[i]);
 		fputc('\n', stderr);
 	}
 	print_list(&l, json, who);
@@ -672,7 +583,7 @@ static void id_print_thunderbird(const struct rights_decision *const *ids,
 	size_t k, added = 0;
 
 	fputs("// Identities for ", stdout);
-	print_printable(stdout, login);
+	cli_print_printable(stdout, login);
 	fputs(" from \"mailgrants identities\": the addresses this login "
 	      "may send as.\n"
 	      "// Quit Thunderbird, add these lines to user.js in the "
@@ -725,7 +636,7 @@ static void id_print_roundcube(const struct rights_decision *const *ids,
 		fail(EXIT_USAGE, "a backslash in the name or login cannot be "
 		     "written for every SQL dialect");
 	fputs("-- Identities for ", stdout);
-	print_printable(stdout, login);
+	cli_print_printable(stdout, login);
 	fputs(" from \"mailgrants identities\": the addresses this login "
 	      "may send as.\n"
 	      "-- Adds each one the Roundcube user of this login (the "
@@ -771,7 +682,7 @@ static int cmd_identities(const struct config *cfg, int argc, char **argv)
 		fail(EXIT_UNAVAILABLE, "%s", error);
 	if (rc > 0) {
 		fputs("unknown login: ", stderr);
-		print_printable(stderr, argv[i]);
+		cli_print_printable(stderr, argv[i]);
 		fputc('\n', stderr);
 	}
 	ids = xmalloc((l.count + 1) * sizeof(*ids));
@@ -791,12 +702,12 @@ static int cmd_identities(const struct config *cfg, int argc, char **argv)
 		for (size_t k = 0; k < n; k++) {
 			printf("%-8s ", rights_kind_name(ids[k]->kind));
 			if (o.name[0] != '\0') {
-				print_printable(stdout, o.name);
+				cli_print_printable(stdout, o.name);
 				fputs(" <", stdout);
-				print_printable(stdout, ids[k]->mailbox);
+				cli_print_printable(stdout, ids[k]->mailbox);
 				fputs(">\n", stdout);
 			} else {
-				print_printable(stdout, ids[k]->mailbox);
+				cli_print_printable(stdout, ids[k]->mailbox);
 				fputc('\n', stdout);
 			}
 		}
@@ -936,8 +847,7 @@ static void check_sync_line(const struct config *cfg,
 }
 
 /* cmd_check - configuration, directory and replica, in that order */
-static int cmd_check(const struct config *cfg, const char *path, int argc,
-		     char **argv)
+static int cmd_check(const struct config *cfg, int argc, char **argv)
 {
 	struct replica_info info;
 	struct replica *rep;
@@ -980,7 +890,7 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	if (!front_ends && (fe.postfix_dir != NULL ||
 			    fe.dovecot_conf != NULL))
 		front_ends = true;
-	printf("config:    %s: ok\n", path);
+	printf("config:    %s: ok\n", config_path);
 	id_problems = check_identities(cfg);
 	if (ldapdir_ping(cfg, &error) < 0) {
 		printf("directory: %s\n", error);
@@ -1054,9 +964,46 @@ static int cmd_check(const struct config *cfg, const char *path, int argc,
 	return status;
 }
 
+/* cmd_access - the mailboxes a login sees now */
+static int cmd_access(const struct config *cfg, int argc, char **argv)
+{
+	return cmd_list(cfg, argc, argv, false);
+}
+
+/* cmd_who - the logins that see a mailbox now */
+static int cmd_who(const struct config *cfg, int argc, char **argv)
+{
+	return cmd_list(cfg, argc, argv, true);
+}
+
+/* The commands, looked up once: name, what runs it, its --help. */
+static const struct command {
+	const char *name;
+	int (*run)(const struct config *cfg, int argc, char **argv);
+	void (*print_usage)(FILE *fp);
+} commands[] = {
+	{ "sync", cmd_sync, print_usage },
+	{ "explain", cmd_explain, print_usage },
+	{ "access", cmd_access, print_usage },
+	{ "who", cmd_who, print_usage },
+	{ "identities", cmd_identities, print_usage },
+	{ "check", cmd_check, print_usage },
+	{ "share", cmd_share, share_print_usage },
+	{ "unshare", cmd_unshare, share_print_usage },
+};
+
+/* command_find - the table entry of a command name, or NULL */
+static const struct command *command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	const char *path = CONFIG_DEFAULT_PATH;
+	const struct command *cmd;
 	struct config *cfg;
 	const char *error;
 	int c, status;
@@ -1068,7 +1015,7 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
 		if (c == 'c') {
-			path = optarg;
+			config_path = optarg;
 		} else if (c == 'h') {
 			print_usage(stdout);
 			return EXIT_ANSWERED;
@@ -1078,43 +1025,18 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1)
-		usage();
-	if (strcmp(argv[0], "sync") != 0 && strcmp(argv[0], "explain") != 0 &&
-	    strcmp(argv[0], "access") != 0 && strcmp(argv[0], "who") != 0 &&
-	    strcmp(argv[0], "identities") != 0 &&
-	    strcmp(argv[0], "check") != 0 && strcmp(argv[0], "share") != 0 &&
-	    strcmp(argv[0], "unshare") != 0)
+	if (argc < 1 || (cmd = command_find(argv[0])) == NULL)
 		usage();
 	/* Before the configuration: help needs none. */
 	if (wants_help(argc, argv)) {
-		if (strcmp(argv[0], "share") == 0 ||
-		    strcmp(argv[0], "unshare") == 0)
-			share_print_usage(stdout);
-		else
-			print_usage(stdout);
+		cmd->print_usage(stdout);
 		return EXIT_ANSWERED;
 	}
-	if (config_read(path, &cfg, &error) < 0)
+	if (config_read(config_path, &cfg, &error) < 0)
 		fail(EXIT_USAGE, "%s (see mailgrants.conf(5)%s)", error,
-		     access(path, F_OK) < 0 ? "; another file with -c FILE"
-		     : "");
-	if (strcmp(argv[0], "sync") == 0)
-		status = cmd_sync(cfg, argc, argv);
-	else if (strcmp(argv[0], "explain") == 0)
-		status = cmd_explain(cfg, argc, argv);
-	else if (strcmp(argv[0], "access") == 0)
-		status = cmd_list(cfg, argc, argv, false);
-	else if (strcmp(argv[0], "who") == 0)
-		status = cmd_list(cfg, argc, argv, true);
-	else if (strcmp(argv[0], "identities") == 0)
-		status = cmd_identities(cfg, argc, argv);
-	else if (strcmp(argv[0], "share") == 0)
-		status = cmd_share(cfg, argc, argv);
-	else if (strcmp(argv[0], "unshare") == 0)
-		status = cmd_unshare(cfg, argc, argv);
-	else
-		status = cmd_check(cfg, path, argc, argv);
+		     access(config_path, F_OK) < 0 ?
+		     "; another file with -c FILE" : "");
+	status = cmd->run(cfg, argc, argv);
 	config_free(&cfg);
 	return status;
 }

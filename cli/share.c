@@ -17,7 +17,7 @@
  *	asked for on /dev/tty without echo; without --as the configured
  *	identity writes. The directory's access rules decide: a refusal
  *	is one line naming the operation, the entry and the identity.
- *	The work is done by lib/ldapshare.c.
+ *	The work is done by lib-sync/ldapshare.c.
  * EXIT STATUS
  *	0 done; 1 usage error, or refused by the directory, or nothing to
  *	do it to; 2 the directory is unavailable or refused the bind.
@@ -48,11 +48,9 @@ share_fail(int status, const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: %s: ", progname, cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vlog(cmd, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return status;
 }
 

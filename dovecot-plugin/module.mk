@@ -1,9 +1,10 @@
 # dovecot-plugin/ - lib20_mailgrants_plugin.so for Dovecot 2.3.
 #
 # Flags come from Dovecot's dovecot-config (include dir, moduledir);
-# our own warnings apply. The core objects it needs are compiled again
-# with -fPIC into $(B)/dovecot-plugin/lib/ (the archive is not PIC),
-# and only those: the plugin reads the replica, it never talks LDAP.
+# our own warnings apply. It links the core, lib/, and nothing else:
+# the plugin reads the replica, it never talks LDAP or Postfix. The
+# core is compiled again with -fPIC into an archive of its own (the
+# other is not PIC); check-layers proves the .so needs nothing more.
 # No sanitizers here: a dlopen()ed module cannot bring its own ASan
 # runtime into Dovecot's processes.
 
@@ -18,29 +19,52 @@ DP_SRCS = dovecot-plugin/mailgrants-plugin.c dovecot-plugin/mailgrants-list.c \
 	dovecot-plugin/mailgrants-acl.c dovecot-plugin/mailgrants-mailbox.c \
 	dovecot-plugin/mailgrants-imap.c dovecot-plugin/mailgrants-subs.c
 DP_OBJS = $(patsubst dovecot-plugin/%.c,$(B)/dovecot-plugin/%.o,$(DP_SRCS))
-DP_LIB_SRCS = lib/replica.c lib/replica-handle.c lib/rights.c lib/addr.c lib/xalloc.c
-DP_LIB_OBJS = $(patsubst lib/%.c,$(B)/dovecot-plugin/lib/%.o,$(DP_LIB_SRCS))
+DP_LIB_OBJS = $(patsubst lib/%.c,$(B)/dovecot-plugin/lib/%.o,$(LIB_SRCS))
+DP_LIB_A = $(B)/dovecot-plugin/libmailgrants-pic.a
 DP_CFLAGS = -std=gnu11 $(OPT) -fPIC -fno-strict-aliasing $(WARNINGS) \
 	$(CFLAGS)
 DP_CPPFLAGS = -D_GNU_SOURCE -DHAVE_CONFIG_H $(DOVECOT_INCLUDE) -Ilib \
 	-Idovecot-plugin
-DP_LIBS = -lsqlite3 -lidn2 -lunistring
+DP_LIBS = $(CORE_LIBS)
 
 $(B)/dovecot-plugin/%.o: dovecot-plugin/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Without $(SAN), as the plugin's own objects (see above).
 $(B)/dovecot-plugin/lib/%.o: lib/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -MMD -MP \
-		-c -o $@ $<
+	$(CC) $(CPPFLAGS) -std=gnu11 $(OPT) $(WARNINGS) $(PKG_CFLAGS) $(CFLAGS) \
+		-fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
 
-$(DP_SO): $(DP_OBJS) $(DP_LIB_OBJS) dovecot-plugin/mailgrants.map
+$(DP_LIB_A): $(DP_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(DP_SO): $(DP_OBJS) $(DP_LIB_A) dovecot-plugin/mailgrants.map
 	$(CC) -shared $(LDFLAGS) -Wl,-z,relro -Wl,-z,now \
 		-Wl,--version-script=dovecot-plugin/mailgrants.map \
-		-o $@ $(DP_OBJS) $(DP_LIB_OBJS) $(DP_LIBS)
+		-o $@ $(DP_OBJS) $(DP_LIB_A) $(DP_LIBS)
 
 ALL_TARGETS += $(DP_SO)
+
+# The plugin's part of check-layers: the same objects linked again with
+# --no-undefined against the core and what Dovecot provides at load time
+# (its libraries and the acl plugin) and nothing else. A call from the
+# plugin into lib-sync/ or lib-postfix/ is an undefined symbol here;
+# the .so itself would only fail when Dovecot loads it.
+DOVECOT_LIBS := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
+	echo $$LIBDOVECOT_STORAGE $$LIBDOVECOT)
+DP_ACL_SO = $(DOVECOT_MODULEDIR)/lib01_acl_plugin.so
+
+$(B)/layers/plugin.so: $(DP_OBJS) $(DP_LIB_A) dovecot-plugin/mailgrants.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,--no-undefined \
+		-Wl,--version-script=dovecot-plugin/mailgrants.map \
+		-o $@ $(DP_OBJS) $(DP_LIB_A) $(DP_LIBS) $(DOVECOT_LIBS) \
+		$(DP_ACL_SO)
+
+check-layers: $(B)/layers/plugin.so
 
 # The module goes to Dovecot's module directory (from dovecot-config,
 # whatever PREFIX is); the configuration only to DATADIR as an example:

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "replica-handle.h"
 #include "xalloc.h"
 
@@ -86,8 +87,6 @@ static const struct config_key config_keys[] = {
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
-
-static char config_error[CONFIG_LINE_MAX + 256];
 
 /* config_find - the table entry of a key, or NULL */
 static const struct config_key *config_find(const char *name)
@@ -205,19 +204,17 @@ int config_parse(const char *text, const char *name, struct config *cfg,
 
 		lineno++;
 		if (len > CONFIG_LINE_MAX) {
-			snprintf(config_error, sizeof(config_error),
-				 "%s, line %u: line longer than %d bytes",
-				 name, lineno, CONFIG_LINE_MAX);
-			*error_r = config_error;
+			*error_r = error_printf(
+				"%s, line %u: line longer than %d bytes",
+				name, lineno, CONFIG_LINE_MAX);
 			return -1;
 		}
 		memcpy(line, p, len);
 		line[len] = '\0';
 		p = nl != NULL ? nl + 1 : p + len;
 		if (memchr(line, '\0', len) != NULL && strlen(line) != len) {
-			snprintf(config_error, sizeof(config_error),
-				 "%s, line %u: NUL byte", name, lineno);
-			*error_r = config_error;
+			*error_r = error_printf(
+				"%s, line %u: NUL byte", name, lineno);
 			return -1;
 		}
 
@@ -226,10 +223,9 @@ int config_parse(const char *text, const char *name, struct config *cfg,
 			continue;
 		char *eq = strchr(s, '=');
 		if (eq == NULL) {
-			snprintf(config_error, sizeof(config_error),
-				 "%s, line %u: expected \"key = value\"",
-				 name, lineno);
-			*error_r = config_error;
+			*error_r = error_printf(
+				"%s, line %u: expected \"key = value\"",
+				name, lineno);
 			return -1;
 		}
 		*eq = '\0';
@@ -237,25 +233,22 @@ int config_parse(const char *text, const char *name, struct config *cfg,
 		char *value = config_trim(eq + 1);
 		const struct config_key *k = config_find(key);
 		if (k == NULL) {
-			snprintf(config_error, sizeof(config_error),
-				 "%s, line %u: unknown key \"%.64s\"", name,
-				 lineno, key);
-			*error_r = config_error;
+			*error_r = error_printf(
+				"%s, line %u: unknown key \"%.64s\"", name,
+				lineno, key);
 			return -1;
 		}
 		if (strlen(value) > CONFIG_VALUE_MAX) {
-			snprintf(config_error, sizeof(config_error),
-				 "%s, line %u: %s: value longer than %d bytes",
-				 name, lineno, key, CONFIG_VALUE_MAX);
-			*error_r = config_error;
+			*error_r = error_printf(
+				"%s, line %u: %s: value longer than %d bytes",
+				name, lineno, key, CONFIG_VALUE_MAX);
 			return -1;
 		}
 		const char *why;
 		if (config_set(cfg, k, value, &why) < 0) {
-			snprintf(config_error, sizeof(config_error),
-				 "%s, line %u: %s: %s", name, lineno, key,
-				 why);
-			*error_r = config_error;
+			*error_r = error_printf(
+				"%s, line %u: %s: %s", name, lineno, key,
+				why);
 			return -1;
 		}
 	}
@@ -271,9 +264,9 @@ int config_read(const char *path, struct config **cfg_r, const char **error_r)
 	struct config *cfg;
 
 	if (fp == NULL) {
-		snprintf(config_error, sizeof(config_error), "%s: %s", path,
-			 strerror(errno));
-		*error_r = config_error;
+		*error_r = error_printf(
+			"%s: %s", path,
+			strerror(errno));
 		return -1;
 	}
 	for (;;) {
@@ -282,9 +275,8 @@ int config_read(const char *path, struct config **cfg_r, const char **error_r)
 			if (size > 1024 * 1024) {
 				fclose(fp);
 				free(text);
-				snprintf(config_error, sizeof(config_error),
-					 "%s: file larger than 1 MiB", path);
-				*error_r = config_error;
+				*error_r = error_printf(
+					"%s: file larger than 1 MiB", path);
 				return -1;
 			}
 			text = xrealloc(text, size);
@@ -295,20 +287,16 @@ int config_read(const char *path, struct config **cfg_r, const char **error_r)
 			break;
 	}
 	if (ferror(fp)) {
-		snprintf(config_error, sizeof(config_error), "%s: read error",
-			 path);
 		fclose(fp);
 		free(text);
-		*error_r = config_error;
+		*error_r = error_printf("%s: read error", path);
 		return -1;
 	}
 	fclose(fp);
 	text[len] = '\0';
 	if (strlen(text) != len) {
-		snprintf(config_error, sizeof(config_error),
-			 "%s: NUL byte in file", path);
 		free(text);
-		*error_r = config_error;
+		*error_r = error_printf("%s: NUL byte in file", path);
 		return -1;
 	}
 	cfg = config_defaults();

@@ -13,6 +13,7 @@
 
 #include "policy.h"
 #include "rights.h"
+#include "text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,74 +62,10 @@ const char *policy_reason_name(enum policy_reason reason)
 	return policy_reason_names[reason];
 }
 
-/* policy_utf8_len - length of the valid UTF-8 sequence at s, or 0 */
-static size_t policy_utf8_len(const unsigned char *s)
-{
-	unsigned int cp;
-	size_t len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (i = 1; i < len; i++) {
-		/* The terminating NUL fails this test, so we never read past it. */
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 /* policy_printable - copy untrusted text so that it is safe to log or reply */
 void policy_printable(const char *in, char *out, size_t outsize)
 {
-	const unsigned char *s = (const unsigned char *)in;
-	size_t pos = 0;
-
-	if (outsize < 4) {
-		if (outsize > 0)
-			out[0] = '\0';
-		return;
-	}
-	if (in == NULL)
-		s = (const unsigned char *)"";
-	while (*s != '\0') {
-		char esc[5];
-		const char *piece;
-		size_t len = policy_utf8_len(s);
-
-		if (len == 0 || *s < 0x20 || *s == 0x7f || *s == '\\') {
-			(void)snprintf(esc, sizeof(esc), "\\x%02x", *s);
-			piece = esc;
-			len = 4;
-			s++;
-		} else {
-			piece = (const char *)s;
-			s += len;
-		}
-		/* Keep room for "..." and the terminator. */
-		if (pos + len + 4 > outsize) {
-			memcpy(out + pos, "...", 4);
-			return;
-		}
-		memcpy(out + pos, piece, len);
-		pos += len;
-	}
-	out[pos] = '\0';
+	(void)text_printable_str(out, outsize, in, TEXT_ESCAPE);
 }
 
 /* policy_set - fill in a decision; the reply text is built from fmt */

@@ -7,6 +7,7 @@
 
 #include "xalloc.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,27 @@ void *xrealloc(void *ptr, size_t size)
 	if (p == NULL)
 		xalloc_fail(size);
 	return p;
+}
+
+/* xgrow - room for need elements in an array that has alloc now: the
+   one growth rule of every growable array (first, then doubling) */
+void *xgrow(void *ptr, size_t *alloc, size_t need, size_t elsize,
+	    size_t first)
+{
+	size_t n = *alloc;
+
+	if (need <= n)
+		return ptr;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			xalloc_fail(SIZE_MAX);
+		n = n == 0 ? first : n * 2;
+	}
+	if (elsize != 0 && n > SIZE_MAX / elsize)
+		xalloc_fail(SIZE_MAX);
+	ptr = xrealloc(ptr, n * elsize);
+	*alloc = n;
+	return ptr;
 }
 
 /* xstrdup - copy a string or abort */

@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 			msg_fatal("--listen %s: %s; %s", listen[i], error,
 				  policyd_listen_hint(listen[i]));
 		}
-	/* One place, one order for both daemons (lib/daemon.c). */
+	/* One place, one order for both daemons (lib-postfix/daemon.c). */
 	if (daemon_drop_privileges(user, &error) < 0)
 		msg_fatal("%s", error);
 	/* Opened as the reader, not as root: root would hold -wal and

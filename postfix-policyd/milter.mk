@@ -1,5 +1,5 @@
 # postfix-policyd/milter.mk - mailgrants-milter, the header From:/Sender:
-# check (its header parser is lib/header.c).
+# check (its header parser is lib-postfix/header.c).
 # Included by the top-level Makefile after postfix-policyd/module.mk;
 # shares msg.o with the policy daemon and links Debian's libmilter.
 MILTER_OBJS = $(B)/postfix-policyd/mailgrants-milter.o \
@@ -7,8 +7,8 @@ MILTER_OBJS = $(B)/postfix-policyd/mailgrants-milter.o \
 MILTER_BIN = $(B)/mailgrants-milter
 MILTER_LIBS = -lmilter -pthread
 
-$(MILTER_BIN): $(MILTER_OBJS) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(MILTER_OBJS) $(LIB_A) \
+$(MILTER_BIN): $(MILTER_OBJS) $(POSTFIX_A) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(MILTER_OBJS) $(POSTFIX_A) $(LIB_A) \
 		$(PKG_LIBS) $(MILTER_LIBS)
 
 ALL_TARGETS += $(MILTER_BIN)

@@ -3,8 +3,9 @@ POLICYD_OBJS = $(B)/postfix-policyd/mailgrants-policyd.o \
 	$(B)/postfix-policyd/server.o $(B)/postfix-policyd/msg.o
 POLICYD_BIN = $(B)/mailgrants-policyd
 
-$(POLICYD_BIN): $(POLICYD_OBJS) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(POLICYD_OBJS) $(LIB_A) $(PKG_LIBS)
+$(POLICYD_BIN): $(POLICYD_OBJS) $(POSTFIX_A) $(LIB_A)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(POLICYD_OBJS) $(POSTFIX_A) $(LIB_A) \
+		$(PKG_LIBS)
 
 ALL_TARGETS += $(POLICYD_BIN)
 

@@ -106,7 +106,7 @@ SMTP_PASSWORD = "bench-policy-password"
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# smtpd_sender_login_maps on the replica (see lib/replica-write.c for
+# smtpd_sender_login_maps on the replica (see lib-sync/replica-write.c for
 # the tables): the owner of a private mailbox, or every employee of the
 # company of a company mailbox (members of its group when it has one).
 NATIVE_QUERY = (

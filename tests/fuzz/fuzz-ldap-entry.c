@@ -2,7 +2,7 @@
  * NAME
  *	fuzz-ldap-entry - libFuzzer harness of the LDAP entry conversion
  * DESCRIPTION
- *	Directory entries, as a search hands them to lib/ldapdir.c, go
+ *	Directory entries, as a search hands them to lib-sync/ldapdir.c, go
  *	through the conversion (ldapdir-private.h) into a real replica
  *	writer on a file in a directory of this process (/dev/shm, else
  *	/tmp, removed at exit), so the writer's checks of staged values

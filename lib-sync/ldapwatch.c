@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "error.h"
 #include "ldapdir.h"
 #include "replica.h"
 #include "xalloc.h"
@@ -40,8 +41,6 @@ struct ldapwatch {
 	struct berval cookie;		/* ber_memalloc'd, or NULL */
 	char cookie_hex[REPLICA_COOKIE_MAX];
 };
-
-static char ldapwatch_error[1024];
 
 /* watch_set_cookie - keep a cookie the server sent */
 static void watch_set_cookie(struct ldapwatch *w, const struct berval *c)
@@ -311,10 +310,9 @@ int ldapwatch_probe(struct ldapwatch *w, unsigned int timeout_s,
 			     &limit, 1, &w->probe_msgid);
 	if (rc != LDAP_SUCCESS) {
 		w->probe_msgid = -1;
-		snprintf(ldapwatch_error, sizeof(ldapwatch_error),
-			 "the directory connection was lost (probe: %s)",
-			 ldap_err2string(rc));
-		*error_r = ldapwatch_error;
+		*error_r = error_printf(
+			"the directory connection was lost (probe: %s)",
+			ldap_err2string(rc));
 		return -1;
 	}
 	w->probe_sent_ms = watch_ms();
@@ -374,19 +372,17 @@ int ldapwatch_open(const struct config *cfg, const char *password,
 	free(filter);
 	if (rc == LDAP_UNAVAILABLE_CRITICAL_EXTENSION ||
 	    rc == LDAP_UNWILLING_TO_PERFORM) {
-		snprintf(ldapwatch_error, sizeof(ldapwatch_error),
-			 "%s: no content synchronisation (syncprov): %s",
-			 cfg->ldap_uri, ldapdir_error_text(w->ld, rc));
-		*error_r = ldapwatch_error;
+		*error_r = error_printf(
+			"%s: no content synchronisation (syncprov): %s",
+			cfg->ldap_uri, ldapdir_error_text(w->ld, rc));
 		ldapwatch_close(&w);
 		return 1;
 	}
 	if (rc != LDAP_SUCCESS) {
-		snprintf(ldapwatch_error, sizeof(ldapwatch_error),
-			 "%s: content synchronisation below %s: %s",
-			 cfg->ldap_uri, cfg->ldap_base,
-			 ldapdir_error_text(w->ld, rc));
-		*error_r = ldapwatch_error;
+		*error_r = error_printf(
+			"%s: content synchronisation below %s: %s",
+			cfg->ldap_uri, cfg->ldap_base,
+			ldapdir_error_text(w->ld, rc));
 		ldapwatch_close(&w);
 		return -1;
 	}
@@ -404,10 +400,9 @@ int ldapwatch_poll(struct ldapwatch *w, int timeout_ms, const char **error_r)
 		return -1;
 	}
 	if (w->ended) {
-		snprintf(ldapwatch_error, sizeof(ldapwatch_error),
-			 "the server ended the content synchronisation: %s",
-			 ldap_err2string(w->result));
-		*error_r = ldapwatch_error;
+		*error_r = error_printf(
+			"the server ended the content synchronisation: %s",
+			ldap_err2string(w->result));
 		return -1;
 	}
 	/* A connection can stay open while nobody answers on it (a server
@@ -415,10 +410,9 @@ int ldapwatch_poll(struct ldapwatch *w, int timeout_ms, const char **error_r)
 	   that goes unanswered tells. */
 	if (w->probe_msgid != -1 &&
 	    watch_ms() - w->probe_sent_ms >= 1000LL * w->probe_timeout_s) {
-		snprintf(ldapwatch_error, sizeof(ldapwatch_error),
-			 "the directory did not answer a probe within %u s "
-			 "(is the server hanging?)", w->probe_timeout_s);
-		*error_r = ldapwatch_error;
+		*error_r = error_printf(
+			"the directory did not answer a probe within %u s "
+			"(is the server hanging?)", w->probe_timeout_s);
 		return -1;
 	}
 	return 0;

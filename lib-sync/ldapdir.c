@@ -29,6 +29,8 @@
 
 #include "ldapdir.h"
 #include "ldapdir-private.h"
+#include "error.h"
+#include "text.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -65,8 +67,6 @@
 
 /* The description of a share: a standard attribute, not configurable. */
 #define LDAPDIR_DESCRIPTION_ATTR "description"
-
-static char ldapdir_error[1024];
 
 /* A growing list of owned strings, NULL-terminated for the writer. */
 struct ldapdir_strlist {
@@ -107,76 +107,11 @@ struct ldapdir_ctx {
 typedef int ldapdir_entry_fn(struct ldapdir_ctx *ctx,
 			     const struct ldapdir_entry *entry);
 
-/* ldapdir_set_error - format the module's one-line error text */
-static const char * __attribute__((format(printf, 1, 2)))
-ldapdir_set_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	/* A long error text is cut; it is a message, not data. */
-	va_start(ap, fmt);
-	(void)vsnprintf(ldapdir_error, sizeof(ldapdir_error), fmt, ap);
-	va_end(ap);
-	return ldapdir_error;
-}
-
-/* ldapdir_printable - copy untrusted bytes for a message: controls and
-   invalid UTF-8 become '?', long values end in "..." */
-static void ldapdir_printable(char *dst, size_t dstsize, const char *src,
-			      size_t len)
-{
-	size_t i = 0, o = 0;
-
-	if (dstsize == 0)
-		return;
-	while (i < len) {
-		unsigned char c = (unsigned char)src[i];
-		size_t seq = 1, k;
-
-		if (c >= 0xc2 && c <= 0xdf)
-			seq = 2;
-		else if (c >= 0xe0 && c <= 0xef)
-			seq = 3;
-		else if (c >= 0xf0 && c <= 0xf4)
-			seq = 4;
-		else if (c >= 0x80)
-			seq = 0;	/* invalid lead byte */
-		if (seq > 1) {
-			if (i + seq > len)
-				seq = 0;
-			for (k = 1; seq > 1 && k < seq; k++) {
-				if (((unsigned char)src[i + k] & 0xc0) != 0x80)
-					seq = 0;
-			}
-		}
-		if (o + (seq > 1 ? seq : 1) + 4 > dstsize) {
-			/* Room for "..." and the NUL is kept above. */
-			if (o + 4 <= dstsize) {
-				memcpy(dst + o, "...", 3);
-				o += 3;
-			}
-			break;
-		}
-		if (seq == 0 || (seq == 1 && (c < 0x20 || c == 0x7f))) {
-			dst[o++] = '?';
-			i++;
-		} else {
-			memcpy(dst + o, src + i, seq);
-			o += seq;
-			i += seq;
-		}
-	}
-	dst[o] = '\0';
-}
-
 /* ldapdir_strlist_add - append a copy of len bytes */
 static void ldapdir_strlist_add(struct ldapdir_strlist *l, const char *s,
 				size_t len)
 {
-	if (l->n + 2 > l->alloc) {
-		l->alloc = l->alloc == 0 ? 16 : l->alloc * 2;
-		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
-	}
+	l->v = xgrow(l->v, &l->alloc, l->n + 2, sizeof(*l->v), 16);
 	l->v[l->n++] = xstrndup(s, len);
 	l->v[l->n] = NULL;
 }
@@ -224,7 +159,7 @@ static int ldapdir_attrlist_init(struct ldapdir_attrlist *al,
 	for (p = strtok_r(al->buf, " \t,", &save); p != NULL;
 	     p = strtok_r(NULL, " \t,", &save)) {
 		if (al->n == LDAPDIR_ATTRS_MAX) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"%s: more than %d attribute names", key,
 				LDAPDIR_ATTRS_MAX);
 			return -1;
@@ -233,7 +168,7 @@ static int ldapdir_attrlist_init(struct ldapdir_attrlist *al,
 	}
 	al->names[al->n] = NULL;
 	if (required && al->n == 0) {
-		*error_r = ldapdir_set_error("%s: no attribute name", key);
+		*error_r = error_printf("%s: no attribute name", key);
 		return -1;
 	}
 	return 0;
@@ -451,8 +386,8 @@ int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
 	rc = ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &norm,
 			       LDAP_DN_FORMAT_LDAPV3);
 	if (rc != LDAP_SUCCESS) {
-		*error_r = ldapdir_set_error("invalid DN: %s",
-					     ldap_err2string(rc));
+		*error_r = error_printf("invalid DN: %s",
+					ldap_err2string(rc));
 		return -1;
 	}
 	len = norm == NULL ? 0 : strlen(norm);
@@ -492,7 +427,7 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		*error_r = ldapdir_set_error("%s: %s", path, strerror(errno));
+		*error_r = error_printf("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	/* Read until the first line is complete or over the limit. */
@@ -501,8 +436,8 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			*error_r = ldapdir_set_error("%s: read: %s", path,
-						     strerror(errno));
+			*error_r = error_printf("%s: read: %s", path,
+						strerror(errno));
 			(void)close(fd);
 			explicit_bzero(buf, sizeof(buf));
 			return -1;
@@ -521,19 +456,19 @@ int ldapdir_read_password_file(const char *path, char **password_r,
 		line--;
 	if (line > LDAPDIR_PASSWORD_MAX) {
 		explicit_bzero(buf, sizeof(buf));
-		*error_r = ldapdir_set_error("%s: password longer than %d bytes",
-					     path, LDAPDIR_PASSWORD_MAX);
+		*error_r = error_printf("%s: password longer than %d bytes",
+					path, LDAPDIR_PASSWORD_MAX);
 		return -1;
 	}
 	if (line == 0) {
 		explicit_bzero(buf, sizeof(buf));
-		*error_r = ldapdir_set_error("%s: empty password", path);
+		*error_r = error_printf("%s: empty password", path);
 		return -1;
 	}
 	if (memchr(buf, '\0', line) != NULL) {
 		explicit_bzero(buf, sizeof(buf));
-		*error_r = ldapdir_set_error("%s: password contains a NUL byte",
-					     path);
+		*error_r = error_printf("%s: password contains a NUL byte",
+					path);
 		return -1;
 	}
 	*password_r = xstrndup(buf, line);
@@ -564,6 +499,29 @@ static int ldapdir_skip(struct ldapdir_ctx *ctx, const char *reason)
 	if (ctx->warn != NULL)
 		ctx->warn(ctx->warn_context, ctx->dn_print, reason);
 	return 0;
+}
+
+/* ldapdir_reasonf - say why the current entry (or value) is not usable */
+static void __attribute__((format(printf, 2, 3)))
+ldapdir_reasonf(struct ldapdir_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(ctx->reason, sizeof(ctx->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* ldapdir_skipf - skip the current entry for the reason formatted */
+static int __attribute__((format(printf, 2, 3)))
+ldapdir_skipf(struct ldapdir_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(ctx->reason, sizeof(ctx->reason), fmt, ap);
+	va_end(ap);
+	return ldapdir_skip(ctx, ctx->reason);
 }
 
 /* ldapdir_entry_attr - an attribute of the entry with values, or NULL:
@@ -597,23 +555,24 @@ static int ldapdir_values(struct ldapdir_ctx *ctx,
 	if (a == NULL)
 		return 0;
 	if (out->n + a->count > max_count) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "more than %zu values of %s", max_count, attr);
+		ldapdir_reasonf(ctx, "more than %zu values of %s", max_count,
+				attr);
 		return -1;
 	}
 	for (i = 0; i < a->count; i++) {
 		const struct berval *bv = &a->values[i];
 
 		if (bv->bv_len > max_len) {
-			(void)snprintf(ctx->reason, sizeof(ctx->reason),
-				       "value of %s too long (%lu bytes, at most %zu)",
-				       attr, (unsigned long)bv->bv_len, max_len);
+			ldapdir_reasonf(ctx,
+					"value of %s too long (%lu bytes, at most %zu)",
+					attr, (unsigned long)bv->bv_len,
+					max_len);
 			return -1;
 		}
 		if (bv->bv_len == 0 || memchr(bv->bv_val, '\0', bv->bv_len)) {
-			(void)snprintf(ctx->reason, sizeof(ctx->reason),
-				       "value of %s is empty or contains a NUL byte",
-				       attr);
+			ldapdir_reasonf(ctx,
+					"value of %s is empty or contains a NUL byte",
+					attr);
 			return -1;
 		}
 		ldapdir_strlist_add(out, bv->bv_val, bv->bv_len);
@@ -637,8 +596,7 @@ static int ldapdir_single(struct ldapdir_ctx *ctx,
 			   &ctx->singles) < 0)
 		return -1;
 	if (ctx->singles.n - before > 1) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "more than one value of %s", attr);
+		ldapdir_reasonf(ctx, "more than one value of %s", attr);
 		return -1;
 	}
 	if (ctx->singles.n > before)
@@ -691,8 +649,8 @@ static int ldapdir_dn_values(struct ldapdir_ctx *ctx,
 		raw.v[i][len] = '\0';
 		if (ldapdir_dn_normalize(raw.v[i], norm, sizeof(norm),
 					 &error) < 0) {
-			ldapdir_printable(shown, sizeof(shown), raw.v[i],
-					  strlen(raw.v[i]));
+			text_printable(shown, sizeof(shown), raw.v[i],
+					  strlen(raw.v[i]), TEXT_MARK);
 			(void)snprintf(ctx->reason, sizeof(ctx->reason),
 				       "%s value \"%s\": %s%s", attr, shown,
 				       error, drop_bad ? "; value ignored" : "");
@@ -723,8 +681,7 @@ static int ldapdir_dn_single(struct ldapdir_ctx *ctx,
 			      false, &ctx->singles) < 0)
 		return -1;
 	if (ctx->singles.n - before > 1) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "more than one value of %s", attr);
+		ldapdir_reasonf(ctx, "more than one value of %s", attr);
 		return -1;
 	}
 	if (ctx->singles.n > before)
@@ -771,9 +728,9 @@ static int ldapdir_address_values(struct ldapdir_ctx *ctx,
 static int ldapdir_stage_result(struct ldapdir_ctx *ctx, int ret)
 {
 	if (ret < 0) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "%s: cannot stage the entry into the replica",
-			       ctx->dn_print);
+		ldapdir_reasonf(ctx,
+				"%s: cannot stage the entry into the replica",
+				ctx->dn_print);
 		return -1;
 	}
 	if (ret > 0)
@@ -800,10 +757,8 @@ static int ldapdir_company(struct ldapdir_ctx *ctx,
 			      &c.group_dn) < 0)
 		return ldapdir_skip(ctx, ctx->reason);
 	if (ctx->list1.n == 0) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "company without %s",
-			       cfg->ldap_company_domain_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "company without %s",
+				     cfg->ldap_company_domain_attribute);
 	}
 	c.dn = ctx->dn;
 	c.domains = ldapdir_strlist_array(&ctx->list1);
@@ -844,10 +799,8 @@ static int ldapdir_user(struct ldapdir_ctx *ctx,
 				   &ctx->list1) < 0)
 		return ldapdir_skip(ctx, ctx->reason);
 	if (u.login == NULL) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "user without %s",
-			       cfg->ldap_user_login_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "user without %s",
+				     cfg->ldap_user_login_attribute);
 	}
 	u.dn = ctx->dn;
 	u.addresses = ldapdir_strlist_array(&ctx->list1);
@@ -876,33 +829,27 @@ static int ldapdir_mailbox(struct ldapdir_ctx *ctx,
 			   LDAPDIR_RIGHTS_MAX, &m.rights) < 0)
 		return ldapdir_skip(ctx, ctx->reason);
 	if (kind == NULL) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "mailbox without %s",
-			       cfg->ldap_mailbox_kind_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "mailbox without %s",
+				     cfg->ldap_mailbox_kind_attribute);
 	}
 	if (strcasecmp(kind, "private") == 0) {
 		m.kind = REPLICA_MAILBOX_PRIVATE;
 	} else if (strcasecmp(kind, "company") == 0) {
 		m.kind = REPLICA_MAILBOX_COMPANY;
 	} else {
-		ldapdir_printable(shown, sizeof(shown), kind, strlen(kind));
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "unknown %s \"%s\" (private or company)",
-			       cfg->ldap_mailbox_kind_attribute, shown);
-		return ldapdir_skip(ctx, ctx->reason);
+		text_printable(shown, sizeof(shown),
+			       kind, strlen(kind), TEXT_MARK);
+		return ldapdir_skipf(ctx,
+				     "unknown %s \"%s\" (private or company)",
+				     cfg->ldap_mailbox_kind_attribute, shown);
 	}
 	if (m.kind == REPLICA_MAILBOX_PRIVATE && m.owner_dn == NULL) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "private mailbox without %s",
-			       cfg->ldap_mailbox_owner_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "private mailbox without %s",
+				     cfg->ldap_mailbox_owner_attribute);
 	}
 	if (ctx->list1.n == 0) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "mailbox without an address (%s)",
-			       cfg->ldap_mailbox_address_attributes);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "mailbox without an address (%s)",
+				     cfg->ldap_mailbox_address_attributes);
 	}
 	m.dn = ctx->dn;
 	m.addresses = ldapdir_strlist_array(&ctx->list1);
@@ -923,10 +870,10 @@ static int ldapdir_share_time(struct ldapdir_ctx *ctx,
 	if (value == NULL)
 		return 0;
 	if (ldapdir_parse_generalized_time(value, t_r) < 0) {
-		ldapdir_printable(shown, sizeof(shown), value, strlen(value));
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "%s \"%s\" is not a GeneralizedTime", attr,
-			       shown);
+		text_printable(shown, sizeof(shown),
+			       value, strlen(value), TEXT_MARK);
+		ldapdir_reasonf(ctx, "%s \"%s\" is not a GeneralizedTime", attr,
+				shown);
 		return -1;
 	}
 	/* 0 means "open": a time at the epoch itself moves by a second
@@ -959,18 +906,14 @@ static int ldapdir_share(struct ldapdir_ctx *ctx,
 			       &s.not_after) < 0)
 		return ldapdir_skip(ctx, ctx->reason);
 	if (ctx->list1.n == 0) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "share without %s",
-			       cfg->ldap_share_grantee_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "share without %s",
+				     cfg->ldap_share_grantee_attribute);
 	}
 	if (s.not_before != 0 && s.not_after != 0 &&
 	    s.not_after < s.not_before) {
-		(void)snprintf(ctx->reason, sizeof(ctx->reason),
-			       "%s is before %s",
-			       cfg->ldap_share_not_after_attribute,
-			       cfg->ldap_share_not_before_attribute);
-		return ldapdir_skip(ctx, ctx->reason);
+		return ldapdir_skipf(ctx, "%s is before %s",
+				     cfg->ldap_share_not_after_attribute,
+				     cfg->ldap_share_not_before_attribute);
 	}
 	/* The description is only shown to people: a long one is cut at
 	   a character boundary rather than losing the share. */
@@ -1013,8 +956,8 @@ static int ldapdir_entry_view(struct ldapdir_ctx *ctx,
 			       "(no DN)");
 		return ldapdir_skip(ctx, "entry without a usable DN");
 	}
-	ldapdir_printable(ctx->dn_print, sizeof(ctx->dn_print), entry->dn,
-			  strlen(entry->dn));
+	text_printable(ctx->dn_print, sizeof(ctx->dn_print), entry->dn,
+			  strlen(entry->dn), TEXT_MARK);
 	ret = ldapdir_dn_normalize(entry->dn, ctx->dn, sizeof(ctx->dn),
 				   &error);
 	if (ret < 0)
@@ -1061,12 +1004,9 @@ static int ldapdir_entry_message(struct ldapdir_ctx *ctx, LDAPMessage *msg,
 			for (count = 0; vals != NULL &&
 			     vals[count].bv_val != NULL; count++)
 				;
-			if (n == ctx->view_alloc) {
-				ctx->view_alloc = n == 0 ? 16 : n * 2;
-				ctx->view_attrs = xrealloc(ctx->view_attrs,
-					ctx->view_alloc *
-					sizeof(*ctx->view_attrs));
-			}
+			ctx->view_attrs = xgrow(ctx->view_attrs,
+						&ctx->view_alloc, n + 1,
+						sizeof(*ctx->view_attrs), 16);
 			ctx->view_attrs[n].name = name.bv_val;
 			ctx->view_attrs[n].values = vals;
 			ctx->view_attrs[n].count = count;
@@ -1099,7 +1039,8 @@ static const char *ldapdir_ld_error(LDAP *ld, int rc)
 		    LDAP_OPT_SUCCESS &&
 	    diag != NULL && *diag != '\0' &&
 	    strcmp(diag, "(unknown error code)") != 0) {
-		ldapdir_printable(shown, sizeof(shown), diag, strlen(diag));
+		text_printable(shown, sizeof(shown),
+			       diag, strlen(diag), TEXT_MARK);
 		(void)snprintf(buf, sizeof(buf), "%s (%s)",
 			       ldap_err2string(rc), shown);
 	} else {
@@ -1117,9 +1058,9 @@ static int ldapdir_option(struct ldapdir_ctx *ctx, int option,
 	int rc = ldap_set_option(ctx->ld, option, value);
 
 	if (rc != LDAP_OPT_SUCCESS) {
-		*error_r = ldapdir_set_error("%s: cannot set %s: %s",
-					     ctx->cfg->ldap_uri, name,
-					     ldap_err2string(rc));
+		*error_r = error_printf("%s: cannot set %s: %s",
+					ctx->cfg->ldap_uri, name,
+					ldap_err2string(rc));
 		return -1;
 	}
 	return 0;
@@ -1137,20 +1078,19 @@ static int ldapdir_sasl_interact(LDAP *ld, unsigned flags, void *defaults,
 	return LDAP_SUCCESS;
 }
 
-/* ldapdir_connect - initialise, set the options, STARTTLS, bind */
-static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
-			      const char *password, const char **error_r)
+/* ldapdir_connect_options - initialise the handle, set every option
+   (each checked), and the TLS ones when the connection uses TLS */
+static int ldapdir_connect_options(struct ldapdir_ctx *ctx, bool tls,
+				   const char **error_r)
 {
 	const struct config *cfg = ctx->cfg;
 	int version = LDAP_VERSION3, rc, ival;
 	struct timeval tv;
-	bool tls = cfg->ldap_starttls ||
-		   strncasecmp(cfg->ldap_uri, "ldaps:", 6) == 0;
 
 	rc = ldap_initialize(&ctx->ld, cfg->ldap_uri);
 	if (rc != LDAP_SUCCESS) {
-		*error_r = ldapdir_set_error("%s: %s", cfg->ldap_uri,
-					     ldap_err2string(rc));
+		*error_r = error_printf("%s: %s", cfg->ldap_uri,
+					ldap_err2string(rc));
 		return -1;
 	}
 	if (ldapdir_option(ctx, LDAP_OPT_PROTOCOL_VERSION, &version,
@@ -1181,7 +1121,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 		   contact LDAP server"; say what is wrong instead. */
 		if (!ldapdir_empty(cfg->ldap_tls_ca_file) &&
 		    access(cfg->ldap_tls_ca_file, R_OK) < 0) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"ldap_tls_ca_file %s: %s",
 				cfg->ldap_tls_ca_file, strerror(errno));
 			return -1;
@@ -1202,21 +1142,30 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 				   "a PEM certificate?)", error_r) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* ldapdir_connect_start - connect, and STARTTLS where configured */
+static int ldapdir_connect_start(struct ldapdir_ctx *ctx, bool tls,
+				 const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	int rc;
 
 	/* Connect now, so "cannot connect" is told apart from a bind
 	   that fails. */
 	rc = ldap_connect(ctx->ld);
 	if (rc != LDAP_SUCCESS) {
-		*error_r = ldapdir_set_error("%s: cannot connect: %s%s",
-					     cfg->ldap_uri,
-					     ldapdir_ld_error(ctx->ld, rc),
-					     tls ? LDAPDIR_TLS_HINT : "");
+		*error_r = error_printf("%s: cannot connect: %s%s",
+					cfg->ldap_uri,
+					ldapdir_ld_error(ctx->ld, rc),
+					tls ? LDAPDIR_TLS_HINT : "");
 		return -1;
 	}
 	if (cfg->ldap_starttls) {
 		rc = ldap_start_tls_s(ctx->ld, NULL, NULL);
 		if (rc != LDAP_SUCCESS) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"%s: STARTTLS: %s%s", cfg->ldap_uri,
 				ldapdir_ld_error(ctx->ld, rc),
 				rc == LDAP_CONNECT_ERROR ? LDAPDIR_TLS_HINT
@@ -1224,10 +1173,20 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* ldapdir_bind - bind as bind_dn, or as configured (SASL EXTERNAL, the
+   configured DN, or anonymous) when it is NULL */
+static int ldapdir_bind(struct ldapdir_ctx *ctx, const char *bind_dn,
+			const char *password, const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	int rc;
 
 	if (bind_dn == NULL && !ldapdir_empty(cfg->ldap_sasl_mech)) {
 		if (strcasecmp(cfg->ldap_sasl_mech, "EXTERNAL") != 0) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"ldap_sasl_mech: unsupported mechanism %s "
 				"(only EXTERNAL)", cfg->ldap_sasl_mech);
 			return -1;
@@ -1236,7 +1195,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 						  NULL, NULL, LDAP_SASL_QUIET,
 						  ldapdir_sasl_interact, NULL);
 		if (rc != LDAP_SUCCESS) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"SASL EXTERNAL bind to %s: %s", cfg->ldap_uri,
 				ldapdir_ld_error(ctx->ld, rc));
 			return -1;
@@ -1254,7 +1213,7 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 
 		if (password == NULL) {
 			if (ldapdir_empty(cfg->ldap_bind_password_file)) {
-				*error_r = ldapdir_set_error(
+				*error_r = error_printf(
 					"bind as %s: ldap_bind_password_file "
 					"is not set", bind_dn);
 				return -1;
@@ -1272,13 +1231,27 @@ static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
 				      NULL);
 		ldapdir_password_free(&own);
 		if (rc != LDAP_SUCCESS) {
-			*error_r = ldapdir_set_error(
+			*error_r = error_printf(
 				"bind as %s: %s", bind_dn,
 				ldapdir_ld_error(ctx->ld, rc));
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* ldapdir_connect_as - connect and bind as bind_dn (NULL: as configured) */
+static int ldapdir_connect_as(struct ldapdir_ctx *ctx, const char *bind_dn,
+			      const char *password, const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	bool tls = cfg->ldap_starttls ||
+		   strncasecmp(cfg->ldap_uri, "ldaps:", 6) == 0;
+
+	if (ldapdir_connect_options(ctx, tls, error_r) < 0 ||
+	    ldapdir_connect_start(ctx, tls, error_r) < 0)
+		return -1;
+	return ldapdir_bind(ctx, bind_dn, password, error_r);
 }
 
 /* ldapdir_connect - connect and bind as the configured identity */
@@ -1288,173 +1261,196 @@ static int ldapdir_connect(struct ldapdir_ctx *ctx, const char *password,
 	return ldapdir_connect_as(ctx, NULL, password, error_r);
 }
 
+/* ldapdir_page_send - ask for the next page (the first: cookie empty);
+   the deadline is when waiting for its answer ends */
+static int ldapdir_page_send(struct ldapdir_ctx *ctx, const char *filter,
+			     char **attrs, struct berval *cookie,
+			     int *msgid_r, struct timeval *deadline_r,
+			     const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
+	struct timeval limit;
+	int rc;
+
+	if (cfg->ldap_page_size > 0) {
+		rc = ldap_create_page_control(ctx->ld,
+					      (ber_int_t)cfg->ldap_page_size,
+					      cookie, 1, &page);
+		if (rc != LDAP_SUCCESS) {
+			*error_r = error_printf(
+				"search %s below %s: paged results "
+				"control: %s", filter, cfg->ldap_base,
+				ldap_err2string(rc));
+			return -1;
+		}
+		ctrls[0] = page;
+	}
+	/* The time limit goes to the server (per page) and bounds how
+	   long we wait for the page ourselves. */
+	limit.tv_sec = (time_t)cfg->ldap_search_timeout;
+	limit.tv_usec = 0;
+	rc = ldap_search_ext(ctx->ld, cfg->ldap_base, LDAP_SCOPE_SUBTREE,
+			     filter, attrs, 0, page != NULL ? ctrls : NULL,
+			     NULL,
+			     cfg->ldap_search_timeout > 0 ? &limit : NULL,
+			     LDAP_NO_LIMIT, msgid_r);
+	if (page != NULL)
+		ldap_control_free(page);
+	if (rc != LDAP_SUCCESS) {
+		*error_r = error_printf("search %s below %s: %s", filter,
+					cfg->ldap_base,
+					ldapdir_ld_error(ctx->ld, rc));
+		return -1;
+	}
+	(void)gettimeofday(deadline_r, NULL);
+	/* A second of grace so the server's own limit, with its clear
+	   result code, normally comes first. */
+	deadline_r->tv_sec += (time_t)cfg->ldap_search_timeout + 1;
+	return 0;
+}
+
+/* ldapdir_page_wait - the next message of the search: its type, or -1
+   (the search abandoned when the deadline passed) */
+static int ldapdir_page_wait(struct ldapdir_ctx *ctx, const char *filter,
+			     int msgid, const struct timeval *deadline,
+			     LDAPMessage **msg_r, const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	struct timeval wait, now;
+	int rc, err;
+
+	do {
+		if (cfg->ldap_search_timeout > 0) {
+			(void)gettimeofday(&now, NULL);
+			if (!timercmp(&now, deadline, <)) {
+				(void)ldap_abandon_ext(ctx->ld, msgid, NULL,
+						       NULL);
+				*error_r = error_printf(
+					"search %s below %s: %s "
+					"(no answer within %u s)",
+					filter, cfg->ldap_base,
+					ldap_err2string(LDAP_TIMEOUT),
+					cfg->ldap_search_timeout);
+				return -1;
+			}
+			timersub(deadline, &now, &wait);
+		} else {
+			wait.tv_sec = 3600;
+			wait.tv_usec = 0;
+		}
+		*msg_r = NULL;
+		rc = ldap_result(ctx->ld, msgid, LDAP_MSG_ONE, &wait, msg_r);
+	} while (rc == 0);
+	if (rc < 0) {
+		err = LDAP_OTHER;
+		(void)ldap_get_option(ctx->ld, LDAP_OPT_RESULT_CODE, &err);
+		*error_r = error_printf("search %s below %s: %s", filter,
+					cfg->ldap_base,
+					ldapdir_ld_error(ctx->ld, err));
+		return -1;
+	}
+	return rc;
+}
+
+/* ldapdir_page_end - the result of a page (msg freed): its code, and
+   the cookie of the next page (empty after the last) */
+static int ldapdir_page_end(struct ldapdir_ctx *ctx, const char *filter,
+			    LDAPMessage *msg, struct berval *cookie,
+			    const char **error_r)
+{
+	const struct config *cfg = ctx->cfg;
+	LDAPControl **rctrls = NULL, *rpage;
+	char *diag = NULL;
+	int rc, err;
+
+	ctx->stats->pages++;
+	rc = ldap_parse_result(ctx->ld, msg, &err, NULL, &diag, NULL,
+			       &rctrls, 1);
+	if (rc != LDAP_SUCCESS) {
+		*error_r = error_printf("search %s below %s: %s", filter,
+					cfg->ldap_base, ldap_err2string(rc));
+		return -1;
+	}
+	if (err != LDAP_SUCCESS) {
+		char shown[LDAPDIR_PRINT_MAX];
+
+		if (diag != NULL && *diag != '\0')
+			text_printable_str(shown, sizeof(shown), diag,
+					   TEXT_MARK);
+		else
+			shown[0] = '\0';
+		*error_r = error_printf("search %s below %s: %s%s%s%s",
+					filter, cfg->ldap_base,
+					ldap_err2string(err),
+					shown[0] ? " (" : "", shown,
+					shown[0] ? ")" : "");
+		ldap_memfree(diag);
+		ldap_controls_free(rctrls);
+		return -1;
+	}
+	ldap_memfree(diag);
+	ber_memfree(cookie->bv_val);
+	cookie->bv_val = NULL;
+	cookie->bv_len = 0;
+	rpage = rctrls == NULL ? NULL :
+		ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL);
+	if (cfg->ldap_page_size > 0 && rpage != NULL) {
+		ber_int_t estimate;
+
+		rc = ldap_parse_pageresponse_control(ctx->ld, rpage,
+						     &estimate, cookie);
+		if (rc != LDAP_SUCCESS) {
+			*error_r = error_printf(
+				"search %s below %s: bad paged results "
+				"response: %s", filter, cfg->ldap_base,
+				ldap_err2string(rc));
+			ldap_controls_free(rctrls);
+			return -1;
+		}
+	}
+	ldap_controls_free(rctrls);
+	return 0;
+}
+
 /* ldapdir_search - one paged subtree search, each entry to fn */
 static int ldapdir_search(struct ldapdir_ctx *ctx, const char *filter,
 			  char **attrs, ldapdir_entry_fn *fn,
 			  const char **error_r)
 {
-	const struct config *cfg = ctx->cfg;
 	struct berval cookie = { 0, NULL };
-	int ret = -1, rc, msgid;
+	struct timeval deadline;
+	LDAPMessage *msg;
+	int ret = -1, type, msgid;
 
 	do {
-		LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL };
-		LDAPControl **rctrls = NULL, *rpage;
-		LDAPMessage *msg;
-		struct timeval limit, wait, now, deadline;
-		char *diag = NULL;
-		bool done = false;
-		int err;
-
-		if (cfg->ldap_page_size > 0) {
-			rc = ldap_create_page_control(ctx->ld,
-						      (ber_int_t)cfg->ldap_page_size,
-						      &cookie, 1, &page);
-			if (rc != LDAP_SUCCESS) {
-				*error_r = ldapdir_set_error(
-					"search %s below %s: paged results "
-					"control: %s", filter, cfg->ldap_base,
-					ldap_err2string(rc));
-				goto out;
-			}
-			ctrls[0] = page;
-		}
-		/* The time limit goes to the server (per page) and bounds
-		   how long we wait for the page ourselves. */
-		limit.tv_sec = (time_t)cfg->ldap_search_timeout;
-		limit.tv_usec = 0;
-		rc = ldap_search_ext(ctx->ld, cfg->ldap_base,
-				     LDAP_SCOPE_SUBTREE, filter, attrs, 0,
-				     page != NULL ? ctrls : NULL, NULL,
-				     cfg->ldap_search_timeout > 0 ? &limit
-								  : NULL,
-				     LDAP_NO_LIMIT, &msgid);
-		if (page != NULL)
-			ldap_control_free(page);
-		if (rc != LDAP_SUCCESS) {
-			*error_r = ldapdir_set_error(
-				"search %s below %s: %s", filter,
-				cfg->ldap_base, ldapdir_ld_error(ctx->ld, rc));
+		if (ldapdir_page_send(ctx, filter, attrs, &cookie, &msgid,
+				      &deadline, error_r) < 0)
 			goto out;
-		}
-		(void)gettimeofday(&deadline, NULL);
-		/* A second of grace so the server's own limit, with its
-		   clear result code, normally comes first. */
-		deadline.tv_sec += (time_t)cfg->ldap_search_timeout + 1;
-
-		while (!done) {
-			if (cfg->ldap_search_timeout > 0) {
-				(void)gettimeofday(&now, NULL);
-				if (!timercmp(&now, &deadline, <)) {
-					(void)ldap_abandon_ext(ctx->ld, msgid,
-							       NULL, NULL);
-					*error_r = ldapdir_set_error(
-						"search %s below %s: %s "
-						"(no answer within %u s)",
-						filter, cfg->ldap_base,
-						ldap_err2string(LDAP_TIMEOUT),
-						cfg->ldap_search_timeout);
-					goto out;
-				}
-				timersub(&deadline, &now, &wait);
-			} else {
-				wait.tv_sec = 3600;
-				wait.tv_usec = 0;
-			}
-			msg = NULL;
-			rc = ldap_result(ctx->ld, msgid, LDAP_MSG_ONE, &wait,
-					 &msg);
-			if (rc == 0)
-				continue;
-			if (rc < 0) {
-				err = LDAP_OTHER;
-				(void)ldap_get_option(ctx->ld,
-						      LDAP_OPT_RESULT_CODE,
-						      &err);
-				*error_r = ldapdir_set_error(
-					"search %s below %s: %s", filter,
-					cfg->ldap_base,
-					ldapdir_ld_error(ctx->ld, err));
+		do {
+			type = ldapdir_page_wait(ctx, filter, msgid,
+						 &deadline, &msg, error_r);
+			if (type < 0)
 				goto out;
-			}
-			switch (rc) {
-			case LDAP_RES_SEARCH_ENTRY:
-				rc = ldapdir_entry_message(ctx, msg, fn);
+			if (type == LDAP_RES_SEARCH_RESULT) {
+				if (ldapdir_page_end(ctx, filter, msg,
+						     &cookie, error_r) < 0)
+					goto out;
+			} else if (type == LDAP_RES_SEARCH_ENTRY) {
+				int rc = ldapdir_entry_message(ctx, msg, fn);
+
 				ldap_msgfree(msg);
 				if (rc < 0) {
-					*error_r = ldapdir_set_error(
-						"%s", ctx->reason);
+					*error_r = error_printf("%s",
+								ctx->reason);
 					goto out;
 				}
-				break;
-			case LDAP_RES_SEARCH_RESULT:
-				ctx->stats->pages++;
-				rc = ldap_parse_result(ctx->ld, msg, &err,
-						       NULL, &diag, NULL,
-						       &rctrls, 1);
-				if (rc != LDAP_SUCCESS) {
-					*error_r = ldapdir_set_error(
-						"search %s below %s: %s",
-						filter, cfg->ldap_base,
-						ldap_err2string(rc));
-					goto out;
-				}
-				if (err != LDAP_SUCCESS) {
-					char shown[LDAPDIR_PRINT_MAX];
-
-					if (diag != NULL && *diag != '\0')
-						ldapdir_printable(shown,
-							sizeof(shown), diag,
-							strlen(diag));
-					else
-						shown[0] = '\0';
-					*error_r = ldapdir_set_error(
-						"search %s below %s: %s%s%s%s",
-						filter, cfg->ldap_base,
-						ldap_err2string(err),
-						shown[0] ? " (" : "", shown,
-						shown[0] ? ")" : "");
-					ldap_memfree(diag);
-					ldap_controls_free(rctrls);
-					goto out;
-				}
-				ldap_memfree(diag);
-				diag = NULL;
-				ber_memfree(cookie.bv_val);
-				cookie.bv_val = NULL;
-				cookie.bv_len = 0;
-				rpage = rctrls == NULL ? NULL :
-					ldap_control_find(
-						LDAP_CONTROL_PAGEDRESULTS,
-						rctrls, NULL);
-				if (page != NULL && rpage != NULL) {
-					ber_int_t estimate;
-
-					rc = ldap_parse_pageresponse_control(
-						ctx->ld, rpage, &estimate,
-						&cookie);
-					if (rc != LDAP_SUCCESS) {
-						*error_r = ldapdir_set_error(
-							"search %s below %s: "
-							"bad paged results "
-							"response: %s", filter,
-							cfg->ldap_base,
-							ldap_err2string(rc));
-						ldap_controls_free(rctrls);
-						goto out;
-					}
-				}
-				ldap_controls_free(rctrls);
-				rctrls = NULL;
-				done = true;
-				break;
-			default:
+			} else {
 				/* Search references: referrals are off,
 				   and entries elsewhere are not ours. */
 				ldap_msgfree(msg);
-				break;
 			}
-		}
+		} while (type != LDAP_RES_SEARCH_RESULT);
 	} while (cookie.bv_val != NULL && cookie.bv_len > 0);
 	ret = 0;
 out:
@@ -1519,8 +1515,8 @@ static int ldapdir_check_config(const struct config *cfg,
 			((const char *)cfg + required[i].offset);
 
 		if (ldapdir_empty(v)) {
-			*error_r = ldapdir_set_error("%s is not set",
-						     required[i].key);
+			*error_r = error_printf("%s is not set",
+						required[i].key);
 			return -1;
 		}
 	}
@@ -1741,7 +1737,7 @@ int ldapdir_conv_entry(struct ldapdir_ctx *ctx, enum ldapdir_kind kind,
 		return -1;
 	}
 	if (ldapdir_entry_view(ctx, entry, fns[kind]) < 0) {
-		*error_r = ldapdir_set_error("%s", ctx->reason);
+		*error_r = error_printf("%s", ctx->reason);
 		return -1;
 	}
 	return 0;

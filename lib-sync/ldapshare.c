@@ -20,12 +20,15 @@
 #include <string.h>
 
 #include <ldap.h>
+#include <unistr.h>
 
 #include "addr.h"
 #include "config.h"
+#include "error.h"
 #include "ldapdir.h"
 #include "ldapshare.h"
 #include "replica.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define LDAPSHARE_OBJECT_CLASS	"mailgrantsShare"
@@ -33,6 +36,7 @@
 #define LDAPSHARE_DESCRIPTION_ATTR "description"
 #define LDAPSHARE_INPUT_MAX	4096	/* bytes of a DN, login or address */
 #define LDAPSHARE_PRINT_MAX	256	/* a value quoted in a message */
+#define LDAPSHARE_DN_TEXT_MAX	1024	/* the DNs listed in a message */
 #define LDAPSHARE_MATCH_MAX	10	/* entries one lookup asks for */
 #define LDAPSHARE_FOUND_MAX	(2 * LDAPSHARE_MATCH_MAX)
 #define LDAPSHARE_VARIANTS	3	/* forms of an address tried */
@@ -58,52 +62,6 @@ struct ldapshare_buf {
 	size_t len, size;
 };
 
-static char ldapshare_error[1024];
-
-/* ldapshare_set_error - format the module's one-line error text */
-static const char * __attribute__((format(printf, 1, 2)))
-ldapshare_set_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	/* A long error text is cut; it is a message, not data. */
-	va_start(ap, fmt);
-	(void)vsnprintf(ldapshare_error, sizeof(ldapshare_error), fmt, ap);
-	va_end(ap);
-	return ldapshare_error;
-}
-
-/* ldapshare_printable - a value for a message: control bytes become
-   '?', a long value ends in "..." */
-static const char *ldapshare_printable(const char *s, char *buf, size_t size)
-{
-	size_t i, o = 0;
-
-	if (size == 0)
-		return "";
-	for (i = 0; s != NULL && s[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (o + 4 >= size) {
-			/* Room for "..." and the NUL; no half a UTF-8
-			   character before it (perhaps one whole less). */
-			if (o > 0 && ((unsigned char)buf[o - 1] & 0x80) != 0) {
-				while (o > 0 && ((unsigned char)buf[o - 1] &
-						 0xc0) == 0x80)
-					o--;
-				if (o > 0)
-					o--;
-			}
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		buf[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 /* ldapshare_empty - NULL or "" */
 static bool ldapshare_empty(const char *s)
 {
@@ -127,14 +85,7 @@ static bool ldapshare_has_control(const char *s)
 /* ldapshare_buf_add - append n bytes */
 static void ldapshare_buf_add(struct ldapshare_buf *b, const char *s, size_t n)
 {
-	if (b->len + n + 1 > b->size) {
-		size_t size = b->size == 0 ? 256 : b->size;
-
-		while (b->len + n + 1 > size)
-			size *= 2;
-		b->s = xrealloc(b->s, size);
-		b->size = size;
-	}
+	b->s = xgrow(b->s, &b->size, b->len + n + 1, 1, 256);
 	memcpy(b->s + b->len, s, n);
 	b->len += n;
 	b->s[b->len] = '\0';
@@ -285,9 +236,10 @@ static int ldapshare_search_failed(LDAP *ld, int rc, const char *what,
 {
 	char p[LDAPSHARE_PRINT_MAX];
 
-	*error_r = ldapshare_set_error("%s %s: %s", what,
-				       ldapshare_printable(value, p, sizeof(p)),
-				       ldapdir_error_text(ld, rc));
+	*error_r = error_printf("%s %s: %s", what,
+				text_printable_str(p, sizeof(p), value,
+						   TEXT_MARK),
+				ldapdir_error_text(ld, rc));
 	return ldapshare_unavailable(rc) ? -1 : 1;
 }
 
@@ -299,14 +251,14 @@ static int ldapshare_write_failed(struct ldapshare *ls, int rc,
 	char p[LDAPSHARE_PRINT_MAX * 2], a[LDAPSHARE_PRINT_MAX];
 	const char *text = ldapdir_error_text(ls->acting, rc);
 
-	ldapshare_printable(dn, p, sizeof(p));
+	text_printable_str(p, sizeof(p), dn, TEXT_MARK);
 	if (ldapshare_unavailable(rc)) {
-		*error_r = ldapshare_set_error("%s %s: %s", doing, p, text);
+		*error_r = error_printf("%s %s: %s", doing, p, text);
 		return -1;
 	}
-	*error_r = ldapshare_set_error(
+	*error_r = error_printf(
 		"%s %s: refused by the directory: %s (as %s)", doing, p, text,
-		ldapshare_printable(ls->acting_name, a, sizeof(a)));
+		text_printable_str(a, sizeof(a), ls->acting_name, TEXT_MARK));
 	return 1;
 }
 
@@ -343,7 +295,8 @@ static void ldapshare_dn_list_text(char *const *list, size_t n, char *buf,
 	for (size_t i = 0; i < n && len < size; i++) {
 		int w = snprintf(buf + len, size - len, "%s%s",
 				 i > 0 ? ", " : "",
-				 ldapshare_printable(list[i], p, sizeof(p)));
+				 text_printable_str(p, sizeof(p),
+						    list[i], TEXT_MARK));
 
 		if (w < 0)
 			break;
@@ -419,12 +372,12 @@ static int ldapshare_input_check(const char *value, const char *what,
 				 const char **error_r)
 {
 	if (ldapshare_empty(value)) {
-		*error_r = ldapshare_set_error("no %s given", what);
+		*error_r = error_printf("no %s given", what);
 		return 1;
 	}
 	if (strnlen(value, LDAPSHARE_INPUT_MAX + 1) > LDAPSHARE_INPUT_MAX) {
-		*error_r = ldapshare_set_error("%s longer than %d bytes", what,
-					       LDAPSHARE_INPUT_MAX);
+		*error_r = error_printf("%s longer than %d bytes", what,
+					LDAPSHARE_INPUT_MAX);
 		return 1;
 	}
 	return 0;
@@ -439,7 +392,7 @@ static int ldapshare_find_mailbox(struct ldapshare *ls, const char *address,
 	char *values[LDAPSHARE_VARIANTS], *list[LDAPSHARE_FOUND_MAX];
 	bool company[LDAPSHARE_FOUND_MAX] = { false };
 	struct ldapshare_buf f = { NULL, 0, 0 };
-	char p[LDAPSHARE_PRINT_MAX], dns[sizeof(ldapshare_error)];
+	char p[LDAPSHARE_PRINT_MAX], dns[LDAPSHARE_DN_TEXT_MAX];
 	size_t nvalues, n = 0;
 	int ret;
 
@@ -476,15 +429,15 @@ static int ldapshare_find_mailbox(struct ldapshare *ls, const char *address,
 		ldapshare_list_free(list, n);
 		return ret;
 	}
-	ldapshare_printable(address, p, sizeof(p));
+	text_printable_str(p, sizeof(p), address, TEXT_MARK);
 	if (n == 0) {
-		*error_r = ldapshare_set_error("no mailbox has the address %s",
-					       p);
+		*error_r = error_printf("no mailbox has the address %s",
+					p);
 		return 1;
 	}
 	if (n > 1) {
 		ldapshare_dn_list_text(list, n, dns, sizeof(dns));
-		*error_r = ldapshare_set_error("%s is ambiguous: %s", p, dns);
+		*error_r = error_printf("%s is ambiguous: %s", p, dns);
 		ldapshare_list_free(list, n);
 		return 1;
 	}
@@ -501,7 +454,7 @@ static int ldapshare_find_user(struct ldapshare *ls, const char *login,
 	char *values[LDAPSHARE_VARIANTS], *list[LDAPSHARE_FOUND_MAX];
 	bool company[LDAPSHARE_FOUND_MAX];
 	struct ldapshare_buf f = { NULL, 0, 0 };
-	char p[LDAPSHARE_PRINT_MAX], dns[sizeof(ldapshare_error)];
+	char p[LDAPSHARE_PRINT_MAX], dns[LDAPSHARE_DN_TEXT_MAX];
 	size_t nvalues, n = 0;
 	int ret;
 
@@ -533,15 +486,15 @@ static int ldapshare_find_user(struct ldapshare *ls, const char *login,
 		ldapshare_list_free(list, n);
 		return ret;
 	}
-	ldapshare_printable(login, p, sizeof(p));
+	text_printable_str(p, sizeof(p), login, TEXT_MARK);
 	if (n == 0) {
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"no mail user has the login or address %s", p);
 		return 1;
 	}
 	if (n > 1) {
 		ldapshare_dn_list_text(list, n, dns, sizeof(dns));
-		*error_r = ldapshare_set_error("%s is ambiguous: %s", p, dns);
+		*error_r = error_printf("%s is ambiguous: %s", p, dns);
 		ldapshare_list_free(list, n);
 		return 1;
 	}
@@ -571,11 +524,11 @@ static int ldapshare_find_grantee(struct ldapshare *ls, const char *grantee,
 	if (strchr(grantee, '=') == NULL)
 		return ldapshare_find_user(ls, grantee, dn_r, error_r);
 
-	ldapshare_printable(grantee, p, sizeof(p));
+	text_printable_str(p, sizeof(p), grantee, TEXT_MARK);
 	if (ldap_str2dn(grantee, &parsed, LDAP_DN_FORMAT_LDAPV3) !=
 		    LDAP_SUCCESS || parsed == NULL) {
 		ldap_dnfree(parsed);
-		*error_r = ldapshare_set_error("grantee %s: not a DN", p);
+		*error_r = error_printf("grantee %s: not a DN", p);
 		return 1;
 	}
 	ldap_dnfree(parsed);
@@ -606,9 +559,9 @@ static int ldapshare_find_grantee(struct ldapshare *ls, const char *grantee,
 		return 0;
 	}
 	if (rc == LDAP_NO_SUCH_OBJECT)
-		*error_r = ldapshare_set_error("grantee %s: no such entry", p);
+		*error_r = error_printf("grantee %s: no such entry", p);
 	else
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"grantee %s: neither a mail user nor a group", p);
 	return 1;
 }
@@ -691,13 +644,14 @@ static int ldapshare_same_company(struct ldapshare *ls,
 		return ret;
 	if (strcmp(mine, theirs) == 0)
 		return 0;
-	*error_r = ldapshare_set_error(
+	*error_r = error_printf(
 		"%s is not of the company of %s (%s): the share would grant "
 		"nothing (cross_company_shares = no)",
-		ldapshare_printable(set->grantee, p1, sizeof(p1)),
-		ldapshare_printable(set->owner, p2, sizeof(p2)),
-		ldapshare_printable(mine[0] != '\0' ? mine : "no company", p3,
-				    sizeof(p3)));
+		text_printable_str(p1, sizeof(p1), set->grantee, TEXT_MARK),
+		text_printable_str(p2, sizeof(p2), set->owner, TEXT_MARK),
+		text_printable_str(p3, sizeof(p3),
+				   mine[0] != '\0' ? mine : "no company",
+				   TEXT_MARK));
 	return 1;
 }
 
@@ -771,7 +725,7 @@ static int ldapshare_remove_one(struct ldapshare *ls, LDAP *ld, LDAPMessage *e,
 	int rc, ret = 0;
 
 	if (dn == NULL) {
-		*error_r = ldapshare_set_error("a share without a DN");
+		*error_r = error_printf("a share without a DN");
 		return 1;
 	}
 	vals = ldap_get_values_len(ld, e, attr);
@@ -785,8 +739,8 @@ static int ldapshare_remove_one(struct ldapshare *ls, LDAP *ld, LDAPMessage *e,
 			del[nmatch++] = vals[i];
 		free(v);
 	}
-	ldapshare_printable(dn, p1, sizeof(p1));
-	ldapshare_printable(grantee_dn, p2, sizeof(p2));
+	text_printable_str(p1, sizeof(p1), dn, TEXT_MARK);
+	text_printable_str(p2, sizeof(p2), grantee_dn, TEXT_MARK);
 	if (nvals > 0 && nmatch == nvals) {
 		rc = ldap_delete_ext_s(ls->acting, dn, NULL, NULL);
 		if (rc != LDAP_SUCCESS)
@@ -877,9 +831,10 @@ static int ldapshare_remove_all(struct ldapshare *ls, LDAP *ld,
 	int ret;
 
 	if (ldapdir_dn_normalize(grantee_dn, norm, sizeof(norm), &error) < 0) {
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"grantee %s: %s",
-			ldapshare_printable(grantee_dn, p, sizeof(p)), error);
+			text_printable_str(p, sizeof(p),
+					   grantee_dn, TEXT_MARK), error);
 		return 1;
 	}
 	for (LDAPMessage *e = ldap_first_entry(ld, res); e != NULL;
@@ -901,7 +856,7 @@ static int ldapshare_remove_all(struct ldapshare *ls, LDAP *ld,
 /* ldapshare_copy_error - keep another module's error text in ours */
 static const char *ldapshare_copy_error(const char *prefix, const char *error)
 {
-	return ldapshare_set_error("%s%s", prefix, error);
+	return error_printf("%s%s", prefix, error);
 }
 
 /* ldapshare_configured_is_anonymous - the configuration binds as no one */
@@ -1019,23 +974,6 @@ const char *ldapshare_acting(const struct ldapshare *ls)
  * Adding and removing shares.
  */
 
-/* ldapshare_utf8_len - bytes of the UTF-8 character at s (at most n),
-   0 when it is not one */
-static size_t ldapshare_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t need = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
-		      s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
-		      s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-
-	if (need == 0 || need > n)
-		return 0;
-	for (size_t k = 1; k < need; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-	}
-	return need;
-}
-
 /* ldapshare_first_rdn_value - a name for the grantee in a generated
    share name: its DN's first RDN value, reduced to safe characters */
 static void ldapshare_first_rdn_value(const char *dn, char *buf, size_t size)
@@ -1051,15 +989,16 @@ static void ldapshare_first_rdn_value(const char *dn, char *buf, size_t size)
 		size_t i = 0;
 
 		while (i < v->bv_len) {
-			size_t len = ldapshare_utf8_len(s + i, v->bv_len - i);
+			ucs4_t uc;
+			int len = u8_mbtoucr(&uc, s + i, v->bv_len - i);
 
 			if (len > 1) {
 				/* UTF-8 letters stay whole, or go. */
-				if (o + len >= size)
+				if (o + (size_t)len >= size)
 					break;
-				memcpy(buf + o, s + i, len);
-				o += len;
-				i += len;
+				memcpy(buf + o, s + i, (size_t)len);
+				o += (size_t)len;
+				i += (size_t)len;
 				continue;
 			}
 			if (o + 1 >= size)
@@ -1068,7 +1007,7 @@ static void ldapshare_first_rdn_value(const char *dn, char *buf, size_t size)
 			buf[o++] = len == 1 && (isalnum(s[i]) || s[i] == '.' ||
 						s[i] == '_' || s[i] == '-')
 					   ? (char)s[i] : '-';
-			i += len > 0 ? len : 1;
+			i += len > 0 ? (size_t)len : 1;
 		}
 	}
 	ldap_dnfree(parsed);
@@ -1109,7 +1048,7 @@ static int ldapshare_settings_check(const struct ldapshare_settings *set,
 	    (strnlen(set->description, LDAPSHARE_DESCRIPTION_MAX + 1) >
 		     LDAPSHARE_DESCRIPTION_MAX ||
 	     ldapshare_has_control(set->description))) {
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"description: at most %d bytes, no control characters",
 			LDAPSHARE_DESCRIPTION_MAX);
 		return 1;
@@ -1215,11 +1154,12 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 	if ((ret = ldapshare_find_mailbox(ls, set->owner, &mb, error_r)) != 0)
 		return ret;
 	if (mb.company) {
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"%s is a company mailbox (%s): company mailboxes are "
 			"not shared one by one",
-			ldapshare_printable(set->owner, p1, sizeof(p1)),
-			ldapshare_printable(mb.dn, p3, sizeof(p3)));
+			text_printable_str(p1, sizeof(p1),
+					   set->owner, TEXT_MARK),
+			text_printable_str(p3, sizeof(p3), mb.dn, TEXT_MARK));
 		free(mb.dn);
 		return 1;
 	}
@@ -1248,13 +1188,14 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 	if (e != NULL && !set->replace) {
 		char *old = ldap_get_dn(ls->acting, e);
 
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"%s already has a share with %s at that time: %s "
 			"(--replace replaces it)",
-			ldapshare_printable(set->owner, p1, sizeof(p1)),
-			ldapshare_printable(grantee, p2, sizeof(p2)),
-			ldapshare_printable(old != NULL ? old : "?", p3,
-					    sizeof(p3)));
+			text_printable_str(p1, sizeof(p1),
+					   set->owner, TEXT_MARK),
+			text_printable_str(p2, sizeof(p2), grantee, TEXT_MARK),
+			text_printable_str(p3, sizeof(p3),
+					   old != NULL ? old : "?", TEXT_MARK));
 		ldap_memfree(old);
 		ret = 1;
 		goto out;
@@ -1291,8 +1232,8 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 		}
 		if (rc == LDAP_SUCCESS) {
 			ldapshare_note(note, context, "added %s",
-				       ldapshare_printable(dn, p3,
-							   sizeof(p3)));
+				       text_printable_str(p3, sizeof(p3),
+							  dn, TEXT_MARK));
 			ret = replacing ? ldapshare_remove_all(
 						  ls, ls->acting, res, grantee,
 						  set, note, context, error_r)
@@ -1303,9 +1244,9 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 			break;
 	}
 	if (rc == LDAP_ALREADY_EXISTS) {
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"adding %s: an entry of that name exists already%s",
-			ldapshare_printable(dn, p3, sizeof(p3)),
+			text_printable_str(p3, sizeof(p3), dn, TEXT_MARK),
 			set->name != NULL ? " (--name chooses another)" : "");
 		ret = 1;
 	} else {
@@ -1343,10 +1284,10 @@ int ldapshare_remove(struct ldapshare *ls, const char *owner,
 	if (ret != 0)
 		goto out;
 	if (count == 0) {
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"%s has no share with %s",
-			ldapshare_printable(owner, p1, sizeof(p1)),
-			ldapshare_printable(grantee, p2, sizeof(p2)));
+			text_printable_str(p1, sizeof(p1), owner, TEXT_MARK),
+			text_printable_str(p2, sizeof(p2), grantee, TEXT_MARK));
 		ret = 1;
 		goto out;
 	}
@@ -1424,16 +1365,18 @@ int ldapshare_rights_check(const char *rights, const char **error_r)
 	for (const unsigned char *r = (const unsigned char *)rights; *r != '\0';
 	     r++) {
 		if (strchr(LDAPSHARE_RIGHTS_LETTERS, *r) == NULL) {
-			*error_r = ldapshare_set_error(
+			*error_r = error_printf(
 				"rights %s: only the RFC 4314 letters %s",
-				ldapshare_printable(rights, p, sizeof(p)),
+				text_printable_str(p, sizeof(p),
+						   rights, TEXT_MARK),
 				LDAPSHARE_RIGHTS_LETTERS);
 			return -1;
 		}
 		if (seen[*r]) {
-			*error_r = ldapshare_set_error(
+			*error_r = error_printf(
 				"rights %s: \"%c\" twice",
-				ldapshare_printable(rights, p, sizeof(p)), *r);
+				text_printable_str(p, sizeof(p),
+						   rights, TEXT_MARK), *r);
 			return -1;
 		}
 		seen[*r] = true;
@@ -1447,7 +1390,7 @@ int ldapshare_name_check(const char *name, const char **error_r)
 	if (ldapshare_empty(name) ||
 	    strnlen(name, LDAPSHARE_NAME_MAX + 1) > LDAPSHARE_NAME_MAX ||
 	    ldapshare_has_control(name)) {
-		*error_r = ldapshare_set_error(
+		*error_r = error_printf(
 			"name: 1 to %d bytes, no control characters",
 			LDAPSHARE_NAME_MAX);
 		return -1;
@@ -1476,7 +1419,7 @@ int ldapshare_rdn_dn(const char *name, const char *parent_dn, char **dn_r,
 	rc = ldap_dn2str(dn, &str, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY);
 	if (rc != LDAP_SUCCESS || str == NULL) {
 		ldap_memfree(str);
-		*error_r = ldapshare_set_error("name: %s", ldap_err2string(rc));
+		*error_r = error_printf("name: %s", ldap_err2string(rc));
 		return -1;
 	}
 	*dn_r = ldapshare_empty(parent_dn) ? xstrdup(str)
