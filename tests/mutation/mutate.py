@@ -38,7 +38,8 @@ DESCRIPTION
 	For each mutant, in this order, stopping at the first failure:
 	  1. compile the mutated object (failure: "compile failed");
 	  2. compare it with the unmutated object ("equivalent");
-	  3. the unit tests (make check-unit), for files in lib/;
+	  3. the unit tests (make check-unit), for files of the libraries
+	     (lib/, lib-sync/, lib-postfix/);
 	  4. unless --fast, the integration tests of the front ends that
 	     use the file (see TARGETS below), pytest -x.
 	Each stage has a timeout (--timeout, default 3x the time the
@@ -106,6 +107,9 @@ import sys
 import threading
 import time
 
+# The library folders: what the unit tests (make check-unit) link.
+LIB_DIRS = ('lib/', 'lib-sync/', 'lib-postfix/')
+
 # The decision code, the functions (or initialised tables) of each file
 # to mutate (None: all), and the integration tests of the front ends
 # using it, fastest first.
@@ -123,7 +127,7 @@ TARGETS = {
         'funcs': None,
         'tests': ['test_cli.py', 'test_policyd.py'],
     },
-    'lib/header.c': {
+    'lib-postfix/header.c': {
         'funcs': None,
         'tests': ['test_milter.py'],
     },
@@ -134,7 +138,7 @@ TARGETS = {
         'tests': ['test_cli.py', 'test_policyd.py',
                   'test_dovecot_plugin.py'],
     },
-    'lib/replica-write.c': {
+    'lib-sync/replica-write.c': {
         'funcs': ['writer_sql', 'writer_rights_ok', 'company_cmp',
                   'writer_company_of', 'writer_address',
                   'writer_stage_company', 'writer_stage_group',
@@ -143,7 +147,7 @@ TARGETS = {
                   'writer_resolve', 'writer_warn_rows'],
         'tests': ['test_sync.py', 'test_cli.py'],
     },
-    'lib/ldapshare.c': {
+    'lib-sync/ldapshare.c': {
         'funcs': ['ldapshare_input_check', 'ldapshare_find_mailbox',
                   'ldapshare_find_user', 'ldapshare_find_grantee',
                   'ldapshare_shares', 'ldapshare_remove_one',
@@ -965,7 +969,7 @@ class Worker:
         if base is not None and stripped(o) == base:
             m.status, m.stage = 'equivalent', 'object code'
             return
-        if m.path.startswith('lib/'):
+        if m.path.startswith(LIB_DIRS):
             rc, out = self.make('check-unit', timeout=self.r.unit_timeout)
             if rc != 0:
                 m.status, m.stage = 'killed', 'unit'
@@ -1055,7 +1059,7 @@ class Runner:
             full = os.path.join(self.root, p)
             if not os.path.isfile(full):
                 raise SystemExit('mutate: no such file: %s' % p)
-            if a.fast and not p.startswith('lib/'):
+            if a.fast and not p.startswith(LIB_DIRS):
                 self.skipped_files.append(p)
                 continue
             with open(full) as f:
