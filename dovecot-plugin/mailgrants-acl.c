@@ -107,7 +107,7 @@ static int mailgrants_acl_refresh_cache(struct acl_object *aclobj)
 						      grant->letters, &error);
 		if (rights.rights == NULL) {
 			/* cannot happen: letters were filtered */
-			e_error(user->event, "mailgrants: rights %s: %s",
+			e_error(muser->event, "rights %s: %s",
 				grant->letters, error);
 			return -1;
 		}

@@ -110,8 +110,7 @@ static void mailgrants_root_add_namespaces(struct mailbox_list *list)
 		ns = list->ns;
 		name = t_strconcat(grant->address, "/", NULL);
 		if (shared_storage_get_namespace(&ns, &name) < 0) {
-			e_error(list->ns->user->event,
-				"mailgrants: namespace %s: %s", prefix,
+			e_error(muser->event, "namespace %s: %s", prefix,
 				mailbox_list_get_last_internal_error(list,
 								     NULL));
 		}

@@ -139,6 +139,7 @@ static bool mailgrants_mailbox_revoked(struct mailbox *box)
 {
 	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
 	struct mailgrants_user *muser;
+	struct event *event;
 
 	if (mbox == NULL || !mbox->granted)
 		return FALSE;
@@ -160,7 +161,11 @@ static bool mailgrants_mailbox_revoked(struct mailbox *box)
 		return FALSE;
 	}
 	mbox->revoked = TRUE;
-	e_info(box->event, "mailgrants: access to %s ended", box->vname);
+	/* the mailbox's event: its fields and prefix, and ours */
+	event = event_create(box->event);
+	event_set_append_log_prefix(event, "mailgrants: ");
+	e_info(event, "access to %s ended", box->vname);
+	event_unref(&event);
 	return TRUE;
 }
 

@@ -114,7 +114,8 @@
  *	else. The replica is kept by the core's lib/replica-handle.c,
  *	the same code as in the policy daemon and the milter.
  *	Settings that cannot be used are logged and replaced by the
- *	defaults.
+ *	defaults. Every line is logged through the user's event with the
+ *	prefix "mailgrants: ".
  * SEE ALSO
  *	mailgrants(1), DESIGN.md §5, doc of the acl plugin
  */
@@ -196,8 +197,7 @@ static const char *mailgrants_letters(pool_t pool, const char *rights)
 }
 
 /* mailgrants_user_replica_log - say what changed about the replica */
-static void mailgrants_user_replica_log(struct mail_user *user,
-					struct mailgrants_user *muser)
+static void mailgrants_user_replica_log(struct mailgrants_user *muser)
 {
 	const char *text;
 
@@ -205,11 +205,11 @@ static void mailgrants_user_replica_log(struct mail_user *user,
 	   the replica that produced it. */
 	switch (replica_handle_news(muser->replica, ioloop_time, &text)) {
 	case REPLICA_HANDLE_LOST:
-		e_error(user->event, "mailgrants: grants unavailable, "
+		e_error(muser->event, "grants unavailable, "
 			"showing only the user's own mailbox: %s", text);
 		break;
 	case REPLICA_HANDLE_BACK:
-		e_info(user->event, "mailgrants: grants available again (%s)",
+		e_info(muser->event, "grants available again (%s)",
 		       muser->replica_path);
 		break;
 	case REPLICA_HANDLE_QUIET:
@@ -267,13 +267,13 @@ static void mailgrants_user_refresh(struct mail_user *user,
 	   mailgrants_replica_max_age: no grants, only her own mailbox. */
 	if (replica_handle_check(muser->replica, ioloop_time, TRUE,
 				 &error) <= 0) {
-		mailgrants_user_replica_log(user, muser);
+		mailgrants_user_replica_log(muser);
 		return;
 	}
 	if (rights_access(replica_handle_replica(muser->replica),
 			  user->username, ioloop_time, &list, &error) < 0) {
 		replica_handle_failed(muser->replica, error);
-		mailgrants_user_replica_log(user, muser);
+		mailgrants_user_replica_log(muser);
 		return;
 	}
 	for (i = 0; i < list.count; i++) {
@@ -282,8 +282,8 @@ static void mailgrants_user_refresh(struct mail_user *user,
 		if (!mailgrants_user_category(user, d, &category))
 			continue;
 		if (!mailgrants_address_is_usable(d->mailbox)) {
-			e_warning(user->event, "mailgrants: mailbox address "
-				  "unusable as a mailbox name, skipped: %s",
+			e_warning(muser->event, "mailbox address unusable as "
+				  "a mailbox name, skipped: %s",
 				  str_sanitize(d->mailbox, 128));
 			continue;
 		}
@@ -297,8 +297,8 @@ static void mailgrants_user_refresh(struct mail_user *user,
 	}
 	rights_list_free(&list);
 	muser->grants_read = TRUE;
-	mailgrants_user_replica_log(user, muser);
-	e_debug(user->event, "mailgrants: %u mailboxes granted",
+	mailgrants_user_replica_log(muser);
+	e_debug(muser->event, "%u mailboxes granted",
 		array_count(&muser->grants));
 }
 
@@ -368,11 +368,13 @@ static void mailgrants_user_deinit(struct mail_user *user)
 	replica_handle_close(&muser->replica);
 	array_free(&muser->grants);
 	pool_unref(&muser->grants_pool);
+	event_unref(&muser->event);
 	muser->module_ctx.super.deinit(user);
 }
 
 /* mailgrants_prefix_setting - one root prefix, checked */
 static const char *mailgrants_prefix_setting(struct mail_user *user,
+					     struct mailgrants_user *muser,
 					     enum mailgrants_category category)
 {
 	const char *value;
@@ -385,7 +387,7 @@ static const char *mailgrants_prefix_setting(struct mail_user *user,
 	len = strlen(value);
 	if (value[len - 1] != '/' || strchr(value, '%') != NULL ||
 	    len > 128) {
-		e_error(user->event, "mailgrants: %s: must end with the "
+		e_error(muser->event, "%s: must end with the "
 			"separator \"/\" and contain no %%, using %s: %s",
 			mailgrants_prefix_settings[category],
 			mailgrants_prefix_defaults[category],
@@ -413,6 +415,8 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	muser->module_ctx.super = *v;
 	user->vlast = &muser->module_ctx.super;
 	v->deinit = mailgrants_user_deinit;
+	muser->event = event_create(user->event);
+	event_set_append_log_prefix(muser->event, "mailgrants: ");
 
 	value = mail_user_plugin_getenv(user, "mailgrants_replica");
 	muser->replica_path = value != NULL && value[0] != '\0' ?
@@ -423,7 +427,7 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	if (value != NULL && value[0] != '\0' &&
 	    (str_to_uint(value, &muser->cache_secs) < 0 ||
 	     muser->cache_secs > 86400)) {
-		e_error(user->event, "mailgrants: mailgrants_cache_secs: "
+		e_error(muser->event, "mailgrants_cache_secs: "
 			"not a number of seconds (0..86400), using %u: %s",
 			MAILGRANTS_DEFAULT_CACHE_SECS, str_sanitize(value, 40));
 		muser->cache_secs = MAILGRANTS_DEFAULT_CACHE_SECS;
@@ -432,7 +436,7 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	value = mail_user_plugin_getenv(user, "mailgrants_replica_max_age");
 	if (value != NULL && value[0] != '\0' &&
 	    str_to_uint(value, &muser->replica_max_age) < 0) {
-		e_error(user->event, "mailgrants: mailgrants_replica_max_age:"
+		e_error(muser->event, "mailgrants_replica_max_age:"
 			" not a number of seconds (0 = no limit), using %u: %s",
 			MAILGRANTS_DEFAULT_REPLICA_MAX_AGE,
 			str_sanitize(value, 40));
@@ -444,7 +448,7 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 			    &muser->replica);
 	for (category = 0; category < MAILGRANTS_CATEGORY_COUNT; category++)
 		muser->prefixes[category] =
-			mailgrants_prefix_setting(user, category);
+			mailgrants_prefix_setting(user, muser, category);
 
 	muser->grants_pool = pool_alloconly_create("mailgrants grants", 1024);
 	i_array_init(&muser->grants, 16);

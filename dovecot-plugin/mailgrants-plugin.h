@@ -63,6 +63,8 @@ struct mailgrants_grant {
 
 struct mailgrants_user {
 	union mail_user_module_context module_ctx;
+	/* The user's event, log prefix "mailgrants: " */
+	struct event *event;
 
 	const char *replica_path;
 	unsigned int cache_secs;
