@@ -16,6 +16,11 @@
  *				namespace are the rights of the grant
  *				(none without one), cached by the ACL
  *				cache until the grants are refreshed;
+ *				the generation of the grants it holds is
+ *				kept in the list context, and the cache is
+ *				flushed when they change (no validity
+ *				record of our own: its size is vfile's,
+ *				which vfile does not export);
  *	object_init_parent	the parent by name, without opening
  *				mailboxes or reading files;
  *	object_update		nothing is stored (SETACL never gets here
@@ -42,16 +47,6 @@
 #include "acl-plugin.h"
 #include "mailgrants-plugin.h"
 
-#define MAILGRANTS_VALIDITY_MAGIC 0x6d677261u	/* "mgra" */
-
-/* The ACL cache copies validity records with the size vfile gave it
-   (64 bytes on 64-bit systems): ours must be at least that large. */
-struct mailgrants_validity {
-	unsigned int magic;
-	unsigned int generation;
-	unsigned char pad[120];
-};
-
 /* mailgrants_acl_grant - the grant behind an owner namespace, if any */
 static const struct mailgrants_grant *
 mailgrants_acl_grant(struct mailbox_list *list)
@@ -76,20 +71,28 @@ const char *mailgrants_namespace_letters(struct mail_namespace *ns)
 static int mailgrants_acl_refresh_cache(struct acl_object *aclobj)
 {
 	struct acl_backend *backend = aclobj->backend;
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(backend->list);
 	struct mail_user *user = mailbox_list_get_user(backend->list);
 	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
 	const struct mailgrants_grant *grant;
-	const struct mailgrants_validity *old;
-	struct mailgrants_validity validity;
 	struct acl_rights rights;
 	const char *error;
 
-	i_assert(muser != NULL);
+	i_assert(muser != NULL && mlist != NULL);
 	grant = mailgrants_acl_grant(backend->list);	/* refreshes */
-	old = acl_cache_get_validity(backend->cache, aclobj->name);
-	if (old != NULL && old->magic == MAILGRANTS_VALIDITY_MAGIC &&
-	    old->generation == muser->generation)
+	if (mlist->acl_generation != muser->generation) {
+		/* Nothing cached is from these grants. vfile's validity
+		   records are not used: the cache copies them with the
+		   size vfile gave it, and acl-backend-vfile.h, which
+		   defines it, is not installed. */
+		acl_cache_flush_all(backend->cache);
+		mlist->acl_generation = muser->generation;
+	} else if (acl_cache_get_validity(backend->cache,
+					  aclobj->name) != NULL) {
+		/* rebuilt from these grants (an object without rights
+		   has no entry: computed again, without a query) */
 		return 0;
+	}
 
 	if (!array_is_created(&aclobj->rights)) {
 		aclobj->rights_pool = pool_alloconly_create("acl rights", 256);
@@ -115,11 +118,6 @@ static int mailgrants_acl_refresh_cache(struct acl_object *aclobj)
 	}
 	acl_rights_sort(aclobj);
 	acl_object_rebuild_cache(aclobj);
-
-	i_zero(&validity);
-	validity.magic = MAILGRANTS_VALIDITY_MAGIC;
-	validity.generation = muser->generation;
-	acl_cache_set_validity(backend->cache, aclobj->name, &validity);
 	return 0;
 }
 

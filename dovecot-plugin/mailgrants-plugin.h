@@ -79,7 +79,7 @@ struct mailgrants_user {
 	/* The last refresh read the replica (no grants otherwise means
 	   the replica was unusable, not that every grant ended). */
 	bool grants_read;
-	/* Bumped by every refresh; ACL cache records carry it. */
+	/* Bumped by every refresh (never 0 after the first). */
 	unsigned int generation;
 };
 
@@ -100,6 +100,9 @@ struct mailgrants_list {
 	/* The ACL backend's functions before we took it over. */
 	bool acl_taken;
 	struct acl_backend_vfuncs acl_prev;
+	/* The user's grants generation the backend's ACL cache holds:
+	   the cache is flushed when the grants were refreshed since. */
+	unsigned int acl_generation;
 };
 
 extern MODULE_CONTEXT_DEFINE(mailgrants_mailbox_list_module,
