@@ -131,6 +131,7 @@
 #include "mail-storage-hooks.h"
 #include "mailgrants-plugin.h"
 
+#include "addr.h"
 #include "replica-handle.h"
 #include "rights.h"
 
@@ -156,27 +157,21 @@ static const char *const mailgrants_prefix_defaults[MAILGRANTS_CATEGORY_COUNT] =
 };
 
 /* mailgrants_address_is_usable - may this address be a namespace prefix */
-bool mailgrants_address_is_usable(const char *address)
+bool mailgrants_address_is_usable(const char *address, const char **error_r)
 {
-	const char *at, *p;
-	size_t len = strlen(address);
+	char norm[ADDR_MAX + 1];
 
 	/* The address becomes part of a mailbox name and, through %n and
-	   %d, of a path: refuse anything that could step out of either. */
-	if (len == 0 || len >= 256)
+	   %d, of a path: the sync's rule for what it stores (ADDR_MAILBOX),
+	   and it must be its own normal form, as the sync writes it: the
+	   prefix is compared with the grants byte by byte. */
+	if (addr_normalize(address, NULL, ADDR_KEEP_EXTENSION | ADDR_MAILBOX,
+			   norm, sizeof(norm), error_r) < 0)
 		return FALSE;
-	for (p = address; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' ||
-		    c == '%' || c == '*' || c == '~' || c == '"')
-			return FALSE;
+	if (strcmp(norm, address) != 0) {
+		*error_r = "not in its normal form";
+		return FALSE;
 	}
-	at = strrchr(address, '@');
-	if (at == NULL || at == address || at[1] == '\0')
-		return FALSE;
-	if (address[0] == '.' || at[1] == '.')
-		return FALSE;
 	return TRUE;
 }
 
@@ -281,10 +276,10 @@ static void mailgrants_user_refresh(struct mail_user *user,
 
 		if (!mailgrants_user_category(user, d, &category))
 			continue;
-		if (!mailgrants_address_is_usable(d->mailbox)) {
+		if (!mailgrants_address_is_usable(d->mailbox, &error)) {
 			e_warning(muser->event, "mailbox address unusable as "
-				  "a mailbox name, skipped: %s",
-				  str_sanitize(d->mailbox, 128));
+				  "a mailbox name, skipped: %s (%s)",
+				  str_sanitize(d->mailbox, 128), error);
 			continue;
 		}
 		i_zero(&grant);

@@ -115,7 +115,7 @@ mailgrants_user_find(struct mail_user *user,
 		     enum mailgrants_category category, const char *address);
 int mailgrants_prefix_category(struct mailgrants_user *muser,
 			       const char *prefix, const char **rest_r);
-bool mailgrants_address_is_usable(const char *address);
+bool mailgrants_address_is_usable(const char *address, const char **error_r);
 
 /* mailgrants-list.c */
 void mailgrants_list_created(struct mailbox_list *list);
