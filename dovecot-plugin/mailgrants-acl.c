@@ -5,6 +5,9 @@
  *	#include "mailgrants-plugin.h"
  *
  *	void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
+ *
+ *	#include "mailgrants-api.h"
+ *
  *	const char *mailgrants_namespace_letters(struct mail_namespace *ns);
  * DESCRIPTION
  *	Dovecot 2.3 has no registry for ACL backends. As the bundled
@@ -32,6 +35,10 @@
  *				without the "l" right.
  *
  *	vfile's object_init, object_deinit and the object list stay.
+ *
+ *	mail-crypt-acl's caveat holds here too: this works only if a
+ *	single plugin does it. mailgrants and mail_crypt_acl cannot both
+ *	take over the same backend (README, "Dovecot").
  *
  *	The ACL plugin asks for these rights when a mailbox is opened and
  *	when something is written; what an open mailbox still hands out

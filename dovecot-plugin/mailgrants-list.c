@@ -6,6 +6,11 @@
  *	#include "mailgrants-plugin.h"
  *
  *	void mailgrants_list_created(struct mailbox_list *list);
+ *
+ *	#include "mailgrants-api.h"
+ *
+ *	bool mailgrants_namespace_is_ours(struct mail_namespace *ns);
+ *	bool mailgrants_namespace_is_root(struct mail_namespace *ns);
  * DESCRIPTION
  *	A root is a "type = shared" namespace whose prefix is one of the
  *	plugin's prefixes followed by %u. Dovecot creates a namespace for
@@ -333,6 +338,20 @@ void mailgrants_roots_add_namespaces(struct mail_user *user)
 			mailgrants_root_add_namespaces(ns->list);
 		} T_END;
 	}
+}
+
+/* mailgrants_namespace_is_ours - a root or an owner namespace below one */
+bool mailgrants_namespace_is_ours(struct mail_namespace *ns)
+{
+	return MAILGRANTS_LIST_CONTEXT(ns->list) != NULL;
+}
+
+/* mailgrants_namespace_is_root - a root itself (Company/%u/) */
+bool mailgrants_namespace_is_root(struct mail_namespace *ns)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
+
+	return mlist != NULL && mlist->root;
 }
 
 /* mailgrants_list_created - recognise roots and owner namespaces */

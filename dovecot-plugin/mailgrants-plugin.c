@@ -5,7 +5,7 @@
  * SYNOPSIS
  *	mail_plugins = $mail_plugins acl mailgrants
  *	protocol imap {
- *	  mail_plugins = $mail_plugins imap_acl
+ *	  mail_plugins = $mail_plugins imap_acl imap_mailgrants
  *	}
  *	namespace company {
  *	  type = shared
@@ -89,6 +89,10 @@
  *
  *	Nothing is read before it is needed: LMTP deliveries and doveadm
  *	calls that do not touch the roots never open the replica.
+ *
+ *	The IMAP commands SETACL, DELETEACL, GETACL and MYRIGHTS on these
+ *	mailboxes are answered by a second plugin, imap_mailgrants
+ *	(mailgrants-imap.c), loaded in protocol imap after imap_acl.
  * SETTINGS
  *	mailgrants_replica	the replica file (default
  *				/var/lib/mailgrants/grants.db)
@@ -114,10 +118,14 @@
  *	else. The replica is kept by the core's lib/replica-handle.c,
  *	the same code as in the policy daemon and the milter.
  *	Settings that cannot be used are logged and replaced by the
- *	defaults. Every line is logged through the user's event with the
- *	prefix "mailgrants: ".
+ *	defaults. An imap session without imap_mailgrants loaded logs a
+ *	warning that names the line to add (rights and listing work
+ *	without it; SETACL is then refused by imap_acl, without the
+ *	pointer to the directory). Every line is logged through the
+ *	user's event with the prefix "mailgrants: ".
  * SEE ALSO
- *	mailgrants(1), DESIGN.md §5, doc of the acl plugin
+ *	mailgrants(1), DESIGN.md §5, mailgrants-imap.c, doc of the acl
+ *	plugin
  */
 
 #include "lib.h"
@@ -156,6 +164,9 @@ static const char *const mailgrants_prefix_defaults[MAILGRANTS_CATEGORY_COUNT] =
 	[MAILGRANTS_CATEGORY_PRIVATE] = MAILGRANTS_DEFAULT_PRIVATE_PREFIX,
 };
 
+/* imap_mailgrants is loaded (mailgrants_imap_attach()) */
+static bool mailgrants_imap_attached;
+
 /* mailgrants_address_is_usable - may this address be a namespace prefix */
 bool mailgrants_address_is_usable(const char *address, const char **error_r)
 {
@@ -173,6 +184,12 @@ bool mailgrants_address_is_usable(const char *address, const char **error_r)
 		return FALSE;
 	}
 	return TRUE;
+}
+
+/* mailgrants_imap_attach - imap_mailgrants is loaded, or unloaded */
+void mailgrants_imap_attach(bool attached)
+{
+	mailgrants_imap_attached = attached;
 }
 
 /* mailgrants_letters - the RFC 4314 letters Dovecot may enforce here */
@@ -412,6 +429,15 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	v->deinit = mailgrants_user_deinit;
 	muser->event = event_create(user->event);
 	event_set_append_log_prefix(muser->event, "mailgrants: ");
+	if (!mailgrants_imap_attached && user->service != NULL &&
+	    strcmp(user->service, "imap") == 0) {
+		/* a configuration from before imap_mailgrants existed */
+		e_warning(muser->event, "imap_mailgrants is not loaded: "
+			  "imap_acl answers SETACL, GETACL and MYRIGHTS on "
+			  "granted mailboxes (add it: protocol imap { "
+			  "mail_plugins = $mail_plugins imap_acl "
+			  "imap_mailgrants })");
+	}
 
 	value = mail_user_plugin_getenv(user, "mailgrants_replica");
 	muser->replica_path = value != NULL && value[0] != '\0' ?
@@ -462,12 +488,10 @@ static struct mail_storage_hooks mailgrants_mail_storage_hooks = {
 void mailgrants_plugin_init(struct module *module)
 {
 	mail_storage_hooks_add(module, &mailgrants_mail_storage_hooks);
-	mailgrants_imap_init();
 }
 
 /* mailgrants_plugin_deinit - unregister the hooks */
 void mailgrants_plugin_deinit(void)
 {
-	mailgrants_imap_deinit();
 	mail_storage_hooks_remove(&mailgrants_mail_storage_hooks);
 }

@@ -15,9 +15,10 @@
  *	the ACL backend of those owners' namespaces; mailgrants-mailbox.c
  *	what their open mailboxes give once a grant ended;
  *	mailgrants-subs.c the user's own namespace: the owners listed
- *	with it, and computed subscriptions below the roots;
- *	mailgrants-imap.c the IMAP SETACL/DELETEACL/GETACL/MYRIGHTS
- *	answers for them.
+ *	with it, and computed subscriptions below the roots.
+ *	mailgrants-imap.c, the IMAP SETACL/DELETEACL/GETACL/MYRIGHTS
+ *	answers for them, is a plugin of its own (imap_mailgrants) and
+ *	sees only mailgrants-api.h.
  */
 
 #include "lib.h"
@@ -29,6 +30,7 @@
 #include "acl-api-private.h"
 
 #include "replica-handle.h"
+#include "mailgrants-api.h"
 
 #define MAILGRANTS_DEFAULT_REPLICA "/var/lib/mailgrants/grants.db"
 #define MAILGRANTS_DEFAULT_CACHE_SECS 30
@@ -37,11 +39,6 @@
 #define MAILGRANTS_DEFAULT_COMPANY_PREFIX "Company/"
 #define MAILGRANTS_DEFAULT_SHARED_PREFIX "Shared/"
 #define MAILGRANTS_DEFAULT_PRIVATE_PREFIX "Private/"
-
-/* The text SETACL and DELETEACL get for our mailboxes. */
-#define MAILGRANTS_ERR_MANAGED \
-	"Access to this mailbox is managed in the directory (mailgrants), " \
-	"not with SETACL."
 
 /* The three roots; each is a type=shared namespace of its own. */
 enum mailgrants_category {
@@ -123,7 +120,6 @@ void mailgrants_roots_add_namespaces(struct mail_user *user);
 
 /* mailgrants-acl.c */
 void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
-const char *mailgrants_namespace_letters(struct mail_namespace *ns);
 
 /* mailgrants-mailbox.c */
 void mailgrants_mailbox_allocated(struct mailbox *box);
@@ -131,9 +127,5 @@ void mailgrants_mail_allocated(struct mail *mail);
 
 /* mailgrants-subs.c */
 void mailgrants_subs_list_created(struct mailbox_list *list);
-
-/* mailgrants-imap.c */
-void mailgrants_imap_init(void);
-void mailgrants_imap_deinit(void);
 
 #endif
