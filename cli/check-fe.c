@@ -21,8 +21,10 @@
  *	policy and milter sockets exist and Postfix's mail_owner can
  *	connect to them.
  *
- *	Dovecot: the plugin is in mail_plugins of protocol imap, with acl;
- *	each mailgrants_*_prefix has its shared namespace; the plugin
+ *	Dovecot: the plugin is in mail_plugins of protocol imap, with acl,
+ *	and imap_mailgrants with imap_acl (the IMAP ACL commands on
+ *	granted mailboxes); each mailgrants_*_prefix has its shared
+ *	namespace; the plugin
  *	reads the replica of this configuration; the mail processes'
  *	identity (mail_uid/mail_gid or the userdb's uid=/gid=, plus
  *	mail_access_groups: Dovecot gives virtual users no other groups)
@@ -851,6 +853,19 @@ static void dc_check(const struct dovecot *dc, const struct config *cfg)
 	else
 		printf("dovecot:   protocol imap: mail_plugins has acl and "
 		       "mailgrants: ok\n");
+	if (!dc_has_word(plugins, "imap_mailgrants") ||
+	    !dc_has_word(plugins, "imap_acl"))
+		fe_problem("dovecot:", "conf.d/90-mailgrants.conf: protocol "
+			   "imap { mail_plugins = $mail_plugins imap_acl "
+			   "imap_mailgrants }", "protocol imap: mail_plugins "
+			   "=%s: imap_mailgrants%s is not loaded (SETACL, "
+			   "GETACL and MYRIGHTS on granted mailboxes are "
+			   "imap_acl's)", plugins,
+			   dc_has_word(plugins, "imap_acl") ? "" :
+			   " (with imap_acl)");
+	else
+		printf("dovecot:   protocol imap: mail_plugins has imap_acl "
+		       "and imap_mailgrants: ok\n");
 
 	dc_argv(dc, "doveconf", argv, &n);
 	argv[n++] = (char *)"-n";

@@ -428,7 +428,9 @@ class Sandbox:
 
         for exe in ("mailgrants", "mailgrants-policyd", "mailgrants-milter",
                     os.path.join("dovecot-plugin",
-                                 "lib20_mailgrants_plugin.so")):
+                                 "lib20_mailgrants_plugin.so"),
+                    os.path.join("dovecot-plugin",
+                                 "lib21_imap_mailgrants_plugin.so")):
             if not os.path.exists(os.path.join(self.build, exe)):
                 raise SandboxError("%s missing: run make first"
                                    % os.path.join(self.build, exe))

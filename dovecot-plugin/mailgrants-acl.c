@@ -5,6 +5,9 @@
  *	#include "mailgrants-plugin.h"
  *
  *	void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
+ *
+ *	#include "mailgrants-api.h"
+ *
  *	const char *mailgrants_namespace_letters(struct mail_namespace *ns);
  * DESCRIPTION
  *	Dovecot 2.3 has no registry for ACL backends. As the bundled
@@ -16,6 +19,11 @@
  *				namespace are the rights of the grant
  *				(none without one), cached by the ACL
  *				cache until the grants are refreshed;
+ *				the generation of the grants it holds is
+ *				kept in the list context, and the cache is
+ *				flushed when they change (no validity
+ *				record of our own: its size is vfile's,
+ *				which vfile does not export);
  *	object_init_parent	the parent by name, without opening
  *				mailboxes or reading files;
  *	object_update		nothing is stored (SETACL never gets here
@@ -27,6 +35,10 @@
  *				without the "l" right.
  *
  *	vfile's object_init, object_deinit and the object list stay.
+ *
+ *	mail-crypt-acl's caveat holds here too: this works only if a
+ *	single plugin does it. mailgrants and mail_crypt_acl cannot both
+ *	take over the same backend (README, "Dovecot").
  *
  *	The ACL plugin asks for these rights when a mailbox is opened and
  *	when something is written; what an open mailbox still hands out
@@ -41,16 +53,6 @@
 #include "acl-cache.h"
 #include "acl-plugin.h"
 #include "mailgrants-plugin.h"
-
-#define MAILGRANTS_VALIDITY_MAGIC 0x6d677261u	/* "mgra" */
-
-/* The ACL cache copies validity records with the size vfile gave it
-   (64 bytes on 64-bit systems): ours must be at least that large. */
-struct mailgrants_validity {
-	unsigned int magic;
-	unsigned int generation;
-	unsigned char pad[120];
-};
 
 /* mailgrants_acl_grant - the grant behind an owner namespace, if any */
 static const struct mailgrants_grant *
@@ -76,20 +78,28 @@ const char *mailgrants_namespace_letters(struct mail_namespace *ns)
 static int mailgrants_acl_refresh_cache(struct acl_object *aclobj)
 {
 	struct acl_backend *backend = aclobj->backend;
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(backend->list);
 	struct mail_user *user = mailbox_list_get_user(backend->list);
 	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
 	const struct mailgrants_grant *grant;
-	const struct mailgrants_validity *old;
-	struct mailgrants_validity validity;
 	struct acl_rights rights;
 	const char *error;
 
-	i_assert(muser != NULL);
+	i_assert(muser != NULL && mlist != NULL);
 	grant = mailgrants_acl_grant(backend->list);	/* refreshes */
-	old = acl_cache_get_validity(backend->cache, aclobj->name);
-	if (old != NULL && old->magic == MAILGRANTS_VALIDITY_MAGIC &&
-	    old->generation == muser->generation)
+	if (mlist->acl_generation != muser->generation) {
+		/* Nothing cached is from these grants. vfile's validity
+		   records are not used: the cache copies them with the
+		   size vfile gave it, and acl-backend-vfile.h, which
+		   defines it, is not installed. */
+		acl_cache_flush_all(backend->cache);
+		mlist->acl_generation = muser->generation;
+	} else if (acl_cache_get_validity(backend->cache,
+					  aclobj->name) != NULL) {
+		/* rebuilt from these grants (an object without rights
+		   has no entry: computed again, without a query) */
 		return 0;
+	}
 
 	if (!array_is_created(&aclobj->rights)) {
 		aclobj->rights_pool = pool_alloconly_create("acl rights", 256);
@@ -107,7 +117,7 @@ static int mailgrants_acl_refresh_cache(struct acl_object *aclobj)
 						      grant->letters, &error);
 		if (rights.rights == NULL) {
 			/* cannot happen: letters were filtered */
-			e_error(user->event, "mailgrants: rights %s: %s",
+			e_error(muser->event, "rights %s: %s",
 				grant->letters, error);
 			return -1;
 		}
@@ -115,11 +125,6 @@ static int mailgrants_acl_refresh_cache(struct acl_object *aclobj)
 	}
 	acl_rights_sort(aclobj);
 	acl_object_rebuild_cache(aclobj);
-
-	i_zero(&validity);
-	validity.magic = MAILGRANTS_VALIDITY_MAGIC;
-	validity.generation = muser->generation;
-	acl_cache_set_validity(backend->cache, aclobj->name, &validity);
 	return 0;
 }
 

@@ -1,12 +1,12 @@
 /*
  * NAME
- *	mailgrants-imap - SETACL, DELETEACL, GETACL and MYRIGHTS on our
- *	mailboxes
+ *	lib21_imap_mailgrants_plugin.so - SETACL, DELETEACL, GETACL and
+ *	MYRIGHTS on our mailboxes
  * SYNOPSIS
- *	#include "mailgrants-plugin.h"
- *
- *	void mailgrants_imap_init(void);
- *	void mailgrants_imap_deinit(void);
+ *	mail_plugins = $mail_plugins acl mailgrants
+ *	protocol imap {
+ *	  mail_plugins = $mail_plugins imap_acl imap_mailgrants
+ *	}
  * DESCRIPTION
  *	The imap_acl plugin answers these commands only for users with
  *	the "a" right, which no grant gives. For a mailbox below one of
@@ -25,9 +25,21 @@
  *	DELETEACL NO [NOPERM]. Every other mailbox goes to imap_acl as
  *	before.
  *
- *	The plugin is one .so for every mail process; the IMAP server's
- *	functions are referenced weakly and used only inside the imap
- *	process, after imap_acl (lib02) registered its commands.
+ *	What lib20_mailgrants_plugin.so is to acl, this plugin is to
+ *	imap_acl: it runs in the imap process only (binary dependency),
+ *	is loaded after imap_acl (lib02) registered the commands and
+ *	after mailgrants (lib20), and asks the latter only through
+ *	mailgrants-api.h.
+ *
+ *	Without this plugin in protocol imap (a configuration from before
+ *	it existed) rights are still enforced and LIST still shows what
+ *	the grants give: both are the mail plugin's. imap_acl then
+ *	answers these commands itself: SETACL and DELETEACL are refused
+ *	all the same (no grant gives "a"), but without the pointer to the
+ *	directory. The mail plugin logs a warning in each imap session
+ *	that names the line to change.
+ * SEE ALSO
+ *	mailgrants-plugin.c, doc of the imap_acl plugin
  */
 
 #include "imap-common.h"
@@ -36,17 +48,27 @@
 #include "imap-resp-code.h"
 #include "imap-commands.h"
 #include "imap-commands-util.h"
-#include "master-service.h"
 #include "mail-namespace.h"
 #include "acl-storage.h"
-#include "mailgrants-plugin.h"
+#include "mailgrants-api.h"
 
-/* Only the imap binary has these. */
-#pragma weak command_find
-#pragma weak client_read_string_args
-#pragma weak client_find_namespace
-#pragma weak client_send_tagline
-#pragma weak client_send_line
+/* The text SETACL and DELETEACL get for our mailboxes. */
+#define MAILGRANTS_ERR_MANAGED \
+	"Access to this mailbox is managed in the directory (mailgrants), " \
+	"not with SETACL."
+
+const char *imap_mailgrants_plugin_version = DOVECOT_ABI_VERSION;
+/* Loaded in this order (lib02, lib20, lib21): our commands wrap
+   imap_acl's, and our answers come from the mail plugin. */
+const char *imap_mailgrants_plugin_dependencies[] = {
+	"imap_acl", "mailgrants", NULL
+};
+/* An array, not a pointer: the loader reads the string at the
+   symbol's address (module-dir.c). */
+const char imap_mailgrants_plugin_binary_dependency[] = "imap";
+
+void imap_mailgrants_plugin_init(struct module *module);
+void imap_mailgrants_plugin_deinit(void);
 
 struct mailgrants_imap_cmd {
 	const char *name;
@@ -76,12 +98,6 @@ static struct mailgrants_imap_cmd mailgrants_imap_cmds[MAILGRANTS_IMAP_COUNT] = 
 				       NULL },
 };
 
-/* mailgrants_imap_ours - is the namespace one of our roots or owners */
-static bool mailgrants_imap_ours(struct mail_namespace *ns)
-{
-	return MAILGRANTS_LIST_CONTEXT(ns->list) != NULL;
-}
-
 /* mailgrants_imap_visible - may the user see this mailbox at all */
 static bool mailgrants_imap_visible(struct mail_namespace *ns,
 				    const char *mailbox)
@@ -102,9 +118,7 @@ static bool mailgrants_imap_visible(struct mail_namespace *ns,
 static bool mailgrants_imap_root(struct mail_namespace *ns,
 				 const char *mailbox)
 {
-	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
-
-	return mlist->root && ns->prefix_len > 0 &&
+	return mailgrants_namespace_is_root(ns) && ns->prefix_len > 0 &&
 		strlen(mailbox) == ns->prefix_len - 1 &&
 		strncmp(mailbox, ns->prefix, ns->prefix_len - 1) == 0;
 }
@@ -118,24 +132,50 @@ static void mailgrants_imap_not_found(struct client_command_context *cmd,
 		MAIL_ERRSTR_MAILBOX_NOT_FOUND, orig_mailbox));
 }
 
-/* mailgrants_imap_target - our namespace for the command's mailbox */
-static int mailgrants_imap_target(struct client_command_context *cmd,
-				  struct mail_namespace **ns_r,
-				  const char **mailbox_r,
-				  const char **orig_mailbox_r)
+/* mailgrants_imap_answer - "* <what> <mailbox><rest>", then the tagline */
+static bool mailgrants_imap_answer(struct client_command_context *cmd,
+				   const char *what, const char *orig_mailbox,
+				   const char *rest, const char *tagline)
+{
+	string_t *str = t_str_new(128);
+
+	str_printfa(str, "* %s ", what);
+	imap_append_astring(str, orig_mailbox);
+	str_append(str, rest);
+	client_send_line(cmd->client, str_c(str));
+	client_send_tagline(cmd, tagline);
+	return TRUE;
+}
+
+/* mailgrants_imap_target - is the command's mailbox below our roots;
+   if not, the command has been dealt with and *result_r is what its
+   function returns (input missing, answered, or imap_acl's answer) */
+static bool mailgrants_imap_target(struct client_command_context *cmd,
+				   unsigned int idx,
+				   struct mail_namespace **ns_r,
+				   const char **mailbox_r,
+				   const char **orig_mailbox_r, bool *result_r)
 {
 	const char *mailbox;
 
 	/* Read only the mailbox; imap_acl reads the line again if the
 	   mailbox is not ours. */
-	if (!client_read_string_args(cmd, 1, &mailbox))
-		return -1;
+	if (!client_read_string_args(cmd, 1, &mailbox)) {
+		*result_r = FALSE;
+		return FALSE;
+	}
 	*orig_mailbox_r = mailbox;
 	*ns_r = client_find_namespace(cmd, &mailbox);
-	if (*ns_r == NULL)
-		return -2;	/* answered */
+	if (*ns_r == NULL) {
+		*result_r = TRUE;	/* answered */
+		return FALSE;
+	}
+	if (!mailgrants_namespace_is_ours(*ns_r)) {
+		*result_r = mailgrants_imap_cmds[idx].prev(cmd);
+		return FALSE;
+	}
 	*mailbox_r = mailbox;
-	return mailgrants_imap_ours(*ns_r) ? 1 : 0;
+	return TRUE;
 }
 
 /* mailgrants_cmd_refuse - SETACL/DELETEACL: the directory decides */
@@ -144,15 +184,11 @@ static bool mailgrants_cmd_refuse(struct client_command_context *cmd,
 {
 	struct mail_namespace *ns;
 	const char *mailbox, *orig_mailbox;
-	int ret;
+	bool result;
 
-	ret = mailgrants_imap_target(cmd, &ns, &mailbox, &orig_mailbox);
-	if (ret == -1)
-		return FALSE;
-	if (ret == -2)
-		return TRUE;
-	if (ret == 0)
-		return mailgrants_imap_cmds[idx].prev(cmd);
+	if (!mailgrants_imap_target(cmd, idx, &ns, &mailbox, &orig_mailbox,
+				    &result))
+		return result;
 	if (!mailgrants_imap_root(ns, mailbox) &&
 	    !mailgrants_imap_visible(ns, mailbox))
 		mailgrants_imap_not_found(cmd, orig_mailbox);
@@ -179,27 +215,20 @@ static bool mailgrants_cmd_myrights(struct client_command_context *cmd)
 {
 	struct mail_namespace *ns;
 	const char *mailbox, *orig_mailbox;
-	string_t *str;
-	int ret;
+	bool result;
 
 	/* imap_acl answers with the rights of the namespace for any name
 	   in it, also for names that GETACL, SELECT and STATUS call
 	   nonexistent. */
-	ret = mailgrants_imap_target(cmd, &ns, &mailbox, &orig_mailbox);
-	if (ret == -1)
-		return FALSE;
-	if (ret == -2)
-		return TRUE;
-	if (ret == 1 && mailgrants_imap_root(ns, mailbox)) {
-		str = t_str_new(64);
-		str_append(str, "* MYRIGHTS ");
-		imap_append_astring(str, orig_mailbox);
-		str_append(str, " \"\"");
-		client_send_line(cmd->client, str_c(str));
-		client_send_tagline(cmd, "OK Myrights completed.");
-		return TRUE;
+	if (!mailgrants_imap_target(cmd, MAILGRANTS_IMAP_MYRIGHTS, &ns,
+				    &mailbox, &orig_mailbox, &result))
+		return result;
+	if (mailgrants_imap_root(ns, mailbox)) {
+		/* a level: nobody has rights on it */
+		return mailgrants_imap_answer(cmd, "MYRIGHTS", orig_mailbox,
+					      " \"\"", "OK Myrights completed.");
 	}
-	if (ret == 1 && !mailgrants_imap_visible(ns, mailbox)) {
+	if (!mailgrants_imap_visible(ns, mailbox)) {
 		mailgrants_imap_not_found(cmd, orig_mailbox);
 		return TRUE;
 	}
@@ -226,23 +255,15 @@ static bool mailgrants_cmd_getacl(struct client_command_context *cmd)
 	struct mail_namespace *ns;
 	const char *mailbox, *orig_mailbox, *letters;
 	string_t *str;
-	int ret;
+	bool result;
 
-	ret = mailgrants_imap_target(cmd, &ns, &mailbox, &orig_mailbox);
-	if (ret == -1)
-		return FALSE;
-	if (ret == -2)
-		return TRUE;
-	if (ret == 0)
-		return mailgrants_imap_cmds[MAILGRANTS_IMAP_GETACL].prev(cmd);
+	if (!mailgrants_imap_target(cmd, MAILGRANTS_IMAP_GETACL, &ns,
+				    &mailbox, &orig_mailbox, &result))
+		return result;
 	if (mailgrants_imap_root(ns, mailbox)) {
-		/* a level: nobody has rights on it */
-		str = t_str_new(64);
-		str_append(str, "* ACL ");
-		imap_append_astring(str, orig_mailbox);
-		client_send_line(cmd->client, str_c(str));
-		client_send_tagline(cmd, "OK Getacl completed.");
-		return TRUE;
+		/* a level: no entries */
+		return mailgrants_imap_answer(cmd, "ACL", orig_mailbox, "",
+					      "OK Getacl completed.");
 	}
 	if (!mailgrants_imap_visible(ns, mailbox)) {
 		mailgrants_imap_not_found(cmd, orig_mailbox);
@@ -251,39 +272,32 @@ static bool mailgrants_cmd_getacl(struct client_command_context *cmd)
 	/* visible means: an owner namespace with a grant */
 	letters = mailgrants_namespace_letters(ns);
 	str = t_str_new(128);
-	str_append(str, "* ACL ");
-	imap_append_astring(str, orig_mailbox);
 	str_append_c(str, ' ');
 	imap_append_astring(str, cmd->client->user->username);
 	str_append_c(str, ' ');
 	mailgrants_imap_letters(str, letters);
-	client_send_line(cmd->client, str_c(str));
-	client_send_tagline(cmd, "OK Getacl completed.");
-	return TRUE;
+	return mailgrants_imap_answer(cmd, "ACL", orig_mailbox, str_c(str),
+				      "OK Getacl completed.");
 }
 
-/* mailgrants_imap_init - put our commands in front of imap_acl's */
-void mailgrants_imap_init(void)
+/* imap_mailgrants_plugin_init - put our commands in front of imap_acl's */
+void imap_mailgrants_plugin_init(struct module *module ATTR_UNUSED)
 {
 	struct command *command;
 	unsigned int i;
 
-	if (command_find == NULL || client_read_string_args == NULL ||
-	    client_find_namespace == NULL || client_send_tagline == NULL ||
-	    client_send_line == NULL || master_service == NULL ||
-	    strcmp(master_service_get_name(master_service), "imap") != 0)
-		return;
 	for (i = 0; i < MAILGRANTS_IMAP_COUNT; i++) {
 		command = command_find(mailgrants_imap_cmds[i].name);
-		if (command == NULL || command->func == NULL)
-			continue;	/* imap_acl not loaded */
+		/* imap_acl (a dependency) registered every one of them */
+		i_assert(command != NULL && command->func != NULL);
 		mailgrants_imap_cmds[i].prev = command->func;
 		command->func = mailgrants_imap_cmds[i].func;
 	}
+	mailgrants_imap_attach(TRUE);
 }
 
-/* mailgrants_imap_deinit - give the commands back */
-void mailgrants_imap_deinit(void)
+/* imap_mailgrants_plugin_deinit - give the commands back */
+void imap_mailgrants_plugin_deinit(void)
 {
 	struct command *command;
 	unsigned int i;
@@ -297,4 +311,5 @@ void mailgrants_imap_deinit(void)
 			command->func = mailgrants_imap_cmds[i].prev;
 		mailgrants_imap_cmds[i].prev = NULL;
 	}
+	mailgrants_imap_attach(FALSE);
 }

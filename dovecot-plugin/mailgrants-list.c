@@ -6,6 +6,11 @@
  *	#include "mailgrants-plugin.h"
  *
  *	void mailgrants_list_created(struct mailbox_list *list);
+ *
+ *	#include "mailgrants-api.h"
+ *
+ *	bool mailgrants_namespace_is_ours(struct mail_namespace *ns);
+ *	bool mailgrants_namespace_is_root(struct mail_namespace *ns);
  * DESCRIPTION
  *	A root is a "type = shared" namespace whose prefix is one of the
  *	plugin's prefixes followed by %u. Dovecot creates a namespace for
@@ -74,6 +79,17 @@ static void mailgrants_root_not_found(struct mailbox_list *list,
 			       T_MAIL_ERR_MAILBOX_NOT_FOUND(vname));
 }
 
+/* mailgrants_root_refused - a storage name without a grant, answered
+   as one that does not exist */
+static bool mailgrants_root_refused(struct mailbox_list *list,
+				    const char *name)
+{
+	if (mailgrants_root_allows(list, name))
+		return FALSE;
+	mailgrants_root_not_found(list, mailbox_list_get_vname(list, name));
+	return TRUE;
+}
+
 /* mailgrants_root_add_namespaces - one namespace per granted owner */
 static void mailgrants_root_add_namespaces(struct mailbox_list *list)
 {
@@ -110,8 +126,7 @@ static void mailgrants_root_add_namespaces(struct mailbox_list *list)
 		ns = list->ns;
 		name = t_strconcat(grant->address, "/", NULL);
 		if (shared_storage_get_namespace(&ns, &name) < 0) {
-			e_error(list->ns->user->event,
-				"mailgrants: namespace %s: %s", prefix,
+			e_error(muser->event, "namespace %s: %s", prefix,
 				mailbox_list_get_last_internal_error(list,
 								     NULL));
 		}
@@ -223,11 +238,8 @@ static int mailgrants_root_set_subscribed(struct mailbox_list *list,
 {
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(list);
 
-	if (!mailgrants_root_allows(list, name)) {
-		mailgrants_root_not_found(list, mailbox_list_get_vname(list,
-								       name));
+	if (mailgrants_root_refused(list, name))
 		return -1;
-	}
 	return mlist->module_ctx.super.set_subscribed(list, name, set);
 }
 
@@ -237,11 +249,8 @@ static int mailgrants_root_delete_mailbox(struct mailbox_list *list,
 {
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(list);
 
-	if (!mailgrants_root_allows(list, name)) {
-		mailgrants_root_not_found(list, mailbox_list_get_vname(list,
-								       name));
+	if (mailgrants_root_refused(list, name))
 		return -1;
-	}
 	return mlist->module_ctx.super.delete_mailbox(list, name);
 }
 
@@ -251,11 +260,8 @@ static int mailgrants_root_delete_dir(struct mailbox_list *list,
 {
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(list);
 
-	if (!mailgrants_root_allows(list, name)) {
-		mailgrants_root_not_found(list, mailbox_list_get_vname(list,
-								       name));
+	if (mailgrants_root_refused(list, name))
 		return -1;
-	}
 	return mlist->module_ctx.super.delete_dir(list, name);
 }
 
@@ -265,11 +271,8 @@ static int mailgrants_root_delete_symlink(struct mailbox_list *list,
 {
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(list);
 
-	if (!mailgrants_root_allows(list, name)) {
-		mailgrants_root_not_found(list, mailbox_list_get_vname(list,
-								       name));
+	if (mailgrants_root_refused(list, name))
 		return -1;
-	}
 	return mlist->module_ctx.super.delete_symlink(list, name);
 }
 
@@ -281,16 +284,9 @@ static int mailgrants_root_rename_mailbox(struct mailbox_list *oldlist,
 {
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(oldlist);
 
-	if (!mailgrants_root_allows(oldlist, oldname)) {
-		mailgrants_root_not_found(oldlist,
-			mailbox_list_get_vname(oldlist, oldname));
+	if (mailgrants_root_refused(oldlist, oldname) ||
+	    (newlist == oldlist && mailgrants_root_refused(newlist, newname)))
 		return -1;
-	}
-	if (newlist == oldlist && !mailgrants_root_allows(newlist, newname)) {
-		mailgrants_root_not_found(oldlist,
-			mailbox_list_get_vname(newlist, newname));
-		return -1;
-	}
 	return mlist->module_ctx.super.rename_mailbox(oldlist, oldname,
 						      newlist, newname);
 }
@@ -334,6 +330,20 @@ void mailgrants_roots_add_namespaces(struct mail_user *user)
 			mailgrants_root_add_namespaces(ns->list);
 		} T_END;
 	}
+}
+
+/* mailgrants_namespace_is_ours - a root or an owner namespace below one */
+bool mailgrants_namespace_is_ours(struct mail_namespace *ns)
+{
+	return MAILGRANTS_LIST_CONTEXT(ns->list) != NULL;
+}
+
+/* mailgrants_namespace_is_root - a root itself (Company/%u/) */
+bool mailgrants_namespace_is_root(struct mail_namespace *ns)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
+
+	return mlist != NULL && mlist->root;
 }
 
 /* mailgrants_list_created - recognise roots and owner namespaces */

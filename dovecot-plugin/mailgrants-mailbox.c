@@ -139,6 +139,7 @@ static bool mailgrants_mailbox_revoked(struct mailbox *box)
 {
 	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
 	struct mailgrants_user *muser;
+	struct event *event;
 
 	if (mbox == NULL || !mbox->granted)
 		return FALSE;
@@ -160,7 +161,11 @@ static bool mailgrants_mailbox_revoked(struct mailbox *box)
 		return FALSE;
 	}
 	mbox->revoked = TRUE;
-	e_info(box->event, "mailgrants: access to %s ended", box->vname);
+	/* the mailbox's event: its fields and prefix, and ours */
+	event = event_create(box->event);
+	event_set_append_log_prefix(event, "mailgrants: ");
+	e_info(event, "access to %s ended", box->vname);
+	event_unref(&event);
 	return TRUE;
 }
 
@@ -171,25 +176,27 @@ static void mailgrants_mailbox_refuse(struct mail_storage *storage)
 			       MAILGRANTS_ERR_REVOKED);
 }
 
-/* mailgrants_mail_check - may this message's content still be read */
-static int mailgrants_mail_check(struct mail *mail)
+/* mailgrants_mail_super - the mail's functions before ours, while its
+   content may still be read; NULL (the error set) once it may not */
+static struct mail_vfuncs *mailgrants_mail_super(struct mail *_mail)
 {
-	if (!mailgrants_mailbox_revoked(mail->box))
-		return 0;
-	mailgrants_mailbox_refuse(mail->box->storage);
-	return -1;
+	struct mail_private *mail = (struct mail_private *)_mail;
+	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+
+	if (mailgrants_mailbox_revoked(_mail->box)) {
+		mailgrants_mailbox_refuse(_mail->box->storage);
+		return NULL;
+	}
+	return &mmail->super;
 }
 
 /* mailgrants_mail_get_parts - the MIME structure, while granted */
 static int mailgrants_mail_get_parts(struct mail *_mail,
 				     struct message_part **parts_r)
 {
-	struct mail_private *mail = (struct mail_private *)_mail;
-	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
 
-	if (mailgrants_mail_check(_mail) < 0)
-		return -1;
-	return mmail->super.get_parts(_mail, parts_r);
+	return super == NULL ? -1 : super->get_parts(_mail, parts_r);
 }
 
 /* mailgrants_mail_get_first_header - a header, while granted */
@@ -198,13 +205,10 @@ static int mailgrants_mail_get_first_header(struct mail *_mail,
 					    bool decode_to_utf8,
 					    const char **value_r)
 {
-	struct mail_private *mail = (struct mail_private *)_mail;
-	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
 
-	if (mailgrants_mail_check(_mail) < 0)
-		return -1;
-	return mmail->super.get_first_header(_mail, field, decode_to_utf8,
-					     value_r);
+	return super == NULL ? -1 :
+		super->get_first_header(_mail, field, decode_to_utf8, value_r);
 }
 
 /* mailgrants_mail_get_headers - headers, while granted */
@@ -212,13 +216,10 @@ static int mailgrants_mail_get_headers(struct mail *_mail, const char *field,
 				       bool decode_to_utf8,
 				       const char *const **value_r)
 {
-	struct mail_private *mail = (struct mail_private *)_mail;
-	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
 
-	if (mailgrants_mail_check(_mail) < 0)
-		return -1;
-	return mmail->super.get_headers(_mail, field, decode_to_utf8,
-					value_r);
+	return super == NULL ? -1 :
+		super->get_headers(_mail, field, decode_to_utf8, value_r);
 }
 
 /* mailgrants_mail_get_header_stream - header fields, while granted */
@@ -227,12 +228,10 @@ mailgrants_mail_get_header_stream(struct mail *_mail,
 				  struct mailbox_header_lookup_ctx *headers,
 				  struct istream **stream_r)
 {
-	struct mail_private *mail = (struct mail_private *)_mail;
-	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
 
-	if (mailgrants_mail_check(_mail) < 0)
-		return -1;
-	return mmail->super.get_header_stream(_mail, headers, stream_r);
+	return super == NULL ? -1 :
+		super->get_header_stream(_mail, headers, stream_r);
 }
 
 /* mailgrants_mail_get_stream - the message, while granted */
@@ -241,13 +240,11 @@ static int mailgrants_mail_get_stream(struct mail *_mail, bool get_body,
 				      struct message_size *body_size,
 				      struct istream **stream_r)
 {
-	struct mail_private *mail = (struct mail_private *)_mail;
-	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
 
-	if (mailgrants_mail_check(_mail) < 0)
-		return -1;
-	return mmail->super.get_stream(_mail, get_body, hdr_size, body_size,
-				       stream_r);
+	return super == NULL ? -1 :
+		super->get_stream(_mail, get_body, hdr_size, body_size,
+				  stream_r);
 }
 
 /* mailgrants_mail_get_binary_stream - a decoded part, while granted */
@@ -258,14 +255,11 @@ mailgrants_mail_get_binary_stream(struct mail *_mail,
 				  unsigned int *lines_r, bool *binary_r,
 				  struct istream **stream_r)
 {
-	struct mail_private *mail = (struct mail_private *)_mail;
-	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
 
-	if (mailgrants_mail_check(_mail) < 0)
-		return -1;
-	return mmail->super.get_binary_stream(_mail, part, include_hdr,
-					      size_r, lines_r, binary_r,
-					      stream_r);
+	return super == NULL ? -1 :
+		super->get_binary_stream(_mail, part, include_hdr, size_r,
+					 lines_r, binary_r, stream_r);
 }
 
 /* mailgrants_mail_get_special - envelope, body structure, ... */
@@ -273,12 +267,10 @@ static int mailgrants_mail_get_special(struct mail *_mail,
 				       enum mail_fetch_field field,
 				       const char **value_r)
 {
-	struct mail_private *mail = (struct mail_private *)_mail;
-	union mail_module_context *mmail = MAILGRANTS_MAIL_CONTEXT(mail);
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
 
-	if (mailgrants_mail_check(_mail) < 0)
-		return -1;
-	return mmail->super.get_special(_mail, field, value_r);
+	return super == NULL ? -1 :
+		super->get_special(_mail, field, value_r);
 }
 
 /* mailgrants_istream_lost - has the grant of this stream's mail ended */

@@ -5,7 +5,7 @@
  * SYNOPSIS
  *	mail_plugins = $mail_plugins acl mailgrants
  *	protocol imap {
- *	  mail_plugins = $mail_plugins imap_acl
+ *	  mail_plugins = $mail_plugins imap_acl imap_mailgrants
  *	}
  *	namespace company {
  *	  type = shared
@@ -89,6 +89,10 @@
  *
  *	Nothing is read before it is needed: LMTP deliveries and doveadm
  *	calls that do not touch the roots never open the replica.
+ *
+ *	The IMAP commands SETACL, DELETEACL, GETACL and MYRIGHTS on these
+ *	mailboxes are answered by a second plugin, imap_mailgrants
+ *	(mailgrants-imap.c), loaded in protocol imap after imap_acl.
  * SETTINGS
  *	mailgrants_replica	the replica file (default
  *				/var/lib/mailgrants/grants.db)
@@ -114,9 +118,14 @@
  *	else. The replica is kept by the core's lib/replica-handle.c,
  *	the same code as in the policy daemon and the milter.
  *	Settings that cannot be used are logged and replaced by the
- *	defaults.
+ *	defaults. An imap session without imap_mailgrants loaded logs a
+ *	warning that names the line to add (rights and listing work
+ *	without it; SETACL is then refused by imap_acl, without the
+ *	pointer to the directory). Every line is logged through the
+ *	user's event with the prefix "mailgrants: ".
  * SEE ALSO
- *	mailgrants(1), DESIGN.md §5, doc of the acl plugin
+ *	mailgrants(1), DESIGN.md §5, mailgrants-imap.c, doc of the acl
+ *	plugin
  */
 
 #include "lib.h"
@@ -130,6 +139,7 @@
 #include "mail-storage-hooks.h"
 #include "mailgrants-plugin.h"
 
+#include "addr.h"
 #include "replica-handle.h"
 #include "rights.h"
 
@@ -154,29 +164,32 @@ static const char *const mailgrants_prefix_defaults[MAILGRANTS_CATEGORY_COUNT] =
 	[MAILGRANTS_CATEGORY_PRIVATE] = MAILGRANTS_DEFAULT_PRIVATE_PREFIX,
 };
 
+/* imap_mailgrants is loaded (mailgrants_imap_attach()) */
+static bool mailgrants_imap_attached;
+
 /* mailgrants_address_is_usable - may this address be a namespace prefix */
-bool mailgrants_address_is_usable(const char *address)
+bool mailgrants_address_is_usable(const char *address, const char **error_r)
 {
-	const char *at, *p;
-	size_t len = strlen(address);
+	char norm[ADDR_MAX + 1];
 
 	/* The address becomes part of a mailbox name and, through %n and
-	   %d, of a path: refuse anything that could step out of either. */
-	if (len == 0 || len >= 256)
+	   %d, of a path: the sync's rule for what it stores (ADDR_MAILBOX),
+	   and it must be its own normal form, as the sync writes it: the
+	   prefix is compared with the grants byte by byte. */
+	if (addr_normalize(address, NULL, ADDR_KEEP_EXTENSION | ADDR_MAILBOX,
+			   norm, sizeof(norm), error_r) < 0)
 		return FALSE;
-	for (p = address; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' ||
-		    c == '%' || c == '*' || c == '~' || c == '"')
-			return FALSE;
+	if (strcmp(norm, address) != 0) {
+		*error_r = "not in its normal form";
+		return FALSE;
 	}
-	at = strrchr(address, '@');
-	if (at == NULL || at == address || at[1] == '\0')
-		return FALSE;
-	if (address[0] == '.' || at[1] == '.')
-		return FALSE;
 	return TRUE;
+}
+
+/* mailgrants_imap_attach - imap_mailgrants is loaded, or unloaded */
+void mailgrants_imap_attach(bool attached)
+{
+	mailgrants_imap_attached = attached;
 }
 
 /* mailgrants_letters - the RFC 4314 letters Dovecot may enforce here */
@@ -196,8 +209,7 @@ static const char *mailgrants_letters(pool_t pool, const char *rights)
 }
 
 /* mailgrants_user_replica_log - say what changed about the replica */
-static void mailgrants_user_replica_log(struct mail_user *user,
-					struct mailgrants_user *muser)
+static void mailgrants_user_replica_log(struct mailgrants_user *muser)
 {
 	const char *text;
 
@@ -205,11 +217,11 @@ static void mailgrants_user_replica_log(struct mail_user *user,
 	   the replica that produced it. */
 	switch (replica_handle_news(muser->replica, ioloop_time, &text)) {
 	case REPLICA_HANDLE_LOST:
-		e_error(user->event, "mailgrants: grants unavailable, "
+		e_error(muser->event, "grants unavailable, "
 			"showing only the user's own mailbox: %s", text);
 		break;
 	case REPLICA_HANDLE_BACK:
-		e_info(user->event, "mailgrants: grants available again (%s)",
+		e_info(muser->event, "grants available again (%s)",
 		       muser->replica_path);
 		break;
 	case REPLICA_HANDLE_QUIET:
@@ -267,13 +279,13 @@ static void mailgrants_user_refresh(struct mail_user *user,
 	   mailgrants_replica_max_age: no grants, only her own mailbox. */
 	if (replica_handle_check(muser->replica, ioloop_time, TRUE,
 				 &error) <= 0) {
-		mailgrants_user_replica_log(user, muser);
+		mailgrants_user_replica_log(muser);
 		return;
 	}
 	if (rights_access(replica_handle_replica(muser->replica),
 			  user->username, ioloop_time, &list, &error) < 0) {
 		replica_handle_failed(muser->replica, error);
-		mailgrants_user_replica_log(user, muser);
+		mailgrants_user_replica_log(muser);
 		return;
 	}
 	for (i = 0; i < list.count; i++) {
@@ -281,10 +293,10 @@ static void mailgrants_user_refresh(struct mail_user *user,
 
 		if (!mailgrants_user_category(user, d, &category))
 			continue;
-		if (!mailgrants_address_is_usable(d->mailbox)) {
-			e_warning(user->event, "mailgrants: mailbox address "
-				  "unusable as a mailbox name, skipped: %s",
-				  str_sanitize(d->mailbox, 128));
+		if (!mailgrants_address_is_usable(d->mailbox, &error)) {
+			e_warning(muser->event, "mailbox address unusable as "
+				  "a mailbox name, skipped: %s (%s)",
+				  str_sanitize(d->mailbox, 128), error);
 			continue;
 		}
 		i_zero(&grant);
@@ -297,8 +309,8 @@ static void mailgrants_user_refresh(struct mail_user *user,
 	}
 	rights_list_free(&list);
 	muser->grants_read = TRUE;
-	mailgrants_user_replica_log(user, muser);
-	e_debug(user->event, "mailgrants: %u mailboxes granted",
+	mailgrants_user_replica_log(muser);
+	e_debug(muser->event, "%u mailboxes granted",
 		array_count(&muser->grants));
 }
 
@@ -368,11 +380,13 @@ static void mailgrants_user_deinit(struct mail_user *user)
 	replica_handle_close(&muser->replica);
 	array_free(&muser->grants);
 	pool_unref(&muser->grants_pool);
+	event_unref(&muser->event);
 	muser->module_ctx.super.deinit(user);
 }
 
 /* mailgrants_prefix_setting - one root prefix, checked */
 static const char *mailgrants_prefix_setting(struct mail_user *user,
+					     struct mailgrants_user *muser,
 					     enum mailgrants_category category)
 {
 	const char *value;
@@ -385,7 +399,7 @@ static const char *mailgrants_prefix_setting(struct mail_user *user,
 	len = strlen(value);
 	if (value[len - 1] != '/' || strchr(value, '%') != NULL ||
 	    len > 128) {
-		e_error(user->event, "mailgrants: %s: must end with the "
+		e_error(muser->event, "%s: must end with the "
 			"separator \"/\" and contain no %%, using %s: %s",
 			mailgrants_prefix_settings[category],
 			mailgrants_prefix_defaults[category],
@@ -413,6 +427,17 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	muser->module_ctx.super = *v;
 	user->vlast = &muser->module_ctx.super;
 	v->deinit = mailgrants_user_deinit;
+	muser->event = event_create(user->event);
+	event_set_append_log_prefix(muser->event, "mailgrants: ");
+	if (!mailgrants_imap_attached && user->service != NULL &&
+	    strcmp(user->service, "imap") == 0) {
+		/* a configuration from before imap_mailgrants existed */
+		e_warning(muser->event, "imap_mailgrants is not loaded: "
+			  "imap_acl answers SETACL, GETACL and MYRIGHTS on "
+			  "granted mailboxes (add it: protocol imap { "
+			  "mail_plugins = $mail_plugins imap_acl "
+			  "imap_mailgrants })");
+	}
 
 	value = mail_user_plugin_getenv(user, "mailgrants_replica");
 	muser->replica_path = value != NULL && value[0] != '\0' ?
@@ -423,7 +448,7 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	if (value != NULL && value[0] != '\0' &&
 	    (str_to_uint(value, &muser->cache_secs) < 0 ||
 	     muser->cache_secs > 86400)) {
-		e_error(user->event, "mailgrants: mailgrants_cache_secs: "
+		e_error(muser->event, "mailgrants_cache_secs: "
 			"not a number of seconds (0..86400), using %u: %s",
 			MAILGRANTS_DEFAULT_CACHE_SECS, str_sanitize(value, 40));
 		muser->cache_secs = MAILGRANTS_DEFAULT_CACHE_SECS;
@@ -432,7 +457,7 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	value = mail_user_plugin_getenv(user, "mailgrants_replica_max_age");
 	if (value != NULL && value[0] != '\0' &&
 	    str_to_uint(value, &muser->replica_max_age) < 0) {
-		e_error(user->event, "mailgrants: mailgrants_replica_max_age:"
+		e_error(muser->event, "mailgrants_replica_max_age:"
 			" not a number of seconds (0 = no limit), using %u: %s",
 			MAILGRANTS_DEFAULT_REPLICA_MAX_AGE,
 			str_sanitize(value, 40));
@@ -444,7 +469,7 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 			    &muser->replica);
 	for (category = 0; category < MAILGRANTS_CATEGORY_COUNT; category++)
 		muser->prefixes[category] =
-			mailgrants_prefix_setting(user, category);
+			mailgrants_prefix_setting(user, muser, category);
 
 	muser->grants_pool = pool_alloconly_create("mailgrants grants", 1024);
 	i_array_init(&muser->grants, 16);
@@ -463,12 +488,10 @@ static struct mail_storage_hooks mailgrants_mail_storage_hooks = {
 void mailgrants_plugin_init(struct module *module)
 {
 	mail_storage_hooks_add(module, &mailgrants_mail_storage_hooks);
-	mailgrants_imap_init();
 }
 
 /* mailgrants_plugin_deinit - unregister the hooks */
 void mailgrants_plugin_deinit(void)
 {
-	mailgrants_imap_deinit();
 	mail_storage_hooks_remove(&mailgrants_mail_storage_hooks);
 }

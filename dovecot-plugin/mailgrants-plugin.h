@@ -15,9 +15,10 @@
  *	the ACL backend of those owners' namespaces; mailgrants-mailbox.c
  *	what their open mailboxes give once a grant ended;
  *	mailgrants-subs.c the user's own namespace: the owners listed
- *	with it, and computed subscriptions below the roots;
- *	mailgrants-imap.c the IMAP SETACL/DELETEACL/GETACL/MYRIGHTS
- *	answers for them.
+ *	with it, and computed subscriptions below the roots.
+ *	mailgrants-imap.c, the IMAP SETACL/DELETEACL/GETACL/MYRIGHTS
+ *	answers for them, is a plugin of its own (imap_mailgrants) and
+ *	sees only mailgrants-api.h.
  */
 
 #include "lib.h"
@@ -29,6 +30,7 @@
 #include "acl-api-private.h"
 
 #include "replica-handle.h"
+#include "mailgrants-api.h"
 
 #define MAILGRANTS_DEFAULT_REPLICA "/var/lib/mailgrants/grants.db"
 #define MAILGRANTS_DEFAULT_CACHE_SECS 30
@@ -37,11 +39,6 @@
 #define MAILGRANTS_DEFAULT_COMPANY_PREFIX "Company/"
 #define MAILGRANTS_DEFAULT_SHARED_PREFIX "Shared/"
 #define MAILGRANTS_DEFAULT_PRIVATE_PREFIX "Private/"
-
-/* The text SETACL and DELETEACL get for our mailboxes. */
-#define MAILGRANTS_ERR_MANAGED \
-	"Access to this mailbox is managed in the directory (mailgrants), " \
-	"not with SETACL."
 
 /* The three roots; each is a type=shared namespace of its own. */
 enum mailgrants_category {
@@ -63,6 +60,8 @@ struct mailgrants_grant {
 
 struct mailgrants_user {
 	union mail_user_module_context module_ctx;
+	/* The user's event, log prefix "mailgrants: " */
+	struct event *event;
 
 	const char *replica_path;
 	unsigned int cache_secs;
@@ -77,7 +76,7 @@ struct mailgrants_user {
 	/* The last refresh read the replica (no grants otherwise means
 	   the replica was unusable, not that every grant ended). */
 	bool grants_read;
-	/* Bumped by every refresh; ACL cache records carry it. */
+	/* Bumped by every refresh (never 0 after the first). */
 	unsigned int generation;
 };
 
@@ -98,6 +97,9 @@ struct mailgrants_list {
 	/* The ACL backend's functions before we took it over. */
 	bool acl_taken;
 	struct acl_backend_vfuncs acl_prev;
+	/* The user's grants generation the backend's ACL cache holds:
+	   the cache is flushed when the grants were refreshed since. */
+	unsigned int acl_generation;
 };
 
 extern MODULE_CONTEXT_DEFINE(mailgrants_mailbox_list_module,
@@ -110,7 +112,7 @@ mailgrants_user_find(struct mail_user *user,
 		     enum mailgrants_category category, const char *address);
 int mailgrants_prefix_category(struct mailgrants_user *muser,
 			       const char *prefix, const char **rest_r);
-bool mailgrants_address_is_usable(const char *address);
+bool mailgrants_address_is_usable(const char *address, const char **error_r);
 
 /* mailgrants-list.c */
 void mailgrants_list_created(struct mailbox_list *list);
@@ -118,7 +120,6 @@ void mailgrants_roots_add_namespaces(struct mail_user *user);
 
 /* mailgrants-acl.c */
 void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
-const char *mailgrants_namespace_letters(struct mail_namespace *ns);
 
 /* mailgrants-mailbox.c */
 void mailgrants_mailbox_allocated(struct mailbox *box);
@@ -126,9 +127,5 @@ void mailgrants_mail_allocated(struct mail *mail);
 
 /* mailgrants-subs.c */
 void mailgrants_subs_list_created(struct mailbox_list *list);
-
-/* mailgrants-imap.c */
-void mailgrants_imap_init(void);
-void mailgrants_imap_deinit(void);
 
 #endif

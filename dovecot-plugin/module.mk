@@ -1,4 +1,5 @@
-# dovecot-plugin/ - lib20_mailgrants_plugin.so for Dovecot 2.3.
+# dovecot-plugin/ - lib20_mailgrants_plugin.so and
+# lib21_imap_mailgrants_plugin.so for Dovecot 2.3.
 #
 # Flags come from Dovecot's dovecot-config (include dir, moduledir);
 # our own warnings apply. It links the core, lib/, and nothing else:
@@ -6,7 +7,9 @@
 # core is compiled again with -fPIC into an archive of its own (the
 # other is not PIC); check-layers proves the .so needs nothing more.
 # No sanitizers here: a dlopen()ed module cannot bring its own ASan
-# runtime into Dovecot's processes.
+# runtime into Dovecot's processes. The IMAP part is a plugin of its
+# own (as imap_acl is to acl): one object, nothing of the core, and
+# only the functions mailgrants.map exports from the first.
 
 DOVECOT_CONFIG ?= /usr/lib/dovecot/dovecot-config
 DOVECOT_INCLUDE := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
@@ -17,7 +20,7 @@ DOVECOT_MODULEDIR := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
 DP_SO = $(B)/dovecot-plugin/lib20_mailgrants_plugin.so
 DP_SRCS = dovecot-plugin/mailgrants-plugin.c dovecot-plugin/mailgrants-list.c \
 	dovecot-plugin/mailgrants-acl.c dovecot-plugin/mailgrants-mailbox.c \
-	dovecot-plugin/mailgrants-imap.c dovecot-plugin/mailgrants-subs.c
+	dovecot-plugin/mailgrants-subs.c
 DP_OBJS = $(patsubst dovecot-plugin/%.c,$(B)/dovecot-plugin/%.o,$(DP_SRCS))
 DP_LIB_OBJS = $(patsubst lib/%.c,$(B)/dovecot-plugin/lib/%.o,$(LIB_SRCS))
 DP_LIB_A = $(B)/dovecot-plugin/libmailgrants-pic.a
@@ -46,7 +49,15 @@ $(DP_SO): $(DP_OBJS) $(DP_LIB_A) dovecot-plugin/mailgrants.map
 		-Wl,--version-script=dovecot-plugin/mailgrants.map \
 		-o $@ $(DP_OBJS) $(DP_LIB_A) $(DP_LIBS)
 
-ALL_TARGETS += $(DP_SO)
+DPI_SO = $(B)/dovecot-plugin/lib21_imap_mailgrants_plugin.so
+DPI_OBJS = $(B)/dovecot-plugin/mailgrants-imap.o
+
+$(DPI_SO): $(DPI_OBJS) dovecot-plugin/imap-mailgrants.map
+	$(CC) -shared $(LDFLAGS) -Wl,-z,relro -Wl,-z,now \
+		-Wl,--version-script=dovecot-plugin/imap-mailgrants.map \
+		-o $@ $(DPI_OBJS)
+
+ALL_TARGETS += $(DP_SO) $(DPI_SO)
 
 # The plugin's part of check-layers: the same objects linked again with
 # --no-undefined against the core and what Dovecot provides at load time
@@ -64,15 +75,31 @@ $(B)/layers/plugin.so: $(DP_OBJS) $(DP_LIB_A) dovecot-plugin/mailgrants.map
 		-o $@ $(DP_OBJS) $(DP_LIB_A) $(DP_LIBS) $(DOVECOT_LIBS) \
 		$(DP_ACL_SO)
 
-check-layers: $(B)/layers/plugin.so
+# imap_mailgrants: the same against Dovecot, acl and the mailgrants
+# plugin (of which only mailgrants.map's functions are visible). ld
+# takes no executable as input: what the imap binary exports is given
+# as absolute symbols. A call into the core is undefined here.
+DOVECOT_IMAP := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
+	echo $$dovecot_pkglibexecdir)/imap
+
+$(B)/layers/imap-plugin.so: $(DPI_OBJS) $(DP_SO) \
+		dovecot-plugin/imap-mailgrants.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS) -Wl,--no-undefined \
+		-Wl,--version-script=dovecot-plugin/imap-mailgrants.map \
+		$$(nm -D --defined-only $(DOVECOT_IMAP) | awk '$$2 ~ \
+		/^[TDBR]$$/ && $$3 !~ /@/ { printf " -Wl,--defsym=%s=0", $$3 }') \
+		-o $@ $(DPI_OBJS) $(DOVECOT_LIBS) $(DP_ACL_SO) $(DP_SO)
+
+check-layers: $(B)/layers/plugin.so $(B)/layers/imap-plugin.so
 
 # The module goes to Dovecot's module directory (from dovecot-config,
 # whatever PREFIX is); the configuration only to DATADIR as an example:
 # a file in conf.d would be live at Dovecot's next start, and it needs
 # the site's mail location first (README, "Dovecot").
-install-dovecot-plugin: $(DP_SO)
+install-dovecot-plugin: $(DP_SO) $(DPI_SO)
 	install -d $(DESTDIR)$(DOVECOT_MODULEDIR) $(DESTDIR)$(DATADIR)/dovecot
-	install -m 0644 $(DP_SO) $(DESTDIR)$(DOVECOT_MODULEDIR)/
+	install -m 0644 $(DP_SO) $(DPI_SO) $(DESTDIR)$(DOVECOT_MODULEDIR)/
 	install -m 0644 dovecot-plugin/90-mailgrants.conf \
 		dovecot-plugin/91-mailgrants-userdb.conf \
 		dovecot-plugin/dovecot-mailgrants-sql.conf.ext \

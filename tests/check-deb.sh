@@ -143,8 +143,9 @@ moddir=$(. /usr/lib/dovecot/dovecot-config && echo "$dovecot_moduledir")
 ln -s /usr/bin/mailgrants "$bin/mailgrants"
 ln -s /usr/sbin/mailgrants-policyd "$bin/mailgrants-policyd"
 ln -s /usr/sbin/mailgrants-milter "$bin/mailgrants-milter"
-ln -s "$moddir/lib20_mailgrants_plugin.so" \
-	"$bin/dovecot-plugin/lib20_mailgrants_plugin.so"
+for so in lib20_mailgrants_plugin.so lib21_imap_mailgrants_plugin.so; do
+	ln -s "$moddir/$so" "$bin/dovecot-plugin/$so"
+done
 chmod 755 "$TMP"
 # test_demo.py is left out: it tests "make demo", which builds the tree
 # into MAILGRANTS_BUILD (it would replace these links with binaries

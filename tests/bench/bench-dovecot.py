@@ -82,7 +82,8 @@ DIAGNOSTICS
 
 ENVIRONMENT
     MAILGRANTS_BUILD      the build directory (required): mailgrants,
-                          dovecot-plugin/lib20_mailgrants_plugin.so
+                          dovecot-plugin/lib20_mailgrants_plugin.so,
+                          lib21_imap_mailgrants_plugin.so
     BENCH_SCALE           default for --scale
     MAILGRANTS_KEEP_TMP=1 like --keep
 """
@@ -110,6 +111,7 @@ from slapd import Slapd, SlapdError  # noqa: E402
 GEN = os.path.join(HERE, "gen-directory.py")
 SNIPPET = os.path.join(REPO, "dovecot-plugin", "90-mailgrants.conf")
 PLUGIN_SO = "lib20_mailgrants_plugin.so"
+IMAP_PLUGIN_SO = "lib21_imap_mailgrants_plugin.so"
 SYSTEM_MODULES = "/usr/lib/dovecot/modules"
 MAIL_USER = "nobody"
 
@@ -320,8 +322,7 @@ plugin {
 
 
 def make_plugin_dir(build, work):
-    """make_plugin_dir - acl, imap_acl and our plugin in one directory"""
-    so = os.path.join(build, "dovecot-plugin", PLUGIN_SO)
+    """make_plugin_dir - acl, imap_acl and our plugins in one directory"""
     d = mkdir(os.path.join(work, "plugins"))
     for name in ("lib01_acl_plugin.so", "lib02_imap_acl_plugin.so"):
         src = os.path.join(SYSTEM_MODULES, name)
@@ -329,7 +330,9 @@ def make_plugin_dir(build, work):
             raise BenchError("%s missing (dovecot-core/dovecot-imapd)"
                              % src)
         os.symlink(src, os.path.join(d, name))
-    os.symlink(so, os.path.join(d, PLUGIN_SO))
+    for name in (PLUGIN_SO, IMAP_PLUGIN_SO):
+        os.symlink(os.path.join(build, "dovecot-plugin", name),
+                   os.path.join(d, name))
     return d
 
 
@@ -500,8 +503,9 @@ def main():
         sys.exit("bench-dovecot: MAILGRANTS_BUILD is not set")
     build = os.path.abspath(build)
     cli = os.path.join(build, "mailgrants")
-    so = os.path.join(build, "dovecot-plugin", PLUGIN_SO)
-    for f in (cli, so):
+    sos = [os.path.join(build, "dovecot-plugin", name)
+           for name in (PLUGIN_SO, IMAP_PLUGIN_SO)]
+    for f in [cli] + sos:
         if not os.path.exists(f):
             sys.exit("bench-dovecot: %s is missing (make all)" % f)
 

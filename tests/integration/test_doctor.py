@@ -16,7 +16,8 @@ naming the setting to change, and puts the thing back:
 - check_policy_service after permit_sasl_authenticated;
 - no policy check on the submission service at all;
 - milter_default_action = accept on the submission service;
-- the plugin missing from mail_plugins;
+- the plugin missing from mail_plugins, imap_mailgrants missing from
+  protocol imap;
 - a mailgrants namespace missing;
 - the replica unreadable by Dovecot's mail uid/gid, and then readable
   through mail_access_groups alone (Dovecot gives virtual users no other
@@ -198,6 +199,7 @@ def test_good_shape(stack):
     assert re.search(r"milter socket \S+: \S+ \d+, postfix connects: ok",
                      out), out
     assert "mail_plugins has acl and mailgrants: ok" in out
+    assert "mail_plugins has imap_acl and imap_mailgrants: ok" in out
     for prefix in ("Company/", "Shared/", "Private/"):
         assert "namespace %s%%%%u/: ok" % prefix in out
     assert "reads the replica and cannot write it: ok" in out
@@ -272,6 +274,24 @@ def test_plugin_not_loaded(stack):
                r"\$mail_plugins acl mailgrants")
     finally:
         stack.edit_dovecot("mail_plugins = $mail_plugins acl\n",
+                           line + "\n")
+    healthy(stack)
+
+
+def test_imap_plugin_not_loaded(stack):
+    """90-mailgrants.conf from before imap_mailgrants: named, with the
+    line to change."""
+    line = "mail_plugins = $mail_plugins imap_acl imap_mailgrants"
+    try:
+        stack.edit_dovecot(line, "mail_plugins = $mail_plugins imap_acl")
+        out = broken(stack, r"WARNING: protocol imap: mail_plugins = "
+                     r".*imap_acl.*: imap_mailgrants is not loaded",
+                     r"-> conf\.d/90-mailgrants\.conf: protocol imap \{ "
+                     r"mail_plugins = \$mail_plugins imap_acl "
+                     r"imap_mailgrants \}")
+        assert "mail_plugins has acl and mailgrants: ok" in out
+    finally:
+        stack.edit_dovecot("mail_plugins = $mail_plugins imap_acl\n",
                            line + "\n")
     healthy(stack)
 

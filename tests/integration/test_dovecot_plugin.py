@@ -2,8 +2,9 @@
 
 One private Dovecot (IMAP and LMTP on loopback, passdb through Dovecot's
 own LDAP driver against the test slapd, path-only mail location) loads
-lib20_mailgrants_plugin.so from the build tree next to links to the
-system's acl and imap_acl plugins, with the shipped conf.d snippet
+lib20_mailgrants_plugin.so and lib21_imap_mailgrants_plugin.so from
+the build tree next to links to the system's acl and imap_acl plugins,
+with the shipped conf.d snippet
 dovecot-plugin/90-mailgrants.conf (paths adjusted) and
 mailgrants_cache_secs = 2. The replica comes from `mailgrants sync
 --once` against the slapd fixture's directory (examples/abc.ldif).
@@ -16,7 +17,8 @@ revocation, a lost "l"/"r" and a passed not-after in open sessions
 (sessions looping FETCH/COPY, pipelining, silent, in IDLE, in the
 middle of a large message), with the bound mailgrants_cache_secs + 1 s
 measured (pytest -s prints the figures); granted names the plugin must
-refuse, written into the replica past the normaliser.
+refuse, written into the replica past the normaliser; a configuration
+from before imap_mailgrants (rights and listing unchanged, a warning).
 """
 
 import imaplib
@@ -160,6 +162,14 @@ def imap_letters(rights):
     return out
 
 
+def granted_rights(e, login):
+    """(name, MYRIGHTS letters) below the roots, as the core says."""
+    for d in e.access(login):
+        if d["kind"] == "private" and d["mailbox"] == login:
+            continue
+        yield ROOTS[d["kind"]] + d["mailbox"], imap_letters(d["rights"])
+
+
 def expected_roots(e, login):
     """Root/<address> names the core's rights say login sees."""
     names = set()
@@ -247,11 +257,7 @@ def test_myrights_and_getacl_report_the_core_rights(env):
     login = "sandra.schuster@abc.com"
     m = env.imap(login)
     try:
-        for d in env.access(login):
-            if d["kind"] == "private" and d["mailbox"] == login:
-                continue
-            name = ROOTS[d["kind"]] + d["mailbox"]
-            want = imap_letters(d["rights"])
+        for name, want in granted_rights(env, login):
             assert sorted(myrights(m, name)) == sorted(want), name
             typ, data = m.getacl(name)
             assert typ == "OK", data
@@ -293,6 +299,52 @@ def test_setacl_and_deleteacl_refused(env):
         m.logout()
     assert not any(f == "dovecot-acl" for _, _, files in
                    os.walk(env.dc.vmail_dir) for f in files)
+
+
+# -- a configuration from before imap_mailgrants ------------------------
+#
+# Before the IMAP part was a plugin of its own, 90-mailgrants.conf loaded
+# only imap_acl in protocol imap. Rights and listing are the mail
+# plugin's and stay as they are; the ACL commands are then imap_acl's
+# (SETACL refused all the same: no grant gives "a"), and each session
+# logs the line to add.
+
+OLD_IMAP_PLUGINS = ("protocol imap {\n"
+                    "  mail_plugins = acl mailgrants imap_acl\n}\n")
+NOT_LOADED = "mailgrants: imap_mailgrants is not loaded"
+
+
+def test_config_without_imap_mailgrants(env):
+    login = "sandra.schuster@abc.com"
+    dc = start_dovecot(env.slapd, env.workdir, env.plugin_dir,
+                       env.repo_dir, env.replica, name="dovecot-old",
+                       extra_conf=OLD_IMAP_PLUGINS)
+    try:
+        m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+        try:
+            assert ok(m.login(login, PASSWORDS[login]))
+            assert root_names(listed(m)) == expected_roots(env, login)
+            for name, want in granted_rights(env, login):
+                assert sorted(myrights(m, name)) == sorted(want), name
+                r = m._simple_command("SETACL", name, login, "lra")
+                assert r[0] == "NO" and "[NOPERM]" in text(r), r
+                assert sorted(myrights(m, name)) == sorted(want), name
+            for name in ("Company/info@xyz.org",
+                         "Company/info@xyz.org/INBOX"):
+                assert m.select(name, readonly=True)[0] == "NO", name
+                assert m.myrights(name)[0] == "NO", name
+        finally:
+            m.logout()
+        time.sleep(0.3)
+        log = dc.log_text()
+        assert log.count(NOT_LOADED) == 1, log[-3000:]
+        assert "Warning: " + NOT_LOADED in log, log[-3000:]
+        assert "mail_plugins = $mail_plugins imap_acl imap_mailgrants" \
+            in log, log[-3000:]
+        assert "Panic" not in log and "Fatal" not in log
+    finally:
+        dc.stop()
+    assert NOT_LOADED not in env.dc.log_text()
 
 
 # -- an owner's prefix is the mailbox; the roots are levels -------------

@@ -66,6 +66,8 @@ FILES = [
     ("postfix-mailgrants", "%U/mailgrants-milter.service", False),
     ("dovecot-mailgrants", MODULEDIR + "/lib20_mailgrants_plugin.so",
      False),
+    ("dovecot-mailgrants", MODULEDIR + "/lib21_imap_mailgrants_plugin.so",
+     False),
     ("dovecot-mailgrants", "%D/dovecot/90-mailgrants.conf", False),
     ("dovecot-mailgrants", "%D/dovecot/91-mailgrants-userdb.conf", False),
     ("dovecot-mailgrants", "%D/dovecot/dovecot-mailgrants-sql.conf.ext",
@@ -232,7 +234,8 @@ if INSTALLED == "deb":
             r.stdout + r.stderr
         # The tests' binaries are these (no test replaced the links).
         for name in ("mailgrants", "mailgrants-policyd", "mailgrants-milter",
-                     "dovecot-plugin/lib20_mailgrants_plugin.so"):
+                     "dovecot-plugin/lib20_mailgrants_plugin.so",
+                     "dovecot-plugin/lib21_imap_mailgrants_plugin.so"):
             assert os.path.realpath(os.path.join(build_dir, name)) \
                 .startswith(("/usr/", "/lib/")), name
 

@@ -1,8 +1,9 @@
 """mgdovecot - a private Dovecot with the mailgrants plugin, for tests.
 
 make_plugin_dir(build_dir, workdir) -> a mail_plugin_dir holding our
-    plugin from the build tree beside links to the system's acl and
-    imap_acl plugins (mail_plugin_dir is one directory).
+    plugins (mailgrants, imap_mailgrants) from the build tree beside
+    links to the system's acl and imap_acl plugins (mail_plugin_dir is
+    one directory).
 plugin_conf(repo_dir, vmail_dir, replica, cache_secs) -> the shipped
     dovecot-plugin/90-mailgrants.conf with this instance's paths.
 start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica, name,
@@ -19,15 +20,18 @@ import pytest
 from dovecot import Dovecot
 
 PLUGIN_SO = "lib20_mailgrants_plugin.so"
+IMAP_PLUGIN_SO = "lib21_imap_mailgrants_plugin.so"
 SYSTEM_MODULES = "/usr/lib/dovecot/modules"
 CACHE_SECS = 2
 
 
 def make_plugin_dir(build_dir, workdir):
-    """mail_plugin_dir is one directory: our .so beside acl, imap_acl."""
-    so = os.path.join(build_dir, "dovecot-plugin", PLUGIN_SO)
-    if not os.path.exists(so):
-        pytest.fail("%s missing: run make" % so)
+    """mail_plugin_dir is one directory: ours beside acl, imap_acl."""
+    ours = [os.path.join(build_dir, "dovecot-plugin", name)
+            for name in (PLUGIN_SO, IMAP_PLUGIN_SO)]
+    for so in ours:
+        if not os.path.exists(so):
+            pytest.fail("%s missing: run make" % so)
     d = os.path.join(workdir, "plugins")
     os.makedirs(d)
     os.chmod(d, 0o755)
@@ -36,7 +40,8 @@ def make_plugin_dir(build_dir, workdir):
         if not os.path.exists(src):
             pytest.fail("%s missing (package dovecot-core/imapd)" % src)
         os.symlink(src, os.path.join(d, name))
-    os.symlink(so, os.path.join(d, PLUGIN_SO))
+    for so in ours:
+        os.symlink(so, os.path.join(d, os.path.basename(so)))
     return d
 
 

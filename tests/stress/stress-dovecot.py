@@ -81,8 +81,9 @@ DIAGNOSTICS
     MAILGRANTS_KEEP_TMP=1 keeps it).
 
 ENVIRONMENT
-    MAILGRANTS_BUILD   the build directory (required): mailgrants and
-                       dovecot-plugin/lib20_mailgrants_plugin.so
+    MAILGRANTS_BUILD   the build directory (required): mailgrants,
+                       dovecot-plugin/lib20_mailgrants_plugin.so and
+                       lib21_imap_mailgrants_plugin.so
 """
 
 import argparse
