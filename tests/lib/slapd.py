@@ -539,3 +539,110 @@ olcSpSessionlog: 1000
                     v = "yes" if v else "no"
                 f.write("%s = %s\n" % (k, v))
         return path
+
+
+# ------------------------------------------------ a Debian-like slapd
+
+# The database's olcAccess of Debian 12's slapd package as installed
+# (/usr/share/slapd/slapd.init.ldif), in order.
+DEBIAN_ACCESS = [
+    "to attrs=userPassword by self write by anonymous auth by * none",
+    "to attrs=shadowLastChange by self write by * read",
+    "to * by * read",
+]
+
+
+class DebianSlapd(Slapd):
+    """slapd configured the way Debian 12's package configures it
+    (/usr/share/slapd/slapd.init.ldif, suffix dc=example,dc=org): the
+    frontend and cn=config give the local root (here: the uid/gid that
+    runs the tests) manage access through ldapi:// and SASL EXTERNAL,
+    the schemas core, cosine, nis and inetorgperson, the module back_mdb
+    only (no syncprov), one mdb database with Debian's indexes and
+    access rules (DEBIAN_ACCESS, or site_rules) and the suffix entry;
+    no mailgrants schema, rules or entries. For "mailgrants
+    setup-directory" and the README's guide. schemas names the system
+    schemas loaded (without inetorgperson, for the prerequisite error).
+    Everything else as Slapd (start, stop, ldap-utils wrappers)."""
+
+    def __init__(self, site_rules=None, schemas=("core", "cosine", "nis",
+                                                 "inetorgperson"), **kw):
+        self.site_rules = DEBIAN_ACCESS if site_rules is None else site_rules
+        self.system_schemas = schemas
+        kw.setdefault("size_limit", 500)
+        super().__init__(ldif=None, schema=False, access=False,
+                         syncprov=False, **kw)
+
+    def config_ldif(self):
+        t = self.tmpdir
+        root = ("gidNumber=%d+uidNumber=%d,cn=peercred,cn=external,cn=auth"
+                % (os.getgid(), os.getuid()))
+        parts = ["""dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {t}/slapd.pid
+olcArgsFile: {t}/slapd.args
+olcLogLevel: none
+olcToolThreads: 1
+
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+olcSizeLimit: 500
+olcAccess: {{0}}to * by dn.exact={root} manage by * break
+olcAccess: {{1}}to dn.exact="" by * read
+olcAccess: {{2}}to dn.base="cn=Subschema" by * read
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcAccess: {{0}}to * by dn.exact={root} manage by * break
+olcRootDN: cn=admin,cn=config
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+""".format(t=t, root=root)]
+        for name in self.system_schemas:
+            parts.append(_read_schema_ldif(
+                os.path.join(SYSTEM_SCHEMA_DIR, name + ".ldif")))
+        parts.append("""dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: {mod}
+olcModuleLoad: {{0}}back_mdb
+""".format(mod=MODULE_DIR))
+        mdb = ["dn: olcDatabase={1}mdb,cn=config",
+               "objectClass: olcDatabaseConfig",
+               "objectClass: olcMdbConfig",
+               "olcDatabase: {1}mdb",
+               "olcDbMaxSize: 1073741824",
+               "olcDbCheckpoint: 512 30",
+               "olcLastMod: TRUE",
+               "olcSuffix: %s" % self.base,
+               "olcDbDirectory: %s" % self.datadir,
+               "olcRootDN: %s" % self.rootdn,
+               "olcRootPW: %s" % self.rootpw,
+               "olcDbIndex: objectClass eq",
+               "olcDbIndex: cn,uid eq",
+               "olcDbIndex: uidNumber,gidNumber eq",
+               "olcDbIndex: member,memberUid eq"]
+        if self.size_limit is not None:
+            mdb.append("olcSizeLimit: size.soft=%d size.hard=%d "
+                       "size.prtotal=unlimited"
+                       % (self.size_limit, self.size_limit))
+        for i, rule in enumerate(self.site_rules):
+            mdb.append("olcAccess: {%d}%s" % (i, rule))
+        parts.append("\n".join(mdb) + "\n")
+        return "\n".join(parts)
+
+    def _build(self):
+        super()._build()
+        # The suffix entry, as Debian's postinst creates it.
+        path = os.path.join(self.tmpdir, "base.ldif")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("dn: %s\nobjectClass: top\nobjectClass: dcObject\n"
+                    "objectClass: organization\ndc: example\n"
+                    "o: example.org\n" % self.base)
+        self.load_offline(path)
