@@ -348,3 +348,23 @@ def test_schema_prerequisites(build_dir):
                 "loaded") in p.stderr, p.stderr
     finally:
         server.close()
+
+
+def test_index_without_eq_is_completed(env):
+    # slapd takes one olcDbIndex value per attribute: "mail" indexed
+    # without eq gets eq in a value of its own, "sn" keeps its types.
+    rc, _out, err = env.slapd.ldapmodify(
+        "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
+        "add: olcDbIndex\nolcDbIndex: mail,sn pres,sub\n", external=True)
+    assert rc == 0, err
+    p = env.run("--diff", *env.apply_args())
+    assert ("- mail,sn pres,sub\n+ mail pres,sub,eq\n+ sn pres,sub\n"
+            "+ mailgrantsAddress,mailgrantsDomain,entryCSN,entryUUID eq\n"
+            in p.stdout), p.stdout
+    p = env.run("--apply", *env.apply_args())
+    assert p.returncode == 0, p.stderr
+    index = env.database()["olcdbindex"]
+    assert "mail pres,sub,eq" in index and "sn pres,sub" in index, index
+    assert "mail,sn pres,sub" not in index
+    p = env.run("--apply", *env.apply_args())
+    assert p.stdout.startswith("nothing to do"), p.stdout
