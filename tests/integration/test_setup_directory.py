@@ -368,3 +368,26 @@ def test_index_without_eq_is_completed(env):
     assert "mail,sn pres,sub" not in index
     p = env.run("--apply", *env.apply_args())
     assert p.stdout.startswith("nothing to do"), p.stdout
+
+
+def test_readme_command_as_shown(env):
+    """README step 2's setup-directory command, as shown (the password
+    file put where this test keeps it), sets up a Debian slapd; the
+    same again has nothing to do."""
+    import shlex
+    with open(os.path.join(SCHEMA_DIR, "..", "README.md")) as f:
+        text = f.read()
+    blocks = re.findall(r"^```\n(.*?)^```", text, re.S | re.M)
+    block = [b for b in blocks if "setup-directory --apply" in b][0]
+    line = block[block.index("sudo mailgrants setup-directory --apply"):]
+    argv = shlex.split(line.replace("\\\n", " ").splitlines()[0])
+    assert argv[:4] == ["sudo", "mailgrants", "setup-directory", "--apply"]
+    args = [env.sync_pw if a == "/etc/mailgrants/bind.pw" else a
+            for a in argv[3:]]
+    assert "--sync-password-file" in args and env.sync_pw in args
+    p = env.run(*args)
+    assert p.returncode == 0, p.stderr
+    assert "set the password of " + SYNC_DN in p.stdout
+    p = env.run(*args)
+    assert p.returncode == 0 and p.stdout.startswith("nothing to do"), \
+        p.stdout
