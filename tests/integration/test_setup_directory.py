@@ -391,3 +391,19 @@ def test_readme_command_as_shown(env):
     p = env.run(*args)
     assert p.returncode == 0 and p.stdout.startswith("nothing to do"), \
         p.stdout
+
+
+def test_help_without_configuration(build_dir, tmp_path):
+    exe = os.path.join(build_dir, "mailgrants")
+    p = subprocess.run([exe, "-c", str(tmp_path / "none.conf"),
+                        "setup-directory", "--help"], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout.startswith(
+        "usage: mailgrants setup-directory [-H uri]"), (p.stdout, p.stderr)
+    p = subprocess.run([exe, "--help"], capture_output=True, text=True,
+                       timeout=30)
+    assert "mailgrants setup-directory [options]" in p.stdout
+    # An unknown option: the synopsis, exit 1.
+    p = subprocess.run([exe, "setup-directory", "--bogus"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "usage:" in p.stderr, p.stderr
