@@ -40,7 +40,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,16 +130,7 @@ struct sd_state {
 };
 
 /* sd_fail - one error line on stderr; returns the status */
-static int __attribute__((format(printf, 2, 3)))
-sd_fail(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	cli_vlog(SD_CMD, fmt, ap);
-	va_end(ap);
-	return status;
-}
+#define sd_fail(status, ...) cli_error(status, SD_CMD, __VA_ARGS__)
 
 /* setup_dir_print_usage - the synopsis */
 void setup_dir_print_usage(FILE *fp)
@@ -1354,6 +1344,35 @@ static int sd_add(LDAP *ld, const char *dn, const struct sd_list *names,
 	return sd_do(ld, rc, "added", dn);
 }
 
+/* sd_add_pairs - add an entry from "name", "value", ..., NULL */
+static int sd_add_pairs(LDAP *ld, const char *dn, const char *const *pairs)
+{
+	struct sd_list n = { NULL, 0, 0 }, v = { NULL, 0, 0 };
+	int status;
+
+	for (size_t i = 0; pairs[i] != NULL && pairs[i + 1] != NULL; i += 2) {
+		sd_push(&n, pairs[i]);
+		sd_push(&v, pairs[i + 1]);
+	}
+	status = sd_add(ld, dn, &n, &v);
+	sd_list_free(&n);
+	sd_list_free(&v);
+	return status;
+}
+
+/* sd_modify - one modify of dn with one or two changes (m2 may be
+   NULL); frees the LDAPMods, not their values */
+static int sd_modify(LDAP *ld, const char *dn, LDAPMod *m1, LDAPMod *m2,
+		     const char *what)
+{
+	LDAPMod *mods[3] = { m1, m2, NULL };
+	int rc = ldap_modify_ext_s(ld, dn, mods, NULL, NULL);
+
+	free(m1);
+	free(m2);
+	return sd_do(ld, rc, what, dn);
+}
+
 /* sd_apply_config - the cn=config part, as the local root */
 static int sd_apply_config(struct sd_state *st)
 {
@@ -1366,94 +1385,70 @@ static int sd_apply_config(struct sd_state *st)
 			return status;
 	}
 	if (st->add_module) {
+		static const char *const list[] = {
+			"objectClass", "olcModuleList", "cn", "module",
+			"olcModuleLoad", "syncprov", NULL,
+		};
 		char *v[] = { (char *)"syncprov", NULL };
 
-		if (st->new_module_list) {
-			struct sd_list n = { NULL, 0, 0 }, val = { NULL, 0, 0 };
-
-			sd_push(&n, "objectClass");
-			sd_push(&val, "olcModuleList");
-			sd_push(&n, "cn");
-			sd_push(&val, "module");
-			sd_push(&n, "olcModuleLoad");
-			sd_push(&val, "syncprov");
-			status = sd_add(st->ld, st->module_dn, &n, &val);
-			sd_list_free(&n);
-			sd_list_free(&val);
-		} else {
-			LDAPMod *mods[2] = { sd_mod(LDAP_MOD_ADD,
-						    "olcModuleLoad", v), NULL };
-
-			status = sd_do(st->ld, ldap_modify_ext_s(
-					       st->ld, st->module_dn, mods,
-					       NULL, NULL),
-				       "loaded syncprov:", st->module_dn);
-			free(mods[0]);
-		}
+		status = st->new_module_list ?
+			sd_add_pairs(st->ld, st->module_dn, list) :
+			sd_modify(st->ld, st->module_dn,
+				  sd_mod(LDAP_MOD_ADD, "olcModuleLoad", v),
+				  NULL, "loaded syncprov:");
 		if (status != EXIT_ANSWERED)
 			return status;
 	}
 	if (st->add_overlay) {
-		struct sd_list n = { NULL, 0, 0 }, val = { NULL, 0, 0 };
+		static const char *const overlay[] = {
+			"objectClass", "olcOverlayConfig",
+			"objectClass", "olcSyncProvConfig",
+			"olcOverlay", "syncprov",
+			"olcSpCheckpoint", "100 10",
+			"olcSpSessionlog", "1000", NULL,
+		};
 		char *dn = xasprintf("olcOverlay=syncprov,%s", st->db_dn);
 
-		sd_push(&n, "objectClass");
-		sd_push(&val, "olcOverlayConfig");
-		sd_push(&n, "objectClass");
-		sd_push(&val, "olcSyncProvConfig");
-		sd_push(&n, "olcOverlay");
-		sd_push(&val, "syncprov");
-		sd_push(&n, "olcSpCheckpoint");
-		sd_push(&val, "100 10");
-		sd_push(&n, "olcSpSessionlog");
-		sd_push(&val, "1000");
-		status = sd_add(st->ld, dn, &n, &val);
-		sd_list_free(&n);
-		sd_list_free(&val);
+		status = sd_add_pairs(st->ld, dn, overlay);
 		free(dn);
 		if (status != EXIT_ANSWERED)
 			return status;
 	}
 	if (st->index_del.n > 0 || st->index_add.n > 0) {
-		LDAPMod *mods[3] = { NULL, NULL, NULL };
-		size_t k = 0;
+		LDAPMod *add = sd_mod(LDAP_MOD_ADD, "olcDbIndex",
+				      st->index_add.v);
 
-		if (st->index_del.n > 0)
-			mods[k++] = sd_mod(LDAP_MOD_DELETE, "olcDbIndex",
-					   st->index_del.v);
-		mods[k++] = sd_mod(LDAP_MOD_ADD, "olcDbIndex",
-				   st->index_add.v);
-		status = sd_do(st->ld, ldap_modify_ext_s(st->ld, st->db_dn,
-							 mods, NULL, NULL),
-			       "indexed (olcDbIndex):", st->db_dn);
-		free(mods[0]);
-		free(mods[1]);
+		status = st->index_del.n == 0 ?
+			sd_modify(st->ld, st->db_dn, add, NULL,
+				  "indexed (olcDbIndex):") :
+			sd_modify(st->ld, st->db_dn,
+				  sd_mod(LDAP_MOD_DELETE, "olcDbIndex",
+					 st->index_del.v), add,
+				  "indexed (olcDbIndex):");
 		if (status != EXIT_ANSWERED)
 			return status;
 	}
 	if (st->set_access || st->set_content_acl) {
-		LDAPMod *mods[3] = { NULL, NULL, NULL };
 		char **rules = xcalloc(st->acl.count + 1, sizeof(*rules));
 		char *acl_true[] = { (char *)"TRUE", NULL };
-		size_t k = 0;
+		LDAPMod *acl = sd_mod(LDAP_MOD_REPLACE, "olcAddContentAcl",
+				      acl_true);
 
 		for (size_t i = 0; i < st->acl.count; i++)
 			rules[i] = xasprintf("{%zu}%s", i,
 					     st->acl.rules[i].text);
-		if (st->set_access)
-			mods[k++] = sd_mod(LDAP_MOD_REPLACE, "olcAccess",
-					   rules);
-		if (st->set_content_acl)
-			mods[k++] = sd_mod(LDAP_MOD_REPLACE,
-					   "olcAddContentAcl", acl_true);
-		status = sd_do(st->ld, ldap_modify_ext_s(st->ld, st->db_dn,
-							 mods, NULL, NULL),
-			       "access rules (olcAccess) merged:", st->db_dn);
+		if (!st->set_content_acl) {
+			free(acl);
+			acl = NULL;
+		}
+		status = sd_modify(st->ld, st->db_dn, st->set_access ?
+				   sd_mod(LDAP_MOD_REPLACE, "olcAccess",
+					  rules) : acl,
+				   st->set_access ? acl : NULL,
+				   "access rules (olcAccess) merged:");
 		for (size_t i = 0; i < st->acl.count; i++)
 			free(rules[i]);
 		free(rules);
-		free(mods[0]);
-		free(mods[1]);
 	}
 	return status;
 }
@@ -1495,14 +1490,10 @@ static int sd_apply_tree(struct sd_state *st, const struct sd_options *o)
 			return status;
 	}
 	if (st->members_add.n > 0) {
-		LDAPMod *mods[2] = { sd_mod(LDAP_MOD_ADD, "member",
-					    st->members_add.v), NULL };
-
-		status = sd_do(st->data, ldap_modify_ext_s(st->data,
-							   o->group_dn, mods,
-							   NULL, NULL),
-			       "added members to", o->group_dn);
-		free(mods[0]);
+		status = sd_modify(st->data, o->group_dn,
+				   sd_mod(LDAP_MOD_ADD, "member",
+					  st->members_add.v),
+				   NULL, "added members to");
 		if (status != EXIT_ANSWERED)
 			return status;
 	}

@@ -81,20 +81,28 @@ class Env:
                 for r in self.database().get("olcaccess", [])]
 
 
-def site_server(**kw):
-    """Debian's rules with a rule of the site's own before the last."""
-    rules = DEBIAN_ACCESS[:2] + [SITE_RULE] + DEBIAN_ACCESS[2:]
-    server = DebianSlapd(site_rules=rules, **kw)
-    # Entries of the site's own, written as the rootdn as a site would:
-    # a host below the site's rule, and Postfix's LDAP identity.
-    rc, _out, err = server.ldapadd(
-        "dn: %s\nobjectClass: organizationalUnit\nou: hosts\n\n"
-        "dn: cn=mx1,%s\nobjectClass: device\ncn: mx1\n\n"
-        "dn: %s\nobjectClass: organizationalRole\n"
-        "objectClass: simpleSecurityObject\ncn: postfix\n"
-        "userPassword: postfix-pw\n" % (HOSTS, HOSTS, POSTFIX_DN),
-        root=True)
-    assert rc == 0, err
+def site_server():
+    """Debian's slapd with a rule of the site's own before the last."""
+    server = DebianSlapd()
+    try:
+        rc, _out, err = server.ldapmodify(
+            "dn: olcDatabase={1}mdb,cn=config\nchangetype: modify\n"
+            "add: olcAccess\nolcAccess: {2}%s\n" % SITE_RULE,
+            external=True)
+        assert rc == 0, err
+        # Entries of the site's own, written as the rootdn as a site
+        # would: a host below the site's rule, Postfix's LDAP identity.
+        rc, _out, err = server.ldapadd(
+            "dn: %s\nobjectClass: organizationalUnit\nou: hosts\n\n"
+            "dn: cn=mx1,%s\nobjectClass: device\ncn: mx1\n\n"
+            "dn: %s\nobjectClass: organizationalRole\n"
+            "objectClass: simpleSecurityObject\ncn: postfix\n"
+            "userPassword: postfix-pw\n" % (HOSTS, HOSTS, POSTFIX_DN),
+            root=True)
+        assert rc == 0, err
+    except BaseException:
+        server.close()
+        raise
     return server
 
 

@@ -543,8 +543,9 @@ olcSpSessionlog: 1000
 
 # ------------------------------------------------ a Debian-like slapd
 
-# The database's olcAccess of Debian 12's slapd package as installed
-# (/usr/share/slapd/slapd.init.ldif), in order.
+# What Debian's slapd package builds its cn=config from (postinst).
+DEBIAN_INIT_LDIF = "/usr/share/slapd/slapd.init.ldif"
+# The database's olcAccess in it, in order.
 DEBIAN_ACCESS = [
     "to attrs=userPassword by self write by anonymous auth by * none",
     "to attrs=shadowLastChange by self write by * read",
@@ -553,89 +554,40 @@ DEBIAN_ACCESS = [
 
 
 class DebianSlapd(Slapd):
-    """slapd configured the way Debian 12's package configures it
-    (/usr/share/slapd/slapd.init.ldif, suffix dc=example,dc=org): the
-    frontend and cn=config give the local root (here: the uid/gid that
-    runs the tests) manage access through ldapi:// and SASL EXTERNAL,
-    the schemas core, cosine, nis and inetorgperson, the module back_mdb
-    only (no syncprov), one mdb database with Debian's indexes and
-    access rules (DEBIAN_ACCESS, or site_rules) and the suffix entry;
-    no mailgrants schema, rules or entries. For "mailgrants
-    setup-directory" and the README's guide. schemas names the system
-    schemas loaded (without inetorgperson, for the prerequisite error).
-    Everything else as Slapd (start, stop, ldap-utils wrappers)."""
+    """slapd configured the way Debian 12's package configures it: the
+    cn=config of /usr/share/slapd/slapd.init.ldif (frontend and
+    cn=config give the local root manage access through ldapi:// and
+    SASL EXTERNAL, the schemas core, cosine, nis and inetorgperson, the
+    module back_mdb only, one mdb database with Debian's indexes and
+    access rules, DEBIAN_ACCESS), with suffix dc=example,dc=org, the
+    rootdn cn=admin,... and its paths in the temporary directory, and
+    the suffix entry the postinst adds; no mailgrants schema, rules,
+    syncprov or entries. For "mailgrants setup-directory" and the
+    README's guide. schemas: the system schemas loaded (leave one out
+    for a missing prerequisite). The local root is the uid/gid running
+    the tests. Everything else as Slapd (start, stop, ldap-utils
+    wrappers)."""
 
-    def __init__(self, site_rules=None, schemas=("core", "cosine", "nis",
-                                                 "inetorgperson"), **kw):
-        self.site_rules = DEBIAN_ACCESS if site_rules is None else site_rules
+    def __init__(self, schemas=("core", "cosine", "nis", "inetorgperson"),
+                 **kw):
         self.system_schemas = schemas
-        kw.setdefault("size_limit", 500)
         super().__init__(ldif=None, schema=False, access=False,
-                         syncprov=False, **kw)
+                         syncprov=False, size_limit=None, **kw)
 
     def config_ldif(self):
-        t = self.tmpdir
-        root = ("gidNumber=%d+uidNumber=%d,cn=peercred,cn=external,cn=auth"
-                % (os.getgid(), os.getuid()))
-        parts = ["""dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcPidFile: {t}/slapd.pid
-olcArgsFile: {t}/slapd.args
-olcLogLevel: none
-olcToolThreads: 1
-
-dn: olcDatabase={{-1}}frontend,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcFrontendConfig
-olcDatabase: {{-1}}frontend
-olcSizeLimit: 500
-olcAccess: {{0}}to * by dn.exact={root} manage by * break
-olcAccess: {{1}}to dn.exact="" by * read
-olcAccess: {{2}}to dn.base="cn=Subschema" by * read
-
-dn: olcDatabase={{0}}config,cn=config
-objectClass: olcDatabaseConfig
-olcDatabase: {{0}}config
-olcAccess: {{0}}to * by dn.exact={root} manage by * break
-olcRootDN: cn=admin,cn=config
-
-dn: cn=schema,cn=config
-objectClass: olcSchemaConfig
-cn: schema
-""".format(t=t, root=root)]
-        for name in self.system_schemas:
-            parts.append(_read_schema_ldif(
-                os.path.join(SYSTEM_SCHEMA_DIR, name + ".ldif")))
-        parts.append("""dn: cn=module{{0}},cn=config
-objectClass: olcModuleList
-cn: module{{0}}
-olcModulePath: {mod}
-olcModuleLoad: {{0}}back_mdb
-""".format(mod=MODULE_DIR))
-        mdb = ["dn: olcDatabase={1}mdb,cn=config",
-               "objectClass: olcDatabaseConfig",
-               "objectClass: olcMdbConfig",
-               "olcDatabase: {1}mdb",
-               "olcDbMaxSize: 1073741824",
-               "olcDbCheckpoint: 512 30",
-               "olcLastMod: TRUE",
-               "olcSuffix: %s" % self.base,
-               "olcDbDirectory: %s" % self.datadir,
-               "olcRootDN: %s" % self.rootdn,
-               "olcRootPW: %s" % self.rootpw,
-               "olcDbIndex: objectClass eq",
-               "olcDbIndex: cn,uid eq",
-               "olcDbIndex: uidNumber,gidNumber eq",
-               "olcDbIndex: member,memberUid eq"]
-        if self.size_limit is not None:
-            mdb.append("olcSizeLimit: size.soft=%d size.hard=%d "
-                       "size.prtotal=unlimited"
-                       % (self.size_limit, self.size_limit))
-        for i, rule in enumerate(self.site_rules):
-            mdb.append("olcAccess: {%d}%s" % (i, rule))
-        parts.append("\n".join(mdb) + "\n")
-        return "\n".join(parts)
+        with open(DEBIAN_INIT_LDIF, encoding="utf-8") as f:
+            text = f.read()
+        for name in ("core", "cosine", "nis", "inetorgperson"):
+            if name not in self.system_schemas:
+                text = text.replace(
+                    "include: file://%s/%s.ldif\n" % (SYSTEM_SCHEMA_DIR,
+                                                      name), "")
+        return (text.replace("@SUFFIX@", self.base)
+                .replace("@PASSWORD@", self.rootpw)
+                .replace("/var/run/slapd/", self.tmpdir + "/")
+                .replace("/var/lib/ldap", self.datadir)
+                .replace("gidNumber=0+uidNumber=0,", "gidNumber=%d+"
+                         "uidNumber=%d," % (os.getgid(), os.getuid())))
 
     def _build(self):
         super()._build()
