@@ -16,8 +16,9 @@
  *	(after core, cosine and inetorgperson), the indexes the sync and
  *	Dovecot search by, the syncprov module and overlay, the access
  *	rules of access.ldif merged with the site's (lib-sync/aclmerge.c)
- *	and olcAddContentAcl, the sync identity, the mail-admins group
- *	with its members, and the containers above them.
+ *	and olcAddContentAcl, no size limit for the sync identity (it
+ *	reads every entry, in pages), the sync identity, the mail-admins
+ *	group with its members, and the containers above them.
  *
  *	Without --diff or --apply it prints that as commented LDIF for
  *	ldapmodify -Y EXTERNAL -H ldapi:/// (no password in it); --diff
@@ -108,6 +109,7 @@ struct sd_state {
 	char *whoami;		/* the local root's authorization DN */
 	char *db_dn, *suffix, *rootdn;
 	struct sd_list access, index;	/* as the database has them */
+	struct sd_list limits;
 	bool content_acl;
 
 	/* The plan. */
@@ -116,6 +118,7 @@ struct sd_state {
 	struct sd_list index_del, index_add;
 	struct aclmerge_result acl;
 	bool set_access, set_content_acl;
+	char *limit;			/* olcLimits value to add */
 	struct sd_entry *entries;
 	size_t entry_count, entry_alloc;
 	struct sd_list members_add;	/* to the existing group */
@@ -345,6 +348,8 @@ static int sd_load_schema_dir(struct sd_state *st, const char *dir,
 				l + 10 + strspn(l + 10, " ")));
 		} else if (strncasecmp(l, "olcAddContentAcl:", 17) == 0) {
 			free(st->mg_content_acl);
+	free(st->limit);
+	sd_list_free(&st->limits);
 			st->mg_content_acl = xstrdup(l + 17 +
 						     strspn(l + 17, " "));
 		}
@@ -419,7 +424,7 @@ static int sd_find_database(struct sd_state *st, const char *suffix)
 {
 	static char *attrs[] = { "olcSuffix", "objectClass", "olcDbIndex",
 				 "olcAccess", "olcAddContentAcl",
-				 "olcRootDN", NULL };
+				 "olcRootDN", "olcLimits", NULL };
 	LDAPMessage *res, *e, *found = NULL;
 	struct sd_list seen = { NULL, 0, 0 };
 	size_t matches = 0;
@@ -489,6 +494,7 @@ static int sd_find_database(struct sd_state *st, const char *suffix)
 		ldap_memfree(dn);
 		sd_values(st->ld, found, "olcAccess", &st->access);
 		sd_values(st->ld, found, "olcDbIndex", &st->index);
+		sd_values(st->ld, found, "olcLimits", &st->limits);
 		sd_values(st->ld, found, "olcAddContentAcl", &v);
 		st->content_acl = v.n > 0 && strcasecmp(v.v[0], "TRUE") == 0;
 		sd_list_free(&v);
@@ -690,6 +696,18 @@ static void sd_plan_indexes(struct sd_state *st)
 		free(list);
 	}
 	sd_list_free(&missing);
+}
+
+/* sd_plan_limits - no size limit for the sync: it reads every entry,
+   in pages, and the frontend's limit (Debian: olcSizeLimit 500) would
+   stop it at that many; a value that names it is the site's choice */
+static void sd_plan_limits(struct sd_state *st, const char *sync_dn)
+{
+	for (size_t i = 0; i < st->limits.n; i++)
+		if (strcasestr(st->limits.v[i], sync_dn) != NULL)
+			return;
+	/* First: slapd takes the first value that matches. */
+	st->limit = xasprintf("{0}dn.exact=\"%s\" size=unlimited", sync_dn);
 }
 
 /* sd_quotable - a DN that can stand in a quoted access rule */
@@ -1049,7 +1067,7 @@ static bool sd_nothing(const struct sd_state *st)
 {
 	return !st->add_schema && !st->add_module && !st->add_overlay &&
 	       st->index_del.n == 0 && st->index_add.n == 0 &&
-	       !st->set_access && !st->set_content_acl &&
+	       !st->set_access && !st->set_content_acl && st->limit == NULL &&
 	       st->entry_count == 0 && st->members_add.n == 0 &&
 	       !st->set_password;
 }
@@ -1140,6 +1158,12 @@ static void sd_print_ldif(const struct sd_state *st,
 		fprintf(fp, "add: olcDbIndex\n");
 		for (size_t i = 0; i < st->index_add.n; i++)
 			sd_print_value(fp, "olcDbIndex", st->index_add.v[i]);
+	}
+	if (st->limit != NULL) {
+		fprintf(fp, "\n# No size limit for the sync identity: it reads "
+			"every entry, in pages\ndn: %s\nchangetype: modify\n"
+			"add: olcLimits\n", st->db_dn);
+		sd_print_value(fp, "olcLimits", st->limit);
 	}
 	if (st->set_access || st->set_content_acl) {
 		fprintf(fp, "\n# The access rules: mailgrants' (access.ldif) "
@@ -1267,6 +1291,8 @@ static void sd_print_diff(const struct sd_state *st,
 		printf("- %s\n", st->index_del.v[i]);
 	for (i = 0; i < st->index_add.n; i++)
 		printf("+ %s\n", st->index_add.v[i]);
+	if (st->limit != NULL)
+		printf("olcLimits: + %s\n", st->limit);
 	if (st->add_schema)
 		printf("schema: mailgrants is not loaded: load %s\n",
 		       st->schema_path);
@@ -1425,6 +1451,15 @@ static int sd_apply_config(struct sd_state *st)
 				  sd_mod(LDAP_MOD_DELETE, "olcDbIndex",
 					 st->index_del.v), add,
 				  "indexed (olcDbIndex):");
+		if (status != EXIT_ANSWERED)
+			return status;
+	}
+	if (st->limit != NULL) {
+		char *v[] = { st->limit, NULL };
+
+		status = sd_modify(st->ld, st->db_dn,
+				   sd_mod(LDAP_MOD_ADD, "olcLimits", v), NULL,
+				   "no size limit for the sync (olcLimits):");
 		if (status != EXIT_ANSWERED)
 			return status;
 	}
@@ -1709,6 +1744,7 @@ int cmd_setup_directory(int argc, char **argv)
 	    (status = sd_check_syncprov(&st)) != EXIT_ANSWERED)
 		goto out;
 	sd_plan_indexes(&st);
+	sd_plan_limits(&st, o.sync_dn);
 	if ((status = sd_plan_access(&st, &o)) != EXIT_ANSWERED ||
 	    (status = sd_plan_tree(&st, &o)) != EXIT_ANSWERED ||
 	    (status = sd_plan_password(&st, &o)) != EXIT_ANSWERED)

@@ -168,6 +168,7 @@ def test_print_apply_sync_and_rules(env, build_dir, tmp_path):
     assert ("mail,mailgrantsAddress,mailgrantsDomain,entryCSN,entryUUID eq"
             in db["olcdbindex"]), db["olcdbindex"]
     assert db["olcaddcontentacl"] == ["TRUE"]
+    assert db["olclimits"] == ['{0}dn.exact="%s" size=unlimited' % SYNC_DN]
     rc, entries, err = s.search("-b", "olcDatabase={1}mdb,cn=config",
                                 "(objectClass=olcSyncProvConfig)",
                                 external=True)
@@ -253,6 +254,32 @@ def test_print_apply_sync_and_rules(env, build_dir, tmp_path):
     assert rc == 0, err
 
 
+def test_sync_reads_more_than_the_size_limit(env, build_dir, tmp_path):
+    """Debian's frontend has olcSizeLimit 500: the sync, which reads
+    every user in pages, gets no limit of its own and reads them all."""
+    s = env.slapd
+    p = env.run("--apply", *env.apply_args())
+    assert p.returncode == 0, p.stderr
+    ldif = ["dn: o=big.com,%s\nobjectClass: organization\n"
+            "objectClass: mailgrantsCompany\no: big.com\n"
+            "mailgrantsDomain: big.com\n" % BASE]
+    for i in range(600):
+        ldif.append("dn: uid=u%d,o=big.com,%s\nobjectClass: inetOrgPerson\n"
+                    "objectClass: mailgrantsUser\nuid: u%d\ncn: u%d\n"
+                    "sn: u\nmail: u%d@big.com\n" % (i, BASE, i, i, i))
+    rc, _out, err = s.ldapadd("\n".join(ldif), external=True, timeout=120)
+    assert rc == 0, err
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"),
+                          replica=str(tmp_path / "grants.db"))
+    mg = [os.path.join(build_dir, "mailgrants"), "-c", conf]
+    p = subprocess.run(mg + ["sync", "--once"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(mg + ["check"], capture_output=True, text=True,
+                       timeout=60)
+    assert "600 users" in p.stdout, p.stdout
+
+
 def test_diff_names_the_changed_rules(env):
     p = env.run("--diff", *env.apply_args())
     assert p.returncode == 0, p.stderr
@@ -265,6 +292,7 @@ def test_diff_names_the_changed_rules(env):
     assert ("+ {0} to * by dn.exact=%s manage by * break" % ROOT) in out
     assert "+ mail,mailgrantsAddress,mailgrantsDomain,entryCSN," \
         "entryUUID eq" in out
+    assert ('olcLimits: + {0}dn.exact="%s" size=unlimited' % SYNC_DN) in out
     assert "schema: mailgrants is not loaded" in out
     assert "overlay: add syncprov" in out
     assert "entry: add " + SYNC_DN in out
