@@ -195,6 +195,33 @@ static bool acl_clause_generic(const char *clause)
 	return false;
 }
 
+/* acl_clause_broad - a "by dn" clause of a style that names many
+   identities at once (regex, subtree, children, one level): carried
+   into mailgrants' rules it could undo the companies' separation */
+static bool acl_clause_broad(const char *clause)
+{
+	static const char *const styles[] = {
+		"regex", "subtree", "sub", "children", "one", "onelevel",
+	};
+	size_t pos = 0, start, n;
+	const char *who;
+
+	(void)acl_next_word(clause, &pos, &start);
+	(void)acl_next_word(clause, &pos, &start);
+	who = clause + start;
+	if (strncasecmp(who, "dn.", 3) == 0)
+		who += 3;
+	else if (strncasecmp(who, "realdn.", 7) == 0)
+		who += 7;
+	else
+		return false;
+	n = strcspn(who, "=,");
+	for (size_t i = 0; i < sizeof(styles) / sizeof(styles[0]); i++)
+		if (strlen(styles[i]) == n && strncasecmp(who, styles[i], n) == 0)
+			return true;
+	return false;
+}
+
 /* acl_scoped - a <what> naming entries (dn or filter), not only
    attributes or everything */
 static bool acl_scoped(const char *what)
@@ -354,12 +381,17 @@ int aclmerge_merge(const char *const *site, size_t site_count,
 			continue;
 		}
 		{
-			size_t carried = 0, dropped = 0;
+			size_t carried = 0;
 
 			for (size_t c = 0; c < sp.clause_count; c++) {
-				if (acl_clause_generic(sp.clauses[c]))
-					dropped++;
-				else
+				if (acl_clause_broad(sp.clauses[c]))
+					acl_note(r, &note_alloc, xasprintf(
+						"the site's rule {%zu}: \"%s\" "
+						"is dropped, it names many "
+						"identities at once (put it "
+						"back by hand if it is meant)",
+						i, sp.clauses[c]));
+				else if (!acl_clause_generic(sp.clauses[c]))
 					carried += (size_t)acl_carry(
 						&t[target], sp.clauses[c]);
 			}

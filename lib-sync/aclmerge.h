@@ -32,7 +32,9 @@
  *	  carried into that mailgrants rule before its last clause (into
  *	  the one marked carry when several have that <what>), its
  *	  clauses for everybody ("*", anonymous, users, self, set,
- *	  dnattr) are dropped: mailgrants' rules decide for those;
+ *	  dnattr) are dropped: mailgrants' rules decide for those; so
+ *	  are "by dn" clauses of a style that names many identities at
+ *	  once (regex, subtree, children, one level), with a note;
  *	- kept, unchanged and in its order, otherwise (rules for other
  *	  attributes, other subtrees, filters): before the trailing run
  *	  of mailgrants rules that have no dn or filter (the rules for

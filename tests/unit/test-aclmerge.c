@@ -150,6 +150,28 @@ static void test_carry(void)
 	aclmerge_result_free(&r);
 }
 
+/* test_broad - "by dn.regex" and the like are not carried: named */
+static void test_broad(void)
+{
+	static const char *const site[] = {
+		"to * by dn.regex=\".*,dc=x\" write by dn.subtree=\"dc=x\" "
+		"read by dn.base=\"cn=backup\" read by * read",
+	};
+	struct aclmerge_result r;
+	const char *error;
+
+	TEST_ASSERT(aclmerge_merge(site, 1, mg, MG_COUNT, &r, &error) == 0);
+	TEST_STREQ(r.rules[3].text, "to * by dn.exact=\"cn=sync\" read "
+		   "by dn.base=\"cn=backup\" read by * break");
+	TEST_ASSERT(r.note_count == 3);
+	TEST_ASSERT(r.note_count == 3 &&
+		    strstr(r.notes[0], "\"by dn.regex=\".*,dc=x\" write\" is "
+			   "dropped") != NULL &&
+		    strstr(r.notes[1], "\"by dn.subtree=\"dc=x\" read\" is "
+			   "dropped") != NULL);
+	aclmerge_result_free(&r);
+}
+
 /* test_same - an earlier run's rules, written otherwise, are dropped */
 static void test_same(void)
 {
@@ -208,6 +230,7 @@ int main(void)
 {
 	test_debian();
 	test_carry();
+	test_broad();
 	test_same();
 	test_quoted();
 	test_strip();
