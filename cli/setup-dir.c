@@ -594,7 +594,7 @@ static int sd_check_syncprov(struct sd_state *st)
 	return EXIT_ANSWERED;
 }
 
-/* sd_index_types - does an olcDbIndex value index attr, and with eq?
+/* sd_index_covers - does an olcDbIndex value index attr, and with eq?
    0 no, 1 yes without eq, 2 yes with eq */
 static int sd_index_covers(const char *value, const char *attr,
 			   const char **types_r)
@@ -1072,7 +1072,7 @@ static bool sd_nothing(const struct sd_state *st)
 	       !st->set_password;
 }
 
-/* sd_entry_what - an entry's object classes, for LDIF and the add */
+/* sd_entry_classes - an entry's object classes, for LDIF and the add */
 static const char *const *sd_entry_classes(const struct sd_entry *en)
 {
 	static const char *const ou[] = { "organizationalUnit", NULL };
@@ -1753,6 +1753,14 @@ int cmd_setup_directory(int argc, char **argv)
 		sd_print_diff(&st, &o);
 	} else if (!o.apply) {
 		sd_print_ldif(&st, &o);
+	} else if (!o.root_rule && o.bind_dn == NULL &&
+		   (st.entry_count > 0 || st.members_add.n > 0 ||
+		    st.set_password)) {
+		/* Once the rules are in, the local root may write nothing
+		   of the tree: refuse before anything is changed. */
+		status = sd_fail(EXIT_USAGE, "--no-root-rule: give --bind-dn "
+				 "and --bind-password-file (the rootdn) to write "
+				 "the tree's entries");
 	} else if (sd_nothing(&st)) {
 		printf("nothing to do: %s is set up for mailgrants\n",
 		       st.suffix);

@@ -324,6 +324,11 @@ def test_rootdn_instead_of_the_root_rule(env):
                     env.slapd.rootpw + "\n")
     args = ["--no-root-rule", "--bind-dn", env.slapd.rootdn,
             "--bind-password-file", pw] + env.apply_args()
+    # Without the root's rule and without the rootdn: refused, before
+    # anything is changed.
+    p = env.run("--apply", "--no-root-rule", *env.apply_args())
+    assert p.returncode == 1 and "--bind-dn" in p.stderr, p.stderr
+    assert env.rules()[-1] == "to * by * read"
     p = env.run("--apply", *args)
     assert p.returncode == 0, p.stderr
     rules = env.rules()
