@@ -131,6 +131,19 @@ def example_ldif_without_setup():
     return "\n\n".join(keep)
 
 
+def mailgrants_as_sync(server, build_dir, tmp_path):
+    """A function running mailgrants -c CONF ARGS with a configuration
+    that reads server as the sync identity (password SYNC_PW)."""
+    conf = server.write_config(str(tmp_path / "mailgrants.conf"),
+                               replica=str(tmp_path / "grants.db"))
+    exe = os.path.join(build_dir, "mailgrants")
+
+    def run(*args):
+        return subprocess.run([exe, "-c", conf] + list(args),
+                              capture_output=True, text=True, timeout=120)
+    return run
+
+
 def test_print_apply_sync_and_rules(env, build_dir, tmp_path):
     s = env.slapd
     before = env.rules()
@@ -193,19 +206,13 @@ def test_print_apply_sync_and_rules(env, build_dir, tmp_path):
     assert rc == 0, err
 
     # The sync reads it as the identity setup-directory created.
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"),
-                          replica=str(tmp_path / "grants.db"))
-    mg = [os.path.join(build_dir, "mailgrants"), "-c", conf]
-    p = subprocess.run(mg + ["sync", "--once"], capture_output=True,
-                       text=True, timeout=60)
+    mg = mailgrants_as_sync(s, build_dir, tmp_path)
+    p = mg("sync", "--once")
     assert p.returncode == 0, p.stderr
-    p = subprocess.run(mg + ["who", "makler@abc.com"], capture_output=True,
-                       text=True, timeout=60)
+    p = mg("who", "makler@abc.com")
     assert p.returncode == 0, p.stderr
     assert "sandra.schuster@abc.com" in p.stdout, p.stdout
-    p = subprocess.run(mg + ["check"], capture_output=True, text=True,
-                       timeout=60)
-    assert "7 users" in p.stdout, p.stdout
+    assert "7 users" in mg("check").stdout
 
     # The rules decide as access.ldif says: the owner adds a share below
     # his entry, a stranger (another company) may not.
@@ -269,15 +276,10 @@ def test_sync_reads_more_than_the_size_limit(env, build_dir, tmp_path):
                     "sn: u\nmail: u%d@big.com\n" % (i, BASE, i, i, i))
     rc, _out, err = s.ldapadd("\n".join(ldif), external=True, timeout=120)
     assert rc == 0, err
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"),
-                          replica=str(tmp_path / "grants.db"))
-    mg = [os.path.join(build_dir, "mailgrants"), "-c", conf]
-    p = subprocess.run(mg + ["sync", "--once"], capture_output=True,
-                       text=True, timeout=120)
+    mg = mailgrants_as_sync(s, build_dir, tmp_path)
+    p = mg("sync", "--once")
     assert p.returncode == 0, p.stderr
-    p = subprocess.run(mg + ["check"], capture_output=True, text=True,
-                       timeout=60)
-    assert "600 users" in p.stdout, p.stdout
+    assert "600 users" in mg("check").stdout
 
 
 def test_diff_names_the_changed_rules(env):
