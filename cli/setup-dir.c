@@ -216,6 +216,27 @@ static char *sd_replace_all(const char *s, const char *from, const char *to)
 	return out;
 }
 
+/* sd_squeeze - s with every run of blanks made one blank, none at
+   the ends */
+static char *sd_squeeze(const char *s)
+{
+	char *out = xmalloc(strlen(s) + 1);
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == ' ' || *s == '\t' || *s == '\n') {
+			if (n > 0 && out[n - 1] != ' ')
+				out[n++] = ' ';
+			continue;
+		}
+		out[n++] = *s;
+	}
+	if (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	return out;
+}
+
 /* sd_read_file - a whole (small) file */
 static int sd_read_file(const char *path, char **text_r, const char **error_r)
 {
@@ -507,9 +528,40 @@ static int sd_find_database(struct sd_state *st, const char *suffix)
 }
 
 /* sd_check_schema - the prerequisites there, mailgrants there? */
+/* sd_schema_same - the loaded definitions of one kind (olcAttributeTypes
+   or olcObjectClasses) are the file's: the same values, {N} and blanks
+   aside */
+static bool sd_schema_same(const struct sd_state *st, const char *kind,
+			   const struct sd_list *loaded)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->schema_names.n; i++) {
+		bool found = false;
+		char *want;
+
+		if (strcasecmp(st->schema_names.v[i], kind) != 0)
+			continue;
+		n++;
+		want = sd_squeeze(aclmerge_strip_index(st->schema_values.v[i]));
+		for (size_t k = 0; k < loaded->n && !found; k++) {
+			char *have = sd_squeeze(
+				aclmerge_strip_index(loaded->v[k]));
+
+			found = strcmp(have, want) == 0;
+			free(have);
+		}
+		free(want);
+		if (!found)
+			return false;
+	}
+	return n == loaded->n;
+}
+
 static int sd_check_schema(struct sd_state *st)
 {
-	static char *attrs[] = { "cn", NULL };
+	static char *attrs[] = { "cn", "olcAttributeTypes",
+				 "olcObjectClasses", NULL };
 	static const char *const needed[] = { "core", "cosine",
 					      "inetorgperson" };
 	struct sd_list names = { NULL, 0, 0 };
@@ -522,8 +574,32 @@ static int sd_check_schema(struct sd_state *st)
 		return sd_fail(EXIT_UNAVAILABLE, "reading cn=schema,cn=config:"
 			       " %s", ldapdir_error_text(st->ld, rc));
 	for (e = ldap_first_entry(st->ld, res); e != NULL;
-	     e = ldap_next_entry(st->ld, e))
-		sd_values(st->ld, e, "cn", &names);
+	     e = ldap_next_entry(st->ld, e)) {
+		struct sd_list cn = { NULL, 0, 0 }, at = { NULL, 0, 0 },
+			oc = { NULL, 0, 0 };
+
+		sd_values(st->ld, e, "cn", &cn);
+		for (size_t i = 0; i < cn.n; i++)
+			sd_push(&names, cn.v[i]);
+		/* A schema mailgrants of another version is not replaced
+		   (entries may use what it defines): said, not changed. */
+		if (sd_has_value(&cn, "mailgrants")) {
+			sd_values(st->ld, e, "olcAttributeTypes", &at);
+			sd_values(st->ld, e, "olcObjectClasses", &oc);
+			if (!sd_schema_same(st, "olcAttributeTypes", &at) ||
+			    !sd_schema_same(st, "olcObjectClasses", &oc))
+				sd_fail(EXIT_ANSWERED, "warning: the loaded "
+					"schema mailgrants differs from %s; it "
+					"is left as it is (compare them: "
+					"ldapsearch -Y EXTERNAL -H ldapi:/// -b "
+					"cn=schema,cn=config "
+					"'(cn=*mailgrants)')",
+					st->schema_path);
+		}
+		sd_list_free(&cn);
+		sd_list_free(&at);
+		sd_list_free(&oc);
+	}
 	ldap_msgfree(res);
 	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
 		if (!sd_has_value(&names, needed[i])) {

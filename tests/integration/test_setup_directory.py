@@ -450,3 +450,25 @@ def test_help_without_configuration(build_dir, tmp_path):
     p = subprocess.run([exe, "setup-directory", "--bogus"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 1 and "usage:" in p.stderr, p.stderr
+
+
+def test_another_schema_version_is_named_not_replaced(env):
+    p = env.run("--apply", *env.apply_args())
+    assert p.returncode == 0, p.stderr
+    p = env.run("--apply", *env.apply_args())
+    assert p.stderr == "" and p.stdout.startswith("nothing to do")
+    # An attribute type the shipped schema does not have.
+    rc, entries, err = env.slapd.search(
+        "-b", "cn=schema,cn=config", "(cn=*mailgrants)", "1.1",
+        external=True)
+    assert rc == 0 and len(entries) == 1, err
+    rc, _out, err = env.slapd.ldapmodify(
+        "dn: %s\nchangetype: modify\nadd: olcAttributeTypes\n"
+        "olcAttributeTypes: ( 2.25.104972486955127748283858604674578257210"
+        ".1.99 NAME 'mailgrantsX' SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )\n"
+        % entries[0][0], external=True)
+    assert rc == 0, err
+    p = env.run("--apply", *env.apply_args())
+    assert p.returncode == 0, p.stderr
+    assert "the loaded schema mailgrants differs from" in p.stderr
+    assert p.stdout.startswith("nothing to do")
