@@ -369,8 +369,6 @@ static int sd_load_schema_dir(struct sd_state *st, const char *dir,
 				l + 10 + strspn(l + 10, " ")));
 		} else if (strncasecmp(l, "olcAddContentAcl:", 17) == 0) {
 			free(st->mg_content_acl);
-	free(st->limit);
-	sd_list_free(&st->limits);
 			st->mg_content_acl = xstrdup(l + 17 +
 						     strspn(l + 17, " "));
 		}
@@ -1694,6 +1692,8 @@ static void sd_state_free(struct sd_state *st)
 	free(st->module_dn);
 	free(st->schema_path);
 	free(st->mg_content_acl);
+	free(st->limit);
+	sd_list_free(&st->limits);
 	sd_list_free(&st->access);
 	sd_list_free(&st->index);
 	sd_list_free(&st->index_del);
