@@ -32,6 +32,17 @@ void cli_vlog(const char *what, const char *fmt, va_list ap)
 	fflush(stderr);
 }
 
+/* cli_error - one error line, then the status for the caller to return */
+int cli_error(int status, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vlog(what, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
 /* cli_print_printable - untrusted text, escaped as in the daemons' logs
    and never cut: room for every byte as \xNN */
 void cli_print_printable(FILE *fp, const char *s)

@@ -5,8 +5,9 @@
  * NAME
  *	cli - what the mailgrants commands share
  * DESCRIPTION
- *	progname, cli_vlog() (an error line: "progname: [what: ]text")
- *	and cli_print_printable(), the one way the commands print
+ *	progname, cli_vlog() (an error line: "progname: [what: ]text"),
+ *	cli_error() (that line, then the exit status it was given to
+ *	return) and cli_print_printable(), the one way the commands print
  *	untrusted text, are cli/cli.c's; sync_full() is in sync.h.
  *	cmd_follow() is "mailgrants sync --follow" (cli/follow.c).
  *	check_identities() is the part of "mailgrants check" that tests
@@ -38,6 +39,8 @@ extern const char *progname;
 
 void cli_vlog(const char *what, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
+int cli_error(int status, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void cli_print_printable(FILE *fp, const char *s);
 int cmd_follow(const struct config *cfg, const char *password);
 unsigned int check_identities(const struct config *cfg);

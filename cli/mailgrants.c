@@ -12,6 +12,7 @@
  *		[--dovecot-config file] [--sample n]]
  *	mailgrants [-c config] share [--as login|dn] [options] owner grantee
  *	mailgrants [-c config] unshare [--as login|dn] [options] owner grantee
+ *	mailgrants setup-directory [options] [--diff | --apply]
  * DESCRIPTION
  *	sync --once reads the grants from the directory (ldap_uri,
  *	ldap_base, ...) and replaces the replica's content in one
@@ -54,6 +55,9 @@
  *	share and unshare write share entries in the directory, bound as
  *	the owner or an admin (--as, --password-file); the directory's
  *	access rules decide (cli/share.c).
+ *
+ *	setup-directory prepares a running slapd for mailgrants from its
+ *	cn=config, as root, without a configuration file (cli/setup-dir.c).
  * OPTIONS
  *	-c config   the configuration file (default
  *	            /etc/mailgrants/mailgrants.conf, see mailgrants.conf(5))
@@ -82,6 +86,7 @@
 #include "policy.h"
 #include "replica.h"
 #include "rights.h"
+#include "setup-dir.h"
 #include "share.h"
 #include "sync.h"
 #include "xalloc.h"
@@ -125,9 +130,10 @@ static void print_usage(FILE *fp)
 		"       %s [-c config] share [--as login|dn] [options] "
 		"owner-address grantee\n"
 		"       %s [-c config] unshare [--as login|dn] [options] "
-		"owner-address grantee\n",
+		"owner-address grantee\n"
+		"       %s setup-directory [options] [--diff | --apply]\n",
 		progname, progname, progname, progname, progname, progname,
-		progname, progname);
+		progname, progname, progname);
 	fprintf(fp, "Every command answers --help; see mailgrants(1).\n");
 }
 
@@ -976,6 +982,13 @@ static int cmd_who(const struct config *cfg, int argc, char **argv)
 	return cmd_list(cfg, argc, argv, true);
 }
 
+/* cmd_setup_dir - setup-directory, which reads no configuration */
+static int cmd_setup_dir(const struct config *cfg, int argc, char **argv)
+{
+	(void)cfg;
+	return cmd_setup_directory(argc, argv);
+}
+
 /* The commands, looked up once: name, what runs it, its --help. */
 static const struct command {
 	const char *name;
@@ -990,6 +1003,7 @@ static const struct command {
 	{ "check", cmd_check, print_usage },
 	{ "share", cmd_share, share_print_usage },
 	{ "unshare", cmd_unshare, share_print_usage },
+	{ "setup-directory", cmd_setup_dir, setup_dir_print_usage },
 };
 
 /* command_find - the table entry of a command name, or NULL */
@@ -1032,6 +1046,9 @@ int main(int argc, char **argv)
 		cmd->print_usage(stdout);
 		return EXIT_ANSWERED;
 	}
+	/* setup-directory runs before there is a configuration. */
+	if (cmd->run == cmd_setup_dir)
+		return cmd->run(NULL, argc, argv);
 	if (config_read(config_path, &cfg, &error) < 0)
 		fail(EXIT_USAGE, "%s (see mailgrants.conf(5)%s)", error,
 		     access(config_path, F_OK) < 0 ?

@@ -1,13 +1,17 @@
 # cli/ - the mailgrants admin tool.
 CLI_OBJS = $(B)/cli/mailgrants.o $(B)/cli/sync.o $(B)/cli/follow.o \
 	$(B)/cli/share.o $(B)/cli/check-ids.o $(B)/cli/check-fe.o \
-	$(B)/cli/cli.o
+	$(B)/cli/cli.o $(B)/cli/setup-dir.o
 CLI_BIN = $(B)/mailgrants
 
 $(CLI_BIN): $(CLI_OBJS) $(SYNC_A) $(LIB_A)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJS) $(SYNC_A) $(LIB_A) $(PKG_LIBS)
 
 ALL_TARGETS += $(CLI_BIN)
+
+# setup-directory reads the schema and access.ldif where make install
+# puts them.
+$(B)/cli/setup-dir.o: CPPFLAGS += -DMAILGRANTS_DATADIR='"$(DATADIR)"'
 
 # The commands' part of check-layers: everything but mailgrants.c links
 # without it, so nothing calls back into the main file (the cycle that

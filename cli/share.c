@@ -43,16 +43,7 @@
 #include "xalloc.h"
 
 /* share_fail - one error line on stderr, then the exit status */
-static int __attribute__((format(printf, 3, 4)))
-share_fail(int status, const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	cli_vlog(cmd, fmt, ap);
-	va_end(ap);
-	return status;
-}
+#define share_fail cli_error
 
 /* share_print_usage - the synopsis of share and unshare */
 void share_print_usage(FILE *fp)

@@ -539,3 +539,62 @@ olcSpSessionlog: 1000
                     v = "yes" if v else "no"
                 f.write("%s = %s\n" % (k, v))
         return path
+
+
+# ------------------------------------------------ a Debian-like slapd
+
+# What Debian's slapd package builds its cn=config from (postinst).
+DEBIAN_INIT_LDIF = "/usr/share/slapd/slapd.init.ldif"
+# The database's olcAccess in it, in order.
+DEBIAN_ACCESS = [
+    "to attrs=userPassword by self write by anonymous auth by * none",
+    "to attrs=shadowLastChange by self write by * read",
+    "to * by * read",
+]
+
+
+class DebianSlapd(Slapd):
+    """slapd configured the way Debian 12's package configures it: the
+    cn=config of /usr/share/slapd/slapd.init.ldif (frontend and
+    cn=config give the local root manage access through ldapi:// and
+    SASL EXTERNAL, the schemas core, cosine, nis and inetorgperson, the
+    module back_mdb only, one mdb database with Debian's indexes and
+    access rules, DEBIAN_ACCESS), with suffix dc=example,dc=org, the
+    rootdn cn=admin,... and its paths in the temporary directory, and
+    the suffix entry the postinst adds; no mailgrants schema, rules,
+    syncprov or entries. For "mailgrants setup-directory" and the
+    README's guide. schemas: the system schemas loaded (leave one out
+    for a missing prerequisite). The local root is the uid/gid running
+    the tests. Everything else as Slapd (start, stop, ldap-utils
+    wrappers)."""
+
+    def __init__(self, schemas=("core", "cosine", "nis", "inetorgperson"),
+                 **kw):
+        self.system_schemas = schemas
+        super().__init__(ldif=None, schema=False, access=False,
+                         syncprov=False, size_limit=None, **kw)
+
+    def config_ldif(self):
+        with open(DEBIAN_INIT_LDIF, encoding="utf-8") as f:
+            text = f.read()
+        for name in ("core", "cosine", "nis", "inetorgperson"):
+            if name not in self.system_schemas:
+                text = text.replace(
+                    "include: file://%s/%s.ldif\n" % (SYSTEM_SCHEMA_DIR,
+                                                      name), "")
+        return (text.replace("@SUFFIX@", self.base)
+                .replace("@PASSWORD@", self.rootpw)
+                .replace("/var/run/slapd/", self.tmpdir + "/")
+                .replace("/var/lib/ldap", self.datadir)
+                .replace("gidNumber=0+uidNumber=0,", "gidNumber=%d+"
+                         "uidNumber=%d," % (os.getgid(), os.getuid())))
+
+    def _build(self):
+        super()._build()
+        # The suffix entry, as Debian's postinst creates it.
+        path = os.path.join(self.tmpdir, "base.ldif")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("dn: %s\nobjectClass: top\nobjectClass: dcObject\n"
+                    "objectClass: organization\ndc: example\n"
+                    "o: example.org\n" % self.base)
+        self.load_offline(path)
