@@ -1,0 +1,754 @@
+"""README's "Adding mailgrants to an existing server, in 15 minutes", as
+a test on a conventional server that ran before mailgrants came.
+
+One stack for the file, all on loopback below one temporary directory:
+
+Before (what the site had):
+- slapd with cn=config as Debian's package builds it (tests/lib/
+  oldserver.py: suffix dc=example,dc=org, Debian's default access rules,
+  no syncprov), its people as inetOrgPerson with passwords below their
+  company entries (ldap-schema/examples/abc.ldif without anything of
+  mailgrants), and two identities of the site's own: cn=postfix and
+  cn=dovecot, which the lookups bind as;
+- Dovecot: LDAP passdb (auth_bind) and LDAP userdb matching people
+  ((&(objectClass=inetOrgPerson)(mail=%u))), every mailbox under one
+  mail uid (the system user "mail") in <vmail>/<domain>/<user>, IMAP
+  and LMTP;
+- Postfix: a port-25 service with LDAP virtual_mailbox_maps (people
+  only) delivering to Dovecot's LMTP, and submission with SASL through
+  Dovecot.
+The test checks that a person receives and sends.
+
+Then the README's steps, in order, as a sysadmin pastes them: the code
+blocks are taken from README.md and run with this instance's paths
+(ldapi:/// -> the test slapd's socket, /usr/share/mailgrants -> the
+tree, /var/vmail and /var/lib/mailgrants -> the temporary directory,
+the readers' group mailgrants-read -> nogroup, a group every host has;
+mailgrantsd -> nobody): steps 2-4 (directory_setup()), the mailgrants
+entries (companies, users, containers, mailboxes as the mail admin, an
+ASCII alias for Peter), mailgrants.conf, the first sync, the follower,
+Dovecot's 90-mailgrants.conf, 91-mailgrants-userdb.conf and
+dovecot-mailgrants-sql.conf.ext, Postfix's main.cf, milter and delivery
+snippets and the submission service's -o lines, the policy daemon (with
+its socketmap) and the milter in Postfix's private/, Peter's share with
+`mailgrants share`. Then the whole story: IMAP views and rights,
+sending as each address, port-25 delivery to info@, makler@ and an
+alias seen by the right people, a person receiving as before, and
+`mailgrants check --front-ends` clean.
+
+Steps 2-4 are one function. USE_SETUP_DIRECTORY switches it from the
+README's manual LDIF to `mailgrants setup-directory --apply`.
+"""
+
+import grp
+import imaplib
+import os
+import re
+import shlex
+import shutil
+import smtplib
+import subprocess
+import uuid
+
+import pytest
+
+from daemonutil import kill_group, make_workdir, wait_for
+from dovecot import Dovecot
+from milter import Milter
+from mgdovecot import listed, make_plugin_dir
+from oldserver import DebianSlapd, before_ldif, mailgrants_changes
+from policyd import Policyd
+from postfix import Postfix
+from slapd import ACCESS_LDIF
+
+# Steps 2-4: False applies the README's manual LDIF (as the README says
+# today); True runs `mailgrants setup-directory --apply` instead (the
+# lead switches it once that command is merged).
+# MAILGRANTS_TEST_SETUP_DIRECTORY=1 tries the command without an edit.
+USE_SETUP_DIRECTORY = (
+    os.environ.get("MAILGRANTS_TEST_SETUP_DIRECTORY") == "1")
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+README = os.path.join(REPO, "README.md")
+
+READERS = "nogroup"       # instead of the package's mailgrants-read
+DAEMON_USER = "nobody"    # instead of mailgrantsd (its group: nogroup)
+MAIL_USER = "mail"        # the site's vmail user, not in READERS
+BASE = "dc=example,dc=org"
+SITE_IDS = [("postfix", "postfix-pw"), ("dovecot", "dovecot-pw")]
+SYNC_PW = "sync-from-guide"
+ADMIN_DN = "cn=mailadmin," + BASE
+ADMIN_PW = "admin-from-guide"
+PEOPLE_FILTER = "(&(objectClass=inetOrgPerson)(mail=%u))"
+PASSWORDS = {
+    "sandra.schuster@abc.com": "sandra-pw",
+    "jana.meier@abc.com": "jana-pw",
+    "peter.mueller@abc.com": "peter-pw",
+    "tom.berger@abc.com": "tom-pw",
+}
+PETER_DN = "uid=peter.mueller,ou=people,o=abc.com," + BASE
+# An ASCII alias the admin gives Peter (the example's own alias,
+# peter.müller@, is UTF-8: Dovecot 2.3's LMTP refuses it, README
+# "SMTPUTF8 and Dovecot 2.3").
+PETER_ALIAS = "p.mueller@abc.com"
+
+
+# ------------------------------------------------------------ the README
+
+def readme():
+    with open(README, encoding="utf-8") as f:
+        return f.read()
+
+
+def section(title, text=None):
+    """The text of the README's "## title" section."""
+    text = readme() if text is None else text
+    m = re.search(r"^## %s\n(.*?)(?=^## )" % re.escape(title), text,
+                  re.S | re.M)
+    assert m, "README.md has no section %r" % title
+    return m.group(1)
+
+
+GUIDE = "Adding mailgrants to an existing server, in 15 minutes"
+
+
+def code_blocks(text):
+    return re.findall(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M)
+
+
+def block(title, starts):
+    """The code block of a README section that begins with starts."""
+    for b in code_blocks(section(title)):
+        if b.startswith(starts):
+            return b
+    raise AssertionError("README %r: no code block starting %r"
+                         % (title, starts))
+
+
+def shell_commands(text):
+    """A README code block -> [(argv, heredoc or None)]: continuation
+    lines joined, comments dropped, <<EOF ... EOF taken as input."""
+    lines = text.splitlines()
+    out = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        while line.endswith("\\") and i < len(lines):
+            line = line[:-1] + " " + lines[i].strip()
+            i += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        heredoc = None
+        m = re.match(r"^(.*)<<(\w+)\s*$", line)
+        if m:
+            line, end = m.group(1), m.group(2)
+            body = []
+            while lines[i] != end:
+                body.append(lines[i])
+                i += 1
+            i += 1
+            heredoc = "\n".join(body) + "\n"
+        out.append((shlex.split(line), heredoc))
+    return out
+
+
+# ------------------------------------------------------------ the stack
+
+def run(argv, input_text=None, timeout=60, check=True):
+    r = subprocess.run(argv, input=input_text, capture_output=True,
+                       text=True, timeout=timeout)
+    if check:
+        assert r.returncode == 0, "%s: %d\n%s%s" % (
+            " ".join(argv), r.returncode, r.stdout, r.stderr)
+    return r
+
+
+class Server:
+    """The existing server, then with mailgrants added by the guide."""
+
+    def __init__(self, build_dir):
+        self.build_dir = build_dir
+        self.cli = os.path.join(build_dir, "mailgrants")
+        self.wd = make_workdir("mg-oldserver-")
+        self.slapd = self.dc = self.pf = None
+        self.policyd = self.milter = self.follower = None
+        self.fixes = []
+        try:
+            self.start_before()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- before -----------------------------------------------------------
+
+    def start_before(self):
+        ldif = before_ldif(os.path.join(self.wd, "site.ldif"), SITE_IDS)
+        self.slapd = DebianSlapd(ldif=ldif,
+                                 workdir=os.path.join(self.wd, "slapd"))
+        self.vmail = os.path.join(self.wd, "dovecot", "vmail")
+        os.makedirs(os.path.join(self.wd, "dovecot"))
+        os.chmod(os.path.join(self.wd, "dovecot"), 0o755)
+        self.plugin_dir = make_plugin_dir(self.build_dir, self.wd)
+        # The site's userdb: people, from LDAP, as its passdb.
+        site_userdb = "userdb {\n  driver = ldap\n  args = {ldap_conf}\n}\n"
+        self.dc = Dovecot(
+            self.slapd.uri, "cn=dovecot," + BASE, "dovecot-pw",
+            user_filter=PEOPLE_FILTER, protocols=("imap", "lmtp"),
+            lmtp_inet=True, mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
+            workdir=os.path.join(self.wd, "dovecot"),
+            userdb_conf=site_userdb,
+            # Debian's 10-mail.conf.
+            extra_conf="namespace inbox {\n  inbox = yes\n}\n").start()
+        assert self.dc.vmail_dir == self.vmail
+        self.people_cf = os.path.join(self.wd, "ldap-users.cf")
+        with open(self.people_cf, "w") as f:
+            f.write("server_host = %s\nversion = 3\nbind = yes\n"
+                    "bind_dn = cn=postfix,%s\nbind_pw = postfix-pw\n"
+                    "search_base = %s\n"
+                    "query_filter = (&(objectClass=inetOrgPerson)"
+                    "(mail=%%s))\nresult_attribute = mail\n"
+                    % (self.slapd.uri, BASE, BASE))
+        os.chmod(self.people_cf, 0o640)
+        os.chown(self.people_cf, 0, grp.getgrnam("postfix").gr_gid)
+        pfdir = os.path.join(self.wd, "postfix")
+        os.mkdir(pfdir)
+        os.chmod(pfdir, 0o755)
+        self.pf = Postfix(
+            delivery="discard", sasl_path=self.dc.auth_socket,
+            workdir=pfdir, main_extra={
+                "virtual_mailbox_domains": "abc.com, xyz.org",
+                "virtual_mailbox_maps": "ldap:" + self.people_cf,
+                "virtual_transport": "lmtp:inet:127.0.0.1:%d"
+                                     % self.dc.lmtp_port,
+            }).start()
+        self.private = os.path.join(self.pf.queue_dir, "private")
+        assert os.path.isdir(self.private)
+
+    # -- the guide --------------------------------------------------------
+
+    def readme_command(self, argv, heredoc):
+        """Run one command of the README with this instance's paths."""
+        args = []
+        for a in argv:
+            a = a.replace("ldapi:///", self.slapd.ldapi_uri)
+            a = a.replace("/usr/share/mailgrants/schema/",
+                          os.path.join(REPO, "ldap-schema") + "/")
+            args.append(a)
+        if args[0].startswith("ldap"):
+            if "-W" in args:
+                args[args.index("-W")] = "-w" + self.slapd.rootpw
+            if "-H" not in args:
+                args[1:1] = ["-H", self.slapd.uri]
+            if "-Y" in args:
+                args[1:1] = ["-Q"]
+        return run(args, input_text=heredoc)
+
+    def directory_setup(self):
+        """README steps 2-4: schema and indexes, syncprov, the access
+        rules with the site's own identities added to the read rule,
+        the sync identity, the mail admin and the mail-admins group."""
+        if USE_SETUP_DIRECTORY:
+            return self.directory_setup_command()
+        # Step 2: the schema, the indexes.
+        step2 = block(GUIDE, "ldapadd -Y EXTERNAL")
+        for argv, heredoc in shell_commands(step2):
+            self.readme_command(argv, heredoc)
+        # Step 3: syncprov.
+        step3 = block(GUIDE, "ldapmodify -Y EXTERNAL -H ldapi:/// <<EOF\n"
+                             "dn: cn=module{0}")
+        for argv, heredoc in shell_commands(step3):
+            self.readme_command(argv, heredoc)
+        # Step 4: access.ldif, merged: the site's Postfix and Dovecot
+        # identities join the sync's read rule {2}, as the README says.
+        guide = section(GUIDE)
+        m = re.search(r'\(`\{2\}`: `(by dn\.exact="cn=postfix,'
+                      r'dc=example,dc=org" read)`\)', guide)
+        assert m, "step 4 no longer says how to add a site identity"
+        with open(ACCESS_LDIF, encoding="utf-8") as f:
+            rules = f.read()
+        sync_read = ('  by dn.exact="cn=mailgrants-sync,dc=example,dc=org"'
+                     ' read\n')
+        assert sync_read in rules
+        site = "".join("  %s\n" % m.group(1).replace("cn=postfix",
+                                                      "cn=" + cn)
+                       for cn, _pw in SITE_IDS)
+        merged = os.path.join(self.wd, "access.ldif")
+        with open(merged, "w", encoding="utf-8") as f:
+            f.write(rules.replace(sync_read, sync_read + site))
+        m = re.search(r"`(ldapmodify -Y EXTERNAL -H ldapi:/// -f "
+                      r"access\.ldif)`", guide)
+        assert m, "step 4's ldapmodify command not found"
+        argv = shlex.split(m.group(1))
+        argv[-1] = merged
+        self.readme_command(argv, None)
+        # Step 4: the sync identity, the mail admin, the group, as the
+        # rootdn; each {SSHA}... is that entry's slappasswd output.
+        step4 = block(GUIDE, "ldapadd -x -D cn=admin,dc=example,dc=org")
+        (argv, ldif), = shell_commands(step4)
+        out = []
+        for record in ldif.split("\n\n"):
+            dn = re.search(r"^dn: (.*)$", record, re.M).group(1)
+            if "{SSHA}..." in record:
+                pw = {"cn=mailgrants-sync," + BASE: SYNC_PW,
+                      ADMIN_DN: ADMIN_PW}[dn]
+                hashed = run(["slappasswd", "-s", pw]).stdout.strip()
+                record = record.replace("{SSHA}...", hashed)
+            out.append(record)
+        self.readme_command(argv, "\n\n".join(out))
+
+    def directory_setup_command(self):
+        """Steps 2-4 as one command, as /work/wt/dirsetup/USAGE.txt
+        gives it: mailgrants setup-directory --apply (no
+        mailgrants.conf needed), the site's identities as readers."""
+        pw = os.path.join(self.wd, "sync.pw")
+        with open(pw, "w") as f:
+            f.write(SYNC_PW + "\n")
+        argv = [self.cli, "setup-directory", "-H", self.slapd.ldapi_uri,
+                "--suffix", BASE,
+                "--schema-dir", os.path.join(REPO, "ldap-schema"),
+                "--sync-password-file", pw, "--admin", ADMIN_DN]
+        for cn, _pw in SITE_IDS:
+            argv += ["--reader", "cn=%s,%s" % (cn, BASE)]
+        for company in ("abc.com", "xyz.org"):
+            argv += ["--container", "ou=mailboxes,o=%s,%s" % (company, BASE)]
+        run(argv + ["--apply"])
+        # The mail admin is a person's or an admin's entry of the site:
+        # create one to bind as, as the rootdn.
+        rc, out, err = self.slapd.ldapadd(
+            "dn: %s\nobjectClass: organizationalRole\n"
+            "objectClass: simpleSecurityObject\ncn: mailadmin\n"
+            "userPassword: %s\n" % (ADMIN_DN, ADMIN_PW), root=True)
+        assert rc in (0, 68), err   # 68: it exists already
+        rc, out, err = self.slapd.ldap_tool("ldappasswd", "-s", ADMIN_PW,
+                                            ADMIN_DN, root=True)
+        assert rc == 0, err
+        # A second run has nothing to do.
+        r = run(argv + ["--apply"])
+        assert "nothing to do" in r.stdout + r.stderr, r.stdout + r.stderr
+
+    def add_entries(self):
+        """What the README says after the schema: mailgrantsCompany on
+        the companies, mailgrantsUser on the users (as the rootdn: the
+        rules let nobody else change them), the containers as the
+        rootdn, the mailboxes as a member of mail-admins."""
+        modify, containers, mailboxes = mailgrants_changes(
+            {PETER_DN: [PETER_ALIAS]})
+        rc, out, err = self.slapd.ldapmodify(modify, root=True)
+        assert rc == 0, err
+        for entry in containers.split("\n\n"):
+            rc, out, err = self.slapd.ldapadd(entry, root=True)
+            # 68: setup-directory --container made it already.
+            assert rc in (0, 68), err
+        rc, out, err = self.slapd.ldapadd(mailboxes, binddn=ADMIN_DN,
+                                          password=ADMIN_PW)
+        assert rc == 0, "the mail admin cannot add mailboxes: %s" % err
+
+    def write_conf(self):
+        """Step 5: mailgrants.conf and bind.pw as the README shows."""
+        if getattr(self, "conf", None):
+            return self.conf
+        conf = block(GUIDE, "ldap_uri = ")
+        self.libdir = os.path.join(self.wd, "lib", "mailgrants")
+        os.makedirs(self.libdir)
+        os.chmod(os.path.dirname(self.libdir), 0o755)
+        # As the package makes /var/lib/mailgrants: the readers' group,
+        # 2750 (the writer is root here: no user mailgrants).
+        os.chown(self.libdir, 0, grp.getgrnam(READERS).gr_gid)
+        os.chmod(self.libdir, 0o2750)
+        self.replica = os.path.join(self.libdir, "grants.db")
+        self.bindpw = os.path.join(self.wd, "bind.pw")
+        fd = os.open(self.bindpw, os.O_WRONLY | os.O_CREAT, 0o640)
+        with os.fdopen(fd, "w") as f:
+            f.write(SYNC_PW + "\n")
+        self.conf = os.path.join(self.wd, "mailgrants.conf")
+        for old, new in (("ldapi:///", self.slapd.ldapi_uri),
+                         ("/etc/mailgrants/bind.pw", self.bindpw),
+                         ("/var/lib/mailgrants/grants.db", self.replica),
+                         ("= mailgrants-read", "= " + READERS)):
+            assert old in conf, old
+            conf = conf.replace(old, new)
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        return self.conf
+
+    def mg(self, *args, check=True, timeout=60):
+        return run([self.cli, "-c", self.conf] + list(args), check=check,
+                   timeout=timeout)
+
+    def first_sync(self):
+        """Step 6 and 7: sync --once, the commands shown, the follower."""
+        step6 = block(GUIDE, "runuser -u mailgrants -- mailgrants sync")
+        for argv, _h in shell_commands(step6):
+            if argv[0] == "runuser":
+                argv = argv[argv.index("--") + 1:]
+            assert argv[0] == "mailgrants", argv
+            self.mg(*argv[1:])
+        args = self.readme_daemon("/usr/bin/mailgrants")
+        assert args[-2:] == ["sync", "--follow"], args
+        log = open(os.path.join(self.wd, "follow.log"), "ab")
+        try:
+            self.follower = subprocess.Popen(
+                [self.cli] + args,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True)
+        finally:
+            log.close()
+        wait_for(lambda: re.search(r"^sync: +live \(persist\)", self.mg(
+            "check", check=False).stdout, re.M), timeout=20,
+            what="sync: live (persist) in mailgrants check",
+            check=self._follower_alive)
+
+    def _follower_alive(self):
+        if self.follower.poll() is not None:
+            with open(os.path.join(self.wd, "follow.log")) as f:
+                raise AssertionError("sync --follow exited: " + f.read())
+
+    def dovecot_snippets(self):
+        """Step 8 and "Delivery": the three shipped files, adapted as
+        the README says, included after the site's configuration."""
+        confd = os.path.join(self.wd, "dovecot", "conf.d")
+        os.mkdir(confd)
+        os.chmod(confd, 0o755)
+
+        def shipped(name):
+            with open(os.path.join(REPO, "dovecot-plugin", name),
+                      encoding="utf-8") as f:
+                return f.read()
+
+        def adapt(text, pairs):
+            for old, new in pairs:
+                assert old in text, old
+                text = text.replace(old, new)
+            return text
+        common = [("/var/vmail/", self.vmail + "/")]
+        plugin = adapt(shipped("90-mailgrants.conf"), common + [
+            ("mailgrants-read", READERS),
+            ("/var/lib/mailgrants/grants.db", self.replica)])
+        sql = os.path.join(self.wd, "dovecot",
+                           "dovecot-mailgrants-sql.conf.ext")
+        with open(sql, "w", encoding="utf-8") as f:
+            f.write(adapt(shipped("dovecot-mailgrants-sql.conf.ext"),
+                          common + [("'vmail'", "'%s'" % MAIL_USER),
+                                    ("/var/lib/mailgrants/grants.db",
+                                     self.replica)]))
+        userdb = adapt(shipped("91-mailgrants-userdb.conf"), [
+            ("/etc/dovecot/dovecot-mailgrants-sql.conf.ext", sql),
+            ("mailgrants-read", READERS)])
+        includes = []
+        for name, text in (("90-mailgrants.conf", plugin),
+                           ("91-mailgrants-userdb.conf", userdb)):
+            path = os.path.join(confd, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            includes.append("!include %s\n" % path)
+        with open(self.dc.conf_path, "a") as f:
+            f.write("\n# mailgrants (README step 8, Delivery)\n"
+                    + "".join(includes))
+        r = run(["doveconf", "-c", self.dc.conf_path, "-n"])
+        assert "mailgrants" in r.stdout
+        mark = len(self.dc.log_text())
+        run(["doveadm", "-c", self.dc.conf_path, "reload"])
+        wait_for(lambda: "reloading configuration" in
+                 self.dc.log_text()[mark:], timeout=10,
+                 what="dovecot reload")
+
+    def readme_daemon(self, exe):
+        """The arguments README's "Without systemd" lines give exe
+        (after start-stop-daemon's --), with this instance's paths."""
+        for argv, _h in shell_commands(block(GUIDE, "start-stop-daemon")):
+            if argv[0] != "start-stop-daemon" or "--exec" not in argv:
+                continue
+            if argv[argv.index("--exec") + 1] != exe:
+                continue
+            args = argv[argv.index("--") + 1:]
+            out = []
+            for a in args:
+                a = a.replace("/var/spool/postfix/private/",
+                              self.private + "/")
+                a = a.replace("/etc/mailgrants/mailgrants.conf", self.conf)
+                out.append(DAEMON_USER if a == "mailgrantsd" else a)
+            return out
+        raise AssertionError("README: no start line for " + exe)
+
+    def start_daemons(self):
+        """Step 9: the policy daemon (with its socketmap) and the
+        milter, with the README's start lines: sockets in Postfix's
+        private/, serving as the daemons' user."""
+        args = self.readme_daemon("/usr/sbin/mailgrants-policyd")
+        assert args[:3] == ["--foreground", "-c", self.conf], args
+        i = args.index("--listen")
+        listen, extra = args[i + 1], args[3:i] + args[i + 2:]
+        self.policyd = Policyd(self.build_dir, self.conf, self.wd,
+                               listen=listen, user=None, extra=extra)
+        args = self.readme_daemon("/usr/sbin/mailgrants-milter")
+        assert args[:3] == ["--foreground", "-c", self.conf], args
+        i = args.index("--listen")
+        assert args[i + 1].startswith("unix:"), args
+        self.milter = Milter(self.build_dir, self.conf, self.wd, user=None,
+                             socket_path=args[i + 1][5:],
+                             extra=args[3:i] + args[i + 2:])
+
+    def postfix_snippets(self):
+        """Step 9 and "Delivery": main.cf gets the three snippets, the
+        maps merged with the site's; the submission service the -o
+        lines the README lists."""
+        main = os.path.join(self.pf.config_dir, "main.cf")
+        with open(main, "a", encoding="utf-8") as f:
+            for name in ("main.cf.snippet", "milter.main.cf.snippet",
+                         "delivery.main.cf.snippet"):
+                with open(os.path.join(REPO, "postfix-policyd", name),
+                          encoding="utf-8") as s:
+                    f.write("\n" + s.read())
+        merge = block("Delivery: every granted address receives mail",
+                      "virtual_mailbox_maps = ")
+        for line in merge.splitlines():
+            line = line.replace("/etc/postfix/ldap-users.cf",
+                                self.people_cf)
+            run(["postconf", "-c", self.pf.config_dir, "-e", line])
+        svc = "127.0.0.1:%d/inet" % self.pf.submission_port
+        opts = block(GUIDE, "  -o smtpd_client_restrictions=")
+        for line in opts.splitlines():
+            m = re.match(r"^\s+-o (\w+)=(.*)$", line)
+            assert m, line
+            run(["postconf", "-c", self.pf.config_dir, "-P",
+                 "%s/%s=%s" % (svc, m.group(1), m.group(2))])
+        self.pf.check()
+        mark = len(self.pf.maillog_text())
+        r = run(["postfix", "-c", self.pf.config_dir, "reload"])
+        wait_for(lambda: "reload" in self.pf.maillog_text()[mark:],
+                 timeout=10, what="postfix reload: " + r.stdout)
+
+    def share(self, owner, grantee, until):
+        """Step 10: the owner shares, as himself."""
+        m = re.search(r"`(mailgrants share --as \S+ --until \S+\s+\S+\s+"
+                      r"\S+)`", section(GUIDE))
+        assert m, "step 10's share command not found"
+        argv = m.group(1).split()
+        assert argv[:3] == ["mailgrants", "share", "--as"]
+        pwfile = os.path.join(self.wd, "share.pw")
+        with open(pwfile, "w") as f:
+            f.write(PASSWORDS[owner] + "\n")
+        self.mg("share", "--as", owner, "--password-file", pwfile,
+                "--until", until, owner, grantee)
+
+    def close(self):
+        if self.follower is not None:
+            kill_group(self.follower)
+        for part in (self.pf, self.milter, self.policyd, self.dc,
+                     self.slapd):
+            if part is None:
+                continue
+            try:
+                part.close() if part is self.slapd else part.stop()
+            except Exception:
+                pass
+        shutil.rmtree(self.wd, ignore_errors=True)
+
+    # -- looking at it ----------------------------------------------------
+
+    def diagnostics(self):
+        parts = ["--- maillog ---\n" + "\n".join(
+            self.pf.maillog_text().splitlines()[-25:])]
+        parts.append("--- dovecot ---\n" + "\n".join(
+            [ln for ln in self.dc.log_text().splitlines()
+             if "rror" in ln or "arning" in ln or "atal" in ln][-25:]))
+        if self.policyd is not None:
+            parts.append("--- policyd ---\n" + self.policyd.log()[-2000:])
+        return "\n".join(parts)
+
+    def deliver(self, rcpt, tag):
+        """Port 25: one message to rcpt; the RCPT TO reply (code,
+        text). With 250 the message (Subject: tag) is sent."""
+        s = smtplib.SMTP("127.0.0.1", self.pf.mx_port, timeout=30)
+        try:
+            s.ehlo("client.example.net")
+            code, text = s.mail("kunde@example.net")
+            assert code == 250, (code, text)
+            code, text = s.rcpt(rcpt)
+            if code == 250:
+                body = ("From: kunde@example.net\r\nTo: %s\r\n"
+                        "Subject: %s\r\n\r\nhello\r\n" % (rcpt, tag))
+                dcode, dtext = s.data(body.encode())
+                assert dcode == 250, (dcode, dtext)
+            return code, text.decode("utf-8", "replace")
+        finally:
+            s.quit()
+
+    def submit(self, login, sender, from_header=None):
+        """Submission with SASL: the first refusal (code, text) or
+        (250, "") when the message was accepted."""
+        s = smtplib.SMTP("127.0.0.1", self.pf.submission_port, timeout=30)
+        try:
+            s.ehlo("laptop.example.net")
+            s.login(login, PASSWORDS[login])
+            code, text = s.mail(sender)
+            if code != 250:
+                return code, text.decode("utf-8", "replace")
+            code, text = s.rcpt("kunde@example.net")
+            if code != 250:
+                return code, text.decode("utf-8", "replace")
+            body = ("From: %s\r\nTo: kunde@example.net\r\n"
+                    "Subject: from %s\r\n\r\nhello\r\n"
+                    % (from_header or sender, sender))
+            code, text = s.data(body.encode())
+            if code != 250:
+                return code, text.decode("utf-8", "replace")
+            return 250, ""
+        finally:
+            try:
+                s.quit()
+            except smtplib.SMTPException:
+                pass
+
+    def imap(self, login):
+        m = imaplib.IMAP4("127.0.0.1", self.dc.imap_port, timeout=20)
+        typ, _ = m.login(login, PASSWORDS[login])
+        assert typ == "OK"
+        return m
+
+    def stored(self, address, tag):
+        """Whether a message Subject: tag is in address's Maildir."""
+        maildir = self.dc.maildir(address)
+        for sub in ("new", "cur"):
+            d = os.path.join(maildir, sub)
+            if not os.path.isdir(d):
+                continue
+            for name in os.listdir(d):
+                with open(os.path.join(d, name), "rb") as f:
+                    if ("Subject: %s" % tag).encode() in f.read():
+                        return True
+        return False
+
+    def wait_stored(self, address, tag):
+        try:
+            wait_for(lambda: self.stored(address, tag), timeout=30,
+                     what="%s in %s's storage" % (tag, address))
+        except TimeoutError as e:
+            raise AssertionError("%s\n%s" % (e, self.diagnostics()))
+
+
+def myrights(m, mailbox):
+    typ, data = m.myrights('"%s"' % mailbox)
+    assert typ == "OK", (mailbox, data)
+    return data[0].decode().rsplit(" ", 1)[1].strip('"')
+
+
+def finds(m, mailbox, tag):
+    typ, _ = m.select('"%s"' % mailbox, readonly=True)
+    assert typ == "OK", mailbox
+    typ, data = m.search(None, "SUBJECT", tag)
+    assert typ == "OK"
+    return data[0].split() != []
+
+
+# ------------------------------------------------------------ the test
+
+@pytest.fixture(scope="module")
+def server(build_dir):
+    if os.geteuid() != 0:
+        pytest.fail("the guide runs as root, as CI does")
+    s = Server(build_dir)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_before_a_person_receives_and_sends(server):
+    """The site as it was: people receive on port 25 and send through
+    submission; info@abc.com does not exist."""
+    tag = "before-%s" % uuid.uuid4().hex
+    code, text = server.deliver("tom.berger@abc.com", tag)
+    assert code == 250, (code, text, server.diagnostics())
+    server.wait_stored("tom.berger@abc.com", tag)
+    assert server.submit("sandra.schuster@abc.com",
+                         "sandra.schuster@abc.com") == (250, "")
+    code, text = server.deliver("info@abc.com", tag)
+    assert code == 550 and "User unknown" in text, (code, text)
+
+
+def test_guide(server):
+    """The README's steps, in order; then the whole story."""
+    s = server
+    s.directory_setup()
+    s.add_entries()
+    s.write_conf()
+    s.first_sync()
+    s.dovecot_snippets()
+    s.start_daemons()
+    s.postfix_snippets()
+    s.share("peter.mueller@abc.com", "sandra.schuster@abc.com",
+            "2035-12-31")
+    s.share("peter.mueller@abc.com", "jana.meier@abc.com", "2035-12-31")
+    wait_for(lambda: "peter.mueller@abc.com" in s.mg(
+        "access", "sandra.schuster@abc.com").stdout, timeout=10,
+        what="the share in the replica (sync --follow)")
+
+    # IMAP: what Sandra sees, with the rights the README's story shows.
+    story = section("The story")
+    want = dict(re.findall(r"^  (\S+@abc\.com|INBOX)\s+([a-z]+)\s",
+                           story, re.M))
+    assert set(want) == {"Company/info@abc.com", "Private/makler@abc.com",
+                         "Shared/peter.mueller@abc.com", "INBOX"}, want
+    m = s.imap("sandra.schuster@abc.com")
+    try:
+        names = listed(m)
+        for mailbox, rights in want.items():
+            assert mailbox in names, (mailbox, names, s.diagnostics())
+            assert myrights(m, mailbox) == rights, mailbox
+        assert not [n for n in names if "vertrieb" in n or "xyz" in n
+                    or "buchhaltung" in n], names
+    finally:
+        m.logout()
+    m = s.imap("jana.meier@abc.com")
+    try:
+        names = listed(m)
+        assert "Company/vertrieb@abc.com" in names, names
+        assert "Shared/peter.mueller@abc.com" in names, names
+        assert not [n for n in names if "makler" in n], names
+    finally:
+        m.logout()
+
+    # Sending as each address.
+    sandra = "sandra.schuster@abc.com"
+    for sender in (sandra, "info@abc.com", "makler@abc.com"):
+        assert s.submit(sandra, sender) == (250, ""), (sender,
+                                                       s.diagnostics())
+    code, text = s.submit(sandra, "peter.mueller@abc.com")
+    assert code == 554 and "shared with you for reading only" in text, \
+        (code, text)
+    code, text = s.submit(sandra, sandra,
+                          from_header="Peter <peter.mueller@abc.com>")
+    assert code == 550 and "reading only" in text, (code, text)
+
+    # Port 25: every granted address receives, seen by the right people.
+    tags = {}
+    for rcpt, storage in (("info@abc.com", "info@abc.com"),
+                          ("makler@abc.com", "makler@abc.com"),
+                          (PETER_ALIAS, "peter.mueller@abc.com"),
+                          ("tom.berger@abc.com", "tom.berger@abc.com")):
+        tag = "after-%s" % uuid.uuid4().hex
+        code, text = s.deliver(rcpt, tag)
+        assert code == 250, (rcpt, code, text, s.diagnostics())
+        s.wait_stored(storage, tag)
+        tags[rcpt] = tag
+    m = s.imap(sandra)
+    try:
+        assert finds(m, "Company/info@abc.com", tags["info@abc.com"])
+        assert finds(m, "Private/makler@abc.com", tags["makler@abc.com"])
+        assert finds(m, "Shared/peter.mueller@abc.com", tags[PETER_ALIAS])
+    finally:
+        m.logout()
+    m = s.imap("tom.berger@abc.com")
+    try:
+        assert finds(m, "INBOX", tags["tom.berger@abc.com"])
+        assert finds(m, "Company/info@abc.com", tags["info@abc.com"])
+    finally:
+        m.logout()
+
+    # The doctor on the finished server.
+    r = s.mg("check", "--front-ends", "--postfix-config", s.pf.config_dir,
+             "--dovecot-config", s.dc.conf_path, check=False, timeout=120)
+    assert r.returncode == 0 and "front ends: ok" in r.stdout, \
+        r.stdout + r.stderr
