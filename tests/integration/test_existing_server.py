@@ -43,6 +43,7 @@ README's manual LDIF to `mailgrants setup-directory --apply`.
 import grp
 import imaplib
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -186,21 +187,10 @@ class Server:
         ldif = before_ldif(os.path.join(self.wd, "site.ldif"), SITE_IDS)
         self.slapd = DebianSlapd(ldif=ldif,
                                  workdir=os.path.join(self.wd, "slapd"))
-        self.vmail = os.path.join(self.wd, "dovecot", "vmail")
-        os.makedirs(os.path.join(self.wd, "dovecot"))
-        os.chmod(os.path.join(self.wd, "dovecot"), 0o755)
-        self.plugin_dir = make_plugin_dir(self.build_dir, self.wd)
-        # The site's userdb: people, from LDAP, as its passdb.
-        site_userdb = "userdb {\n  driver = ldap\n  args = {ldap_conf}\n}\n"
-        self.dc = Dovecot(
-            self.slapd.uri, "cn=dovecot," + BASE, "dovecot-pw",
-            user_filter=PEOPLE_FILTER, protocols=("imap", "lmtp"),
-            lmtp_inet=True, mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
-            workdir=os.path.join(self.wd, "dovecot"),
-            userdb_conf=site_userdb,
-            # Debian's 10-mail.conf.
-            extra_conf="namespace inbox {\n  inbox = yes\n}\n").start()
-        assert self.dc.vmail_dir == self.vmail
+        dcdir = os.path.join(self.wd, "dovecot")
+        os.mkdir(dcdir)
+        os.chmod(dcdir, 0o755)
+        self.vmail = os.path.join(dcdir, "vmail")
         self.people_cf = os.path.join(self.wd, "ldap-users.cf")
         with open(self.people_cf, "w") as f:
             f.write("server_host = %s\nversion = 3\nbind = yes\n"
@@ -209,21 +199,57 @@ class Server:
                     "query_filter = (&(objectClass=inetOrgPerson)"
                     "(mail=%%s))\nresult_attribute = mail\n"
                     % (self.slapd.uri, BASE, BASE))
-        os.chmod(self.people_cf, 0o640)
-        os.chown(self.people_cf, 0, grp.getgrnam("postfix").gr_gid)
+        # Who may send as an address: its person (login = mail).
+        self.logins_cf = os.path.join(self.wd, "ldap-senders.cf")
+        shutil.copy(self.people_cf, self.logins_cf)
+        for path in (self.people_cf, self.logins_cf):
+            os.chmod(path, 0o640)
+            os.chown(path, 0, grp.getgrnam("postfix").gr_gid)
         pfdir = os.path.join(self.wd, "postfix")
-        os.mkdir(pfdir)
-        os.chmod(pfdir, 0o755)
+        # Postfix's private/ as `postfix start` makes it, made first:
+        # Dovecot puts its auth socket for Postfix there.
+        self.private = os.path.join(pfdir, "queue", "private")
+        os.makedirs(self.private)
+        for d in (pfdir, os.path.dirname(self.private)):
+            os.chmod(d, 0o755)
+        os.chown(self.private, pwd.getpwnam("postfix").pw_uid, 0)
+        os.chmod(self.private, 0o700)
+        self.plugin_dir = make_plugin_dir(self.build_dir, self.wd)
+        # The site's userdb: people, from LDAP, as its passdb.
+        site_userdb = "userdb {\n  driver = ldap\n  args = {ldap_conf}\n}\n"
+        self.dc = Dovecot(
+            self.slapd.uri, "cn=dovecot," + BASE, "dovecot-pw",
+            user_filter=PEOPLE_FILTER, protocols=("imap", "lmtp"),
+            mail_user=MAIL_USER, plugin_dir=self.plugin_dir, workdir=dcdir,
+            userdb_conf=site_userdb,
+            # Debian's 10-mail.conf, with the home-relative location a
+            # vmail site commonly has (README step 8 changes it), and
+            # 10-master.conf's listener for Postfix.
+            extra_conf="namespace inbox {\n  inbox = yes\n}\n"
+                       "mail_home = %s/%%d/%%n\n"
+                       "mail_location = maildir:~/Maildir\n"
+                       "service auth {\n"
+                       "  unix_listener %s/auth {\n"
+                       "    mode = 0660\n    user = postfix\n"
+                       "    group = postfix\n  }\n}\n"
+                       % (self.vmail, self.private)).start()
+        assert self.dc.vmail_dir == self.vmail
+        # As Debian's packages have it: SASL through Dovecot's socket in
+        # Postfix's private/ (private/auth), LMTP on Dovecot's socket;
+        # submission with reject_sender_login_mismatch and
+        # smtpd_sender_login_maps from LDAP.
         self.pf = Postfix(
-            delivery="discard", sasl_path=self.dc.auth_socket,
+            delivery="discard", sasl_path="private/auth",
+            sender_check="native", login_maps="ldap:" + self.logins_cf,
             workdir=pfdir, main_extra={
                 "virtual_mailbox_domains": "abc.com, xyz.org",
                 "virtual_mailbox_maps": "ldap:" + self.people_cf,
-                "virtual_transport": "lmtp:inet:127.0.0.1:%d"
-                                     % self.dc.lmtp_port,
+                "virtual_transport": "lmtp:unix:" + self.dc.lmtp_socket,
             }).start()
-        self.private = os.path.join(self.pf.queue_dir, "private")
-        assert os.path.isdir(self.private)
+        assert self.private == os.path.join(self.pf.queue_dir, "private")
+        # Debian's master.cf runs smtpd chrooted in the queue directory:
+        # every socket Postfix names must then be below private/.
+        self.smtpd_option("chroot=y")
 
     # -- the guide --------------------------------------------------------
 
@@ -442,9 +468,16 @@ class Server:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
             includes.append("!include %s\n" % path)
+        # Step 8: "Your mail_location must be a path without ~ or %h
+        # (e.g. ...)": the site's ~/Maildir, said as a path.
+        m = re.search(r"Your `mail_location` must be a path without `~` "
+                      r"or `%h`\s+\(e\.g\.\s+`(maildir:/var/vmail/\S+)`\)",
+                      section(GUIDE))
+        assert m, "step 8 no longer says what mail_location to use"
+        location = m.group(1).replace("/var/vmail/", self.vmail + "/")
         with open(self.dc.conf_path, "a") as f:
             f.write("\n# mailgrants (README step 8, Delivery)\n"
-                    + "".join(includes))
+                    "mail_location = %s\n" % location + "".join(includes))
         r = run(["doveconf", "-c", self.dc.conf_path, "-n"])
         assert "mailgrants" in r.stdout
         mark = len(self.dc.log_text())
@@ -506,13 +539,29 @@ class Server:
             line = line.replace("/etc/postfix/ldap-users.cf",
                                 self.people_cf)
             run(["postconf", "-c", self.pf.config_dir, "-e", line])
-        svc = "127.0.0.1:%d/inet" % self.pf.submission_port
         opts = block(GUIDE, "  -o smtpd_client_restrictions=")
+        settings = []
         for line in opts.splitlines():
-            m = re.match(r"^\s+-o (\w+)=(.*)$", line)
+            m = re.match(r"^\s+-o (\w+=.*)$", line)
             assert m, line
-            run(["postconf", "-c", self.pf.config_dir, "-P",
-                 "%s/%s=%s" % (svc, m.group(1), m.group(2))])
+            settings.append(m.group(1))
+        self.submission_option(*settings)
+
+    def submission_option(self, *settings):
+        """postconf -P for the submission service, then reload."""
+        svc = "127.0.0.1:%d/inet" % self.pf.submission_port
+        self.reload_postfix(["-P"] + ["%s/%s" % (svc, s) for s in settings])
+
+    def smtpd_option(self, field):
+        """postconf -F: a master.cf field of both smtpd services."""
+        self.reload_postfix(["-F"] + ["127.0.0.1:%d/inet/%s" % (p, field)
+                                      for p in (self.pf.mx_port,
+                                                self.pf.submission_port)])
+
+    def reload_postfix(self, postconf_args):
+        flag = postconf_args[0]
+        for arg in postconf_args[1:]:
+            run(["postconf", "-c", self.pf.config_dir, flag, arg])
         self.pf.check()
         mark = len(self.pf.maillog_text())
         r = run(["postfix", "-c", self.pf.config_dir, "reload"])
@@ -664,6 +713,9 @@ def test_before_a_person_receives_and_sends(server):
     server.wait_stored("tom.berger@abc.com", tag)
     assert server.submit("sandra.schuster@abc.com",
                          "sandra.schuster@abc.com") == (250, "")
+    code, text = server.submit("sandra.schuster@abc.com",
+                               "peter.mueller@abc.com")
+    assert code == 553 and "not owned by user" in text, (code, text)
     code, text = server.deliver("info@abc.com", tag)
     assert code == 550 and "User unknown" in text, (code, text)
 
@@ -721,6 +773,15 @@ def test_guide(server):
     code, text = s.submit(sandra, sandra,
                           from_header="Peter <peter.mueller@abc.com>")
     assert code == 550 and "reading only" in text, (code, text)
+    # Why step 9 says to drop the site's reject_sender_login_mismatch
+    # rather than keep it beside the policy check.
+    s.submission_option("smtpd_sender_restrictions=reject_sender_login_"
+                        "mismatch,$mailgrants_sender_restrictions")
+    code, text = s.submit(sandra, "info@abc.com")
+    assert code == 553 and "not owned by user" in text, (code, text)
+    s.submission_option("smtpd_sender_restrictions="
+                        "$mailgrants_sender_restrictions")
+    assert s.submit(sandra, "info@abc.com") == (250, "")
 
     # Port 25: every granted address receives, seen by the right people.
     tags = {}
