@@ -12,12 +12,16 @@ Before (what the site had):
   cn=dovecot, which the lookups bind as;
 - Dovecot: LDAP passdb (auth_bind) and LDAP userdb matching people
   ((&(objectClass=inetOrgPerson)(mail=%u))), every mailbox under one
-  mail uid (the system user "mail") in <vmail>/<domain>/<user>, IMAP
-  and LMTP;
-- Postfix: a port-25 service with LDAP virtual_mailbox_maps (people
+  mail uid (the system user "mail") in <vmail>/<domain>/<user>
+  (mail_home, mail_location = maildir:~/Maildir), IMAP, LMTP, and its
+  auth socket for Postfix in Postfix's private/auth;
+- Postfix: smtpd chrooted in the queue directory, as Debian's master.cf
+  has it; a port-25 service with LDAP virtual_mailbox_maps (people
   only) delivering to Dovecot's LMTP, and submission with SASL through
-  Dovecot.
-The test checks that a person receives and sends.
+  Dovecot and reject_sender_login_mismatch (smtpd_sender_login_maps
+  from LDAP).
+The first test checks that a person receives and sends, and that the
+site's own sender check works.
 
 Then the README's steps, in order, as a sysadmin pastes them: the code
 blocks are taken from README.md and run with this instance's paths
@@ -31,10 +35,10 @@ Dovecot's 90-mailgrants.conf, 91-mailgrants-userdb.conf and
 dovecot-mailgrants-sql.conf.ext, Postfix's main.cf, milter and delivery
 snippets and the submission service's -o lines, the policy daemon (with
 its socketmap) and the milter in Postfix's private/, Peter's share with
-`mailgrants share`. Then the whole story: IMAP views and rights,
-sending as each address, port-25 delivery to info@, makler@ and an
-alias seen by the right people, a person receiving as before, and
-`mailgrants check --front-ends` clean.
+`mailgrants share` (fixture guided). Then the whole story, a test
+each: IMAP views and rights, sending as each address, port-25 delivery
+to info@, makler@ and an ASCII alias seen by the right people, a person
+receiving as before, and `mailgrants check --front-ends` clean.
 
 Steps 2-4 are one function. USE_SETUP_DIRECTORY switches it from the
 README's manual LDIF to `mailgrants setup-directory --apply`.
@@ -56,7 +60,7 @@ import pytest
 from daemonutil import kill_group, make_workdir, wait_for
 from dovecot import Dovecot
 from milter import Milter
-from mgdovecot import listed, make_plugin_dir
+from mgdovecot import in_maildir, listed, make_plugin_dir
 from oldserver import DebianSlapd, before_ldif, mailgrants_changes
 from policyd import Policyd
 from postfix import Postfix
@@ -559,14 +563,35 @@ class Server:
                                                 self.pf.submission_port)])
 
     def reload_postfix(self, postconf_args):
+        """postconf FLAG ARG..., postfix reload, and wait until no
+        smtpd of the old configuration is left: an idle one may
+        otherwise take one more connection after the reload."""
         flag = postconf_args[0]
         for arg in postconf_args[1:]:
             run(["postconf", "-c", self.pf.config_dir, flag, arg])
         self.pf.check()
+        old = self.master_children()
         mark = len(self.pf.maillog_text())
         r = run(["postfix", "-c", self.pf.config_dir, "reload"])
         wait_for(lambda: "reload" in self.pf.maillog_text()[mark:],
                  timeout=10, what="postfix reload: " + r.stdout)
+        wait_for(lambda: not old & self.master_children(), timeout=10,
+                 what="smtpd processes of before the reload to exit")
+
+    def master_children(self):
+        """The pids of the smtpd processes of this Postfix's master."""
+        pids = set()
+        for pid in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    stat = f.read()
+            except (OSError, ValueError):
+                continue
+            comm, _, rest = stat.rpartition(") ")
+            if (comm.endswith("(smtpd") and rest.split()[1]
+                    == str(self.pf.master_pid)):
+                pids.add(pid)
+        return pids
 
     def share(self, owner, grantee, until):
         """Step 10: the owner shares, as himself."""
@@ -651,27 +676,15 @@ class Server:
                 pass
 
     def imap(self, login):
+        """An IMAP session of login; `with` logs it out."""
         m = imaplib.IMAP4("127.0.0.1", self.dc.imap_port, timeout=20)
-        typ, _ = m.login(login, PASSWORDS[login])
-        assert typ == "OK"
+        assert m.login(login, PASSWORDS[login])[0] == "OK"
         return m
 
-    def stored(self, address, tag):
-        """Whether a message Subject: tag is in address's Maildir."""
-        maildir = self.dc.maildir(address)
-        for sub in ("new", "cur"):
-            d = os.path.join(maildir, sub)
-            if not os.path.isdir(d):
-                continue
-            for name in os.listdir(d):
-                with open(os.path.join(d, name), "rb") as f:
-                    if ("Subject: %s" % tag).encode() in f.read():
-                        return True
-        return False
-
     def wait_stored(self, address, tag):
+        maildir = self.dc.maildir(address)
         try:
-            wait_for(lambda: self.stored(address, tag), timeout=30,
+            wait_for(lambda: in_maildir(maildir, tag), timeout=30,
                      what="%s in %s's storage" % (tag, address))
         except TimeoutError as e:
             raise AssertionError("%s\n%s" % (e, self.diagnostics()))
@@ -720,8 +733,10 @@ def test_before_a_person_receives_and_sends(server):
     assert code == 550 and "User unknown" in text, (code, text)
 
 
-def test_guide(server):
-    """The README's steps, in order; then the whole story."""
+@pytest.fixture(scope="module")
+def guided(server):
+    """The same server after the README's steps, in order (the first
+    test has seen it before)."""
     s = server
     s.directory_setup()
     s.add_entries()
@@ -736,33 +751,36 @@ def test_guide(server):
     wait_for(lambda: "peter.mueller@abc.com" in s.mg(
         "access", "sandra.schuster@abc.com").stdout, timeout=10,
         what="the share in the replica (sync --follow)")
+    return s
 
-    # IMAP: what Sandra sees, with the rights the README's story shows.
+
+def test_imap_views(guided):
+    """What Sandra sees, with the rights the README's story shows; Jana
+    sees her group's company mailbox and not Sandra's makler@."""
     story = section("The story")
     want = dict(re.findall(r"^  (\S+@abc\.com|INBOX)\s+([a-z]+)\s",
                            story, re.M))
     assert set(want) == {"Company/info@abc.com", "Private/makler@abc.com",
                          "Shared/peter.mueller@abc.com", "INBOX"}, want
-    m = s.imap("sandra.schuster@abc.com")
-    try:
+    with guided.imap("sandra.schuster@abc.com") as m:
         names = listed(m)
         for mailbox, rights in want.items():
-            assert mailbox in names, (mailbox, names, s.diagnostics())
+            assert mailbox in names, (mailbox, names, guided.diagnostics())
             assert myrights(m, mailbox) == rights, mailbox
         assert not [n for n in names if "vertrieb" in n or "xyz" in n
                     or "buchhaltung" in n], names
-    finally:
-        m.logout()
-    m = s.imap("jana.meier@abc.com")
-    try:
+    with guided.imap("jana.meier@abc.com") as m:
         names = listed(m)
         assert "Company/vertrieb@abc.com" in names, names
         assert "Shared/peter.mueller@abc.com" in names, names
         assert not [n for n in names if "makler" in n], names
-    finally:
-        m.logout()
 
-    # Sending as each address.
+
+def test_sending_as_each_address(guided):
+    """Sandra sends as herself, info@ and makler@; as Peter (shared
+    with her for reading) she is refused at MAIL FROM with the reason,
+    and a From: line naming Peter by the milter."""
+    s = guided
     sandra = "sandra.schuster@abc.com"
     for sender in (sandra, "info@abc.com", "makler@abc.com"):
         assert s.submit(sandra, sender) == (250, ""), (sender,
@@ -773,17 +791,29 @@ def test_guide(server):
     code, text = s.submit(sandra, sandra,
                           from_header="Peter <peter.mueller@abc.com>")
     assert code == 550 and "reading only" in text, (code, text)
-    # Why step 9 says to drop the site's reject_sender_login_mismatch
-    # rather than keep it beside the policy check.
+
+
+def test_site_sender_check_must_go(guided):
+    """Why step 9 says to drop the site's reject_sender_login_mismatch
+    rather than keep it beside the policy check."""
+    s = guided
+    sandra = "sandra.schuster@abc.com"
     s.submission_option("smtpd_sender_restrictions=reject_sender_login_"
                         "mismatch,$mailgrants_sender_restrictions")
-    code, text = s.submit(sandra, "info@abc.com")
-    assert code == 553 and "not owned by user" in text, (code, text)
-    s.submission_option("smtpd_sender_restrictions="
-                        "$mailgrants_sender_restrictions")
+    try:
+        code, text = s.submit(sandra, "info@abc.com")
+        assert code == 553 and "not owned by user" in text, (code, text)
+    finally:
+        s.submission_option("smtpd_sender_restrictions="
+                            "$mailgrants_sender_restrictions")
     assert s.submit(sandra, "info@abc.com") == (250, "")
 
-    # Port 25: every granted address receives, seen by the right people.
+
+def test_port25_delivery(guided):
+    """Port 25 takes info@, makler@ and an alias of Peter's to their
+    mailboxes' storage, where the right people see them; a person still
+    receives as before."""
+    s = guided
     tags = {}
     for rcpt, storage in (("info@abc.com", "info@abc.com"),
                           ("makler@abc.com", "makler@abc.com"),
@@ -794,21 +824,19 @@ def test_guide(server):
         assert code == 250, (rcpt, code, text, s.diagnostics())
         s.wait_stored(storage, tag)
         tags[rcpt] = tag
-    m = s.imap(sandra)
-    try:
+    with s.imap("sandra.schuster@abc.com") as m:
         assert finds(m, "Company/info@abc.com", tags["info@abc.com"])
         assert finds(m, "Private/makler@abc.com", tags["makler@abc.com"])
         assert finds(m, "Shared/peter.mueller@abc.com", tags[PETER_ALIAS])
-    finally:
-        m.logout()
-    m = s.imap("tom.berger@abc.com")
-    try:
+    with s.imap("tom.berger@abc.com") as m:
         assert finds(m, "INBOX", tags["tom.berger@abc.com"])
         assert finds(m, "Company/info@abc.com", tags["info@abc.com"])
-    finally:
-        m.logout()
+        assert "Private/makler@abc.com" not in listed(m)
 
-    # The doctor on the finished server.
+
+def test_doctor_clean(guided):
+    """mailgrants check --front-ends on the finished server."""
+    s = guided
     r = s.mg("check", "--front-ends", "--postfix-config", s.pf.config_dir,
              "--dovecot-config", s.dc.conf_path, check=False, timeout=120)
     assert r.returncode == 0 and "front ends: ok" in r.stdout, \

@@ -39,8 +39,9 @@ mailgrants_changes(extra_addresses) -> (modify_ldif, containers_ldif,
 
 import base64
 import os
+import re
 
-from slapd import (BASE, EXAMPLE_LDIF, MODULE_DIR, SYSTEM_SCHEMA_DIR, Slapd,
+from slapd import (BASE, EXAMPLE_LDIF, SYSTEM_SCHEMA_DIR, Slapd,
                    _read_schema_ldif, parse_ldif)
 
 # Entries README step 4 (or the admin) creates, not the site.
@@ -52,6 +53,29 @@ _STEP4_DNS = {
 }
 
 
+# What Debian's slapd.init.ldif has and tests/lib/slapd.py's cn=config
+# has not (or has otherwise).
+_DEBIAN_INDEXES = """olcDbIndex: objectClass eq
+olcDbIndex: cn,uid eq
+olcDbIndex: uidNumber,gidNumber eq
+olcDbIndex: member,memberUid eq
+"""
+_DEBIAN_ACCESS = """olcAccess: {0}to attrs=userPassword by self write by anonymous auth by * none
+olcAccess: {1}to attrs=shadowLastChange by self write by * read
+olcAccess: {2}to * by * read"""
+_DEBIAN_FRONTEND = """olcSizeLimit: 500
+olcAccess: {{0}}to * by dn.exact={root} manage by * break
+olcAccess: {{1}}to dn.exact="" by * read
+olcAccess: {{2}}to dn.base="cn=Subschema" by * read
+"""
+
+
+def _replace_once(text, old, new):
+    if text.count(old) != 1:
+        raise AssertionError("slapd.py's cn=config changed: %r" % old)
+    return text.replace(old, new)
+
+
 class DebianSlapd(Slapd):
     """A Slapd built like Debian 12's slapd package (see module doc)."""
 
@@ -59,69 +83,31 @@ class DebianSlapd(Slapd):
         kw.setdefault("schema", False)
         kw.setdefault("access", False)
         kw.setdefault("syncprov", False)
+        kw.setdefault("size_limit", None)
+        kw.setdefault("extra_config", _DEBIAN_ACCESS)
         super().__init__(**kw)
 
     def config_ldif(self):
-        t = self.tmpdir
+        """slapd.py's cn=config, made Debian's: no syncprov module, the
+        nis schema, the frontend's rules, root's rule on cn=config
+        ending in "break", Debian's indexes and access rules."""
         root = ("gidNumber=%d+uidNumber=%d,cn=peercred,cn=external,cn=auth"
                 % (os.getgid(), os.getuid()))
-        parts = ["""dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcPidFile: {t}/slapd.pid
-olcArgsFile: {t}/slapd.args
-olcLogLevel: none
-olcToolThreads: 1
-
-dn: olcDatabase={{-1}}frontend,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcFrontendConfig
-olcDatabase: {{-1}}frontend
-olcSizeLimit: 500
-olcAccess: {{0}}to * by dn.exact={root} manage by * break
-olcAccess: {{1}}to dn.exact="" by * read
-olcAccess: {{2}}to dn.base="cn=Subschema" by * read
-
-dn: olcDatabase={{0}}config,cn=config
-objectClass: olcDatabaseConfig
-olcDatabase: {{0}}config
-olcAccess: {{0}}to * by dn.exact={root} manage by * break
-olcRootDN: cn=admin,cn=config
-
-dn: cn=schema,cn=config
-objectClass: olcSchemaConfig
-cn: schema
-""".format(t=t, root=root)]
-        for name in ("core", "cosine", "nis", "inetorgperson"):
-            parts.append(_read_schema_ldif(
-                os.path.join(SYSTEM_SCHEMA_DIR, name + ".ldif")))
-        parts.append("""dn: cn=module{{0}},cn=config
-objectClass: olcModuleList
-cn: module{{0}}
-olcModulePath: {mod}
-olcModuleLoad: {{0}}back_mdb
-
-dn: olcDatabase={{1}}mdb,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcMdbConfig
-olcDatabase: {{1}}mdb
-olcDbMaxSize: 1073741824
-olcDbCheckpoint: 512 30
-olcLastMod: TRUE
-olcSuffix: {base}
-olcDbDirectory: {data}
-olcRootDN: {rootdn}
-olcRootPW: {rootpw}
-olcDbIndex: objectClass eq
-olcDbIndex: cn,uid eq
-olcDbIndex: uidNumber,gidNumber eq
-olcDbIndex: member,memberUid eq
-olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none
-olcAccess: {{1}}to attrs=shadowLastChange by self write by * read
-olcAccess: {{2}}to * by * read
-""".format(mod=MODULE_DIR, base=self.base, data=self.datadir,
-           rootdn=self.rootdn, rootpw=self.rootpw))
-        return "\n".join(parts)
+        text = super().config_ldif()
+        text = _replace_once(text, "olcModuleLoad: {1}syncprov\n", "")
+        inetorg = _read_schema_ldif(
+            os.path.join(SYSTEM_SCHEMA_DIR, "inetorgperson.ldif"))
+        nis = _read_schema_ldif(os.path.join(SYSTEM_SCHEMA_DIR, "nis.ldif"))
+        text = _replace_once(text, inetorg, nis + "\n" + inetorg)
+        text = _replace_once(text, "olcDatabase: {-1}frontend\n",
+                             "olcDatabase: {-1}frontend\n"
+                             + _DEBIAN_FRONTEND.format(root=root))
+        text = _replace_once(text, 'manage by * none\n',
+                             'manage by * break\n')
+        text = re.sub(r"(?m)^olcDbIndex: .*\n", "", text)
+        return _replace_once(text, "olcDbMaxSize: 1073741824\n",
+                             "olcDbMaxSize: 1073741824\n"
+                             "olcDbCheckpoint: 512 30\n" + _DEBIAN_INDEXES)
 
 
 def _example_entries():
