@@ -64,7 +64,7 @@ from mgdovecot import in_maildir, listed, make_plugin_dir
 from oldserver import DebianSlapd, before_ldif, mailgrants_changes
 from policyd import Policyd
 from postfix import Postfix
-from slapd import ACCESS_LDIF
+from slapd import ACCESS_LDIF, parse_ldif
 
 # Steps 2-4: False applies the README's manual LDIF (as the README says
 # today); True runs `mailgrants setup-directory --apply` instead (the
@@ -303,9 +303,28 @@ class Server:
         site = "".join("  %s\n" % m.group(1).replace("cn=postfix",
                                                       "cn=" + cn)
                        for cn, _pw in SITE_IDS)
+        rules = rules.replace(sync_read, sync_read + site)
+        # "look at your rules first ... and merge yours into it (rules
+        # for other subtrees or attributes go before its last rule)":
+        # Debian's shadowLastChange rule; its userPassword and "to *"
+        # rules are what access.ldif's {0} and {2}.. replace.
+        rc, out, err = self.slapd.ldapsearch(
+            "-b", "olcDatabase={1}mdb,cn=config", "olcAccess", external=True)
+        assert rc == 0, err
+        theirs = [re.sub(r"^\{\d+\}", "", v) for v in parse_ldif(out)[0][1]
+                  ["olcaccess"]]
+        assert len(theirs) == 3 and theirs[0].startswith(
+            "to attrs=userPassword ") and theirs[2] == "to * by * read", theirs
+        last = re.findall(r"^olcAccess: \{(\d+)\}to \*$", rules, re.M)[-1]
+        n = int(last)
+        rules = rules.replace(
+            "olcAccess: {%d}to *\n" % n,
+            "olcAccess: {%d}%s\nolcAccess: {%d}to *\n" % (n, theirs[1],
+                                                         n + 1))
+        assert "}%s\n" % theirs[1] in rules
         merged = os.path.join(self.wd, "access.ldif")
         with open(merged, "w", encoding="utf-8") as f:
-            f.write(rules.replace(sync_read, sync_read + site))
+            f.write(rules)
         m = re.search(r"`(ldapmodify -Y EXTERNAL -H ldapi:/// -f "
                       r"access\.ldif)`", guide)
         assert m, "step 4's ldapmodify command not found"
