@@ -297,6 +297,21 @@ static char *pf_socket_path(const struct postfix *pf, const char *spec)
 	return xasprintf("%s/%s", pf->global[PF_QUEUE_DIR], spec);
 }
 
+/* pf_table_path - the table as postmap, run from here, must name it:
+   Postfix's daemons run in queue_directory and find a relative
+   socketmap:unix:private/... there (delivery.main.cf.snippet); to be
+   freed */
+static char *pf_table_path(const struct postfix *pf, const char *map)
+{
+	static const char sm[] = "socketmap:unix:";
+
+	if (strncmp(map, sm, sizeof(sm) - 1) != 0 ||
+	    map[sizeof(sm) - 1] == '/')
+		return xstrdup(map);
+	return xasprintf("%s%s/%s", sm, pf->global[PF_QUEUE_DIR],
+			 map + sizeof(sm) - 1);
+}
+
 /* pf_connect_as - can user connect to the UNIX socket? 0 yes, else the
    errno of connect(2) (or of taking the identity) */
 static int pf_connect_as(const struct passwd *pw, const char *path)
@@ -1069,7 +1084,7 @@ static void pf_check_addresses(const struct postfix *pf, const char *replica,
 	     pass++) {
 		for (size_t i = 0; i < n && (pass == 0 || todo[0] != '\0');
 		     i++) {
-			char *argv[12], *found, *input = NULL;
+			char *argv[12], *found, *input = NULL, *table;
 			const char *map = w[i];
 			size_t k = 0;
 
@@ -1077,10 +1092,11 @@ static void pf_check_addresses(const struct postfix *pf, const char *replica,
 			   itself answers the same. */
 			if (strncmp(map, "proxy:", 6) == 0)
 				map += 6;
+			table = pf_table_path(pf, map);
 			pf_argv(pf, "postmap", argv, &k);
 			argv[k++] = (char *)"-q";
 			argv[k++] = (char *)"-";
-			argv[k++] = (char *)map;
+			argv[k++] = table;
 			argv[k] = NULL;
 			if (pass == 1) {
 				/* Postfix's virtual(5) also tries @domain. */
@@ -1147,6 +1163,7 @@ static void pf_check_addresses(const struct postfix *pf, const char *replica,
 			}
 			free(found);
 			free(input);
+			free(table);
 		}
 	}
 	if (todo[0] != '\0') {

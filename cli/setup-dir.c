@@ -1014,6 +1014,18 @@ static int sd_plan_tree(struct sd_state *st, const struct sd_options *o)
 			       st->suffix, o->bind_dn != NULL ? o->bind_dn :
 			       st->whoami, o->bind_dn != NULL ? "" :
 			       ", or give --bind-dn (the rootdn)");
+	for (size_t i = 0; i < o->admins.n; i++) {
+		ex = sd_exists(st, o->admins.v[i], NULL);
+		if (ex < 0)
+			return EXIT_UNAVAILABLE;
+		if (ex == 0)
+			return sd_fail(EXIT_USAGE, "--admin %s: no such entry "
+				       "(or it cannot be read as %s): create "
+				       "it first; a member that cannot bind "
+				       "creates no mailbox", o->admins.v[i],
+				       o->bind_dn != NULL ? o->bind_dn :
+				       st->whoami);
+	}
 	for (size_t i = 0; i < o->containers.n; i++) {
 		status = sd_plan_entry(st, o->containers.v[i],
 				       SD_ENTRY_CONTAINER, NULL);

@@ -37,7 +37,7 @@ import pytest
 
 from daemonutil import make_workdir, wait_for
 from dovecot import Dovecot
-from mgdovecot import listed, make_plugin_dir, plugin_conf
+from mgdovecot import in_maildir, listed, make_plugin_dir, plugin_conf
 from policyd import Policyd
 from postfix import Postfix
 
@@ -237,19 +237,6 @@ def wait_stored(stack, maildir, tag):
                  what="%s in %s" % (tag, maildir))
     except TimeoutError as e:
         raise AssertionError("%s\n%s" % (e, stack.diagnostics()))
-
-
-def in_maildir(maildir, tag):
-    """Whether a message with Subject: tag is in maildir's new/ or cur/."""
-    for sub in ("new", "cur"):
-        d = os.path.join(maildir, sub)
-        if not os.path.isdir(d):
-            continue
-        for name in os.listdir(d):
-            with open(os.path.join(d, name), "rb") as f:
-                if ("Subject: %s" % tag).encode() in f.read():
-                    return True
-    return False
 
 
 def imap_finds(dc, login, mailbox, tag):

@@ -97,7 +97,11 @@ def site_server():
             "dn: cn=mx1,%s\nobjectClass: device\ncn: mx1\n\n"
             "dn: %s\nobjectClass: organizationalRole\n"
             "objectClass: simpleSecurityObject\ncn: postfix\n"
-            "userPassword: postfix-pw\n" % (HOSTS, HOSTS, POSTFIX_DN),
+            "userPassword: postfix-pw\n\n"
+            "dn: %s\nobjectClass: organizationalRole\n"
+            "objectClass: simpleSecurityObject\ncn: mailadmin\n"
+            "userPassword: mailadmin-pw\n"
+            % (HOSTS, HOSTS, POSTFIX_DN, ADMIN_DN),
             root=True)
         assert rc == 0, err
     except BaseException:
@@ -117,9 +121,10 @@ def env(build_dir):
 
 def example_ldif_without_setup():
     """examples/abc.ldif without what Debian (the suffix) and
-    setup-directory (the sync identity, ou=groups, the group) made."""
+    setup-directory (the sync identity, ou=groups, the group) and the
+    site (the mail admin) made."""
     made = {BASE.lower(), SYNC_DN.lower(), "ou=groups," + BASE.lower(),
-            GROUP_DN.lower()}
+            GROUP_DN.lower(), ADMIN_DN.lower()}
     with open(EXAMPLE_LDIF, encoding="utf-8") as f:
         records = f.read().split("\n\n")
     keep = []
@@ -360,6 +365,11 @@ def test_errors(env):
     p = env.run("--schema-dir", env.tmp, schema=False)
     assert p.returncode == 1
     assert "mailgrants.ldif" in p.stderr, p.stderr
+    # An --admin that does not exist could never add a mailbox.
+    p = env.run("--admin", "cn=nobody-here," + BASE)
+    assert p.returncode == 1
+    assert ("--admin cn=nobody-here,%s: no such entry" % BASE) in p.stderr, \
+        p.stderr
     # --apply must be able to give the sync identity a password.
     p = env.run("--apply")
     assert p.returncode == 1

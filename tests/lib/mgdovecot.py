@@ -10,6 +10,8 @@ start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica, name,
     cache_secs) -> a started Dovecot (tests/lib/dovecot.py) with IMAP
     and LMTP on loopback and passdb through the test slapd.
 listed(imap, pattern) -> the mailbox names LIST answers.
+in_maildir(maildir, tag) -> whether a message with Subject: tag is in
+    the Maildir's new/ or cur/.
 """
 
 import os
@@ -96,3 +98,16 @@ def listed(m, pattern="*"):
             name = name[1:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
         names.append(name.decode())
     return names
+
+
+def in_maildir(maildir, tag):
+    """Whether a message with Subject: tag is in maildir's new/ or cur/."""
+    for sub in ("new", "cur"):
+        d = os.path.join(maildir, sub)
+        if not os.path.isdir(d):
+            continue
+        for name in os.listdir(d):
+            with open(os.path.join(d, name), "rb") as f:
+                if ("Subject: %s" % tag).encode() in f.read():
+                    return True
+    return False

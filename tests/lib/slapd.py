@@ -564,13 +564,15 @@ class DebianSlapd(Slapd):
     the suffix entry the postinst adds; no mailgrants schema, rules,
     syncprov or entries. For "mailgrants setup-directory" and the
     README's guide. schemas: the system schemas loaded (leave one out
-    for a missing prerequisite). The local root is the uid/gid running
-    the tests. Everything else as Slapd (start, stop, ldap-utils
+    for a missing prerequisite); ldif: the site's own entries below
+    the suffix, loaded before the start. The local root is the uid/gid
+    running the tests. Everything else as Slapd (start, stop, ldap-utils
     wrappers)."""
 
     def __init__(self, schemas=("core", "cosine", "nis", "inetorgperson"),
-                 **kw):
+                 ldif=None, **kw):
         self.system_schemas = schemas
+        self.site_ldif = ldif
         super().__init__(ldif=None, schema=False, access=False,
                          syncprov=False, size_limit=None, **kw)
 
@@ -598,3 +600,5 @@ class DebianSlapd(Slapd):
                     "objectClass: organization\ndc: example\n"
                     "o: example.org\n" % self.base)
         self.load_offline(path)
+        if self.site_ldif is not None:
+            self.load_offline(self.site_ldif)

@@ -3,7 +3,8 @@ a slapd set up as Debian's package sets it up (tests/lib/slapd.py,
 DebianSlapd) and then prepared by "mailgrants setup-directory --apply":
 the merged rules (the local root's rule first, Debian's shadowLastChange
 rule kept) keep the companies apart exactly as access.ldif alone does.
-The example directory is loaded afterwards, as the local root.
+The example directory is loaded afterwards, as the local root (its mail
+admin before, as the rootdn: --admin must exist).
 """
 
 import os
@@ -21,6 +22,15 @@ from test_ldap_tenants import *  # noqa: F401,F403
 def slapd(build_dir):
     server = DebianSlapd()
     try:
+        with open(EXAMPLE_LDIF, encoding="utf-8") as f:
+            records = f.read().split("\n\n")
+
+        def dn_is(r, dn):
+            return re.search(r"^dn: %s$" % re.escape(dn), r, re.M)
+        # The mail admin is the site's entry, there before (as rootdn).
+        admin, = [r for r in records if dn_is(r, server.admin_dn)]
+        rc, _out, err = server.ldapadd(admin, root=True)
+        assert rc == 0, err
         pw = os.path.join(server.tmpdir, "sync.pw")
         with open(pw, "w") as f:
             f.write(server.sync_pw + "\n")
@@ -32,12 +42,8 @@ def slapd(build_dir):
         assert p.returncode == 0, p.stderr
         # examples/abc.ldif less what Debian and setup-directory made.
         made = {BASE, server.sync_dn, "ou=groups," + BASE,
-                "cn=mail-admins,ou=groups," + BASE}
-        with open(EXAMPLE_LDIF, encoding="utf-8") as f:
-            records = f.read().split("\n\n")
-        keep = [r for r in records
-                if not any(re.search(r"^dn: %s$" % re.escape(dn), r, re.M)
-                           for dn in made)]
+                "cn=mail-admins,ou=groups," + BASE, server.admin_dn}
+        keep = [r for r in records if not any(dn_is(r, dn) for dn in made)]
         rc, _out, err = server.ldapadd("\n\n".join(keep), external=True)
         assert rc == 0, err
         yield server
