@@ -104,6 +104,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
+from daemonutil import tail  # noqa: E402
 from dovecot import Dovecot, DovecotError  # noqa: E402
 from slapd import Slapd, SlapdError  # noqa: E402
 
@@ -143,15 +144,6 @@ class BenchDovecot(Dovecot):
         # takes the passwd-file as the passdb.
         super().__init__("ldap://127.0.0.1:9/", "cn=unused", "unused",
                          passwd_file=passwd_file, **kw)
-
-
-def tail(path, n=20):
-    """tail - the last n lines of a file, for error messages"""
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError as e:
-        return "(%s: %s)" % (path, e.strerror)
 
 
 def mkdir(path):

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from daemonutil import kill_group
 from slapd import Slapd
 
 PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
@@ -41,13 +42,7 @@ class Follower:
                                      stderr=self.log)
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        kill_group(self.proc, term_timeout=10.0, sig=sig)
 
     def text(self):
         self.log.flush()

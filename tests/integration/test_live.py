@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from daemonutil import make_workdir
+from daemonutil import kill_group, make_workdir
 from mgdovecot import listed, make_plugin_dir, start_dovecot
 from policyd import PolicyClient, Policyd
 from slapd import Slapd
@@ -94,13 +94,7 @@ class Live:
         shutil.rmtree(self.wd, ignore_errors=True)
 
     def stop_follower(self):
-        if self.follower and self.follower.poll() is None:
-            self.follower.terminate()
-            try:
-                self.follower.wait(10)
-            except subprocess.TimeoutExpired:
-                self.follower.kill()
-                self.follower.wait()
+        kill_group(self.follower, term_timeout=10.0)
 
     def follow_text(self):
         self.follow_log.flush()

@@ -54,6 +54,8 @@ import tempfile
 import time
 import urllib.parse
 
+from daemonutil import free_port, kill_group, tail
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCHEMA_DIR = os.path.join(REPO, "ldap-schema")
 MAILGRANTS_LDIF = os.path.join(SCHEMA_DIR, "mailgrants.ldif")
@@ -98,13 +100,6 @@ _DEFAULT = object()
 
 class SlapdError(RuntimeError):
     """slapd could not be set up, started or stopped."""
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ldif_unfold(text):
@@ -374,25 +369,10 @@ olcSpSessionlog: 1000
         return rc == 0
 
     def _tail(self, n=30):
-        try:
-            with open(self.log_path, "r", errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return "(no log)"
+        return tail(self.log_path, n)
 
     def _reap(self, sig, timeout):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=timeout)
+        kill_group(self.proc, term_timeout=timeout, sig=sig)
         self.proc = None
         if getattr(self, "_log", None) is not None:
             self._log.close()

@@ -55,7 +55,7 @@ import uuid
 
 import pytest
 
-from daemonutil import make_workdir, wait_for
+from daemonutil import kill_group, make_workdir, wait_for
 from milter import Milter
 from policyd import Policyd
 from privsep import as_user, assert_ids, assert_reader_only, fds_of, \
@@ -304,8 +304,7 @@ def test_policyd_as_reader_while_writer_syncs(layout, build_dir):
             time.sleep(0.5)
         finally:
             if follow is not None:
-                follow.terminate()
-                follow.wait(timeout=10)
+                kill_group(follow, term_timeout=10.0)
         # No writer attached any more: a reader that comes now still
         # reads, without write access to -shm.
         layout.assert_files()

@@ -1083,8 +1083,7 @@ def test_sync_follow_keeps_its_user(stack):
                 assert_runs_as(p.pid, user)
         finally:
             for p in procs:
-                p.terminate()
-                p.wait(timeout=10)
+                kill_group(p, term_timeout=10.0)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
