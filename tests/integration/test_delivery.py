@@ -37,17 +37,13 @@ import pytest
 
 from daemonutil import make_workdir, wait_for
 from dovecot import Dovecot
+from example import BUCHHALTUNG_DN, PASSWORDS, PETER_DN
 from mgdovecot import listed, make_plugin_dir, plugin_conf
 from policyd import Policyd
 from postfix import Postfix
 
 READERS = "nogroup"
 MAIL_USER = "mail"
-PASSWORDS = {
-    "sandra.schuster@abc.com": "sandra-pw",
-    "peter.mueller@abc.com": "peter-pw",
-    "jana.meier@abc.com": "jana-pw",
-}
 PEOPLE_FILTER = "(&(objectClass=inetOrgPerson)(mail=%u))"
 PETER_ALIAS = "peter.m\u00fcller@abc.com"
 
@@ -347,9 +343,6 @@ def lmtp_rcpt(dc, rcpt, tag=None):
             pass
 
 
-PETER_DN = "uid=peter.mueller,ou=people,o=abc.com,dc=example,dc=org"
-
-
 def test_ascii_alias_lands_with_its_owner(stack):
     """An alias reaches its owner's storage both ways: through Postfix
     (virtual_alias_maps) and straight through Dovecot's LMTP (the sql
@@ -426,10 +419,6 @@ def test_replica_unreadable_defers(stack):
         os.chmod(stack.replica, 0o640)
     time.sleep(1.2)  # the daemon looks again a second later
     assert stack.rcpt("makler@abc.com")[0] == 250
-
-
-BUCHHALTUNG_DN = ("cn=buchhaltung@abc.com,ou=mailboxes,o=abc.com,"
-                  "dc=example,dc=org")
 
 
 def example_entry(dn):

@@ -36,6 +36,7 @@ import uuid
 import pytest
 
 from daemonutil import make_workdir
+from example import BUCHHALTUNG_DN, PASSWORDS, PEOPLE, SANDRA_DN
 from mgdovecot import CACHE_SECS, listed, make_plugin_dir, start_dovecot
 from replicafaults import damage, mend
 
@@ -43,18 +44,6 @@ from replicafaults import damage, mend
 # loaded machine.
 SETTLE = CACHE_SECS + 4
 
-PASSWORDS = {
-    "sandra.schuster@abc.com": "sandra-pw",
-    "jana.meier@abc.com": "jana-pw",
-    "peter.mueller@abc.com": "peter-pw",
-    "tom.berger@abc.com": "tom-pw",
-    "anna.schmidt@xyz.org": "anna-pw",
-    # In xyz.org's subtree, not in its employee group cn=staff.
-    "lena.wagner@xyz.org": "lena-pw",
-}
-PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
-SANDRA_DN = "uid=sandra.schuster," + PEOPLE
-BUCHHALTUNG_DN = "cn=buchhaltung@abc.com,ou=mailboxes,o=abc.com,dc=example,dc=org"
 ROOTS = {"company": "Company/", "shared": "Shared/", "private": "Private/"}
 
 

@@ -14,11 +14,8 @@ import time
 import pytest
 
 from daemonutil import kill_group
+from example import PEOPLE, PETER_DN as PETER, TOM_DN as TOM
 from slapd import Slapd
-
-PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
-PETER = "uid=peter.mueller," + PEOPLE
-TOM = "uid=tom.berger," + PEOPLE
 
 
 def share_ldif(name, grantee=TOM):

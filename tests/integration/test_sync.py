@@ -21,18 +21,11 @@ import time
 
 import pytest
 
-from slapd import Slapd, BASE, free_port
+from example import ABC, BASE, EXAMPLE_USERS, XYZ
+from example import ANNA_DN as ANNA, PETER_DN as PETER, SANDRA_DN as SANDRA
+from slapd import Slapd, free_port
 
-ABC = "o=abc.com," + BASE
-XYZ = "o=xyz.org," + BASE
-PETER = "uid=peter.mueller,ou=people," + ABC
-LOGINS = {
-    "sandra.schuster@abc.com", "jana.meier@abc.com", "peter.mueller@abc.com",
-    "tom.berger@abc.com", "anna.schmidt@xyz.org", "max.wolf@xyz.org",
-    "lena.wagner@xyz.org",
-}
-SANDRA = "uid=sandra.schuster,ou=people," + ABC
-ANNA = "uid=anna.schmidt,ou=people," + XYZ
+LOGINS = set(EXAMPLE_USERS)
 
 
 def mailgrants(build_dir, conf, *args, timeout=120):

@@ -67,33 +67,10 @@ MODULE_DIR = "/usr/lib/ldap"
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
 
-BASE = "dc=example,dc=org"
-ROOTDN = "cn=admin," + BASE
-ROOTPW = "admin-secret"
-SYNC_DN = "cn=mailgrants-sync," + BASE
-SYNC_PW = "sync-pw"
-ADMIN_DN = "cn=mailadmin," + BASE
-ADMIN_PW = "admin-pw"
-ADMINS_GROUP = "cn=mail-admins,ou=groups," + BASE
-
-# The mail users of examples/abc.ldif: login -> (DN, password).
-EXAMPLE_USERS = {
-    "sandra.schuster@abc.com":
-        ("uid=sandra.schuster,ou=people,o=abc.com," + BASE, "sandra-pw"),
-    "jana.meier@abc.com":
-        ("uid=jana.meier,ou=people,o=abc.com," + BASE, "jana-pw"),
-    "peter.mueller@abc.com":
-        ("uid=peter.mueller,ou=people,o=abc.com," + BASE, "peter-pw"),
-    "tom.berger@abc.com":
-        ("uid=tom.berger,ou=people,o=abc.com," + BASE, "tom-pw"),
-    "anna.schmidt@xyz.org":
-        ("uid=anna.schmidt,ou=people,o=xyz.org," + BASE, "anna-pw"),
-    "max.wolf@xyz.org":
-        ("uid=max.wolf,ou=people,o=xyz.org," + BASE, "max-pw"),
-    # In xyz.org's subtree, not in its employee group cn=staff.
-    "lena.wagner@xyz.org":
-        ("uid=lena.wagner,ou=people,o=xyz.org," + BASE, "lena-pw"),
-}
+# The example directory's names (tests/lib/example.py), here too for
+# the tests that import them from slapd.
+from example import (ADMIN_DN, ADMIN_PW, ADMINS_GROUP,  # noqa: E402,F401
+                     BASE, EXAMPLE_USERS, ROOTDN, ROOTPW, SYNC_DN, SYNC_PW)
 
 _DEFAULT = object()
 

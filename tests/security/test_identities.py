@@ -56,13 +56,11 @@ import uuid
 import pytest
 
 from daemonutil import kill_group, make_workdir, wait_for
+from example import SANDRA, SANDRA_DN
 from milter import Milter
 from policyd import Policyd
 from privsep import as_user, assert_ids, assert_reader_only, fds_of, \
     probe_as
-
-SANDRA = "sandra.schuster@abc.com"
-SANDRA_DN = "uid=sandra.schuster,ou=people,o=abc.com,dc=example,dc=org"
 
 
 def run(argv):
