@@ -10,6 +10,7 @@ kill_group(proc)       TERM, then KILL, a Popen and the process group it
                        leads when started with start_new_session=True
                        (only that group)
 reap_group(pgid)       wait for a process group to go, TERM, then KILL
+stop_all(*parts)       stop() each part, ignoring errors (a teardown)
 tail(path, n)          the last n lines of a log file, for error messages
 
 Daemon                 the base of the harnesses of mailgrants-policyd
@@ -156,6 +157,17 @@ def reap_group(pgid, grace=1.0, timeout=5.0):
                     pass
                 break
             time.sleep(0.02)
+
+
+def stop_all(*parts):
+    """stop() each of parts in turn (None is skipped), all of them even
+    when one raises: the teardown of a stack, maybe half started."""
+    for part in parts:
+        if part is not None:
+            try:
+                part.stop()
+            except Exception:
+                pass
 
 
 def tail(path, n=40):
