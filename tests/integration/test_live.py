@@ -15,6 +15,7 @@ Bounds are generous (10 s for the policy, cache time + 10 s for IMAP);
 the real latency is the benchmark's business.
 """
 
+import contextlib
 import imaplib
 import os
 import shutil
@@ -128,11 +129,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(build_dir, repo_dir):
-    env = Live(build_dir, repo_dir)
-    try:
+    with contextlib.closing(Live(build_dir, repo_dir)) as env:
         yield env
-    finally:
-        env.close()
 
 
 def test_share_and_unshare_reach_smtp_and_imap(live):
