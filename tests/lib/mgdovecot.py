@@ -75,9 +75,9 @@ def start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
     return dc
 
 
-def listed(m, pattern="*"):
-    typ, data = m.list('""', '"%s"' % pattern)
-    assert typ == "OK", data
+def list_names(data, error=AssertionError):
+    """The mailbox names of a LIST answer's data (imaplib's); a line
+    that is no LIST reply raises error."""
     names = []
     for line in data:
         if line is None:
@@ -85,9 +85,16 @@ def listed(m, pattern="*"):
         if isinstance(line, tuple):
             line = line[0] + line[1]
         mm = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) (.*)$', line)
-        assert mm, line
+        if not mm:
+            raise error("LIST: cannot parse %r" % line)
         name = mm.group(2)
         if name.startswith(b'"'):
             name = name[1:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
         names.append(name.decode())
     return names
+
+
+def listed(m, pattern="*"):
+    typ, data = m.list('""', '"%s"' % pattern)
+    assert typ == "OK", data
+    return list_names(data)
