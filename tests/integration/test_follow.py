@@ -99,14 +99,20 @@ def setup(build_dir, tmp_path):
         yield server, f, tmp_path
 
 
-def test_changes_arrive_and_go(setup):
-    server, f, _ = setup
+def share_arrives(server, f, name):
+    """Tom has no share of Peter's mailbox; then the share name, added
+    to the directory, reaches the follower's replica."""
     f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
                   "share_not_active")
-    rc, _, err = server.ldapadd(share_ldif("tom-now"), root=True)
+    rc, _, err = server.ldapadd(share_ldif(name), root=True)
     assert rc == 0, err
     f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
                   "shared_read_only")
+
+
+def test_changes_arrive_and_go(setup):
+    server, f, _ = setup
+    share_arrives(server, f, "tom-now")
     rc, _, err = server.ldapdelete("cn=tom-now," + PETER, root=True)
     assert rc == 0, err
     f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
@@ -166,12 +172,7 @@ def test_polling_without_syncprov(build_dir, tmp_path):
     with following(build_dir, tmp_path, syncprov=False, poll_interval=1) \
             as (server, f, conf):
         f.wait_log("polling")
-        f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                      "share_not_active")
-        rc, _, err = server.ldapadd(share_ldif("polled"), root=True)
-        assert rc == 0, err
-        f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                      "shared_read_only")
+        share_arrives(server, f, "polled")
         r = subprocess.run([f.bin, "-c", conf, "check"],
                            capture_output=True, text=True)
         assert "sync:      live (poll)" in r.stdout
