@@ -1308,6 +1308,15 @@ def remove_share(env, cn):
                                 root=True)
 
 
+def shutdown(m):
+    """Drop the IMAP session m (None: there is none), in any state."""
+    if m is not None:
+        try:
+            m.shutdown()
+        except Exception:
+            pass
+
+
 def open_copies(env, cn):
     """Sync; as Sandra, create the folder the copy loops fill and wait
     until the shared mailbox opens. Returns the folder's name."""
@@ -1418,11 +1427,7 @@ class Loop(threading.Thread):
             self.error = e
         finally:
             self.ready.set()
-            if m is not None:
-                try:
-                    m.shutdown()
-                except Exception:
-                    pass
+            shutdown(m)
 
 
 def revoke_once(env, run):
@@ -1482,11 +1487,7 @@ def revoke_once(env, run):
     finally:
         for t in loops:
             t.stop = True
-        if idle is not None:
-            try:
-                idle.shutdown()
-            except Exception:
-                pass
+        shutdown(idle)
         remove_share(env, cn)
 
 
@@ -1635,11 +1636,7 @@ def test_share_losing_l_or_r_ends_access(env, rights_after):
         finally:
             m2.logout()
     finally:
-        if m is not None:
-            try:
-                m.shutdown()
-            except Exception:
-                pass
+        shutdown(m)
         remove_share(env, cn)
         env.sync()
 
@@ -1861,11 +1858,7 @@ def test_revocation_cuts_a_message_being_sent(env):
         assert got < total - 8 * 1024 * 1024, (got, total)
         assert last - t_change <= REVOKE_BOUND + 3, last - t_change
     finally:
-        if m is not None:
-            try:
-                m.shutdown()
-            except Exception:
-                pass
+        shutdown(m)
         remove_share(env, cn)
         env.sync()
     time.sleep(0.3)

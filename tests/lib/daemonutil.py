@@ -183,7 +183,7 @@ class Daemon:
     """One of the project's daemons as a child process of a test.
 
     A subclass names the program and its log, and builds the command
-    line with argv(spec, user, *options):
+    line with make_argv(spec, user, *options):
 
         build/<program> --foreground -c conf --listen spec [--user user]
         [options...]
