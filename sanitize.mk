@@ -12,7 +12,7 @@
 #
 # Any report fails the run, whichever process wrote it: the test after
 # which it appeared fails, and the session at its end
-# (tests/lib/sanitizers.py, called from tests/integration/conftest.py).
+# (tests/lib/sanitizers.py, called from tests/conftest.py).
 # The Dovecot plugin is loaded into Dovecot's processes and is never
 # built with the sanitizers; its tests and the live directory test
 # (plugin and daemons together) stay on the normal build in

@@ -56,18 +56,10 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
 from daemonutil import tail  # noqa: E402
+from example import PASSWORDS  # noqa: E402,F401 (demo.py)
 
 STATE = "demo.state"
 CACHE_SECS = 2          # mailgrants_cache_secs of the sandbox's Dovecot
-PASSWORDS = {
-    "sandra.schuster@abc.com": "sandra-pw",
-    "jana.meier@abc.com": "jana-pw",
-    "peter.mueller@abc.com": "peter-pw",
-    "tom.berger@abc.com": "tom-pw",
-    "anna.schmidt@xyz.org": "anna-pw",
-    "max.wolf@xyz.org": "max-pw",
-    "lena.wagner@xyz.org": "lena-pw",
-}
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 STATE_KEYS = ("dir", "started", "starter", "procs")
 

@@ -105,7 +105,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
+from daemonutil import tail  # noqa: E402
 from dovecot import Dovecot, DovecotError  # noqa: E402
+from mgdovecot import list_names  # noqa: E402
 from slapd import Slapd, SlapdError  # noqa: E402
 
 GEN = os.path.join(HERE, "gen-directory.py")
@@ -145,15 +147,6 @@ class BenchDovecot(Dovecot):
         # takes the passwd-file as the passdb.
         super().__init__("ldap://127.0.0.1:9/", "cn=unused", "unused",
                          passwd_file=passwd_file, **kw)
-
-
-def tail(path, n=20):
-    """tail - the last n lines of a file, for error messages"""
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError as e:
-        return "(%s: %s)" % (path, e.strerror)
 
 
 def mkdir(path):
@@ -360,24 +353,6 @@ def check(r, what):
     return r[1]
 
 
-def list_names(data):
-    """list_names - mailbox names of a LIST answer"""
-    names = []
-    for line in data:
-        if line is None:
-            continue
-        if isinstance(line, tuple):
-            line = line[0] + line[1]
-        m = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) (.*)$', line)
-        if not m:
-            raise BenchError("LIST: cannot parse %r" % line)
-        name = m.group(2)
-        if name.startswith(b'"'):
-            name = name[1:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
-        names.append(name.decode())
-    return names
-
-
 def session(c, messages):
     """session - one IMAP session; (seconds, [seconds per PHASES],
     LIST names)"""
@@ -389,7 +364,8 @@ def session(c, messages):
         marks.append(clock())
         check(m.namespace(), "%s NAMESPACE" % c.name)
         marks.append(clock())
-        names = list_names(check(m.list('""', '"*"'), "%s LIST" % c.name))
+        names = list_names(check(m.list('""', '"*"'), "%s LIST" % c.name),
+                           BenchError)
         marks.append(clock())
         data = check(m.select(c.select), "%s SELECT %s"
                      % (c.name, c.select))

@@ -53,7 +53,6 @@ import argparse
 import os
 import pwd
 import re
-import shutil
 import subprocess
 import sys
 
@@ -62,12 +61,11 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 sys.path.insert(0, HERE)
 
-from daemonutil import kill_group, make_workdir, unix_open, wait_for  # noqa: E402,E501
+from daemonutil import kill_group, unix_open, wait_for  # noqa: E402
 from dovecot import Dovecot, write_passwd_file  # noqa: E402
-from milter import Milter  # noqa: E402
-from policyd import Policyd  # noqa: E402
 from postfix import Postfix  # noqa: E402
 from slapd import Slapd  # noqa: E402
+from stack import Stack  # noqa: E402
 from smtpbench import (CpuMeter, cpu_us, loadavg, login_text,  # noqa: E402
                        median, met, run_load, spread)
 
@@ -169,7 +167,6 @@ def main():
             sys.exit("bench-milter: %s/%s not built (make "
                      "bench-milter builds everything)" % (build, exe))
 
-    wd = make_workdir("mg-bench-milter-")
     parts = []
     try:
         slapd = Slapd()
@@ -177,15 +174,20 @@ def main():
         rc, out, err = slapd.ldapadd(EXAMPLE_NET, root=True)
         if rc != 0:
             raise RuntimeError("ldapadd: %s %s" % (out, err))
-        conf = os.path.join(wd, "mailgrants.conf")
-        db = os.path.join(wd, "grants.db")
-        slapd.write_config(conf, replica=db, replica_group="nogroup")
-        os.chmod(conf, 0o644)
-        r = subprocess.run([os.path.join(build, "mailgrants"), "-c", conf,
-                            "sync", "--once"], capture_output=True,
-                           text=True, timeout=120)
-        if r.returncode != 0:
-            raise RuntimeError("sync: %s" % r.stderr)
+
+        def dovecot(stack):
+            dcdir = stack.subdir("dovecot")
+            passwd = write_passwd_file(os.path.join(dcdir, "passwd"),
+                                       [LOAD_LOGIN], LOAD_PASSWORD)
+            return Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
+                           workdir=dcdir, passwd_file=passwd).start()
+        # slapd, the replica, Dovecot, policyd and the milter
+        # (tests/lib/stack.py); the three Postfix instances below.
+        stack = Stack(slapd, build, prefix="mg-bench-milter-",
+                      dovecot=dovecot, postfix=False)
+        parts.append(stack.close)
+        wd, dc = stack.wd, stack.dc
+        policyd, milter = stack.policyd, stack.milter
         pairs = os.path.join(wd, "pairs")
         with open(pairs, "w") as f:
             f.write("%s %s\n" % (LOAD_LOGIN, LOAD_LOGIN))
@@ -194,19 +196,6 @@ def main():
             f.write(LOAD_PASSWORD + "\n")
         os.chmod(password_file, 0o600)
 
-        dcdir = os.path.join(wd, "dovecot")
-        os.makedirs(dcdir)
-        os.chmod(dcdir, 0o755)
-        passwd = write_passwd_file(os.path.join(dcdir, "passwd"),
-                                   [LOAD_LOGIN], LOAD_PASSWORD)
-        dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw, workdir=dcdir,
-                     passwd_file=passwd)
-        dc.start()
-        parts.append(dc.stop)
-        policyd = Policyd(build, conf, wd)
-        parts.append(policyd.stop)
-        milter = Milter(build, conf, wd)
-        parts.append(milter.stop)
         trivial, trivial_spec = start_trivial_milter(build, wd)
         parts.append(lambda: kill_group(trivial))
 
@@ -340,7 +329,6 @@ def main():
                 stop()
             except Exception as e:  # keep cleaning up
                 print("bench-milter: cleanup: %s" % e, file=sys.stderr)
-        shutil.rmtree(wd, ignore_errors=True)
 
 
 def report(runs, cpu_cols):

@@ -61,6 +61,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
+from daemonutil import tail  # noqa: E402
 from slapd import Slapd, SlapdError  # noqa: E402
 
 GEN = os.path.join(HERE, "gen-directory.py")
@@ -93,15 +94,6 @@ GOAL_DECIDE_US = 1000.0
 
 class BenchError(RuntimeError):
     """A step of the benchmark failed (not a timing: an error)."""
-
-
-def tail(path, n=20):
-    """tail - the last n lines of a file, for error messages"""
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError as e:
-        return "(%s: %s)" % (path, e.strerror)
 
 
 def measure(argv, log, stdout=None):

@@ -36,12 +36,12 @@ import pytest
 
 from daemonutil import free_port, make_workdir, wait_for
 from dovecot import Dovecot
+from example import PASSWORDS, SANDRA
 from mgdovecot import make_plugin_dir, plugin_conf
 from thunderbird import (Thunderbird, imap_exchanges, missing_tools,
                          rawlog_lines, wait_quiet)
 
-SANDRA = "sandra.schuster@abc.com"
-SANDRA_PW = "sandra-pw"
+SANDRA_PW = PASSWORDS[SANDRA]
 # Sandra's mailboxes besides her own (README, "What Sandra gets").
 MAILBOXES = [("Company", "info@abc.com"), ("Private", "makler@abc.com"),
              ("Shared", "peter.mueller@abc.com")]

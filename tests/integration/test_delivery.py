@@ -22,6 +22,7 @@ the package's mailgrants-read; the files are changed only in that name
 and in paths.
 """
 
+import contextlib
 import grp
 import imaplib
 import os
@@ -35,19 +36,15 @@ import uuid
 
 import pytest
 
-from daemonutil import make_workdir, wait_for
+from daemonutil import make_workdir, stop_all, wait_for
 from dovecot import Dovecot
+from example import BUCHHALTUNG_DN, PASSWORDS, PETER_DN
 from mgdovecot import in_maildir, listed, make_plugin_dir, plugin_conf
 from policyd import Policyd
 from postfix import Postfix
 
 READERS = "nogroup"
 MAIL_USER = "mail"
-PASSWORDS = {
-    "sandra.schuster@abc.com": "sandra-pw",
-    "peter.mueller@abc.com": "peter-pw",
-    "jana.meier@abc.com": "jana-pw",
-}
 PEOPLE_FILTER = "(&(objectClass=inetOrgPerson)(mail=%u))"
 PETER_ALIAS = "peter.m\u00fcller@abc.com"
 
@@ -176,12 +173,7 @@ class Stack:
         assert r.returncode == 0, "sync failed: %s%s" % (r.stdout, r.stderr)
 
     def close(self):
-        for part in (self.pf, self.dc, self.policyd):
-            if part is not None:
-                try:
-                    part.stop()
-                except Exception:
-                    pass
+        stop_all(self.pf, self.dc, self.policyd)
         shutil.rmtree(self.wd, ignore_errors=True)
 
     def diagnostics(self):
@@ -195,39 +187,25 @@ class Stack:
         """One SMTP transaction on the port-25 service: the RCPT TO
         reply (code, text); with 250 the message (Subject: tag) is
         sent."""
-        s = smtplib.SMTP("127.0.0.1", self.pf.mx_port, timeout=30)
-        try:
-            s.ehlo("client.example.net")
-            opts = ["SMTPUTF8"] if not rcpt.isascii() else []
-            code, text = s.mail("kunde@example.net", opts)
-            assert code == 250, (code, text)
-            code, text = s.rcpt(rcpt)
-            if code == 250 and tag is not None:
-                # An ASCII To: header: Dovecot 2.3's LMTP offers no
-                # SMTPUTF8, and Postfix returns a message with UTF-8
-                # headers rather than pass it (5.6.7), with or without
-                # mailgrants (README "Delivery"). The envelope stays
-                # UTF-8: that is what the lookups must resolve.
-                to = rcpt if rcpt.isascii() else "undisclosed-recipients:;"
-                body = ("From: kunde@example.net\r\nTo: %s\r\n"
-                        "Subject: %s\r\n\r\nhello\r\n" % (to, tag))
-                dcode, dtext = s.data(body.encode("utf-8"))
-                assert dcode == 250, (dcode, dtext)
-            return code, text.decode("utf-8", "replace")
-        finally:
-            try:
-                s.quit()
-            except Exception:
-                pass
+        body = None
+        if tag is not None:
+            # An ASCII To: header: Dovecot 2.3's LMTP offers no
+            # SMTPUTF8, and Postfix returns a message with UTF-8
+            # headers rather than pass it (5.6.7), with or without
+            # mailgrants (README "Delivery"). The envelope stays
+            # UTF-8: that is what the lookups must resolve.
+            to = rcpt if rcpt.isascii() else "undisclosed-recipients:;"
+            body = ("From: kunde@example.net\r\nTo: %s\r\n"
+                    "Subject: %s\r\n\r\nhello\r\n" % (to, tag))
+        return transaction(smtplib.SMTP("127.0.0.1", self.pf.mx_port,
+                                        timeout=30),
+                           "client.example.net", rcpt, body)
 
 
 @pytest.fixture(scope="module")
 def stack(slapd, build_dir, repo_dir):
-    s = Stack(slapd, build_dir, repo_dir)
-    try:
+    with contextlib.closing(Stack(slapd, build_dir, repo_dir)) as s:
         yield s
-    finally:
-        s.close()
 
 
 def wait_stored(stack, maildir, tag):
@@ -313,17 +291,18 @@ def test_unknown_address_refused(stack):
     assert "User unknown in virtual mailbox table" in text
 
 
-def lmtp_rcpt(dc, rcpt, tag=None):
-    """One LMTP transaction straight to Dovecot: the RCPT reply."""
-    s = smtplib.LMTP("127.0.0.1", dc.lmtp_port, timeout=30)
+def transaction(s, helo, rcpt, body=None):
+    """On the SMTP or LMTP connection s: EHLO helo, MAIL FROM
+    kunde@example.net (SMTPUTF8 for a UTF-8 rcpt), RCPT TO rcpt and,
+    when that is accepted and there is a body, DATA (which must be
+    accepted); QUIT. Returns the RCPT reply (code, text)."""
     try:
-        s.ehlo("mx.example.org")
+        s.ehlo(helo)
         opts = ["SMTPUTF8"] if not rcpt.isascii() else []
         code, text = s.mail("kunde@example.net", opts)
         assert code == 250, (code, text)
         code, text = s.rcpt(rcpt)
-        if code == 250 and tag is not None:
-            body = "Subject: %s\r\n\r\nhello\r\n" % tag
+        if code == 250 and body is not None:
             dcode, dtext = s.data(body.encode("utf-8"))
             assert dcode == 250, (dcode, dtext)
         return code, text.decode("utf-8", "replace")
@@ -334,7 +313,11 @@ def lmtp_rcpt(dc, rcpt, tag=None):
             pass
 
 
-PETER_DN = "uid=peter.mueller,ou=people,o=abc.com,dc=example,dc=org"
+def lmtp_rcpt(dc, rcpt, tag=None):
+    """One LMTP transaction straight to Dovecot: the RCPT reply."""
+    body = None if tag is None else "Subject: %s\r\n\r\nhello\r\n" % tag
+    return transaction(smtplib.LMTP("127.0.0.1", dc.lmtp_port, timeout=30),
+                       "mx.example.org", rcpt, body)
 
 
 def test_ascii_alias_lands_with_its_owner(stack):
@@ -413,10 +396,6 @@ def test_replica_unreadable_defers(stack):
         os.chmod(stack.replica, 0o640)
     time.sleep(1.2)  # the daemon looks again a second later
     assert stack.rcpt("makler@abc.com")[0] == 250
-
-
-BUCHHALTUNG_DN = ("cn=buchhaltung@abc.com,ou=mailboxes,o=abc.com,"
-                  "dc=example,dc=org")
 
 
 def example_entry(dn):

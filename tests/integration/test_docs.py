@@ -47,9 +47,6 @@ def test_man_renders_without_warnings(page):
 # ---------------------------------------------- the guide, kept true
 
 import re  # noqa: E402
-import sys  # noqa: E402
-
-sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
 README = os.path.join(REPO, "README.md")
 README_DEBIAN = os.path.join(REPO, "debian", "mailgrants.README.Debian")

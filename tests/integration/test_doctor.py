@@ -30,6 +30,7 @@ naming the setting to change, and puts the thing back:
 - a sample smaller than the directory is said to be one.
 """
 
+import contextlib
 import grp
 import os
 import pwd
@@ -40,7 +41,7 @@ import subprocess
 
 import pytest
 
-from daemonutil import make_workdir
+from daemonutil import make_workdir, stop_all
 from milter import Milter
 from mgdovecot import make_plugin_dir, start_dovecot
 from policyd import Policyd
@@ -95,12 +96,7 @@ class Stack:
             raise
 
     def close(self):
-        for part in (self.pf, self.dc, self.milter, self.policyd):
-            if part is not None:
-                try:
-                    part.stop()
-                except Exception:
-                    pass
+        stop_all(self.pf, self.dc, self.milter, self.policyd)
         shutil.rmtree(self.wd, ignore_errors=True)
 
     def run(self, *args):
@@ -163,11 +159,8 @@ class Stack:
 def stack(slapd, build_dir, repo_dir):
     if os.geteuid() != 0:
         pytest.fail("the doctor's identity probes need root, as CI runs")
-    s = Stack(slapd, build_dir, repo_dir)
-    try:
+    with contextlib.closing(Stack(slapd, build_dir, repo_dir)) as s:
         yield s
-    finally:
-        s.close()
 
 
 def healthy(stack):
@@ -217,48 +210,41 @@ def test_sample_is_said(stack):
     assert "a random sample of 3 of %d" % len(stack.addresses) in r.stdout
 
 
-def test_policy_after_permit(stack):
+# A setting of the submission service in master.cf that doctor must
+# find: (id, the -o setting, the warning, the fix), %(svc)s the service
+# (as a regular expression), %(sock)s the policy daemon's socket.
+MASTER_CF_BREAKAGES = [
+    ("policy-after-permit",
+     "smtpd_sender_restrictions=permit_sasl_authenticated,"
+     "check_policy_service,unix:%(sock)s",
+     r"WARNING: service %(svc)s: smtpd_sender_restrictions has "
+     r"permit_sasl_authenticated before check_policy_service",
+     r"-> master\.cf, service %(svc)s \(inet\): -o \{ "
+     r"smtpd_sender_restrictions = check_policy_service "
+     r"unix:\S+, permit_sasl_authenticated \}"),
+    ("no-policy-check",
+     "smtpd_sender_restrictions=",
+     r"WARNING: service %(svc)s \(SASL on\) runs no check_policy_service",
+     r"-> master\.cf, service %(svc)s \(inet\): -o \{ "
+     r"smtpd_sender_restrictions = check_policy_service "
+     r"unix:private/mailgrants \}"),
+    ("milter-default-accept",
+     "milter_default_action=accept",
+     r"WARNING: service %(svc)s: milter_default_action = accept",
+     r"-> master\.cf, service %(svc)s \(inet\): -o \{ "
+     r"milter_default_action = tempfail \}"),
+]
+
+
+@pytest.mark.parametrize("setting,warning,fix",
+                         [b[1:] for b in MASTER_CF_BREAKAGES],
+                         ids=[b[0] for b in MASTER_CF_BREAKAGES])
+def test_master_cf_breakage(stack, setting, warning, fix):
+    names = {"svc": re.escape(stack.svc), "sock": stack.policy_sock}
     saved = stack.master_cf()
     try:
-        stack.postconf_P("smtpd_sender_restrictions=permit_sasl_"
-                         "authenticated,check_policy_service,unix:"
-                         + stack.policy_sock)
-        broken(stack,
-               r"WARNING: service %s: smtpd_sender_restrictions has "
-               r"permit_sasl_authenticated before check_policy_service"
-               % re.escape(stack.svc),
-               r"-> master\.cf, service %s \(inet\): -o \{ "
-               r"smtpd_sender_restrictions = check_policy_service "
-               r"unix:\S+, permit_sasl_authenticated \}"
-               % re.escape(stack.svc))
-    finally:
-        stack.master_cf(saved)
-    healthy(stack)
-
-
-def test_no_policy_check(stack):
-    saved = stack.master_cf()
-    try:
-        stack.postconf_P("smtpd_sender_restrictions=")
-        broken(stack, r"WARNING: service %s \(SASL on\) runs no "
-               r"check_policy_service" % re.escape(stack.svc),
-               r"-> master\.cf, service %s \(inet\): -o \{ "
-               r"smtpd_sender_restrictions = check_policy_service "
-               r"unix:private/mailgrants \}" % re.escape(stack.svc))
-    finally:
-        stack.master_cf(saved)
-    healthy(stack)
-
-
-def test_milter_default_accept(stack):
-    saved = stack.master_cf()
-    try:
-        stack.postconf_P("milter_default_action=accept")
-        broken(stack, r"WARNING: service %s: milter_default_action = "
-               r"accept" % re.escape(stack.svc),
-               r"-> master\.cf, service %s \(inet\): -o \{ "
-               r"milter_default_action = tempfail \}"
-               % re.escape(stack.svc))
+        stack.postconf_P(setting % names)
+        broken(stack, warning % names, fix % names)
     finally:
         stack.master_cf(saved)
     healthy(stack)

@@ -38,6 +38,7 @@ import uuid
 import pytest
 
 from daemonutil import make_workdir
+from example import BUCHHALTUNG_DN, PASSWORDS, PEOPLE, SANDRA_DN
 from mgdovecot import CACHE_SECS, listed, make_plugin_dir, start_dovecot
 from replicafaults import damage, mend
 
@@ -45,18 +46,6 @@ from replicafaults import damage, mend
 # loaded machine.
 SETTLE = CACHE_SECS + 4
 
-PASSWORDS = {
-    "sandra.schuster@abc.com": "sandra-pw",
-    "jana.meier@abc.com": "jana-pw",
-    "peter.mueller@abc.com": "peter-pw",
-    "tom.berger@abc.com": "tom-pw",
-    "anna.schmidt@xyz.org": "anna-pw",
-    # In xyz.org's subtree, not in its employee group cn=staff.
-    "lena.wagner@xyz.org": "lena-pw",
-}
-PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
-SANDRA_DN = "uid=sandra.schuster," + PEOPLE
-BUCHHALTUNG_DN = "cn=buchhaltung@abc.com,ou=mailboxes,o=abc.com,dc=example,dc=org"
 ROOTS = {"company": "Company/", "shared": "Shared/", "private": "Private/"}
 
 
@@ -1359,6 +1348,41 @@ def share_ldif(cn, rights, grantee_dn=SANDRA_DN, owner_dn=BUCHHALTUNG_DN,
             % (cn, owner_dn, cn, grantee_dn, rights, extra))
 
 
+def add_share(env, cn, rights, **kw):
+    """Add the share entry share_ldif(cn, rights, ...) as the rootdn."""
+    rc, out, err = env.slapd.ldapadd(share_ldif(cn, rights, **kw), root=True)
+    assert rc == 0, out + err
+
+
+def remove_share(env, cn):
+    """Delete the share cn of buchhaltung@abc.com; (rc, out, err)."""
+    return env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN),
+                                root=True)
+
+
+def shutdown(m):
+    """Drop the IMAP session m (None: there is none), in any state."""
+    if m is not None:
+        try:
+            m.shutdown()
+        except Exception:
+            pass
+
+
+def open_copies(env, cn):
+    """Sync; as Sandra, create the folder the copy loops fill and wait
+    until the shared mailbox opens. Returns the folder's name."""
+    env.sync()
+    m = env.imap("sandra.schuster@abc.com")
+    try:
+        folder = "Copies-" + cn
+        assert ok(m.create(folder))
+        assert wait_until(lambda: ok(m.select(REVOKE_BOX, readonly=True)))
+    finally:
+        m.logout()
+    return folder
+
+
 class Loop(threading.Thread):
     """One session that repeats a command on REVOKE_BOX until the
     server refuses it (tagged NO/BAD, BYE, or a closed connection).
@@ -1455,11 +1479,7 @@ class Loop(threading.Thread):
             self.error = e
         finally:
             self.ready.set()
-            if m is not None:
-                try:
-                    m.shutdown()
-                except Exception:
-                    pass
+            shutdown(m)
 
 
 def revoke_once(env, run):
@@ -1467,20 +1487,11 @@ def revoke_once(env, run):
     cn = "revoke-%d-%s" % (run, uuid.uuid4().hex[:6])
     marker = "revoke-" + uuid.uuid4().hex[:8]
     env.lmtp(["buchhaltung@abc.com"], marker)
-    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lr"), root=True)
-    assert rc == 0, out + err
+    add_share(env, cn, "lr")
     loops = []
     idle = None
     try:
-        env.sync()
-        m = env.imap("sandra.schuster@abc.com")
-        try:
-            folder = "Copies-" + cn
-            assert ok(m.create(folder))
-            assert wait_until(lambda: ok(m.select(REVOKE_BOX,
-                                                  readonly=True)))
-        finally:
-            m.logout()
+        folder = open_copies(env, cn)
         loops = [Loop(env, kind, marker, folder)
                  for kind in ("fetch", "copy", "pipe", "late-fetch",
                               "late-copy")]
@@ -1500,8 +1511,7 @@ def revoke_once(env, run):
                 (t.kind, t.refused, t.error)
             assert t.count > 0 or t.kind.startswith("late-"), t.kind
         t_start = time.monotonic()
-        rc, out, err = env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN),
-                                            root=True)
+        rc, out, err = remove_share(env, cn)
         assert rc == 0, out + err
         env.sync()
         t_change = time.monotonic()
@@ -1529,12 +1539,8 @@ def revoke_once(env, run):
     finally:
         for t in loops:
             t.stop = True
-        if idle is not None:
-            try:
-                idle.shutdown()
-            except Exception:
-                pass
-        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        shutdown(idle)
+        remove_share(env, cn)
 
 
 def test_revocation_bound_while_loops_fetch_and_copy(env):
@@ -1587,9 +1593,7 @@ def test_share_rights_never_admin_and_shares_add_up(env):
            "letters-b-" + uuid.uuid4().hex[:6]]
     m = env.imap("sandra.schuster@abc.com")
     try:
-        rc, out, err = env.slapd.ldapadd(share_ldif(cns[0], "lra"),
-                                         root=True)
-        assert rc == 0, out + err
+        add_share(env, cns[0], "lra")
         env.sync()
         assert wait_until(lambda: rights_now(m, name) != ""), \
             "share not visible"
@@ -1603,9 +1607,7 @@ def test_share_rights_never_admin_and_shares_add_up(env):
         assert r[0] == "NO" and "[NOPERM]" in text(r), r
 
         # a second share with other letters: the union
-        rc, out, err = env.slapd.ldapadd(share_ldif(cns[1], "swi"),
-                                         root=True)
-        assert rc == 0, out + err
+        add_share(env, cns[1], "swi")
         env.sync()
         want = "".join(sorted("lrswi"))
         assert wait_until(lambda: rights_now(m, name) == want), \
@@ -1617,8 +1619,7 @@ def test_share_rights_never_admin_and_shares_add_up(env):
     finally:
         m.logout()
         for cn in cns:
-            env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN),
-                                 root=True)
+            remove_share(env, cn)
         env.sync()
 
 
@@ -1626,8 +1627,7 @@ def test_share_without_r_is_a_drop_box(env):
     """"li": listed, APPEND works, nothing can be read; the checks
     that end a mailbox without "r" must not get in APPEND's way."""
     cn = "drop-" + uuid.uuid4().hex[:6]
-    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "li"), root=True)
-    assert rc == 0, out + err
+    add_share(env, cn, "li")
     m = None
     try:
         env.sync()
@@ -1643,7 +1643,7 @@ def test_share_without_r_is_a_drop_box(env):
     finally:
         if m is not None:
             m.logout()
-        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        remove_share(env, cn)
         env.sync()
 
 
@@ -1655,8 +1655,7 @@ def test_share_losing_l_or_r_ends_access(env, rights_after):
     cn = "lose-%s-%s" % (rights_after, uuid.uuid4().hex[:6])
     marker = "lose-" + uuid.uuid4().hex[:8]
     env.lmtp(["buchhaltung@abc.com"], marker)
-    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lrs"), root=True)
-    assert rc == 0, out + err
+    add_share(env, cn, "lrs")
     m = None
     try:
         env.sync()
@@ -1689,12 +1688,8 @@ def test_share_losing_l_or_r_ends_access(env, rights_after):
         finally:
             m2.logout()
     finally:
-        if m is not None:
-            try:
-                m.shutdown()
-            except Exception:
-                pass
-        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        shutdown(m)
+        remove_share(env, cn)
         env.sync()
 
 
@@ -1820,21 +1815,11 @@ def test_share_not_after_passes_in_open_sessions(env):
     # Time for the setup below on a loaded machine, before the window
     # closes.
     not_after = int(time.time()) + 10
-    rc, out, err = env.slapd.ldapadd(share_ldif(
-        cn, "lr", extra="mailgrantsNotAfter: %s\n" % time.strftime(
-            "%Y%m%d%H%M%SZ", time.gmtime(not_after))), root=True)
-    assert rc == 0, out + err
+    add_share(env, cn, "lr", extra="mailgrantsNotAfter: %s\n" % time.strftime(
+        "%Y%m%d%H%M%SZ", time.gmtime(not_after)))
     loops = []
     try:
-        env.sync()
-        m = env.imap("sandra.schuster@abc.com")
-        try:
-            folder = "Copies-" + cn
-            assert ok(m.create(folder))
-            assert wait_until(lambda: ok(m.select(REVOKE_BOX,
-                                                  readonly=True)))
-        finally:
-            m.logout()
+        folder = open_copies(env, cn)
         assert time.time() < not_after - 1, "setup too slow"
         # the window ends at the end of its last second
         t_end = time.monotonic() + (not_after + 1 - time.time())
@@ -1865,7 +1850,7 @@ def test_share_not_after_passes_in_open_sessions(env):
     finally:
         for t in loops:
             t.stop = True
-        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        remove_share(env, cn)
         env.sync()
 
 
@@ -1886,8 +1871,7 @@ def test_revocation_cuts_a_message_being_sent(env):
                           msg) == {}
     finally:
         s.quit()
-    rc, out, err = env.slapd.ldapadd(share_ldif(cn, "lr"), root=True)
-    assert rc == 0, out + err
+    add_share(env, cn, "lr")
     m = None
     try:
         env.sync()
@@ -1915,8 +1899,7 @@ def test_revocation_cuts_a_message_being_sent(env):
             got += len(chunk)
             last = time.monotonic()
             if t_change is None and got >= 4 * 1024 * 1024:
-                rc, out, err = env.slapd.ldapdelete(
-                    "cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+                rc, out, err = remove_share(env, cn)
                 assert rc == 0, out + err
                 env.sync()
                 t_change = time.monotonic()
@@ -1927,12 +1910,8 @@ def test_revocation_cuts_a_message_being_sent(env):
         assert got < total - 8 * 1024 * 1024, (got, total)
         assert last - t_change <= REVOKE_BOUND + 3, last - t_change
     finally:
-        if m is not None:
-            try:
-                m.shutdown()
-            except Exception:
-                pass
-        env.slapd.ldapdelete("cn=%s,%s" % (cn, BUCHHALTUNG_DN), root=True)
+        shutdown(m)
+        remove_share(env, cn)
         env.sync()
     time.sleep(0.3)
     assert "Access to this mailbox has ended" in env.dc.log_text()

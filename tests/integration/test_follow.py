@@ -4,6 +4,7 @@ resume, including a change made while the sync was away), a killed
 full sync leaves the previous replica whole, a directory without
 syncprov is polled, and check says whether the sync is live."""
 
+import contextlib
 import json
 import os
 import signal
@@ -13,11 +14,9 @@ import time
 
 import pytest
 
+from daemonutil import kill_group
+from example import PEOPLE, PETER_DN as PETER, TOM_DN as TOM
 from slapd import Slapd
-
-PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
-PETER = "uid=peter.mueller," + PEOPLE
-TOM = "uid=tom.berger," + PEOPLE
 
 
 def share_ldif(name, grantee=TOM):
@@ -41,13 +40,8 @@ class Follower:
                                      stderr=self.log)
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None and self.proc.returncode is None:
+            kill_group(self.proc, term_timeout=10.0, sig=sig)
 
     def text(self):
         self.log.flush()
@@ -81,28 +75,44 @@ class Follower:
         raise AssertionError("no %r in the log:\n%s" % (text, self.text()))
 
 
+@contextlib.contextmanager
+def following(build_dir, tmp_path, syncprov=True, **conf_keys):
+    """A private slapd (Slapd(syncprov=syncprov)), a mailgrants.conf in
+    tmp_path reading it into tmp_path/grants.db (conf_keys added), and
+    a running Follower: (server, follower, conf path). Both stop when
+    the block ends."""
+    with Slapd(syncprov=syncprov) as server:
+        conf = str(tmp_path / "mailgrants.conf")
+        server.write_config(conf, replica=str(tmp_path / "grants.db"),
+                            **conf_keys)
+        f = Follower(build_dir, conf)
+        f.start()
+        try:
+            yield server, f, conf
+        finally:
+            f.stop()
+
+
 @pytest.fixture
 def setup(build_dir, tmp_path):
-    server = Slapd()
-    conf = str(tmp_path / "mailgrants.conf")
-    server.write_config(conf, replica=str(tmp_path / "grants.db"))
-    f = Follower(build_dir, conf)
-    f.start()
-    try:
+    with following(build_dir, tmp_path) as (server, f, _conf):
         yield server, f, tmp_path
-    finally:
-        f.stop()
-        server.close()
+
+
+def share_arrives(server, f, name):
+    """Tom has no share of Peter's mailbox; then the share name, added
+    to the directory, reaches the follower's replica."""
+    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                  "share_not_active")
+    rc, _, err = server.ldapadd(share_ldif(name), root=True)
+    assert rc == 0, err
+    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                  "shared_read_only")
 
 
 def test_changes_arrive_and_go(setup):
     server, f, _ = setup
-    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                  "share_not_active")
-    rc, _, err = server.ldapadd(share_ldif("tom-now"), root=True)
-    assert rc == 0, err
-    f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                  "shared_read_only")
+    share_arrives(server, f, "tom-now")
     rc, _, err = server.ldapdelete("cn=tom-now," + PETER, root=True)
     assert rc == 0, err
     f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
@@ -159,25 +169,13 @@ def test_resume_from_cookie(setup):
 
 
 def test_polling_without_syncprov(build_dir, tmp_path):
-    with Slapd(syncprov=False) as server:
-        conf = str(tmp_path / "mailgrants.conf")
-        server.write_config(conf, replica=str(tmp_path / "grants.db"),
-                            poll_interval=1)
-        f = Follower(build_dir, conf)
-        f.start()
-        try:
-            f.wait_log("polling")
-            f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                          "share_not_active")
-            rc, _, err = server.ldapadd(share_ldif("polled"), root=True)
-            assert rc == 0, err
-            f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                          "shared_read_only")
-            r = subprocess.run([f.bin, "-c", conf, "check"],
-                               capture_output=True, text=True)
-            assert "sync:      live (poll)" in r.stdout
-        finally:
-            f.stop()
+    with following(build_dir, tmp_path, syncprov=False, poll_interval=1) \
+            as (server, f, conf):
+        f.wait_log("polling")
+        share_arrives(server, f, "polled")
+        r = subprocess.run([f.bin, "-c", conf, "check"],
+                           capture_output=True, text=True)
+        assert "sync:      live (poll)" in r.stdout
 
 
 def test_killed_full_sync_leaves_old_replica_whole(build_dir, tmp_path):
@@ -229,21 +227,15 @@ def test_heartbeat_keeps_an_idle_replica_current(build_dir, tmp_path):
     the live follower's heartbeat keeps the replica current (check exits
     0, says live); once the follower is gone, it ages out (check exits
     2 and says why)."""
-    with Slapd() as server:
-        conf = str(tmp_path / "mailgrants.conf")
-        server.write_config(conf, replica=str(tmp_path / "grants.db"),
-                            replica_max_age=8)
-        f = Follower(build_dir, conf)
-        f.start()
-        try:
-            f.wait_log("replica updated")
-            time.sleep(12)      # past max age; heartbeats every 5 s
-            r = subprocess.run([f.bin, "-c", conf, "check"],
-                               capture_output=True, text=True)
-            assert r.returncode == 0, r.stdout + r.stderr
-            assert "sync:      live (persist)" in r.stdout
-        finally:
-            f.stop()
+    with following(build_dir, tmp_path, replica_max_age=8) \
+            as (server, f, conf):
+        f.wait_log("replica updated")
+        time.sleep(12)      # past max age; heartbeats every 5 s
+        r = subprocess.run([f.bin, "-c", conf, "check"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "sync:      live (persist)" in r.stdout
+        f.stop()
         time.sleep(9)
         r = subprocess.run([f.bin, "-c", conf, "check"], capture_output=True,
                            text=True)
@@ -305,22 +297,15 @@ def hang_and_resume(server, f, conf, mode):
 
 
 def test_hung_directory_noticed_persist(build_dir, tmp_path):
-    with Slapd() as server:
-        conf = str(tmp_path / "mailgrants.conf")
-        server.write_config(conf, replica=str(tmp_path / "grants.db"),
-                            ldap_network_timeout=2)
-        f = Follower(build_dir, conf)
-        f.start()
-        try:
-            f.wait_log("replica updated")
-            hang_and_resume(server, f, conf, "persist")
-            # Still following: a change arrives.
-            rc, _, err = server.ldapadd(share_ldif("after-hang"), root=True)
-            assert rc == 0, err
-            f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                          "shared_read_only", timeout=30)
-        finally:
-            f.stop()
+    with following(build_dir, tmp_path, ldap_network_timeout=2) \
+            as (server, f, conf):
+        f.wait_log("replica updated")
+        hang_and_resume(server, f, conf, "persist")
+        # Still following: a change arrives.
+        rc, _, err = server.ldapadd(share_ldif("after-hang"), root=True)
+        assert rc == 0, err
+        f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                      "shared_read_only", timeout=30)
 
 
 def test_poll_mode_heartbeat_and_hang(build_dir, tmp_path):
@@ -328,31 +313,25 @@ def test_poll_mode_heartbeat_and_hang(build_dir, tmp_path):
     healthy follower is live all through the interval, not only for
     the 30 s after each read, because it beats between the reads; and
     a hung directory is noticed between the reads too."""
-    with Slapd(syncprov=False) as server:
-        conf = str(tmp_path / "mailgrants.conf")
-        replica = str(tmp_path / "grants.db")
-        server.write_config(conf, replica=replica, poll_interval=60,
-                            ldap_network_timeout=2)
-        f = Follower(build_dir, conf)
-        f.start()
-        try:
-            f.wait_log("polling")
-            f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
-                          "share_not_active")
-            first = int(meta(replica)["last_success"])
-            # Past the 30 s a full read's heartbeat alone would cover,
-            # before the next read.
-            time.sleep(max(0.0, first + 34 - time.time()))
-            m = meta(replica)
-            assert int(m["last_success"]) == first, "read again early"
-            assert int(m["heartbeat"]) >= first + 25, m
-            rc, out = check(f, conf)
-            assert rc == 0, out
-            assert "sync:      live (poll), the directory answered" in out, \
-                out + f.text()
-            hang_and_resume(server, f, conf, "poll")
-        finally:
-            f.stop()
+    replica = str(tmp_path / "grants.db")
+    with following(build_dir, tmp_path, syncprov=False,
+                   poll_interval=60, ldap_network_timeout=2) \
+            as (server, f, conf):
+        f.wait_log("polling")
+        f.wait_reason("tom.berger@abc.com", "peter.mueller@abc.com",
+                      "share_not_active")
+        first = int(meta(replica)["last_success"])
+        # Past the 30 s a full read's heartbeat alone would cover,
+        # before the next read.
+        time.sleep(max(0.0, first + 34 - time.time()))
+        m = meta(replica)
+        assert int(m["last_success"]) == first, "read again early"
+        assert int(m["heartbeat"]) >= first + 25, m
+        rc, out = check(f, conf)
+        assert rc == 0, out
+        assert "sync:      live (poll), the directory answered" in out, \
+            out + f.text()
+        hang_and_resume(server, f, conf, "poll")
 
 
 def _rebuilt(f, timeout):
@@ -391,29 +370,23 @@ def test_replica_changed_in_place_is_rebuilt(build_dir, tmp_path, how,
     (a new file renamed into place) instead of logging the same error
     every 10 s; check and explain answer again."""
     replica = str(tmp_path / "grants.db")
-    with Slapd(syncprov=(mode == "persist")) as server:
-        conf = str(tmp_path / "mailgrants.conf")
-        # A long poll interval: only the check can notice in time.
-        server.write_config(conf, replica=replica, poll_interval=300)
-        f = Follower(build_dir, conf)
-        f.start()
-        try:
-            f.wait_log("replica updated" if mode == "persist"
-                       else "polling")
-            _rebuilt(f, 20)
-            time.sleep(0.5)
-            _damage(replica, how)
-            started = time.time()
-            done = _rebuilt(f, 30)
-            # A heartbeat every 5 s, then one full sync.
-            assert done - started < 25, f.text()
-            assert "rebuilding the replica with a full sync" in f.text()
-            assert "building a new one" in f.text()
-            r = subprocess.run([f.bin, "-c", conf, "check"],
-                               capture_output=True, text=True)
-            assert r.returncode == 0, r.stdout + r.stderr
-            # Rebuilt once, not again at every heartbeat.
-            time.sleep(11)
-            assert f.text().count("rebuilding the replica") == 1, f.text()
-        finally:
-            f.stop()
+    # A long poll interval: only the check can notice in time.
+    with following(build_dir, tmp_path, syncprov=(mode == "persist"),
+                   poll_interval=300) as (server, f, conf):
+        f.wait_log("replica updated" if mode == "persist"
+                   else "polling")
+        _rebuilt(f, 20)
+        time.sleep(0.5)
+        _damage(replica, how)
+        started = time.time()
+        done = _rebuilt(f, 30)
+        # A heartbeat every 5 s, then one full sync.
+        assert done - started < 25, f.text()
+        assert "rebuilding the replica with a full sync" in f.text()
+        assert "building a new one" in f.text()
+        r = subprocess.run([f.bin, "-c", conf, "check"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        # Rebuilt once, not again at every heartbeat.
+        time.sleep(11)
+        assert f.text().count("rebuilding the replica") == 1, f.text()

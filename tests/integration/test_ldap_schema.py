@@ -12,21 +12,19 @@ import re
 
 import pytest
 
-from slapd import (ACCESS_LDIF, EXAMPLE_LDIF, EXAMPLE_USERS, MAILGRANTS_LDIF,
-                   SCHEMA_DIR, Slapd, parse_ldif)
+from example import ABC, BASE, EXAMPLE_USERS, MAILBOXES
+from example import ANNA_DN as ANNA, JANA_DN as JANA, PETER_DN as PETER
+from example import SANDRA_DN as SANDRA, TOM_DN as TOM
+from example import BUCHHALTUNG_DN as BUCHHALTUNG, INFO_DN as INFO
+from example import MAKLER_DN as MAKLER
+from example import DN_PASSWORDS as PASSWORDS
+from slapd import (ACCESS_LDIF, EXAMPLE_LDIF, MAILGRANTS_LDIF, SCHEMA_DIR,
+                   Slapd, parse_ldif)
 
 ARC = "2.25.104972486955127748283858604674578257210"
-BASE = "dc=example,dc=org"
-ABC = "o=abc.com," + BASE
-MAILBOXES = "ou=mailboxes," + ABC
-SANDRA, SANDRA_PW = EXAMPLE_USERS["sandra.schuster@abc.com"]
-JANA, JANA_PW = EXAMPLE_USERS["jana.meier@abc.com"]
-PETER, PETER_PW = EXAMPLE_USERS["peter.mueller@abc.com"]
-TOM, TOM_PW = EXAMPLE_USERS["tom.berger@abc.com"]
-ANNA, ANNA_PW = EXAMPLE_USERS["anna.schmidt@xyz.org"]
-MAKLER = "cn=makler@abc.com," + MAILBOXES
-BUCHHALTUNG = "cn=buchhaltung@abc.com," + MAILBOXES
-INFO = "cn=info@abc.com," + MAILBOXES
+SANDRA_PW, JANA_PW, PETER_PW = (PASSWORDS[SANDRA], PASSWORDS[JANA],
+                                 PASSWORDS[PETER])
+TOM_PW, ANNA_PW = PASSWORDS[TOM], PASSWORDS[ANNA]
 VACATION = "cn=vacation," + PETER
 
 INSUFFICIENT_ACCESS = 50

@@ -15,6 +15,7 @@ Bounds are generous (10 s for the policy, cache time + 10 s for IMAP);
 the real latency is the benchmark's business.
 """
 
+import contextlib
 import imaplib
 import os
 import shutil
@@ -24,17 +25,13 @@ import time
 
 import pytest
 
-from daemonutil import make_workdir
+from daemonutil import kill_group, make_workdir
+from example import PASSWORDS, PEOPLE, PETER, PETER_DN, SANDRA, TOM
 from mgdovecot import listed, make_plugin_dir, start_dovecot
 from policyd import PolicyClient, Policyd
 from slapd import Slapd
 
 CACHE_SECS = 2
-PEOPLE = "ou=people,o=abc.com,dc=example,dc=org"
-PETER_DN = "uid=peter.mueller," + PEOPLE
-SANDRA = "sandra.schuster@abc.com"
-TOM = "tom.berger@abc.com"
-PETER = "peter.mueller@abc.com"
 SHARED_TEXT = "REJECT 5.7.1 <peter.mueller@abc.com>: mailbox shared with you"
 NOT_YOURS = "REJECT 5.7.1 <peter.mueller@abc.com>: "
 
@@ -94,13 +91,7 @@ class Live:
         shutil.rmtree(self.wd, ignore_errors=True)
 
     def stop_follower(self):
-        if self.follower and self.follower.poll() is None:
-            self.follower.terminate()
-            try:
-                self.follower.wait(10)
-            except subprocess.TimeoutExpired:
-                self.follower.kill()
-                self.follower.wait()
+        kill_group(self.follower, term_timeout=10.0)
 
     def follow_text(self):
         self.follow_log.flush()
@@ -127,7 +118,7 @@ class Live:
         finally:
             m.logout()
 
-    def share(self, *args, who=PETER, password="peter-pw"):
+    def share(self, *args, who=PETER, password=PASSWORDS[PETER]):
         pw = os.path.join(self.wd, "pw-%s" % who)
         with open(pw, "w") as f:
             f.write(password)
@@ -138,24 +129,21 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(build_dir, repo_dir):
-    env = Live(build_dir, repo_dir)
-    try:
+    with contextlib.closing(Live(build_dir, repo_dir)) as env:
         yield env
-    finally:
-        env.close()
 
 
 def test_share_and_unshare_reach_smtp_and_imap(live):
     shared = "Shared/peter.mueller@abc.com"
     assert live.ask(TOM, PETER).startswith(NOT_YOURS)
     assert "mailbox shared" not in live.ask(TOM, PETER)
-    assert shared not in live.imap_list(TOM, "tom-pw")
+    assert shared not in live.imap_list(TOM, PASSWORDS[TOM])
 
     r = live.share("share", "--name", "tom-backup", PETER, TOM)
     assert r.returncode == 0, r.stderr
     live.wait(lambda: live.ask(TOM, PETER).startswith(SHARED_TEXT), 10,
               "the policy daemon to see Peter's share with Tom")
-    live.wait(lambda: shared in live.imap_list(TOM, "tom-pw"),
+    live.wait(lambda: shared in live.imap_list(TOM, PASSWORDS[TOM]),
               CACHE_SECS + 10, "Tom's LIST to show Peter's mailbox")
     # Shared for reading only: Tom may read, still not send as Peter.
     assert live.ask(TOM, "tom.berger@abc.com") == "DUNNO"
@@ -165,7 +153,7 @@ def test_share_and_unshare_reach_smtp_and_imap(live):
     live.wait(lambda: "mailbox shared" not in live.ask(TOM, PETER), 10,
               "the policy daemon to see the share end")
     assert live.ask(TOM, PETER).startswith(NOT_YOURS)
-    live.wait(lambda: shared not in live.imap_list(TOM, "tom-pw"),
+    live.wait(lambda: shared not in live.imap_list(TOM, PASSWORDS[TOM]),
               CACHE_SECS + 10, "Tom's LIST to lose Peter's mailbox")
 
 
@@ -175,7 +163,7 @@ def test_sandra_cannot_share_peters_mailbox(live):
                                root=True)
     # Tom as the grantee: Sandra, a grantee of Peter's cn=vacation,
     # sees that share (and is told so when she names herself).
-    r = live.share("share", PETER, TOM, who=SANDRA, password="sandra-pw")
+    r = live.share("share", PETER, TOM, who=SANDRA, password=PASSWORDS[SANDRA])
     assert r.returncode == 1
     assert "refused" in r.stderr and PETER_DN in r.stderr
     after = live.slapd.search("-b", PETER_DN, "-s", "one",

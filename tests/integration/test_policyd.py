@@ -29,16 +29,9 @@ import pytest
 from daemonutil import make_workdir, wait_for
 from policyd import Policyd, PolicyClient, postfix_request, run_stdio
 from replicafaults import FAULTS, damage, mend
-from slapd import BASE
+from example import ANNA, BASE, JANA, LENA, MAX, PETER, SANDRA, TOM
 
-SANDRA = "sandra.schuster@abc.com"
-JANA = "jana.meier@abc.com"
-PETER = "peter.mueller@abc.com"
 PETER_U = "peter.m\u00fcller@abc.com"
-TOM = "tom.berger@abc.com"
-ANNA = "anna.schmidt@xyz.org"
-MAX = "max.wolf@xyz.org"
-LENA = "lena.wagner@xyz.org"     # in xyz.org's subtree, not in cn=staff
 
 DUNNO = "DUNNO"
 REJECT = "REJECT 5.7.1 "

@@ -28,9 +28,9 @@ yes: its optional check answers at RCPT TO. Sessions are driven with
 smtplib, which shows the reply to each command.
 """
 
+import contextlib
 import os
 import re
-import shutil
 import smtplib
 import subprocess
 import time
@@ -38,65 +38,24 @@ import uuid
 
 import pytest
 
-from daemonutil import make_workdir, wait_for
-from dovecot import Dovecot
-from policyd import Policyd
-from postfix import Postfix, SmtpSink
+from daemonutil import wait_for
+from example import PASSWORDS
+from stack import Stack
 
 SWAKS = "/usr/bin/swaks"
-USERS = {
-    "sandra.schuster@abc.com": "sandra-pw",
-    "anna.schmidt@xyz.org": "anna-pw",
-}
 SHARED_TEXT = ("<peter.mueller@abc.com>: mailbox shared with you "
                "for reading only")
 
 
-class Stack:
-    """slapd (fixture) + replica + policyd + Dovecot auth + sink + Postfix."""
+class E2EStack(Stack):
+    """slapd (fixture) + replica + policyd + Dovecot auth + sink + Postfix
+    (tests/lib/stack.py, without the milter)."""
 
     def __init__(self, slapd, build_dir):
-        self.wd = make_workdir("mg-e2e-")
-        self.dc = self.policyd = self.sink = self.pf = None
-        try:
-            self.db = os.path.join(self.wd, "grants.db")
-            self.conf = slapd.write_config(
-                os.path.join(self.wd, "mailgrants.conf"), replica=self.db,
-                # The daemon's group as nobody: it can read the replica
-                # (and its -wal and -shm) of every sync.
-                replica_group="nogroup")
-            self.cli = os.path.join(build_dir, "mailgrants")
-            assert os.access(self.cli, os.X_OK), "%s missing" % self.cli
-            self.sync()
-            dcdir = os.path.join(self.wd, "dovecot")
-            os.makedirs(dcdir)
-            os.chmod(dcdir, 0o755)
-            self.dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
-                              workdir=dcdir).start()
-            self.policyd = Policyd(build_dir, self.conf, self.wd)
-            self.sink = SmtpSink().start()
-            self.pf = Postfix(relay_port=self.sink.port,
-                              sender_check="policy",
-                              policy_service="unix:"
-                              + self.policyd.socket_path,
-                              sasl_path=self.dc.auth_socket).start()
-        except BaseException:
-            self.close()
-            raise
-
-    def sync(self):
-        r = subprocess.run([self.cli, "-c", self.conf, "sync", "--once"],
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, "sync failed: %s%s" % (r.stdout, r.stderr)
-
-    def close(self):
-        for part in (self.pf, self.sink, self.policyd, self.dc):
-            if part is not None:
-                try:
-                    part.stop()
-                except Exception:
-                    pass
-        shutil.rmtree(self.wd, ignore_errors=True)
+        # The daemon's group as nobody: it can read the replica (and
+        # its -wal and -shm) of every sync.
+        super().__init__(slapd, build_dir, prefix="mg-e2e-", milter=False,
+                         replica_group="nogroup")
 
     def swaks(self, sender, login=None, port=None, to="kunde@example.net"):
         """Submit one message; (exit status, transcript, subject tag)."""
@@ -110,7 +69,7 @@ class Stack:
                 "--timeout", "20"]
         if login:
             argv += ["--auth", "PLAIN", "--auth-user", login,
-                     "--auth-password", USERS[login]]
+                     "--auth-password", PASSWORDS[login]]
         r = subprocess.run(argv, capture_output=True, text=True,
                            timeout=60)
         return r.returncode, r.stdout + r.stderr, tag
@@ -134,11 +93,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(slapd, build_dir):
-    s = Stack(slapd, build_dir)
-    try:
+    with contextlib.closing(E2EStack(slapd, build_dir)) as s:
         yield s
-    finally:
-        s.close()
 
 
 def accepted(stack, rc, out):
@@ -255,7 +211,7 @@ def submission(stack, login=None):
     s = smtplib.SMTP("127.0.0.1", stack.pf.submission_port, timeout=30)
     s.ehlo("client.example.net")
     if login:
-        s.login(login, USERS[login])
+        s.login(login, PASSWORDS[login])
     return s
 
 

@@ -17,24 +17,19 @@ import subprocess
 
 import pytest
 
-from slapd import Slapd, BASE, EXAMPLE_USERS
+import example
+from example import ABC, ADMIN_DN as ADMIN, BASE, STAFF_DN as STAFF
+from example import ANNA_DN as ANNA, JANA_DN as JANA, PETER_DN as PETER
+from example import SANDRA_DN as SANDRA, TOM_DN as TOM, MAKLER_DN as MAKLER
+from slapd import Slapd
 
-ABC = "o=abc.com," + BASE
-PETER = EXAMPLE_USERS["peter.mueller@abc.com"][0]
-SANDRA = EXAMPLE_USERS["sandra.schuster@abc.com"][0]
-JANA = EXAMPLE_USERS["jana.meier@abc.com"][0]
-TOM = EXAMPLE_USERS["tom.berger@abc.com"][0]
-ANNA = EXAMPLE_USERS["anna.schmidt@xyz.org"][0]
-STAFF = "cn=staff,ou=groups,o=xyz.org," + BASE
-MAKLER = "cn=makler@abc.com,ou=mailboxes," + ABC
-ADMIN = "cn=mailadmin," + BASE
 VACATION = "cn=vacation," + PETER
 
 PASSWORDS = {
-    "peter": "peter-pw",
-    "sandra": "sandra-pw",
-    "jana": "jana-pw",
-    "admin": "admin-pw",
+    "peter": example.PASSWORDS[example.PETER],
+    "sandra": example.PASSWORDS[example.SANDRA],
+    "jana": example.PASSWORDS[example.JANA],
+    "admin": example.ADMIN_PW,
     "wrong": "not-sandras-pw",
 }
 

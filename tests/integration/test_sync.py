@@ -21,18 +21,11 @@ import time
 
 import pytest
 
-from slapd import Slapd, BASE, free_port
+from example import ABC, BASE, EXAMPLE_USERS, XYZ
+from example import ANNA_DN as ANNA, PETER_DN as PETER, SANDRA_DN as SANDRA
+from slapd import Slapd, free_port
 
-ABC = "o=abc.com," + BASE
-XYZ = "o=xyz.org," + BASE
-PETER = "uid=peter.mueller,ou=people," + ABC
-LOGINS = {
-    "sandra.schuster@abc.com", "jana.meier@abc.com", "peter.mueller@abc.com",
-    "tom.berger@abc.com", "anna.schmidt@xyz.org", "max.wolf@xyz.org",
-    "lena.wagner@xyz.org",
-}
-SANDRA = "uid=sandra.schuster,ou=people," + ABC
-ANNA = "uid=anna.schmidt,ou=people," + XYZ
+LOGINS = set(EXAMPLE_USERS)
 
 
 def mailgrants(build_dir, conf, *args, timeout=120):
@@ -45,6 +38,18 @@ def mailgrants(build_dir, conf, *args, timeout=120):
 
 def sync(build_dir, conf):
     return mailgrants(build_dir, conf, "sync", "--once")
+
+
+def synced(s, build_dir, tmp_path, **keys):
+    """A mailgrants.conf in tmp_path that reads slapd s into
+    tmp_path/grants.db (keys added), and one sync --once, which must
+    succeed: (replica path, conf path, the sync's CompletedProcess)."""
+    db = str(tmp_path / "grants.db")
+    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
+                          **keys)
+    p = sync(build_dir, conf)
+    assert p.returncode == 0, p.stderr
+    return db, conf, p
 
 
 def query(db, sql, *params):
@@ -286,10 +291,7 @@ def test_broken_entries_are_skipped(fresh_slapd, build_dir, tmp_path):
     s = fresh_slapd
     rc, _out, err = s.ldapadd(BROKEN_LDIF, root=True)
     assert rc == 0, err
-    db = str(tmp_path / "grants.db")
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db)
-    p = sync(build_dir, conf)
-    assert p.returncode == 0, p.stderr
+    db, conf, p = synced(s, build_dir, tmp_path)
     err = p.stderr.lower()
     # Each broken entry is named with its problem.
     for dn, why in (
@@ -337,10 +339,7 @@ member: cn=nobody,{xyz}
     assert rc == 0, err
     rc, _out, err = s.ldapdelete("cn=staff,ou=groups," + XYZ, root=True)
     assert rc == 0, err
-    db = str(tmp_path / "grants.db")
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db)
-    p = sync(build_dir, conf)
-    assert p.returncode == 0, p.stderr
+    db, conf, p = synced(s, build_dir, tmp_path)
     err = p.stderr.splitlines()
     line = [l for l in err if ("cn=vertrieb@abc.com,ou=mailboxes," + ABC)
             in l]
@@ -405,10 +404,7 @@ mailgrantsAddress: {long}
     rc, _out, err = s.ldapmodify("dn: uid=tom" + ldif.split("dn: uid=tom")[1],
                                  root=True)
     assert rc == 0, err
-    db = str(tmp_path / "grants.db")
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db)
-    p = sync(build_dir, conf)
-    assert p.returncode == 0, p.stderr
+    db, conf, p = synced(s, build_dir, tmp_path)
     err = p.stderr.splitlines()
     for cn in names:
         dn = "cn=%s,ou=mailboxes,%s" % (cn, ABC)
@@ -456,11 +452,7 @@ mailgrantsRights: lrs
 """.format(base=BASE, abc=ABC, xyz=XYZ, sandra=SANDRA, anna=ANNA),
         root=True)
     assert rc == 0, err
-    db = str(tmp_path / "grants.db")
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
-                          cross_company_shares=allow)
-    p = sync(build_dir, conf)
-    assert p.returncode == 0, p.stderr
+    db, conf, p = synced(s, build_dir, tmp_path, cross_company_shares=allow)
     warned = [l for l in p.stderr.splitlines()
               if "cross_company_shares" in l]
 
@@ -525,11 +517,8 @@ info: 20250301120000+0100
 """.format(abc=ABC)
     rc, _out, err = s.ldapadd(ldif, root=True)
     assert rc == 0, err
-    db = str(tmp_path / "grants.db")
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
-                          ldap_share_not_before_attribute="info")
-    p = sync(build_dir, conf)
-    assert p.returncode == 0, p.stderr
+    db, conf, p = synced(s, build_dir, tmp_path,
+                         ldap_share_not_before_attribute="info")
     dn = "cn=someday,uid=tom.berger,ou=people," + ABC
     line = [l for l in p.stderr.splitlines() if dn in l]
     assert line and "next monday" in line[0] and "info" in line[0], p.stderr
@@ -557,11 +546,7 @@ def test_more_entries_than_size_limit(fresh_slapd, build_dir, tmp_path):
     rc, _out, _err = s.ldapsearch("(objectClass=mailgrantsUser)", "mail",
                                   binddn=s.sync_dn, password=s.sync_pw)
     assert rc == 4, (rc, _err)      # sizeLimitExceeded
-    db = str(tmp_path / "grants.db")
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
-                          ldap_page_size=300)
-    p = sync(build_dir, conf)
-    assert p.returncode == 0, p.stderr
+    db, conf, p = synced(s, build_dir, tmp_path, ldap_page_size=300)
     got = logins(db)
     assert len(got) == n + len(LOGINS)
     assert {"bulk%04d@abc.com" % i for i in range(n)} | LOGINS == got
@@ -582,13 +567,10 @@ def test_sasl_external_over_ldapi(fresh_slapd, build_dir, tmp_path):
         'cn=external,cn=auth" "%s"\n' % (os.getgid(), os.getuid(),
                                          s.sync_dn), external=True)
     assert rc == 0, err
-    db = str(tmp_path / "grants.db")
-    conf = s.write_config(str(tmp_path / "mailgrants.conf"), replica=db,
-                          ldap_uri=s.ldapi_uri, ldap_bind_dn=None,
-                          ldap_bind_password_file=None,
-                          ldap_sasl_mech="EXTERNAL")
-    p = sync(build_dir, conf)
-    assert p.returncode == 0, p.stderr
+    db, conf, p = synced(s, build_dir, tmp_path,
+                         ldap_uri=s.ldapi_uri, ldap_bind_dn=None,
+                         ldap_bind_password_file=None,
+                         ldap_sasl_mech="EXTERNAL")
     assert logins(db) == LOGINS
     # Shares and private mailboxes are readable only by the sync
     # identity: their presence shows the bind took that identity.

@@ -82,9 +82,9 @@ def start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
     return dc
 
 
-def listed(m, pattern="*"):
-    typ, data = m.list('""', '"%s"' % pattern)
-    assert typ == "OK", data
+def list_names(data, error=AssertionError):
+    """The mailbox names of a LIST answer's data (imaplib's); a line
+    that is no LIST reply raises error."""
     names = []
     for line in data:
         if line is None:
@@ -92,7 +92,8 @@ def listed(m, pattern="*"):
         if isinstance(line, tuple):
             line = line[0] + line[1]
         mm = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) (.*)$', line)
-        assert mm, line
+        if not mm:
+            raise error("LIST: cannot parse %r" % line)
         name = mm.group(2)
         if name.startswith(b'"'):
             name = name[1:-1].replace(b'\\"', b'"').replace(b"\\\\", b"\\")
@@ -111,3 +112,9 @@ def in_maildir(maildir, tag):
                 if ("Subject: %s" % tag).encode() in f.read():
                     return True
     return False
+
+
+def listed(m, pattern="*"):
+    typ, data = m.list('""', '"%s"' % pattern)
+    assert typ == "OK", data
+    return list_names(data)

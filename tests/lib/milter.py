@@ -15,10 +15,9 @@ Milter(build_dir, conf, workdir, listen="unix"|"inet", user="nobody",
     where Postfix expects it); "inet" a free loopback port.
     Attributes: proc, pid, log_path, socket_path or port, spec (the
     libmilter form), postfix_spec (the smtpd_milters form). Methods:
-    start() (waits for "ready:" and the socket), stop() (SIGTERM, then
-    the process group is killed if needed; a sanitizer report in the
-    log or in the report directory, or a valgrind finding, fails),
-    log() -> text, wait_log(regex, timeout, start) -> match, alive().
+    those of daemonutil.Daemon: start() (waits for "ready:" and the
+    socket), stop() with the sanitizer checks, log(), wait_log(regex,
+    timeout, start) -> match, alive().
 
 On SIGTERM libmilter's listener notices the stop only when its poll()
 on the listening socket times out (MI_CHK_TIME, 5 s, with its lock
@@ -34,36 +33,30 @@ docstring).
 A missing binary is an assertion failure, never a skip.
 """
 
-import itertools
 import os
-import re
 import socket
 import struct
-import subprocess
 
 import sanitizers
-from policyd import SANITIZER_RE
-from daemonutil import free_port, kill_group, port_open, unix_open, wait_for
+from daemonutil import Daemon, free_port, port_open, unix_open, wait_for
 
 
-class Milter:
-    """A mailgrants-milter child process for one test."""
+class Milter(Daemon):
+    """A mailgrants-milter child process for one test (daemonutil.Daemon)."""
 
-    _serial = itertools.count(1)
+    program = "mailgrants-milter"
+    log_name = "milter"
+    # libmilter notices SIGTERM only after its poll() times out (5 s).
+    stop_timeout = 10.0
 
     def __init__(self, build_dir, conf, workdir, listen="unix",
                  user="nobody", socket_path=None, extra=(), start=True):
-        self.exe = os.path.join(build_dir, "mailgrants-milter")
-        assert os.access(self.exe, os.X_OK), "%s not built" % self.exe
-        self.conf = conf
-        self.workdir = workdir
-        n = next(self._serial)
-        self.log_path = os.path.join(workdir, "milter-%d.log" % n)
+        super().__init__(build_dir, conf, workdir)
         self.socket_path = None
         self.port = None
         if listen == "unix":
             self.socket_path = socket_path or os.path.join(
-                workdir, "milter-%d.sock" % n)
+                workdir, "milter-%d.sock" % self.n)
             self.spec = "unix:" + self.socket_path
             self.postfix_spec = self.spec
         elif listen == "inet":
@@ -72,28 +65,11 @@ class Milter:
             self.postfix_spec = "inet:127.0.0.1:%d" % self.port
         else:
             raise ValueError("listen must be unix or inet")
-        self.argv = [self.exe, "--foreground", "-c", conf,
-                     "--listen", self.spec]
-        if user is not None:
-            self.argv += ["--user", user]
-        self.argv += list(extra)
-        self.proc = None
-        self._log = None
+        self.make_argv(self.spec, user, *extra)
         if start:
             self.start()
 
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def start(self, timeout=10.0):
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            sanitizers.daemon_argv(self.argv, self.workdir),
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-            start_new_session=True)
-        self.wait_log(r"ready: ", timeout=timeout)
-        timeout *= sanitizers.slow()
+    def ready(self, timeout):
         if self.socket_path is not None:
             wait_for(lambda: unix_open(self.socket_path), timeout,
                      what="milter socket %s" % self.socket_path,
@@ -101,62 +77,6 @@ class Milter:
         else:
             wait_for(lambda: port_open(self.port), timeout,
                      what="milter port %d" % self.port, check=self._check)
-        return self
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def _check(self):
-        if not self.alive():
-            raise AssertionError("mailgrants-milter exited (%s):\n%s"
-                                 % (self.proc.returncode, self.log()))
-
-    def log(self):
-        try:
-            with open(self.log_path, "r", encoding="utf-8",
-                      errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def wait_log(self, regex, timeout=10.0, start=0):
-        """Wait until the log (from offset start) matches regex."""
-        pat = re.compile(regex, re.M)
-        found = []
-
-        def pred():
-            m = pat.search(self.log()[start:])
-            if m:
-                found.append(m)
-            return bool(m)
-        wait_for(pred, timeout=timeout * sanitizers.slow(),
-                 what="milter log line /%s/:\n%s"
-                 % (regex, self.log()[-3000:]), check=self._check)
-        return found[0]
-
-    def stop(self):
-        """Stop the milter; a sanitizer report or valgrind finding
-        fails the test."""
-        if self.proc is None:
-            return None
-        if self._log is None:
-            return self.proc.returncode
-        kill_group(self.proc, term_timeout=10.0 * sanitizers.slow())
-        self._log.close()
-        self._log = None
-        report = SANITIZER_RE.search(self.log())
-        assert report is None, "sanitizer report:\n%s" % self.log()[-5000:]
-        report = sanitizers.process_reports(self.proc.pid)
-        assert report == "", "sanitizer report:\n%s" % report[-8000:]
-        sanitizers.check_valgrind(self.proc.pid, self.workdir,
-                                  "mailgrants-milter", self.proc.returncode)
-        return self.proc.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 class MilterClient:

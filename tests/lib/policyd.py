@@ -24,12 +24,10 @@ Policyd(build_dir, conf, workdir, listen="unix"|"inet", user="nobody",
     runs build/mailgrants-policyd --foreground -c conf --listen ...
     --user user as a child in its own session, standard error to
     workdir/policyd-N.log. Attributes: proc, pid, log_path, socket_path
-    (unix) or port (inet). Methods: start(), stop() (SIGTERM, then
-    the process group is killed if needed; a sanitizer report in the
-    log or in the report directory, or a valgrind finding, fails),
-    log() -> text,
-    wait_log(regex, timeout) -> match, signal(sig), client(),
-    ask(login, sender) (one request on a new connection), alive().
+    (unix) or port (inet). Methods: those of daemonutil.Daemon
+    (start(), stop() with the sanitizer checks, log(), wait_log(),
+    signal(), alive()), and client(), ask(login, sender) (one request
+    on a new connection).
 
 run_stdio(build_dir, conf, data, user="nobody", timeout=10, extra=())
     runs mailgrants-policyd --stdio --foreground with data on standard
@@ -41,17 +39,12 @@ its waits are longer by sanitizers.slow() (tests/lib/sanitizers.py).
 A missing binary is an assertion failure, never a skip.
 """
 
-import itertools
 import os
-import re
 import socket
 import subprocess
 
 import sanitizers
-from daemonutil import free_port, kill_group, wait_for
-
-# What AddressSanitizer, LeakSanitizer and UBSan print (build-asan).
-SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: ")
+from daemonutil import SANITIZER_RE, Daemon, free_port
 
 POSTFIX_37_ATTRS = [
     ("request", "smtpd_access_policy"),
@@ -162,85 +155,31 @@ class PolicyClient:
         return data
 
 
-class Policyd:
-    """A mailgrants-policyd child process for one test."""
+class Policyd(Daemon):
+    """A mailgrants-policyd child process for one test (daemonutil.Daemon)."""
 
-    _serial = itertools.count(1)
+    program = "mailgrants-policyd"
+    log_name = "policyd"
 
     def __init__(self, build_dir, conf, workdir, listen="unix",
                  user="nobody", timeout=None, extra=(), start=True,
                  wait_ready=True):
-        self.exe = os.path.join(build_dir, "mailgrants-policyd")
-        assert os.access(self.exe, os.X_OK), "%s not built" % self.exe
-        self.conf = conf
-        self.workdir = workdir
-        n = next(self._serial)
-        self.log_path = os.path.join(workdir, "policyd-%d.log" % n)
+        super().__init__(build_dir, conf, workdir)
         self.socket_path = None
         self.port = None
         if listen == "unix":
-            self.socket_path = os.path.join(workdir, "policy-%d.sock" % n)
+            self.socket_path = os.path.join(workdir,
+                                            "policy-%d.sock" % self.n)
             self.spec = "unix:" + self.socket_path
         elif listen == "inet":
             self.port = free_port()
             self.spec = "inet:127.0.0.1:%d" % self.port
         else:
             self.spec = listen
-        self.argv = [self.exe, "--foreground", "-c", conf,
-                     "--listen", self.spec]
-        if user is not None:
-            self.argv += ["--user", user]
-        if timeout is not None:
-            self.argv += ["--timeout", str(timeout)]
-        self.argv += list(extra)
-        self.proc = None
+        opts = [] if timeout is None else ["--timeout", str(timeout)]
+        self.make_argv(self.spec, user, *opts, *extra)
         if start:
             self.start(wait_ready=wait_ready)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def start(self, wait_ready=True):
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            sanitizers.daemon_argv(self.argv, self.workdir),
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-            start_new_session=True)
-        if wait_ready:
-            self.wait_log(r"ready: ", timeout=10)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def _check(self):
-        if not self.alive():
-            raise AssertionError("mailgrants-policyd exited (%s):\n%s"
-                                 % (self.proc.returncode, self.log()))
-
-    def log(self):
-        with open(self.log_path, "r", encoding="utf-8",
-                  errors="replace") as f:
-            return f.read()
-
-    def wait_log(self, regex, timeout=10.0, start=0):
-        """Wait until the log (from offset start) matches regex."""
-        pat = re.compile(regex, re.M)
-        found = []
-
-        def pred():
-            m = pat.search(self.log()[start:])
-            if m:
-                found.append(m)
-            return bool(m)
-        wait_for(pred, timeout=timeout * sanitizers.slow(),
-                 what="log line /%s/:\n%s"
-                 % (regex, self.log()[-3000:]),
-                 check=self._check)
-        return found[0]
-
-    def signal(self, sig):
-        os.kill(self.proc.pid, sig)
 
     def client(self, timeout=10.0):
         if self.socket_path is not None:
@@ -250,27 +189,6 @@ class Policyd:
     def ask(self, login, sender, **attrs):
         with self.client() as c:
             return c.ask(login, sender, **attrs)
-
-    def stop(self):
-        """Stop the daemon; a sanitizer report in its log fails the test."""
-        if self.proc is None:
-            return None
-        if not self._log.closed:
-            kill_group(self.proc, term_timeout=5.0 * sanitizers.slow())
-            self._log.close()
-        report = SANITIZER_RE.search(self.log())
-        assert report is None, "sanitizer report:\n%s" % self.log()[-5000:]
-        report = sanitizers.process_reports(self.proc.pid)
-        assert report == "", "sanitizer report:\n%s" % report[-8000:]
-        sanitizers.check_valgrind(self.proc.pid, self.workdir,
-                                  "mailgrants-policyd", self.proc.returncode)
-        return self.proc.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def run_stdio(build_dir, conf, data, user="nobody", timeout=10, extra=()):

@@ -80,8 +80,8 @@ import subprocess
 import threading
 import time
 
-from daemonutil import (free_ports, make_workdir, port_open, tail,
-                        wait_for)
+from daemonutil import (free_ports, make_workdir, port_open, reap_group,
+                        tail, wait_for)
 
 POSTFIX = "/usr/sbin/postfix"
 DAEMON_DIR = "/usr/lib/postfix/sbin"
@@ -368,7 +368,7 @@ class Postfix:
                 except Exception:
                     pid = None
             if pid:
-                self._reap_group(pid)
+                reap_group(pid, grace=10.0)
             self.master_pid = None
         if self.workdir and self._own_workdir and not self.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -377,24 +377,6 @@ class Postfix:
     def _read_master_pid_now(self):
         with open(os.path.join(self.queue_dir, "pid", "master.pid")) as f:
             return int(f.read().strip())
-
-    @staticmethod
-    def _reap_group(pgid, timeout=10.0):
-        """The master is the leader of its process group (it calls
-        setsid): wait for the group to go, KILL it when it does not."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            if time.monotonic() > deadline:
-                try:
-                    os.killpg(pgid, 9)
-                except ProcessLookupError:
-                    pass
-                return
-            time.sleep(0.05)
 
     def __enter__(self):
         return self.start()

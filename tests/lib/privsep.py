@@ -13,7 +13,8 @@ probe_as(user, db, pwfile) -> dict, run as user (needs root):
         "sqlite: <message>").
 fds_of(pid, under) -> {path: {O_RDONLY/O_WRONLY/O_RDWR, ...}} of the
     files pid holds open below the directory under.
-proc_ids(pid) -> {task: (uids, gids, groups)} from /proc/PID/task/*/status.
+proc_ids(pid) -> {task: (uids, gids, groups, capabilities)} from
+    /proc/PID/task/*/status.
 """
 
 import json
@@ -103,7 +104,9 @@ def fds_of(pid, under):
 
 
 def proc_ids(pid):
-    """{task: (uids, gids, groups)} of every thread of pid."""
+    """{task: (uids, gids, groups, capabilities)} of every thread of
+    pid; capabilities {"CapInh": bits, "CapPrm": ..., "CapEff": ...,
+    "CapAmb": ...}."""
     out = {}
     for task in os.listdir("/proc/%d/task" % pid):
         with open("/proc/%d/task/%s/status" % (pid, task)) as f:
@@ -111,7 +114,9 @@ def proc_ids(pid):
                       for line in f if ":\t" in line)
         out[task] = (tuple(int(x) for x in st["Uid"].split()),
                      tuple(int(x) for x in st["Gid"].split()),
-                     sorted(int(x) for x in st["Groups"].split()))
+                     sorted(int(x) for x in st["Groups"].split()),
+                     {k: int(st[k], 16) for k in ("CapInh", "CapPrm",
+                                                  "CapEff", "CapAmb")})
     return out
 
 
@@ -121,7 +126,7 @@ def assert_ids(pid, user):
     want = sorted(set(os.getgrouplist(pw.pw_name, pw.pw_gid)))
     ids = proc_ids(pid)
     assert ids
-    for task, (uids, gids, groups) in ids.items():
+    for task, (uids, gids, groups, _caps) in ids.items():
         assert uids == (pw.pw_uid,) * 4, (task, uids)
         assert gids == (pw.pw_gid,) * 4, (task, gids)
         assert groups == want, (task, groups)

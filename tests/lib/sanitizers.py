@@ -45,7 +45,7 @@ process_reports(pid) -> text of the sanitizer reports of one process
 new_reports(seen) -> [(path, problem text)] not in seen (set, updated).
 session_start(), session_finish(session), sanitizer_reports (an
     autouse fixture that fails the test after which a report appeared):
-    tests/integration/conftest.py calls and imports them. At the end
+    tests/conftest.py calls and imports them. At the end
     of the session any report, from any process, fails the run, and
     the reports are printed; the directory is kept then, removed when
     clean.

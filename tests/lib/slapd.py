@@ -54,6 +54,8 @@ import tempfile
 import time
 import urllib.parse
 
+from daemonutil import free_port, kill_group, tail
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCHEMA_DIR = os.path.join(REPO, "ldap-schema")
 MAILGRANTS_LDIF = os.path.join(SCHEMA_DIR, "mailgrants.ldif")
@@ -65,46 +67,16 @@ MODULE_DIR = "/usr/lib/ldap"
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
 
-BASE = "dc=example,dc=org"
-ROOTDN = "cn=admin," + BASE
-ROOTPW = "admin-secret"
-SYNC_DN = "cn=mailgrants-sync," + BASE
-SYNC_PW = "sync-pw"
-ADMIN_DN = "cn=mailadmin," + BASE
-ADMIN_PW = "admin-pw"
-ADMINS_GROUP = "cn=mail-admins,ou=groups," + BASE
-
-# The mail users of examples/abc.ldif: login -> (DN, password).
-EXAMPLE_USERS = {
-    "sandra.schuster@abc.com":
-        ("uid=sandra.schuster,ou=people,o=abc.com," + BASE, "sandra-pw"),
-    "jana.meier@abc.com":
-        ("uid=jana.meier,ou=people,o=abc.com," + BASE, "jana-pw"),
-    "peter.mueller@abc.com":
-        ("uid=peter.mueller,ou=people,o=abc.com," + BASE, "peter-pw"),
-    "tom.berger@abc.com":
-        ("uid=tom.berger,ou=people,o=abc.com," + BASE, "tom-pw"),
-    "anna.schmidt@xyz.org":
-        ("uid=anna.schmidt,ou=people,o=xyz.org," + BASE, "anna-pw"),
-    "max.wolf@xyz.org":
-        ("uid=max.wolf,ou=people,o=xyz.org," + BASE, "max-pw"),
-    # In xyz.org's subtree, not in its employee group cn=staff.
-    "lena.wagner@xyz.org":
-        ("uid=lena.wagner,ou=people,o=xyz.org," + BASE, "lena-pw"),
-}
+# The example directory's names (tests/lib/example.py), here too for
+# the tests that import them from slapd.
+from example import (ADMIN_DN, ADMIN_PW, ADMINS_GROUP,  # noqa: E402,F401
+                     BASE, EXAMPLE_USERS, ROOTDN, ROOTPW, SYNC_DN, SYNC_PW)
 
 _DEFAULT = object()
 
 
 class SlapdError(RuntimeError):
     """slapd could not be set up, started or stopped."""
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ldif_unfold(text):
@@ -374,25 +346,10 @@ olcSpSessionlog: 1000
         return rc == 0
 
     def _tail(self, n=30):
-        try:
-            with open(self.log_path, "r", errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return "(no log)"
+        return tail(self.log_path, n)
 
     def _reap(self, sig, timeout):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=timeout)
+        kill_group(self.proc, term_timeout=timeout, sig=sig)
         self.proc = None
         if getattr(self, "_log", None) is not None:
             self._log.close()

@@ -70,7 +70,7 @@ import sys
 import time
 import uuid
 
-from daemonutil import free_ports, kill_group, wait_for
+from daemonutil import free_ports, kill_group, tail, wait_for
 
 THUNDERBIRD = "/usr/bin/thunderbird"
 TB_LIBDIR = "/usr/lib/thunderbird"
@@ -554,11 +554,7 @@ class Thunderbird:
         self.stop()
 
     def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "r", errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+        return tail(self.log_path, n)
 
     # -- what it shows -------------------------------------------------
 

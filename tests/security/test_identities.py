@@ -43,6 +43,7 @@ What is promised and checked:
   layout: readers in the writer's group).
 """
 
+import contextlib
 import os
 import pwd
 import grp
@@ -55,14 +56,12 @@ import uuid
 
 import pytest
 
-from daemonutil import make_workdir, wait_for
+from daemonutil import kill_group, make_workdir, wait_for
+from example import SANDRA, SANDRA_DN
 from milter import Milter
 from policyd import Policyd
 from privsep import as_user, assert_ids, assert_reader_only, fds_of, \
     probe_as
-
-SANDRA = "sandra.schuster@abc.com"
-SANDRA_DN = "uid=sandra.schuster,ou=people,o=abc.com,dc=example,dc=org"
 
 
 def run(argv):
@@ -190,17 +189,21 @@ class Layout:
         assert r.returncode == 1 and "Permission denied" in r.stderr, \
             r.stderr
 
+    def run_dir(self):
+        """A new wd/run for the daemons' sockets, open to everyone."""
+        d = os.path.join(self.wd, "run")
+        os.mkdir(d)
+        os.chmod(d, 0o755)
+        return d
+
     def close(self):
         shutil.rmtree(self.wd, ignore_errors=True)
 
 
 @pytest.fixture
 def layout(slapd, build_dir, ids):
-    lay = Layout(slapd, build_dir, ids)
-    try:
+    with contextlib.closing(Layout(slapd, build_dir, ids)) as lay:
         yield lay
-    finally:
-        lay.close()
 
 
 def test_writer_writes_reader_reads(layout):
@@ -260,9 +263,7 @@ def test_policyd_as_reader_while_writer_syncs(layout, build_dir):
     follows the directory and rewrites the replica."""
     ids = layout.ids
     layout.sync_once()
-    sock_dir = os.path.join(layout.wd, "run")
-    os.mkdir(sock_dir)
-    os.chmod(sock_dir, 0o755)
+    sock_dir = layout.run_dir()
     p = Policyd(build_dir, layout.conf, sock_dir, user=ids.reader)
     follow = None
     new_addr = "sandra.neu-%s@abc.com" % uuid.uuid4().hex[:6]
@@ -304,8 +305,7 @@ def test_policyd_as_reader_while_writer_syncs(layout, build_dir):
             time.sleep(0.5)
         finally:
             if follow is not None:
-                follow.terminate()
-                follow.wait(timeout=10)
+                kill_group(follow, term_timeout=10.0)
         # No writer attached any more: a reader that comes now still
         # reads, without write access to -shm.
         layout.assert_files()
@@ -345,9 +345,7 @@ def test_milter_as_reader(layout, build_dir):
     in every thread, and the replica open read-only."""
     ids = layout.ids
     layout.sync_once()
-    sock_dir = os.path.join(layout.wd, "run")
-    os.mkdir(sock_dir)
-    os.chmod(sock_dir, 0o755)
+    sock_dir = layout.run_dir()
     m = Milter(build_dir, layout.conf, sock_dir, user=ids.reader)
     try:
         assert assert_ids(m.pid, ids.reader) > 1
@@ -363,9 +361,7 @@ def test_daemon_warns_when_it_can_read_the_password(layout, build_dir, exe):
     """A daemon run as the writer (the old layout's mistake) still
     serves mail, but says that its user can read the bind password."""
     layout.sync_once()
-    sock_dir = os.path.join(layout.wd, "run")
-    os.mkdir(sock_dir)
-    os.chmod(sock_dir, 0o755)
+    sock_dir = layout.run_dir()
     cls = Policyd if exe == "policyd" else Milter
     d = cls(build_dir, layout.conf, sock_dir, user=layout.ids.writer)
     try:

@@ -27,25 +27,19 @@ import re
 
 import pytest
 
-from slapd import BASE, EXAMPLE_USERS
+from example import ABC, BASE, XYZ
+from example import ANNA_DN as ANNA, JANA_DN as JANA, MAX_DN as MAX
+from example import PETER_DN as PETER, SANDRA_DN as SANDRA, TOM_DN as TOM
+from example import BUCHHALTUNG_DN as BUCHHALTUNG, INFO_DN as INFO
+from example import MAKLER_DN as MAKLER, STAFF_DN as STAFF
+from example import DN_PASSWORDS as PASSWORDS
 
-ABC = "o=abc.com," + BASE
-XYZ = "o=xyz.org," + BASE
-SANDRA, SANDRA_PW = EXAMPLE_USERS["sandra.schuster@abc.com"]
-JANA, JANA_PW = EXAMPLE_USERS["jana.meier@abc.com"]
-PETER, PETER_PW = EXAMPLE_USERS["peter.mueller@abc.com"]
-TOM, TOM_PW = EXAMPLE_USERS["tom.berger@abc.com"]
-ANNA, ANNA_PW = EXAMPLE_USERS["anna.schmidt@xyz.org"]
-MAX, MAX_PW = EXAMPLE_USERS["max.wolf@xyz.org"]
-MAKLER = "cn=makler@abc.com,ou=mailboxes," + ABC
-BUCHHALTUNG = "cn=buchhaltung@abc.com,ou=mailboxes," + ABC
-INFO = "cn=info@abc.com,ou=mailboxes," + ABC
+SANDRA_PW, JANA_PW, PETER_PW = (PASSWORDS[SANDRA], PASSWORDS[JANA],
+                                 PASSWORDS[PETER])
+TOM_PW, ANNA_PW, MAX_PW = PASSWORDS[TOM], PASSWORDS[ANNA], PASSWORDS[MAX]
 VACATION = "cn=vacation," + PETER
 EXPIRED = "cn=2024," + PETER
-STAFF = "cn=staff,ou=groups," + XYZ
 DEVS = "cn=devs,ou=groups," + XYZ
-
-PASSWORDS = {dn: pw for dn, pw in EXAMPLE_USERS.values()}
 NO_SUCH_OBJECT = 32
 
 

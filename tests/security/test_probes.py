@@ -51,6 +51,7 @@ What is promised and checked here:
 
 import base64
 import concurrent.futures
+import contextlib
 import imaplib
 import json
 import os
@@ -68,25 +69,23 @@ import uuid
 
 import pytest
 
-from daemonutil import make_workdir, wait_for
+from daemonutil import kill_group, make_workdir, wait_for
 from dovecot import Dovecot
-from milter import Milter
+import example
+from example import ANNA, BASE, EXAMPLE_USERS, PETER, PETER_DN, SANDRA, TOM
 from mgdovecot import listed, make_plugin_dir, start_dovecot
 from policyd import Policyd, PolicyClient
-from postfix import Postfix, SmtpSink
-from slapd import BASE, EXAMPLE_USERS
+from postfix import Postfix
+from privsep import proc_ids
+from stack import Stack
 
 SWAKS = "/usr/bin/swaks"
-ANNA = "anna.schmidt@xyz.org"
-SANDRA = "sandra.schuster@abc.com"
-TOM = "tom.berger@abc.com"
-PETER = "peter.mueller@abc.com"
-PETER_DN = EXAMPLE_USERS[PETER][0]
 # Distinctive secrets: any occurrence outside their files is a leak.
 SYNC_SECRET = "Sync-Bind-%s-Geheim" % uuid.uuid4().hex[:16]
 PETER_SECRET = "Peter-Share-%s-Geheim" % uuid.uuid4().hex[:16]
 WRONG_SECRET = "Wrong-Bind-%s-Geheim" % uuid.uuid4().hex[:16]
-PASSWORDS = {login: pw for login, (_dn, pw) in EXAMPLE_USERS.items()}
+# A copy: Peter's password changes here only.
+PASSWORDS = dict(example.PASSWORDS)
 PASSWORDS[PETER] = PETER_SECRET
 MARK = "mgprobe%s" % uuid.uuid4().hex[:10]
 
@@ -106,89 +105,46 @@ def secret_file(path, secret):
     return path
 
 
-class Stack:
+class ProbeStack(Stack):
     """slapd (fixture) + replica + Dovecot with the plugin + policyd +
-    milter + Postfix + sink, all below one work directory."""
+    milter + Postfix + sink, all below one work directory
+    (tests/lib/stack.py), with distinctive secrets for the sync and
+    Peter, and every CLI output kept for the leak check."""
 
     def __init__(self, slapd, build_dir, repo_dir):
-        self.slapd = slapd
-        self.build_dir = build_dir
-        self.mailgrants = os.path.join(build_dir, "mailgrants")
-        assert os.access(self.mailgrants, os.X_OK), \
-            "%s not built" % self.mailgrants
-        self.wd = make_workdir("mg-security-")
         self.outputs = []       # every CLI output, for the leak check
-        self.dc = self.policyd = self.milter = self.sink = self.pf = None
-        try:
-            set_password(slapd, slapd.sync_dn, SYNC_SECRET)
-            slapd.sync_pw = SYNC_SECRET
-            set_password(slapd, PETER_DN, PETER_SECRET)
-            self.peter_pw = secret_file(os.path.join(self.wd, "peter.pw"),
-                                        PETER_SECRET)
-            rdir = os.path.join(self.wd, "replica")
-            os.makedirs(rdir)
-            os.chmod(rdir, 0o755)
-            self.replica = os.path.join(rdir, "grants.db")
-            self.conf = os.path.join(self.wd, "mailgrants.conf")
-            self.plugin_dir = make_plugin_dir(build_dir, self.wd)
-            self.dc = start_dovecot(slapd, self.wd, self.plugin_dir,
-                                    repo_dir, self.replica)
-            # The replica readable by the mail processes and by the
-            # daemons (nobody, group nogroup = the mail gid).
-            slapd.write_config(self.conf, replica=self.replica,
-                               replica_group=self.dc.mail_gid)
-            os.chmod(self.conf, 0o644)
-            r = self.mg("sync", "--once")
-            assert r.returncode == 0, r.stdout + r.stderr
+        set_password(slapd, slapd.sync_dn, SYNC_SECRET)
+        slapd.sync_pw = SYNC_SECRET
+        set_password(slapd, PETER_DN, PETER_SECRET)
+
+        def dovecot(stack):
+            stack.plugin_dir = make_plugin_dir(build_dir, stack.wd)
+            return start_dovecot(slapd, stack.wd, stack.plugin_dir,
+                                 repo_dir, stack.replica)
+
+        def mail(stack):
             # The mailboxes probed for exist and hold mail: a probe of
             # a mailbox without storage would prove nothing.
-            s = smtplib.LMTP("127.0.0.1", self.dc.lmtp_port)
+            s = smtplib.LMTP("127.0.0.1", stack.dc.lmtp_port)
             try:
                 assert s.sendmail("x@example.net", [
                     "info@abc.com", PETER, "info@xyz.org", SANDRA, TOM,
                     ANNA], b"Subject: hello\r\n\r\nhello\r\n") == {}
             finally:
                 s.quit()
-            self.policyd = Policyd(build_dir, self.conf, self.wd)
-            self.milter_socket = os.path.join(self.wd, "milter.sock")
-            self.milter = Milter(build_dir, self.conf, self.wd,
-                                 socket_path=self.milter_socket)
-            self.sink = SmtpSink().start()
-            self.pf = Postfix(relay_port=self.sink.port,
-                              sender_check="policy",
-                              policy_service="unix:" +
-                              self.policyd.socket_path,
-                              sasl_path=self.dc.auth_socket,
-                              milter="unix:" + self.milter_socket,
-                              workdir=self._subdir("postfix"),
-                              main_extra={
-                                  "local_header_rewrite_clients": ""})
-            self.pf.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def _subdir(self, name):
-        d = os.path.join(self.wd, name)
-        os.makedirs(d)
-        os.chmod(d, 0o755)
-        return d
-
-    def close(self):
-        for part in (self.pf, self.sink, self.milter, self.policyd,
-                     self.dc):
-            if part is not None:
-                try:
-                    part.stop()
-                except Exception:
-                    pass
-        shutil.rmtree(self.wd, ignore_errors=True)
+        # The replica readable by the mail processes and by the daemons
+        # (nobody, group nogroup = the mail gid).
+        super().__init__(slapd, build_dir, prefix="mg-security-",
+                         milter=True, dovecot=dovecot, replica_dir="replica",
+                         replica_group=lambda stack: stack.dc.mail_gid,
+                         before_daemons=mail)
+        self.mailgrants = self.cli
+        self.peter_pw = secret_file(os.path.join(self.wd, "peter.pw"),
+                                    PETER_SECRET)
 
     def mg(self, *args, conf=None):
         """build/mailgrants -c CONF ARGS; the output is kept."""
-        r = subprocess.run([self.mailgrants, "-c", conf or self.conf]
-                           + list(args), capture_output=True, text=True,
-                           timeout=60, stdin=subprocess.DEVNULL)
+        r = super().mg(*args, conf=conf)
         self.outputs.append(r.stdout + r.stderr)
         return r
 
@@ -210,11 +166,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(slapd, build_dir, repo_dir):
-    s = Stack(slapd, build_dir, repo_dir)
-    try:
+    with contextlib.closing(ProbeStack(slapd, build_dir, repo_dir)) as s:
         yield s
-    finally:
-        s.close()
 
 
 # ---------------------------------------------------------------- IMAP
@@ -635,7 +588,7 @@ def test_xclient_only_when_asked_for(stack):
     """The probe above would see XCLIENT: a benchmark instance that
     asks for it gets it."""
     pf = Postfix(delivery="discard", xclient=True,
-                 workdir=stack._subdir("postfix-xclient"))
+                 workdir=stack.subdir("postfix-xclient"))
     try:
         pf.start()
         replies = xclient_try(pf.submission_port, SANDRA, SANDRA,
@@ -996,21 +949,6 @@ def test_socket_path_never_clobbered(stack, kind):
 
 # ------------------------------------------------------- process ids
 
-def proc_ids(pid):
-    """{task: (uids, gids, groups, capabilities)} of every thread."""
-    out = {}
-    for task in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/status" % (pid, task)) as f:
-            st = dict(line.rstrip("\n").split(":\t", 1)
-                      for line in f if ":\t" in line)
-        out[task] = (tuple(int(x) for x in st["Uid"].split()),
-                     tuple(int(x) for x in st["Gid"].split()),
-                     sorted(int(x) for x in st["Groups"].split()),
-                     {k: int(st[k], 16) for k in ("CapInh", "CapPrm",
-                                                  "CapEff", "CapAmb")})
-    return out
-
-
 def assert_runs_as(pid, user):
     pw = pwd.getpwnam(user)
     want_groups = sorted(set(os.getgrouplist(pw.pw_name, pw.pw_gid)))
@@ -1083,8 +1021,7 @@ def test_sync_follow_keeps_its_user(stack):
                 assert_runs_as(p.pid, user)
         finally:
             for p in procs:
-                p.terminate()
-                p.wait(timeout=10)
+                kill_group(p, term_timeout=10.0)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -1,6 +1,6 @@
-"""Shared fixtures of the integration tests.
-
-tests/lib (the server harnesses: slapd.py, ...) is put on sys.path here.
+"""Shared fixtures of the tests under tests/ (integration, security,
+gui, mutation): pytest loads this file for each of them. tests/lib (the
+server harnesses: slapd.py, ...) is on sys.path through pytest.ini.
 
 Fixtures:
     build_dir   the directory with the built binaries: $MAILGRANTS_BUILD,
@@ -14,19 +14,15 @@ Fixtures:
 """
 
 import os
-import sys
 
 import pytest
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-LIB = os.path.join(REPO, "tests", "lib")
-if LIB not in sys.path:
-    sys.path.insert(0, LIB)
-
-from slapd import Slapd  # noqa: E402
-import sanitizers  # noqa: E402
+from slapd import Slapd
+import sanitizers
 # Fails the test after which a sanitizer or valgrind report appeared.
-from sanitizers import sanitizer_reports  # noqa: E402,F401
+from sanitizers import sanitizer_reports  # noqa: F401
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
 def pytest_configure(config):
