@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "ldapdir.h"
+#include "ldapconn.h"
 #include "ldapshare.h"
 #include "share.h"
 #include "xalloc.h"
@@ -89,7 +89,7 @@ static int share_tty_password(const char *as, char **password_r,
 			      const char **error_r)
 {
 	static char error[256];
-	char buf[LDAPDIR_PASSWORD_MAX + 2];
+	char buf[LDAPCONN_PASSWORD_MAX + 2];
 	struct termios old, quiet;
 	size_t len = 0;
 	bool too_long = false;
@@ -134,7 +134,7 @@ static int share_tty_password(const char *as, char **password_r,
 	}
 	(void)close(fd);
 	buf[len] = '\0';
-	if (too_long || len > LDAPDIR_PASSWORD_MAX || len == 0 ||
+	if (too_long || len > LDAPCONN_PASSWORD_MAX || len == 0 ||
 	    memchr(buf, '\0', len) != NULL) {
 		explicit_bzero(buf, sizeof(buf));
 		*error_r = len == 0 && !too_long ? "empty password"
@@ -160,7 +160,7 @@ static int share_password(const char *cmd, const char *as, const char *file,
 		return 0;
 	}
 	if (file != NULL) {
-		if (ldapdir_read_password_file(file, password_r, &error) < 0)
+		if (ldapconn_password_read(file, password_r, &error) < 0)
 			return share_fail(EXIT_USAGE, cmd, "%s", error);
 		return 0;
 	}
@@ -186,7 +186,7 @@ static int share_run(const struct config *cfg, const char *cmd,
 	if ((ret = share_password(cmd, as, password_file, &password)) != 0)
 		return ret;
 	ret = ldapshare_open(cfg, as, password, &ls, &error);
-	ldapdir_password_free(&password);
+	ldapconn_password_free(&password);
 	if (ret != 0)
 		return share_fail(ret < 0 ? EXIT_UNAVAILABLE : EXIT_USAGE, cmd,
 				  "%s", error);

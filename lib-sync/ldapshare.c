@@ -25,6 +25,8 @@
 #include "addr.h"
 #include "config.h"
 #include "error.h"
+#include "gentime.h"
+#include "ldapconn.h"
 #include "ldapdir.h"
 #include "ldapshare.h"
 #include "replica.h"
@@ -239,7 +241,7 @@ static int ldapshare_search_failed(LDAP *ld, int rc, const char *what,
 	*error_r = error_printf("%s %s: %s", what,
 				text_printable_str(p, sizeof(p), value,
 						   TEXT_MARK),
-				ldapdir_error_text(ld, rc));
+				ldapconn_error_text(ld, rc));
 	return ldapshare_unavailable(rc) ? -1 : 1;
 }
 
@@ -249,7 +251,7 @@ static int ldapshare_write_failed(struct ldapshare *ls, int rc,
 				  const char **error_r)
 {
 	char p[LDAPSHARE_PRINT_MAX * 2], a[LDAPSHARE_PRINT_MAX];
-	const char *text = ldapdir_error_text(ls->acting, rc);
+	const char *text = ldapconn_error_text(ls->acting, rc);
 
 	text_printable_str(p, sizeof(p), dn, TEXT_MARK);
 	if (ldapshare_unavailable(rc)) {
@@ -788,7 +790,7 @@ static time_t ldapshare_entry_time(LDAP *ld, LDAPMessage *e, const char *attr,
 	if (v != NULL && v[0] != NULL && v[0]->bv_len < sizeof(buf)) {
 		memcpy(buf, v[0]->bv_val, v[0]->bv_len);
 		buf[v[0]->bv_len] = '\0';
-		if (ldapdir_parse_generalized_time(buf, &t) < 0)
+		if (gentime_parse(buf, &t) < 0)
 			t = open;
 	}
 	ldap_value_free_len(v);
@@ -884,7 +886,7 @@ int ldapshare_open(const struct config *cfg, const char *as,
 	ls = xcalloc(1, sizeof(*ls));
 	ls->cfg = cfg;
 	if (as == NULL) {
-		if (ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0) {
+		if (ldapconn_open(cfg, NULL, NULL, &ls->lookup, &error) < 0) {
 			*error_r = ldapshare_copy_error("", error);
 			ldapshare_close(&ls);
 			return -1;
@@ -912,7 +914,7 @@ int ldapshare_open(const struct config *cfg, const char *as,
 		return 1;
 	}
 	if (strchr(as, '=') != NULL) {
-		if (ldapdir_open(cfg, as, password, &ls->acting, &error) < 0) {
+		if (ldapconn_open(cfg, as, password, &ls->acting, &error) < 0) {
 			*error_r = ldapshare_copy_error("", error);
 			ldapshare_close(&ls);
 			return -1;
@@ -921,13 +923,13 @@ int ldapshare_open(const struct config *cfg, const char *as,
 		/* The configured identity reads what the acting one may
 		   not; without it, the acting identity looks up itself. */
 		if (ldapshare_configured_is_anonymous(cfg) ||
-		    ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0)
+		    ldapconn_open(cfg, NULL, NULL, &ls->lookup, &error) < 0)
 			ls->lookup = ls->acting;
 		*ls_r = ls;
 		return 0;
 	}
 	/* A login: its DN first, as the configured identity. */
-	if (ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0) {
+	if (ldapconn_open(cfg, NULL, NULL, &ls->lookup, &error) < 0) {
 		*error_r = ldapshare_copy_error("looking up the login: ", error);
 		ldapshare_close(&ls);
 		return -1;
@@ -937,7 +939,7 @@ int ldapshare_open(const struct config *cfg, const char *as,
 		ldapshare_close(&ls);
 		return ret;
 	}
-	if (ldapdir_open(cfg, dn, password, &ls->acting, &error) < 0) {
+	if (ldapconn_open(cfg, dn, password, &ls->acting, &error) < 0) {
 		*error_r = ldapshare_copy_error("", error);
 		free(dn);
 		ldapshare_close(&ls);
@@ -1325,7 +1327,7 @@ int ldapshare_parse_time(const char *s, bool end_of_day, time_t *t_r)
 	if (ldapshare_pattern(s, "dddd-dd-dd")) {
 		(void)snprintf(gt, sizeof(gt), "%.4s%.2s%.2s000000Z", s, s + 5,
 			       s + 8);
-		if (ldapdir_parse_generalized_time(gt, &t) < 0)
+		if (gentime_parse(gt, &t) < 0)
 			return -1;
 		*t_r = end_of_day ? t + 86399 : t;
 		return 0;
@@ -1335,7 +1337,7 @@ int ldapshare_parse_time(const char *s, bool end_of_day, time_t *t_r)
 			       s + 5, s + 8, s + 11, s + 14, s + 17);
 		s = gt;
 	}
-	return ldapdir_parse_generalized_time(s, t_r);
+	return gentime_parse(s, t_r);
 }
 
 /* ldapshare_format_time - YYYYMMDDHHMMSSZ */
