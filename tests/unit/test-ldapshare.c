@@ -2,9 +2,11 @@
  * NAME
  *	test-ldapshare - unit tests of the share writer's value checks
  * DESCRIPTION
- *	Table-driven tests of ldapshare_rights_check(),
- *	ldapshare_name_check() and ldapshare_rdn_dn(), and the window
- *	checks ldapshare_add() makes first. Adding and removing
+ *	Table-driven tests of ldapshare_name_check() and
+ *	ldapshare_rdn_dn(), and the window checks ldapshare_add() makes
+ *	first. The rights letters and the times of the command line are
+ *	checked by cli/share.c: tests/integration/test_share.py
+ *	(test_bad_values), tests/unit/test-gentime.c. Adding and removing
  *	shares in a real directory, with its access rules, is tested in
  *	tests/integration/test_share.py.
  */
@@ -17,34 +19,6 @@
 
 #include "ldapshare.h"
 #include "test.h"
-
-/* test_rights - RFC 4314 letters only, each once */
-static void test_rights(void)
-{
-	static const struct {
-		const char *in;
-		int ret;
-	} tests[] = {
-		{ "lrs", 0 },
-		{ "lrswipkxtea", 0 },
-		{ "l", 0 },
-		{ "", -1 },
-		{ "lrq", -1 },
-		{ "LRS", -1 },
-		{ "lrl", -1 },
-		{ "lr s", -1 },
-		{ "lrswipkxteacd", -1 },	/* c, d: RFC 2086, obsolete */
-		{ "lr\n", -1 },
-	};
-	const char *error;
-
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		error = NULL;
-		TEST_ASSERT(ldapshare_rights_check(tests[i].in, &error) ==
-			    tests[i].ret);
-		TEST_ASSERT(tests[i].ret == 0 || error != NULL);
-	}
-}
 
 /* test_name_and_dn - share names and the DNs built from them */
 static void test_name_and_dn(void)
@@ -140,14 +114,14 @@ static void test_settings(void)
 	TEST_ASSERT(settings_refused(&set,
 				     "the share would end the second it "
 				     "begins"));
-	set.rights = "lrq";
 	set.not_after = set.not_before + 1;
-	TEST_ASSERT(settings_refused(&set, NULL));
+	set.description = "line\nbreak";
+	TEST_ASSERT(settings_refused(&set, "description: at most 1024 bytes, "
+				     "no control characters"));
 }
 
 int main(void)
 {
-	test_rights();
 	test_name_and_dn();
 	test_settings();
 	return test_exit("test-ldapshare");
