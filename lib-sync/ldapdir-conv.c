@@ -611,9 +611,6 @@ static int ldapdir_mailbox(struct ldapdir_ctx *ctx,
 				       "unknown %s \"%s\" (private or company)",
 				       cfg->ldap_mailbox_kind_attribute, shown);
 	}
-	if (m->kind == REPLICA_MAILBOX_PRIVATE && m->owner_dn == NULL)
-		return ldapdir_reasonf(ctx, "private mailbox without %s",
-				       cfg->ldap_mailbox_owner_attribute);
 	if (ctx->list1.n == 0)
 		return ldapdir_reasonf(ctx, "mailbox without an address (%s)",
 				       cfg->ldap_mailbox_address_attributes);
@@ -693,11 +690,6 @@ static int ldapdir_share(struct ldapdir_ctx *ctx,
 			       &s->not_after) < 0 ||
 	    ldapdir_need(ctx, "share", cfg->ldap_share_grantee_attribute) < 0)
 		return -1;
-	if (s->not_before != 0 && s->not_after != 0 &&
-	    s->not_after < s->not_before)
-		return ldapdir_reasonf(ctx, "%s is before %s",
-				       cfg->ldap_share_not_after_attribute,
-				       cfg->ldap_share_not_before_attribute);
 	s->dn = ctx->dn;
 	s->grantee_dns = ldapdir_strlist_array(&ctx->list1);
 	s->description = ldapdir_description(ctx, entry);
@@ -817,6 +809,11 @@ int ldapdir_conv_create(const struct config *cfg, struct replica_writer *w,
 			const char **error_r)
 {
 	struct ldapdir_ctx *ctx = xcalloc(1, sizeof(*ctx));
+	const struct replica_names names = {
+		cfg->ldap_mailbox_owner_attribute,
+		cfg->ldap_share_not_before_attribute,
+		cfg->ldap_share_not_after_attribute,
+	};
 
 	ctx->cfg = cfg;
 	ctx->w = w;
@@ -838,6 +835,9 @@ int ldapdir_conv_create(const struct config *cfg, struct replica_writer *w,
 		ldapdir_conv_free(&ctx);
 		return -1;
 	}
+	/* The writer checks what the replica's rules say; its reasons
+	   name the attributes the directory's administrator knows. */
+	replica_writer_names(w, &names);
 	*ctx_r = ctx;
 	return 0;
 }
@@ -845,7 +845,14 @@ int ldapdir_conv_create(const struct config *cfg, struct replica_writer *w,
 /* ldapdir_conv_writer - stage into another writer from now on */
 void ldapdir_conv_writer(struct ldapdir_ctx *ctx, struct replica_writer *w)
 {
+	const struct replica_names names = {
+		ctx->cfg->ldap_mailbox_owner_attribute,
+		ctx->cfg->ldap_share_not_before_attribute,
+		ctx->cfg->ldap_share_not_after_attribute,
+	};
+
 	ctx->w = w;
+	replica_writer_names(w, &names);
 }
 
 /* ldapdir_conv_attrs - the attributes the conversion of a kind reads,

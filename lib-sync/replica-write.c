@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "error.h"
 #include "xalloc.h"
 
 static const char *const replica_schema_sql =
@@ -163,9 +164,12 @@ struct replica_writer {
 	bool companies_sorted;
 	_Atomic bool failed;		/* set by the staging thread too */
 	struct writer_queue *q;		/* staging in a thread of its own */
-	char **meta_keys, **meta_values;
-	size_t nmeta;
+	struct writer_meta_value {
+		char *key, *value;
+	} *meta;			/* replica_writer_meta() */
+	size_t nmeta, meta_alloc;
 	struct replica_counts counts;
+	char *owner_name, *not_before_name, *not_after_name;
 	char error[1024];
 };
 
@@ -481,7 +485,6 @@ int replica_writer_open(const char *path,
 			const struct replica_writer_settings *set,
 			struct replica_writer **w_r, const char **error_r)
 {
-	static char error[1024];
 	struct replica_writer *w = xcalloc(1, sizeof(*w));
 	struct stat st;
 	bool fresh;
@@ -500,10 +503,8 @@ int replica_writer_open(const char *path,
 	if (!writer_rights_ok(w->owner_rights) ||
 	    !writer_rights_ok(w->company_rights) ||
 	    !writer_rights_ok(w->share_rights)) {
-		snprintf(error, sizeof(error),
-			 "default rights must be RFC 4314 letters (%s)",
-			 RIGHTS_LETTERS);
-		*error_r = error;
+		*error_r = error_printf("default rights must be RFC 4314 "
+					"letters (%s)", RIGHTS_LETTERS);
 		replica_writer_abort(&w);
 		return -1;
 	}
@@ -512,9 +513,8 @@ int replica_writer_open(const char *path,
 		/* A directory, FIFO or device (or a link to one) is a
 		   mistake in the configuration, not a replica to rebuild:
 		   neither read it nor put a file in its place. */
-		snprintf(error, sizeof(error), "replica %s: not a regular"
-			 " file; not replacing it", path);
-		*error_r = error;
+		*error_r = error_printf("replica %s: not a regular file; not"
+					" replacing it", path);
 		replica_writer_abort(&w);
 		return -1;
 	}
@@ -529,8 +529,7 @@ int replica_writer_open(const char *path,
 		unlink(w->tmp_path);
 		/* Its group and mode before there is anything in it. */
 		if (writer_create_file(w, w->tmp_path) < 0) {
-			snprintf(error, sizeof(error), "%s", w->error);
-			*error_r = error;
+			*error_r = error_printf("%s", w->error);
 			free(w->tmp_path);
 			w->tmp_path = NULL;	/* not ours to unlink */
 			replica_writer_abort(&w);
@@ -538,8 +537,7 @@ int replica_writer_open(const char *path,
 		}
 	}
 	if (writer_prepare(w, fresh) < 0) {
-		snprintf(error, sizeof(error), "%s", w->error);
-		*error_r = error;
+		*error_r = error_printf("%s", w->error);
 		replica_writer_abort(&w);
 		return -1;
 	}
@@ -604,11 +602,8 @@ static int writer_stage_company(struct replica_writer *w,
 		if (writer_step(w, W_COMPANY_GROUP) < 0)
 			return -1;
 	}
-	if (w->ncompanies == w->companies_size) {
-		w->companies_size = w->companies_size ? w->companies_size * 2 : 64;
-		w->companies = xrealloc(w->companies, w->companies_size *
-					sizeof(*w->companies));
-	}
+	w->companies = xgrow(w->companies, &w->companies_size,
+			     w->ncompanies + 1, sizeof(*w->companies), 64);
 	w->companies[w->ncompanies].dn = xstrdup(c->dn);
 	w->companies[w->ncompanies].id = id;
 	w->ncompanies++;
@@ -769,7 +764,8 @@ static int writer_stage_mailbox(struct replica_writer *w,
 		return 1;
 	}
 	if (m->kind == REPLICA_MAILBOX_PRIVATE && m->owner_dn == NULL) {
-		writer_warn(w, m->dn, "private mailbox without owner; skipped");
+		writer_warn(w, m->dn, "private mailbox without %s; skipped",
+			    w->owner_name != NULL ? w->owner_name : "owner");
 		w->counts.skipped++;
 		return 1;
 	}
@@ -855,7 +851,10 @@ static int writer_stage_share(struct replica_writer *w, const struct replica_sha
 	}
 	if (s->not_before != 0 && s->not_after != 0 &&
 	    s->not_after < s->not_before) {
-		writer_warn(w, s->dn, "share ends before it starts; skipped");
+		writer_warn(w, s->dn, "share ends before it starts (%s is before"
+			    " %s); skipped", w->not_after_name != NULL ?
+			    w->not_after_name : "its end", w->not_before_name !=
+			    NULL ? w->not_before_name : "its start");
 		w->counts.skipped++;
 		return 1;
 	}
@@ -1084,87 +1083,72 @@ static int writer_resolve(struct replica_writer *w)
 	return 0;
 }
 
+/* meta_put - one key and value into the meta table */
+static int meta_put(struct replica_writer *w, sqlite3_stmt *st,
+		    const char *key, const char *value)
+{
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return writer_fail(w, "cannot write meta data");
+	sqlite3_reset(st);
+	return 0;
+}
+
 /* writer_meta - record the sync in the meta table */
 static int writer_meta(struct replica_writer *w, const char *source)
 {
 	sqlite3_stmt *st;
 	char value[64];
 	struct {
-		const char *key;
+		const char *key, *table;
 		unsigned long *n;
 	} counts[] = {
-		{ "companies", &w->counts.companies },
-		{ "domains", &w->counts.domains },
-		{ "users", &w->counts.users },
-		{ "mailboxes", &w->counts.mailboxes },
-		{ "addresses", &w->counts.addresses },
-		{ "groups", &w->counts.groups },
-		{ "shares", &w->counts.shares },
-		{ "grants", &w->counts.grants },
-		{ "skipped", &w->counts.skipped },
+		{ "companies", "companies", &w->counts.companies },
+		{ "domains", "domains", &w->counts.domains },
+		{ "users", "users", &w->counts.users },
+		{ "mailboxes", "mailboxes", &w->counts.mailboxes },
+		{ "addresses", "addresses", &w->counts.addresses },
+		{ "groups", "groups", &w->counts.groups },
+		{ "shares", "shares", &w->counts.shares },
+		{ "grants", "share_grantees", &w->counts.grants },
+		{ "skipped", NULL, &w->counts.skipped },	/* counted */
 	};
+	int ret = 0;
 
-	w->counts.companies = writer_count(w, "companies");
-	w->counts.domains = writer_count(w, "domains");
-	w->counts.users = writer_count(w, "users");
-	w->counts.mailboxes = writer_count(w, "mailboxes");
-	w->counts.addresses = writer_count(w, "addresses");
-	w->counts.groups = writer_count(w, "groups");
-	w->counts.shares = writer_count(w, "shares");
-	w->counts.grants = writer_count(w, "share_grantees");
 	if (sqlite3_prepare_v2(w->db, "INSERT OR REPLACE INTO meta(key, value)"
 			       " VALUES (?1, ?2)", -1, &st, NULL) != SQLITE_OK)
 		return writer_fail(w, "cannot write meta data");
-	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]) + 3; i++) {
-		const char *key, *val = value;
-
-		if (i < sizeof(counts) / sizeof(counts[0])) {
-			key = counts[i].key;
-			snprintf(value, sizeof(value), "%lu", *counts[i].n);
-		} else if (i == sizeof(counts) / sizeof(counts[0])) {
-			key = "source";
-			val = source;
-		} else if (i == sizeof(counts) / sizeof(counts[0]) + 1) {
-			/* The readers decide by it: a replica without
-			   the key allows no cross-company share. */
-			key = "cross_company_shares";
-			val = w->cross_company_shares ? "yes" : "no";
-		} else {
-			key = "last_success";
-			snprintf(value, sizeof(value), "%lld",
-				 (long long)time(NULL));
-		}
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, val, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return writer_fail(w, "cannot write meta data");
-		}
-		sqlite3_reset(st);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]) && ret == 0;
+	     i++) {
+		if (counts[i].table != NULL)
+			*counts[i].n = writer_count(w, counts[i].table);
+		snprintf(value, sizeof(value), "%lu", *counts[i].n);
+		ret = meta_put(w, st, counts[i].key, value);
 	}
-	for (size_t i = 0; i < w->nmeta; i++) {
-		sqlite3_bind_text(st, 1, w->meta_keys[i], -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, w->meta_values[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return writer_fail(w, "cannot write meta data");
-		}
-		sqlite3_reset(st);
-	}
+	snprintf(value, sizeof(value), "%lld", (long long)time(NULL));
+	/* The readers decide by cross_company_shares: a replica without
+	   the key allows no cross-company share. */
+	if (ret == 0 &&
+	    (meta_put(w, st, "source", source) < 0 ||
+	     meta_put(w, st, "cross_company_shares",
+		      w->cross_company_shares ? "yes" : "no") < 0 ||
+	     meta_put(w, st, "last_success", value) < 0))
+		ret = -1;
+	for (size_t i = 0; i < w->nmeta && ret == 0; i++)
+		ret = meta_put(w, st, w->meta[i].key, w->meta[i].value);
 	sqlite3_finalize(st);
-	return 0;
+	return ret;
 }
 
 /* replica_writer_meta - remember a meta value for the commit */
 void replica_writer_meta(struct replica_writer *w, const char *key,
 			 const char *value)
 {
-	w->meta_keys = xrealloc(w->meta_keys,
-				(w->nmeta + 1) * sizeof(*w->meta_keys));
-	w->meta_values = xrealloc(w->meta_values,
-				  (w->nmeta + 1) * sizeof(*w->meta_values));
-	w->meta_keys[w->nmeta] = xstrdup(key);
-	w->meta_values[w->nmeta] = xstrdup(value);
+	w->meta = xgrow(w->meta, &w->meta_alloc, w->nmeta + 1,
+			sizeof(*w->meta), 4);
+	w->meta[w->nmeta].key = xstrdup(key);
+	w->meta[w->nmeta].value = xstrdup(value);
 	w->nmeta++;
 }
 
@@ -1172,7 +1156,6 @@ void replica_writer_meta(struct replica_writer *w, const char *key,
 int replica_meta_write(const char *path, const char *const *keys,
 		       const char *const *values, const char **error_r)
 {
-	static char error[1024];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int one = 1, rc = -1;
@@ -1195,10 +1178,10 @@ int replica_meta_write(const char *path, const char *const *keys,
 		goto out;
 	if (sqlite3_column_int(st, 0) != REPLICA_SCHEMA_VERSION ||
 	    sqlite3_column_int(st, 1) != 1) {
-		snprintf(error, sizeof(error), "replica %s: cannot write meta"
-			 " data: not a replica of schema version %d with a"
-			 " completed sync", path, REPLICA_SCHEMA_VERSION);
-		*error_r = error;
+		*error_r = error_printf("replica %s: cannot write meta data:"
+					" not a replica of schema version %d"
+					" with a completed sync", path,
+					REPLICA_SCHEMA_VERSION);
 		sqlite3_finalize(st);
 		sqlite3_close(db);
 		return -1;
@@ -1219,10 +1202,9 @@ int replica_meta_write(const char *path, const char *const *keys,
 		rc = 0;
 out:
 	if (rc < 0) {
-		snprintf(error, sizeof(error), "replica %s: cannot write meta"
-			 " data: %s", path, db != NULL ? sqlite3_errmsg(db) :
-			 "out of memory");
-		*error_r = error;
+		*error_r = error_printf("replica %s: cannot write meta data: %s",
+					path, db != NULL ? sqlite3_errmsg(db) :
+					"out of memory");
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);	/* an open transaction rolls back */
@@ -1315,7 +1297,6 @@ static void writer_release(struct replica_writer *w)
 int replica_writer_commit(struct replica_writer **wp, const char *source,
 			  struct replica_counts *counts_r, const char **error_r)
 {
-	static char error[1024];
 	struct replica_writer *w = *wp;
 	int one = 1;
 
@@ -1343,10 +1324,23 @@ int replica_writer_commit(struct replica_writer **wp, const char *source,
 	replica_writer_abort(wp);
 	return 0;
 fail:
-	snprintf(error, sizeof(error), "%s", w->error);
-	*error_r = error;
+	*error_r = error_printf("%s", w->error);
 	replica_writer_abort(wp);
 	return -1;
+}
+
+/* replica_writer_names - the source's names of fields, for warnings */
+void replica_writer_names(struct replica_writer *w,
+			  const struct replica_names *names)
+{
+	free(w->owner_name);
+	free(w->not_before_name);
+	free(w->not_after_name);
+	w->owner_name = names->owner != NULL ? xstrdup(names->owner) : NULL;
+	w->not_before_name = names->not_before != NULL ?
+		xstrdup(names->not_before) : NULL;
+	w->not_after_name = names->not_after != NULL ?
+		xstrdup(names->not_after) : NULL;
 }
 
 /* replica_writer_abort - give up; the previous replica stays */
@@ -1363,15 +1357,17 @@ void replica_writer_abort(struct replica_writer **wp)
 	for (size_t i = 0; i < w->ncompanies; i++)
 		free(w->companies[i].dn);
 	for (size_t i = 0; i < w->nmeta; i++) {
-		free(w->meta_keys[i]);
-		free(w->meta_values[i]);
+		free(w->meta[i].key);
+		free(w->meta[i].value);
 	}
-	free(w->meta_keys);
-	free(w->meta_values);
+	free(w->meta);
 	free(w->companies);
 	free(w->owner_rights);
 	free(w->company_rights);
 	free(w->share_rights);
+	free(w->owner_name);
+	free(w->not_before_name);
+	free(w->not_after_name);
 	free(w->tmp_path);
 	free(w->path);
 	free(w);
