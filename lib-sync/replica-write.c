@@ -11,13 +11,13 @@
  */
 
 #include "replica.h"
+#include "replica-queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,15 +133,6 @@ static const char *const writer_sql[W_COUNT] = {
 	[W_SHARE_GRANTEE] = "INSERT INTO t_share_grantee VALUES (?1, ?2)",
 };
 
-enum writer_stage {
-	STAGE_NONE,
-	STAGE_COMPANY,
-	STAGE_GROUP,
-	STAGE_USER,
-	STAGE_MAILBOX,
-	STAGE_SHARE,
-};
-
 struct writer_company {
 	char *dn;
 	sqlite3_int64 id;
@@ -162,8 +153,8 @@ struct replica_writer {
 	struct writer_company *companies;
 	size_t ncompanies, companies_size;
 	bool companies_sorted;
-	_Atomic bool failed;		/* set by the staging thread too */
-	struct writer_queue *q;		/* staging in a thread of its own */
+	bool failed;			/* in the staging thread, if any */
+	struct replica_queue *q;	/* staging in a thread of its own */
 	struct writer_meta_value {
 		char *key, *value;
 	} *meta;			/* replica_writer_meta() */
@@ -176,7 +167,6 @@ struct replica_writer {
 #define RIGHTS_LETTERS "lrswipkxteacd"
 
 static int writer_begin(struct replica_writer *w);
-static void writer_queue_stop(struct replica_writer *w, bool drop);
 
 static pthread_mutex_t writer_warn_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -1300,7 +1290,7 @@ int replica_writer_commit(struct replica_writer **wp, const char *source,
 	struct replica_writer *w = *wp;
 	int one = 1;
 
-	writer_queue_stop(w, false);
+	replica_queue_stop(&w->q, false);
 	if (w->failed || (!w->began && writer_begin(w) < 0) ||
 	    writer_resolve(w) < 0 || writer_meta(w, source) < 0 ||
 	    writer_exec(w, "COMMIT", "cannot commit") < 0)
@@ -1350,7 +1340,7 @@ void replica_writer_abort(struct replica_writer **wp)
 
 	if (w == NULL)
 		return;
-	writer_queue_stop(w, true);
+	replica_queue_stop(&w->q, true);
 	writer_release(w);
 	if (w->tmp_path != NULL)
 		unlink(w->tmp_path);
@@ -1374,310 +1364,75 @@ void replica_writer_abort(struct replica_writer **wp)
 	*wp = NULL;
 }
 
-/*
- * Staging in a thread of its own: the directory source (LDAP decoding,
- * DN normalisation) and SQLite each keep a core busy. Entries are
- * copied whole into one allocation each and handed over in order
- * through a bounded queue, so memory stays flat.
- */
-
-#define WRITER_QUEUE_MAX 4096
-
-struct stage_item {
-	struct stage_item *next;
-	enum writer_stage kind;
-	union {
-		struct replica_company company;
-		struct replica_group group;
-		struct replica_user user;
-		struct replica_mailbox mailbox;
-		struct replica_share share;
-	} u;
-	/* pointer arrays, then strings, follow */
-};
-
-struct writer_queue {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t nonempty, nonfull;
-	struct stage_item *head, *tail;
-	size_t count;
-	bool closing, dropping;
-};
-
-struct stage_pack {
-	size_t slots, bytes;		/* sizing pass */
-	const char **slot;		/* filling pass */
-	char *byte;
-};
-
-/* pack_str - size or copy one string */
-static const char *pack_str(struct stage_pack *p, const char *s)
+/* writer_stage_entry - stage one entry of a kind (the queue's stage
+   function too) */
+static int writer_stage_entry(void *context, enum writer_stage kind,
+			      const void *entry)
 {
-	size_t len;
+	struct replica_writer *w = context;
 
-	if (s == NULL)
-		return NULL;
-	len = strlen(s) + 1;
-	if (p->byte == NULL) {
-		p->bytes += len;
-		return NULL;
-	}
-	memcpy(p->byte, s, len);
-	p->byte += len;
-	return p->byte - len;
-}
-
-/* pack_arr - size or copy a NULL-terminated array of strings */
-static const char *const *pack_arr(struct stage_pack *p,
-				   const char *const *a)
-{
-	size_t n = 0;
-	const char **out;
-
-	if (a == NULL)
-		return NULL;
-	while (a[n] != NULL)
-		n++;
-	if (p->byte == NULL) {
-		p->slots += n + 1;
-		for (size_t i = 0; i < n; i++)
-			pack_str(p, a[i]);
-		return NULL;
-	}
-	out = p->slot;
-	p->slot += n + 1;
-	for (size_t i = 0; i < n; i++)
-		out[i] = pack_str(p, a[i]);
-	out[n] = NULL;
-	return out;
-}
-
-/* pack_item - the deep copy; pass 1 sizes (item NULL), pass 2 fills */
-static void pack_item(struct stage_pack *p, struct stage_item *it,
-		      enum writer_stage kind, const void *entry)
-{
-	struct stage_item dummy;
-
-	if (it == NULL)
-		it = &dummy;
 	switch (kind) {
-	case STAGE_COMPANY: {
-		const struct replica_company *c = entry;
-
-		it->u.company.dn = pack_str(p, c->dn);
-		it->u.company.domains = pack_arr(p, c->domains);
-		it->u.company.group_dn = pack_str(p, c->group_dn);
-		break;
-	}
-	case STAGE_GROUP: {
-		const struct replica_group *g = entry;
-
-		it->u.group.dn = pack_str(p, g->dn);
-		it->u.group.member_dns = pack_arr(p, g->member_dns);
-		break;
-	}
-	case STAGE_USER: {
-		const struct replica_user *u = entry;
-
-		it->u.user.dn = pack_str(p, u->dn);
-		it->u.user.login = pack_str(p, u->login);
-		it->u.user.addresses = pack_arr(p, u->addresses);
-		break;
-	}
-	case STAGE_MAILBOX: {
-		const struct replica_mailbox *m = entry;
-
-		it->u.mailbox.dn = pack_str(p, m->dn);
-		it->u.mailbox.kind = m->kind;
-		it->u.mailbox.addresses = pack_arr(p, m->addresses);
-		it->u.mailbox.owner_dn = pack_str(p, m->owner_dn);
-		it->u.mailbox.group_dn = pack_str(p, m->group_dn);
-		it->u.mailbox.rights = pack_str(p, m->rights);
-		break;
-	}
-	case STAGE_SHARE: {
-		const struct replica_share *sh = entry;
-
-		it->u.share.dn = pack_str(p, sh->dn);
-		it->u.share.grantee_dns = pack_arr(p, sh->grantee_dns);
-		it->u.share.rights = pack_str(p, sh->rights);
-		it->u.share.not_before = sh->not_before;
-		it->u.share.not_after = sh->not_after;
-		it->u.share.description = pack_str(p, sh->description);
-		break;
-	}
-	case STAGE_NONE:
-		break;
-	}
-}
-
-/* writer_stage_item - stage one copied entry, in the staging thread */
-static int writer_stage_item(struct replica_writer *w, struct stage_item *it)
-{
-	switch (it->kind) {
 	case STAGE_COMPANY:
-		return writer_stage_company(w, &it->u.company);
+		return writer_stage_company(w, entry);
 	case STAGE_GROUP:
-		return writer_stage_group(w, &it->u.group);
+		return writer_stage_group(w, entry);
 	case STAGE_USER:
-		return writer_stage_user(w, &it->u.user);
+		return writer_stage_user(w, entry);
 	case STAGE_MAILBOX:
-		return writer_stage_mailbox(w, &it->u.mailbox);
+		return writer_stage_mailbox(w, entry);
 	case STAGE_SHARE:
-		return writer_stage_share(w, &it->u.share);
+		return writer_stage_share(w, entry);
 	case STAGE_NONE:
 		break;
 	}
 	return 0;
 }
 
-/* writer_thread - take entries off the queue until it closes */
-static void *writer_thread(void *arg)
+/* writer_stage - stage now, or through the staging thread */
+static int writer_stage(struct replica_writer *w, enum writer_stage kind,
+			const void *entry)
 {
-	struct replica_writer *w = arg;
-	struct writer_queue *q = w->q;
-
-	for (;;) {
-		struct stage_item *it;
-
-		pthread_mutex_lock(&q->lock);
-		while (q->head == NULL && !q->closing)
-			pthread_cond_wait(&q->nonempty, &q->lock);
-		it = q->head;
-		if (it == NULL || q->dropping) {
-			pthread_mutex_unlock(&q->lock);
-			break;
-		}
-		q->head = it->next;
-		if (q->head == NULL)
-			q->tail = NULL;
-		q->count--;
-		pthread_cond_signal(&q->nonfull);
-		pthread_mutex_unlock(&q->lock);
-		if (!w->failed)
-			(void)writer_stage_item(w, it);
-		free(it);
-	}
-	return NULL;
-}
-
-/* writer_enqueue - copy an entry and hand it to the staging thread */
-static int writer_enqueue(struct replica_writer *w, enum writer_stage kind,
-			  const void *entry)
-{
-	struct writer_queue *q = w->q;
-	struct stage_pack p = { 0, 0, NULL, NULL };
-	struct stage_item *it;
-	bool failed;
-
-	pack_item(&p, NULL, kind, entry);
-	it = xmalloc(sizeof(*it) + p.slots * sizeof(char *) + p.bytes);
-	it->next = NULL;
-	it->kind = kind;
-	p.slot = (const char **)(void *)(it + 1);
-	p.byte = (char *)(p.slot + p.slots);
-	pack_item(&p, it, kind, entry);
-
-	pthread_mutex_lock(&q->lock);
-	while (q->count >= WRITER_QUEUE_MAX)
-		pthread_cond_wait(&q->nonfull, &q->lock);
-	if (q->tail != NULL)
-		q->tail->next = it;
-	else
-		q->head = it;
-	q->tail = it;
-	q->count++;
-	failed = w->failed;
-	pthread_cond_signal(&q->nonempty);
-	pthread_mutex_unlock(&q->lock);
-	/* Skips are warned by the thread; only a failed replica stops. */
-	return failed ? -1 : 0;
-}
-
-/* writer_queue_stop - drain (or drop) the queue and end the thread */
-static void writer_queue_stop(struct replica_writer *w, bool drop)
-{
-	struct writer_queue *q = w->q;
-
-	if (q == NULL)
-		return;
-	pthread_mutex_lock(&q->lock);
-	q->closing = true;
-	q->dropping = drop;
-	pthread_cond_signal(&q->nonempty);
-	pthread_mutex_unlock(&q->lock);
-	pthread_join(q->thread, NULL);
-	while (q->head != NULL) {
-		struct stage_item *it = q->head;
-
-		q->head = it->next;
-		free(it);
-	}
-	pthread_mutex_destroy(&q->lock);
-	pthread_cond_destroy(&q->nonempty);
-	pthread_cond_destroy(&q->nonfull);
-	free(q);
-	w->q = NULL;
+	if (w->q != NULL)
+		return replica_queue_put(w->q, kind, entry);
+	return writer_stage_entry(w, kind, entry);
 }
 
 /* replica_writer_async - from now on, stage in a thread of its own */
 int replica_writer_async(struct replica_writer *w, const char **error_r)
 {
-	struct writer_queue *q;
-
-	if (w->q != NULL)
-		return 0;
-	q = xcalloc(1, sizeof(*q));
-	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->nonempty, NULL);
-	pthread_cond_init(&q->nonfull, NULL);
-	w->q = q;
-	if (pthread_create(&q->thread, NULL, writer_thread, w) != 0) {
-		pthread_mutex_destroy(&q->lock);
-		pthread_cond_destroy(&q->nonempty);
-		pthread_cond_destroy(&q->nonfull);
-		free(q);
-		w->q = NULL;
-		*error_r = "cannot start the staging thread";
-		return -1;
-	}
-	return 0;
+	if (w->q == NULL)
+		w->q = replica_queue_start(writer_stage_entry, w, error_r);
+	return w->q != NULL ? 0 : -1;
 }
 
 /* replica_stage_company - a company and its domains */
 int replica_stage_company(struct replica_writer *w,
 			  const struct replica_company *c)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_COMPANY, c) :
-		writer_stage_company(w, c);
+	return writer_stage(w, STAGE_COMPANY, c);
 }
 
 /* replica_stage_group - a group and its direct members */
 int replica_stage_group(struct replica_writer *w, const struct replica_group *g)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_GROUP, g) :
-		writer_stage_group(w, g);
+	return writer_stage(w, STAGE_GROUP, g);
 }
 
 /* replica_stage_user - a mail user with their primary private mailbox */
 int replica_stage_user(struct replica_writer *w, const struct replica_user *u)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_USER, u) :
-		writer_stage_user(w, u);
+	return writer_stage(w, STAGE_USER, u);
 }
 
 /* replica_stage_mailbox - a private (not primary) or company mailbox */
 int replica_stage_mailbox(struct replica_writer *w,
 			  const struct replica_mailbox *m)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_MAILBOX, m) :
-		writer_stage_mailbox(w, m);
+	return writer_stage(w, STAGE_MAILBOX, m);
 }
 
 /* replica_stage_share - a share below the mailbox it shares */
 int replica_stage_share(struct replica_writer *w, const struct replica_share *s)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_SHARE, s) :
-		writer_stage_share(w, s);
+	return writer_stage(w, STAGE_SHARE, s);
 }
