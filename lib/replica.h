@@ -13,6 +13,8 @@
  *	int replica_info(struct replica *rep, struct replica_info *info_r,
  *			 const char **error_r);
  *	void replica_close(struct replica **repp);
+ *	int replica_read_begin(struct replica *rep, const char **error_r);
+ *	int replica_read_end(struct replica *rep, const char **error_r);
  *
  *	int replica_writer_open(const char *path,
  *				const struct replica_writer_settings *set,
@@ -31,6 +33,8 @@
  *				  struct replica_counts *counts_r,
  *				  const char **error_r);
  *	void replica_writer_abort(struct replica_writer **wp);
+ *	int replica_writer_async(struct replica_writer *w,
+ *				 const char **error_r);
  *	void replica_writer_meta(struct replica_writer *w, const char *key,
  *				 const char *value);
  *	int replica_meta_write(const char *path, const char *const *keys,
