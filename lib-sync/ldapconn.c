@@ -39,12 +39,6 @@ struct ldapconn {
 	LDAP *ld;
 };
 
-/* ldapconn_empty - NULL or "" */
-static bool ldapconn_empty(const char *s)
-{
-	return s == NULL || *s == '\0';
-}
-
 /* ldapconn_ld_error - the session's last result code and message */
 static const char *ldapconn_ld_error(LDAP *ld, int rc)
 {
@@ -136,14 +130,14 @@ static int ldapconn_options(struct ldapconn *ctx, bool tls,
 		ival = LDAP_OPT_X_TLS_DEMAND;
 		/* libldap's message for an unreadable CA file is "Can't
 		   contact LDAP server"; say what is wrong instead. */
-		if (!ldapconn_empty(cfg->ldap_tls_ca_file) &&
+		if (!text_empty(cfg->ldap_tls_ca_file) &&
 		    access(cfg->ldap_tls_ca_file, R_OK) < 0) {
 			*error_r = error_printf(
 				"ldap_tls_ca_file %s: %s",
 				cfg->ldap_tls_ca_file, strerror(errno));
 			return -1;
 		}
-		if (!ldapconn_empty(cfg->ldap_tls_ca_file) &&
+		if (!text_empty(cfg->ldap_tls_ca_file) &&
 		    ldapconn_option(ctx, LDAP_OPT_X_TLS_CACERTFILE,
 				   cfg->ldap_tls_ca_file,
 				   "LDAP_OPT_X_TLS_CACERTFILE", error_r) < 0)
@@ -201,7 +195,7 @@ static int ldapconn_bind(struct ldapconn *ctx, const char *bind_dn,
 	const struct config *cfg = ctx->cfg;
 	int rc;
 
-	if (bind_dn == NULL && !ldapconn_empty(cfg->ldap_sasl_mech)) {
+	if (bind_dn == NULL && !text_empty(cfg->ldap_sasl_mech)) {
 		if (strcasecmp(cfg->ldap_sasl_mech, "EXTERNAL") != 0) {
 			*error_r = error_printf(
 				"ldap_sasl_mech: unsupported mechanism %s "
@@ -221,7 +215,7 @@ static int ldapconn_bind(struct ldapconn *ctx, const char *bind_dn,
 	}
 	if (bind_dn == NULL)
 		bind_dn = cfg->ldap_bind_dn;
-	if (ldapconn_empty(bind_dn)) {
+	if (text_empty(bind_dn)) {
 		/* Anonymous: LDAPv3 needs no bind at all. */
 		return 0;
 	} else {
@@ -229,7 +223,7 @@ static int ldapconn_bind(struct ldapconn *ctx, const char *bind_dn,
 		char *own = NULL;
 
 		if (password == NULL) {
-			if (ldapconn_empty(cfg->ldap_bind_password_file)) {
+			if (text_empty(cfg->ldap_bind_password_file)) {
 				*error_r = error_printf(
 					"bind as %s: ldap_bind_password_file "
 					"is not set", bind_dn);
@@ -267,7 +261,7 @@ int ldapconn_password_read(const char *path, char **password_r,
 	ssize_t n;
 	int fd;
 
-	if (ldapconn_empty(path)) {
+	if (text_empty(path)) {
 		*error_r = "no password file given";
 		return -1;
 	}

@@ -175,12 +175,6 @@ static void ldapdir_attrlist_free(struct ldapdir_attrlist *al)
 	memset(al, 0, sizeof(*al));
 }
 
-/* ldapdir_empty - NULL or "" */
-static bool ldapdir_empty(const char *s)
-{
-	return s == NULL || *s == '\0';
-}
-
 /*
  * DNs.
  */
@@ -346,7 +340,7 @@ static int ldapdir_values(struct ldapdir_ctx *ctx,
 	const struct ldapdir_attr *a;
 	size_t i;
 
-	if (ldapdir_empty(attr))
+	if (text_empty(attr))
 		return 0;
 	a = ldapdir_entry_attr(entry, attr);
 	if (a == NULL)
@@ -381,7 +375,7 @@ static int ldapdir_single(struct ldapdir_ctx *ctx,
 	size_t before = ctx->singles.n;
 
 	*value_r = NULL;
-	if (ldapdir_empty(attr))
+	if (text_empty(attr))
 		return 0;
 	if (ldapdir_values(ctx, entry, attr, max_len, LDAPDIR_VALUES_MAX,
 			   &ctx->singles) < 0)
@@ -426,7 +420,7 @@ static int ldapdir_dn_values(struct ldapdir_ctx *ctx,
 	const char *error;
 	size_t i, len;
 
-	if (ldapdir_empty(attr))
+	if (text_empty(attr))
 		return 0;
 	if (ldapdir_values(ctx, entry, attr, LDAPDIR_DN_INPUT_MAX,
 			   max_count - out->n, &raw) < 0) {
@@ -774,7 +768,7 @@ static void ldapdir_attrs(char **out, size_t outsize, const char *const *in,
 	size_t i, j, o = 0;
 
 	for (i = 0; i < n && o + 1 < outsize; i++) {
-		if (ldapdir_empty(in[i]))
+		if (text_empty(in[i]))
 			continue;
 		for (j = 0; j < o; j++) {
 			if (strcasecmp(out[j], in[i]) == 0)

@@ -333,7 +333,7 @@ static int ldapdir_check_config(const struct config *cfg,
 		const char *v = *(char *const *)(const void *)
 			((const char *)cfg + required[i].offset);
 
-		if (v == NULL || *v == '\0') {
+		if (text_empty(v)) {
 			*error_r = error_printf("%s is not set",
 						required[i].key);
 			return -1;

@@ -63,12 +63,6 @@ struct ldapshare_buf {
 	size_t len, size;
 };
 
-/* ldapshare_empty - NULL or "" */
-static bool ldapshare_empty(const char *s)
-{
-	return s == NULL || *s == '\0';
-}
-
 /* ldapshare_has_control - a control character in s */
 static bool ldapshare_has_control(const char *s)
 {
@@ -372,7 +366,7 @@ static void ldapshare_list_free(char **list, size_t n)
 static int ldapshare_input_check(const char *value, const char *what,
 				 const char **error_r)
 {
-	if (ldapshare_empty(value)) {
+	if (text_empty(value)) {
 		*error_r = error_printf("no %s given", what);
 		return 1;
 	}
@@ -854,10 +848,10 @@ static int ldapshare_remove_all(struct ldapshare *ls, LDAP *ld,
    messages */
 static char *ldapshare_configured_name(const struct config *cfg)
 {
-	if (!ldapshare_empty(cfg->ldap_sasl_mech))
+	if (!text_empty(cfg->ldap_sasl_mech))
 		return xasprintf("the configured identity, SASL %s",
 				 cfg->ldap_sasl_mech);
-	if (!ldapshare_empty(cfg->ldap_bind_dn))
+	if (!text_empty(cfg->ldap_bind_dn))
 		return xstrdup(cfg->ldap_bind_dn);
 	return xstrdup("anonymous");
 }
@@ -872,7 +866,7 @@ int ldapshare_open(const struct config *cfg, const char *as,
 	int ret;
 
 	*ls_r = NULL;
-	if (ldapshare_empty(cfg->ldap_base)) {
+	if (text_empty(cfg->ldap_base)) {
 		*error_r = "ldap_base is not set in the configuration";
 		return 1;
 	}
@@ -898,8 +892,8 @@ int ldapshare_open(const struct config *cfg, const char *as,
 		ls->acting_name = xstrdup(as);
 		/* The configured identity reads what the acting one may
 		   not; without it, the acting identity looks up itself. */
-		if ((ldapshare_empty(cfg->ldap_bind_dn) &&
-		     ldapshare_empty(cfg->ldap_sasl_mech)) ||
+		if ((text_empty(cfg->ldap_bind_dn) &&
+		     text_empty(cfg->ldap_sasl_mech)) ||
 		    ldapconn_open(cfg, NULL, NULL, &ls->lookup, &ignored) < 0)
 			ls->lookup = ls->acting;
 	} else {
@@ -1064,7 +1058,7 @@ static int ldapshare_add_entry(struct ldapshare *ls,
 	LDAPSHARE_MOD("objectClass", oc_v);
 	LDAPSHARE_MOD(LDAPSHARE_NAME_ATTR, cn_v);
 	LDAPSHARE_MOD(cfg->ldap_share_grantee_attribute, gr_v);
-	if (!ldapshare_empty(set->rights))
+	if (!text_empty(set->rights))
 		LDAPSHARE_MOD(cfg->ldap_share_rights_attribute, ri_v);
 	if (set->not_before != 0 &&
 	    gentime_format(set->not_before, nb, sizeof(nb)) == 0)
@@ -1072,7 +1066,7 @@ static int ldapshare_add_entry(struct ldapshare *ls,
 	if (set->not_after != 0 &&
 	    gentime_format(set->not_after, na, sizeof(na)) == 0)
 		LDAPSHARE_MOD(cfg->ldap_share_not_after_attribute, na_v);
-	if (!ldapshare_empty(set->description))
+	if (!text_empty(set->description))
 		LDAPSHARE_MOD(LDAPSHARE_DESCRIPTION_ATTR, de_v);
 #undef LDAPSHARE_MOD
 	mods[n] = NULL;
@@ -1301,7 +1295,7 @@ out:
    ldapshare_rdn_dn() puts into a DN */
 int ldapshare_name_check(const char *name, const char **error_r)
 {
-	if (ldapshare_empty(name) ||
+	if (text_empty(name) ||
 	    strnlen(name, LDAPSHARE_NAME_MAX + 1) > LDAPSHARE_NAME_MAX ||
 	    ldapshare_has_control(name)) {
 		*error_r = error_printf(
@@ -1336,7 +1330,7 @@ int ldapshare_rdn_dn(const char *name, const char *parent_dn, char **dn_r,
 		*error_r = error_printf("name: %s", ldap_err2string(rc));
 		return -1;
 	}
-	*dn_r = ldapshare_empty(parent_dn) ? xstrdup(str)
+	*dn_r = text_empty(parent_dn) ? xstrdup(str)
 					   : xasprintf("%s,%s", str, parent_dn);
 	ldap_memfree(str);
 	return 0;
