@@ -836,19 +836,6 @@ int ldapdir_conv_create(const struct config *cfg, struct replica_writer *w,
 	return 0;
 }
 
-/* ldapdir_conv_writer - stage into another writer from now on */
-void ldapdir_conv_writer(struct ldapdir_ctx *ctx, struct replica_writer *w)
-{
-	const struct replica_names names = {
-		ctx->cfg->ldap_mailbox_owner_attribute,
-		ctx->cfg->ldap_share_not_before_attribute,
-		ctx->cfg->ldap_share_not_after_attribute,
-	};
-
-	ctx->w = w;
-	replica_writer_names(w, &names);
-}
-
 /* ldapdir_conv_attrs - the attributes the conversion of a kind reads,
    each once, for the search */
 void ldapdir_conv_attrs(const struct ldapdir_ctx *ctx, enum ldapdir_kind kind,

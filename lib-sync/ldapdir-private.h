@@ -14,8 +14,6 @@
  *				struct ldapdir_stats *stats,
  *				struct ldapdir_ctx **ctx_r,
  *				const char **error_r);
- *	void ldapdir_conv_writer(struct ldapdir_ctx *ctx,
- *				 struct replica_writer *w);
  *	void ldapdir_conv_attrs(const struct ldapdir_ctx *ctx,
  *				enum ldapdir_kind kind, char **attrs,
  *				size_t size);
@@ -40,8 +38,9 @@
  *
  *	ldapdir_conv_create() splits the configured attribute lists
  *	(errors as ldapdir_read() reports them); the stats are counted
- *	into *stats, which the caller zeroes. ldapdir_conv_writer()
- *	points the conversion at another writer. ldapdir_conv_attrs()
+ *	into *stats, which the caller zeroes; it gives w the attribute
+ *	names for the reasons of the entries it skips
+ *	(replica_writer_names()). ldapdir_conv_attrs()
  *	fills attrs (size elements, LDAPDIR_CONV_ATTRS_MAX are enough)
  *	with the names of the attributes the conversion of kind reads,
  *	each once, NULL-terminated: what a search asks for.
@@ -94,7 +93,6 @@ int ldapdir_conv_create(const struct config *cfg, struct replica_writer *w,
 			replica_warn_fn *warn, void *warn_context,
 			struct ldapdir_stats *stats, struct ldapdir_ctx **ctx_r,
 			const char **error_r);
-void ldapdir_conv_writer(struct ldapdir_ctx *ctx, struct replica_writer *w);
 void ldapdir_conv_attrs(const struct ldapdir_ctx *ctx, enum ldapdir_kind kind,
 			char **attrs, size_t size);
 int ldapdir_conv_entry(struct ldapdir_ctx *ctx, enum ldapdir_kind kind,
