@@ -6,10 +6,10 @@
  *	each keep a core busy. Entries are copied whole into one
  *	allocation each and handed over in order through a bounded queue,
  *	so memory stays flat. A full sync of the 100,000-user benchmark
- *	directory (tests/bench/bench-sync.py) took a median 15.45 s with
- *	the thread and 15.87 s inline over 11 runs side by side, on a
- *	loaded 2-core machine (the figures are in the commit that made
- *	this file).
+ *	directory (tests/bench/bench-sync.py) took a median 16.7 s with
+ *	the thread and 18.2 s inline over 16 runs side by side, on a
+ *	loaded 2-core machine; the thread was faster in 10 of the 16
+ *	(the figures are in the commits that made and kept this file).
  * SEE ALSO
  *	replica-queue.h, replica-write.c, replica.h
  */
