@@ -224,13 +224,44 @@ static int ldapdir_dn_simple(const char *dn, size_t len, char *out,
 	return 0;
 }
 
-/* ldapdir_dn_normalize - one normal form for DN comparison */
-int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
-			 const char **error_r)
+/* ldapdir_dn_libldap - libldap's LDAPv3 form of a DN, lower case */
+static int ldapdir_dn_libldap(const char *dn, char *out, size_t outsize,
+			      const char **error_r)
 {
 	char *norm = NULL;
 	size_t len, i;
 	int rc;
+
+	rc = ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &norm,
+			       LDAP_DN_FORMAT_LDAPV3);
+	if (rc != LDAP_SUCCESS) {
+		*error_r = error_printf("invalid DN: %s",
+					ldap_err2string(rc));
+		return -1;
+	}
+	len = norm == NULL ? 0 : strlen(norm);
+	if (len == 0 || len >= outsize) {
+		ldap_memfree(norm);
+		*error_r = len == 0 ? "empty DN" : "DN too long";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		char c = norm[i];
+
+		out[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	out[len] = '\0';
+	ldap_memfree(norm);
+	return 0;
+}
+
+/* ldapdir_dn_normalize - one normal form for DN comparison */
+int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
+			 const char **error_r)
+{
+	char *again;
+	size_t len;
+	int ret;
 
 	if (dn == NULL) {
 		*error_r = "no DN";
@@ -252,32 +283,19 @@ int ldapdir_dn_normalize(const char *dn, char *out, size_t outsize,
 	/* Nearly every DN in a mail directory is plain: skip the parser. */
 	if (ldapdir_dn_simple(dn, len, out, outsize) == 0)
 		return 0;
-	rc = ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &norm,
-			       LDAP_DN_FORMAT_LDAPV3);
-	if (rc != LDAP_SUCCESS) {
-		*error_r = error_printf("invalid DN: %s",
-					ldap_err2string(rc));
+	if (ldapdir_dn_libldap(dn, out, outsize, error_r) < 0)
 		return -1;
+	/* libldap's lenient reading can make of a malformed value one it
+	   cannot read back ("uid=# x" gives "uid=#"): only a form that
+	   is its own normal form is one. */
+	again = xmalloc(outsize);
+	ret = ldapdir_dn_libldap(out, again, outsize, error_r);
+	if (ret == 0 && strcmp(out, again) != 0) {
+		*error_r = "invalid DN: no normal form";
+		ret = -1;
 	}
-	len = norm == NULL ? 0 : strlen(norm);
-	if (len == 0) {
-		ldap_memfree(norm);
-		*error_r = "empty DN";
-		return -1;
-	}
-	if (len >= outsize) {
-		ldap_memfree(norm);
-		*error_r = "DN too long";
-		return -1;
-	}
-	for (i = 0; i < len; i++) {
-		char c = norm[i];
-
-		out[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-	}
-	out[len] = '\0';
-	ldap_memfree(norm);
-	return 0;
+	free(again);
+	return ret;
 }
 
 /*
