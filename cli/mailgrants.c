@@ -82,6 +82,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "ldapconn.h"
 #include "ldapdir.h"
 #include "policy.h"
 #include "replica.h"
@@ -333,22 +334,22 @@ static int cmd_sync(const struct config *cfg, int argc, char **argv)
 	/* Read once, now: a daemon may lose access to the file later. */
 	if (cfg->ldap_bind_password_file[0] != '\0' &&
 	    cfg->ldap_sasl_mech[0] == '\0' &&
-	    ldapdir_read_password_file(cfg->ldap_bind_password_file,
+	    ldapconn_password_read(cfg->ldap_bind_password_file,
 				       &password, &error) < 0)
 		fail(EXIT_USAGE, "%s", error);
 	if (strcmp(argv[1], "--follow") == 0) {
 		status = cmd_follow(cfg, password);
-		ldapdir_password_free(&password);
+		ldapconn_password_free(&password);
 		return status;
 	}
 	if (sync_full(cfg, password, "", "", true, &error) < 0) {
-		ldapdir_password_free(&password);
+		ldapconn_password_free(&password);
 		fail(EXIT_UNAVAILABLE, "sync: %s; the replica was not changed%s",
 		     error, strstr(error, "cannot open for writing") == NULL ?
 		     "" : " (its directory must exist and be writable by the "
 		     "user running the sync)");
 	}
-	ldapdir_password_free(&password);
+	ldapconn_password_free(&password);
 	return EXIT_ANSWERED;
 }
 

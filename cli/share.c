@@ -37,10 +37,17 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "ldapdir.h"
+#include "error.h"
+#include "gentime.h"
+#include "ldapconn.h"
 #include "ldapshare.h"
 #include "share.h"
+#include "text.h"
 #include "xalloc.h"
+
+/* What --rights accepts: the RFC 4314 letters a share may hold. */
+#define SHARE_RIGHTS_LETTERS "lrswipkxtea"
+#define SHARE_PRINT_MAX 256	/* a value quoted in a message */
 
 /* share_fail - one error line on stderr, then the exit status */
 #define share_fail cli_error
@@ -80,7 +87,7 @@ static int share_tty_password(const char *as, char **password_r,
 			      const char **error_r)
 {
 	static char error[256];
-	char buf[LDAPDIR_PASSWORD_MAX + 2];
+	char buf[LDAPCONN_PASSWORD_MAX + 2];
 	struct termios old, quiet;
 	size_t len = 0;
 	bool too_long = false;
@@ -125,7 +132,7 @@ static int share_tty_password(const char *as, char **password_r,
 	}
 	(void)close(fd);
 	buf[len] = '\0';
-	if (too_long || len > LDAPDIR_PASSWORD_MAX || len == 0 ||
+	if (too_long || len > LDAPCONN_PASSWORD_MAX || len == 0 ||
 	    memchr(buf, '\0', len) != NULL) {
 		explicit_bzero(buf, sizeof(buf));
 		*error_r = len == 0 && !too_long ? "empty password"
@@ -151,7 +158,7 @@ static int share_password(const char *cmd, const char *as, const char *file,
 		return 0;
 	}
 	if (file != NULL) {
-		if (ldapdir_read_password_file(file, password_r, &error) < 0)
+		if (ldapconn_password_read(file, password_r, &error) < 0)
 			return share_fail(EXIT_USAGE, cmd, "%s", error);
 		return 0;
 	}
@@ -177,7 +184,7 @@ static int share_run(const struct config *cfg, const char *cmd,
 	if ((ret = share_password(cmd, as, password_file, &password)) != 0)
 		return ret;
 	ret = ldapshare_open(cfg, as, password, &ls, &error);
-	ldapdir_password_free(&password);
+	ldapconn_password_free(&password);
 	if (ret != 0)
 		return share_fail(ret < 0 ? EXIT_UNAVAILABLE : EXIT_USAGE, cmd,
 				  "%s", error);
@@ -193,11 +200,44 @@ static int share_run(const struct config *cfg, const char *cmd,
 	return EXIT_ANSWERED;
 }
 
+/* share_rights_check - --rights: RFC 4314 letters, each once */
+static int share_rights_check(const char *rights, const char **error_r)
+{
+	bool seen[256] = { false };
+	char p[SHARE_PRINT_MAX];
+
+	if (*rights == '\0') {
+		*error_r = "rights: empty (RFC 4314 letters of "
+			   SHARE_RIGHTS_LETTERS ")";
+		return -1;
+	}
+	for (const unsigned char *r = (const unsigned char *)rights; *r != '\0';
+	     r++) {
+		if (strchr(SHARE_RIGHTS_LETTERS, *r) == NULL) {
+			*error_r = error_printf(
+				"rights %s: only the RFC 4314 letters %s",
+				text_printable_str(p, sizeof(p),
+						   rights, TEXT_MARK),
+				SHARE_RIGHTS_LETTERS);
+			return -1;
+		}
+		if (seen[*r]) {
+			*error_r = error_printf(
+				"rights %s: \"%c\" twice",
+				text_printable_str(p, sizeof(p),
+						   rights, TEXT_MARK), *r);
+			return -1;
+		}
+		seen[*r] = true;
+	}
+	return 0;
+}
+
 /* share_time - --from or --until */
 static int share_time(const char *opt, const char *s, bool end_of_day,
 		      time_t *t_r)
 {
-	if (ldapshare_parse_time(s, end_of_day, t_r) == 0 && *t_r > 0)
+	if (gentime_parse_date(s, end_of_day, t_r) == 0 && *t_r > 0)
 		return 0;
 	return share_fail(EXIT_USAGE, "share",
 			  "%s: expected YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or a "
@@ -244,7 +284,7 @@ int cmd_share(const struct config *cfg, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'r':
-			if (ldapshare_rights_check(optarg, &error) < 0)
+			if (share_rights_check(optarg, &error) < 0)
 				return share_fail(EXIT_USAGE, "share", "%s",
 						  error);
 			set.rights = optarg;

@@ -25,6 +25,8 @@
 #include "addr.h"
 #include "config.h"
 #include "error.h"
+#include "gentime.h"
+#include "ldapconn.h"
 #include "ldapdir.h"
 #include "ldapshare.h"
 #include "replica.h"
@@ -40,7 +42,6 @@
 #define LDAPSHARE_MATCH_MAX	10	/* entries one lookup asks for */
 #define LDAPSHARE_FOUND_MAX	(2 * LDAPSHARE_MATCH_MAX)
 #define LDAPSHARE_VARIANTS	3	/* forms of an address tried */
-#define LDAPSHARE_GENERATED_TRIES 9	/* share-x-date, share-x-date-2, ... */
 #define LDAPSHARE_DN_NORM_MAX	(4 * 1024 * 4 + 1)
 
 struct ldapshare {
@@ -61,12 +62,6 @@ struct ldapshare_buf {
 	char *s;
 	size_t len, size;
 };
-
-/* ldapshare_empty - NULL or "" */
-static bool ldapshare_empty(const char *s)
-{
-	return s == NULL || *s == '\0';
-}
 
 /* ldapshare_has_control - a control character in s */
 static bool ldapshare_has_control(const char *s)
@@ -239,7 +234,7 @@ static int ldapshare_search_failed(LDAP *ld, int rc, const char *what,
 	*error_r = error_printf("%s %s: %s", what,
 				text_printable_str(p, sizeof(p), value,
 						   TEXT_MARK),
-				ldapdir_error_text(ld, rc));
+				ldapconn_error_text(ld, rc));
 	return ldapshare_unavailable(rc) ? -1 : 1;
 }
 
@@ -249,7 +244,7 @@ static int ldapshare_write_failed(struct ldapshare *ls, int rc,
 				  const char **error_r)
 {
 	char p[LDAPSHARE_PRINT_MAX * 2], a[LDAPSHARE_PRINT_MAX];
-	const char *text = ldapdir_error_text(ls->acting, rc);
+	const char *text = ldapconn_error_text(ls->acting, rc);
 
 	text_printable_str(p, sizeof(p), dn, TEXT_MARK);
 	if (ldapshare_unavailable(rc)) {
@@ -371,7 +366,7 @@ static void ldapshare_list_free(char **list, size_t n)
 static int ldapshare_input_check(const char *value, const char *what,
 				 const char **error_r)
 {
-	if (ldapshare_empty(value)) {
+	if (text_empty(value)) {
 		*error_r = error_printf("no %s given", what);
 		return 1;
 	}
@@ -383,102 +378,52 @@ static int ldapshare_input_check(const char *value, const char *what,
 	return 0;
 }
 
-/* ldapshare_find_mailbox - the one mailbox entry that has address */
-static int ldapshare_find_mailbox(struct ldapshare *ls, const char *address,
-				  struct ldapshare_mailbox *mb,
-				  const char **error_r)
+/* One lookup of a value: the object filter and (|(attr=value)...) for
+   the attributes and the forms of the value. */
+struct ldapshare_query {
+	const char *filter;
+	const char *attrs;		/* space-separated names */
+	const char *kind_attr;		/* read the mailbox kind; or NULL */
+	bool unless_found;		/* only if those before found none */
+};
+
+/* What is looked up, for messages. */
+struct ldapshare_what {
+	const char *input;		/* "no %s given" */
+	const char *lookup;		/* "%s VALUE: result" */
+	const char *none;		/* "%s VALUE": nothing matched */
+};
+
+/* ldapshare_find_one - the one entry the queries find for value: 0 with
+   its DN (and whether it is a company mailbox), 1 when none or several
+   match, -1 when the directory is unavailable */
+static int ldapshare_find_one(struct ldapshare *ls, const char *value,
+			      const struct ldapshare_query *q, size_t nq,
+			      const struct ldapshare_what *what, char **dn_r,
+			      bool *company_r, const char **error_r)
 {
-	const struct config *cfg = ls->cfg;
 	char *values[LDAPSHARE_VARIANTS], *list[LDAPSHARE_FOUND_MAX];
 	bool company[LDAPSHARE_FOUND_MAX] = { false };
 	struct ldapshare_buf f = { NULL, 0, 0 };
 	char p[LDAPSHARE_PRINT_MAX], dns[LDAPSHARE_DN_TEXT_MAX];
 	size_t nvalues, n = 0;
-	int ret;
-
-	memset(mb, 0, sizeof(*mb));
-	if ((ret = ldapshare_input_check(address, "mailbox address",
-					 error_r)) != 0)
-		return ret;
-	nvalues = ldapshare_variants(address, values);
-
-	/* A user's primary mailbox is the user's entry. */
-	ldapshare_buf_str(&f, "(&");
-	ldapshare_buf_str(&f, cfg->ldap_user_filter);
-	ldapshare_buf_any(&f, cfg->ldap_user_address_attributes, values,
-			  nvalues);
-	ldapshare_buf_str(&f, ")");
-	ret = ldapshare_lookup(ls, f.s, NULL, list, company, &n,
-			       "looking up the mailbox of", address, error_r);
-	/* Any other mailbox has an entry of its own. */
-	if (ret == 0) {
-		f.len = 0;
-		ldapshare_buf_str(&f, "(&");
-		ldapshare_buf_str(&f, cfg->ldap_mailbox_filter);
-		ldapshare_buf_any(&f, cfg->ldap_mailbox_address_attributes,
-				  values, nvalues);
-		ldapshare_buf_str(&f, ")");
-		ret = ldapshare_lookup(ls, f.s,
-				       cfg->ldap_mailbox_kind_attribute, list,
-				       company, &n, "looking up the mailbox of",
-				       address, error_r);
-	}
-	free(f.s);
-	ldapshare_variants_free(values, nvalues);
-	if (ret != 0) {
-		ldapshare_list_free(list, n);
-		return ret;
-	}
-	text_printable_str(p, sizeof(p), address, TEXT_MARK);
-	if (n == 0) {
-		*error_r = error_printf("no mailbox has the address %s",
-					p);
-		return 1;
-	}
-	if (n > 1) {
-		ldapshare_dn_list_text(list, n, dns, sizeof(dns));
-		*error_r = error_printf("%s is ambiguous: %s", p, dns);
-		ldapshare_list_free(list, n);
-		return 1;
-	}
-	mb->dn = list[0];
-	mb->company = company[0];
-	return 0;
-}
-
-/* ldapshare_find_user - the one mail user with this login or address */
-static int ldapshare_find_user(struct ldapshare *ls, const char *login,
-			       char **dn_r, const char **error_r)
-{
-	const struct config *cfg = ls->cfg;
-	char *values[LDAPSHARE_VARIANTS], *list[LDAPSHARE_FOUND_MAX];
-	bool company[LDAPSHARE_FOUND_MAX];
-	struct ldapshare_buf f = { NULL, 0, 0 };
-	char p[LDAPSHARE_PRINT_MAX], dns[LDAPSHARE_DN_TEXT_MAX];
-	size_t nvalues, n = 0;
-	int ret;
+	int ret = 0;
 
 	*dn_r = NULL;
-	if ((ret = ldapshare_input_check(login, "login", error_r)) != 0)
+	*company_r = false;
+	if ((ret = ldapshare_input_check(value, what->input, error_r)) != 0)
 		return ret;
-	nvalues = ldapshare_variants(login, values);
-	ldapshare_buf_str(&f, "(&");
-	ldapshare_buf_str(&f, cfg->ldap_user_filter);
-	ldapshare_buf_any(&f, cfg->ldap_user_login_attribute, values,
-			  nvalues);
-	ldapshare_buf_str(&f, ")");
-	ret = ldapshare_lookup(ls, f.s, NULL, list, company, &n,
-			       "looking up the user", login, error_r);
-	if (ret == 0 && n == 0) {
-		/* Not a login: perhaps one of a user's addresses. */
+	nvalues = ldapshare_variants(value, values);
+	for (size_t i = 0; i < nq && ret == 0; i++) {
+		if (q[i].unless_found && n > 0)
+			continue;
 		f.len = 0;
 		ldapshare_buf_str(&f, "(&");
-		ldapshare_buf_str(&f, cfg->ldap_user_filter);
-		ldapshare_buf_any(&f, cfg->ldap_user_address_attributes,
-				  values, nvalues);
+		ldapshare_buf_str(&f, q[i].filter);
+		ldapshare_buf_any(&f, q[i].attrs, values, nvalues);
 		ldapshare_buf_str(&f, ")");
-		ret = ldapshare_lookup(ls, f.s, NULL, list, company, &n,
-				       "looking up the user", login, error_r);
+		ret = ldapshare_lookup(ls, f.s, q[i].kind_attr, list, company,
+				       &n, what->lookup, value, error_r);
 	}
 	free(f.s);
 	ldapshare_variants_free(values, nvalues);
@@ -486,10 +431,9 @@ static int ldapshare_find_user(struct ldapshare *ls, const char *login,
 		ldapshare_list_free(list, n);
 		return ret;
 	}
-	text_printable_str(p, sizeof(p), login, TEXT_MARK);
+	text_printable_str(p, sizeof(p), value, TEXT_MARK);
 	if (n == 0) {
-		*error_r = error_printf(
-			"no mail user has the login or address %s", p);
+		*error_r = error_printf("%s %s", what->none, p);
 		return 1;
 	}
 	if (n > 1) {
@@ -499,7 +443,54 @@ static int ldapshare_find_user(struct ldapshare *ls, const char *login,
 		return 1;
 	}
 	*dn_r = list[0];
+	*company_r = company[0];
 	return 0;
+}
+
+/* ldapshare_find_mailbox - the one mailbox entry that has address */
+static int ldapshare_find_mailbox(struct ldapshare *ls, const char *address,
+				  struct ldapshare_mailbox *mb,
+				  const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	/* A user's primary mailbox is the user's entry; any other mailbox
+	   has an entry of its own. An address of both is ambiguous. */
+	const struct ldapshare_query q[] = {
+		{ cfg->ldap_user_filter, cfg->ldap_user_address_attributes,
+		  NULL, false },
+		{ cfg->ldap_mailbox_filter,
+		  cfg->ldap_mailbox_address_attributes,
+		  cfg->ldap_mailbox_kind_attribute, false },
+	};
+	static const struct ldapshare_what what = {
+		"mailbox address", "looking up the mailbox of",
+		"no mailbox has the address"
+	};
+
+	return ldapshare_find_one(ls, address, q, 2, &what, &mb->dn,
+				  &mb->company, error_r);
+}
+
+/* ldapshare_find_user - the one mail user with this login or address */
+static int ldapshare_find_user(struct ldapshare *ls, const char *login,
+			       char **dn_r, const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	/* Not a login: perhaps one of a user's addresses. */
+	const struct ldapshare_query q[] = {
+		{ cfg->ldap_user_filter, cfg->ldap_user_login_attribute,
+		  NULL, false },
+		{ cfg->ldap_user_filter, cfg->ldap_user_address_attributes,
+		  NULL, true },
+	};
+	static const struct ldapshare_what what = {
+		"login", "looking up the user",
+		"no mail user has the login or address"
+	};
+	bool company;
+
+	return ldapshare_find_one(ls, login, q, 2, &what, dn_r, &company,
+				  error_r);
 }
 
 /* ldapshare_find_grantee - a grantee's DN: a user or group DN that
@@ -788,7 +779,7 @@ static time_t ldapshare_entry_time(LDAP *ld, LDAPMessage *e, const char *attr,
 	if (v != NULL && v[0] != NULL && v[0]->bv_len < sizeof(buf)) {
 		memcpy(buf, v[0]->bv_val, v[0]->bv_len);
 		buf[v[0]->bv_len] = '\0';
-		if (ldapdir_parse_generalized_time(buf, &t) < 0)
+		if (gentime_parse(buf, &t) < 0)
 			t = open;
 	}
 	ldap_value_free_len(v);
@@ -853,17 +844,16 @@ static int ldapshare_remove_all(struct ldapshare *ls, LDAP *ld,
  * Opening and closing.
  */
 
-/* ldapshare_copy_error - keep another module's error text in ours */
-static const char *ldapshare_copy_error(const char *prefix, const char *error)
+/* ldapshare_configured_name - who the configured identity is, for
+   messages */
+static char *ldapshare_configured_name(const struct config *cfg)
 {
-	return error_printf("%s%s", prefix, error);
-}
-
-/* ldapshare_configured_is_anonymous - the configuration binds as no one */
-static bool ldapshare_configured_is_anonymous(const struct config *cfg)
-{
-	return ldapshare_empty(cfg->ldap_bind_dn) &&
-	       ldapshare_empty(cfg->ldap_sasl_mech);
+	if (!text_empty(cfg->ldap_sasl_mech))
+		return xasprintf("the configured identity, SASL %s",
+				 cfg->ldap_sasl_mech);
+	if (!text_empty(cfg->ldap_bind_dn))
+		return xstrdup(cfg->ldap_bind_dn);
+	return xstrdup("anonymous");
 }
 
 /* ldapshare_open - bind as the acting identity (and the configured one) */
@@ -872,80 +862,60 @@ int ldapshare_open(const struct config *cfg, const char *as,
 		   const char **error_r)
 {
 	struct ldapshare *ls;
-	const char *error;
-	char *dn = NULL;
+	const char *ignored;
 	int ret;
 
 	*ls_r = NULL;
-	if (ldapshare_empty(cfg->ldap_base)) {
+	if (text_empty(cfg->ldap_base)) {
 		*error_r = "ldap_base is not set in the configuration";
+		return 1;
+	}
+	if (as != NULL &&
+	    (ret = ldapshare_input_check(as, "identity", error_r)) != 0)
+		return ret;
+	if (as != NULL && password == NULL) {
+		*error_r = "no password for the acting identity";
 		return 1;
 	}
 	ls = xcalloc(1, sizeof(*ls));
 	ls->cfg = cfg;
+	ret = -1;
 	if (as == NULL) {
-		if (ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0) {
-			*error_r = ldapshare_copy_error("", error);
-			ldapshare_close(&ls);
-			return -1;
-		}
+		/* The configured identity acts itself. */
+		if (ldapconn_open(cfg, NULL, NULL, &ls->lookup, error_r) < 0)
+			goto fail;
 		ls->acting = ls->lookup;
-		if (!ldapshare_empty(cfg->ldap_bind_dn) &&
-		    ldapshare_empty(cfg->ldap_sasl_mech))
-			ls->acting_name = xstrdup(cfg->ldap_bind_dn);
-		else if (!ldapshare_empty(cfg->ldap_sasl_mech))
-			ls->acting_name = xasprintf(
-				"the configured identity, SASL %s",
-				cfg->ldap_sasl_mech);
-		else
-			ls->acting_name = xstrdup("anonymous");
-		*ls_r = ls;
-		return 0;
-	}
-	if ((ret = ldapshare_input_check(as, "identity", error_r)) != 0) {
-		ldapshare_close(&ls);
-		return ret;
-	}
-	if (password == NULL) {
-		*error_r = "no password for the acting identity";
-		ldapshare_close(&ls);
-		return 1;
-	}
-	if (strchr(as, '=') != NULL) {
-		if (ldapdir_open(cfg, as, password, &ls->acting, &error) < 0) {
-			*error_r = ldapshare_copy_error("", error);
-			ldapshare_close(&ls);
-			return -1;
-		}
+		ls->acting_name = ldapshare_configured_name(cfg);
+	} else if (strchr(as, '=') != NULL) {
+		if (ldapconn_open(cfg, as, password, &ls->acting, error_r) < 0)
+			goto fail;
 		ls->acting_name = xstrdup(as);
 		/* The configured identity reads what the acting one may
 		   not; without it, the acting identity looks up itself. */
-		if (ldapshare_configured_is_anonymous(cfg) ||
-		    ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0)
+		if ((text_empty(cfg->ldap_bind_dn) &&
+		     text_empty(cfg->ldap_sasl_mech)) ||
+		    ldapconn_open(cfg, NULL, NULL, &ls->lookup, &ignored) < 0)
 			ls->lookup = ls->acting;
-		*ls_r = ls;
-		return 0;
+	} else {
+		/* A login: its DN first, as the configured identity. */
+		if (ldapconn_open(cfg, NULL, NULL, &ls->lookup, error_r) < 0) {
+			*error_r = error_printf("looking up the login: %s",
+						*error_r);
+			goto fail;
+		}
+		if ((ret = ldapshare_find_user(ls, as, &ls->acting_name,
+					       error_r)) != 0)
+			goto fail;
+		ret = -1;
+		if (ldapconn_open(cfg, ls->acting_name, password, &ls->acting,
+				  error_r) < 0)
+			goto fail;
 	}
-	/* A login: its DN first, as the configured identity. */
-	if (ldapdir_open(cfg, NULL, NULL, &ls->lookup, &error) < 0) {
-		*error_r = ldapshare_copy_error("looking up the login: ", error);
-		ldapshare_close(&ls);
-		return -1;
-	}
-	ret = ldapshare_find_user(ls, as, &dn, error_r);
-	if (ret != 0) {
-		ldapshare_close(&ls);
-		return ret;
-	}
-	if (ldapdir_open(cfg, dn, password, &ls->acting, &error) < 0) {
-		*error_r = ldapshare_copy_error("", error);
-		free(dn);
-		ldapshare_close(&ls);
-		return -1;
-	}
-	ls->acting_name = dn;
 	*ls_r = ls;
 	return 0;
+fail:
+	ldapshare_close(&ls);
+	return ret;
 }
 
 /* ldapshare_close - unbind and free; *lsp becomes NULL */
@@ -1018,9 +988,9 @@ static void ldapshare_first_rdn_value(const char *dn, char *buf, size_t size)
 	buf[o < size ? o : size - 1] = '\0';
 }
 
-/* ldapshare_generated_name - share-<grantee>-<YYYYMMDD>[-<n>] */
+/* ldapshare_generated_name - share-<grantee>-<YYYYMMDD> */
 static void ldapshare_generated_name(const char *grantee_dn, time_t date,
-				     unsigned int n, char *buf, size_t size)
+				     char *buf, size_t size)
 {
 	char who[41], day[16] = "";
 	struct tm tm;
@@ -1029,21 +999,15 @@ static void ldapshare_generated_name(const char *grantee_dn, time_t date,
 	if (gmtime_r(&date, &tm) == NULL ||
 	    strftime(day, sizeof(day), "%Y%m%d", &tm) == 0)
 		memcpy(day, "undated", 8);
-	if (n <= 1)
-		(void)snprintf(buf, size, "share-%s-%s", who, day);
-	else
-		(void)snprintf(buf, size, "share-%s-%s-%u", who, day, n);
+	(void)snprintf(buf, size, "share-%s-%s", who, day);
 }
 
-/* ldapshare_settings_check - the values of a new share */
+/* ldapshare_settings_check - the values of a new share the caller has
+   not checked (the rights and the name are checked on the command line,
+   and the name again when it becomes a DN) */
 static int ldapshare_settings_check(const struct ldapshare_settings *set,
 				    const char **error_r)
 {
-	if (set->rights != NULL &&
-	    ldapshare_rights_check(set->rights, error_r) < 0)
-		return 1;
-	if (set->name != NULL && ldapshare_name_check(set->name, error_r) < 0)
-		return 1;
 	if (set->description != NULL &&
 	    (strnlen(set->description, LDAPSHARE_DESCRIPTION_MAX + 1) >
 		     LDAPSHARE_DESCRIPTION_MAX ||
@@ -1072,7 +1036,7 @@ static int ldapshare_add_entry(struct ldapshare *ls,
 			       const char *grantee_dn)
 {
 	const struct config *cfg = ls->cfg;
-	char nb[32], na[32];
+	char nb[GENTIME_FORMAT_SIZE], na[GENTIME_FORMAT_SIZE];
 	char *oc_v[2] = { (char *)LDAPSHARE_OBJECT_CLASS, NULL };
 	char *cn_v[2] = { (char *)name, NULL };
 	char *gr_v[2] = { (char *)grantee_dn, NULL };
@@ -1094,15 +1058,15 @@ static int ldapshare_add_entry(struct ldapshare *ls,
 	LDAPSHARE_MOD("objectClass", oc_v);
 	LDAPSHARE_MOD(LDAPSHARE_NAME_ATTR, cn_v);
 	LDAPSHARE_MOD(cfg->ldap_share_grantee_attribute, gr_v);
-	if (!ldapshare_empty(set->rights))
+	if (!text_empty(set->rights))
 		LDAPSHARE_MOD(cfg->ldap_share_rights_attribute, ri_v);
 	if (set->not_before != 0 &&
-	    ldapshare_format_time(set->not_before, nb, sizeof(nb)) == 0)
+	    gentime_format(set->not_before, nb, sizeof(nb)) == 0)
 		LDAPSHARE_MOD(cfg->ldap_share_not_before_attribute, nb_v);
 	if (set->not_after != 0 &&
-	    ldapshare_format_time(set->not_after, na, sizeof(na)) == 0)
+	    gentime_format(set->not_after, na, sizeof(na)) == 0)
 		LDAPSHARE_MOD(cfg->ldap_share_not_after_attribute, na_v);
-	if (!ldapshare_empty(set->description))
+	if (!text_empty(set->description))
 		LDAPSHARE_MOD(LDAPSHARE_DESCRIPTION_ATTR, de_v);
 #undef LDAPSHARE_MOD
 	mods[n] = NULL;
@@ -1134,20 +1098,116 @@ static bool ldapshare_replaced(struct ldapshare *ls, LDAPMessage *res,
 	return found;
 }
 
+/* ldapshare_check_conflict - the shares of the grantee on this mailbox
+   that the new one would compete with: *res_r (the caller frees it)
+   with *replacing_r when there are any and set->replace; 1 with
+   error_r when there are any and not */
+static int ldapshare_check_conflict(struct ldapshare *ls,
+				    const struct ldapshare_settings *set,
+				    const char *mailbox_dn,
+				    const char *grantee_dn,
+				    LDAPMessage **res_r, bool *replacing_r,
+				    const char **error_r)
+{
+	char p1[LDAPSHARE_PRINT_MAX], p2[LDAPSHARE_PRINT_MAX];
+	char p3[LDAPSHARE_PRINT_MAX * 2];
+	LDAPMessage *e;
+	char *old;
+	int ret, count;
+
+	/* A second share for the same grantee at the same time would only
+	   make the rights ambiguous; one that has ended (or not begun)
+	   by then does not compete. Asked as the acting identity: a share
+	   it cannot see is not its to replace. (A grantee sees its share
+	   too; replacing it is refused by the directory at the add.) */
+	*replacing_r = false;
+	ret = ldapshare_shares(ls, ls->acting, mailbox_dn, grantee_dn, res_r,
+			       &count, error_r);
+	if (ret != 0)
+		return ret;
+	for (e = *res_r != NULL ? ldap_first_entry(ls->acting, *res_r) : NULL;
+	     e != NULL; e = ldap_next_entry(ls->acting, e)) {
+		if (ldapshare_overlaps(ls, ls->acting, e, set))
+			break;
+	}
+	if (e == NULL || set->replace) {
+		*replacing_r = e != NULL;
+		return 0;
+	}
+	old = ldap_get_dn(ls->acting, e);
+	*error_r = error_printf(
+		"%s already has a share with %s at that time: %s "
+		"(--replace replaces it)",
+		text_printable_str(p1, sizeof(p1), set->owner, TEXT_MARK),
+		text_printable_str(p2, sizeof(p2), grantee_dn, TEXT_MARK),
+		text_printable_str(p3, sizeof(p3), old != NULL ? old : "?",
+				   TEXT_MARK));
+	ldap_memfree(old);
+	return 1;
+}
+
+/* ldapshare_add_named - add the share entry below the mailbox; when its
+   name is that of a share being replaced, the grantee is taken off the
+   replaced shares first (*replacing becomes false) */
+static int ldapshare_add_named(struct ldapshare *ls,
+			       const struct ldapshare_settings *set,
+			       const char *mailbox_dn, const char *grantee_dn,
+			       LDAPMessage *res, bool *replacing,
+			       ldapshare_note_fn *note, void *context,
+			       const char **error_r)
+{
+	char name[LDAPSHARE_NAME_MAX + 1], p[LDAPSHARE_PRINT_MAX * 2];
+	char *dn;
+	int ret, rc;
+
+	if (set->name != NULL)
+		(void)snprintf(name, sizeof(name), "%s", set->name);
+	else
+		ldapshare_generated_name(grantee_dn,
+					 set->not_before != 0 ? set->not_before
+							      : time(NULL),
+					 name, sizeof(name));
+	if (ldapshare_rdn_dn(name, mailbox_dn, &dn, error_r) < 0)
+		return 1;
+	rc = ldapshare_add_entry(ls, set, dn, name, grantee_dn);
+	if (rc == LDAP_ALREADY_EXISTS && *replacing &&
+	    ldapshare_replaced(ls, res, set, dn)) {
+		ret = ldapshare_remove_all(ls, ls->acting, res, grantee_dn, set,
+					   note, context, error_r);
+		if (ret != 0) {
+			free(dn);
+			return ret;
+		}
+		*replacing = false;
+		rc = ldapshare_add_entry(ls, set, dn, name, grantee_dn);
+	}
+	text_printable_str(p, sizeof(p), dn, TEXT_MARK);
+	if (rc == LDAP_SUCCESS) {
+		ldapshare_note(note, context, "added %s", p);
+		ret = 0;
+	} else if (rc == LDAP_ALREADY_EXISTS) {
+		*error_r = error_printf(
+			"adding %s: an entry of that name exists already "
+			"(--name chooses another)", p);
+		ret = 1;
+	} else {
+		ret = ldapshare_write_failed(ls, rc, "adding", dn, error_r);
+	}
+	free(dn);
+	return ret;
+}
+
 /* ldapshare_add - add a share of owner's mailbox for the grantee */
 int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 		  ldapshare_note_fn *note, void *context,
 		  const char **error_r)
 {
 	struct ldapshare_mailbox mb;
-	char name[LDAPSHARE_NAME_MAX + 1];
-	char p1[LDAPSHARE_PRINT_MAX], p2[LDAPSHARE_PRINT_MAX];
-	char p3[LDAPSHARE_PRINT_MAX * 2];
-	LDAPMessage *res = NULL, *e;
-	char *grantee = NULL, *dn = NULL;
-	unsigned int tries, attempt;
+	char p1[LDAPSHARE_PRINT_MAX], p2[LDAPSHARE_PRINT_MAX * 2];
+	LDAPMessage *res = NULL;
+	char *grantee = NULL;
 	bool replacing;
-	int ret, rc, count;
+	int ret;
 
 	if ((ret = ldapshare_settings_check(set, error_r)) != 0)
 		return ret;
@@ -1159,102 +1219,29 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 			"not shared one by one",
 			text_printable_str(p1, sizeof(p1),
 					   set->owner, TEXT_MARK),
-			text_printable_str(p3, sizeof(p3), mb.dn, TEXT_MARK));
+			text_printable_str(p2, sizeof(p2), mb.dn, TEXT_MARK));
 		free(mb.dn);
 		return 1;
 	}
-	ret = ldapshare_find_grantee(ls, set->grantee, true, &grantee, error_r);
-	if (ret != 0)
+	/* A grantee of another company is refused here rather than
+	   written to grant nothing (rights.h). */
+	if ((ret = ldapshare_find_grantee(ls, set->grantee, true, &grantee,
+					  error_r)) != 0 ||
+	    (ret = ldapshare_same_company(ls, set, mb.dn, grantee,
+					  error_r)) != 0 ||
+	    (ret = ldapshare_check_conflict(ls, set, mb.dn, grantee, &res,
+					    &replacing, error_r)) != 0)
 		goto out;
-	/* Refused here rather than written to grant nothing (rights.h). */
-	ret = ldapshare_same_company(ls, set, mb.dn, grantee, error_r);
-	if (ret != 0)
-		goto out;
-
-	/* A second share for the same grantee at the same time would only
-	   make the rights ambiguous; one that has ended (or not begun)
-	   by then does not compete. Asked as the acting identity: a share
-	   it cannot see is not its to replace. (A grantee sees its share
-	   too; replacing it is refused by the directory at the add.) */
-	ret = ldapshare_shares(ls, ls->acting, mb.dn, grantee, &res, &count,
-			       error_r);
-	if (ret != 0)
-		goto out;
-	for (e = res != NULL ? ldap_first_entry(ls->acting, res) : NULL;
-	     e != NULL; e = ldap_next_entry(ls->acting, e)) {
-		if (ldapshare_overlaps(ls, ls->acting, e, set))
-			break;
-	}
-	if (e != NULL && !set->replace) {
-		char *old = ldap_get_dn(ls->acting, e);
-
-		*error_r = error_printf(
-			"%s already has a share with %s at that time: %s "
-			"(--replace replaces it)",
-			text_printable_str(p1, sizeof(p1),
-					   set->owner, TEXT_MARK),
-			text_printable_str(p2, sizeof(p2), grantee, TEXT_MARK),
-			text_printable_str(p3, sizeof(p3),
-					   old != NULL ? old : "?", TEXT_MARK));
-		ldap_memfree(old);
-		ret = 1;
-		goto out;
-	}
 	/* The new share goes in first and the old ones go after, so that
 	   a failure leaves the grantee with what they had; only a share
 	   of the very name being replaced has to go first. */
-	replacing = e != NULL;
-	tries = set->name != NULL ? 1 : LDAPSHARE_GENERATED_TRIES;
-	for (attempt = 1; attempt <= tries; attempt++) {
-		if (set->name != NULL) {
-			(void)snprintf(name, sizeof(name), "%s", set->name);
-		} else {
-			ldapshare_generated_name(
-				grantee, set->not_before != 0 ? set->not_before
-							      : time(NULL),
-				attempt, name, sizeof(name));
-		}
-		free(dn);
-		if (ldapshare_rdn_dn(name, mb.dn, &dn, error_r) < 0) {
-			dn = NULL;
-			ret = 1;
-			goto out;
-		}
-		rc = ldapshare_add_entry(ls, set, dn, name, grantee);
-		if (rc == LDAP_ALREADY_EXISTS && replacing &&
-		    ldapshare_replaced(ls, res, set, dn)) {
-			ret = ldapshare_remove_all(ls, ls->acting, res, grantee,
-						   set, note, context, error_r);
-			if (ret != 0)
-				goto out;
-			replacing = false;
-			rc = ldapshare_add_entry(ls, set, dn, name, grantee);
-		}
-		if (rc == LDAP_SUCCESS) {
-			ldapshare_note(note, context, "added %s",
-				       text_printable_str(p3, sizeof(p3),
-							  dn, TEXT_MARK));
-			ret = replacing ? ldapshare_remove_all(
-						  ls, ls->acting, res, grantee,
-						  set, note, context, error_r)
-					: 0;
-			goto out;
-		}
-		if (rc != LDAP_ALREADY_EXISTS)
-			break;
-	}
-	if (rc == LDAP_ALREADY_EXISTS) {
-		*error_r = error_printf(
-			"adding %s: an entry of that name exists already%s",
-			text_printable_str(p3, sizeof(p3), dn, TEXT_MARK),
-			set->name != NULL ? " (--name chooses another)" : "");
-		ret = 1;
-	} else {
-		ret = ldapshare_write_failed(ls, rc, "adding", dn, error_r);
-	}
+	ret = ldapshare_add_named(ls, set, mb.dn, grantee, res, &replacing,
+				  note, context, error_r);
+	if (ret == 0 && replacing)
+		ret = ldapshare_remove_all(ls, ls->acting, res, grantee, set,
+					   note, context, error_r);
 out:
 	ldap_msgfree(res);
-	free(dn);
 	free(grantee);
 	free(mb.dn);
 	return ret;
@@ -1301,93 +1288,14 @@ out:
 }
 
 /*
- * Values from the command line.
+ * Share names.
  */
 
-/* ldapshare_pattern - s has the shape of pat ('d' a digit, else literal) */
-static bool ldapshare_pattern(const char *s, const char *pat)
-{
-	for (; *pat != '\0'; s++, pat++) {
-		if (*pat == 'd' ? !(*s >= '0' && *s <= '9') : *s != *pat)
-			return false;
-	}
-	return *s == '\0';
-}
-
-/* ldapshare_parse_time - a time from the command line */
-int ldapshare_parse_time(const char *s, bool end_of_day, time_t *t_r)
-{
-	char gt[32];
-	time_t t;
-
-	if (s == NULL)
-		return -1;
-	if (ldapshare_pattern(s, "dddd-dd-dd")) {
-		(void)snprintf(gt, sizeof(gt), "%.4s%.2s%.2s000000Z", s, s + 5,
-			       s + 8);
-		if (ldapdir_parse_generalized_time(gt, &t) < 0)
-			return -1;
-		*t_r = end_of_day ? t + 86399 : t;
-		return 0;
-	}
-	if (ldapshare_pattern(s, "dddd-dd-ddTdd:dd:ddZ")) {
-		(void)snprintf(gt, sizeof(gt), "%.4s%.2s%.2s%.2s%.2s%.2sZ", s,
-			       s + 5, s + 8, s + 11, s + 14, s + 17);
-		s = gt;
-	}
-	return ldapdir_parse_generalized_time(s, t_r);
-}
-
-/* ldapshare_format_time - YYYYMMDDHHMMSSZ */
-int ldapshare_format_time(time_t t, char *buf, size_t size)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 < 0 ||
-	    tm.tm_year + 1900 > 9999)
-		return -1;
-	if (strftime(buf, size, "%Y%m%d%H%M%SZ", &tm) == 0)
-		return -1;
-	return 0;
-}
-
-/* ldapshare_rights_check - RFC 4314 letters, each once */
-int ldapshare_rights_check(const char *rights, const char **error_r)
-{
-	bool seen[256] = { false };
-	char p[LDAPSHARE_PRINT_MAX];
-
-	if (ldapshare_empty(rights)) {
-		*error_r = "rights: empty (RFC 4314 letters of "
-			   LDAPSHARE_RIGHTS_LETTERS ")";
-		return -1;
-	}
-	for (const unsigned char *r = (const unsigned char *)rights; *r != '\0';
-	     r++) {
-		if (strchr(LDAPSHARE_RIGHTS_LETTERS, *r) == NULL) {
-			*error_r = error_printf(
-				"rights %s: only the RFC 4314 letters %s",
-				text_printable_str(p, sizeof(p),
-						   rights, TEXT_MARK),
-				LDAPSHARE_RIGHTS_LETTERS);
-			return -1;
-		}
-		if (seen[*r]) {
-			*error_r = error_printf(
-				"rights %s: \"%c\" twice",
-				text_printable_str(p, sizeof(p),
-						   rights, TEXT_MARK), *r);
-			return -1;
-		}
-		seen[*r] = true;
-	}
-	return 0;
-}
-
-/* ldapshare_name_check - a share's cn as given with --name */
+/* ldapshare_name_check - a share's cn: what --name may give, and what
+   ldapshare_rdn_dn() puts into a DN */
 int ldapshare_name_check(const char *name, const char **error_r)
 {
-	if (ldapshare_empty(name) ||
+	if (text_empty(name) ||
 	    strnlen(name, LDAPSHARE_NAME_MAX + 1) > LDAPSHARE_NAME_MAX ||
 	    ldapshare_has_control(name)) {
 		*error_r = error_printf(
@@ -1422,7 +1330,7 @@ int ldapshare_rdn_dn(const char *name, const char *parent_dn, char **dn_r,
 		*error_r = error_printf("name: %s", ldap_err2string(rc));
 		return -1;
 	}
-	*dn_r = ldapshare_empty(parent_dn) ? xstrdup(str)
+	*dn_r = text_empty(parent_dn) ? xstrdup(str)
 					   : xasprintf("%s,%s", str, parent_dn);
 	ldap_memfree(str);
 	return 0;

@@ -21,10 +21,6 @@
  *			     const char *grantee, ldapshare_note_fn *note,
  *			     void *context, const char **error_r);
  *
- *	int ldapshare_parse_time(const char *s, bool end_of_day,
- *				 time_t *t_r);
- *	int ldapshare_format_time(time_t t, char *buf, size_t size);
- *	int ldapshare_rights_check(const char *rights, const char **error_r);
  *	int ldapshare_name_check(const char *name, const char **error_r);
  *	int ldapshare_rdn_dn(const char *name, const char *parent_dn,
  *			     char **dn_r, const char **error_r);
@@ -44,10 +40,12 @@
  *	(its password file is not readable for the caller, say) and "as"
  *	is a DN, the acting identity looks them up itself.
  *
- *	ldapshare_add() checks the settings before it asks the
- *	directory anything: it refuses a window that ends before, or in
- *	the very second, it begins (both ends count: that would be a
- *	share of one second). It finds the mailbox of set->owner (a mail user's
+ *	ldapshare_add() takes set->rights as they are (the command line
+ *	checks them: cli/share.c). It checks the rest of the settings
+ *	before it asks the directory anything: it refuses a description
+ *	over LDAPSHARE_DESCRIPTION_MAX bytes or with control characters,
+ *	and a window that ends before, or in the very second, it begins
+ *	(both ends count: that would be a share of one second). It finds the mailbox of set->owner (a mail user's
  *	primary mailbox or a private mailbox entry; a company mailbox is
  *	refused), resolves set->grantee (a DN of a user or group that
  *	exists, or a login or address of a mail user), refuses a user of
@@ -57,7 +55,8 @@
  *	cn=NAME directly below the mailbox's entry with the grantee, the
  *	rights, the window and the description of set. NAME is
  *	set->name, or "share-<grantee>-<YYYYMMDD>" (the grantee's first
- *	RDN value, the start date or today). When the acting identity
+ *	RDN value, the start date or today); a name that is taken is an
+ *	error. When the acting identity
  *	sees a share of this mailbox for this grantee that is active at
  *	some time from now on when the new one is, that is an error,
  *	unless set->replace: then, once the new share is in, the grantee
@@ -77,11 +76,6 @@
  *	ldap_bv2escaped_filter_value() and into a DN through
  *	ldap_dn2str(); nothing is matched by pattern.
  *
- *	ldapshare_parse_time() accepts YYYY-MM-DD (the start of that day,
- *	UTC, or with end_of_day its last second), YYYY-MM-DDTHH:MM:SSZ
- *	and an LDAP GeneralizedTime. ldapshare_format_time() writes the
- *	GeneralizedTime YYYYMMDDHHMMSSZ. ldapshare_rights_check() accepts
- *	RFC 4314 rights letters (lrswipkxtea), each at most once.
  *	ldapshare_name_check() accepts a share name of 1 to
  *	LDAPSHARE_NAME_MAX bytes without control characters.
  *	ldapshare_rdn_dn() builds "cn=NAME,PARENT" with NAME escaped as
@@ -92,14 +86,15 @@
  *	that exists already) or when there was nothing to do it to (no
  *	such mailbox, grantee or share; an ambiguous address; a company
  *	mailbox); -1 when the directory is unavailable (cannot connect,
- *	bind refused, connection lost). error_r is one line, static
- *	storage of this module, valid until the next call; it names the
+ *	bind refused, connection lost). error_r is one line
+ *	(error_printf() storage); it names the
  *	operation and the DN, and for a refusal the acting identity.
  *	A password is never put into a message.
  *
  *	The other functions return 0 on success and -1 on bad input.
  * SEE ALSO
- *	ldapdir.h, ldap-schema/README.md, ldap-schema/access.ldif
+ *	ldapconn.h, gentime.h, ldap-schema/README.md,
+ *	ldap-schema/access.ldif
  */
 
 #include <stdbool.h>
@@ -110,7 +105,6 @@
 
 #define LDAPSHARE_NAME_MAX 64		/* bytes of a share's cn */
 #define LDAPSHARE_DESCRIPTION_MAX 1024
-#define LDAPSHARE_RIGHTS_LETTERS "lrswipkxtea"
 
 struct ldapshare;
 
@@ -139,9 +133,6 @@ int ldapshare_remove(struct ldapshare *ls, const char *owner,
 		     const char *grantee, ldapshare_note_fn *note,
 		     void *context, const char **error_r);
 
-int ldapshare_parse_time(const char *s, bool end_of_day, time_t *t_r);
-int ldapshare_format_time(time_t t, char *buf, size_t size);
-int ldapshare_rights_check(const char *rights, const char **error_r);
 int ldapshare_name_check(const char *name, const char **error_r);
 int ldapshare_rdn_dn(const char *name, const char *parent_dn, char **dn_r,
 		     const char **error_r);

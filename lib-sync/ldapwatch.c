@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "ldapconn.h"
 #include "ldapdir.h"
 #include "replica.h"
 #include "xalloc.h"
@@ -286,7 +287,7 @@ int ldapwatch_connect(const struct config *cfg, const char *password,
 	struct ldapwatch *w = xcalloc(1, sizeof(*w));
 
 	w->msgid = w->probe_msgid = -1;
-	if (ldapdir_open(cfg, NULL, password, &w->ld, error_r) < 0) {
+	if (ldapconn_open(cfg, NULL, password, &w->ld, error_r) < 0) {
 		free(w);
 		return -1;
 	}
@@ -374,7 +375,7 @@ int ldapwatch_open(const struct config *cfg, const char *password,
 	    rc == LDAP_UNWILLING_TO_PERFORM) {
 		*error_r = error_printf(
 			"%s: no content synchronisation (syncprov): %s",
-			cfg->ldap_uri, ldapdir_error_text(w->ld, rc));
+			cfg->ldap_uri, ldapconn_error_text(w->ld, rc));
 		ldapwatch_close(&w);
 		return 1;
 	}
@@ -382,7 +383,7 @@ int ldapwatch_open(const struct config *cfg, const char *password,
 		*error_r = error_printf(
 			"%s: content synchronisation below %s: %s",
 			cfg->ldap_uri, cfg->ldap_base,
-			ldapdir_error_text(w->ld, rc));
+			ldapconn_error_text(w->ld, rc));
 		ldapwatch_close(&w);
 		return -1;
 	}

@@ -11,13 +11,13 @@
  */
 
 #include "replica.h"
+#include "replica-queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "error.h"
 #include "xalloc.h"
 
 static const char *const replica_schema_sql =
@@ -132,15 +133,6 @@ static const char *const writer_sql[W_COUNT] = {
 	[W_SHARE_GRANTEE] = "INSERT INTO t_share_grantee VALUES (?1, ?2)",
 };
 
-enum writer_stage {
-	STAGE_NONE,
-	STAGE_COMPANY,
-	STAGE_GROUP,
-	STAGE_USER,
-	STAGE_MAILBOX,
-	STAGE_SHARE,
-};
-
 struct writer_company {
 	char *dn;
 	sqlite3_int64 id;
@@ -161,18 +153,20 @@ struct replica_writer {
 	struct writer_company *companies;
 	size_t ncompanies, companies_size;
 	bool companies_sorted;
-	_Atomic bool failed;		/* set by the staging thread too */
-	struct writer_queue *q;		/* staging in a thread of its own */
-	char **meta_keys, **meta_values;
-	size_t nmeta;
+	bool failed;			/* in the staging thread, if any */
+	struct replica_queue *q;	/* staging in a thread of its own */
+	struct writer_meta_value {
+		char *key, *value;
+	} *meta;			/* replica_writer_meta() */
+	size_t nmeta, meta_alloc;
 	struct replica_counts counts;
+	char *owner_name, *not_before_name, *not_after_name;
 	char error[1024];
 };
 
 #define RIGHTS_LETTERS "lrswipkxteacd"
 
 static int writer_begin(struct replica_writer *w);
-static void writer_queue_stop(struct replica_writer *w, bool drop);
 
 static pthread_mutex_t writer_warn_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -481,7 +475,6 @@ int replica_writer_open(const char *path,
 			const struct replica_writer_settings *set,
 			struct replica_writer **w_r, const char **error_r)
 {
-	static char error[1024];
 	struct replica_writer *w = xcalloc(1, sizeof(*w));
 	struct stat st;
 	bool fresh;
@@ -500,10 +493,8 @@ int replica_writer_open(const char *path,
 	if (!writer_rights_ok(w->owner_rights) ||
 	    !writer_rights_ok(w->company_rights) ||
 	    !writer_rights_ok(w->share_rights)) {
-		snprintf(error, sizeof(error),
-			 "default rights must be RFC 4314 letters (%s)",
-			 RIGHTS_LETTERS);
-		*error_r = error;
+		*error_r = error_printf("default rights must be RFC 4314 "
+					"letters (%s)", RIGHTS_LETTERS);
 		replica_writer_abort(&w);
 		return -1;
 	}
@@ -512,9 +503,8 @@ int replica_writer_open(const char *path,
 		/* A directory, FIFO or device (or a link to one) is a
 		   mistake in the configuration, not a replica to rebuild:
 		   neither read it nor put a file in its place. */
-		snprintf(error, sizeof(error), "replica %s: not a regular"
-			 " file; not replacing it", path);
-		*error_r = error;
+		*error_r = error_printf("replica %s: not a regular file; not"
+					" replacing it", path);
 		replica_writer_abort(&w);
 		return -1;
 	}
@@ -529,8 +519,7 @@ int replica_writer_open(const char *path,
 		unlink(w->tmp_path);
 		/* Its group and mode before there is anything in it. */
 		if (writer_create_file(w, w->tmp_path) < 0) {
-			snprintf(error, sizeof(error), "%s", w->error);
-			*error_r = error;
+			*error_r = error_printf("%s", w->error);
 			free(w->tmp_path);
 			w->tmp_path = NULL;	/* not ours to unlink */
 			replica_writer_abort(&w);
@@ -538,8 +527,7 @@ int replica_writer_open(const char *path,
 		}
 	}
 	if (writer_prepare(w, fresh) < 0) {
-		snprintf(error, sizeof(error), "%s", w->error);
-		*error_r = error;
+		*error_r = error_printf("%s", w->error);
 		replica_writer_abort(&w);
 		return -1;
 	}
@@ -604,11 +592,8 @@ static int writer_stage_company(struct replica_writer *w,
 		if (writer_step(w, W_COMPANY_GROUP) < 0)
 			return -1;
 	}
-	if (w->ncompanies == w->companies_size) {
-		w->companies_size = w->companies_size ? w->companies_size * 2 : 64;
-		w->companies = xrealloc(w->companies, w->companies_size *
-					sizeof(*w->companies));
-	}
+	w->companies = xgrow(w->companies, &w->companies_size,
+			     w->ncompanies + 1, sizeof(*w->companies), 64);
 	w->companies[w->ncompanies].dn = xstrdup(c->dn);
 	w->companies[w->ncompanies].id = id;
 	w->ncompanies++;
@@ -769,7 +754,8 @@ static int writer_stage_mailbox(struct replica_writer *w,
 		return 1;
 	}
 	if (m->kind == REPLICA_MAILBOX_PRIVATE && m->owner_dn == NULL) {
-		writer_warn(w, m->dn, "private mailbox without owner; skipped");
+		writer_warn(w, m->dn, "private mailbox without %s; skipped",
+			    w->owner_name != NULL ? w->owner_name : "owner");
 		w->counts.skipped++;
 		return 1;
 	}
@@ -855,7 +841,10 @@ static int writer_stage_share(struct replica_writer *w, const struct replica_sha
 	}
 	if (s->not_before != 0 && s->not_after != 0 &&
 	    s->not_after < s->not_before) {
-		writer_warn(w, s->dn, "share ends before it starts; skipped");
+		writer_warn(w, s->dn, "share ends before it starts (%s is before"
+			    " %s); skipped", w->not_after_name != NULL ?
+			    w->not_after_name : "its end", w->not_before_name !=
+			    NULL ? w->not_before_name : "its start");
 		w->counts.skipped++;
 		return 1;
 	}
@@ -1084,87 +1073,72 @@ static int writer_resolve(struct replica_writer *w)
 	return 0;
 }
 
+/* meta_put - one key and value into the meta table */
+static int meta_put(struct replica_writer *w, sqlite3_stmt *st,
+		    const char *key, const char *value)
+{
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return writer_fail(w, "cannot write meta data");
+	sqlite3_reset(st);
+	return 0;
+}
+
 /* writer_meta - record the sync in the meta table */
 static int writer_meta(struct replica_writer *w, const char *source)
 {
 	sqlite3_stmt *st;
 	char value[64];
 	struct {
-		const char *key;
+		const char *key, *table;
 		unsigned long *n;
 	} counts[] = {
-		{ "companies", &w->counts.companies },
-		{ "domains", &w->counts.domains },
-		{ "users", &w->counts.users },
-		{ "mailboxes", &w->counts.mailboxes },
-		{ "addresses", &w->counts.addresses },
-		{ "groups", &w->counts.groups },
-		{ "shares", &w->counts.shares },
-		{ "grants", &w->counts.grants },
-		{ "skipped", &w->counts.skipped },
+		{ "companies", "companies", &w->counts.companies },
+		{ "domains", "domains", &w->counts.domains },
+		{ "users", "users", &w->counts.users },
+		{ "mailboxes", "mailboxes", &w->counts.mailboxes },
+		{ "addresses", "addresses", &w->counts.addresses },
+		{ "groups", "groups", &w->counts.groups },
+		{ "shares", "shares", &w->counts.shares },
+		{ "grants", "share_grantees", &w->counts.grants },
+		{ "skipped", NULL, &w->counts.skipped },	/* counted */
 	};
+	int ret = 0;
 
-	w->counts.companies = writer_count(w, "companies");
-	w->counts.domains = writer_count(w, "domains");
-	w->counts.users = writer_count(w, "users");
-	w->counts.mailboxes = writer_count(w, "mailboxes");
-	w->counts.addresses = writer_count(w, "addresses");
-	w->counts.groups = writer_count(w, "groups");
-	w->counts.shares = writer_count(w, "shares");
-	w->counts.grants = writer_count(w, "share_grantees");
 	if (sqlite3_prepare_v2(w->db, "INSERT OR REPLACE INTO meta(key, value)"
 			       " VALUES (?1, ?2)", -1, &st, NULL) != SQLITE_OK)
 		return writer_fail(w, "cannot write meta data");
-	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]) + 3; i++) {
-		const char *key, *val = value;
-
-		if (i < sizeof(counts) / sizeof(counts[0])) {
-			key = counts[i].key;
-			snprintf(value, sizeof(value), "%lu", *counts[i].n);
-		} else if (i == sizeof(counts) / sizeof(counts[0])) {
-			key = "source";
-			val = source;
-		} else if (i == sizeof(counts) / sizeof(counts[0]) + 1) {
-			/* The readers decide by it: a replica without
-			   the key allows no cross-company share. */
-			key = "cross_company_shares";
-			val = w->cross_company_shares ? "yes" : "no";
-		} else {
-			key = "last_success";
-			snprintf(value, sizeof(value), "%lld",
-				 (long long)time(NULL));
-		}
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, val, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return writer_fail(w, "cannot write meta data");
-		}
-		sqlite3_reset(st);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]) && ret == 0;
+	     i++) {
+		if (counts[i].table != NULL)
+			*counts[i].n = writer_count(w, counts[i].table);
+		snprintf(value, sizeof(value), "%lu", *counts[i].n);
+		ret = meta_put(w, st, counts[i].key, value);
 	}
-	for (size_t i = 0; i < w->nmeta; i++) {
-		sqlite3_bind_text(st, 1, w->meta_keys[i], -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, w->meta_values[i], -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return writer_fail(w, "cannot write meta data");
-		}
-		sqlite3_reset(st);
-	}
+	snprintf(value, sizeof(value), "%lld", (long long)time(NULL));
+	/* The readers decide by cross_company_shares: a replica without
+	   the key allows no cross-company share. */
+	if (ret == 0 &&
+	    (meta_put(w, st, "source", source) < 0 ||
+	     meta_put(w, st, "cross_company_shares",
+		      w->cross_company_shares ? "yes" : "no") < 0 ||
+	     meta_put(w, st, "last_success", value) < 0))
+		ret = -1;
+	for (size_t i = 0; i < w->nmeta && ret == 0; i++)
+		ret = meta_put(w, st, w->meta[i].key, w->meta[i].value);
 	sqlite3_finalize(st);
-	return 0;
+	return ret;
 }
 
 /* replica_writer_meta - remember a meta value for the commit */
 void replica_writer_meta(struct replica_writer *w, const char *key,
 			 const char *value)
 {
-	w->meta_keys = xrealloc(w->meta_keys,
-				(w->nmeta + 1) * sizeof(*w->meta_keys));
-	w->meta_values = xrealloc(w->meta_values,
-				  (w->nmeta + 1) * sizeof(*w->meta_values));
-	w->meta_keys[w->nmeta] = xstrdup(key);
-	w->meta_values[w->nmeta] = xstrdup(value);
+	w->meta = xgrow(w->meta, &w->meta_alloc, w->nmeta + 1,
+			sizeof(*w->meta), 4);
+	w->meta[w->nmeta].key = xstrdup(key);
+	w->meta[w->nmeta].value = xstrdup(value);
 	w->nmeta++;
 }
 
@@ -1172,7 +1146,6 @@ void replica_writer_meta(struct replica_writer *w, const char *key,
 int replica_meta_write(const char *path, const char *const *keys,
 		       const char *const *values, const char **error_r)
 {
-	static char error[1024];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int one = 1, rc = -1;
@@ -1195,10 +1168,10 @@ int replica_meta_write(const char *path, const char *const *keys,
 		goto out;
 	if (sqlite3_column_int(st, 0) != REPLICA_SCHEMA_VERSION ||
 	    sqlite3_column_int(st, 1) != 1) {
-		snprintf(error, sizeof(error), "replica %s: cannot write meta"
-			 " data: not a replica of schema version %d with a"
-			 " completed sync", path, REPLICA_SCHEMA_VERSION);
-		*error_r = error;
+		*error_r = error_printf("replica %s: cannot write meta data:"
+					" not a replica of schema version %d"
+					" with a completed sync", path,
+					REPLICA_SCHEMA_VERSION);
 		sqlite3_finalize(st);
 		sqlite3_close(db);
 		return -1;
@@ -1219,10 +1192,9 @@ int replica_meta_write(const char *path, const char *const *keys,
 		rc = 0;
 out:
 	if (rc < 0) {
-		snprintf(error, sizeof(error), "replica %s: cannot write meta"
-			 " data: %s", path, db != NULL ? sqlite3_errmsg(db) :
-			 "out of memory");
-		*error_r = error;
+		*error_r = error_printf("replica %s: cannot write meta data: %s",
+					path, db != NULL ? sqlite3_errmsg(db) :
+					"out of memory");
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);	/* an open transaction rolls back */
@@ -1315,11 +1287,10 @@ static void writer_release(struct replica_writer *w)
 int replica_writer_commit(struct replica_writer **wp, const char *source,
 			  struct replica_counts *counts_r, const char **error_r)
 {
-	static char error[1024];
 	struct replica_writer *w = *wp;
 	int one = 1;
 
-	writer_queue_stop(w, false);
+	replica_queue_stop(&w->q, false);
 	if (w->failed || (!w->began && writer_begin(w) < 0) ||
 	    writer_resolve(w) < 0 || writer_meta(w, source) < 0 ||
 	    writer_exec(w, "COMMIT", "cannot commit") < 0)
@@ -1343,10 +1314,23 @@ int replica_writer_commit(struct replica_writer **wp, const char *source,
 	replica_writer_abort(wp);
 	return 0;
 fail:
-	snprintf(error, sizeof(error), "%s", w->error);
-	*error_r = error;
+	*error_r = error_printf("%s", w->error);
 	replica_writer_abort(wp);
 	return -1;
+}
+
+/* replica_writer_names - the source's names of fields, for warnings */
+void replica_writer_names(struct replica_writer *w,
+			  const struct replica_names *names)
+{
+	free(w->owner_name);
+	free(w->not_before_name);
+	free(w->not_after_name);
+	w->owner_name = names->owner != NULL ? xstrdup(names->owner) : NULL;
+	w->not_before_name = names->not_before != NULL ?
+		xstrdup(names->not_before) : NULL;
+	w->not_after_name = names->not_after != NULL ?
+		xstrdup(names->not_after) : NULL;
 }
 
 /* replica_writer_abort - give up; the previous replica stays */
@@ -1356,332 +1340,99 @@ void replica_writer_abort(struct replica_writer **wp)
 
 	if (w == NULL)
 		return;
-	writer_queue_stop(w, true);
+	replica_queue_stop(&w->q, true);
 	writer_release(w);
 	if (w->tmp_path != NULL)
 		unlink(w->tmp_path);
 	for (size_t i = 0; i < w->ncompanies; i++)
 		free(w->companies[i].dn);
 	for (size_t i = 0; i < w->nmeta; i++) {
-		free(w->meta_keys[i]);
-		free(w->meta_values[i]);
+		free(w->meta[i].key);
+		free(w->meta[i].value);
 	}
-	free(w->meta_keys);
-	free(w->meta_values);
+	free(w->meta);
 	free(w->companies);
 	free(w->owner_rights);
 	free(w->company_rights);
 	free(w->share_rights);
+	free(w->owner_name);
+	free(w->not_before_name);
+	free(w->not_after_name);
 	free(w->tmp_path);
 	free(w->path);
 	free(w);
 	*wp = NULL;
 }
 
-/*
- * Staging in a thread of its own: the directory source (LDAP decoding,
- * DN normalisation) and SQLite each keep a core busy. Entries are
- * copied whole into one allocation each and handed over in order
- * through a bounded queue, so memory stays flat.
- */
-
-#define WRITER_QUEUE_MAX 4096
-
-struct stage_item {
-	struct stage_item *next;
-	enum writer_stage kind;
-	union {
-		struct replica_company company;
-		struct replica_group group;
-		struct replica_user user;
-		struct replica_mailbox mailbox;
-		struct replica_share share;
-	} u;
-	/* pointer arrays, then strings, follow */
-};
-
-struct writer_queue {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t nonempty, nonfull;
-	struct stage_item *head, *tail;
-	size_t count;
-	bool closing, dropping;
-};
-
-struct stage_pack {
-	size_t slots, bytes;		/* sizing pass */
-	const char **slot;		/* filling pass */
-	char *byte;
-};
-
-/* pack_str - size or copy one string */
-static const char *pack_str(struct stage_pack *p, const char *s)
+/* writer_stage_entry - stage one entry of a kind (the queue's stage
+   function too) */
+static int writer_stage_entry(void *context, enum writer_stage kind,
+			      const void *entry)
 {
-	size_t len;
+	struct replica_writer *w = context;
 
-	if (s == NULL)
-		return NULL;
-	len = strlen(s) + 1;
-	if (p->byte == NULL) {
-		p->bytes += len;
-		return NULL;
-	}
-	memcpy(p->byte, s, len);
-	p->byte += len;
-	return p->byte - len;
-}
-
-/* pack_arr - size or copy a NULL-terminated array of strings */
-static const char *const *pack_arr(struct stage_pack *p,
-				   const char *const *a)
-{
-	size_t n = 0;
-	const char **out;
-
-	if (a == NULL)
-		return NULL;
-	while (a[n] != NULL)
-		n++;
-	if (p->byte == NULL) {
-		p->slots += n + 1;
-		for (size_t i = 0; i < n; i++)
-			pack_str(p, a[i]);
-		return NULL;
-	}
-	out = p->slot;
-	p->slot += n + 1;
-	for (size_t i = 0; i < n; i++)
-		out[i] = pack_str(p, a[i]);
-	out[n] = NULL;
-	return out;
-}
-
-/* pack_item - the deep copy; pass 1 sizes (item NULL), pass 2 fills */
-static void pack_item(struct stage_pack *p, struct stage_item *it,
-		      enum writer_stage kind, const void *entry)
-{
-	struct stage_item dummy;
-
-	if (it == NULL)
-		it = &dummy;
 	switch (kind) {
-	case STAGE_COMPANY: {
-		const struct replica_company *c = entry;
-
-		it->u.company.dn = pack_str(p, c->dn);
-		it->u.company.domains = pack_arr(p, c->domains);
-		it->u.company.group_dn = pack_str(p, c->group_dn);
-		break;
-	}
-	case STAGE_GROUP: {
-		const struct replica_group *g = entry;
-
-		it->u.group.dn = pack_str(p, g->dn);
-		it->u.group.member_dns = pack_arr(p, g->member_dns);
-		break;
-	}
-	case STAGE_USER: {
-		const struct replica_user *u = entry;
-
-		it->u.user.dn = pack_str(p, u->dn);
-		it->u.user.login = pack_str(p, u->login);
-		it->u.user.addresses = pack_arr(p, u->addresses);
-		break;
-	}
-	case STAGE_MAILBOX: {
-		const struct replica_mailbox *m = entry;
-
-		it->u.mailbox.dn = pack_str(p, m->dn);
-		it->u.mailbox.kind = m->kind;
-		it->u.mailbox.addresses = pack_arr(p, m->addresses);
-		it->u.mailbox.owner_dn = pack_str(p, m->owner_dn);
-		it->u.mailbox.group_dn = pack_str(p, m->group_dn);
-		it->u.mailbox.rights = pack_str(p, m->rights);
-		break;
-	}
-	case STAGE_SHARE: {
-		const struct replica_share *sh = entry;
-
-		it->u.share.dn = pack_str(p, sh->dn);
-		it->u.share.grantee_dns = pack_arr(p, sh->grantee_dns);
-		it->u.share.rights = pack_str(p, sh->rights);
-		it->u.share.not_before = sh->not_before;
-		it->u.share.not_after = sh->not_after;
-		it->u.share.description = pack_str(p, sh->description);
-		break;
-	}
-	case STAGE_NONE:
-		break;
-	}
-}
-
-/* writer_stage_item - stage one copied entry, in the staging thread */
-static int writer_stage_item(struct replica_writer *w, struct stage_item *it)
-{
-	switch (it->kind) {
 	case STAGE_COMPANY:
-		return writer_stage_company(w, &it->u.company);
+		return writer_stage_company(w, entry);
 	case STAGE_GROUP:
-		return writer_stage_group(w, &it->u.group);
+		return writer_stage_group(w, entry);
 	case STAGE_USER:
-		return writer_stage_user(w, &it->u.user);
+		return writer_stage_user(w, entry);
 	case STAGE_MAILBOX:
-		return writer_stage_mailbox(w, &it->u.mailbox);
+		return writer_stage_mailbox(w, entry);
 	case STAGE_SHARE:
-		return writer_stage_share(w, &it->u.share);
+		return writer_stage_share(w, entry);
 	case STAGE_NONE:
 		break;
 	}
 	return 0;
 }
 
-/* writer_thread - take entries off the queue until it closes */
-static void *writer_thread(void *arg)
+/* writer_stage - stage now, or through the staging thread */
+static int writer_stage(struct replica_writer *w, enum writer_stage kind,
+			const void *entry)
 {
-	struct replica_writer *w = arg;
-	struct writer_queue *q = w->q;
-
-	for (;;) {
-		struct stage_item *it;
-
-		pthread_mutex_lock(&q->lock);
-		while (q->head == NULL && !q->closing)
-			pthread_cond_wait(&q->nonempty, &q->lock);
-		it = q->head;
-		if (it == NULL || q->dropping) {
-			pthread_mutex_unlock(&q->lock);
-			break;
-		}
-		q->head = it->next;
-		if (q->head == NULL)
-			q->tail = NULL;
-		q->count--;
-		pthread_cond_signal(&q->nonfull);
-		pthread_mutex_unlock(&q->lock);
-		if (!w->failed)
-			(void)writer_stage_item(w, it);
-		free(it);
-	}
-	return NULL;
-}
-
-/* writer_enqueue - copy an entry and hand it to the staging thread */
-static int writer_enqueue(struct replica_writer *w, enum writer_stage kind,
-			  const void *entry)
-{
-	struct writer_queue *q = w->q;
-	struct stage_pack p = { 0, 0, NULL, NULL };
-	struct stage_item *it;
-	bool failed;
-
-	pack_item(&p, NULL, kind, entry);
-	it = xmalloc(sizeof(*it) + p.slots * sizeof(char *) + p.bytes);
-	it->next = NULL;
-	it->kind = kind;
-	p.slot = (const char **)(void *)(it + 1);
-	p.byte = (char *)(p.slot + p.slots);
-	pack_item(&p, it, kind, entry);
-
-	pthread_mutex_lock(&q->lock);
-	while (q->count >= WRITER_QUEUE_MAX)
-		pthread_cond_wait(&q->nonfull, &q->lock);
-	if (q->tail != NULL)
-		q->tail->next = it;
-	else
-		q->head = it;
-	q->tail = it;
-	q->count++;
-	failed = w->failed;
-	pthread_cond_signal(&q->nonempty);
-	pthread_mutex_unlock(&q->lock);
-	/* Skips are warned by the thread; only a failed replica stops. */
-	return failed ? -1 : 0;
-}
-
-/* writer_queue_stop - drain (or drop) the queue and end the thread */
-static void writer_queue_stop(struct replica_writer *w, bool drop)
-{
-	struct writer_queue *q = w->q;
-
-	if (q == NULL)
-		return;
-	pthread_mutex_lock(&q->lock);
-	q->closing = true;
-	q->dropping = drop;
-	pthread_cond_signal(&q->nonempty);
-	pthread_mutex_unlock(&q->lock);
-	pthread_join(q->thread, NULL);
-	while (q->head != NULL) {
-		struct stage_item *it = q->head;
-
-		q->head = it->next;
-		free(it);
-	}
-	pthread_mutex_destroy(&q->lock);
-	pthread_cond_destroy(&q->nonempty);
-	pthread_cond_destroy(&q->nonfull);
-	free(q);
-	w->q = NULL;
+	if (w->q != NULL)
+		return replica_queue_put(w->q, kind, entry);
+	return writer_stage_entry(w, kind, entry);
 }
 
 /* replica_writer_async - from now on, stage in a thread of its own */
 int replica_writer_async(struct replica_writer *w, const char **error_r)
 {
-	struct writer_queue *q;
-
-	if (w->q != NULL)
-		return 0;
-	q = xcalloc(1, sizeof(*q));
-	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->nonempty, NULL);
-	pthread_cond_init(&q->nonfull, NULL);
-	w->q = q;
-	if (pthread_create(&q->thread, NULL, writer_thread, w) != 0) {
-		pthread_mutex_destroy(&q->lock);
-		pthread_cond_destroy(&q->nonempty);
-		pthread_cond_destroy(&q->nonfull);
-		free(q);
-		w->q = NULL;
-		*error_r = "cannot start the staging thread";
-		return -1;
-	}
-	return 0;
+	if (w->q == NULL)
+		w->q = replica_queue_start(writer_stage_entry, w, error_r);
+	return w->q != NULL ? 0 : -1;
 }
 
 /* replica_stage_company - a company and its domains */
 int replica_stage_company(struct replica_writer *w,
 			  const struct replica_company *c)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_COMPANY, c) :
-		writer_stage_company(w, c);
+	return writer_stage(w, STAGE_COMPANY, c);
 }
 
 /* replica_stage_group - a group and its direct members */
 int replica_stage_group(struct replica_writer *w, const struct replica_group *g)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_GROUP, g) :
-		writer_stage_group(w, g);
+	return writer_stage(w, STAGE_GROUP, g);
 }
 
 /* replica_stage_user - a mail user with their primary private mailbox */
 int replica_stage_user(struct replica_writer *w, const struct replica_user *u)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_USER, u) :
-		writer_stage_user(w, u);
+	return writer_stage(w, STAGE_USER, u);
 }
 
 /* replica_stage_mailbox - a private (not primary) or company mailbox */
 int replica_stage_mailbox(struct replica_writer *w,
 			  const struct replica_mailbox *m)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_MAILBOX, m) :
-		writer_stage_mailbox(w, m);
+	return writer_stage(w, STAGE_MAILBOX, m);
 }
 
 /* replica_stage_share - a share below the mailbox it shares */
 int replica_stage_share(struct replica_writer *w, const struct replica_share *s)
 {
-	return w->q != NULL ? writer_enqueue(w, STAGE_SHARE, s) :
-		writer_stage_share(w, s);
+	return writer_stage(w, STAGE_SHARE, s);
 }

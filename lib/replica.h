@@ -13,9 +13,15 @@
  *	int replica_info(struct replica *rep, struct replica_info *info_r,
  *			 const char **error_r);
  *	void replica_close(struct replica **repp);
+ *	int replica_read_begin(struct replica *rep, const char **error_r);
+ *	int replica_read_end(struct replica *rep, const char **error_r);
  *
- *	int replica_writer_open(const char *path, struct replica_writer **w_r,
+ *	int replica_writer_open(const char *path,
+ *				const struct replica_writer_settings *set,
+ *				struct replica_writer **w_r,
  *				const char **error_r);
+ *	void replica_writer_names(struct replica_writer *w,
+ *				  const struct replica_names *names);
  *	int replica_stage_company(struct replica_writer *w,
  *				  const struct replica_company *c);
  *	int replica_stage_group(...);
@@ -27,6 +33,8 @@
  *				  struct replica_counts *counts_r,
  *				  const char **error_r);
  *	void replica_writer_abort(struct replica_writer **wp);
+ *	int replica_writer_async(struct replica_writer *w,
+ *				 const char **error_r);
  *	void replica_writer_meta(struct replica_writer *w, const char *key,
  *				 const char *value);
  *	int replica_meta_write(const char *path, const char *const *keys,
@@ -55,8 +63,13 @@
  *	as strings. Addresses are normalised by the writer (addr.h).
  *
  *	A staged entry that cannot be used (a bad address, a duplicate
- *	login, an owner that does not exist) is skipped; the writer calls
- *	the warning callback with its DN and the reason, and goes on.
+ *	login, an owner that does not exist, a private mailbox without
+ *	owner, a share that ends before it starts, rights that are not
+ *	RFC 4314 letters) is skipped; the writer calls the warning
+ *	callback with its DN and the reason, and goes on: the writer is
+ *	where these rules are checked. replica_writer_names() gives it
+ *	the source's names of the fields, for those reasons (the LDAP
+ *	source: its attribute names).
  *	stage functions return 0 (staged), 1 (skipped, warned) or -1
  *	(the replica itself failed; error in the writer, see commit).
  */
@@ -133,6 +146,13 @@ struct replica_share {
 typedef void replica_warn_fn(void *context, const char *dn,
 			     const char *reason);
 
+/* The source's names of fields, in the reasons of skipped entries;
+   NULL: the writer's own word. */
+struct replica_names {
+	const char *owner;		/* of a private mailbox */
+	const char *not_before, *not_after;	/* of a share */
+};
+
 struct replica_writer_settings {
 	const char *owner_rights;	/* defaults if NULL: lrwstipekx */
 	const char *company_rights;	/* lrwstipek */
@@ -173,6 +193,9 @@ int replica_writer_commit(struct replica_writer **wp, const char *source,
 			  struct replica_counts *counts_r,
 			  const char **error_r);
 void replica_writer_abort(struct replica_writer **wp);
+/* replica_writer_names - name fields as the source does (copied) */
+void replica_writer_names(struct replica_writer *w,
+			  const struct replica_names *names);
 /* replica_writer_async - stage in a thread of its own from now on: the
    stage functions copy each entry and return at once (0, or -1 once
    the replica failed; skipped entries are warned by the thread, through

@@ -12,6 +12,7 @@
  *				   enum text_style style);
  *	const char *text_printable_str(char *dst, size_t dstsize,
  *				       const char *src, enum text_style style);
+ *	bool text_empty(const char *s);
  * DESCRIPTION
  *	text_printable() copies len bytes of untrusted text (from the
  *	network, the directory, the command line) into dst so that it is
@@ -24,10 +25,14 @@
  *	character. dst is always terminated when dstsize > 0 (empty when
  *	dstsize < 4); the result is dst, for use in an argument list.
  *	text_printable_str() does the same for a string; NULL is "".
+ *
+ *	text_empty() is true for NULL and "": a setting or an argument
+ *	that is not given.
  * SEE ALSO
  *	Postfix printable(3), Dovecot str_sanitize()
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum text_style {
@@ -39,5 +44,11 @@ const char *text_printable(char *dst, size_t dstsize, const char *src,
 			   size_t len, enum text_style style);
 const char *text_printable_str(char *dst, size_t dstsize, const char *src,
 			       enum text_style style);
+
+/* text_empty - NULL or "" */
+static inline bool text_empty(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
 
 #endif

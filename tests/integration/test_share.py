@@ -443,6 +443,12 @@ def test_company_mailbox_is_not_shared(env):
     (["--rights", "lrq"], "only the RFC 4314 letters"),
     (["--rights", "lrl"], "twice"),
     (["--rights", ""], "rights"),
+    (["--rights", "LRS"], "only the RFC 4314 letters"),
+    (["--rights", "lr s"], "only the RFC 4314 letters"),
+    # c and d: RFC 2086, obsolete.
+    (["--rights", "lrswipkxteacd"], "only the RFC 4314 letters"),
+    (["--rights", "lr\n"], "only the RFC 4314 letters"),
+    (["--description", "two\nlines"], "description: at most 1024 bytes"),
     (["--from", "2026-01-02", "--until", "2026-01-01"],
      "--until is before --from"),
     # Both ends count: the same second would be a share of one second.

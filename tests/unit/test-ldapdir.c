@@ -2,8 +2,7 @@
  * NAME
  *	test-ldapdir - unit tests of the LDAP directory reader's helpers
  * DESCRIPTION
- *	Table-driven tests of ldapdir_parse_generalized_time(),
- *	ldapdir_dn_normalize() and ldapdir_read_password_file(). Reading
+ *	Table-driven tests of ldapdir_dn_normalize(). Reading
  *	a real directory is tested against slapd in
  *	tests/integration/test_sync.py.
  */
@@ -11,110 +10,13 @@
 #include <ldap.h>
 
 #include "ldapdir.h"
+#include "test.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int test_failures;
-
-#define TEST_ASSERT(cond) \
-	test_assert((cond), #cond, __FILE__, __LINE__)
-
-/* test_assert - count and report one failed check */
-static void test_assert(int ok, const char *what, const char *file, int line)
-{
-	if (!ok) {
-		fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-		test_failures++;
-	}
-}
-
-/* test_exit - the exit status of the test run */
-static int test_exit(void)
-{
-	if (test_failures > 0)
-		fprintf(stderr, "test-ldapdir: %d failure(s)\n", test_failures);
-	return test_failures == 0 ? 0 : 1;
-}
-
-/* test_generalized_time - valid and invalid GeneralizedTime strings */
-static void test_generalized_time(void)
-{
-	static const struct {
-		const char *in;
-		int ret;
-		long long t;
-	} tests[] = {
-		{ "19700101000000Z", 0, 0 },
-		{ "20250101000000Z", 0, 1735689600 },
-		{ "20351231235959Z", 0, 2082758399 },
-		{ "202501010000Z", 0, 1735689600 },		/* no seconds */
-		{ "2025010112Z", 0, 1735732800 },		/* no minutes */
-		{ "20250101000000.5Z", 0, 1735689600 },		/* fraction */
-		{ "20250101000000,999999999999Z", 0, 1735689600 },
-		{ "202501010000.5Z", 0, 1735689630 },		/* half a min */
-		{ "2025010100.25Z", 0, 1735690500 },		/* 1/4 hour */
-		{ "20250101010000+0100", 0, 1735689600 },
-		{ "20241231230000-0100", 0, 1735689600 },
-		{ "20250101053000+0530", 0, 1735689600 },
-		{ "20250101020000+02", 0, 1735689600 },		/* +hh only */
-		{ "20240229120000Z", 0, 1709208000 },		/* leap day */
-		{ "20000229000000Z", 0, 951782400 },
-		{ "20161231235960Z", 0, 1483228800 },		/* leap sec */
-		{ "99991231235959Z", 0, 253402300799LL },
-		{ "19691231235959Z", 0, -1 },
-
-		{ "", -1, 0 },
-		{ "2025", -1, 0 },
-		{ "20250101000000", -1, 0 },			/* no zone */
-		{ "20250101000000z", -1, 0 },
-		{ "20250101000000 Z", -1, 0 },
-		{ "20250101000000ZZ", -1, 0 },
-		{ "20250101000000Z ", -1, 0 },
-		{ "20251301000000Z", -1, 0 },			/* month 13 */
-		{ "20250001000000Z", -1, 0 },
-		{ "20250100000000Z", -1, 0 },			/* day 0 */
-		{ "20250230000000Z", -1, 0 },			/* Feb 30 */
-		{ "20230229000000Z", -1, 0 },			/* not leap */
-		{ "19000229000000Z", -1, 0 },
-		{ "00000229000000Z", 0, -62162121600LL },	/* leap */
-		{ "20250101240000Z", -1, 0 },			/* hour 24 */
-		{ "20250101006000Z", -1, 0 },
-		{ "20250101000061Z", -1, 0 },
-		{ "20250101000000.Z", -1, 0 },			/* no digits */
-		{ "20250101000000+2400", -1, 0 },
-		{ "20250101000000+0160", -1, 0 },
-		{ "20250101000000+1", -1, 0 },
-		{ "20250101000000+01000", -1, 0 },
-		{ "2025010100000Z", -1, 0 },			/* odd digits */
-		{ "00000101000000Z", 0, -62167219200LL },	/* year 0 */
-		{ "yesterday", -1, 0 },
-		{ "-2025010100Z", -1, 0 },
-		{ "20250101000000Z\n", -1, 0 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		time_t t = 12345;
-		int ret = ldapdir_parse_generalized_time(tests[i].in, &t);
-
-		if (ret != tests[i].ret ||
-		    (ret == 0 && (long long)t != tests[i].t)) {
-			fprintf(stderr, "generalized time \"%s\": got %d/%lld, "
-				"want %d/%lld\n", tests[i].in, ret,
-				(long long)t, tests[i].ret, tests[i].t);
-		}
-		TEST_ASSERT(ret == tests[i].ret);
-		if (ret == 0 && tests[i].ret == 0)
-			TEST_ASSERT((long long)t == tests[i].t);
-		if (ret < 0)
-			TEST_ASSERT(t == 12345);	/* untouched */
-	}
-	TEST_ASSERT(ldapdir_parse_generalized_time(NULL, &(time_t){0}) < 0);
-}
 
 /* test_dn_normalize - the one DN form of the replica */
 static void test_dn_normalize(void)
@@ -146,6 +48,10 @@ static void test_dn_normalize(void)
 		{ "cn=peter.m\\C3,dc=x", NULL },		/* bad UTF-8 */
 		{ "cn=a,,dc=x", NULL },
 		{ "=a,dc=x", NULL },
+		/* libldap reads "uid=# x" as an empty BER value and
+		   writes "uid=#", which it cannot read back: no normal
+		   form (the fuzzer's fixed-point check found it). */
+		{ "uid=# x", NULL },
 	};
 	char out[REPLICA_DN_MAX], small[8];
 	const char *error;
@@ -228,121 +134,8 @@ static void test_dn_normalize(void)
 	}
 }
 
-/* test_write_file - a temporary file with given bytes */
-static void test_write_file(const char *path, const char *data, size_t len)
-{
-	FILE *f = fopen(path, "w");
-
-	TEST_ASSERT(f != NULL);
-	if (f == NULL)
-		return;
-	TEST_ASSERT(fwrite(data, 1, len, f) == len);
-	TEST_ASSERT(fclose(f) == 0);
-}
-
-/* test_password_file - the bind password file */
-static void test_password_file(void)
-{
-	static const struct {
-		const char *data;
-		size_t len;
-		const char *password;	/* NULL: error */
-		const char *error_part;
-	} tests[] = {
-		{ "secret", 6, "secret", NULL },
-		{ "secret\n", 7, "secret", NULL },
-		{ "secret\r\n", 8, "secret", NULL },
-		{ "secret\nsecond line\n", 19, "secret", NULL },
-		{ " spaced pass ", 13, " spaced pass ", NULL },
-		{ "", 0, NULL, "empty password" },
-		{ "\n", 1, NULL, "empty password" },
-		{ "\r\n", 2, NULL, "empty password" },
-		{ "\nsecret\n", 8, NULL, "empty password" },
-		{ "se\0cret\n", 8, NULL, "NUL" },
-	};
-	char dir[] = "/tmp/test-ldapdir.XXXXXX";
-	char path[256], *buf, *password;
-	const char *error;
-	size_t i;
-
-	TEST_ASSERT(mkdtemp(dir) != NULL);
-	TEST_ASSERT(snprintf(path, sizeof(path), "%s/pw", dir) <
-		    (int)sizeof(path));
-
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		int ret;
-
-		test_write_file(path, tests[i].data, tests[i].len);
-		password = NULL;
-		ret = ldapdir_read_password_file(path, &password, &error);
-		if (tests[i].password != NULL) {
-			TEST_ASSERT(ret == 0);
-			TEST_ASSERT(password != NULL &&
-				    strcmp(password, tests[i].password) == 0);
-			ldapdir_password_free(&password);
-			TEST_ASSERT(password == NULL);
-		} else {
-			TEST_ASSERT(ret < 0);
-			TEST_ASSERT(password == NULL);
-			TEST_ASSERT(ret == 0 ||
-				    strstr(error, tests[i].error_part) != NULL);
-			TEST_ASSERT(ret == 0 || strstr(error, path) != NULL);
-		}
-	}
-
-	/* Exactly the limit, and one byte over it (with and without a
-	   newline after it). */
-	buf = malloc(LDAPDIR_PASSWORD_MAX + 10);
-	TEST_ASSERT(buf != NULL);
-	if (buf != NULL) {
-		memset(buf, 'p', LDAPDIR_PASSWORD_MAX + 10);
-		buf[LDAPDIR_PASSWORD_MAX] = '\n';
-		test_write_file(path, buf, LDAPDIR_PASSWORD_MAX + 1);
-		TEST_ASSERT(ldapdir_read_password_file(path, &password,
-						       &error) == 0);
-		TEST_ASSERT(password != NULL &&
-			    strlen(password) == LDAPDIR_PASSWORD_MAX);
-		ldapdir_password_free(&password);
-
-		memset(buf, 'p', LDAPDIR_PASSWORD_MAX + 10);
-		buf[LDAPDIR_PASSWORD_MAX + 1] = '\n';
-		test_write_file(path, buf, LDAPDIR_PASSWORD_MAX + 2);
-		password = NULL;
-		TEST_ASSERT(ldapdir_read_password_file(path, &password,
-						       &error) < 0);
-		TEST_ASSERT(password == NULL);
-		TEST_ASSERT(strstr(error, "longer than") != NULL);
-
-		memset(buf, 'p', LDAPDIR_PASSWORD_MAX + 10);
-		test_write_file(path, buf, LDAPDIR_PASSWORD_MAX + 10);
-		TEST_ASSERT(ldapdir_read_password_file(path, &password,
-						       &error) < 0);
-		TEST_ASSERT(strstr(error, "longer than") != NULL);
-		free(buf);
-	}
-
-	/* The error names the file, never the content. */
-	test_write_file(path, "topsecret\n", 10);
-	TEST_ASSERT(unlink(path) == 0);
-	password = NULL;
-	TEST_ASSERT(ldapdir_read_password_file(path, &password, &error) < 0);
-	TEST_ASSERT(password == NULL);
-	TEST_ASSERT(strstr(error, path) != NULL);
-	TEST_ASSERT(strstr(error, strerror(ENOENT)) != NULL);
-	TEST_ASSERT(ldapdir_read_password_file("", &password, &error) < 0);
-	TEST_ASSERT(ldapdir_read_password_file(NULL, &password, &error) < 0);
-	/* A directory is not a password file. */
-	TEST_ASSERT(ldapdir_read_password_file(dir, &password, &error) < 0);
-	TEST_ASSERT(password == NULL);
-	TEST_ASSERT(rmdir(dir) == 0);
-
-	ldapdir_password_free(&password);	/* NULL is fine */
-}
-
 int main(void)
 {
-	test_generalized_time();
 	test_dn_normalize();
-	test_password_file();
-	return test_exit();
+	return test_exit("test-ldapdir");
 }

@@ -2,10 +2,11 @@
  * NAME
  *	test-ldapshare - unit tests of the share writer's value checks
  * DESCRIPTION
- *	Table-driven tests of ldapshare_parse_time(),
- *	ldapshare_format_time(), ldapshare_rights_check(),
- *	ldapshare_name_check() and ldapshare_rdn_dn(), and the window
- *	checks ldapshare_add() makes first. Adding and removing
+ *	Table-driven tests of ldapshare_name_check() and
+ *	ldapshare_rdn_dn(), and the window checks ldapshare_add() makes
+ *	first. The rights letters and the times of the command line are
+ *	checked by cli/share.c: tests/integration/test_share.py
+ *	(test_bad_values), tests/unit/test-gentime.c. Adding and removing
  *	shares in a real directory, with its access rules, is tested in
  *	tests/integration/test_share.py.
  */
@@ -18,93 +19,6 @@
 
 #include "ldapshare.h"
 #include "test.h"
-
-/* test_parse_time - the time forms of --from and --until */
-static void test_parse_time(void)
-{
-	static const struct {
-		const char *in;
-		bool end_of_day;
-		int ret;
-		long long t;
-	} tests[] = {
-		{ "2026-01-01", false, 0, 1767225600 },
-		{ "2026-01-01", true, 0, 1767225600 + 86399 },
-		{ "2035-12-31", true, 0, 2082758399 },
-		{ "2026-01-01T12:30:00Z", false, 0, 1767270600 },
-		{ "2026-01-01T12:30:00Z", true, 0, 1767270600 },
-		{ "20260101123000Z", false, 0, 1767270600 },
-		{ "20260101133000+0100", false, 0, 1767270600 },
-		{ "1970-01-01", false, 0, 0 },
-		{ "2026-02-29", false, -1, 0 },		/* no such day */
-		{ "2024-02-29", false, 0, 1709164800 },
-		{ "2026-13-01", false, -1, 0 },
-		{ "2026-1-01", false, -1, 0 },
-		{ "2026-01-01T12:30Z", false, -1, 0 },
-		{ "2026-01-01T25:00:00Z", false, -1, 0 },
-		{ "2026-01-01 ", false, -1, 0 },
-		{ "tomorrow", false, -1, 0 },
-		{ "", false, -1, 0 },
-		{ "@1767225600", false, -1, 0 },
-	};
-
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		time_t t = 12345;
-		int ret = ldapshare_parse_time(tests[i].in,
-					       tests[i].end_of_day, &t);
-
-		TEST_ASSERT(ret == tests[i].ret);
-		if (ret != tests[i].ret)
-			fprintf(stderr, "  input \"%s\"\n", tests[i].in);
-		if (ret == 0 && tests[i].ret == 0) {
-			TEST_ASSERT((long long)t == tests[i].t);
-			if ((long long)t != tests[i].t)
-				fprintf(stderr, "  input \"%s\": %lld\n",
-					tests[i].in, (long long)t);
-		}
-	}
-	TEST_ASSERT(ldapshare_parse_time(NULL, false, &(time_t){ 0 }) < 0);
-}
-
-/* test_format_time - GeneralizedTime out */
-static void test_format_time(void)
-{
-	char buf[32];
-
-	TEST_ASSERT(ldapshare_format_time(1767225600, buf, sizeof(buf)) == 0);
-	TEST_STREQ(buf, "20260101000000Z");
-	TEST_ASSERT(ldapshare_format_time(2082758399, buf, sizeof(buf)) == 0);
-	TEST_STREQ(buf, "20351231235959Z");
-	TEST_ASSERT(ldapshare_format_time(0, buf, 10) < 0);	/* too small */
-}
-
-/* test_rights - RFC 4314 letters only, each once */
-static void test_rights(void)
-{
-	static const struct {
-		const char *in;
-		int ret;
-	} tests[] = {
-		{ "lrs", 0 },
-		{ "lrswipkxtea", 0 },
-		{ "l", 0 },
-		{ "", -1 },
-		{ "lrq", -1 },
-		{ "LRS", -1 },
-		{ "lrl", -1 },
-		{ "lr s", -1 },
-		{ "lrswipkxteacd", -1 },	/* c, d: RFC 2086, obsolete */
-		{ "lr\n", -1 },
-	};
-	const char *error;
-
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		error = NULL;
-		TEST_ASSERT(ldapshare_rights_check(tests[i].in, &error) ==
-			    tests[i].ret);
-		TEST_ASSERT(tests[i].ret == 0 || error != NULL);
-	}
-}
 
 /* test_name_and_dn - share names and the DNs built from them */
 static void test_name_and_dn(void)
@@ -200,16 +114,14 @@ static void test_settings(void)
 	TEST_ASSERT(settings_refused(&set,
 				     "the share would end the second it "
 				     "begins"));
-	set.rights = "lrq";
 	set.not_after = set.not_before + 1;
-	TEST_ASSERT(settings_refused(&set, NULL));
+	set.description = "line\nbreak";
+	TEST_ASSERT(settings_refused(&set, "description: at most 1024 bytes, "
+				     "no control characters"));
 }
 
 int main(void)
 {
-	test_parse_time();
-	test_format_time();
-	test_rights();
 	test_name_and_dn();
 	test_settings();
 	return test_exit("test-ldapshare");
