@@ -52,6 +52,7 @@
 #include "aclmerge.h"
 #include "cli.h"
 #include "config.h"
+#include "ldapconn.h"
 #include "ldapdir.h"
 #include "setup-dir.h"
 #include "xalloc.h"
@@ -460,7 +461,7 @@ static int sd_find_database(struct sd_state *st, const char *suffix)
 				       "on Debian)", st->whoami,
 				       ldap_err2string(rc));
 		return sd_fail(EXIT_UNAVAILABLE, "reading cn=config: %s",
-			       ldapdir_error_text(st->ld, rc));
+			       ldapconn_error_text(st->ld, rc));
 	}
 	for (e = ldap_first_entry(st->ld, res); e != NULL;
 	     e = ldap_next_entry(st->ld, e)) {
@@ -570,7 +571,7 @@ static int sd_check_schema(struct sd_state *st)
 			"(objectClass=olcSchemaConfig)", attrs, &rc);
 	if (res == NULL)
 		return sd_fail(EXIT_UNAVAILABLE, "reading cn=schema,cn=config:"
-			       " %s", ldapdir_error_text(st->ld, rc));
+			       " %s", ldapconn_error_text(st->ld, rc));
 	for (e = ldap_first_entry(st->ld, res); e != NULL;
 	     e = ldap_next_entry(st->ld, e)) {
 		struct sd_list cn = { NULL, 0, 0 }, at = { NULL, 0, 0 },
@@ -627,7 +628,7 @@ static int sd_check_syncprov(struct sd_state *st)
 			"(objectClass=olcSyncProvConfig)", attrs, &rc);
 	if (res == NULL)
 		return sd_fail(EXIT_UNAVAILABLE, "reading %s: %s", st->db_dn,
-			       ldapdir_error_text(st->ld, rc));
+			       ldapconn_error_text(st->ld, rc));
 	st->add_overlay = ldap_count_entries(st->ld, res) == 0;
 	ldap_msgfree(res);
 	if (!st->add_overlay)
@@ -636,7 +637,7 @@ static int sd_check_syncprov(struct sd_state *st)
 			"(objectClass=olcModuleList)", attrs, &rc);
 	if (res == NULL)
 		return sd_fail(EXIT_UNAVAILABLE, "reading cn=config: %s",
-			       ldapdir_error_text(st->ld, rc));
+			       ldapconn_error_text(st->ld, rc));
 	for (e = ldap_first_entry(st->ld, res); e != NULL;
 	     e = ldap_next_entry(st->ld, e)) {
 		struct sd_list v = { NULL, 0, 0 };
@@ -882,7 +883,7 @@ static int sd_exists(struct sd_state *st, const char *dn,
 		if (rc == LDAP_NO_SUCH_OBJECT)
 			return 0;
 		sd_fail(EXIT_UNAVAILABLE, "reading %s: %s", dn,
-			ldapdir_error_text(st->data, rc));
+			ldapconn_error_text(st->data, rc));
 		return -1;
 	}
 	if (ldap_count_entries(st->data, res) == 0) {
@@ -1072,7 +1073,7 @@ static int sd_plan_password(struct sd_state *st, const struct sd_options *o)
 				       "--sync-password-file FILE", o->sync_dn);
 		return EXIT_ANSWERED;
 	}
-	if (ldapdir_read_password_file(o->sync_password_file,
+	if (ldapconn_password_read(o->sync_password_file,
 				       &st->sync_password, &error) < 0)
 		return sd_fail(EXIT_USAGE, "%s", error);
 	if (sd_planned(st, o->sync_dn)) {
@@ -1081,7 +1082,7 @@ static int sd_plan_password(struct sd_state *st, const struct sd_options *o)
 	}
 	/* Only when it is not that password already: a second run has
 	   nothing to do. */
-	if (ldapdir_open(st->cfg, o->sync_dn, st->sync_password, &ld,
+	if (ldapconn_open(st->cfg, o->sync_dn, st->sync_password, &ld,
 			 &error) == 0) {
 		(void)ldap_unbind_ext_s(ld, NULL, NULL);
 		return EXIT_ANSWERED;
@@ -1417,7 +1418,7 @@ static int sd_do(LDAP *ld, int rc, const char *what, const char *dn)
 	}
 	return sd_fail(rc == LDAP_SERVER_DOWN || rc == LDAP_TIMEOUT ?
 		       EXIT_UNAVAILABLE : EXIT_USAGE, "%s %s: %s", what, dn,
-		       ldapdir_error_text(ld, rc));
+		       ldapconn_error_text(ld, rc));
 }
 
 /* sd_add - add an entry: attribute names with their value lists */
@@ -1721,7 +1722,7 @@ static void sd_state_free(struct sd_state *st)
 		free(st->entries[i].rdn_value);
 	}
 	free(st->entries);
-	ldapdir_password_free(&st->sync_password);
+	ldapconn_password_free(&st->sync_password);
 }
 
 /* sd_connect - the local root's session, and the tree's */
@@ -1738,7 +1739,7 @@ static int sd_connect(struct sd_state *st, const struct sd_options *o)
 	free(st->cfg->ldap_sasl_mech);
 	st->cfg->ldap_sasl_mech = xstrdup("EXTERNAL");
 	st->cfg->ldap_starttls = false;
-	if (ldapdir_open(st->cfg, NULL, NULL, &st->ld, &error) < 0)
+	if (ldapconn_open(st->cfg, NULL, NULL, &st->ld, &error) < 0)
 		return sd_fail(strstr(error, "cannot connect") != NULL ?
 			       EXIT_UNAVAILABLE : EXIT_USAGE, "%s (is slapd "
 			       "running and listening on %s? Debian: "
@@ -1751,7 +1752,7 @@ static int sd_connect(struct sd_state *st, const struct sd_options *o)
 			ber_bvfree(authzid);
 		return sd_fail(EXIT_USAGE, "%s: who am I: %s", o->uri,
 			       rc != LDAP_SUCCESS ?
-			       ldapdir_error_text(st->ld, rc) :
+			       ldapconn_error_text(st->ld, rc) :
 			       "no DN (anonymous)");
 	}
 	st->whoami = xstrndup(authzid->bv_val + 3, authzid->bv_len - 3);
@@ -1763,11 +1764,11 @@ static int sd_connect(struct sd_state *st, const struct sd_options *o)
 	st->data = st->ld;
 	if (o->bind_dn == NULL)
 		return EXIT_ANSWERED;
-	if (ldapdir_read_password_file(o->bind_password_file, &pw,
+	if (ldapconn_password_read(o->bind_password_file, &pw,
 				       &error) < 0)
 		return sd_fail(EXIT_USAGE, "%s", error);
-	rc = ldapdir_open(st->cfg, o->bind_dn, pw, &st->data, &error);
-	ldapdir_password_free(&pw);
+	rc = ldapconn_open(st->cfg, o->bind_dn, pw, &st->data, &error);
+	ldapconn_password_free(&pw);
 	if (rc < 0) {
 		st->data = NULL;
 		return sd_fail(EXIT_UNAVAILABLE, "%s", error);
