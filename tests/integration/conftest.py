@@ -30,7 +30,7 @@ from sanitizers import sanitizer_reports  # noqa: E402,F401
 
 
 def pytest_configure(config):
-    # MAILGRANTS_SANITIZERS / MAILGRANTS_VALGRIND (sanitize.mk): the
+    # MAILGRANTS_SANITIZERS / MAILGRANTS_VALGRIND (tests/module.mk): the
     # report directory and the sanitizers' options, before any process.
     sanitizers.session_start()
 
