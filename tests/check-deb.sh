@@ -20,13 +20,6 @@ set -eu
 PYTHON=${PYTHON:-/usr/bin/python3}
 DEB_OUT=${DEB_OUT:-build-deb}
 PKGS="mailgrants postfix-mailgrants dovecot-mailgrants"
-# Build-Depends of debian/control, the tools, and systemd-analyze (the
-# installed units are checked with it); the test dependencies come from
-# tests/deps.sh.
-DEB_DEPS="build-essential dpkg-dev debhelper fakeroot lintian systemd
-pkg-config libldap2-dev libsqlite3-dev libidn2-dev libunistring-dev
-libmilter-dev dovecot-dev"
-
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 REPO=$(pwd)
@@ -58,17 +51,7 @@ start=$(date +%s)
 # 1. What the build and the tests need (a quick no-op when it is all
 # there).
 [ "${1:-}" = --build-only ] || sh tests/deps.sh
-missing=""
-for p in $DEB_DEPS; do
-	dpkg-query -W -f '${Status}' "$p" 2>/dev/null |
-		grep -q "ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	step "installing$missing"
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-		--no-install-recommends $missing
-fi
+sh tests/deps.sh --deb
 
 # 2. A copy of the tree: tracked and untracked files, not ignored ones.
 step "copying the tree to $TMP/src"

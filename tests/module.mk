@@ -198,7 +198,7 @@ check-fuzz-regressions:
 # --- the mail client and the Debian packages --------------------------
 #
 #   make check-thunderbird   installs the GUI test dependencies
-#                            (tests/deps-gui.sh: Debian's thunderbird,
+#                            (tests/deps.sh --gui: Debian's thunderbird,
 #                            Xvfb, matchbox-window-manager, xdotool,
 #                            ImageMagick), builds, and runs tests/gui:
 #                            Thunderbird under Xvfb with a fresh profile,
@@ -222,7 +222,7 @@ check-fuzz-regressions:
 .PHONY: check-thunderbird deb check-deb
 
 check-thunderbird: deps
-	@sh tests/deps-gui.sh
+	@sh tests/deps.sh --gui
 	$(MAKE) all
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTEST) tests/gui
 
