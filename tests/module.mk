@@ -284,7 +284,7 @@ $(STRESS_EXPECT): $(B)/tests/stress/expect.o $(LIB_A)
 
 # One step each, no object file.
 BENCH_LIBS_trivial-milter = $(MILTER_LIBS)
-$(BENCH_POLICY_TOOLS) $(TRIVIAL_MILTER): $(B)/%: tests/bench/%.c
+$(BENCH_POLICY_TOOLS) $(TRIVIAL_MILTER): $(B)/%: tests/bench/%.c tests/bench/load.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -pthread -o $@ \
 		$< $(BENCH_LIBS_$*)
