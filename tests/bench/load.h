@@ -14,11 +14,14 @@
  *	void die(const char *fmt, ...)
  *	void *xrealloc(void *ptr, size_t size)
  *	int load_cmp_u32(const void *a, const void *b)
+ *	socklen_t load_endpoint(const char *spec,
+ *		struct sockaddr_storage *ss)
  * DESCRIPTION
- *	policy-load.c and smtp-load.c are one source file each, built in
- *	one step with no library (tests/module.mk); this header gives
- *	them the options of a timed run, the clock, the way out and the
- *	latency order, as static functions: each tool has its own copy.
+ *	policy-load.c, smtp-load.c and trivial-policyd.c are one source
+ *	file each, built in one step with no library (tests/module.mk);
+ *	this header gives them the options of a timed run, the clock, the
+ *	way out, the latency order and the socket address, as static
+ *	functions: each tool has its own copy.
  *
  *	load_option() takes the options both tools have: -c connections
  *	or sessions, -d seconds measured, -n requests or messages in all
@@ -27,13 +30,22 @@
  *
  *	die() prints the program's name, the message and a newline, and
  *	exits 1; xrealloc() dies when memory runs out.
+ *
+ *	load_endpoint() fills ss with the address of unix:PATH or
+ *	inet:HOST:PORT (IPv4) and returns its length; it dies on any
+ *	other spec.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 struct load_run {
@@ -112,6 +124,41 @@ static inline int load_cmp_u32(const void *a, const void *b)
 	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
 
 	return (x < y ? -1 : x > y);
+}
+
+/* load_endpoint - the socket address of unix:PATH or inet:HOST:PORT */
+static inline socklen_t load_endpoint(const char *spec,
+				      struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strncmp(spec, "unix:", 5) == 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *) ss;
+		size_t len = strlen(spec + 5);
+
+		if (len == 0 || len >= sizeof(sun->sun_path))
+			die("bad path: %s", spec);
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, spec + 5, len + 1);
+		return (sizeof(*sun));
+	}
+	if (strncmp(spec, "inet:", 5) == 0) {
+		struct sockaddr_in *sin = (struct sockaddr_in *) ss;
+		char host[64];
+		const char *colon = strrchr(spec + 5, ':');
+		size_t hlen;
+
+		if (colon == NULL || (hlen = (size_t) (colon - spec - 5)) == 0
+		    || hlen >= sizeof(host))
+			die("bad address: %s", spec);
+		memcpy(host, spec + 5, hlen);
+		host[hlen] = 0;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((unsigned short) atoi(colon + 1));
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			die("bad host: %s", host);
+		return (sizeof(*sin));
+	}
+	die("not unix:PATH or inet:HOST:PORT: %s", spec);
 }
 
 #endif

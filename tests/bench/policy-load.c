@@ -302,52 +302,19 @@ static void requests_load(const char *path)
 /* conn_connect - connect to the target (blocking), then non-blocking */
 static int conn_connect(void)
 {
-	int fd;
+	struct sockaddr_storage ss;
+	socklen_t len = load_endpoint(target, &ss);
+	int fd, on = 1;
 
-	if (strncmp(target, "unix:", 5) == 0) {
-		struct sockaddr_un sun;
-		size_t len = strlen(target + 5);
-
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (len == 0 || len >= sizeof(sun.sun_path))
-			die("bad path: %s", target);
-		memcpy(sun.sun_path, target + 5, len + 1);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-			return (-1);
-		if (connect(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0) {
-			close(fd);
-			return (-1);
-		}
-	} else if (strncmp(target, "inet:", 5) == 0) {
-		struct sockaddr_in sin;
-		char host[64];
-		const char *colon = strrchr(target + 5, ':');
-		size_t hlen;
-		int on = 1;
-
-		if (colon == NULL || (hlen = (size_t) (colon - target - 5)) == 0
-		    || hlen >= sizeof(host))
-			die("bad address: %s", target);
-		memcpy(host, target + 5, hlen);
-		host[hlen] = 0;
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((unsigned short) atoi(colon + 1));
-		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-			die("bad host: %s", host);
-		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-			return (-1);
-		if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) < 0) {
-			close(fd);
-			return (-1);
-		}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
+		return (-1);
+	if (connect(fd, (struct sockaddr *) &ss, len) < 0) {
+		close(fd);
+		return (-1);
+	}
+	if (ss.ss_family == AF_INET)
 		(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
 				  sizeof(on));
-	} else {
-		die("target must be unix:PATH or inet:HOST:PORT, not %s",
-		    target);
-	}
 	(void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return (fd);
 }
