@@ -148,21 +148,19 @@ chmod 755 "$TMP"
 # the end that the links still lead to the installed files.
 T=tests/integration
 DEB_TESTS="$T/test_install.py $T/test_docs.py $T/test_doctor.py
-$T/test_postfix_e2e.py $T/test_delivery.py
-$T/test_milter.py::test_sandra_from_peter_rejected
-$T/test_milter.py::test_sandra_from_company_mailbox_accepted
-$T/test_milter.py::test_sender_header_of_peter_rejected
-$T/test_milter.py::test_milter_down_tempfails
-$T/test_milter.py::test_replica_missing_tempfails
-$T/test_dovecot_plugin.py::test_namespace_announces_the_roots
-$T/test_dovecot_plugin.py::test_list_shows_exactly_the_grants
-$T/test_dovecot_plugin.py::test_myrights_and_getacl_report_the_core_rights
-$T/test_dovecot_plugin.py::test_setacl_and_deleteacl_refused
-$T/test_dovecot_plugin.py::test_lmtp_lands_in_company_and_shared
-$T/test_dovecot_plugin.py::test_company_mailbox_rights_enforced
-$T/test_dovecot_plugin.py::test_new_and_revoked_share_in_open_sessions
-$T/test_dovecot_plugin.py::test_granted_mailboxes_are_subscribed
-$T/test_dovecot_plugin.py::test_broken_replica_keeps_own_mailbox"
+$T/test_postfix_e2e.py $T/test_delivery.py"
+for t in sandra_from_peter_rejected sandra_from_company_mailbox_accepted \
+    sender_header_of_peter_rejected milter_down_tempfails \
+    replica_missing_tempfails; do
+	DEB_TESTS="$DEB_TESTS $T/test_milter.py::test_$t"
+done
+for t in namespace_announces_the_roots list_shows_exactly_the_grants \
+    myrights_and_getacl_report_the_core_rights \
+    setacl_and_deleteacl_refused lmtp_lands_in_company_and_shared \
+    company_mailbox_rights_enforced new_and_revoked_share_in_open_sessions \
+    granted_mailboxes_are_subscribed broken_replica_keeps_own_mailbox; do
+	DEB_TESTS="$DEB_TESTS $T/test_dovecot_plugin.py::test_$t"
+done
 step "tests of the installed packages"
 MAILGRANTS_BUILD="$bin" MAILGRANTS_INSTALLED=deb \
 	"$PYTHON" -m pytest -q -p no:cacheprovider $DEB_TESTS
