@@ -11,11 +11,15 @@
 #   make demo-stop  stops the sandbox and removes it
 #   make bench      benchmarks (figures, never pass/fail timings)
 #   make check-thunderbird  Thunderbird under Xvfb against the story
-#                   (thunderbird.mk; GUI packages of its own)
+#                   (GUI packages of its own)
+#   make check-deb  the Debian packages, installed and tested (as root)
 #   make install    PREFIX=/usr/local DESTDIR= honoured
 #   make deps       Debian build and test dependencies (apt-get)
 #
-# Each component adds its targets in its own module.mk, included below.
+# Five files: this one (flags, the three libraries, install, demo) and
+# one module.mk per directory, included below: cli/, postfix-policyd/
+# (both daemons), dovecot-plugin/ and tests/ (every check, fuzz, stress,
+# bench, mutants and the Debian packages).
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -23,6 +27,7 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share/mailgrants
 SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
 CC ?= cc
@@ -45,8 +50,7 @@ LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all check check-unit check-asan check-integration bench install \
-	clean deps demo demo-stop fuzz
+.PHONY: all check install clean deps demo demo-stop
 .DEFAULT_GOAL := all
 
 # Three libraries, one archive each; an arrow is "may call":
@@ -93,29 +97,31 @@ $(POSTFIX_A): $(POSTFIX_OBJS)
 	ar rcs $@ $^
 
 ALL_TARGETS = $(LIB_A) $(SYNC_A) $(POSTFIX_A)
-UNIT_TESTS =
 INSTALL_TARGETS =
 
+# install-unit - install the systemd unit $(1), its paths rewritten to
+# the installed ones: the binaries in BINDIR or SBINDIR, the
+# configuration in SYSCONFDIR. Each module.mk calls it for its unit.
+define install-unit
+install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+sed -e 's|/usr/bin/mailgrants|$(BINDIR)/mailgrants|' \
+	-e 's|/usr/sbin/mailgrants-|$(SBINDIR)/mailgrants-|' \
+	-e 's|/etc/mailgrants/|$(SYSCONFDIR)/mailgrants/|' \
+	$(1) >$(DESTDIR)$(SYSTEMDUNITDIR)/$(notdir $(1))
+chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$(notdir $(1))
+endef
+
 include cli/module.mk
+include postfix-policyd/module.mk
+include dovecot-plugin/module.mk
 include tests/module.mk
--include postfix-policyd/module.mk
--include postfix-policyd/milter.mk
--include dovecot-plugin/module.mk
--include fuzz.mk
-include tests/bench/module.mk
--include tests/bench/policy.mk
--include tests/bench/dovecot.mk
--include debian.mk
--include sanitize.mk
--include stress.mk
--include thunderbird.mk
--include tests/mutation/module.mk
 
 all: $(ALL_TARGETS)
 
 deps:
 	@sh tests/deps.sh
 
+# The unit, sanitizer and integration targets are tests/module.mk's.
 check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
@@ -123,15 +129,12 @@ check: deps
 	$(MAKE) check-valgrind
 	$(MAKE) check-integration
 
-check-unit: check-layers $(UNIT_TESTS)
-	@sh tests/run-unit.sh $(UNIT_TESTS)
-
 # check-layers - the layering above, proved by the linker: each library
 # linked whole (every object, used or not) into a program with only the
 # libraries it may call must leave no symbol undefined. A call from the
 # core into lib-sync/ or lib-postfix/, or between those two, fails here.
 # The front ends link only what they may call, so they fail at their
-# own link; dovecot-plugin/module.mk adds the plugin's check.
+# own link; cli/ and dovecot-plugin/ add their own checks.
 LAYERS_B = $(B)/layers
 LAYERS_LINK = $(CC) $(LDFLAGS_ALL) -o $@ $(LAYERS_B)/main.c -Wl,--whole-archive
 
@@ -151,17 +154,6 @@ $(LAYERS_B)/sync: $(LAYERS_B)/main.c $(SYNC_A) $(LIB_A)
 $(LAYERS_B)/postfix: $(LAYERS_B)/main.c $(POSTFIX_A) $(LIB_A)
 	$(LAYERS_LINK) $(POSTFIX_A) -Wl,--no-whole-archive $(LIB_A) \
 		$(CORE_LIBS)
-
-# The same unit tests, built apart with AddressSanitizer and UBSan; any
-# report fails the run.
-check-asan:
-	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
-		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-		check-unit
-
-check-integration: all
-	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) -m pytest -q tests/integration tests/security \
-		tests/mutation
 
 install: all $(INSTALL_TARGETS)
 	install -d $(DESTDIR)$(DATADIR)/schema $(DESTDIR)$(DATADIR)/examples
@@ -183,4 +175,5 @@ demo-stop:
 clean:
 	rm -rf build build-asan build-fuzz
 
+# The compiler's header dependencies (-MMD): none before the first build.
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

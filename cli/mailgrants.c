@@ -1,72 +1,21 @@
 /*
  * NAME
  *	mailgrants - sync and query the mailgrants replica
- * SYNOPSIS
- *	mailgrants [-c config] sync --once | --follow
- *	mailgrants [-c config] explain [--json] [--at time] login address
- *	mailgrants [-c config] access [--json] [--at time] login
- *	mailgrants [-c config] who [--json] [--at time] address
- *	mailgrants [-c config] identities [--format format] [--name name]
- *		[--at time] [--tb-account key] [--tb-identity key] login
- *	mailgrants [-c config] check [--front-ends [--postfix-config dir]
- *		[--dovecot-config file] [--sample n]]
- *	mailgrants [-c config] share [--as login|dn] [options] owner grantee
- *	mailgrants [-c config] unshare [--as login|dn] [options] owner grantee
- *	mailgrants setup-directory [options] [--diff | --apply]
  * DESCRIPTION
- *	sync --once reads the grants from the directory (ldap_uri,
- *	ldap_base, ...) and replaces the replica's content in one
- *	transaction. An entry that cannot be used is skipped with a
- *	warning that names its DN; the rest is synced. When the
- *	directory cannot be read, the replica is left as it was.
- *	sync --follow keeps it so: RFC 4533 content synchronisation (or
- *	polling every poll_interval seconds), see cli/follow.c.
+ *	The admin tool: sync (cli/sync.c, cli/follow.c) reads the grants
+ *	from the directory into the replica; explain, access, who and
+ *	identities query the replica through the rights function; check
+ *	checks the configuration, the identities (cli/check-ids.c) and the
+ *	front ends (cli/check-fe.c); share and unshare write share entries
+ *	(cli/share.c); setup-directory prepares an existing slapd
+ *	(cli/setup-dir.c). This file holds main(), the command table and
+ *	the query and check commands.
  *
- *	explain says whether login may see and send as address, with
- *	which IMAP rights, and why (which entry, which share window).
- *	access lists every mailbox login sees now; who lists every login
- *	that sees the mailbox of address now. With --json, explain
- *	prints one object and access/who an array of objects with the
- *	members login, address, mailbox, kind (private, company, shared,
- *	none), visible, rights, may_send, reason, entry, not_before,
- *	not_after and detail. --at evaluates share windows at another
- *	time (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or @seconds).
- *
- *	identities prints the addresses login may send as (the primary
- *	address of each of its own private mailboxes and of each company
- *	mailbox it may use; never a mailbox only shared with it), for mail
- *	clients to offer as identities: --format text (default), json,
- *	thunderbird (user.js lines) or roundcube-sql (INSERTs into
- *	Roundcube's identities table). --name is the display name they
- *	carry (the replica has no names).
- *
- *	check reads the configuration, binds to the directory and opens
- *	the replica, and prints the replica's source, age and counts and
- *	whether a follower keeps it live. Run as root, it also tests, as
- *	each of them, that the sync (the replica's owner) reads the bind
- *	password and writes the replica, and that every reader (member
- *	of replica_group) reads the replica and neither writes it nor
- *	reads the password (cli/check-ids.c). With --front-ends it also
- *	checks Postfix and Dovecot from their own configuration
- *	(cli/check-fe.c).
- *
- *	Every command answers --help with its synopsis on stdout, exit 0.
- *
- *	share and unshare write share entries in the directory, bound as
- *	the owner or an admin (--as, --password-file); the directory's
- *	access rules decide (cli/share.c).
- *
- *	setup-directory prepares a running slapd for mailgrants from its
- *	cn=config, as root, without a configuration file (cli/setup-dir.c).
- * OPTIONS
- *	-c config   the configuration file (default
- *	            /etc/mailgrants/mailgrants.conf, see mailgrants.conf(5))
- * EXIT STATUS
- *	0 answered (also when the answer is "no"); 1 usage or
- *	configuration error; 2 directory or replica unavailable. Each
- *	error is one line on stderr.
+ *	The manual page, doc/mailgrants.1, is the one description of the
+ *	commands, their options, their output and the exit status; change
+ *	it with the behaviour.
  * SEE ALSO
- *	mailgrants.conf(5), mailgrants-policyd(8)
+ *	mailgrants(1), mailgrants.conf(5)
  */
 
 #include <errno.h>

@@ -24,23 +24,15 @@ $(B)/layers/cli: $(B)/layers/main.c $(CLI_PARTS) $(SYNC_A) $(LIB_A)
 
 check-layers: $(B)/layers/cli
 
-# The unit names the installed paths (sed, as for the daemons); the
-# example configuration goes to DATADIR: make install never writes
+# The example configuration goes to DATADIR: make install never writes
 # into SYSCONFDIR, and creates no user (README, "Install").
-SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
-
 install-cli: $(CLI_BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR) \
-		$(DESTDIR)$(SYSTEMDUNITDIR)
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR)
 	install -m 0755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/mailgrants
 	install -m 0644 doc/mailgrants.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 doc/mailgrants.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 cli/mailgrants.conf.example $(DESTDIR)$(DATADIR)/
-	sed -e 's|/usr/bin/mailgrants|$(BINDIR)/mailgrants|' \
-		-e 's|/etc/mailgrants/|$(SYSCONFDIR)/mailgrants/|' \
-		cli/mailgrants-sync.service \
-		>$(DESTDIR)$(SYSTEMDUNITDIR)/mailgrants-sync.service
-	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mailgrants-sync.service
+	$(call install-unit,cli/mailgrants-sync.service)
 INSTALL_TARGETS += install-cli
 .PHONY: install-cli

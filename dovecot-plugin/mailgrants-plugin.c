@@ -2,130 +2,25 @@
  * NAME
  *	lib20_mailgrants_plugin.so - company, shared and extra private
  *	mailboxes for Dovecot 2.3, with every grant in LDAP
- * SYNOPSIS
- *	mail_plugins = $mail_plugins acl mailgrants
- *	protocol imap {
- *	  mail_plugins = $mail_plugins imap_acl imap_mailgrants
- *	}
- *	namespace company {
- *	  type = shared
- *	  separator = /
- *	  prefix = Company/%%u/
- *	  location = maildir:/var/vmail/%%d/%%n/Maildir
- *	  list = no
- *	  subscriptions = no
- *	}
- *	(the same for Shared/%%u/ and Private/%%u/; see 90-mailgrants.conf)
- *	mail_shared_explicit_inbox = no
- *	plugin {
- *	  mailgrants_replica = /var/lib/mailgrants/grants.db
- *	  mailgrants_cache_secs = 30
- *	  mailgrants_company_prefix = Company/
- *	  mailgrants_shared_prefix = Shared/
- *	  mailgrants_private_prefix = Private/
- *	}
  * DESCRIPTION
- *	Besides her own mailbox, a user sees:
+ *	Besides her own mailbox, a user sees Private/<address> (her other
+ *	private mailboxes), Company/<address> (her company's mailboxes)
+ *	and Shared/<address> (private mailboxes of others shared with her
+ *	now), each in an ordinary "type = shared" namespace whose owners,
+ *	listing, subscriptions and rights the plugin takes from the
+ *	replica through the core's rights function (rights_access); the
+ *	acl plugin enforces them. This file is the user's state and the
+ *	settings; mailgrants-list.c (the roots), mailgrants-subs.c
+ *	(subscriptions), mailgrants-acl.c (the ACL backend),
+ *	mailgrants-mailbox.c (revocation in open sessions) do the rest;
+ *	mailgrants-imap.c is the IMAP commands' part, a plugin of its own
+ *	(lib21_imap_mailgrants_plugin.so, through mailgrants-api.h).
  *
- *	Private/<address>	every other private mailbox she owns,
- *	Company/<address>	every company mailbox of her company (and
- *				group, where the mailbox has one),
- *	Shared/<address>	every private mailbox of someone else with
- *				a share to her that is active now.
- *
- *	Each is one folder named by the address: the mailbox's INBOX
- *	(mail_shared_explicit_inbox = no), with its folders below it
- *	(Shared/peter.mueller@abc.com/Sent). Clients show
- *	"Shared > peter.mueller@abc.com" instead of one more folder
- *	called INBOX. The old name .../INBOX still opens the same INBOX
- *	(Dovecot maps it), but is not listed. A grantee does not delete
- *	or rename the mailbox itself, only its folders (with "x").
- *
- *	The roots themselves (Company, Shared, Private) are announced by
- *	NAMESPACE as other users' namespaces and not listed (list = no;
- *	the plugin lists the granted mailboxes below them with LIST "*"):
- *	Thunderbird takes a listed root "Shared" for a folder of the
- *	namespace "Shared/", asks MYRIGHTS for "Shared/Shared" and shows
- *	an alert. A root named anyway answers MYRIGHTS with no rights and
- *	GETACL with no entries.
- *
- *	Granted mailboxes are subscribed: LSUB and LIST (SUBSCRIBED) show
- *	each granted mailbox and its folders (created later too) without
- *	any SUBSCRIBE, and stop showing them when the grant ends. These
- *	subscriptions are computed, not stored: the user's
- *	subscriptions file keeps only her own mailboxes, and
- *	"mailgrants-unsubscribed" beside it what she unsubscribed below a
- *	root on purpose, which stays unsubscribed while its grant lasts
- *	(see mailgrants-subs.c for why).
- *
- *	Each root is an ordinary Dovecot "type = shared" namespace whose
- *	prefix is the setting's prefix followed by %%u and the separator;
- *	its location must lead to the same storage as the owner's own
- *	mail_location, without a userdb lookup (no ~ or %h). Before a
- *	root is listed, the plugin adds a namespace for every owner the
- *	grants allow; a name below a root whose owner is not granted is
- *	answered like a name that does not exist, without looking the
- *	owner up.
- *
- *	The rights in those namespaces come from the replica (mailgrants
- *	sync) through the core's rights function (rights_access): MYRIGHTS
- *	reports them, GETACL answers with the user's own entry, and the
- *	ACL plugin enforces them (flags, \Seen, insert, expunge, create
- *	below the owner, ...). No dovecot-acl file is read or written
- *	there; SETACL and DELETEACL answer NO [NOPERM] with a text that
- *	points to the directory. The right "a" (administer) is never
- *	given, whatever the directory says; a grant without "l" (lookup)
- *	shows nothing, and one without "r" cannot be selected.
- *
- *	A user's grants are read in one replica query and kept for
- *	mailgrants_cache_secs seconds. A share that ends, or a grant that
- *	is revoked (or loses "l" or "r"), takes effect in open sessions
- *	within that time: no message content, COPY or MOVE leaves its
- *	mailbox later than mailgrants_cache_secs after the replica
- *	changed, whatever the session does (the grant is checked before
- *	content leaves, not after the command); the session then ends
- *	("please relogin"), in IDLE too. New grants appear in LIST and
- *	LSUB, ended ones disappear from both.
- *
- *	Nothing is read before it is needed: LMTP deliveries and doveadm
- *	calls that do not touch the roots never open the replica.
- *
- *	The IMAP commands SETACL, DELETEACL, GETACL and MYRIGHTS on these
- *	mailboxes are answered by a second plugin, imap_mailgrants
- *	(mailgrants-imap.c), loaded in protocol imap after imap_acl.
- * SETTINGS
- *	mailgrants_replica	the replica file (default
- *				/var/lib/mailgrants/grants.db)
- *	mailgrants_cache_secs	seconds a user's grants are kept
- *				(default 30)
- *	mailgrants_replica_max_age
- *				a replica not confirmed current by
- *				mailgrants sync for longer than this many
- *				seconds gives no grants (default 600, as
- *				replica_max_age in mailgrants.conf; 0 = no
- *				limit)
- *	mailgrants_company_prefix, mailgrants_shared_prefix,
- *	mailgrants_private_prefix
- *				the roots (defaults Company/, Shared/,
- *				Private/); each must be the prefix of one
- *				shared namespace, up to its %%u
- * DIAGNOSTICS
- *	A replica that is missing, unreadable, of another version, not a
- *	regular file, without a completed sync, changed in place into
- *	any of these, or older than mailgrants_replica_max_age gives one
- *	error line per user session and trouble (and one line when it
- *	works again); the user then sees her own mailbox and nothing
- *	else. The replica is kept by the core's lib/replica-handle.c,
- *	the same code as in the policy daemon and the milter.
- *	Settings that cannot be used are logged and replaced by the
- *	defaults. An imap session without imap_mailgrants loaded logs a
- *	warning that names the line to add (rights and listing work
- *	without it; SETACL is then refused by imap_acl, without the
- *	pointer to the directory). Every line is logged through the
- *	user's event with the prefix "mailgrants: ".
+ *	README.md "Dovecot" is the one description of what clients see
+ *	and of the rights; 90-mailgrants.conf of the configuration and
+ *	the settings. Change them with the behaviour.
  * SEE ALSO
- *	mailgrants(1), DESIGN.md §5, mailgrants-imap.c, doc of the acl
- *	plugin
+ *	mailgrants(1), mailgrants.conf(5), 90-mailgrants.conf
  */
 
 #include "lib.h"

@@ -48,7 +48,7 @@
  *	The same wrapper of the user's own namespace adds the granted
  *	owners' namespaces when it is listed with a pattern that can
  *	reach a root: the roots themselves are not listed (list = no,
- *	see mailgrants-plugin.c), so LIST "*" and LSUB "*" would not
+ *	see 90-mailgrants.conf), so LIST "*" and LSUB "*" would not
  *	otherwise reach mailgrants-list.c before the owners are listed.
  */
 

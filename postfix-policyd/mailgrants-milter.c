@@ -1,87 +1,22 @@
 /*
  * NAME
  *	mailgrants-milter - may this login write this From: and Sender:? (Postfix)
- * SYNOPSIS
- *	mailgrants-milter [-c FILE] --listen SOCKET [--user NAME]
- *		[--foreground] [--timeout SECS] [--backlog N]
  * DESCRIPTION
  *	A mail filter (Sendmail milter protocol, Debian's libmilter) for
- *	the smtpd_milters of Postfix's submission service. The policy
- *	daemon, mailgrants-policyd(8), checks the envelope sender; but a
- *	mail client can send with its own address in MAIL FROM and
- *	"From: peter.mueller@abc.com" in the header, and the recipient
- *	then sees mail "from Peter". Postfix hands headers only to
- *	milters, hence this one.
+ *	the smtpd_milters of Postfix's submission services: every address
+ *	of the From: and Sender: fields of authenticated mail goes through
+ *	the policy daemon's decision table (policy_decide()), and the
+ *	first one it rejects rejects the message; what it defers is
+ *	answered 451. Postfix hands headers only to milters, hence a
+ *	milter beside the policy daemon. The milter asks Postfix to leave
+ *	out every step it does not need: each one left out saves both
+ *	sides a write, a read and a wake-up.
  *
- *	For authenticated mail (the {auth_authen} macro, the SASL login)
- *	every address in each From: field and the address of each
- *	Sender: field must be one the login may send as: each goes
- *	through the same decision table as the policy daemon's envelope
- *	sender (policy_decide(), on the rights function of the replica).
- *	The first address that the table rejects rejects the message
- *	with 550 and the table's status code, e.g. "550 5.7.1 From:
- *	<peter.mueller@abc.com>: mailbox shared with you for reading
- *	only; send from your own address". What the table defers (the
- *	replica missing, unreadable or too old; a login the replica does
- *	not know) is answered 451 with its 4.x.x code: nothing is
- *	accepted unchecked. A From: or Sender: field that cannot be read
- *	with certainty (see header.h: an unterminated quote, a display
- *	name without <address>, more than 64 addresses, ...) is rejected
- *	with 550 5.7.1.
- *
- *	Unauthenticated mail is accepted without looking at its headers:
- *	the policy daemon covers local envelope senders without login. A message without From: is left to other checks,
- *	as is an empty address ("From: <>" or an empty group); the null
- *	sender rule of the policy daemon does not apply to headers.
- *
- *	The verdict is given at the end of the headers: the milter asks
- *	Postfix to leave out connect, HELO, RCPT, DATA and the body, and
- *	to expect no reply to MAIL FROM and to single headers (every step
- *	left out saves both sides a write, a read and a wake-up); it
- *	requests {auth_authen}, {client_addr} and i whatever
- *	milter_mail_macros says. The replica is checked at most once a
- *	second (lib/replica-handle.c, as in the policy daemon): re-attached
- *	and re-validated when the file changed in any way, truncated or
- *	overwritten in place included; while it is unavailable or older
- *	than replica_max_age the milter answers 451 and retries.
- *
- *	The socket is opened (a stale one replaced; a UNIX socket made
- *	mode 0666, so that the directory it is in decides who may
- *	connect), then privileges are dropped to --user, a reader of the
- *	replica (replica_group, never the sync's group), and the replica
- *	is opened as that user; without --foreground the milter detaches
- *	first. It never serves as root: started as root it needs --user.
- *
- *	When the milter is down, Postfix applies milter_default_action;
- *	set it to tempfail (Postfix's default) for the submission
- *	service, so that mail is neither accepted unchecked nor bounced:
- *	the client is told 451 4.7.1 and tries again.
- * OPTIONS
- *	-c FILE, --config FILE
- *		mailgrants.conf (default /etc/mailgrants/mailgrants.conf).
- *	--listen SOCKET
- *		libmilter's form: unix:PATH (or local:PATH),
- *		inet:PORT@HOST, inet6:PORT@HOST. Postfix writes the same
- *		socket as unix:PATH or inet:HOST:PORT.
- *	--user NAME
- *		after opening the socket and the replica: setgid,
- *		initgroups, setuid to NAME. Required when started as root.
- *	--foreground
- *		do not detach, and log to standard error instead of syslog.
- *	--timeout SECS
- *		how long to wait for Postfix within a connection (default
- *		600).
- *	--backlog N
- *		listen(2) backlog of the socket (default 128).
- * DIAGNOSTICS
- *	One line per decision, facility mail: "action=reject login=L
- *	header=from address=<A> client=C queue_id=Q
- *	reason=shared_read_only"; an unreadable field is "action=reject
- *	... address=- ... reason=bad_header error=TEXT". Replica trouble
- *	is logged as a warning. Exit status 1 on a start-up error.
+ *	The manual page, doc/mailgrants-milter.8, is the one description
+ *	of the options, the replies, the header syntax, the replica
+ *	handling and the log lines; change it with the behaviour.
  * SEE ALSO
- *	mailgrants-policyd(8), mailgrants(1), mailgrants.conf(5),
- *	Postfix MILTER_README
+ *	mailgrants-milter(8), mailgrants-policyd(8), lib-postfix/header.h
  */
 
 #include <errno.h>

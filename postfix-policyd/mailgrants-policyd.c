@@ -1,84 +1,20 @@
 /*
  * NAME
  *	mailgrants-policyd - may this login send as this sender? (Postfix)
- * SYNOPSIS
- *	mailgrants-policyd [-c FILE] --listen [socketmap:]unix:PATH|inet:HOST:PORT ...
- *		[--user NAME] [--foreground] [--timeout SECS]
- *		[--idle-timeout SECS] [--max-connections N]
- *	mailgrants-policyd [-c FILE] --stdio [--user NAME]
  * DESCRIPTION
- *	A Postfix SMTP access policy delegation server (Postfix's
- *	SMTPD_POLICY_README) for check_policy_service in the
- *	smtpd_sender_restrictions of the submission service. For each
- *	request it decides, from the SASL login (sasl_username) and the
- *	envelope sender (sender), whether the login may send as that
- *	address, by the grants in the mailgrants replica:
+ *	A Postfix SMTP access policy delegation server for
+ *	check_policy_service on the submission services: from the SASL
+ *	login and the envelope sender of each request it answers DUNNO,
+ *	REJECT or DEFER_IF_PERMIT, by the grants in the mailgrants replica
+ *	(policy_decide(), the rights function). The same process serves
+ *	Postfix socketmap lookups for delivery. This file is main(): the
+ *	options and the start; server.c serves the requests.
  *
- *	DUNNO for the login's own private mailboxes and the company
- *	mailboxes of its company; REJECT 5.7.1 for a mailbox merely
- *	shared with the login (read only), for any other local address
- *	and for a foreign domain (configurable); DUNNO for the null
- *	sender (configurable); REJECT 5.7.1 for a local sender without
- *	login (configurable), DUNNO for a foreign one; DEFER_IF_PERMIT
- *	4.7.1 for a login the replica does not know; DEFER_IF_PERMIT
- *	4.3.0 while the replica is missing, unreadable, of another
- *	version or older than replica_max_age.
- *
- *	Many clients, persistent connections, replies in request order.
- *	The replica is checked at most once a second and reopened when
- *	"mailgrants sync" replaced it; while it is unavailable the daemon
- *	keeps answering DEFER_IF_PERMIT and retries.
- *
- *	With --listen the daemon opens its sockets, then drops privileges
- *	to --user and serves until SIGTERM; without --foreground it
- *	detaches first. With --stdio it serves the one client on standard
- *	input and output, as Postfix spawn(8) runs it, and exits when the
- *	client disconnects (standard error is the client too, so it logs
- *	to syslog; do not add --foreground there).
- *
- *	A listener named "socketmap:unix:PATH" (or socketmap:inet:...)
- *	serves Postfix socketmap(5) lookups instead of policy requests:
- *	the maps "mailbox" (virtual_mailbox_maps: company and extra
- *	private mailboxes, by any of their addresses) and "alias"
- *	(virtual_alias_maps: any other address or form of a mailbox to
- *	its primary address), from the same replica (README "Delivery").
- *	While the replica is unavailable they answer TEMP, and Postfix a
- *	temporary 4xx: a recipient is never bounced for want of it.
- *
- *	It never serves as root: started as root it needs --user, and it
- *	exits with an error without it.
- * OPTIONS
- *	-c FILE, --config FILE
- *		mailgrants.conf (default /etc/mailgrants/mailgrants.conf).
- *	--listen [socketmap:]unix:PATH | [socketmap:]inet:HOST:PORT
- *		a socket to serve (up to 8); a stale socket file is
- *		replaced; the socket is mode 0666, so the directory it is in
- *		decides who may connect.
- *	--stdio
- *		serve standard input and output instead.
- *	--user NAME
- *		after opening the sockets: setgid, initgroups, setuid to
- *		NAME, then open the replica as NAME (a reader: replica_group,
- *		never the sync's group). Required when started as root.
- *	--foreground
- *		do not detach, and log to standard error instead of syslog.
- *	--timeout SECS
- *		limit for a request to arrive once begun, and for a reply
- *		to be taken (default 30).
- *	--idle-timeout SECS
- *		close a connection idle between requests (default 600;
- *		Postfix closes its side after 300 s).
- *	--max-connections N
- *		stop accepting at N open connections (default 1000).
- * DIAGNOSTICS
- *	One line per decision, facility mail:
- *	"action=reject login=L sender=<S> client=A queue_id=Q
- *	reason=shared_read_only". Bad input, timeouts and replica trouble
- *	are logged as warnings; a connection with bad input is closed
- *	without a reply. SIGUSR1 logs the counters. Exit status 1 on a
- *	start-up error.
+ *	The manual page, doc/mailgrants-policyd.8, is the one description
+ *	of the options, the decisions, the replica handling, bad input and
+ *	the log lines; change it with the behaviour.
  * SEE ALSO
- *	mailgrants(1), mailgrants.conf(5), spawn(8), access(5)
+ *	mailgrants-policyd(8), mailgrants.conf(5), server.c
  */
 
 #include <errno.h>

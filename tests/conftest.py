@@ -26,7 +26,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
 def pytest_configure(config):
-    # MAILGRANTS_SANITIZERS / MAILGRANTS_VALGRIND (sanitize.mk): the
+    # MAILGRANTS_SANITIZERS / MAILGRANTS_VALGRIND (tests/module.mk): the
     # report directory and the sanitizers' options, before any process.
     sanitizers.session_start()
 

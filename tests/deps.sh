@@ -1,12 +1,44 @@
 #!/bin/sh
 # deps.sh - install the Debian packages mailgrants builds and tests with.
+#
+#   sh tests/deps.sh         building and testing (make deps, make check)
+#   sh tests/deps.sh --gui   the Thunderbird tests on top (tests/gui, make
+#                            check-thunderbird): Debian's thunderbird, an
+#                            X server without a screen, the lightest
+#                            window manager Debian 12 has (matchbox: four
+#                            packages where openbox pulls in twenty),
+#                            xdotool to list windows and ImageMagick's
+#                            `import` for screenshots; apart, so that
+#                            make check never needs a GUI
+#   sh tests/deps.sh --deb   building the Debian packages (make deb,
+#                            check-deb): debian/control's Build-Depends,
+#                            the tools, and systemd-analyze (the installed
+#                            units are checked with it)
+#
 # A quick no-op when they are all there; uses sudo when not root.
 set -e
-PKGS="build-essential pkg-config libldap2-dev libsqlite3-dev libidn2-dev
+case "${1:-}" in
+"")
+	PKGS="build-essential pkg-config libldap2-dev libsqlite3-dev libidn2-dev
 libunistring-dev libmilter-dev sqlite3 slapd ldap-utils dovecot-core
 dovecot-dev dovecot-imapd dovecot-lmtpd dovecot-ldap dovecot-sqlite postfix postfix-sqlite
 postfix-ldap swaks isync
-python3 python3-pytest clang valgrind time man-db"
+python3 python3-pytest python3-pytest-xdist clang clang-format valgrind time man-db"
+	;;
+--gui)
+	PKGS="thunderbird xvfb xauth matchbox-window-manager xdotool imagemagick
+x11-utils fonts-dejavu-core"
+	;;
+--deb)
+	PKGS="build-essential dpkg-dev debhelper fakeroot lintian systemd
+pkg-config libldap2-dev libsqlite3-dev libidn2-dev libunistring-dev
+libmilter-dev dovecot-dev"
+	;;
+*)
+	echo "usage: sh tests/deps.sh [--gui | --deb]" >&2
+	exit 2
+	;;
+esac
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null |
@@ -28,4 +60,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	$SUDO chmod 755 /usr/sbin/policy-rc.d
 	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+# Recommends would bring a desktop's worth of packages with the GUI; the
+# tests need none.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+	$([ "${1:-}" = "" ] || echo --no-install-recommends) $missing

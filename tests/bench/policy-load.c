@@ -79,6 +79,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load.h"
+
 #define REPLY_MAX	4096
 #define ACTIONS_MAX	16
 #define ACTION_LEN	32
@@ -127,58 +129,19 @@ struct worker {
 	int	nactions;
 };
 
+static struct load_run run = { .conns = 10, .duration = 5.0, .max = -1 };
 static const char *target;
 static struct request *requests;
 static unsigned long nrequests;
-static int total_conns = 10;
 static int server_port = 587;
-static double duration = 5.0;
-static double warmup = 0.0;
-static long long max_requests = -1;
 static atomic_llong issued;
 static uint64_t t_start, t_measure, t_end;
-static int verbose;
 static int verify;
 static double rate;
 static uint64_t pace_ns;		/* -r: per connection, between sends */
 static const char *gate_path;		/* -g */
 static atomic_llong gate_value;		/* -g: requests allowed so far */
 static atomic_int mismatch_printed;
-
-/* now_ns - monotonic clock in nanoseconds */
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec);
-}
-
-static void die(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-/* die - print and exit */
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "policy-load: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-/* xrealloc - realloc or die */
-static void *xrealloc(void *ptr, size_t size)
-{
-	void *p = realloc(ptr, size);
-
-	if (p == NULL)
-		die("out of memory%s", "");
-	return (p);
-}
 
 /* request_add - format one Postfix 3.7 MAIL FROM policy request */
 static void request_add(const char *login, const char *sender,
@@ -339,52 +302,19 @@ static void requests_load(const char *path)
 /* conn_connect - connect to the target (blocking), then non-blocking */
 static int conn_connect(void)
 {
-	int fd;
+	struct sockaddr_storage ss;
+	socklen_t len = load_endpoint(target, &ss);
+	int fd, on = 1;
 
-	if (strncmp(target, "unix:", 5) == 0) {
-		struct sockaddr_un sun;
-		size_t len = strlen(target + 5);
-
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (len == 0 || len >= sizeof(sun.sun_path))
-			die("bad path: %s", target);
-		memcpy(sun.sun_path, target + 5, len + 1);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-			return (-1);
-		if (connect(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0) {
-			close(fd);
-			return (-1);
-		}
-	} else if (strncmp(target, "inet:", 5) == 0) {
-		struct sockaddr_in sin;
-		char host[64];
-		const char *colon = strrchr(target + 5, ':');
-		size_t hlen;
-		int on = 1;
-
-		if (colon == NULL || (hlen = (size_t) (colon - target - 5)) == 0
-		    || hlen >= sizeof(host))
-			die("bad address: %s", target);
-		memcpy(host, target + 5, hlen);
-		host[hlen] = 0;
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((unsigned short) atoi(colon + 1));
-		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-			die("bad host: %s", host);
-		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-			return (-1);
-		if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) < 0) {
-			close(fd);
-			return (-1);
-		}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
+		return (-1);
+	if (connect(fd, (struct sockaddr *) &ss, len) < 0) {
+		close(fd);
+		return (-1);
+	}
+	if (ss.ss_family == AF_INET)
 		(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
 				  sizeof(on));
-	} else {
-		die("target must be unix:PATH or inet:HOST:PORT, not %s",
-		    target);
-	}
 	(void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return (fd);
 }
@@ -395,15 +325,15 @@ static int conn_send(struct conn *c)
 	const struct request *r;
 	size_t off = 0;
 
-	if (max_requests >= 0
-	    && atomic_fetch_add(&issued, 1) >= max_requests) {
+	if (run.max >= 0
+	    && atomic_fetch_add(&issued, 1) >= run.max) {
 		c->busy = 0;
 		return (0);
 	}
 	c->cur = c->next % nrequests;
 	r = &requests[c->cur];
-	c->next += (unsigned long) total_conns;
-	c->sent_ns = now_ns();
+	c->next += (unsigned long) run.conns;
+	c->sent_ns = load_now_ns();
 	c->busy = 1;
 	c->in_len = 0;
 	while (off < r->len) {
@@ -443,7 +373,7 @@ static long long gate_read(void)
 /* gate_refresh - reread the gate, at most once a millisecond */
 static void gate_refresh(uint64_t *last_ns)
 {
-	uint64_t t = now_ns();
+	uint64_t t = load_now_ns();
 	long long v;
 
 	if (t - *last_ns < 1000000ULL)
@@ -457,14 +387,14 @@ static void gate_refresh(uint64_t *last_ns)
    the gate lets it through (-g) */
 static int conn_next(struct conn *c)
 {
-	if (pace_ns > 0 && now_ns() < c->due) {
+	if (pace_ns > 0 && load_now_ns() < c->due) {
 		c->waiting = 1;
 		c->busy = 0;
 		return (0);
 	}
 	if (gate_path != NULL
 	    && atomic_load(&issued) >= atomic_load(&gate_value)
-	    && atomic_load(&issued) < max_requests) {
+	    && atomic_load(&issued) < run.max) {
 		c->waiting = 1;
 		c->busy = 0;
 		return (0);
@@ -577,7 +507,7 @@ static void *worker_run(void *arg)
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 			die("epoll_ctl: %s", strerror(errno));
 		c->due = t_start + (uint64_t) (w->first_conn + i) * pace_ns
-		    / (uint64_t) total_conns;
+		    / (uint64_t) run.conns;
 		if (conn_next(c) < 0 && worker_reconnect(w, ep, c) < 0)
 			die("cannot reach %s", target);
 	}
@@ -587,7 +517,7 @@ static void *worker_run(void *arg)
 
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
-		if (max_requests < 0 && now_ns() >= t_end)
+		if (run.max < 0 && load_now_ns() >= t_end)
 			break;
 		for (i = 0; i < n; i++) {
 			struct conn *c = events[i].data.ptr;
@@ -611,7 +541,7 @@ static void *worker_run(void *arg)
 					die("lost %s", target);
 				continue;
 			}
-			t = now_ns();
+			t = load_now_ns();
 			if (verify)
 				worker_verify(w, c);
 			if (c->sent_ns >= t_measure) {
@@ -631,7 +561,7 @@ static void *worker_run(void *arg)
 				die("lost %s", target);
 		}
 		if (pace_ns > 0 || gate_path != NULL) {
-			uint64_t t = now_ns();
+			uint64_t t = load_now_ns();
 
 			if (gate_path != NULL)
 				gate_refresh(&gate_ns);
@@ -645,7 +575,7 @@ static void *worker_run(void *arg)
 					die("lost %s", target);
 			}
 		}
-		if (max_requests >= 0) {
+		if (run.max >= 0) {
 			for (live = 0, i = 0; i < w->nconns; i++)
 				live += w->conns[i].busy
 				    || w->conns[i].waiting;
@@ -657,14 +587,6 @@ static void *worker_run(void *arg)
 		close(w->conns[i].fd);
 	close(ep);
 	return (NULL);
-}
-
-/* cmp_u32 - qsort order */
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
-
-	return (x < y ? -1 : x > y);
 }
 
 /* pct_us - percentile of sorted nanosecond latencies, in microseconds */
@@ -692,7 +614,6 @@ int main(int argc, char **argv)
 	struct worker *workers;
 	struct action_count all[ACTIONS_MAX * 8];
 	int nall = 0, nthreads = 1, ch, i, j;
-	const char *listfile = NULL;
 	uint32_t *lat;
 	size_t nlat = 0;
 	unsigned long errors = 0, checked = 0, mismatches = 0;
@@ -702,29 +623,11 @@ int main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "c:t:d:n:w:f:p:r:g:vx")) != -1) {
 		switch (ch) {
-		case 'c':
-			total_conns = atoi(optarg);
-			break;
 		case 't':
 			nthreads = atoi(optarg);
 			break;
-		case 'd':
-			duration = atof(optarg);
-			break;
-		case 'n':
-			max_requests = atoll(optarg);
-			break;
-		case 'w':
-			warmup = atof(optarg);
-			break;
-		case 'f':
-			listfile = optarg;
-			break;
 		case 'p':
 			server_port = atoi(optarg);
-			break;
-		case 'v':
-			verbose = 1;
 			break;
 		case 'x':
 			verify = 1;
@@ -736,22 +639,23 @@ int main(int argc, char **argv)
 			gate_path = optarg;
 			break;
 		default:
-			usage();
+			if (!load_option(&run, ch, optarg))
+				usage();
 		}
 	}
-	if (optind != argc - 1 || total_conns < 1 || nthreads < 1
-	    || duration <= 0 || warmup < 0 || (verify && listfile == NULL)
-	    || rate < 0 || (gate_path != NULL && max_requests < 0))
+	if (optind != argc - 1 || run.conns < 1 || nthreads < 1
+	    || run.duration <= 0 || run.warmup < 0 || (verify && run.listfile == NULL)
+	    || rate < 0 || (gate_path != NULL && run.max < 0))
 		usage();
 	if (rate > 0)
-		pace_ns = (uint64_t) ((double) total_conns * 1e9 / rate);
-	if (nthreads > total_conns)
-		nthreads = total_conns;
+		pace_ns = (uint64_t) ((double) run.conns * 1e9 / rate);
+	if (nthreads > run.conns)
+		nthreads = run.conns;
 	target = argv[optind];
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	(void) sigaction(SIGPIPE, &sa, NULL);
-	requests_load(listfile);
+	requests_load(run.listfile);
 
 	workers = xrealloc(NULL, (size_t) nthreads * sizeof(*workers));
 	memset(workers, 0, (size_t) nthreads * sizeof(*workers));
@@ -760,8 +664,8 @@ int main(int argc, char **argv)
 		int k;
 
 		w->id = i;
-		w->nconns = total_conns / nthreads
-		    + (i < total_conns % nthreads);
+		w->nconns = run.conns / nthreads
+		    + (i < run.conns % nthreads);
 		w->first_conn = j;
 		w->conns = xrealloc(NULL, (size_t) w->nconns
 				    * sizeof(*w->conns));
@@ -778,17 +682,17 @@ int main(int argc, char **argv)
 
 		atomic_store(&gate_value, v > 0 ? v : 0);
 	}
-	t_start = now_ns();
-	t_measure = t_start + (uint64_t) (warmup * 1e9);
-	t_end = t_measure + (uint64_t) (duration * 1e9);
+	t_start = load_now_ns();
+	t_measure = t_start + (uint64_t) (run.warmup * 1e9);
+	t_end = t_measure + (uint64_t) (run.duration * 1e9);
 	for (i = 0; i < nthreads; i++)
 		if (pthread_create(&workers[i].thread, NULL, worker_run,
 				   &workers[i]) != 0)
 			die("pthread_create failed%s", "");
 	for (i = 0; i < nthreads; i++)
 		pthread_join(workers[i].thread, NULL);
-	t_stop = now_ns();
-	if (max_requests < 0 && t_stop > t_end)
+	t_stop = load_now_ns();
+	if (run.max < 0 && t_stop > t_end)
 		t_stop = t_end;
 	secs = (double) (t_stop - t_measure) / 1e9;
 
@@ -820,11 +724,11 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	qsort(lat, nlat, sizeof(*lat), load_cmp_u32);
 	printf("target=%s conns=%d threads=%d seconds=%.3f requests=%zu "
 	       "rps=%.0f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f "
 	       "max_us=%.1f errors=%lu actions=",
-	       target, total_conns, nthreads, secs, nlat,
+	       target, run.conns, nthreads, secs, nlat,
 	       secs > 0 ? (double) nlat / secs : 0.0,
 	       pct_us(lat, nlat, 0.50), pct_us(lat, nlat, 0.90),
 	       pct_us(lat, nlat, 0.99), pct_us(lat, nlat, 0.999),
@@ -834,7 +738,7 @@ int main(int argc, char **argv)
 	if (verify)
 		printf(" checked=%lu mismatches=%lu", checked, mismatches);
 	printf("\n");
-	if (verbose) {
+	if (run.verbose) {
 		for (i = 0; i < nall; i++) {
 			size_t l = strlen(all[i].example);
 

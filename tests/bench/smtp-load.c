@@ -69,6 +69,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load.h"
+
 #define LINE_MAX_LEN	1024
 #define PAIR_LEN	512
 #define ERRORS_MAX	50		/* failed sessions in a row */
@@ -101,55 +103,19 @@ struct worker {
 };
 
 static struct sockaddr_in server;
+static struct load_run run = { .conns = 10, .duration = 5.0, .max = -1 };
 static const char *target;
 static struct pair *pairs;
 static size_t npairs;
-static int nsessions = 10;
 static int per_session = 1;
-static double duration = 5.0, warmup = 0.0;
-static long long max_messages = -1;
 static atomic_llong issued;
 static const char *rcpt = "someone@example.net";
 static char *body;
 static size_t body_len;
 static uint64_t t_measure, t_end;
-static int verbose;
 static atomic_int said;
 static enum login_how login_how = LOGIN_XCLIENT;
 static char password[PAIR_LEN];
-
-static void die(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-/* die - print and exit */
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "smtp-load: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-/* now_ns - monotonic clock */
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec);
-}
-
-/* xrealloc - realloc or die */
-static void *xrealloc(void *p, size_t n)
-{
-	if ((p = realloc(p, n)) == NULL)
-		die("out of memory");
-	return (p);
-}
 
 /* pairs_add - remember one (login, sender) */
 static void pairs_add(const char *login, const char *sender)
@@ -419,20 +385,20 @@ static int worker_session(struct worker *w, const struct pair *p, int *done)
 	for (i = 0; i < per_session; i++) {
 		uint64_t t0;
 
-		if (max_messages >= 0
-		    && atomic_fetch_add(&issued, 1) >= max_messages) {
+		if (run.max >= 0
+		    && atomic_fetch_add(&issued, 1) >= run.max) {
 			*done = 1;
 			break;
 		}
-		if (max_messages < 0 && now_ns() >= t_end)
+		if (run.max < 0 && load_now_ns() >= t_end)
 			break;
-		t0 = now_ns();
+		t0 = load_now_ns();
 		snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>\r\n", p->sender);
 		code = sess_cmd(&s, cmd, line, sizeof(line));
 		if (code < 0)
 			goto fail;
 		if (code != 250) {
-			if (verbose && atomic_fetch_add(&said, 1) < 3)
+			if (run.verbose && atomic_fetch_add(&said, 1) < 3)
 				fprintf(stderr, "smtp-load: %s as %s: %s\n",
 					p->sender, p->login, line);
 			if (t0 >= t_measure)
@@ -448,7 +414,7 @@ static int worker_session(struct worker *w, const struct pair *p, int *done)
 		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", rcpt);
 		code = sess_cmd(&s, cmd, line, sizeof(line));
 		if (code >= 500 && code < 600) {
-			if (verbose && atomic_fetch_add(&said, 1) < 3)
+			if (run.verbose && atomic_fetch_add(&said, 1) < 3)
 				fprintf(stderr, "smtp-load: %s as %s: %s\n",
 					p->sender, p->login, line);
 			if (t0 >= t_measure)
@@ -468,7 +434,7 @@ static int worker_session(struct worker *w, const struct pair *p, int *done)
 		w->total++;
 		if (t0 >= t_measure) {
 			w->accepted++;
-			worker_lat(w, now_ns() - t0);
+			worker_lat(w, load_now_ns() - t0);
 		}
 	}
 	(void) sess_cmd(&s, "QUIT\r\n", line, sizeof(line));
@@ -476,7 +442,7 @@ static int worker_session(struct worker *w, const struct pair *p, int *done)
 	return (0);
 
 fail:
-	if (verbose && atomic_fetch_add(&said, 1) < 3)
+	if (run.verbose && atomic_fetch_add(&said, 1) < 3)
 		fprintf(stderr, "smtp-load: session error, last reply: %s\n",
 			line);
 	close(s.fd);
@@ -491,7 +457,7 @@ static void *worker_run(void *arg)
 	int done = 0, failed = 0;
 
 	while (!done) {
-		if (max_messages < 0 && now_ns() >= t_end)
+		if (run.max < 0 && load_now_ns() >= t_end)
 			break;
 		if (worker_session(w, &pairs[k % npairs], &done) < 0) {
 			w->errors++;
@@ -504,17 +470,9 @@ static void *worker_run(void *arg)
 		} else {
 			failed = 0;
 		}
-		k += (unsigned long) nsessions;
+		k += (unsigned long) run.conns;
 	}
 	return (NULL);
-}
-
-/* cmp_u32 - qsort order */
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
-
-	return (x < y ? -1 : x > y);
 }
 
 static void usage(void)
@@ -568,7 +526,6 @@ static void body_make(size_t size)
 int main(int argc, char **argv)
 {
 	struct worker *workers;
-	const char *listfile = NULL;
 	unsigned long acc = 0, rej = 0, err = 0, total = 0, logins = 0;
 	const char *mech = NULL;
 	int have_password = 0;
@@ -583,21 +540,6 @@ int main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "c:d:n:w:f:r:s:m:vP:a:A:")) != -1) {
 		switch (ch) {
-		case 'c':
-			nsessions = atoi(optarg);
-			break;
-		case 'd':
-			duration = atof(optarg);
-			break;
-		case 'n':
-			max_messages = atoll(optarg);
-			break;
-		case 'w':
-			warmup = atof(optarg);
-			break;
-		case 'f':
-			listfile = optarg;
-			break;
 		case 'r':
 			rcpt = optarg;
 			break;
@@ -606,9 +548,6 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			per_session = atoi(optarg);
-			break;
-		case 'v':
-			verbose = 1;
 			break;
 		case 'P':
 			if (strlen(optarg) >= sizeof(password))
@@ -624,11 +563,12 @@ int main(int argc, char **argv)
 			mech = optarg;
 			break;
 		default:
-			usage();
+			if (!load_option(&run, ch, optarg))
+				usage();
 		}
 	}
-	if (optind != argc - 1 || nsessions < 1 || per_session < 1
-	    || duration <= 0 || size > 10 * 1024 * 1024)
+	if (optind != argc - 1 || run.conns < 1 || per_session < 1
+	    || run.duration <= 0 || size > 10 * 1024 * 1024)
 		usage();
 	if (mech != NULL && !have_password)
 		die("-A needs -P or -a");
@@ -656,31 +596,31 @@ int main(int argc, char **argv)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	(void) sigaction(SIGPIPE, &sa, NULL);
-	pairs_load(listfile);
+	pairs_load(run.listfile);
 	body_make(size);
 
-	workers = xrealloc(NULL, (size_t) nsessions * sizeof(*workers));
-	memset(workers, 0, (size_t) nsessions * sizeof(*workers));
-	t_start = now_ns();
-	t_measure = t_start + (uint64_t) (warmup * 1e9);
-	t_end = t_measure + (uint64_t) (duration * 1e9);
-	for (i = 0; i < nsessions; i++) {
+	workers = xrealloc(NULL, (size_t) run.conns * sizeof(*workers));
+	memset(workers, 0, (size_t) run.conns * sizeof(*workers));
+	t_start = load_now_ns();
+	t_measure = t_start + (uint64_t) (run.warmup * 1e9);
+	t_end = t_measure + (uint64_t) (run.duration * 1e9);
+	for (i = 0; i < run.conns; i++) {
 		workers[i].id = i;
 		if (pthread_create(&workers[i].thread, NULL, worker_run,
 				   &workers[i]) != 0)
 			die("pthread_create failed");
 	}
-	for (i = 0; i < nsessions; i++)
+	for (i = 0; i < run.conns; i++)
 		pthread_join(workers[i].thread, NULL);
-	t_stop = now_ns();
-	if (max_messages < 0 && t_stop > t_end)
+	t_stop = load_now_ns();
+	if (run.max < 0 && t_stop > t_end)
 		t_stop = t_end;
 	secs = (double) (t_stop - t_measure) / 1e9;
-	for (i = 0; i < nsessions; i++)
+	for (i = 0; i < run.conns; i++)
 		nlat += workers[i].lat_len;
 	lat = xrealloc(NULL, (nlat ? nlat : 1) * sizeof(*lat));
 	nlat = 0;
-	for (i = 0; i < nsessions; i++) {
+	for (i = 0; i < run.conns; i++) {
 		if (workers[i].lat_len)
 			memcpy(lat + nlat, workers[i].lat,
 			       workers[i].lat_len * sizeof(*lat));
@@ -691,18 +631,18 @@ int main(int argc, char **argv)
 		total += workers[i].total;
 		logins += workers[i].logins;
 	}
-	qsort(lat, nlat, sizeof(*lat), cmp_u32);
+	qsort(lat, nlat, sizeof(*lat), load_cmp_u32);
 	printf("target=%s sessions=%d seconds=%.3f messages=%lu accepted=%lu "
 	       "rejected=%lu errors=%lu mps=%.1f p50_ms=%.2f p99_ms=%.2f "
 	       "login=%s total=%lu logins=%lu\n",
-	       target, nsessions, secs, acc + rej, acc, rej, err,
+	       target, run.conns, secs, acc + rej, acc, rej, err,
 	       secs > 0 ? (double) acc / secs : 0.0,
 	       nlat ? lat[(size_t) (0.50 * (double) (nlat - 1))] / 1000.0 : 0,
 	       nlat ? lat[(size_t) (0.99 * (double) (nlat - 1))] / 1000.0 : 0,
 	       login_how == LOGIN_XCLIENT ? "xclient" :
 	       login_how == LOGIN_PLAIN ? "plain" : "login", total, logins);
 	fflush(stdout);
-	for (i = 0; i < nsessions; i++)
+	for (i = 0; i < run.conns; i++)
 		free(workers[i].lat);
 	free(workers);
 	free(lat);

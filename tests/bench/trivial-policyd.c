@@ -34,6 +34,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "load.h"
+
 #define REQUEST_MAX	65536
 #define REPLY		"action=DUNNO\n\n"
 #define REPLY_LEN	(sizeof(REPLY) - 1)
@@ -69,59 +71,23 @@ static void fatal(const char *what)
 /* listen_endpoint - bind and listen on unix:PATH or inet:HOST:PORT */
 static int listen_endpoint(const char *spec)
 {
-	int fd;
+	struct sockaddr_storage ss;
+	socklen_t len = load_endpoint(spec, &ss);
+	int fd, on = 1;
 
-	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un sun;
-		size_t len = strlen(spec + 5);
-
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (len == 0 || len >= sizeof(sun.sun_path)) {
-			fprintf(stderr, "trivial-policyd: bad path: %s\n", spec);
-			exit(1);
-		}
-		memcpy(sun.sun_path, spec + 5, len + 1);
-		(void) unlink(sun.sun_path);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-			fatal("socket");
-		if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0)
-			fatal("bind");
-		(void) chmod(sun.sun_path, 0666);
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
+		fatal("socket");
+	if (ss.ss_family == AF_UNIX) {
 		unix_path = spec + 5;
-	} else if (strncmp(spec, "inet:", 5) == 0) {
-		struct sockaddr_in sin;
-		char host[64];
-		const char *colon = strrchr(spec + 5, ':');
-		size_t hlen;
-		int on = 1;
-
-		if (colon == NULL || (hlen = (size_t) (colon - spec - 5)) == 0
-		    || hlen >= sizeof(host)) {
-			fprintf(stderr, "trivial-policyd: bad address: %s\n",
-				spec);
-			exit(1);
-		}
-		memcpy(host, spec + 5, hlen);
-		host[hlen] = 0;
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((unsigned short) atoi(colon + 1));
-		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-			fprintf(stderr, "trivial-policyd: bad host: %s\n", host);
-			exit(1);
-		}
-		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-			fatal("socket");
+		(void) unlink(unix_path);
+	} else {
 		(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
 				  sizeof(on));
-		if (bind(fd, (struct sockaddr *) &sin, sizeof(sin)) < 0)
-			fatal("bind");
-	} else {
-		fprintf(stderr, "trivial-policyd: --listen unix:PATH or "
-			"inet:HOST:PORT\n");
-		exit(1);
 	}
+	if (bind(fd, (struct sockaddr *) &ss, len) < 0)
+		fatal("bind");
+	if (unix_path != NULL)
+		(void) chmod(unix_path, 0666);
 	if (listen(fd, 1024) < 0)
 		fatal("listen");
 	(void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

@@ -193,7 +193,7 @@ def run_thunderbird(server, workdir, artifacts, name, subscribed_only):
 def runs(slapd, build_dir, repo_dir, artifacts):
     missing = missing_tools()
     if missing:
-        pytest.fail("missing %s: run tests/deps-gui.sh (make "
+        pytest.fail("missing %s: run tests/deps.sh --gui (make "
                     "check-thunderbird does)" % " ".join(missing))
     server = Server(slapd, build_dir, repo_dir)
     workdir = make_workdir("mg-tbird-profiles-")

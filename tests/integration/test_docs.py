@@ -239,3 +239,102 @@ def test_units_remove_their_sockets_after_exit():
         assert "\nExecStopPost=-/bin/rm -f %s\n" % paths in u, unit
         if unit == "mailgrants-policyd.service":
             assert "rm -f %s\n" % paths in joined
+
+
+# ------------------------------------- one source per page, kept whole
+#
+# The manual pages in doc/ are the one description of the programs and
+# the configuration (the source files' header blocks only point at
+# them): every option a program's --help offers, and every key of the
+# configuration table, must be in its page; every plugin setting in the
+# shipped 90-mailgrants.conf and in README.md.
+
+def page_text(name):
+    """A page's troff source as it reads: font escapes and \\- undone."""
+    with open(os.path.join(REPO, "doc", name)) as f:
+        text = f.read()
+    text = re.sub(r"\\f(?:\[[A-Z]*\]|[BIRP])", "", text)
+    return text.replace("\\-", "-").replace("\\&", "").replace("\\e", "\\")
+
+
+def help_options(argv):
+    """The options a --help names: -c and every --long one."""
+    out = _help(argv)
+    assert "usage:" in out, out
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-z])\b", out))
+
+
+def source_options(path):
+    """The long options of every getopt_long table of a source file."""
+    with open(os.path.join(REPO, path)) as f:
+        src = f.read()
+    return {"--" + o for o in re.findall(
+        r'\{\s*"([a-z][a-z-]*)",\s*(?:no|required|optional)_argument', src)}
+
+
+CLI_SOURCES = ("cli/mailgrants.c", "cli/share.c", "cli/sync.c",
+               "cli/follow.c", "cli/check-fe.c", "cli/check-ids.c")
+
+
+@pytest.mark.parametrize("prog,page,sources", [
+    ("mailgrants", "mailgrants.1", CLI_SOURCES),
+    ("mailgrants-policyd", "mailgrants-policyd.8",
+     ("postfix-policyd/mailgrants-policyd.c",)),
+    ("mailgrants-milter", "mailgrants-milter.8",
+     ("postfix-policyd/mailgrants-milter.c",)),
+])
+def test_page_has_every_option(build_dir, prog, page, sources):
+    """Every option of --help (of each command, for mailgrants) is in the
+    page, and --help offers every option the program parses."""
+    exe = os.path.join(build_dir, prog)
+    opts = help_options([exe])
+    if prog == "mailgrants":
+        commands = re.findall(r"mailgrants \[-c config\] (\w+)",
+                              _help([exe]))
+        assert {"sync", "share", "check"} <= set(commands), commands
+        for cmd in set(commands):
+            opts |= help_options([exe, cmd])
+    parsed = set()
+    for src in sources:
+        if os.path.exists(os.path.join(REPO, src)):
+            parsed |= source_options(src)
+    assert parsed, sources
+    # --config is -c's long name; --help shows the short one.
+    missing = parsed - opts - {"--help", "--config"}
+    assert not missing, "%s parses but --help does not offer %s" % (
+        prog, sorted(missing))
+    text = page_text(page)
+    missing = sorted(o for o in opts | parsed if o not in text)
+    assert not missing, "%s lacks %s" % (page, missing)
+
+
+def config_keys():
+    with open(os.path.join(REPO, "lib", "config.c")) as f:
+        keys = re.findall(r"^\s*[SBUA]\((\w+),", f.read(), re.M)
+    assert len(keys) >= 40, "config table not found in lib/config.c"
+    return keys
+
+
+def test_conf_page_has_every_key():
+    text = page_text("mailgrants.conf.5")
+    missing = [k for k in config_keys()
+               if not re.search(r"^\.(?:TP|B|IP)\b.*\b%s\b|^%s\b" % (k, k),
+                                text, re.M)]
+    assert not missing, "mailgrants.conf.5 describes no %s" % missing
+
+
+def test_plugin_settings_documented():
+    settings = set()
+    for src in glob.glob(os.path.join(REPO, "dovecot-plugin", "*.c")):
+        with open(src) as f:
+            settings |= set(re.findall(r'"(mailgrants_\w+)"', f.read()))
+    assert "mailgrants_replica" in settings, settings
+    with open(os.path.join(REPO, "dovecot-plugin",
+                           "90-mailgrants.conf")) as f:
+        conf = f.read()
+    text = readme()
+    for s in sorted(settings):
+        assert re.search(r"^\s*%s = \S" % s, conf, re.M), \
+            "90-mailgrants.conf does not set %s" % s
+        assert s in text or s.endswith("_prefix"), \
+            "README.md does not name %s" % s

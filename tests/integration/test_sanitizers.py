@@ -20,7 +20,7 @@ import sanitizers
 from daemonutil import make_workdir
 
 CC = "cc"
-# As build-asan/ (sanitize.mk): with clang's single runtime, UBSan's
+# As build-asan/ (tests/module.mk): with clang's single runtime, UBSan's
 # reports honour log_path as ASan's do.
 ASAN_CC = os.environ.get("ASAN_CC", "clang")
 

@@ -1,7 +1,8 @@
 """sanitizers - ASan/UBSan/LSan and valgrind runs of the black-box tests.
 
 Two modes, chosen by the environment (make check-asan, make
-check-valgrind: sanitize.mk); with neither, everything here is a no-op.
+check-valgrind: tests/module.mk); with neither, everything here is a
+no-op.
 
 MAILGRANTS_SANITIZERS=1 (binaries from build-asan/, built by clang)
     session_start() makes a report directory under /tmp (mode 1777:

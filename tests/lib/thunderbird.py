@@ -439,7 +439,7 @@ class Thunderbird:
 
     def start(self, timeout=120.0):
         if missing_tools():
-            raise ThunderbirdError("missing: %s (run tests/deps-gui.sh)"
+            raise ThunderbirdError("missing: %s (run tests/deps.sh --gui)"
                                    % " ".join(missing_tools()))
         if not os.path.exists(os.path.join(self.profile, "user.js")):
             self.write_profile()

@@ -90,7 +90,7 @@ EXIT STATUS
 	bad usage.
 
 SEE ALSO
-	README.md, "Tests and benchmarks"; tests/mutation/module.mk.
+	README.md, "Tests and benchmarks"; tests/module.mk ("mutants").
 """
 
 import argparse
