@@ -95,6 +95,7 @@
 #include "daemon.h"
 #include "msg.h"
 #include "server.h"
+#include "service.h"
 
 #define POLICYD_NAME "mailgrants-policyd"
 #define POLICYD_LISTEN_MAX 8
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
 		.max_connections = 1000,
 	};
 	struct config *cfg;
+	struct service *svc;
 	struct server *srv;
 	int opt, status;
 
@@ -232,7 +234,8 @@ int main(int argc, char **argv)
 		msg_fatal("%s (see mailgrants.conf(5)%s)", error,
 			  access(config_path, F_OK) < 0 ?
 			  "; another file with -c FILE" : "");
-	set.cfg = cfg;
+	svc = service_create(cfg);
+	service_hook(svc, &set);
 	srv = server_create(&set);
 	for (i = 0; i < listen_count; i++)
 		if (server_listen(srv, listen[i], &error) < 0) {
@@ -250,7 +253,7 @@ int main(int argc, char **argv)
 	   -shm open for writing for the rest of the run, and a replica
 	   that --user cannot read would pass unnoticed until the next
 	   sync replaced it. */
-	server_replica_check(srv, true);
+	service_replica_check(svc, true);
 	if (daemon_reads_secret(cfg->ldap_bind_password_file, &error) > 0)
 		msg_warn("%s", error);
 	if (!stdio && !foreground && daemon(0, 0) < 0)
@@ -264,6 +267,7 @@ int main(int argc, char **argv)
 		status = server_run(srv);
 	}
 	server_free(&srv);
+	service_free(&svc);
 	config_free(&cfg);
 	return status;
 }

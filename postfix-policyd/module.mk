@@ -1,6 +1,7 @@
 # postfix-policyd/ - mailgrants-policyd, the Postfix policy server.
 POLICYD_OBJS = $(B)/postfix-policyd/mailgrants-policyd.o \
-	$(B)/postfix-policyd/server.o $(B)/postfix-policyd/msg.o
+	$(B)/postfix-policyd/server.o $(B)/postfix-policyd/msg.o \
+	$(B)/postfix-policyd/listen.o $(B)/postfix-policyd/service.o
 POLICYD_BIN = $(B)/mailgrants-policyd
 
 $(POLICYD_BIN): $(POLICYD_OBJS) $(POSTFIX_A) $(LIB_A)
