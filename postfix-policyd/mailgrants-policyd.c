@@ -81,11 +81,7 @@
  *	mailgrants(1), mailgrants.conf(5), spawn(8), access(5)
  */
 
-#include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,26 +97,16 @@
 #define POLICYD_LISTEN_MAX 8
 
 enum {
-	OPT_LISTEN = 256,
-	OPT_STDIO,
-	OPT_USER,
-	OPT_FOREGROUND,
-	OPT_TIMEOUT,
+	OPT_STDIO = DAEMON_OPT_OWN,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNECTIONS,
-	OPT_HELP,
 };
 
 static const struct option policyd_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "listen", required_argument, NULL, OPT_LISTEN },
+	DAEMON_OPTIONS,
 	{ "stdio", no_argument, NULL, OPT_STDIO },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
-	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -134,23 +120,6 @@ static void __attribute__((noreturn)) policyd_usage(int status)
 		"[--max-connections N]\n"
 		"       " POLICYD_NAME " [-c FILE] --stdio [--user NAME]\n");
 	exit(status);
-}
-
-/* policyd_number - a positive option value */
-static unsigned int policyd_number(const char *opt, const char *value)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(value, &end, 10);
-	if (errno != 0 || end == value || *end != '\0' || n == 0 ||
-	    n > INT_MAX) {
-		fprintf(stderr, POLICYD_NAME ": --%s: not a positive number: "
-			"%s\n", opt, value);
-		exit(1);
-	}
-	return (unsigned int)n;
 }
 
 /* policyd_listen_hint - what to do when a --listen socket fails */
@@ -169,11 +138,11 @@ static const char *policyd_listen_hint(const char *spec)
 /* main - options, sockets, privileges, replica, serve */
 int main(int argc, char **argv)
 {
-	const char *config_path = CONFIG_DEFAULT_PATH;
+	struct daemon_options opts = { .config_path = CONFIG_DEFAULT_PATH };
 	const char *listen[POLICYD_LISTEN_MAX];
 	unsigned int listen_count = 0, i;
-	const char *user = NULL, *error;
-	bool stdio = false, foreground = false;
+	const char *error;
+	bool stdio = false;
 	struct server_settings set = {
 		.timeout = 30,
 		.idle_timeout = 600,
@@ -186,11 +155,10 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "c:h", policyd_options,
 				  NULL)) != -1) {
+		if (daemon_option(&opts, opt, optarg))
+			continue;
 		switch (opt) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case OPT_LISTEN:
+		case DAEMON_OPT_LISTEN:
 			if (listen_count >= POLICYD_LISTEN_MAX) {
 				fprintf(stderr, POLICYD_NAME ": at most %d "
 					"--listen\n", POLICYD_LISTEN_MAX);
@@ -201,25 +169,22 @@ int main(int argc, char **argv)
 		case OPT_STDIO:
 			stdio = true;
 			break;
-		case OPT_USER:
-			user = optarg;
-			break;
-		case OPT_FOREGROUND:
-			foreground = true;
-			break;
-		case OPT_TIMEOUT:
-			set.timeout = policyd_number("timeout", optarg);
+		case DAEMON_OPT_TIMEOUT:
+			set.timeout = daemon_number(POLICYD_NAME, "timeout",
+						    optarg);
 			break;
 		case OPT_IDLE_TIMEOUT:
-			set.idle_timeout = policyd_number("idle-timeout",
-							  optarg);
+			set.idle_timeout = daemon_number(POLICYD_NAME,
+							 "idle-timeout",
+							 optarg);
 			break;
 		case OPT_MAX_CONNECTIONS:
-			set.max_connections = policyd_number("max-connections",
-							     optarg);
+			set.max_connections = daemon_number(POLICYD_NAME,
+							    "max-connections",
+							    optarg);
 			break;
 		case 'h':
-		case OPT_HELP:
+		case DAEMON_OPT_HELP:
 			policyd_usage(0);
 		default:
 			policyd_usage(1);
@@ -229,11 +194,9 @@ int main(int argc, char **argv)
 		policyd_usage(1);
 
 	/* Under spawn(8), standard error is the SMTP server's socket. */
-	msg_init(POLICYD_NAME, foreground);
-	if (config_read(config_path, &cfg, &error) < 0)
-		msg_fatal("%s (see mailgrants.conf(5)%s)", error,
-			  access(config_path, F_OK) < 0 ?
-			  "; another file with -c FILE" : "");
+	msg_init(POLICYD_NAME, opts.foreground);
+	if (daemon_config_read(opts.config_path, &cfg, &error) < 0)
+		msg_fatal("%s", error);
 	svc = service_create(cfg);
 	service_hook(svc, &set);
 	srv = server_create(&set);
@@ -247,7 +210,7 @@ int main(int argc, char **argv)
 				  policyd_listen_hint(listen[i]));
 		}
 	/* One place, one order for both daemons (lib-postfix/daemon.c). */
-	if (daemon_drop_privileges(user, &error) < 0)
+	if (daemon_drop_privileges(opts.user, &error) < 0)
 		msg_fatal("%s", error);
 	/* Opened as the reader, not as root: root would hold -wal and
 	   -shm open for writing for the rest of the run, and a replica
@@ -256,7 +219,7 @@ int main(int argc, char **argv)
 	service_replica_check(svc, true);
 	if (daemon_reads_secret(cfg->ldap_bind_password_file, &error) > 0)
 		msg_warn("%s", error);
-	if (!stdio && !foreground && daemon(0, 0) < 0)
+	if (!stdio && !opts.foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 
 	if (stdio) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *msg_name = "mailgrants-policyd";
@@ -71,4 +72,22 @@ void msg_fatal(const char *fmt, ...)
 	msg_vlog(LOG_CRIT, "fatal: ", fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/* msg_replica_news - say what changed about the replica, if anything */
+void msg_replica_news(struct replica_handle *h, const char *meanwhile)
+{
+	const char *text;
+
+	switch (replica_handle_news(h, time(NULL), &text)) {
+	case REPLICA_HANDLE_LOST:
+		msg_warn("%s; answering %s until it is available", text,
+			 meanwhile);
+		break;
+	case REPLICA_HANDLE_BACK:
+		msg_info("%s", text);
+		break;
+	case REPLICA_HANDLE_QUIET:
+		break;
+	}
 }

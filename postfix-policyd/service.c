@@ -50,31 +50,13 @@ struct service *service_create(const struct config *cfg)
 	return svc;
 }
 
-/* service_replica_log - say what changed about the replica, if anything */
-static void service_replica_log(struct service *svc)
-{
-	const char *text;
-
-	switch (replica_handle_news(svc->replica, time(NULL), &text)) {
-	case REPLICA_HANDLE_LOST:
-		msg_warn("%s; answering DEFER_IF_PERMIT until it is "
-			 "available", text);
-		break;
-	case REPLICA_HANDLE_BACK:
-		msg_info("%s", text);
-		break;
-	case REPLICA_HANDLE_QUIET:
-		break;
-	}
-}
-
 /* service_replica_check - open, re-attach, re-validate or retry */
 void service_replica_check(struct service *svc, bool force)
 {
 	const char *error;
 
 	(void)replica_handle_check(svc->replica, time(NULL), force, &error);
-	service_replica_log(svc);
+	msg_replica_news(svc->replica, "DEFER_IF_PERMIT");
 }
 
 /* service_rep - the replica for the decisions, or NULL */
@@ -87,7 +69,7 @@ static struct replica *service_rep(struct service *svc)
 static void service_replica_failed(struct service *svc, const char *error)
 {
 	replica_handle_failed(svc->replica, error);
-	service_replica_log(svc);
+	msg_replica_news(svc->replica, "DEFER_IF_PERMIT");
 }
 
 /* service_state_wants_sender - can this protocol state carry a sender? */
