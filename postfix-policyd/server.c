@@ -310,19 +310,24 @@ static int conn_process(struct server *srv, struct conn *c, long long now)
 
 static int conn_write(struct server *srv, struct conn *c, long long now);
 
+/* conn_io_error - a read or write failed: 0 to try again, -1 to close */
+static int conn_io_error(struct server *srv, struct conn *c, const char *what)
+{
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	msg_warn("%s: %s: %m", c->peer, what);
+	srv->count.errors++;
+	return -1;
+}
+
 /* conn_read - read once; -1: close the connection */
 static int conn_read(struct server *srv, struct conn *c, long long now)
 {
 	ssize_t n;
 
 	n = read(c->in_fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		msg_warn("%s: read: %m", c->peer);
-		srv->count.errors++;
-		return -1;
-	}
+	if (n < 0)
+		return conn_io_error(srv, c, "read");
 	c->last_io = now;
 	if (n == 0) {
 		c->eof = true;
@@ -359,13 +364,8 @@ static int conn_write(struct server *srv, struct conn *c, long long now)
 		if (n < 0 && errno == ENOTSOCK)
 			n = write(c->out_fd, c->out + c->out_pos,
 				  conn_pending(c));
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			msg_warn("%s: write: %m", c->peer);
-			srv->count.errors++;
-			return -1;
-		}
+		if (n < 0)
+			return conn_io_error(srv, c, "write");
 		c->out_pos += (size_t)n;
 		c->out_since = now;
 		c->last_io = now;

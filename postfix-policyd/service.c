@@ -260,10 +260,8 @@ static void service_event(void *context, enum server_event event,
 		svc->batch = false;
 		break;
 	case SERVER_EVENT_TICK:
-		service_replica_check(svc, false);
-		break;
-	case SERVER_EVENT_RELOAD:
-		service_replica_check(svc, true);
+	case SERVER_EVENT_RELOAD:	/* SIGHUP: check now */
+		service_replica_check(svc, event == SERVER_EVENT_RELOAD);
 		break;
 	case SERVER_EVENT_REPORT:
 		service_log_counters(svc, stats);
