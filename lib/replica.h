@@ -13,9 +13,15 @@
  *	int replica_info(struct replica *rep, struct replica_info *info_r,
  *			 const char **error_r);
  *	void replica_close(struct replica **repp);
+ *	int replica_read_begin(struct replica *rep, const char **error_r);
+ *	int replica_read_end(struct replica *rep, const char **error_r);
  *
- *	int replica_writer_open(const char *path, struct replica_writer **w_r,
+ *	int replica_writer_open(const char *path,
+ *				const struct replica_writer_settings *set,
+ *				struct replica_writer **w_r,
  *				const char **error_r);
+ *	int replica_writer_async(struct replica_writer *w,
+ *				 const char **error_r);
  *	int replica_stage_company(struct replica_writer *w,
  *				  const struct replica_company *c);
  *	int replica_stage_group(...);
@@ -32,6 +38,8 @@
  *	int replica_meta_write(const char *path, const char *const *keys,
  *			       const char *const *values,
  *			       const char **error_r);
+ *
+ *	const char *dn_parent(const char *dn);
  * DESCRIPTION
  *	Readers open the replica read-only (replica_open) and check its
  *	schema version; a missing file, a file that is not a replica, a
@@ -59,6 +67,11 @@
  *	the warning callback with its DN and the reason, and goes on.
  *	stage functions return 0 (staged), 1 (skipped, warned) or -1
  *	(the replica itself failed; error in the writer, see commit).
+ * DIAGNOSTICS
+ *	A reader's error texts (error_r of replica_open, replica_refresh,
+ *	replica_info, replica_read_begin/end and the queries above them)
+ *	are error_printf()'s (error.h): they stay valid after
+ *	replica_close(), so a caller may close first and log after.
  */
 
 #include <stdbool.h>

@@ -33,7 +33,7 @@ msg_vlog(int priority, const char *prefix, const char *fmt, va_list ap)
 	char text[2048];
 
 	/* A cut log line is still a log line: truncation is accepted. */
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	if (msg_to_stderr) {
 		fprintf(stderr, "%s[%ld]: %s%s\n", msg_name, (long)getpid(),
 			prefix, text);

@@ -186,10 +186,7 @@ static void conn_append(struct conn *c, const char *text, size_t len,
 {
 	if (c->out_pos > 0 && c->out_pos == c->out_len)
 		c->out_pos = c->out_len = 0;
-	if (c->out_len + len > c->out_size) {
-		c->out_size = (c->out_len + len) * 2;
-		c->out = xrealloc(c->out, c->out_size);
-	}
+	c->out = xgrow(c->out, &c->out_size, c->out_len + len, 1, 4096);
 	memcpy(c->out + c->out_len, text, len);
 	c->out_len += len;
 	if (c->out_since == 0)
