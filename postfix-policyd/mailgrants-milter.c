@@ -31,8 +31,9 @@
  *
  *	Unauthenticated mail is accepted without looking at its headers:
  *	the policy daemon covers local envelope senders without login.
- *	A message without From: is left to other checks, as is an empty address ("From: <>" or an empty group); the null
- *	sender rule of the policy daemon does not apply to headers.
+ *	A message without From: is left to other checks, as is an empty
+ *	address ("From: <>" or an empty group); the null sender rule of
+ *	the policy daemon does not apply to headers.
  *
  *	The verdict is given at the end of the headers: the milter asks
  *	Postfix to leave out connect, HELO, RCPT, DATA and the body, and
