@@ -267,25 +267,34 @@ sqlite3_stmt *replica_stmt(struct replica *rep, enum replica_stmt which,
 	return rep->stmts[which];
 }
 
-/* replica_read_begin - one read transaction for several decisions */
-int replica_read_begin(struct replica *rep, const char **error_r)
+/* replica_step - run BEGIN or COMMIT; what names it in the error */
+static int replica_step(struct replica *rep, enum replica_stmt which,
+			const char *what, const char **error_r)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = replica_stmt(rep, which, error_r);
 	int rc;
 
-	if (rep->read_depth > 0) {
-		rep->read_depth++;
-		return 0;
-	}
-	st = replica_stmt(rep, REPLICA_STMT_BEGIN, error_r);
 	if (st == NULL)
 		return -1;
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		*error_r = replica_error(rep, "cannot begin a read");
+		*error_r = replica_error(rep, what);
 		return -1;
 	}
+	return 0;
+}
+
+/* replica_read_begin - one read transaction for several decisions */
+int replica_read_begin(struct replica *rep, const char **error_r)
+{
+	if (rep->read_depth > 0) {
+		rep->read_depth++;
+		return 0;
+	}
+	if (replica_step(rep, REPLICA_STMT_BEGIN, "cannot begin a read",
+			 error_r) < 0)
+		return -1;
 	rep->read_depth = 1;
 	rep->info_cached = false;	/* a new snapshot */
 	return 0;
@@ -294,21 +303,10 @@ int replica_read_begin(struct replica *rep, const char **error_r)
 /* replica_read_end - end the read transaction of the outermost begin */
 int replica_read_end(struct replica *rep, const char **error_r)
 {
-	sqlite3_stmt *st;
-	int rc;
-
 	if (rep->read_depth == 0 || --rep->read_depth > 0)
 		return 0;
-	st = replica_stmt(rep, REPLICA_STMT_COMMIT, error_r);
-	if (st == NULL)
-		return -1;
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		*error_r = replica_error(rep, "cannot end a read");
-		return -1;
-	}
-	return 0;
+	return replica_step(rep, REPLICA_STMT_COMMIT, "cannot end a read",
+			    error_r);
 }
 
 /* replica_info - source, last sync and counts from the meta table */
