@@ -122,6 +122,13 @@ int daemon_option(struct daemon_options *opts, int opt, const char *arg)
 	}
 }
 
+/* daemon_usage - how to call it: --help (0) or a usage error */
+void daemon_usage(int status, const char *usage)
+{
+	fputs(usage, status == 0 ? stdout : stderr);
+	exit(status);
+}
+
 /* daemon_number - a positive option value, or exit with a usage error */
 unsigned int daemon_number(const char *name, const char *opt,
 			   const char *value)

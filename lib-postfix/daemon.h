@@ -11,6 +11,7 @@
  *
  *	int daemon_reads_secret(const char *path, const char **error_r);
 int daemon_option(struct daemon_options *opts, int opt, const char *arg);
+void daemon_usage(int status, const char *usage) __attribute__((noreturn));
 unsigned int daemon_number(const char *name, const char *opt,
 			   const char *value);
 int daemon_config_read(const char *path, struct config **cfg_r,
@@ -19,6 +20,7 @@ int daemon_config_read(const char *path, struct config **cfg_r,
  *	struct option options[] = { DAEMON_OPTIONS, ... };
  *	int daemon_option(struct daemon_options *opts, int opt,
  *			  const char *arg);
+ *	void daemon_usage(int status, const char *usage);
  *	unsigned int daemon_number(const char *name, const char *opt,
  *				   const char *value);
  *	int daemon_config_read(const char *path, struct config **cfg_r,
@@ -48,6 +50,8 @@ int daemon_config_read(const char *path, struct config **cfg_r,
  *	daemon_number() is the value of a numeric option, from 1 to
  *	INT_MAX; anything else is a usage error: it says so on standard
  *	error, "NAME: --OPT: not a positive number: VALUE", and exits 1.
+ *	daemon_usage() prints the usage text, to standard output for
+ *	--help (status 0), else to standard error, and exits with status.
  *
  *	daemon_config_read() is config_read() with the hint a daemon's
  *	start-up error gives (mailgrants.conf(5), and -c FILE when the
@@ -85,6 +89,7 @@ struct daemon_options {
 int daemon_drop_privileges(const char *user, const char **error_r);
 int daemon_reads_secret(const char *path, const char **error_r);
 int daemon_option(struct daemon_options *opts, int opt, const char *arg);
+void daemon_usage(int status, const char *usage) __attribute__((noreturn));
 unsigned int daemon_number(const char *name, const char *opt,
 			   const char *value);
 int daemon_config_read(const char *path, struct config **cfg_r,

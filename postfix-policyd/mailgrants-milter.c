@@ -469,15 +469,10 @@ static const struct option milter_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* milter_usage - how to call it */
-static void __attribute__((noreturn)) milter_usage(int status)
-{
-	fprintf(status == 0 ? stdout : stderr,
-		"usage: " MILTER_NAME " [-c FILE] --listen unix:PATH|"
-		"inet:PORT@HOST [--user NAME]\n"
-		"\t[--foreground] [--timeout SECS] [--backlog N]\n");
-	exit(status);
-}
+/* How to call it (--help, and a usage error). */
+#define MILTER_USAGE "usage: " MILTER_NAME " [-c FILE] --listen " \
+	"unix:PATH|inet:PORT@HOST [--user NAME]\n" \
+	"\t[--foreground] [--timeout SECS] [--backlog N]\n"
 
 /* main - options, socket, replica, privileges, serve */
 int main(int argc, char **argv)
@@ -505,13 +500,13 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 		case DAEMON_OPT_HELP:
-			milter_usage(0);
+			daemon_usage(0, MILTER_USAGE);
 		default:
-			milter_usage(1);
+			daemon_usage(1, MILTER_USAGE);
 		}
 	}
 	if (optind != argc || listen_spec == NULL || listen_spec[0] == '\0')
-		milter_usage(1);
+		daemon_usage(1, MILTER_USAGE);
 
 	msg_init(MILTER_NAME, opts.foreground);
 	if (daemon_config_read(opts.config_path, &cfg, &error) < 0)

@@ -110,17 +110,12 @@ static const struct option policyd_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* policyd_usage - how to call it */
-static void __attribute__((noreturn)) policyd_usage(int status)
-{
-	fprintf(status == 0 ? stdout : stderr,
-		"usage: " POLICYD_NAME " [-c FILE] --listen unix:PATH|"
-		"inet:HOST:PORT... [--user NAME]\n"
-		"\t[--foreground] [--timeout SECS] [--idle-timeout SECS] "
-		"[--max-connections N]\n"
-		"       " POLICYD_NAME " [-c FILE] --stdio [--user NAME]\n");
-	exit(status);
-}
+/* How to call it (--help, and a usage error). */
+#define POLICYD_USAGE "usage: " POLICYD_NAME " [-c FILE] --listen " \
+	"unix:PATH|inet:HOST:PORT... [--user NAME]\n" \
+	"\t[--foreground] [--timeout SECS] [--idle-timeout SECS] " \
+	"[--max-connections N]\n" \
+	"       " POLICYD_NAME " [-c FILE] --stdio [--user NAME]\n"
 
 /* policyd_listen_hint - what to do when a --listen socket fails */
 static const char *policyd_listen_hint(const char *spec)
@@ -185,13 +180,13 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 		case DAEMON_OPT_HELP:
-			policyd_usage(0);
+			daemon_usage(0, POLICYD_USAGE);
 		default:
-			policyd_usage(1);
+			daemon_usage(1, POLICYD_USAGE);
 		}
 	}
 	if (optind != argc || (listen_count == 0) == !stdio)
-		policyd_usage(1);
+		daemon_usage(1, POLICYD_USAGE);
 
 	/* Under spawn(8), standard error is the SMTP server's socket. */
 	msg_init(POLICYD_NAME, opts.foreground);
