@@ -10,12 +10,6 @@
  *	int daemon_drop_privileges(const char *user, const char **error_r);
  *
  *	int daemon_reads_secret(const char *path, const char **error_r);
-int daemon_option(struct daemon_options *opts, int opt, const char *arg);
-void daemon_usage(int status, const char *usage) __attribute__((noreturn));
-unsigned int daemon_number(const char *name, const char *opt,
-			   const char *value);
-int daemon_config_read(const char *path, struct config **cfg_r,
-		       const char **error_r);
  *
  *	struct option options[] = { DAEMON_OPTIONS, ... };
  *	int daemon_option(struct daemon_options *opts, int opt,
@@ -33,8 +27,9 @@ int daemon_config_read(const char *path, struct config **cfg_r,
  *	A user that is root itself is refused too. Already running as
  *	that user (started by systemd with User=) is fine.
  *
- *	Returns 0, or -1 with a static error text: the caller logs it
- *	and exits, since serving with the wrong identity is never right.
+ *	Returns 0, or -1 with an error text (error_printf()): the caller
+ *	logs it and exits, since serving with the wrong identity is never
+ *	right.
  *
  *	daemon_reads_secret() says whether this process, after the drop,
  *	can open the file at path (the directory bind password) for
