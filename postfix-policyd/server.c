@@ -15,7 +15,8 @@
  *	What a request means is the service's (server.h): the loop frames
  *	requests and replies and knows nothing of the policy.
  * SEE ALSO
- *	server.h, listen.h, policy-proto.h, Postfix src/master/multi_server.c
+ *	server.h, listen.h, policy-proto.h, socketmap.h,
+ *	Postfix src/master/multi_server.c
  */
 
 #include "server.h"
@@ -36,6 +37,7 @@
 #include "listen.h"
 #include "msg.h"
 #include "policy-proto.h"
+#include "socketmap.h"
 #include "xalloc.h"
 
 #define SERVER_LISTEN_MAX 8
@@ -237,33 +239,21 @@ static void conn_lookup(struct server *srv, struct conn *c, const char *query,
 static int conn_process_socketmap(struct server *srv, struct conn *c,
 				  long long now)
 {
-	size_t off = 0;
+	size_t off = 0, len, used;
+	const char *query, *error;
+	int ret;
 
-	while (off < c->in_len) {
-		size_t i = off, len = 0;
-
-		while (i < c->in_len && i - off < 6 &&
-		       c->in[i] >= '0' && c->in[i] <= '9')
-			len = len * 10 + (size_t)(c->in[i++] - '0');
-		if (i == c->in_len)
-			break;		/* the length is still coming */
-		if (i == off || c->in[i] != ':' ||
-		    len > sizeof(c->in) - 16) {
-			msg_warn("%s: not a socketmap netstring; closing"
-				 " connection without reply", c->peer);
-			srv->count.errors++;
-			return -1;
-		}
-		if (c->in_len - (i + 1) < len + 1)
-			break;		/* the rest is still coming */
-		if (c->in[i + 1 + len] != ',') {
-			msg_warn("%s: socketmap netstring without its comma;"
-				 " closing connection without reply", c->peer);
-			srv->count.errors++;
-			return -1;
-		}
-		conn_lookup(srv, c, c->in + i + 1, len, now);
-		off = i + 1 + len + 1;
+	while ((ret = socketmap_request(c->in + off, c->in_len - off,
+					sizeof(c->in) - 16, &query, &len,
+					&used, &error)) == 1) {
+		conn_lookup(srv, c, query, len, now);
+		off += used;
+	}
+	if (ret < 0) {
+		msg_warn("%s: %s; closing connection without reply", c->peer,
+			 error);
+		srv->count.errors++;
+		return -1;
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
