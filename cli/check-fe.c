@@ -155,8 +155,7 @@ static int fe_run(char *const argv[], const char *input, bool with_stderr,
 		if (size - len < 2) {
 			if (size >= FE_OUTPUT_MAX)
 				break;
-			size *= 2;
-			buf = xrealloc(buf, size);
+			buf = xgrow(buf, &size, len + 2, 1, 4096);
 			*out_r = buf;
 		}
 		n = read(out[0], buf + len, size - len - 1);

@@ -31,6 +31,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "error.h"
 #include "ldapconn.h"
 #include "ldapdir.h"
 #include "policy.h"
@@ -705,20 +706,19 @@ static int cmd_identities(const struct config *cfg, int argc, char **argv)
 static const char *check_directory_hint(const struct config *cfg,
 					const char *error)
 {
-	static char hint[512];
-
 	/* Before the bind test: a bind that times out says nothing about
 	   the credentials, which the server never got to check. */
-	if (strstr(error, ldap_err2string(LDAP_TIMEOUT)) != NULL) {
-		snprintf(hint, sizeof(hint), "the server took the connection "
-			 "but did not answer within %u s (ldap_network_timeout):"
-			 " is slapd hanging (stopped, overloaded, its disk "
-			 "full), or a firewall dropping packets on the way? "
-			 "The credentials were not checked (ldapsearch -x -H "
-			 "URI -s base -b '' -o nettimeout=%u tries the same)",
-			 cfg->ldap_network_timeout, cfg->ldap_network_timeout);
-		return hint;
-	}
+	if (strstr(error, ldap_err2string(LDAP_TIMEOUT)) != NULL)
+		return error_printf("the server took the connection but did "
+				    "not answer within %u s "
+				    "(ldap_network_timeout): is slapd hanging "
+				    "(stopped, overloaded, its disk full), or "
+				    "a firewall dropping packets on the way? "
+				    "The credentials were not checked "
+				    "(ldapsearch -x -H URI -s base -b '' -o "
+				    "nettimeout=%u tries the same)",
+				    cfg->ldap_network_timeout,
+				    cfg->ldap_network_timeout);
 	if (strstr(error, ": cannot connect: ") != NULL)
 		return "is slapd running and listening at ldap_uri, and is "
 		       "that address reachable from here? (ldapsearch -x -H "

@@ -2,10 +2,11 @@
  * NAME
  *	daemon - what every mailgrants daemon does before it serves
  * DESCRIPTION
- *	The same steps as mailgrants-policyd's own start-up, here so that
- *	the milter (and the policy daemon, when it moves over) share one
- *	copy. There is no chroot: the replica is reopened when sync
- *	replaces it, so its directory must stay reachable.
+ *	The start-up steps of mailgrants-policyd and mailgrants-milter,
+ *	here so that both share one copy: the common options, the
+ *	configuration, the privilege drop. There is no chroot: the
+ *	replica is reopened when sync replaces it, so its directory must
+ *	stay reachable.
  * SEE ALSO
  *	daemon.h, Postfix src/util/chroot_uid.c
  */
@@ -14,26 +15,27 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
-/* daemon_fail - format the static error text */
+#include "error.h"
+
+/* daemon_fail - the error text, in error_printf()'s ring; -1 */
 static int __attribute__((format(printf, 2, 3)))
 daemon_fail(const char **error_r, const char *fmt, ...)
 {
-	static char error[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	/* A cut error text is still an error text. */
-	(void)vsnprintf(error, sizeof(error), fmt, ap);
+	*error_r = error_vprintf(fmt, ap);
 	va_end(ap);
-	*error_r = error;
 	return -1;
 }
 
@@ -100,4 +102,61 @@ int daemon_reads_secret(const char *path, const char **error_r)
 		    "replica_group only (mailgrants check shows who can read "
 		    "what)", (long)geteuid(), path);
 	return 1;
+}
+
+/* daemon_option - the options every daemon takes; 1: taken, 0: not one */
+int daemon_option(struct daemon_options *opts, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'c':
+		opts->config_path = arg;
+		return 1;
+	case DAEMON_OPT_USER:
+		opts->user = arg;
+		return 1;
+	case DAEMON_OPT_FOREGROUND:
+		opts->foreground = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* daemon_usage - how to call it: --help (0) or a usage error */
+void daemon_usage(int status, const char *usage)
+{
+	fputs(usage, status == 0 ? stdout : stderr);
+	exit(status);
+}
+
+/* daemon_number - a positive option value, or exit with a usage error */
+unsigned int daemon_number(const char *name, const char *opt,
+			   const char *value)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || n == 0 ||
+	    n > INT_MAX) {
+		fprintf(stderr, "%s: --%s: not a positive number: %s\n", name,
+			opt, value);
+		exit(1);
+	}
+	return (unsigned int)n;
+}
+
+/* daemon_config_read - the configuration, or a start-up error with a hint */
+int daemon_config_read(const char *path, struct config **cfg_r,
+		       const char **error_r)
+{
+	const char *error;
+
+	if (config_read(path, cfg_r, &error) == 0)
+		return 0;
+	*error_r = error_printf("%s (see mailgrants.conf(5)%s)", error,
+				access(path, F_OK) < 0 ?
+				"; another file with -c FILE" : "");
+	return -1;
 }

@@ -11,6 +11,7 @@
  */
 
 #include "policy-proto.h"
+#include "error.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -87,17 +88,14 @@ bool policy_parser_busy(const struct policy_parser *p)
 	return !p->done && p->req.attr_count > 0;
 }
 
-/* policy_parser_fail - record the reason for -1 */
+/* policy_parser_fail - forget the request, give the reason for -1 (a
+   constant, or error_printf()'s text) */
 static int policy_parser_fail(struct policy_parser *p, const char **error_r,
 			      const char *reason)
 {
-	/* Every reason is a short constant, or already in p->error with
-	   an attribute name of ours: truncation cannot happen. */
-	if (reason != p->error)
-		(void)snprintf(p->error, sizeof(p->error), "%s", reason);
 	policy_request_clear(&p->req);
 	p->done = false;
-	*error_r = p->error;
+	*error_r = reason;
 	return -1;
 }
 
@@ -127,11 +125,10 @@ static int policy_parser_attr(struct policy_parser *p, const char *line,
 
 			if ((p->req.seen & (1u << n)) != 0 &&
 			    policy_attrs[n].decides) {
-				(void)snprintf(p->error, sizeof(p->error),
-					       "attribute \"%s\" repeated in "
-					       "request", name);
 				return policy_parser_fail(p, error_r,
-							  p->error);
+					error_printf("attribute \"%s\" "
+						     "repeated in request",
+						     name));
 			}
 			p->req.seen |= 1u << n;
 			free(*slot);
@@ -158,10 +155,10 @@ static int policy_parser_end(struct policy_parser *p, const char **error_r)
 	for (n = 0; n < POLICY_ATTR_COUNT; n++) {
 		if (policy_attrs[n].decides &&
 		    (p->req.seen & (1u << n)) == 0) {
-			(void)snprintf(p->error, sizeof(p->error),
-				       "request without \"%s\" attribute",
-				       policy_attrs[n].name);
-			return policy_parser_fail(p, error_r, p->error);
+			return policy_parser_fail(p, error_r,
+				error_printf("request without \"%s\" "
+					     "attribute",
+					     policy_attrs[n].name));
 		}
 	}
 	p->done = true;

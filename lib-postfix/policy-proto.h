@@ -75,7 +75,6 @@ struct policy_request {
 struct policy_parser {
 	struct policy_request req;
 	bool done;		/* req holds a complete request */
-	char error[128];
 };
 
 void policy_parser_init(struct policy_parser *p);

@@ -20,7 +20,7 @@ const char *error_vprintf(const char *fmt, va_list ap)
 	char *buf = error_ring[error_next];
 
 	error_next = (error_next + 1) % ERROR_RING;
-	(void)vsnprintf(buf, ERROR_MAX, fmt, ap);
+	vsnprintf(buf, ERROR_MAX, fmt, ap);
 	return buf;
 }
 

@@ -84,9 +84,9 @@ policy_set(struct policy_decision *d, enum policy_action action,
 	/* Addresses are cut to POLICY_SHOWN_ADDR_MAX, so this cannot
 	   happen; if it did, a cut reply text is still a valid action. */
 	if (n < 0)
-		(void)snprintf(d->reply, sizeof(d->reply), "%s",
-			       action == POLICY_ACTION_DUNNO ? "DUNNO" :
-			       "DEFER_IF_PERMIT 4.3.0 internal error");
+		snprintf(d->reply, sizeof(d->reply), "%s",
+			 action == POLICY_ACTION_DUNNO ? "DUNNO" :
+			 "DEFER_IF_PERMIT 4.3.0 internal error");
 }
 
 /* policy_unavailable - the replica cannot answer: fail closed */
@@ -96,8 +96,8 @@ static void policy_unavailable(struct policy_decision *d,
 	policy_set(d, POLICY_ACTION_DEFER_IF_PERMIT, reason,
 		   "DEFER_IF_PERMIT 4.3.0 the sender check is temporarily "
 		   "unavailable; please try again later");
-	(void)snprintf(d->detail, sizeof(d->detail), "%s",
-		       error != NULL ? error : "");
+	snprintf(d->detail, sizeof(d->detail), "%s",
+		 error != NULL ? error : "");
 }
 
 /* policy_replica_ok - is the replica there and recent enough? 1/0/-1 */
@@ -124,18 +124,18 @@ static int policy_replica_ok(struct replica *rep, const struct config *cfg,
 		   the replica's age is unknown: fail closed. */
 		if (info.current_at - now <= POLICY_CLOCK_SKEW_MAX)
 			return 1;
-		(void)snprintf(age, sizeof(age),
-			       "last successful sync %lld seconds in the "
-			       "future", (long long)(info.current_at - now));
+		snprintf(age, sizeof(age),
+			 "last successful sync %lld seconds in the "
+			 "future", (long long)(info.current_at - now));
 		policy_unavailable(d, POLICY_REASON_REPLICA_TOO_OLD, age);
 		return 0;
 	}
 	if ((unsigned long long)(now - info.current_at) <=
 	    cfg->replica_max_age)
 		return 1;
-	(void)snprintf(age, sizeof(age),
-		       "last successful sync %lld seconds ago",
-		       (long long)(now - info.current_at));
+	snprintf(age, sizeof(age),
+		 "last successful sync %lld seconds ago",
+		 (long long)(now - info.current_at));
 	policy_unavailable(d, POLICY_REASON_REPLICA_TOO_OLD, age);
 	return 0;
 }
@@ -159,7 +159,7 @@ static int policy_decide_anonymous(struct replica *rep,
 		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE, error);
 		return -1;
 	}
-	(void)snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
+	snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
 	if (rd.reason == RIGHTS_REASON_BAD_ADDRESS) {
 		/* Without a domain, Postfix would append one of ours later;
 		   an address we cannot read is never waved through. */
@@ -197,7 +197,7 @@ static int policy_decide_login(struct replica *rep, const struct config *cfg,
 		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE, error);
 		return -1;
 	}
-	(void)snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
+	snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
 	switch (rd.reason) {
 	case RIGHTS_REASON_OWNER:
 	case RIGHTS_REASON_COMPANY:

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "error.h"
 #include "replica-private.h"
 #include "xalloc.h"
 
@@ -56,7 +57,6 @@ struct replica {
 	dev_t dev;
 	ino_t ino;
 	sqlite3_stmt *stmts[REPLICA_STMT_COUNT];
-	char error[1024];
 };
 
 static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
@@ -131,10 +131,9 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 /* replica_error - format an SQLite error for the replica */
 const char *replica_error(struct replica *rep, const char *what)
 {
-	snprintf(rep->error, sizeof(rep->error), "replica %s: %s: %s",
-		 rep->path, what,
-		 rep->db != NULL ? sqlite3_errmsg(rep->db) : "not open");
-	return rep->error;
+	return error_printf("replica %s: %s: %s", rep->path, what,
+			    rep->db != NULL ? sqlite3_errmsg(rep->db) :
+			    "not open");
 }
 
 /* replica_drop_db - finalize statements and close the file */
@@ -159,16 +158,13 @@ static int replica_attach(struct replica *rep, const char **error_r)
 	int rc, version;
 
 	if (stat(rep->path, &st) < 0) {
-		snprintf(rep->error, sizeof(rep->error),
-			 "replica %s: %s (has mailgrants sync run?)",
-			 rep->path, strerror(errno));
-		*error_r = rep->error;
+		*error_r = error_printf("replica %s: %s (has mailgrants sync "
+					"run?)", rep->path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(rep->error, sizeof(rep->error),
-			 "replica %s: not a regular file", rep->path);
-		*error_r = rep->error;
+		*error_r = error_printf("replica %s: not a regular file",
+					rep->path);
 		return -1;
 	}
 	rc = sqlite3_open_v2(rep->path, &rep->db, SQLITE_OPEN_READONLY, NULL);
@@ -194,11 +190,11 @@ static int replica_attach(struct replica *rep, const char **error_r)
 	version = sqlite3_column_int(st_ver, 0);
 	sqlite3_finalize(st_ver);
 	if (version != REPLICA_SCHEMA_VERSION) {
-		snprintf(rep->error, sizeof(rep->error),
-			 "replica %s: schema version %d, this mailgrants reads"
-			 " version %d (run mailgrants sync to rebuild it)",
-			 rep->path, version, REPLICA_SCHEMA_VERSION);
-		*error_r = rep->error;
+		*error_r = error_printf("replica %s: schema version %d, this "
+					"mailgrants reads version %d (run "
+					"mailgrants sync to rebuild it)",
+					rep->path, version,
+					REPLICA_SCHEMA_VERSION);
 		replica_drop_db(rep);
 		return -1;
 	}
@@ -211,9 +207,8 @@ static int replica_attach(struct replica *rep, const char **error_r)
 	sqlite3_finalize(st_ver);
 	if (rc == SQLITE_DONE) {
 		/* No SQLite error to add ("not an error"). */
-		snprintf(rep->error, sizeof(rep->error),
-			 "replica %s: no completed sync", rep->path);
-		*error_r = rep->error;
+		*error_r = error_printf("replica %s: no completed sync",
+					rep->path);
 		replica_drop_db(rep);
 		return -1;
 	}
@@ -232,13 +227,10 @@ int replica_open(const char *path, struct replica **rep_r,
 		 const char **error_r)
 {
 	struct replica *rep = xcalloc(1, sizeof(*rep));
-	static char error[1024];
 
 	rep->path = xstrdup(path);
 	if (replica_attach(rep, error_r) < 0) {
-		/* Keep the text: rep goes away with its buffer. */
-		snprintf(error, sizeof(error), "%s", *error_r);
-		*error_r = error;
+		/* The text is error_printf()'s: it outlives rep. */
 		replica_close(&rep);
 		return -1;
 	}
@@ -275,25 +267,34 @@ sqlite3_stmt *replica_stmt(struct replica *rep, enum replica_stmt which,
 	return rep->stmts[which];
 }
 
-/* replica_read_begin - one read transaction for several decisions */
-int replica_read_begin(struct replica *rep, const char **error_r)
+/* replica_step - run BEGIN or COMMIT; what names it in the error */
+static int replica_step(struct replica *rep, enum replica_stmt which,
+			const char *what, const char **error_r)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = replica_stmt(rep, which, error_r);
 	int rc;
 
-	if (rep->read_depth > 0) {
-		rep->read_depth++;
-		return 0;
-	}
-	st = replica_stmt(rep, REPLICA_STMT_BEGIN, error_r);
 	if (st == NULL)
 		return -1;
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		*error_r = replica_error(rep, "cannot begin a read");
+		*error_r = replica_error(rep, what);
 		return -1;
 	}
+	return 0;
+}
+
+/* replica_read_begin - one read transaction for several decisions */
+int replica_read_begin(struct replica *rep, const char **error_r)
+{
+	if (rep->read_depth > 0) {
+		rep->read_depth++;
+		return 0;
+	}
+	if (replica_step(rep, REPLICA_STMT_BEGIN, "cannot begin a read",
+			 error_r) < 0)
+		return -1;
 	rep->read_depth = 1;
 	rep->info_cached = false;	/* a new snapshot */
 	return 0;
@@ -302,21 +303,10 @@ int replica_read_begin(struct replica *rep, const char **error_r)
 /* replica_read_end - end the read transaction of the outermost begin */
 int replica_read_end(struct replica *rep, const char **error_r)
 {
-	sqlite3_stmt *st;
-	int rc;
-
 	if (rep->read_depth == 0 || --rep->read_depth > 0)
 		return 0;
-	st = replica_stmt(rep, REPLICA_STMT_COMMIT, error_r);
-	if (st == NULL)
-		return -1;
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		*error_r = replica_error(rep, "cannot end a read");
-		return -1;
-	}
-	return 0;
+	return replica_step(rep, REPLICA_STMT_COMMIT, "cannot end a read",
+			    error_r);
 }
 
 /* replica_info - source, last sync and counts from the meta table */

@@ -22,6 +22,8 @@
  *				const char **error_r);
  *	void replica_writer_names(struct replica_writer *w,
  *				  const struct replica_names *names);
+ *	int replica_writer_async(struct replica_writer *w,
+ *				 const char **error_r);
  *	int replica_stage_company(struct replica_writer *w,
  *				  const struct replica_company *c);
  *	int replica_stage_group(...);
@@ -40,6 +42,8 @@
  *	int replica_meta_write(const char *path, const char *const *keys,
  *			       const char *const *values,
  *			       const char **error_r);
+ *
+ *	const char *dn_parent(const char *dn);
  * DESCRIPTION
  *	Readers open the replica read-only (replica_open) and check its
  *	schema version; a missing file, a file that is not a replica, a
@@ -72,6 +76,11 @@
  *	source: its attribute names).
  *	stage functions return 0 (staged), 1 (skipped, warned) or -1
  *	(the replica itself failed; error in the writer, see commit).
+ * DIAGNOSTICS
+ *	A reader's error texts (error_r of replica_open, replica_refresh,
+ *	replica_info, replica_read_begin/end and the queries above them)
+ *	are error_printf()'s (error.h): they stay valid after
+ *	replica_close(), so a caller may close first and log after.
  */
 
 #include <stdbool.h>

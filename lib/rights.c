@@ -469,11 +469,8 @@ int rights_decide(struct replica *rep, const char *login, const char *address,
 static struct rights_decision *rights_list_add(struct rights_list *list,
 					       size_t *size)
 {
-	if (list->count == *size) {
-		*size = *size ? *size * 2 : 16;
-		list->items = xrealloc(list->items,
-				       *size * sizeof(*list->items));
-	}
+	list->items = xgrow(list->items, size, list->count + 1,
+			    sizeof(*list->items), 16);
 	memset(&list->items[list->count], 0, sizeof(list->items[0]));
 	return &list->items[list->count++];
 }
@@ -594,10 +591,8 @@ int rights_who(struct replica *rep, const char *address, time_t now,
 	}
 	sqlite3_bind_int64(st, 1, m.id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (nlogins == lsize) {
-			lsize = lsize ? lsize * 2 : 16;
-			logins = xrealloc(logins, lsize * sizeof(*logins));
-		}
+		logins = xgrow(logins, &lsize, nlogins + 1, sizeof(*logins),
+			       16);
 		logins[nlogins++] = xstrdup(
 			(const char *)sqlite3_column_text(st, 0));
 	}

@@ -41,7 +41,7 @@ const char *text_printable(char *dst, size_t dstsize, const char *src,
 		    (style == TEXT_ESCAPE && uc == '\\')) {
 			/* One byte at a time: the next may start a character. */
 			if (style == TEXT_ESCAPE) {
-				(void)snprintf(esc, sizeof(esc), "\\x%02x", s[i]);
+				snprintf(esc, sizeof(esc), "\\x%02x", s[i]);
 				n = 4;
 			} else {
 				esc[0] = '?';

@@ -19,9 +19,7 @@
  *	mailgrants-milter(8), mailgrants-policyd(8), lib-postfix/header.h
  */
 
-#include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,24 +81,6 @@ static struct {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* milter_replica_log - say what changed about the replica (locked) */
-static void milter_replica_log(void)
-{
-	const char *text;
-
-	switch (replica_handle_news(milter_replica.handle, time(NULL),
-				    &text)) {
-	case REPLICA_HANDLE_LOST:
-		msg_warn("%s; answering 451 until it is available", text);
-		break;
-	case REPLICA_HANDLE_BACK:
-		msg_info("%s", text);
-		break;
-	case REPLICA_HANDLE_QUIET:
-		break;
-	}
-}
-
 /* milter_replica_check - open, re-attach, re-validate or retry (locked) */
 static void milter_replica_check(bool force)
 {
@@ -108,7 +88,7 @@ static void milter_replica_check(bool force)
 
 	(void)replica_handle_check(milter_replica.handle, time(NULL), force,
 				   &error);
-	milter_replica_log();
+	msg_replica_news(milter_replica.handle, "451");
 }
 
 /* milter_decide - policy_decide() on the shared replica */
@@ -123,7 +103,7 @@ static void milter_decide(const char *login, const char *address,
 		/* d->detail is a copy; the handle copies it again before
 		   it closes the replica. */
 		replica_handle_failed(milter_replica.handle, d->detail);
-		milter_replica_log();
+		msg_replica_news(milter_replica.handle, "451");
 	}
 	pthread_mutex_unlock(&milter_replica.lock);
 }
@@ -414,97 +394,57 @@ static struct smfiDesc milter_desc = {
 };
 
 enum {
-	OPT_LISTEN = 256,
-	OPT_USER,
-	OPT_FOREGROUND,
-	OPT_TIMEOUT,
-	OPT_BACKLOG,
-	OPT_HELP,
+	OPT_BACKLOG = DAEMON_OPT_OWN,
 };
 
 static const struct option milter_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "listen", required_argument, NULL, OPT_LISTEN },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	DAEMON_OPTIONS,
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
-	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* milter_usage - how to call it */
-static void __attribute__((noreturn)) milter_usage(int status)
-{
-	fprintf(status == 0 ? stdout : stderr,
-		"usage: " MILTER_NAME " [-c FILE] --listen unix:PATH|"
-		"inet:PORT@HOST [--user NAME]\n"
-		"\t[--foreground] [--timeout SECS] [--backlog N]\n");
-	exit(status);
-}
-
-/* milter_number - a positive option value */
-static int milter_number(const char *opt, const char *value)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(value, &end, 10);
-	if (errno != 0 || end == value || *end != '\0' || n == 0 ||
-	    n > INT_MAX) {
-		fprintf(stderr, MILTER_NAME ": --%s: not a positive number: "
-			"%s\n", opt, value);
-		exit(1);
-	}
-	return (int)n;
-}
+/* How to call it (--help, and a usage error). */
+#define MILTER_USAGE "usage: " MILTER_NAME " [-c FILE] --listen " \
+	"unix:PATH|inet:PORT@HOST [--user NAME]\n" \
+	"\t[--foreground] [--timeout SECS] [--backlog N]\n"
 
 /* main - options, socket, replica, privileges, serve */
 int main(int argc, char **argv)
 {
-	const char *config_path = CONFIG_DEFAULT_PATH;
-	const char *listen_spec = NULL, *user = NULL, *error;
-	bool foreground = false;
+	struct daemon_options opts = { .config_path = CONFIG_DEFAULT_PATH };
+	const char *listen_spec = NULL, *error;
 	int timeout = 600, backlog = 128, opt, ret;
 	struct config *cfg;
 
 	while ((opt = getopt_long(argc, argv, "c:h", milter_options,
 				  NULL)) != -1) {
+		if (daemon_option(&opts, opt, optarg))
+			continue;
 		switch (opt) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case OPT_LISTEN:
+		case DAEMON_OPT_LISTEN:
 			listen_spec = optarg;
 			break;
-		case OPT_USER:
-			user = optarg;
-			break;
-		case OPT_FOREGROUND:
-			foreground = true;
-			break;
-		case OPT_TIMEOUT:
-			timeout = milter_number("timeout", optarg);
+		case DAEMON_OPT_TIMEOUT:
+			timeout = (int)daemon_number(MILTER_NAME, "timeout",
+						     optarg);
 			break;
 		case OPT_BACKLOG:
-			backlog = milter_number("backlog", optarg);
+			backlog = (int)daemon_number(MILTER_NAME, "backlog",
+						     optarg);
 			break;
 		case 'h':
-		case OPT_HELP:
-			milter_usage(0);
+		case DAEMON_OPT_HELP:
+			daemon_usage(0, MILTER_USAGE);
 		default:
-			milter_usage(1);
+			daemon_usage(1, MILTER_USAGE);
 		}
 	}
 	if (optind != argc || listen_spec == NULL || listen_spec[0] == '\0')
-		milter_usage(1);
+		daemon_usage(1, MILTER_USAGE);
 
-	msg_init(MILTER_NAME, foreground);
-	if (config_read(config_path, &cfg, &error) < 0)
-		msg_fatal("%s (see mailgrants.conf(5)%s)", error,
-			  access(config_path, F_OK) < 0 ?
-			  "; another file with -c FILE" : "");
+	msg_init(MILTER_NAME, opts.foreground);
+	if (daemon_config_read(opts.config_path, &cfg, &error) < 0)
+		msg_fatal("%s", error);
 	milter_replica.cfg = cfg;
 	replica_handle_open(cfg->replica, cfg->replica_max_age,
 			    &milter_replica.handle);
@@ -529,13 +469,13 @@ int main(int argc, char **argv)
 			  " (its directory must exist and be writable by this"
 			  " user) or inet:port@host (a free port on a local "
 			  "address)", listen_spec);
-	if (daemon_drop_privileges(user, &error) < 0)
+	if (daemon_drop_privileges(opts.user, &error) < 0)
 		msg_fatal("%s", error);
 	/* As the reader, never as root (mailgrants-policyd.c). */
 	milter_replica_check(true);
 	if (daemon_reads_secret(cfg->ldap_bind_password_file, &error) > 0)
 		msg_warn("%s", error);
-	if (!foreground && daemon(0, 0) < 0)
+	if (!opts.foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 
 	msg_info("ready: replica %s, socket %s", cfg->replica, listen_spec);

@@ -17,11 +17,7 @@
  *	mailgrants-policyd(8), mailgrants.conf(5), server.c
  */
 
-#include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,62 +27,31 @@
 #include "daemon.h"
 #include "msg.h"
 #include "server.h"
+#include "service.h"
 
 #define POLICYD_NAME "mailgrants-policyd"
 #define POLICYD_LISTEN_MAX 8
 
 enum {
-	OPT_LISTEN = 256,
-	OPT_STDIO,
-	OPT_USER,
-	OPT_FOREGROUND,
-	OPT_TIMEOUT,
+	OPT_STDIO = DAEMON_OPT_OWN,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNECTIONS,
-	OPT_HELP,
 };
 
 static const struct option policyd_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "listen", required_argument, NULL, OPT_LISTEN },
+	DAEMON_OPTIONS,
 	{ "stdio", no_argument, NULL, OPT_STDIO },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
-	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* policyd_usage - how to call it */
-static void __attribute__((noreturn)) policyd_usage(int status)
-{
-	fprintf(status == 0 ? stdout : stderr,
-		"usage: " POLICYD_NAME " [-c FILE] --listen unix:PATH|"
-		"inet:HOST:PORT... [--user NAME]\n"
-		"\t[--foreground] [--timeout SECS] [--idle-timeout SECS] "
-		"[--max-connections N]\n"
-		"       " POLICYD_NAME " [-c FILE] --stdio [--user NAME]\n");
-	exit(status);
-}
-
-/* policyd_number - a positive option value */
-static unsigned int policyd_number(const char *opt, const char *value)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(value, &end, 10);
-	if (errno != 0 || end == value || *end != '\0' || n == 0 ||
-	    n > INT_MAX) {
-		fprintf(stderr, POLICYD_NAME ": --%s: not a positive number: "
-			"%s\n", opt, value);
-		exit(1);
-	}
-	return (unsigned int)n;
-}
+/* How to call it (--help, and a usage error). */
+#define POLICYD_USAGE "usage: " POLICYD_NAME " [-c FILE] --listen " \
+	"unix:PATH|inet:HOST:PORT... [--user NAME]\n" \
+	"\t[--foreground] [--timeout SECS] [--idle-timeout SECS] " \
+	"[--max-connections N]\n" \
+	"       " POLICYD_NAME " [-c FILE] --stdio [--user NAME]\n"
 
 /* policyd_listen_hint - what to do when a --listen socket fails */
 static const char *policyd_listen_hint(const char *spec)
@@ -104,27 +69,27 @@ static const char *policyd_listen_hint(const char *spec)
 /* main - options, sockets, privileges, replica, serve */
 int main(int argc, char **argv)
 {
-	const char *config_path = CONFIG_DEFAULT_PATH;
+	struct daemon_options opts = { .config_path = CONFIG_DEFAULT_PATH };
 	const char *listen[POLICYD_LISTEN_MAX];
 	unsigned int listen_count = 0, i;
-	const char *user = NULL, *error;
-	bool stdio = false, foreground = false;
+	const char *error;
+	bool stdio = false;
 	struct server_settings set = {
 		.timeout = 30,
 		.idle_timeout = 600,
 		.max_connections = 1000,
 	};
 	struct config *cfg;
+	struct service *svc;
 	struct server *srv;
 	int opt, status;
 
 	while ((opt = getopt_long(argc, argv, "c:h", policyd_options,
 				  NULL)) != -1) {
+		if (daemon_option(&opts, opt, optarg))
+			continue;
 		switch (opt) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case OPT_LISTEN:
+		case DAEMON_OPT_LISTEN:
 			if (listen_count >= POLICYD_LISTEN_MAX) {
 				fprintf(stderr, POLICYD_NAME ": at most %d "
 					"--listen\n", POLICYD_LISTEN_MAX);
@@ -135,40 +100,36 @@ int main(int argc, char **argv)
 		case OPT_STDIO:
 			stdio = true;
 			break;
-		case OPT_USER:
-			user = optarg;
-			break;
-		case OPT_FOREGROUND:
-			foreground = true;
-			break;
-		case OPT_TIMEOUT:
-			set.timeout = policyd_number("timeout", optarg);
+		case DAEMON_OPT_TIMEOUT:
+			set.timeout = daemon_number(POLICYD_NAME, "timeout",
+						    optarg);
 			break;
 		case OPT_IDLE_TIMEOUT:
-			set.idle_timeout = policyd_number("idle-timeout",
-							  optarg);
+			set.idle_timeout = daemon_number(POLICYD_NAME,
+							 "idle-timeout",
+							 optarg);
 			break;
 		case OPT_MAX_CONNECTIONS:
-			set.max_connections = policyd_number("max-connections",
-							     optarg);
+			set.max_connections = daemon_number(POLICYD_NAME,
+							    "max-connections",
+							    optarg);
 			break;
 		case 'h':
-		case OPT_HELP:
-			policyd_usage(0);
+		case DAEMON_OPT_HELP:
+			daemon_usage(0, POLICYD_USAGE);
 		default:
-			policyd_usage(1);
+			daemon_usage(1, POLICYD_USAGE);
 		}
 	}
 	if (optind != argc || (listen_count == 0) == !stdio)
-		policyd_usage(1);
+		daemon_usage(1, POLICYD_USAGE);
 
 	/* Under spawn(8), standard error is the SMTP server's socket. */
-	msg_init(POLICYD_NAME, foreground);
-	if (config_read(config_path, &cfg, &error) < 0)
-		msg_fatal("%s (see mailgrants.conf(5)%s)", error,
-			  access(config_path, F_OK) < 0 ?
-			  "; another file with -c FILE" : "");
-	set.cfg = cfg;
+	msg_init(POLICYD_NAME, opts.foreground);
+	if (daemon_config_read(opts.config_path, &cfg, &error) < 0)
+		msg_fatal("%s", error);
+	svc = service_create(cfg);
+	service_hook(svc, &set);
 	srv = server_create(&set);
 	for (i = 0; i < listen_count; i++)
 		if (server_listen(srv, listen[i], &error) < 0) {
@@ -180,16 +141,16 @@ int main(int argc, char **argv)
 				  policyd_listen_hint(listen[i]));
 		}
 	/* One place, one order for both daemons (lib-postfix/daemon.c). */
-	if (daemon_drop_privileges(user, &error) < 0)
+	if (daemon_drop_privileges(opts.user, &error) < 0)
 		msg_fatal("%s", error);
 	/* Opened as the reader, not as root: root would hold -wal and
 	   -shm open for writing for the rest of the run, and a replica
 	   that --user cannot read would pass unnoticed until the next
 	   sync replaced it. */
-	server_replica_check(srv, true);
+	service_replica_check(svc, true);
 	if (daemon_reads_secret(cfg->ldap_bind_password_file, &error) > 0)
 		msg_warn("%s", error);
-	if (!stdio && !foreground && daemon(0, 0) < 0)
+	if (!stdio && !opts.foreground && daemon(0, 0) < 0)
 		msg_fatal("daemon: %m");
 
 	if (stdio) {
@@ -200,6 +161,7 @@ int main(int argc, char **argv)
 		status = server_run(srv);
 	}
 	server_free(&srv);
+	service_free(&svc);
 	config_free(&cfg);
 	return status;
 }

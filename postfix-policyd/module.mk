@@ -6,7 +6,8 @@
 
 # The sources of each daemon, one list each.
 POLICYD_SRCS = postfix-policyd/mailgrants-policyd.c \
-	postfix-policyd/server.c postfix-policyd/msg.c
+	postfix-policyd/server.c postfix-policyd/listen.c \
+	postfix-policyd/service.c postfix-policyd/msg.c
 MILTER_SRCS = postfix-policyd/mailgrants-milter.c postfix-policyd/msg.c
 
 POLICYD_OBJS = $(patsubst %.c,$(B)/%.o,$(POLICYD_SRCS))

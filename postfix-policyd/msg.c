@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *msg_name = "mailgrants-policyd";
@@ -32,7 +33,7 @@ msg_vlog(int priority, const char *prefix, const char *fmt, va_list ap)
 	char text[2048];
 
 	/* A cut log line is still a log line: truncation is accepted. */
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	if (msg_to_stderr) {
 		fprintf(stderr, "%s[%ld]: %s%s\n", msg_name, (long)getpid(),
 			prefix, text);
@@ -71,4 +72,22 @@ void msg_fatal(const char *fmt, ...)
 	msg_vlog(LOG_CRIT, "fatal: ", fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/* msg_replica_news - say what changed about the replica, if anything */
+void msg_replica_news(struct replica_handle *h, const char *meanwhile)
+{
+	const char *text;
+
+	switch (replica_handle_news(h, time(NULL), &text)) {
+	case REPLICA_HANDLE_LOST:
+		msg_warn("%s; answering %s until it is available", text,
+			 meanwhile);
+		break;
+	case REPLICA_HANDLE_BACK:
+		msg_info("%s", text);
+		break;
+	case REPLICA_HANDLE_QUIET:
+		break;
+	}
 }

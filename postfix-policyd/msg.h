@@ -11,6 +11,9 @@
  *	void msg_info(const char *fmt, ...);
  *	void msg_warn(const char *fmt, ...);
  *	void msg_fatal(const char *fmt, ...);
+ *
+ *	void msg_replica_news(struct replica_handle *h,
+ *			      const char *meanwhile);
  * DESCRIPTION
  *	One line per event, to syslog (facility LOG_MAIL, the process id
  *	in each line) or, with to_stderr, to standard error as
@@ -19,14 +22,22 @@
  *	read like the rest of the mail log. msg_fatal() logs and exits
  *	with status 1. Callers make untrusted values printable first
  *	(policy_printable()).
+ *
+ *	msg_replica_news() logs what replica_handle_news() says: a
+ *	warning that the replica is lost ("...; answering MEANWHILE until
+ *	it is available"), a line that it is back, or nothing. Both
+ *	daemons call it after each check and each failed query.
  */
 
 #include <stdbool.h>
+
+#include "replica-handle.h"
 
 void msg_init(const char *name, bool to_stderr);
 void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
+void msg_replica_news(struct replica_handle *h, const char *meanwhile);
 
 #endif

@@ -11,15 +11,18 @@
  *	Timers are checked every SWEEP_INTERVAL_MS by walking the connections:
  *	simpler than a timer wheel, and cheap at the few hundred
  *	connections a Postfix installation opens.
+ *
+ *	What a request means is the service's (server.h): the loop frames
+ *	requests and replies and knows nothing of the policy.
  * SEE ALSO
- *	server.h, policy-proto.h, policy.h
+ *	server.h, listen.h, policy-proto.h, socketmap.h,
+ *	Postfix src/master/multi_server.c
  */
 
 #include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,18 +31,13 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "addr.h"
+#include "listen.h"
 #include "msg.h"
 #include "policy-proto.h"
-#include "policy.h"
-#include "recipient.h"
-#include "replica-handle.h"
-#include "replica.h"
+#include "socketmap.h"
 #include "xalloc.h"
 
 #define SERVER_LISTEN_MAX 8
@@ -70,12 +68,6 @@ struct listener {
 	char *unix_path;	/* to unlink at exit */
 };
 
-struct server_counters {
-	unsigned long requests, dunno, reject, defer;
-	unsigned long errors, timeouts, connections;
-	unsigned long lookups, lookups_temp;
-};
-
 struct server {
 	struct server_settings set;
 	struct listener listeners[SERVER_LISTEN_MAX];
@@ -84,9 +76,7 @@ struct server {
 	int epoll_fd, signal_fd;
 	struct conn *conns;
 	unsigned int conn_count;
-	struct server_counters count;
-
-	struct replica_handle *replica;	/* lib/replica-handle.c */
+	struct server_stats count;	/* .active unused: conn_count */
 	bool stop;
 };
 
@@ -107,8 +97,6 @@ struct server *server_create(const struct server_settings *set)
 
 	srv->set = *set;
 	srv->epoll_fd = -1;
-	replica_handle_open(set->cfg->replica, set->cfg->replica_max_age,
-			    &srv->replica);
 	/* Signals arrive as events; a client gone away is an EPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
@@ -124,118 +112,10 @@ struct server *server_create(const struct server_settings *set)
 	return srv;
 }
 
-/* server_listen_unix - a UNIX-domain listener */
-static int server_listen_unix(const char *path, int *fd_r,
-			      const char **error_r)
-{
-	static char error[512];
-	struct sockaddr_un sun;
-	struct stat st;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(error, sizeof(error),
-			 "unix:%s: socket path empty or too long", path);
-		*error_r = error;
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	/* A socket left behind by an earlier run; anything else stays. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		(void)unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	/* Mode 0666 from the start (no chmod by name afterwards, which a
-	   symlink swapped in could redirect): who may connect is decided
-	   by the directory the socket is in (Postfix's private/ is 0700
-	   postfix). */
-	mode_t old_umask = umask(0111);
-	int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old_umask);
-	if (fd < 0 || rc < 0 || listen(fd, SOMAXCONN) < 0) {
-		snprintf(error, sizeof(error), "unix:%s: %s", path,
-			 strerror(errno));
-		*error_r = error;
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*fd_r = fd;
-	return 0;
-}
-
-/* server_listen_inet - a TCP listener */
-static int server_listen_inet(const char *hostport, int *fd_r,
-			      const char **error_r)
-{
-	static char error[512];
-	char host[256];
-	const char *port, *h = hostport;
-	size_t hlen;
-	struct addrinfo hints, *res = NULL;
-	int fd = -1, on = 1, rc;
-
-	if (h[0] == '[') {
-		const char *end = strchr(h, ']');
-
-		if (end == NULL || end[1] != ':')
-			goto syntax;
-		h++;
-		hlen = (size_t)(end - h);
-		port = end + 2;
-	} else {
-		const char *colon = strrchr(h, ':');
-
-		if (colon == NULL)
-			goto syntax;
-		hlen = (size_t)(colon - h);
-		port = colon + 1;
-	}
-	if (hlen == 0 || hlen >= sizeof(host) || port[0] == '\0')
-		goto syntax;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(error, sizeof(error), "inet:%s: %s", hostport,
-			 gai_strerror(rc));
-		*error_r = error;
-		return -1;
-	}
-	fd = socket(res->ai_family,
-		    res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-	    listen(fd, SOMAXCONN) < 0) {
-		snprintf(error, sizeof(error), "inet:%s: %s", hostport,
-			 strerror(errno));
-		*error_r = error;
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return -1;
-	}
-	freeaddrinfo(res);
-	*fd_r = fd;
-	return 0;
-syntax:
-	snprintf(error, sizeof(error),
-		 "inet:%s: expected inet:HOST:PORT or inet:[ADDR]:PORT",
-		 hostport);
-	*error_r = error;
-	return -1;
-}
-
-/* server_listen - open a listener from "unix:PATH" or "inet:HOST:PORT" */
+/* server_listen - a listener: [socketmap:]unix:PATH or inet:HOST:PORT */
 int server_listen(struct server *srv, const char *spec, const char **error_r)
 {
 	struct listener *l;
-	int fd;
 
 	if (srv->listener_count >= SERVER_LISTEN_MAX) {
 		*error_r = "too many listeners";
@@ -245,61 +125,20 @@ int server_listen(struct server *srv, const char *spec, const char **error_r)
 	l->socketmap = strncmp(spec, "socketmap:", 10) == 0;
 	if (l->socketmap)
 		spec += 10;
-	if (strncmp(spec, "unix:", 5) == 0) {
-		if (server_listen_unix(spec + 5, &fd, error_r) < 0)
-			return -1;
-		l->unix_path = xstrdup(spec + 5);
-	} else if (strncmp(spec, "inet:", 5) == 0) {
-		if (server_listen_inet(spec + 5, &fd, error_r) < 0)
-			return -1;
-		l->unix_path = NULL;
-	} else {
-		*error_r = "listen address must start with unix: or inet:";
+	if (listen_open(spec, &l->fd, &l->unix_path, error_r) < 0)
 		return -1;
-	}
-	l->fd = fd;
 	srv->listener_count++;
 	return 0;
 }
 
-/* server_replica_log - say what changed about the replica, if anything */
-static void server_replica_log(struct server *srv)
+/* server_event - tell the service about the loop */
+static void server_event(struct server *srv, enum server_event event)
 {
-	const char *text;
+	struct server_stats stats = srv->count;
 
-	switch (replica_handle_news(srv->replica, time(NULL), &text)) {
-	case REPLICA_HANDLE_LOST:
-		msg_warn("%s; answering DEFER_IF_PERMIT until it is "
-			 "available", text);
-		break;
-	case REPLICA_HANDLE_BACK:
-		msg_info("%s", text);
-		break;
-	case REPLICA_HANDLE_QUIET:
-		break;
-	}
-}
-
-/* server_replica_check - open, re-attach, re-validate or retry */
-void server_replica_check(struct server *srv, bool force)
-{
-	const char *error;
-
-	(void)replica_handle_check(srv->replica, time(NULL), force, &error);
-	server_replica_log(srv);
-}
-
-/* server_rep - the replica for the decisions, or NULL */
-static struct replica *server_rep(struct server *srv)
-{
-	return replica_handle_replica(srv->replica);
-}
-
-/* server_replica_failed - a query failed: drop the replica, retry later */
-static void server_replica_failed(struct server *srv, const char *error)
-{
-	replica_handle_failed(srv->replica, error);
-	server_replica_log(srv);
+	stats.active = srv->conn_count;
+	srv->set.event(srv->set.context, event,
+		       event == SERVER_EVENT_REPORT ? &stats : NULL);
 }
 
 /* conn_create - a connection on in_fd/out_fd */
@@ -349,10 +188,7 @@ static void conn_append(struct conn *c, const char *text, size_t len,
 {
 	if (c->out_pos > 0 && c->out_pos == c->out_len)
 		c->out_pos = c->out_len = 0;
-	if (c->out_len + len > c->out_size) {
-		c->out_size = (c->out_len + len) * 2;
-		c->out = xrealloc(c->out, c->out_size);
-	}
+	c->out = xgrow(c->out, &c->out_size, c->out_len + len, 1, 4096);
 	memcpy(c->out + c->out_len, text, len);
 	c->out_len += len;
 	if (c->out_since == 0)
@@ -365,161 +201,35 @@ static size_t conn_pending(const struct conn *c)
 	return c->out_len - c->out_pos;
 }
 
-/* server_state_wants_sender - can this protocol state carry a sender? */
-static bool server_state_wants_sender(const char *state)
+/* conn_answer - one complete policy request to the service; queue its reply */
+static void conn_answer(struct server *srv, struct conn *c, long long now)
 {
-	static const char *const early[] = {
-		"CONNECT", "EHLO", "HELO", "VRFY", "ETRN",
-	};
-	size_t i;
-
-	if (state == NULL)
-		return true;
-	for (i = 0; i < sizeof(early) / sizeof(early[0]); i++)
-		if (strcasecmp(state, early[i]) == 0)
-			return false;
-	return true;
-}
-
-/* server_answer - decide one complete request and queue the reply */
-static void server_answer(struct server *srv, struct conn *c, long long now)
-{
-	const struct policy_request *req = &c->parser.req;
-	struct policy_decision d;
-	char login[300], sender[300], client[100], queue_id[100];
-	char line[POLICY_REPLY_MAX + 16];
-	const char *reason;
+	char reply[SERVER_REPLY_MAX], line[SERVER_REPLY_MAX + 16];
 	int n;
 
-	srv->count.requests++;
-	if (!server_state_wants_sender(req->protocol_state)) {
-		/* Before MAIL FROM there is no sender to check; DUNNO here
-		   would silently disable the check. */
-		memset(&d, 0, sizeof(d));
-		d.action = POLICY_ACTION_DEFER_IF_PERMIT;
-		snprintf(d.reply, sizeof(d.reply), "DEFER_IF_PERMIT 4.3.5 "
-			 "sender check misconfigured; please try again later");
-		reason = "no_sender_in_this_state";
-		msg_warn("request in protocol state %s has no sender: use "
-			 "check_policy_service in smtpd_sender_restrictions "
-			 "or later", req->protocol_state);
-	} else {
-		if (policy_decide(server_rep(srv), srv->set.cfg,
-				  req->sasl_username, req->sender, time(NULL),
-				  &d) < 0)
-			server_replica_failed(srv, d.detail);
-		reason = policy_reason_name(d.reason);
-	}
-	switch (d.action) {
-	case POLICY_ACTION_DUNNO:
-		srv->count.dunno++;
-		break;
-	case POLICY_ACTION_REJECT:
-		srv->count.reject++;
-		break;
-	case POLICY_ACTION_DEFER_IF_PERMIT:
-		srv->count.defer++;
-		break;
-	}
-	policy_printable(req->sasl_username, login, sizeof(login));
-	policy_printable(req->sender, sender, sizeof(sender));
-	policy_printable(req->client_address, client, sizeof(client));
-	policy_printable(req->queue_id, queue_id, sizeof(queue_id));
-	msg_info("action=%s login=%s sender=<%s> client=%s queue_id=%s "
-		 "reason=%s", policy_action_name(d.action),
-		 login[0] != '\0' ? login : "-", sender,
-		 client[0] != '\0' ? client : "-",
-		 queue_id[0] != '\0' ? queue_id : "-", reason);
-	n = snprintf(line, sizeof(line), "action=%s\n\n", d.reply);
-	if (n < 0 || (size_t)n >= sizeof(line)) {
-		/* Cannot happen (the reply is bounded); never send half. */
-		n = snprintf(line, sizeof(line), "action=DEFER_IF_PERMIT "
-			     "4.3.0 internal error\n\n");
-	}
+	n = srv->set.answer(srv->set.context, &c->parser.req, reply,
+			    sizeof(reply));
+	if (n < 0 || (size_t)n >= sizeof(reply))
+		/* Never send half a reply. */
+		n = snprintf(reply, sizeof(reply), "DEFER_IF_PERMIT 4.3.0 "
+			     "internal error");
+	n = snprintf(line, sizeof(line), "action=%s\n\n", reply);
 	conn_append(c, line, (size_t)n, now);
 }
 
-static int conn_write(struct server *srv, struct conn *c, long long now);
-
-/* server_lookup - answer one socketmap request "NAME KEY" */
-static void server_lookup(struct server *srv, struct conn *c,
-			  const char *req, size_t len, long long now)
+/* conn_lookup - one socketmap query to the service; queue its netstring */
+static void conn_lookup(struct server *srv, struct conn *c, const char *query,
+			size_t len, long long now)
 {
-	char name[16], key[ADDR_MAX + 1], value[ADDR_MAX], reply[ADDR_MAX + 64];
-	char printable[ADDR_MAX];
-	const char *space = memchr(req, ' ', len), *error = NULL;
-	enum recipient_map map;
-	size_t name_len = space != NULL ? (size_t)(space - req) : 0;
-	size_t key_len = space != NULL ? len - name_len - 1 : 0;
-	int n, found;
-	bool failed = false;
+	char reply[SERVER_REPLY_MAX], head[16];
+	int n, h;
 
-	srv->count.lookups++;
-	if (space == NULL || name_len >= sizeof(name) ||
-	    memchr(req, '\0', len) != NULL) {
-		n = snprintf(reply, sizeof(reply), "PERM bad request");
-	} else if (key_len >= sizeof(key)) {
-		/* Longer than any address the replica holds. */
-		n = snprintf(reply, sizeof(reply), "NOTFOUND ");
-	} else {
-		memcpy(name, req, name_len);
-		name[name_len] = '\0';
-		memcpy(key, space + 1, key_len);
-		key[key_len] = '\0';
-		if (recipient_map_parse(name, &map) < 0) {
-			found = -2;
-		} else if (key[0] == '@' || strchr(key, '@') == NULL) {
-			/* A domain (virtual_alias_domains defaults to
-			   $virtual_alias_maps: trivial-rewrite asks with
-			   "abc.com"), "@domain" or a bare local part is
-			   never a replica key: no answer depends on the
-			   replica, so none can be a temporary error that
-			   Postfix's resolver caches. */
-			found = 0;
-		} else if (replica_handle_check(srv->replica, time(NULL),
-						false, &error) != 1) {
-			found = -1;
-		} else {
-			found = recipient_lookup(server_rep(srv), map, key,
-						 srv->set.cfg->recipient_delimiter,
-						 value, sizeof(value), &error);
-			/* The text lives in the replica: drop it only after
-			   it was logged below. */
-			failed = found < 0;
-		}
-		if (found == -2)
-			n = snprintf(reply, sizeof(reply), "PERM unknown map"
-				     " (mailbox or alias)");
-		else if (found < 0)
-			/* Postfix answers 451 4.3.0 and the client retries:
-			   a recipient is never refused for want of a
-			   replica. */
-			n = snprintf(reply, sizeof(reply), "TEMP replica"
-				     " unavailable");
-		else if (found > 0)
-			n = snprintf(reply, sizeof(reply), "OK %s", value);
-		else
-			n = snprintf(reply, sizeof(reply), "NOTFOUND ");
-		policy_printable(key, printable, sizeof(printable));
-		if (found == -2) {
-			srv->count.errors++;
-			msg_warn("lookup %.15s <%s>: unknown map; answering"
-				 " PERM", name, printable);
-		} else if (found < 0) {
-			srv->count.lookups_temp++;
-			msg_warn("lookup %s <%s>: %s; answering TEMP", name,
-				 printable, error != NULL ? error :
-				 "replica unavailable");
-		}
-		if (failed)
-			server_replica_failed(srv, error);
-	}
+	n = srv->set.lookup(srv->set.context, query, len, reply,
+			    sizeof(reply));
 	if (n < 0 || (size_t)n >= sizeof(reply))
 		n = snprintf(reply, sizeof(reply), "TEMP internal error");
 	/* A netstring: length, colon, text, comma. */
-	char head[16];
-	int h = snprintf(head, sizeof(head), "%d:", n);
-
+	h = snprintf(head, sizeof(head), "%d:", n);
 	conn_append(c, head, (size_t)h, now);
 	conn_append(c, reply, (size_t)n, now);
 	conn_append(c, ",", 1, now);
@@ -529,33 +239,21 @@ static void server_lookup(struct server *srv, struct conn *c,
 static int conn_process_socketmap(struct server *srv, struct conn *c,
 				  long long now)
 {
-	size_t off = 0;
+	size_t off = 0, len, used;
+	const char *query, *error;
+	int ret;
 
-	while (off < c->in_len) {
-		size_t i = off, len = 0;
-
-		while (i < c->in_len && i - off < 6 &&
-		       c->in[i] >= '0' && c->in[i] <= '9')
-			len = len * 10 + (size_t)(c->in[i++] - '0');
-		if (i == c->in_len)
-			break;		/* the length is still coming */
-		if (i == off || c->in[i] != ':' ||
-		    len > sizeof(c->in) - 16) {
-			msg_warn("%s: not a socketmap netstring; closing"
-				 " connection without reply", c->peer);
-			srv->count.errors++;
-			return -1;
-		}
-		if (c->in_len - (i + 1) < len + 1)
-			break;		/* the rest is still coming */
-		if (c->in[i + 1 + len] != ',') {
-			msg_warn("%s: socketmap netstring without its comma;"
-				 " closing connection without reply", c->peer);
-			srv->count.errors++;
-			return -1;
-		}
-		server_lookup(srv, c, c->in + i + 1, len, now);
-		off = i + 1 + len + 1;
+	while ((ret = socketmap_request(c->in + off, c->in_len - off,
+					sizeof(c->in) - 16, &query, &len,
+					&used, &error)) == 1) {
+		conn_lookup(srv, c, query, len, now);
+		off += used;
+	}
+	if (ret < 0) {
+		msg_warn("%s: %s; closing connection without reply", c->peer,
+			 error);
+		srv->count.errors++;
+		return -1;
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
@@ -578,7 +276,7 @@ static int conn_process(struct server *srv, struct conn *c, long long now)
 					 c->in_len - off, &used,
 					 &error)) == 1) {
 		off += used;
-		server_answer(srv, c, now);
+		conn_answer(srv, c, now);
 		c->request_start = 0;
 	}
 	if (ret < 0) {
@@ -597,19 +295,26 @@ static int conn_process(struct server *srv, struct conn *c, long long now)
 	return 0;
 }
 
+static int conn_write(struct server *srv, struct conn *c, long long now);
+
+/* conn_io_error - a read or write failed: 0 to try again, -1 to close */
+static int conn_io_error(struct server *srv, struct conn *c, const char *what)
+{
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	msg_warn("%s: %s: %m", c->peer, what);
+	srv->count.errors++;
+	return -1;
+}
+
 /* conn_read - read once; -1: close the connection */
 static int conn_read(struct server *srv, struct conn *c, long long now)
 {
 	ssize_t n;
 
 	n = read(c->in_fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		msg_warn("%s: read: %m", c->peer);
-		srv->count.errors++;
-		return -1;
-	}
+	if (n < 0)
+		return conn_io_error(srv, c, "read");
 	c->last_io = now;
 	if (n == 0) {
 		c->eof = true;
@@ -646,13 +351,8 @@ static int conn_write(struct server *srv, struct conn *c, long long now)
 		if (n < 0 && errno == ENOTSOCK)
 			n = write(c->out_fd, c->out + c->out_pos,
 				  conn_pending(c));
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			msg_warn("%s: write: %m", c->peer);
-			srv->count.errors++;
-			return -1;
-		}
+		if (n < 0)
+			return conn_io_error(srv, c, "write");
 		c->out_pos += (size_t)n;
 		c->out_since = now;
 		c->last_io = now;
@@ -683,21 +383,6 @@ static bool conn_expired(struct server *srv, struct conn *c, long long now)
 	    now - c->last_io >= 1000LL * srv->set.idle_timeout;
 }
 
-/* server_log_counters - the SIGUSR1 report */
-static void server_log_counters(struct server *srv)
-{
-	const struct server_counters *k = &srv->count;
-
-	msg_info("statistics: requests=%lu dunno=%lu reject=%lu "
-		 "defer_if_permit=%lu errors=%lu timeouts=%lu "
-		 "connections=%lu active=%u replica=%s lookups=%lu"
-		 " lookups_temp=%lu",
-		 k->requests, k->dunno, k->reject, k->defer, k->errors,
-		 k->timeouts, k->connections, srv->conn_count,
-		 server_rep(srv) != NULL ? "open" : "unavailable",
-		 k->lookups, k->lookups_temp);
-}
-
 /* server_signal - handle the signals that arrived */
 static void server_signal(struct server *srv)
 {
@@ -706,10 +391,10 @@ static void server_signal(struct server *srv)
 	while (read(srv->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGUSR1:
-			server_log_counters(srv);
+			server_event(srv, SERVER_EVENT_REPORT);
 			break;
 		case SIGHUP:
-			server_replica_check(srv, true);
+			server_event(srv, SERVER_EVENT_RELOAD);
 			break;
 		default:
 			msg_info("terminating on signal %u", si.ssi_signo);
@@ -762,30 +447,6 @@ static void server_set_listening(struct server *srv, bool on)
 	srv->listening = on;
 }
 
-/* server_peer_name - a name for the log */
-static void server_peer_name(int fd, const struct sockaddr_storage *ss,
-			     char *buf, size_t size)
-{
-	char host[64], port[8];
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	if (ss->ss_family == AF_UNIX) {
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-			snprintf(buf, size, "unix peer pid=%ld uid=%ld",
-				 (long)cred.pid, (long)cred.uid);
-		else
-			snprintf(buf, size, "unix peer");
-		return;
-	}
-	if (getnameinfo((const struct sockaddr *)ss, sizeof(*ss), host,
-			sizeof(host), port, sizeof(port),
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, size, "inet peer");
-	else
-		snprintf(buf, size, "%s:%s", host, port);
-}
-
 /* server_accept - take the waiting connections of one listener */
 static void server_accept(struct server *srv, struct listener *l)
 {
@@ -805,7 +466,7 @@ static void server_accept(struct server *srv, struct listener *l)
 				msg_warn("accept: %m");
 			return;
 		}
-		server_peer_name(fd, &ss, peer, sizeof(peer));
+		listen_peer_name(fd, &ss, peer, sizeof(peer));
 		c = conn_create(srv, fd, fd, peer);
 		c->socketmap = l->socketmap;
 		memset(&ev, 0, sizeof(ev));
@@ -851,7 +512,7 @@ close:
 	conn_free(srv, c);
 }
 
-/* server_sweep - every SWEEP_INTERVAL_MS: timers and the replica */
+/* server_sweep - every SWEEP_INTERVAL_MS: the timers, the service's tick */
 static void server_sweep(struct server *srv, long long now)
 {
 	struct conn *c, *next;
@@ -861,7 +522,7 @@ static void server_sweep(struct server *srv, long long now)
 		if (conn_expired(srv, c, now))
 			conn_free(srv, c);
 	}
-	server_replica_check(srv, false);
+	server_event(srv, SERVER_EVENT_TICK);
 }
 
 /* server_run - the epoll loop, until a signal asks to stop */
@@ -880,7 +541,6 @@ int server_run(struct server *srv)
 		msg_fatal("epoll_ctl signalfd: %m");
 	server_set_listening(srv, true);
 	while (!srv->stop) {
-		const char *error;
 		int n, i;
 		long long now;
 
@@ -891,11 +551,7 @@ int server_run(struct server *srv)
 			msg_fatal("epoll_wait: %m");
 		}
 		now = server_clock_ms();
-		/* Every request this pass reads is decided in one read
-		   transaction: one view of the replica, the locking paid
-		   once. A failure here is left to the decisions to meet. */
-		bool batch = server_rep(srv) != NULL &&
-			replica_read_begin(server_rep(srv), &error) == 0;
+		server_event(srv, SERVER_EVENT_PASS_BEGIN);
 		for (i = 0; i < n; i++) {
 			void *ptr = events[i].data.ptr;
 			struct listener *l;
@@ -908,10 +564,7 @@ int server_run(struct server *srv)
 				server_conn_event(srv, ptr, events[i].events,
 						  now);
 		}
-		/* A failed decision may have closed the replica meanwhile. */
-		if (batch && server_rep(srv) != NULL &&
-		    replica_read_end(server_rep(srv), &error) < 0)
-			server_replica_failed(srv, error);
+		server_event(srv, SERVER_EVENT_PASS_END);
 		if (now - last_sweep >= SWEEP_INTERVAL_MS) {
 			server_sweep(srv, now);
 			last_sweep = now;
@@ -967,7 +620,7 @@ int server_run_stdio(struct server *srv, int in_fd, int out_fd)
 			status = c->request_start != 0 || c->out_since != 0;
 			break;
 		}
-		server_replica_check(srv, false);
+		server_event(srv, SERVER_EVENT_TICK);
 	}
 	conn_free(srv, c);
 	return status;
@@ -995,6 +648,5 @@ void server_free(struct server **srvp)
 	if (srv->epoll_fd >= 0)
 		close(srv->epoll_fd);
 	close(srv->signal_fd);
-	replica_handle_close(&srv->replica);
 	free(srv);
 }

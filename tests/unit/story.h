@@ -6,6 +6,11 @@
  *	story - the abc.com story of DESIGN §1 as a replica, for unit tests
  * SYNOPSIS
  *	int story_build(const char *path, replica_warn_fn *warn, void *ctx);
+ *
+ *	struct story_warnings warns = { .count = 0 };
+ *	struct replica_writer *story_writer(const char *path,
+ *					    struct story_warnings *warns);
+ *	void story_cleanup(const char *path);
  * DESCRIPTION
  *	Stages what ldap-schema/examples/abc.ldif holds (DNs in the
  *	normal form the LDAP reader produces) through the replica writer,
@@ -17,11 +22,20 @@
  *	subtree but in neither group: a mail user, not an employee.
  *	vertrieb@abc.com is a company mailbox limited to cn=vertrieb
  *	(Jana and Peter; not Sandra, not Tom).
+ *
+ *	The helpers the replica tests share: story_writer() opens a
+ *	writer on path whose warnings story_collect() gathers in warns
+ *	as "dn: reason" lines (emptied first); NULL when it cannot.
+ *	story_cleanup() removes the replica and its -wal and -shm.
  */
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "replica.h"
+#include "xalloc.h"
 
 #define STORY_BASE "dc=example,dc=org"
 #define STORY_ABC "o=abc.com," STORY_BASE
@@ -41,6 +55,53 @@
 #define STORY_2024_END ((time_t)1735689599)	/* 2024-12-31T23:59:59Z */
 #define STORY_2025_START ((time_t)1735689600)	/* 2025-01-01T00:00:00Z */
 #define STORY_2035_END ((time_t)2082758399)	/* 2035-12-31T23:59:59Z */
+
+struct story_warnings {
+	char text[8192];
+	unsigned int count;
+};
+
+/* story_collect - remember the writer's warnings as "dn: reason" lines */
+static inline void story_collect(void *context, const char *dn,
+				 const char *reason)
+{
+	struct story_warnings *w = context;
+	size_t len = strlen(w->text);
+
+	snprintf(w->text + len, sizeof(w->text) - len, "%s: %s\n", dn,
+		 reason);
+	w->count++;
+}
+
+/* story_writer - a writer on path, its warnings collected; NULL: failed */
+static inline struct replica_writer *story_writer(const char *path,
+						  struct story_warnings *warns)
+{
+	struct replica_writer_settings set = { .warn = story_collect,
+					       .warn_context = warns };
+	struct replica_writer *w;
+	const char *error;
+
+	warns->text[0] = '\0';
+	warns->count = 0;
+	if (replica_writer_open(path, &set, &w, &error) < 0) {
+		fprintf(stderr, "story: %s\n", error);
+		return NULL;
+	}
+	return w;
+}
+
+/* story_cleanup - the replica and its -wal/-shm */
+static inline void story_cleanup(const char *path)
+{
+	char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
+
+	unlink(path);
+	unlink(wal);
+	unlink(shm);
+	free(wal);
+	free(shm);
+}
 
 /* story_build - write the story replica to path; 0 or -1 */
 static inline int story_build(const char *path, replica_warn_fn *warn,

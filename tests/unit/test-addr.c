@@ -168,20 +168,21 @@ int main(void)
 		int rc = addr_normalize(c->in, c->delimiters, c->flags, out,
 					sizeof(out), &error);
 
+		test_begin_row("cases", i);
 		if (c->out == NULL) {
 			if (rc == 0)
-				fprintf(stderr, "case %zu accepted: %s\n", i,
-					out);
+				fprintf(stderr, "accepted: %s\n", out);
 			TEST_ASSERT(rc < 0);
 		} else {
 			if (rc < 0)
-				fprintf(stderr, "case %zu: %s\n", i, error);
+				fprintf(stderr, "refused: %s\n", error);
 			TEST_ASSERT(rc == 0);
 			if (rc == 0)
 				TEST_STREQ(out, c->out);
 		}
+		test_end();
 	}
-	test_long();
+	TEST_RUN(test_long());
 	TEST_ASSERT(addr_domain_normalize("B\xc3\xbc" "cher.DE.", out,
 					  sizeof(out), &error) == 0);
 	TEST_STREQ(out, "xn--bcher-kva.de");

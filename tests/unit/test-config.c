@@ -130,8 +130,8 @@ static void test_documented(void)
 
 int main(void)
 {
-	test_good();
-	test_bad();
-	test_documented();
+	TEST_RUN(test_good());
+	TEST_RUN(test_bad());
+	TEST_RUN(test_documented());
 	return test_exit("test-config");
 }

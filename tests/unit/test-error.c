@@ -27,7 +27,7 @@ int main(void)
 	for (int i = 0; i < ERROR_RING; i++)
 		texts[i] = error_printf("error %d: %s", i, "x");
 	for (int i = 0; i < ERROR_RING; i++) {
-		(void)snprintf(expect, sizeof(expect), "error %d: x", i);
+		snprintf(expect, sizeof(expect), "error %d: x", i);
 		TEST_STREQ(texts[i], expect);
 	}
 	/* An earlier text as an argument of the next one. */

@@ -308,7 +308,7 @@ static void test_limits(void)
 /* main - run the tests */
 int main(void)
 {
-	test_table();
-	test_limits();
+	TEST_RUN(test_table());
+	TEST_RUN(test_limits());
 	return test_exit("test-header");
 }

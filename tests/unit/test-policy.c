@@ -580,14 +580,14 @@ int main(void)
 {
 	char dir[] = "/tmp/test-policy.XXXXXX";
 
-	test_parser();
-	test_parser_reuse();
-	test_printable();
+	TEST_RUN(test_parser());
+	TEST_RUN(test_parser_reuse());
+	TEST_RUN(test_printable());
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;
 	}
-	test_decide(dir);
+	TEST_RUN(test_decide(dir));
 	{
 		char *cmd = xasprintf("rm -rf '%s'", dir);
 

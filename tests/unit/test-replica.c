@@ -31,21 +31,6 @@
 
 #define T2026 ((time_t)1780272000)
 
-struct warnings {
-	char text[8192];
-	unsigned int count;
-};
-
-/* collect - remember warnings as "dn: reason" lines */
-static void collect(void *context, const char *dn, const char *reason)
-{
-	struct warnings *w = context;
-	size_t len = strlen(w->text);
-
-	snprintf(w->text + len, sizeof(w->text) - len, "%s: %s\n", dn, reason);
-	w->count++;
-}
-
 /* slurp - a whole file, or NULL */
 static char *slurp(const char *path, size_t *len_r)
 {
@@ -75,31 +60,16 @@ static void spew(const char *path, const char *data, size_t len)
 	fclose(fp);
 }
 
-/* cleanup - the replica and its -wal/-shm */
-static void cleanup(const char *path)
-{
-	char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
-
-	unlink(path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
-}
-
 /* test_skips - bad entries are skipped by DN, the rest stays */
 static void test_skips(const char *path)
 {
-	struct warnings warns = { .count = 0 };
-	struct replica_writer_settings set = { .warn = collect,
-					       .warn_context = &warns };
+	struct story_warnings warns = { .count = 0 };
 	struct replica_writer *w;
 	struct replica_counts counts;
 	const char *error;
 
-	warns.text[0] = '\0';
-	cleanup(path);
-	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	story_cleanup(path);
+	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	const char *doms[] = { "t.example", NULL }, *nodoms[] = { "bad domain", NULL };
 	struct replica_company c = { "o=t,dc=x", doms, NULL };
 	struct replica_company bad = { "o=bad,dc=x", nodoms, NULL };
@@ -150,9 +120,7 @@ static void test_skips(const char *path)
 	TEST_ASSERT(w == NULL);
 
 	/* Again, in order, to check what survived. */
-	warns.text[0] = '\0';
-	warns.count = 0;
-	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	replica_stage_company(w, &c);
 	replica_stage_user(w, &ua);
 	replica_stage_user(w, &dup_login);
@@ -176,18 +144,15 @@ static void test_skips(const char *path)
    failed the whole sync instead of skipping the mailbox */
 static void test_fuzz_found(const char *path)
 {
-	struct warnings warns = { .count = 0 };
-	struct replica_writer_settings set = { .warn = collect,
-					       .warn_context = &warns };
+	struct story_warnings warns = { .count = 0 };
 	struct replica_writer *w;
 	struct replica_counts counts;
 	const char *error;
 
-	warns.text[0] = '\0';
-	cleanup(path);
+	story_cleanup(path);
 	const char *a[] = { "a@t.example", NULL };
 	struct replica_user ua = { "uid=a,o=t,dc=x", "a@t.example", a };
-	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	TEST_ASSERT(replica_stage_user(w, &ua) == 0);
 	TEST_ASSERT(replica_writer_commit(&w, "t", &counts, &error) == 0);
 	TEST_ASSERT(counts.users == 1);
@@ -198,7 +163,7 @@ static void test_fuzz_found(const char *path)
 	struct replica_mailbox both = { "uid=a,o=t,dc=x",
 					REPLICA_MAILBOX_COMPANY, m, NULL,
 					NULL, NULL };
-	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	TEST_ASSERT(replica_stage_company(w, &c) == 0);
 	TEST_ASSERT(replica_stage_user(w, &ua) == 0);
 	TEST_ASSERT(replica_stage_mailbox(w, &both) == 1);
@@ -213,18 +178,15 @@ static void test_fuzz_found(const char *path)
    its entry, or as an alias only itself, with a warning naming the DN */
 static void test_unusable_names(const char *path)
 {
-	struct warnings warns = { .count = 0 };
-	struct replica_writer_settings set = { .warn = collect,
-					       .warn_context = &warns };
+	struct story_warnings warns = { .count = 0 };
 	struct replica_writer *w;
 	struct replica_counts counts;
 	struct replica *rep;
 	struct rights_decision d;
 	const char *error;
 
-	warns.text[0] = '\0';
-	cleanup(path);
-	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	story_cleanup(path);
+	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	const char *doms[] = { "t.example", NULL };
 	struct replica_company c = { "o=t,dc=x", doms, NULL };
 	TEST_ASSERT(replica_stage_company(w, &c) == 0);
@@ -280,18 +242,15 @@ static void test_unusable_names(const char *path)
    employee, nobody sees the mailbox; the sync names the entry */
 static void test_missing_groups(const char *path)
 {
-	struct warnings warns = { .count = 0 };
-	struct replica_writer_settings set = { .warn = collect,
-					       .warn_context = &warns };
+	struct story_warnings warns = { .count = 0 };
 	struct replica_writer *w;
 	struct replica *rep;
 	struct rights_decision d;
 	struct rights_list l;
 	const char *error;
 
-	warns.text[0] = '\0';
-	cleanup(path);
-	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	story_cleanup(path);
+	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	const char *tdoms[] = { "t.example", NULL };
 	const char *gdoms[] = { "gone.example", NULL };
 	struct replica_company ct = { "o=t,dc=x", tdoms, NULL };
@@ -388,7 +347,7 @@ static void test_abort_and_live(const char *path)
 	const char *error;
 	size_t len1, len2;
 
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	char *before = slurp(path, &len1);
 	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
@@ -441,7 +400,7 @@ static void test_bad_files(const char *path)
 	const char *error;
 	size_t len;
 
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(replica_open(path, &rep, &error) == -1);
 	TEST_ASSERT(strstr(error, "has mailgrants sync run") != NULL);
 
@@ -450,16 +409,16 @@ static void test_bad_files(const char *path)
 	TEST_ASSERT(strstr(error, "not a replica or corrupt") != NULL);
 
 	/* Truncated: the header survives, the tables do not. */
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	char *whole = slurp(path, &len);
-	cleanup(path);
+	story_cleanup(path);
 	spew(path, whole, 4096 + 100);
 	free(whole);
 	TEST_ASSERT(replica_open(path, &rep, &error) == -1);
 
 	/* Another schema version. */
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	sqlite3 *db;
 	TEST_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
@@ -470,9 +429,9 @@ static void test_bad_files(const char *path)
 	TEST_ASSERT(strstr(error, "schema version 7") != NULL);
 
 	/* The writer rebuilds what readers refuse, and says so. */
-	struct warnings warns = { .count = 0 };
+	struct story_warnings warns = { .count = 0 };
 	warns.text[0] = '\0';
-	TEST_ASSERT(story_build(path, collect, &warns) == 0);
+	TEST_ASSERT(story_build(path, story_collect, &warns) == 0);
 	TEST_ASSERT(strstr(warns.text, "building a new one") != NULL);
 	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
 	replica_close(&rep);
@@ -529,7 +488,7 @@ static void test_handle_changed_in_place(const char *path)
 	size_t len;
 	struct stat st1, st2;
 
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	char *whole = slurp(path, &len);
 	replica_handle_open(path, 0, &h);
@@ -584,7 +543,7 @@ static void test_handle_changed_in_place(const char *path)
 	/* Overwritten with a replica of another schema version. */
 	char other[512];
 	snprintf(other, sizeof(other), "%s.other", path);
-	cleanup(other);
+	story_cleanup(other);
 	TEST_ASSERT(story_build(other, NULL, NULL) == 0);
 	sql(other, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 7");
 	size_t olen;
@@ -593,7 +552,7 @@ static void test_handle_changed_in_place(const char *path)
 	TEST_ASSERT(usable(h, now, &error) == 0);
 	TEST_ASSERT(strstr(error, "schema version 7") != NULL);
 	free(obytes);
-	cleanup(other);
+	story_cleanup(other);
 
 	/* A check in the same second is free, and says the same. */
 	overwrite(path, whole, len);
@@ -612,7 +571,7 @@ static void test_handle_refused(const char *path)
 	time_t now = time(NULL);
 	char link[512];
 
-	cleanup(path);
+	story_cleanup(path);
 	replica_handle_open(path, 0, &h);
 	TEST_ASSERT(usable(h, now, &error) == 0);
 	TEST_ASSERT(strstr(error, "has mailgrants sync run") != NULL);
@@ -634,7 +593,7 @@ static void test_handle_refused(const char *path)
 	for (int i = 0; targets[i] != NULL; i++) {
 		char target[512];
 
-		cleanup(path);
+		story_cleanup(path);
 		unlink(link);
 		if (targets[i][0] == '/') {
 			snprintf(target, sizeof(target), "%s", targets[i]);
@@ -689,7 +648,7 @@ static void test_handle_age(const char *path)
 	time_t now = time(NULL);
 	char old[32];
 
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	snprintf(old, sizeof(old), "%lld", (long long)(now - 1000));
 	const char *keys[] = { "last_success", "heartbeat", NULL };
@@ -728,7 +687,7 @@ static void test_handle_text_outlives(const char *path)
 	const char *error, *text;
 	time_t now = time(NULL);
 
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	replica_handle_open(path, 0, &h);
 	TEST_ASSERT(usable(h, now, &error) == 1);
@@ -771,17 +730,14 @@ static void test_dn_parent(void)
 /* test_async - staging in the writer's thread gives the same replica */
 static void test_async(const char *path)
 {
-	struct warnings warns = { .count = 0 };
-	struct replica_writer_settings set = { .warn = collect,
-					       .warn_context = &warns };
+	struct story_warnings warns = { .count = 0 };
 	struct replica_writer *w;
 	struct replica_counts counts;
 	const char *error;
 	char name[64];
 
-	warns.text[0] = '\0';
-	cleanup(path);
-	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	story_cleanup(path);
+	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	TEST_ASSERT(replica_writer_async(w, &error) == 0);
 	const char *doms[] = { "t.example", NULL };
 	struct replica_company c = { "o=t,dc=x", doms, NULL };
@@ -822,7 +778,7 @@ static void test_async(const char *path)
 
 	/* Abort with entries still queued: the old replica stays, and
 	   nothing leaks (ASan checks). */
-	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	TEST_ASSERT(replica_writer_async(w, &error) == 0);
 	TEST_ASSERT(replica_stage_company(w, &c) == 0);
 	for (int i = 0; i < 5000; i++) {
@@ -865,7 +821,7 @@ static void test_recipient_lookup(const char *path)
 	struct replica *rep;
 	const char *error;
 
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
 	/* Mailboxes that are not people, by any form of their address. */
@@ -919,7 +875,7 @@ static void test_recipient_lookup(const char *path)
 		.dn = "cn=info,o=buecher,dc=example,dc=org",
 		.kind = REPLICA_MAILBOX_COMPANY, .addresses = info };
 
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
 	TEST_ASSERT(replica_stage_company(w, &c) == 0);
 	TEST_ASSERT(replica_stage_mailbox(w, &m) == 0);
@@ -963,7 +919,7 @@ static void test_recipients_view(const char *path)
 	sqlite3_stmt *st;
 	char row[512], plan[2048] = "";
 
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	TEST_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
 		    SQLITE_OK);
@@ -1048,7 +1004,7 @@ static void test_handle_denied(const char *path)
 	   the files are made unreadable to everybody but root. */
 	snprintf(uid, sizeof(uid), "uid %ld(",
 		 geteuid() == 0 ? 65534L : (long)geteuid());
-	cleanup(path);
+	story_cleanup(path);
 	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
 	TEST_ASSERT(chmod(path, geteuid() == 0 ? 0600 : 0000) == 0);
 	if (geteuid() != 0)
@@ -1064,7 +1020,7 @@ static void test_handle_denied(const char *path)
 		dir_words[2] = "is mode 0000";
 	TEST_ASSERT(denied_as_stranger(inner, dir_words) == 0);
 	chmod(dir, 0700);
-	cleanup(inner);
+	story_cleanup(inner);
 	rmdir(dir);
 }
 
@@ -1076,21 +1032,21 @@ int main(void)
 	if (fd < 0)
 		return 2;
 	close(fd);
-	test_dn_parent();
-	test_skips(path);
-	test_fuzz_found(path);
-	test_unusable_names(path);
-	test_missing_groups(path);
-	test_abort_and_live(path);
-	test_bad_files(path);
-	test_async(path);
-	test_handle_changed_in_place(path);
-	test_handle_refused(path);
-	test_handle_age(path);
-	test_handle_text_outlives(path);
-	test_handle_denied(path);
-	test_recipients_view(path);
-	test_recipient_lookup(path);
-	cleanup(path);
+	TEST_RUN(test_dn_parent());
+	TEST_RUN(test_skips(path));
+	TEST_RUN(test_fuzz_found(path));
+	TEST_RUN(test_unusable_names(path));
+	TEST_RUN(test_missing_groups(path));
+	TEST_RUN(test_abort_and_live(path));
+	TEST_RUN(test_bad_files(path));
+	TEST_RUN(test_async(path));
+	TEST_RUN(test_handle_changed_in_place(path));
+	TEST_RUN(test_handle_refused(path));
+	TEST_RUN(test_handle_age(path));
+	TEST_RUN(test_handle_text_outlives(path));
+	TEST_RUN(test_handle_denied(path));
+	TEST_RUN(test_recipients_view(path));
+	TEST_RUN(test_recipient_lookup(path));
+	story_cleanup(path);
 	return test_exit("test-replica");
 }

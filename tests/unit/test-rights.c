@@ -309,22 +309,34 @@ static void test_access_agrees(struct replica *rep)
 	}
 }
 
+/* check_list - rights_who() (who) or rights_access() of name: rc, and
+   count entries */
+static void check_list(struct replica *rep, bool who, const char *name,
+		       time_t now, int rc, size_t count)
+{
+	struct rights_list l;
+	const char *error;
+
+	TEST_ASSERT((who ? rights_who(rep, name, now, "+", &l, &error) :
+		     rights_access(rep, name, now, &l, &error)) == rc);
+	TEST_ASSERT(l.count == count);
+	rights_list_free(&l);
+}
+
+#define check_access(rep, login, now, rc, count) \
+	check_list(rep, false, login, now, rc, count)
+#define check_who(rep, mailbox, now, rc, count) \
+	check_list(rep, true, mailbox, now, rc, count)
+
 /* test_lists - the story's lists, spelt out */
 static void test_lists(struct replica *rep)
 {
 	struct rights_list l;
 	const char *error;
 
-	TEST_ASSERT(rights_access(rep, "Sandra.Schuster@abc.com", T2026, &l,
-				  &error) == 0);
-	TEST_ASSERT(l.count == 4);
-	rights_list_free(&l);
-	TEST_ASSERT(rights_access(rep, "tom.berger@abc.com", T2026, &l,
-				  &error) == 0);
-	TEST_ASSERT(l.count == 2);
-	rights_list_free(&l);
-	TEST_ASSERT(rights_access(rep, "*)(uid=*", T2026, &l, &error) == 1);
-	TEST_ASSERT(l.count == 0);
+	check_access(rep, "Sandra.Schuster@abc.com", T2026, 0, 4);
+	check_access(rep, "tom.berger@abc.com", T2026, 0, 2);
+	check_access(rep, "*)(uid=*", T2026, 1, 0);
 	TEST_ASSERT(rights_who(rep, "peter.mueller@abc.com", T2026, "+", &l,
 			       &error) == 0);
 	TEST_ASSERT(l.count == 3);
@@ -333,10 +345,7 @@ static void test_lists(struct replica *rep)
 	TEST_ASSERT(has_login(&l, "peter.mueller@abc.com"));
 	TEST_ASSERT(!has_login(&l, "tom.berger@abc.com"));
 	rights_list_free(&l);
-	TEST_ASSERT(rights_who(rep, "info@abc.com", T2026, "+", &l,
-			       &error) == 0);
-	TEST_ASSERT(l.count == 4);
-	rights_list_free(&l);
+	check_who(rep, "info@abc.com", T2026, 0, 4);
 	TEST_ASSERT(rights_who(rep, "nobody@abc.com", T2026, "+", &l,
 			       &error) == 1);
 }
@@ -412,27 +421,12 @@ static void test_groups_and_windows(const char *path)
 	replica_close(&rep);
 }
 
-struct warnings {
-	char text[4096];
-	unsigned int count;
-};
-
-/* collect - remember the sync's warnings as "dn: reason" lines */
-static void collect(void *context, const char *dn, const char *reason)
-{
-	struct warnings *w = context;
-	size_t len = strlen(w->text);
-
-	snprintf(w->text + len, sizeof(w->text) - len, "%s: %s\n", dn,
-		 reason);
-	w->count++;
-}
-
 /* cross_build - Sandra (abc) shares her mailbox with Anna (xyz) and
    with a group of Jana (abc) and Max (xyz) */
-static int cross_build(const char *path, bool allow, struct warnings *warns)
+static int cross_build(const char *path, bool allow,
+		       struct story_warnings *warns)
 {
-	struct replica_writer_settings set = { .warn = collect,
+	struct replica_writer_settings set = { .warn = story_collect,
 					       .warn_context = warns,
 					       .cross_company_shares = allow };
 	struct replica_writer *w;
@@ -475,7 +469,7 @@ static int cross_build(const char *path, bool allow, struct warnings *warns)
    the share); with cross_company_shares = yes, as any share */
 static void test_cross_company(const char *path)
 {
-	struct warnings warns = { .count = 0 };
+	struct story_warnings warns = { .count = 0 };
 	struct replica *rep;
 	struct rights_decision d;
 	struct rights_list l;
@@ -513,18 +507,9 @@ static void test_cross_company(const char *path)
 	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARED);
 	TEST_STREQ(d.rights, "lrs");
 	/* The IMAP list and who() say the same. */
-	TEST_ASSERT(rights_access(rep, "anna.schmidt@xyz.org", T2026, &l,
-				  &error) == 0);
-	TEST_ASSERT(l.count == 1);	/* her own mailbox only */
-	rights_list_free(&l);
-	TEST_ASSERT(rights_access(rep, "max.wolf@xyz.org", T2026, &l,
-				  &error) == 0);
-	TEST_ASSERT(l.count == 1);
-	rights_list_free(&l);
-	TEST_ASSERT(rights_access(rep, "jana.meier@abc.com", T2026, &l,
-				  &error) == 0);
-	TEST_ASSERT(l.count == 2);
-	rights_list_free(&l);
+	check_access(rep, "anna.schmidt@xyz.org", T2026, 0, 1);	/* her own mailbox only */
+	check_access(rep, "max.wolf@xyz.org", T2026, 0, 1);
+	check_access(rep, "jana.meier@abc.com", T2026, 0, 2);
 	TEST_ASSERT(rights_who(rep, "sandra.schuster@abc.com", T2026, "+", &l,
 			       &error) == 0);
 	TEST_ASSERT(l.count == 2);	/* Sandra and Jana */
@@ -551,14 +536,8 @@ static void test_cross_company(const char *path)
 				  "sandra.schuster@abc.com", T2026, "+", &d,
 				  &error) == 0);
 	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARED);
-	TEST_ASSERT(rights_access(rep, "anna.schmidt@xyz.org", T2026, &l,
-				  &error) == 0);
-	TEST_ASSERT(l.count == 2);
-	rights_list_free(&l);
-	TEST_ASSERT(rights_who(rep, "sandra.schuster@abc.com", T2026, "+", &l,
-			       &error) == 0);
-	TEST_ASSERT(l.count == 4);
-	rights_list_free(&l);
+	check_access(rep, "anna.schmidt@xyz.org", T2026, 0, 2);
+	check_who(rep, "sandra.schuster@abc.com", T2026, 0, 4);
 	replica_close(&rep);
 }
 
@@ -579,18 +558,13 @@ int main(void)
 		return test_exit("test-rights");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		check_row(rep, &rows[i]);
-	test_lists(rep);
-	test_entries(rep);
-	test_access_agrees(rep);
+	TEST_RUN(test_lists(rep));
+	TEST_RUN(test_entries(rep));
+	TEST_RUN(test_access_agrees(rep));
 	replica_close(&rep);
-	test_groups_and_windows(path);
-	test_cross_company(path);
+	TEST_RUN(test_groups_and_windows(path));
+	TEST_RUN(test_cross_company(path));
 
-	char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);
-	unlink(path);
-	unlink(wal);
-	unlink(shm);
-	free(wal);
-	free(shm);
+	story_cleanup(path);
 	return test_exit("test-rights");
 }

@@ -58,11 +58,11 @@ int main(void)
 
 		memset(out, 'Z', sizeof(out));
 		r = text_printable(out, c->size, c->in, len, c->style);
-		if (strcmp(out, c->out) != 0)
-			fprintf(stderr, "case %zu\n", i);
+		test_begin_row("cases", i);
 		TEST_ASSERT(r == out);
 		TEST_STREQ(out, c->out);
 		TEST_ASSERT(strlen(out) < c->size);
+		test_end();
 	}
 	{
 		char out[8] = "ZZZ";

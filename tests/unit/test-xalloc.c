@@ -31,8 +31,10 @@ int main(void)
 		int *v = c->alloc != 0 ? xcalloc(c->alloc, sizeof(*v)) : NULL;
 
 		v = xgrow(v, &alloc, c->need, sizeof(*v), c->first);
+		test_begin_row("cases", i);
 		TEST_ASSERT(alloc == c->alloc_after);
 		TEST_ASSERT(v != NULL);
+		test_end();
 		/* The whole new size is writable (ASan checks). */
 		v[alloc - 1] = 1;
 		free(v);

@@ -1,0 +1,291 @@
+/*
+ * NAME
+ *	service - what mailgrants-policyd answers: decisions and lookups
+ * DESCRIPTION
+ *	Everything of the daemon that knows the policy: the decision, its
+ *	log line, the counters, the protocol-state check, the socketmap
+ *	tables and the replica they read. The event loop (server.c)
+ *	only frames requests and replies.
+ * SEE ALSO
+ *	service.h, server.h, policy.h, recipient.h
+ */
+
+#include "service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "addr.h"
+#include "msg.h"
+#include "policy-proto.h"
+#include "policy.h"
+#include "recipient.h"
+#include "replica-handle.h"
+#include "replica.h"
+#include "xalloc.h"
+
+struct service_counters {
+	unsigned long requests, dunno, reject, defer;
+	unsigned long errors, lookups, lookups_temp;
+};
+
+struct service {
+	const struct config *cfg;
+	struct replica_handle *replica;	/* lib/replica-handle.c */
+	bool batch;			/* a read transaction is open */
+	struct service_counters count;
+};
+
+/* service_create - the service, its replica not opened yet */
+struct service *service_create(const struct config *cfg)
+{
+	struct service *svc = xcalloc(1, sizeof(*svc));
+
+	svc->cfg = cfg;
+	replica_handle_open(cfg->replica, cfg->replica_max_age,
+			    &svc->replica);
+	return svc;
+}
+
+/* service_replica_check - open, re-attach, re-validate or retry */
+void service_replica_check(struct service *svc, bool force)
+{
+	const char *error;
+
+	(void)replica_handle_check(svc->replica, time(NULL), force, &error);
+	msg_replica_news(svc->replica, "DEFER_IF_PERMIT");
+}
+
+/* service_rep - the replica for the decisions, or NULL */
+static struct replica *service_rep(struct service *svc)
+{
+	return replica_handle_replica(svc->replica);
+}
+
+/* service_replica_failed - a query failed: drop the replica, retry later */
+static void service_replica_failed(struct service *svc, const char *error)
+{
+	replica_handle_failed(svc->replica, error);
+	msg_replica_news(svc->replica, "DEFER_IF_PERMIT");
+}
+
+/* service_state_wants_sender - can this protocol state carry a sender? */
+static bool service_state_wants_sender(const char *state)
+{
+	static const char *const early[] = {
+		"CONNECT", "EHLO", "HELO", "VRFY", "ETRN",
+	};
+	size_t i;
+
+	if (state == NULL)
+		return true;
+	for (i = 0; i < sizeof(early) / sizeof(early[0]); i++)
+		if (strcasecmp(state, early[i]) == 0)
+			return false;
+	return true;
+}
+
+/* service_answer - decide one complete request: the action, logged */
+static int service_answer(void *context, const struct policy_request *req,
+			  char *reply, size_t size)
+{
+	struct service *svc = context;
+	struct policy_decision d;
+	char login[300], sender[300], client[100], queue_id[100];
+	const char *reason;
+
+	svc->count.requests++;
+	if (!service_state_wants_sender(req->protocol_state)) {
+		/* Before MAIL FROM there is no sender to check; DUNNO here
+		   would silently disable the check. */
+		memset(&d, 0, sizeof(d));
+		d.action = POLICY_ACTION_DEFER_IF_PERMIT;
+		snprintf(d.reply, sizeof(d.reply), "DEFER_IF_PERMIT 4.3.5 "
+			 "sender check misconfigured; please try again later");
+		reason = "no_sender_in_this_state";
+		msg_warn("request in protocol state %s has no sender: use "
+			 "check_policy_service in smtpd_sender_restrictions "
+			 "or later", req->protocol_state);
+	} else {
+		if (policy_decide(service_rep(svc), svc->cfg,
+				  req->sasl_username, req->sender, time(NULL),
+				  &d) < 0)
+			service_replica_failed(svc, d.detail);
+		reason = policy_reason_name(d.reason);
+	}
+	switch (d.action) {
+	case POLICY_ACTION_DUNNO:
+		svc->count.dunno++;
+		break;
+	case POLICY_ACTION_REJECT:
+		svc->count.reject++;
+		break;
+	case POLICY_ACTION_DEFER_IF_PERMIT:
+		svc->count.defer++;
+		break;
+	}
+	policy_printable(req->sasl_username, login, sizeof(login));
+	policy_printable(req->sender, sender, sizeof(sender));
+	policy_printable(req->client_address, client, sizeof(client));
+	policy_printable(req->queue_id, queue_id, sizeof(queue_id));
+	msg_info("action=%s login=%s sender=<%s> client=%s queue_id=%s "
+		 "reason=%s", policy_action_name(d.action),
+		 login[0] != '\0' ? login : "-", sender,
+		 client[0] != '\0' ? client : "-",
+		 queue_id[0] != '\0' ? queue_id : "-", reason);
+	return snprintf(reply, size, "%s", d.reply);
+}
+
+/* service_lookup_key - the replica's answer for map "name", key "key" */
+static int service_lookup_key(struct service *svc, const char *name,
+			      const char *key, char *reply, size_t size)
+{
+	char value[ADDR_MAX], printable[ADDR_MAX];
+	const char *error = NULL;
+	enum recipient_map map;
+	int n, found;
+	bool failed = false;
+
+	if (recipient_map_parse(name, &map) < 0) {
+		found = -2;
+	} else if (key[0] == '@' || strchr(key, '@') == NULL) {
+		/* A domain (virtual_alias_domains defaults to
+		   $virtual_alias_maps: trivial-rewrite asks with
+		   "abc.com"), "@domain" or a bare local part is never a
+		   replica key: no answer depends on the replica, so none
+		   can be a temporary error that Postfix's resolver
+		   caches. */
+		found = 0;
+	} else if (replica_handle_check(svc->replica, time(NULL), false,
+					&error) != 1) {
+		found = -1;
+	} else {
+		found = recipient_lookup(service_rep(svc), map, key,
+					 svc->cfg->recipient_delimiter, value,
+					 sizeof(value), &error);
+		/* The text lives in the replica: drop it only after it
+		   was logged below. */
+		failed = found < 0;
+	}
+	if (found == -2)
+		n = snprintf(reply, size, "PERM unknown map (mailbox or "
+			     "alias)");
+	else if (found < 0)
+		/* Postfix answers 451 4.3.0 and the client retries: a
+		   recipient is never refused for want of a replica. */
+		n = snprintf(reply, size, "TEMP replica unavailable");
+	else if (found > 0)
+		n = snprintf(reply, size, "OK %s", value);
+	else
+		n = snprintf(reply, size, "NOTFOUND ");
+	policy_printable(key, printable, sizeof(printable));
+	if (found == -2) {
+		svc->count.errors++;
+		msg_warn("lookup %.15s <%s>: unknown map; answering PERM",
+			 name, printable);
+	} else if (found < 0) {
+		svc->count.lookups_temp++;
+		msg_warn("lookup %s <%s>: %s; answering TEMP", name,
+			 printable, error != NULL ? error :
+			 "replica unavailable");
+	}
+	if (failed)
+		service_replica_failed(svc, error);
+	return n;
+}
+
+/* service_lookup - answer one socketmap request "NAME KEY" */
+static int service_lookup(void *context, const char *query, size_t len,
+			  char *reply, size_t size)
+{
+	struct service *svc = context;
+	char name[16], key[ADDR_MAX + 1];
+	const char *space = memchr(query, ' ', len);
+	size_t name_len = space != NULL ? (size_t)(space - query) : 0;
+	size_t key_len = space != NULL ? len - name_len - 1 : 0;
+
+	svc->count.lookups++;
+	if (space == NULL || name_len >= sizeof(name) ||
+	    memchr(query, '\0', len) != NULL)
+		return snprintf(reply, size, "PERM bad request");
+	/* Longer than any address the replica holds. */
+	if (key_len >= sizeof(key))
+		return snprintf(reply, size, "NOTFOUND ");
+	memcpy(name, query, name_len);
+	name[name_len] = '\0';
+	memcpy(key, space + 1, key_len);
+	key[key_len] = '\0';
+	return service_lookup_key(svc, name, key, reply, size);
+}
+
+/* service_log_counters - the SIGUSR1 report */
+static void service_log_counters(struct service *svc,
+				 const struct server_stats *st)
+{
+	const struct service_counters *k = &svc->count;
+
+	msg_info("statistics: requests=%lu dunno=%lu reject=%lu "
+		 "defer_if_permit=%lu errors=%lu timeouts=%lu "
+		 "connections=%lu active=%u replica=%s lookups=%lu"
+		 " lookups_temp=%lu",
+		 k->requests, k->dunno, k->reject, k->defer,
+		 st->errors + k->errors, st->timeouts, st->connections,
+		 st->active, service_rep(svc) != NULL ? "open" : "unavailable",
+		 k->lookups, k->lookups_temp);
+}
+
+/* service_event - what the loop tells the service between requests */
+static void service_event(void *context, enum server_event event,
+			  const struct server_stats *stats)
+{
+	struct service *svc = context;
+	const char *error;
+
+	switch (event) {
+	case SERVER_EVENT_PASS_BEGIN:
+		/* Every request this pass reads is decided in one read
+		   transaction: one view of the replica, the locking paid
+		   once. A failure here is left to the decisions to meet. */
+		svc->batch = service_rep(svc) != NULL &&
+			replica_read_begin(service_rep(svc), &error) == 0;
+		break;
+	case SERVER_EVENT_PASS_END:
+		/* A failed decision may have closed the replica meanwhile. */
+		if (svc->batch && service_rep(svc) != NULL &&
+		    replica_read_end(service_rep(svc), &error) < 0)
+			service_replica_failed(svc, error);
+		svc->batch = false;
+		break;
+	case SERVER_EVENT_TICK:
+	case SERVER_EVENT_RELOAD:	/* SIGHUP: check now */
+		service_replica_check(svc, event == SERVER_EVENT_RELOAD);
+		break;
+	case SERVER_EVENT_REPORT:
+		service_log_counters(svc, stats);
+		break;
+	}
+}
+
+/* service_hook - hand the service to the event loop */
+void service_hook(struct service *svc, struct server_settings *set)
+{
+	set->context = svc;
+	set->answer = service_answer;
+	set->lookup = service_lookup;
+	set->event = service_event;
+}
+
+/* service_free - close the replica */
+void service_free(struct service **svcp)
+{
+	struct service *svc = *svcp;
+
+	if (svc == NULL)
+		return;
+	*svcp = NULL;
+	replica_handle_close(&svc->replica);
+	free(svc);
+}
