@@ -35,7 +35,21 @@ const char *text_printable(char *dst, size_t dstsize, const char *src,
 		const char *piece;
 		size_t n;
 		ucs4_t uc;
-		int seq = u8_mbtoucr(&uc, s + i, len - i);
+		int seq;
+
+		/* Printable ASCII, nearly all of what daemons log, is copied
+		   as it is, without the decoder and a memcpy per byte. */
+		if (s[i] >= 0x20 && s[i] < 0x7f &&
+		    (style != TEXT_ESCAPE || s[i] != '\\')) {
+			if (o + 1 + 4 > dstsize) {
+				memcpy(dst + o, "...", 3);
+				o += 3;
+				break;
+			}
+			dst[o++] = (char)s[i++];
+			continue;
+		}
+		seq = u8_mbtoucr(&uc, s + i, len - i);
 
 		if (seq < 1 || uc < 0x20 || uc == 0x7f ||
 		    (style == TEXT_ESCAPE && uc == '\\')) {
