@@ -8,7 +8,6 @@
 #                          ASan+UBSan (build-asan/, build-fuzz/replay/)
 #   make check-valgrind    the daemons' black-box tests under memcheck
 #   make check-integration the integration and security tests (pytest)
-#   make check-format      the C sources as .clang-format has them
 #   make check-thunderbird the story in Thunderbird under Xvfb
 #   make deb, check-deb    the Debian packages; check-deb as root
 #   make fuzz[-<target>]   libFuzzer, FUZZ_TIME seconds a target
@@ -16,8 +15,8 @@
 #   make stress            load and fault runs (minutes)
 #   make mutants           mutation testing (hours)
 #
-# Sections below in that order. None after check-format is part of
-# "make check".
+# Sections below in that order. None after check-integration is part
+# of "make check".
 
 PYTEST = $(PYTHON) -m pytest -q
 # The figures of stress and bench: small (2,000 users) or full (100,000).
@@ -106,22 +105,6 @@ asan-programs: $(CLI_BIN) $(POLICYD_BIN) $(MILTER_BIN)
 check-valgrind: $(CLI_BIN) $(POLICYD_BIN) $(MILTER_BIN)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) MAILGRANTS_VALGRIND=1 \
 		$(PYTEST) $(VALGRIND_BLACKBOX)
-
-# --- format ---------------------------------------------------------
-#
-# Every C source and header as .clang-format (KNF, as Postfix and
-# OpenSMTPD) formats it, with the clang-format of Debian 12 (14; other
-# versions format some lines differently). Fix a report with
-# "clang-format -i FILE".
-
-CLANG_FORMAT ?= clang-format
-FORMAT_SRCS = $(wildcard lib/*.[ch] lib-sync/*.[ch] lib-postfix/*.[ch] \
-	cli/*.[ch] postfix-policyd/*.[ch] dovecot-plugin/*.[ch] \
-	tests/*/*.[ch])
-
-.PHONY: check-format
-check-format:
-	$(CLANG_FORMAT) --style=file --dry-run -Werror $(FORMAT_SRCS)
 
 # --- fuzz -------------------------------------------------------------
 #
