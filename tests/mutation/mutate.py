@@ -147,11 +147,15 @@ TARGETS = {
                   'writer_resolve', 'writer_warn_rows'],
         'tests': ['test_sync.py', 'test_cli.py'],
     },
-    'lib-sync/ldapshare.c': {
+    'lib-sync/ldapshare-find.c': {
         'funcs': ['ldapshare_input_check', 'ldapshare_find_one',
                   'ldapshare_find_mailbox',
                   'ldapshare_find_user', 'ldapshare_find_grantee',
-                  'ldapshare_shares', 'ldapshare_remove_one',
+                  'ldapshare_shares'],
+        'tests': ['test_share.py'],
+    },
+    'lib-sync/ldapshare.c': {
+        'funcs': ['ldapshare_remove_one',
                   'ldapshare_entry_time', 'ldapshare_overlaps',
                   'ldapshare_remove_all', 'ldapshare_settings_check',
                   'ldapshare_replaced', 'ldapshare_check_conflict',
