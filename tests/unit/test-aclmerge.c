@@ -56,8 +56,8 @@ static char *texts(const struct aclmerge_result *r)
 static void test_debian(void)
 {
 	static const char *const site[] = {
-		"{0}to attrs=userPassword by self write by anonymous auth "
-		"by * none",
+		("{0}to attrs=userPassword by self write by anonymous auth "
+		 "by * none"),
 		"{1}to attrs=shadowLastChange by self write by * read",
 		"{2}to * by * read",
 	};
