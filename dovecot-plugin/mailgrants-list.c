@@ -186,21 +186,45 @@ mailgrants_root_iter_init(struct mailbox_list *list,
 	return ctx;
 }
 
+/* mailgrants_root_storage_allowed - may Dovecot open vname's owner */
+static bool mailgrants_root_storage_allowed(struct mailbox_list *list,
+					    const char *vname)
+{
+	const char *name = mailbox_list_get_storage_name(list, vname);
+
+	if (mailgrants_root_allows(list, name))
+		return TRUE;
+	mailgrants_root_not_found(list, vname);
+	return FALSE;
+}
+
+#if DOVECOT_PREREQ(2, 4, 0)
+/* mailgrants_root_get_storage - no storage for an owner without a grant */
+static int mailgrants_root_get_storage(struct mailbox_list **list,
+				       const char **vname,
+				       enum mailbox_list_get_storage_flags flags,
+				       struct mail_storage **storage_r)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(*list);
+
+	if (!mailgrants_root_storage_allowed(*list, *vname))
+		return -1;
+	return mlist->module_ctx.super.get_storage(list, vname, flags,
+						   storage_r);
+}
+#else
 /* mailgrants_root_get_storage - no storage for an owner without a grant */
 static int mailgrants_root_get_storage(struct mailbox_list **list,
 				       const char *vname,
 				       struct mail_storage **storage_r)
 {
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(*list);
-	const char *name;
 
-	name = mailbox_list_get_storage_name(*list, vname);
-	if (!mailgrants_root_allows(*list, name)) {
-		mailgrants_root_not_found(*list, vname);
+	if (!mailgrants_root_storage_allowed(*list, vname))
 		return -1;
-	}
 	return mlist->module_ctx.super.get_storage(list, vname, storage_r);
 }
+#endif
 
 /* mailgrants_root_get_path - no path for an owner without a grant */
 static int mailgrants_root_get_path(struct mailbox_list *list,
@@ -372,8 +396,9 @@ void mailgrants_list_created(struct mailbox_list *list)
 		return;
 
 	if ((ns->flags & NAMESPACE_FLAG_AUTOCREATED) == 0) {
-		/* The root; its prefix still holds the %u here. */
-		if (rest[0] == '%')
+		/* The root; its prefix still holds the %u here (2.3) or
+		   $user (2.4). */
+		if (rest[0] == '%' || rest[0] == '$')
 			mailgrants_root_wrap(list, category);
 		return;
 	}

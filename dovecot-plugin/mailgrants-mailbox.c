@@ -247,6 +247,22 @@ static int mailgrants_mail_get_stream(struct mail *_mail, bool get_body,
 				  stream_r);
 }
 
+#if DOVECOT_PREREQ(2, 4, 0)
+/* mailgrants_mail_get_binary_stream - a decoded part, while granted */
+static int
+mailgrants_mail_get_binary_stream(struct mail *_mail,
+				  const struct message_part *part,
+				  bool include_hdr,
+				  struct mail_binary_properties *bin_props_r,
+				  struct istream **stream_r)
+{
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
+
+	return super == NULL ? -1 :
+		super->get_binary_stream(_mail, part, include_hdr,
+					 bin_props_r, stream_r);
+}
+#else
 /* mailgrants_mail_get_binary_stream - a decoded part, while granted */
 static int
 mailgrants_mail_get_binary_stream(struct mail *_mail,
@@ -261,6 +277,7 @@ mailgrants_mail_get_binary_stream(struct mail *_mail,
 		super->get_binary_stream(_mail, part, include_hdr, size_r,
 					 lines_r, binary_r, stream_r);
 }
+#endif
 
 /* mailgrants_mail_get_special - envelope, body structure, ... */
 static int mailgrants_mail_get_special(struct mail *_mail,
