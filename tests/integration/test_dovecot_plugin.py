@@ -38,6 +38,7 @@ import uuid
 import pytest
 
 from daemonutil import make_workdir
+from dovecot import is_24
 from mgdovecot import CACHE_SECS, listed, make_plugin_dir, start_dovecot
 from replicafaults import damage, mend
 
@@ -1101,6 +1102,12 @@ SyncState *
 
 # -- failures -----------------------------------------------------------
 
+# 2.4: import_environment is a string list of its own syntax.
+MALLOC_PERTURB = ("import_environment {\n  MALLOC_PERTURB_ = 90\n}\n"
+                  if is_24() else "import_environment = "
+                  "$import_environment MALLOC_PERTURB_=90\n")
+
+
 @pytest.fixture(scope="module")
 def broken(slapd, build_dir, repo_dir):
     """A second Dovecot whose replica we break on purpose."""
@@ -1114,8 +1121,7 @@ def broken(slapd, build_dir, repo_dir):
         # Freed memory filled with 0xa5 in the mail processes: a log
         # line made from a freed error text shows as such.
         dc = start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
-                           extra_conf="import_environment = "
-                           "$import_environment MALLOC_PERTURB_=90\n")
+                           extra_conf=MALLOC_PERTURB)
         try:
             yield dc, replica, slapd.write_config(
                 os.path.join(workdir, "mailgrants.conf"), replica=replica)

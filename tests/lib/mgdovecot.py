@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from dovecot import Dovecot
+from dovecot import Dovecot, is_24
 
 PLUGIN_SO = "lib20_mailgrants_plugin.so"
 IMAP_PLUGIN_SO = "lib21_imap_mailgrants_plugin.so"
@@ -50,6 +50,9 @@ def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS,
     """The shipped snippet with this instance's paths; its readers' group
     (mail_access_groups) is reader_group, a group every test host has,
     instead of the package's mailgrants-read."""
+    if is_24():
+        return plugin_conf_24(repo_dir, vmail_dir, replica, cache_secs,
+                              reader_group)
     with open(os.path.join(repo_dir, "dovecot-plugin",
                            "90-mailgrants.conf")) as f:
         text = f.read()
@@ -63,6 +66,22 @@ def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS,
     text = re.sub(r"mailgrants_cache_secs = \d+",
                   "mailgrants_cache_secs = %d" % cache_secs, text)
     # The generated dovecot.conf has no inbox namespace of its own.
+    return "namespace inbox {\n  inbox = yes\n}\n" + text
+
+
+def plugin_conf_24(repo_dir, vmail_dir, replica, cache_secs, reader_group):
+    """plugin_conf() from 90-mailgrants-2.4.conf (Dovecot 2.4)."""
+    with open(os.path.join(repo_dir, "dovecot-plugin",
+                           "90-mailgrants-2.4.conf")) as f:
+        text = f.read()
+    assert "/var/vmail/" in text and "/var/lib/mailgrants/grants.db" in text
+    assert "mail_access_groups = mailgrants-read" in text
+    text = text.replace("mail_access_groups = mailgrants-read",
+                        "mail_access_groups = " + reader_group)
+    text = text.replace("/var/vmail/", vmail_dir + "/")
+    text = text.replace("/var/lib/mailgrants/grants.db", replica)
+    text = re.sub(r"mailgrants_cache_secs = \d+",
+                  "mailgrants_cache_secs = %d" % cache_secs, text)
     return "namespace inbox {\n  inbox = yes\n}\n" + text
 
 
