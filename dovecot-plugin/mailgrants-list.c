@@ -47,6 +47,10 @@
 struct mailgrants_mailbox_list_module mailgrants_mailbox_list_module =
 	MODULE_CONTEXT_INIT(&mailbox_list_module_register);
 
+/* A root is creating an owner's user right now (mailgrants-plugin.c
+   then spares it 2.4's userdb lookup). */
+bool mailgrants_owner_opening;
+
 /* mailgrants_root_owner - the owner part of a storage name below a root */
 static const char *mailgrants_root_owner(const char *storage_name)
 {
@@ -98,6 +102,7 @@ static void mailgrants_root_add_namespaces(struct mailbox_list *list)
 	struct mail_namespace *ns;
 	const struct mailgrants_grant *grant;
 	const char *prefix, *name;
+	int ret;
 
 	mailgrants_user_update(list->ns->user);
 	/* An owner whose grant ended in this session keeps its namespace
@@ -125,7 +130,10 @@ static void mailgrants_root_add_namespaces(struct mailbox_list *list)
 			continue;
 		ns = list->ns;
 		name = t_strconcat(grant->address, "/", NULL);
-		if (shared_storage_get_namespace(&ns, &name) < 0) {
+		mailgrants_owner_opening = TRUE;
+		ret = shared_storage_get_namespace(&ns, &name);
+		mailgrants_owner_opening = FALSE;
+		if (ret < 0) {
 			e_error(muser->event, "namespace %s: %s", prefix,
 				mailbox_list_get_last_internal_error(list,
 								     NULL));
@@ -206,11 +214,15 @@ static int mailgrants_root_get_storage(struct mailbox_list **list,
 				       struct mail_storage **storage_r)
 {
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(*list);
+	int ret;
 
 	if (!mailgrants_root_storage_allowed(*list, *vname))
 		return -1;
-	return mlist->module_ctx.super.get_storage(list, vname, flags,
-						   storage_r);
+	mailgrants_owner_opening = TRUE;
+	ret = mlist->module_ctx.super.get_storage(list, vname, flags,
+						  storage_r);
+	mailgrants_owner_opening = FALSE;
+	return ret;
 }
 #else
 /* mailgrants_root_get_storage - no storage for an owner without a grant */

@@ -445,6 +445,14 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	if (user->autocreated) {
 		/* an owner opened through a shared namespace, or LDA's
 		   raw user: no grants of its own to look at */
+#if DOVECOT_PREREQ(2, 4, 0)
+		/* 2.4 looks every owner up in the userdb for its home
+		   (shared-storage.c), which our paths never use: an owner
+		   the site's userdb does not know would vanish from LIST.
+		   A known home (none) skips the lookup, as 2.3 did. */
+		if (mailgrants_owner_opening)
+			mail_user_set_home(user, NULL);
+#endif
 		return;
 	}
 

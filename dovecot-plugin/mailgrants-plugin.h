@@ -140,6 +140,7 @@ int mailgrants_prefix_category(struct mailgrants_user *muser,
 bool mailgrants_address_is_usable(const char *address, const char **error_r);
 
 /* mailgrants-list.c */
+extern bool mailgrants_owner_opening;
 void mailgrants_list_created(struct mailbox_list *list);
 void mailgrants_roots_add_namespaces(struct mail_user *user);
 

@@ -302,6 +302,45 @@ def test_setacl_and_deleteacl_refused(env):
                    os.walk(env.dc.vmail_dir) for f in files)
 
 
+# -- no userdb lookup per owner -----------------------------------------
+#
+# Owners are opened from the namespace's path alone: a company mailbox
+# must not depend on the site's userdb knowing it (an LDAP userdb filter
+# that matches people only). Dovecot 2.4 looks every owner up for its
+# home even when no path uses it; the plugin spares it that. With the
+# auth-userdb socket closed to the mail processes any owner lookup
+# fails, and the owner would drop out of LIST (2.4) or answer
+# NO [SERVERBUG] (2.3 with a home in the path).
+
+USERDB_CLOSED = ("service auth {\n  unix_listener auth-userdb {\n"
+                 "    mode = 0600\n  }\n}\n")
+
+
+def test_no_userdb_lookup_per_owner(env):
+    login = "sandra.schuster@abc.com"
+    dc = start_dovecot(env.slapd, env.workdir, env.plugin_dir,
+                       env.repo_dir, env.replica, name="dovecot-nouserdb",
+                       extra_conf=USERDB_CLOSED)
+    try:
+        m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+        try:
+            assert ok(m.login(login, PASSWORDS[login]))
+            assert root_names(listed(m)) == expected_roots(env, login)
+            for name, want in granted_rights(env, login):
+                assert sorted(myrights(m, name)) == sorted(want), name
+                r = m.status('"%s"' % name, "(MESSAGES)")
+                assert r[0] == "OK", (name, r)
+        finally:
+            m.logout()
+        time.sleep(0.3)
+        log = dc.log_text()
+        assert "auth-userdb" not in log, log[-3000:]
+        assert "user-not-found" not in log, log[-3000:]
+        assert "Panic" not in log and "Fatal" not in log
+    finally:
+        dc.stop()
+
+
 # -- a configuration from before imap_mailgrants ------------------------
 #
 # Before the IMAP part was a plugin of its own, 90-mailgrants.conf loaded
