@@ -341,6 +341,48 @@ def test_no_userdb_lookup_per_owner(env):
         dc.stop()
 
 
+# -- an owner without storage yet ---------------------------------------
+#
+# A company mailbox that never got mail has no Maildir. Dovecot 2.3
+# creates an owner's INBOX on its first open; 2.4.1 lists it but answers
+# STATUS and SELECT with NO [NONEXISTENT]. The plugin creates the INBOX
+# of a granted owner at the first open on both, and of no one else.
+
+def test_owner_without_storage_created_on_first_open(env):
+    login = "sandra.schuster@abc.com"
+    dc = start_dovecot(env.slapd, env.workdir, env.plugin_dir,
+                       env.repo_dir, env.replica, name="dovecot-nostorage")
+    try:
+        names = sorted(expected_roots(env, login))
+        assert names
+        m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+        try:
+            for name in names:
+                assert not os.path.exists(
+                    dc.maildir(name.split("/", 1)[1])), name
+            assert ok(m.login(login, PASSWORDS[login]))
+            assert root_names(listed(m)) == set(names)
+            for name in names:
+                owner = name.split("/", 1)[1]
+                r = m.status('"%s"' % name, "(MESSAGES)")
+                assert r[0] == "OK", (name, r)
+                assert os.path.isdir(os.path.join(dc.maildir(owner),
+                                                  "cur")), name
+                assert ok(m.select('"%s"' % name, readonly=True)), name
+            # no grant: nothing is created
+            assert m.status('"Company/info@xyz.org"',
+                            "(MESSAGES)")[0] == "NO"
+            assert not os.path.exists(os.path.join(
+                dc.maildir("info@xyz.org"), "cur"))
+        finally:
+            m.logout()
+        log = dc.log_text()
+        assert "Panic" not in log and "Fatal" not in log
+        assert " Error: " not in log, log[-3000:]
+    finally:
+        dc.stop()
+
+
 # -- a configuration from before imap_mailgrants ------------------------
 #
 # Before the IMAP part was a plugin of its own, 90-mailgrants.conf loaded
