@@ -120,6 +120,8 @@ install-dovecot-plugin: $(DP_SO) $(DPI_SO) $(DPS_INSTALL)
 		$(DESTDIR)$(DOVECOT_MODULEDIR)/settings/)
 	install -m 0644 dovecot-plugin/90-mailgrants.conf \
 		dovecot-plugin/91-mailgrants-userdb.conf \
+		dovecot-plugin/90-mailgrants-2.4.conf \
+		dovecot-plugin/91-mailgrants-userdb-2.4.conf \
 		dovecot-plugin/dovecot-mailgrants-sql.conf.ext \
 		$(DESTDIR)$(DATADIR)/dovecot/
 INSTALL_TARGETS += install-dovecot-plugin

@@ -36,7 +36,7 @@ import uuid
 import pytest
 
 from daemonutil import make_workdir, wait_for
-from dovecot import Dovecot
+from dovecot import Dovecot, is_24
 from mgdovecot import listed, make_plugin_dir, plugin_conf
 from policyd import Policyd
 from postfix import Postfix
@@ -147,6 +147,8 @@ class Stack:
                            reader_group=READERS)
         if not access_groups:
             conf = re.sub(r"(?m)^mail_access_groups = .*$", "", conf)
+        if is_24():
+            return self.start_dovecot_24(workdir, vmail, conf)
         sql = os.path.join(workdir, "dovecot-mailgrants-sql.conf.ext")
         with open(sql, "w", encoding="utf-8") as f:
             f.write(adapt(shipped(self.repo_dir, "dovecot-plugin",
@@ -162,6 +164,26 @@ class Stack:
         # A hardened auth-worker: the sql userdb must not need root.
         hardened = ("service auth-worker {\n"
                     "  user = $default_internal_user\n}\n")
+        return Dovecot(self.slapd.uri, self.slapd.sync_dn,
+                       self.slapd.sync_pw, user_filter=PEOPLE_FILTER,
+                       protocols=("imap", "lmtp"), lmtp_inet=True,
+                       mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
+                       workdir=workdir, userdb_conf=site + userdb,
+                       extra_conf=conf + hardened).start()
+
+    def start_dovecot_24(self, workdir, vmail, conf):
+        """start_dovecot() with Dovecot 2.4's shipped userdb snippet."""
+        userdb = adapt(shipped(self.repo_dir, "dovecot-plugin",
+                               "91-mailgrants-userdb-2.4.conf"),
+                       self.replica, vmail)
+        userdb = userdb.replace("mailgrants-read", READERS)
+        # 2.4 fails doveadm -A for an ldap userdb without iteration
+        # settings (2.3 iterated nothing there).
+        site = ("userdb ldap {\n  filter = %s\n"
+                "  iterate_filter = (objectClass=inetOrgPerson)\n"
+                "  iterate_fields {\n    user = %%{ldap:mail}\n  }\n}\n"
+                % PEOPLE_FILTER.replace("%u", "%{user}"))
+        hardened = "service auth-worker {\n  user = dovecot\n}\n"
         return Dovecot(self.slapd.uri, self.slapd.sync_dn,
                        self.slapd.sync_pw, user_filter=PEOPLE_FILTER,
                        protocols=("imap", "lmtp"), lmtp_inet=True,

@@ -273,8 +273,8 @@ class Dovecot:
 
     def config_text_24(self):
         """config_text() in Dovecot 2.4's syntax (the same instance)."""
-        if self.userdb_args is not None or self.userdb_conf is not None:
-            raise DovecotError("userdb_args/userdb_conf are 2.3 syntax")
+        if self.userdb_args is not None:
+            raise DovecotError("userdb_args is 2.3 syntax")
         protocols = " ".join(self.protocols)
         yn = "yes" if self.debug else "no"
         path = "%s/%%{user | domain}/%%{user | username}/Maildir"
@@ -328,14 +328,20 @@ class Dovecot:
                 "  }",
                 "}",
             ]
+        if self.userdb_conf is not None:
+            # in 2.4's syntax; the ldap_* settings above are for all
+            lines += [self.userdb_conf.rstrip("\n")]
+        else:
+            lines += [
+                "userdb static {",
+                "  fields {",
+                "    uid = %d" % self.mail_uid,
+                "    gid = %d" % self.mail_gid,
+                "  }",
+                "}",
+                "userdb_static_allow_all_users = yes",
+            ]
         lines += [
-            "userdb static {",
-            "  fields {",
-            "    uid = %d" % self.mail_uid,
-            "    gid = %d" % self.mail_gid,
-            "  }",
-            "}",
-            "userdb_static_allow_all_users = yes",
             "",
             "service auth {",
             "  unix_listener %s {" % os.path.basename(self.auth_socket),
