@@ -148,7 +148,20 @@ class Stack:
         if not access_groups:
             conf = re.sub(r"(?m)^mail_access_groups = .*$", "", conf)
         if is_24():
-            return self.start_dovecot_24(workdir, vmail, conf)
+            site, userdb = self.userdbs_24(vmail)
+        else:
+            site, userdb = self.userdbs_23(workdir, vmail)
+        # A hardened auth-worker: the sql userdb must not need root.
+        hardened = "service auth-worker {\n  user = dovecot\n}\n"
+        return Dovecot(self.slapd.uri, self.slapd.sync_dn,
+                       self.slapd.sync_pw, user_filter=PEOPLE_FILTER,
+                       protocols=("imap", "lmtp"), lmtp_inet=True,
+                       mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
+                       workdir=workdir, userdb_conf=site + userdb,
+                       extra_conf=conf + hardened).start()
+
+    def userdbs_23(self, workdir, vmail):
+        """The site's userdb (people, from LDAP) and the shipped one."""
         sql = os.path.join(workdir, "dovecot-mailgrants-sql.conf.ext")
         with open(sql, "w", encoding="utf-8") as f:
             f.write(adapt(shipped(self.repo_dir, "dovecot-plugin",
@@ -159,20 +172,11 @@ class Stack:
         userdb = userdb.replace(
             "/etc/dovecot/dovecot-mailgrants-sql.conf.ext", sql)
         userdb = userdb.replace("mailgrants-read", READERS)
-        # The site's own userdb first: people, from LDAP.
         site = ("userdb {\n  driver = ldap\n  args = {ldap_conf}\n}\n")
-        # A hardened auth-worker: the sql userdb must not need root.
-        hardened = ("service auth-worker {\n"
-                    "  user = $default_internal_user\n}\n")
-        return Dovecot(self.slapd.uri, self.slapd.sync_dn,
-                       self.slapd.sync_pw, user_filter=PEOPLE_FILTER,
-                       protocols=("imap", "lmtp"), lmtp_inet=True,
-                       mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
-                       workdir=workdir, userdb_conf=site + userdb,
-                       extra_conf=conf + hardened).start()
+        return site, userdb
 
-    def start_dovecot_24(self, workdir, vmail, conf):
-        """start_dovecot() with Dovecot 2.4's shipped userdb snippet."""
+    def userdbs_24(self, vmail):
+        """userdbs_23() in Dovecot 2.4's syntax and snippet."""
         userdb = adapt(shipped(self.repo_dir, "dovecot-plugin",
                                "91-mailgrants-userdb-2.4.conf"),
                        self.replica, vmail)
@@ -183,13 +187,7 @@ class Stack:
                 "  iterate_filter = (objectClass=inetOrgPerson)\n"
                 "  iterate_fields {\n    user = %%{ldap:mail}\n  }\n}\n"
                 % PEOPLE_FILTER.replace("%u", "%{user}"))
-        hardened = "service auth-worker {\n  user = dovecot\n}\n"
-        return Dovecot(self.slapd.uri, self.slapd.sync_dn,
-                       self.slapd.sync_pw, user_filter=PEOPLE_FILTER,
-                       protocols=("imap", "lmtp"), lmtp_inet=True,
-                       mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
-                       workdir=workdir, userdb_conf=site + userdb,
-                       extra_conf=conf + hardened).start()
+        return site, userdb
 
     def sync(self):
         cli = os.path.join(self.build_dir, "mailgrants")

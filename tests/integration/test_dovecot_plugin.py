@@ -21,6 +21,7 @@ refuse, written into the replica past the normaliser; a configuration
 from before imap_mailgrants (rights and listing unchanged, a warning).
 """
 
+import contextlib
 import imaplib
 import json
 import random
@@ -183,6 +184,28 @@ def expected_roots(e, login):
     return names
 
 
+@contextlib.contextmanager
+def own_dovecot(e, name, extra_conf=""):
+    """A Dovecot of the test's own beside env's, stopped on exit."""
+    dc = start_dovecot(e.slapd, e.workdir, e.plugin_dir, e.repo_dir,
+                       e.replica, name=name, extra_conf=extra_conf)
+    try:
+        yield dc
+    finally:
+        dc.stop()
+
+
+@contextlib.contextmanager
+def logged_in(dc, login):
+    """login's IMAP session in dc, logged out on exit."""
+    m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+    try:
+        assert ok(m.login(login, PASSWORDS[login]))
+        yield m
+    finally:
+        m.logout()
+
+
 def root_names(names):
     return {n for n in names
             if n.split("/", 1)[0] + "/" in ROOTS.values()
@@ -318,27 +341,18 @@ USERDB_CLOSED = ("service auth {\n  unix_listener auth-userdb {\n"
 
 def test_no_userdb_lookup_per_owner(env):
     login = "sandra.schuster@abc.com"
-    dc = start_dovecot(env.slapd, env.workdir, env.plugin_dir,
-                       env.repo_dir, env.replica, name="dovecot-nouserdb",
-                       extra_conf=USERDB_CLOSED)
-    try:
-        m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
-        try:
-            assert ok(m.login(login, PASSWORDS[login]))
+    with own_dovecot(env, "dovecot-nouserdb", USERDB_CLOSED) as dc:
+        with logged_in(dc, login) as m:
             assert root_names(listed(m)) == expected_roots(env, login)
             for name, want in granted_rights(env, login):
                 assert sorted(myrights(m, name)) == sorted(want), name
                 r = m.status('"%s"' % name, "(MESSAGES)")
                 assert r[0] == "OK", (name, r)
-        finally:
-            m.logout()
         time.sleep(0.3)
         log = dc.log_text()
         assert "auth-userdb" not in log, log[-3000:]
         assert "user-not-found" not in log, log[-3000:]
         assert "Panic" not in log and "Fatal" not in log
-    finally:
-        dc.stop()
 
 
 # -- an owner without storage yet ---------------------------------------
@@ -350,17 +364,12 @@ def test_no_userdb_lookup_per_owner(env):
 
 def test_owner_without_storage_created_on_first_open(env):
     login = "sandra.schuster@abc.com"
-    dc = start_dovecot(env.slapd, env.workdir, env.plugin_dir,
-                       env.repo_dir, env.replica, name="dovecot-nostorage")
-    try:
-        names = sorted(expected_roots(env, login))
-        assert names
-        m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
-        try:
-            for name in names:
-                assert not os.path.exists(
-                    dc.maildir(name.split("/", 1)[1])), name
-            assert ok(m.login(login, PASSWORDS[login]))
+    names = sorted(expected_roots(env, login))
+    assert names
+    with own_dovecot(env, "dovecot-nostorage") as dc:
+        for name in names:
+            assert not os.path.exists(dc.maildir(name.split("/", 1)[1]))
+        with logged_in(dc, login) as m:
             assert root_names(listed(m)) == set(names)
             for name in names:
                 owner = name.split("/", 1)[1]
@@ -374,13 +383,9 @@ def test_owner_without_storage_created_on_first_open(env):
                             "(MESSAGES)")[0] == "NO"
             assert not os.path.exists(os.path.join(
                 dc.maildir("info@xyz.org"), "cur"))
-        finally:
-            m.logout()
         log = dc.log_text()
         assert "Panic" not in log and "Fatal" not in log
         assert " Error: " not in log, log[-3000:]
-    finally:
-        dc.stop()
 
 
 # -- a configuration from before imap_mailgrants ------------------------
@@ -398,13 +403,8 @@ NOT_LOADED = "mailgrants: imap_mailgrants is not loaded"
 
 def test_config_without_imap_mailgrants(env):
     login = "sandra.schuster@abc.com"
-    dc = start_dovecot(env.slapd, env.workdir, env.plugin_dir,
-                       env.repo_dir, env.replica, name="dovecot-old",
-                       extra_conf=OLD_IMAP_PLUGINS)
-    try:
-        m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
-        try:
-            assert ok(m.login(login, PASSWORDS[login]))
+    with own_dovecot(env, "dovecot-old", OLD_IMAP_PLUGINS) as dc:
+        with logged_in(dc, login) as m:
             assert root_names(listed(m)) == expected_roots(env, login)
             for name, want in granted_rights(env, login):
                 assert sorted(myrights(m, name)) == sorted(want), name
@@ -415,8 +415,6 @@ def test_config_without_imap_mailgrants(env):
                          "Company/info@xyz.org/INBOX"):
                 assert m.select(name, readonly=True)[0] == "NO", name
                 assert m.myrights(name)[0] == "NO", name
-        finally:
-            m.logout()
         time.sleep(0.3)
         log = dc.log_text()
         assert log.count(NOT_LOADED) == 1, log[-3000:]
@@ -424,8 +422,6 @@ def test_config_without_imap_mailgrants(env):
         assert "mail_plugins = $mail_plugins imap_acl imap_mailgrants" \
             in log, log[-3000:]
         assert "Panic" not in log and "Fatal" not in log
-    finally:
-        dc.stop()
     assert NOT_LOADED not in env.dc.log_text()
 
 
