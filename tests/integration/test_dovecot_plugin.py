@@ -184,6 +184,15 @@ def expected_roots(e, login):
     return names
 
 
+def granted_as_expected(e, m, login):
+    """LIST and MYRIGHTS as the core says; yields (name, rights) of each
+    granted mailbox."""
+    assert root_names(listed(m)) == expected_roots(e, login)
+    for name, want in granted_rights(e, login):
+        assert sorted(myrights(m, name)) == sorted(want), name
+        yield name, want
+
+
 @contextlib.contextmanager
 def own_dovecot(e, name, extra_conf=""):
     """A Dovecot of the test's own beside env's, stopped on exit."""
@@ -343,9 +352,7 @@ def test_no_userdb_lookup_per_owner(env):
     login = "sandra.schuster@abc.com"
     with own_dovecot(env, "dovecot-nouserdb", USERDB_CLOSED) as dc:
         with logged_in(dc, login) as m:
-            assert root_names(listed(m)) == expected_roots(env, login)
-            for name, want in granted_rights(env, login):
-                assert sorted(myrights(m, name)) == sorted(want), name
+            for name, _ in granted_as_expected(env, m, login):
                 r = m.status('"%s"' % name, "(MESSAGES)")
                 assert r[0] == "OK", (name, r)
         time.sleep(0.3)
@@ -405,9 +412,7 @@ def test_config_without_imap_mailgrants(env):
     login = "sandra.schuster@abc.com"
     with own_dovecot(env, "dovecot-old", OLD_IMAP_PLUGINS) as dc:
         with logged_in(dc, login) as m:
-            assert root_names(listed(m)) == expected_roots(env, login)
-            for name, want in granted_rights(env, login):
-                assert sorted(myrights(m, name)) == sorted(want), name
+            for name, want in granted_as_expected(env, m, login):
                 r = m._simple_command("SETACL", name, login, "lra")
                 assert r[0] == "NO" and "[NOPERM]" in text(r), r
                 assert sorted(myrights(m, name)) == sorted(want), name
