@@ -198,6 +198,7 @@ void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns)
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
 	struct acl_mailbox_list *alist = ACL_LIST_CONTEXT(ns->list);
 	struct acl_backend *backend;
+	struct acl_backend_vfuncs *v;
 
 	if (mlist == NULL || mlist->owner == NULL || mlist->acl_taken)
 		return;
@@ -209,17 +210,26 @@ void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns)
 		return;
 	}
 	backend = alist->rights.backend;
-	mlist->acl_prev = backend->v;
 	mlist->acl_taken = TRUE;
-	backend->v.object_refresh_cache = mailgrants_acl_refresh_cache;
-	backend->v.object_init_parent = mailgrants_acl_init_parent;
-	backend->v.object_update = mailgrants_acl_update;
-	backend->v.last_changed = mailgrants_acl_last_changed;
-	backend->v.nonowner_lookups_iter_init = mailgrants_acl_nonowner_init;
-	backend->v.nonowner_lookups_iter_next = mailgrants_acl_nonowner_next;
-	backend->v.nonowner_lookups_iter_deinit =
-		mailgrants_acl_nonowner_deinit;
-	backend->v.nonowner_lookups_rebuild = mailgrants_acl_nonowner_rebuild;
+#if DOVECOT_PREREQ(2, 4, 0)
+	/* 2.4: v is vfile's static table, shared by every namespace:
+	   never write through it, replace it by a copy of our own. */
+	mlist->acl_prev = *backend->v;
+	mlist->acl_v = *backend->v;
+	v = &mlist->acl_v;
+	backend->v = v;
+#else
+	mlist->acl_prev = backend->v;
+	v = &backend->v;
+#endif
+	v->object_refresh_cache = mailgrants_acl_refresh_cache;
+	v->object_init_parent = mailgrants_acl_init_parent;
+	v->object_update = mailgrants_acl_update;
+	v->last_changed = mailgrants_acl_last_changed;
+	v->nonowner_lookups_iter_init = mailgrants_acl_nonowner_init;
+	v->nonowner_lookups_iter_next = mailgrants_acl_nonowner_next;
+	v->nonowner_lookups_iter_deinit = mailgrants_acl_nonowner_deinit;
+	v->nonowner_lookups_rebuild = mailgrants_acl_nonowner_rebuild;
 	/* Anything vfile cached before the takeover is not ours. */
 	acl_cache_flush_all(backend->cache);
 }

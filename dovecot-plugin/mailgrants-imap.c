@@ -74,6 +74,7 @@ struct mailgrants_imap_cmd {
 	const char *name;
 	command_func_t *func;
 	command_func_t *prev;
+	enum command_flags flags;	/* prev's */
 };
 
 static bool mailgrants_cmd_getacl(struct client_command_context *cmd);
@@ -90,12 +91,11 @@ enum {
 };
 
 static struct mailgrants_imap_cmd mailgrants_imap_cmds[MAILGRANTS_IMAP_COUNT] = {
-	[MAILGRANTS_IMAP_GETACL] = { "GETACL", mailgrants_cmd_getacl, NULL },
-	[MAILGRANTS_IMAP_SETACL] = { "SETACL", mailgrants_cmd_setacl, NULL },
-	[MAILGRANTS_IMAP_DELETEACL] = { "DELETEACL", mailgrants_cmd_deleteacl,
-					NULL },
-	[MAILGRANTS_IMAP_MYRIGHTS] = { "MYRIGHTS", mailgrants_cmd_myrights,
-				       NULL },
+	[MAILGRANTS_IMAP_GETACL] = { "GETACL", mailgrants_cmd_getacl },
+	[MAILGRANTS_IMAP_SETACL] = { "SETACL", mailgrants_cmd_setacl },
+	[MAILGRANTS_IMAP_DELETEACL] = { "DELETEACL",
+					mailgrants_cmd_deleteacl },
+	[MAILGRANTS_IMAP_MYRIGHTS] = { "MYRIGHTS", mailgrants_cmd_myrights },
 };
 
 /* mailgrants_imap_visible - may the user see this mailbox at all */
@@ -283,15 +283,22 @@ static bool mailgrants_cmd_getacl(struct client_command_context *cmd)
 /* imap_mailgrants_plugin_init - put our commands in front of imap_acl's */
 void imap_mailgrants_plugin_init(struct module *module ATTR_UNUSED)
 {
-	struct command *command;
+	const struct command *command;
+	enum command_flags flags;
 	unsigned int i;
 
+	/* Registered again rather than changed in place: command_find()
+	   gives a const command since Dovecot 2.4. */
 	for (i = 0; i < MAILGRANTS_IMAP_COUNT; i++) {
 		command = command_find(mailgrants_imap_cmds[i].name);
 		/* imap_acl (a dependency) registered every one of them */
 		i_assert(command != NULL && command->func != NULL);
 		mailgrants_imap_cmds[i].prev = command->func;
-		command->func = mailgrants_imap_cmds[i].func;
+		flags = command->flags;
+		mailgrants_imap_cmds[i].flags = flags;
+		command_unregister(mailgrants_imap_cmds[i].name);
+		command_register(mailgrants_imap_cmds[i].name,
+				 mailgrants_imap_cmds[i].func, flags);
 	}
 	mailgrants_imap_attach(TRUE);
 }
@@ -299,7 +306,7 @@ void imap_mailgrants_plugin_init(struct module *module ATTR_UNUSED)
 /* imap_mailgrants_plugin_deinit - give the commands back */
 void imap_mailgrants_plugin_deinit(void)
 {
-	struct command *command;
+	const struct command *command;
 	unsigned int i;
 
 	for (i = 0; i < MAILGRANTS_IMAP_COUNT; i++) {
@@ -307,8 +314,12 @@ void imap_mailgrants_plugin_deinit(void)
 			continue;
 		command = command_find(mailgrants_imap_cmds[i].name);
 		if (command != NULL &&
-		    command->func == mailgrants_imap_cmds[i].func)
-			command->func = mailgrants_imap_cmds[i].prev;
+		    command->func == mailgrants_imap_cmds[i].func) {
+			command_unregister(mailgrants_imap_cmds[i].name);
+			command_register(mailgrants_imap_cmds[i].name,
+					 mailgrants_imap_cmds[i].prev,
+					 mailgrants_imap_cmds[i].flags);
+		}
 		mailgrants_imap_cmds[i].prev = NULL;
 	}
 	mailgrants_imap_attach(FALSE);

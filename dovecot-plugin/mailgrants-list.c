@@ -47,6 +47,10 @@
 struct mailgrants_mailbox_list_module mailgrants_mailbox_list_module =
 	MODULE_CONTEXT_INIT(&mailbox_list_module_register);
 
+/* A root is creating an owner's user right now (mailgrants-plugin.c
+   then spares it 2.4's userdb lookup). */
+bool mailgrants_owner_opening;
+
 /* mailgrants_root_owner - the owner part of a storage name below a root */
 static const char *mailgrants_root_owner(const char *storage_name)
 {
@@ -98,6 +102,7 @@ static void mailgrants_root_add_namespaces(struct mailbox_list *list)
 	struct mail_namespace *ns;
 	const struct mailgrants_grant *grant;
 	const char *prefix, *name;
+	int ret;
 
 	mailgrants_user_update(list->ns->user);
 	/* An owner whose grant ended in this session keeps its namespace
@@ -125,7 +130,10 @@ static void mailgrants_root_add_namespaces(struct mailbox_list *list)
 			continue;
 		ns = list->ns;
 		name = t_strconcat(grant->address, "/", NULL);
-		if (shared_storage_get_namespace(&ns, &name) < 0) {
+		mailgrants_owner_opening = TRUE;
+		ret = shared_storage_get_namespace(&ns, &name);
+		mailgrants_owner_opening = FALSE;
+		if (ret < 0) {
 			e_error(muser->event, "namespace %s: %s", prefix,
 				mailbox_list_get_last_internal_error(list,
 								     NULL));
@@ -186,21 +194,49 @@ mailgrants_root_iter_init(struct mailbox_list *list,
 	return ctx;
 }
 
+/* mailgrants_root_storage_allowed - may Dovecot open vname's owner */
+static bool mailgrants_root_storage_allowed(struct mailbox_list *list,
+					    const char *vname)
+{
+	const char *name = mailbox_list_get_storage_name(list, vname);
+
+	if (mailgrants_root_allows(list, name))
+		return TRUE;
+	mailgrants_root_not_found(list, vname);
+	return FALSE;
+}
+
+#if DOVECOT_PREREQ(2, 4, 0)
+/* mailgrants_root_get_storage - no storage for an owner without a grant */
+static int mailgrants_root_get_storage(struct mailbox_list **list,
+				       const char **vname,
+				       enum mailbox_list_get_storage_flags flags,
+				       struct mail_storage **storage_r)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(*list);
+	int ret;
+
+	if (!mailgrants_root_storage_allowed(*list, *vname))
+		return -1;
+	mailgrants_owner_opening = TRUE;
+	ret = mlist->module_ctx.super.get_storage(list, vname, flags,
+						  storage_r);
+	mailgrants_owner_opening = FALSE;
+	return ret;
+}
+#else
 /* mailgrants_root_get_storage - no storage for an owner without a grant */
 static int mailgrants_root_get_storage(struct mailbox_list **list,
 				       const char *vname,
 				       struct mail_storage **storage_r)
 {
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(*list);
-	const char *name;
 
-	name = mailbox_list_get_storage_name(*list, vname);
-	if (!mailgrants_root_allows(*list, name)) {
-		mailgrants_root_not_found(*list, vname);
+	if (!mailgrants_root_storage_allowed(*list, vname))
 		return -1;
-	}
 	return mlist->module_ctx.super.get_storage(list, vname, storage_r);
 }
+#endif
 
 /* mailgrants_root_get_path - no path for an owner without a grant */
 static int mailgrants_root_get_path(struct mailbox_list *list,
@@ -372,8 +408,9 @@ void mailgrants_list_created(struct mailbox_list *list)
 		return;
 
 	if ((ns->flags & NAMESPACE_FLAG_AUTOCREATED) == 0) {
-		/* The root; its prefix still holds the %u here. */
-		if (rest[0] == '%')
+		/* The root; its prefix still holds the %u here (2.3) or
+		   $user (2.4). */
+		if (rest[0] == '%' || rest[0] == '$')
 			mailgrants_root_wrap(list, category);
 		return;
 	}

@@ -56,6 +56,10 @@
  *	sending commands never lets it matter, and commands that do not
  *	sync never look.
  *
+ *	A granted owner without storage yet (no mail ever came) gets
+ *	its INBOX created at the first open, as Dovecot 2.3 does by
+ *	itself and 2.4 no longer does: the same on both versions.
+ *
  *	An owner's prefix (Company/info@abc.com) is the owner's INBOX
  *	(mail_shared_explicit_inbox = no), with the owner's folders below
  *	it: a grantee works in it with every check above, but does not
@@ -247,6 +251,22 @@ static int mailgrants_mail_get_stream(struct mail *_mail, bool get_body,
 				  stream_r);
 }
 
+#if DOVECOT_PREREQ(2, 4, 0)
+/* mailgrants_mail_get_binary_stream - a decoded part, while granted */
+static int
+mailgrants_mail_get_binary_stream(struct mail *_mail,
+				  const struct message_part *part,
+				  bool include_hdr,
+				  struct mail_binary_properties *bin_props_r,
+				  struct istream **stream_r)
+{
+	struct mail_vfuncs *super = mailgrants_mail_super(_mail);
+
+	return super == NULL ? -1 :
+		super->get_binary_stream(_mail, part, include_hdr,
+					 bin_props_r, stream_r);
+}
+#else
 /* mailgrants_mail_get_binary_stream - a decoded part, while granted */
 static int
 mailgrants_mail_get_binary_stream(struct mail *_mail,
@@ -261,6 +281,7 @@ mailgrants_mail_get_binary_stream(struct mail *_mail,
 		super->get_binary_stream(_mail, part, include_hdr, size_r,
 					 lines_r, binary_r, stream_r);
 }
+#endif
 
 /* mailgrants_mail_get_special - envelope, body structure, ... */
 static int mailgrants_mail_get_special(struct mail *_mail,
@@ -544,6 +565,41 @@ static void mailgrants_mailbox_free(struct mailbox *box)
 	mbox->module_ctx.super.free(box);
 }
 
+/* mailgrants_mailbox_open - a granted owner's INBOX, created if missing */
+static int mailgrants_mailbox_open(struct mailbox *box)
+{
+	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(box->list);
+	struct mailgrants_user *muser =
+		MAILGRANTS_USER_CONTEXT(box->storage->user);
+	struct mailbox *cbox;
+	enum mail_error error;
+	int ret;
+
+	if (mbox->module_ctx.super.open(box) == 0)
+		return 0;
+	(void)mailbox_get_last_error(box, &error);
+	if (!mbox->inbox || error != MAIL_ERROR_NOTFOUND ||
+	    mailgrants_user_find(box->storage->user, mlist->category,
+				 mlist->owner) == NULL)
+		return -1;
+	/* The owner has no storage yet (no mail ever came). Dovecot 2.3
+	   creates an owner's INBOX on its first open, 2.4 no longer does
+	   (NO [NONEXISTENT] for a mailbox LIST shows): do as 2.3 on both.
+	   Without ACLs: creating is the owner's right, not the
+	   grantee's; the grantee then works in it with her grant. */
+	cbox = mailbox_alloc(box->list, box->vname, MAILBOX_FLAG_IGNORE_ACLS);
+	ret = mailbox_create(cbox, NULL, FALSE);
+	if (ret < 0 && mailbox_get_last_mail_error(cbox) != MAIL_ERROR_EXISTS) {
+		e_error(muser->event, "creating the INBOX of %s: %s", mlist->owner,
+			mailbox_get_last_internal_error(cbox, NULL));
+		mailbox_free(&cbox);
+		return -1;
+	}
+	mailbox_free(&cbox);
+	return mbox->module_ctx.super.open(box);
+}
+
 /* mailgrants_mailbox_allocated - watch the user's mailboxes */
 void mailgrants_mailbox_allocated(struct mailbox *box)
 {
@@ -564,6 +620,7 @@ void mailgrants_mailbox_allocated(struct mailbox *box)
 
 	mbox->granted = TRUE;
 	mbox->inbox = strcmp(box->name, "INBOX") == 0;
+	v->open = mailgrants_mailbox_open;
 	v->delete_box = mailgrants_mailbox_delete;
 	v->rename_box = mailgrants_mailbox_rename;
 	v->search_next_nonblock = mailgrants_search_next_nonblock;

@@ -1,7 +1,7 @@
 /*
  * NAME
  *	lib20_mailgrants_plugin.so - company, shared and extra private
- *	mailboxes for Dovecot 2.3, with every grant in LDAP
+ *	mailboxes for Dovecot 2.3 and 2.4, with every grant in LDAP
  * DESCRIPTION
  *	Besides her own mailbox, a user sees Private/<address> (her other
  *	private mailboxes), Company/<address> (her company's mailboxes)
@@ -17,8 +17,9 @@
  *	(lib21_imap_mailgrants_plugin.so, through mailgrants-api.h).
  *
  *	README.md "Dovecot" is the one description of what clients see
- *	and of the rights; 90-mailgrants.conf of the configuration and
- *	the settings. Change them with the behaviour.
+ *	and of the rights; 90-mailgrants.conf (90-mailgrants-2.4.conf on
+ *	Dovecot 2.4) of the configuration and the settings. Change them
+ *	with the behaviour.
  * SEE ALSO
  *	mailgrants(1), mailgrants.conf(5), 90-mailgrants.conf
  */
@@ -32,6 +33,9 @@
 #include "mail-user.h"
 #include "mail-namespace.h"
 #include "mail-storage-hooks.h"
+#if DOVECOT_PREREQ(2, 4, 0)
+#  include "settings.h"
+#endif
 #include "mailgrants-plugin.h"
 
 #include "addr.h"
@@ -275,8 +279,27 @@ static void mailgrants_user_deinit(struct mail_user *user)
 	replica_handle_close(&muser->replica);
 	array_free(&muser->grants);
 	pool_unref(&muser->grants_pool);
+#if DOVECOT_PREREQ(2, 4, 0)
+	settings_free(muser->set);
+#endif
 	event_unref(&muser->event);
 	muser->module_ctx.super.deinit(user);
+}
+
+/* mailgrants_user_setting - one setting's value (NULL or "" = unset) */
+static const char *mailgrants_user_setting(struct mail_user *user,
+					   struct mailgrants_user *muser,
+					   const char *key)
+{
+#if DOVECOT_PREREQ(2, 4, 0)
+	/* 2.4: top-level keys, known through mailgrants-settings.c */
+	(void)user;
+	return muser->set == NULL ? NULL :
+		mailgrants_settings_value(muser->set, key);
+#else
+	(void)muser;
+	return mail_user_plugin_getenv(user, key);
+#endif
 }
 
 /* mailgrants_prefix_setting - one root prefix, checked */
@@ -287,7 +310,7 @@ static const char *mailgrants_prefix_setting(struct mail_user *user,
 	const char *value;
 	size_t len;
 
-	value = mail_user_plugin_getenv(user,
+	value = mailgrants_user_setting(user, muser,
 					mailgrants_prefix_settings[category]);
 	if (value == NULL || value[0] == '\0')
 		return mailgrants_prefix_defaults[category];
@@ -315,6 +338,14 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 	if (user->autocreated) {
 		/* an owner opened through a shared namespace, or LDA's
 		   raw user: no grants of its own to look at */
+#if DOVECOT_PREREQ(2, 4, 0)
+		/* 2.4 looks every owner up in the userdb for its home
+		   (shared-storage.c), which our paths never use: an owner
+		   the site's userdb does not know would vanish from LIST.
+		   A known home (none) skips the lookup, as 2.3 did. */
+		if (mailgrants_owner_opening)
+			mail_user_set_home(user, NULL);
+#endif
 		return;
 	}
 
@@ -334,12 +365,20 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 			  "imap_mailgrants })");
 	}
 
-	value = mail_user_plugin_getenv(user, "mailgrants_replica");
+#if DOVECOT_PREREQ(2, 4, 0)
+	if (settings_get(user->event, &mailgrants_setting_parser_info, 0,
+			 &muser->set, &value) < 0) {
+		e_error(muser->event, "settings, using the defaults: %s",
+			value);
+		muser->set = NULL;
+	}
+#endif
+	value = mailgrants_user_setting(user, muser, "mailgrants_replica");
 	muser->replica_path = value != NULL && value[0] != '\0' ?
 		p_strdup(user->pool, value) : MAILGRANTS_DEFAULT_REPLICA;
 
 	muser->cache_secs = MAILGRANTS_DEFAULT_CACHE_SECS;
-	value = mail_user_plugin_getenv(user, "mailgrants_cache_secs");
+	value = mailgrants_user_setting(user, muser, "mailgrants_cache_secs");
 	if (value != NULL && value[0] != '\0' &&
 	    (str_to_uint(value, &muser->cache_secs) < 0 ||
 	     muser->cache_secs > 86400)) {
@@ -349,7 +388,7 @@ static void mailgrants_mail_user_created(struct mail_user *user)
 		muser->cache_secs = MAILGRANTS_DEFAULT_CACHE_SECS;
 	}
 	muser->replica_max_age = MAILGRANTS_DEFAULT_REPLICA_MAX_AGE;
-	value = mail_user_plugin_getenv(user, "mailgrants_replica_max_age");
+	value = mailgrants_user_setting(user, muser, "mailgrants_replica_max_age");
 	if (value != NULL && value[0] != '\0' &&
 	    str_to_uint(value, &muser->replica_max_age) < 0) {
 		e_error(muser->event, "mailgrants_replica_max_age:"

@@ -58,10 +58,30 @@ struct mailgrants_grant {
 #define MAILGRANTS_USER_CONTEXT(obj) \
 	MODULE_CONTEXT(obj, mailgrants_user_module)
 
+#if DOVECOT_PREREQ(2, 4, 0)
+/* Dovecot 2.4's settings (mailgrants-settings.c); 2.3 reads the same
+   keys from plugin { }. */
+struct mailgrants_settings {
+	pool_t pool;
+	const char *mailgrants_replica;
+	const char *mailgrants_cache_secs;
+	const char *mailgrants_replica_max_age;
+	const char *mailgrants_company_prefix;
+	const char *mailgrants_shared_prefix;
+	const char *mailgrants_private_prefix;
+};
+extern const struct setting_parser_info mailgrants_setting_parser_info;
+const char *mailgrants_settings_value(const struct mailgrants_settings *set,
+				      const char *key);
+#endif
+
 struct mailgrants_user {
 	union mail_user_module_context module_ctx;
 	/* The user's event, log prefix "mailgrants: " */
 	struct event *event;
+#if DOVECOT_PREREQ(2, 4, 0)
+	const struct mailgrants_settings *set;
+#endif
 
 	const char *replica_path;
 	unsigned int cache_secs;
@@ -97,6 +117,11 @@ struct mailgrants_list {
 	/* The ACL backend's functions before we took it over. */
 	bool acl_taken;
 	struct acl_backend_vfuncs acl_prev;
+#if DOVECOT_PREREQ(2, 4, 0)
+	/* 2.4: backend->v points to vfile's table, which every namespace
+	   shares; ours is this copy. */
+	struct acl_backend_vfuncs acl_v;
+#endif
 	/* The user's grants generation the backend's ACL cache holds:
 	   the cache is flushed when the grants were refreshed since. */
 	unsigned int acl_generation;
@@ -115,6 +140,7 @@ int mailgrants_prefix_category(struct mailgrants_user *muser,
 bool mailgrants_address_is_usable(const char *address, const char **error_r);
 
 /* mailgrants-list.c */
+extern bool mailgrants_owner_opening;
 void mailgrants_list_created(struct mailbox_list *list);
 void mailgrants_roots_add_namespaces(struct mail_user *user);
 

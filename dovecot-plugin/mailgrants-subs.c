@@ -73,14 +73,21 @@ static MODULE_CONTEXT_DEFINE_INIT(mailgrants_subs_list_module,
 static const char *mailgrants_subs_path(struct mailbox_list *list)
 {
 	enum mailbox_list_path_type type;
-	const char *dir;
+	const char *dir, *control, *fname;
 
+#if DOVECOT_PREREQ(2, 4, 0)
+	control = list->mail_set->mail_control_path;
+	fname = list->mail_set->mailbox_subscriptions_filename;
+#else
+	control = list->set.control_dir;
+	fname = list->set.subscription_fname;
+#endif
 	/* where mailbox_list_subscriptions_refresh() looks for the
-	   subscriptions file */
-	type = list->set.control_dir != NULL ?
+	   subscriptions file (2.4: "" = unset) */
+	type = control != NULL && control[0] != '\0' ?
 		MAILBOX_LIST_PATH_TYPE_CONTROL : MAILBOX_LIST_PATH_TYPE_DIR;
 	if (!mailbox_list_get_root_path(list, type, &dir) ||
-	    list->set.subscription_fname == NULL)
+	    fname == NULL || fname[0] == '\0')
 		return NULL;
 	return t_strconcat(dir, "/" MAILGRANTS_UNSUBSCRIBED_FNAME, NULL);
 }

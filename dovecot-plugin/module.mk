@@ -1,5 +1,6 @@
 # dovecot-plugin/ - lib20_mailgrants_plugin.so and
-# lib21_imap_mailgrants_plugin.so for Dovecot 2.3.
+# lib21_imap_mailgrants_plugin.so for Dovecot 2.3 and 2.4
+# (and libmailgrants_settings.so for 2.4).
 #
 # Flags come from Dovecot's dovecot-config (include dir, moduledir);
 # our own warnings apply. It links the core, lib/, and nothing else:
@@ -20,7 +21,7 @@ DOVECOT_MODULEDIR := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
 DP_SO = $(B)/dovecot-plugin/lib20_mailgrants_plugin.so
 DP_SRCS = dovecot-plugin/mailgrants-plugin.c dovecot-plugin/mailgrants-list.c \
 	dovecot-plugin/mailgrants-acl.c dovecot-plugin/mailgrants-mailbox.c \
-	dovecot-plugin/mailgrants-subs.c
+	dovecot-plugin/mailgrants-subs.c dovecot-plugin/mailgrants-settings.c
 DP_OBJS = $(patsubst dovecot-plugin/%.c,$(B)/dovecot-plugin/%.o,$(DP_SRCS))
 DP_LIB_OBJS = $(patsubst lib/%.c,$(B)/dovecot-plugin/lib/%.o,$(LIB_SRCS))
 DP_LIB_A = $(B)/dovecot-plugin/libmailgrants-pic.a
@@ -58,6 +59,20 @@ $(DPI_SO): $(DPI_OBJS) dovecot-plugin/imap-mailgrants.map
 		-o $@ $(DPI_OBJS)
 
 ALL_TARGETS += $(DP_SO) $(DPI_SO)
+
+# Dovecot 2.4's config process learns our keys from this module in
+# $(DOVECOT_MODULEDIR)/settings/ (DOVECOT24-NOTES.md §3): the settings
+# alone, nothing it could not resolve when it dlopen()s it. 2.3 has
+# plugin { } and needs none.
+DOVECOT_ABI24 := $(shell grep -qs 'DOVECOT_ABI_VERSION "2\.[4-9]' \
+	$(patsubst -I%,%,$(firstword $(DOVECOT_INCLUDE)))/config.h && echo 1)
+DPS_SO = $(B)/dovecot-plugin/libmailgrants_settings.so
+ifeq ($(DOVECOT_ABI24),1)
+$(DPS_SO): $(B)/dovecot-plugin/mailgrants-settings.o
+	$(CC) -shared $(LDFLAGS) -Wl,-z,relro -Wl,-z,now -o $@ $^
+ALL_TARGETS += $(DPS_SO)
+DPS_INSTALL = $(DPS_SO)
+endif
 
 # The plugin's part of check-layers: the same objects linked again with
 # --no-undefined against the core and what Dovecot provides at load time
@@ -97,11 +112,16 @@ check-layers: $(B)/layers/plugin.so $(B)/layers/imap-plugin.so
 # whatever PREFIX is); the configuration only to DATADIR as an example:
 # a file in conf.d would be live at Dovecot's next start, and it needs
 # the site's mail location first (README, "Dovecot").
-install-dovecot-plugin: $(DP_SO) $(DPI_SO)
+install-dovecot-plugin: $(DP_SO) $(DPI_SO) $(DPS_INSTALL)
 	install -d $(DESTDIR)$(DOVECOT_MODULEDIR) $(DESTDIR)$(DATADIR)/dovecot
 	install -m 0644 $(DP_SO) $(DPI_SO) $(DESTDIR)$(DOVECOT_MODULEDIR)/
+	$(if $(DPS_INSTALL),install -d $(DESTDIR)$(DOVECOT_MODULEDIR)/settings)
+	$(if $(DPS_INSTALL),install -m 0644 $(DPS_INSTALL) \
+		$(DESTDIR)$(DOVECOT_MODULEDIR)/settings/)
 	install -m 0644 dovecot-plugin/90-mailgrants.conf \
 		dovecot-plugin/91-mailgrants-userdb.conf \
+		dovecot-plugin/90-mailgrants-2.4.conf \
+		dovecot-plugin/91-mailgrants-userdb-2.4.conf \
 		dovecot-plugin/dovecot-mailgrants-sql.conf.ext \
 		$(DESTDIR)$(DATADIR)/dovecot/
 INSTALL_TARGETS += install-dovecot-plugin

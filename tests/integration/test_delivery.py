@@ -37,7 +37,7 @@ import uuid
 import pytest
 
 from daemonutil import make_workdir, stop_all, wait_for
-from dovecot import Dovecot
+from dovecot import Dovecot, is_24
 from example import BUCHHALTUNG_DN, PASSWORDS, PETER_DN
 from mgdovecot import in_maildir, listed, make_plugin_dir, plugin_conf
 from policyd import Policyd
@@ -144,6 +144,21 @@ class Stack:
                            reader_group=READERS)
         if not access_groups:
             conf = re.sub(r"(?m)^mail_access_groups = .*$", "", conf)
+        if is_24():
+            site, userdb = self.userdbs_24(vmail)
+        else:
+            site, userdb = self.userdbs_23(workdir, vmail)
+        # A hardened auth-worker: the sql userdb must not need root.
+        hardened = "service auth-worker {\n  user = dovecot\n}\n"
+        return Dovecot(self.slapd.uri, self.slapd.sync_dn,
+                       self.slapd.sync_pw, user_filter=PEOPLE_FILTER,
+                       protocols=("imap", "lmtp"), lmtp_inet=True,
+                       mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
+                       workdir=workdir, userdb_conf=site + userdb,
+                       extra_conf=conf + hardened).start()
+
+    def userdbs_23(self, workdir, vmail):
+        """The site's userdb (people, from LDAP) and the shipped one."""
         sql = os.path.join(workdir, "dovecot-mailgrants-sql.conf.ext")
         with open(sql, "w", encoding="utf-8") as f:
             f.write(adapt(shipped(self.repo_dir, "dovecot-plugin",
@@ -154,17 +169,22 @@ class Stack:
         userdb = userdb.replace(
             "/etc/dovecot/dovecot-mailgrants-sql.conf.ext", sql)
         userdb = userdb.replace("mailgrants-read", READERS)
-        # The site's own userdb first: people, from LDAP.
         site = ("userdb {\n  driver = ldap\n  args = {ldap_conf}\n}\n")
-        # A hardened auth-worker: the sql userdb must not need root.
-        hardened = ("service auth-worker {\n"
-                    "  user = $default_internal_user\n}\n")
-        return Dovecot(self.slapd.uri, self.slapd.sync_dn,
-                       self.slapd.sync_pw, user_filter=PEOPLE_FILTER,
-                       protocols=("imap", "lmtp"), lmtp_inet=True,
-                       mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
-                       workdir=workdir, userdb_conf=site + userdb,
-                       extra_conf=conf + hardened).start()
+        return site, userdb
+
+    def userdbs_24(self, vmail):
+        """userdbs_23() in Dovecot 2.4's syntax and snippet."""
+        userdb = adapt(shipped(self.repo_dir, "dovecot-plugin",
+                               "91-mailgrants-userdb-2.4.conf"),
+                       self.replica, vmail)
+        userdb = userdb.replace("mailgrants-read", READERS)
+        # 2.4 fails doveadm -A for an ldap userdb without iteration
+        # settings (2.3 iterated nothing there).
+        site = ("userdb ldap {\n  filter = %s\n"
+                "  iterate_filter = (objectClass=inetOrgPerson)\n"
+                "  iterate_fields {\n    user = %%{ldap:mail}\n  }\n}\n"
+                % PEOPLE_FILTER.replace("%u", "%{user}"))
+        return site, userdb
 
     def sync(self):
         cli = os.path.join(self.build_dir, "mailgrants")

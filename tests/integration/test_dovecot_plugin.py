@@ -21,6 +21,7 @@ refuse, written into the replica past the normaliser; a configuration
 from before imap_mailgrants (rights and listing unchanged, a warning).
 """
 
+import contextlib
 import imaplib
 import json
 import random
@@ -38,6 +39,7 @@ import uuid
 import pytest
 
 from daemonutil import make_workdir
+from dovecot import is_24
 from example import BUCHHALTUNG_DN, PASSWORDS, PEOPLE, SANDRA_DN
 from mgdovecot import CACHE_SECS, listed, make_plugin_dir, start_dovecot
 from replicafaults import damage, mend
@@ -171,6 +173,37 @@ def expected_roots(e, login):
     return names
 
 
+def granted_as_expected(e, m, login):
+    """LIST and MYRIGHTS as the core says; yields (name, rights) of each
+    granted mailbox."""
+    assert root_names(listed(m)) == expected_roots(e, login)
+    for name, want in granted_rights(e, login):
+        assert sorted(myrights(m, name)) == sorted(want), name
+        yield name, want
+
+
+@contextlib.contextmanager
+def own_dovecot(e, name, extra_conf=""):
+    """A Dovecot of the test's own beside env's, stopped on exit."""
+    dc = start_dovecot(e.slapd, e.workdir, e.plugin_dir, e.repo_dir,
+                       e.replica, name=name, extra_conf=extra_conf)
+    try:
+        yield dc
+    finally:
+        dc.stop()
+
+
+@contextlib.contextmanager
+def logged_in(dc, login):
+    """login's IMAP session in dc, logged out on exit."""
+    m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+    try:
+        assert ok(m.login(login, PASSWORDS[login]))
+        yield m
+    finally:
+        m.logout()
+
+
 def root_names(names):
     return {n for n in names
             if n.split("/", 1)[0] + "/" in ROOTS.values()
@@ -290,6 +323,67 @@ def test_setacl_and_deleteacl_refused(env):
                    os.walk(env.dc.vmail_dir) for f in files)
 
 
+# -- no userdb lookup per owner -----------------------------------------
+#
+# Owners are opened from the namespace's path alone: a company mailbox
+# must not depend on the site's userdb knowing it (an LDAP userdb filter
+# that matches people only). Dovecot 2.4 looks every owner up for its
+# home even when no path uses it; the plugin spares it that. With the
+# auth-userdb socket closed to the mail processes any owner lookup
+# fails, and the owner would drop out of LIST (2.4) or answer
+# NO [SERVERBUG] (2.3 with a home in the path).
+
+USERDB_CLOSED = ("service auth {\n  unix_listener auth-userdb {\n"
+                 "    mode = 0600\n  }\n}\n")
+
+
+def test_no_userdb_lookup_per_owner(env):
+    login = "sandra.schuster@abc.com"
+    with own_dovecot(env, "dovecot-nouserdb", USERDB_CLOSED) as dc:
+        with logged_in(dc, login) as m:
+            for name, _ in granted_as_expected(env, m, login):
+                r = m.status('"%s"' % name, "(MESSAGES)")
+                assert r[0] == "OK", (name, r)
+        time.sleep(0.3)
+        log = dc.log_text()
+        assert "auth-userdb" not in log, log[-3000:]
+        assert "user-not-found" not in log, log[-3000:]
+        assert "Panic" not in log and "Fatal" not in log
+
+
+# -- an owner without storage yet ---------------------------------------
+#
+# A company mailbox that never got mail has no Maildir. Dovecot 2.3
+# creates an owner's INBOX on its first open; 2.4.1 lists it but answers
+# STATUS and SELECT with NO [NONEXISTENT]. The plugin creates the INBOX
+# of a granted owner at the first open on both, and of no one else.
+
+def test_owner_without_storage_created_on_first_open(env):
+    login = "sandra.schuster@abc.com"
+    names = sorted(expected_roots(env, login))
+    assert names
+    with own_dovecot(env, "dovecot-nostorage") as dc:
+        for name in names:
+            assert not os.path.exists(dc.maildir(name.split("/", 1)[1]))
+        with logged_in(dc, login) as m:
+            assert root_names(listed(m)) == set(names)
+            for name in names:
+                owner = name.split("/", 1)[1]
+                r = m.status('"%s"' % name, "(MESSAGES)")
+                assert r[0] == "OK", (name, r)
+                assert os.path.isdir(os.path.join(dc.maildir(owner),
+                                                  "cur")), name
+                assert ok(m.select('"%s"' % name, readonly=True)), name
+            # no grant: nothing is created
+            assert m.status('"Company/info@xyz.org"',
+                            "(MESSAGES)")[0] == "NO"
+            assert not os.path.exists(os.path.join(
+                dc.maildir("info@xyz.org"), "cur"))
+        log = dc.log_text()
+        assert "Panic" not in log and "Fatal" not in log
+        assert " Error: " not in log, log[-3000:]
+
+
 # -- a configuration from before imap_mailgrants ------------------------
 #
 # Before the IMAP part was a plugin of its own, 90-mailgrants.conf loaded
@@ -305,16 +399,9 @@ NOT_LOADED = "mailgrants: imap_mailgrants is not loaded"
 
 def test_config_without_imap_mailgrants(env):
     login = "sandra.schuster@abc.com"
-    dc = start_dovecot(env.slapd, env.workdir, env.plugin_dir,
-                       env.repo_dir, env.replica, name="dovecot-old",
-                       extra_conf=OLD_IMAP_PLUGINS)
-    try:
-        m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
-        try:
-            assert ok(m.login(login, PASSWORDS[login]))
-            assert root_names(listed(m)) == expected_roots(env, login)
-            for name, want in granted_rights(env, login):
-                assert sorted(myrights(m, name)) == sorted(want), name
+    with own_dovecot(env, "dovecot-old", OLD_IMAP_PLUGINS) as dc:
+        with logged_in(dc, login) as m:
+            for name, want in granted_as_expected(env, m, login):
                 r = m._simple_command("SETACL", name, login, "lra")
                 assert r[0] == "NO" and "[NOPERM]" in text(r), r
                 assert sorted(myrights(m, name)) == sorted(want), name
@@ -322,8 +409,6 @@ def test_config_without_imap_mailgrants(env):
                          "Company/info@xyz.org/INBOX"):
                 assert m.select(name, readonly=True)[0] == "NO", name
                 assert m.myrights(name)[0] == "NO", name
-        finally:
-            m.logout()
         time.sleep(0.3)
         log = dc.log_text()
         assert log.count(NOT_LOADED) == 1, log[-3000:]
@@ -331,8 +416,6 @@ def test_config_without_imap_mailgrants(env):
         assert "mail_plugins = $mail_plugins imap_acl imap_mailgrants" \
             in log, log[-3000:]
         assert "Panic" not in log and "Fatal" not in log
-    finally:
-        dc.stop()
     assert NOT_LOADED not in env.dc.log_text()
 
 
@@ -1090,6 +1173,12 @@ SyncState *
 
 # -- failures -----------------------------------------------------------
 
+# 2.4: import_environment is a string list of its own syntax.
+MALLOC_PERTURB = ("import_environment {\n  MALLOC_PERTURB_ = 90\n}\n"
+                  if is_24() else "import_environment = "
+                  "$import_environment MALLOC_PERTURB_=90\n")
+
+
 @pytest.fixture(scope="module")
 def broken(slapd, build_dir, repo_dir):
     """A second Dovecot whose replica we break on purpose."""
@@ -1103,8 +1192,7 @@ def broken(slapd, build_dir, repo_dir):
         # Freed memory filled with 0xa5 in the mail processes: a log
         # line made from a freed error text shows as such.
         dc = start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
-                           extra_conf="import_environment = "
-                           "$import_environment MALLOC_PERTURB_=90\n")
+                           extra_conf=MALLOC_PERTURB)
         try:
             yield dc, replica, slapd.write_config(
                 os.path.join(workdir, "mailgrants.conf"), replica=replica)

@@ -38,6 +38,8 @@ import subprocess
 
 import pytest
 
+from dovecot import is_24
+
 INSTALLED = os.environ.get("MAILGRANTS_INSTALLED", "")
 MODULEDIR = "/usr/lib/dovecot/modules"
 PACKAGES = ("mailgrants", "postfix-mailgrants", "dovecot-mailgrants")
@@ -70,9 +72,16 @@ FILES = [
      False),
     ("dovecot-mailgrants", "%D/dovecot/90-mailgrants.conf", False),
     ("dovecot-mailgrants", "%D/dovecot/91-mailgrants-userdb.conf", False),
+    ("dovecot-mailgrants", "%D/dovecot/90-mailgrants-2.4.conf", False),
+    ("dovecot-mailgrants", "%D/dovecot/91-mailgrants-userdb-2.4.conf",
+     False),
     ("dovecot-mailgrants", "%D/dovecot/dovecot-mailgrants-sql.conf.ext",
      False),
 ]
+if is_24():
+    # Dovecot 2.4's config process learns our keys from it.
+    FILES.append(("dovecot-mailgrants",
+                  MODULEDIR + "/settings/libmailgrants_settings.so", False))
 
 UNITS = {
     "mailgrants-sync.service": "%B/mailgrants",

@@ -5,7 +5,8 @@ make_plugin_dir(build_dir, workdir) -> a mail_plugin_dir holding our
     links to the system's acl and imap_acl plugins (mail_plugin_dir is
     one directory).
 plugin_conf(repo_dir, vmail_dir, replica, cache_secs) -> the shipped
-    dovecot-plugin/90-mailgrants.conf with this instance's paths.
+    dovecot-plugin/90-mailgrants.conf (-2.4.conf on Dovecot 2.4) with
+    this instance's paths.
 start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica, name,
     cache_secs) -> a started Dovecot (tests/lib/dovecot.py) with IMAP
     and LMTP on loopback and passdb through the test slapd.
@@ -19,7 +20,7 @@ import re
 
 import pytest
 
-from dovecot import Dovecot
+from dovecot import Dovecot, is_24
 
 PLUGIN_SO = "lib20_mailgrants_plugin.so"
 IMAP_PLUGIN_SO = "lib21_imap_mailgrants_plugin.so"
@@ -49,17 +50,20 @@ def make_plugin_dir(build_dir, workdir):
 
 def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS,
                 reader_group="nogroup"):
-    """The shipped snippet with this instance's paths; its readers' group
-    (mail_access_groups) is reader_group, a group every test host has,
-    instead of the package's mailgrants-read."""
-    with open(os.path.join(repo_dir, "dovecot-plugin",
-                           "90-mailgrants.conf")) as f:
+    """The shipped snippet (90-mailgrants-2.4.conf on Dovecot 2.4) with
+    this instance's paths; its readers' group (mail_access_groups) is
+    reader_group, a group every host has, instead of the package's
+    mailgrants-read."""
+    name, groups = "90-mailgrants.conf", "$mail_access_groups "
+    if is_24():
+        name, groups = "90-mailgrants-2.4.conf", ""
+    with open(os.path.join(repo_dir, "dovecot-plugin", name)) as f:
         text = f.read()
     assert "/var/vmail/" in text and "/var/lib/mailgrants/grants.db" in text
-    assert "mail_access_groups = $mail_access_groups mailgrants-read" in text
-    text = text.replace("mail_access_groups = $mail_access_groups "
-                        "mailgrants-read", "mail_access_groups = "
-                        "$mail_access_groups " + reader_group)
+    line = "mail_access_groups = %smailgrants-read" % groups
+    assert line in text
+    text = text.replace(line, "mail_access_groups = %s%s"
+                        % (groups, reader_group))
     text = text.replace("/var/vmail/", vmail_dir + "/")
     text = text.replace("/var/lib/mailgrants/grants.db", replica)
     text = re.sub(r"mailgrants_cache_secs = \d+",
