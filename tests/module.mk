@@ -10,6 +10,7 @@
 #   make check-integration the integration and security tests (pytest)
 #   make check-thunderbird the story in Thunderbird under Xvfb
 #   make deb, check-deb    the Debian packages; check-deb as root
+#   make check-debian13    the integration tests on Debian 13, as root
 #   make fuzz[-<target>]   libFuzzer, FUZZ_TIME seconds a target
 #   make bench[-<part>]    benchmarks: figures, never pass/fail timings
 #   make stress            load and fault runs (minutes)
@@ -236,6 +237,24 @@ deb:
 
 check-deb:
 	PYTHON=$(PYTHON) sh tests/check-deb.sh
+
+# --- Debian 13 --------------------------------------------------------
+#
+# check-debian13 (as root): the integration and security tests again on
+# Debian 13 - Dovecot 2.4, Postfix 3.10, slapd 2.6 - in a chroot built
+# from Debian's mirror (tests/debian13.sh; about 10 minutes). Left out
+# until issue 13 ports them: check --front-ends reads doveconf in 2.3
+# terms (test_doctor, and test_existing_server, whose "old server" is
+# configured in 2.3 syntax); the sanitizer self-test runs on Debian 12.
+DEBIAN13_LEFT_OUT = tests/integration/test_doctor.py \
+	tests/integration/test_existing_server.py \
+	tests/integration/test_sanitizers.py
+
+.PHONY: check-debian13
+check-debian13:
+	sh tests/debian13.sh -- -n 2 --dist loadfile \
+		$(addprefix --ignore=,$(DEBIAN13_LEFT_OUT)) \
+		tests/integration tests/security
 
 # --- bench ------------------------------------------------------------
 #
