@@ -91,11 +91,14 @@ enum {
 };
 
 static struct mailgrants_imap_cmd mailgrants_imap_cmds[MAILGRANTS_IMAP_COUNT] = {
-	[MAILGRANTS_IMAP_GETACL] = { "GETACL", mailgrants_cmd_getacl },
-	[MAILGRANTS_IMAP_SETACL] = { "SETACL", mailgrants_cmd_setacl },
-	[MAILGRANTS_IMAP_DELETEACL] = { "DELETEACL",
-					mailgrants_cmd_deleteacl },
-	[MAILGRANTS_IMAP_MYRIGHTS] = { "MYRIGHTS", mailgrants_cmd_myrights },
+	[MAILGRANTS_IMAP_GETACL] = { .name = "GETACL",
+				     .func = mailgrants_cmd_getacl },
+	[MAILGRANTS_IMAP_SETACL] = { .name = "SETACL",
+				     .func = mailgrants_cmd_setacl },
+	[MAILGRANTS_IMAP_DELETEACL] = { .name = "DELETEACL",
+					.func = mailgrants_cmd_deleteacl },
+	[MAILGRANTS_IMAP_MYRIGHTS] = { .name = "MYRIGHTS",
+				       .func = mailgrants_cmd_myrights },
 };
 
 /* mailgrants_imap_visible - may the user see this mailbox at all */
