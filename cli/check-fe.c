@@ -714,7 +714,6 @@ static int dc_probe_as(uid_t uid, gid_t gid, const gid_t *groups,
 	char *wal = xasprintf("%s-wal", db), *shm = xasprintf("%s-shm", db);
 	char *dir = xstrdup(db), *slash = strrchr(dir, '/');
 	pid_t pid;
-	int status;
 
 	if (slash != NULL)
 		*slash = '\0';
@@ -738,14 +737,7 @@ static int dc_probe_as(uid_t uid, gid_t gid, const gid_t *groups,
 	free(wal);
 	free(shm);
 	free(dir);
-	if (pid < 0)
-		return -1;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255)
-		return -1;
-	return WEXITSTATUS(status);
+	return cli_probe_wait(pid);
 }
 
 /* dc_check_identity - Dovecot's mail processes and the replica */

@@ -37,7 +37,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -72,7 +71,6 @@ static int probe_access(const char *path, int mode)
 static int probe_as(const struct passwd *pw, const struct paths *p)
 {
 	pid_t pid;
-	int status;
 
 	fflush(stdout);
 	if ((pid = fork()) < 0)
@@ -97,12 +95,7 @@ static int probe_as(const struct passwd *pw, const struct paths *p)
 			mask |= 1 << PROBE_DIR_W;
 		_exit(mask);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255)
-		return -1;
-	return WEXITSTATUS(status);
+	return cli_probe_wait(pid);
 }
 
 /* group_name - a group's name, or its number, in buf (getgrgid's

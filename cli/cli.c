@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/wait.h>
 
 #include "cli.h"
 #include "text.h"
@@ -52,4 +54,19 @@ void cli_print_printable(FILE *fp, const char *s)
 
 	fputs(text_printable_str(buf, size, s, TEXT_ESCAPE), fp);
 	free(buf);
+}
+
+/* cli_probe_wait - the probe child's answer: its exit status, or -1 */
+int cli_probe_wait(pid_t pid)
+{
+	int status;
+
+	if (pid < 0)
+		return -1;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255)
+		return -1;
+	return WEXITSTATUS(status);
 }

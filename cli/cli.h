@@ -7,8 +7,11 @@
  * DESCRIPTION
  *	progname, cli_vlog() (an error line: "progname: [what: ]text"),
  *	cli_error() (that line, then the exit status it was given to
- *	return) and cli_print_printable(), the one way the commands print
- *	untrusted text, are cli/cli.c's; sync_full() is in sync.h.
+ *	return), cli_print_printable(), the one way the commands print
+ *	untrusted text, and cli_probe_wait() (the exit status 0..254 of
+ *	a child that probed access under other ids; -1 when it could not
+ *	be made: fork failed, the child died or exited 255) are
+ *	cli/cli.c's; sync_full() is in sync.h.
  *	cmd_follow() is "mailgrants sync --follow" (cli/follow.c).
  *	check_identities() is the part of "mailgrants check" that tests
  *	what the writer and each reader can read and write
@@ -19,6 +22,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "replica.h"
@@ -42,6 +46,7 @@ void cli_vlog(const char *what, const char *fmt, va_list ap)
 int cli_error(int status, const char *what, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void cli_print_printable(FILE *fp, const char *s);
+int cli_probe_wait(pid_t pid);
 int cmd_follow(const struct config *cfg, const char *password);
 unsigned int check_identities(const struct config *cfg);
 
