@@ -4,7 +4,11 @@ server harnesses: slapd.py, ...) is on sys.path through pytest.ini.
 
 Fixtures:
     build_dir   the directory with the built binaries: $MAILGRANTS_BUILD,
-                default <repo>/build; a missing directory fails the test
+                default <repo>/build; a missing directory fails the test.
+                The tests run binaries as the daemons' users (nobody, the
+                sync's user): a build below a directory those may not
+                search (a checkout in mktemp -d, a 0700 home) is copied
+                once per session to a temporary directory they can reach
     slapd       a private slapd with the example directory
                 (ldap-schema/examples/abc.ldif), one per test module
     sanitizer_reports   (autouse) fails a test after which an ASan/UBSan/
@@ -14,6 +18,9 @@ Fixtures:
 """
 
 import os
+import shutil
+import stat
+import tempfile
 
 import pytest
 
@@ -41,6 +48,17 @@ def repo_dir():
     return REPO
 
 
+def searchable_by_others(path):
+    """True when others may search every directory from / down to path."""
+    while True:
+        if not os.stat(path).st_mode & stat.S_IXOTH:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
 @pytest.fixture(scope="session")
 def build_dir():
     d = os.environ.get("MAILGRANTS_BUILD", os.path.join(REPO, "build"))
@@ -48,7 +66,18 @@ def build_dir():
     if not os.path.isdir(d):
         pytest.fail("build directory %s missing: run make first, or set "
                     "MAILGRANTS_BUILD" % d)
-    return d
+    if searchable_by_others(d):
+        yield d
+        return
+    # The daemons' users could not execute what lies below d.
+    top = tempfile.mkdtemp(prefix="mailgrants-build.")
+    try:
+        os.chmod(top, 0o755)
+        copy = os.path.join(top, "build")
+        shutil.copytree(d, copy, symlinks=True)
+        yield copy
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
