@@ -41,7 +41,8 @@ import pytest
 from daemonutil import make_workdir
 from dovecot import is_24
 from example import BUCHHALTUNG_DN, PASSWORDS, PEOPLE, SANDRA_DN
-from mgdovecot import CACHE_SECS, listed, make_plugin_dir, start_dovecot
+from mgdovecot import (CACHE_SECS, SYSTEM_MODULES, listed, make_plugin_dir,
+                       start_dovecot)
 from replicafaults import damage, mend
 
 # How long a change may take to show: the cache, plus slack for a
@@ -417,6 +418,44 @@ def test_config_without_imap_mailgrants(env):
             in log, log[-3000:]
         assert "Panic" not in log and "Fatal" not in log
     assert NOT_LOADED not in env.dc.log_text()
+
+
+def doveconf_without_settings_modules(conf, *args):
+    """doveconf -c conf args..., run where the module directory's
+    settings/ is empty: in a mount namespace of its own, so that the
+    Dovecots of the other tests keep theirs."""
+    empty = make_workdir("mg-no-settings-")
+    try:
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-ec",
+             'mount --bind "$1" "$2"; shift 2; exec doveconf "$@"', "sh",
+             empty, os.path.join(SYSTEM_MODULES, "settings"),
+             "-c", conf] + list(args),
+            capture_output=True, text=True, timeout=30)
+    finally:
+        shutil.rmtree(empty)
+
+
+def test_settings_module_missing_is_fatal(env):
+    # 2.4's config process knows a setting only from a settings module:
+    # without ours the snippet is a fatal error that names the setting,
+    # so no Dovecot starts and runs without the grants. 2.3 keeps plugin
+    # settings as free text: it needs no module and has none to miss.
+    r = subprocess.run(["doveconf", "-c", env.dc.conf_path, "-h",
+                        "mailgrants_replica" if is_24()
+                        else "plugin/mailgrants_replica"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == env.replica, r
+    settings = os.path.join(SYSTEM_MODULES, "settings")
+    if not is_24():
+        assert not os.path.exists(os.path.join(
+            settings, "libmailgrants_settings.so"))
+        return
+    assert os.path.isfile(os.path.join(settings, "libmailgrants_settings.so"))
+    r = doveconf_without_settings_modules(env.dc.conf_path, "-n")
+    assert r.returncode != 0, r
+    assert re.search(r"Fatal: .*mailgrants_\w+: Unknown setting",
+                     r.stderr), r.stderr
 
 
 # -- an owner's prefix is the mailbox; the roots are levels -------------
