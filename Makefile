@@ -167,7 +167,8 @@ install: all $(INSTALL_TARGETS)
 # until make demo-stop. DEMO_FLAGS=--ci leaves out the mail client part.
 demo: deps
 	$(MAKE) all
-	MAILGRANTS_BUILD=$(abspath $(B)) $(PYTHON) demo/demo.py $(DEMO_FLAGS)
+	MAILGRANTS_BUILD=$(abspath $(B)) $(WITH_DOVECOT_SETTINGS) \
+		$(PYTHON) demo/demo.py $(DEMO_FLAGS)
 
 demo-stop:
 	@MAILGRANTS_BUILD=$(abspath $(B)) $(PYTHON) demo/demo.py --stop

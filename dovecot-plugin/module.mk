@@ -74,6 +74,14 @@ ALL_TARGETS += $(DPS_SO)
 DPS_INSTALL = $(DPS_SO)
 endif
 
+# What starts a Dovecot with the plugin from the build tree (the tests,
+# make demo, the Dovecot benchmarks) runs behind this prefix: on 2.4, in
+# a mount namespace where the config process finds our settings module
+# without it being installed (tests/with-settings-module.sh); on 2.3,
+# as it is.
+WITH_DOVECOT_SETTINGS = $(if $(DPS_INSTALL),sh tests/with-settings-module.sh \
+	$(DPS_SO) $(DOVECOT_MODULEDIR)/settings)
+
 # The plugin's part of check-layers: the same objects linked again with
 # --no-undefined against the core and what Dovecot provides at load time
 # (its libraries and the acl plugin) and nothing else. A call from the

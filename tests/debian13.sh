@@ -11,10 +11,11 @@
 #	a policy-rc.d that keeps their daemons from starting; bind-mount
 #	dir on itself (a mount namespace made inside can then make its /
 #	private), /proc, /dev and /dev/pts; copy this tree (git ls-files, uncommitted
-#	changes included) to /build/mailgrants; make CI=1, install the
-#	Dovecot plugin inside (2.4's settings module must sit in the
-#	module directory), and run pytest with the arguments given
-#	(default: tests/integration/test_dovecot_plugin.py).
+#	changes included) to /build/mailgrants; make CI=1 and run pytest
+#	with the arguments given (default:
+#	tests/integration/test_dovecot_plugin.py), where Dovecot finds the
+#	build's settings module as make check's tests do
+#	(tests/with-settings-module.sh: nothing is installed).
 #
 #	On any exit, failure and signals included: processes still running
 #	in the chroot are killed, the mounts are undone, and a chroot this
@@ -117,6 +118,8 @@ chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
 		sh tests/deps.sh >/dev/null
 		dovecot --version
 		make CI=1 >/dev/null
-		make CI=1 install-dovecot-plugin PREFIX=/usr >/dev/null
-		MAILGRANTS_BUILD=$PWD/build python3 -m pytest -q "$@"' \
+		MAILGRANTS_BUILD=$PWD/build sh tests/with-settings-module.sh \
+			build/dovecot-plugin/libmailgrants_settings.so \
+			/usr/lib/dovecot/modules/settings \
+			python3 -m pytest -q "$@"' \
 	sh "$@"

@@ -42,7 +42,8 @@ check-unit: check-layers $(UNIT_TESTS)
 PYTEST_WORKERS ?= 2
 
 check-integration: all
-	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTEST) -n $(PYTEST_WORKERS) \
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(WITH_DOVECOT_SETTINGS) \
+		$(PYTEST) -n $(PYTEST_WORKERS) \
 		--dist loadfile tests/integration tests/security tests/mutation
 
 # --- sanitizers -------------------------------------------------------
@@ -230,7 +231,8 @@ check-fuzz-regressions:
 check-thunderbird: deps
 	@sh tests/deps.sh --gui
 	$(MAKE) all
-	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTEST) tests/gui
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(WITH_DOVECOT_SETTINGS) \
+		$(PYTEST) tests/gui
 
 deb:
 	PYTHON=$(PYTHON) sh tests/check-deb.sh --build-only
@@ -335,7 +337,7 @@ bench-policy: all $(BENCH_POLICY_TOOLS)
 
 bench-dovecot: all
 	BENCH_SCALE=$(BENCH_SCALE) MAILGRANTS_BUILD=$(CURDIR)/$(B) \
-		$(PYTHON) tests/bench/bench-dovecot.py
+		$(WITH_DOVECOT_SETTINGS) $(PYTHON) tests/bench/bench-dovecot.py
 
 bench-milter: all $(SMTP_LOAD) $(TRIVIAL_MILTER)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-milter.py \
@@ -374,7 +376,8 @@ stress-policyd: all stress-tools
 		--scale $(STRESS_SCALE) $(STRESS_POLICYD_ARGS)
 
 stress-dovecot: all
-	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/stress/stress-dovecot.py \
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(WITH_DOVECOT_SETTINGS) \
+		$(PYTHON) tests/stress/stress-dovecot.py \
 		$(STRESS_DOVECOT_ARGS)
 
 # --- mutants ----------------------------------------------------------
