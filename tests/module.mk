@@ -99,14 +99,14 @@ check-asan-blackbox:
 	fi
 	$(MAKE) B=$(ASAN_B) OPT="$(ASAN_OPT)" SAN="$(ASAN_SAN)" asan-programs
 	MAILGRANTS_BUILD=$(CURDIR)/$(ASAN_B) MAILGRANTS_SANITIZERS=1 \
-		$(PYTEST) $(ASAN_BLACKBOX)
+		$(PYTEST) -n $(PYTEST_WORKERS) --dist loadfile $(ASAN_BLACKBOX)
 
 # Only our programs: not the plugin, not the benchmarks.
 asan-programs: $(CLI_BIN) $(POLICYD_BIN) $(MILTER_BIN)
 
 check-valgrind: $(CLI_BIN) $(POLICYD_BIN) $(MILTER_BIN)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) MAILGRANTS_VALGRIND=1 \
-		$(PYTEST) $(VALGRIND_BLACKBOX)
+		$(PYTEST) -n $(PYTEST_WORKERS) --dist loadfile $(VALGRIND_BLACKBOX)
 
 # --- fuzz -------------------------------------------------------------
 #

@@ -229,3 +229,98 @@ def test_valgrind_killed_process_is_a_finding(workdir, report_dir):
         problems = sanitizers.valgrind_problems(f.read())
     assert problems == ["no ERROR SUMMARY: the process did not exit by "
                         "itself"]
+
+
+# -- the session: one report directory, judged once ----------------------
+#
+# make check-asan and check-valgrind run the black-box tests on two
+# pytest-xdist workers. A report written by a process of either worker
+# must fail the run, and a clean run must leave no directory behind.
+
+INNER_CONFTEST = """
+import sanitizers
+from sanitizers import sanitizer_reports  # noqa: F401
+
+
+def pytest_configure(config):
+    sanitizers.session_start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    sanitizers.session_finish(session)
+"""
+
+INNER_TESTS = """
+import os
+import time
+
+
+def write_report():
+    path = os.path.join(os.environ["MAILGRANTS_REPORT_DIR"],
+                        "sanitizer.%d" % os.getpid())
+    with open(path, "w") as f:
+        f.write("==1==ERROR: AddressSanitizer: planted by the test\\n")
+
+
+def test_{name}():
+    assert os.path.basename(os.environ["MAILGRANTS_REPORT_DIR"]) == \
+        os.environ["PYTEST_XDIST_WORKER"]
+    time.sleep(0.5)
+    if os.environ.get("PLANT") == "{name}":
+        write_report()
+"""
+
+
+def inner_session(tmp, plant):
+    for name in ("one", "two"):
+        with open(os.path.join(tmp, "test_%s.py" % name), "w") as f:
+            f.write(INNER_TESTS.replace("{name}", name))
+    with open(os.path.join(tmp, "conftest.py"), "w") as f:
+        f.write(INNER_CONFTEST)
+    env = {k: v for k, v in os.environ.items()
+           if k not in (sanitizers.DIR_ENV, "PYTEST_XDIST_WORKER",
+                        "PYTEST_CURRENT_TEST")}
+    env.update(MAILGRANTS_SANITIZERS="1", PLANT=plant,
+               PYTHONPATH=os.path.join(os.path.dirname(__file__), "..",
+                                       "lib"))
+    return subprocess.run(
+        ["/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-n", "2", "--dist", "loadfile", "-c", "/dev/null",
+         "--rootdir", tmp, tmp], capture_output=True, text=True,
+        timeout=120, env=env, cwd=tmp)
+
+
+def report_dirs():
+    return set(d for d in os.listdir("/tmp") if d.startswith("mg-reports-"))
+
+
+@pytest.mark.parametrize("plant", ["one", "two"])
+def test_xdist_workers_report_fails_the_run(workdir, plant):
+    before = report_dirs()
+    r = inner_session(workdir, plant)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    # The report fails the test after which it appeared (in teardown).
+    assert "2 passed, 1 error" in out, out
+    assert "sanitizer reports: 1, kept in /tmp/mg-reports-" in out, out
+    kept = report_dirs() - before
+    assert len(kept) == 1, out
+    d = os.path.join("/tmp", kept.pop())
+    try:
+        # Each worker's directory in the controller's; the report in
+        # that of the worker whose test wrote it, and only that test failed.
+        assert sorted(os.listdir(d)) == ["gw0", "gw1"], os.listdir(d)
+        assert "ERROR test_%s.py::test_%s" % (plant, plant) in out, out
+        other = "two" if plant == "one" else "one"
+        assert "test_%s.py::test_%s" % (other, other) not in out, out
+    finally:
+        shutil.rmtree(d)
+
+
+def test_xdist_clean_run_leaves_nothing(workdir):
+    before = report_dirs()
+    r = inner_session(workdir, "")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "2 passed" in out and "sanitizer reports: none" in out, out
+    assert report_dirs() == before

@@ -49,7 +49,9 @@ session_start(), session_finish(session), sanitizer_reports (an
     tests/conftest.py calls and imports them. At the end
     of the session any report, from any process, fails the run, and
     the reports are printed; the directory is kept then, removed when
-    clean.
+    clean. Under pytest-xdist each worker reports into a directory of
+    its own (named after it) in the controller's, and the end of the
+    session is the controller's.
 """
 
 import glob
@@ -115,9 +117,21 @@ def asan_env(d, environ=None):
 
 def session_start():
     """Make the report directory and set the sanitizers' options."""
-    if not (asan_mode() or valgrind_mode()) or report_dir():
+    if not (asan_mode() or valgrind_mode()):
         return
-    d = make_report_dir()
+    d = report_dir()
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if d is None:
+        d = make_report_dir()
+    elif worker and os.path.basename(d) != worker:
+        # A pytest-xdist worker: a directory of its own in the
+        # controller's, so that a test is failed for the reports of its
+        # own processes only; the controller judges both at the end.
+        d = os.path.join(d, worker)
+        os.mkdir(d)
+        os.chmod(d, 0o1777)
+    else:
+        return
     os.environ[DIR_ENV] = d
     if asan_mode():
         os.environ.update(asan_env(d))
@@ -245,8 +259,10 @@ def new_reports(seen):
     if d is None:
         return []
     found = []
-    for path in sorted(glob.glob(os.path.join(d, "*"))):
-        if path in seen:
+    # The workers' directories too, when d is a pytest-xdist controller's.
+    for path in sorted(glob.glob(os.path.join(d, "*")) +
+                       glob.glob(os.path.join(d, "gw*", "*"))):
+        if path in seen or os.path.isdir(path):
             continue
         name = os.path.basename(path)
         if name.startswith(("sanitizer.", "finding.")):
@@ -284,10 +300,16 @@ def session_finish(session):
     d = report_dir()
     if d is None:
         return
+    # pytest-xdist: the workers' directories are in the controller's
+    # (made before they start); the controller alone judges them at
+    # the end, once no worker can write there any more.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     found = new_reports(set())
     # A valgrind log without a summary at the end of the session: a
     # daemon that never exited by itself.
-    for path in glob.glob(os.path.join(d, "valgrind.*")):
+    for path in glob.glob(os.path.join(d, "valgrind.*")) + \
+            glob.glob(os.path.join(d, "gw*", "valgrind.*")):
         text = _read(path)
         if _SUMMARY_RE.search(text) is None:
             found.append((path, "no ERROR SUMMARY: the process did not "
