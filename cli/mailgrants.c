@@ -39,6 +39,7 @@
 #include "rights.h"
 #include "setup-dir.h"
 #include "share.h"
+#include "share-service.h"
 #include "sync.h"
 #include "xalloc.h"
 
@@ -82,9 +83,11 @@ static void print_usage(FILE *fp)
 		"owner-address grantee\n"
 		"       %s [-c config] unshare [--as login|dn] [options] "
 		"owner-address grantee\n"
+		"       %s [-c config] share-service --socket path "
+		"[--timeout secs]\n"
 		"       %s setup-directory [options] [--diff | --apply]\n",
 		progname, progname, progname, progname, progname, progname,
-		progname, progname, progname);
+		progname, progname, progname, progname);
 	fprintf(fp, "Every command answers --help; see mailgrants(1).\n");
 }
 
@@ -953,6 +956,7 @@ static const struct command {
 	{ "check", cmd_check, print_usage },
 	{ "share", cmd_share, share_print_usage },
 	{ "unshare", cmd_unshare, share_print_usage },
+	{ "share-service", cmd_share_service, share_service_print_usage },
 	{ "setup-directory", cmd_setup_dir, setup_dir_print_usage },
 };
 

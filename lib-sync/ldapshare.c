@@ -41,6 +41,7 @@
 #include "ldapdir.h"
 #include "ldapshare.h"
 #include "ldapshare-private.h"
+#include "rights.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -641,6 +642,22 @@ out:
 	return ret;
 }
 
+/* ldapshare_target - the mailbox of owner, or with owner NULL the
+   acting user's own entry (her primary mailbox) */
+static int ldapshare_target(struct ldapshare *ls, const char *owner,
+			    struct ldapshare_mailbox *mb, const char **error_r)
+{
+	if (owner != NULL)
+		return ldapshare_find_mailbox(ls, owner, mb, error_r);
+	if (ls->acting == ls->lookup || strchr(ls->acting_name, '=') == NULL) {
+		*error_r = "no mailbox: the configured identity has none";
+		return 1;
+	}
+	mb->dn = xstrdup(ls->acting_name);
+	mb->company = false;
+	return 0;
+}
+
 /* ldapshare_remove - take the grantee off the shares of owner's mailbox */
 int ldapshare_remove(struct ldapshare *ls, const char *owner,
 		     const char *grantee, ldapshare_note_fn *note,
@@ -652,8 +669,10 @@ int ldapshare_remove(struct ldapshare *ls, const char *owner,
 	char *grantee_dn = NULL;
 	int ret, count;
 
-	if ((ret = ldapshare_find_mailbox(ls, owner, &mb, error_r)) != 0)
+	if ((ret = ldapshare_target(ls, owner, &mb, error_r)) != 0)
 		return ret;
+	if (owner == NULL)
+		owner = ls->acting_name;
 	ret = ldapshare_find_grantee(ls, grantee, false, &grantee_dn, error_r);
 	if (ret != 0)
 		goto out;
@@ -674,6 +693,207 @@ int ldapshare_remove(struct ldapshare *ls, const char *owner,
 	}
 	ret = ldapshare_remove_all(ls, ls->lookup, res, grantee_dn, NULL,
 				   note, context, error_r);
+out:
+	ldap_msgfree(res);
+	free(grantee_dn);
+	free(mb.dn);
+	return ret;
+}
+
+/* ldapshare_entry_rights - a share's rights as stored, or the default
+   a share without them has */
+static void ldapshare_entry_rights(struct ldapshare *ls, LDAPMessage *e,
+				   char *buf, size_t size)
+{
+	struct berval **v = ldap_get_values_len(
+		ls->acting, e, ls->cfg->ldap_share_rights_attribute);
+
+	if (v != NULL && v[0] != NULL && v[0]->bv_len < size) {
+		memcpy(buf, v[0]->bv_val, v[0]->bv_len);
+		buf[v[0]->bv_len] = '\0';
+	} else {
+		(void)snprintf(buf, size, "%s", ls->cfg->share_rights);
+	}
+	ldap_value_free_len(v);
+}
+
+/* ldapshare_merge_rights - letters set ('='), added ('+') or taken
+   away ('-') from old, in RFC 4314 order; a letter a share should not
+   hold that an administrator wrote stays unless the rights are set */
+static void ldapshare_merge_rights(const char *old, char op,
+				   const char *letters, char *out, size_t size)
+{
+	static const char order[] = RIGHTS_SHARE_LETTERS "a";
+	bool have[256] = { false };
+	size_t n = 0;
+
+	if (op != '=') {
+		for (const char *p = old; *p != '\0'; p++)
+			have[(unsigned char)*p] = true;
+	}
+	for (const char *p = letters; *p != '\0'; p++)
+		have[(unsigned char)*p] = op != '-';
+	for (const char *p = order; *p != '\0' && n + 1 < size; p++) {
+		if (have[(unsigned char)*p])
+			out[n++] = *p;
+	}
+	out[n] = '\0';
+}
+
+/* ldapshare_set_rights - replace the rights of the share dn */
+static int ldapshare_set_rights(struct ldapshare *ls, const char *dn,
+				const char *rights, ldapshare_note_fn *note,
+				void *context, const char **error_r)
+{
+	char *vals[2] = { (char *)rights, NULL };
+	char p[LDAPSHARE_PRINT_MAX * 2];
+	LDAPMod mod, *mods[2] = { &mod, NULL };
+	int rc;
+
+	memset(&mod, 0, sizeof(mod));
+	mod.mod_op = LDAP_MOD_REPLACE;
+	mod.mod_type = (char *)ls->cfg->ldap_share_rights_attribute;
+	mod.mod_values = vals;
+	rc = ldap_modify_ext_s(ls->acting, dn, mods, NULL, NULL);
+	if (rc != LDAP_SUCCESS)
+		return ldapshare_write_failed(ls, rc, "changing", dn, error_r);
+	ldapshare_note(note, context, "rights %s on %s", rights,
+		       text_printable_str(p, sizeof(p), dn, TEXT_MARK));
+	return 0;
+}
+
+/* ldapshare_set_one - new rights for the grantee on the share e, which
+   has not ended: its window stays; a share with other grantees too
+   keeps theirs, and the grantee gets a share of its own with the same
+   window (in first, as ldapshare_add) */
+static int ldapshare_set_one(struct ldapshare *ls, LDAPMessage *e,
+			     const char *mailbox_dn, const char *grantee_dn,
+			     const char *grantee_norm, const char *rights,
+			     ldapshare_note_fn *note, void *context,
+			     const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	struct ldapshare_settings set;
+	struct berval **vals;
+	char *dn = ldap_get_dn(ls->acting, e);
+	bool replacing = false;
+	int nvals, ret;
+
+	if (dn == NULL) {
+		*error_r = "a share without a DN";
+		return 1;
+	}
+	vals = ldap_get_values_len(ls->acting, e,
+				   cfg->ldap_share_grantee_attribute);
+	nvals = vals == NULL ? 0 : ldap_count_values_len(vals);
+	ldap_value_free_len(vals);
+	if (nvals == 1) {
+		/* found by this grantee: the value is the grantee's */
+		ret = ldapshare_set_rights(ls, dn, rights, note, context,
+					   error_r);
+		ldap_memfree(dn);
+		return ret;
+	}
+	memset(&set, 0, sizeof(set));
+	set.owner = mailbox_dn;
+	set.grantee = grantee_dn;
+	set.rights = rights;
+	set.not_before = ldapshare_entry_time(
+		ls->acting, e, cfg->ldap_share_not_before_attribute, 0);
+	set.not_after = ldapshare_entry_time(
+		ls->acting, e, cfg->ldap_share_not_after_attribute, 0);
+	ret = ldapshare_add_named(ls, &set, mailbox_dn, grantee_dn, NULL,
+				  &replacing, note, context, error_r);
+	if (ret == 0)
+		ret = ldapshare_remove_one(ls, ls->acting, e, grantee_dn,
+					   grantee_norm, note, context,
+					   error_r);
+	ldap_memfree(dn);
+	return ret;
+}
+
+/* ldapshare_set - the grantee's rights on owner's mailbox, as an IMAP
+   client sets them: on the shares that have not ended (windows kept),
+   or on a new open share */
+int ldapshare_set(struct ldapshare *ls, const char *owner,
+		  const char *grantee, const char *rights,
+		  ldapshare_note_fn *note, void *context, const char **error_r)
+{
+	struct ldapshare_mailbox mb;
+	struct ldapshare_settings set;
+	char norm[LDAPSHARE_DN_NORM_MAX], old[RIGHTS_MAX], merged[RIGHTS_MAX];
+	char p1[LDAPSHARE_PRINT_MAX], p2[LDAPSHARE_PRINT_MAX * 2];
+	LDAPMessage *res = NULL;
+	char *grantee_dn = NULL;
+	const char *letters = rights, *error;
+	char op = '=';
+	bool replacing = false;
+	int ret, count, found = 0;
+
+	if (*letters == '+' || *letters == '-')
+		op = *letters++;
+	if ((ret = ldapshare_target(ls, owner, &mb, error_r)) != 0)
+		return ret;
+	if (owner == NULL)
+		owner = ls->acting_name;
+	if (mb.company) {
+		*error_r = error_printf(
+			"%s is a company mailbox (%s): its access is managed "
+			"by the mail administrators",
+			text_printable_str(p1, sizeof(p1), owner, TEXT_MARK),
+			text_printable_str(p2, sizeof(p2), mb.dn, TEXT_MARK));
+		free(mb.dn);
+		return 1;
+	}
+	memset(&set, 0, sizeof(set));
+	set.owner = owner;
+	set.grantee = grantee;
+	if ((ret = ldapshare_find_grantee(ls, grantee, true, &grantee_dn,
+					  error_r)) != 0 ||
+	    (ret = ldapshare_same_company(ls, &set, mb.dn, grantee_dn,
+					  error_r)) != 0 ||
+	    (ret = ldapshare_shares(ls, ls->acting, mb.dn, grantee_dn, &res,
+				    &count, error_r)) != 0)
+		goto out;
+	if (ldapdir_dn_normalize(grantee_dn, norm, sizeof(norm), &error) < 0) {
+		*error_r = error_printf("grantee: %s", error);
+		ret = 1;
+		goto out;
+	}
+	for (LDAPMessage *e = res != NULL ? ldap_first_entry(ls->acting, res)
+					  : NULL;
+	     e != NULL && ret == 0; e = ldap_next_entry(ls->acting, e)) {
+		/* what has ended is history, not this grantee's rights */
+		if (ldapshare_entry_time(ls->acting, e,
+					 ls->cfg->ldap_share_not_after_attribute,
+					 (time_t)LLONG_MAX) < time(NULL))
+			continue;
+		found++;
+		ldapshare_entry_rights(ls, e, old, sizeof(old));
+		ldapshare_merge_rights(old, op, letters, merged,
+				       sizeof(merged));
+		if (strcmp(merged, old) == 0)
+			continue;
+		if (*merged == '\0')
+			ret = ldapshare_remove_one(ls, ls->acting, e,
+						   grantee_dn, norm, note,
+						   context, error_r);
+		else
+			ret = ldapshare_set_one(ls, e, mb.dn, grantee_dn, norm,
+						merged, note, context,
+						error_r);
+	}
+	if (ret != 0 || found > 0)
+		goto out;
+	ldapshare_merge_rights("", op, letters, merged, sizeof(merged));
+	if (*merged == '\0') {
+		/* no rights for one without a share: nothing to do */
+		goto out;
+	}
+	set.grantee = grantee_dn;
+	set.rights = merged;
+	ret = ldapshare_add_named(ls, &set, mb.dn, grantee_dn, NULL,
+				  &replacing, note, context, error_r);
 out:
 	ldap_msgfree(res);
 	free(grantee_dn);

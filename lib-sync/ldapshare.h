@@ -20,6 +20,10 @@
  *	int ldapshare_remove(struct ldapshare *ls, const char *owner,
  *			     const char *grantee, ldapshare_note_fn *note,
  *			     void *context, const char **error_r);
+ *	int ldapshare_set(struct ldapshare *ls, const char *owner,
+ *			  const char *grantee, const char *rights,
+ *			  ldapshare_note_fn *note, void *context,
+ *			  const char **error_r);
  *
  *	int ldapshare_name_check(const char *name, const char **error_r);
  *	int ldapshare_rdn_dn(const char *name, const char *parent_dn,
@@ -69,8 +73,26 @@
  *	whose only grantee that is, or deletes just that grantee's value
  *	from a share with several grantees.
  *
+ *	ldapshare_set() gives grantee the rights on owner's mailbox, as
+ *	an IMAP client's SETACL asks (cli/share-service.c): rights are
+ *	share letters (rights_share_letters()), set as they are, or with
+ *	a leading "+" added to or with "-" taken from what the grantee
+ *	has. Every share of the mailbox naming the grantee that has not
+ *	ended is changed and keeps its window (one with other grantees
+ *	too keeps them: the grantee gets a share of its own with the
+ *	same window, added before the grantee is taken off); rights that
+ *	end up empty take the grantee off as ldapshare_remove() does.
+ *	Without such a share, a share open at both ends is added with the
+ *	rights. Company mailboxes and grantees of another company are
+ *	refused as by ldapshare_add().
+ *
+ *	For ldapshare_remove() and ldapshare_set(), owner NULL means the
+ *	acting user's own entry, her primary mailbox (ldapshare_open()
+ *	with a login or DN).
+ *
  *	note(), when not NULL, gets one line for each change made
- *	("added DN", "deleted DN", "removed GRANTEE from DN").
+ *	("added DN", "deleted DN", "removed GRANTEE from DN", "rights
+ *	RIGHTS on DN").
  *
  *	Every value from the command line goes into a filter through
  *	ldap_bv2escaped_filter_value() and into a DN through
@@ -132,6 +154,9 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 int ldapshare_remove(struct ldapshare *ls, const char *owner,
 		     const char *grantee, ldapshare_note_fn *note,
 		     void *context, const char **error_r);
+int ldapshare_set(struct ldapshare *ls, const char *owner,
+		  const char *grantee, const char *rights,
+		  ldapshare_note_fn *note, void *context, const char **error_r);
 
 int ldapshare_name_check(const char *name, const char **error_r);
 int ldapshare_rdn_dn(const char *name, const char *parent_dn, char **dn_r,

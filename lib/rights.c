@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "replica-private.h"
 #include "xalloc.h"
 
@@ -63,6 +64,51 @@ const char *rights_kind_name(enum rights_kind kind)
 		break;
 	}
 	return "none";
+}
+
+/* rights_share_letters - what a client asks a share to carry, as a
+   share stores it */
+int rights_share_letters(const char *in, char *out, size_t size,
+			 const char **error_r)
+{
+	bool want[256] = { false };
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p != '\0';
+	     p++) {
+		if (*p == 'a') {
+			*error_r = "a share cannot carry \"a\" (administer): "
+				   "only the owner decides who sees the "
+				   "mailbox";
+			return -1;
+		}
+		if (*p == 'c') {
+			want['k'] = want['x'] = true;
+		} else if (*p == 'd') {
+			want['t'] = want['e'] = true;
+		} else if (*p < 0x80 &&
+			   strchr(RIGHTS_SHARE_LETTERS, *p) != NULL) {
+			want[*p] = true;
+		} else {
+			*error_r = error_printf(
+				"a share carries only the RFC 4314 rights %s, "
+				"not \"%c\"", RIGHTS_SHARE_LETTERS,
+				*p >= 0x20 && *p < 0x7f ? *p : '?');
+			return -1;
+		}
+	}
+	for (const char *l = RIGHTS_SHARE_LETTERS; *l != '\0'; l++) {
+		if (!want[(unsigned char)*l])
+			continue;
+		if (n + 1 >= size) {
+			*error_r = "rights: no room";
+			return -1;
+		}
+		out[n++] = *l;
+	}
+	if (size > 0)
+		out[n] = '\0';
+	return 0;
 }
 
 /* rights_reason_name - the log/JSON name of a reason */

@@ -20,6 +20,8 @@
  *	void rights_list_free(struct rights_list *list);
  *	const char *rights_kind_name(enum rights_kind kind);
  *	const char *rights_reason_name(enum rights_reason reason);
+ *	int rights_share_letters(const char *in, char *out, size_t size,
+ *				 const char **error_r);
  * DESCRIPTION
  *	rights_decide() answers (login, address, now) -> {kind, visible,
  *	IMAP rights, may_send, reason}: the rule table of DESIGN §1.
@@ -57,6 +59,16 @@
  *	address right now, deciding each through rights_decide's rules;
  *	it returns 1 (empty list) when no mailbox has the address.
  *	Lists are freed with rights_list_free().
+ *
+ *	rights_share_letters() turns the rights an IMAP client asks a
+ *	share to carry (RFC 4314 letters; the obsolete "c" and "d" of RFC
+ *	2086 as imap_acl reads them, "c" = "kx", "d" = "te") into the
+ *	letters a share entry stores, in RIGHTS_SHARE_LETTERS order, each
+ *	once. It refuses "a" (administer: only the owner manages who
+ *	sees a mailbox) and any other character, with a text for the
+ *	client. No RFC 4314 letter lets a grantee send as the owner here:
+ *	a shared mailbox is read-only for sending (DESIGN §6), so "a" is
+ *	the only letter a share cannot carry. 0 done, -1 refused.
  */
 
 #include <stdbool.h>
@@ -67,6 +79,8 @@
 #include "replica.h"
 
 #define RIGHTS_MAX 32		/* IMAP rights letters */
+/* What a share may carry, in the order a share's letters are written. */
+#define RIGHTS_SHARE_LETTERS "lrswipkxte"
 
 enum rights_kind {
 	RIGHTS_KIND_NONE,
@@ -120,5 +134,7 @@ int rights_who(struct replica *rep, const char *address, time_t now,
 void rights_list_free(struct rights_list *list);
 const char *rights_kind_name(enum rights_kind kind);
 const char *rights_reason_name(enum rights_reason reason);
+int rights_share_letters(const char *in, char *out, size_t size,
+			 const char **error_r);
 
 #endif

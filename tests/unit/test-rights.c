@@ -541,6 +541,41 @@ static void test_cross_company(const char *path)
 	replica_close(&rep);
 }
 
+/* test_share_letters - what a client may ask a share to carry */
+static void test_share_letters(void)
+{
+	static const struct {
+		const char *in, *out;	/* out NULL: refused */
+	} cases[] = {
+		{ "lr", "lr" },
+		{ "rl", "lr" },
+		{ "lrswipkxte", "lrswipkxte" },
+		{ "lrcd", "lrkxte" },		/* RFC 2086 letters */
+		{ "llr", "lr" },
+		{ "", "" },
+		{ "lra", NULL },		/* administer */
+		{ "lrz", NULL },
+		{ "l\xc3\xa4", NULL },
+	};
+	char out[RIGHTS_MAX];
+	const char *error;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ret = rights_share_letters(cases[i].in, out, sizeof(out),
+					       &error);
+
+		if (cases[i].out == NULL) {
+			TEST_ASSERT(ret < 0);
+		} else {
+			TEST_ASSERT(ret == 0);
+			TEST_ASSERT(ret == 0 && strcmp(out, cases[i].out) == 0);
+		}
+	}
+	TEST_ASSERT(rights_share_letters("lra", out, sizeof(out), &error) < 0 &&
+		    strstr(error, "administer") != NULL);
+	TEST_ASSERT(rights_share_letters("lr", out, 2, &error) < 0);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/test-rights-XXXXXX";
@@ -564,6 +599,7 @@ int main(void)
 	replica_close(&rep);
 	TEST_RUN(test_groups_and_windows(path));
 	TEST_RUN(test_cross_company(path));
+	TEST_RUN(test_share_letters());
 
 	story_cleanup(path);
 	return test_exit("test-rights");

@@ -1,0 +1,231 @@
+"""mailgrants share-service against a real slapd with the shipped access
+rules: what the imap_mailgrants plugin hands it for SETACL and DELETEACL
+is written with the user's own bind, and the directory decides.
+
+The IMAP end of it is tests/integration/test_imap_share.py; here the
+protocol itself, each answer, and what is (and is not) in the directory
+afterwards, read as the rootdn.
+"""
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+import example
+from example import JANA, PETER, SANDRA, TOM, ANNA
+from example import PETER_DN, SANDRA_DN, TOM_DN, JANA_DN, MAKLER_DN
+from slapd import Slapd
+from daemonutil import kill_group
+
+VERTRIEB = "cn=vertrieb,ou=groups," + example.ABC
+VACATION = "cn=vacation," + PETER_DN
+
+
+class Service:
+    """mailgrants share-service on a socket of its own."""
+
+    def __init__(self, server, build_dir, tmp):
+        self.slapd = server
+        self.conf = server.write_config(os.path.join(tmp, "mailgrants.conf"))
+        self.socket = os.path.join(tmp, "share.sock")
+        self.log = open(os.path.join(tmp, "service.log"), "w+")
+        self.proc = subprocess.Popen(
+            [os.path.join(build_dir, "mailgrants"), "-c", self.conf,
+             "share-service", "--socket", self.socket, "--timeout", "5"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.socket):
+            assert self.proc.poll() is None, self.log_text()
+            assert time.monotonic() < deadline, "no socket"
+            time.sleep(0.05)
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def raw(self, data):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(self.socket)
+        s.sendall(data)
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        s.close()
+        return answer.decode()
+
+    def ask(self, op, login, grantee, rights=None, mailbox=None,
+            password=None):
+        if password is None:
+            password = example.PASSWORDS[login]
+        fields = [("op", op), ("login", login), ("password", password),
+                  ("grantee", grantee)]
+        if mailbox is not None:
+            fields.append(("mailbox", mailbox))
+        if rights is not None:
+            fields.append(("rights", rights))
+        text = "".join("%s=%s\n" % (k, escape(v)) for k, v in fields)
+        answer = self.raw((text + "\n").encode())
+        assert answer.endswith("\n") and answer.count("\n") == 1, answer
+        word, _, rest = answer.rstrip("\n").partition(" ")
+        return word, rest
+
+    def shares(self):
+        rc, entries, err = self.slapd.search("(objectClass=mailgrantsShare)",
+                                             root=True)
+        assert rc == 0, err
+        return {dn.lower(): attrs for dn, attrs in entries}
+
+    def close(self):
+        kill_group(self.proc)
+        self.log.close()
+
+
+def escape(v):
+    return "".join("%%%02X" % ord(c) if c in "%\r\n" or ord(c) < 0x20
+                   else c for c in v)
+
+
+@pytest.fixture
+def svc(build_dir, tmp_path):
+    with Slapd() as server:
+        s = Service(server, build_dir, str(tmp_path))
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+def grantees(attrs):
+    return sorted(v.lower() for v in attrs.get("mailgrantsgrantee", []))
+
+
+def of(shares, grantee_dn):
+    """The shares naming grantee_dn: {dn: attrs}."""
+    return {dn: a for dn, a in shares.items()
+            if grantee_dn.lower() in grantees(a)}
+
+
+def test_owner_sets_changes_and_deletes(svc):
+    before = svc.shares()
+    assert of(before, TOM_DN).keys() == {"cn=2024," + PETER_DN.lower()}
+    word, text = svc.ask("set", PETER, TOM, "lrs")
+    assert word == "ok", text
+    new = set(svc.shares()) - set(before)
+    assert len(new) == 1, text
+    dn = new.pop()
+    assert dn.endswith("," + PETER_DN.lower())
+    assert "added" in text and dn.split(",")[0] in text.lower()
+    assert svc.shares()[dn]["mailgrantsrights"] == ["lrs"]
+    # changed in place, and "+" adds to what Tom has
+    word, text = svc.ask("set", PETER, TOM, "+w")
+    assert word == "ok", text
+    assert svc.shares()[dn]["mailgrantsrights"] == ["lrsw"]
+    # DELETEACL takes Tom off every share, whatever its window: also
+    # the one that ended in 2024
+    word, text = svc.ask("delete", PETER, TOM)
+    assert word == "ok", text
+    assert svc.shares() == {dn: a for dn, a in before.items()
+                            if not dn.startswith("cn=2024,")}
+    log = svc.log_text()
+    assert "login=%s op=set" % PETER in log and "grantee=%s" % TOM in log
+    assert "rights=lrs" in log and dn in log.lower()
+    assert example.PASSWORDS[PETER] not in log
+
+
+def test_window_kept_when_rights_change(svc):
+    """Sandra is one of two grantees of Peter's vacation share: she gets a
+    share of her own with the same window; Jana keeps hers."""
+    vac = svc.shares()[VACATION.lower()]
+    word, text = svc.ask("set", PETER, SANDRA, "lr")
+    assert word == "ok", text
+    after = svc.shares()
+    assert grantees(after[VACATION.lower()]) == [JANA_DN.lower()]
+    mine = of(after, SANDRA_DN)
+    assert len(mine) == 1, after
+    (dn, attrs), = mine.items()
+    assert attrs["mailgrantsrights"] == ["lr"]
+    assert attrs["mailgrantsnotbefore"] == vac["mailgrantsnotbefore"]
+    assert attrs["mailgrantsnotafter"] == vac["mailgrantsnotafter"]
+    # and again: now a share of her own, changed in place
+    word, text = svc.ask("set", PETER, SANDRA, "lrw")
+    assert word == "ok", text
+    assert svc.shares()[dn]["mailgrantsrights"] == ["lrw"]
+    assert svc.shares()[dn]["mailgrantsnotafter"] == vac["mailgrantsnotafter"]
+    # DELETEACL removes it, whatever its window
+    word, text = svc.ask("delete", PETER, SANDRA)
+    assert word == "ok", text
+    assert of(svc.shares(), SANDRA_DN) == {}
+
+
+def test_group_grantee_and_own_private_mailbox(svc):
+    before = svc.shares()
+    word, text = svc.ask("set", SANDRA, VERTRIEB, "lr",
+                         mailbox="makler@abc.com")
+    assert word == "ok", text
+    new = {dn: a for dn, a in svc.shares().items() if dn not in before}
+    (dn, attrs), = new.items()
+    assert dn.endswith("," + MAKLER_DN.lower())
+    assert grantees(attrs) == [VERTRIEB.lower()]
+    word, text = svc.ask("delete", SANDRA, VERTRIEB, mailbox="makler@abc.com")
+    assert word == "ok", text
+    assert svc.shares() == before
+
+
+@pytest.mark.parametrize("login,grantee,rights,mailbox,says", [
+    # a grantee cannot share what is shared with her
+    (SANDRA, TOM, "lr", PETER, "refused by the directory"),
+    # nor anybody a private mailbox of somebody else
+    (PETER, TOM, "lr", "makler@abc.com", "refused by the directory"),
+    (PETER, TOM, "lr", "info@abc.com", "company mailbox"),
+    (PETER, ANNA, "lr", None, "company"),
+    (PETER, TOM, "lra", None, "administer"),
+    (PETER, TOM, "lrz", None, "RFC 4314"),
+    (PETER, "nobody@abc.com", "lr", None, "nobody@abc.com"),
+])
+def test_refusals(svc, login, grantee, rights, mailbox, says):
+    before = svc.shares()
+    word, text = svc.ask("set", login, grantee, rights, mailbox=mailbox)
+    assert (word, says in text) == ("refused", True), text
+    assert svc.shares() == before
+
+
+def test_wrong_password_writes_nothing(svc):
+    before = svc.shares()
+    word, text = svc.ask("set", PETER, TOM, "lr", password="guess")
+    assert word in ("refused", "unavailable"), text
+    assert "guess" not in text and "guess" not in svc.log_text()
+    assert svc.shares() == before
+
+
+@pytest.mark.parametrize("data", [
+    b"op=set\nlogin=x\n\n",
+    b"op=frob\nlogin=x\npassword=y\ngrantee=z\n\n",
+    b"op=delete\nlogin=x\npassword=y\ngrantee=z\nrights=lr\n\n",
+    b"op=set\nop=set\n\n",
+    b"garbage\n\n",
+    b"op=set\nlogin=%zz\n\n",
+    b"op=set\nlogin=%00\n\n",
+])
+def test_bad_requests(svc, data):
+    answer = svc.raw(data)
+    assert answer.startswith("refused bad request"), answer
+
+
+def test_slapd_down_is_temporary(svc):
+    before = svc.shares()
+    svc.slapd.stop()
+    try:
+        word, text = svc.ask("set", PETER, TOM, "lr")
+        assert word == "unavailable", text
+    finally:
+        svc.slapd.start()
+    assert svc.shares() == before
