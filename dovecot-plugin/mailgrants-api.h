@@ -10,7 +10,23 @@
  *	bool mailgrants_namespace_is_ours(struct mail_namespace *ns);
  *	bool mailgrants_namespace_is_root(struct mail_namespace *ns);
  *	const char *mailgrants_namespace_letters(struct mail_namespace *ns);
- *	void mailgrants_imap_attach(bool attached);
+ *	bool mailgrants_namespace_owner(struct mail_namespace *ns,
+ *					const char **address_r,
+ *					enum mailgrants_api_category *category_r);
+ *	const char *mailgrants_setting(struct mail_user *user,
+ *				       const char *key);
+ *	int mailgrants_mailbox_acl(struct mail_user *user,
+ *				   const char *address,
+ *				   ARRAY_TYPE(const_string) *acl,
+ *				   const char **error_r);
+ *	bool mailgrants_namespace_owner(struct mail_namespace *ns,
+				const char **address_r,
+				enum mailgrants_api_category *category_r);
+const char *mailgrants_setting(struct mail_user *user, const char *key);
+int mailgrants_mailbox_acl(struct mail_user *user, const char *address,
+			   ARRAY_TYPE(const_string) *acl,
+			   const char **error_r);
+void mailgrants_imap_attach(bool attached);
  * DESCRIPTION
  *	The functions lib20_mailgrants_plugin.so exports (mailgrants.map),
  *	for lib21_imap_mailgrants_plugin.so, as the acl plugin exports its
@@ -23,16 +39,46 @@
  *	user's RFC 4314 letters in an owner's namespace, "" without a
  *	grant.
  *
+ *	mailgrants_namespace_owner() is TRUE for an owner's namespace
+ *	below a root, with the owner's address and the root's kind:
+ *	PRIVATE is a private mailbox the user owns herself (Private/).
+ *
+ *	mailgrants_setting() is the value of one of the plugin's settings
+ *	for the user (2.3: plugin { } or a userdb field; 2.4: the keys of
+ *	mailgrants-settings.c, also from the userdb), NULL or "" unset.
+ *
+ *	mailgrants_mailbox_acl() appends to acl, in pairs, each login that
+ *	sees the mailbox of address now and its RFC 4314 letters, as the
+ *	replica has them (rights_who(): the owner first, then the
+ *	grantees of its active shares, group members one by one), on the
+ *	data stack. -1 with error_r when the replica cannot answer.
+ *
  *	imap_mailgrants calls mailgrants_imap_attach(TRUE) when it is
  *	loaded and (FALSE) when it is unloaded: without it an imap
  *	session logs a warning (mailgrants-plugin.c).
  */
 
+#include "array.h"
+
 struct mail_namespace;
+struct mail_user;
+
+enum mailgrants_api_category {
+	MAILGRANTS_API_COMPANY,
+	MAILGRANTS_API_SHARED,
+	MAILGRANTS_API_PRIVATE,
+};
 
 bool mailgrants_namespace_is_ours(struct mail_namespace *ns);
 bool mailgrants_namespace_is_root(struct mail_namespace *ns);
 const char *mailgrants_namespace_letters(struct mail_namespace *ns);
+bool mailgrants_namespace_owner(struct mail_namespace *ns,
+				const char **address_r,
+				enum mailgrants_api_category *category_r);
+const char *mailgrants_setting(struct mail_user *user, const char *key);
+int mailgrants_mailbox_acl(struct mail_user *user, const char *address,
+			   ARRAY_TYPE(const_string) *acl,
+			   const char **error_r);
 void mailgrants_imap_attach(bool attached);
 
 #endif

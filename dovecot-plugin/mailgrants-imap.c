@@ -43,7 +43,10 @@
  */
 
 #include "imap-common.h"
+#include "array.h"
 #include "str.h"
+#include "str-sanitize.h"
+#include "write-full.h"
 #include "imap-quote.h"
 #include "imap-resp-code.h"
 #include "imap-commands.h"
@@ -52,10 +55,37 @@
 #include "acl-storage.h"
 #include "mailgrants-api.h"
 
-/* The text SETACL and DELETEACL get for our mailboxes. */
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* The text SETACL and DELETEACL get for mailboxes a user cannot share. */
 #define MAILGRANTS_ERR_MANAGED \
 	"Access to this mailbox is managed in the directory (mailgrants), " \
 	"not with SETACL."
+#define MAILGRANTS_ERR_COMPANY \
+	"Company mailboxes are managed in the directory by the mail " \
+	"administrators (mailgrants), not with SETACL."
+#define MAILGRANTS_ERR_GRANTEE \
+	"Only the owner shares a mailbox: access to this one is managed in " \
+	"the directory (mailgrants) and by its owner."
+#define MAILGRANTS_ERR_FOLDER \
+	"Shares are whole mailboxes: set the rights on the mailbox's INBOX, " \
+	"they apply to all of its folders."
+#define MAILGRANTS_ERR_NO_PASSWORD \
+	"Sharing from a mail client needs a login with a password; this " \
+	"session has none to act with (use mailgrants share)."
+#define MAILGRANTS_ERR_NO_SERVICE \
+	"Sharing from mail clients is not set up on this server " \
+	"(mailgrants_share_socket); shares are managed in the directory."
+#define MAILGRANTS_ERR_IDENTIFIER \
+	"A share names a user or a group of the directory: not anyone, " \
+	"authenticated, negative rights or the owner."
+/* How long SETACL waits for the share service: beyond the directory's
+   own time limits, the service's bound on one request. */
+#define MAILGRANTS_SHARE_TIMEOUT_MSECS (65 * 1000)
+#define MAILGRANTS_SHARE_ANSWER_MAX 2048
 
 const char *imap_mailgrants_plugin_version = DOVECOT_ABI_VERSION;
 /* Loaded in this order (lib02, lib20, lib21): our commands wrap
@@ -81,12 +111,14 @@ static bool mailgrants_cmd_getacl(struct client_command_context *cmd);
 static bool mailgrants_cmd_setacl(struct client_command_context *cmd);
 static bool mailgrants_cmd_deleteacl(struct client_command_context *cmd);
 static bool mailgrants_cmd_myrights(struct client_command_context *cmd);
+static bool mailgrants_cmd_listrights(struct client_command_context *cmd);
 
 enum {
 	MAILGRANTS_IMAP_GETACL,
 	MAILGRANTS_IMAP_SETACL,
 	MAILGRANTS_IMAP_DELETEACL,
 	MAILGRANTS_IMAP_MYRIGHTS,
+	MAILGRANTS_IMAP_LISTRIGHTS,
 	MAILGRANTS_IMAP_COUNT
 };
 
@@ -99,6 +131,28 @@ static struct mailgrants_imap_cmd mailgrants_imap_cmds[MAILGRANTS_IMAP_COUNT] = 
 					.func = mailgrants_cmd_deleteacl },
 	[MAILGRANTS_IMAP_MYRIGHTS] = { .name = "MYRIGHTS",
 				       .func = mailgrants_cmd_myrights },
+	[MAILGRANTS_IMAP_LISTRIGHTS] = { .name = "LISTRIGHTS",
+					 .func = mailgrants_cmd_listrights },
+};
+
+/* The mailbox a command names, as far as sharing goes. */
+enum mailgrants_imap_kind {
+	MAILGRANTS_IMAP_OTHER,		/* not ours: imap_acl's */
+	MAILGRANTS_IMAP_ROOT,		/* a bare root (Shared) */
+	MAILGRANTS_IMAP_OWN,		/* a mailbox the user owns */
+	MAILGRANTS_IMAP_COMPANY,	/* below Company/ */
+	MAILGRANTS_IMAP_GRANTED,	/* below Shared/: shared with her */
+};
+
+/* The command's mailbox, as mailgrants_imap_target() found it. */
+struct mailgrants_imap_target {
+	struct mail_namespace *ns;
+	const char *mailbox, *orig_mailbox;
+	enum mailgrants_imap_kind kind;
+	/* OWN: the owner part (NULL: her primary mailbox, her INBOX
+	   namespace) and whether the name is the mailbox's INBOX */
+	const char *owner;
+	bool inbox;
 };
 
 /* mailgrants_imap_visible - may the user see this mailbox at all */
@@ -150,89 +204,326 @@ static bool mailgrants_imap_answer(struct client_command_context *cmd,
 	return TRUE;
 }
 
-/* mailgrants_imap_target - is the command's mailbox below our roots;
-   if not, the command has been dealt with and *result_r is what its
+/* mailgrants_imap_own_namespace - the user's INBOX namespace */
+static bool mailgrants_imap_own_namespace(struct mail_namespace *ns)
+{
+	return ns->type == MAIL_NAMESPACE_TYPE_PRIVATE &&
+		(ns->flags & NAMESPACE_FLAG_INBOX_USER) != 0;
+}
+
+/* mailgrants_imap_target - what the command's mailbox is to sharing;
+   FALSE when the command has been dealt with and *result_r is what its
    function returns (input missing, answered, or imap_acl's answer) */
 static bool mailgrants_imap_target(struct client_command_context *cmd,
 				   unsigned int idx,
-				   struct mail_namespace **ns_r,
-				   const char **mailbox_r,
-				   const char **orig_mailbox_r, bool *result_r)
+				   struct mailgrants_imap_target *t,
+				   bool *result_r)
 {
-	const char *mailbox;
+	enum mailgrants_api_category category;
+	const char *mailbox, *address, *rest;
 
+	i_zero(t);
 	/* Read only the mailbox; imap_acl reads the line again if the
 	   mailbox is not ours. */
 	if (!client_read_string_args(cmd, 1, &mailbox)) {
 		*result_r = FALSE;
 		return FALSE;
 	}
-	*orig_mailbox_r = mailbox;
-	*ns_r = client_find_namespace(cmd, &mailbox);
-	if (*ns_r == NULL) {
+	t->orig_mailbox = mailbox;
+	t->ns = client_find_namespace(cmd, &mailbox);
+	if (t->ns == NULL) {
 		*result_r = TRUE;	/* answered */
 		return FALSE;
 	}
-	if (!mailgrants_namespace_is_ours(*ns_r)) {
+	t->mailbox = mailbox;
+	if (mailgrants_imap_own_namespace(t->ns)) {
+		t->kind = MAILGRANTS_IMAP_OWN;
+		t->inbox = strcasecmp(mailbox, "INBOX") == 0;
+		return TRUE;
+	}
+	if (!mailgrants_namespace_is_ours(t->ns)) {
 		*result_r = mailgrants_imap_cmds[idx].prev(cmd);
 		return FALSE;
 	}
-	*mailbox_r = mailbox;
+	if (mailgrants_imap_root(t->ns, mailbox)) {
+		t->kind = MAILGRANTS_IMAP_ROOT;
+		return TRUE;
+	}
+	if (!mailgrants_namespace_owner(t->ns, &address, &category)) {
+		/* a name below a root without an owner namespace: no grant,
+		   so not visible, which every command checks first */
+		t->kind = MAILGRANTS_IMAP_GRANTED;
+		return TRUE;
+	}
+	switch (category) {
+	case MAILGRANTS_API_COMPANY:
+		t->kind = MAILGRANTS_IMAP_COMPANY;
+		break;
+	case MAILGRANTS_API_SHARED:
+		t->kind = MAILGRANTS_IMAP_GRANTED;
+		break;
+	case MAILGRANTS_API_PRIVATE:
+		t->kind = MAILGRANTS_IMAP_OWN;
+		t->owner = address;
+		/* the owner's INBOX: the bare prefix (no explicit INBOX)
+		   or prefix + INBOX */
+		rest = strlen(mailbox) < t->ns->prefix_len ? "" :
+			mailbox + t->ns->prefix_len;
+		t->inbox = rest[0] == '\0' || strcasecmp(rest, "INBOX") == 0;
+		break;
+	}
 	return TRUE;
 }
 
-/* mailgrants_cmd_refuse - SETACL/DELETEACL: the directory decides */
-static bool mailgrants_cmd_refuse(struct client_command_context *cmd,
+/* mailgrants_share_escape - a request value: %XX for '%' and controls */
+static void mailgrants_share_escape(string_t *dest, const char *value)
+{
+	for (const unsigned char *p = (const unsigned char *)value;
+	     *p != '\0'; p++) {
+		if (*p == '%' || *p < 0x20 || *p == 0x7f)
+			str_printfa(dest, "%%%02X", *p);
+		else
+			str_append_c(dest, (char)*p);
+	}
+}
+
+/* mailgrants_share_ask - one request to the share service, its answer
+   line; -1 (error_r) when the service could not be asked */
+static int mailgrants_share_ask(const char *path, const char *request,
+				const char **answer_r, const char **error_r)
+{
+	struct sockaddr_un sun;
+	char buf[MAILGRANTS_SHARE_ANSWER_MAX];
+	size_t len = 0;
+	int fd, ret = -1;
+
+	i_zero(&sun);
+	sun.sun_family = AF_UNIX;
+	if (i_strocpy(sun.sun_path, path, sizeof(sun.sun_path)) < 0) {
+		*error_r = "mailgrants_share_socket: path too long";
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    write_full(fd, request, strlen(request)) < 0) {
+		*error_r = t_strdup_printf("%s: %m", path);
+		i_close_fd(&fd);
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, MAILGRANTS_SHARE_TIMEOUT_MSECS) <= 0) {
+			*error_r = t_strdup_printf("%s: no answer", path);
+			break;
+		}
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0) {
+			*error_r = t_strdup_printf("%s: closed before an "
+						   "answer", path);
+			break;
+		}
+		len += n;
+		if (memchr(buf, '\n', len) != NULL) {
+			buf[len] = '\0';
+			*answer_r = t_strcut(buf, '\n');
+			ret = 0;
+			break;
+		}
+		if (len == sizeof(buf) - 1) {
+			*error_r = t_strdup_printf("%s: answer too long",
+						   path);
+			break;
+		}
+	}
+	i_close_fd(&fd);
+	return ret;
+}
+
+/* mailgrants_share_change - SETACL (rights) or DELETEACL (rights NULL)
+   on a mailbox the user owns, through the share service: the tagline */
+static const char *
+mailgrants_share_change(struct client_command_context *cmd,
+			const struct mailgrants_imap_target *t,
+			const char *identifier, const char *rights)
+{
+	struct mail_user *user = cmd->client->user;
+	const char *path, *password, *answer, *error, *text;
+	string_t *req;
+
+	path = mailgrants_setting(user, "mailgrants_share_socket");
+	if (path == NULL || path[0] == '\0')
+		return "NO ["IMAP_RESP_CODE_NOPERM"] "MAILGRANTS_ERR_NO_SERVICE;
+	if (!t->inbox)
+		return "NO ["IMAP_RESP_CODE_CANNOT"] "MAILGRANTS_ERR_FOLDER;
+	if (identifier[0] == '\0' || identifier[0] == '-' ||
+	    identifier[0] == '$' || strcmp(identifier, "anyone") == 0 ||
+	    strcmp(identifier, "authenticated") == 0 ||
+	    strcasecmp(identifier, user->username) == 0)
+		return "NO ["IMAP_RESP_CODE_CANNOT"] "MAILGRANTS_ERR_IDENTIFIER;
+	password = mailgrants_setting(user, "mailgrants_share_password");
+	if (password == NULL || password[0] == '\0')
+		return "NO ["IMAP_RESP_CODE_CANNOT"] "MAILGRANTS_ERR_NO_PASSWORD;
+
+	req = t_str_new(256);
+	str_printfa(req, "op=%s\nlogin=", rights != NULL ? "set" : "delete");
+	mailgrants_share_escape(req, user->username);
+	str_append(req, "\npassword=");
+	mailgrants_share_escape(req, password);
+	if (t->owner != NULL) {
+		str_append(req, "\nmailbox=");
+		mailgrants_share_escape(req, t->owner);
+	}
+	str_append(req, "\ngrantee=");
+	mailgrants_share_escape(req, identifier);
+	if (rights != NULL) {
+		str_append(req, "\nrights=");
+		mailgrants_share_escape(req, rights);
+	}
+	str_append(req, "\n\n");
+	if (mailgrants_share_ask(path, str_c(req), &answer, &error) < 0) {
+		e_error(user->event, "mailgrants: share service: %s", error);
+		return "NO ["IMAP_RESP_CODE_UNAVAILABLE"] The sharing service "
+			"is not available, nothing was changed; try again "
+			"later.";
+	}
+	text = strchr(answer, ' ');
+	text = text == NULL ? "" : text + 1;
+	e_info(user->event, "mailgrants: %s %s %s%s%s: %s",
+	       rights != NULL ? "SETACL" : "DELETEACL",
+	       str_sanitize(t->owner != NULL ? t->owner : user->username, 128),
+	       str_sanitize(identifier, 128), rights != NULL ? " " : "",
+	       rights != NULL ? str_sanitize(rights, 32) : "",
+	       str_sanitize(answer, 512));
+	text = str_sanitize(text, 400);
+	if (str_begins(answer, "ok ") || strcmp(answer, "ok") == 0)
+		return rights != NULL ? "OK Setacl complete." :
+			"OK Deleteacl complete.";
+	if (str_begins(answer, "refused "))
+		return t_strconcat("NO ["IMAP_RESP_CODE_NOPERM"] ", text, NULL);
+	return t_strconcat("NO ["IMAP_RESP_CODE_UNAVAILABLE"] ",
+			   text[0] != '\0' ? text : "The directory is not "
+			   "available", "; nothing was changed.", NULL);
+}
+
+/* mailgrants_cmd_change - SETACL/DELETEACL: the owner shares, through
+   the directory; anything else is refused with the reason */
+static bool mailgrants_cmd_change(struct client_command_context *cmd,
 				  unsigned int idx)
 {
-	struct mail_namespace *ns;
-	const char *mailbox, *orig_mailbox;
-	bool result;
+	struct mailgrants_imap_target t;
+	const char *mailbox, *identifier, *rights = NULL;
+	bool result, set = idx == MAILGRANTS_IMAP_SETACL;
 
-	if (!mailgrants_imap_target(cmd, idx, &ns, &mailbox, &orig_mailbox,
-				    &result))
+	if (!mailgrants_imap_target(cmd, idx, &t, &result))
 		return result;
-	if (!mailgrants_imap_root(ns, mailbox) &&
-	    !mailgrants_imap_visible(ns, mailbox))
-		mailgrants_imap_not_found(cmd, orig_mailbox);
-	else
+	if (set ? !client_read_string_args(cmd, 3, &mailbox, &identifier,
+					   &rights) :
+	    !client_read_string_args(cmd, 2, &mailbox, &identifier))
+		return FALSE;
+	switch (t.kind) {
+	case MAILGRANTS_IMAP_OTHER:
+		i_unreached();
+	case MAILGRANTS_IMAP_ROOT:
 		client_send_tagline(cmd, "NO ["IMAP_RESP_CODE_NOPERM"] "
 				    MAILGRANTS_ERR_MANAGED);
+		return TRUE;
+	case MAILGRANTS_IMAP_COMPANY:
+	case MAILGRANTS_IMAP_GRANTED:
+		if (!mailgrants_imap_visible(t.ns, t.mailbox))
+			mailgrants_imap_not_found(cmd, t.orig_mailbox);
+		else
+			client_send_tagline(cmd, t.kind ==
+				MAILGRANTS_IMAP_COMPANY ?
+				"NO ["IMAP_RESP_CODE_NOPERM"] "
+				MAILGRANTS_ERR_COMPANY :
+				"NO ["IMAP_RESP_CODE_NOPERM"] "
+				MAILGRANTS_ERR_GRANTEE);
+		return TRUE;
+	case MAILGRANTS_IMAP_OWN:
+		break;
+	}
+	if (!mailgrants_imap_visible(t.ns, t.mailbox)) {
+		mailgrants_imap_not_found(cmd, t.orig_mailbox);
+		return TRUE;
+	}
+	client_send_tagline(cmd, mailgrants_share_change(cmd, &t, identifier,
+							 rights));
 	return TRUE;
 }
 
-/* mailgrants_cmd_setacl - SETACL on our mailboxes is refused */
+/* mailgrants_cmd_setacl - SETACL: the owner shares her mailbox */
 static bool mailgrants_cmd_setacl(struct client_command_context *cmd)
 {
-	return mailgrants_cmd_refuse(cmd, MAILGRANTS_IMAP_SETACL);
+	return mailgrants_cmd_change(cmd, MAILGRANTS_IMAP_SETACL);
 }
 
-/* mailgrants_cmd_deleteacl - DELETEACL on our mailboxes is refused */
+/* mailgrants_cmd_deleteacl - DELETEACL: the owner ends a share */
 static bool mailgrants_cmd_deleteacl(struct client_command_context *cmd)
 {
-	return mailgrants_cmd_refuse(cmd, MAILGRANTS_IMAP_DELETEACL);
+	return mailgrants_cmd_change(cmd, MAILGRANTS_IMAP_DELETEACL);
+}
+
+/* mailgrants_cmd_listrights - LISTRIGHTS: what a share may carry */
+static bool mailgrants_cmd_listrights(struct client_command_context *cmd)
+{
+	struct mailgrants_imap_target t;
+	const char *mailbox, *identifier;
+	string_t *str;
+	bool result;
+
+	if (!mailgrants_imap_target(cmd, MAILGRANTS_IMAP_LISTRIGHTS, &t,
+				    &result))
+		return result;
+	if (!client_read_string_args(cmd, 2, &mailbox, &identifier))
+		return FALSE;
+	if (t.kind != MAILGRANTS_IMAP_OWN) {
+		if (t.kind != MAILGRANTS_IMAP_ROOT &&
+		    !mailgrants_imap_visible(t.ns, t.mailbox))
+			mailgrants_imap_not_found(cmd, t.orig_mailbox);
+		else
+			client_send_tagline(cmd, "NO ["IMAP_RESP_CODE_NOPERM"] "
+					    MAILGRANTS_ERR_MANAGED);
+		return TRUE;
+	}
+	if (!mailgrants_imap_visible(t.ns, t.mailbox)) {
+		mailgrants_imap_not_found(cmd, t.orig_mailbox);
+		return TRUE;
+	}
+	/* Nothing is granted always; each letter a share may carry can
+	   be given on its own (RFC 4314 §3.7). "a" is not among them. */
+	str = t_str_new(128);
+	str_append_c(str, ' ');
+	imap_append_astring(str, identifier);
+	str_append(str, " \"\" l r s w i p k x t e");
+	return mailgrants_imap_answer(cmd, "LISTRIGHTS", t.orig_mailbox,
+				      str_c(str), "OK Listrights completed.");
 }
 
 /* mailgrants_cmd_myrights - MYRIGHTS only on what the user can see */
 static bool mailgrants_cmd_myrights(struct client_command_context *cmd)
 {
-	struct mail_namespace *ns;
-	const char *mailbox, *orig_mailbox;
+	struct mailgrants_imap_target t;
 	bool result;
 
 	/* imap_acl answers with the rights of the namespace for any name
 	   in it, also for names that GETACL, SELECT and STATUS call
 	   nonexistent. */
-	if (!mailgrants_imap_target(cmd, MAILGRANTS_IMAP_MYRIGHTS, &ns,
-				    &mailbox, &orig_mailbox, &result))
+	if (!mailgrants_imap_target(cmd, MAILGRANTS_IMAP_MYRIGHTS, &t,
+				    &result))
 		return result;
-	if (mailgrants_imap_root(ns, mailbox)) {
+	if (t.kind == MAILGRANTS_IMAP_ROOT) {
 		/* a level: nobody has rights on it */
-		return mailgrants_imap_answer(cmd, "MYRIGHTS", orig_mailbox,
+		return mailgrants_imap_answer(cmd, "MYRIGHTS", t.orig_mailbox,
 					      " \"\"", "OK Myrights completed.");
 	}
-	if (!mailgrants_imap_visible(ns, mailbox)) {
-		mailgrants_imap_not_found(cmd, orig_mailbox);
+	if (t.kind == MAILGRANTS_IMAP_OWN && t.owner == NULL) {
+		/* her own INBOX namespace: the ACL plugin's owner rights */
+		return mailgrants_imap_cmds[MAILGRANTS_IMAP_MYRIGHTS].prev(cmd);
+	}
+	if (!mailgrants_imap_visible(t.ns, t.mailbox)) {
+		mailgrants_imap_not_found(cmd, t.orig_mailbox);
 		return TRUE;
 	}
 	return mailgrants_imap_cmds[MAILGRANTS_IMAP_MYRIGHTS].prev(cmd);
@@ -252,34 +543,73 @@ static void mailgrants_imap_letters(string_t *dest, const char *letters)
 		str_append(dest, "\"\"");
 }
 
-/* mailgrants_cmd_getacl - GETACL: the user's rights from the grant */
+/* mailgrants_imap_shares - GETACL on a mailbox she owns: the owner and
+   every grantee, as the replica has them */
+static bool mailgrants_imap_shares(struct client_command_context *cmd,
+				   const struct mailgrants_imap_target *t)
+{
+	struct mail_user *user = cmd->client->user;
+	ARRAY_TYPE(const_string) acl;
+	const char *const *items, *error;
+	unsigned int i, count;
+	string_t *str;
+
+	t_array_init(&acl, 16);
+	if (mailgrants_mailbox_acl(user, t->owner != NULL ? t->owner :
+				   user->username, &acl, &error) < 0) {
+		e_error(user->event, "mailgrants: GETACL: %s", error);
+		client_send_tagline(cmd, "NO ["IMAP_RESP_CODE_UNAVAILABLE"] "
+				    "The shares cannot be read now; try again "
+				    "later.");
+		return TRUE;
+	}
+	str = t_str_new(256);
+	items = array_get(&acl, &count);
+	for (i = 0; i + 1 < count; i += 2) {
+		str_append_c(str, ' ');
+		imap_append_astring(str, items[i]);
+		str_append_c(str, ' ');
+		mailgrants_imap_letters(str, items[i + 1]);
+		/* her own INBOX: she administers it (MYRIGHTS, imap_acl's
+		   owner rights, says so too) */
+		if (i == 0 && t->owner == NULL &&
+		    strcasecmp(items[i], user->username) == 0)
+			str_append_c(str, 'a');
+	}
+	return mailgrants_imap_answer(cmd, "ACL", t->orig_mailbox, str_c(str),
+				      "OK Getacl completed.");
+}
+
+/* mailgrants_cmd_getacl - GETACL: the shares of what she owns, her own
+   rights from the grant elsewhere */
 static bool mailgrants_cmd_getacl(struct client_command_context *cmd)
 {
-	struct mail_namespace *ns;
-	const char *mailbox, *orig_mailbox, *letters;
+	struct mailgrants_imap_target t;
+	const char *letters;
 	string_t *str;
 	bool result;
 
-	if (!mailgrants_imap_target(cmd, MAILGRANTS_IMAP_GETACL, &ns,
-				    &mailbox, &orig_mailbox, &result))
+	if (!mailgrants_imap_target(cmd, MAILGRANTS_IMAP_GETACL, &t, &result))
 		return result;
-	if (mailgrants_imap_root(ns, mailbox)) {
+	if (t.kind == MAILGRANTS_IMAP_ROOT) {
 		/* a level: no entries */
-		return mailgrants_imap_answer(cmd, "ACL", orig_mailbox, "",
+		return mailgrants_imap_answer(cmd, "ACL", t.orig_mailbox, "",
 					      "OK Getacl completed.");
 	}
-	if (!mailgrants_imap_visible(ns, mailbox)) {
-		mailgrants_imap_not_found(cmd, orig_mailbox);
+	if (!mailgrants_imap_visible(t.ns, t.mailbox)) {
+		mailgrants_imap_not_found(cmd, t.orig_mailbox);
 		return TRUE;
 	}
+	if (t.kind == MAILGRANTS_IMAP_OWN)
+		return mailgrants_imap_shares(cmd, &t);
 	/* visible means: an owner namespace with a grant */
-	letters = mailgrants_namespace_letters(ns);
+	letters = mailgrants_namespace_letters(t.ns);
 	str = t_str_new(128);
 	str_append_c(str, ' ');
 	imap_append_astring(str, cmd->client->user->username);
 	str_append_c(str, ' ');
 	mailgrants_imap_letters(str, letters);
-	return mailgrants_imap_answer(cmd, "ACL", orig_mailbox, str_c(str),
+	return mailgrants_imap_answer(cmd, "ACL", t.orig_mailbox, str_c(str),
 				      "OK Getacl completed.");
 }
 

@@ -11,6 +11,9 @@
  *
  *	bool mailgrants_namespace_is_ours(struct mail_namespace *ns);
  *	bool mailgrants_namespace_is_root(struct mail_namespace *ns);
+ *	bool mailgrants_namespace_owner(struct mail_namespace *ns,
+ *					const char **address_r,
+ *					enum mailgrants_api_category *category_r);
  * DESCRIPTION
  *	A root is a "type = shared" namespace whose prefix is one of the
  *	plugin's prefixes followed by %u. Dovecot creates a namespace for
@@ -380,6 +383,30 @@ bool mailgrants_namespace_is_root(struct mail_namespace *ns)
 	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
 
 	return mlist != NULL && mlist->root;
+}
+
+/* mailgrants_namespace_owner - an owner namespace: whose, and which root */
+bool mailgrants_namespace_owner(struct mail_namespace *ns,
+				const char **address_r,
+				enum mailgrants_api_category *category_r)
+{
+	struct mailgrants_list *mlist = MAILGRANTS_LIST_CONTEXT(ns->list);
+
+	if (mlist == NULL || mlist->root || mlist->owner == NULL)
+		return FALSE;
+	*address_r = mlist->owner;
+	switch (mlist->category) {
+	case MAILGRANTS_CATEGORY_COMPANY:
+		*category_r = MAILGRANTS_API_COMPANY;
+		break;
+	case MAILGRANTS_CATEGORY_SHARED:
+		*category_r = MAILGRANTS_API_SHARED;
+		break;
+	default:
+		*category_r = MAILGRANTS_API_PRIVATE;
+		break;
+	}
+	return TRUE;
 }
 
 /* mailgrants_list_created - recognise roots and owner namespaces */

@@ -302,6 +302,55 @@ static const char *mailgrants_user_setting(struct mail_user *user,
 #endif
 }
 
+/* mailgrants_setting - one setting, for imap_mailgrants */
+const char *mailgrants_setting(struct mail_user *user, const char *key)
+{
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
+
+	if (muser == NULL)
+		return NULL;
+	return mailgrants_user_setting(user, muser, key);
+}
+
+/* mailgrants_mailbox_acl - who sees the mailbox of address, and how */
+int mailgrants_mailbox_acl(struct mail_user *user, const char *address,
+			   ARRAY_TYPE(const_string) *acl,
+			   const char **error_r)
+{
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
+	struct rights_list list;
+	const char *error;
+	size_t i;
+
+	if (muser == NULL) {
+		*error_r = "mailgrants is not set up for this user";
+		return -1;
+	}
+	if (replica_handle_check(muser->replica, ioloop_time, TRUE,
+				 &error) <= 0 ||
+	    rights_who(replica_handle_replica(muser->replica), address,
+		       ioloop_time, NULL, &list, &error) < 0) {
+		*error_r = t_strdup(error);
+		return -1;
+	}
+	/* the owner first, as GETACL lists it */
+	for (int pass = 0; pass < 2; pass++) {
+		for (i = 0; i < list.count; i++) {
+			const struct rights_decision *d = &list.items[i];
+			const char *login, *letters;
+
+			if ((d->reason == RIGHTS_REASON_OWNER) != (pass == 0))
+				continue;
+			login = t_strdup(d->login);
+			letters = t_strdup(d->rights);
+			array_push_back(acl, &login);
+			array_push_back(acl, &letters);
+		}
+	}
+	rights_list_free(&list);
+	return 0;
+}
+
 /* mailgrants_prefix_setting - one root prefix, checked */
 static const char *mailgrants_prefix_setting(struct mail_user *user,
 					     struct mailgrants_user *muser,

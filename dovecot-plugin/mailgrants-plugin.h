@@ -69,6 +69,8 @@ struct mailgrants_settings {
 	const char *mailgrants_company_prefix;
 	const char *mailgrants_shared_prefix;
 	const char *mailgrants_private_prefix;
+	const char *mailgrants_share_socket;
+	const char *mailgrants_share_password;	/* from the userdb */
 };
 extern const struct setting_parser_info mailgrants_setting_parser_info;
 const char *mailgrants_settings_value(const struct mailgrants_settings *set,

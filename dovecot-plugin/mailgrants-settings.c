@@ -44,6 +44,8 @@ static const struct setting_define mailgrants_setting_defines[] = {
 	DEF(mailgrants_company_prefix),
 	DEF(mailgrants_shared_prefix),
 	DEF(mailgrants_private_prefix),
+	DEF(mailgrants_share_socket),
+	DEF(mailgrants_share_password),
 	SETTING_DEFINE_LIST_END
 };
 
@@ -54,6 +56,8 @@ static const struct mailgrants_settings mailgrants_default_settings = {
 	.mailgrants_company_prefix = "",
 	.mailgrants_shared_prefix = "",
 	.mailgrants_private_prefix = "",
+	.mailgrants_share_socket = "",
+	.mailgrants_share_password = "",
 };
 
 const struct setting_parser_info mailgrants_setting_parser_info = {

@@ -116,7 +116,8 @@ class Dovecot:
                  protocols=(), lmtp_inet=False, mail_user="nobody",
                  mail_plugins="", plugin_dir=None, extra_conf="",
                  userdb_args=None, workdir=None, keep=False, debug=False,
-                 start_timeout=15.0, passwd_file=None, userdb_conf=None):
+                 start_timeout=15.0, passwd_file=None, userdb_conf=None,
+                 passdb_fields=None):
         self.ldap_uri = ldap_uri
         self.ldap_bind_dn = ldap_bind_dn
         self.ldap_bind_password = ldap_bind_password
@@ -134,6 +135,9 @@ class Dovecot:
         self.userdb_args = userdb_args
         self.userdb_conf = userdb_conf
         self.passwd_file = passwd_file
+        # {name: value} the passdb adds to its answer (2.3:
+        # override_fields, 2.4: fields { }); values in 2.3 syntax (%w)
+        self.passdb_fields = dict(passdb_fields or {})
         self.keep = keep
         self.debug = debug
         self.start_timeout = start_timeout
@@ -179,6 +183,9 @@ class Dovecot:
         else:
             lines += ["  driver = ldap",
                       "  args = %s" % self.ldap_conf_path]
+        if self.passdb_fields:
+            lines += ["  override_fields = " + " ".join(
+                "%s=%s" % kv for kv in self.passdb_fields.items())]
         lines += ["}"]
         if self.userdb_conf is not None:
             lines += [self.userdb_conf.replace(
@@ -310,6 +317,8 @@ class Dovecot:
                 "  filter = %s" % self.user_filter.replace("%u", "%{user}"),
                 "  fields {",
                 "    user = %{ldap:mail}",
+            ] + ["    %s = %s" % (k, v.replace("%w", "%{password}"))
+                 for k, v in self.passdb_fields.items()] + [
                 "  }",
                 "}",
             ]

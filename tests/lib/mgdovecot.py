@@ -8,8 +8,9 @@ plugin_conf(repo_dir, vmail_dir, replica, cache_secs) -> the shipped
     dovecot-plugin/90-mailgrants.conf (-2.4.conf on Dovecot 2.4) with
     this instance's paths.
 start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica, name,
-    cache_secs) -> a started Dovecot (tests/lib/dovecot.py) with IMAP
-    and LMTP on loopback and passdb through the test slapd.
+    cache_secs, extra_conf, passdb_fields) -> a started Dovecot
+    (tests/lib/dovecot.py) with IMAP and LMTP on loopback and passdb
+    through the test slapd (adding passdb_fields to its answer).
 listed(imap, pattern) -> the mailbox names LIST answers.
 in_maildir(maildir, tag) -> whether a message with Subject: tag is in
     the Maildir's new/ or cur/.
@@ -73,13 +74,15 @@ def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS,
 
 
 def start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
-                  name="dovecot", cache_secs=CACHE_SECS, extra_conf=""):
+                  name="dovecot", cache_secs=CACHE_SECS, extra_conf="",
+                  passdb_fields=None):
     d = os.path.join(workdir, name)
     os.makedirs(d)
     os.chmod(d, 0o755)
     dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
                  protocols=("imap", "lmtp"), lmtp_inet=True,
                  plugin_dir=plugin_dir, workdir=d,
+                 passdb_fields=passdb_fields,
                  extra_conf=plugin_conf(repo_dir, os.path.join(d, "vmail"),
                                         replica, cache_secs) + extra_conf)
     dc.start()

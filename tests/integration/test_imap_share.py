@@ -1,0 +1,334 @@
+"""Sharing from a mail client: SETACL, DELETEACL, GETACL and LISTRIGHTS
+end to end, with a real slapd (our schema and access rules), the
+follower (mailgrants sync --follow), mailgrants share-service and a real
+Dovecot with both plugins, whose passdb hands the login's password to
+the mail process (README, "Sharing from your mail client").
+
+What a client asked is checked in the directory (read as the rootdn),
+and what it means through IMAP: the grantee's LIST, the owner's GETACL
+once the follower has carried the change into the replica.
+"""
+
+import contextlib
+import imaplib
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import example
+from daemonutil import kill_group, make_workdir
+from example import ANNA, JANA, PETER, SANDRA, TOM
+from example import PETER_DN, SANDRA_DN, TOM_DN, MAKLER_DN
+from mgdovecot import listed, make_plugin_dir, start_dovecot
+from slapd import Slapd
+
+VERTRIEB = "cn=vertrieb,ou=groups," + example.ABC
+VACATION = "cn=vacation," + PETER_DN
+PASSWORD_FIELD = {"userdb_mailgrants_share_password": "%w"}
+SETTLE = 20.0		# the follower's latency, with room
+
+# imaplib knows GETACL, SETACL, DELETEACL and MYRIGHTS, not LISTRIGHTS
+imaplib.Commands.setdefault("LISTRIGHTS", ("AUTH", "SELECTED"))
+
+
+class Stack:
+    """slapd, follower, share service and Dovecot of one test."""
+
+    def __init__(self, build_dir, repo_dir, workdir, passdb_fields):
+        self.workdir = workdir
+        self.slapd = Slapd(workdir=os.path.join(workdir, "slapd"))
+        self.mailgrants = os.path.join(build_dir, "mailgrants")
+        rdir = os.path.join(workdir, "replica")
+        os.makedirs(rdir)
+        os.chmod(rdir, 0o755)
+        self.replica = os.path.join(rdir, "grants.db")
+        self.socket = os.path.join(workdir, "share.sock")
+        plugin_dir = make_plugin_dir(build_dir, workdir)
+        self.dc = start_dovecot(
+            self.slapd, workdir, plugin_dir, repo_dir, self.replica,
+            passdb_fields=passdb_fields,
+            extra_conf="plugin {\n  mailgrants_share_socket = %s\n}\n"
+            % self.socket)
+        self.conf = self.slapd.write_config(
+            os.path.join(workdir, "mailgrants.conf"), replica=self.replica,
+            replica_group=self.dc.mail_gid)
+        self.procs = []
+        self.follow_log = self._start("follow.log", "sync", "--follow")
+        self.service_log = self._start("service.log", "share-service",
+                                       "--socket", self.socket)
+        deadline = time.monotonic() + 15
+        while not (os.path.exists(self.socket) and
+                   os.path.exists(self.replica)):
+            assert time.monotonic() < deadline, self.logs()
+            time.sleep(0.05)
+        # the test's imap processes run as nobody; the socket is made
+        # 0660 for the service's own user and group
+        os.chmod(self.socket, 0o666)
+
+    def _start(self, log, *args):
+        path = os.path.join(self.workdir, log)
+        with open(path, "w") as f:
+            self.procs.append(subprocess.Popen(
+                [self.mailgrants, "-c", self.conf] + list(args),
+                stdout=f, stderr=subprocess.STDOUT, start_new_session=True))
+        return path
+
+    def logs(self):
+        out = ""
+        for path in (self.follow_log, self.service_log):
+            with open(path) as f:
+                out += "== %s\n%s" % (path, f.read())
+        return out
+
+    def service_text(self):
+        with open(self.service_log) as f:
+            return f.read()
+
+    def imap(self, login):
+        m = imaplib.IMAP4("127.0.0.1", self.dc.imap_port, timeout=90)
+        assert m.login(login, example.PASSWORDS[login])[0] == "OK"
+        return m
+
+    def shares(self):
+        rc, entries, err = self.slapd.search("(objectClass=mailgrantsShare)",
+                                             root=True)
+        assert rc == 0, err
+        return {dn.lower(): attrs for dn, attrs in entries}
+
+    def close(self):
+        for p in self.procs:
+            kill_group(p)
+        self.dc.stop()
+        self.slapd.close()
+
+
+@pytest.fixture
+def stack(build_dir, repo_dir):
+    workdir = make_workdir("mg-imapshare-")
+    s = None
+    try:
+        s = Stack(build_dir, repo_dir, workdir, PASSWORD_FIELD)
+        yield s
+    finally:
+        if s is not None:
+            s.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def session(stack, login):
+    m = stack.imap(login)
+    try:
+        yield m
+    finally:
+        m.logout()
+
+
+def cmd(m, *args):
+    """An ACL command: (status, tagline text, untagged data)."""
+    name = args[0]
+    typ, data = m._simple_command(*args)
+    untagged = m.untagged_responses.pop(
+        {"GETACL": "ACL"}.get(name, name), [])
+    return typ, b" ".join(d for d in data if isinstance(d, bytes)).decode(
+        errors="replace"), [u.decode() for u in untagged]
+
+
+def acl(m, mailbox):
+    """GETACL as {identifier: letters}."""
+    typ, text, data = cmd(m, "GETACL", mailbox)
+    assert typ == "OK", text
+    (line,) = data
+    parts = line.split()[1:]
+    assert len(parts) % 2 == 0, line
+    return {parts[i].strip('"'): parts[i + 1].strip('"')
+            for i in range(0, len(parts), 2)}
+
+
+def wait_for(pred, what, stack):
+    deadline = time.monotonic() + SETTLE
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.25)
+    raise AssertionError("never: %s\n%s" % (what, stack.logs()))
+
+
+def grantees(attrs):
+    return sorted(v.lower() for v in attrs.get("mailgrantsgrantee", []))
+
+
+def test_owner_shares_and_unshares_her_inbox(stack):
+    shared = "Shared/%s" % PETER
+    before = stack.shares()
+    with session(stack, TOM) as tom, session(stack, PETER) as peter:
+        assert shared not in listed(tom)
+        assert TOM not in acl(peter, "INBOX")
+        typ, text, _ = cmd(peter, "SETACL", "INBOX", TOM, "lr")
+        assert typ == "OK", text
+        # the reply came after the entry was written
+        new = {dn: a for dn, a in stack.shares().items() if dn not in before}
+        (dn, attrs), = new.items()
+        assert dn.endswith("," + PETER_DN.lower())
+        assert grantees(attrs) == [TOM_DN.lower()]
+        assert attrs["mailgrantsrights"] == ["lr"]
+        # through the follower to every front end
+        wait_for(lambda: shared in listed(tom), "Tom lists Peter", stack)
+        wait_for(lambda: acl(peter, "INBOX").get(TOM) == "lr",
+                 "GETACL shows Tom", stack)
+        owner = acl(peter, "INBOX")
+        assert "a" in owner[PETER] and "l" in owner[PETER]
+        # every folder of the mailbox has the mailbox's shares
+        assert acl(peter, "INBOX") == owner
+        typ, text, data = cmd(peter, "LISTRIGHTS", "INBOX", TOM)
+        assert typ == "OK", text
+        assert data == ['"INBOX" "%s" "" l r s w i p k x t e' % TOM] or \
+            data == ['INBOX %s "" l r s w i p k x t e' % TOM], data
+        typ, text, _ = cmd(peter, "DELETEACL", "INBOX", TOM)
+        assert typ == "OK", text
+        assert not any(TOM_DN.lower() in grantees(a)
+                       for a in stack.shares().values())
+        wait_for(lambda: shared not in listed(tom), "Tom's LIST", stack)
+        wait_for(lambda: TOM not in acl(peter, "INBOX"), "GETACL", stack)
+    log = stack.service_text()
+    assert "login=%s op=set" % PETER in log
+    assert "grantee=%s rights=lr: added %s" % (TOM, dn) in log.lower() or \
+        ("grantee=%s" % TOM in log and dn in log.lower())
+    assert example.PASSWORDS[PETER] not in log
+    with open(stack.dc.log_path) as f:
+        dlog = f.read()
+    assert "SETACL %s %s lr: ok" % (PETER, TOM) in dlog
+    assert example.PASSWORDS[PETER] not in dlog
+
+
+def test_rights_change_keeps_the_window(stack):
+    vac = stack.shares()[VACATION.lower()]
+    with session(stack, PETER) as peter:
+        typ, text, _ = cmd(peter, "SETACL", "INBOX", SANDRA, "lrs")
+        assert typ == "OK", text
+        after = stack.shares()
+        mine = {dn: a for dn, a in after.items()
+                if SANDRA_DN.lower() in grantees(a)}
+        (dn, attrs), = mine.items()
+        assert attrs["mailgrantsrights"] == ["lrs"]
+        assert attrs["mailgrantsnotbefore"] == vac["mailgrantsnotbefore"]
+        assert attrs["mailgrantsnotafter"] == vac["mailgrantsnotafter"]
+        # Jana keeps hers as it was
+        assert grantees(after[VACATION.lower()]) == [
+            example.JANA_DN.lower()]
+        wait_for(lambda: acl(peter, "INBOX").get(SANDRA) == "lrs",
+                 "GETACL shows Sandra's new rights", stack)
+        # "-s" takes one right away, the window still kept
+        typ, text, _ = cmd(peter, "SETACL", "INBOX", SANDRA, "-s")
+        assert typ == "OK", text
+        attrs = stack.shares()[dn]
+        assert attrs["mailgrantsrights"] == ["lr"]
+        assert attrs["mailgrantsnotafter"] == vac["mailgrantsnotafter"]
+        # DELETEACL removes it whatever its window
+        typ, text, _ = cmd(peter, "DELETEACL", "INBOX", SANDRA)
+        assert typ == "OK", text
+        assert not any(SANDRA_DN.lower() in grantees(a)
+                       for a in stack.shares().values())
+
+
+def test_group_grantee_on_her_other_mailbox(stack):
+    box = "Private/makler@abc.com"
+    with session(stack, SANDRA) as sandra, session(stack, JANA) as jana:
+        assert "Shared/makler@abc.com" not in listed(jana)
+        typ, text, _ = cmd(sandra, "SETACL", box, VERTRIEB, "lrs")
+        assert typ == "OK", text
+        new = [a for dn, a in stack.shares().items()
+               if dn.endswith("," + MAKLER_DN.lower())]
+        assert [grantees(a) for a in new] == [[VERTRIEB.lower()]]
+        wait_for(lambda: "Shared/makler@abc.com" in listed(jana),
+                 "Jana (in the group) lists makler@", stack)
+        got = acl(sandra, box)
+        assert got.get(JANA) == "lrs" and got.get(PETER) == "lrs", got
+        typ, text, _ = cmd(sandra, "DELETEACL", box, VERTRIEB)
+        assert typ == "OK", text
+        wait_for(lambda: "Shared/makler@abc.com" not in listed(jana),
+                 "the group's share ended", stack)
+
+
+@pytest.mark.parametrize("login,args,code,says", [
+    # a sub-folder: shares are whole mailboxes
+    (PETER, ("SETACL", "Projects", TOM, "lr"), "CANNOT", "whole mailboxes"),
+    # a grantee cannot pass on what is shared with her
+    (SANDRA, ("SETACL", "Shared/%s" % PETER, TOM, "lr"), "NOPERM",
+     "Only the owner"),
+    (SANDRA, ("DELETEACL", "Shared/%s" % PETER, JANA), "NOPERM",
+     "Only the owner"),
+    # company mailboxes are the admins'
+    (PETER, ("SETACL", "Company/info@abc.com", TOM, "lr"), "NOPERM",
+     "mail administrators"),
+    # outside the owner's company
+    (PETER, ("SETACL", "INBOX", ANNA, "lr"), "NOPERM", "company"),
+    # rights a share cannot carry
+    (PETER, ("SETACL", "INBOX", TOM, "lra"), "NOPERM", "administer"),
+    (PETER, ("SETACL", "INBOX", TOM, "lrz"), "NOPERM", "RFC 4314"),
+    # not a user or group
+    (PETER, ("SETACL", "INBOX", "anyone", "lr"), "CANNOT", "not anyone"),
+    (PETER, ("SETACL", "INBOX", "-" + TOM, "lr"), "CANNOT",
+     "negative rights"),
+    (PETER, ("SETACL", "INBOX", PETER, "lr"), "CANNOT", "the owner"),
+    (PETER, ("SETACL", "INBOX", "nobody@abc.com", "lr"), "NOPERM",
+     "nobody@abc.com"),
+])
+def test_refusals(stack, login, args, code, says):
+    before = stack.shares()
+    with session(stack, login) as m:
+        if args[1] == "Projects":
+            assert m.create("Projects")[0] == "OK"
+        typ, text, _ = cmd(m, *args)
+    assert typ == "NO", text
+    assert text.startswith("[%s] " % code), text
+    assert says in text, text
+    assert stack.shares() == before
+
+
+def test_slapd_down_is_temporary_and_writes_nothing(stack):
+    before = stack.shares()
+    with session(stack, PETER) as peter:
+        stack.slapd.stop()
+        try:
+            answers = [cmd(peter, "SETACL", "INBOX", TOM, "lr"),
+                       cmd(peter, "SETACL", "INBOX", SANDRA, "lr"),
+                       cmd(peter, "DELETEACL", "INBOX", SANDRA)]
+        finally:
+            stack.slapd.start()
+    for typ, text, _ in answers:
+        assert typ == "NO", text
+        assert text.startswith("[UNAVAILABLE] "), text
+        assert "nothing was changed" in text, text
+    assert stack.shares() == before
+
+
+def test_service_down_is_temporary(stack):
+    kill_group(stack.procs[1])
+    with session(stack, PETER) as peter:
+        typ, text, _ = cmd(peter, "SETACL", "INBOX", TOM, "lr")
+    assert typ == "NO" and text.startswith("[UNAVAILABLE] "), text
+
+
+def test_login_without_password_gets_a_clear_no(build_dir, repo_dir):
+    """A passdb that does not hand the password on (a SCRAM or OAuth
+    login has none): a clear NO, nothing asked."""
+    workdir = make_workdir("mg-imapshare-")
+    s = None
+    try:
+        s = Stack(build_dir, repo_dir, workdir, None)
+        before = s.shares()
+        with session(s, PETER) as peter:
+            typ, text, _ = cmd(peter, "SETACL", "INBOX", TOM, "lr")
+        assert typ == "NO" and text.startswith("[CANNOT] "), text
+        assert "password" in text
+        assert s.shares() == before
+        assert "op=" not in s.service_text()
+    finally:
+        if s is not None:
+            s.close()
+        shutil.rmtree(workdir, ignore_errors=True)
