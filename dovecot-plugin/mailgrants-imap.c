@@ -74,8 +74,10 @@
 	"Shares are whole mailboxes: set the rights on the mailbox's INBOX, " \
 	"they apply to all of its folders."
 #define MAILGRANTS_ERR_NO_PASSWORD \
-	"Sharing from a mail client needs a login with a password; this " \
-	"session has none to act with (use mailgrants share)."
+	"Sharing from a mail client needs the password of the login, and " \
+	"this session has none to act with (a login without a password, " \
+	"or a passdb that does not pass it on); shares are managed in the " \
+	"directory (mailgrants share)."
 #define MAILGRANTS_ERR_NO_SERVICE \
 	"Sharing from mail clients is not set up on this server " \
 	"(mailgrants_share_socket); shares are managed in the directory."
