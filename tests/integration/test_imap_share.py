@@ -21,6 +21,7 @@ import pytest
 
 import example
 from daemonutil import kill_group, make_workdir
+from dovecot import is_24
 from example import ANNA, JANA, PETER, SANDRA, TOM
 from example import PETER_DN, SANDRA_DN, TOM_DN, MAKLER_DN
 from mgdovecot import listed, make_plugin_dir, start_dovecot
@@ -51,8 +52,9 @@ class Stack:
         self.dc = start_dovecot(
             self.slapd, workdir, plugin_dir, repo_dir, self.replica,
             passdb_fields=passdb_fields,
-            extra_conf="plugin {\n  mailgrants_share_socket = %s\n}\n"
-            % self.socket)
+            extra_conf=(("mailgrants_share_socket = %s\n" if is_24() else
+                         "plugin {\n  mailgrants_share_socket = %s\n}\n")
+                        % self.socket))
         self.conf = self.slapd.write_config(
             os.path.join(workdir, "mailgrants.conf"), replica=self.replica,
             replica_group=self.dc.mail_gid)
