@@ -104,6 +104,7 @@ void imap_mailgrants_plugin_deinit(void);
 
 struct mailgrants_imap_cmd {
 	const char *name;
+	unsigned int nargs;		/* mailbox and the rest */
 	command_func_t *func;
 	command_func_t *prev;
 	enum command_flags flags;	/* prev's */
@@ -125,15 +126,15 @@ enum {
 };
 
 static struct mailgrants_imap_cmd mailgrants_imap_cmds[MAILGRANTS_IMAP_COUNT] = {
-	[MAILGRANTS_IMAP_GETACL] = { .name = "GETACL",
+	[MAILGRANTS_IMAP_GETACL] = { .name = "GETACL", .nargs = 1,
 				     .func = mailgrants_cmd_getacl },
-	[MAILGRANTS_IMAP_SETACL] = { .name = "SETACL",
+	[MAILGRANTS_IMAP_SETACL] = { .name = "SETACL", .nargs = 3,
 				     .func = mailgrants_cmd_setacl },
-	[MAILGRANTS_IMAP_DELETEACL] = { .name = "DELETEACL",
+	[MAILGRANTS_IMAP_DELETEACL] = { .name = "DELETEACL", .nargs = 2,
 					.func = mailgrants_cmd_deleteacl },
-	[MAILGRANTS_IMAP_MYRIGHTS] = { .name = "MYRIGHTS",
+	[MAILGRANTS_IMAP_MYRIGHTS] = { .name = "MYRIGHTS", .nargs = 1,
 				       .func = mailgrants_cmd_myrights },
-	[MAILGRANTS_IMAP_LISTRIGHTS] = { .name = "LISTRIGHTS",
+	[MAILGRANTS_IMAP_LISTRIGHTS] = { .name = "LISTRIGHTS", .nargs = 2,
 					 .func = mailgrants_cmd_listrights },
 };
 
@@ -150,6 +151,8 @@ enum mailgrants_imap_kind {
 struct mailgrants_imap_target {
 	struct mail_namespace *ns;
 	const char *mailbox, *orig_mailbox;
+	/* the command's arguments, the mailbox first */
+	const char *args[3];
 	enum mailgrants_imap_kind kind;
 	/* OWN: the owner part (NULL: her primary mailbox, her INBOX
 	   namespace) and whether the name is the mailbox's INBOX */
@@ -225,12 +228,17 @@ static bool mailgrants_imap_target(struct client_command_context *cmd,
 	const char *mailbox, *address, *rest;
 
 	i_zero(t);
-	/* Read only the mailbox; imap_acl reads the line again if the
-	   mailbox is not ours. */
-	if (!client_read_string_args(cmd, 1, &mailbox)) {
+	/* All of the command's arguments in one read: a command function
+	   that read some and returns for more input is not called again
+	   (the command no longer waits for input), so a line that
+	   arrives in two pieces would hang. imap_acl reads the same
+	   arguments again when the mailbox is not ours. */
+	if (!client_read_string_args(cmd, mailgrants_imap_cmds[idx].nargs,
+				     &t->args[0], &t->args[1], &t->args[2])) {
 		*result_r = FALSE;
 		return FALSE;
 	}
+	mailbox = t->args[0];
 	t->orig_mailbox = mailbox;
 	t->ns = client_find_namespace(cmd, &mailbox);
 	if (t->ns == NULL) {
@@ -351,7 +359,7 @@ mailgrants_share_change(struct client_command_context *cmd,
 			const char *identifier, const char *rights)
 {
 	struct mail_user *user = cmd->client->user;
-	const char *path, *password, *answer, *error, *text;
+	const char *path, *password, *answer, *error, *text, *word;
 	string_t *req;
 
 	path = mailgrants_setting(user, "mailgrants_share_socket");
@@ -399,10 +407,12 @@ mailgrants_share_change(struct client_command_context *cmd,
 	       rights != NULL ? str_sanitize(rights, 32) : "",
 	       str_sanitize(answer, 512));
 	text = str_sanitize(text, 400);
-	if (str_begins(answer, "ok ") || strcmp(answer, "ok") == 0)
+	/* str_begins() changed its arguments in 2.4: the word itself */
+	word = t_strcut(answer, ' ');
+	if (strcmp(word, "ok") == 0)
 		return rights != NULL ? "OK Setacl complete." :
 			"OK Deleteacl complete.";
-	if (str_begins(answer, "refused "))
+	if (strcmp(word, "refused") == 0)
 		return t_strconcat("NO ["IMAP_RESP_CODE_NOPERM"] ", text, NULL);
 	return t_strconcat("NO ["IMAP_RESP_CODE_UNAVAILABLE"] ",
 			   text[0] != '\0' ? text : "The directory is not "
@@ -415,15 +425,14 @@ static bool mailgrants_cmd_change(struct client_command_context *cmd,
 				  unsigned int idx)
 {
 	struct mailgrants_imap_target t;
-	const char *mailbox, *identifier, *rights = NULL;
+	const char *identifier, *rights = NULL;
 	bool result, set = idx == MAILGRANTS_IMAP_SETACL;
 
 	if (!mailgrants_imap_target(cmd, idx, &t, &result))
 		return result;
-	if (set ? !client_read_string_args(cmd, 3, &mailbox, &identifier,
-					   &rights) :
-	    !client_read_string_args(cmd, 2, &mailbox, &identifier))
-		return FALSE;
+	identifier = t.args[1];
+	if (set)
+		rights = t.args[2];
 	switch (t.kind) {
 	case MAILGRANTS_IMAP_OTHER:
 		i_unreached();
@@ -471,15 +480,14 @@ static bool mailgrants_cmd_deleteacl(struct client_command_context *cmd)
 static bool mailgrants_cmd_listrights(struct client_command_context *cmd)
 {
 	struct mailgrants_imap_target t;
-	const char *mailbox, *identifier;
+	const char *identifier;
 	string_t *str;
 	bool result;
 
 	if (!mailgrants_imap_target(cmd, MAILGRANTS_IMAP_LISTRIGHTS, &t,
 				    &result))
 		return result;
-	if (!client_read_string_args(cmd, 2, &mailbox, &identifier))
-		return FALSE;
+	identifier = t.args[1];
 	if (t.kind != MAILGRANTS_IMAP_OWN) {
 		if (t.kind != MAILGRANTS_IMAP_ROOT &&
 		    !mailgrants_imap_visible(t.ns, t.mailbox))

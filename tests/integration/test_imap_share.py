@@ -14,6 +14,7 @@ import imaplib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 
@@ -334,3 +335,37 @@ def test_login_without_password_gets_a_clear_no(build_dir, repo_dir):
         if s is not None:
             s.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("first,rest", [
+    ("SETACL {5+}\r\nINBOX", " %s lr\r\n" % TOM),
+    ("DELETEACL {5+}\r\nINBOX", " %s\r\n" % TOM),
+    ("LISTRIGHTS {5+}\r\nINBOX", " %s\r\n" % TOM),
+    ("SETACL {20+}\r\nCompany/info@abc.com", " %s lr\r\n" % TOM),
+])
+def test_command_line_in_two_pieces(stack, first, rest):
+    """The mailbox (a literal) first, the other arguments a moment
+    later: the command waits for them and answers (a command that had
+    read the mailbox alone and returned for more input was never called
+    again, and the session hung)."""
+    s = socket.create_connection(("127.0.0.1", stack.dc.imap_port),
+                                 timeout=10)
+    f = s.makefile("rb")
+    try:
+        f.readline()
+        s.sendall(b'a LOGIN "%s" "%s"\r\n' % (
+            PETER.encode(), example.PASSWORDS[PETER].encode()))
+        while not f.readline().startswith(b"a "):
+            pass
+        s.sendall(b"b " + first.encode())
+        time.sleep(0.5)
+        s.sendall(rest.encode())
+        while True:
+            line = f.readline()
+            assert line, "connection closed"
+            if line.startswith(b"b "):
+                break
+        assert line.split()[1] in (b"OK", b"NO"), line
+    finally:
+        f.close()
+        s.close()
