@@ -336,10 +336,10 @@ static int share_service_listen(const char *path)
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s",
+			     path) >= sizeof(sun.sun_path))
 		return cli_error(-1, "share-service", "%s: path too long",
 				 path);
-	memcpy(sun.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return cli_error(-1, "share-service", "socket: %s",

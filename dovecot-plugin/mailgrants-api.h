@@ -19,14 +19,7 @@
  *				   const char *address,
  *				   ARRAY_TYPE(const_string) *acl,
  *				   const char **error_r);
- *	bool mailgrants_namespace_owner(struct mail_namespace *ns,
-				const char **address_r,
-				enum mailgrants_api_category *category_r);
-const char *mailgrants_setting(struct mail_user *user, const char *key);
-int mailgrants_mailbox_acl(struct mail_user *user, const char *address,
-			   ARRAY_TYPE(const_string) *acl,
-			   const char **error_r);
-void mailgrants_imap_attach(bool attached);
+ *	void mailgrants_imap_attach(bool attached);
  * DESCRIPTION
  *	The functions lib20_mailgrants_plugin.so exports (mailgrants.map),
  *	for lib21_imap_mailgrants_plugin.so, as the acl plugin exports its
@@ -75,10 +68,12 @@ const char *mailgrants_namespace_letters(struct mail_namespace *ns);
 bool mailgrants_namespace_owner(struct mail_namespace *ns,
 				const char **address_r,
 				enum mailgrants_api_category *category_r);
-const char *mailgrants_setting(struct mail_user *user, const char *key);
+void mailgrants_imap_attach(bool attached);
+
+/* per user */
 int mailgrants_mailbox_acl(struct mail_user *user, const char *address,
 			   ARRAY_TYPE(const_string) *acl,
 			   const char **error_r);
-void mailgrants_imap_attach(bool attached);
+const char *mailgrants_setting(struct mail_user *user, const char *key);
 
 #endif

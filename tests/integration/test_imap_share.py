@@ -97,10 +97,7 @@ class Stack:
         return m
 
     def shares(self):
-        rc, entries, err = self.slapd.search("(objectClass=mailgrantsShare)",
-                                             root=True)
-        assert rc == 0, err
-        return {dn.lower(): attrs for dn, attrs in entries}
+        return self.slapd.shares()
 
     def close(self):
         for p in self.procs:

@@ -79,10 +79,7 @@ class Service:
         return word, rest
 
     def shares(self):
-        rc, entries, err = self.slapd.search("(objectClass=mailgrantsShare)",
-                                             root=True)
-        assert rc == 0, err
-        return {dn.lower(): attrs for dn, attrs in entries}
+        return self.slapd.shares()
 
     def close(self):
         kill_group(self.proc)

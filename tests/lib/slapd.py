@@ -467,6 +467,14 @@ olcSpSessionlog: 1000
 
     # ------------------------------------------------ mailgrants.conf
 
+    def shares(self):
+        """Every share entry, read as the rootdn: {dn lowercased:
+        {attribute lowercased: [values]}}."""
+        rc, entries, err = self.search("(objectClass=mailgrantsShare)",
+                                       root=True)
+        assert rc == 0, err
+        return {dn.lower(): attrs for dn, attrs in entries}
+
     def write_config(self, path, replica=None, **extra):
         """Write a mailgrants.conf at path that reads this directory as
         the sync identity; the bind password goes to a 0600 file
