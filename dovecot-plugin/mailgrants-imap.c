@@ -88,6 +88,10 @@
    own time limits, the service's bound on one request. */
 #define MAILGRANTS_SHARE_TIMEOUT_MSECS (65 * 1000)
 #define MAILGRANTS_SHARE_ANSWER_MAX 2048
+/* How long SETACL and DELETEACL wait, once written, for the follower to
+   carry the change into the replica (it takes a second or two): a
+   follower that is down costs each change this much, no more. */
+#define MAILGRANTS_SHARE_SETTLE_MSECS (5 * 1000)
 
 const char *imap_mailgrants_plugin_version = DOVECOT_ABI_VERSION;
 /* Loaded in this order (lib02, lib20, lib21): our commands wrap
@@ -351,6 +355,44 @@ static int mailgrants_share_ask(const char *path, const char *request,
 	return ret;
 }
 
+/* mailgrants_share_acl - the mailbox's ACL as the replica has it, as
+   one string to compare; NULL when the replica cannot answer */
+static const char *mailgrants_share_acl(struct mail_user *user,
+					const char *address)
+{
+	ARRAY_TYPE(const_string) acl;
+	const char *error;
+
+	t_array_init(&acl, 16);
+	if (mailgrants_mailbox_acl(user, address, &acl, &error) < 0)
+		return NULL;
+	array_append_zero(&acl);
+	return t_strarray_join(array_front(&acl), " ");
+}
+
+/* mailgrants_share_settle - after a change, wait (a little) until the
+   follower has carried it into the replica, so that the client's next
+   GETACL shows it: the ACL differs from before, or the time is up */
+static void mailgrants_share_settle(struct mail_user *user,
+				    const char *address, const char *before)
+{
+	unsigned int waited;
+	bool changed = FALSE;
+
+	if (before == NULL)
+		return;
+	for (waited = 0; !changed; waited += 100) {
+		T_BEGIN {
+			const char *now = mailgrants_share_acl(user, address);
+
+			changed = now != NULL && strcmp(now, before) != 0;
+		} T_END;
+		if (changed || waited >= MAILGRANTS_SHARE_SETTLE_MSECS)
+			break;
+		usleep(100 * 1000);
+	}
+}
+
 /* mailgrants_share_change - SETACL (rights) or DELETEACL (rights NULL)
    on a mailbox the user owns, through the share service: the tagline */
 static const char *
@@ -360,6 +402,7 @@ mailgrants_share_change(struct client_command_context *cmd,
 {
 	struct mail_user *user = cmd->client->user;
 	const char *path, *password, *answer, *error, *text, *word;
+	const char *address, *before;
 	string_t *req;
 
 	path = mailgrants_setting(user, "mailgrants_share_socket");
@@ -392,6 +435,8 @@ mailgrants_share_change(struct client_command_context *cmd,
 		mailgrants_share_escape(req, rights);
 	}
 	str_append(req, "\n\n");
+	address = t->owner != NULL ? t->owner : user->username;
+	before = mailgrants_share_acl(user, address);
 	if (mailgrants_share_ask(path, str_c(req), &answer, &error) < 0) {
 		e_error(user->event, "mailgrants: share service: %s", error);
 		return "NO ["IMAP_RESP_CODE_UNAVAILABLE"] The sharing service "
@@ -409,6 +454,9 @@ mailgrants_share_change(struct client_command_context *cmd,
 	text = str_sanitize(text, 400);
 	/* str_begins() changed its arguments in 2.4: the word itself */
 	word = t_strcut(answer, ' ');
+	if (strcmp(word, "ok") == 0 &&
+	    strcmp(text, "nothing to change") != 0)
+		mailgrants_share_settle(user, address, before);
 	if (strcmp(word, "ok") == 0)
 		return rights != NULL ? "OK Setacl complete." :
 			"OK Deleteacl complete.";
