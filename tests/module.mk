@@ -76,6 +76,7 @@ ASAN_CC ?= clang
 
 ASAN_BLACKBOX = tests/integration/test_cli.py \
 	tests/integration/test_sync.py tests/integration/test_share.py \
+	tests/integration/test_share_service.py \
 	tests/integration/test_follow.py tests/integration/test_policyd.py \
 	tests/integration/test_milter.py tests/integration/test_postfix_e2e.py
 VALGRIND_BLACKBOX = tests/integration/test_policyd.py \
