@@ -85,6 +85,7 @@ static void print_usage(FILE *fp)
 		"owner-address grantee\n"
 		"       %s [-c config] share-service --socket path "
 		"[--timeout secs]\n"
+		"           [--max-children n]\n"
 		"       %s setup-directory [options] [--diff | --apply]\n",
 		progname, progname, progname, progname, progname, progname,
 		progname, progname, progname, progname);

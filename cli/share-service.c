@@ -4,6 +4,7 @@
  *	from IMAP clients, written with the user's own LDAP bind
  * SYNOPSIS
  *	mailgrants [-c config] share-service --socket path [--timeout secs]
+ *		[--max-children n]
  * DESCRIPTION
  *	The imap_mailgrants plugin cannot talk LDAP (it links only the
  *	core), and must not hold any credential of its own: a compromised
@@ -49,6 +50,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +65,7 @@
 
 #define SHARE_SERVICE_REQUEST_MAX 16384	/* bytes of one request */
 #define SHARE_SERVICE_TIMEOUT_S 30	/* default: reading + the work */
+#define SHARE_SERVICE_CHILDREN 32	/* default: connections at once */
 #define SHARE_SERVICE_ANSWER_MAX 2048
 #define SHARE_SERVICE_PRINT_MAX 256
 
@@ -80,7 +83,8 @@ struct share_notes {
 void share_service_print_usage(FILE *fp)
 {
 	fprintf(fp, "usage: %s [-c config] share-service --socket path "
-		"[--timeout secs]\n", progname);
+		"[--timeout secs]\n"
+		"           [--max-children n]\n", progname);
 }
 
 /* share_service_log - one line on stderr (the journal) */
@@ -364,10 +368,12 @@ int cmd_share_service(const struct config *cfg, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "max-children", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
 	unsigned int timeout = SHARE_SERVICE_TIMEOUT_S;
+	unsigned int max_children = SHARE_SERVICE_CHILDREN, children = 0;
 	char *end;
 	int c, fd;
 
@@ -383,6 +389,13 @@ int cmd_share_service(const struct config *cfg, int argc, char **argv)
 						 "--timeout: 1 to 3600 "
 						 "seconds");
 			timeout = (unsigned int)v;
+		} else if (c == 'm') {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end != '\0' || v == 0 || v > 1024)
+				return cli_error(EXIT_USAGE, "share-service",
+						 "--max-children: 1 to 1024");
+			max_children = (unsigned int)v;
 		} else {
 			share_service_print_usage(stderr);
 			return EXIT_USAGE;
@@ -394,14 +407,27 @@ int cmd_share_service(const struct config *cfg, int argc, char **argv)
 	}
 	if ((fd = share_service_listen(path)) < 0)
 		return EXIT_UNAVAILABLE;
-	/* Children are reaped by the kernel; each ends on its own. */
-	(void)signal(SIGCHLD, SIG_IGN);
 	(void)signal(SIGPIPE, SIG_IGN);
 	share_service_log("listening on %s", path);
 	for (;;) {
-		int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		int conn;
 		pid_t pid;
 
+		/* Reap what has ended; at the limit, wait for a child to
+		   end (each does within twice the timeout): a mail process
+		   that opens connections without end makes them queue in
+		   the backlog, not fork without bound. */
+		while (children > 0) {
+			pid = waitpid(-1, NULL,
+				      children >= max_children ? 0 : WNOHANG);
+			if (pid > 0)
+				children--;
+			else if (pid < 0 && errno == EINTR)
+				continue;
+			else
+				break;
+		}
+		conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0) {
 			if (errno == EINTR || errno == ECONNABORTED ||
 			    errno == EMFILE || errno == ENFILE) {
@@ -419,6 +445,8 @@ int cmd_share_service(const struct config *cfg, int argc, char **argv)
 		}
 		if (pid < 0)
 			share_service_log("fork: %s", strerror(errno));
+		else
+			children++;
 		(void)close(conn);
 	}
 }

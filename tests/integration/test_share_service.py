@@ -27,14 +27,15 @@ VACATION = "cn=vacation," + PETER_DN
 class Service:
     """mailgrants share-service on a socket of its own."""
 
-    def __init__(self, server, build_dir, tmp):
+    def __init__(self, server, build_dir, tmp, *extra):
         self.slapd = server
         self.conf = server.write_config(os.path.join(tmp, "mailgrants.conf"))
         self.socket = os.path.join(tmp, "share.sock")
         self.log = open(os.path.join(tmp, "service.log"), "w+")
         self.proc = subprocess.Popen(
             [os.path.join(build_dir, "mailgrants"), "-c", self.conf,
-             "share-service", "--socket", self.socket, "--timeout", "5"],
+             "share-service", "--socket", self.socket, "--timeout", "5"]
+            + list(extra),
             stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)
         deadline = time.monotonic() + 10
@@ -226,3 +227,32 @@ def test_slapd_down_is_temporary(svc):
     finally:
         svc.slapd.start()
     assert svc.shares() == before
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_connections_beyond_the_limit_wait(build_dir, tmp_path, limit):
+    """--max-children: a client that holds connections open (a mail
+    process gone wrong) makes the next ones wait until a child ended,
+    not fork without bound; below the limit they are served at once."""
+    with Slapd(start=False) as server:
+        svc = Service(server, build_dir, str(tmp_path), "--timeout", "2",
+                      "--max-children", str(limit))
+        idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            idle.settimeout(10)
+            idle.connect(svc.socket)
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            answer = svc.raw(b"garbage\n\n")
+            waited = time.monotonic() - t0
+            assert answer.startswith("refused bad request"), answer
+            if limit == 1:
+                # until the idle connection's child gave up (2 s)
+                assert waited >= 1.0, waited
+                assert idle.recv(4096).startswith(
+                    b"refused bad request: timed out")
+            else:
+                assert waited < 1.0, waited
+        finally:
+            idle.close()
+            svc.close()
