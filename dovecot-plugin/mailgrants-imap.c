@@ -628,10 +628,10 @@ static bool mailgrants_imap_shares(struct client_command_context *cmd,
 		imap_append_astring(str, items[i]);
 		str_append_c(str, ' ');
 		mailgrants_imap_letters(str, items[i + 1]);
-		/* her own INBOX: she administers it (MYRIGHTS, imap_acl's
-		   owner rights, says so too) */
-		if (i == 0 && t->owner == NULL &&
-		    strcasecmp(items[i], user->username) == 0)
+		/* her own mailbox: she administers it, as MYRIGHTS says
+		   (imap_acl's owner rights on her INBOX, the grant's on
+		   Private/) */
+		if (i == 0 && strcasecmp(items[i], user->username) == 0)
 			str_append_c(str, 'a');
 	}
 	return mailgrants_imap_answer(cmd, "ACL", t->orig_mailbox, str_c(str),

@@ -92,18 +92,26 @@ void mailgrants_imap_attach(bool attached)
 }
 
 /* mailgrants_letters - the RFC 4314 letters Dovecot may enforce here */
-static const char *mailgrants_letters(pool_t pool, const char *rights)
+static const char *mailgrants_letters(pool_t pool, const char *rights,
+				      bool owner)
 {
 	string_t *str = t_str_new(16);
 	const char *p;
 
 	/* "a" is left out: access is managed in the directory, so no one
-	   administers these mailboxes over IMAP. */
+	   administers these mailboxes over IMAP; but the owner of a
+	   private mailbox shares it from her client (imap_mailgrants
+	   answers SETACL through the directory), as on her own INBOX,
+	   and clients offer that only with "a" (Roundcube's acl). Only
+	   with imap_mailgrants loaded: imap_acl would take SETACL with
+	   "a", and store nothing (mailgrants-acl.c). */
 	for (p = rights; *p != '\0'; p++) {
 		if (strchr("lrwstipekx", *p) != NULL &&
 		    strchr(str_c(str), *p) == NULL)
 			str_append_c(str, *p);
 	}
+	if (owner && str_len(str) > 0)
+		str_append_c(str, 'a');
 	return p_strdup(pool, str_c(str));
 }
 
@@ -201,8 +209,11 @@ static void mailgrants_user_refresh(struct mail_user *user,
 		i_zero(&grant);
 		grant.category = category;
 		grant.address = p_strdup(muser->grants_pool, d->mailbox);
-		grant.letters = mailgrants_letters(muser->grants_pool,
-						   d->rights);
+		grant.letters = mailgrants_letters(
+			muser->grants_pool, d->rights,
+			category == MAILGRANTS_CATEGORY_PRIVATE &&
+			d->reason == RIGHTS_REASON_OWNER &&
+			mailgrants_imap_attached);
 		if (grant.letters[0] != '\0')
 			array_push_back(&muser->grants, &grant);
 	}

@@ -52,7 +52,8 @@ enum mailgrants_category {
 struct mailgrants_grant {
 	enum mailgrants_category category;
 	const char *address;		/* the owner part of the prefix */
-	const char *letters;		/* RFC 4314 letters, never 'a' */
+	const char *letters;		/* RFC 4314 letters; 'a' only for
+					   a private mailbox she owns */
 };
 
 #define MAILGRANTS_USER_CONTEXT(obj) \

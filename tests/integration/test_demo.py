@@ -132,7 +132,7 @@ def test_walk_through(demo):
     assert has_line(sandra, "IMAP NAMESPACE:", 'personal "";',
                     "other users", '"Shared/",', '"Company/",', '"Private/";')
     assert has_line(sandra, "INBOX", "lrwstipekxacd", "0")
-    assert has_line(sandra, "Private/makler@abc.com", "lrwstipekxcd")
+    assert has_line(sandra, "Private/makler@abc.com", "lrwstipekxacd")
     assert has_line(sandra, "Company/info@abc.com", "lrwstipekcd",
                     "1")
     # Peter's mail, delivered by Postfix through LMTP, in Shared/.

@@ -239,6 +239,10 @@ def test_group_grantee_on_her_other_mailbox(stack):
     box = "Private/makler@abc.com"
     with session(stack, SANDRA) as sandra, session(stack, JANA) as jana:
         assert "Shared/makler@abc.com" not in listed(jana)
+        # she administers it: clients (Roundcube's acl) offer sharing
+        typ, data = sandra.myrights(box)
+        assert typ == "OK" and b"a" in data[0].split()[-1], data
+        assert "a" in acl(sandra, box)[SANDRA]
         typ, text, _ = cmd(sandra, "SETACL", box, VERTRIEB, "lrs")
         assert typ == "OK", text
         new = [a for dn, a in stack.shares().items()
