@@ -21,6 +21,7 @@ import time
 import pytest
 
 import example
+import daemonutil
 from daemonutil import kill_group, make_workdir
 from dovecot import is_24
 from example import ANNA, JANA, PETER, SANDRA, TOM
@@ -150,12 +151,10 @@ def acl(m, mailbox):
 
 
 def wait_for(pred, what, stack):
-    deadline = time.monotonic() + SETTLE
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.25)
-    raise AssertionError("never: %s\n%s" % (what, stack.logs()))
+    try:
+        daemonutil.wait_for(pred, timeout=SETTLE, interval=0.25, what=what)
+    except TimeoutError as e:
+        raise AssertionError("%s\n%s" % (e, stack.logs()))
 
 
 def grantees(attrs):
