@@ -1,20 +1,37 @@
 /*
  * NAME
- *	lib21_imap_mailgrants_plugin.so - SETACL, DELETEACL, GETACL and
- *	MYRIGHTS on our mailboxes
+ *	lib21_imap_mailgrants_plugin.so - SETACL, DELETEACL, GETACL,
+ *	LISTRIGHTS and MYRIGHTS on the user's own and granted mailboxes
  * SYNOPSIS
  *	mail_plugins = $mail_plugins acl mailgrants
  *	protocol imap {
  *	  mail_plugins = $mail_plugins imap_acl imap_mailgrants
  *	}
  * DESCRIPTION
- *	The imap_acl plugin answers these commands only for users with
- *	the "a" right, which no grant gives. For a mailbox below one of
- *	our roots we answer them ourselves:
+ *	The imap_acl plugin answers these commands from dovecot-acl
+ *	files; access here is the directory's. We answer them ourselves
+ *	for the user's own mailboxes (her INBOX namespace, and below
+ *	Private/ the mailboxes she owns) and for every mailbox below one
+ *	of our roots:
  *
- *	SETACL, DELETEACL  NO [NOPERM] with a text that says where
- *			   access is managed;
- *	GETACL		   the user's own rights, as MYRIGHTS has them;
+ *	SETACL, DELETEACL  on a mailbox she owns: the change goes to
+ *			   "mailgrants share-service" (the socket of
+ *			   mailgrants_share_socket) with her login and
+ *			   the password she logged in with (the userdb
+ *			   field mailgrants_share_password, from the
+ *			   passdb), which writes the share in LDAP as
+ *			   her; the answer comes once the directory
+ *			   wrote it and (5 s at most) the replica shows
+ *			   it. Only on the mailbox's INBOX (shares are
+ *			   whole mailboxes), for a user or group (not
+ *			   anyone, authenticated, negative rights or
+ *			   herself). Elsewhere NO [NOPERM] with a text
+ *			   that says who manages access;
+ *	GETACL		   on a mailbox she owns: the owner and every
+ *			   login that sees it now, from the replica; on
+ *			   a granted one the user's own rights;
+ *	LISTRIGHTS	   on a mailbox she owns: the letters a share
+ *			   may carry; elsewhere NO [NOPERM];
  *	MYRIGHTS	   imap_acl's answer, but only for a mailbox the
  *			   user can see.
  *
@@ -29,7 +46,8 @@
  *	imap_acl: it runs in the imap process only (binary dependency),
  *	is loaded after imap_acl (lib02) registered the commands and
  *	after mailgrants (lib20), and asks the latter only through
- *	mailgrants-api.h.
+ *	mailgrants-api.h. It never talks LDAP and holds no credential
+ *	of its own (README, "Sharing from your mail client").
  *
  *	Without this plugin in protocol imap (a configuration from before
  *	it existed) rights are still enforced and LIST still shows what
@@ -39,7 +57,8 @@
  *	directory. The mail plugin logs a warning in each imap session
  *	that names the line to change.
  * SEE ALSO
- *	mailgrants-plugin.c, doc of the imap_acl plugin
+ *	mailgrants-plugin.c, cli/share-service.c, doc of the imap_acl
+ *	plugin, RFC 4314
  */
 
 #include "imap-common.h"
