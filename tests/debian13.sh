@@ -4,6 +4,7 @@
 #	Postfix 3.10, slapd 2.6) in a chroot on a Debian 12 host
 # SYNOPSIS
 #	tests/debian13.sh [-k] [-d dir] [-m mirror] [pytest arguments...]
+#	tests/debian13.sh [-k] [-d dir] [-m mirror] -c command
 # DESCRIPTION
 #	As root: debootstrap trixie into dir (default /srv/trixie-ci) from
 #	mirror (default http://deb.debian.org/debian), or reuse a chroot
@@ -14,7 +15,9 @@
 #	changes included) to /build/mailgrants; make CI=1, install the
 #	Dovecot plugin inside (2.4's settings module must sit in the
 #	module directory), and run pytest with the arguments given
-#	(default: tests/integration/test_dovecot_plugin.py).
+#	(default: tests/integration/test_dovecot_plugin.py), or with -c
+#	the command given instead (sh -c, in /build/mailgrants, with
+#	MAILGRANTS_BUILD set; e.g. -c 'make CI=1 bench-dovecot').
 #
 #	On any exit, failure and signals included: processes still running
 #	in the chroot are killed, the mounts are undone, and a chroot this
@@ -22,7 +25,8 @@
 #	removed while anything is mounted below dir. The tests talk to
 #	loopback only; the chroot shares the host's network namespace.
 # EXIT STATUS
-#	pytest's, or that of the step that failed; 2 on usage errors.
+#	pytest's (-c: the command's), or that of the step that failed; 2
+#	on usage errors.
 # SEE ALSO
 #	DOVECOT24-NOTES.md §8, tests/deps.sh
 set -eu
@@ -30,16 +34,22 @@ set -eu
 ROOT=/srv/trixie-ci
 MIRROR=http://deb.debian.org/debian
 KEEP=0
-while getopts kd:m: opt; do
+CMD=""
+while getopts kd:m:c: opt; do
 	case $opt in
+	c) CMD=$OPTARG ;;
 	k) KEEP=1 ;;
 	d) ROOT=$OPTARG ;;
 	m) MIRROR=$OPTARG ;;
-	*) echo "usage: $0 [-k] [-d dir] [-m mirror] [pytest args]" >&2
+	*) echo "usage: $0 [-k] [-d dir] [-m mirror] [pytest args | -c cmd]" >&2
 	   exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
+if [ -n "$CMD" ] && [ $# -gt 0 ]; then
+	echo "debian13.sh: -c and pytest arguments exclude each other" >&2
+	exit 2
+fi
 [ $# -gt 0 ] || set -- tests/integration/test_dovecot_plugin.py
 if [ "$(id -u)" != 0 ]; then
 	echo "debian13.sh: must run as root (debootstrap, chroot)" >&2
@@ -110,13 +120,15 @@ mkdir -p "$ROOT/build/mailgrants"
 git -C "$SRC" ls-files -co --exclude-standard -z |
 	(cd "$SRC" && tar --null -T - -c) | tar -x -C "$ROOT/build/mailgrants"
 
-log "packages, build, tests: $*"
+log "packages, build, tests: ${CMD:-$*}"
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	sh -ec 'cd /build/mailgrants
+	CMD="$CMD" sh -ec 'cd /build/mailgrants
 		sh tests/deps.sh >/dev/null
 		dovecot --version
 		make CI=1 >/dev/null
 		make CI=1 install-dovecot-plugin PREFIX=/usr >/dev/null
-		MAILGRANTS_BUILD=$PWD/build python3 -m pytest -q "$@"' \
+		export MAILGRANTS_BUILD=$PWD/build
+		[ -z "$CMD" ] || exec sh -c "$CMD"
+		python3 -m pytest -q "$@"' \
 	sh "$@"
