@@ -4,6 +4,7 @@
 #	Postfix 3.10, slapd 2.6) in a chroot on a Debian 12 host
 # SYNOPSIS
 #	tests/debian13.sh [-k] [-d dir] [-m mirror] [pytest arguments...]
+#	tests/debian13.sh [-k] [-d dir] [-m mirror] -c command
 # DESCRIPTION
 #	As root: debootstrap trixie into dir (default /srv/trixie-ci) from
 #	mirror (default http://deb.debian.org/debian), or reuse a chroot
@@ -13,8 +14,10 @@
 #	private), /proc, /dev and /dev/pts; copy this tree (git ls-files, uncommitted
 #	changes included) to /build/mailgrants; make CI=1 and run pytest
 #	with the arguments given (default:
-#	tests/integration/test_dovecot_plugin.py), where Dovecot finds the
-#	build's settings module as make check's tests do
+#	tests/integration/test_dovecot_plugin.py), or with -c the command
+#	given instead (sh -c, in /build/mailgrants, with MAILGRANTS_BUILD
+#	set; e.g. -c 'make CI=1 bench-dovecot'); either where Dovecot
+#	finds the build's settings module as make check's tests do
 #	(tests/with-settings-module.sh: nothing is installed).
 #
 #	On any exit, failure and signals included: processes still running
@@ -23,7 +26,8 @@
 #	removed while anything is mounted below dir. The tests talk to
 #	loopback only; the chroot shares the host's network namespace.
 # EXIT STATUS
-#	pytest's, or that of the step that failed; 2 on usage errors.
+#	pytest's (-c: the command's), or that of the step that failed; 2
+#	on usage errors.
 # SEE ALSO
 #	DOVECOT24-NOTES.md §8, tests/deps.sh
 set -eu
@@ -31,16 +35,22 @@ set -eu
 ROOT=/srv/trixie-ci
 MIRROR=http://deb.debian.org/debian
 KEEP=0
-while getopts kd:m: opt; do
+CMD=""
+while getopts kd:m:c: opt; do
 	case $opt in
+	c) CMD=$OPTARG ;;
 	k) KEEP=1 ;;
 	d) ROOT=$OPTARG ;;
 	m) MIRROR=$OPTARG ;;
-	*) echo "usage: $0 [-k] [-d dir] [-m mirror] [pytest args]" >&2
+	*) echo "usage: $0 [-k] [-d dir] [-m mirror] [pytest args | -c cmd]" >&2
 	   exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
+if [ -n "$CMD" ] && [ $# -gt 0 ]; then
+	echo "debian13.sh: -c and pytest arguments exclude each other" >&2
+	exit 2
+fi
 [ $# -gt 0 ] || set -- tests/integration/test_dovecot_plugin.py
 if [ "$(id -u)" != 0 ]; then
 	echo "debian13.sh: must run as root (debootstrap, chroot)" >&2
@@ -111,15 +121,17 @@ mkdir -p "$ROOT/build/mailgrants"
 git -C "$SRC" ls-files -co --exclude-standard -z |
 	(cd "$SRC" && tar --null -T - -c) | tar -x -C "$ROOT/build/mailgrants"
 
-log "packages, build, tests: $*"
+log "packages, build, tests: ${CMD:-$*}"
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	sh -ec 'cd /build/mailgrants
+	CMD="$CMD" sh -ec 'cd /build/mailgrants
 		sh tests/deps.sh >/dev/null
 		dovecot --version
 		make CI=1 >/dev/null
-		MAILGRANTS_BUILD=$PWD/build sh tests/with-settings-module.sh \
+		export MAILGRANTS_BUILD=$PWD/build
+		if [ -n "$CMD" ]; then set -- sh -c "$CMD"
+		else set -- python3 -m pytest -q "$@"; fi
+		exec sh tests/with-settings-module.sh \
 			build/dovecot-plugin/libmailgrants_settings.so \
-			/usr/lib/dovecot/modules/settings \
-			python3 -m pytest -q "$@"' \
+			/usr/lib/dovecot/modules/settings "$@"' \
 	sh "$@"

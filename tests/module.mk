@@ -277,7 +277,12 @@ check-debian13:
 #                                   LOGOUT) on the example and on a
 #                                   100,000-user replica, against stock
 #                                   Dovecot shared namespaces with vfile
-#                                   ACLs and acl_shared_dict
+#                                   ACLs and acl_shared_dict, on the
+#                                   Dovecot installed (2.3 or 2.4)
+#   make bench-dovecot-debian13     the same on Debian 13 (Dovecot 2.4)
+#                                   in tests/debian13.sh's chroot, as
+#                                   root; DEBIAN13_FLAGS="-k -d DIR"
+#                                   keeps and reuses one
 #   make bench-milter               Postfix with the policy daemon and the
 #                                   milter against Postfix with the policy
 #                                   daemon alone (issue 6)
@@ -291,6 +296,7 @@ check-debian13:
 BENCH_RUNS ?= 3
 BENCH_POLICY_ARGS ?=
 BENCH_MILTER_ARGS ?=
+DEBIAN13_FLAGS ?=
 BENCH_EXPLAIN = $(B)/bench-explain
 STRESS_EXPECT = $(B)/stress-expect
 POLICY_LOAD = $(B)/policy-load
@@ -318,7 +324,7 @@ $(BENCH_POLICY_TOOLS) $(TRIVIAL_MILTER): $(B)/%: tests/bench/%.c tests/bench/loa
 ALL_TARGETS += $(STRESS_EXPECT) $(BENCH_POLICY_TOOLS)
 
 .PHONY: bench bench-sync bench-live bench-policy bench-policy-tools \
-	bench-dovecot bench-milter
+	bench-dovecot bench-dovecot-debian13 bench-milter
 bench: all bench-sync bench-live bench-policy bench-dovecot bench-milter
 
 bench-sync: all $(BENCH_EXPLAIN)
@@ -338,6 +344,10 @@ bench-policy: all $(BENCH_POLICY_TOOLS)
 bench-dovecot: all
 	BENCH_SCALE=$(BENCH_SCALE) MAILGRANTS_BUILD=$(CURDIR)/$(B) \
 		$(WITH_DOVECOT_SETTINGS) $(PYTHON) tests/bench/bench-dovecot.py
+
+bench-dovecot-debian13:
+	sh tests/debian13.sh $(DEBIAN13_FLAGS) \
+		-c 'make CI=1 bench-dovecot BENCH_SCALE=$(BENCH_SCALE)'
 
 bench-milter: all $(SMTP_LOAD) $(TRIVIAL_MILTER)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-milter.py \
