@@ -3,7 +3,8 @@
 #	debian13.sh - build and test mailgrants on Debian 13 (Dovecot 2.4,
 #	Postfix 3.10, slapd 2.6) in a chroot on a Debian 12 host
 # SYNOPSIS
-#	tests/debian13.sh [-k] [-d dir] [-m mirror] [pytest arguments...]
+#	tests/debian13.sh [-k] [-d dir] [-m mirror] [-b command]
+#	    [pytest arguments...]
 # DESCRIPTION
 #	As root: debootstrap trixie into dir (default /srv/trixie-ci) from
 #	mirror (default http://deb.debian.org/debian), or reuse a chroot
@@ -20,6 +21,14 @@
 #	run created is removed (-k keeps it for the next run). Nothing is
 #	removed while anything is mounted below dir. The tests talk to
 #	loopback only; the chroot shares the host's network namespace.
+#
+#	-b command runs command first (sh -ec, as root, in the copy, after
+#	the packages), before the tree is built and before Dovecot is shown
+#	the build's settings module: e.g. -b 'sh tests/check-deb.sh'
+#	builds, lints, installs, tests and purges the Debian packages on
+#	Debian 13, which must find only the packages' files. The rest
+#	follows also when command failed; the exit status is command's
+#	when the rest passed.
 # EXIT STATUS
 #	pytest's, or that of the step that failed; 2 on usage errors.
 # SEE ALSO
@@ -29,12 +38,15 @@ set -eu
 ROOT=/srv/trixie-ci
 MIRROR=http://deb.debian.org/debian
 KEEP=0
-while getopts kd:m: opt; do
+BEFORE=""
+while getopts kd:m:b: opt; do
 	case $opt in
+	b) BEFORE=$OPTARG ;;
 	k) KEEP=1 ;;
 	d) ROOT=$OPTARG ;;
 	m) MIRROR=$OPTARG ;;
-	*) echo "usage: $0 [-k] [-d dir] [-m mirror] [pytest args]" >&2
+	*) echo "usage: $0 [-k] [-d dir] [-m mirror] [-b command]" \
+		"[pytest args]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -104,6 +116,16 @@ rm -rf "$ROOT/build/mailgrants"
 mkdir -p "$ROOT/build/mailgrants"
 git -C "$SRC" ls-files -co --exclude-standard -z |
 	(cd "$SRC" && tar --null -T - -c) | tar -x -C "$ROOT/build/mailgrants"
+brc=0
+if [ -n "$BEFORE" ]; then
+	log "packages, before: $BEFORE"
+	chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		sh -ec 'cd /build/mailgrants
+			sh tests/deps.sh >/dev/null
+			eval "$1"' sh "$BEFORE" || brc=$?
+	log "before: exit $brc"
+fi
 
 log "packages, build, tests: $*"
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
@@ -115,3 +137,4 @@ chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
 		make CI=1 install-dovecot-plugin PREFIX=/usr >/dev/null
 		MAILGRANTS_BUILD=$PWD/build python3 -m pytest -q "$@"' \
 	sh "$@"
+exit "$brc"
