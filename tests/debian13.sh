@@ -3,8 +3,9 @@
 #	debian13.sh - build and test mailgrants on Debian 13 (Dovecot 2.4,
 #	Postfix 3.10, slapd 2.6) in a chroot on a Debian 12 host
 # SYNOPSIS
-#	tests/debian13.sh [-k] [-d dir] [-m mirror] [pytest arguments...]
-#	tests/debian13.sh [-k] [-d dir] [-m mirror] -c command
+#	tests/debian13.sh [-k] [-d dir] [-m mirror] [-b command]
+#	    [pytest arguments...]
+#	tests/debian13.sh [-k] [-d dir] [-m mirror] [-b command] -c command
 # DESCRIPTION
 #	As root: debootstrap trixie into dir (default /srv/trixie-ci) from
 #	mirror (default http://deb.debian.org/debian), or reuse a chroot
@@ -25,6 +26,14 @@
 #	run created is removed (-k keeps it for the next run). Nothing is
 #	removed while anything is mounted below dir. The tests talk to
 #	loopback only; the chroot shares the host's network namespace.
+#
+#	-b command runs command first (sh -ec, as root, in the copy, after
+#	the packages), before the tree is built and before Dovecot is shown
+#	the build's settings module: e.g. -b 'sh tests/check-deb.sh'
+#	builds, lints, installs, tests and purges the Debian packages on
+#	Debian 13, which must find only the packages' files. The rest
+#	follows also when command failed; the exit status is command's
+#	when the rest passed.
 # EXIT STATUS
 #	pytest's (-c: the command's), or that of the step that failed; 2
 #	on usage errors.
@@ -35,14 +44,17 @@ set -eu
 ROOT=/srv/trixie-ci
 MIRROR=http://deb.debian.org/debian
 KEEP=0
+BEFORE=""
 CMD=""
-while getopts kd:m:c: opt; do
+while getopts kd:m:b:c: opt; do
 	case $opt in
+	b) BEFORE=$OPTARG ;;
 	c) CMD=$OPTARG ;;
 	k) KEEP=1 ;;
 	d) ROOT=$OPTARG ;;
 	m) MIRROR=$OPTARG ;;
-	*) echo "usage: $0 [-k] [-d dir] [-m mirror] [pytest args | -c cmd]" >&2
+	*) echo "usage: $0 [-k] [-d dir] [-m mirror] [-b command]" \
+		"[pytest args | -c cmd]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -120,6 +132,16 @@ rm -rf "$ROOT/build/mailgrants"
 mkdir -p "$ROOT/build/mailgrants"
 git -C "$SRC" ls-files -co --exclude-standard -z |
 	(cd "$SRC" && tar --null -T - -c) | tar -x -C "$ROOT/build/mailgrants"
+brc=0
+if [ -n "$BEFORE" ]; then
+	log "packages, before: $BEFORE"
+	chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		sh -ec 'cd /build/mailgrants
+			sh tests/deps.sh >/dev/null
+			eval "$1"' sh "$BEFORE" || brc=$?
+	log "before: exit $brc"
+fi
 
 log "packages, build, tests: ${CMD:-$*}"
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
@@ -135,3 +157,4 @@ chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
 			build/dovecot-plugin/libmailgrants_settings.so \
 			/usr/lib/dovecot/modules/settings "$@"' \
 	sh "$@"
+exit "$brc"
