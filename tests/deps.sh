@@ -25,7 +25,7 @@ case "${1:-}" in
 libunistring-dev libmilter-dev sqlite3 slapd ldap-utils dovecot-core
 dovecot-dev dovecot-imapd dovecot-lmtpd dovecot-ldap dovecot-sqlite postfix postfix-sqlite
 postfix-ldap swaks isync
-python3 python3-pytest python3-pytest-xdist clang valgrind time man-db"
+python3 python3-pytest python3-pytest-xdist clang valgrind time man-db git"
 	;;
 --gui)
 	PKGS="thunderbird xvfb xauth matchbox-window-manager xdotool imagemagick
