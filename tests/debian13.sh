@@ -9,7 +9,9 @@
 #	mirror (default http://deb.debian.org/debian), or reuse a chroot
 #	already there; install the packages of tests/deps.sh inside, with
 #	a policy-rc.d that keeps their daemons from starting; bind-mount
-#	/proc, /dev and /dev/pts; copy this tree (git ls-files, uncommitted
+#	dir onto itself (its / a mount point, so that a test can make a
+#	private mount namespace with unshare(1)), then /proc, /dev and
+#	/dev/pts; copy this tree (git ls-files, uncommitted
 #	changes included) to /build/mailgrants; make CI=1, install the
 #	Dovecot plugin inside (2.4's settings module must sit in the
 #	module directory), and run pytest with the arguments given
@@ -68,7 +70,7 @@ cleanup() {
 		umount "$ROOT/$m" 2>/dev/null || umount -l "$ROOT/$m" || :
 	done
 	if [ "$CREATED" = 1 ] && [ "$KEEP" = 0 ]; then
-		if grep -q " $ROOT/" /proc/mounts; then
+		if grep -q " $ROOT[/ ]" /proc/mounts; then
 			log "still mounted below $ROOT: not removed"
 		else
 			rm -rf --one-file-system "$ROOT"
@@ -91,6 +93,8 @@ if [ ! -e "$ROOT/etc/debian_version" ]; then
 	CREATED=1
 	debootstrap --variant=minbase trixie "$ROOT" "$MIRROR" >/dev/null
 fi
+mount --bind "$ROOT" "$ROOT"
+MOUNTED=.
 for m in proc dev dev/pts; do
 	mount --bind "/$m" "$ROOT/$m"
 	MOUNTED="$m $MOUNTED"
