@@ -243,10 +243,8 @@ check-deb:
 # check-debian13 (as root): the integration and security tests again on
 # Debian 13 - Dovecot 2.4, Postfix 3.10, slapd 2.6 - in a chroot built
 # from Debian's mirror (tests/debian13.sh; about 10 minutes). Left out:
-# test_existing_server, whose "old server" is configured in 2.3 syntax
-# (issue 13 ports it); the sanitizer self-test runs on Debian 12.
-DEBIAN13_LEFT_OUT = tests/integration/test_existing_server.py \
-	tests/integration/test_sanitizers.py
+# the sanitizer self-test, which runs on Debian 12.
+DEBIAN13_LEFT_OUT = tests/integration/test_sanitizers.py
 
 .PHONY: check-debian13
 check-debian13:
