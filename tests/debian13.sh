@@ -93,8 +93,11 @@ if [ ! -e "$ROOT/etc/debian_version" ]; then
 	CREATED=1
 	debootstrap --variant=minbase trixie "$ROOT" "$MIRROR" >/dev/null
 fi
+# Private: on a host whose / is shared (systemd) the mounts below would
+# otherwise propagate to / as well.
 mount --bind "$ROOT" "$ROOT"
 MOUNTED=.
+mount --make-private "$ROOT"
 for m in proc dev dev/pts; do
 	mount --bind "/$m" "$ROOT/$m"
 	MOUNTED="$m $MOUNTED"
