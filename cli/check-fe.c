@@ -33,9 +33,9 @@
  *	groups) reads the replica, -wal and -shm and writes none of them.
  *	The checks are the same for both versions; struct dc_syntax holds
  *	what differs: setting names (plugin/mailgrants_replica on 2.3,
- *	mailgrants_replica on 2.4), %%u or $user in the prefixes, how
- *	protocol imap's mail_plugins combines with the global one, and
- *	the snippet and syntax of each fix.
+ *	mailgrants_replica on 2.4), %%u or $user in the prefixes, and the
+ *	snippet and syntax of each fix. protocol imap's mail_plugins
+ *	replaces the global one, but for a 2.4 block, which adds to it.
  *
  *	Addresses: the replica's addresses (all up to opt->sample, else a
  *	random sample of that size, said so) resolve in Postfix's
@@ -627,9 +627,6 @@ struct dc_syntax {
 	const char *unknown_key_fix;	/* doveconf: Unknown setting:
 					   mailgrants_... */
 	const char *failed_fix;	/* doveconf refuses the configuration */
-	/* protocol imap's mail_plugins adds to the global one (2.4's
-	   boollists) rather than replacing it (2.3's $mail_plugins) */
-	bool plugins_add;
 };
 
 static const struct dc_syntax dc_syntax_23 = {
@@ -644,7 +641,6 @@ static const struct dc_syntax dc_syntax_23 = {
 	.unknown_key_fix = "conf.d/90-mailgrants.conf: the mailgrants_* "
 		"settings belong in plugin { }",
 	.failed_fix = "correct the line doveconf names",
-	.plugins_add = false,
 };
 
 static const struct dc_syntax dc_syntax_24 = {
@@ -663,7 +659,6 @@ static const struct dc_syntax dc_syntax_24 = {
 	.failed_fix = "correct the line doveconf names in Dovecot 2.4's "
 		"syntax (dovecot_config_version first; "
 		"90-mailgrants-2.4.conf instead of 90-mailgrants.conf)",
-	.plugins_add = true,
 };
 
 struct dovecot {
@@ -682,18 +677,19 @@ static void dc_argv(const struct dovecot *dc, const char *tool, char **argv,
 	}
 }
 
-/* dc_get - doveconf NAME (with a filter, or NULL): the value of its
+/* dc_lookup - doveconf NAME (with a filter, or NULL): the value of its
    "NAME = value" line, or of a "NAME { ... }" block (2.4's boollists)
-   its lines; "" when it is not set; to be freed, NULL if doveconf
-   fails. (Not doveconf -h: 2.4.1 answers it for most settings with
-   "Multiple settings matched".) */
-static char *dc_get(const struct dovecot *dc, const char *filter,
-		    const char *name)
+   its lines, *block_r set; "" when it is not set; to be freed, NULL if
+   doveconf fails. (Not doveconf -h: 2.4.1 answers it for most settings
+   with "Multiple settings matched".) */
+static char *dc_lookup(const struct dovecot *dc, const char *filter,
+		       const char *name, bool *block_r)
 {
 	char *argv[12], *out, *v = NULL;
 	size_t n = 0, len = strlen(name);
 	const char *s, *end;
 
+	*block_r = false;
 	dc_argv(dc, "doveconf", argv, &n);
 	if (filter != NULL) {
 		argv[n++] = (char *)"-f";
@@ -717,10 +713,20 @@ static char *dc_get(const struct dovecot *dc, const char *filter,
 
 			v = xasprintf("%.*s", close != NULL ?
 				      (int)(close - end) : 0, end);
+			*block_r = true;
 		}
 	}
 	free(out);
 	return v != NULL ? v : xstrdup("");
+}
+
+/* dc_get - a setting's value (dc_lookup) */
+static char *dc_get(const struct dovecot *dc, const char *filter,
+		    const char *name)
+{
+	bool block;
+
+	return dc_lookup(dc, filter, name, &block);
 }
 
 /* dc_has_word - whether a space-separated list has w */
@@ -781,15 +787,17 @@ static void dc_plugins_apply(char **list, const char *value)
 }
 
 /* dc_plugins - the plugins protocol imap loads, space-separated; NULL
-   if doveconf fails */
+   if doveconf fails. A one-line value is the whole list (2.3's, where
+   $mail_plugins is expanded; a 2.4 boollist cleared with "NAME ="); a
+   2.4 block adds to the global list and removes from it. */
 static char *dc_plugins(const struct dovecot *dc)
 {
-	char *imap = dc_get(dc, "protocol=imap", "mail_plugins");
-	char *global = NULL, *words = xstrdup("");
+	char *imap, *global = NULL, *words = xstrdup("");
+	bool block;
 
+	imap = dc_lookup(dc, "protocol=imap", "mail_plugins", &block);
 	if (imap == NULL ||
-	    (dc->syntax->plugins_add &&
-	     (global = dc_get(dc, NULL, "mail_plugins")) == NULL)) {
+	    (block && (global = dc_get(dc, NULL, "mail_plugins")) == NULL)) {
 		free(imap);
 		free(words);
 		return NULL;

@@ -18,7 +18,7 @@ naming the setting to change, and puts the thing back:
 - milter_default_action = accept on the submission service;
 - the plugin missing from mail_plugins, imap_mailgrants missing from
   protocol imap, or dropped there again (2.3: a list without
-  $mail_plugins; 2.4: "mailgrants = no");
+  $mail_plugins; 2.4: "mailgrants = no", or the list cleared there);
 - a mailgrants namespace missing;
 - Dovecot reading another replica than the sync writes;
 - doveconf refusing the plugin's settings: on 2.4 the settings module
@@ -306,25 +306,46 @@ def test_plugin_not_loaded(stack):
     healthy(stack)
 
 
-def test_plugin_dropped_in_protocol_imap(stack):
-    """protocol imap's mail_plugins as the version merges it: on 2.3
-    it replaces the global list (without $mail_plugins the global acl
-    and mailgrants are gone), on 2.4 it adds to it, and "mailgrants =
-    no" there takes the plugin out again."""
-    good, _ = SYNTAX["imap_plugins"]
-    if is_24():
-        bad = good + "    mailgrants = no\n"
-        warning = (r"WARNING: protocol imap: mail_plugins = acl imap_acl "
-                   r"imap_mailgrants: the mailgrants plugin is not loaded")
-    else:
-        bad = good.replace("$mail_plugins ", "")
-        warning = (r"WARNING: protocol imap: mail_plugins = imap_acl "
-                   r"imap_mailgrants: the mailgrants plugin \(with acl\) "
-                   r"is not loaded")
+# protocol imap's mail_plugins as the Dovecot under test combines it
+# with the global one: (id, the change to the snippet's protocol imap
+# block, the warning).
+if is_24():
+    DROPPED_IN_IMAP = [
+        # a block adds to the global list; "= no" takes one out again
+        ("boollist-no", ("    imap_mailgrants = yes\n",
+                         "    imap_mailgrants = yes\n    mailgrants = no\n"),
+         r"mail_plugins = acl imap_acl imap_mailgrants: the mailgrants "
+         r"plugin is not loaded"),
+        # "mail_plugins =" clears it: the block is then the whole list
+        ("boollist-cleared", ("protocol imap {\n  mail_plugins {\n",
+                              "protocol imap {\n  mail_plugins =\n"
+                              "  mail_plugins {\n"),
+         r"mail_plugins = imap_acl imap_mailgrants: the mailgrants plugin "
+         r"\(with acl\) is not loaded"),
+    ]
+else:
+    DROPPED_IN_IMAP = [
+        # the list replaces the global one: without $mail_plugins the
+        # global acl and mailgrants are gone
+        ("without-mail-plugins", ("= $mail_plugins imap_acl",
+                                  "= imap_acl"),
+         r"mail_plugins = imap_acl imap_mailgrants: the mailgrants plugin "
+         r"\(with acl\) is not loaded"),
+    ]
+
+
+@pytest.mark.parametrize("change,warning",
+                         [b[1:] for b in DROPPED_IN_IMAP],
+                         ids=[b[0] for b in DROPPED_IN_IMAP])
+def test_plugin_dropped_in_protocol_imap(stack, change, warning):
+    """The global mail_plugins has the plugin, protocol imap's list
+    drops it (as Dovecot combines the two): named, with the fix."""
+    good, bad = change
     try:
         stack.edit_dovecot(good, bad)
-        out = broken(stack, warning, r"-> %s: %s" % (
-            SYNTAX["snippet"], SYNTAX["plugins_fix"]))
+        out = broken(stack, r"WARNING: protocol imap: " + warning,
+                     r"-> %s: %s" % (SYNTAX["snippet"],
+                                     SYNTAX["plugins_fix"]))
         assert "mail_plugins has imap_acl and imap_mailgrants: ok" in out
     finally:
         stack.edit_dovecot(bad, good)
