@@ -11,8 +11,9 @@
 #	mirror (default http://deb.debian.org/debian), or reuse a chroot
 #	already there; install the packages of tests/deps.sh inside, with
 #	a policy-rc.d that keeps their daemons from starting; bind-mount
-#	dir on itself (a mount namespace made inside can then make its /
-#	private), /proc, /dev and /dev/pts; copy this tree (git ls-files, uncommitted
+#	dir onto itself, private (its / a mount point, so that a test can
+#	make a private mount namespace with unshare(1)), then /proc, /dev
+#	and /dev/pts; copy this tree (git ls-files, uncommitted
 #	changes included) to /build/mailgrants; make CI=1 and run pytest
 #	with the arguments given (default:
 #	tests/integration/test_dovecot_plugin.py), or with -c the command
@@ -116,9 +117,12 @@ if [ ! -e "$ROOT/etc/debian_version" ]; then
 	debootstrap --variant=minbase trixie "$ROOT" "$MIRROR" >/dev/null
 fi
 # The chroot's / a mount point of its own, so that a mount namespace made
-# inside (unshare -m: a test hides a module directory) can make it private.
+# inside (unshare -m: a test hides a module directory) can make it
+# private; private itself: on a host whose / is shared (systemd) the
+# mounts below would otherwise propagate to / as well.
 mount --bind "$ROOT" "$ROOT"
 MOUNTED=.
+mount --make-private "$ROOT"
 for m in proc dev dev/pts; do
 	mount --bind "/$m" "$ROOT/$m"
 	MOUNTED="$m $MOUNTED"
