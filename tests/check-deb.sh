@@ -175,20 +175,11 @@ for t in namespace_announces_the_roots list_shows_exactly_the_grants \
     granted_mailboxes_are_subscribed broken_replica_keeps_own_mailbox; do
 	DEB_TESTS="$DEB_TESTS $T/test_dovecot_plugin.py::test_$t"
 done
-# $DEB_LEFT_OUT: test files not to run (make check-debian13 passes
-# those Dovecot 2.4 does not pass yet, as it leaves them out itself).
 # Two workers, each taking whole files, as check-integration does (the
 # files share no state; only test_install.py uses /var/lib/mailgrants):
 # 39 s instead of 65 s in the Debian 13 chroot (66 s at load 3).
-tests=""
-for t in $DEB_TESTS; do
-	case " ${DEB_LEFT_OUT:-} " in
-	*" ${t%%::*} "*) echo "check-deb: left out: $t" ;;
-	*) tests="$tests $t" ;;
-	esac
-done
 step "tests of the installed packages"
 MAILGRANTS_BUILD="$bin" MAILGRANTS_INSTALLED=deb \
 	"$PYTHON" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile \
-	$tests
+	$DEB_TESTS
 step "passed $(elapsed)"
