@@ -9,9 +9,9 @@
  *				      const struct check_fe_options *opt);
  * DESCRIPTION
  *	Reads the front ends' real configuration through their own tools
- *	(postconf -M, postconf -P -x, postconf -x -h; doveconf -h,
- *	doveconf -f protocol=imap, doveconf -n), never by parsing their
- *	files, so that includes, $name expansion and master.cf -o
+ *	(postconf -M, postconf -P -x, postconf -x -h; doveconf -n,
+ *	doveconf NAME, doveconf -f protocol=imap NAME), never by parsing
+ *	their files, so that includes, $name expansion and master.cf -o
  *	overrides count as they do for the servers:
  *
  *	Postfix: every smtpd inet service with SASL on (a submission
@@ -21,14 +21,21 @@
  *	policy and milter sockets exist and Postfix's mail_owner can
  *	connect to them.
  *
- *	Dovecot: the plugin is in mail_plugins of protocol imap, with acl,
- *	and imap_mailgrants with imap_acl (the IMAP ACL commands on
- *	granted mailboxes); each mailgrants_*_prefix has its shared
- *	namespace; the plugin
- *	reads the replica of this configuration; the mail processes'
- *	identity (mail_uid/mail_gid or the userdb's uid=/gid=, plus
- *	mail_access_groups: Dovecot gives virtual users no other groups)
- *	reads the replica, -wal and -shm and writes none of them.
+ *	Dovecot, 2.3 or 2.4 (the version doveconf -n names first, also
+ *	when it refuses the configuration): doveconf takes the
+ *	configuration (on 2.4 it needs the plugin's settings module); the
+ *	plugin is in mail_plugins of protocol imap, with acl, and
+ *	imap_mailgrants with imap_acl (the IMAP ACL commands on granted
+ *	mailboxes); each mailgrants_*_prefix has its shared namespace;
+ *	the plugin reads the replica of this configuration; the mail
+ *	processes' identity (mail_uid/mail_gid or the userdb's uid/gid,
+ *	plus mail_access_groups: Dovecot gives virtual users no other
+ *	groups) reads the replica, -wal and -shm and writes none of them.
+ *	The checks are the same for both versions; struct dc_syntax holds
+ *	what differs: setting names (plugin/mailgrants_replica on 2.3,
+ *	mailgrants_replica on 2.4), %%u or $user in the prefixes, and the
+ *	snippet and syntax of each fix. protocol imap's mail_plugins
+ *	replaces the global one, but for a 2.4 block, which adds to it.
  *
  *	Addresses: the replica's addresses (all up to opt->sample, else a
  *	random sample of that size, said so) resolve in Postfix's
@@ -606,8 +613,57 @@ static void pf_check(struct postfix *pf)
 
 /* --- Dovecot ------------------------------------------------------- */
 
+/* What differs between Dovecot 2.3 and 2.4 for these checks: the names
+   of the plugin's settings, the user in a namespace prefix, and the
+   syntax of the line to change. The checks are the same. */
+struct dc_syntax {
+	const char *snippet;	/* the shipped file the fix comes from */
+	const char *key;	/* the plugin's keys: plugin/NAME or NAME */
+	const char *user;	/* the user in a root's prefix */
+	const char *plugins_fix;
+	const char *imap_plugins_fix;
+	const char *block_open;	/* around mailgrants_replica = ... */
+	const char *block_close;
+	const char *unknown_key_fix;	/* doveconf: Unknown setting:
+					   mailgrants_... */
+	const char *failed_fix;	/* doveconf refuses the configuration */
+};
+
+static const struct dc_syntax dc_syntax_23 = {
+	.snippet = "conf.d/90-mailgrants.conf",
+	.key = "plugin/",
+	.user = "%%u",
+	.plugins_fix = "mail_plugins = $mail_plugins acl mailgrants",
+	.imap_plugins_fix = "protocol imap { mail_plugins = $mail_plugins "
+		"imap_acl imap_mailgrants }",
+	.block_open = "plugin { ",
+	.block_close = " }",
+	.unknown_key_fix = "conf.d/90-mailgrants.conf: the mailgrants_* "
+		"settings belong in plugin { }",
+	.failed_fix = "correct the line doveconf names",
+};
+
+static const struct dc_syntax dc_syntax_24 = {
+	.snippet = "conf.d/90-mailgrants-2.4.conf",
+	.key = "",
+	.user = "$user",
+	.plugins_fix = "mail_plugins { acl = yes mailgrants = yes }",
+	.imap_plugins_fix = "protocol imap { mail_plugins { imap_acl = yes "
+		"imap_mailgrants = yes } }",
+	.block_open = "",
+	.block_close = "",
+	.unknown_key_fix = "install settings/libmailgrants_settings.so in "
+		"Dovecot's module directory (make install-dovecot-plugin, "
+		"or the package dovecot-mailgrants): Dovecot 2.4 learns the "
+		"plugin's settings from it",
+	.failed_fix = "correct the line doveconf names in Dovecot 2.4's "
+		"syntax (dovecot_config_version first; "
+		"90-mailgrants-2.4.conf instead of 90-mailgrants.conf)",
+};
+
 struct dovecot {
 	const char *conf;	/* -c FILE, or NULL */
+	const struct dc_syntax *syntax;	/* of the version doveconf is */
 };
 
 /* dc_argv - doveconf/doveadm with -c FILE */
@@ -621,29 +677,56 @@ static void dc_argv(const struct dovecot *dc, const char *tool, char **argv,
 	}
 }
 
-/* dc_get - doveconf -h NAME (with a filter, or NULL); to be freed,
-   NULL if doveconf fails */
-static char *dc_get(const struct dovecot *dc, const char *filter,
-		    const char *name)
+/* dc_lookup - doveconf NAME (with a filter, or NULL): the value of its
+   "NAME = value" line, or of a "NAME { ... }" block (2.4's boollists)
+   its lines, *block_r set; "" when it is not set; to be freed, NULL if
+   doveconf fails. (Not doveconf -h: 2.4.1 answers it for most settings
+   with "Multiple settings matched".) */
+static char *dc_lookup(const struct dovecot *dc, const char *filter,
+		       const char *name, bool *block_r)
 {
-	char *argv[12], *out, *nl;
-	size_t n = 0;
+	char *argv[12], *out, *v = NULL;
+	size_t n = 0, len = strlen(name);
+	const char *s, *end;
 
+	*block_r = false;
 	dc_argv(dc, "doveconf", argv, &n);
 	if (filter != NULL) {
 		argv[n++] = (char *)"-f";
 		argv[n++] = (char *)filter;
 	}
-	argv[n++] = (char *)"-h";
 	argv[n++] = (char *)name;
 	argv[n] = NULL;
 	if (fe_run(argv, NULL, false, &out) != 0) {
 		free(out);
 		return NULL;
 	}
-	if ((nl = strchr(out, '\n')) != NULL)
-		*nl = '\0';
-	return out;
+	for (s = out; v == NULL && *s != '\0'; s = end + (*end != '\0')) {
+		end = s + strcspn(s, "\n");
+		if (strncmp(s, name, len) != 0)
+			continue;
+		if (strncmp(s + len, " = ", 3) == 0) {
+			v = xasprintf("%.*s", (int)(end - s - (long)len - 3),
+				      s + len + 3);
+		} else if (strncmp(s + len, " {\n", 3) == 0) {
+			const char *close = strstr(end, "\n}");
+
+			v = xasprintf("%.*s", close != NULL ?
+				      (int)(close - end) : 0, end);
+			*block_r = true;
+		}
+	}
+	free(out);
+	return v != NULL ? v : xstrdup("");
+}
+
+/* dc_get - a setting's value (dc_lookup) */
+static char *dc_get(const struct dovecot *dc, const char *filter,
+		    const char *name)
+{
+	bool block;
+
+	return dc_lookup(dc, filter, name, &block);
 }
 
 /* dc_has_word - whether a space-separated list has w */
@@ -657,6 +740,74 @@ static bool dc_has_word(const char *list, const char *w)
 		found = strcmp(v[i], w) == 0;
 	free(copy);
 	return found;
+}
+
+/* dc_list_set - add w to (on) or remove it from a space-separated list */
+static void dc_list_set(char **list, const char *w, bool on)
+{
+	char *copy = xstrdup(*list), *v[64], *out = xstrdup(""), *next;
+	size_t n = fe_words(copy, v, 64);
+
+	for (size_t i = 0; i <= n; i++) {
+		const char *add = i < n ? v[i] : on ? w : NULL;
+
+		if (add == NULL || (i < n && strcmp(add, w) == 0))
+			continue;
+		next = xasprintf("%s%s%s", out, out[0] != '\0' ? " " : "",
+				 add);
+		free(out);
+		out = next;
+	}
+	free(copy);
+	free(*list);
+	*list = out;
+}
+
+/* dc_plugins_apply - a mail_plugins value on top of the list: 2.3's
+   words add, and so do 2.4's "name = yes" lines; "name = no" removes */
+static void dc_plugins_apply(char **list, const char *value)
+{
+	char *copy = xstrdup(value), *save = NULL;
+
+	for (char *line = strtok_r(copy, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *w[64], *eq = strstr(line, " = ");
+		bool on = true;
+		size_t n;
+
+		if (eq != NULL) {
+			on = strcmp(eq + 3, "yes") == 0;
+			*eq = '\0';
+		}
+		n = fe_words(line, w, 64);
+		for (size_t i = 0; i < n; i++)
+			dc_list_set(list, w[i], on);
+	}
+	free(copy);
+}
+
+/* dc_plugins - the plugins protocol imap loads, space-separated; NULL
+   if doveconf fails. A one-line value is the whole list (2.3's, where
+   $mail_plugins is expanded; a 2.4 boollist cleared with "NAME ="); a
+   2.4 block adds to the global list and removes from it. */
+static char *dc_plugins(const struct dovecot *dc)
+{
+	char *imap, *global = NULL, *words = xstrdup("");
+	bool block;
+
+	imap = dc_lookup(dc, "protocol=imap", "mail_plugins", &block);
+	if (imap == NULL ||
+	    (block && (global = dc_get(dc, NULL, "mail_plugins")) == NULL)) {
+		free(imap);
+		free(words);
+		return NULL;
+	}
+	if (global != NULL)
+		dc_plugins_apply(&words, global);
+	dc_plugins_apply(&words, imap);
+	free(global);
+	free(imap);
+	return words;
 }
 
 /* dc_id - a user or group setting (name or number) as a number */
@@ -684,22 +835,26 @@ static bool dc_id(const char *s, bool group, unsigned long *id_r)
 	}
 }
 
-/* dc_userdb_field - uid=/gid= from the userdb blocks' args and fields */
+/* dc_userdb_field - uid/gid from the userdb blocks: 2.3's args
+   (uid=N) or 2.4's fields { } (a line "uid = N") */
 static char *dc_userdb_field(const char *userdb_n, const char *field)
 {
-	char *key = xasprintf("%s=", field);
+	size_t flen = strlen(field);
 	const char *p = userdb_n;
 	char *v = NULL;
 
-	while (v == NULL && (p = strstr(p, key)) != NULL) {
-		if (p == userdb_n || p[-1] == ' ' || p[-1] == '\t') {
-			size_t len = strcspn(p + strlen(key), " \t\n");
+	while (v == NULL && (p = strstr(p, field)) != NULL) {
+		const char *q = p + flen;
 
-			v = xasprintf("%.*s", (int)len, p + strlen(key));
+		q += strspn(q, " ");
+		if ((p == userdb_n || strchr(" \t\n", p[-1]) != NULL) &&
+		    *q == '=') {
+			q++;
+			q += strspn(q, " ");
+			v = xasprintf("%.*s", (int)strcspn(q, " \t\n"), q);
 		}
 		p++;
 	}
-	free(key);
 	return v;
 }
 
@@ -797,11 +952,11 @@ static void dc_check_identity(const struct dovecot *dc,
 		goto out;
 	}
 	if (!(mask & DC_DB_R) || !(mask & DC_SIDE_R)) {
-		char *fix = xasprintf("conf.d/90-mailgrants.conf: "
-				      "mail_access_groups = %s (Dovecot's "
-				      "mail processes have mail_gid and "
-				      "mail_access_groups only; adduser "
-				      "does not reach virtual users)",
+		char *fix = xasprintf("%s: mail_access_groups = %s "
+				      "(Dovecot's mail processes have "
+				      "mail_gid and mail_access_groups "
+				      "only; adduser does not reach virtual "
+				      "users)", dc->syntax->snippet,
 				      cfg->replica_group[0] != '\0' ?
 				      cfg->replica_group : "GROUP-OF-REPLICA");
 
@@ -831,15 +986,65 @@ out:
 	free(extra);
 }
 
+/* dc_load - which Dovecot doveconf belongs to, from the "# 2.x.y"
+   line doveconf -n prints first (also when it refuses the
+   configuration then); -1, the problem said, if doveconf fails */
+static int dc_load(struct dovecot *dc)
+{
+	const struct dc_syntax *syntax = &dc_syntax_23;
+	char *argv[8], *out, line[512];
+	unsigned int major = 0, minor = 0;
+	const char *s, *fatal;
+	size_t n = 0;
+	int rc;
+
+	dc_argv(dc, "doveconf", argv, &n);
+	argv[n++] = (char *)"-n";
+	argv[n] = NULL;
+	rc = fe_run(argv, NULL, true, &out);
+	for (s = out; s != NULL && major == 0; s = strchr(s, '\n'),
+	     s = s != NULL ? s + 1 : NULL)
+		if (sscanf(s, "# %u.%u", &major, &minor) != 2)
+			major = 0;
+	if (major > 2 || (major == 2 && minor >= 4))
+		syntax = &dc_syntax_24;
+	dc->syntax = syntax;
+	if (rc == 0) {
+		free(out);
+		return 0;
+	}
+	fatal = strstr(out, "Fatal: ");
+	fe_line(fatal != NULL ? fatal + 7 : out, 0, line, sizeof(line));
+	if (major == 0)
+		fe_problem("dovecot:", "install dovecot-core, or name its "
+			   "configuration with --dovecot-config FILE",
+			   "doveconf failed (exit %d): %s", rc, line);
+	else if (strstr(line, "Unknown setting: mailgrants_") != NULL)
+		fe_problem("dovecot:", syntax->unknown_key_fix, "Dovecot %u.%u"
+			   " refuses the configuration: %s", major, minor,
+			   line);
+	else
+		fe_problem("dovecot:", syntax->failed_fix, "Dovecot %u.%u "
+			   "refuses the configuration: %s", major, minor,
+			   line);
+	free(out);
+	return -1;
+}
+
 /* dc_check - the plugin, its namespaces, its replica, its identity */
-static void dc_check(const struct dovecot *dc, const struct config *cfg)
+static void dc_check(struct dovecot *dc, const struct config *cfg)
 {
 	static const char *const kinds[] = { "company", "shared", "private" };
-	char *plugins = dc_get(dc, "protocol=imap", "mail_plugins");
-	char *protocols = dc_get(dc, NULL, "protocols");
-	char *replica, *argv[8], *ns = NULL;
+	const struct dc_syntax *syn;
+	char *plugins = NULL, *protocols = NULL, *replica, *argv[8];
+	char *ns = NULL, *key;
 	size_t n = 0;
 
+	if (dc_load(dc) < 0)
+		return;
+	syn = dc->syntax;
+	plugins = dc_plugins(dc);
+	protocols = dc_get(dc, NULL, "protocols");
 	if (plugins == NULL) {
 		fe_problem("dovecot:", "install dovecot-core, or name its "
 			   "configuration with --dovecot-config FILE",
@@ -849,29 +1054,35 @@ static void dc_check(const struct dovecot *dc, const struct config *cfg)
 	if (protocols != NULL && !dc_has_word(protocols, "imap"))
 		printf("dovecot:   protocols = %s: no imap\n", protocols);
 	if (!dc_has_word(plugins, "mailgrants") ||
-	    !dc_has_word(plugins, "acl"))
-		fe_problem("dovecot:", "conf.d/90-mailgrants.conf: "
-			   "mail_plugins = $mail_plugins acl mailgrants "
-			   "(global, or in protocol imap { })",
-			   "protocol imap: mail_plugins =%s: the mailgrants "
-			   "plugin%s is not loaded", plugins,
-			   dc_has_word(plugins, "acl") ? "" : " (with acl)");
-	else
+	    !dc_has_word(plugins, "acl")) {
+		char *fix = xasprintf("%s: %s (global, or in protocol imap "
+				      "{ })", syn->snippet, syn->plugins_fix);
+
+		fe_problem("dovecot:", fix, "protocol imap: mail_plugins = "
+			   "%s: the mailgrants plugin%s is not loaded",
+			   plugins, dc_has_word(plugins, "acl") ? "" :
+			   " (with acl)");
+		free(fix);
+	} else {
 		printf("dovecot:   protocol imap: mail_plugins has acl and "
 		       "mailgrants: ok\n");
+	}
 	if (!dc_has_word(plugins, "imap_mailgrants") ||
-	    !dc_has_word(plugins, "imap_acl"))
-		fe_problem("dovecot:", "conf.d/90-mailgrants.conf: protocol "
-			   "imap { mail_plugins = $mail_plugins imap_acl "
-			   "imap_mailgrants }", "protocol imap: mail_plugins "
-			   "=%s: imap_mailgrants%s is not loaded (SETACL, "
+	    !dc_has_word(plugins, "imap_acl")) {
+		char *fix = xasprintf("%s: %s", syn->snippet,
+				      syn->imap_plugins_fix);
+
+		fe_problem("dovecot:", fix, "protocol imap: mail_plugins = "
+			   "%s: imap_mailgrants%s is not loaded (SETACL, "
 			   "GETACL and MYRIGHTS on granted mailboxes are "
 			   "imap_acl's)", plugins,
 			   dc_has_word(plugins, "imap_acl") ? "" :
 			   " (with imap_acl)");
-	else
+		free(fix);
+	} else {
 		printf("dovecot:   protocol imap: mail_plugins has imap_acl "
 		       "and imap_mailgrants: ok\n");
+	}
 
 	dc_argv(dc, "doveconf", argv, &n);
 	argv[n++] = (char *)"-n";
@@ -879,41 +1090,57 @@ static void dc_check(const struct dovecot *dc, const struct config *cfg)
 	argv[n] = NULL;
 	(void)fe_run(argv, NULL, false, &ns);
 	for (size_t k = 0; k < 3; k++) {
-		char *name = xasprintf("plugin/mailgrants_%s_prefix",
-				       kinds[k]);
-		char *prefix = dc_get(dc, NULL, name), *want;
+		char *prefix, *want;
 
-		free(name);
+		key = xasprintf("%smailgrants_%s_prefix", syn->key, kinds[k]);
+		prefix = dc_get(dc, NULL, key);
+		free(key);
 		if (prefix == NULL || prefix[0] == '\0') {
 			free(prefix);
 			continue;
 		}
-		want = xasprintf("prefix = %s%%%%u/\n", prefix);
-		if (strstr(ns, want) == NULL)
-			fe_problem("dovecot:", "conf.d/90-mailgrants.conf: "
-				   "the namespace block with type = shared "
-				   "and this prefix", "mailgrants_%s_prefix ="
-				   " %s, but no namespace has prefix = "
-				   "%s%%%%u/", kinds[k], prefix, prefix);
-		else
-			printf("dovecot:   namespace %s%%%%u/: ok\n", prefix);
+		want = xasprintf("prefix = %s%s/\n", prefix, syn->user);
+		if (strstr(ns, want) == NULL) {
+			char *fix = xasprintf("%s: the namespace block with "
+					      "type = shared and this prefix",
+					      syn->snippet);
+
+			fe_problem("dovecot:", fix, "mailgrants_%s_prefix = "
+				   "%s, but no namespace has prefix = %s%s/",
+				   kinds[k], prefix, prefix, syn->user);
+			free(fix);
+		} else {
+			printf("dovecot:   namespace %s%s/: ok\n", prefix,
+			       syn->user);
+		}
 		free(want);
 		free(prefix);
 	}
 	free(ns);
 
-	replica = dc_get(dc, NULL, "plugin/mailgrants_replica");
+	key = xasprintf("%smailgrants_replica", syn->key);
+	replica = dc_get(dc, NULL, key);
+	free(key);
 	if (replica == NULL || replica[0] == '\0') {
-		fe_problem("dovecot:", "conf.d/90-mailgrants.conf: plugin { "
-			   "mailgrants_replica = PATH }", "the plugin has no "
+		char *fix = xasprintf("%s: %smailgrants_replica = PATH%s",
+				      syn->snippet, syn->block_open,
+				      syn->block_close);
+
+		fe_problem("dovecot:", fix, "the plugin has no "
 			   "mailgrants_replica");
+		free(fix);
 	} else {
-		if (strcmp(replica, cfg->replica) != 0)
-			fe_problem("dovecot:", "conf.d/90-mailgrants.conf: "
-				   "plugin { mailgrants_replica = ... } as "
-				   "replica in mailgrants.conf",
-				   "the plugin reads %s, the sync writes %s",
-				   replica, cfg->replica);
+		if (strcmp(replica, cfg->replica) != 0) {
+			char *fix = xasprintf("%s: %smailgrants_replica = "
+					      "...%s as replica in "
+					      "mailgrants.conf", syn->snippet,
+					      syn->block_open,
+					      syn->block_close);
+
+			fe_problem("dovecot:", fix, "the plugin reads %s, the "
+				   "sync writes %s", replica, cfg->replica);
+			free(fix);
+		}
 		dc_check_identity(dc, cfg, replica);
 	}
 	free(replica);
@@ -921,6 +1148,7 @@ out:
 	free(plugins);
 	free(protocols);
 }
+
 
 /* --- addresses ----------------------------------------------------- */
 

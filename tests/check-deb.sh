@@ -5,7 +5,10 @@
 #
 #   sh tests/check-deb.sh [--build-only]
 #
-# Run from the top of the tree, as root (or with sudo), on Debian 12.
+# Run from the top of the tree, as root (or with sudo), on Debian 12 or
+# 13 (make check-debian13 runs it in its chroot). Files of the packages
+# that are on this machine already (a "make install PREFIX=/usr") stop
+# the run before the install: they would stand in for the packages' own.
 # The packages are built with "dpkg-buildpackage -us -uc -b" in a copy
 # of the tree (git's tracked and untracked files, ignored ones left
 # out), so the tree stays clean; the .debs are copied to $DEB_OUT
@@ -103,6 +106,16 @@ for p in $PKGS; do
 		exit 1
 	fi
 done
+stale=$(for deb in "$TMP"/*.deb; do
+	dpkg-deb --fsys-tarfile "$deb" | tar -tf - | sed -n 's|^\./|/|p'
+done | while read -r f; do
+	[ -d "$f" ] || { [ ! -e "$f" ] && [ ! -L "$f" ]; } || echo "$f"
+done)
+if [ -n "$stale" ]; then
+	echo "check-deb: files of the packages are here already (make" \
+		"install?); remove them first:" $stale >&2
+	exit 1
+fi
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d \
 		>/dev/null
@@ -162,7 +175,11 @@ for t in namespace_announces_the_roots list_shows_exactly_the_grants \
     granted_mailboxes_are_subscribed broken_replica_keeps_own_mailbox; do
 	DEB_TESTS="$DEB_TESTS $T/test_dovecot_plugin.py::test_$t"
 done
+# Two workers, each taking whole files, as check-integration does (the
+# files share no state; only test_install.py uses /var/lib/mailgrants):
+# 39 s instead of 65 s in the Debian 13 chroot (66 s at load 3).
 step "tests of the installed packages"
 MAILGRANTS_BUILD="$bin" MAILGRANTS_INSTALLED=deb \
-	"$PYTHON" -m pytest -q -p no:cacheprovider $DEB_TESTS
+	"$PYTHON" -m pytest -q -p no:cacheprovider -n 2 --dist loadfile \
+	$DEB_TESTS
 step "passed $(elapsed)"

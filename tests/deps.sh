@@ -13,7 +13,9 @@
 #   sh tests/deps.sh --deb   building the Debian packages (make deb,
 #                            check-deb): debian/control's Build-Depends,
 #                            the tools, and systemd-analyze (the installed
-#                            units are checked with it)
+#                            units are checked with it); systemd.pc (the
+#                            units' directory) is systemd's on Debian 12,
+#                            systemd-dev's from 13 on
 #
 # A quick no-op when they are all there; uses sudo when not root.
 set -e
@@ -23,7 +25,7 @@ case "${1:-}" in
 libunistring-dev libmilter-dev sqlite3 slapd ldap-utils dovecot-core
 dovecot-dev dovecot-imapd dovecot-lmtpd dovecot-ldap dovecot-sqlite postfix postfix-sqlite
 postfix-ldap swaks isync
-python3 python3-pytest python3-pytest-xdist clang valgrind time man-db"
+python3 python3-pytest python3-pytest-xdist clang valgrind time man-db git"
 	;;
 --gui)
 	PKGS="thunderbird xvfb xauth matchbox-window-manager xdotool imagemagick
@@ -33,6 +35,8 @@ x11-utils fonts-dejavu-core"
 	PKGS="build-essential dpkg-dev debhelper fakeroot lintian systemd
 pkg-config libldap2-dev libsqlite3-dev libidn2-dev libunistring-dev
 libmilter-dev dovecot-dev"
+	. /etc/os-release
+	[ "${VERSION_ID:-}" = 12 ] || PKGS="$PKGS systemd-dev"
 	;;
 *)
 	echo "usage: sh tests/deps.sh [--gui | --deb]" >&2

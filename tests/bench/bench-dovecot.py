@@ -12,11 +12,14 @@ DESCRIPTION
     The Dovecot benchmark of issue 4. One session is: connect, LOGIN,
     NAMESPACE, LIST "" "*", SELECT <root>/<company mailbox> (its INBOX),
     LOGOUT (imaplib, wall time from connect to the end of LOGOUT). Three
-    private Dovecot 2.3 instances on loopback (and a fourth for
-    reference), run side by side:
+    private Dovecot instances on loopback (and a fourth for reference),
+    run side by side, with the Dovecot installed: 2.3 or 2.4 (each in
+    its own configuration syntax, that of tests/lib/dovecot.py):
 
     plugin, example   lib20_mailgrants_plugin.so from the build tree
-                      with the shipped dovecot-plugin/90-mailgrants.conf,
+                      with the shipped dovecot-plugin/90-mailgrants.conf
+                      (90-mailgrants-2.4.conf on 2.4; tests/lib/
+                      mgdovecot.py),
                       replica synced from the abc.com example directory
                       (tests/lib/slapd.py); user Sandra Schuster,
                       SELECT Company/info@abc.com.
@@ -33,6 +36,9 @@ DESCRIPTION
                       namespaces Company/%%u/ and Shared/%%u/ and
                       acl_shared_dict = file:... naming those owners for
                       her. The same user and SELECT as "plugin, big".
+                      On 2.4: prefixes Company/$user/ and Shared/$user/,
+                      acl_driver = vfile, and acl_sharing_map { dict
+                      file { path = ... } } for acl_shared_dict.
     stock, one root   reference, not part of the goals: the same with
                       one shared namespace Shared/%%u/ only (SELECT
                       Shared/<company mailbox>).
@@ -89,6 +95,7 @@ ENVIRONMENT
 """
 
 import argparse
+import grp
 import imaplib
 import json
 import os
@@ -106,12 +113,12 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 
 from daemonutil import tail  # noqa: E402
-from dovecot import Dovecot, DovecotError  # noqa: E402
+from dovecot import Dovecot, DovecotError, is_24  # noqa: E402
+import mgdovecot  # noqa: E402
 from mgdovecot import list_names  # noqa: E402
 from slapd import Slapd, SlapdError  # noqa: E402
 
 GEN = os.path.join(HERE, "gen-directory.py")
-SNIPPET = os.path.join(REPO, "dovecot-plugin", "90-mailgrants.conf")
 PLUGIN_SO = "lib20_mailgrants_plugin.so"
 IMAP_PLUGIN_SO = "lib21_imap_mailgrants_plugin.so"
 SYSTEM_MODULES = "/usr/lib/dovecot/modules"
@@ -271,47 +278,42 @@ def chown_tree(top, uid, gid):
 
 
 def plugin_conf(vmail, replica):
-    """plugin_conf - the shipped snippet with this instance's paths"""
-    with open(SNIPPET) as f:
-        text = f.read()
-    for s in ("/var/vmail/", "/var/lib/mailgrants/grants.db"):
-        if s not in text:
-            raise BenchError("%s no longer contains %s" % (SNIPPET, s))
-    text = text.replace("/var/vmail/", vmail + "/")
-    text = text.replace("/var/lib/mailgrants/grants.db", replica)
-    # The harness's dovecot.conf has no inbox namespace of its own.
-    return "namespace inbox {\n  inbox = yes\n}\n" + text
+    """plugin_conf - the shipped snippet with this instance's paths and
+    the shipped cache time; the replica's readers are the mail user's
+    group (sync's replica_group)"""
+    return mgdovecot.plugin_conf(
+        REPO, vmail, replica, cache_secs=None,
+        reader_group=grp.getgrgid(pwd.getpwnam(MAIL_USER).pw_gid).gr_name)
 
 
 def stock_conf(vmail, dict_path, roots=("Company/", "Shared/")):
-    """stock_conf - acl + imap_acl, vfile, a shared namespace per root"""
+    """stock_conf - acl + imap_acl, vfile, a shared namespace per root,
+    in the installed Dovecot's syntax"""
+    if is_24():
+        # 2.4: $user in prefixes, the owner's name in paths, the
+        # plugins as boollists, acl_sharing_map for acl_shared_dict.
+        ns_loc = ("  prefix = %s$user/\n  mail_driver = maildir\n"
+                  "  mail_path = %s/%%{owner_user | domain}/"
+                  "%%{owner_user | username}/Maildir\n")
+        plugins = ("mail_plugins {\n  acl = yes\n}\n"
+                   "protocol imap {\n  mail_plugins {\n"
+                   "    imap_acl = yes\n  }\n}\n")
+        acl = ("acl_driver = vfile\nacl_sharing_map {\n  dict file {\n"
+               "    path = %s\n  }\n}\n")
+    else:
+        ns_loc = ("  prefix = %s%%%%u/\n"
+                  "  location = maildir:%s/%%%%d/%%%%n/Maildir\n")
+        plugins = ("mail_plugins = $mail_plugins acl\nprotocol imap {\n"
+                   "  mail_plugins = $mail_plugins imap_acl\n}\n")
+        acl = "plugin {\n  acl = vfile\n  acl_shared_dict = file:%s\n}\n"
     ns = []
     for prefix in roots:
-        name = prefix.rstrip("/").lower()
-        ns.append("""namespace %s {
-  type = shared
-  separator = /
-  prefix = %s%%%%u/
-  location = maildir:%s/%%%%d/%%%%n/Maildir
-  list = children
-  subscriptions = no
-}
-""" % (name, prefix, vmail))
-    return """namespace inbox {
-  inbox = yes
-  separator = /
-}
-mail_plugins = $mail_plugins acl
-protocol imap {
-  mail_plugins = $mail_plugins imap_acl
-}
-mail_shared_explicit_inbox = no
-%s
-plugin {
-  acl = vfile
-  acl_shared_dict = file:%s
-}
-""" % ("".join(ns), dict_path)
+        ns.append("namespace %s {\n  type = shared\n  separator = /\n"
+                  "%s  list = children\n  subscriptions = no\n}\n"
+                  % (prefix.rstrip("/").lower(), ns_loc % (prefix, vmail)))
+    return ("namespace inbox {\n  inbox = yes\n  separator = /\n}\n"
+            "%smail_shared_explicit_inbox = no\n%s%s"
+            % (plugins, "".join(ns), acl % dict_path))
 
 
 def make_plugin_dir(build, work):

@@ -17,8 +17,12 @@ naming the setting to change, and puts the thing back:
 - no policy check on the submission service at all;
 - milter_default_action = accept on the submission service;
 - the plugin missing from mail_plugins, imap_mailgrants missing from
-  protocol imap;
+  protocol imap, or dropped there again (2.3: a list without
+  $mail_plugins; 2.4: "mailgrants = no", or the list cleared there);
 - a mailgrants namespace missing;
+- Dovecot reading another replica than the sync writes;
+- doveconf refusing the plugin's settings: on 2.4 the settings module
+  out of reach, on 2.3 a setting outside plugin { };
 - the replica unreadable by Dovecot's mail uid/gid, and then readable
   through mail_access_groups alone (Dovecot gives virtual users no other
   group: the doctor probes with exactly mail_gid + mail_access_groups);
@@ -28,6 +32,11 @@ naming the setting to change, and puts the thing back:
 - Dovecot's LDAP lookups made by an identity the access rules do not let
   read (README step 4): every mailbox unknown to its userdb;
 - a sample smaller than the directory is said to be one.
+
+Against Dovecot 2.3 and 2.4 alike: the harness installs the snippet of
+the Dovecot under test (90-mailgrants.conf or -2.4.conf), each test
+breaks it in that version's syntax, and the fix the doctor gives must
+be in that syntax and name that snippet (SYNTAX below).
 """
 
 import contextlib
@@ -42,10 +51,45 @@ import subprocess
 import pytest
 
 from daemonutil import make_workdir, stop_all
+from dovecot import is_24
 from milter import Milter
 from mgdovecot import make_plugin_dir, start_dovecot
 from policyd import Policyd
 from postfix import Postfix
+
+
+# What the tests write and expect per Dovecot version: the snippet the
+# fixes name, the user in a root's prefix, the plugin lines of the
+# snippet (global, protocol imap) and the fixes for them.
+if is_24():
+    SYNTAX = {
+        "snippet": r"conf\.d/90-mailgrants-2\.4\.conf",
+        "user": "$user",
+        "plugins": ("  acl = yes\n  mailgrants = yes\n", "  acl = yes\n"),
+        "plugins_fix": r"mail_plugins \{ acl = yes mailgrants = yes \}",
+        "imap_plugins": ("    imap_acl = yes\n    imap_mailgrants = yes\n",
+                         "    imap_acl = yes\n"),
+        "imap_plugins_fix": r"protocol imap \{ mail_plugins \{ imap_acl = "
+                            r"yes imap_mailgrants = yes \} \}",
+        "replica_line": "mailgrants_replica = %s\n",
+        "replica_fix": r"mailgrants_replica = \.\.\. as replica",
+    }
+else:
+    SYNTAX = {
+        "snippet": r"conf\.d/90-mailgrants\.conf",
+        "user": "%%u",
+        "plugins": ("mail_plugins = $mail_plugins acl mailgrants\n",
+                    "mail_plugins = $mail_plugins acl\n"),
+        "plugins_fix": r"mail_plugins = \$mail_plugins acl mailgrants",
+        "imap_plugins": ("mail_plugins = $mail_plugins imap_acl "
+                         "imap_mailgrants\n",
+                         "mail_plugins = $mail_plugins imap_acl\n"),
+        "imap_plugins_fix": r"protocol imap \{ mail_plugins = "
+                            r"\$mail_plugins imap_acl imap_mailgrants \}",
+        "replica_line": "  mailgrants_replica = %s\n",
+        "replica_fix": r"plugin \{ mailgrants_replica = \.\.\. \} as "
+                       r"replica",
+    }
 
 
 class Stack:
@@ -194,7 +238,7 @@ def test_good_shape(stack):
     assert "mail_plugins has acl and mailgrants: ok" in out
     assert "mail_plugins has imap_acl and imap_mailgrants: ok" in out
     for prefix in ("Company/", "Shared/", "Private/"):
-        assert "namespace %s%%%%u/: ok" % prefix in out
+        assert "namespace %s%s/: ok" % (prefix, SYNTAX["user"]) in out
     assert "reads the replica and cannot write it: ok" in out
     n = len(stack.addresses)
     assert n < 200
@@ -251,45 +295,143 @@ def test_master_cf_breakage(stack, setting, warning, fix):
 
 
 def test_plugin_not_loaded(stack):
-    line = "mail_plugins = $mail_plugins acl mailgrants"
+    good, bad = SYNTAX["plugins"]
     try:
-        stack.edit_dovecot(line, "mail_plugins = $mail_plugins acl")
+        stack.edit_dovecot(good, bad)
         broken(stack, r"WARNING: protocol imap: mail_plugins = .*acl.*: "
                r"the mailgrants plugin is not loaded",
-               r"-> conf\.d/90-mailgrants\.conf: mail_plugins = "
-               r"\$mail_plugins acl mailgrants")
+               r"-> %s: %s" % (SYNTAX["snippet"], SYNTAX["plugins_fix"]))
     finally:
-        stack.edit_dovecot("mail_plugins = $mail_plugins acl\n",
-                           line + "\n")
+        stack.edit_dovecot(bad, good)
+    healthy(stack)
+
+
+# protocol imap's mail_plugins as the Dovecot under test combines it
+# with the global one: (id, the change to the snippet's protocol imap
+# block, the warning).
+if is_24():
+    DROPPED_IN_IMAP = [
+        # a block adds to the global list; "= no" takes one out again
+        ("boollist-no", ("    imap_mailgrants = yes\n",
+                         "    imap_mailgrants = yes\n    mailgrants = no\n"),
+         r"mail_plugins = acl imap_acl imap_mailgrants: the mailgrants "
+         r"plugin is not loaded"),
+        # "mail_plugins =" clears it: the block is then the whole list
+        ("boollist-cleared", ("protocol imap {\n  mail_plugins {\n",
+                              "protocol imap {\n  mail_plugins =\n"
+                              "  mail_plugins {\n"),
+         r"mail_plugins = imap_acl imap_mailgrants: the mailgrants plugin "
+         r"\(with acl\) is not loaded"),
+    ]
+else:
+    DROPPED_IN_IMAP = [
+        # the list replaces the global one: without $mail_plugins the
+        # global acl and mailgrants are gone
+        ("without-mail-plugins", ("= $mail_plugins imap_acl",
+                                  "= imap_acl"),
+         r"mail_plugins = imap_acl imap_mailgrants: the mailgrants plugin "
+         r"\(with acl\) is not loaded"),
+    ]
+
+
+@pytest.mark.parametrize("change,warning",
+                         [b[1:] for b in DROPPED_IN_IMAP],
+                         ids=[b[0] for b in DROPPED_IN_IMAP])
+def test_plugin_dropped_in_protocol_imap(stack, change, warning):
+    """The global mail_plugins has the plugin, protocol imap's list
+    drops it (as Dovecot combines the two): named, with the fix."""
+    good, bad = change
+    try:
+        stack.edit_dovecot(good, bad)
+        out = broken(stack, r"WARNING: protocol imap: " + warning,
+                     r"-> %s: %s" % (SYNTAX["snippet"],
+                                     SYNTAX["plugins_fix"]))
+        assert "mail_plugins has imap_acl and imap_mailgrants: ok" in out
+    finally:
+        stack.edit_dovecot(bad, good)
     healthy(stack)
 
 
 def test_imap_plugin_not_loaded(stack):
     """90-mailgrants.conf from before imap_mailgrants: named, with the
     line to change."""
-    line = "mail_plugins = $mail_plugins imap_acl imap_mailgrants"
+    good, bad = SYNTAX["imap_plugins"]
     try:
-        stack.edit_dovecot(line, "mail_plugins = $mail_plugins imap_acl")
+        stack.edit_dovecot(good, bad)
         out = broken(stack, r"WARNING: protocol imap: mail_plugins = "
                      r".*imap_acl.*: imap_mailgrants is not loaded",
-                     r"-> conf\.d/90-mailgrants\.conf: protocol imap \{ "
-                     r"mail_plugins = \$mail_plugins imap_acl "
-                     r"imap_mailgrants \}")
+                     r"-> %s: %s" % (SYNTAX["snippet"],
+                                     SYNTAX["imap_plugins_fix"]))
         assert "mail_plugins has acl and mailgrants: ok" in out
     finally:
-        stack.edit_dovecot("mail_plugins = $mail_plugins imap_acl\n",
-                           line + "\n")
+        stack.edit_dovecot(bad, good)
     healthy(stack)
 
 
 def test_namespace_missing(stack):
+    user = SYNTAX["user"]
     try:
-        stack.edit_dovecot("prefix = Private/%%u/", "prefix = Privat/%%u/")
+        stack.edit_dovecot("prefix = Private/%s/" % user,
+                           "prefix = Privat/%s/" % user)
         broken(stack, r"WARNING: mailgrants_private_prefix = Private/, but "
-               r"no namespace has prefix = Private/%%u/",
-               r"-> conf\.d/90-mailgrants\.conf: the namespace block")
+               r"no namespace has prefix = Private/%s/" % re.escape(user),
+               r"-> %s: the namespace block" % SYNTAX["snippet"])
     finally:
-        stack.edit_dovecot("prefix = Privat/%%u/", "prefix = Private/%%u/")
+        stack.edit_dovecot("prefix = Privat/%s/" % user,
+                           "prefix = Private/%s/" % user)
+    healthy(stack)
+
+
+def test_replica_differs_from_the_sync(stack):
+    line = SYNTAX["replica_line"] % stack.db
+    other = os.path.join(stack.wd, "other.db")
+    try:
+        stack.edit_dovecot(line, SYNTAX["replica_line"] % other)
+        broken(stack, r"WARNING: the plugin reads %s, the sync writes %s"
+               % (re.escape(other), re.escape(stack.db)),
+               r"-> %s: %s in mailgrants\.conf"
+               % (SYNTAX["snippet"], SYNTAX["replica_fix"]))
+    finally:
+        stack.edit_dovecot(SYNTAX["replica_line"] % other, line)
+    healthy(stack)
+
+
+def test_plugin_settings_refused(stack):
+    """doveconf refuses the plugin's settings: on 2.4 when the settings
+    module is out of reach (hidden here by an empty directory mounted
+    over Dovecot's settings/ in a mount namespace of the doctor's own,
+    so no other Dovecot notices), on 2.3 when a setting is outside
+    plugin { }. The doctor says why, with the fix, and does not go on
+    with a configuration Dovecot cannot read."""
+    if is_24():
+        empty = os.path.join(stack.wd, "no-settings")
+        os.makedirs(empty, exist_ok=True)
+        settings = "/usr/lib/dovecot/modules/settings"
+        assert os.path.exists(os.path.join(
+            settings, "libmailgrants_settings.so"))
+        argv = [stack.cli, "-c", stack.conf, "check", "--front-ends",
+                "--postfix-config", stack.pf.config_dir,
+                "--dovecot-config", stack.dc.conf_path]
+        r = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             'mount --bind "$0" "$1" && shift && exec "$@"', empty, settings]
+            + argv, capture_output=True, text=True, timeout=120)
+        fix = (r"-> install settings/libmailgrants_settings\.so in "
+               r"Dovecot's module directory")
+    else:
+        with open(stack.dc.conf_path, "a") as f:
+            f.write("mailgrants_cache_secs = 5\n")
+        try:
+            r = stack.doctor()
+        finally:
+            stack.edit_dovecot("mailgrants_cache_secs = 5\n", "")
+        fix = r"-> %s: the mailgrants_\* settings belong in plugin \{ \}" \
+            % SYNTAX["snippet"]
+    assert r.returncode == 1, r.stdout + r.stderr
+    for p in (r"dovecot:   WARNING: Dovecot 2\.[34] refuses the "
+              r"configuration: .*Unknown setting: mailgrants_", fix):
+        assert re.search(p, r.stdout), "%r not in:\n%s" % (p, r.stdout)
+    assert "mail_plugins has" not in r.stdout, r.stdout
     healthy(stack)
 
 
@@ -309,7 +451,7 @@ def test_replica_unreadable_by_mail_gid(stack):
         broken(stack, r"WARNING: mail uid %d gid %d \(groups: mail_gid, "
                r"mail_access_groups nogroup\) cannot read %s"
                % (stack.dc.mail_uid, stack.dc.mail_gid, re.escape(stack.db)),
-               r"-> conf\.d/90-mailgrants\.conf: mail_access_groups = ")
+               r"-> %s: mail_access_groups = " % SYNTAX["snippet"])
         with open(stack.dc.conf_path, "a") as f:
             f.write("mail_access_groups = daemon\n")
         # (check's identity part still names the file's group: the
@@ -402,9 +544,15 @@ def test_lookups_broken_by_the_access_rules(stack, slapd):
             os.makedirs(d)
             os.chmod(d, 0o755)
             pw_ = pwd.getpwuid(stack.dc.mail_uid)
-            dc = Dovecot(slapd.uri, dn, pw, workdir=d,
-                         userdb_args="uid=%d gid=%d" % (pw_.pw_uid,
-                                                        pw_.pw_gid))
+            if is_24():
+                # (userdb_static_allow_all_users is no by default)
+                userdb = dict(userdb_conf="userdb static {\n  fields {\n"
+                              "    uid = %d\n    gid = %d\n  }\n}\n"
+                              % (pw_.pw_uid, pw_.pw_gid))
+            else:
+                userdb = dict(userdb_args="uid=%d gid=%d" % (pw_.pw_uid,
+                                                             pw_.pw_gid))
+            dc = Dovecot(slapd.uri, dn, pw, workdir=d, **userdb)
             dc.start()
             try:
                 r = stack.run("check", "--front-ends", "--postfix-config",
@@ -522,8 +670,9 @@ def test_mail_processes_get_mail_access_groups_only(stack, slapd, build_dir,
                                  r"\(groups: mail_gid, mail_access_groups "
                                  r"nogroup\) cannot read %s"
                                  % re.escape(db), r.stdout), r.stdout
-                assert "-> conf.d/90-mailgrants.conf: mail_access_groups " \
-                    "= %s" % group in r.stdout
+                assert re.search(r"-> %s: mail_access_groups = %s "
+                                 % (SYNTAX["snippet"], group), r.stdout), \
+                    r.stdout
     finally:
         for cmd, name in made:
             subprocess.run([cmd, name], capture_output=True)

@@ -1978,10 +1978,15 @@ def test_share_not_after_passes_in_open_sessions(env):
             last = None if t.last_content is None else \
                 t.last_content - t_end
             assert last is None or last <= CACHE_SECS, (t.kind, last)
-            if t.kind == "pipe" and "reset by peer" in str(t.refused[1]):
+            if t.kind == "pipe" and ("reset by peer" in str(t.refused[1])
+                                     or str(t.refused[1]) ==
+                                     "connection closed"):
                 # Dovecot said BYE and closed while the next pipelined
                 # FETCH was on its way: the kernel answers that with a
-                # reset, which can overtake the BYE. The log says why.
+                # reset, which can overtake the BYE (the client then
+                # reads the reset, or, when a send took it, the end of
+                # the stream: seen once on Debian 13 under load). The
+                # log says why.
                 assert "Access to this mailbox has ended" in \
                     env.dc.log_text(), env.dc.log_text()[-2000:]
             else:

@@ -40,6 +40,13 @@ each: IMAP views and rights, sending as each address, port-25 delivery
 to info@, makler@ and an ASCII alias seen by the right people, a person
 receiving as before, and `mailgrants check --front-ends` clean.
 
+On Dovecot 2.4 (Debian 13, tests/debian13.sh) the same story: the
+site's Dovecot is configured in 2.4's syntax as Debian 13's packages
+lay it out (tests/lib/oldserver.py: userdb ldap, mail_driver and a
+mail_path below the home), and step 8's paragraph for 2.4 is followed:
+90-mailgrants-2.4.conf and 91-mailgrants-userdb-2.4.conf (the userdb
+inline, no .ext file), and the mail_driver/mail_path it gives.
+
 Steps 2-4 are one command, `mailgrants setup-directory --apply`, as
 README step 2 gives it (test_setup_directory.py tests the command
 itself, and that the LDIF it prints is what ldapmodify takes).
@@ -59,10 +66,10 @@ import uuid
 import pytest
 
 from daemonutil import kill_group, make_workdir, wait_for
-from dovecot import Dovecot
+from dovecot import Dovecot, is_24
 from milter import Milter
 from mgdovecot import in_maildir, listed, make_plugin_dir
-from oldserver import before_ldif, mailgrants_changes
+from oldserver import before_ldif, mailgrants_changes, site_dovecot
 from policyd import Policyd
 from postfix import Postfix
 from slapd import DebianSlapd
@@ -213,24 +220,16 @@ class Server:
         os.chown(self.private, pwd.getpwnam("postfix").pw_uid, 0)
         os.chmod(self.private, 0o700)
         self.plugin_dir = make_plugin_dir(self.build_dir, self.wd)
-        # The site's userdb: people, from LDAP, as its passdb.
-        site_userdb = "userdb {\n  driver = ldap\n  args = {ldap_conf}\n}\n"
+        # The site's userdb: people, from LDAP, as its passdb; Debian's
+        # 10-mail.conf with the home-relative location a vmail site
+        # commonly has (README step 8 changes it), and 10-master.conf's
+        # listener for Postfix; in the syntax of the Dovecot under test.
         self.dc = Dovecot(
             self.slapd.uri, "cn=dovecot," + BASE, "dovecot-pw",
             user_filter=PEOPLE_FILTER, protocols=("imap", "lmtp"),
             mail_user=MAIL_USER, plugin_dir=self.plugin_dir, workdir=dcdir,
-            userdb_conf=site_userdb,
-            # Debian's 10-mail.conf, with the home-relative location a
-            # vmail site commonly has (README step 8 changes it), and
-            # 10-master.conf's listener for Postfix.
-            extra_conf="namespace inbox {\n  inbox = yes\n}\n"
-                       "mail_home = %s/%%d/%%n\n"
-                       "mail_location = maildir:~/Maildir\n"
-                       "service auth {\n"
-                       "  unix_listener %s/auth {\n"
-                       "    mode = 0660\n    user = postfix\n"
-                       "    group = postfix\n  }\n}\n"
-                       % (self.vmail, self.private)).start()
+            **site_dovecot(self.vmail, os.path.join(self.private, "auth"),
+                           PEOPLE_FILTER)).start()
         assert self.dc.vmail_dir == self.vmail
         # As Debian's packages have it: SASL through Dovecot's socket in
         # Postfix's private/ (private/auth), LMTP on Dovecot's socket;
@@ -375,36 +374,58 @@ class Server:
                 text = text.replace(old, new)
             return text
         common = [("/var/vmail/", self.vmail + "/")]
-        plugin = adapt(shipped("90-mailgrants.conf"), common + [
+        guide = section(GUIDE)
+        if is_24():
+            # Step 8's paragraph for Dovecot 2.4: its two snippets (the
+            # userdb inline, no .ext file), and the location as
+            # mail_driver and mail_path.
+            names = ("90-mailgrants-2.4.conf",
+                     "91-mailgrants-userdb-2.4.conf")
+            m = re.search(r"On \*\*Dovecot 2\.4\*\*.*?copy\s+`/usr/share/"
+                          r"mailgrants/dovecot/%s` instead.*?"
+                          r"`%s`.*?e\.g\.\s+`mail_driver = (\w+)` with\s+"
+                          r"`mail_path = (/var/vmail/[^`]+)`"
+                          % tuple(re.escape(n) for n in names), guide, re.S)
+            assert m, "step 8 no longer says what differs on Dovecot 2.4"
+            location = "mail_driver = %s\nmail_path = %s\n" % (
+                m.group(1), m.group(2).replace("/var/vmail/",
+                                               self.vmail + "/"))
+            userdb = adapt(shipped(names[1]), common + [
+                ("'vmail'", "'%s'" % MAIL_USER),
+                ("/var/lib/mailgrants/grants.db", self.replica),
+                ("mailgrants-read", READERS)])
+        else:
+            names = ("90-mailgrants.conf", "91-mailgrants-userdb.conf")
+            # Step 8: "Your mail_location must be a path without ~ or
+            # %h (e.g. ...)": the site's ~/Maildir, said as a path.
+            m = re.search(r"Your `mail_location` must be a path without "
+                          r"`~` or `%h`\s+\(e\.g\.\s+`(maildir:/var/vmail/"
+                          r"\S+)`\)", guide)
+            assert m, "step 8 no longer says what mail_location to use"
+            location = "mail_location = %s\n" % m.group(1).replace(
+                "/var/vmail/", self.vmail + "/")
+            sql = os.path.join(self.wd, "dovecot",
+                               "dovecot-mailgrants-sql.conf.ext")
+            with open(sql, "w", encoding="utf-8") as f:
+                f.write(adapt(shipped("dovecot-mailgrants-sql.conf.ext"),
+                              common + [("'vmail'", "'%s'" % MAIL_USER),
+                                        ("/var/lib/mailgrants/grants.db",
+                                         self.replica)]))
+            userdb = adapt(shipped(names[1]), [
+                ("/etc/dovecot/dovecot-mailgrants-sql.conf.ext", sql),
+                ("mailgrants-read", READERS)])
+        plugin = adapt(shipped(names[0]), common + [
             ("mailgrants-read", READERS),
             ("/var/lib/mailgrants/grants.db", self.replica)])
-        sql = os.path.join(self.wd, "dovecot",
-                           "dovecot-mailgrants-sql.conf.ext")
-        with open(sql, "w", encoding="utf-8") as f:
-            f.write(adapt(shipped("dovecot-mailgrants-sql.conf.ext"),
-                          common + [("'vmail'", "'%s'" % MAIL_USER),
-                                    ("/var/lib/mailgrants/grants.db",
-                                     self.replica)]))
-        userdb = adapt(shipped("91-mailgrants-userdb.conf"), [
-            ("/etc/dovecot/dovecot-mailgrants-sql.conf.ext", sql),
-            ("mailgrants-read", READERS)])
         includes = []
-        for name, text in (("90-mailgrants.conf", plugin),
-                           ("91-mailgrants-userdb.conf", userdb)):
+        for name, text in ((names[0], plugin), (names[1], userdb)):
             path = os.path.join(confd, name)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
             includes.append("!include %s\n" % path)
-        # Step 8: "Your mail_location must be a path without ~ or %h
-        # (e.g. ...)": the site's ~/Maildir, said as a path.
-        m = re.search(r"Your `mail_location` must be a path without `~` "
-                      r"or `%h`\s+\(e\.g\.\s+`(maildir:/var/vmail/\S+)`\)",
-                      section(GUIDE))
-        assert m, "step 8 no longer says what mail_location to use"
-        location = m.group(1).replace("/var/vmail/", self.vmail + "/")
         with open(self.dc.conf_path, "a") as f:
             f.write("\n# mailgrants (README step 8, Delivery)\n"
-                    "mail_location = %s\n" % location + "".join(includes))
+                    + location + "".join(includes))
         r = run(["doveconf", "-c", self.dc.conf_path, "-n"])
         assert "mailgrants" in r.stdout
         mark = len(self.dc.log_text())

@@ -38,7 +38,7 @@ import subprocess
 
 import pytest
 
-from dovecot import is_24
+from dovecot import dovecot_version, is_24
 
 INSTALLED = os.environ.get("MAILGRANTS_INSTALLED", "")
 MODULEDIR = "/usr/lib/dovecot/modules"
@@ -211,6 +211,22 @@ def test_every_man_page_is_installed(repo_dir):
     assert pages and pages == listed
 
 
+def debian_release():
+    """This machine's Debian release (os-release's VERSION_ID), e.g. 12."""
+    with open("/etc/os-release") as f:
+        m = re.search(r'^VERSION_ID="?(\d+)', f.read(), re.M)
+    assert m, "no VERSION_ID in /etc/os-release"
+    return int(m.group(1))
+
+
+def deb_unitdir():
+    """Where the packages put units: Debian 12 keeps them in /lib (the
+    /usr-merge moratorium), from Debian 13 on they are in /usr/lib."""
+    if debian_release() <= 12:
+        return "/lib/systemd/system"
+    return "/usr/lib/systemd/system"
+
+
 def deb_files(pkg):
     r = subprocess.run(["dpkg-query", "-L", pkg], capture_output=True,
                        text=True)
@@ -221,7 +237,7 @@ def deb_files(pkg):
 
 if INSTALLED == "deb":
     def test_installed_packages(repo_dir, build_dir, tmp_path):
-        lay = layout("/usr", "/etc", "/lib/systemd/system")
+        lay = layout("/usr", "/etc", deb_unitdir())
         for pkg in PACKAGES:
             want = {expand(p, lay) for owner, p, _ in FILES if owner == pkg}
             want = {p + ".gz" if "/share/man/" in p else p for p in want}
@@ -299,16 +315,57 @@ if INSTALLED == "deb":
             assert not glob.glob("/etc/systemd/system/*.wants/" + unit)
         assert not glob.glob("/etc/dovecot/conf.d/*mailgrants*")
 
-        # The plugin is tied to the ABI of the Dovecot it was built for.
-        with open("/usr/share/dovecot/dovecot-abi") as f:
-            abi = f.read().strip()
-        depends = subprocess.run(
-            ["dpkg-query", "-W", "-f", "${Depends}", "dovecot-mailgrants"],
-            capture_output=True, text=True, check=True).stdout
-        assert "dovecot-abi-" + abi in depends, depends
         assert "postfix" in subprocess.run(
             ["dpkg-query", "-W", "-f", "${Depends}", "postfix-mailgrants"],
             capture_output=True, text=True, check=True).stdout
+
+    def test_installed_dovecot_plugin(tmp_path):
+        """dovecot-mailgrants fits the Dovecot it was built against, this
+        machine's: it depends on the ABI that dovecot-core provides
+        (2.3.abiv19 on Debian 12, 2.4.abiv1 on 13), and the installed
+        doveconf accepts the mailgrants settings of the package's
+        snippet for this version. On 2.4 that takes the package's
+        settings module in the module directory's settings/: without
+        it doveconf stops with "mailgrants_replica: Unknown setting"."""
+        def query(fmt, pkg):
+            return subprocess.run(["dpkg-query", "-W", "-f", fmt, pkg],
+                                  capture_output=True, text=True,
+                                  check=True).stdout
+        with open("/usr/share/dovecot/dovecot-abi") as f:
+            abi = f.read().strip()
+        assert abi.startswith("%d.%d.abiv" % dovecot_version()[:2]), abi
+        provides = [p.strip() for p in
+                    query("${Provides}", "dovecot-core").split(",")]
+        assert "dovecot-abi-" + abi in provides, provides
+        depends = [d.strip() for d in
+                   query("${Depends}", "dovecot-mailgrants").split(",")]
+        assert "dovecot-abi-" + abi in depends, depends
+
+        settings = MODULEDIR + "/settings/libmailgrants_settings.so"
+        share = "/usr/share/mailgrants/dovecot/"
+        conf = tmp_path / "dovecot.conf"
+        if is_24():
+            assert settings in deb_files("dovecot-mailgrants")
+            conf.write_text("dovecot_config_version = 2.4.0\n"
+                            "dovecot_storage_version = 2.4.0\n"
+                            "!include %s90-mailgrants-2.4.conf\n" % share)
+            section = ""
+        else:
+            assert not os.path.exists(settings)
+            conf.write_text("!include %s90-mailgrants.conf\n" % share)
+            section = "plugin/"
+
+        def doveconf(key):
+            r = subprocess.run(["doveconf", "-c", str(conf), "-h", key],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            return r.stdout.strip()
+        assert doveconf(section + "mailgrants_replica") == \
+            "/var/lib/mailgrants/grants.db"
+        assert doveconf(section + "mailgrants_cache_secs") == "30"
+        # 2.3: " acl mailgrants"; 2.4 (a boollist): "acl = yes", a line each.
+        plugins = doveconf("mail_plugins")
+        assert "mailgrants" in plugins.replace("= yes", "").split(), plugins
 
     def test_installed_identities(slapd, build_dir):
         """The packaged identities at work: the sync as mailgrants

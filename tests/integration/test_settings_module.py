@@ -13,6 +13,7 @@ copy means no namespace at all.
 
 import glob
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -34,12 +35,16 @@ def dirs():
     module = os.path.join(top, "libmailgrants_settings.so")
     with open(module, "w") as f:
         f.write("ours\n")
+    # A copy nobody can read too: the tree may lie below a 0700
+    # directory (a checkout in mktemp -d).
+    shutil.copy(SCRIPT, os.path.join(top, "with-settings-module.sh"))
     yield top, settings, module
     subprocess.run(["rm", "-rf", top], check=True)
 
 
 def run(module, settings, script, user=None):
-    return subprocess.run(["sh", SCRIPT, module, settings, "sh", "-c",
+    copy = os.path.join(os.path.dirname(settings), "with-settings-module.sh")
+    return subprocess.run(["sh", copy, module, settings, "sh", "-c",
                            script, "sh", settings],
                           capture_output=True, text=True, timeout=30,
                           preexec_fn=as_user(user) if user else None)

@@ -6,7 +6,7 @@ make_plugin_dir(build_dir, workdir) -> a mail_plugin_dir holding our
     one directory).
 plugin_conf(repo_dir, vmail_dir, replica, cache_secs) -> the shipped
     dovecot-plugin/90-mailgrants.conf (-2.4.conf on Dovecot 2.4) with
-    this instance's paths.
+    this instance's paths (also the benchmark's, tests/bench/).
 start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica, name,
     cache_secs, extra_conf, passdb_fields) -> a started Dovecot
     (tests/lib/dovecot.py) with IMAP and LMTP on loopback and passdb
@@ -54,7 +54,7 @@ def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS,
     """The shipped snippet (90-mailgrants-2.4.conf on Dovecot 2.4) with
     this instance's paths; its readers' group (mail_access_groups) is
     reader_group, a group every host has, instead of the package's
-    mailgrants-read."""
+    mailgrants-read; cache_secs None keeps the shipped value."""
     name, groups = "90-mailgrants.conf", "$mail_access_groups "
     if is_24():
         name, groups = "90-mailgrants-2.4.conf", ""
@@ -67,8 +67,9 @@ def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS,
                         % (groups, reader_group))
     text = text.replace("/var/vmail/", vmail_dir + "/")
     text = text.replace("/var/lib/mailgrants/grants.db", replica)
-    text = re.sub(r"mailgrants_cache_secs = \d+",
-                  "mailgrants_cache_secs = %d" % cache_secs, text)
+    if cache_secs is not None:
+        text = re.sub(r"mailgrants_cache_secs = \d+",
+                      "mailgrants_cache_secs = %d" % cache_secs, text)
     # The generated dovecot.conf has no inbox namespace of its own.
     return "namespace inbox {\n  inbox = yes\n}\n" + text
 

@@ -25,10 +25,23 @@ mailgrants_changes(extra_addresses) -> (modify_ldif, containers_ldif,
     beside the example's), the containers (ou=mailboxes, as the
     rootdn), the mailbox entries (as a mail admin). Shares are left to
     `mailgrants share`.
+
+site_dovecot(vmail, auth_socket, people_filter) -> {userdb_conf,
+    extra_conf}: the site's Dovecot before mailgrants, as keyword
+    arguments for tests/lib/dovecot.py's Dovecot (which writes the main
+    settings and the LDAP passdb) and in the syntax of the Dovecot under
+    test, as Debian's packages lay it out (Debian 12: 2.3's 10-mail.conf
+    and auth-ldap.conf.ext; Debian 13: 2.4's): an LDAP userdb matching
+    people_filter ("%u" the login), the mail in
+    <vmail>/<domain>/<user>/Maildir found through the home directory
+    (mail_home, and a location relative to it: README step 8 changes
+    that), the inbox namespace, and the auth socket for Postfix at
+    auth_socket (10-master.conf's listener, owned by postfix).
 """
 
 import base64
 
+from dovecot import is_24
 from slapd import BASE, EXAMPLE_LDIF, parse_ldif
 
 # Entries README step 4 (or the admin) creates, not the site.
@@ -131,3 +144,25 @@ def mailgrants_changes(extra_addresses=None):
             lines.append("-")
         modify.append("\n".join(lines) + "\n")
     return "\n".join(modify), "\n".join(containers), "\n".join(mailboxes)
+
+
+def site_dovecot(vmail, auth_socket, people_filter):
+    """The site's Dovecot before mailgrants; see the module doc."""
+    listener = ("service auth {\n  unix_listener %s {\n    mode = 0660\n"
+                "    user = postfix\n    group = postfix\n  }\n}\n"
+                % auth_socket)
+    inbox = "namespace inbox {\n  inbox = yes\n}\n"
+    if is_24():
+        # auth-ldap.conf.ext's userdb ldap (the ldap_* settings are
+        # the passdb's, global in 2.4); 10-mail.conf's driver and path
+        # below the home.
+        return dict(
+            userdb_conf="userdb ldap {\n  ldap_filter = %s\n}\n"
+                        % people_filter.replace("%u", "%{user}"),
+            extra_conf=inbox + "mail_home = %s/%%{user | domain}/"
+                       "%%{user | username}\nmail_driver = maildir\n"
+                       "mail_path = %%{home}/Maildir\n" % vmail + listener)
+    return dict(
+        userdb_conf="userdb {\n  driver = ldap\n  args = {ldap_conf}\n}\n",
+        extra_conf=inbox + "mail_home = %s/%%d/%%n\n"
+                   "mail_location = maildir:~/Maildir\n" % vmail + listener)
