@@ -11,113 +11,31 @@ once the follower has carried the change into the replica.
 
 import contextlib
 import imaplib
-import os
-import re
-import shutil
 import socket
-import subprocess
 import time
 
 import pytest
 
 import example
 import daemonutil
-from daemonutil import kill_group, make_workdir
-from dovecot import is_24
+from daemonutil import kill_group
 from example import ANNA, JANA, PETER, SANDRA, TOM
 from example import PETER_DN, SANDRA_DN, TOM_DN, MAKLER_DN
-from mgdovecot import listed, make_plugin_dir, start_dovecot
-from slapd import Slapd
+from mgdovecot import listed
+from sharestack import running_stack
 
 VERTRIEB = "cn=vertrieb,ou=groups," + example.ABC
 VACATION = "cn=vacation," + PETER_DN
-PASSWORD_FIELD = {"userdb_mailgrants_share_password": "%w"}
 SETTLE = 20.0		# the follower's latency, with room
 
 # imaplib knows GETACL, SETACL, DELETEACL and MYRIGHTS, not LISTRIGHTS
 imaplib.Commands.setdefault("LISTRIGHTS", ("AUTH", "SELECTED"))
 
 
-class Stack:
-    """slapd, follower, share service and Dovecot of one test."""
-
-    def __init__(self, build_dir, repo_dir, workdir, passdb_fields):
-        self.workdir = workdir
-        self.slapd = Slapd(workdir=os.path.join(workdir, "slapd"))
-        self.mailgrants = os.path.join(build_dir, "mailgrants")
-        rdir = os.path.join(workdir, "replica")
-        os.makedirs(rdir)
-        os.chmod(rdir, 0o755)
-        self.replica = os.path.join(rdir, "grants.db")
-        self.socket = os.path.join(workdir, "share.sock")
-        plugin_dir = make_plugin_dir(build_dir, workdir)
-        self.dc = start_dovecot(
-            self.slapd, workdir, plugin_dir, repo_dir, self.replica,
-            passdb_fields=passdb_fields,
-            extra_conf=(("mailgrants_share_socket = %s\n" if is_24() else
-                         "plugin {\n  mailgrants_share_socket = %s\n}\n")
-                        % self.socket))
-        self.conf = self.slapd.write_config(
-            os.path.join(workdir, "mailgrants.conf"), replica=self.replica,
-            replica_group=self.dc.mail_gid)
-        self.procs = []
-        self.follow_log = self._start("follow.log", "sync", "--follow")
-        self.service_log = self._start("service.log", "share-service",
-                                       "--socket", self.socket)
-        deadline = time.monotonic() + 15
-        while not (os.path.exists(self.socket) and
-                   os.path.exists(self.replica)):
-            assert time.monotonic() < deadline, self.logs()
-            time.sleep(0.05)
-        # the test's imap processes run as nobody; the socket is made
-        # 0660 for the service's own user and group
-        os.chmod(self.socket, 0o666)
-
-    def _start(self, log, *args):
-        path = os.path.join(self.workdir, log)
-        with open(path, "w") as f:
-            self.procs.append(subprocess.Popen(
-                [self.mailgrants, "-c", self.conf] + list(args),
-                stdout=f, stderr=subprocess.STDOUT, start_new_session=True))
-        return path
-
-    def logs(self):
-        out = ""
-        for path in (self.follow_log, self.service_log):
-            with open(path) as f:
-                out += "== %s\n%s" % (path, f.read())
-        return out
-
-    def service_text(self):
-        with open(self.service_log) as f:
-            return f.read()
-
-    def imap(self, login):
-        m = imaplib.IMAP4("127.0.0.1", self.dc.imap_port, timeout=90)
-        assert m.login(login, example.PASSWORDS[login])[0] == "OK"
-        return m
-
-    def shares(self):
-        return self.slapd.shares()
-
-    def close(self):
-        for p in self.procs:
-            kill_group(p)
-        self.dc.stop()
-        self.slapd.close()
-
-
 @pytest.fixture
 def stack(build_dir, repo_dir):
-    workdir = make_workdir("mg-imapshare-")
-    s = None
-    try:
-        s = Stack(build_dir, repo_dir, workdir, PASSWORD_FIELD)
+    with running_stack(build_dir, repo_dir, "mg-imapshare-") as s:
         yield s
-    finally:
-        if s is not None:
-            s.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -320,10 +238,8 @@ def test_service_down_is_temporary(stack):
 def test_login_without_password_gets_a_clear_no(build_dir, repo_dir):
     """A passdb that does not hand the password on (a SCRAM or OAuth
     login has none): a clear NO, nothing asked."""
-    workdir = make_workdir("mg-imapshare-")
-    s = None
-    try:
-        s = Stack(build_dir, repo_dir, workdir, None)
+    with running_stack(build_dir, repo_dir, "mg-imapshare-",
+                       passdb_fields=None) as s:
         before = s.shares()
         with session(s, PETER) as peter:
             typ, text, _ = cmd(peter, "SETACL", "INBOX", TOM, "lr")
@@ -331,10 +247,6 @@ def test_login_without_password_gets_a_clear_no(build_dir, repo_dir):
         assert "password" in text
         assert s.shares() == before
         assert "op=" not in s.service_text()
-    finally:
-        if s is not None:
-            s.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("first,rest", [
