@@ -12,6 +12,8 @@
 #   make bench      benchmarks (figures, never pass/fail timings)
 #   make check-thunderbird  Thunderbird under Xvfb against the story
 #                   (GUI packages of its own)
+#   make check-roundcube  Roundcube's sharing dialog in headless Chromium
+#                   (its own packages: roundcube, Apache, chromium)
 #   make check-deb  the Debian packages, installed and tested (as root)
 #   make install    PREFIX=/usr/local DESTDIR= honoured
 #   make deps       Debian build and test dependencies (apt-get)

@@ -10,6 +10,13 @@
 #                            xdotool to list windows and ImageMagick's
 #                            `import` for screenshots; apart, so that
 #                            make check never needs a GUI
+#   sh tests/deps.sh --roundcube   the Roundcube test (tests/roundcube,
+#                            make check-roundcube): Debian's roundcube
+#                            with its plugins and SQLite, served by
+#                            Apache's binary with mod_php (apache2-bin, no
+#                            system site: the test runs its own with a
+#                            config of its own), headless chromium,
+#                            chromedriver and python3-selenium
 #   sh tests/deps.sh --deb   building the Debian packages (make deb,
 #                            check-deb): debian/control's Build-Depends,
 #                            the tools, and systemd-analyze (the installed
@@ -31,6 +38,10 @@ python3 python3-pytest python3-pytest-xdist clang valgrind time man-db git"
 	PKGS="thunderbird xvfb xauth matchbox-window-manager xdotool imagemagick
 x11-utils fonts-dejavu-core"
 	;;
+--roundcube)
+	PKGS="roundcube-core roundcube-plugins roundcube-sqlite3 apache2-bin
+libapache2-mod-php chromium chromium-driver python3-selenium"
+	;;
 --deb)
 	PKGS="build-essential dpkg-dev debhelper fakeroot lintian systemd
 pkg-config libldap2-dev libsqlite3-dev libidn2-dev libunistring-dev
@@ -39,7 +50,7 @@ libmilter-dev dovecot-dev"
 	[ "${VERSION_ID:-}" = 12 ] || PKGS="$PKGS systemd-dev"
 	;;
 *)
-	echo "usage: sh tests/deps.sh [--gui | --deb]" >&2
+	echo "usage: sh tests/deps.sh [--gui | --roundcube | --deb]" >&2
 	exit 2
 	;;
 esac
@@ -56,6 +67,10 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 # Postfix asks debconf unless told; the tests configure their own instance.
 echo "postfix postfix/main_mailer_type select No configuration" |
+	$SUDO debconf-set-selections
+# Roundcube's dbconfig-common would set up a database of its own; the
+# test initialises its own SQLite database from Roundcube's SQL.
+echo "roundcube-core roundcube/dbconfig-install boolean false" |
 	$SUDO debconf-set-selections
 $SUDO apt-get update -qq
 # Services must not start on install: the tests run their own instances.

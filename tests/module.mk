@@ -9,6 +9,7 @@
 #   make check-valgrind    the daemons' black-box tests under memcheck
 #   make check-integration the integration and security tests (pytest)
 #   make check-thunderbird the story in Thunderbird under Xvfb
+#   make check-roundcube   Roundcube's sharing dialog in headless Chromium
 #   make deb, check-deb    the Debian packages; check-deb as root
 #   make check-debian13    the packages and the integration tests on
 #                          Debian 13, as root
@@ -216,6 +217,19 @@ check-fuzz-regressions:
 #                            $(B)/test-artifacts/thunderbird/. About 1.5
 #                            minutes here (2 cores), most of it waiting
 #                            for each first sync to settle.
+#   make check-roundcube     installs Roundcube's test dependencies
+#                            (tests/deps.sh --roundcube: Debian's
+#                            roundcube with its plugins and SQLite,
+#                            apache2-bin with mod_php, chromium,
+#                            chromedriver, python3-selenium), builds, and
+#                            runs tests/roundcube: Roundcube with the
+#                            README's configuration served by Apache on
+#                            loopback, in front of slapd, the follower,
+#                            the share service and Dovecot; headless
+#                            Chromium shares Peter's INBOX with Tom and
+#                            takes it back; screenshots under
+#                            $(B)/test-artifacts/roundcube/. About 15 s
+#                            here.
 #   make deb                 mailgrants, postfix-mailgrants and
 #                            dovecot-mailgrants with dpkg-buildpackage in
 #                            a copy of the tree, linted; the .debs go to
@@ -225,16 +239,22 @@ check-fuzz-regressions:
 #                            purge them again (tests/check-deb.sh); as
 #                            root
 #
-# Each installs what it needs on top of "make deps" (a GUI; debhelper,
-# lintian, ...): "make check" needs neither.
+# Each installs what it needs on top of "make deps" (a GUI, a browser
+# and a web server; debhelper, lintian, ...): "make check" needs none.
 
-.PHONY: check-thunderbird deb check-deb
+.PHONY: check-thunderbird check-roundcube deb check-deb
 
 check-thunderbird: deps
 	@sh tests/deps.sh --gui
 	$(MAKE) all
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(WITH_DOVECOT_SETTINGS) \
 		$(PYTEST) tests/gui
+
+check-roundcube: deps
+	@sh tests/deps.sh --roundcube
+	$(MAKE) all
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(WITH_DOVECOT_SETTINGS) \
+		$(PYTEST) tests/roundcube
 
 deb:
 	PYTHON=$(PYTHON) sh tests/check-deb.sh --build-only
