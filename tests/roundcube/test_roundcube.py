@@ -9,16 +9,18 @@ front of the sharing tests' stack: the real slapd with our schema and
 access rules, the follower, mailgrants share-service and Dovecot with
 both plugins (tests/lib/sharestack.py). Headless Chromium, driven by
 chromedriver, does what Peter does: log in, Settings, Folders, Inbox,
-the Sharing tab, add Tom with read rights, save; then select Tom's row
-and delete it. After each step Tom's own IMAP session (imaplib) must
+the Sharing tab, add Tom with read rights, save; edit Tom's row to add
+"Other" (refused: it holds `a`; nothing changes); then select Tom's row
+and delete it. After adding and deleting Tom's own IMAP session (imaplib) must
 list `Shared/peter.mueller@abc.com` (the mailbox's INBOX, one folder
 named by its address) and open `Shared/peter.mueller@abc.com/INBOX`,
 then neither; the dialog's table and the share entries in LDAP must
 say the same.
 
 Screenshots (the dialog with Tom filled in, the Sharing tab with Tom's
-row, the tab after the removal) and, when a step fails, the page's
-HTML and the servers' logs are kept under
+row, "Other" refused, the tab after the removal), Apache's logs, how
+long Tom's LIST took to follow (timings.txt) and, when a step fails,
+the page's HTML and the servers' logs are kept under
 <build>/test-artifacts/roundcube/.
 """
 
@@ -36,7 +38,7 @@ from roundcube import Roundcube, chromium, missing_tools, quit_chromium
 from sharestack import running_stack
 
 # What Tom's LIST shows of Peter's mailbox: one folder named by its
-# address (README, "What a client shows"); the issue's name with the
+# address (README, "What a mail client shows"); the issue's name with the
 # INBOX level opens the same mailbox but is not listed.
 SHARED = "Shared/%s" % PETER
 SHARED_INBOX = SHARED + "/INBOX"
@@ -126,7 +128,7 @@ class Browser:
         e.click()
         return e
 
-    def no_error(self):
+    def errors(self):
         """Roundcube's error messages shown (top document)."""
         return [e.text for e in self.d.find_elements(
             self.By.CSS_SELECTOR, "#messagestack .error")
@@ -171,12 +173,17 @@ def tom_opens(stack, mailbox):
         m.logout()
 
 
-def wait_tom(stack, browser, present, what):
+def wait_tom(stack, browser, present, what, since):
+    """Poll Tom's LIST until it shows (or not) Peter's mailbox; the
+    seconds since the dialog's Save or Delete go to timings.txt."""
     try:
         daemonutil.wait_for(lambda: (SHARED in tom_lists(stack)) == present,
                             timeout=SETTLE, interval=0.25, what=what)
     except TimeoutError as e:
         raise AssertionError(browser.failed(str(e)))
+    with open(os.path.join(browser.artifacts, "timings.txt"), "a") as f:
+        f.write("%s: %.1f s after the click\n" % (
+            what, time.monotonic() - since))
 
 
 def tom_shares(stack):
@@ -256,6 +263,7 @@ def test_peter_shares_his_inbox_with_tom_in_roundcube(browser):
     b.shot("sharing-dialog-add-tom")
     b.click(".ui-dialog .ui-dialog-buttonpane button.mainaction",
             "the dialog's Save button")
+    saved = time.monotonic()
 
     # the dialog's table shows Tom, read rights only
     b.in_settings_frame()
@@ -268,14 +276,14 @@ def test_peter_shares_his_inbox_with_tom_in_roundcube(browser):
                for c in row.find_elements(By.CSS_SELECTOR, "td.enabled")]
     assert enabled == ["aclread"], enabled
     b.d.switch_to.default_content()
-    assert not b.no_error(), b.no_error()
+    assert not b.errors(), b.errors()
     b.in_settings_frame()
     b.shot("sharing-tab-with-tom")
 
     # LDAP has the share, Tom's LIST has Peter's INBOX
     new = {dn: r for dn, r in tom_shares(stack).items() if dn not in before}
     assert list(new.values()) == [["lrs"]], new
-    wait_tom(stack, b, True, "Tom's LIST shows %s" % SHARED)
+    wait_tom(stack, b, True, "Tom's LIST shows %s" % SHARED, saved)
     assert tom_opens(stack, SHARED_INBOX)
     # what Roundcube reads back after a reload: the replica's GETACL
     b.d.switch_to.default_content()
@@ -296,7 +304,7 @@ def test_peter_shares_his_inbox_with_tom_in_roundcube(browser):
     b.click(".ui-dialog label[for=aclother]", "the Other switch")
     b.click(".ui-dialog .ui-dialog-buttonpane button.mainaction",
             "the edit dialog's Save button")
-    said = b.until(lambda d: b.no_error(), "Roundcube's error message")
+    said = b.until(lambda d: b.errors(), "Roundcube's error message")
     b.shot("sharing-other-refused")
     b.click(".ui-dialog .ui-dialog-buttonpane button.cancel",
             "the edit dialog's Cancel button")
@@ -313,6 +321,7 @@ def test_peter_shares_his_inbox_with_tom_in_roundcube(browser):
     b.d.switch_to.default_content()
     b.click(".ui-dialog .ui-dialog-buttonpane button.mainaction",
             "the confirmation's Delete button")
+    deleted = time.monotonic()
     b.in_settings_frame()
     b.until(lambda d: TOM not in b.acl_rows(),
             "Tom's row gone from the sharing table")
@@ -320,7 +329,7 @@ def test_peter_shares_his_inbox_with_tom_in_roundcube(browser):
     b.shot("sharing-tab-without-tom")
     # DELETEACL takes Tom off every share, whatever its window
     assert not tom_shares(stack), tom_shares(stack)
-    wait_tom(stack, b, False, "Tom's LIST without %s" % SHARED)
+    wait_tom(stack, b, False, "Tom's LIST without %s" % SHARED, deleted)
     assert not tom_opens(stack, SHARED_INBOX)
     # the service logged both changes, with Peter's login
     log = stack.service_text()
