@@ -1173,9 +1173,8 @@ static void dc_check_share(const struct dovecot *dc, bool imap_plugin)
 		fix = xasprintf("%s: %s", syn->snippet, syn->imap_plugins_fix);
 		fe_problem("dovecot:", fix, "mailgrants_share_socket = %s, "
 			   "but protocol imap does not load imap_mailgrants: "
-			   "clients cannot share (imap_acl refuses SETACL on "
-			   "granted mailboxes and writes nothing to the "
-			   "directory)", path);
+			   "clients cannot share (imap_acl answers SETACL, "
+			   "and nothing reaches the directory)", path);
 		free(fix);
 	}
 
