@@ -327,6 +327,19 @@ static char *pf_table_path(const struct postfix *pf, const char *map)
 			 map + sizeof(sm) - 1);
 }
 
+/* fe_sun - the address of the UNIX socket path; ENAMETOOLONG if it does
+   not fit, else 0. Flushes stdout: a probe child forks next. */
+static int fe_sun(struct sockaddr_un *sun, const char *path)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return ENAMETOOLONG;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	fflush(stdout);
+	return 0;
+}
+
 /* pf_connect_as - can user connect to the UNIX socket? 0 yes, else the
    errno of connect(2) (or of taking the identity) */
 static int pf_connect_as(const struct passwd *pw, const char *path)
@@ -335,12 +348,8 @@ static int pf_connect_as(const struct passwd *pw, const char *path)
 	pid_t pid;
 	int status;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
+	if (fe_sun(&sun, path) != 0)
 		return ENAMETOOLONG;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fflush(stdout);
 	if ((pid = fork()) < 0)
 		return errno;
 	if (pid == 0) {
@@ -1054,19 +1063,16 @@ enum dc_share_probe {
 
 /* dc_share_probe - connect to the share service's socket as id (NULL:
    as this process) and send the probe, the empty request, which the
-   service answers "ok ready" without the directory; an dc_share_probe
-   value, or -1 if the test could not be made */
+   service answers "ok ready" without the directory; an enum
+   dc_share_probe value or connect(2)'s errno, or -1 if the test could
+   not be made */
 static int dc_share_probe(const struct dc_mail_id *id, const char *path)
 {
 	struct sockaddr_un sun;
 	pid_t pid;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
+	if (fe_sun(&sun, path) != 0)
 		return ENAMETOOLONG;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fflush(stdout);
 	if ((pid = fork()) == 0) {
 		struct pollfd pfd;
 		char buf[64];
