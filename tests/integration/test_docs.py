@@ -223,6 +223,17 @@ def test_start_commands_without_systemd(build_dir):
                           re.findall(r"--listen (\S+)", u))
         assert "%s --user mailgrantsd" % listen in re.sub(
             r"[ \t]+", " ", joined), exe
+    # The share service: its unit's command, user and group, and the
+    # directory systemd makes for it (RuntimeDirectory=, its mode).
+    with open(os.path.join(REPO, "cli", "mailgrants-share.service")) as f:
+        u = dict(re.findall(r"^(\w+)=(.*)$", f.read(), re.M))
+    flat = re.sub(r"[ \t]+", " ", joined)
+    exe, _, args = u["ExecStart"].partition(" ")
+    assert "--chuid %s:%s --umask %s --exec %s -- %s\n" % (
+        u["User"], u["Group"], u["UMask"][1:], exe, args) in flat, flat
+    assert "install -d -o %s -g %s -m %s /run/%s\n" % (
+        u["User"], u["Group"], u["RuntimeDirectoryMode"],
+        u["RuntimeDirectory"]) in flat, flat
 
 
 def test_units_remove_their_sockets_after_exit():
