@@ -10,7 +10,8 @@
  * DESCRIPTION
  *	Reads the front ends' real configuration through their own tools
  *	(postconf -M, postconf -P -x, postconf -x -h; doveconf -n,
- *	doveconf NAME, doveconf -f protocol=imap NAME), never by parsing
+ *	doveconf -P -n passdb, doveconf NAME, doveconf -f protocol=imap
+ *	NAME), never by parsing
  *	their files, so that includes, $name expansion and master.cf -o
  *	overrides count as they do for the servers:
  *
@@ -31,6 +32,13 @@
  *	processes' identity (mail_uid/mail_gid or the userdb's uid/gid,
  *	plus mail_access_groups: Dovecot gives virtual users no other
  *	groups) reads the replica, -wal and -shm and writes none of them.
+ *	Sharing from mail clients, when mailgrants_share_socket is set
+ *	(else it says that it is off, no problem): the share service
+ *	answers its probe (the empty request) on that socket to the mail
+ *	processes' identity (as root; else to its own), the passdb hands
+ *	the password on (userdb_mailgrants_share_password = %w, or
+ *	%{password}, in doveconf -P -n passdb), and imap_mailgrants is
+ *	loaded.
  *	The checks are the same for both versions; struct dc_syntax holds
  *	what differs: setting names (plugin/mailgrants_replica on 2.3,
  *	mailgrants_replica on 2.4), %%u or $user in the prefixes, and the
@@ -52,6 +60,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -318,6 +327,19 @@ static char *pf_table_path(const struct postfix *pf, const char *map)
 			 map + sizeof(sm) - 1);
 }
 
+/* fe_sun - the address of the UNIX socket path; ENAMETOOLONG if it does
+   not fit, else 0. Flushes stdout: a probe child forks next. */
+static int fe_sun(struct sockaddr_un *sun, const char *path)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return ENAMETOOLONG;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	fflush(stdout);
+	return 0;
+}
+
 /* pf_connect_as - can user connect to the UNIX socket? 0 yes, else the
    errno of connect(2) (or of taking the identity) */
 static int pf_connect_as(const struct passwd *pw, const char *path)
@@ -326,12 +348,8 @@ static int pf_connect_as(const struct passwd *pw, const char *path)
 	pid_t pid;
 	int status;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
+	if (fe_sun(&sun, path) != 0)
 		return ENAMETOOLONG;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	fflush(stdout);
 	if ((pid = fork()) < 0)
 		return errno;
 	if (pid == 0) {
@@ -627,6 +645,7 @@ struct dc_syntax {
 	const char *unknown_key_fix;	/* doveconf: Unknown setting:
 					   mailgrants_... */
 	const char *failed_fix;	/* doveconf refuses the configuration */
+	const char *share_password_fix;	/* the passdb passes it on */
 };
 
 static const struct dc_syntax dc_syntax_23 = {
@@ -641,6 +660,8 @@ static const struct dc_syntax dc_syntax_23 = {
 	.unknown_key_fix = "conf.d/90-mailgrants.conf: the mailgrants_* "
 		"settings belong in plugin { }",
 	.failed_fix = "correct the line doveconf names",
+	.share_password_fix = "in the passdb { } that checks the password: "
+		"override_fields = userdb_mailgrants_share_password=%w",
 };
 
 static const struct dc_syntax dc_syntax_24 = {
@@ -659,6 +680,9 @@ static const struct dc_syntax dc_syntax_24 = {
 	.failed_fix = "correct the line doveconf names in Dovecot 2.4's "
 		"syntax (dovecot_config_version first; "
 		"90-mailgrants-2.4.conf instead of 90-mailgrants.conf)",
+	.share_password_fix = "in the passdb that checks the password: "
+		"passdb ldap { fields { userdb_mailgrants_share_password = "
+		"%{password} } }",
 };
 
 struct dovecot {
@@ -895,56 +919,105 @@ static int dc_probe_as(uid_t uid, gid_t gid, const gid_t *groups,
 	return cli_probe_wait(pid);
 }
 
-/* dc_check_identity - Dovecot's mail processes and the replica */
-static void dc_check_identity(const struct dovecot *dc,
-			      const struct config *cfg, const char *replica)
-{
-	char *uid_s = dc_get(dc, NULL, "mail_uid");
-	char *gid_s = dc_get(dc, NULL, "mail_gid");
-	char *extra = dc_get(dc, NULL, "mail_access_groups");
-	char *argv[8], *userdb = NULL, *w[FE_GROUPS_MAX];
+/* The identity Dovecot gives its mail processes. */
+struct dc_mail_id {
+	char *uid_s, *gid_s;	/* as configured */
+	char *extra;		/* mail_access_groups, as doveconf has it */
 	unsigned long uid, gid;
-	gid_t groups[FE_GROUPS_MAX];
-	size_t n = 0, ng = 0;
-	char *copy;
-	int mask;
+	gid_t groups[FE_GROUPS_MAX];	/* gid, then mail_access_groups */
+	size_t ngroups;
+};
 
+/* dc_mail_identity - mail_uid/mail_gid or the userdb's uid/gid, plus
+   mail_access_groups (Dovecot's restrict_access: virtual users get no
+   other group); false when uid or gid is not known (uid_s, gid_s say
+   what was found). dc_mail_identity_free() in either case. */
+static bool dc_mail_identity(const struct dovecot *dc, struct dc_mail_id *id)
+{
+	char *argv[8], *userdb = NULL, *w[FE_GROUPS_MAX], *copy;
+	size_t n = 0;
+
+	memset(id, 0, sizeof(*id));
+	id->uid_s = dc_get(dc, NULL, "mail_uid");
+	id->gid_s = dc_get(dc, NULL, "mail_gid");
+	id->extra = dc_get(dc, NULL, "mail_access_groups");
 	dc_argv(dc, "doveconf", argv, &n);
 	argv[n++] = (char *)"-n";
 	argv[n++] = (char *)"userdb";
 	argv[n] = NULL;
 	(void)fe_run(argv, NULL, false, &userdb);
-	if (uid_s == NULL || uid_s[0] == '\0') {
-		free(uid_s);
-		uid_s = dc_userdb_field(userdb, "uid");
+	if (id->uid_s == NULL || id->uid_s[0] == '\0') {
+		free(id->uid_s);
+		id->uid_s = dc_userdb_field(userdb, "uid");
 	}
-	if (gid_s == NULL || gid_s[0] == '\0') {
-		free(gid_s);
-		gid_s = dc_userdb_field(userdb, "gid");
+	if (id->gid_s == NULL || id->gid_s[0] == '\0') {
+		free(id->gid_s);
+		id->gid_s = dc_userdb_field(userdb, "gid");
 	}
-	if (!dc_id(uid_s, false, &uid) || !dc_id(gid_s, true, &gid)) {
-		printf("dovecot:   mail uid/gid not known from mail_uid/"
-		       "mail_gid or the userdb's uid=/gid= (%s/%s): the "
-		       "replica's readers not tested\n", uid_s ? uid_s : "",
-		       gid_s ? gid_s : "");
-		goto out;
-	}
-	groups[ng++] = (gid_t)gid;
-	copy = xstrdup(extra != NULL ? extra : "");
+	free(userdb);
+	if (!dc_id(id->uid_s, false, &id->uid) ||
+	    !dc_id(id->gid_s, true, &id->gid))
+		return false;
+	id->groups[id->ngroups++] = (gid_t)id->gid;
+	copy = xstrdup(id->extra != NULL ? id->extra : "");
 	n = fe_words(copy, w, FE_GROUPS_MAX);
-	for (size_t i = 0; i < n && ng < FE_GROUPS_MAX; i++) {
+	for (size_t i = 0; i < n && id->ngroups < FE_GROUPS_MAX; i++) {
 		unsigned long g;
 
 		if (dc_id(w[i], true, &g))
-			groups[ng++] = (gid_t)g;
+			id->groups[id->ngroups++] = (gid_t)g;
 	}
 	free(copy);
+	return true;
+}
+
+/* dc_mail_identity_free - what dc_mail_identity() allocated */
+static void dc_mail_identity_free(struct dc_mail_id *id)
+{
+	free(id->uid_s);
+	free(id->gid_s);
+	free(id->extra);
+}
+
+/* dc_mail_groups - mail_access_groups for messages: "" or
+   ", mail_access_groups G..." ("$mail_access_groups g" expands to
+   " g") */
+static const char *dc_mail_groups(const struct dc_mail_id *id)
+{
+	static char buf[512];
+	const char *ex = id->extra != NULL ? id->extra : "";
+
+	ex += strspn(ex, " \t");
+	if (ex[0] == '\0')
+		return "";
+	(void)snprintf(buf, sizeof(buf), ", mail_access_groups %s", ex);
+	return buf;
+}
+
+/* dc_check_identity - Dovecot's mail processes and the replica */
+static void dc_check_identity(const struct dovecot *dc,
+			      const struct config *cfg, const char *replica)
+{
+	struct dc_mail_id id;
+	unsigned long uid, gid;
+	int mask;
+
+	if (!dc_mail_identity(dc, &id)) {
+		printf("dovecot:   mail uid/gid not known from mail_uid/"
+		       "mail_gid or the userdb's uid=/gid= (%s/%s): the "
+		       "replica's readers not tested\n",
+		       id.uid_s ? id.uid_s : "", id.gid_s ? id.gid_s : "");
+		goto out;
+	}
+	uid = id.uid;
+	gid = id.gid;
 	if (geteuid() != 0) {
 		printf("dovecot:   mail uid %lu gid %lu: run as root to test "
 		       "what they can do with the replica\n", uid, gid);
 		goto out;
 	}
-	mask = dc_probe_as((uid_t)uid, (gid_t)gid, groups, ng, replica);
+	mask = dc_probe_as((uid_t)uid, (gid_t)gid, id.groups, id.ngroups,
+			   replica);
 	if (mask < 0) {
 		fe_problem("dovecot:", "check mail_uid and mail_gid",
 			   "cannot take Dovecot's mail identity uid %lu gid "
@@ -960,15 +1033,10 @@ static void dc_check_identity(const struct dovecot *dc,
 				      cfg->replica_group[0] != '\0' ?
 				      cfg->replica_group : "GROUP-OF-REPLICA");
 
-		/* "$mail_access_groups g" expands to " g" */
-		const char *ex = extra != NULL ? extra : "";
-
-		ex += strspn(ex, " \t");
 		fe_problem("dovecot:", fix, "mail uid %lu gid %lu (groups: "
-			   "mail_gid%s%s) cannot read %s (or its -wal, -shm):"
+			   "mail_gid%s) cannot read %s (or its -wal, -shm):"
 			   " every user sees only her own mailbox", uid, gid,
-			   ex[0] != '\0' ? ", mail_access_groups " : "", ex,
-			   replica);
+			   dc_mail_groups(&id), replica);
 		free(fix);
 	}
 	if (mask & DC_W)
@@ -980,10 +1048,225 @@ static void dc_check_identity(const struct dovecot *dc,
 		printf("dovecot:   mail uid %lu gid %lu reads the replica and"
 		       " cannot write it: ok\n", uid, gid);
 out:
-	free(userdb);
-	free(uid_s);
-	free(gid_s);
-	free(extra);
+	dc_mail_identity_free(&id);
+}
+
+enum dc_share_probe {
+	DC_SHARE_OK = 0,	/* "ok ..." to the probe */
+	DC_SHARE_SILENT = 250,	/* no answer in time, or closed */
+	DC_SHARE_OTHER = 251,	/* an answer, not the service's */
+	DC_SHARE_NO_ID = 252,	/* the identity could not be taken */
+	/* else: connect(2)'s errno */
+};
+
+#define DC_SHARE_WAIT_MS 5000
+
+/* dc_share_probe - connect to the share service's socket as id (NULL:
+   as this process) and send the probe, the empty request, which the
+   service answers "ok ready" without the directory; an enum
+   dc_share_probe value or connect(2)'s errno, or -1 if the test could
+   not be made */
+static int dc_share_probe(const struct dc_mail_id *id, const char *path)
+{
+	struct sockaddr_un sun;
+	pid_t pid;
+
+	if (fe_sun(&sun, path) != 0)
+		return ENAMETOOLONG;
+	if ((pid = fork()) == 0) {
+		struct pollfd pfd;
+		char buf[64];
+		size_t len = 0;
+		ssize_t r;
+		int fd;
+
+		(void)signal(SIGPIPE, SIG_IGN);
+		if (id != NULL &&
+		    (setgroups(id->ngroups, id->groups) < 0 ||
+		     setgid((gid_t)id->gid) < 0 ||
+		     setuid((uid_t)id->uid) < 0))
+			_exit(DC_SHARE_NO_ID);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sun,
+				      sizeof(sun)) < 0)
+			_exit(errno != 0 && errno < DC_SHARE_SILENT ? errno
+								     : EIO);
+		/* A failed write is no verdict: another program may have
+		   written and closed already, and what it said is still
+		   to be read. */
+		r = write(fd, "\n", 1);
+		/* The answer is one line; its first word is enough. */
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		while (len < 3 && poll(&pfd, 1, DC_SHARE_WAIT_MS) > 0 &&
+		       (r = read(fd, buf + len, sizeof(buf) - len)) > 0)
+			len += (size_t)r;
+		if (len == 0)
+			_exit(DC_SHARE_SILENT);
+		_exit(len >= 3 && memcmp(buf, "ok ", 3) == 0 ? DC_SHARE_OK
+							       : DC_SHARE_OTHER);
+	}
+	return cli_probe_wait(pid);
+}
+
+/* dc_share_password - whether the passdb hands the login's password to
+   the mail process as userdb_mailgrants_share_password (2.3:
+   override_fields or default_fields "NAME=%w"; 2.4: a line "NAME =
+   %{password}" in fields { }); NULL yes, else what is wrong */
+static const char *dc_share_password(const struct dovecot *dc)
+{
+	static const char name[] = "userdb_mailgrants_share_password";
+	static char what[256];
+	char *argv[8], *out = NULL;
+	const char *p, *ret = "the passdb does not set "
+			      "userdb_mailgrants_share_password";
+	size_t n = 0;
+
+	/* -P: 2.3 hides the value of override_fields without it */
+	dc_argv(dc, "doveconf", argv, &n);
+	argv[n++] = (char *)"-P";
+	argv[n++] = (char *)"-n";
+	argv[n++] = (char *)"passdb";
+	argv[n] = NULL;
+	(void)fe_run(argv, NULL, false, &out);
+	for (p = out; (p = strstr(p, name)) != NULL; p += sizeof(name) - 1) {
+		const char *v = p + sizeof(name) - 1;
+		size_t vlen;
+
+		v += strspn(v, " ");
+		if (*v != '=')
+			continue;
+		v++;
+		v += strspn(v, " ");
+		vlen = strcspn(v, " \t\n");
+		if ((vlen == 2 && strncmp(v, "%w", 2) == 0) ||
+		    (vlen == 11 && strncmp(v, "%{password}", 11) == 0)) {
+			ret = NULL;
+			break;
+		}
+		(void)snprintf(what, sizeof(what), "the passdb sets %s to "
+			       "%.*s, not the login's password", name,
+			       (int)(vlen < 64 ? vlen : 64), v);
+		ret = what;
+	}
+	free(out);
+	return ret;
+}
+
+/* dc_check_share - sharing from mail clients: the share service's
+   socket answers Dovecot's mail processes, the passdb hands them the
+   password, imap_mailgrants takes the commands. Not set up: said. */
+static void dc_check_share(const struct dovecot *dc, bool imap_plugin)
+{
+	const struct dc_syntax *syn = dc->syntax;
+	char *key = xasprintf("%smailgrants_share_socket", syn->key);
+	char *path = dc_get(dc, "protocol=imap", key), *fix;
+	const char *problem;
+	struct dc_mail_id id;
+	bool as_mail = false;
+	struct stat st;
+	int ret;
+
+	free(key);
+	memset(&id, 0, sizeof(id));
+	if (path == NULL || path[0] == '\0') {
+		printf("dovecot:   sharing from mail clients: off "
+		       "(mailgrants_share_socket is not set; SETACL and "
+		       "DELETEACL point to the directory)\n");
+		goto out;
+	}
+	if (!imap_plugin) {
+		fix = xasprintf("%s: %s", syn->snippet, syn->imap_plugins_fix);
+		fe_problem("dovecot:", fix, "mailgrants_share_socket = %s, "
+			   "but protocol imap does not load imap_mailgrants: "
+			   "clients cannot share (imap_acl answers SETACL, "
+			   "and nothing reaches the directory)", path);
+		free(fix);
+	}
+
+	fix = xasprintf("systemctl enable --now mailgrants-share "
+			"(mailgrants share-service --socket %s), or comment "
+			"out mailgrants_share_socket in %s to leave sharing to "
+			"the directory", path, syn->snippet);
+	if ((ret = lstat(path, &st) < 0 ? errno : 0) != 0 ||
+	    !S_ISSOCK(st.st_mode)) {
+		fe_problem("dovecot:", fix, "share socket %s: %s: clients' "
+			   "SETACL and DELETEACL answer NO [UNAVAILABLE]",
+			   path, ret != 0 ? strerror(ret) : "not a socket");
+		free(fix);
+		goto password;
+	}
+	/* As Dovecot's mail processes, when root can take their identity */
+	as_mail = geteuid() == 0 && dc_mail_identity(dc, &id);
+	ret = dc_share_probe(as_mail ? &id : NULL, path);
+	if (ret == DC_SHARE_OK) {
+		if (as_mail)
+			printf("dovecot:   share socket %s: mail uid %lu gid "
+			       "%lu connects, the service answers: ok\n",
+			       path, id.uid, id.gid);
+		else
+			printf("dovecot:   share socket %s: the service "
+			       "answers: ok (%s)\n", path, geteuid() != 0 ?
+			       "run as root to test it as Dovecot's mail "
+			       "processes" : "Dovecot's mail uid/gid not "
+			       "known: tested as root");
+	} else if (ret == ECONNREFUSED) {
+		fe_problem("dovecot:", fix, "share socket %s: nobody listens "
+			   "(%s): clients' SETACL and DELETEACL answer NO "
+			   "[UNAVAILABLE]", path, strerror(ret));
+	} else if (as_mail && (ret == EACCES || ret == EPERM)) {
+		struct group *gr = getgrgid(st.st_gid);
+		char *gfix = xasprintf("the socket's group must be one of "
+				       "the mail processes': the unit "
+				       "mailgrants-share makes it "
+				       "mailgrants-read (0660, its directory "
+				       "0750), and %s gives them that group: "
+				       "mail_access_groups = mailgrants-read",
+				       syn->snippet);
+
+		fe_problem("dovecot:", gfix, "share socket %s (group %s, "
+			   "%04o): mail uid %lu gid %lu (groups: mail_gid%s) "
+			   "cannot connect: %s: clients' SETACL and DELETEACL "
+			   "answer NO [UNAVAILABLE]", path,
+			   gr != NULL ? gr->gr_name : "?",
+			   (unsigned int)(st.st_mode & 07777), id.uid, id.gid,
+			   dc_mail_groups(&id), strerror(ret));
+		free(gfix);
+	} else if (ret == DC_SHARE_SILENT) {
+		fe_problem("dovecot:", "journalctl -u mailgrants-share; "
+			   "systemctl restart mailgrants-share", "share "
+			   "socket %s: connected, but no answer (closed, or "
+			   "nothing within %d s)", path,
+			   DC_SHARE_WAIT_MS / 1000);
+	} else if (ret == DC_SHARE_OTHER) {
+		char *ofix = xasprintf("%s: mailgrants_share_socket must name "
+				       "the socket of mailgrants "
+				       "share-service --socket",
+				       syn->snippet);
+
+		fe_problem("dovecot:", ofix, "share socket %s: the answer is "
+			   "not mailgrants share-service's", path);
+		free(ofix);
+	} else {
+		fe_problem("dovecot:", fix, "share socket %s: cannot "
+			   "connect%s: %s", path, as_mail ? "" : " (as this "
+			   "process)", ret > 0 && ret < DC_SHARE_SILENT ?
+			   strerror(ret) : "the probe failed");
+	}
+	free(fix);
+
+password:
+	if ((problem = dc_share_password(dc)) != NULL)
+		fe_problem("dovecot:", syn->share_password_fix, "%s: the mail "
+			   "processes get no password to share with; clients' "
+			   "SETACL and DELETEACL answer NO [CANNOT]", problem);
+	else
+		printf("dovecot:   the passdb hands the login's password to "
+		       "the mail processes (userdb_mailgrants_share_password)"
+		       ": ok\n");
+out:
+	dc_mail_identity_free(&id);
+	free(path);
 }
 
 /* dc_load - which Dovecot doveconf belongs to, from the "# 2.x.y"
@@ -1083,6 +1366,8 @@ static void dc_check(struct dovecot *dc, const struct config *cfg)
 		printf("dovecot:   protocol imap: mail_plugins has imap_acl "
 		       "and imap_mailgrants: ok\n");
 	}
+	dc_check_share(dc, dc_has_word(plugins, "imap_mailgrants") &&
+		       dc_has_word(plugins, "imap_acl"));
 
 	dc_argv(dc, "doveconf", argv, &n);
 	argv[n++] = (char *)"-n";

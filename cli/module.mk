@@ -35,5 +35,6 @@ install-cli: $(CLI_BIN)
 	install -m 0644 doc/mailgrants.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 cli/mailgrants.conf.example $(DESTDIR)$(DATADIR)/
 	$(call install-unit,cli/mailgrants-sync.service)
+	$(call install-unit,cli/mailgrants-share.service)
 INSTALL_TARGETS += install-cli
 .PHONY: install-cli

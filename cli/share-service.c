@@ -32,7 +32,10 @@
  *	The answer is one line: "ok TEXT" (done; TEXT says what changed),
  *	"refused TEXT" (the directory or a rule said no) or "unavailable
  *	TEXT" (try again later). The answer is sent only after the
- *	directory confirmed every write. Every change is logged on
+ *	directory confirmed every write. An empty request (the empty line
+ *	alone) is answered "ok ready" without a look at the directory and
+ *	without a log line: "mailgrants check --front-ends" asks it to see
+ *	that the service answers, as Dovecot's mail processes would. Every change is logged on
  *	standard error (the journal) with the login, the operation, the
  *	grantee, the rights and the entry's DN.
  * SEE ALSO
@@ -297,13 +300,17 @@ share_service_child(const struct config *cfg, int fd, unsigned int timeout)
 	struct share_request req;
 	const char *error;
 	size_t len, off = 0;
+	int ret;
 
 	/* Past the read, the directory's own time limits apply; this is
 	   the bound on a child whatever happens. */
 	alarm(timeout * 2);
-	if (share_service_read(fd, buf, SHARE_SERVICE_REQUEST_MAX, timeout,
-			       &error) < 0 ||
-	    share_service_parse(buf, &req, &error) < 0) {
+	ret = share_service_read(fd, buf, SHARE_SERVICE_REQUEST_MAX, timeout,
+				 &error);
+	if (ret == 0 && strcmp(buf, "\n") == 0) {
+		/* the probe of check --front-ends: no directory, no log */
+		(void)snprintf(answer, sizeof(answer), "ok ready");
+	} else if (ret < 0 || share_service_parse(buf, &req, &error) < 0) {
 		share_service_log("bad request: %s", error);
 		(void)snprintf(answer, sizeof(answer), "refused bad request: %s",
 			       error);

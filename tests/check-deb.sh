@@ -156,8 +156,10 @@ chmod 755 "$TMP"
 # delivery (test_delivery), the milter's verdicts and its temporary
 # failures under Postfix, and the plugin's core in Dovecot (namespaces,
 # LIST, rights, ACL commands, LMTP, enforcement, revocation in a
-# session, subscriptions, a broken replica). test_demo.py cannot run
-# here: it tests "make demo", which builds the tree into
+# session, subscriptions, a broken replica), and sharing from a client
+# (the plugin's SETACL and DELETEACL through the share service, and
+# slapd down; the service's unit in test_install). test_demo.py cannot
+# run here: it tests "make demo", which builds the tree into
 # MAILGRANTS_BUILD (replacing these links). test_install.py checks at
 # the end that the links still lead to the installed files.
 T=tests/integration
@@ -174,6 +176,10 @@ for t in namespace_announces_the_roots list_shows_exactly_the_grants \
     company_mailbox_rights_enforced new_and_revoked_share_in_open_sessions \
     granted_mailboxes_are_subscribed broken_replica_keeps_own_mailbox; do
 	DEB_TESTS="$DEB_TESTS $T/test_dovecot_plugin.py::test_$t"
+done
+for t in owner_shares_and_unshares_her_inbox \
+    slapd_down_is_temporary_and_writes_nothing; do
+	DEB_TESTS="$DEB_TESTS $T/test_imap_share.py::test_$t"
 done
 # Two workers, each taking whole files, as check-integration does (the
 # files share no state; only test_install.py uses /var/lib/mailgrants):

@@ -223,6 +223,17 @@ def test_start_commands_without_systemd(build_dir):
                           re.findall(r"--listen (\S+)", u))
         assert "%s --user mailgrantsd" % listen in re.sub(
             r"[ \t]+", " ", joined), exe
+    # The share service: its unit's command, user and group, and the
+    # directory systemd makes for it (RuntimeDirectory=, its mode).
+    with open(os.path.join(REPO, "cli", "mailgrants-share.service")) as f:
+        u = dict(re.findall(r"^(\w+)=(.*)$", f.read(), re.M))
+    flat = re.sub(r"[ \t]+", " ", joined)
+    exe, _, args = u["ExecStart"].partition(" ")
+    assert "--chuid %s:%s --umask %s --exec %s -- %s\n" % (
+        u["User"], u["Group"], u["UMask"][1:], exe, args) in flat, flat
+    assert "install -d -o %s -g %s -m %s /run/%s\n" % (
+        u["User"], u["Group"], u["RuntimeDirectoryMode"],
+        u["RuntimeDirectory"]) in flat, flat
 
 
 def test_units_remove_their_sockets_after_exit():
@@ -326,6 +337,9 @@ def test_conf_page_has_every_key():
 
 # Plugin settings that come from the passdb, per login, not from a file.
 USERDB_SETTINGS = {"mailgrants_share_password"}
+# Settings of a part a site turns on (sharing from mail clients needs
+# the share service and the passdb's password): shown commented out.
+OPT_IN_SETTINGS = {"mailgrants_share_socket"}
 
 
 def test_plugin_settings_documented():
@@ -344,7 +358,9 @@ def test_plugin_settings_documented():
             assert "userdb_" + s in conf, \
                 "90-mailgrants.conf does not name %s" % s
         else:
-            assert re.search(r"^\s*%s = \S" % s, conf, re.M), \
+            assert re.search(r"^\s*%s%s = \S"
+                             % ("#" if s in OPT_IN_SETTINGS else "", s),
+                             conf, re.M), \
                 "90-mailgrants.conf does not set %s" % s
         assert s in text or s.endswith("_prefix"), \
             "README.md does not name %s" % s

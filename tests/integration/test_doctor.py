@@ -31,7 +31,13 @@ naming the setting to change, and puts the thing back:
 - an address of the directory missing from Postfix's recipient map;
 - Dovecot's LDAP lookups made by an identity the access rules do not let
   read (README step 4): every mailbox unknown to its userdb;
-- a sample smaller than the directory is said to be one.
+- a sample smaller than the directory is said to be one;
+- sharing from mail clients: off (said, no problem); set up (a share
+  service on the socket mailgrants_share_socket names, in a 0750
+  directory of the readers' group, the passdb passing the password
+  on); then the service gone (socket left, socket gone), the socket
+  closed to the mail uid, silent, or another program's; the passdb
+  not passing the password; imap_mailgrants not loaded.
 
 Against Dovecot 2.3 and 2.4 alike: the harness installs the snippet of
 the Dovecot under test (90-mailgrants.conf or -2.4.conf), each test
@@ -45,8 +51,10 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
+import types
 
 import pytest
 
@@ -73,6 +81,15 @@ if is_24():
                             r"yes imap_mailgrants = yes \} \}",
         "replica_line": "mailgrants_replica = %s\n",
         "replica_fix": r"mailgrants_replica = \.\.\. as replica",
+        "share_socket": "mailgrants_share_socket = %s\n",
+        # (the field in the test harness's passdb ldap { fields { } })
+        "passdb_field": ("    user = %{ldap:mail}\n",
+                         "    user = %{ldap:mail}\n"
+                         "    userdb_mailgrants_share_password = "
+                         "%{password}\n"),
+        "share_password_fix": r"passdb ldap \{ fields \{ "
+                              r"userdb_mailgrants_share_password = "
+                              r"%\{password\} \} \}",
     }
 else:
     SYNTAX = {
@@ -89,6 +106,12 @@ else:
         "replica_line": "  mailgrants_replica = %s\n",
         "replica_fix": r"plugin \{ mailgrants_replica = \.\.\. \} as "
                        r"replica",
+        "share_socket": "plugin {\n  mailgrants_share_socket = %s\n}\n",
+        "passdb_field": ("  driver = ldap\n",
+                         "  driver = ldap\n  override_fields = "
+                         "userdb_mailgrants_share_password=%w\n"),
+        "share_password_fix": r"override_fields = "
+                              r"userdb_mailgrants_share_password=%w",
     }
 
 
@@ -695,4 +718,181 @@ def test_unreadable_map_is_named(stack):
     finally:
         with open(main_cf, "w") as f:
             f.write(saved)
+    healthy(stack)
+
+
+@pytest.fixture
+def sharing(stack):
+    """Sharing from mail clients set up on the stack as a site does it:
+    mailgrants_share_socket uncommented, the passdb passing the
+    password on, and the share service (as root with the readers'
+    group, here nogroup, as its unit has mailgrants-read) on a socket
+    in a 0750 directory of that group, as systemd makes it."""
+    from daemonutil import kill_group, wait_for
+    rundir = os.path.join(stack.wd, "mailgrants-share")
+    os.makedirs(rundir, exist_ok=True)
+    readers = grp.getgrnam("nogroup").gr_gid
+    os.chown(rundir, 0, readers)
+    os.chmod(rundir, 0o750)
+    sock = os.path.join(rundir, "share.sock")
+    line = SYNTAX["share_socket"] % sock
+    with open(stack.dc.conf_path, "a") as f:
+        f.write(line)
+    stack.edit_dovecot(*SYNTAX["passdb_field"])
+    log = open(os.path.join(stack.wd, "share-service.log"), "a")
+    proc = subprocess.Popen(
+        [stack.cli, "-c", stack.conf, "share-service", "--socket", sock],
+        stdout=log, stderr=log, start_new_session=True,
+        preexec_fn=lambda: os.setgid(readers))
+    try:
+        wait_for(lambda: os.path.exists(sock), timeout=10,
+                 what="the share service's socket")
+        yield types.SimpleNamespace(socket=sock, proc=proc)
+    finally:
+        kill_group(proc)
+        log.close()
+        if os.path.exists(sock):
+            os.unlink(sock)
+        stack.edit_dovecot(line, "")
+        stack.edit_dovecot(*reversed(SYNTAX["passdb_field"]))
+
+
+def test_sharing_off_is_said(stack):
+    """The shipped snippet leaves sharing from clients off: said, and no
+    problem."""
+    out = healthy(stack)
+    assert "dovecot:   sharing from mail clients: off " \
+        "(mailgrants_share_socket is not set;" in out, out
+    assert "share socket" not in out
+
+
+def test_sharing_set_up(stack, sharing):
+    out = healthy(stack)
+    assert "dovecot:   share socket %s: mail uid %d gid %d connects, the " \
+        "service answers: ok" % (sharing.socket, stack.dc.mail_uid,
+                                 stack.dc.mail_gid) in out, out
+    assert "dovecot:   the passdb hands the login's password to the mail " \
+        "processes (userdb_mailgrants_share_password): ok" in out, out
+    assert "sharing from mail clients: off" not in out
+
+
+SERVICE_FIX = (r"-> systemctl enable --now mailgrants-share \(mailgrants "
+               r"share-service --socket %s\), or comment out "
+               r"mailgrants_share_socket in %s")
+
+
+def test_share_service_not_running(stack, sharing):
+    """The service stopped: first its socket is left behind (nobody
+    listens), then it is gone; either way clients get UNAVAILABLE."""
+    from daemonutil import kill_group
+    sock = re.escape(sharing.socket)
+    fix = SERVICE_FIX % (sock, SYNTAX["snippet"])
+    kill_group(sharing.proc)
+    assert os.path.exists(sharing.socket)
+    broken(stack, r"WARNING: share socket %s: nobody listens \(Connection "
+           r"refused\): clients' SETACL and DELETEACL answer NO "
+           r"\[UNAVAILABLE\]" % sock, fix)
+    os.unlink(sharing.socket)
+    broken(stack, r"WARNING: share socket %s: No such file or directory: "
+           r"clients' SETACL and DELETEACL answer NO \[UNAVAILABLE\]"
+           % sock, fix)
+
+
+def test_share_socket_closed_to_the_mail_uid(stack, sharing):
+    """The mail processes connect with mail_gid and mail_access_groups
+    only: a socket only its owner may use is named, as root can."""
+    os.chmod(sharing.socket, 0o600)
+    broken(stack, r"WARNING: share socket %s \(group nogroup, 0600\): "
+           r"mail uid %d gid %d \(groups: mail_gid, mail_access_groups "
+           r"nogroup\) cannot connect: Permission denied"
+           % (re.escape(sharing.socket), stack.dc.mail_uid,
+              stack.dc.mail_gid),
+           r"-> the socket's group must be one of the mail processes': "
+           r"the unit mailgrants-share makes it mailgrants-read \(0660, "
+           r"its directory 0750\), and %s gives them that group: "
+           r"mail_access_groups = mailgrants-read" % SYNTAX["snippet"])
+    os.chmod(sharing.socket, 0o660)
+    healthy(stack)
+
+
+def test_share_socket_silent_or_foreign(stack, sharing):
+    """Something listens that is not the share service: one that never
+    answers (a hung service), one that answers otherwise (another
+    program's socket named by mistake: an SMTP-like greeting)."""
+    import threading
+    silent = os.path.join(stack.wd, "silent.sock")
+    foreign = os.path.join(stack.wd, "foreign.sock")
+    listeners = []
+    for path in (silent, foreign):
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listeners.append(ls)
+        ls.bind(path)
+        os.chmod(path, 0o666)
+        ls.listen(4)
+
+    def greet():
+        try:
+            while True:
+                conn, _ = listeners[1].accept()
+                conn.sendall(b"220 not the share service\r\n")
+                conn.close()
+        except OSError:
+            pass            # closed at the end
+    threading.Thread(target=greet, daemon=True).start()
+    try:
+        for path, warning, fix in (
+                (silent, r"connected, but no answer \(closed, or nothing "
+                 r"within 5 s\)",
+                 r"-> journalctl -u mailgrants-share; systemctl restart "
+                 r"mailgrants-share"),
+                (foreign, r"the answer is not mailgrants share-service's",
+                 r"-> %s: mailgrants_share_socket must name the socket "
+                 r"of mailgrants share-service --socket"
+                 % SYNTAX["snippet"])):
+            stack.edit_dovecot(sharing.socket, path)
+            try:
+                broken(stack, r"WARNING: share socket %s: %s"
+                       % (re.escape(path), warning), fix)
+            finally:
+                stack.edit_dovecot(path, sharing.socket)
+    finally:
+        for ls in listeners:
+            ls.shutdown(socket.SHUT_RDWR) if ls is listeners[1] else None
+            ls.close()
+        for path in (silent, foreign):
+            os.unlink(path)
+    healthy(stack)
+
+
+def test_share_password_not_passed_on(stack, sharing):
+    """Without the passdb's field the mail processes have no password
+    to share with: named, with the field in this version's syntax."""
+    good, bad = reversed(SYNTAX["passdb_field"])
+    stack.edit_dovecot(good, bad)
+    try:
+        out = broken(stack, r"WARNING: the passdb does not set "
+                     r"userdb_mailgrants_share_password: the mail "
+                     r"processes get no password to share with; clients' "
+                     r"SETACL and DELETEACL answer NO \[CANNOT\]",
+                     r"-> in the passdb .*that checks the password: %s"
+                     % SYNTAX["share_password_fix"])
+        assert "the service answers: ok" in out
+    finally:
+        stack.edit_dovecot(bad, good)
+    healthy(stack)
+
+
+def test_share_without_imap_mailgrants(stack, sharing):
+    """Sharing set up, but protocol imap without imap_mailgrants:
+    imap_acl takes SETACL and nothing reaches the service."""
+    good, bad = SYNTAX["imap_plugins"]
+    stack.edit_dovecot(good, bad)
+    try:
+        broken(stack, r"WARNING: mailgrants_share_socket = %s, but protocol "
+               r"imap does not load imap_mailgrants: clients cannot share"
+               % re.escape(sharing.socket),
+               r"-> %s: %s" % (SYNTAX["snippet"],
+                               SYNTAX["imap_plugins_fix"]))
+    finally:
+        stack.edit_dovecot(bad, good)
     healthy(stack)

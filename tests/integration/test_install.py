@@ -56,6 +56,7 @@ FILES = [
     ("mailgrants", "%D/schema/access.ldif", False),
     ("mailgrants", "%D/examples/abc.ldif", False),
     ("mailgrants", "%U/mailgrants-sync.service", False),
+    ("mailgrants", "%U/mailgrants-share.service", False),
     ("postfix-mailgrants", "%S/mailgrants-policyd", True),
     ("postfix-mailgrants", "%S/mailgrants-milter", True),
     ("postfix-mailgrants", "%M/man8/mailgrants-policyd.8", False),
@@ -85,13 +86,18 @@ if is_24():
 
 UNITS = {
     "mailgrants-sync.service": "%B/mailgrants",
+    "mailgrants-share.service": "%B/mailgrants",
     "mailgrants-policyd.service": "%S/mailgrants-policyd",
     "mailgrants-milter.service": "%S/mailgrants-milter",
 }
 
-# Who each unit runs as: the writer, or the readers' daemon user.
+# Who each unit runs as: the writer, or the readers' daemon user; the
+# share service as the writer's user in the readers' group, which owns
+# its socket (Dovecot's mail processes connect through it).
 UNIT_USERS = {
-    "mailgrants-sync.service": r"^User=mailgrants\n",
+    "mailgrants-sync.service": r"^User=mailgrants\nGroup=mailgrants\n",
+    "mailgrants-share.service": r"^User=mailgrants\nGroup=mailgrants-read\n"
+                                r"SupplementaryGroups=mailgrants\n",
     "mailgrants-policyd.service": r"--user mailgrantsd\n",
     "mailgrants-milter.service": r"--user mailgrantsd\n",
 }
@@ -161,6 +167,33 @@ def check_units(root, lay):
         assert re.search(UNIT_USERS[unit], text, re.M), unit
         assert "--user mailgrants\n" not in text, unit
         assert not re.search(r"^StateDirectory", text, re.M), unit
+    check_share_unit(root, lay)
+
+
+def check_share_unit(root, lay):
+    """The share service listens where the shipped Dovecot snippets
+    point mailgrants_share_socket, in the directory systemd makes for
+    it (RuntimeDirectory, 0750: only the socket's group gets in), and
+    writes nothing else (ProtectSystem=strict, no ReadWritePaths=: the
+    replica stays read-only to it)."""
+    with open(root + lay["%U"] + "/mailgrants-share.service") as f:
+        text = f.read()
+    argv = unit_exec(text)
+    assert argv[argv.index("-c") + 2:argv.index("--socket")] == \
+        ["share-service"], argv
+    sock = argv[argv.index("--socket") + 1]
+    rundir = os.path.dirname(sock)
+    assert rundir.startswith("/run/"), sock
+    settings = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
+    assert settings["RuntimeDirectory"] == rundir[len("/run/"):], text
+    assert settings["RuntimeDirectoryMode"] == "0750", text
+    assert settings["ProtectSystem"] == "strict", text
+    assert "ReadWritePaths" not in settings, text
+    for name in ("90-mailgrants.conf", "90-mailgrants-2.4.conf"):
+        with open(root + lay["%D"] + "/dovecot/" + name) as f:
+            m = re.search(r"^\s*#?\s*mailgrants_share_socket = (\S+)$",
+                          f.read(), re.M)
+        assert m and m.group(1) == sock, name
 
 
 def check_example_conf(repo_dir, example, mailgrants, tmp_path):
@@ -442,6 +475,93 @@ if INSTALLED == "deb":
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(replica + suffix):
                     os.unlink(replica + suffix)
+            shutil.rmtree(wd, ignore_errors=True)
+    def test_installed_share_service(slapd, build_dir):
+        """The installed share service with the identity of its unit
+        (user mailgrants, group mailgrants-read, supplementary group
+        mailgrants, umask 0027) on a socket in a directory as systemd
+        makes RuntimeDirectory= (mailgrants:mailgrants-read 0750): the
+        socket is mailgrants:mailgrants-read 0660; a process with the
+        mail user's identity as Dovecot gives it (mail_gid plus
+        mail_access_groups mailgrants-read) gets the probe's answer and
+        a request's (the login looked up with the bind password of
+        mailgrants.conf, root:mailgrants 0640; nothing to delete, so
+        nothing is written); without mailgrants-read it cannot
+        connect."""
+        import example
+        from daemonutil import kill_group, make_workdir, wait_for
+        user = pwd.getpwnam("mailgrants")
+        readers = grp.getgrnam("mailgrants-read").gr_gid
+        writer = grp.getgrnam("mailgrants").gr_gid
+        nobody = pwd.getpwnam("nobody")
+        wd = make_workdir("mg-install-share-")
+        proc = None
+        try:
+            os.chmod(wd, 0o755)
+            conf = os.path.join(wd, "mailgrants.conf")
+            pwfile = os.path.join(wd, "bind.pw")
+            slapd.write_config(conf, replica=os.path.join(wd, "none.db"),
+                               ldap_bind_password_file=pwfile)
+            os.unlink(conf + ".ldap-password")
+            os.chmod(conf, 0o644)
+            with open(pwfile, "w") as f:
+                f.write(slapd.sync_pw + "\n")
+            os.chown(pwfile, 0, writer)
+            os.chmod(pwfile, 0o640)
+            rundir = os.path.join(wd, "mailgrants-share")
+            os.mkdir(rundir)
+            os.chown(rundir, user.pw_uid, readers)
+            os.chmod(rundir, 0o750)
+            sock = os.path.join(rundir, "share.sock")
+            log = open(os.path.join(wd, "service.log"), "w")
+
+            def as_unit():
+                os.setgroups([writer])
+                os.setgid(readers)
+                os.setuid(user.pw_uid)
+                os.umask(0o027)
+            proc = subprocess.Popen(
+                [os.path.join(build_dir, "mailgrants"), "-c", conf,
+                 "share-service", "--socket", sock],
+                stdout=subprocess.DEVNULL, stderr=log,
+                preexec_fn=as_unit, start_new_session=True)
+            wait_for(lambda: os.path.exists(sock), timeout=10,
+                     what="the share service's socket")
+            st = os.stat(sock)
+            assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == \
+                (user.pw_uid, readers, 0o660)
+
+            def ask(groups, request):
+                def as_mail():
+                    os.setgroups(groups)
+                    os.setgid(nobody.pw_gid)
+                    os.setuid(nobody.pw_uid)
+                r = subprocess.run(
+                    ["/usr/bin/python3", "-c",
+                     "import socket, sys\n"
+                     "s = socket.socket(socket.AF_UNIX)\n"
+                     "s.settimeout(30)\n"
+                     "try:\n"
+                     "    s.connect(sys.argv[1])\n"
+                     "except OSError as e:\n"
+                     "    sys.exit(e.strerror)\n"
+                     "s.sendall(sys.stdin.buffer.read())\n"
+                     "print(s.makefile().readline(), end='')\n", sock],
+                    input=request, capture_output=True, text=True,
+                    timeout=60, preexec_fn=as_mail)
+                return r.stdout + r.stderr
+            assert ask([nobody.pw_gid, readers], "\n") == "ok ready\n"
+            answer = ask([nobody.pw_gid, readers],
+                         "op=delete\nlogin=peter.mueller@abc.com\n"
+                         "password=%s\ngrantee=tom.berger@abc.com\n\n"
+                         % example.PASSWORDS["peter.mueller@abc.com"])
+            with open(log.name) as f:
+                assert answer.startswith("ok "), answer + f.read()
+            assert "Permission denied" in ask([nobody.pw_gid], "\n")
+        finally:
+            if proc is not None:
+                kill_group(proc)
+                log.close()
             shutil.rmtree(wd, ignore_errors=True)
 else:
     @pytest.mark.parametrize("prefix,sysconfdir", [

@@ -218,6 +218,21 @@ def test_bad_requests(svc, data):
     assert answer.startswith("refused bad request"), answer
 
 
+def test_empty_request_is_the_probe(svc):
+    """The empty line alone: the probe of mailgrants check --front-ends,
+    answered "ok ready" without the directory (slapd down here) and
+    without a log line (the doctor may run from cron)."""
+    before = svc.log_text()
+    svc.slapd.stop()
+    try:
+        assert svc.raw(b"\n") == "ok ready\n"
+    finally:
+        svc.slapd.start()
+    assert svc.log_text() == before
+    # Anything else is still a request, and a bad one.
+    assert svc.raw(b"\n\n").startswith("refused bad request")
+
+
 def test_slapd_down_is_temporary(svc):
     before = svc.shares()
     svc.slapd.stop()
