@@ -51,13 +51,15 @@
  *
  *	Password guessing: a mail process could ask with any login and
  *	any password. The parent keeps, per login (ASCII lower case), the
- *	binds the directory refused within --failure-window; at
- *	--max-failures (binds under way count too) a request for that
- *	login is answered "unavailable" without a bind until the window
- *	has passed; a bind that succeeds clears it. Each child asks the
- *	parent over a socket pair before it binds and tells it the
- *	outcome. The table holds SHARE_SERVICE_FAILED_MAX logins; when
- *	full, the one idle longest goes.
+ *	different passwords the directory refused within --failure-window
+ *	(a SipHash fingerprint under a key made at start: the same old
+ *	password from a client that kept it is no guessing, and counts
+ *	once); at --max-failures (binds under way count too) a request
+ *	for that login is answered "unavailable" without a bind until the
+ *	window has passed; a bind that succeeds clears it. Each child
+ *	asks the parent over a socket pair before it binds and tells it
+ *	the outcome. The table holds SHARE_SERVICE_FAILED_MAX logins;
+ *	when full, the one idle longest goes.
  * SEE ALSO
  *	mailgrants(1), ldapshare.h, dovecot-plugin/mailgrants-imap.c
  */
@@ -67,9 +69,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -119,9 +123,10 @@ struct share_child {
 /* Refused binds of one login. */
 struct share_failed {
 	char login[SHARE_SERVICE_LOGIN_MAX];
-	unsigned int count;		/* refused since first */
+	unsigned int count;		/* passwords refused since first */
 	unsigned int pending;		/* binds under way */
 	time_t first, last;
+	uint64_t *seen;			/* their fingerprints, max_failures */
 };
 
 struct share_limits {
@@ -129,6 +134,10 @@ struct share_limits {
 	struct share_failed *table;
 	size_t count;
 };
+
+/* The key of the password fingerprints: random, made at start and
+   inherited by the children, never written anywhere. */
+static uint8_t share_service_key[16];
 
 /* share_service_print_usage - the synopsis */
 void share_service_print_usage(FILE *fp)
@@ -139,10 +148,10 @@ void share_service_print_usage(FILE *fp)
 		"[--failure-window secs]\n"
 		"  --timeout         reading a request (default %d s)\n"
 		"  --max-children    connections served at once (default %d)\n"
-		"  --max-failures    refused passwords of one login before its "
-		"requests\n"
-		"                    are refused without a bind (default %d)"
-		"\n"
+		"  --max-failures    different refused passwords of one login "
+		"before its\n"
+		"                    requests"
+		" are refused without a bind (default %d)\n"
 		"  --failure-window  ... within this, and for this long "
 		"(default %d s)\n", progname, SHARE_SERVICE_TIMEOUT_S,
 		SHARE_SERVICE_CHILDREN, SHARE_SERVICE_FAILURES,
@@ -384,12 +393,71 @@ static int share_service_ask_parent(int ctl, const char *login,
 	return 0;
 }
 
-/* share_service_tell_parent - how the bind went: '+' accepted, '-'
-   refused, '=' no bind */
-static void share_service_tell_parent(int ctl, char outcome)
+#define SHARE_SERVICE_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SHARE_SERVICE_SIPROUND						\
+	do {								\
+		v0 += v1; v1 = SHARE_SERVICE_ROTL(v1, 13); v1 ^= v0;	\
+		v0 = SHARE_SERVICE_ROTL(v0, 32);			\
+		v2 += v3; v3 = SHARE_SERVICE_ROTL(v3, 16); v3 ^= v2;	\
+		v0 += v3; v3 = SHARE_SERVICE_ROTL(v3, 21); v3 ^= v0;	\
+		v2 += v1; v1 = SHARE_SERVICE_ROTL(v1, 17); v1 ^= v2;	\
+		v2 = SHARE_SERVICE_ROTL(v2, 32);			\
+	} while (0)
+
+/* share_service_le64 - n (at most 8) bytes, little-endian */
+static uint64_t share_service_le64(const uint8_t *p, size_t n)
 {
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* share_service_fingerprint - SipHash-2-4 of a password under the
+   service's key: the parent tells one refused password from another
+   without holding any */
+static uint64_t share_service_fingerprint(const char *password)
+{
+	const uint8_t *in = (const uint8_t *)password;
+	size_t len = strlen(password), i;
+	uint64_t k0 = share_service_le64(share_service_key, 8);
+	uint64_t k1 = share_service_le64(share_service_key + 8, 8);
+	uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+	uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+	uint64_t v3 = 0x7465646279746573ULL ^ k1;
+	uint64_t m;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = share_service_le64(in + i, 8);
+		v3 ^= m;
+		SHARE_SERVICE_SIPROUND;
+		SHARE_SERVICE_SIPROUND;
+		v0 ^= m;
+	}
+	m = share_service_le64(in + i, len - i) | ((uint64_t)len << 56);
+	v3 ^= m;
+	SHARE_SERVICE_SIPROUND;
+	SHARE_SERVICE_SIPROUND;
+	v0 ^= m;
+	v2 ^= 0xff;
+	for (i = 0; i < 4; i++)
+		SHARE_SERVICE_SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* share_service_tell_parent - how the bind went: '+' accepted, '-'
+   refused (with the password's fingerprint), '=' no bind */
+static void share_service_tell_parent(int ctl, char outcome,
+				      uint64_t fingerprint)
+{
+	char msg[32];
+
+	(void)snprintf(msg, sizeof(msg), "%c%016llx", outcome,
+		       (unsigned long long)fingerprint);
 	/* the parent gone: nothing left to count it */
-	if (write(ctl, &outcome, 1) < 0)
+	if (write(ctl, msg, outcome == '-' ? strlen(msg) : 1) < 0)
 		return;
 }
 
@@ -421,9 +489,11 @@ static void share_service_do(const struct config *cfg, int ctl,
 		goto logged;
 	}
 	ret = ldapshare_open(cfg, req->login, req->password, &ls, &error);
-	explicit_bzero(req->password, strlen(req->password));
 	share_service_tell_parent(ctl, ret == 0 ? '+' :
-				  ret == LDAPSHARE_BAD_PASSWORD ? '-' : '=');
+				  ret == LDAPSHARE_BAD_PASSWORD ? '-' : '=',
+				  ret == LDAPSHARE_BAD_PASSWORD ?
+				  share_service_fingerprint(req->password) : 0);
+	explicit_bzero(req->password, strlen(req->password));
 	if (ret == LDAPSHARE_BAD_PASSWORD) {
 		/* not an outage: asking again will not help, logging in
 		   again (with the new password) will */
@@ -604,7 +674,9 @@ static struct share_failed *share_service_failed(struct share_limits *lim,
 		f = idle;	/* children < SHARE_SERVICE_FAILED_MAX */
 	else
 		return NULL;
+	free(f->seen);
 	memset(f, 0, sizeof(*f));
+	f->seen = xcalloc(lim->max_failures, sizeof(*f->seen));
 	(void)snprintf(f->login, sizeof(f->login), "%s", login);
 	f->last = time(NULL);
 	return f;
@@ -616,7 +688,10 @@ static void share_service_forget(struct share_limits *lim,
 {
 	if (f->count > 0 || f->pending > 0)
 		return;
+	free(f->seen);
 	*f = lim->table[--lim->count];
+	/* the slot left behind holds nothing of its own any more */
+	lim->table[lim->count].seen = NULL;
 }
 
 /* share_service_decide - a child asks to bind as login: "y", or "n" with
@@ -653,12 +728,17 @@ static void share_service_decide(struct share_limits *lim,
 		share_service_log("telling a child: %s", strerror(errno));
 }
 
-/* share_service_outcome - a child's bind went as outcome says (or the
-   child ended, outcome '=') */
+/* share_service_outcome - a child's bind went as msg says (or the
+   child ended, "="): '+', '=' or '-' and the refused password's
+   fingerprint, counted once: a client that tries the same old password
+   again and again is not guessing */
 static void share_service_outcome(struct share_limits *lim,
-				  struct share_child *c, char outcome)
+				  struct share_child *c, const char *msg)
 {
 	struct share_failed *f;
+	char outcome = msg[0];
+	unsigned long long fp = 0;
+	unsigned int i;
 
 	if (c->login[0] == '\0')
 		return;
@@ -668,10 +748,15 @@ static void share_service_outcome(struct share_limits *lim,
 		return;
 	if (f->pending > 0)
 		f->pending--;
-	if (outcome == '-') {
-		if (f->count++ == 0)
-			f->first = time(NULL);
+	if (outcome == '-' && sscanf(msg + 1, "%16llx", &fp) == 1) {
+		for (i = 0; i < f->count && f->seen[i] != fp; i++)
+			;
 		f->last = time(NULL);
+		if (i < f->count || f->count == lim->max_failures)
+			return;		/* that one counted already */
+		if (f->count == 0)
+			f->first = time(NULL);
+		f->seen[f->count++] = fp;
 		share_service_log("login=%s: the directory refused the password "
 				  "(%u within %u s)", f->login, f->count,
 				  lim->window);
@@ -695,14 +780,14 @@ static bool share_service_hear(struct share_limits *lim,
 	if (n < 0 && errno == EAGAIN)
 		return true;
 	if (n <= 0) {
-		share_service_outcome(lim, c, '=');
+		share_service_outcome(lim, c, "=");
 		return false;
 	}
 	msg[n] = '\0';
 	if (msg[0] == '?' && c->login[0] == '\0')
 		share_service_decide(lim, c, msg + 1);
 	else
-		share_service_outcome(lim, c, msg[0]);
+		share_service_outcome(lim, c, msg);
 	return true;
 }
 
@@ -815,6 +900,10 @@ int cmd_share_service(const struct config *cfg, int argc, char **argv)
 	kids = xcalloc(max_children, sizeof(*kids));
 	pfd = xcalloc(max_children + 1, sizeof(*pfd));
 	lim.table = xcalloc(SHARE_SERVICE_FAILED_MAX, sizeof(*lim.table));
+	if (getrandom(share_service_key, sizeof(share_service_key), 0) !=
+	    (ssize_t)sizeof(share_service_key))
+		return cli_error(EXIT_UNAVAILABLE, "share-service",
+				 "getrandom: %s", strerror(errno));
 	share_service_log("listening on %s", path);
 	for (;;) {
 		unsigned int i, n = 0, polled = nkids;
