@@ -85,7 +85,8 @@ static void print_usage(FILE *fp)
 		"owner-address grantee\n"
 		"       %s [-c config] share-service --socket path "
 		"[--timeout secs]\n"
-		"           [--max-children n]\n"
+		"           [--max-children n] [--max-failures n] "
+		"[--failure-window secs]\n"
 		"       %s setup-directory [options] [--diff | --apply]\n",
 		progname, progname, progname, progname, progname, progname,
 		progname, progname, progname, progname);

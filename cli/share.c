@@ -185,8 +185,10 @@ static int share_run(const struct config *cfg, const char *cmd,
 		return ret;
 	ret = ldapshare_open(cfg, as, password, &ls, &error);
 	ldapconn_password_free(&password);
+	/* a refused bind stays exit status 2, as documented */
 	if (ret != 0)
-		return share_fail(ret < 0 ? EXIT_UNAVAILABLE : EXIT_USAGE, cmd,
+		return share_fail(ret < 0 || ret == LDAPSHARE_BAD_PASSWORD ?
+				  EXIT_UNAVAILABLE : EXIT_USAGE, cmd,
 				  "%s", error);
 	if (strcmp(cmd, "share") == 0)
 		ret = ldapshare_add(ls, set, share_note, NULL, &error);

@@ -19,6 +19,9 @@
  *				   const char *address,
  *				   ARRAY_TYPE(const_string) *acl,
  *				   const char **error_r);
+ *	int mailgrants_share_rights(struct mail_user *user, const char *dn,
+ *				    const char **rights_r,
+ *				    const char **error_r);
  *	void mailgrants_imap_attach(bool attached);
  * DESCRIPTION
  *	The functions lib20_mailgrants_plugin.so exports (mailgrants.map),
@@ -45,6 +48,11 @@
  *	replica has them (rights_who(): the owner first, then the
  *	grantees of its active shares, group members one by one), on the
  *	data stack. -1 with error_r when the replica cannot answer.
+ *
+ *	mailgrants_share_rights() is 1 with the rights of the share entry
+ *	dn (the replica's normal form) when the replica has it, whatever
+ *	its window or grantees (rights_share()), 0 when it has not, -1
+ *	with error_r when the replica cannot answer.
  *
  *	imap_mailgrants calls mailgrants_imap_attach(TRUE) when it is
  *	loaded and (FALSE) when it is unloaded: without it an imap
@@ -74,6 +82,8 @@ void mailgrants_imap_attach(bool attached);
 int mailgrants_mailbox_acl(struct mail_user *user, const char *address,
 			   ARRAY_TYPE(const_string) *acl,
 			   const char **error_r);
+int mailgrants_share_rights(struct mail_user *user, const char *dn,
+			    const char **rights_r, const char **error_r);
 const char *mailgrants_setting(struct mail_user *user, const char *key);
 
 #endif

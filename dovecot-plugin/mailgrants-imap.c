@@ -22,13 +22,21 @@
  *			   passdb), which writes the share in LDAP as
  *			   her; the answer comes once the directory
  *			   wrote it and (5 s at most) the replica shows
- *			   it. Only on the mailbox's INBOX (shares are
- *			   whole mailboxes), for a user or group (not
- *			   anyone, authenticated, negative rights or
- *			   herself). Elsewhere NO [NOPERM] with a text
- *			   that says who manages access;
- *	GETACL		   on a mailbox she owns: the owner and every
- *			   login that sees it now, from the replica; on
+ *			   each share entry written with its new rights,
+ *			   or without it. Only on the mailbox's INBOX
+ *			   (shares are whole mailboxes), for a user or
+ *			   group (not anyone, authenticated, negative
+ *			   rights or herself). A password the directory
+ *			   no longer accepts: NO [NOPERM], log in again.
+ *			   Elsewhere NO [NOPERM] with a text that says
+ *			   who manages access;
+ *	GETACL		   on a mailbox she owns: the owner, and the
+ *			   directory's shares (the service, op=list) that
+ *			   have not ended: a user by login, a group by
+ *			   its DN, as SETACL and DELETEACL take them
+ *			   back; when the service or the directory
+ *			   cannot answer, the replica's view (who sees
+ *			   it now, groups as their members), logged; on
  *			   a granted one the user's own rights;
  *	LISTRIGHTS	   on a mailbox she owns: the letters a share
  *			   may carry; elsewhere NO [NOPERM];
@@ -106,10 +114,11 @@
 /* How long SETACL waits for the share service: beyond the directory's
    own time limits, the service's bound on one request. */
 #define MAILGRANTS_SHARE_TIMEOUT_MSECS (65 * 1000)
-#define MAILGRANTS_SHARE_ANSWER_MAX 2048
+#define MAILGRANTS_SHARE_ANSWER_MAX 65536	/* the service's bound */
 /* How long SETACL and DELETEACL wait, once written, for the follower to
-   carry the change into the replica (it takes a second or two): a
-   follower that is down costs each change this much, no more. */
+   carry the change into the replica (well under a second when it
+   runs): a follower that is down costs each change this much, no
+   more. */
 #define MAILGRANTS_SHARE_SETTLE_MSECS (5 * 1000)
 
 const char *imap_mailgrants_plugin_version = DOVECOT_ABI_VERSION;
@@ -326,7 +335,7 @@ static int mailgrants_share_ask(const char *path, const char *request,
 				const char **answer_r, const char **error_r)
 {
 	struct sockaddr_un sun;
-	char buf[MAILGRANTS_SHARE_ANSWER_MAX];
+	char *buf = t_malloc_no0(MAILGRANTS_SHARE_ANSWER_MAX);
 	size_t len = 0;
 	int fd, ret = -1;
 
@@ -351,7 +360,7 @@ static int mailgrants_share_ask(const char *path, const char *request,
 			*error_r = t_strdup_printf("%s: no answer", path);
 			break;
 		}
-		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		n = read(fd, buf + len, MAILGRANTS_SHARE_ANSWER_MAX - 1 - len);
 		if (n <= 0) {
 			*error_r = t_strdup_printf("%s: closed before an "
 						   "answer", path);
@@ -364,7 +373,7 @@ static int mailgrants_share_ask(const char *path, const char *request,
 			ret = 0;
 			break;
 		}
-		if (len == sizeof(buf) - 1) {
+		if (len == MAILGRANTS_SHARE_ANSWER_MAX - 1) {
 			*error_r = t_strdup_printf("%s: answer too long",
 						   path);
 			break;
@@ -374,42 +383,137 @@ static int mailgrants_share_ask(const char *path, const char *request,
 	return ret;
 }
 
-/* mailgrants_share_acl - the mailbox's ACL as the replica has it, as
-   one string to compare; NULL when the replica cannot answer */
-static const char *mailgrants_share_acl(struct mail_user *user,
-					const char *address)
+/* mailgrants_share_unescape - a word of the service's answer, %XX
+   decoded; NULL when badly escaped */
+static const char *mailgrants_share_unescape(const char *word)
 {
-	ARRAY_TYPE(const_string) acl;
-	const char *error;
+	static const char hex[] = "0123456789ABCDEF";
+	string_t *str = t_str_new(strlen(word) + 1);
+	const char *hi, *lo;
 
-	t_array_init(&acl, 16);
-	if (mailgrants_mailbox_acl(user, address, &acl, &error) < 0)
-		return NULL;
-	array_append_zero(&acl);
-	return t_strarray_join(array_front(&acl), " ");
+	for (const char *p = word; *p != '\0'; p++) {
+		if (*p != '%') {
+			str_append_c(str, *p);
+			continue;
+		}
+		/* the service writes upper case hex digits */
+		if (p[1] == '\0' || p[2] == '\0' ||
+		    (hi = strchr(hex, p[1])) == NULL ||
+		    (lo = strchr(hex, p[2])) == NULL ||
+		    (hi == hex && lo == hex))
+			return NULL;
+		str_append_c(str, (char)((hi - hex) * 16 + (lo - hex)));
+		p += 2;
+	}
+	return str_c(str);
+}
+
+/* mailgrants_share_same_letters - the same rights, in any order */
+static bool mailgrants_share_same_letters(const char *a, const char *b)
+{
+	for (const char *p = a; *p != '\0'; p++) {
+		if (strchr(b, *p) == NULL)
+			return FALSE;
+	}
+	for (const char *p = b; *p != '\0'; p++) {
+		if (strchr(a, *p) == NULL)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* mailgrants_share_shown - does the replica show every entry the
+   service wrote ("RIGHTS:DN", "-" for deleted); -1 when it cannot
+   answer */
+static int mailgrants_share_shown(struct mail_user *user,
+				  const char *const *entries)
+{
+	const char *rights, *dn, *now, *error;
+	int ret;
+
+	for (; *entries != NULL; entries++) {
+		dn = strchr(*entries, ':');
+		if (dn == NULL || (dn = mailgrants_share_unescape(dn + 1)) ==
+		    NULL)
+			continue;	/* not one to wait for */
+		rights = t_strdup_until(*entries, strchr(*entries, ':'));
+		ret = mailgrants_share_rights(user, dn, &now, &error);
+		if (ret < 0) {
+			e_warning(user->event, "mailgrants: not waiting for "
+				  "the replica: %s", error);
+			return -1;
+		}
+		if (strcmp(rights, "-") == 0 ? ret != 0 :
+		    ret == 0 || !mailgrants_share_same_letters(rights, now))
+			return 0;
+	}
+	return 1;
 }
 
 /* mailgrants_share_settle - after a change, wait (a little) until the
-   follower has carried it into the replica, so that the client's next
-   GETACL shows it: the ACL differs from before, or the time is up */
+   follower has carried it into the replica, so that what reads the
+   replica (LIST, and GETACL when the service cannot answer) shows it:
+   until each share entry written shows its new rights there, or is
+   gone; a change the replica cannot show (a grantee taken off a share
+   that keeps others) is not waited for */
 static void mailgrants_share_settle(struct mail_user *user,
-				    const char *address, const char *before)
+				    const char *const *entries)
 {
 	unsigned int waited;
-	bool changed = FALSE;
+	int ret = 1;
 
-	if (before == NULL)
-		return;
-	for (waited = 0; !changed; waited += 100) {
+	for (waited = 0; entries[0] != NULL; waited += 100) {
 		T_BEGIN {
-			const char *now = mailgrants_share_acl(user, address);
-
-			changed = now != NULL && strcmp(now, before) != 0;
+			ret = mailgrants_share_shown(user, entries);
 		} T_END;
-		if (changed || waited >= MAILGRANTS_SHARE_SETTLE_MSECS)
+		if (ret != 0)
+			return;
+		if (waited >= MAILGRANTS_SHARE_SETTLE_MSECS)
 			break;
 		usleep(100 * 1000);
 	}
+	if (ret == 0)
+		e_warning(user->event, "mailgrants: the replica does not show "
+			  "the change after %u ms (is mailgrants sync "
+			  "--follow running?)", MAILGRANTS_SHARE_SETTLE_MSECS);
+}
+
+/* mailgrants_share_request - the request for op on the mailbox of t:
+   NULL (with the tagline in *error_r) when it cannot be asked */
+static const char *
+mailgrants_share_request(struct mail_user *user,
+			 const struct mailgrants_imap_target *t,
+			 const char *op, const char *identifier,
+			 const char *rights, const char **error_r)
+{
+	const char *password;
+	string_t *req;
+
+	password = mailgrants_setting(user, "mailgrants_share_password");
+	if (password == NULL || password[0] == '\0') {
+		*error_r = "NO ["IMAP_RESP_CODE_CANNOT"] "
+			MAILGRANTS_ERR_NO_PASSWORD;
+		return NULL;
+	}
+	req = t_str_new(256);
+	str_printfa(req, "op=%s\nlogin=", op);
+	mailgrants_share_escape(req, user->username);
+	str_append(req, "\npassword=");
+	mailgrants_share_escape(req, password);
+	if (t->owner != NULL) {
+		str_append(req, "\nmailbox=");
+		mailgrants_share_escape(req, t->owner);
+	}
+	if (identifier != NULL) {
+		str_append(req, "\ngrantee=");
+		mailgrants_share_escape(req, identifier);
+	}
+	if (rights != NULL) {
+		str_append(req, "\nrights=");
+		mailgrants_share_escape(req, rights);
+	}
+	str_append(req, "\n\n");
+	return str_c(req);
 }
 
 /* mailgrants_share_change - SETACL (rights) or DELETEACL (rights NULL)
@@ -420,9 +524,9 @@ mailgrants_share_change(struct client_command_context *cmd,
 			const char *identifier, const char *rights)
 {
 	struct mail_user *user = cmd->client->user;
-	const char *path, *password, *answer, *error, *text, *word;
-	const char *address, *before;
-	string_t *req;
+	const char *path, *request, *answer, *error, *text, *word;
+	const char *const *words;
+	ARRAY_TYPE(const_string) entries;
 
 	path = mailgrants_setting(user, "mailgrants_share_socket");
 	if (path == NULL || path[0] == '\0')
@@ -434,51 +538,41 @@ mailgrants_share_change(struct client_command_context *cmd,
 	    strcmp(identifier, "authenticated") == 0 ||
 	    strcasecmp(identifier, user->username) == 0)
 		return "NO ["IMAP_RESP_CODE_CANNOT"] "MAILGRANTS_ERR_IDENTIFIER;
-	password = mailgrants_setting(user, "mailgrants_share_password");
-	if (password == NULL || password[0] == '\0')
-		return "NO ["IMAP_RESP_CODE_CANNOT"] "MAILGRANTS_ERR_NO_PASSWORD;
-
-	req = t_str_new(256);
-	str_printfa(req, "op=%s\nlogin=", rights != NULL ? "set" : "delete");
-	mailgrants_share_escape(req, user->username);
-	str_append(req, "\npassword=");
-	mailgrants_share_escape(req, password);
-	if (t->owner != NULL) {
-		str_append(req, "\nmailbox=");
-		mailgrants_share_escape(req, t->owner);
-	}
-	str_append(req, "\ngrantee=");
-	mailgrants_share_escape(req, identifier);
-	if (rights != NULL) {
-		str_append(req, "\nrights=");
-		mailgrants_share_escape(req, rights);
-	}
-	str_append(req, "\n\n");
-	address = t->owner != NULL ? t->owner : user->username;
-	before = mailgrants_share_acl(user, address);
-	if (mailgrants_share_ask(path, str_c(req), &answer, &error) < 0) {
+	request = mailgrants_share_request(user, t, rights != NULL ? "set" :
+					   "delete", identifier, rights,
+					   &error);
+	if (request == NULL)
+		return error;
+	if (mailgrants_share_ask(path, request, &answer, &error) < 0) {
 		e_error(user->event, "mailgrants: share service: %s", error);
 		return "NO ["IMAP_RESP_CODE_UNAVAILABLE"] The sharing service "
 			"is not available, nothing was changed; try again "
 			"later.";
 	}
-	text = strchr(answer, ' ');
-	text = text == NULL ? "" : text + 1;
 	e_info(user->event, "mailgrants: %s %s %s%s%s: %s",
 	       rights != NULL ? "SETACL" : "DELETEACL",
 	       str_sanitize(t->owner != NULL ? t->owner : user->username, 128),
 	       str_sanitize(identifier, 128), rights != NULL ? " " : "",
 	       rights != NULL ? str_sanitize(rights, 32) : "",
 	       str_sanitize(answer, 512));
-	text = str_sanitize(text, 400);
-	/* str_begins() changed its arguments in 2.4: the word itself */
-	word = t_strcut(answer, ' ');
-	if (strcmp(word, "ok") == 0 &&
-	    strcmp(text, "nothing to change") != 0)
-		mailgrants_share_settle(user, address, before);
-	if (strcmp(word, "ok") == 0)
+	/* "ok entry=RIGHTS:DN ... TEXT", "refused TEXT", "unavailable
+	   TEXT" (cli/share-service.c) */
+	words = t_strsplit(answer, " ");
+	word = words[0];
+	t_array_init(&entries, 4);
+	for (words++; *words != NULL && strncmp(*words, "entry=", 6) == 0;
+	     words++) {
+		const char *entry = *words + 6;
+
+		array_push_back(&entries, &entry);
+	}
+	text = str_sanitize(t_strarray_join(words, " "), 400);
+	if (strcmp(word, "ok") == 0) {
+		array_append_zero(&entries);
+		mailgrants_share_settle(user, array_front(&entries));
 		return rights != NULL ? "OK Setacl complete." :
 			"OK Deleteacl complete.";
+	}
 	if (strcmp(word, "refused") == 0)
 		return t_strconcat("NO ["IMAP_RESP_CODE_NOPERM"] ", text, NULL);
 	return t_strconcat("NO ["IMAP_RESP_CODE_UNAVAILABLE"] ",
@@ -620,8 +714,64 @@ static void mailgrants_imap_letters(string_t *dest, const char *letters)
 		str_append(dest, "\"\"");
 }
 
-/* mailgrants_imap_shares - GETACL on a mailbox she owns: the owner and
-   every grantee, as the replica has them */
+/* mailgrants_imap_directory_shares - the grantees of a mailbox she owns
+   as the directory has them (share service, op=list): " ID LETTERS"
+   appended to str; FALSE (logged why) when it cannot say */
+static bool
+mailgrants_imap_directory_shares(struct mail_user *user,
+				 const struct mailgrants_imap_target *t,
+				 string_t *str)
+{
+	const char *path, *request, *answer, *error;
+	const char *const *words;
+	size_t len = str_len(str);
+
+	path = mailgrants_setting(user, "mailgrants_share_socket");
+	if (path == NULL || path[0] == '\0')
+		return FALSE;	/* not set up: the replica is all there is */
+	request = mailgrants_share_request(user, t, "list", NULL, NULL,
+					   &error);
+	if (request == NULL) {
+		e_debug(user->event, "mailgrants: GETACL from the replica: "
+			"no password to ask the directory with");
+		return FALSE;
+	}
+	if (mailgrants_share_ask(path, request, &answer, &error) < 0) {
+		e_warning(user->event, "mailgrants: GETACL from the replica: "
+			  "share service: %s", error);
+		return FALSE;
+	}
+	words = t_strsplit(answer, " ");
+	if (strcmp(words[0], "ok") != 0) {
+		e_warning(user->event, "mailgrants: GETACL from the replica: "
+			  "share service: %s", str_sanitize(answer, 512));
+		return FALSE;
+	}
+	for (words++; words[0] != NULL && words[1] != NULL; words += 2) {
+		const char *id = mailgrants_share_unescape(words[0]);
+
+		if (id == NULL)
+			break;
+		str_append_c(str, ' ');
+		imap_append_astring(str, id);
+		str_append_c(str, ' ');
+		mailgrants_imap_letters(str, strcmp(words[1], "-") == 0 ? "" :
+					words[1]);
+	}
+	if (words[0] != NULL) {
+		str_truncate(str, len);
+		e_warning(user->event, "mailgrants: GETACL from the replica: "
+			  "share service: a malformed answer");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* mailgrants_imap_shares - GETACL on a mailbox she owns: the owner (from
+   the replica) and the directory's shares: each grantee with its
+   rights, a group as the group, also shares whose window has not
+   begun; when the directory cannot say, the replica's view (who sees
+   it now, groups as their members) */
 static bool mailgrants_imap_shares(struct client_command_context *cmd,
 				   const struct mailgrants_imap_target *t)
 {
@@ -642,16 +792,25 @@ static bool mailgrants_imap_shares(struct client_command_context *cmd,
 	}
 	str = t_str_new(256);
 	items = array_get(&acl, &count);
-	for (i = 0; i + 1 < count; i += 2) {
+	i = 0;
+	if (count >= 2 && strcasecmp(items[0], user->username) == 0) {
+		/* her own mailbox: she administers it, as MYRIGHTS says
+		   (imap_acl's owner rights on her INBOX, the grant's on
+		   Private/) */
+		str_append_c(str, ' ');
+		imap_append_astring(str, items[0]);
+		str_append_c(str, ' ');
+		mailgrants_imap_letters(str, items[1]);
+		str_append_c(str, 'a');
+		i = 2;
+	}
+	if (mailgrants_imap_directory_shares(user, t, str))
+		count = 0;
+	for (; i + 1 < count; i += 2) {
 		str_append_c(str, ' ');
 		imap_append_astring(str, items[i]);
 		str_append_c(str, ' ');
 		mailgrants_imap_letters(str, items[i + 1]);
-		/* her own mailbox: she administers it, as MYRIGHTS says
-		   (imap_acl's owner rights on her INBOX, the grant's on
-		   Private/) */
-		if (i == 0 && strcasecmp(items[i], user->username) == 0)
-			str_append_c(str, 'a');
 	}
 	return mailgrants_imap_answer(cmd, "ACL", t->orig_mailbox, str_c(str),
 				      "OK Getacl completed.");

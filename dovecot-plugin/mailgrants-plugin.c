@@ -362,6 +362,35 @@ int mailgrants_mailbox_acl(struct mail_user *user, const char *address,
 	return 0;
 }
 
+/* mailgrants_share_rights - the rights of a share entry, as the replica
+   has it */
+int mailgrants_share_rights(struct mail_user *user, const char *dn,
+			    const char **rights_r, const char **error_r)
+{
+	struct mailgrants_user *muser = MAILGRANTS_USER_CONTEXT(user);
+	char rights[RIGHTS_MAX];
+	const char *error;
+	int ret;
+
+	*rights_r = NULL;
+	if (muser == NULL) {
+		*error_r = "mailgrants is not set up for this user";
+		return -1;
+	}
+	/* ioloop_time is the command's start: this is asked again and
+	   again while it waits, so the replica's age is checked now */
+	if (replica_handle_check(muser->replica, time(NULL), TRUE,
+				 &error) <= 0 ||
+	    (ret = rights_share(replica_handle_replica(muser->replica), dn,
+				rights, sizeof(rights), &error)) < 0) {
+		*error_r = t_strdup(error);
+		return -1;
+	}
+	if (ret > 0)
+		*rights_r = t_strdup(rights);
+	return ret;
+}
+
 /* mailgrants_prefix_setting - one root prefix, checked */
 static const char *mailgrants_prefix_setting(struct mail_user *user,
 					     struct mailgrants_user *muser,

@@ -37,6 +37,7 @@
 struct ldapconn {
 	const struct config *cfg;
 	LDAP *ld;
+	int bind_rc;		/* the bind's result, LDAP_SUCCESS before */
 };
 
 /* ldapconn_ld_error - the session's last result code and message */
@@ -241,6 +242,7 @@ static int ldapconn_bind(struct ldapconn *ctx, const char *bind_dn,
 				      LDAP_SASL_SIMPLE, &cred, NULL, NULL,
 				      NULL);
 		ldapconn_password_free(&own);
+		ctx->bind_rc = rc;
 		if (rc != LDAP_SUCCESS) {
 			*error_r = error_printf(
 				"bind as %s: %s", bind_dn,
@@ -328,23 +330,62 @@ void ldapconn_password_free(char **passwordp)
 	free(password);
 }
 
-/* ldapconn_open - a connected, bound session */
-int ldapconn_open(const struct config *cfg, const char *bind_dn,
-		  const char *password, LDAP **ld_r, const char **error_r)
+/* ldapconn_connect - connect and bind; the bind's result code in
+   *bind_rc_r */
+static int ldapconn_connect(const struct config *cfg, const char *bind_dn,
+			    const char *password, LDAP **ld_r, int *bind_rc_r,
+			    const char **error_r)
 {
-	struct ldapconn conn = { cfg, NULL };
+	struct ldapconn conn = { cfg, NULL, LDAP_SUCCESS };
 	bool tls = cfg->ldap_starttls ||
 		   strncasecmp(cfg->ldap_uri, "ldaps:", 6) == 0;
+	int ret = 0;
 
 	if (ldapconn_options(&conn, tls, error_r) < 0 ||
 	    ldapconn_start(&conn, tls, error_r) < 0 ||
 	    ldapconn_bind(&conn, bind_dn, password, error_r) < 0) {
 		if (conn.ld != NULL)
 			(void)ldap_unbind_ext_s(conn.ld, NULL, NULL);
+		ret = -1;
+	} else {
+		*ld_r = conn.ld;
+	}
+	*bind_rc_r = conn.bind_rc;
+	return ret;
+}
+
+/* ldapconn_open - a connected, bound session */
+int ldapconn_open(const struct config *cfg, const char *bind_dn,
+		  const char *password, LDAP **ld_r, const char **error_r)
+{
+	int bind_rc;
+
+	return ldapconn_connect(cfg, bind_dn, password, ld_r, &bind_rc,
+				error_r);
+}
+
+/* ldapconn_open_user - ldapconn_open() for a user's own bind: 1 when
+   the directory refused the credentials themselves */
+int ldapconn_open_user(const struct config *cfg, const char *bind_dn,
+		       const char *password, LDAP **ld_r,
+		       const char **error_r)
+{
+	int bind_rc;
+
+	if (ldapconn_connect(cfg, bind_dn, password, ld_r, &bind_rc,
+			     error_r) == 0)
+		return 0;
+	switch (bind_rc) {
+	case LDAP_INVALID_CREDENTIALS:
+	case LDAP_INAPPROPRIATE_AUTH:
+	case LDAP_INSUFFICIENT_ACCESS:
+	case LDAP_UNWILLING_TO_PERFORM:
+		/* a definite answer about these credentials, not an
+		   outage: asking again will not change it */
+		return 1;
+	default:
 		return -1;
 	}
-	*ld_r = conn.ld;
-	return 0;
 }
 
 /* ldapconn_error_text - an LDAP result code with the server's message */

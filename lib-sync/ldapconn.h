@@ -10,6 +10,9 @@
  *	int ldapconn_open(const struct config *cfg, const char *bind_dn,
  *			  const char *password, LDAP **ld_r,
  *			  const char **error_r);
+ *	int ldapconn_open_user(const struct config *cfg,
+ *			       const char *bind_dn, const char *password,
+ *			       LDAP **ld_r, const char **error_r);
  *	const char *ldapconn_error_text(LDAP *ld, int rc);
  *	int ldapconn_password_read(const char *path, char **password_r,
  *				   const char **error_r);
@@ -27,6 +30,12 @@
  *	first line of cfg->ldap_bind_password_file, read now. The caller
  *	ends the session with ldap_unbind_ext_s().
  *
+ *	ldapconn_open_user() is ldapconn_open() with bind_dn set, for a
+ *	user's own credentials: it tells a definite refusal of them
+ *	(invalid credentials, inappropriate authentication, bind denied
+ *	by the access rules, unwilling to perform: a wrong, changed or
+ *	locked password) apart from a directory that cannot be used.
+ *
  *	ldapconn_error_text() is the text of result code rc, with the
  *	server's diagnostic message of the session in parentheses when
  *	there is one (made printable).
@@ -38,7 +47,9 @@
  * DIAGNOSTICS
  *	ldapconn_open() and ldapconn_password_read() return 0 on success
  *	and -1 with one line in error_r (error_printf() storage) on
- *	error; a password is never put into a message.
+ *	error; ldapconn_open_user() returns 1 (and error_r) when the
+ *	directory refused the credentials. A password is never put into
+ *	a message.
  *	ldapconn_error_text() returns error_printf() storage or a
  *	constant.
  * SEE ALSO
@@ -53,6 +64,9 @@
 
 int ldapconn_open(const struct config *cfg, const char *bind_dn,
 		  const char *password, LDAP **ld_r, const char **error_r);
+int ldapconn_open_user(const struct config *cfg, const char *bind_dn,
+		       const char *password, LDAP **ld_r,
+		       const char **error_r);
 const char *ldapconn_error_text(LDAP *ld, int rc);
 int ldapconn_password_read(const char *path, char **password_r,
 			   const char **error_r);

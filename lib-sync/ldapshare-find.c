@@ -613,7 +613,7 @@ int ldapshare_same_company(struct ldapshare *ls,
 }
 
 /* ldapshare_shares - the shares directly below mailbox_dn that name
-   grantee_dn, as session ld sees them */
+   grantee_dn (NULL: all of them), as session ld sees them */
 int ldapshare_shares(struct ldapshare *ls, LDAP *ld,
 		     const char *mailbox_dn, const char *grantee_dn,
 		     LDAPMessage **res_r, int *count_r,
@@ -630,12 +630,22 @@ int ldapshare_shares(struct ldapshare *ls, LDAP *ld,
 	*count_r = 0;
 	ldapshare_buf_str(&f, "(&");
 	ldapshare_buf_str(&f, cfg->ldap_share_filter);
-	ldapshare_buf_equal(&f, cfg->ldap_share_grantee_attribute,
-			    strlen(cfg->ldap_share_grantee_attribute),
-			    grantee_dn);
+	if (grantee_dn != NULL)
+		ldapshare_buf_equal(&f, cfg->ldap_share_grantee_attribute,
+				    strlen(cfg->ldap_share_grantee_attribute),
+				    grantee_dn);
 	ldapshare_buf_str(&f, ")");
+	/* all of them: bounded, a listing is one answer line */
 	rc = ldapshare_search(ls, ld, mailbox_dn, LDAP_SCOPE_ONELEVEL, f.s,
-			      attrs, 0, res_r);
+			      attrs, grantee_dn == NULL ? LDAPSHARE_LIST_MAX : 0,
+			      res_r);
+	if (rc == LDAP_SIZELIMIT_EXCEEDED) {
+		ldap_msgfree(*res_r);
+		*res_r = NULL;
+		*error_r = error_printf("more than %d shares below %s",
+					LDAPSHARE_LIST_MAX, mailbox_dn);
+		return 1;
+	}
 	free(f.s);
 	if (rc == LDAP_SUCCESS) {
 		*count_r = ldap_count_entries(ld, *res_r);
@@ -648,4 +658,47 @@ int ldapshare_shares(struct ldapshare *ls, LDAP *ld,
 		return 0;
 	return ldapshare_search_failed(ld, rc, "looking up the shares below",
 				       mailbox_dn, error_r);
+}
+
+/* ldapshare_grantee_name - what a client names the grantee dn by: a
+   mail user's login; else (a group, an entry that is gone) the DN */
+int ldapshare_grantee_name(struct ldapshare *ls, const char *dn,
+			   char **name_r, bool *group_r,
+			   const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	const char *attrs[2] = { cfg->ldap_user_login_attribute, NULL };
+	LDAPMessage *res = NULL, *e;
+	struct berval **v;
+	int rc, ret;
+
+	*name_r = NULL;
+	*group_r = false;
+	rc = ldapshare_search(ls, ls->lookup, dn, LDAP_SCOPE_BASE,
+			      cfg->ldap_user_filter, attrs, 1, &res);
+	if (rc != LDAP_SUCCESS && rc != LDAP_NO_SUCH_OBJECT &&
+	    rc != LDAP_INSUFFICIENT_ACCESS) {
+		ldap_msgfree(res);
+		return ldapshare_search_failed(ls->lookup, rc,
+					       "looking up the grantee", dn,
+					       error_r);
+	}
+	e = rc == LDAP_SUCCESS ? ldap_first_entry(ls->lookup, res) : NULL;
+	v = e != NULL ? ldap_get_values_len(ls->lookup, e, attrs[0]) : NULL;
+	/* one login, a plain one, or SETACL could not name it back */
+	if (v != NULL && v[0] != NULL && v[1] == NULL &&
+	    v[0]->bv_len > 0 && v[0]->bv_len <= LDAPSHARE_INPUT_MAX &&
+	    memchr(v[0]->bv_val, '=', v[0]->bv_len) == NULL &&
+	    memchr(v[0]->bv_val, '\0', v[0]->bv_len) == NULL)
+		*name_r = xstrndup(v[0]->bv_val, v[0]->bv_len);
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	if (*name_r != NULL)
+		return 0;
+	ret = ldapshare_base_match(ls, dn, cfg->ldap_group_filter,
+				   "looking up the grantee", group_r, error_r);
+	if (ret != 0)
+		return ret;
+	*name_r = xstrdup(dn);
+	return 0;
 }

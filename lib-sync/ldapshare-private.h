@@ -30,6 +30,9 @@
  *			     const char *mailbox_dn,
  *			     const char *grantee_dn, LDAPMessage **res_r,
  *			     int *count_r, const char **error_r);
+ *	int ldapshare_grantee_name(struct ldapshare *ls, const char *dn,
+ *				   char **name_r, bool *group_r,
+ *				   const char **error_r);
  * DESCRIPTION
  *	Not an interface for front ends: ldapshare.c (opening, writing,
  *	names) uses it; ldapshare-find.c implements it. struct ldapshare
@@ -55,8 +58,12 @@
  *	mailbox's company (the company entry above each), or
  *	cross_company_shares is on. ldapshare_shares() searches, as
  *	session ld, the shares directly below mailbox_dn that name
- *	grantee_dn; *res_r (NULL when ld may not see them) is the
- *	caller's to free.
+ *	grantee_dn, or with grantee_dn NULL all of them (more than
+ *	LDAPSHARE_LIST_MAX is an error: a listing is one answer); *res_r
+ *	(NULL when ld may not see them) is the caller's to free.
+ *	ldapshare_grantee_name() gives the name a client may use for the
+ *	grantee dn: a mail user's login (ldapshare_find_grantee() finds
+ *	it again), else the DN itself, with *group_r when it is a group.
  * DIAGNOSTICS
  *	As ldapshare.h: 0 found, 1 nothing (or several) found or
  *	refused, -1 the directory unavailable; error_r is one line.
@@ -74,12 +81,15 @@
 #define LDAPSHARE_INPUT_MAX	4096	/* bytes of a DN, login or address */
 #define LDAPSHARE_PRINT_MAX	256	/* a value quoted in a message */
 #define LDAPSHARE_DN_NORM_MAX	(4 * 1024 * 4 + 1)
+#define LDAPSHARE_LIST_MAX	256	/* shares of a mailbox listed */
 
 struct ldapshare {
 	const struct config *cfg;
 	LDAP *lookup;		/* reads users, mailboxes, groups */
 	LDAP *acting;		/* writes; may be the same session */
 	char *acting_name;	/* for messages: a DN or a description */
+	ldapshare_change_fn *changed;	/* ldapshare_watch() */
+	void *changed_context;
 };
 
 /* A mailbox found by one of its addresses. */
@@ -105,5 +115,8 @@ int ldapshare_same_company(struct ldapshare *ls,
 int ldapshare_shares(struct ldapshare *ls, LDAP *ld, const char *mailbox_dn,
 		     const char *grantee_dn, LDAPMessage **res_r,
 		     int *count_r, const char **error_r);
+int ldapshare_grantee_name(struct ldapshare *ls, const char *dn,
+			   char **name_r, bool *group_r,
+			   const char **error_r);
 
 #endif

@@ -93,6 +93,21 @@ ldapshare_note(ldapshare_note_fn *note, void *context, const char *fmt, ...)
 	note(context, line);
 }
 
+/* ldapshare_changed - tell the watcher: the share dn now carries
+   rights (NULL: it is gone), dn in the replica's normal form */
+static void ldapshare_changed(struct ldapshare *ls, const char *dn,
+			      const char *rights)
+{
+	char norm[LDAPSHARE_DN_NORM_MAX];
+	const char *error;
+
+	if (ls->changed == NULL)
+		return;
+	if (ldapdir_dn_normalize(dn, norm, sizeof(norm), &error) < 0)
+		return;		/* not a DN the replica could hold */
+	ls->changed(ls->changed_context, norm, rights);
+}
+
 /* ldapshare_remove_one - take the grantee off one share: delete it when
    the grantee is its only one, else delete just that value */
 static int ldapshare_remove_one(struct ldapshare *ls, LDAP *ld, LDAPMessage *e,
@@ -132,8 +147,10 @@ static int ldapshare_remove_one(struct ldapshare *ls, LDAP *ld, LDAPMessage *e,
 		if (rc != LDAP_SUCCESS)
 			ret = ldapshare_write_failed(ls, rc, "deleting", dn,
 						     error_r);
-		else
+		else {
 			ldapshare_note(note, context, "deleted %s", p1);
+			ldapshare_changed(ls, dn, NULL);
+		}
 	} else {
 		/* Several grantees, or values this session cannot read: the
 		   directory matches DN values itself, so ask it to delete
@@ -282,8 +299,12 @@ int ldapshare_open(const struct config *cfg, const char *as,
 		ls->acting = ls->lookup;
 		ls->acting_name = ldapshare_configured_name(cfg);
 	} else if (strchr(as, '=') != NULL) {
-		if (ldapconn_open(cfg, as, password, &ls->acting, error_r) < 0)
+		ret = ldapconn_open_user(cfg, as, password, &ls->acting,
+					 error_r);
+		if (ret != 0) {
+			ret = ret > 0 ? LDAPSHARE_BAD_PASSWORD : -1;
 			goto fail;
+		}
 		ls->acting_name = xstrdup(as);
 		/* The configured identity reads what the acting one may
 		   not; without it, the acting identity looks up itself. */
@@ -301,10 +322,12 @@ int ldapshare_open(const struct config *cfg, const char *as,
 		if ((ret = ldapshare_find_user(ls, as, &ls->acting_name,
 					       error_r)) != 0)
 			goto fail;
-		ret = -1;
-		if (ldapconn_open(cfg, ls->acting_name, password, &ls->acting,
-				  error_r) < 0)
+		ret = ldapconn_open_user(cfg, ls->acting_name, password,
+					 &ls->acting, error_r);
+		if (ret != 0) {
+			ret = ret > 0 ? LDAPSHARE_BAD_PASSWORD : -1;
 			goto fail;
+		}
 	}
 	*ls_r = ls;
 	return 0;
@@ -327,6 +350,14 @@ void ldapshare_close(struct ldapshare **lsp)
 		(void)ldap_unbind_ext_s(ls->lookup, NULL, NULL);
 	free(ls->acting_name);
 	free(ls);
+}
+
+/* ldapshare_watch - fn hears of every share written or deleted */
+void ldapshare_watch(struct ldapshare *ls, ldapshare_change_fn *fn,
+		     void *context)
+{
+	ls->changed = fn;
+	ls->changed_context = context;
 }
 
 /* ldapshare_acting - who writes, for messages */
@@ -579,6 +610,8 @@ static int ldapshare_add_named(struct ldapshare *ls,
 	text_printable_str(p, sizeof(p), dn, TEXT_MARK);
 	if (rc == LDAP_SUCCESS) {
 		ldapshare_note(note, context, "added %s", p);
+		ldapshare_changed(ls, dn, !text_empty(set->rights) ?
+				  set->rights : ls->cfg->share_rights);
 		ret = 0;
 	} else if (rc == LDAP_ALREADY_EXISTS) {
 		*error_r = error_printf(
@@ -759,6 +792,7 @@ static int ldapshare_set_rights(struct ldapshare *ls, const char *dn,
 		return ldapshare_write_failed(ls, rc, "changing", dn, error_r);
 	ldapshare_note(note, context, "rights %s on %s", rights,
 		       text_printable_str(p, sizeof(p), dn, TEXT_MARK));
+	ldapshare_changed(ls, dn, rights);
 	return 0;
 }
 
@@ -899,6 +933,124 @@ out:
 	free(grantee_dn);
 	free(mb.dn);
 	return ret;
+}
+
+/* ldapshare_grant_add - merge one share's rights for grantee dn into
+   the list (one entry per grantee) */
+static int ldapshare_grant_add(struct ldapshare_grant *g, char **norms,
+			       size_t *n, const char *dn, const char *rights,
+			       const char **error_r)
+{
+	char norm[LDAPSHARE_DN_NORM_MAX];
+	const char *error;
+	size_t i;
+
+	if (ldapdir_dn_normalize(dn, norm, sizeof(norm), &error) < 0)
+		return 0;	/* not a grantee anybody can name */
+	for (i = 0; i < *n; i++) {
+		if (strcmp(norms[i], norm) == 0)
+			break;
+	}
+	if (i == *n) {
+		if (*n == LDAPSHARE_LIST_MAX) {
+			*error_r = error_printf("more than %d grantees",
+						LDAPSHARE_LIST_MAX);
+			return 1;
+		}
+		norms[i] = xstrdup(norm);
+		g[i].identifier = xstrdup(dn);
+		g[i].rights[0] = '\0';
+		g[i].group = false;
+		(*n)++;
+	}
+	/* as SETACL treats several shares of one grantee: together */
+	ldapshare_merge_rights(g[i].rights, '+', rights, g[i].rights,
+			       sizeof(g[i].rights));
+	return 0;
+}
+
+/* ldapshare_list - the grantees of owner's mailbox and their rights,
+   as the acting identity sees the shares */
+int ldapshare_list(struct ldapshare *ls, const char *owner,
+		   struct ldapshare_grant **grants_r, size_t *count_r,
+		   const char **error_r)
+{
+	const struct config *cfg = ls->cfg;
+	struct ldapshare_mailbox mb;
+	struct ldapshare_grant *g;
+	char *norms[LDAPSHARE_LIST_MAX];
+	char rights[RIGHTS_MAX];
+	LDAPMessage *res = NULL;
+	size_t n = 0;
+	int ret, count;
+
+	*grants_r = NULL;
+	*count_r = 0;
+	if ((ret = ldapshare_target(ls, owner, &mb, error_r)) != 0)
+		return ret;
+	ret = ldapshare_shares(ls, ls->acting, mb.dn, NULL, &res, &count,
+			       error_r);
+	free(mb.dn);
+	if (ret != 0)
+		return ret;
+	g = xcalloc(LDAPSHARE_LIST_MAX, sizeof(*g));
+	for (LDAPMessage *e = res != NULL ? ldap_first_entry(ls->acting, res)
+					  : NULL;
+	     e != NULL && ret == 0; e = ldap_next_entry(ls->acting, e)) {
+		struct berval **v;
+
+		/* what has ended grants nothing, and SETACL leaves it */
+		if (ldapshare_entry_time(ls->acting, e,
+					 cfg->ldap_share_not_after_attribute,
+					 (time_t)LLONG_MAX) < time(NULL))
+			continue;
+		ldapshare_entry_rights(ls, e, rights, sizeof(rights));
+		v = ldap_get_values_len(ls->acting, e,
+					cfg->ldap_share_grantee_attribute);
+		for (size_t i = 0; v != NULL && v[i] != NULL && ret == 0;
+		     i++) {
+			char *dn = xstrndup(v[i]->bv_val, v[i]->bv_len);
+
+			ret = ldapshare_grant_add(g, norms, &n, dn, rights,
+						  error_r);
+			free(dn);
+		}
+		ldap_value_free_len(v);
+	}
+	ldap_msgfree(res);
+	for (size_t i = 0; i < n; i++) {
+		char *name;
+
+		if (ret == 0)
+			ret = ldapshare_grantee_name(ls, g[i].identifier,
+						     &name, &g[i].group,
+						     error_r);
+		if (ret == 0) {
+			free(g[i].identifier);
+			g[i].identifier = name;
+		}
+		free(norms[i]);
+	}
+	if (ret != 0) {
+		ldapshare_grants_free(&g, n);
+		return ret;
+	}
+	*grants_r = g;
+	*count_r = n;
+	return 0;
+}
+
+/* ldapshare_grants_free - free what ldapshare_list() gave */
+void ldapshare_grants_free(struct ldapshare_grant **grantsp, size_t count)
+{
+	struct ldapshare_grant *g = *grantsp;
+
+	if (g == NULL)
+		return;
+	*grantsp = NULL;
+	for (size_t i = 0; i < count; i++)
+		free(g[i].identifier);
+	free(g);
 }
 
 /*

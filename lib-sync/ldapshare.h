@@ -25,6 +25,14 @@
  *			  ldapshare_note_fn *note, void *context,
  *			  const char **error_r);
  *
+ *	int ldapshare_list(struct ldapshare *ls, const char *owner,
+ *			   struct ldapshare_grant **grants_r,
+ *			   size_t *count_r, const char **error_r);
+ *	void ldapshare_grants_free(struct ldapshare_grant **grantsp,
+ *				   size_t count);
+ *	void ldapshare_watch(struct ldapshare *ls, ldapshare_change_fn *fn,
+ *			     void *context);
+ *
  *	int ldapshare_name_check(const char *name, const char **error_r);
  *	int ldapshare_rdn_dn(const char *name, const char *parent_dn,
  *			     char **dn_r, const char **error_r);
@@ -86,7 +94,27 @@
  *	rights. Company mailboxes and grantees of another company are
  *	refused as by ldapshare_add().
  *
- *	For ldapshare_remove() and ldapshare_set(), owner NULL means the
+ *	ldapshare_list() gives the grantees of the shares of owner's
+ *	mailbox that have not ended (also those not begun yet), as the
+ *	acting identity sees them, one entry per grantee (a grantee of
+ *	several shares gets the letters of all of them, as
+ *	ldapshare_set() changes them all), in the order found: the
+ *	identifier is the login of a mail user, else the DN (a group,
+ *	or an entry that is gone), both what ldapshare_set() and
+ *	ldapshare_remove() take back; group tells a group. More than
+ *	LDAPSHARE_LIST_MAX shares or grantees is an error (1).
+ *	ldapshare_grants_free() frees the list.
+ *
+ *	ldapshare_watch() makes ldapshare_add(), ldapshare_remove() and
+ *	ldapshare_set() call fn for each share entry written, with its DN
+ *	in the normal form the replica holds (ldapdir_dn_normalize()) and
+ *	the rights it carries now, or rights NULL when it was deleted (a
+ *	grantee taken off a share that keeps others is not told: the
+ *	replica holds groups as their members, so nothing in it would
+ *	show that).
+ *
+ *	For ldapshare_remove(), ldapshare_set() and ldapshare_list(),
+ *	owner NULL means the
  *	acting user's own entry, her primary mailbox (ldapshare_open()
  *	with a login or DN).
  *
@@ -108,7 +136,9 @@
  *	that exists already) or when there was nothing to do it to (no
  *	such mailbox, grantee or share; an ambiguous address; a company
  *	mailbox); -1 when the directory is unavailable (cannot connect,
- *	bind refused, connection lost). error_r is one line
+ *	connection lost). ldapshare_open() returns LDAPSHARE_BAD_PASSWORD
+ *	(2) when the directory refused the acting identity's password
+ *	(ldapconn_open_user(): wrong, changed or locked). error_r is one line
  *	(error_printf() storage); it names the
  *	operation and the DN, and for a refusal the acting identity.
  *	A password is never put into a message.
@@ -127,6 +157,8 @@
 
 #define LDAPSHARE_NAME_MAX 64		/* bytes of a share's cn */
 #define LDAPSHARE_DESCRIPTION_MAX 1024
+#define LDAPSHARE_BAD_PASSWORD 2	/* ldapshare_open(): bind refused */
+#define LDAPSHARE_RIGHTS_MAX 32		/* RIGHTS_MAX of rights.h */
 
 struct ldapshare;
 
@@ -140,7 +172,16 @@ struct ldapshare_settings {
 	bool replace;
 };
 
+/* A grantee of a mailbox, as ldapshare_list() gives it. */
+struct ldapshare_grant {
+	char *identifier;		/* a login, or the DN */
+	char rights[LDAPSHARE_RIGHTS_MAX + 1];	/* RFC 4314 letters */
+	bool group;
+};
+
 typedef void ldapshare_note_fn(void *context, const char *text);
+typedef void ldapshare_change_fn(void *context, const char *dn,
+				 const char *rights);
 
 int ldapshare_open(const struct config *cfg, const char *as,
 		   const char *password, struct ldapshare **ls_r,
@@ -157,6 +198,13 @@ int ldapshare_remove(struct ldapshare *ls, const char *owner,
 int ldapshare_set(struct ldapshare *ls, const char *owner,
 		  const char *grantee, const char *rights,
 		  ldapshare_note_fn *note, void *context, const char **error_r);
+
+int ldapshare_list(struct ldapshare *ls, const char *owner,
+		   struct ldapshare_grant **grants_r, size_t *count_r,
+		   const char **error_r);
+void ldapshare_grants_free(struct ldapshare_grant **grantsp, size_t count);
+void ldapshare_watch(struct ldapshare *ls, ldapshare_change_fn *fn,
+		     void *context);
 
 int ldapshare_name_check(const char *name, const char **error_r);
 int ldapshare_rdn_dn(const char *name, const char *parent_dn, char **dn_r,

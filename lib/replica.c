@@ -124,6 +124,8 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 	/* recipient.c: through the view the site's own tables use. */
 	[REPLICA_STMT_RECIPIENT] =
 		"SELECT mailbox, person FROM recipients WHERE address = ?1",
+	/* rights_share(): one share entry, whoever it names */
+	[REPLICA_STMT_SHARE] = "SELECT rights FROM shares WHERE dn = ?1",
 	[REPLICA_STMT_BEGIN] = "BEGIN",
 	[REPLICA_STMT_COMMIT] = "COMMIT",
 };

@@ -675,3 +675,23 @@ void rights_list_free(struct rights_list *list)
 	list->items = NULL;
 	list->count = 0;
 }
+
+/* rights_share - the rights of the share entry dn, if the replica has it */
+int rights_share(struct replica *rep, const char *dn, char *rights,
+		 size_t size, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (rights_begin(rep, error_r) < 0)
+		return -1;
+	if ((st = replica_stmt(rep, REPLICA_STMT_SHARE, error_r)) == NULL)
+		return rights_end(rep, -1, error_r);
+	sqlite3_bind_text(st, 1, dn, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rights_copy(rights, size, sqlite3_column_text(st, 0));
+	if (rights_done(rep, st, rc, error_r) < 0)
+		return rights_end(rep, -1, error_r);
+	return rights_end(rep, rc == SQLITE_ROW ? 1 : 0, error_r);
+}

@@ -22,6 +22,8 @@
  *	const char *rights_reason_name(enum rights_reason reason);
  *	int rights_share_letters(const char *in, char *out, size_t size,
  *				 const char **error_r);
+ *	int rights_share(struct replica *rep, const char *dn, char *rights,
+ *			 size_t size, const char **error_r);
  * DESCRIPTION
  *	rights_decide() answers (login, address, now) -> {kind, visible,
  *	IMAP rights, may_send, reason}: the rule table of DESIGN §1.
@@ -69,6 +71,13 @@
  *	client. No RFC 4314 letter lets a grantee send as the owner here:
  *	a shared mailbox is read-only for sending (DESIGN §6), so "a" is
  *	the only letter a share cannot carry. 0 done, -1 refused.
+ *
+ *	rights_share() reads the share entry dn (the normal form the sync
+ *	writes) as the replica has it, whatever its window and whoever it
+ *	names (a group without members too): 1 with its rights, 0 when
+ *	the replica has no such share, -1 when it cannot answer. The
+ *	imap plugin waits with it until a change made from a client is
+ *	in the replica.
  */
 
 #include <stdbool.h>
@@ -136,5 +145,7 @@ const char *rights_kind_name(enum rights_kind kind);
 const char *rights_reason_name(enum rights_reason reason);
 int rights_share_letters(const char *in, char *out, size_t size,
 			 const char **error_r);
+int rights_share(struct replica *rep, const char *dn, char *rights,
+		 size_t size, const char **error_r);
 
 #endif

@@ -12,6 +12,7 @@ once the follower has carried the change into the replica.
 import contextlib
 import imaplib
 import socket
+import sqlite3
 import time
 
 import pytest
@@ -167,12 +168,106 @@ def test_group_grantee_on_her_other_mailbox(stack):
         assert [grantees(a) for a in new] == [[VERTRIEB.lower()]]
         wait_for(lambda: "Shared/makler@abc.com" in listed(jana),
                  "Jana (in the group) lists makler@", stack)
+        # GETACL shows the directory's share: the group, as the
+        # identifier DELETEACL takes back (not its members one by one)
         got = acl(sandra, box)
-        assert got.get(JANA) == "lrs" and got.get(PETER) == "lrs", got
+        assert got.get(VERTRIEB) == "lrs", got
+        assert JANA not in got and PETER not in got, got
         typ, text, _ = cmd(sandra, "DELETEACL", box, VERTRIEB)
         assert typ == "OK", text
+        assert VERTRIEB not in acl(sandra, box)
         wait_for(lambda: "Shared/makler@abc.com" not in listed(jana),
                  "the group's share ended", stack)
+
+
+def future_share(stack, grantee_dn, rights="lr"):
+    """A share of Peter's that begins next year, as an admin's
+    "mailgrants share --from" writes it."""
+    dn = "cn=future," + PETER_DN
+    rc, _, err = stack.slapd.ldapadd(
+        "dn: %s\nobjectClass: mailgrantsShare\ncn: future\n"
+        "mailgrantsGrantee: %s\nmailgrantsRights: %s\n"
+        "mailgrantsNotBefore: %d0101000000Z\n"
+        % (dn, grantee_dn, rights, time.gmtime().tm_year + 1), root=True)
+    assert rc == 0, err
+    return dn.lower()
+
+
+def test_future_share_shown_and_changed_quickly(stack):
+    """A share whose window has not begun is a share: GETACL shows it,
+    and SETACL on it answers as soon as the replica has the new rights
+    (it grants nothing yet, so who sees the mailbox does not change:
+    waiting for that would wait the whole settle time)."""
+    dn = future_share(stack, TOM_DN)
+    with session(stack, PETER) as peter:
+        assert acl(peter, "INBOX").get(TOM) == "lr"
+        wait_for(lambda: _replica_rights(stack, dn) == "lr",
+                 "the follower has the future share", stack)
+        t0 = time.monotonic()
+        typ, text, _ = cmd(peter, "SETACL", "INBOX", TOM, "lrs")
+        took = time.monotonic() - t0
+        assert typ == "OK", text
+        assert took < 2.0, took
+        print("SETACL on a future share took %.2f s" % took)
+        assert stack.shares()[dn]["mailgrantsrights"] == ["lrs"]
+        # the reply waited for the replica, not in vain
+        assert _replica_rights(stack, dn) == "lrs"
+        assert acl(peter, "INBOX").get(TOM) == "lrs"
+        t0 = time.monotonic()
+        typ, text, _ = cmd(peter, "DELETEACL", "INBOX", TOM)
+        assert typ == "OK", text
+        assert time.monotonic() - t0 < 2.0
+        assert _replica_rights(stack, dn) is None
+        assert TOM not in acl(peter, "INBOX")
+
+
+def _replica_rights(stack, dn):
+    db = sqlite3.connect("file:%s?mode=ro" % stack.replica, uri=True)
+    try:
+        row = db.execute("SELECT rights FROM shares WHERE dn = ?",
+                         (dn,)).fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None
+
+
+def test_getacl_with_slapd_down_answers_from_the_replica(stack):
+    """Reading does not fail with the directory: GETACL answers with
+    the replica's view (who sees the mailbox now), and the log says
+    why."""
+    with session(stack, PETER) as peter:
+        # from the directory: the share's own letters
+        assert acl(peter, "INBOX").get(SANDRA) == "lrswiktecd"
+        stack.slapd.stop()
+        try:
+            got = acl(peter, "INBOX")
+        finally:
+            stack.slapd.start()
+    assert got.get(SANDRA) and got.get(JANA), got
+    assert "a" in got[PETER], got
+    with open(stack.dc.log_path) as f:
+        assert "GETACL from the replica" in f.read()
+
+
+def test_changed_password_is_not_an_outage(stack):
+    """The password changed in the directory after the login: SETACL
+    and DELETEACL say to log in again (not "try again later"), and
+    nothing is changed; GETACL still answers (from the replica)."""
+    before = stack.shares()
+    with session(stack, PETER) as peter:
+        rc, _, err = stack.slapd.ldapmodify(
+            "dn: %s\nchangetype: modify\nreplace: userPassword\n"
+            "userPassword: a-new-one\n" % PETER_DN, root=True)
+        assert rc == 0, err
+        answers = [cmd(peter, "SETACL", "INBOX", TOM, "lr"),
+                   cmd(peter, "DELETEACL", "INBOX", SANDRA)]
+        assert acl(peter, "INBOX").get(SANDRA)
+    for typ, text, _ in answers:
+        assert typ == "NO", text
+        assert text.startswith("[NOPERM] "), text
+        assert "did not accept your password" in text, text
+        assert "log in again" in text, text
+    assert stack.shares() == before
 
 
 @pytest.mark.parametrize("login,args,code,says", [

@@ -8,6 +8,7 @@ afterwards, read as the rootdn.
 """
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -67,8 +68,9 @@ class Service:
             password=None):
         if password is None:
             password = example.PASSWORDS[login]
-        fields = [("op", op), ("login", login), ("password", password),
-                  ("grantee", grantee)]
+        fields = [("op", op), ("login", login), ("password", password)]
+        if grantee is not None:
+            fields.append(("grantee", grantee))
         if mailbox is not None:
             fields.append(("mailbox", mailbox))
         if rights is not None:
@@ -196,12 +198,140 @@ def test_refusals(svc, login, grantee, rights, mailbox, says):
     assert svc.shares() == before
 
 
+def listing(svc, login, mailbox=None):
+    """op=list as {identifier: letters}."""
+    word, text = svc.ask("list", login, None, mailbox=mailbox)
+    assert word == "ok", text
+    words = [unescape(w) for w in text.split()]
+    assert len(words) % 2 == 0, text
+    return dict(zip(words[0::2], words[1::2]))
+
+
+def unescape(v):
+    return re.sub("%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), v)
+
+
+def future_share(svc, grantee_dn, name="future", rights="lr"):
+    """A share of Peter's for grantee_dn that begins next year (as an
+    admin's "mailgrants share --from" writes it)."""
+    dn = "cn=%s,%s" % (name, PETER_DN)
+    rc, _, err = svc.slapd.ldapadd(
+        "dn: %s\nobjectClass: mailgrantsShare\ncn: %s\n"
+        "mailgrantsGrantee: %s\nmailgrantsRights: %s\n"
+        "mailgrantsNotBefore: %d0101000000Z\n"
+        % (dn, name, grantee_dn, rights, time.gmtime().tm_year + 1),
+        root=True)
+    assert rc == 0, err
+    return dn
+
+
+def test_list_shows_the_directory_shares(svc):
+    """op=list: every grantee of a share that has not ended, a user by
+    login, a group as its DN, also a share not begun yet; one grantee of
+    several shares once, with the letters of all; the 2024 share (ended)
+    not at all."""
+    # the vacation share has no rights of its own: share_rights
+    assert listing(svc, PETER) == {SANDRA: "lrswikte", JANA: "lrswikte"}
+    future_share(svc, TOM_DN)
+    word, text = svc.ask("set", PETER, VERTRIEB, "lr")
+    assert word == "ok", text
+    future_share(svc, SANDRA_DN, name="later", rights="lrp")
+    got = listing(svc, PETER)
+    assert got == {SANDRA: "lrswipkte", JANA: "lrswikte", TOM: "lr",
+                   VERTRIEB: "lr"}, got
+    # each identifier is one SETACL and DELETEACL take back
+    for ident in got:
+        word, text = svc.ask("delete", PETER, ident)
+        assert word == "ok", text
+    assert listing(svc, PETER) == {}
+    # her other mailbox, and a list of nothing
+    assert listing(svc, SANDRA, mailbox="makler@abc.com") == {}
+    # a grantee cannot list what is shared with her: nothing to see,
+    # or the directory says no
+    word, text = svc.ask("list", SANDRA, None, mailbox=PETER)
+    assert word in ("ok", "refused"), text
+    assert SANDRA not in text
+
+
+def test_change_names_the_entries_written(svc):
+    """ok entry=RIGHTS:DN ...: what the plugin waits for in the replica,
+    the DN in the replica's normal form, "-" for one deleted."""
+    word, text = svc.ask("set", PETER, TOM, "lr")
+    assert word == "ok", text
+    entry = text.split()[0]
+    assert entry.startswith("entry=lr:"), text
+    dn = unescape(entry[len("entry=lr:"):])
+    assert dn in svc.shares() and dn == dn.lower(), (dn, text)
+    word, text = svc.ask("delete", PETER, TOM)
+    assert word == "ok", text
+    # the share Tom had alone now, and the ended 2024 one, both gone
+    gone = sorted(unescape(w[len("entry=-:"):]) for w in text.split()
+                  if w.startswith("entry="))
+    assert gone == sorted([dn, "cn=2024," + PETER_DN.lower()]), text
+
+
 def test_wrong_password_writes_nothing(svc):
+    """A password the directory refuses is not an outage: a refusal that
+    says to log in again, nothing changed."""
     before = svc.shares()
     word, text = svc.ask("set", PETER, TOM, "lr", password="guess")
-    assert word in ("refused", "unavailable"), text
+    assert word == "refused", text
+    assert "did not accept your password" in text, text
+    assert "log in again" in text, text
     assert "guess" not in text and "guess" not in svc.log_text()
     assert svc.shares() == before
+    word, text = svc.ask("list", PETER, None, password="guess")
+    assert word == "refused" and "log in again" in text, text
+
+
+def test_password_guessing_is_limited(build_dir, tmp_path):
+    """--max-failures different passwords of one login refused within
+    --failure-window: then even the right one is refused, without a
+    bind, until the window has passed; other logins are not affected;
+    a bind that succeeds clears the count; one old password tried again
+    and again (a client that kept it) is no guessing and counts once."""
+    with Slapd() as server:
+        svc = Service(server, build_dir, str(tmp_path), "--max-failures",
+                      "3", "--failure-window", "3")
+        try:
+            for _ in range(5):
+                word, text = svc.ask("list", PETER, None, password="old")
+                assert word == "refused", text
+            # a success in between clears the count
+            assert svc.ask("list", PETER, None, password="x")[0] == \
+                "refused"
+            assert svc.ask("list", PETER, None)[0] == "ok"
+            for guess in ("x1", "x2", "x3"):
+                word, text = svc.ask("list", PETER, None, password=guess)
+                assert word == "refused", text
+            t0 = time.monotonic()
+            # the spelling does not matter: one login
+            for login in (PETER, PETER.upper()):
+                word, text = svc.ask("set", login, TOM, "lr",
+                                     password=example.PASSWORDS[PETER])
+                assert word == "unavailable", text
+                assert "too many passwords" in text, text
+            assert svc.ask("list", SANDRA, None)[0] == "ok"
+            assert not of(svc.shares(), TOM_DN).keys() - {
+                "cn=2024," + PETER_DN.lower()}
+            time.sleep(max(0, 3.2 - (time.monotonic() - t0)))
+            word, text = svc.ask("set", PETER, TOM, "lr")
+            assert word == "ok", text
+            assert "refused the password" in svc.log_text()
+        finally:
+            svc.close()
+
+
+@pytest.mark.parametrize("option", [
+    ("--max-failures", "0"), ("--max-failures", "x"),
+    ("--failure-window", "0"), ("--failure-window", "86401"),
+])
+def test_limit_options_checked(build_dir, tmp_path, option):
+    p = subprocess.run(
+        [os.path.join(build_dir, "mailgrants"), "-c", "/dev/null",
+         "share-service", "--socket", str(tmp_path / "s")] + list(option),
+        capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and option[0] in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("data", [
@@ -209,6 +339,8 @@ def test_wrong_password_writes_nothing(svc):
     b"op=frob\nlogin=x\npassword=y\ngrantee=z\n\n",
     b"op=delete\nlogin=x\npassword=y\ngrantee=z\nrights=lr\n\n",
     b"op=set\nop=set\n\n",
+    b"op=list\nlogin=x\npassword=y\ngrantee=z\n\n",
+    b"op=set\nlogin=x%0Ay\npassword=y\ngrantee=z\nrights=lr\n\n",
     b"garbage\n\n",
     b"op=set\nlogin=%zz\n\n",
     b"op=set\nlogin=%00\n\n",

@@ -576,6 +576,24 @@ static void test_share_letters(void)
 	TEST_ASSERT(rights_share_letters("lr", out, 2, &error) < 0);
 }
 
+/* test_share_rows - rights_share() finds a share entry by its DN,
+   whatever its window (Tom's ended with 2024) */
+static void test_share_rows(struct replica *rep)
+{
+	char rights[RIGHTS_MAX];
+	const char *error;
+
+	TEST_ASSERT(rights_share(rep, "cn=2024," STORY_PETER, rights,
+				 sizeof(rights), &error) == 1);
+	TEST_ASSERT(rights[0] != '\0');
+	TEST_ASSERT(rights_share(rep, "cn=vacation," STORY_PETER, rights,
+				 sizeof(rights), &error) == 1);
+	TEST_ASSERT(rights_share(rep, "cn=nothing," STORY_PETER, rights,
+				 sizeof(rights), &error) == 0);
+	TEST_ASSERT(rights_share(rep, STORY_PETER, rights, sizeof(rights),
+				 &error) == 0);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/test-rights-XXXXXX";
@@ -596,6 +614,7 @@ int main(void)
 	TEST_RUN(test_lists(rep));
 	TEST_RUN(test_entries(rep));
 	TEST_RUN(test_access_agrees(rep));
+	TEST_RUN(test_share_rows(rep));
 	replica_close(&rep);
 	TEST_RUN(test_groups_and_windows(path));
 	TEST_RUN(test_cross_company(path));
