@@ -285,7 +285,8 @@ def test_peter_shares_his_inbox_with_tom_in_roundcube(browser):
     assert list(new.values()) == [["lrs"]], new
     wait_tom(stack, b, True, "Tom's LIST shows %s" % SHARED, saved)
     assert tom_opens(stack, SHARED_INBOX)
-    # what Roundcube reads back after a reload: the replica's GETACL
+    # what Roundcube reads back after a reload: GETACL (the directory's
+    # shares, through the share service)
     b.d.switch_to.default_content()
     b.d.refresh()
     b.by_text("#subscription-table li a", "Inbox",
