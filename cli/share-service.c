@@ -633,26 +633,32 @@ share_service_child(const struct config *cfg, int fd, int ctl,
 static int share_service_listen(const char *path)
 {
 	struct sockaddr_un sun;
+	char tmp[sizeof(sun.sun_path)];
 	mode_t old;
 	int fd;
 
+	/* Bound and listening under a name of its own first, then renamed
+	   into place: a client that finds the path can connect (between
+	   bind() and listen() it would be refused). */
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s",
-			     path) >= sizeof(sun.sun_path))
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp) ||
+	    (size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s",
+			     tmp) >= sizeof(sun.sun_path))
 		return cli_error(-1, "share-service", "%s: path too long",
 				 path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return cli_error(-1, "share-service", "socket: %s",
 				 strerror(errno));
-	(void)unlink(path);
+	(void)unlink(tmp);
 	/* Who may connect is the socket's group: the mail processes'. */
 	old = umask(0117);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(fd, 64) < 0) {
+	    listen(fd, 64) < 0 || rename(tmp, path) < 0) {
 		umask(old);
 		(void)close(fd);
+		(void)unlink(tmp);
 		return cli_error(-1, "share-service", "%s: %s", path,
 				 strerror(errno));
 	}
