@@ -199,6 +199,16 @@ def test_hostile_values_cannot_forge_a_field(stack):
     else:
         assert ' login="x reason=own_mailbox\\" action=dunno\\x01' \
             '{\\"event\\":\\"send\\"}\\\\" ' in msg, msg
+    # spaces alone are enough to be quoted
+    start = len(stack.policyd.log())
+    stack.policyd.ask("y reason=own_mailbox", "z@abc.com", queue_id="Q2")
+    stack.policyd.wait_log(r"Q2", start=start)
+    (line,) = [x for x in stack.policyd.log()[start:].splitlines()
+               if "Q2" in x]
+    msg = line.split(": ", 1)[1]
+    ev = json.loads(msg) if stack.log_format == "json" else parse(msg)
+    assert ev["login"] == "y reason=own_mailbox", msg
+    assert ev["reason"] == "unknown_login", msg
     # and the reader does not take it for a send as info@abc.com
     r = stack.mg("audit", "sent", "--file", stack.policyd.log_path, INFO)
     assert r.returncode == 0, r.stderr
