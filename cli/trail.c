@@ -32,9 +32,10 @@
 #define TRAIL_FILES_MAX 64	/* --file given */
 
 /* The identifiers the journal keeps the audit lines under: the units'
-   SyslogIdentifier and the command's own name. */
+   SyslogIdentifier and the command's own name. Not quiet: without a
+   journal, journalctl says so on standard error. */
 static const char *const trail_journal_argv[] = {
-	"journalctl", "-o", "cat", "--no-pager", "-q",
+	"journalctl", "-o", "cat", "--no-pager",
 	"-t", "mailgrants-policyd", "-t", "mailgrants-milter",
 	"-t", "mailgrants", NULL,
 };
