@@ -206,10 +206,21 @@ static int audit_hex(char c)
 	return -1;
 }
 
-/* audit_is_key - a key: lower case letters, digits and '_' */
+/* audit_is_key_char - of a key: lower case letters, digits and '_' */
 static bool audit_is_key_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* audit_is_key - a whole key, as the text form allows it */
+static bool audit_is_key(const char *key)
+{
+	if (*key == '\0')
+		return false;
+	for (; *key != '\0'; key++)
+		if (!audit_is_key_char(*key))
+			return false;
+	return true;
 }
 
 /* audit_put - one decoded byte into the event's buffer */
@@ -269,7 +280,9 @@ static int audit_parse_text(const char *p, struct audit_event *ev)
 		} else {
 			while (*p != ' ' && *p != '\0' && *p != '\n' &&
 			       *p != '\r') {
+				/* the writer quotes all of these */
 				if (*p == '"' || *p == '\\' ||
+				    (unsigned char)*p < 0x20 || *p == 0x7f ||
 				    !audit_put(ev, &used, *p++))
 					return 0;
 			}
@@ -368,7 +381,8 @@ static int audit_parse_json(const char *p, struct audit_event *ev)
 			return 0;
 		f = &ev->fields[ev->count++];
 		f->key = ev->buf + used;
-		if (!audit_json_string(&p, ev, &used) || *p++ != ':')
+		if (!audit_json_string(&p, ev, &used) || *p++ != ':' ||
+		    !audit_is_key(f->key))
 			return 0;
 		f->value = ev->buf + used;
 		if (strncmp(p, "null", 4) == 0) {
@@ -434,15 +448,34 @@ const char *audit_get(const struct audit_event *ev, const char *key)
 /* audit_time_parse - YYYY-MM-DDTHH:MM:SSZ as audit_begin() writes it */
 int audit_time_parse(const char *s, time_t *t_r)
 {
-	struct tm tm;
+	struct tm tm, want;
 	char *end;
+	time_t t;
 
 	if (s == NULL || strlen(s) != 20)
 		return -1;
+	/* exactly as written: strptime() alone would take blanks */
+	for (int i = 0; i < 20; i++) {
+		char form = "dddd-dd-ddTdd:dd:ddZ"[i];
+
+		if (form == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != form)
+			return -1;
+	}
 	memset(&tm, 0, sizeof(tm));
 	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (end == NULL || *end != '\0')
+	/* no log line is older than the epoch: audit_begin() writes
+	   four-digit years from 1970 on, and reads back only those */
+	if (end == NULL || *end != '\0' || tm.tm_year < 70)
 		return -1;
-	*t_r = timegm(&tm);
+	want = tm;
+	t = timegm(&tm);
+	/* a date that does not exist (February 31st, second 60) would
+	   become another one: not a time the writer wrote */
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year != want.tm_year ||
+	    tm.tm_mon != want.tm_mon || tm.tm_mday != want.tm_mday ||
+	    tm.tm_hour != want.tm_hour || tm.tm_min != want.tm_min ||
+	    tm.tm_sec != want.tm_sec)
+		return -1;
+	*t_r = t;
 	return 0;
 }

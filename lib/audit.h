@@ -52,10 +52,11 @@
  *	syslog or journal prefix: the first "event=" that begins a word,
  *	or the first "{\"event\":"), in either format, and decodes its
  *	fields into ev: 1 found, 0 not an audit line (unrelated or
- *	malformed: the reader skips it). Up to AUDIT_FIELDS_MAX fields
+ *	malformed: the reader skips it). Keys are lower case letters,
+ *	digits and '_' in both forms. Up to AUDIT_FIELDS_MAX fields
  *	are kept. audit_get() gives a field's decoded value, or NULL
  *	when absent or "-" / null. audit_time_parse() reads the time
- *	field back: 0 or -1.
+ *	field back (years from 1970): 0 or -1.
  * SEE ALSO
  *	mailgrants(1) "audit", mailgrants-policyd(8), mailgrants-milter(8)
  */

@@ -140,6 +140,12 @@ static void test_malformed(void)
 	TEST_ASSERT(audit_time_parse("2026-12-05", &t) < 0);
 	TEST_ASSERT(audit_time_parse("2026-12-05T12:00:00", &t) < 0);
 	TEST_ASSERT(audit_time_parse(NULL, &t) < 0);
+	TEST_ASSERT(audit_time_parse("2026-02-31T12:00:00Z", &t) < 0);
+	TEST_ASSERT(audit_time_parse("2026-12-05T12:00:60Z", &t) < 0);
+	TEST_ASSERT(audit_time_parse("2026-12-05T 2:00:00Z", &t) < 0);
+	TEST_ASSERT(audit_time_parse("0671-12-05T12:00:00Z", &t) < 0);
+	TEST_ASSERT(audit_time_parse("2026-12-05T12:00:00Z", &t) == 0 &&
+		    t == T0);
 }
 
 /* test_bounds - long values are cut, a full line stays a line */
