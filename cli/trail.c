@@ -43,7 +43,7 @@ static const char *const trail_journal_argv[] = {
 /* One answer line, kept for sorting: only the lines that match are
    kept, so a large mail log costs no more memory than its answers. */
 struct trail_event {
-	time_t when;
+	struct timespec when;
 	size_t seq;			/* order read: ties keep it */
 	char *line;
 };
@@ -51,7 +51,7 @@ struct trail_event {
 /* What a question keeps of an audit line: its answer line (allocated),
    or NULL to skip it. */
 typedef char *trail_match_fn(void *context, const struct audit_event *ev,
-			     time_t when);
+			     const struct timespec *when);
 
 struct trail_events {
 	struct trail_event *items;
@@ -94,7 +94,7 @@ const char *trail_share_line(const struct config *cfg, struct audit_line *a,
 {
 	char from[32], until[32];
 
-	audit_begin(a, cfg->log_format, "share", time(NULL));
+	audit_begin(a, cfg->log_format, "share", NULL);
 	audit_add(a, "dn", dn);
 	audit_add(a, "action", trail_change_name(what));
 	audit_add(a, "login", t->login);
@@ -200,8 +200,10 @@ static int trail_event_cmp(const void *a, const void *b)
 {
 	const struct trail_event *x = a, *y = b;
 
-	if (x->when != y->when)
-		return x->when < y->when ? -1 : 1;
+	if (x->when.tv_sec != y->when.tv_sec)
+		return x->when.tv_sec < y->when.tv_sec ? -1 : 1;
+	if (x->when.tv_nsec != y->when.tv_nsec)
+		return x->when.tv_nsec < y->when.tv_nsec ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -211,13 +213,13 @@ static void trail_read_fp(FILE *fp, struct trail_events *all)
 	struct audit_event *ev = xmalloc(sizeof(*ev));
 	char *line = NULL, *answer;
 	size_t cap = 0;
-	time_t when;
+	struct timespec when;
 
 	while (getline(&line, &cap, fp) >= 0) {
 		if (audit_parse(line, ev) != 1 ||
 		    audit_time_parse(audit_get(ev, "time"), &when) < 0)
 			continue;
-		if ((answer = all->match(all->context, ev, when)) == NULL)
+		if ((answer = all->match(all->context, ev, &when)) == NULL)
 			continue;
 		if (all->count == all->alloc) {
 			all->alloc = all->alloc == 0 ? 64 : all->alloc * 2;
@@ -342,7 +344,7 @@ struct trail_sent {
 
 /* trail_sent_match - a send decision for the address, in the window */
 static char *trail_sent_match(void *context, const struct audit_event *ev,
-			      time_t when)
+			      const struct timespec *when)
 {
 	const struct trail_sent *q = context;
 	const char *event = audit_get(ev, "event");
@@ -351,8 +353,10 @@ static char *trail_sent_match(void *context, const struct audit_event *ev,
 					   : audit_get(ev, "sender");
 	struct audit_line a;
 
-	if (event == NULL || strcmp(event, "send") != 0 || when < q->since ||
-	    when > q->until || !trail_same_address(q->cfg, value, q->address))
+	/* whole seconds: --until 10:00:00 takes 10:00:00.999 */
+	if (event == NULL || strcmp(event, "send") != 0 ||
+	    when->tv_sec < q->since || when->tv_sec > q->until ||
+	    !trail_same_address(q->cfg, value, q->address))
 		return NULL;
 	audit_begin(&a, q->json ? AUDIT_FORMAT_JSON : AUDIT_FORMAT_TEXT,
 		    "send", when);
@@ -384,14 +388,15 @@ struct trail_access {
 	const struct config *cfg;
 	const char *login;
 	const struct rights_decision *d;
-	time_t added;			/* first "add" of the entry; 0 */
+	struct timespec added;		/* first "add" of the entry */
+	char added_text[32];		/* as the log wrote it; "": none */
 	size_t shown;
 };
 
 /* trail_access_match - a change of the entry the access rests on, or
    (when it rests on no share) of a share of that mailbox for the login */
 static char *trail_access_match(void *context, const struct audit_event *ev,
-				time_t when)
+				const struct timespec *when)
 {
 	struct trail_access *q = context;
 	const char *event = audit_get(ev, "event");
@@ -411,8 +416,13 @@ static char *trail_access_match(void *context, const struct audit_event *ev,
 		      !trail_same_address(q->cfg, grantee, q->login)))
 		return NULL;
 	if (same && action != NULL && strcmp(action, "add") == 0 &&
-	    (q->added == 0 || when < q->added))
-		q->added = when;
+	    (q->added_text[0] == '\0' || when->tv_sec < q->added.tv_sec ||
+	     (when->tv_sec == q->added.tv_sec &&
+	      when->tv_nsec < q->added.tv_nsec))) {
+		q->added = *when;
+		(void)snprintf(q->added_text, sizeof(q->added_text), "%s",
+			       audit_get(ev, "time"));
+	}
 	q->shown++;
 	audit_begin(&a, AUDIT_FORMAT_TEXT, "share", when);
 	audit_add(&a, "action", action);
@@ -463,15 +473,12 @@ static void trail_print_now(const struct rights_decision *d)
 /* trail_print_since - since when, from the log */
 static void trail_print_since(const struct trail_access *q)
 {
-	char stamp[32];
-
 	if (q->d->kind != RIGHTS_KIND_SHARED) {
 		if (q->d->visible)
 			printf("since: not a share: the %s mailbox's own "
 			       "entry decides\n", rights_kind_name(q->d->kind));
-	} else if (q->added != 0) {
-		printf("since: %s\n", trail_stamp(q->added, stamp,
-						   sizeof(stamp)));
+	} else if (q->added_text[0] != '\0') {
+		printf("since: %s\n", q->added_text);
 	} else {
 		printf("since: the log has no addition of this entry: it "
 		       "predates the log%s\n", q->shown > 0 ? "" :
@@ -493,7 +500,7 @@ int cmd_audit(const struct config *cfg, int argc, char **argv)
 	size_t nfiles = 0;
 	time_t since = 0, until = (time_t)0x7fffffffffffLL;
 	struct trail_events all = { NULL, 0, 0, 0, NULL, NULL };
-	struct trail_access access = { NULL, NULL, NULL, 0, 0 };
+	struct trail_access access;
 	struct rights_decision d;
 	bool json = false, sent;
 	int c;
@@ -504,6 +511,7 @@ int cmd_audit(const struct config *cfg, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	sent = strcmp(argv[1], "sent") == 0;
+	memset(&access, 0, sizeof(access));
 	argc--;
 	argv++;
 	optind = 0;	/* glibc: a full restart, with permutation */

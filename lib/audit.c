@@ -134,12 +134,14 @@ static bool audit_append(struct audit_line *a, const char *s, size_t n,
 	return true;
 }
 
-/* audit_begin - a new line: event and time */
+/* audit_begin - a new line: event and time (NULL: now) */
 void audit_begin(struct audit_line *a, enum audit_format format,
-		 const char *event, time_t when)
+		 const char *event, const struct timespec *when)
 {
-	char stamp[32];
+	struct timespec now;
+	char stamp[48];
 	struct tm tm;
+	size_t n;
 
 	a->format = format;
 	a->truncated = false;
@@ -147,9 +149,20 @@ void audit_begin(struct audit_line *a, enum audit_format format,
 	a->buf[0] = '\0';
 	if (format == AUDIT_FORMAT_JSON)
 		(void)audit_append(a, "{", 1, true);
-	if (gmtime_r(&when, &tm) == NULL ||
-	    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	if (when == NULL) {
+		if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+			now.tv_sec = time(NULL), now.tv_nsec = 0;
+		when = &now;
+	}
+	/* milliseconds: the lines of two logs (a command's and the share
+	   service's, say) fall in one second and must still sort */
+	if (gmtime_r(&when->tv_sec, &tm) == NULL ||
+	    (n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
+			  &tm)) == 0)
 		stamp[0] = '\0';
+	else
+		(void)snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ",
+			       (long)(when->tv_nsec / 1000000) % 1000);
 	audit_add(a, "event", event);
 	audit_add(a, "time", stamp);
 }
@@ -445,27 +458,38 @@ const char *audit_get(const struct audit_event *ev, const char *key)
 	return NULL;
 }
 
-/* audit_time_parse - YYYY-MM-DDTHH:MM:SSZ as audit_begin() writes it */
-int audit_time_parse(const char *s, time_t *t_r)
+/* audit_time_parse - YYYY-MM-DDTHH:MM:SS[.mmm]Z as audit_begin()
+   writes it */
+int audit_time_parse(const char *s, struct timespec *ts_r)
 {
+	static const char *const forms[] = {
+		"dddd-dd-ddTdd:dd:ddZ", "dddd-dd-ddTdd:dd:dd.dddZ",
+	};
 	struct tm tm, want;
+	const char *form = NULL;
 	char *end;
 	time_t t;
+	long ms = 0;
 
-	if (s == NULL || strlen(s) != 20)
+	for (size_t f = 0; s != NULL && f < 2; f++)
+		if (strlen(s) == strlen(forms[f]))
+			form = forms[f];
+	if (form == NULL)
 		return -1;
 	/* exactly as written: strptime() alone would take blanks */
-	for (int i = 0; i < 20; i++) {
-		char form = "dddd-dd-ddTdd:dd:ddZ"[i];
-
-		if (form == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != form)
+	for (size_t i = 0; form[i] != '\0'; i++) {
+		if (form[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != form[i])
 			return -1;
 	}
 	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end != NULL && *end == '.') {
+		ms = (end[1] - '0') * 100 + (end[2] - '0') * 10 + (end[3] - '0');
+		end += 4;
+	}
 	/* no log line is older than the epoch: audit_begin() writes
 	   four-digit years from 1970 on, and reads back only those */
-	if (end == NULL || *end != '\0' || tm.tm_year < 70)
+	if (end == NULL || strcmp(end, "Z") != 0 || tm.tm_year < 70)
 		return -1;
 	want = tm;
 	t = timegm(&tm);
@@ -476,6 +500,7 @@ int audit_time_parse(const char *s, time_t *t_r)
 	    tm.tm_hour != want.tm_hour || tm.tm_min != want.tm_min ||
 	    tm.tm_sec != want.tm_sec)
 		return -1;
-	*t_r = t;
+	ts_r->tv_sec = t;
+	ts_r->tv_nsec = ms * 1000000;
 	return 0;
 }

@@ -9,7 +9,7 @@
  *
  *	int audit_format_parse(const char *name, enum audit_format *r);
  *	void audit_begin(struct audit_line *a, enum audit_format format,
- *			 const char *event, time_t when);
+ *			 const char *event, const struct timespec *when);
  *	void audit_add(struct audit_line *a, const char *key,
  *		       const char *value);
  *	const char *audit_end(struct audit_line *a);
@@ -17,7 +17,7 @@
  *	int audit_parse(const char *line, struct audit_event *ev);
  *	const char *audit_get(const struct audit_event *ev,
  *			      const char *key);
- *	int audit_time_parse(const char *s, time_t *t_r);
+ *	int audit_time_parse(const char *s, struct timespec *ts_r);
  * DESCRIPTION
  *	The policy daemon, the milter, "mailgrants share" and "mailgrants
  *	share-service" write their audit lines through this one
@@ -25,8 +25,9 @@
  *	core writes no log itself: the caller logs the line it gets.
  *
  *	audit_begin() starts a line with the fields event (send or share)
- *	and time (when, UTC, YYYY-MM-DDTHH:MM:SSZ: a syslog timestamp has
- *	no year and no zone, and the audit filters on exact seconds);
+ *	and time (when, or now for NULL; UTC, YYYY-MM-DDTHH:MM:SS.mmmZ: a
+ *	syslog timestamp has no year and no zone, the audit filters on
+ *	exact seconds, and lines of several logs sort by it);
  *	audit_add() adds one field; audit_end() ends it and returns it
  *	(valid as long as a). Keys are the caller's constants.
  *
@@ -56,7 +57,8 @@
  *	digits and '_' in both forms. Up to AUDIT_FIELDS_MAX fields
  *	are kept. audit_get() gives a field's decoded value, or NULL
  *	when absent or "-" / null. audit_time_parse() reads the time
- *	field back (years from 1970): 0 or -1.
+ *	field back, with or without the milliseconds (years from 1970):
+ *	0 or -1.
  * SEE ALSO
  *	mailgrants(1) "audit", mailgrants-policyd(8), mailgrants-milter(8)
  */
@@ -93,12 +95,12 @@ struct audit_event {
 
 int audit_format_parse(const char *name, enum audit_format *r);
 void audit_begin(struct audit_line *a, enum audit_format format,
-		 const char *event, time_t when);
+		 const char *event, const struct timespec *when);
 void audit_add(struct audit_line *a, const char *key, const char *value);
 const char *audit_end(struct audit_line *a);
 
 int audit_parse(const char *line, struct audit_event *ev);
 const char *audit_get(const struct audit_event *ev, const char *key);
-int audit_time_parse(const char *s, time_t *t_r);
+int audit_time_parse(const char *s, struct timespec *ts_r);
 
 #endif

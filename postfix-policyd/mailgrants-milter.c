@@ -176,7 +176,7 @@ static void milter_log(SMFICTX *ctx, struct milter_session *s,
 		(void)snprintf(shown, sizeof(shown), "<%s>", address);
 	else
 		shown[0] = '\0';
-	audit_begin(&a, milter_replica.cfg->log_format, "send", time(NULL));
+	audit_begin(&a, milter_replica.cfg->log_format, "send", NULL);
 	audit_add(&a, "dn", dn);
 	audit_add(&a, "action", action);
 	audit_add(&a, "login", s->login);

@@ -101,7 +101,7 @@ static void service_audit(const struct service *svc,
 
 	(void)snprintf(sender, sizeof(sender), "<%s>",
 		       req->sender != NULL ? req->sender : "");
-	audit_begin(&a, svc->cfg->log_format, "send", time(NULL));
+	audit_begin(&a, svc->cfg->log_format, "send", NULL);
 	audit_add(&a, "dn", d->entry_dn);
 	audit_add(&a, "action", policy_action_name(d->action));
 	audit_add(&a, "login", req->sasl_username);

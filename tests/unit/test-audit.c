@@ -10,6 +10,8 @@
 
 #define T0 1796472000	/* 2026-12-05T12:00:00Z */
 
+static const struct timespec t0 = { T0, 7000000 };	/* .007 */
+
 struct audit_case {
 	const char *value;
 	const char *text;	/* the text form of "v=value" */
@@ -52,10 +54,10 @@ static void test_case_row(const struct audit_case *c)
 	char want[512];
 	const char *line;
 
-	audit_begin(&a, AUDIT_FORMAT_TEXT, "send", T0);
+	audit_begin(&a, AUDIT_FORMAT_TEXT, "send", &t0);
 	audit_add(&a, "v", c->value);
 	line = audit_end(&a);
-	snprintf(want, sizeof(want), "event=send time=2026-12-05T12:00:00Z %s",
+	snprintf(want, sizeof(want), "event=send time=2026-12-05T12:00:00.007Z %s",
 		 c->text);
 	TEST_STREQ(line, want);
 	TEST_ASSERT(strchr(line, '\n') == NULL);
@@ -66,11 +68,11 @@ static void test_case_row(const struct audit_case *c)
 	else
 		TEST_STREQ(audit_get(&ev, "v"), c->value);
 
-	audit_begin(&a, AUDIT_FORMAT_JSON, "send", T0);
+	audit_begin(&a, AUDIT_FORMAT_JSON, "send", &t0);
 	audit_add(&a, "v", c->value);
 	line = audit_end(&a);
 	snprintf(want, sizeof(want),
-		 "{\"event\":\"send\",\"time\":\"2026-12-05T12:00:00Z\",%s}",
+		 "{\"event\":\"send\",\"time\":\"2026-12-05T12:00:00.007Z\",%s}",
 		 c->json);
 	TEST_STREQ(line, want);
 	TEST_ASSERT(audit_parse(line, &ev) == 1);
@@ -96,14 +98,14 @@ static void test_prefixes(void)
 		"time=2026-12-05T12:00:00Z action=dunno login=x\n",
 	};
 	struct audit_event ev;
-	time_t t;
+	struct timespec t;
 
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		TEST_ASSERT(audit_parse(lines[i], &ev) == 1);
 		TEST_STREQ(audit_get(&ev, "login"), "x");
 		TEST_STREQ(audit_get(&ev, "action"), "dunno");
 		TEST_ASSERT(audit_time_parse(audit_get(&ev, "time"), &t) == 0);
-		TEST_ASSERT(t == T0);
+		TEST_ASSERT(t.tv_sec == T0 && t.tv_nsec == 0);
 	}
 }
 
@@ -129,7 +131,7 @@ static void test_malformed(void)
 		"m: {\"event\":\"send\",\"time\":\"a\\u0000\"}",
 	};
 	struct audit_event ev;
-	time_t t;
+	struct timespec t;
 
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		test_begin_row("malformed", i);
@@ -144,8 +146,12 @@ static void test_malformed(void)
 	TEST_ASSERT(audit_time_parse("2026-12-05T12:00:60Z", &t) < 0);
 	TEST_ASSERT(audit_time_parse("2026-12-05T 2:00:00Z", &t) < 0);
 	TEST_ASSERT(audit_time_parse("0671-12-05T12:00:00Z", &t) < 0);
+	TEST_ASSERT(audit_time_parse("2026-12-05T12:00:00.5Z", &t) < 0);
+	TEST_ASSERT(audit_time_parse("2026-12-05T12:00:00.123", &t) < 0);
 	TEST_ASSERT(audit_time_parse("2026-12-05T12:00:00Z", &t) == 0 &&
-		    t == T0);
+		    t.tv_sec == T0 && t.tv_nsec == 0);
+	TEST_ASSERT(audit_time_parse("2026-12-05T12:00:00.999Z", &t) == 0 &&
+		    t.tv_sec == T0 && t.tv_nsec == 999000000);
 }
 
 /* test_bounds - long values are cut, a full line stays a line */
@@ -162,7 +168,7 @@ static void test_bounds(void)
 		enum audit_format format = f == 0 ? AUDIT_FORMAT_TEXT
 						  : AUDIT_FORMAT_JSON;
 
-		audit_begin(&a, format, "send", T0);
+		audit_begin(&a, format, "send", &t0);
 		audit_add(&a, "login", big);
 		audit_add(&a, "sender", nl);
 		line = audit_end(&a);
@@ -178,7 +184,7 @@ static void test_bounds(void)
 		TEST_ASSERT(audit_get(&ev, "truncated") == NULL);
 
 		/* more fields than a line holds: left out, and marked */
-		audit_begin(&a, format, "send", T0);
+		audit_begin(&a, format, "send", &t0);
 		for (int i = 0; i < 10; i++)
 			audit_add(&a, "login", big);
 		audit_add(&a, "reason", "own_mailbox");
