@@ -7,7 +7,8 @@
  *	identities query the replica through the rights function; check
  *	checks the configuration, the identities (cli/check-ids.c) and the
  *	front ends (cli/check-fe.c); share and unshare write share entries
- *	(cli/share.c); setup-directory prepares an existing slapd
+ *	(cli/share.c); audit answers from the audit lines (cli/trail.c);
+ *	setup-directory prepares an existing slapd
  *	(cli/setup-dir.c). This file holds main(), the command table and
  *	the query and check commands.
  *
@@ -41,6 +42,7 @@
 #include "share.h"
 #include "share-service.h"
 #include "sync.h"
+#include "trail.h"
 #include "xalloc.h"
 
 /* A follower writes a heartbeat every FOLLOW_HEARTBEAT_S (5 s) while the
@@ -87,9 +89,14 @@ static void print_usage(FILE *fp)
 		"[--timeout secs]\n"
 		"           [--max-children n] [--max-failures n] "
 		"[--failure-window secs]\n"
+		"       %s [-c config] audit sent [--since time] "
+		"[--until time] [--json]\n"
+		"           [--file log ...] address\n"
+		"       %s [-c config] audit access [--file log ...] "
+		"login address\n"
 		"       %s setup-directory [options] [--diff | --apply]\n",
 		progname, progname, progname, progname, progname, progname,
-		progname, progname, progname, progname);
+		progname, progname, progname, progname, progname, progname);
 	fprintf(fp, "Every command answers --help; see mailgrants(1).\n");
 }
 
@@ -959,6 +966,7 @@ static const struct command {
 	{ "share", cmd_share, share_print_usage },
 	{ "unshare", cmd_unshare, share_print_usage },
 	{ "share-service", cmd_share_service, share_service_print_usage },
+	{ "audit", cmd_audit, trail_print_usage },
 	{ "setup-directory", cmd_setup_dir, setup_dir_print_usage },
 };
 

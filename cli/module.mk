@@ -1,7 +1,7 @@
 # cli/ - the mailgrants admin tool.
 CLI_OBJS = $(B)/cli/mailgrants.o $(B)/cli/sync.o $(B)/cli/follow.o \
 	$(B)/cli/share.o $(B)/cli/share-service.o $(B)/cli/check-ids.o $(B)/cli/check-fe.o \
-	$(B)/cli/cli.o $(B)/cli/setup-dir.o $(B)/cli/setup-dir-read.o \
+	$(B)/cli/cli.o $(B)/cli/trail.o $(B)/cli/setup-dir.o $(B)/cli/setup-dir-read.o \
 	$(B)/cli/setup-dir-plan.o $(B)/cli/setup-dir-out.o
 CLI_BIN = $(B)/mailgrants
 

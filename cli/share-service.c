@@ -51,7 +51,8 @@
  *	see that the service answers, as Dovecot's mail processes would.
  *	Every change is logged on standard error
  *	(the journal) with the login, the operation, the grantee, the
- *	rights and the entry's DN.
+ *	rights and the entry's DN, and each share entry written as an
+ *	audit line (trail.h): "mailgrants audit access" reads them.
  *
  *	Password guessing: a mail process could ask with any login and
  *	any password. The parent keeps, per login (ASCII lower case), the
@@ -92,6 +93,7 @@
 #include "rights.h"
 #include "share-service.h"
 #include "text.h"
+#include "trail.h"
 #include "xalloc.h"
 
 #define SHARE_SERVICE_REQUEST_MAX 16384	/* bytes of one request */
@@ -115,6 +117,7 @@ struct share_notes {
 	char entries[SHARE_SERVICE_TEXT_MAX * 2];	/* " entry=..." */
 	const struct share_request *req;
 	const char *rights;
+	const struct config *cfg;	/* the audit line's format */
 };
 
 /* What the parent knows of one child: its end of the socket pair. */
@@ -324,10 +327,25 @@ static bool share_service_append(char *buf, size_t size, size_t *len,
 /* share_service_changed - one share entry written: " entry=RIGHTS:DN"
    for the answer (the plugin waits until the replica shows it) */
 static void share_service_changed(void *context, const char *dn,
-				  const char *rights)
+				  const char *rights,
+				  enum ldapshare_change what)
 {
 	struct share_notes *n = context;
 	size_t len = strlen(n->entries), old = len;
+	struct trail_share t = {
+		.via = "share-service",
+		.login = n->req->login,
+		.mailbox = n->req->mailbox,
+		.grantee = n->req->grantee,
+	};
+	struct audit_line a;
+
+	share_service_log("%s", trail_share_line(n->cfg, &a, &t, dn, rights,
+						 what));
+	/* the replica shows no trace of a grantee taken off a share that
+	   keeps others: nothing to wait for */
+	if (what == LDAPSHARE_GRANTEE_REMOVED)
+		return;
 
 	if (!share_service_append(n->entries, sizeof(n->entries), &len,
 				  " entry=") ||
@@ -477,6 +495,7 @@ static void share_service_do(const struct config *cfg, int ctl,
 	int ret;
 
 	notes->req = req;
+	notes->cfg = cfg;
 	if (req->rights != NULL) {
 		const char *r = req->rights;
 

@@ -17,7 +17,9 @@
  *	asked for on /dev/tty without echo; without --as the configured
  *	identity writes. The directory's access rules decide: a refusal
  *	is one line naming the operation, the entry and the identity.
- *	The work is done by lib-sync/ldapshare.c.
+ *	The work is done by lib-sync/ldapshare.c. Each share entry
+ *	written is logged as an audit line (trail.h): to syslog, or to
+ *	audit_log.
  * EXIT STATUS
  *	0 done; 1 usage error, or refused by the directory, or nothing to
  *	do it to; 2 the directory is unavailable or refused the bind.
@@ -43,6 +45,7 @@
 #include "ldapshare.h"
 #include "share.h"
 #include "text.h"
+#include "trail.h"
 #include "xalloc.h"
 
 /* What --rights accepts: the RFC 4314 letters a share may hold. */
@@ -80,6 +83,23 @@ static void share_note(void *context, const char *text)
 {
 	(void)context;
 	printf("%s\n", text);
+}
+
+/* What the audit line of a change says about the command. */
+struct share_audit {
+	const struct config *cfg;
+	struct trail_share t;
+};
+
+/* share_changed - one share entry written: its audit line */
+static void share_changed(void *context, const char *dn, const char *rights,
+			  enum ldapshare_change what)
+{
+	struct share_audit *sa = context;
+	struct audit_line a;
+
+	trail_write(sa->cfg, trail_share_line(sa->cfg, &a, &sa->t, dn, rights,
+					      what));
 }
 
 /* share_tty_password - a password typed on the terminal, not echoed */
@@ -177,6 +197,7 @@ static int share_run(const struct config *cfg, const char *cmd,
 		     const struct ldapshare_settings *set)
 {
 	struct ldapshare *ls;
+	struct share_audit sa;
 	char *password;
 	const char *error;
 	int ret;
@@ -190,6 +211,14 @@ static int share_run(const struct config *cfg, const char *cmd,
 		return share_fail(ret < 0 || ret == LDAPSHARE_BAD_PASSWORD ?
 				  EXIT_UNAVAILABLE : EXIT_USAGE, cmd,
 				  "%s", error);
+	sa.cfg = cfg;
+	sa.t.via = cmd;
+	sa.t.login = as != NULL ? as : ldapshare_acting(ls);
+	sa.t.mailbox = set->owner;
+	sa.t.grantee = set->grantee;
+	sa.t.not_before = set->not_before;
+	sa.t.not_after = set->not_after;
+	ldapshare_watch(ls, share_changed, &sa);
 	if (strcmp(cmd, "share") == 0)
 		ret = ldapshare_add(ls, set, share_note, NULL, &error);
 	else

@@ -270,6 +270,12 @@ def share_step(state):
         s.quit()
     say("   Tom sends as %s: %s %s" % (PETER, verdict, reply))
 
+    say("\n== The audit trail: what Tom's access rests on, since when:")
+    argv = ["audit", "access", "--file", state["audit_log"], TOM, PETER]
+    say("   $ mailgrants %s" % " ".join(argv))
+    for line in mailgrants(state, *argv).stdout.splitlines():
+        say("   " + line)
+
     say("\n== Peter is back and unshares:")
     argv = ["unshare", "--as", PETER, "--password-file", pwfile, PETER, TOM]
     say("   $ mailgrants %s" % " ".join(argv))
@@ -301,6 +307,15 @@ def milter_step(state):
         s.quit()
 
 
+def audit_step(state):
+    say("\n== The audit trail: who sent as %s, or tried to:" % PETER)
+    argv = ["audit", "sent", "--file", state["policyd_log"], "--file",
+            state["milter_log"], PETER]
+    say("   $ mailgrants %s" % " ".join(argv))
+    for line in mailgrants(state, *argv).stdout.splitlines():
+        say("   " + line)
+
+
 def walk_through(state):
     say("\n== A customer writes to info@abc.com and to Peter "
         "(port 25, no login)")
@@ -314,6 +329,7 @@ def walk_through(state):
         show_person(state, name, login)
     milter_step(state)
     share_step(state)
+    audit_step(state)
     say("\n== mailgrants check")
     for line in mailgrants(state, "check").stdout.splitlines():
         say("   " + line)

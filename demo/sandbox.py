@@ -444,9 +444,12 @@ class Sandbox:
             self._record("dovecot", dc.pid)
 
             step = "mailgrants sync --follow"
+            # share and unshare write their audit lines here: the
+            # sandbox has no syslog (make demo shows mailgrants audit)
             self.conf = slapd.write_config(
                 os.path.join(d, "mailgrants.conf"), replica=self.replica,
-                replica_group=dc.mail_gid)
+                replica_group=dc.mail_gid,
+                audit_log=os.path.join(d, "audit.log"))
             os.chmod(self.conf, 0o644)
             log = open(os.path.join(d, "sync.log"), "ab")
             follower = subprocess.Popen(
@@ -518,6 +521,7 @@ class Sandbox:
             "postfix_config": pf.config_dir, "maillog": pf.maillog,
             "dovecot_log": dc.log_path, "policyd_log": policyd.log_path,
             "milter_log": milter.log_path,
+            "audit_log": os.path.join(d, "audit.log"),
             "sync_log": os.path.join(d, "sync.log"),
             "slapd_base": slapd.base,
         })

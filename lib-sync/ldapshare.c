@@ -96,7 +96,7 @@ ldapshare_note(ldapshare_note_fn *note, void *context, const char *fmt, ...)
 /* ldapshare_changed - tell the watcher: the share dn now carries
    rights (NULL: it is gone), dn in the replica's normal form */
 static void ldapshare_changed(struct ldapshare *ls, const char *dn,
-			      const char *rights)
+			      const char *rights, enum ldapshare_change what)
 {
 	char norm[LDAPSHARE_DN_NORM_MAX];
 	const char *error;
@@ -105,7 +105,7 @@ static void ldapshare_changed(struct ldapshare *ls, const char *dn,
 		return;
 	if (ldapdir_dn_normalize(dn, norm, sizeof(norm), &error) < 0)
 		return;		/* not a DN the replica could hold */
-	ls->changed(ls->changed_context, norm, rights);
+	ls->changed(ls->changed_context, norm, rights, what);
 }
 
 /* ldapshare_remove_one - take the grantee off one share: delete it when
@@ -149,7 +149,7 @@ static int ldapshare_remove_one(struct ldapshare *ls, LDAP *ld, LDAPMessage *e,
 						     error_r);
 		else {
 			ldapshare_note(note, context, "deleted %s", p1);
-			ldapshare_changed(ls, dn, NULL);
+			ldapshare_changed(ls, dn, NULL, LDAPSHARE_DELETED);
 		}
 	} else {
 		/* Several grantees, or values this session cannot read: the
@@ -169,9 +169,12 @@ static int ldapshare_remove_one(struct ldapshare *ls, LDAP *ld, LDAPMessage *e,
 		if (rc != LDAP_SUCCESS)
 			ret = ldapshare_write_failed(ls, rc, "changing", dn,
 						     error_r);
-		else
+		else {
 			ldapshare_note(note, context, "removed %s from %s", p2,
 				       p1);
+			ldapshare_changed(ls, dn, NULL,
+					  LDAPSHARE_GRANTEE_REMOVED);
+		}
 	}
 	free(del);
 	ldap_value_free_len(vals);
@@ -611,7 +614,8 @@ static int ldapshare_add_named(struct ldapshare *ls,
 	if (rc == LDAP_SUCCESS) {
 		ldapshare_note(note, context, "added %s", p);
 		ldapshare_changed(ls, dn, !text_empty(set->rights) ?
-				  set->rights : ls->cfg->share_rights);
+				  set->rights : ls->cfg->share_rights,
+				  LDAPSHARE_ADDED);
 		ret = 0;
 	} else if (rc == LDAP_ALREADY_EXISTS) {
 		*error_r = error_printf(
@@ -792,7 +796,7 @@ static int ldapshare_set_rights(struct ldapshare *ls, const char *dn,
 		return ldapshare_write_failed(ls, rc, "changing", dn, error_r);
 	ldapshare_note(note, context, "rights %s on %s", rights,
 		       text_printable_str(p, sizeof(p), dn, TEXT_MARK));
-	ldapshare_changed(ls, dn, rights);
+	ldapshare_changed(ls, dn, rights, LDAPSHARE_CHANGED);
 	return 0;
 }
 

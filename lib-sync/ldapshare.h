@@ -108,10 +108,12 @@
  *	ldapshare_watch() makes ldapshare_add(), ldapshare_remove() and
  *	ldapshare_set() call fn for each share entry written, with its DN
  *	in the normal form the replica holds (ldapdir_dn_normalize()) and
- *	the rights it carries now, or rights NULL when it was deleted (a
- *	grantee taken off a share that keeps others is not told: the
- *	replica holds groups as their members, so nothing in it would
- *	show that).
+ *	the rights it carries now, or rights NULL when it was deleted,
+ *	and what happened (added, changed, deleted). A grantee taken off
+ *	a share that keeps others is told as LDAPSHARE_GRANTEE_REMOVED
+ *	with rights NULL: the audit line records it, but the replica holds
+ *	groups as their members, so nothing in it would show it (the
+ *	share service waits for nothing then).
  *
  *	For ldapshare_remove(), ldapshare_set() and ldapshare_list(),
  *	owner NULL means the
@@ -180,8 +182,17 @@ struct ldapshare_grant {
 };
 
 typedef void ldapshare_note_fn(void *context, const char *text);
+/* What happened to a share entry (ldapshare_watch()). */
+enum ldapshare_change {
+	LDAPSHARE_ADDED,
+	LDAPSHARE_CHANGED,		/* its rights */
+	LDAPSHARE_DELETED,
+	LDAPSHARE_GRANTEE_REMOVED,	/* one grantee of several taken off */
+};
+
 typedef void ldapshare_change_fn(void *context, const char *dn,
-				 const char *rights);
+				 const char *rights,
+				 enum ldapshare_change what);
 
 int ldapshare_open(const struct config *cfg, const char *as,
 		   const char *password, struct ldapshare **ls_r,

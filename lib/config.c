@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "error.h"
 #include "replica-handle.h"
 #include "xalloc.h"
@@ -25,6 +26,7 @@ enum config_type {
 	CONFIG_BOOL,
 	CONFIG_UINT,
 	CONFIG_ACTION,
+	CONFIG_LOG_FORMAT,
 };
 
 struct config_key {
@@ -40,6 +42,7 @@ struct config_key {
 #define B(name, def) { #name, CONFIG_BOOL, offsetof(struct config, name), def }
 #define U(name, def) { #name, CONFIG_UINT, offsetof(struct config, name), def }
 #define A(name, def) { #name, CONFIG_ACTION, offsetof(struct config, name), def }
+#define F(name, def) { #name, CONFIG_LOG_FORMAT, offsetof(struct config, name), def }
 
 static const struct config_key config_keys[] = {
 	S(replica, "/var/lib/mailgrants/grants.db"),
@@ -84,6 +87,8 @@ static const struct config_key config_keys[] = {
 	A(policy_null_sender, "dunno"),
 	A(policy_foreign_sender, "reject"),
 	A(policy_unauthenticated_local, "reject"),
+	F(log_format, "text"),
+	S(audit_log, ""),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -156,6 +161,13 @@ static int config_set(struct config *cfg, const struct config_key *key,
 		}
 		return 0;
 	}
+	case CONFIG_LOG_FORMAT:
+		if (audit_format_parse(value,
+				       (enum audit_format *)(void *)field) < 0) {
+			*why_r = "expected text or json";
+			return -1;
+		}
+		return 0;
 	}
 	*why_r = "unknown key type";
 	return -1;

@@ -24,6 +24,8 @@
 
 #include <stdbool.h>
 
+#include "audit.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/mailgrants/mailgrants.conf"
 #define CONFIG_VALUE_MAX 1024
 #define CONFIG_LINE_MAX 4096
@@ -88,6 +90,10 @@ struct config {
 	enum config_policy_action policy_null_sender;
 	enum config_policy_action policy_foreign_sender;
 	enum config_policy_action policy_unauthenticated_local;
+
+	/* The audit lines (audit.h). */
+	enum audit_format log_format;	/* text (default) or json */
+	char *audit_log;		/* share/unshare: file, "" = syslog */
 };
 
 struct config *config_defaults(void);

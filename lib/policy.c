@@ -160,6 +160,7 @@ static int policy_decide_anonymous(struct replica *rep,
 		return -1;
 	}
 	snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
+	snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", rd.entry_dn);
 	if (rd.reason == RIGHTS_REASON_BAD_ADDRESS) {
 		/* Without a domain, Postfix would append one of ours later;
 		   an address we cannot read is never waved through. */
@@ -198,6 +199,7 @@ static int policy_decide_login(struct replica *rep, const struct config *cfg,
 		return -1;
 	}
 	snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
+	snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", rd.entry_dn);
 	switch (rd.reason) {
 	case RIGHTS_REASON_OWNER:
 	case RIGHTS_REASON_COMPANY:

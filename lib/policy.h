@@ -44,6 +44,9 @@
  *	Returns 0 when the table decided, -1 when the replica failed
  *	while answering (d_r then holds the DEFER_IF_PERMIT 4.3.0 reply
  *	and detail the error): the caller may close and reopen it.
+ *	d_r->entry_dn is the DN of the entry rights_decide() decided by
+ *	(the mailbox, the user, the share), "" when none did (the null
+ *	sender, no replica, an unknown address); the audit line names it.
  *
  *	policy_printable() copies "in" to "out" for a log line or a
  *	reply: control characters, DEL, backslash and bytes that are not
@@ -87,6 +90,7 @@ struct policy_decision {
 	enum policy_reason reason;
 	char reply[POLICY_REPLY_MAX];
 	char detail[512];
+	char entry_dn[REPLICA_DN_MAX];	/* rights_decide()'s entry, or "" */
 };
 
 int policy_decide(struct replica *rep, const struct config *cfg,

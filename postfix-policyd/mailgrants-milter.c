@@ -32,6 +32,7 @@
 
 #include <libmilter/mfapi.h>
 
+#include "audit.h"
 #include "config.h"
 #include "daemon.h"
 #include "header.h"
@@ -160,37 +161,33 @@ static void milter_set_verdict(struct milter_session *s,
 	s->text[len] = '\0';
 }
 
-/* milter_log - one line per decision */
+/* milter_log - one audit line per decision (audit.h); the fields
+   before "action" keep the older lines' "action=... reason=..." as they
+   were */
 static void milter_log(SMFICTX *ctx, struct milter_session *s,
 		       const char *action, const char *field,
-		       const char *address, const char *reason,
-		       const char *error)
+		       const char *address, const char *dn,
+		       const char *reason, const char *error)
 {
-	char login[300], shown[300], queue_id[100], err[300];
-	const char *qid = smfi_getsymval(ctx, "i");
+	struct audit_line a;
+	char shown[AUDIT_VALUE_MAX + 3];
 
-	policy_printable(s->login, login, sizeof(login));
-	policy_printable(qid, queue_id, sizeof(queue_id));
-	if (address != NULL) {
-		char tmp[296];
-
-		policy_printable(address, tmp, sizeof(tmp));
-		snprintf(shown, sizeof(shown), "<%s>", tmp);
-	} else {
-		snprintf(shown, sizeof(shown), "-");
-	}
-	if (error != NULL) {
-		policy_printable(error, err, sizeof(err));
-		msg_info("action=%s login=%s header=%s address=%s client=%s "
-			 "queue_id=%s reason=%s error=%s", action, login,
-			 field, shown, s->client,
-			 queue_id[0] != '\0' ? queue_id : "-", reason, err);
-	} else {
-		msg_info("action=%s login=%s header=%s address=%s client=%s "
-			 "queue_id=%s reason=%s", action, login, field, shown,
-			 s->client, queue_id[0] != '\0' ? queue_id : "-",
-			 reason);
-	}
+	if (address != NULL)
+		(void)snprintf(shown, sizeof(shown), "<%s>", address);
+	else
+		shown[0] = '\0';
+	audit_begin(&a, milter_replica.cfg->log_format, "send", NULL);
+	audit_add(&a, "dn", dn);
+	audit_add(&a, "action", action);
+	audit_add(&a, "login", s->login);
+	audit_add(&a, "header", field);
+	audit_add(&a, "address", shown);
+	audit_add(&a, "client", s->client);
+	audit_add(&a, "queue_id", smfi_getsymval(ctx, "i"));
+	audit_add(&a, "reason", reason);
+	if (error != NULL)
+		audit_add(&a, "error", error);
+	msg_info("%s", audit_end(&a));
 }
 
 /* milter_check_field - every address of one From: or Sender: field */
@@ -203,7 +200,8 @@ static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
 
 	if (header_addresses_parse(value, strlen(value), &s->list,
 				   &error) < 0) {
-		milter_log(ctx, s, "reject", lower, NULL, "bad_header", error);
+		milter_log(ctx, s, "reject", lower, NULL, NULL, "bad_header",
+			   error);
 		milter_set_verdict(s, MILTER_VERDICT_REJECT, "550", "5.7.1",
 				   field, "header field not understood; "
 				   "write it as Name <address> with an "
@@ -216,8 +214,8 @@ static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
 
 		milter_decide(s->login, s->list.addr[i], &d);
 		milter_log(ctx, s, policy_action_name(d.action), lower,
-			   s->list.addr[i], policy_reason_name(d.reason),
-			   NULL);
+			   s->list.addr[i], d.entry_dn,
+			   policy_reason_name(d.reason), NULL);
 		if (d.action == POLICY_ACTION_DUNNO)
 			continue;
 		/* d.reply is "ACTION X.Y.Z text": keep code and text. */
@@ -286,8 +284,9 @@ static sfsistat milter_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	no_reply = (s->steps & SMFIP_NR_MAIL) != 0;
 	milter_message_reset(s);
-	policy_printable(client != NULL && client[0] != '\0' ? client : "-",
-			 s->client, sizeof(s->client));
+	/* the audit line escapes it; a cut address is still logged */
+	(void)snprintf(s->client, sizeof(s->client), "%s",
+		       client != NULL ? client : "");
 	if (login == NULL || login[0] == '\0') {
 		/* Without a reply to MAIL FROM, the headers still come:
 		   they are skipped (no login), and the end of the headers

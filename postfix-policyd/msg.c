@@ -6,6 +6,7 @@
  */
 
 #include "msg.h"
+#include "audit.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@ void msg_init(const char *name, bool to_stderr)
 static void __attribute__((format(printf, 3, 0)))
 msg_vlog(int priority, const char *prefix, const char *fmt, va_list ap)
 {
-	char text[2048];
+	char text[AUDIT_LINE_MAX + 512];	/* an audit line fits whole */
 
 	/* A cut log line is still a log line: truncation is accepted. */
 	vsnprintf(text, sizeof(text), fmt, ap);

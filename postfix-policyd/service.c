@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "audit.h"
 #include "msg.h"
 #include "policy-proto.h"
 #include "policy.h"
@@ -88,13 +89,35 @@ static bool service_state_wants_sender(const char *state)
 	return true;
 }
 
+/* service_audit - the decision's audit line (audit.h); the first
+   fields before "action" keep the older lines' "action=... reason=..."
+   as they were */
+static void service_audit(const struct service *svc,
+			  const struct policy_request *req,
+			  const struct policy_decision *d, const char *reason)
+{
+	struct audit_line a;
+	char sender[AUDIT_VALUE_MAX + 3];
+
+	(void)snprintf(sender, sizeof(sender), "<%s>",
+		       req->sender != NULL ? req->sender : "");
+	audit_begin(&a, svc->cfg->log_format, "send", NULL);
+	audit_add(&a, "dn", d->entry_dn);
+	audit_add(&a, "action", policy_action_name(d->action));
+	audit_add(&a, "login", req->sasl_username);
+	audit_add(&a, "sender", sender);
+	audit_add(&a, "client", req->client_address);
+	audit_add(&a, "queue_id", req->queue_id);
+	audit_add(&a, "reason", reason);
+	msg_info("%s", audit_end(&a));
+}
+
 /* service_answer - decide one complete request: the action, logged */
 static int service_answer(void *context, const struct policy_request *req,
 			  char *reply, size_t size)
 {
 	struct service *svc = context;
 	struct policy_decision d;
-	char login[300], sender[300], client[100], queue_id[100];
 	const char *reason;
 
 	svc->count.requests++;
@@ -127,15 +150,7 @@ static int service_answer(void *context, const struct policy_request *req,
 		svc->count.defer++;
 		break;
 	}
-	policy_printable(req->sasl_username, login, sizeof(login));
-	policy_printable(req->sender, sender, sizeof(sender));
-	policy_printable(req->client_address, client, sizeof(client));
-	policy_printable(req->queue_id, queue_id, sizeof(queue_id));
-	msg_info("action=%s login=%s sender=<%s> client=%s queue_id=%s "
-		 "reason=%s", policy_action_name(d.action),
-		 login[0] != '\0' ? login : "-", sender,
-		 client[0] != '\0' ? client : "-",
-		 queue_id[0] != '\0' ? queue_id : "-", reason);
+	service_audit(svc, req, &d, reason);
 	return snprintf(reply, size, "%s", d.reply);
 }
 

@@ -130,7 +130,7 @@ check-valgrind: $(CLI_BIN) $(POLICYD_BIN) $(MILTER_BIN)
 # tests/fuzz/regressions/<target>/ with a name that says what it was,
 # once it is fixed.
 
-FUZZ_TARGETS = policy-request header addr config ldap-entry
+FUZZ_TARGETS = policy-request header addr config ldap-entry audit
 
 FUZZ_CC ?= clang
 FUZZ_B = build-fuzz
@@ -146,6 +146,7 @@ FUZZ_MAX_LEN_header = 20000
 FUZZ_MAX_LEN_addr = 1200
 FUZZ_MAX_LEN_config = 16384
 FUZZ_MAX_LEN_ldap-entry = 16384
+FUZZ_MAX_LEN_audit = 9000
 
 FUZZ_LIB_OBJS = $(patsubst %.c,$(FUZZ_B)/%.o,$(LIB_SRCS) $(SYNC_SRCS) \
 	$(POSTFIX_SRCS))

@@ -215,6 +215,29 @@ def test_share_and_unshare(demo):
     assert re.search(r"sync:\s+live \(persist\)", check)
 
 
+def test_demo_audit(demo):
+    """make demo shows both audit answers (issue 16): Tom's access
+    rests on the vacation-tom share Peter added, and who sent as Peter
+    (Sandra's forged From:, Tom's envelope) was refused."""
+    access = section(demo["out"], "The audit trail: what Tom's access")
+    assert re.search(r"now: kind=shared visible=yes rights=lrwstiek ",
+                     access), access
+    assert re.search(r"rests on: dn=cn=vacation-tom,uid=peter\.mueller,",
+                     access), access
+    m = re.search(r"event=share time=(\S+) action=add "
+                  r"by=peter\.mueller@abc\.com via=share ", access)
+    assert m, access
+    assert "since: %s" % m.group(1) in access
+    sent = section(demo["out"], "The audit trail: who sent as")
+    assert re.search(r"action=reject login=tom\.berger@abc\.com "
+                     r"check=envelope address=<peter\.mueller@abc\.com> "
+                     r"reason=shared_read_only dn=cn=vacation-tom,", sent), \
+        sent
+    assert re.search(r"action=reject login=sandra\.schuster@abc\.com "
+                     r"check=from address=<peter\.mueller@abc\.com> "
+                     r"reason=shared_read_only", sent), sent
+
+
 def test_demo_postfix_refuses_xclient(demo):
     # XCLIENT LOGIN= would let anyone on this host (or at the other end
     # of the SSH tunnel the demo suggests) send as anyone without AUTH.

@@ -285,7 +285,7 @@ def source_options(path):
 
 CLI_SOURCES = ("cli/mailgrants.c", "cli/share.c", "cli/share-service.c",
                "cli/sync.c", "cli/follow.c", "cli/check-fe.c",
-               "cli/check-ids.c")
+               "cli/check-ids.c", "cli/trail.c")
 
 
 @pytest.mark.parametrize("prog,page,sources", [
@@ -322,7 +322,7 @@ def test_page_has_every_option(build_dir, prog, page, sources):
 
 def config_keys():
     with open(os.path.join(REPO, "lib", "config.c")) as f:
-        keys = re.findall(r"^\s*[SBUA]\((\w+),", f.read(), re.M)
+        keys = re.findall(r"^\s*[SBUAF]\((\w+),", f.read(), re.M)
     assert len(keys) >= 40, "config table not found in lib/config.c"
     return keys
 

@@ -267,7 +267,8 @@ def test_unreadable_from_rejected(stack):
                     "550 5.7.1 From: header field not understood")
     stack.milter.wait_log(r"action=reject login=sandra\.schuster@abc\.com "
                           r"header=from address=- .* reason=bad_header "
-                          r"error=unterminated quoted string$", start=start)
+                          r'error="unterminated quoted string"$',
+                          start=start)
 
 
 def test_unauthenticated_mail_left_alone(stack):

@@ -182,8 +182,9 @@ def test_log_line_and_untrusted_values(daemon):
     got = daemon.ask("tom.berger@abc.com\x1b[31m", "evil\x01@abc.com",
                      client_address="198.51.100.7", queue_id="4Xk3Lq0mZbz9")
     assert got.startswith(DEFER_LOGIN)
-    daemon.wait_log(r"action=defer_if_permit login=tom\.berger@abc\.com"
-                    r"\\x1b\[31m sender=<evil\\x01@abc\.com> "
+    # values with control characters are quoted, each one escaped
+    daemon.wait_log(r'action=defer_if_permit login="tom\.berger@abc\.com'
+                    r'\\x1b\[31m" sender="<evil\\x01@abc\.com>" '
                     r"client=198\.51\.100\.7 queue_id=4Xk3Lq0mZbz9 "
                     r"reason=unknown_login$", start=start)
     got = daemon.ask(SANDRA, "evil\x01@abc.com")
