@@ -25,6 +25,7 @@ from dovecot import Dovecot, is_24
 
 PLUGIN_SO = "lib20_mailgrants_plugin.so"
 IMAP_PLUGIN_SO = "lib21_imap_mailgrants_plugin.so"
+LMTP_PLUGIN_SO = "lib95_lmtp_mailgrants_plugin.so"
 SYSTEM_MODULES = "/usr/lib/dovecot/modules"
 CACHE_SECS = 2
 
@@ -32,7 +33,7 @@ CACHE_SECS = 2
 def make_plugin_dir(build_dir, workdir):
     """mail_plugin_dir is one directory: ours beside acl, imap_acl."""
     ours = [os.path.join(build_dir, "dovecot-plugin", name)
-            for name in (PLUGIN_SO, IMAP_PLUGIN_SO)]
+            for name in (PLUGIN_SO, IMAP_PLUGIN_SO, LMTP_PLUGIN_SO)]
     for so in ours:
         if not os.path.exists(so):
             pytest.fail("%s missing: run make" % so)
