@@ -21,7 +21,8 @@ DOVECOT_MODULEDIR := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
 DP_SO = $(B)/dovecot-plugin/lib20_mailgrants_plugin.so
 DP_SRCS = dovecot-plugin/mailgrants-plugin.c dovecot-plugin/mailgrants-list.c \
 	dovecot-plugin/mailgrants-acl.c dovecot-plugin/mailgrants-mailbox.c \
-	dovecot-plugin/mailgrants-subs.c dovecot-plugin/mailgrants-settings.c
+	dovecot-plugin/mailgrants-subs.c dovecot-plugin/mailgrants-settings.c \
+	dovecot-plugin/mailgrants-sent.c
 DP_OBJS = $(patsubst dovecot-plugin/%.c,$(B)/dovecot-plugin/%.o,$(DP_SRCS))
 DP_LIB_OBJS = $(patsubst lib/%.c,$(B)/dovecot-plugin/lib/%.o,$(LIB_SRCS))
 DP_LIB_A = $(B)/dovecot-plugin/libmailgrants-pic.a

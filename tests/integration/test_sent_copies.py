@@ -282,3 +282,48 @@ def test_dovecot_down_copy_waits(stack, monkeypatch):
     stack.wait_delivered()
     time.sleep(1)
     assert len(stack.copies("info@abc.com", msgid)) == 1, files
+
+
+def imap_append(stack, login, folder, msgid, extra=""):
+    m = imaplib.IMAP4("127.0.0.1", stack.dc.imap_port, timeout=20)
+    try:
+        assert m.login(login, PASSWORDS[login])[0] == "OK"
+        own = ("From: info@abc.com\r\nTo: kunde@example.net\r\n"
+               "Bcc: chef@example.net\r\nSubject: sent-copy %s\r\n"
+               "Message-ID: %s\r\n%s\r\nhello\r\n" % (msgid, msgid, extra))
+        typ, data = m.append('"%s"' % folder, "(\\Seen)", None,
+                             own.encode())
+        assert typ == "OK", data
+        return data
+    finally:
+        try:
+            m.logout()
+        except imaplib.IMAP4.abort:
+            raise AssertionError(stack.dc.log_text()[-3000:])
+
+
+def test_client_copy_after_server_copy_wins(stack):
+    """The usual order: the client sends, the server files its copy,
+    then the client APPENDs its own into info@'s Sent: the server's
+    goes, the client's (with its Bcc:) stays."""
+    msgid = stack.send(SANDRA, "info@abc.com", ["kunde@example.net"])
+    stack.wait_copy("info@abc.com", msgid)
+    stack.wait_delivered()
+    data = imap_append(stack, SANDRA, "Company/info@abc.com/Sent", msgid)
+    assert b"APPENDUID" in data[0], data
+    wait_for(lambda: len(stack.copies("info@abc.com", msgid)) == 1,
+             timeout=10, what="one copy left")
+    files = stack.copies("info@abc.com", msgid)
+    with open(files[0], "rb") as f:
+        assert b"Bcc: chef@example.net" in f.read()
+
+
+def test_client_copies_of_its_own_are_kept(stack):
+    """Only the server's copies go: a message the client saved twice
+    (same Message-ID, no keyword) stays twice."""
+    stack.wait_copy("info@abc.com", stack.send(SANDRA, "info@abc.com",
+                                               ["kunde@example.net"]))
+    msgid = "<%s@test.example>" % uuid.uuid4().hex
+    imap_append(stack, SANDRA, "Company/info@abc.com/Sent", msgid)
+    imap_append(stack, SANDRA, "Company/info@abc.com/Sent", msgid)
+    assert len(stack.copies("info@abc.com", msgid)) == 2
