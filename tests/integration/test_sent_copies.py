@@ -18,6 +18,7 @@ sent_copies = yes) -> the replica, read by
 
 import contextlib
 import imaplib
+import json
 import os
 import re
 import smtplib
@@ -327,3 +328,52 @@ def test_client_copies_of_its_own_are_kept(stack):
     imap_append(stack, SANDRA, "Company/info@abc.com/Sent", msgid)
     imap_append(stack, SANDRA, "Company/info@abc.com/Sent", msgid)
     assert len(stack.copies("info@abc.com", msgid)) == 2
+
+
+INFO_DN = "cn=info@abc.com,ou=mailboxes,o=abc.com,dc=example,dc=org"
+
+
+def explain(stack, login, address, *opts):
+    r = subprocess.run([os.path.join(stack.build_dir, "mailgrants"), "-c",
+                        stack.conf, "explain"] + list(opts) +
+                       [login, address], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_entry_decides_and_explain_says(stack):
+    """mailgrantsSentCopies: FALSE on info@ beats the site default; the
+    milter then adds no copy; explain says which setting decided."""
+    out = explain(stack, SANDRA, "info@abc.com")
+    assert ("sent copies: yes (site default sent_copies); mail this login"
+            " sends as the address is also filed in the Sent folder of"
+            " info@abc.com") in out, out
+    rc, out, err = stack.slapd.ldapmodify(
+        "dn: %s\nchangetype: modify\nadd: mailgrantsSentCopies\n"
+        "mailgrantsSentCopies: FALSE\n" % INFO_DN, root=True)
+    assert rc == 0, out + err
+    try:
+        stack.sync()
+        out = explain(stack, SANDRA, "info@abc.com")
+        assert "sent copies: no (the mailbox's entry)" in out, out
+        js = json.loads(explain(stack, SANDRA, "info@abc.com", "--json"))
+        assert js["sent_copies"] is False
+        assert js["sent_copies_from"] == "entry"
+        # The milter reads the new replica: no copy any more.
+        before = stack.milter.log().count("action=sent_copy")
+        msgid = stack.send(SANDRA, "info@abc.com", ["kunde@example.net"])
+        stack.wait_delivered()
+        assert stack.copies("info@abc.com", msgid) == []
+        assert stack.milter.log().count("action=sent_copy") == before
+    finally:
+        rc, out, err = stack.slapd.ldapmodify(
+            "dn: %s\nchangetype: modify\ndelete: mailgrantsSentCopies\n"
+            % INFO_DN, root=True)
+        assert rc == 0, out + err
+        stack.sync()
+    js = json.loads(explain(stack, SANDRA, "info@abc.com", "--json"))
+    assert js["sent_copies"] is True and js["sent_copies_from"] == "default"
+    # A person's own mailbox: never.
+    out = explain(stack, SANDRA, SANDRA)
+    assert "sent copies: no" in out, out
