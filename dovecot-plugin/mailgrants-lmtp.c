@@ -18,8 +18,8 @@
  *	- with \Seen, and the keyword $MailgrantsSentCopy (what the server
  *	  filed, as opposed to what a client saved);
  *	- once: a Sent folder that already holds a message with the same
- *	  Message-ID (the client saved its own copy there first) gets
- *	  nothing more. The client's copy wins: it is the one the sender
+ *	  Message-ID among its last LMTP_MAILGRANTS_WINDOW messages (the
+ *	  client saved its own copy there first) gets nothing more. The client's copy wins: it is the one the sender
  *	  sees as sent, with its Bcc:.
  *	- never anywhere else: a copy that cannot be filed fails the
  *	  delivery temporarily (LMTP 4xx), and Postfix delivers it later.
@@ -50,6 +50,11 @@
 #define LMTP_MAILGRANTS_SUFFIX ".sent.mailgrants.invalid"
 #define LMTP_MAILGRANTS_KEYWORD "$MailgrantsSentCopy"
 #define LMTP_MAILGRANTS_SENT "Sent"
+/* The client's own copy is among the last messages saved there: it is
+   looked for among this many, so that a delivery costs the same in a
+   Sent folder of any size (bench-sent: without a limit, filing slowed
+   down with every copy, 84 -> 53 per second from 2,000 to 6,600). */
+#define LMTP_MAILGRANTS_WINDOW 200
 
 const char *lmtp_mailgrants_plugin_version = DOVECOT_ABI_VERSION;
 
@@ -110,6 +115,7 @@ static int lmtp_mailgrants_prepare(struct mail_deliver_context *ctx,
 	struct mail_search_arg *arg;
 	struct mail_search_context *search;
 	struct mailbox_transaction_context *t;
+	struct mailbox_status status;
 	struct mailbox *box;
 	struct mail *mail;
 	enum mail_error error;
@@ -137,7 +143,16 @@ static int lmtp_mailgrants_prepare(struct mail_deliver_context *ctx,
 		mailbox_free(&box);
 		return -1;
 	}
+	mailbox_get_open_status(box, STATUS_MESSAGES, &status);
+	if (status.messages == 0) {
+		mailbox_free(&box);
+		return 0;
+	}
 	args = mail_search_build_init();
+	mail_search_build_add_seqset(args, status.messages >
+				     LMTP_MAILGRANTS_WINDOW ? status.messages -
+				     LMTP_MAILGRANTS_WINDOW + 1 : 1,
+				     status.messages);
 	arg = mail_search_build_add(args, SEARCH_HEADER);
 	arg->hdr_field_name = p_strdup(args->pool, "Message-ID");
 	arg->value.str = p_strdup(args->pool, msgid);

@@ -14,7 +14,8 @@
  *	another folder) usually does so after sending, so after the
  *	server's copy arrived: mailgrants_sent_saved(), called after such
  *	a save committed in a granted mailbox, expunges the server's
- *	copies with the Message-ID of a message just saved. The client's
+ *	copies with the Message-ID of a message just saved, among the
+ *	last MAILGRANTS_SENT_WINDOW messages. The client's
  *	copy is kept (it has the Bcc: the transmitted one lacks, and it
  *	is the one the client knows by UID); lmtp_mailgrants, for its
  *	part, files nothing when the client's copy came first. Either
@@ -41,6 +42,9 @@
 /* A client saving many messages at once is not sending: this many
    Message-IDs are looked at, no more. */
 #define MAILGRANTS_SENT_IDS_MAX 16
+/* The server's copy came shortly before the client's: it is looked for
+   among the last this many messages (as mailgrants-lmtp.c does). */
+#define MAILGRANTS_SENT_WINDOW 200
 
 /* mailgrants_sent_drop - expunge the server's copies of one Message-ID */
 static void mailgrants_sent_drop(struct mailbox_transaction_context *t,
@@ -48,11 +52,19 @@ static void mailgrants_sent_drop(struct mailbox_transaction_context *t,
 				 const char *msgid)
 {
 	struct mail_search_context *search;
+	struct mailbox_status status;
 	struct mail_search_args *args;
 	struct mail_search_arg *arg;
 	struct mail *mail;
 
+	mailbox_get_open_status(t->box, STATUS_MESSAGES, &status);
+	if (status.messages == 0)
+		return;
 	args = mail_search_build_init();
+	mail_search_build_add_seqset(args, status.messages >
+				     MAILGRANTS_SENT_WINDOW ? status.messages -
+				     MAILGRANTS_SENT_WINDOW + 1 : 1,
+				     status.messages);
 	arg = mail_search_build_add(args, SEARCH_HEADER);
 	arg->hdr_field_name = p_strdup(args->pool, "Message-ID");
 	arg->value.str = p_strdup(args->pool, msgid);
