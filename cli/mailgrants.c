@@ -159,7 +159,8 @@ static const char *format_time(time_t t, char *buf, size_t size)
 }
 
 /* json_decision - one decision as a JSON object */
-static void json_decision(FILE *fp, const struct rights_decision *d)
+static void json_decision(FILE *fp, const struct rights_decision *d,
+			  bool sent)
 {
 	char b[32];
 
@@ -188,6 +189,12 @@ static void json_decision(FILE *fp, const struct rights_decision *d)
 		fputs("null", fp);
 	fputs(",\"detail\":", fp);
 	json_string(fp, d->detail);
+	/* explain only: access and who list grants, not mailboxes. */
+	if (sent)
+		fprintf(fp, ",\"sent_copies\":%s,\"sent_copies_from\":%s",
+			d->sent_copies ? "true" : "false",
+			d->mailbox[0] == '\0' ? "null" :
+			d->sent_copies_default ? "\"default\"" : "\"entry\"");
 	fputc('}', fp);
 }
 
@@ -218,6 +225,20 @@ static void text_decision(FILE *fp, const struct rights_decision *d)
 			d->not_after ? format_time(d->not_after, b2,
 						   sizeof(b2)) : "open");
 	fprintf(fp, "why:      %s\n", d->detail);
+	/* Sent copies go with sending as the mailbox (README "Sent
+	   copies"): said for a mailbox, copied or not, and from which
+	   setting. */
+	if (d->mailbox[0] != '\0') {
+		fprintf(fp, "sent copies: %s (%s)", d->sent_copies ?
+			"yes" : "no", d->sent_copies_default ?
+			"site default sent_copies" : "the mailbox's entry");
+		if (d->sent_copies && d->may_send) {
+			fputs("; mail this login sends as the address is also"
+			      " filed in the Sent folder of ", fp);
+			cli_print_printable(fp, d->mailbox);
+		}
+		fputc('\n', fp);
+	}
 }
 
 /* text_list_line - one line of access/who output */
@@ -356,7 +377,7 @@ static int cmd_explain(const struct config *cfg, int argc, char **argv)
 			  cfg->recipient_delimiter, &d, &error) < 0)
 		fail(EXIT_UNAVAILABLE, "%s", error);
 	if (json) {
-		json_decision(stdout, &d);
+		json_decision(stdout, &d, true);
 		fputc('\n', stdout);
 	} else {
 		text_decision(stdout, &d);
@@ -373,7 +394,7 @@ static void print_list(const struct rights_list *l, bool json, bool by_login)
 		for (size_t k = 0; k < l->count; k++) {
 			if (k > 0)
 				fputc(',', stdout);
-			json_decision(stdout, &l->items[k]);
+			json_decision(stdout, &l->items[k], false);
 		}
 		fputs("]\n", stdout);
 		return;

@@ -53,6 +53,7 @@ int sync_full(const struct config *cfg, const char *password,
 	set.company_rights = cfg->company_rights;
 	set.share_rights = cfg->share_rights;
 	set.cross_company_shares = cfg->cross_company_shares;
+	set.sent_copies = cfg->sent_copies;
 	set.warn = sync_warn;
 	set.warn_context = &warnings;
 	if (cfg->replica_group[0] != '\0') {

@@ -59,6 +59,7 @@ ADDRESSES = ["sandra.schuster@abc.com", "makler@abc.com",
 CUSTOMER = "kunde@example.net"
 PETER, TOM, SANDRA = ("peter.mueller@abc.com", "tom.berger@abc.com",
                       "sandra.schuster@abc.com")
+JANA = "jana.meier@abc.com"
 SHARED_BOX = "Shared/peter.mueller@abc.com"
 
 
@@ -316,6 +317,37 @@ def audit_step(state):
         say("   " + line)
 
 
+def sent_copy_step(state):
+    say("\n== Sent copies: mail sent as info@ lands in info@'s own Sent")
+    for line in mailgrants(state, "explain", SANDRA,
+                           "info@abc.com").stdout.splitlines():
+        if line.startswith("sent copies:"):
+            say("   mailgrants explain: " + line)
+    s = smtp_login(state, SANDRA)
+    try:
+        verdict, reply = smtp_send(s, SANDRA, "ABC Immobilien "
+                                   "<info@abc.com>",
+                                   subject="Ihre Anfrage Lindenstrasse")
+    finally:
+        s.quit()
+    say("   Sandra sends as info@abc.com: %s" % verdict)
+    box = "Company/info@abc.com/Sent"
+
+    def found():
+        m = imap_login(state, JANA)
+        try:
+            typ, _ = m.select(quoted(box), readonly=True)
+            if typ != "OK":
+                return None
+            typ, data = m.search(None, "SUBJECT", "Lindenstrasse", "SEEN")
+            return data[0].split() or None
+        finally:
+            m.logout()
+    got = wait_for(found, 20)
+    say("   Jana (another employee) finds it in %s, seen: %s"
+        % (box, "yes" if got else "NOT YET, see the maillog"))
+
+
 def walk_through(state):
     say("\n== A customer writes to info@abc.com and to Peter "
         "(port 25, no login)")
@@ -328,6 +360,7 @@ def walk_through(state):
     for name, login in PEOPLE:
         show_person(state, name, login)
     milter_step(state)
+    sent_copy_step(state)
     share_step(state)
     audit_step(state)
     say("\n== mailgrants check")

@@ -45,6 +45,7 @@ stop` would run programs named by a main.cf in the directory.
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -63,6 +64,27 @@ CACHE_SECS = 2          # mailgrants_cache_secs of the sandbox's Dovecot
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 STATE_KEYS = ("dir", "started", "starter", "procs")
 
+
+
+def sent_copy_settings(lmtp_port):
+    """delivery.main.cf.snippet's lines for sent copies, the LMTP
+    nexthop this Dovecot's."""
+    with open(os.path.join(REPO, "postfix-policyd",
+                           "delivery.main.cf.snippet"),
+              encoding="utf-8") as f:
+        snippet = f.read()
+    found = dict((k, " ".join(v.split())) for k, v in re.findall(
+        r"^(mailgrants_\w+) =\s*\n((?:[ \t]+\S.*\n)+)", snippet, re.M))
+    return {
+        "mailgrants_sent_copy_transport":
+            found["mailgrants_sent_copy_transport"].replace(
+                "lmtp:unix:private/dovecot-lmtp",
+                "lmtp:inet:127.0.0.1:%d" % lmtp_port),
+        "mailgrants_recipient_restrictions":
+            found["mailgrants_recipient_restrictions"],
+        "transport_maps": "$mailgrants_sent_copy_transport",
+        "smtpd_recipient_restrictions": "$mailgrants_recipient_restrictions",
+    }
 
 class SandboxError(RuntimeError):
     """A server of the sandbox did not start, or the directory is not
@@ -440,7 +462,7 @@ class Sandbox:
             self.replica = os.path.join(d, "grants.db")
             dc = start_dovecot(slapd, d, make_plugin_dir(self.build, d),
                                REPO, self.replica, name="dovecot",
-                               cache_secs=CACHE_SECS)
+                               cache_secs=CACHE_SECS, sent_copies=True)
             self._record("dovecot", dc.pid)
 
             step = "mailgrants sync --follow"
@@ -450,6 +472,10 @@ class Sandbox:
                 os.path.join(d, "mailgrants.conf"), replica=self.replica,
                 replica_group=dc.mail_gid,
                 audit_log=os.path.join(d, "audit.log"))
+            # Sent copies for every company and extra private mailbox
+            # (README "Sent copies").
+            with open(self.conf, "a") as f:
+                f.write("sent_copies = yes\n")
             os.chmod(self.conf, 0o644)
             log = open(os.path.join(d, "sync.log"), "ab")
             follower = subprocess.Popen(
@@ -499,7 +525,9 @@ class Sandbox:
                          # Postfix counts as local; let its headers
                          # reach the milter as written, as a real
                          # client's do.
-                         main_extra={"local_header_rewrite_clients": ""})
+                         main_extra=dict(
+                             sent_copy_settings(dc.lmtp_port),
+                             local_header_rewrite_clients=""))
             cleanup.append(pf)
             pf.start()
             self._record("postfix", pf.master_pid)

@@ -454,6 +454,23 @@ static int mailgrants_copy(struct mail_save_context *ctx, struct mail *mail)
 	return mbox->module_ctx.super.copy(ctx, mail);
 }
 
+/* mailgrants_transaction_commit - after a save, the client's sent copy
+   wins (mailgrants-sent.c) */
+static int
+mailgrants_transaction_commit(struct mailbox_transaction_context *t,
+			      struct mail_transaction_commit_changes *changes_r)
+{
+	struct mailbox *box = t->box;
+	struct mailgrants_mailbox *mbox = MAILGRANTS_MAILBOX_CONTEXT(box);
+
+	if (mbox->module_ctx.super.transaction_commit(t, changes_r) < 0)
+		return -1;
+	/* Created only by a transaction that saved something. */
+	if (array_is_created(&changes_r->saved_uids))
+		mailgrants_sent_saved(box, &changes_r->saved_uids);
+	return 0;
+}
+
 /* mailgrants_mailbox_is_inconsistent - an ended grant ends the session */
 static bool mailgrants_mailbox_is_inconsistent(struct mailbox *box)
 {
@@ -626,6 +643,7 @@ void mailgrants_mailbox_allocated(struct mailbox *box)
 	v->search_next_nonblock = mailgrants_search_next_nonblock;
 	v->search_deinit = mailgrants_search_deinit;
 	v->is_inconsistent = mailgrants_mailbox_is_inconsistent;
+	v->transaction_commit = mailgrants_transaction_commit;
 	v->notify_changes = mailgrants_mailbox_notify_changes;
 	v->close = mailgrants_mailbox_close;
 	v->free = mailgrants_mailbox_free;

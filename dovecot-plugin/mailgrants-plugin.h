@@ -154,6 +154,10 @@ void mailgrants_acl_namespace_storage_added(struct mail_namespace *ns);
 void mailgrants_mailbox_allocated(struct mailbox *box);
 void mailgrants_mail_allocated(struct mail *mail);
 
+/* mailgrants-sent.c */
+void mailgrants_sent_saved(struct mailbox *box,
+			   const ARRAY_TYPE(seq_range) *uids);
+
 /* mailgrants-subs.c */
 void mailgrants_subs_list_created(struct mailbox_list *list);
 

@@ -21,7 +21,8 @@ DOVECOT_MODULEDIR := $(shell . $(DOVECOT_CONFIG) 2>/dev/null && \
 DP_SO = $(B)/dovecot-plugin/lib20_mailgrants_plugin.so
 DP_SRCS = dovecot-plugin/mailgrants-plugin.c dovecot-plugin/mailgrants-list.c \
 	dovecot-plugin/mailgrants-acl.c dovecot-plugin/mailgrants-mailbox.c \
-	dovecot-plugin/mailgrants-subs.c dovecot-plugin/mailgrants-settings.c
+	dovecot-plugin/mailgrants-subs.c dovecot-plugin/mailgrants-settings.c \
+	dovecot-plugin/mailgrants-sent.c
 DP_OBJS = $(patsubst dovecot-plugin/%.c,$(B)/dovecot-plugin/%.o,$(DP_SRCS))
 DP_LIB_OBJS = $(patsubst lib/%.c,$(B)/dovecot-plugin/lib/%.o,$(LIB_SRCS))
 DP_LIB_A = $(B)/dovecot-plugin/libmailgrants-pic.a
@@ -60,7 +61,18 @@ $(DPI_SO): $(DPI_OBJS) dovecot-plugin/imap-mailgrants.map
 		-Wl,--version-script=dovecot-plugin/imap-mailgrants.map \
 		-o $@ $(DPI_OBJS)
 
-ALL_TARGETS += $(DP_SO) $(DPI_SO)
+# Sent copies (README "Sent copies"): Dovecot's deliver_mail hook, in
+# lib-lda, which only the lmtp and lda processes have; 95 loads it after
+# Pigeonhole's lib90_sieve. Nothing of the core.
+DPL_SO = $(B)/dovecot-plugin/lib95_lmtp_mailgrants_plugin.so
+DPL_OBJS = $(B)/dovecot-plugin/mailgrants-lmtp.o
+
+$(DPL_SO): $(DPL_OBJS) dovecot-plugin/lmtp-mailgrants.map
+	$(CC) -shared $(LDFLAGS) -Wl,-z,relro -Wl,-z,now \
+		-Wl,--version-script=dovecot-plugin/lmtp-mailgrants.map \
+		-o $@ $(DPL_OBJS)
+
+ALL_TARGETS += $(DP_SO) $(DPI_SO) $(DPL_SO)
 
 # Dovecot 2.4's config process learns our keys from this module in
 # $(DOVECOT_MODULEDIR)/settings/ (DOVECOT24-NOTES.md §3): the settings
@@ -122,9 +134,10 @@ check-layers: $(B)/layers/plugin.so $(B)/layers/imap-plugin.so
 # whatever PREFIX is); the configuration only to DATADIR as an example:
 # a file in conf.d would be live at Dovecot's next start, and it needs
 # the site's mail location first (README, "Dovecot").
-install-dovecot-plugin: $(DP_SO) $(DPI_SO) $(DPS_INSTALL)
+install-dovecot-plugin: $(DP_SO) $(DPI_SO) $(DPL_SO) $(DPS_INSTALL)
 	install -d $(DESTDIR)$(DOVECOT_MODULEDIR) $(DESTDIR)$(DATADIR)/dovecot
-	install -m 0644 $(DP_SO) $(DPI_SO) $(DESTDIR)$(DOVECOT_MODULEDIR)/
+	install -m 0644 $(DP_SO) $(DPI_SO) $(DPL_SO) \
+		$(DESTDIR)$(DOVECOT_MODULEDIR)/
 	$(if $(DPS_INSTALL),install -d $(DESTDIR)$(DOVECOT_MODULEDIR)/settings)
 	$(if $(DPS_INSTALL),install -m 0644 $(DPS_INSTALL) \
 		$(DESTDIR)$(DOVECOT_MODULEDIR)/settings/)

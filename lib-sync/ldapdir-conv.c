@@ -597,7 +597,7 @@ static int ldapdir_mailbox(struct ldapdir_ctx *ctx,
 	const struct config *cfg = ctx->cfg;
 	char shown[LDAPDIR_PRINT_MAX];
 	struct replica_mailbox *m = &out->mailbox;
-	const char *kind;
+	const char *kind, *sent;
 
 	if (ldapdir_single(ctx, entry, cfg->ldap_mailbox_kind_attribute,
 			   LDAPDIR_KIND_MAX, &kind) < 0 ||
@@ -608,8 +608,26 @@ static int ldapdir_mailbox(struct ldapdir_ctx *ctx,
 	    ldapdir_dn_single(ctx, entry, cfg->ldap_mailbox_group_attribute,
 			      &m->group_dn) < 0 ||
 	    ldapdir_single(ctx, entry, cfg->ldap_mailbox_rights_attribute,
-			   LDAPDIR_RIGHTS_MAX, &m->rights) < 0)
+			   LDAPDIR_RIGHTS_MAX, &m->rights) < 0 ||
+	    ldapdir_single(ctx, entry,
+			   cfg->ldap_mailbox_sent_copies_attribute,
+			   LDAPDIR_KIND_MAX, &sent) < 0)
 		return -1;
+	/* LDAP's Boolean syntax is TRUE or FALSE; a directory mapped from
+	   elsewhere may write it in another case. */
+	if (sent == NULL) {
+		m->sent_copies = REPLICA_SENT_COPIES_DEFAULT;
+	} else if (strcasecmp(sent, "TRUE") == 0) {
+		m->sent_copies = REPLICA_SENT_COPIES_YES;
+	} else if (strcasecmp(sent, "FALSE") == 0) {
+		m->sent_copies = REPLICA_SENT_COPIES_NO;
+	} else {
+		text_printable_str(shown, sizeof(shown), sent, TEXT_MARK);
+		return ldapdir_reasonf(ctx, "%s \"%s\" is neither TRUE nor"
+				       " FALSE",
+				       cfg->ldap_mailbox_sent_copies_attribute,
+				       shown);
+	}
 	if (kind == NULL)
 		return ldapdir_reasonf(ctx, "mailbox without %s",
 				       cfg->ldap_mailbox_kind_attribute);
@@ -880,6 +898,7 @@ void ldapdir_conv_attrs(const struct ldapdir_ctx *ctx, enum ldapdir_kind kind,
 		names[n++] = cfg->ldap_mailbox_owner_attribute;
 		names[n++] = cfg->ldap_mailbox_group_attribute;
 		names[n++] = cfg->ldap_mailbox_rights_attribute;
+		names[n++] = cfg->ldap_mailbox_sent_copies_attribute;
 		n = ldapdir_append_list(names, n, &ctx->mailbox_addr_attrs);
 		break;
 	default:

@@ -139,6 +139,7 @@ static void pack_item(struct stage_pack *p, struct stage_item *it,
 		it->u.mailbox.owner_dn = pack_str(p, m->owner_dn);
 		it->u.mailbox.group_dn = pack_str(p, m->group_dn);
 		it->u.mailbox.rights = pack_str(p, m->rights);
+		it->u.mailbox.sent_copies = m->sent_copies;
 		break;
 	}
 	case STAGE_SHARE: {

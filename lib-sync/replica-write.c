@@ -40,7 +40,7 @@ static const char *const replica_schema_sql =
 	"CREATE TABLE mailboxes(id INTEGER PRIMARY KEY, dn TEXT NOT NULL"
 	" UNIQUE, kind INTEGER NOT NULL, address TEXT NOT NULL,"
 	" company_id INTEGER, owner_id INTEGER, group_id INTEGER,"
-	" rights TEXT NOT NULL);"
+	" rights TEXT NOT NULL, sent_copies INTEGER);"
 	"CREATE TABLE addresses(address TEXT PRIMARY KEY,"
 	" mailbox_id INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE groups(id INTEGER PRIMARY KEY, dn TEXT NOT NULL UNIQUE);"
@@ -64,7 +64,7 @@ static const char *const replica_schema_sql =
 	" CASE m.kind WHEN 2 THEN 'company' ELSE 'private' END,"
 	" EXISTS (SELECT 1 FROM users u WHERE u.dn = m.dn)"
 	" FROM addresses a JOIN mailboxes m ON m.id = a.mailbox_id;"
-	"PRAGMA user_version = 2;";
+	"PRAGMA user_version = 3;";
 
 /* Secondary indexes are built after the bulk load of a new file, not
    row by row: nothing the staging looks up needs them. A sync of an
@@ -82,8 +82,8 @@ static const char *const replica_index_sql =
 	"CREATE INDEX IF NOT EXISTS share_grantees_user"
 	" ON share_grantees(user_id, share_id);";
 
-_Static_assert(REPLICA_SCHEMA_VERSION == 2,
-	       "replica_schema_sql writes user_version 2");
+_Static_assert(REPLICA_SCHEMA_VERSION == 3,
+	       "replica_schema_sql writes user_version 3");
 
 static const char *const replica_temp_sql =
 	"CREATE TEMP TABLE t_company_group(company_id INTEGER, group_dn TEXT);"
@@ -123,7 +123,8 @@ static const char *const writer_sql[W_COUNT] = {
 		" ON m.id = a.mailbox_id WHERE a.address = ?1",
 	[W_USER] = "INSERT INTO users(dn, login, company_id) VALUES (?1, ?2, ?3)",
 	[W_MAILBOX] = "INSERT INTO mailboxes(dn, kind, address, company_id,"
-		" owner_id, rights) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		" owner_id, rights, sent_copies)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_ADDRESS] = "INSERT OR IGNORE INTO addresses(address, mailbox_id)"
 		" VALUES (?1, ?2)",
 	[W_MAILBOX_REF] = "INSERT INTO t_mailbox_ref VALUES (?1, ?2, ?3)",
@@ -145,6 +146,7 @@ struct replica_writer {
 	sqlite3_stmt *st[W_COUNT];
 	char *owner_rights, *company_rights, *share_rights;
 	bool cross_company_shares;
+	bool sent_copies;		/* the site default */
 	replica_warn_fn *warn;
 	void *warn_context;
 	gid_t gid;
@@ -487,6 +489,7 @@ int replica_writer_open(const char *path,
 	w->share_rights = xstrdup(set->share_rights != NULL ?
 				  set->share_rights : "lrwstiek");
 	w->cross_company_shares = set->cross_company_shares;
+	w->sent_copies = set->sent_copies;
 	w->warn = set->warn;
 	w->warn_context = set->warn_context;
 	w->gid = set->group_set ? set->group : (gid_t)-1;
@@ -730,6 +733,9 @@ static int writer_stage_user(struct replica_writer *w, const struct replica_user
 		sqlite3_bind_int64(st, 4, company);
 	sqlite3_bind_int64(st, 5, uid);
 	writer_text(st, 6, w->owner_rights);
+	/* Mail sent as oneself is never copied: the client's copy in
+	   one's own Sent is the copy (README "Sent copies"). */
+	sqlite3_bind_int(st, 7, 0);
 	if (writer_step(w, W_MAILBOX) < 0)
 		return -1;
 	mid = sqlite3_last_insert_rowid(w->db);
@@ -800,6 +806,10 @@ static int writer_stage_mailbox(struct replica_writer *w,
 	if (company != 0)
 		sqlite3_bind_int64(st, 4, company);
 	writer_text(st, 6, rights);
+	/* NULL: the site default, applied by the readers (meta). */
+	if (m->sent_copies != REPLICA_SENT_COPIES_DEFAULT)
+		sqlite3_bind_int(st, 7, m->sent_copies ==
+				 REPLICA_SENT_COPIES_YES);
 	if (writer_step(w, W_MAILBOX) < 0)
 		return -1;
 	mid = sqlite3_last_insert_rowid(w->db);
@@ -1123,6 +1133,8 @@ static int writer_meta(struct replica_writer *w, const char *source)
 	    (meta_put(w, st, "source", source) < 0 ||
 	     meta_put(w, st, "cross_company_shares",
 		      w->cross_company_shares ? "yes" : "no") < 0 ||
+	     meta_put(w, st, "sent_copies",
+		      w->sent_copies ? "yes" : "no") < 0 ||
 	     meta_put(w, st, "last_success", value) < 0))
 		ret = -1;
 	for (size_t i = 0; i < w->nmeta && ret == 0; i++)

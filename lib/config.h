@@ -72,6 +72,7 @@ struct config {
 	char *ldap_mailbox_owner_attribute;
 	char *ldap_mailbox_group_attribute;
 	char *ldap_mailbox_rights_attribute;
+	char *ldap_mailbox_sent_copies_attribute;
 	char *ldap_share_grantee_attribute;
 	char *ldap_share_rights_attribute;
 	char *ldap_share_not_before_attribute;
@@ -85,6 +86,10 @@ struct config {
 
 	/* Shares whose grantee is of another company than the mailbox. */
 	bool cross_company_shares;	/* no: they grant nothing */
+
+	/* Mail sent as a mailbox entry that does not say: also into its
+	   Sent folder? (README "Sent copies") */
+	bool sent_copies;
 
 	/* Policy decisions that DESIGN §6 calls configurable. */
 	enum config_policy_action policy_null_sender;

@@ -62,6 +62,18 @@ const char *policy_reason_name(enum policy_reason reason)
 	return policy_reason_names[reason];
 }
 
+/* policy_sent_copy_rcpt - the recipient for a mailbox's Sent folder */
+int policy_sent_copy_rcpt(const char *mailbox, char *out, size_t outsize)
+{
+	int n;
+
+	/* A mailbox address without "@" never comes from the replica. */
+	if (strchr(mailbox, '@') == NULL)
+		return -1;
+	n = snprintf(out, outsize, "%s." POLICY_SENT_COPY_DOMAIN, mailbox);
+	return n < 0 || (size_t)n >= outsize ? -1 : 0;
+}
+
 /* policy_printable - copy untrusted text so that it is safe to log or reply */
 void policy_printable(const char *in, char *out, size_t outsize)
 {
@@ -208,6 +220,9 @@ static int policy_decide_login(struct replica *rep, const struct config *cfg,
 				   rd.reason == RIGHTS_REASON_OWNER ?
 				   POLICY_REASON_OWN_MAILBOX :
 				   POLICY_REASON_COMPANY_MAILBOX, "DUNNO");
+			if (rd.sent_copies)
+				snprintf(d->sent_copy, sizeof(d->sent_copy),
+					 "%s", rd.mailbox);
 			return 0;
 		}
 		break;

@@ -10,6 +10,8 @@
  *	int policy_decide(struct replica *rep, const struct config *cfg,
  *			  const char *login, const char *sender, time_t now,
  *			  struct policy_decision *d_r);
+ *	int policy_sent_copy_rcpt(const char *mailbox, char *out,
+ *				  size_t outsize);
  *	const char *policy_action_name(enum policy_action action);
  *	const char *policy_reason_name(enum policy_reason reason);
  *	void policy_printable(const char *in, char *out, size_t outsize);
@@ -48,6 +50,18 @@
  *	(the mailbox, the user, the share), "" when none did (the null
  *	sender, no replica, an unknown address); the audit line names it.
  *
+ *	d_r->sent_copy is the primary address of the mailbox whose Sent
+ *	folder gets a copy of mail sent as "sender" (README "Sent
+ *	copies"): set only when the answer is DUNNO because the login may
+ *	send as a mailbox that keeps sent copies; "" otherwise, and
+ *	always for a login's own primary mailbox.
+ *
+ *	policy_sent_copy_rcpt() writes the recipient that files a copy in
+ *	the Sent folder of "mailbox" (its primary address): the address
+ *	with "." POLICY_SENT_COPY_DOMAIN appended to its domain, which
+ *	only the milter adds (smtpd refuses it as RCPT TO; Dovecot's
+ *	lmtp_mailgrants files it). 0, or -1 when it would not fit.
+ *
  *	policy_printable() copies "in" to "out" for a log line or a
  *	reply: control characters, DEL, backslash and bytes that are not
  *	valid UTF-8 become "\xHH"; valid UTF-8 is kept. The result is
@@ -57,11 +71,17 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "addr.h"
 #include "config.h"
 #include "replica.h"
 
 #define POLICY_REPLY_MAX 1024
 #define POLICY_CLOCK_SKEW_MAX 60	/* seconds a sync may lie ahead */
+/* Reserved (RFC 6761 .invalid): no address in it exists anywhere. The
+   Postfix and Dovecot configuration (delivery.main.cf.snippet,
+   dovecot-mailgrants-sql.conf.ext) and dovecot-plugin/mailgrants-lmtp.c
+   spell it out too. */
+#define POLICY_SENT_COPY_DOMAIN "sent.mailgrants.invalid"
 
 enum policy_action {
 	POLICY_ACTION_DUNNO,
@@ -91,11 +111,13 @@ struct policy_decision {
 	char reply[POLICY_REPLY_MAX];
 	char detail[512];
 	char entry_dn[REPLICA_DN_MAX];	/* rights_decide()'s entry, or "" */
+	char sent_copy[ADDR_MAX];	/* "": none; see DESCRIPTION */
 };
 
 int policy_decide(struct replica *rep, const struct config *cfg,
 		  const char *login, const char *sender, time_t now,
 		  struct policy_decision *d_r);
+int policy_sent_copy_rcpt(const char *mailbox, char *out, size_t outsize);
 const char *policy_action_name(enum policy_action action);
 const char *policy_reason_name(enum policy_reason reason);
 void policy_printable(const char *in, char *out, size_t outsize);

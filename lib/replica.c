@@ -10,16 +10,20 @@
  *	foreign one being rebuilt) is written under a temporary name and
  *	renamed into place only after the whole sync committed.
  *
- *	Schema version 2 (1 had no view; a reader refuses it and the
- *	sync rebuilds it):
+ *	Schema version 3 (1 had no view, 2 no sent_copies; a reader
+ *	refuses them and the sync rebuilds the file):
  *	  meta(key, value)            source, last_success, counts,
- *	                              cross_company_shares (yes/no)
+ *	                              cross_company_shares (yes/no),
+ *	                              sent_copies (yes/no: the site
+ *	                              default)
  *	  companies(id, dn, group_id) group_id -1: required group missing
  *	  domains(domain, company_id) every local domain, A-label
  *	  users(id, dn, login, company_id, employee)
  *	  mailboxes(id, dn, kind, address, company_id, owner_id,
- *	            group_id, rights)  a user's primary mailbox has the
- *	                               user's DN
+ *	            group_id, rights, sent_copies)  a user's primary
+ *	                               mailbox has the user's DN;
+ *	                               sent_copies 1/0, NULL: the site
+ *	                               default (0 for a user's primary)
  *	  addresses(address, mailbox_id)  normal form, unique
  *	  groups(id, dn), group_members(group_id, user_id)  flattened
  *	  shares(id, dn, mailbox_id, rights, not_before, not_after,
@@ -64,7 +68,9 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 		"SELECT id, company_id, employee, dn FROM users WHERE login = ?1",
 	[REPLICA_STMT_MAILBOX_BY_ADDRESS] =
 		"SELECT m.id, m.kind, m.address, m.dn, m.company_id,"
-		" m.owner_id, m.group_id, m.rights FROM addresses a"
+		" m.owner_id, m.group_id, m.rights, m.sent_copies,"
+		" EXISTS (SELECT 1 FROM meta WHERE key = 'sent_copies'"
+		" AND value = 'yes') FROM addresses a"
 		" JOIN mailboxes m ON m.id = a.mailbox_id WHERE a.address = ?1",
 	[REPLICA_STMT_DOMAIN] =
 		"SELECT 1 FROM domains WHERE domain = ?1",

@@ -88,8 +88,17 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define REPLICA_SCHEMA_VERSION 2
+#define REPLICA_SCHEMA_VERSION 3
 #define REPLICA_DN_MAX 1024
+
+/* A mailbox entry's own sent-copies setting (README "Sent copies"):
+   DEFAULT means the entry says nothing, and the site default, which
+   the sync writes to meta sent_copies, applies. */
+enum replica_sent_copies {
+	REPLICA_SENT_COPIES_DEFAULT = 0,
+	REPLICA_SENT_COPIES_NO,
+	REPLICA_SENT_COPIES_YES,
+};
 
 enum replica_mailbox_kind {
 	REPLICA_MAILBOX_PRIVATE = 1,
@@ -142,6 +151,7 @@ struct replica_mailbox {
 	const char *owner_dn;		/* private: required */
 	const char *group_dn;		/* company: optional */
 	const char *rights;		/* company: optional */
+	enum replica_sent_copies sent_copies;
 };
 
 struct replica_share {
@@ -168,6 +178,7 @@ struct replica_writer_settings {
 	const char *share_rights;	/* lrwstiek */
 	bool cross_company_shares;	/* grantees of other companies
 					   count (meta cross_company_shares) */
+	bool sent_copies;		/* site default (meta sent_copies) */
 	replica_warn_fn *warn;
 	void *warn_context;
 	bool group_set;			/* a new file goes to this group */

@@ -48,6 +48,8 @@ struct rights_mailbox {
 	char dn[REPLICA_DN_MAX];
 	sqlite3_int64 company_id, owner_id, group_id;
 	char rights[RIGHTS_MAX];
+	bool sent_copies;		/* the entry's, or the site default */
+	bool sent_copies_default;	/* ... the site default's */
 };
 
 /* rights_kind_name - the JSON/text name of a kind */
@@ -224,6 +226,11 @@ static int rights_find_mailbox(struct replica *rep, const char *address,
 		m_r->group_id = sqlite3_column_int64(st, 6);
 		rights_copy(m_r->rights, sizeof(m_r->rights),
 			    sqlite3_column_text(st, 7));
+		m_r->sent_copies_default =
+			sqlite3_column_type(st, 8) == SQLITE_NULL;
+		m_r->sent_copies = m_r->sent_copies_default ?
+			sqlite3_column_int(st, 9) != 0 :
+			sqlite3_column_int(st, 8) != 0;
 	}
 	if (rights_done(rep, st, rc, error_r) < 0)
 		return -1;
@@ -426,6 +433,8 @@ static int rights_decide_locked(struct replica *rep, const char *login,
 		return rc;
 	snprintf(d->mailbox, sizeof(d->mailbox), "%s", m.address);
 	snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", m.dn);
+	d->sent_copies = m.sent_copies;
+	d->sent_copies_default = m.sent_copies_default;
 	if (u.id == 0) {
 		/* No login: only where the address lives. */
 		d->reason = RIGHTS_REASON_NOT_YOURS;

@@ -54,6 +54,12 @@
  *	nothing, without its extension (everything from the first of the
  *	"delimiters" characters in the local part, as Postfix does).
  *
+ *	sent_copies says whether mail sent as the mailbox's addresses is
+ *	also filed in its own Sent folder (README "Sent copies"), by its
+ *	entry or, when sent_copies_default, by the site default; never
+ *	for a user's primary mailbox. It describes the mailbox, whoever
+ *	asks; whether the login may send as it is may_send.
+ *
  *	rights_access() lists every mailbox the login can see right now
  *	(own private ones, company ones, active shares), in one replica
  *	query; it returns 1 (empty list) for an unknown login.
@@ -124,6 +130,8 @@ struct rights_decision {
 	char mailbox[ADDR_MAX];		/* the mailbox's primary address */
 	char entry_dn[REPLICA_DN_MAX];	/* the entry that decides */
 	time_t not_before, not_after;	/* the share's window, 0 = open */
+	bool sent_copies;		/* the mailbox keeps sent copies */
+	bool sent_copies_default;	/* ... by the site default */
 	char detail[512];		/* why, in words, for explain */
 };
 

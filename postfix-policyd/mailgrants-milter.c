@@ -12,6 +12,14 @@
  *	out every step it does not need: each one left out saves both
  *	sides a write, a read and a wake-up.
  *
+ *	Sent copies (README "Sent copies"): when every address passes and
+ *	a From: address is a mailbox that keeps sent copies, the milter
+ *	stays for the end of the message and adds one recipient per such
+ *	mailbox (policy_sent_copy_rcpt()); a message it cannot add it to
+ *	is refused with 451, so no message is accepted without its copy.
+ *	The header From: decides, not the envelope: it is the address the
+ *	message is sent as for everyone who reads it.
+ *
  *	The manual page, doc/mailgrants-milter.8, is the one description
  *	of the options, the replies, the header syntax, the replica
  *	handling and the log lines; change it with the behaviour.
@@ -44,6 +52,7 @@
 
 #define MILTER_NAME "mailgrants-milter"
 #define MILTER_TEXT_MAX 900	/* libmilter takes replies up to 980 */
+#define MILTER_COPIES_MAX 8	/* mailboxes with sent copies per message */
 
 /* The protocol steps the milter does without: only MAIL FROM (for the
    login) and the headers matter, and only the end of the headers needs
@@ -70,6 +79,8 @@ struct milter_session {
 	char rcode[4];			/* "550", "451" */
 	char xcode[16];			/* "5.7.1" */
 	char text[MILTER_TEXT_MAX];
+	unsigned int ncopies;		/* sent copies to add at the end */
+	char copies[MILTER_COPIES_MAX][ADDR_MAX];
 	struct header_addresses list;
 };
 
@@ -131,6 +142,7 @@ static void milter_message_reset(struct milter_session *s)
 	s->login = NULL;
 	s->verdict = MILTER_VERDICT_NONE;
 	s->rcode[0] = s->xcode[0] = s->text[0] = '\0';
+	s->ncopies = 0;
 }
 
 /* milter_set_verdict - remember the first reason to refuse the message */
@@ -159,6 +171,26 @@ static void milter_set_verdict(struct milter_session *s,
 			s->text[len++] = '%';
 	}
 	s->text[len] = '\0';
+}
+
+/* milter_want_copy - remember a mailbox whose Sent folder gets a copy */
+static void milter_want_copy(struct milter_session *s, const char *mailbox)
+{
+	unsigned int i;
+
+	/* One copy per mailbox, however often From: names it. */
+	for (i = 0; i < s->ncopies; i++)
+		if (strcmp(s->copies[i], mailbox) == 0)
+			return;
+	if (s->ncopies == MILTER_COPIES_MAX) {
+		/* Never accept a message without a copy it should have. */
+		milter_set_verdict(s, MILTER_VERDICT_REJECT, "550", "5.7.1",
+				   "From", "too many mailboxes with sent "
+				   "copies in one From: field");
+		return;
+	}
+	snprintf(s->copies[s->ncopies++], sizeof(s->copies[0]), "%s",
+		 mailbox);
 }
 
 /* milter_log - one audit line per decision (audit.h); the fields
@@ -216,8 +248,11 @@ static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
 		milter_log(ctx, s, policy_action_name(d.action), lower,
 			   s->list.addr[i], d.entry_dn,
 			   policy_reason_name(d.reason), NULL);
-		if (d.action == POLICY_ACTION_DUNNO)
+		if (d.action == POLICY_ACTION_DUNNO) {
+			if (d.sent_copy[0] != '\0' && lower[0] == 'f')
+				milter_want_copy(s, d.sent_copy);
 			continue;
+		}
 		/* d.reply is "ACTION X.Y.Z text": keep code and text. */
 		code = strchr(d.reply, ' ');
 		code = code != NULL ? code + 1 : "";
@@ -255,7 +290,8 @@ static sfsistat milter_negotiate(SMFICTX *ctx, unsigned long f0,
 	(void)f3;
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
-	*pf0 = 0;		/* no actions: the milter changes nothing */
+	/* One action: adding the recipients of sent copies. */
+	*pf0 = f0 & SMFIF_ADDRCPT;
 	*pf1 = s->steps = f1 & MILTER_STEPS_UNWANTED;
 	*pf2 = *pf3 = 0;
 	/* Ask for the macros it needs even if main.cf lists others: a
@@ -329,14 +365,11 @@ static sfsistat milter_header(SMFICTX *ctx, char *name, char *value)
 	return next;
 }
 
-/* milter_verdict - end of the headers (or message): give the verdict */
-static sfsistat milter_verdict(SMFICTX *ctx)
+/* milter_verdict - give the verdict and forget the message */
+static sfsistat milter_verdict(SMFICTX *ctx, struct milter_session *s)
 {
-	struct milter_session *s = smfi_getpriv(ctx);
 	sfsistat ret;
 
-	if (s == NULL)
-		return SMFIS_TEMPFAIL;
 	switch (s->verdict) {
 	case MILTER_VERDICT_REJECT:
 	case MILTER_VERDICT_TEMPFAIL:
@@ -354,6 +387,66 @@ static sfsistat milter_verdict(SMFICTX *ctx)
 	}
 	milter_message_reset(s);
 	return ret;
+}
+
+/* milter_add_copies - end of the message: the recipients of sent copies */
+static void milter_add_copies(SMFICTX *ctx, struct milter_session *s)
+{
+	char rcpt[ADDR_MAX + sizeof(POLICY_SENT_COPY_DOMAIN) + 4];
+	char inner[sizeof(rcpt) - 2];
+	unsigned int i;
+
+	for (i = 0; i < s->ncopies; i++) {
+		if (policy_sent_copy_rcpt(s->copies[i], inner,
+					  sizeof(inner)) < 0) {
+			milter_log(ctx, s, "reject", "from", s->copies[i],
+				   NULL, "sent_copy_too_long", NULL);
+			milter_set_verdict(s, MILTER_VERDICT_REJECT, "550",
+					   "5.7.1", "From", "address too long"
+					   " for a sent copy");
+			return;
+		}
+		snprintf(rcpt, sizeof(rcpt), "<%s>", inner);
+		/* Postfix refuses only when it cannot (no SMFIF_ADDRCPT
+		   negotiated, a broken connection): then 451, the client
+		   sends again, and nothing was accepted without a copy. */
+		if (smfi_addrcpt(ctx, rcpt) != MI_SUCCESS) {
+			milter_log(ctx, s, "defer", "from", s->copies[i],
+				   NULL, "sent_copy_failed",
+				   "smfi_addrcpt failed");
+			milter_set_verdict(s, MILTER_VERDICT_TEMPFAIL, "451",
+					   "4.3.0", "From", "cannot file the "
+					   "sent copy; please try again later");
+			return;
+		}
+		milter_log(ctx, s, "sent_copy", "from", s->copies[i], NULL,
+			   "sent_copies", NULL);
+	}
+}
+
+/* milter_eoh - end of the headers: the verdict, or wait for the end */
+static sfsistat milter_eoh(SMFICTX *ctx)
+{
+	struct milter_session *s = smfi_getpriv(ctx);
+
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	/* Recipients can only be added at the end of the message. */
+	if (s->verdict == MILTER_VERDICT_NONE && s->ncopies > 0)
+		return SMFIS_CONTINUE;
+	return milter_verdict(ctx, s);
+}
+
+/* milter_eom - end of the message: add the copies, give the verdict */
+static sfsistat milter_eom(SMFICTX *ctx)
+{
+	struct milter_session *s = smfi_getpriv(ctx);
+
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	if (s->verdict == MILTER_VERDICT_NONE && s->ncopies > 0)
+		milter_add_copies(ctx, s);
+	return milter_verdict(ctx, s);
 }
 
 /* milter_abort - the message ended early */
@@ -382,11 +475,11 @@ static sfsistat milter_close(SMFICTX *ctx)
 static struct smfiDesc milter_desc = {
 	.xxfi_name = MILTER_NAME,
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_NONE,
+	.xxfi_flags = SMFIF_ADDRCPT,
 	.xxfi_envfrom = milter_envfrom,
 	.xxfi_header = milter_header,
-	.xxfi_eoh = milter_verdict,
-	.xxfi_eom = milter_verdict,
+	.xxfi_eoh = milter_eoh,
+	.xxfi_eom = milter_eom,
 	.xxfi_abort = milter_abort,
 	.xxfi_close = milter_close,
 	.xxfi_negotiate = milter_negotiate,

@@ -139,7 +139,8 @@ moddir=$(. /usr/lib/dovecot/dovecot-config && echo "$dovecot_moduledir")
 ln -s /usr/bin/mailgrants "$bin/mailgrants"
 ln -s /usr/sbin/mailgrants-policyd "$bin/mailgrants-policyd"
 ln -s /usr/sbin/mailgrants-milter "$bin/mailgrants-milter"
-for so in lib20_mailgrants_plugin.so lib21_imap_mailgrants_plugin.so; do
+for so in lib20_mailgrants_plugin.so lib21_imap_mailgrants_plugin.so \
+	lib95_lmtp_mailgrants_plugin.so; do
 	ln -s "$moddir/$so" "$bin/dovecot-plugin/$so"
 done
 chmod 755 "$TMP"

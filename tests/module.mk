@@ -310,6 +310,8 @@ check-debian13:
 #                                   in tests/debian13.sh's chroot, as
 #                                   root; DEBIAN13_FLAGS="-k -d DIR"
 #                                   keeps and reuses one
+#   make bench-sent                 Postfix end to end with and without
+#                                   sent copies (tests/bench/bench-sent.py)
 #   make bench-milter               Postfix with the policy daemon and the
 #                                   milter against Postfix with the policy
 #                                   daemon alone (issue 6)
@@ -375,6 +377,11 @@ bench-dovecot: all
 bench-dovecot-debian13:
 	sh tests/debian13.sh $(DEBIAN13_FLAGS) \
 		-c 'make CI=1 bench-dovecot BENCH_SCALE=$(BENCH_SCALE)'
+
+bench-sent: all $(SMTP_LOAD)
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-sent.py \
+		$(BENCH_SENT_ARGS)
+.PHONY: bench-sent
 
 bench-milter: all $(SMTP_LOAD) $(TRIVIAL_MILTER)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-milter.py \

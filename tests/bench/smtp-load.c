@@ -4,7 +4,7 @@
  * SYNOPSIS
  *	smtp-load [-c sessions] [-d seconds] [-n messages] [-w warmup]
  *		[-f listfile] [-r rcpt] [-s size] [-m msgs-per-session] [-v]
- *		[-P password | -a passwordfile] [-A plain|login]
+ *		[-P password | -a passwordfile] [-A plain|login] [-F from]
  *		HOST:PORT
  * DESCRIPTION
  *	Postfix's smtp-source has no AUTH and no XCLIENT, and stops at the
@@ -30,6 +30,8 @@
  *	restrictions to RCPT by default) counts as rejected, and the
  *	session goes on with RSET.
  *	A thread gives up after 50 failed sessions in a row.
+ *
+ *	-F sets the header From: address (default load@example.net).
  *
  *	The (login, sender) pairs come from listfile as in policy-load
  *	("-" = no XCLIENT, "<>" = null sender); without -f a built-in
@@ -110,6 +112,7 @@ static size_t npairs;
 static int per_session = 1;
 static atomic_llong issued;
 static const char *rcpt = "someone@example.net";
+static const char *from = "load@example.net";
 static char *body;
 static size_t body_len;
 static uint64_t t_measure, t_end;
@@ -478,8 +481,9 @@ static void *worker_run(void *arg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: smtp-load [-c sessions] [-d seconds] "
-		"[-n messages] [-w warmup] [-f listfile] [-r rcpt] [-s size] "
-		"[-m msgs-per-session] [-v] [-P password | -a passwordfile] "
+		"[-n messages] [-w warmup] [-f listfile] [-r rcpt] [-F from] "
+		"[-s size] [-m msgs-per-session] [-v] "
+		"[-P password | -a passwordfile] "
 		"[-A plain|login] HOST:PORT\n");
 	exit(1);
 }
@@ -508,8 +512,8 @@ static void body_make(size_t size)
 	int n;
 
 	body = xrealloc(NULL, cap);
-	n = snprintf(body, cap, "From: load@example.net\r\n"
-		     "To: %s\r\nSubject: smtp-load\r\n\r\n", rcpt);
+	n = snprintf(body, cap, "From: %s\r\n"
+		     "To: %s\r\nSubject: smtp-load\r\n\r\n", from, rcpt);
 	if (n < 0 || (size_t) n >= cap)
 		die("header too long");
 	o = (size_t) n;
@@ -538,8 +542,11 @@ int main(int argc, char **argv)
 	double secs;
 	int ch, i;
 
-	while ((ch = getopt(argc, argv, "c:d:n:w:f:r:s:m:vP:a:A:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:n:w:f:r:s:m:vP:a:A:F:")) != -1) {
 		switch (ch) {
+		case 'F':
+			from = optarg;
+			break;
 		case 'r':
 			rcpt = optarg;
 			break;

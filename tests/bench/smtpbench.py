@@ -103,10 +103,13 @@ def cpu_us(delta, name, messages):
 
 def run_load(tool, port, listfile, login="auth", per_session=1,
              sessions=20, seconds=5.0, warmup=1.0, size=1024,
-             rcpt="kunde@example.org", password_file=None, count=None):
+             rcpt="kunde@example.org", password_file=None, count=None,
+             header_from=None):
     """One smtp-load run; its figures as a dict, and its stderr."""
     argv = [tool, "-c", str(sessions), "-m", str(per_session),
             "-s", str(size), "-f", listfile, "-r", rcpt, "-v"]
+    if header_from is not None:
+        argv += ["-F", header_from]
     if count is not None:
         argv += ["-n", str(count), "-d", "120"]
     else:

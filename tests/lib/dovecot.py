@@ -39,6 +39,8 @@ Parameters (all keyword; the defaults suit the abc.com example):
     extra_conf      text appended verbatim to dovecot.conf (namespaces,
                     plugin { } blocks, protocol imap { } ...)
     userdb_args     override the static userdb's args
+    userdb_first    userdb { } blocks asked before the static userdb
+                    (which then answers only what they do not know)
     userdb_conf     replace the static userdb by these userdb { } blocks
                     (a site's own userdbs); "{ldap_conf}" in it becomes
                     the path of the generated dovecot-ldap.conf.ext
@@ -117,8 +119,9 @@ class Dovecot:
                  mail_plugins="", plugin_dir=None, extra_conf="",
                  userdb_args=None, workdir=None, keep=False, debug=False,
                  start_timeout=15.0, passwd_file=None, userdb_conf=None,
-                 passdb_fields=None):
+                 passdb_fields=None, userdb_first=""):
         self.ldap_uri = ldap_uri
+        self.userdb_first = userdb_first
         self.ldap_bind_dn = ldap_bind_dn
         self.ldap_bind_password = ldap_bind_password
         self.ldap_base = ldap_base
@@ -191,6 +194,8 @@ class Dovecot:
             lines += [self.userdb_conf.replace(
                 "{ldap_conf}", self.ldap_conf_path).rstrip("\n")]
         else:
+            lines += [self.userdb_first.rstrip("\n")] if \
+                self.userdb_first else []
             lines += [
                 "userdb {",
                 "  driver = static",
@@ -326,6 +331,8 @@ class Dovecot:
             # in 2.4's syntax; the ldap_* settings above are for all
             lines += [self.userdb_conf.rstrip("\n")]
         else:
+            lines += [self.userdb_first.rstrip("\n")] if \
+                self.userdb_first else []
             lines += [
                 "userdb static {",
                 "  fields {",

@@ -16,7 +16,9 @@ in_maildir(maildir, tag) -> whether a message with Subject: tag is in
     the Maildir's new/ or cur/.
 """
 
+import grp
 import os
+import pwd
 import re
 
 import pytest
@@ -25,6 +27,7 @@ from dovecot import Dovecot, is_24
 
 PLUGIN_SO = "lib20_mailgrants_plugin.so"
 IMAP_PLUGIN_SO = "lib21_imap_mailgrants_plugin.so"
+LMTP_PLUGIN_SO = "lib95_lmtp_mailgrants_plugin.so"
 SYSTEM_MODULES = "/usr/lib/dovecot/modules"
 CACHE_SECS = 2
 
@@ -32,7 +35,7 @@ CACHE_SECS = 2
 def make_plugin_dir(build_dir, workdir):
     """mail_plugin_dir is one directory: ours beside acl, imap_acl."""
     ours = [os.path.join(build_dir, "dovecot-plugin", name)
-            for name in (PLUGIN_SO, IMAP_PLUGIN_SO)]
+            for name in (PLUGIN_SO, IMAP_PLUGIN_SO, LMTP_PLUGIN_SO)]
     for so in ours:
         if not os.path.exists(so):
             pytest.fail("%s missing: run make" % so)
@@ -74,16 +77,54 @@ def plugin_conf(repo_dir, vmail_dir, replica, cache_secs=CACHE_SECS,
     return "namespace inbox {\n  inbox = yes\n}\n" + text
 
 
+def sql_userdb(repo_dir, workdir, vmail_dir, replica, mail_user="nobody"):
+    """The shipped sql userdb on the replica (README "Delivery"), with
+    this instance's paths and mail user: for the mailboxes that are not
+    people and the recipients of sent copies; 2.3 or 2.4 syntax."""
+    pw = pwd.getpwnam(mail_user)
+    gr = grp.getgrgid(pw.pw_gid).gr_name
+
+    def adapt(text):
+        for old, new in (("/var/lib/mailgrants/grants.db", replica),
+                         ("/var/vmail/", vmail_dir + "/"),
+                         ("'vmail' AS uid", "'%s' AS uid" % mail_user),
+                         ("'vmail' AS gid", "'%s' AS gid" % gr)):
+            assert old in text, old
+            text = text.replace(old, new)
+        return text
+
+    def read(name):
+        with open(os.path.join(repo_dir, "dovecot-plugin", name),
+                  encoding="utf-8") as f:
+            return f.read()
+    if is_24():
+        text = adapt(read("91-mailgrants-userdb-2.4.conf"))
+    else:
+        ext = os.path.join(workdir, "dovecot-mailgrants-sql.conf.ext")
+        with open(ext, "w", encoding="utf-8") as f:
+            f.write(adapt(read("dovecot-mailgrants-sql.conf.ext")))
+        text = read("91-mailgrants-userdb.conf").replace(
+            "/etc/dovecot/dovecot-mailgrants-sql.conf.ext", ext)
+    # The readers' group of this replica (the files' group).
+    group = grp.getgrgid(os.stat(os.path.dirname(replica)).st_gid).gr_name
+    return text.replace("mailgrants-read", group)
+
+
 def start_dovecot(slapd, workdir, plugin_dir, repo_dir, replica,
                   name="dovecot", cache_secs=CACHE_SECS, extra_conf="",
-                  passdb_fields=None):
+                  passdb_fields=None, sent_copies=False):
+    """sent_copies: the shipped sql userdb before the static one, so
+    that the recipients of sent copies find their mailbox."""
     d = os.path.join(workdir, name)
     os.makedirs(d)
     os.chmod(d, 0o755)
+    first = ""
+    if sent_copies:
+        first = sql_userdb(repo_dir, d, os.path.join(d, "vmail"), replica)
     dc = Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
                  protocols=("imap", "lmtp"), lmtp_inet=True,
                  plugin_dir=plugin_dir, workdir=d,
-                 passdb_fields=passdb_fields,
+                 passdb_fields=passdb_fields, userdb_first=first,
                  extra_conf=plugin_conf(repo_dir, os.path.join(d, "vmail"),
                                         replica, cache_secs) + extra_conf)
     dc.start()

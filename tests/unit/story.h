@@ -103,16 +103,14 @@ static inline void story_cleanup(const char *path)
 	free(shm);
 }
 
-/* story_build - write the story replica to path; 0 or -1 */
-static inline int story_build(const char *path, replica_warn_fn *warn,
-			      void *ctx)
+/* story_build_set - write the story replica with these settings */
+static inline int story_build_set(const char *path,
+				  const struct replica_writer_settings *set)
 {
-	struct replica_writer_settings set = { .warn = warn,
-					       .warn_context = ctx };
 	struct replica_writer *w;
 	const char *error;
 
-	if (replica_writer_open(path, &set, &w, &error) < 0) {
+	if (replica_writer_open(path, set, &w, &error) < 0) {
 		fprintf(stderr, "story: %s\n", error);
 		return -1;
 	}
@@ -166,17 +164,20 @@ static inline int story_build(const char *path, replica_warn_fn *warn,
 	const char *vertrieb[] = { "vertrieb@abc.com", NULL };
 	struct replica_mailbox mailboxes[] = {
 		{ "cn=makler@abc.com,ou=mailboxes," STORY_ABC,
-		  REPLICA_MAILBOX_PRIVATE, makler, STORY_SANDRA, NULL, NULL },
+		  REPLICA_MAILBOX_PRIVATE, makler, STORY_SANDRA, NULL, NULL,
+		  REPLICA_SENT_COPIES_YES },
 		{ "cn=buchhaltung@abc.com,ou=mailboxes," STORY_ABC,
 		  REPLICA_MAILBOX_PRIVATE, buchhaltung, STORY_JANA, NULL,
-		  NULL },
+		  NULL, REPLICA_SENT_COPIES_NO },
 		{ "cn=info@abc.com,ou=mailboxes," STORY_ABC,
-		  REPLICA_MAILBOX_COMPANY, info_abc, NULL, NULL, NULL },
+		  REPLICA_MAILBOX_COMPANY, info_abc, NULL, NULL, NULL,
+		  REPLICA_SENT_COPIES_YES },
 		{ "cn=vertrieb@abc.com,ou=mailboxes," STORY_ABC,
 		  REPLICA_MAILBOX_COMPANY, vertrieb, NULL, STORY_VERTRIEB,
-		  NULL },
+		  NULL, REPLICA_SENT_COPIES_DEFAULT },
 		{ "cn=info@xyz.org,ou=mailboxes," STORY_XYZ,
-		  REPLICA_MAILBOX_COMPANY, info_xyz, NULL, NULL, NULL },
+		  REPLICA_MAILBOX_COMPANY, info_xyz, NULL, NULL, NULL,
+		  REPLICA_SENT_COPIES_DEFAULT },
 	};
 	for (size_t i = 0; i < 5; i++)
 		replica_stage_mailbox(w, &mailboxes[i]);
@@ -198,6 +199,16 @@ static inline int story_build(const char *path, replica_warn_fn *warn,
 		return -1;
 	}
 	return 0;
+}
+
+/* story_build - write the story replica to path; 0 or -1 */
+static inline int story_build(const char *path, replica_warn_fn *warn,
+			      void *ctx)
+{
+	struct replica_writer_settings set = { .warn = warn,
+					       .warn_context = ctx };
+
+	return story_build_set(path, &set);
 }
 
 #endif

@@ -575,6 +575,81 @@ static void test_decide(const char *dir)
 	config_free(&cfg);
 }
 
+/* test_sent_copies - which DUNNO carries a sent copy, and for whom */
+static void test_sent_copies(const char *dir)
+{
+	static const struct {
+		const char *login, *sender;
+		const char *copy_default_no, *copy_default_yes;
+	} cases[] = {
+		/* Oneself: never, whatever the default. */
+		{ SANDRA, SANDRA, "", "" },
+		{ SANDRA, "Sandra.Schuster+x@abc.com", "", "" },
+		/* The entry says yes (makler@, info@abc.com) or no
+		   (buchhaltung@); the others follow the site default. */
+		{ SANDRA, "makler@abc.com", "makler@abc.com",
+		  "makler@abc.com" },
+		{ SANDRA, "Info+x@ABC.com", "info@abc.com", "info@abc.com" },
+		{ TOM, "info@abc.com", "info@abc.com", "info@abc.com" },
+		{ JANA, "buchhaltung@abc.com", "", "" },
+		{ JANA, "vertrieb@abc.com", "", "vertrieb@abc.com" },
+		{ ANNA, "info@xyz.org", "", "info@xyz.org" },
+		/* No copy without the right to send. */
+		{ SANDRA, "vertrieb@abc.com", "", "" },
+		{ SANDRA, PETER, "", "" },
+		{ LENA, "info@xyz.org", "", "" },
+		{ NULL, "info@abc.com", "", "" },
+	};
+	struct replica_writer_settings set = { 0 };
+	struct config *cfg = config_defaults();
+	struct policy_decision d;
+	struct replica *rep;
+	const char *error;
+	char *path = xasprintf("%s/sent.db", dir);
+	char rcpt[ADDR_MAX + 32];
+
+	cfg->replica_max_age = 0;
+	for (int yes = 0; yes <= 1; yes++) {
+		set.sent_copies = yes != 0;
+		story_cleanup(path);
+		TEST_ASSERT(story_build_set(path, &set) == 0);
+		TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+		if (rep == NULL)
+			break;
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]);
+		     i++) {
+			const char *want = yes ? cases[i].copy_default_yes :
+				cases[i].copy_default_no;
+
+			TEST_ASSERT(policy_decide(rep, cfg, cases[i].login,
+						  cases[i].sender, NOW,
+						  &d) == 0);
+			if (strcmp(d.sent_copy, want) != 0)
+				fprintf(stderr, "default %s: %s as %s: sent "
+					"copy \"%s\", want \"%s\"\n",
+					yes ? "yes" : "no",
+					cases[i].login ? cases[i].login : "-",
+					cases[i].sender, d.sent_copy, want);
+			TEST_ASSERT(strcmp(d.sent_copy, want) == 0);
+			TEST_ASSERT(want[0] == '\0' ||
+				    d.action == POLICY_ACTION_DUNNO);
+		}
+		replica_close(&rep);
+	}
+	story_cleanup(path);
+
+	/* The recipient that files it, and one that does not fit. */
+	TEST_ASSERT(policy_sent_copy_rcpt("info@abc.com", rcpt,
+					  sizeof(rcpt)) == 0);
+	TEST_ASSERT(strcmp(rcpt,
+			   "info@abc.com.sent.mailgrants.invalid") == 0);
+	TEST_ASSERT(policy_sent_copy_rcpt("info@abc.com", rcpt, 20) < 0);
+	TEST_ASSERT(policy_sent_copy_rcpt("no-domain", rcpt,
+					  sizeof(rcpt)) < 0);
+	free(path);
+	config_free(&cfg);
+}
+
 /* main - run every group */
 int main(void)
 {
@@ -588,6 +663,7 @@ int main(void)
 		return 1;
 	}
 	TEST_RUN(test_decide(dir));
+	TEST_RUN(test_sent_copies(dir));
 	{
 		char *cmd = xasprintf("rm -rf '%s'", dir);
 

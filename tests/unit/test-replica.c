@@ -93,13 +93,16 @@ static void test_skips(const char *path)
 	const char *m3[] = { "m3@t.example", NULL };
 	struct replica_mailbox orphan = { "cn=m1,o=t,dc=x",
 					  REPLICA_MAILBOX_PRIVATE, m1,
-					  "uid=nobody,o=t,dc=x", NULL, NULL };
+					  "uid=nobody,o=t,dc=x", NULL, NULL,
+					  REPLICA_SENT_COPIES_DEFAULT };
 	struct replica_mailbox badrights = { "cn=m2,o=t,dc=x",
 					     REPLICA_MAILBOX_COMPANY, m2, NULL,
-					     NULL, "lr;drop" };
+					     NULL, "lr;drop",
+					     REPLICA_SENT_COPIES_DEFAULT };
 	struct replica_mailbox outside = { "cn=m3,dc=elsewhere",
 					   REPLICA_MAILBOX_COMPANY, m3, NULL,
-					   NULL, NULL };
+					   NULL, NULL,
+					   REPLICA_SENT_COPIES_DEFAULT };
 	TEST_ASSERT(replica_stage_mailbox(w, &orphan) == 0);
 	TEST_ASSERT(replica_stage_mailbox(w, &badrights) == 1);
 	TEST_ASSERT(replica_stage_mailbox(w, &outside) == 1);
@@ -162,7 +165,8 @@ static void test_fuzz_found(const char *path)
 	const char *m[] = { "team@t.example", NULL };
 	struct replica_mailbox both = { "uid=a,o=t,dc=x",
 					REPLICA_MAILBOX_COMPANY, m, NULL,
-					NULL, NULL };
+					NULL, NULL,
+					REPLICA_SENT_COPIES_DEFAULT };
 	TEST_ASSERT((w = story_writer(path, &warns)) != NULL);
 	TEST_ASSERT(replica_stage_company(w, &c) == 0);
 	TEST_ASSERT(replica_stage_user(w, &ua) == 0);
@@ -200,11 +204,13 @@ static void test_unusable_names(const char *path)
 	TEST_ASSERT(replica_stage_user(w, &ut) == 1);
 	struct replica_mailbox md = { "cn=dots,o=t,dc=x",
 				      REPLICA_MAILBOX_COMPANY, dots, NULL,
-				      NULL, NULL };
+				      NULL, NULL,
+				      REPLICA_SENT_COPIES_DEFAULT };
 	const char *star[] = { "*@t.example", NULL };
 	struct replica_mailbox ms = { "cn=star,o=t,dc=x",
 				      REPLICA_MAILBOX_PRIVATE, star,
-				      "uid=a,o=t,dc=x", NULL, NULL };
+				      "uid=a,o=t,dc=x", NULL, NULL,
+				      REPLICA_SENT_COPIES_DEFAULT };
 	TEST_ASSERT(replica_stage_mailbox(w, &md) == 1);
 	TEST_ASSERT(replica_stage_mailbox(w, &ms) == 1);
 	TEST_ASSERT(replica_writer_commit(&w, "t", &counts, &error) == 0);
@@ -276,11 +282,11 @@ static void test_missing_groups(const char *path)
 	const char *info[] = { "info@gone.example", NULL };
 	struct replica_mailbox boxes[] = {
 		{ "cn=lost,o=t,dc=x", REPLICA_MAILBOX_COMPANY, lost, NULL,
-		  "cn=deleted,o=t,dc=x", NULL },
+		  "cn=deleted,o=t,dc=x", NULL, REPLICA_SENT_COPIES_DEFAULT },
 		{ "cn=team,o=t,dc=x", REPLICA_MAILBOX_COMPANY, teamm, NULL,
-		  "cn=team,o=t,dc=x", NULL },
+		  "cn=team,o=t,dc=x", NULL, REPLICA_SENT_COPIES_DEFAULT },
 		{ "cn=info,o=gone,dc=x", REPLICA_MAILBOX_COMPANY, info, NULL,
-		  NULL, NULL },
+		  NULL, NULL, REPLICA_SENT_COPIES_DEFAULT },
 	};
 	for (int i = 0; i < 3; i++)
 		TEST_ASSERT(replica_stage_mailbox(w, &boxes[i]) == 0);
