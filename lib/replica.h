@@ -88,7 +88,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define REPLICA_SCHEMA_VERSION 2
+#define REPLICA_SCHEMA_VERSION 3
 #define REPLICA_DN_MAX 1024
 
 enum replica_mailbox_kind {
@@ -150,6 +150,8 @@ struct replica_share {
 	const char *rights;		/* optional */
 	time_t not_before, not_after;	/* 0 = open */
 	const char *description;	/* optional */
+	bool on_behalf;			/* grantees may send on behalf of
+					   the owner (From: + Sender:) */
 };
 
 typedef void replica_warn_fn(void *context, const char *dn,

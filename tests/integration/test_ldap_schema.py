@@ -85,7 +85,7 @@ def test_schema_loads_over_ldapi_external_then_example():
         assert rc == 0, err
         assert len(entries) == 1
         _dn, attrs = entries[0]
-        assert len(attrs["olcattributetypes"]) == 9
+        assert len(attrs["olcattributetypes"]) == 10
         assert len(attrs["olcobjectclasses"]) == 4
 
         # The example loads now, over the protocol, as the rootdn.
@@ -180,14 +180,15 @@ def test_schema_matches_readme():
     for arc, num, name, rest in rows:
         kind = "at" if arc == "1" else "oc"
         expected[(kind, "%s.%s.%s" % (ARC, arc, num))] = (name, rest)
-    assert len(expected) == 13
+    assert len(expected) == 14
     schema, _ = parse_schema_file(
         os.path.join(SCHEMA_DIR, "mailgrants.schema"))
     assert set(schema) == set(expected)
     syntax = {"Directory String": "1.3.6.1.4.1.1466.115.121.1.15",
               "DN": "1.3.6.1.4.1.1466.115.121.1.12",
               "IA5 String": "1.3.6.1.4.1.1466.115.121.1.26",
-              "Generalized Time": "1.3.6.1.4.1.1466.115.121.1.24"}
+              "Generalized Time": "1.3.6.1.4.1.1466.115.121.1.24",
+              "Boolean": "1.3.6.1.4.1.1466.115.121.1.7"}
     for key, (name, rest) in expected.items():
         got_name, text = schema[key]
         assert got_name == name
