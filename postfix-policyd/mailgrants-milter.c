@@ -7,7 +7,12 @@
  *	of the From: and Sender: fields of authenticated mail goes through
  *	the policy daemon's decision table (policy_decide()), and the
  *	first one it rejects rejects the message; what it defers is
- *	answered 451. Postfix hands headers only to milters, hence a
+ *	answered 451. A From: address the login may only send on behalf
+ *	of (a share with that right: policy_decide()'s on_behalf_only)
+ *	waits for the end of the headers: it passes only when the
+ *	message has exactly one Sender: field with exactly one address,
+ *	an address of the login's own (own_mailbox), wherever that field
+ *	stands. Postfix hands headers only to milters, hence a
  *	milter beside the policy daemon. The milter asks Postfix to leave
  *	out every step it does not need: each one left out saves both
  *	sides a write, a read and a wake-up.
@@ -69,6 +74,12 @@ struct milter_session {
 	char rcode[4];			/* "550", "451" */
 	char xcode[16];			/* "5.7.1" */
 	char text[MILTER_TEXT_MAX];
+	/* Send on behalf: the From: addresses that need a Sender: of
+	   the login's own, and what the Sender: fields held. */
+	char **on_behalf;
+	unsigned int on_behalf_count;
+	unsigned int sender_fields, sender_addresses;
+	bool sender_own;		/* the one Sender: address is own */
 	struct header_addresses list;
 };
 
@@ -128,6 +139,12 @@ static void milter_message_reset(struct milter_session *s)
 {
 	free(s->login);
 	s->login = NULL;
+	for (unsigned int i = 0; i < s->on_behalf_count; i++)
+		free(s->on_behalf[i]);
+	free(s->on_behalf);
+	s->on_behalf = NULL;
+	s->on_behalf_count = s->sender_fields = s->sender_addresses = 0;
+	s->sender_own = false;
 	s->verdict = MILTER_VERDICT_NONE;
 	s->rcode[0] = s->xcode[0] = s->text[0] = '\0';
 }
@@ -210,14 +227,31 @@ static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
 				   "address you may send as");
 		return;
 	}
+	if (field[0] == 'S') {
+		s->sender_fields++;
+		s->sender_addresses += s->list.count;
+	}
 	for (i = 0; i < s->list.count; i++) {
 		const char *code, *text;
 		size_t clen;
 
 		milter_decide(s->login, s->list.addr[i], &d);
+		if (field[0] == 'F' &&
+		    d.reason == POLICY_REASON_ON_BEHALF_ONLY) {
+			/* Decided and logged with the Sender: fields, at
+			   the end of the headers. */
+			s->on_behalf = xrealloc(s->on_behalf,
+						(s->on_behalf_count + 1) *
+						sizeof(*s->on_behalf));
+			s->on_behalf[s->on_behalf_count++] =
+				xstrdup(s->list.addr[i]);
+			continue;
+		}
 		milter_log(ctx, s, policy_action_name(d.action), lower,
 			   s->list.addr[i], policy_reason_name(d.reason),
 			   NULL);
+		if (field[0] == 'S' && s->list.count == 1)
+			s->sender_own = d.reason == POLICY_REASON_OWN_MAILBOX;
 		if (d.action == POLICY_ACTION_DUNNO)
 			continue;
 		/* d.reply is "ACTION X.Y.Z text": keep code and text. */
@@ -242,6 +276,40 @@ static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
 		}
 		return;
 	}
+}
+
+/* milter_on_behalf - the end of the headers: From: addresses sent on
+   behalf pass with one Sender: of the login's own, else the message is
+   refused, saying what it needs */
+static void milter_on_behalf(SMFICTX *ctx, struct milter_session *s)
+{
+	const char *need = NULL;
+	char shown[300], text[MILTER_TEXT_MAX];
+	unsigned int i;
+
+	if (s->on_behalf_count == 0 || s->verdict != MILTER_VERDICT_NONE)
+		return;
+	if (s->sender_fields == 0)
+		need = "no Sender: field";
+	else if (s->sender_fields > 1)
+		need = "more than one Sender: field";
+	else if (s->sender_addresses != 1)
+		need = "a Sender: field without exactly one address";
+	else if (!s->sender_own)
+		need = "a Sender: that is not your own address";
+	for (i = 0; i < s->on_behalf_count; i++)
+		milter_log(ctx, s, need == NULL ? "dunno" : "reject", "from",
+			   s->on_behalf[i], policy_reason_name(need == NULL ?
+			   POLICY_REASON_ON_BEHALF :
+			   POLICY_REASON_ON_BEHALF_ONLY), NULL);
+	if (need == NULL)
+		return;
+	policy_printable(s->on_behalf[0], shown, sizeof(shown));
+	snprintf(text, sizeof(text), "<%s>: you may send on behalf of this "
+		 "address only with a Sender: field holding your own address "
+		 "alone, not with %s", shown, need);
+	milter_set_verdict(s, MILTER_VERDICT_REJECT, "550", "5.7.1", "From",
+			   text);
 }
 
 /* milter_negotiate - ask Postfix for less: no body, no replies to headers */
@@ -338,6 +406,7 @@ static sfsistat milter_verdict(SMFICTX *ctx)
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
+	milter_on_behalf(ctx, s);
 	switch (s->verdict) {
 	case MILTER_VERDICT_REJECT:
 	case MILTER_VERDICT_TEMPFAIL:
