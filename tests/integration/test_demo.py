@@ -204,9 +204,23 @@ def test_share_and_unshare(demo):
     assert re.search(r"after \d+\.\d s Tom's IMAP LIST shows:\n(.*\n)*"
                      r"\s+Shared/peter\.mueller@abc\.com\s+lrwstiek",
                      share)
+    # With the right to send on behalf: never as Peter, From: Peter
+    # only with Sender: Tom.
+    assert "--on-behalf" in share
+    assert ("on behalf: yes: From: peter.mueller@abc.com with Sender: "
+            "tom.berger@abc.com's own address") in share
+    assert "by:     cn=vacation-tom,uid=peter.mueller," in share
     assert re.search(r"Tom sends as peter\.mueller@abc\.com: rejected 554 "
-                     r"5\.7\.1 .*" + SHARED_RO + r".*\(at MAIL FROM\)",
-                     share)
+                     r"5\.7\.1 .*you may send on behalf of this address, "
+                     r"not as it.*\(at MAIL FROM\)", share)
+    assert ("Tom, MAIL FROM:<tom.berger@abc.com>, From: "
+            "peter.mueller@abc.com, Sender: tom.berger@abc.com: accepted"
+            in share)
+    assert re.search(r"Tom, MAIL FROM:<tom\.berger@abc\.com>, From: "
+                     r"peter\.mueller@abc\.com, no Sender field: rejected 550 "
+                     r"5\.7\.1 From: <peter\.mueller@abc\.com>: you may "
+                     r"send on behalf of this address only with a Sender: "
+                     r".*\(at end of DATA\)", share)
     unshare = section(demo["out"], "Peter is back and unshares")
     assert "deleted cn=vacation-tom,uid=peter.mueller," in unshare
     assert re.search(r"after \d+\.\d s Tom's IMAP LIST no longer shows "
