@@ -30,23 +30,18 @@ Checked:
 
 import contextlib
 import json
-import os
-import subprocess
-import time
-import uuid
 
 import pytest
 
 import example
 from milter import milter_verdict
 from stack import Stack
-
-SWAKS = "/usr/bin/swaks"
+# The same swaks session and checks as the milter's own tests.
+from test_milter import arrived, assert_rejected, send
 
 SANDRA = (example.SANDRA, example.PASSWORDS[example.SANDRA])
 TOM = (example.TOM, example.PASSWORDS[example.TOM])
 PETER = example.PETER
-RCPT = "kunde@example.net"
 VACATION = "cn=vacation," + example.PETER_DN
 TOM_NOW = "cn=tom-now," + example.PETER_DN
 
@@ -81,65 +76,13 @@ def stack(slapd, build_dir):
         yield s
 
 
-def message(headers, token):
-    lines = list(headers) + [
-        "To: <%s>" % RCPT,
-        "Subject: on behalf %s" % token,
-        "Date: Thu, 27 Nov 2025 10:00:00 +0100",
-        "Message-ID: <%s@test.example>" % token,
-        "",
-        "Hallo,",
-        "test %s." % token,
-    ]
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
-
-
-def send(stack, login, envelope, headers):
-    """One message through the submission service: (token, rc, out)."""
-    assert os.access(SWAKS, os.X_OK), "swaks not installed"
-    token = uuid.uuid4().hex[:12]
-    path = os.path.join(stack.wd, "msg-%s.eml" % token)
-    with open(path, "wb") as f:
-        f.write(message(headers, token))
-    r = subprocess.run(
-        [SWAKS, "--server", "127.0.0.1",
-         "--port", str(stack.pf.submission_port),
-         "--ehlo", "client.example.net", "--from", envelope, "--to", RCPT,
-         "--data", "@" + path, "--timeout", "30",
-         "--auth", "PLAIN", "--auth-user", login[0],
-         "--auth-password", login[1]],
-        capture_output=True, timeout=60)
-    out = r.stdout.decode("utf-8", "replace") + \
-        r.stderr.decode("utf-8", "replace")
-    return token, r.returncode, out
-
-
-def relayed(stack, token, timeout=20.0):
+def relayed(stack, token):
     """The relayed message with this token (bytes), or None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with stack.sink.lock:
-            for m in stack.sink.messages:
-                if token.encode() in m["data"]:
-                    return m["data"]
-        time.sleep(0.05)
-    return None
-
-
-def replies(out):
-    return [line[4:].strip() for line in out.splitlines()
-            if line.startswith("<** ") or line.startswith("<-  ")]
-
-
-def assert_rejected(stack, token, rc, out, text):
-    assert rc != 0, out
-    assert any(r.startswith(text) for r in replies(out)), \
-        "no reply %r in:\n%s" % (text, out)
-    assert "Ok: queued" not in out
-    time.sleep(0.2)
+    if not arrived(stack, token):
+        return None
     with stack.sink.lock:
-        assert not any(token.encode() in m["data"]
-                       for m in stack.sink.messages)
+        return next(m["data"] for m in stack.sink.messages
+                    if token.encode() in m["data"])
 
 
 def test_from_owner_with_own_sender_is_delivered(stack):
