@@ -103,10 +103,58 @@ def test_schema_loads_over_ldapi_external_then_example():
         assert rc == 0, err
         published = " ".join(entries[0][1]["attributetypes"] +
                              entries[0][1]["objectclasses"])
-        for n in range(1, 10):
+        for n in range(1, 11):
             assert "%s.1.%d " % (ARC, n) in published
         for n in range(1, 5):
             assert "%s.2.%d " % (ARC, n) in published
+
+
+def test_upgrade_of_a_loaded_schema_as_the_readme_says():
+    """The schema of before send on behalf, loaded and in use, upgraded
+    with ldap-schema/README.md's modify: then it is the file's, and a
+    share takes mailgrantsSendOnBehalf."""
+    with open(MAILGRANTS_LDIF, encoding="utf-8") as f:
+        current = re.sub(r"\n ", "", f.read())
+    old = "\n".join(line for line in current.split("\n")
+                    if ".1.10 NAME" not in line)
+    old = old.replace(" $ mailgrantsSendOnBehalf", "")
+    assert old != current and "SendOnBehalf" not in old
+    with open(os.path.join(SCHEMA_DIR, "README.md"),
+              encoding="utf-8") as f:
+        readme = f.read()
+    block = re.search(r"## Upgrading a loaded schema.*?```\n(.*?)```",
+                      readme, re.S).group(1)
+    with Slapd(ldif=None, schema=False) as ldap:
+        rc, out, err = ldap.ldapadd(old, external=True)
+        assert rc == 0, out + err
+        with open(EXAMPLE_LDIF, encoding="utf-8") as f:
+            rc, out, err = ldap.ldapadd(f.read(), root=True)
+        assert rc == 0, out + err
+        rc, entries, err = ldap.search(
+            "-b", "cn=schema,cn=config", "(cn=*mailgrants)", "1.1",
+            external=True)
+        assert rc == 0 and len(entries) == 1, err
+        dn = entries[0][0]
+        rc, out, err = ldap.ldapmodify(
+            block.replace("cn={N}mailgrants,cn=schema,cn=config", dn),
+            external=True)
+        assert rc == 0, out + err
+        rc, entries, err = ldap.search(
+            "-b", dn, "-s", "base", "(objectClass=*)", "olcAttributeTypes",
+            "olcObjectClasses", external=True)
+        assert rc == 0, err
+        got, want = entries[0][1], {}
+        for line in current.split("\n"):
+            name, _, value = line.partition(": ")
+            if name in ("olcAttributeTypes", "olcObjectClasses"):
+                want.setdefault(name.lower(), []).append(value)
+        for kind in want:
+            assert [" ".join(v.split()) for v in got[kind]] == \
+                [" ".join(v.split()) for v in want[kind]], kind
+        rc, out, err = ldap.ldapmodify(
+            "dn: %s\nchangetype: modify\nadd: mailgrantsSendOnBehalf\n"
+            "mailgrantsSendOnBehalf: TRUE\n" % VACATION, root=True)
+        assert rc == 0, out + err
 
 
 # ------------------------------------------------- (b) schema consistency
