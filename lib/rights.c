@@ -18,9 +18,7 @@
  *	                                           rights, may not send
  *	                                           (on behalf, From: with
  *	                                           Sender: its own, if one
- *	                                           of them says so);
- *	                                           may send on behalf if
- *	                                           one of them says so
+ *	                                           of them says so)
  *	  anything else                          -> none, with the reason
  *
  *	Each call runs in one read transaction, so it sees one sync.
@@ -373,8 +371,7 @@ static int rights_shares(struct replica *rep, const struct rights_user *u,
 			 "private mailbox of another user, shared with this"
 			 " login (from %s until %s); may send on behalf"
 			 " (From: %.254s with Sender: the login's own"
-			 " address),"
-			 " never as it",
+			 " address), never as it",
 			 rights_time(d->not_before, b1, sizeof(b1)),
 			 rights_time(d->not_after, b2, sizeof(b2)),
 			 m->address);

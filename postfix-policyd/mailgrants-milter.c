@@ -237,9 +237,11 @@ static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
 
 		milter_decide(s->login, s->list.addr[i], &d);
 		if (field[0] == 'F' &&
-		    d.reason == POLICY_REASON_ON_BEHALF_ONLY) {
+		    d.reason == POLICY_REASON_ON_BEHALF_ONLY &&
+		    s->on_behalf_count < HEADER_ADDRESSES_MAX) {
 			/* Decided and logged with the Sender: fields, at
-			   the end of the headers. */
+			   the end of the headers (more than a field's worth
+			   of them is refused below, as not_yours is). */
 			s->on_behalf = xrealloc(s->on_behalf,
 						(s->on_behalf_count + 1) *
 						sizeof(*s->on_behalf));
