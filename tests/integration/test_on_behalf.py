@@ -12,10 +12,11 @@ Checked:
 - Sandra, envelope her own, From: Peter + Sender: herself: accepted and
   relayed with both fields as written; the milter logs reason=on_behalf.
   The Sender: field may stand before From:, and From: may hold her own
-  address beside Peter's.
+  address beside Peter's, or many of Peter's addresses.
 - From: Peter without Sender:, with Sender: someone else (Jana: not
   hers at all; info@abc.com: hers to send as, not her own address),
-  with two Sender: addresses or two Sender: fields, and Sender: Peter:
+  with two Sender: addresses or two Sender: fields, and Sender: Peter,
+  and her own address in From: beside Peter's with a Sender: not hers:
   rejected at the end of DATA with the reason, nothing relayed.
 - The envelope sender Peter: refused by the policy daemon with the
   on_behalf_only text (the envelope is her own address).
@@ -114,7 +115,12 @@ def test_from_owner_with_own_sender_is_delivered(stack):
     # Peter's alias, and Sender: in another spelling of her address
     ["From: =?UTF-8?Q?Peter_M=C3=BCller?= <peter.m\u00fcller@abc.com>",
      "Sender: (Sandra) sandra.schuster+out@abc.com"],
-], ids=["sender-first", "two-from-addresses", "alias-and-extension"])
+    # many of Peter's addresses in one From: all wait for the Sender:
+    ["From: " + ", ".join("peter.mueller+%d@abc.com" % i
+                          for i in range(12)),
+     "Sender: sandra.schuster@abc.com"],
+], ids=["sender-first", "two-from-addresses", "alias-and-extension",
+        "many-from-addresses"])
 def test_on_behalf_variants_accepted(stack, fields):
     token, rc, out = send(stack, SANDRA, SANDRA[0], fields)
     assert rc == 0, out
@@ -139,8 +145,13 @@ def test_on_behalf_variants_accepted(stack, fields):
     (["From: sandra.schuster@abc.com", "Sender: peter.mueller@abc.com"],
      "550 5.7.1 Sender: <peter.mueller@abc.com>: you may send on behalf "
      "of this address, not as it"),
+    # Her own address in From: does not stand in for the Sender:.
+    (["Sender: info@abc.com",
+      "From: peter.mueller@abc.com, sandra.schuster@abc.com"],
+     NEEDS + "a Sender: that is not your own address"),
 ], ids=["no-sender", "sender-company-mailbox", "sender-two-addresses",
-        "two-sender-fields", "sender-someone-else", "sender-owner"])
+        "two-sender-fields", "sender-someone-else", "sender-owner",
+        "own-from-is-no-sender"])
 def test_on_behalf_without_own_sender_rejected(stack, fields, text):
     start = len(stack.milter.log())
     token, rc, out = send(stack, SANDRA, SANDRA[0], fields)
