@@ -31,6 +31,7 @@ Checked:
 
 import contextlib
 import json
+import re
 
 import pytest
 
@@ -104,6 +105,9 @@ def test_from_owner_with_own_sender_is_delivered(stack):
         r"action=dunno login=sandra\.schuster@abc\.com header=from "
         r"address=<peter\.mueller@abc\.com> .* reason=on_behalf$",
         start=start)
+    # One line per address sent on behalf, no more.
+    assert len(re.findall(r"reason=on_behalf$", stack.milter.log()[start:],
+                          re.M)) == 1
 
 
 @pytest.mark.parametrize("fields", [
@@ -122,9 +126,17 @@ def test_from_owner_with_own_sender_is_delivered(stack):
 ], ids=["sender-first", "two-from-addresses", "alias-and-extension",
         "many-from-addresses"])
 def test_on_behalf_variants_accepted(stack, fields):
+    start = len(stack.milter.log())
     token, rc, out = send(stack, SANDRA, SANDRA[0], fields)
     assert rc == 0, out
     assert relayed(stack, token) is not None, out
+    # Each of Peter's addresses logged once, as on_behalf.
+    peters = len(re.findall(r"peter\.m", " ".join(
+        f for f in fields if f.startswith("From:"))))
+    lines = re.findall(r"^.* reason=on_behalf$",
+                       stack.milter.log()[start:], re.M)
+    assert len(lines) == peters, lines
+    assert all("address=<peter.m" in line for line in lines), lines
 
 
 @pytest.mark.parametrize("fields,text", [
