@@ -158,6 +158,15 @@ static const char *format_time(time_t t, char *buf, size_t size)
 	return buf;
 }
 
+/* json_string_or_null - a string, or null for NULL */
+static void json_string_or_null(FILE *fp, const char *s)
+{
+	if (s != NULL)
+		json_string(fp, s);
+	else
+		fputs("null", fp);
+}
+
 /* json_decision - one decision as a JSON object */
 static void json_decision(FILE *fp, const struct rights_decision *d,
 			  bool sent)
@@ -187,6 +196,18 @@ static void json_decision(FILE *fp, const struct rights_decision *d,
 		json_string(fp, format_time(d->not_after, b, sizeof(b)));
 	else
 		fputs("null", fp);
+	fprintf(fp, ",\"may_send_on_behalf\":%s,\"on_behalf_entry\":",
+		d->may_send_on_behalf ? "true" : "false");
+	json_string_or_null(fp, d->may_send_on_behalf ? d->on_behalf_dn :
+			  NULL);
+	fputs(",\"on_behalf_not_before\":", fp);
+	json_string_or_null(fp, d->on_behalf_not_before != 0 ?
+			  format_time(d->on_behalf_not_before, b, sizeof(b)) :
+			  NULL);
+	fputs(",\"on_behalf_not_after\":", fp);
+	json_string_or_null(fp, d->on_behalf_not_after != 0 ?
+			  format_time(d->on_behalf_not_after, b, sizeof(b)) :
+			  NULL);
 	fputs(",\"detail\":", fp);
 	json_string(fp, d->detail);
 	/* explain only: access and who list grants, not mailboxes. */
@@ -224,6 +245,23 @@ static void text_decision(FILE *fp, const struct rights_decision *d)
 						    sizeof(b1)) : "open",
 			d->not_after ? format_time(d->not_after, b2,
 						   sizeof(b2)) : "open");
+	if (d->may_send_on_behalf) {
+		/* The header fields it takes, as the milter wants them. */
+		fputs("on behalf: yes: From: ", fp);
+		cli_print_printable(fp, d->mailbox);
+		fputs(" with Sender: ", fp);
+		cli_print_printable(fp, d->login);
+		fputs("'s own address (never From: it alone)\n"
+		      "  by:     ", fp);
+		cli_print_printable(fp, d->on_behalf_dn);
+		fprintf(fp, "\n  window: %s .. %s\n",
+			d->on_behalf_not_before ?
+			format_time(d->on_behalf_not_before, b1, sizeof(b1)) :
+			"open",
+			d->on_behalf_not_after ?
+			format_time(d->on_behalf_not_after, b2, sizeof(b2)) :
+			"open");
+	}
 	fprintf(fp, "why:      %s\n", d->detail);
 	/* Sent copies go with sending as the mailbox (README "Sent
 	   copies"): said for a mailbox, copied or not, and from which
@@ -250,7 +288,8 @@ static void text_list_line(FILE *fp, const struct rights_decision *d,
 	fprintf(fp, "%-8s ", rights_kind_name(d->kind));
 	cli_print_printable(fp, by_login ? d->login : d->mailbox);
 	fprintf(fp, "  rights=%s send=%s", d->rights,
-		d->may_send ? "yes" : "no");
+		d->may_send ? "yes" : d->may_send_on_behalf ? "on-behalf" :
+		"no");
 	if (d->not_after != 0)
 		fprintf(fp, " until=%s", format_time(d->not_after, b,
 						     sizeof(b)));

@@ -4,8 +4,8 @@
  * SYNOPSIS
  *	mailgrants [-c config] share [--as login|dn [--password-file file]]
  *		[--from time] [--until time] [--rights rights]
- *		[--name name] [--description text] [--replace]
- *		owner-address grantee
+ *		[--name name] [--description text] [--on-behalf]
+ *		[--replace] owner-address grantee
  *	mailgrants [-c config] unshare [--as login|dn
  *		[--password-file file]] owner-address grantee
  * DESCRIPTION
@@ -63,7 +63,7 @@ void share_print_usage(FILE *fp)
 		"[--password-file file]\n"
 		"           [--from time] [--until time] [--rights rights] "
 		"[--name name]\n"
-		"           [--description text] [--replace] "
+		"           [--description text] [--on-behalf] [--replace] "
 		"owner-address grantee\n"
 		"       %s [-c config] unshare [--as login|dn] "
 		"[--password-file file]\n"
@@ -288,6 +288,7 @@ int cmd_share(const struct config *cfg, int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "description", required_argument, NULL, 'd' },
 		{ "replace", no_argument, NULL, 'R' },
+		{ "on-behalf", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ldapshare_settings set;
@@ -331,6 +332,9 @@ int cmd_share(const struct config *cfg, int argc, char **argv)
 			break;
 		case 'R':
 			set.replace = true;
+			break;
+		case 'B':
+			set.on_behalf = true;
 			break;
 		default:
 			return share_usage();

@@ -12,7 +12,8 @@ Postfix with mailgrants-policyd and mailgrants-milter; all on loopback
 ports. Then it walks through the story with real IMAP and SMTP
 sessions: for each person, what they see (namespaces, folders, rights)
 and what happens when they send as each address; a forged From: line;
-Peter sharing his mailbox with Tom for his vacation, and unsharing.
+Peter sharing his mailbox with Tom for his vacation, with the right to
+send on behalf of him (From: Peter with Sender: Tom), and unsharing.
 
 The sandbox keeps running afterwards, for a real mail client
 (Thunderbird: the settings are printed at the end), until
@@ -79,9 +80,11 @@ def mailgrants(state, *args, check=True):
 
 # -- SMTP -------------------------------------------------------------------
 
-def message(header_from, to, subject):
+def message(header_from, to, subject, header_sender=None):
     """A small message as bytes (UTF-8 allowed: sent with SMTPUTF8)."""
-    lines = ["From: %s" % header_from, "To: <%s>" % to,
+    lines = ["From: %s" % header_from] + (
+        ["Sender: %s" % header_sender] if header_sender else []) + [
+        "To: <%s>" % to,
              "Subject: %s" % subject,
              "Date: %s" % email.utils.formatdate(localtime=True),
              "Message-ID: <%s@demo.mailgrants>" % uuid.uuid4().hex,
@@ -96,14 +99,16 @@ def smtp_login(state, login):
     return s
 
 
-def smtp_send(s, envelope, header_from, to=CUSTOMER, subject="demo"):
+def smtp_send(s, envelope, header_from, to=CUSTOMER, subject="demo",
+              header_sender=None):
     """One transaction on an open connection: ("accepted", reply) or
     ("rejected", "CODE text (at COMMAND)"), COMMAND the one whose reply
     refused it (a wrong envelope sender: MAIL FROM, as the submission
     service has smtpd_delay_reject = no); the connection stays usable."""
     opts = [] if (envelope + header_from).isascii() else ["SMTPUTF8"]
     try:
-        s.sendmail(envelope, [to], message(header_from, to, subject),
+        s.sendmail(envelope, [to], message(header_from, to, subject,
+                                           header_sender),
                    mail_options=opts)
         return "accepted", "250 queued"
     except smtplib.SMTPRecipientsRefused as e:
@@ -247,9 +252,10 @@ def share_step(state):
     os.chmod(pwfile, 0o600)
     until = (datetime.date.today() + datetime.timedelta(days=14)).isoformat()
     say("\n== Peter goes on vacation and shares his mailbox with Tom, "
-        "as himself:")
+        "as himself,\n   with the right to send on behalf of him:")
     argv = ["share", "--as", PETER, "--password-file", pwfile,
-            "--name", "vacation-tom", "--until", until, PETER, TOM]
+            "--name", "vacation-tom", "--until", until, "--on-behalf",
+            PETER, TOM]
     say("   $ mailgrants %s" % " ".join(argv))
     for line in mailgrants(state, *argv).stdout.splitlines():
         say("   " + line)
@@ -264,12 +270,24 @@ def share_step(state):
     say("   after %.1f s Tom's IMAP LIST shows:" % took)
     for mbox, rights, count in rows:
         say("     %-42s %-14s %s" % (mbox, rights, count))
+    for line in mailgrants(state, "explain", TOM, PETER).stdout.splitlines():
+        if line.startswith("on behalf:") or line.startswith("  by:"):
+            say("   " + line)
     s = smtp_login(state, TOM)
     try:
         verdict, reply = smtp_send(s, PETER, PETER)
+        say("   Tom sends as %s: %s %s" % (PETER, verdict, reply))
+        # On behalf: From: Peter, Sender: Tom, Tom's own envelope.
+        for sender, label in (("Tom Berger <%s>" % TOM, "Sender: " + TOM),
+                              (None, "no Sender field")):
+            verdict, reply = smtp_send(
+                s, TOM, "Peter M\u00fcller <%s>" % PETER,
+                header_sender=sender)
+            say(("   Tom, MAIL FROM:<%s>, From: %s, %s: %s %s"
+                 % (TOM, PETER, label, verdict,
+                    "" if verdict == "accepted" else reply)).rstrip())
     finally:
         s.quit()
-    say("   Tom sends as %s: %s %s" % (PETER, verdict, reply))
 
     say("\n== The audit trail: what Tom's access rests on, since when:")
     argv = ["audit", "access", "--file", state["audit_log"], TOM, PETER]

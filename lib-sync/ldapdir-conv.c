@@ -700,6 +700,44 @@ static const char *ldapdir_description(struct ldapdir_ctx *ctx,
 	return ctx->singles.v[ctx->singles.n - 1];
 }
 
+/* ldapdir_share_on_behalf - the optional Boolean that lets the grantees
+   send on behalf of the owner; a value other than TRUE or FALSE (RFC
+   4517 3.3.3) is warned about and grants nothing: the share keeps what
+   it gives without it */
+static int ldapdir_share_on_behalf(struct ldapdir_ctx *ctx,
+				   const struct ldapdir_entry *entry,
+				   const char *attr, bool *on_r)
+{
+	char shown[LDAPDIR_PRINT_MAX], reason[LDAPDIR_PRINT_MAX + 200];
+	const struct ldapdir_attr *a;
+	const struct berval *bv;
+
+	*on_r = false;
+	if (text_empty(attr) || (a = ldapdir_entry_attr(entry, attr)) == NULL ||
+	    a->count == 0)
+		return 0;
+	bv = &a->values[0];
+	if (a->count == 1 && bv->bv_len == 4 &&
+	    memcmp(bv->bv_val, "TRUE", 4) == 0) {
+		*on_r = true;
+		return 0;
+	}
+	if (a->count == 1 && bv->bv_len == 5 &&
+	    memcmp(bv->bv_val, "FALSE", 5) == 0)
+		return 0;
+	if (a->count > 1)
+		(void)snprintf(shown, sizeof(shown), "(%zu values)", a->count);
+	else
+		text_printable(shown, sizeof(shown), bv->bv_val, bv->bv_len,
+			       TEXT_MARK);
+	(void)snprintf(reason, sizeof(reason),
+		       "%s \"%s\" is not TRUE or FALSE; the share is kept"
+		       " without the right to send on behalf", attr, shown);
+	if (ctx->warn != NULL)
+		ctx->warn(ctx->warn_context, ctx->dn_print, reason);
+	return 0;
+}
+
 /* ldapdir_share - a share entry below the mailbox it shares */
 static int ldapdir_share(struct ldapdir_ctx *ctx,
 			 const struct ldapdir_entry *entry,
@@ -718,6 +756,9 @@ static int ldapdir_share(struct ldapdir_ctx *ctx,
 	    ldapdir_share_time(ctx, entry,
 			       cfg->ldap_share_not_after_attribute,
 			       &s->not_after) < 0 ||
+	    ldapdir_share_on_behalf(ctx, entry,
+				    cfg->ldap_share_on_behalf_attribute,
+				    &s->on_behalf) < 0 ||
 	    ldapdir_need(ctx, "share", cfg->ldap_share_grantee_attribute) < 0)
 		return -1;
 	s->dn = ctx->dn;
@@ -906,6 +947,7 @@ void ldapdir_conv_attrs(const struct ldapdir_ctx *ctx, enum ldapdir_kind kind,
 		names[n++] = cfg->ldap_share_rights_attribute;
 		names[n++] = cfg->ldap_share_not_before_attribute;
 		names[n++] = cfg->ldap_share_not_after_attribute;
+		names[n++] = cfg->ldap_share_on_behalf_attribute;
 		names[n++] = LDAPDIR_DESCRIPTION_ATTR;
 		break;
 	}

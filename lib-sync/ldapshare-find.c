@@ -620,10 +620,14 @@ int ldapshare_shares(struct ldapshare *ls, LDAP *ld,
 		     const char **error_r)
 {
 	const struct config *cfg = ls->cfg;
-	const char *attrs[5] = { cfg->ldap_share_grantee_attribute,
+	const char *attrs[6] = { cfg->ldap_share_grantee_attribute,
 				 cfg->ldap_share_not_before_attribute,
 				 cfg->ldap_share_not_after_attribute,
-				 cfg->ldap_share_rights_attribute, NULL };
+				 cfg->ldap_share_rights_attribute,
+				 /* empty: no such right in this directory */
+				 text_empty(cfg->ldap_share_on_behalf_attribute) ?
+				 NULL : cfg->ldap_share_on_behalf_attribute,
+				 NULL };
 	struct ldapshare_buf f = { NULL, 0, 0 };
 	int rc;
 

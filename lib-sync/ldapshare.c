@@ -472,7 +472,8 @@ static int ldapshare_add_entry(struct ldapshare *ls,
 	char *ri_v[2] = { (char *)set->rights, NULL };
 	char *nb_v[2] = { nb, NULL }, *na_v[2] = { na, NULL };
 	char *de_v[2] = { (char *)set->description, NULL };
-	LDAPMod m[7], *mods[8];
+	char *ob_v[2] = { (char *)"TRUE", NULL };
+	LDAPMod m[8], *mods[9];
 	size_t n = 0;
 
 	memset(m, 0, sizeof(m));
@@ -497,6 +498,8 @@ static int ldapshare_add_entry(struct ldapshare *ls,
 		LDAPSHARE_MOD(cfg->ldap_share_not_after_attribute, na_v);
 	if (!text_empty(set->description))
 		LDAPSHARE_MOD(LDAPSHARE_DESCRIPTION_ATTR, de_v);
+	if (set->on_behalf)
+		LDAPSHARE_MOD(cfg->ldap_share_on_behalf_attribute, ob_v);
 #undef LDAPSHARE_MOD
 	mods[n] = NULL;
 	return ldap_add_ext_s(ls->acting, dn, mods, NULL, NULL);
@@ -643,6 +646,12 @@ int ldapshare_add(struct ldapshare *ls, const struct ldapshare_settings *set,
 
 	if ((ret = ldapshare_settings_check(set, error_r)) != 0)
 		return ret;
+	if (set->on_behalf &&
+	    text_empty(ls->cfg->ldap_share_on_behalf_attribute)) {
+		*error_r = "ldap_share_on_behalf_attribute is empty: this "
+			   "directory has no right to send on behalf";
+		return 1;
+	}
 	if ((ret = ldapshare_find_mailbox(ls, set->owner, &mb, error_r)) != 0)
 		return ret;
 	if (mb.company) {
@@ -800,6 +809,19 @@ static int ldapshare_set_rights(struct ldapshare *ls, const char *dn,
 	return 0;
 }
 
+/* ldapshare_entry_on_behalf - whether the share e carries the right to
+   send on behalf (TRUE; the sync reads nothing else as it) */
+static bool ldapshare_entry_on_behalf(struct ldapshare *ls, LDAPMessage *e)
+{
+	struct berval **v = ldap_get_values_len(
+		ls->acting, e, ls->cfg->ldap_share_on_behalf_attribute);
+	bool on = v != NULL && v[0] != NULL && v[1] == NULL &&
+		v[0]->bv_len == 4 && memcmp(v[0]->bv_val, "TRUE", 4) == 0;
+
+	ldap_value_free_len(v);
+	return on;
+}
+
 /* ldapshare_set_one - new rights for the grantee on the share e, which
    has not ended: its window stays; a share with other grantees too
    keeps theirs, and the grantee gets a share of its own with the same
@@ -840,6 +862,7 @@ static int ldapshare_set_one(struct ldapshare *ls, LDAPMessage *e,
 		ls->acting, e, cfg->ldap_share_not_before_attribute, 0);
 	set.not_after = ldapshare_entry_time(
 		ls->acting, e, cfg->ldap_share_not_after_attribute, 0);
+	set.on_behalf = ldapshare_entry_on_behalf(ls, e);
 	ret = ldapshare_add_named(ls, &set, mailbox_dn, grantee_dn, NULL,
 				  &replacing, note, context, error_r);
 	if (ret == 0)

@@ -65,7 +65,9 @@
  *	as the sync finds it) unless cfg->cross_company_shares, since
  *	such a share grants nothing, and adds the share
  *	cn=NAME directly below the mailbox's entry with the grantee, the
- *	rights, the window and the description of set. NAME is
+ *	rights, the window, the description and, with set->on_behalf,
+ *	the right to send on behalf (ldap_share_on_behalf_attribute
+ *	TRUE) of set. NAME is
  *	set->name, or "share-<grantee>-<YYYYMMDD>" (the grantee's first
  *	RDN value, the start date or today); a name that is taken is an
  *	error. When the acting identity
@@ -90,6 +92,8 @@
  *	too keeps them: the grantee gets a share of its own with the
  *	same window, added before the grantee is taken off); rights that
  *	end up empty take the grantee off as ldapshare_remove() does.
+ *	Only the rights change: a share's right to send on behalf stays
+ *	as it is, also on the grantee's own copy of a shared entry.
  *	Without such a share, a share open at both ends is added with the
  *	rights. Company mailboxes and grantees of another company are
  *	refused as by ldapshare_add().
@@ -171,6 +175,7 @@ struct ldapshare_settings {
 	const char *rights;		/* NULL: none stored (share_rights) */
 	const char *description;	/* NULL: none */
 	time_t not_before, not_after;	/* 0: open */
+	bool on_behalf;			/* the grantee may send on behalf */
 	bool replace;
 };
 

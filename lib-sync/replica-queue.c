@@ -151,6 +151,7 @@ static void pack_item(struct stage_pack *p, struct stage_item *it,
 		it->u.share.not_before = sh->not_before;
 		it->u.share.not_after = sh->not_after;
 		it->u.share.description = pack_str(p, sh->description);
+		it->u.share.on_behalf = sh->on_behalf;
 		break;
 	}
 	case STAGE_NONE:

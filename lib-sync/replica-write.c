@@ -49,7 +49,8 @@ static const char *const replica_schema_sql =
 	" WITHOUT ROWID;"
 	"CREATE TABLE shares(id INTEGER PRIMARY KEY, dn TEXT NOT NULL UNIQUE,"
 	" mailbox_id INTEGER NOT NULL, rights TEXT NOT NULL,"
-	" not_before INTEGER, not_after INTEGER, description TEXT);"
+	" not_before INTEGER, not_after INTEGER, description TEXT,"
+	" on_behalf INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE share_grantees(share_id INTEGER NOT NULL,"
 	" user_id INTEGER NOT NULL, PRIMARY KEY(share_id, user_id))"
 	" WITHOUT ROWID;"
@@ -130,7 +131,8 @@ static const char *const writer_sql[W_COUNT] = {
 	[W_MAILBOX_REF] = "INSERT INTO t_mailbox_ref VALUES (?1, ?2, ?3)",
 	[W_MAILBOX_BY_DN] = "SELECT id, kind FROM mailboxes WHERE dn = ?1",
 	[W_SHARE] = "INSERT INTO shares(dn, mailbox_id, rights, not_before,"
-		" not_after, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		" not_after, description, on_behalf)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_SHARE_GRANTEE] = "INSERT INTO t_share_grantee VALUES (?1, ?2)",
 };
 
@@ -890,6 +892,7 @@ static int writer_stage_share(struct replica_writer *w, const struct replica_sha
 	if (s->not_after != 0)
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)s->not_after);
 	writer_text(st, 6, s->description);
+	sqlite3_bind_int(st, 7, s->on_behalf ? 1 : 0);
 	if (writer_step(w, W_SHARE) < 0)
 		return -1;
 	sid = sqlite3_last_insert_rowid(w->db);

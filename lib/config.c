@@ -80,6 +80,7 @@ static const struct config_key config_keys[] = {
 	S(ldap_share_rights_attribute, "mailgrantsRights"),
 	S(ldap_share_not_before_attribute, "mailgrantsNotBefore"),
 	S(ldap_share_not_after_attribute, "mailgrantsNotAfter"),
+	S(ldap_share_on_behalf_attribute, "mailgrantsSendOnBehalf"),
 	S(ldap_group_member_attributes, "member uniqueMember"),
 	S(owner_rights, "lrwstipekx"),
 	S(company_rights, "lrwstipek"),

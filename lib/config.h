@@ -77,6 +77,7 @@ struct config {
 	char *ldap_share_rights_attribute;
 	char *ldap_share_not_before_attribute;
 	char *ldap_share_not_after_attribute;
+	char *ldap_share_on_behalf_attribute;
 	char *ldap_group_member_attributes;
 
 	/* Default IMAP rights (RFC 4314 letters). */

@@ -41,6 +41,8 @@ static const char *const policy_reason_names[] = {
 	[POLICY_REASON_UNKNOWN_LOGIN] = "unknown_login",
 	[POLICY_REASON_REPLICA_UNAVAILABLE] = "replica_unavailable",
 	[POLICY_REASON_REPLICA_TOO_OLD] = "replica_too_old",
+	[POLICY_REASON_ON_BEHALF_ONLY] = "on_behalf_only",
+	[POLICY_REASON_ON_BEHALF] = "on_behalf",
 };
 
 /* policy_action_name - the action as the log writes it */
@@ -227,6 +229,15 @@ static int policy_decide_login(struct replica *rep, const struct config *cfg,
 		}
 		break;
 	case RIGHTS_REASON_SHARED:
+		if (rd.may_send_on_behalf) {
+			policy_set(d, POLICY_ACTION_REJECT,
+				   POLICY_REASON_ON_BEHALF_ONLY,
+				   "REJECT 5.7.1 <%s>: you may send on behalf of"
+				   " this address, not as it; send from your"
+				   " own address with From: <%s> and Sender:"
+				   " your own address", shown, shown);
+			return 0;
+		}
 		policy_set(d, POLICY_ACTION_REJECT,
 			   POLICY_REASON_SHARED_READ_ONLY,
 			   "REJECT 5.7.1 <%s>: mailbox shared with you for "

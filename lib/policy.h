@@ -37,6 +37,14 @@
  *	too: the clock went back, or the file is not this host's sync,
  *	and an age that cannot be known must not pass as fresh.
  *
+ *	An address the login may only send on behalf of (a share with
+ *	the send-on-behalf right, rights_decide()'s may_send_on_behalf)
+ *	is refused with reason on_behalf_only: as an envelope sender it
+ *	is never allowed (the grantee's envelope is an address of her
+ *	own, where the bounces go), and the milter lets it through as
+ *	From: only with a Sender: of the login's own; policy_decide()
+ *	itself never answers on_behalf, which names the milter's accept.
+ *
  *	d_r->reply is the complete Postfix access(5) action, e.g.
  *	"DUNNO" or "REJECT 5.7.1 <peter.mueller@abc.com>: mailbox shared
  *	with you for reading only; send from your own address"; the
@@ -103,6 +111,8 @@ enum policy_reason {
 	POLICY_REASON_UNKNOWN_LOGIN,		/* unknown_login */
 	POLICY_REASON_REPLICA_UNAVAILABLE,	/* replica_unavailable */
 	POLICY_REASON_REPLICA_TOO_OLD,		/* replica_too_old */
+	POLICY_REASON_ON_BEHALF_ONLY,		/* on_behalf_only */
+	POLICY_REASON_ON_BEHALF,		/* on_behalf (milter) */
 };
 
 struct policy_decision {

@@ -10,8 +10,9 @@
  *	foreign one being rebuilt) is written under a temporary name and
  *	renamed into place only after the whole sync committed.
  *
- *	Schema version 3 (1 had no view, 2 no sent_copies; a reader
- *	refuses them and the sync rebuilds the file):
+ *	Schema version 3 (1 had no view, 2 neither mailboxes.sent_copies
+ *	nor shares.on_behalf; a reader refuses them and the sync rebuilds
+ *	the file):
  *	  meta(key, value)            source, last_success, counts,
  *	                              cross_company_shares (yes/no),
  *	                              sent_copies (yes/no: the site
@@ -27,7 +28,9 @@
  *	  addresses(address, mailbox_id)  normal form, unique
  *	  groups(id, dn), group_members(group_id, user_id)  flattened
  *	  shares(id, dn, mailbox_id, rights, not_before, not_after,
- *	         description), share_grantees(share_id, user_id) flattened
+ *	         description, on_behalf), share_grantees(share_id,
+ *	         user_id) flattened; on_behalf 1: the grantees may send
+ *	         on behalf of the owner (From: with their own Sender:)
  *	  view recipients(address, mailbox, kind, person)  for the site's
  *	         lookup tables: address (normal form) -> its mailbox's
  *	         primary address; kind 'private'/'company'; person 1 for a
@@ -77,7 +80,7 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 	[REPLICA_STMT_SHARES_OF] =
 		"SELECT s.dn, s.rights, s.not_before, s.not_after,"
 		" EXISTS (SELECT 1 FROM meta WHERE key = 'cross_company_shares'"
-		" AND value = 'yes')"
+		" AND value = 'yes'), s.on_behalf"
 		" FROM share_grantees g JOIN shares s ON s.id = g.share_id"
 		" WHERE g.user_id = ?2 AND s.mailbox_id = ?1 ORDER BY s.dn",
 	[REPLICA_STMT_IN_GROUP] =
@@ -88,21 +91,21 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 	   of the user's company (of any, with cross_company_shares).
 	   Columns: kind of grant (1 owner, 2 company, 3 share), mailbox
 	   kind, primary address, mailbox dn, granting dn, rights,
-	   not_before, not_after, user dn. */
+	   not_before, not_after, on_behalf. */
 	[REPLICA_STMT_ACCESS] =
 		"WITH u AS (SELECT id, company_id, employee FROM users"
 		" WHERE login = ?1)"
-		" SELECT 1, m.kind, m.address, m.dn, m.dn, m.rights, NULL, NULL"
+		" SELECT 1, m.kind, m.address, m.dn, m.dn, m.rights, NULL, NULL, 0"
 		" FROM u JOIN mailboxes m ON m.owner_id = u.id"
 		" UNION ALL"
-		" SELECT 2, m.kind, m.address, m.dn, m.dn, m.rights, NULL, NULL"
+		" SELECT 2, m.kind, m.address, m.dn, m.dn, m.rights, NULL, NULL, 0"
 		" FROM u JOIN mailboxes m ON m.company_id = u.company_id"
 		" AND m.kind = 2 WHERE u.employee AND (m.group_id IS NULL OR"
 		" EXISTS (SELECT 1 FROM group_members gm WHERE"
 		" gm.group_id = m.group_id AND gm.user_id = u.id))"
 		" UNION ALL"
 		" SELECT 3, m.kind, m.address, m.dn, s.dn, s.rights,"
-		" s.not_before, s.not_after FROM u"
+		" s.not_before, s.not_after, s.on_behalf FROM u"
 		" JOIN share_grantees g ON g.user_id = u.id"
 		" JOIN shares s ON s.id = g.share_id"
 		" JOIN mailboxes m ON m.id = s.mailbox_id"

@@ -160,6 +160,8 @@ struct replica_share {
 	const char *rights;		/* optional */
 	time_t not_before, not_after;	/* 0 = open */
 	const char *description;	/* optional */
+	bool on_behalf;			/* grantees may send on behalf of
+					   the owner (From: + Sender:) */
 };
 
 typedef void replica_warn_fn(void *context, const char *dn,

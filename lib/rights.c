@@ -16,6 +16,9 @@
  *	                                        -> shared, the union of
  *	                                           the active shares'
  *	                                           rights, may not send
+ *	                                           (on behalf, From: with
+ *	                                           Sender: its own, if one
+ *	                                           of them says so)
  *	  anything else                          -> none, with the reason
  *
  *	Each call runs in one read transaction, so it sees one sync.
@@ -353,12 +356,33 @@ static int rights_shares(struct replica *rep, const struct rights_user *u,
 			d->not_before = nb;
 			d->not_after = na;
 		}
+		/* The first active share with the right names it (rows
+		   come ordered by DN); the right itself is one bit. */
+		if (sqlite3_column_int(st, 5) != 0 &&
+		    !d->may_send_on_behalf) {
+			d->may_send_on_behalf = true;
+			rights_copy(d->on_behalf_dn, sizeof(d->on_behalf_dn),
+				    dn);
+			d->on_behalf_not_before = nb;
+			d->on_behalf_not_after = na;
+		}
 		rights_union(d->rights,
 			     (const char *)sqlite3_column_text(st, 1));
 	}
 	if (rights_done(rep, st, rc, error_r) < 0)
 		return -1;
-	if (d->kind == RIGHTS_KIND_SHARED) {
+	if (d->kind == RIGHTS_KIND_SHARED && d->may_send_on_behalf) {
+		d->visible = true;
+		d->reason = RIGHTS_REASON_SHARED;
+		snprintf(d->detail, sizeof(d->detail),
+			 "private mailbox of another user, shared with this"
+			 " login (from %s until %s); may send on behalf"
+			 " (From: %.254s with Sender: the login's own"
+			 " address), never as it",
+			 rights_time(d->not_before, b1, sizeof(b1)),
+			 rights_time(d->not_after, b2, sizeof(b2)),
+			 m->address);
+	} else if (d->kind == RIGHTS_KIND_SHARED) {
 		d->visible = true;
 		d->reason = RIGHTS_REASON_SHARED;
 		snprintf(d->detail, sizeof(d->detail),
@@ -530,6 +554,25 @@ static struct rights_decision *rights_list_add(struct rights_list *list,
 	return &list->items[list->count++];
 }
 
+/* rights_access_on_behalf - an ACCESS row of a share with the right to
+   send on behalf, into d (the first such row names it, as in
+   rights_shares) */
+static void rights_access_on_behalf(struct rights_decision *d,
+				    sqlite3_stmt *st)
+{
+	if (sqlite3_column_int(st, 8) == 0 || d->may_send_on_behalf)
+		return;
+	d->may_send_on_behalf = true;
+	rights_copy(d->on_behalf_dn, sizeof(d->on_behalf_dn),
+		    sqlite3_column_text(st, 4));
+	d->on_behalf_not_before = (time_t)sqlite3_column_int64(st, 6);
+	d->on_behalf_not_after = (time_t)sqlite3_column_int64(st, 7);
+	snprintf(d->detail, sizeof(d->detail),
+		 "private mailbox of another user, shared with this login;"
+		 " may send on behalf (From: it with Sender: the login's"
+		 " own address), never as it");
+}
+
 /* rights_access_rows - the ACCESS statement into a list */
 static int rights_access_rows(struct replica *rep, const char *login,
 			      time_t now, struct rights_list *list,
@@ -558,6 +601,7 @@ static int rights_access_rows(struct replica *rep, const char *login,
 			if (prev->kind == RIGHTS_KIND_SHARED && mbox != NULL &&
 			    strcmp(prev->mailbox, mbox) == 0) {
 				rights_union(prev->rights, rights);
+				rights_access_on_behalf(prev, st);
 				continue;
 			}
 		}
@@ -583,6 +627,7 @@ static int rights_access_rows(struct replica *rep, const char *login,
 			 how == 2 ? "company mailbox of the login's company" :
 			 "private mailbox of another user, shared with this"
 			 " login; read and process only");
+		rights_access_on_behalf(d, st);
 	}
 	return rights_done(rep, st, rc, error_r);
 }

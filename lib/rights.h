@@ -26,7 +26,19 @@
  *			 size_t size, const char **error_r);
  * DESCRIPTION
  *	rights_decide() answers (login, address, now) -> {kind, visible,
- *	IMAP rights, may_send, reason}: the rule table of DESIGN §1.
+ *	IMAP rights, may_send, may_send_on_behalf, reason}: the rule
+ *	table of DESIGN §1 and §6a.
+ *	A share never lets its grantee send as the owner (may_send stays
+ *	false). One that carries the send-on-behalf right (replica
+ *	shares.on_behalf), active now and counting by the company rule
+ *	below, sets may_send_on_behalf: the login may write From: the
+ *	mailbox's address only together with Sender: an address of its
+ *	own (the policy daemon and the milter enforce the pairing);
+ *	on_behalf_dn and on_behalf_not_before/after name that share and
+ *	its window, and the reason stays shared_read_only. Everything
+ *	else about the share (visible, IMAP rights, entry_dn) is the
+ *	same with or without the right.
+ *
  *	Share windows are evaluated against "now", never at sync time,
  *	and include both ends: a share is active from its not_before
  *	second up to and including its not_after second.
@@ -124,6 +136,8 @@ struct rights_decision {
 	enum rights_reason reason;
 	bool visible;
 	bool may_send;
+	bool may_send_on_behalf;	/* From: the mailbox only with
+					   Sender: the login's own address */
 	char rights[RIGHTS_MAX];	/* "" when not visible */
 	char login[ADDR_MAX];		/* normalised, or as given if bad */
 	char address[ADDR_MAX];		/* normalised, or as given if bad */
@@ -132,6 +146,9 @@ struct rights_decision {
 	time_t not_before, not_after;	/* the share's window, 0 = open */
 	bool sent_copies;		/* the mailbox keeps sent copies */
 	bool sent_copies_default;	/* ... by the site default */
+	char on_behalf_dn[REPLICA_DN_MAX];	/* the share that lets the
+						   login send on behalf */
+	time_t on_behalf_not_before, on_behalf_not_after;
 	char detail[512];		/* why, in words, for explain */
 };
 

@@ -7,7 +7,12 @@
  *	of the From: and Sender: fields of authenticated mail goes through
  *	the policy daemon's decision table (policy_decide()), and the
  *	first one it rejects rejects the message; what it defers is
- *	answered 451. Postfix hands headers only to milters, hence a
+ *	answered 451. A From: address the login may only send on behalf
+ *	of (a share with that right: policy_decide()'s on_behalf_only)
+ *	waits for the end of the headers: it passes only when the
+ *	message has exactly one Sender: field with exactly one address,
+ *	an address of the login's own (own_mailbox), wherever that field
+ *	stands. Postfix hands headers only to milters, hence a
  *	milter beside the policy daemon. The milter asks Postfix to leave
  *	out every step it does not need: each one left out saves both
  *	sides a write, a read and a wake-up.
@@ -69,6 +74,13 @@ enum milter_verdict {
 	MILTER_VERDICT_TEMPFAIL,
 };
 
+/* A From: address sent on behalf, decided at the end of the headers */
+struct milter_on_behalf {
+	char *address;
+	char *dn;			/* the share that gives the right */
+	char *sent_copy;		/* its mailbox keeps copies; "": no */
+};
+
 /* One SMTP session's state. libmilter calls a session's callbacks one at
    a time, from any thread of its pool. */
 struct milter_session {
@@ -81,6 +93,12 @@ struct milter_session {
 	char text[MILTER_TEXT_MAX];
 	unsigned int ncopies;		/* sent copies to add at the end */
 	char copies[MILTER_COPIES_MAX][ADDR_MAX];
+	/* Send on behalf: the From: addresses that need a Sender: of
+	   the login's own, and what the Sender: fields held. */
+	struct milter_on_behalf *on_behalf;
+	unsigned int on_behalf_count;
+	unsigned int sender_fields, sender_addresses;
+	bool sender_own;		/* the one Sender: address is own */
 	struct header_addresses list;
 };
 
@@ -135,11 +153,27 @@ static struct milter_session *milter_session_get(SMFICTX *ctx)
 	return s;
 }
 
+/* milter_on_behalf_free - forget the From: addresses sent on behalf */
+static void milter_on_behalf_free(struct milter_session *s)
+{
+	for (unsigned int i = 0; i < s->on_behalf_count; i++) {
+		free(s->on_behalf[i].address);
+		free(s->on_behalf[i].dn);
+		free(s->on_behalf[i].sent_copy);
+	}
+	free(s->on_behalf);
+	s->on_behalf = NULL;
+	s->on_behalf_count = 0;
+}
+
 /* milter_message_reset - forget what was decided for the last message */
 static void milter_message_reset(struct milter_session *s)
 {
 	free(s->login);
 	s->login = NULL;
+	milter_on_behalf_free(s);
+	s->sender_fields = s->sender_addresses = 0;
+	s->sender_own = false;
 	s->verdict = MILTER_VERDICT_NONE;
 	s->rcode[0] = s->xcode[0] = s->text[0] = '\0';
 	s->ncopies = 0;
@@ -240,14 +274,37 @@ static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
 				   "address you may send as");
 		return;
 	}
+	if (field[0] == 'S') {
+		s->sender_fields++;
+		s->sender_addresses += s->list.count;
+	}
 	for (i = 0; i < s->list.count; i++) {
 		const char *code, *text;
 		size_t clen;
 
 		milter_decide(s->login, s->list.addr[i], &d);
+		if (field[0] == 'F' &&
+		    d.reason == POLICY_REASON_ON_BEHALF_ONLY &&
+		    s->on_behalf_count < HEADER_ADDRESSES_MAX) {
+			/* Decided and logged with the Sender: fields, at
+			   the end of the headers (more than a field's worth
+			   of them is refused below, as not_yours is). */
+			s->on_behalf = xrealloc(s->on_behalf,
+						(s->on_behalf_count + 1) *
+						sizeof(*s->on_behalf));
+			s->on_behalf[s->on_behalf_count].address =
+				xstrdup(s->list.addr[i]);
+			s->on_behalf[s->on_behalf_count].dn =
+				xstrdup(d.entry_dn);
+			s->on_behalf[s->on_behalf_count++].sent_copy =
+				xstrdup(d.sent_copy);
+			continue;
+		}
 		milter_log(ctx, s, policy_action_name(d.action), lower,
 			   s->list.addr[i], d.entry_dn,
 			   policy_reason_name(d.reason), NULL);
+		if (field[0] == 'S' && s->list.count == 1)
+			s->sender_own = d.reason == POLICY_REASON_OWN_MAILBOX;
 		if (d.action == POLICY_ACTION_DUNNO) {
 			if (d.sent_copy[0] != '\0' && lower[0] == 'f')
 				milter_want_copy(s, d.sent_copy);
@@ -275,6 +332,50 @@ static void milter_check_field(SMFICTX *ctx, struct milter_session *s,
 		}
 		return;
 	}
+}
+
+/* milter_on_behalf - the end of the headers: From: addresses sent on
+   behalf pass with one Sender: of the login's own, else the message is
+   refused, saying what it needs */
+static void milter_on_behalf(SMFICTX *ctx, struct milter_session *s)
+{
+	const char *need = NULL;
+	char shown[300], text[MILTER_TEXT_MAX];
+	unsigned int i;
+
+	if (s->on_behalf_count == 0 || s->verdict != MILTER_VERDICT_NONE)
+		return;
+	if (s->sender_fields == 0)
+		need = "no Sender: field";
+	else if (s->sender_fields > 1)
+		need = "more than one Sender: field";
+	else if (s->sender_addresses != 1)
+		need = "a Sender: field without exactly one address";
+	else if (!s->sender_own)
+		need = "a Sender: that is not your own address";
+	for (i = 0; i < s->on_behalf_count; i++) {
+		milter_log(ctx, s, need == NULL ? "dunno" : "reject", "from",
+			   s->on_behalf[i].address, s->on_behalf[i].dn,
+			   policy_reason_name(need == NULL ?
+			   POLICY_REASON_ON_BEHALF :
+			   POLICY_REASON_ON_BEHALF_ONLY), NULL);
+		/* Mail sent on behalf of a mailbox that keeps sent
+		   copies is filed there too; a person's own primary
+		   mailbox never keeps them (policy.h). */
+		if (need == NULL && s->on_behalf[i].sent_copy[0] != '\0')
+			milter_want_copy(s, s->on_behalf[i].sent_copy);
+	}
+	if (need != NULL) {
+		policy_printable(s->on_behalf[0].address, shown,
+				 sizeof(shown));
+		snprintf(text, sizeof(text), "<%s>: you may send on behalf "
+			 "of this address only with a Sender: field holding "
+			 "your own address alone, not with %s", shown, need);
+		milter_set_verdict(s, MILTER_VERDICT_REJECT, "550", "5.7.1",
+				   "From", text);
+	}
+	/* Decided once: the end of the message does not decide again. */
+	milter_on_behalf_free(s);
 }
 
 /* milter_negotiate - ask Postfix for less: no body, no replies to headers */
@@ -431,6 +532,9 @@ static sfsistat milter_eoh(SMFICTX *ctx)
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
+	/* First the From: addresses sent on behalf: their Sender: is
+	   known now, and their sent copies count below. */
+	milter_on_behalf(ctx, s);
 	/* Recipients can only be added at the end of the message. */
 	if (s->verdict == MILTER_VERDICT_NONE && s->ncopies > 0)
 		return SMFIS_CONTINUE;
@@ -444,6 +548,7 @@ static sfsistat milter_eom(SMFICTX *ctx)
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
+	milter_on_behalf(ctx, s);	/* done at the end of the headers */
 	if (s->verdict == MILTER_VERDICT_NONE && s->ncopies > 0)
 		milter_add_copies(ctx, s);
 	return milter_verdict(ctx, s);

@@ -315,6 +315,9 @@ check-debian13:
 #   make bench-milter               Postfix with the policy daemon and the
 #                                   milter against Postfix with the policy
 #                                   daemon alone (issue 6)
+#   make bench-onbehalf             Postfix with both: a share without and
+#                                   with the right to send on behalf, and
+#                                   mail sent on behalf (issue 16)
 #
 # The C tools, stress's too: bench-explain and stress-expect link the
 # core; the load generator, the trivial DUNNO server (the protocol's
@@ -325,6 +328,7 @@ check-debian13:
 BENCH_RUNS ?= 3
 BENCH_POLICY_ARGS ?=
 BENCH_MILTER_ARGS ?=
+BENCH_ONBEHALF_ARGS ?=
 DEBIAN13_FLAGS ?=
 BENCH_EXPLAIN = $(B)/bench-explain
 STRESS_EXPECT = $(B)/stress-expect
@@ -353,8 +357,9 @@ $(BENCH_POLICY_TOOLS) $(TRIVIAL_MILTER): $(B)/%: tests/bench/%.c tests/bench/loa
 ALL_TARGETS += $(STRESS_EXPECT) $(BENCH_POLICY_TOOLS)
 
 .PHONY: bench bench-sync bench-live bench-policy bench-policy-tools \
-	bench-dovecot bench-dovecot-debian13 bench-milter
-bench: all bench-sync bench-live bench-policy bench-dovecot bench-milter
+	bench-dovecot bench-dovecot-debian13 bench-milter bench-onbehalf
+bench: all bench-sync bench-live bench-policy bench-dovecot bench-milter \
+	bench-onbehalf
 
 bench-sync: all $(BENCH_EXPLAIN)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-sync.py \
@@ -386,6 +391,10 @@ bench-sent: all $(SMTP_LOAD)
 bench-milter: all $(SMTP_LOAD) $(TRIVIAL_MILTER)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-milter.py \
 		$(BENCH_MILTER_ARGS)
+
+bench-onbehalf: all $(SMTP_LOAD)
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) \
+		tests/bench/bench-onbehalf.py $(BENCH_ONBEHALF_ARGS)
 
 # --- stress (issue 8) -------------------------------------------------
 #

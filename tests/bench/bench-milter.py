@@ -62,12 +62,10 @@ sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 sys.path.insert(0, HERE)
 
 from daemonutil import kill_group, unix_open, wait_for  # noqa: E402
-from dovecot import Dovecot, write_passwd_file  # noqa: E402
 from postfix import Postfix  # noqa: E402
-from slapd import Slapd  # noqa: E402
-from stack import Stack  # noqa: E402
-from smtpbench import (CpuMeter, cpu_us, loadavg, login_text,  # noqa: E402
-                       median, met, run_load, spread)
+from smtpbench import (CpuMeter, auth_stack, cpu_us, loadavg,  # noqa: E402
+                       login_text, median, met, run_load, spread,
+                       stop_parts)
 
 LOAD_LOGIN = "load@example.net"
 LOAD_PASSWORD = "load-bench-password"
@@ -169,32 +167,13 @@ def main():
 
     parts = []
     try:
-        slapd = Slapd()
-        parts.append(slapd.close)
-        rc, out, err = slapd.ldapadd(EXAMPLE_NET, root=True)
-        if rc != 0:
-            raise RuntimeError("ldapadd: %s %s" % (out, err))
-
-        def dovecot(stack):
-            dcdir = stack.subdir("dovecot")
-            passwd = write_passwd_file(os.path.join(dcdir, "passwd"),
-                                       [LOAD_LOGIN], LOAD_PASSWORD)
-            return Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
-                           workdir=dcdir, passwd_file=passwd).start()
         # slapd, the replica, Dovecot, policyd and the milter
         # (tests/lib/stack.py); the three Postfix instances below.
-        stack = Stack(slapd, build, prefix="mg-bench-milter-",
-                      dovecot=dovecot, postfix=False)
-        parts.append(stack.close)
+        stack, pairs, password_file = auth_stack(
+            build, EXAMPLE_NET, LOAD_LOGIN, LOAD_PASSWORD,
+            "mg-bench-milter-", parts)
         wd, dc = stack.wd, stack.dc
         policyd, milter = stack.policyd, stack.milter
-        pairs = os.path.join(wd, "pairs")
-        with open(pairs, "w") as f:
-            f.write("%s %s\n" % (LOAD_LOGIN, LOAD_LOGIN))
-        password_file = os.path.join(wd, "password")
-        with open(password_file, "w") as f:
-            f.write(LOAD_PASSWORD + "\n")
-        os.chmod(password_file, 0o600)
 
         trivial, trivial_spec = start_trivial_milter(build, wd)
         parts.append(lambda: kill_group(trivial))
@@ -324,11 +303,7 @@ def main():
               "machine would show, less noisy than msgs/s.")
         return 1 if failed else 0
     finally:
-        for stop in reversed(parts):
-            try:
-                stop()
-            except Exception as e:  # keep cleaning up
-                print("bench-milter: cleanup: %s" % e, file=sys.stderr)
+        stop_parts(parts, "bench-milter")
 
 
 def report(runs, cpu_cols):

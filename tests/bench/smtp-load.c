@@ -4,8 +4,8 @@
  * SYNOPSIS
  *	smtp-load [-c sessions] [-d seconds] [-n messages] [-w warmup]
  *		[-f listfile] [-r rcpt] [-s size] [-m msgs-per-session] [-v]
- *		[-P password | -a passwordfile] [-A plain|login] [-F from]
- *		HOST:PORT
+ *		[-P password | -a passwordfile] [-A plain|login]
+ *		[-F from] [-S sender] HOST:PORT
  * DESCRIPTION
  *	Postfix's smtp-source has no AUTH and no XCLIENT, and stops at the
  *	first rejection; this tool does the little that the end-to-end
@@ -26,12 +26,13 @@
  *	(RFC 4616, initial response, one round trip); -A login sends
  *	"AUTH LOGIN" and answers the two 334 challenges with the login
  *	and the password. A reply other than 235 fails the session.
+ *	The message's header has "From: load@example.net", or -F's
+ *	address, and with -S a "Sender:" field with that address (a
+ *	message sent on behalf of the From: address).
  *	A 5xx reply to MAIL FROM or RCPT TO (Postfix delays sender
  *	restrictions to RCPT by default) counts as rejected, and the
  *	session goes on with RSET.
  *	A thread gives up after 50 failed sessions in a row.
- *
- *	-F sets the header From: address (default load@example.net).
  *
  *	The (login, sender) pairs come from listfile as in policy-load
  *	("-" = no XCLIENT, "<>" = null sender); without -f a built-in
@@ -112,7 +113,8 @@ static size_t npairs;
 static int per_session = 1;
 static atomic_llong issued;
 static const char *rcpt = "someone@example.net";
-static const char *from = "load@example.net";
+static const char *header_from = "load@example.net";
+static const char *header_sender;	/* -S; NULL: no Sender: field */
 static char *body;
 static size_t body_len;
 static uint64_t t_measure, t_end;
@@ -481,10 +483,9 @@ static void *worker_run(void *arg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: smtp-load [-c sessions] [-d seconds] "
-		"[-n messages] [-w warmup] [-f listfile] [-r rcpt] [-F from] "
-		"[-s size] [-m msgs-per-session] [-v] "
-		"[-P password | -a passwordfile] "
-		"[-A plain|login] HOST:PORT\n");
+		"[-n messages] [-w warmup] [-f listfile] [-r rcpt] [-s size] "
+		"[-m msgs-per-session] [-v] [-P password | -a passwordfile] "
+		"[-A plain|login] [-F from] [-S sender] HOST:PORT\n");
 	exit(1);
 }
 
@@ -508,12 +509,15 @@ static void password_read(const char *path)
 /* body_make - a plain message of about size bytes, dot-terminated */
 static void body_make(size_t size)
 {
-	size_t cap = size + 512, o;
+	size_t cap = size + 1024, o;
 	int n;
 
 	body = xrealloc(NULL, cap);
-	n = snprintf(body, cap, "From: %s\r\n"
-		     "To: %s\r\nSubject: smtp-load\r\n\r\n", from, rcpt);
+	n = snprintf(body, cap, "From: %s\r\n%s%s%sTo: %s\r\n"
+		     "Subject: smtp-load\r\n\r\n", header_from,
+		     header_sender != NULL ? "Sender: " : "",
+		     header_sender != NULL ? header_sender : "",
+		     header_sender != NULL ? "\r\n" : "", rcpt);
 	if (n < 0 || (size_t) n >= cap)
 		die("header too long");
 	o = (size_t) n;
@@ -542,13 +546,20 @@ int main(int argc, char **argv)
 	double secs;
 	int ch, i;
 
-	while ((ch = getopt(argc, argv, "c:d:n:w:f:r:s:m:vP:a:A:F:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:d:n:w:f:r:s:m:vP:a:A:F:S:")) != -1) {
 		switch (ch) {
-		case 'F':
-			from = optarg;
-			break;
 		case 'r':
 			rcpt = optarg;
+			break;
+		case 'F':
+			if (strlen(optarg) > 254)
+				die("-F: an address of at most 254 bytes");
+			header_from = optarg;
+			break;
+		case 'S':
+			if (strlen(optarg) > 254)
+				die("-S: an address of at most 254 bytes");
+			header_sender = optarg;
 			break;
 		case 's':
 			size = (size_t) atol(optarg);

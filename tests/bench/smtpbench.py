@@ -9,6 +9,14 @@ accepted, rejected, errors, total, logins, ...). login is "xclient"
 (XCLIENT LOGIN=, smtp-load's default) or "auth" (AUTH PLAIN with the
 password in password_file, once per session, as a mail client does).
 
+auth_stack(build, ldif, login, password, prefix, parts) starts slapd
+with the example plus ldif, and tests/lib/stack.py's replica, Dovecot
+(a passwd-file passdb: login with the {PLAIN} password), policy daemon
+and milter, no Postfix; it appends their stop functions to parts and
+returns (stack, pairs, password_file): the files run_load takes.
+stop_parts(parts, who) calls them in reverse order, each whatever the
+others did.
+
 CpuMeter(parts) takes {name: pgid or None}: each part's CPU time is that
 of every live process in the process group (utime + stime + cutime +
 cstime from /proc/PID/stat, so that smtpd processes that exited and were
@@ -24,11 +32,52 @@ import os
 import resource
 import statistics
 import subprocess
+import sys
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 
 LOGINS = ("auth", "xclient")
+
+
+def auth_stack(build, ldif, login, password, prefix, parts):
+    """slapd + stack for AUTH PLAIN load (see the module doc)."""
+    from dovecot import Dovecot, write_passwd_file
+    from slapd import Slapd
+    from stack import Stack
+
+    slapd = Slapd()
+    parts.append(slapd.close)
+    rc, out, err = slapd.ldapadd(ldif, root=True)
+    if rc != 0:
+        raise RuntimeError("ldapadd: %s %s" % (out, err))
+
+    def dovecot(stack):
+        dcdir = stack.subdir("dovecot")
+        passwd = write_passwd_file(os.path.join(dcdir, "passwd"),
+                                   [login], password)
+        return Dovecot(slapd.uri, slapd.sync_dn, slapd.sync_pw,
+                       workdir=dcdir, passwd_file=passwd).start()
+    stack = Stack(slapd, build, prefix=prefix, dovecot=dovecot,
+                  postfix=False)
+    parts.append(stack.close)
+    pairs = os.path.join(stack.wd, "pairs")
+    with open(pairs, "w") as f:
+        f.write("%s %s\n" % (login, login))
+    password_file = os.path.join(stack.wd, "password")
+    with open(password_file, "w") as f:
+        f.write(password + "\n")
+    os.chmod(password_file, 0o600)
+    return stack, pairs, password_file
+
+
+def stop_parts(parts, who):
+    """Stop what a benchmark started, last first, whatever fails."""
+    for stop in reversed(parts):
+        try:
+            stop()
+        except Exception as e:  # keep cleaning up
+            print("%s: cleanup: %s" % (who, e), file=sys.stderr)
 
 
 def proc_stat(pid):
@@ -104,8 +153,10 @@ def cpu_us(delta, name, messages):
 def run_load(tool, port, listfile, login="auth", per_session=1,
              sessions=20, seconds=5.0, warmup=1.0, size=1024,
              rcpt="kunde@example.org", password_file=None, count=None,
-             header_from=None):
-    """One smtp-load run; its figures as a dict, and its stderr."""
+             header_from=None, extra=()):
+    """One smtp-load run; its figures as a dict, and its stderr.
+    header_from: the header's From: (-F); extra: more smtp-load options
+    (-S: the header's Sender:)."""
     argv = [tool, "-c", str(sessions), "-m", str(per_session),
             "-s", str(size), "-f", listfile, "-r", rcpt, "-v"]
     if header_from is not None:
@@ -120,6 +171,7 @@ def run_load(tool, port, listfile, login="auth", per_session=1,
         argv += ["-a", password_file, "-A", "plain"]
     elif login != "xclient":
         raise ValueError("login must be auth or xclient")
+    argv += list(extra)
     argv.append("127.0.0.1:%d" % port)
     r = subprocess.run(argv, capture_output=True, text=True,
                        timeout=(120 if count else seconds + warmup) + 60)

@@ -45,6 +45,7 @@ static const size_t fuzz_strings[] = {
 	F(ldap_mailbox_group_attribute), F(ldap_mailbox_rights_attribute),
 	F(ldap_share_grantee_attribute), F(ldap_share_rights_attribute),
 	F(ldap_share_not_before_attribute), F(ldap_share_not_after_attribute),
+	F(ldap_share_on_behalf_attribute),
 	F(ldap_group_member_attributes), F(owner_rights), F(company_rights),
 	F(share_rights),
 #undef F

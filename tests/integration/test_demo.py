@@ -220,9 +220,23 @@ def test_share_and_unshare(demo):
     assert re.search(r"after \d+\.\d s Tom's IMAP LIST shows:\n(.*\n)*"
                      r"\s+Shared/peter\.mueller@abc\.com\s+lrwstiek",
                      share)
+    # With the right to send on behalf: never as Peter, From: Peter
+    # only with Sender: Tom.
+    assert "--on-behalf" in share
+    assert ("on behalf: yes: From: peter.mueller@abc.com with Sender: "
+            "tom.berger@abc.com's own address") in share
+    assert "by:     cn=vacation-tom,uid=peter.mueller," in share
     assert re.search(r"Tom sends as peter\.mueller@abc\.com: rejected 554 "
-                     r"5\.7\.1 .*" + SHARED_RO + r".*\(at MAIL FROM\)",
-                     share)
+                     r"5\.7\.1 .*you may send on behalf of this address, "
+                     r"not as it.*\(at MAIL FROM\)", share)
+    assert ("Tom, MAIL FROM:<tom.berger@abc.com>, From: "
+            "peter.mueller@abc.com, Sender: tom.berger@abc.com: accepted"
+            in share)
+    assert re.search(r"Tom, MAIL FROM:<tom\.berger@abc\.com>, From: "
+                     r"peter\.mueller@abc\.com, no Sender field: rejected 550 "
+                     r"5\.7\.1 From: <peter\.mueller@abc\.com>: you may "
+                     r"send on behalf of this address only with a Sender: "
+                     r".*\(at end of DATA\)", share)
     unshare = section(demo["out"], "Peter is back and unshares")
     assert "deleted cn=vacation-tom,uid=peter.mueller," in unshare
     assert re.search(r"after \d+\.\d s Tom's IMAP LIST no longer shows "
@@ -233,8 +247,11 @@ def test_share_and_unshare(demo):
 
 def test_demo_audit(demo):
     """make demo shows both audit answers (issue 16): Tom's access
-    rests on the vacation-tom share Peter added, and who sent as Peter
-    (Sandra's forged From:, Tom's envelope) was refused."""
+    rests on the vacation-tom share Peter added, and who sent as Peter:
+    Sandra's forged From: refused, Tom's envelope refused as on behalf
+    only (his share carries the right to send on behalf), his From:
+    Peter with Sender: himself accepted on behalf, all naming the
+    deciding entry."""
     access = section(demo["out"], "The audit trail: what Tom's access")
     assert re.search(r"now: kind=shared visible=yes rights=lrwstiek ",
                      access), access
@@ -247,8 +264,11 @@ def test_demo_audit(demo):
     sent = section(demo["out"], "The audit trail: who sent as")
     assert re.search(r"action=reject login=tom\.berger@abc\.com "
                      r"check=envelope address=<peter\.mueller@abc\.com> "
-                     r"reason=shared_read_only dn=cn=vacation-tom,", sent), \
+                     r"reason=on_behalf_only dn=cn=vacation-tom,", sent), \
         sent
+    assert re.search(r"action=dunno login=tom\.berger@abc\.com "
+                     r"check=from address=<peter\.mueller@abc\.com> "
+                     r"reason=on_behalf dn=cn=vacation-tom,", sent), sent
     assert re.search(r"action=reject login=sandra\.schuster@abc\.com "
                      r"check=from address=<peter\.mueller@abc\.com> "
                      r"reason=shared_read_only", sent), sent

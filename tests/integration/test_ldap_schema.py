@@ -85,7 +85,7 @@ def test_schema_loads_over_ldapi_external_then_example():
         assert rc == 0, err
         assert len(entries) == 1
         _dn, attrs = entries[0]
-        assert len(attrs["olcattributetypes"]) == 10
+        assert len(attrs["olcattributetypes"]) == 11
         assert len(attrs["olcobjectclasses"]) == 4
 
         # The example loads now, over the protocol, as the rootdn.
@@ -103,10 +103,66 @@ def test_schema_loads_over_ldapi_external_then_example():
         assert rc == 0, err
         published = " ".join(entries[0][1]["attributetypes"] +
                              entries[0][1]["objectclasses"])
-        for n in range(1, 10):
+        for n in range(1, 12):
             assert "%s.1.%d " % (ARC, n) in published
         for n in range(1, 5):
             assert "%s.2.%d " % (ARC, n) in published
+
+
+def test_upgrade_of_a_loaded_schema_as_the_readme_says():
+    """The schema of before send on behalf and sent copies, loaded and
+    in use, upgraded with ldap-schema/README.md's modify: then it is the
+    file's, a share takes mailgrantsSendOnBehalf and a mailbox
+    mailgrantsSentCopies."""
+    with open(MAILGRANTS_LDIF, encoding="utf-8") as f:
+        current = re.sub(r"\n ", "", f.read())
+    old = "\n".join(line for line in current.split("\n")
+                    if ".1.10 NAME" not in line and
+                    ".1.11 NAME" not in line)
+    old = old.replace(" $ mailgrantsSendOnBehalf", "")
+    old = old.replace(" $ mailgrantsSentCopies", "")
+    assert old != current and "SendOnBehalf" not in old
+    assert "SentCopies" not in old
+    with open(os.path.join(SCHEMA_DIR, "README.md"),
+              encoding="utf-8") as f:
+        readme = f.read()
+    block = re.search(r"## Upgrading a loaded schema.*?```\n(.*?)```",
+                      readme, re.S).group(1)
+    with Slapd(ldif=None, schema=False) as ldap:
+        rc, out, err = ldap.ldapadd(old, external=True)
+        assert rc == 0, out + err
+        with open(EXAMPLE_LDIF, encoding="utf-8") as f:
+            rc, out, err = ldap.ldapadd(f.read(), root=True)
+        assert rc == 0, out + err
+        rc, entries, err = ldap.search(
+            "-b", "cn=schema,cn=config", "(cn=*mailgrants)", "1.1",
+            external=True)
+        assert rc == 0 and len(entries) == 1, err
+        dn = entries[0][0]
+        rc, out, err = ldap.ldapmodify(
+            block.replace("cn={N}mailgrants,cn=schema,cn=config", dn),
+            external=True)
+        assert rc == 0, out + err
+        rc, entries, err = ldap.search(
+            "-b", dn, "-s", "base", "(objectClass=*)", "olcAttributeTypes",
+            "olcObjectClasses", external=True)
+        assert rc == 0, err
+        got, want = entries[0][1], {}
+        for line in current.split("\n"):
+            name, _, value = line.partition(": ")
+            if name in ("olcAttributeTypes", "olcObjectClasses"):
+                want.setdefault(name.lower(), []).append(value)
+        for kind in want:
+            assert [" ".join(v.split()) for v in got[kind]] == \
+                [" ".join(v.split()) for v in want[kind]], kind
+        rc, out, err = ldap.ldapmodify(
+            "dn: %s\nchangetype: modify\nadd: mailgrantsSendOnBehalf\n"
+            "mailgrantsSendOnBehalf: TRUE\n" % VACATION, root=True)
+        assert rc == 0, out + err
+        rc, out, err = ldap.ldapmodify(
+            "dn: %s\nchangetype: modify\nadd: mailgrantsSentCopies\n"
+            "mailgrantsSentCopies: TRUE\n" % INFO, root=True)
+        assert rc == 0, out + err
 
 
 # ------------------------------------------------- (b) schema consistency
@@ -180,7 +236,7 @@ def test_schema_matches_readme():
     for arc, num, name, rest in rows:
         kind = "at" if arc == "1" else "oc"
         expected[(kind, "%s.%s.%s" % (ARC, arc, num))] = (name, rest)
-    assert len(expected) == 14
+    assert len(expected) == 15
     schema, _ = parse_schema_file(
         os.path.join(SCHEMA_DIR, "mailgrants.schema"))
     assert set(schema) == set(expected)

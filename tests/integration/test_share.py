@@ -165,6 +165,47 @@ def test_owner_shares_and_unshares(fresh):
                            "no share with tom.berger@abc.com")
 
 
+def test_owner_shares_with_the_right_to_send_on_behalf(fresh):
+    """--on-behalf: the owner writes mailgrantsSendOnBehalf (the access
+    rules let her), explain shows it; a grantee cannot give it to
+    herself."""
+    env = fresh
+    p = env.mg("share", *env.as_("peter", "peter.mueller@abc.com"),
+               "--on-behalf", "--name", "tom-behalf", "--rights", "lr",
+               "peter.mueller@abc.com", "tom.berger@abc.com")
+    assert p.returncode == 0, p.stderr
+    dn = "cn=tom-behalf," + PETER
+    attrs = env.shares()[dn.lower()]
+    assert attrs["mailgrantssendonbehalf"] == ["TRUE"]
+    assert attrs["mailgrantsrights"] == ["lr"]
+    d = env.explain("tom.berger@abc.com", "peter.mueller@abc.com")
+    assert (d["visible"], d["rights"], d["may_send"],
+            d["may_send_on_behalf"]) == (True, "lr", False, True), d
+    assert d["on_behalf_entry"].lower() == dn.lower()
+    p = env.mg("explain", "tom.berger@abc.com", "peter.mueller@abc.com")
+    assert p.returncode == 0, p.stderr
+    assert ("on behalf: yes: From: peter.mueller@abc.com with Sender: "
+            "tom.berger@abc.com's own address") in p.stdout, p.stdout
+    p = env.mg("access", "tom.berger@abc.com")
+    assert "peter.mueller@abc.com  rights=lr send=on-behalf" in p.stdout, \
+        p.stdout
+    # Without --on-behalf, no such attribute: a share as before.
+    p = env.mg("share", *env.as_("peter", "peter.mueller@abc.com"),
+               "--name", "jana-plain", "peter.mueller@abc.com",
+               "jana.meier@abc.com", "--replace")
+    assert p.returncode == 0, p.stderr
+    assert "mailgrantssendonbehalf" not in \
+        env.shares()[("cn=jana-plain," + PETER).lower()]
+    # Sandra, a grantee of cn=vacation, may read it but not give
+    # herself the right.
+    rc, _out, err = env.slapd.ldapmodify(
+        "dn: %s\nchangetype: modify\nadd: mailgrantsSendOnBehalf\n"
+        "mailgrantsSendOnBehalf: TRUE\n" % VACATION,
+        binddn=SANDRA, password=PASSWORDS["sandra"])
+    assert rc != 0 and "Insufficient access" in err, (rc, err)
+    assert "mailgrantssendonbehalf" not in env.shares()[VACATION.lower()]
+
+
 def test_replace(fresh):
     env = fresh
     args = ["share", *env.as_("peter", PETER), "--name", "tom",

@@ -166,6 +166,34 @@ def test_window_kept_when_rights_change(svc):
     assert of(svc.shares(), SANDRA_DN) == {}
 
 
+def test_on_behalf_kept_when_rights_change(svc):
+    """SETACL is IMAP rights only: a share's right to send on behalf
+    stays as it is, on a share changed in place and on the grantee's
+    own copy of a share with two grantees."""
+    rc, _out, err = svc.slapd.ldapmodify(
+        "dn: %s\nchangetype: modify\nadd: mailgrantsSendOnBehalf\n"
+        "mailgrantsSendOnBehalf: TRUE\n" % VACATION, root=True)
+    assert rc == 0, err
+    word, text = svc.ask("set", PETER, SANDRA, "lr")
+    assert word == "ok", text
+    after = svc.shares()
+    assert after[VACATION.lower()]["mailgrantssendonbehalf"] == ["TRUE"]
+    (dn, attrs), = of(after, SANDRA_DN).items()
+    assert attrs["mailgrantsrights"] == ["lr"]
+    assert attrs["mailgrantssendonbehalf"] == ["TRUE"]
+    # in place now: the right stays with the new rights
+    word, text = svc.ask("set", PETER, SANDRA, "+w")
+    assert word == "ok", text
+    attrs = svc.shares()[dn]
+    assert attrs["mailgrantsrights"] == ["lrw"]
+    assert attrs["mailgrantssendonbehalf"] == ["TRUE"]
+    # a share without the right gets none from SETACL
+    word, text = svc.ask("set", PETER, TOM, "lr")
+    assert word == "ok", text
+    for a in of(svc.shares(), TOM_DN).values():
+        assert "mailgrantssendonbehalf" not in a, a
+
+
 def test_group_grantee_and_own_private_mailbox(svc):
     before = svc.shares()
     word, text = svc.ask("set", SANDRA, VERTRIEB, "lr",

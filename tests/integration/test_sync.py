@@ -530,6 +530,67 @@ info: 20250301120000+0100
     assert "cn=vacation," + PETER in shares
 
 
+def test_share_on_behalf_flag(fresh_slapd, build_dir, tmp_path):
+    """mailgrantsSendOnBehalf arrives in shares.on_behalf; absent or
+    FALSE is 0 (a share as before); a value that is not a Boolean is
+    warned about naming the entry, and the share is kept without the
+    right."""
+    s = fresh_slapd
+    vacation = "cn=vacation," + PETER
+    old = "cn=2024," + PETER
+    rc, _out, err = s.ldapmodify(
+        "dn: %s\nchangetype: modify\nadd: mailgrantsSendOnBehalf\n"
+        "mailgrantsSendOnBehalf: TRUE\n\n"
+        "dn: %s\nchangetype: modify\nadd: mailgrantsSendOnBehalf\n"
+        "mailgrantsSendOnBehalf: FALSE\n" % (vacation, old), root=True)
+    assert rc == 0, err
+    ldif = """\
+dn: cn=maybe,uid=tom.berger,ou=people,{abc}
+objectClass: mailgrantsShare
+objectClass: extensibleObject
+cn: maybe
+mailgrantsGrantee: uid=jana.meier,ou=people,{abc}
+info: yes
+
+dn: cn=sure,uid=jana.meier,ou=people,{abc}
+objectClass: mailgrantsShare
+objectClass: extensibleObject
+cn: sure
+mailgrantsGrantee: uid=tom.berger,ou=people,{abc}
+info: TRUE
+""".format(abc=ABC)
+    rc, _out, err = s.ldapadd(ldif, root=True)
+    assert rc == 0, err
+    db, conf, p = synced(s, build_dir, tmp_path)
+    assert "SendOnBehalf" not in p.stderr, p.stderr
+    flags = dict(query(db, "SELECT dn, on_behalf FROM shares"))
+    assert flags[vacation] == 1 and flags[old] == 0, flags
+    assert query(db, "PRAGMA user_version") == [(3,)]
+    p = mailgrants(build_dir, conf, "explain", "--json", "--at",
+                   "2030-06-01", "sandra.schuster@abc.com",
+                   "peter.mueller@abc.com")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert (d["kind"], d["may_send"], d["may_send_on_behalf"]) == (
+        "shared", False, True), d
+    assert d["on_behalf_entry"] == vacation
+    assert d["on_behalf_not_after"] == "2035-12-31T23:59:59Z"
+
+    # A string attribute in its place: "yes" is no Boolean.
+    db2 = str(tmp_path / "grants2.db")
+    conf2 = s.write_config(str(tmp_path / "mailgrants2.conf"), replica=db2,
+                           ldap_share_on_behalf_attribute="info")
+    p = sync(build_dir, conf2)
+    assert p.returncode == 0, p.stderr
+    maybe = "cn=maybe,uid=tom.berger,ou=people," + ABC
+    line = [l for l in p.stderr.splitlines() if maybe in l]
+    assert line and '"yes" is not TRUE or FALSE' in line[0], p.stderr
+    flags = dict(query(db2, "SELECT dn, on_behalf FROM shares"))
+    assert flags[maybe] == 0
+    assert flags["cn=sure,uid=jana.meier,ou=people," + ABC] == 1
+    assert flags[vacation] == 0     # its TRUE is not in "info"
+
+
 def test_more_entries_than_size_limit(fresh_slapd, build_dir, tmp_path):
     s = fresh_slapd
     n = 1200

@@ -116,12 +116,16 @@ LIB_DIRS = ('lib/', 'lib-sync/', 'lib-postfix/')
 TARGETS = {
     'lib/rights.c': {
         'funcs': None,
-        'tests': ['test_cli.py', 'test_policyd.py',
+        'tests': ['test_cli.py', 'test_policyd.py', 'test_on_behalf.py',
                   'test_dovecot_plugin.py'],
     },
     'lib/policy.c': {
         'funcs': None,
-        'tests': ['test_policyd.py', 'test_milter.py'],
+        'tests': ['test_policyd.py', 'test_on_behalf.py', 'test_milter.py'],
+    },
+    'postfix-policyd/mailgrants-milter.c': {
+        'funcs': ['milter_check_field', 'milter_on_behalf'],
+        'tests': ['test_on_behalf.py', 'test_milter.py'],
     },
     'lib/addr.c': {
         'funcs': None,

@@ -103,9 +103,12 @@ static inline void story_cleanup(const char *path)
 	free(shm);
 }
 
-/* story_build_set - write the story replica with these settings */
-static inline int story_build_set(const char *path,
-				  const struct replica_writer_settings *set)
+/* story_build_with - write the story replica with these settings,
+   Peter's cn=vacation share with the right to send on behalf or not;
+   0 or -1 */
+static inline int story_build_with(const char *path,
+				   const struct replica_writer_settings *set,
+				   bool on_behalf)
 {
 	struct replica_writer *w;
 	const char *error;
@@ -186,9 +189,9 @@ static inline int story_build_set(const char *path,
 	const char *old[] = { STORY_TOM, NULL };
 	struct replica_share shares[] = {
 		{ "cn=vacation," STORY_PETER, vacation, NULL,
-		  STORY_2025_START, STORY_2035_END, "Peter's vacation" },
+		  STORY_2025_START, STORY_2035_END, "Peter's vacation", on_behalf },
 		{ "cn=2024," STORY_PETER, old, NULL, STORY_2024_START,
-		  STORY_2024_END, "2024" },
+		  STORY_2024_END, "2024", false },
 	};
 	for (size_t i = 0; i < 2; i++)
 		replica_stage_share(w, &shares[i]);
@@ -201,6 +204,25 @@ static inline int story_build_set(const char *path,
 	return 0;
 }
 
+/* story_build_set - write the story replica with these settings */
+static inline int story_build_set(const char *path,
+				  const struct replica_writer_settings *set)
+{
+	return story_build_with(path, set, false);
+}
+
+/* story_build_on_behalf - the story replica, Peter's cn=vacation share
+   with the right to send on behalf or not; 0 or -1 */
+static inline int story_build_on_behalf(const char *path,
+					replica_warn_fn *warn, void *ctx,
+					bool on_behalf)
+{
+	struct replica_writer_settings set = { .warn = warn,
+					       .warn_context = ctx };
+
+	return story_build_with(path, &set, on_behalf);
+}
+
 /* story_build - write the story replica to path; 0 or -1 */
 static inline int story_build(const char *path, replica_warn_fn *warn,
 			      void *ctx)
@@ -208,7 +230,7 @@ static inline int story_build(const char *path, replica_warn_fn *warn,
 	struct replica_writer_settings set = { .warn = warn,
 					       .warn_context = ctx };
 
-	return story_build_set(path, &set);
+	return story_build_with(path, &set, false);
 }
 
 #endif

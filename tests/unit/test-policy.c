@@ -491,6 +491,21 @@ static void test_decide(const char *dir)
 		  "DEFER_IF_PERMIT 4.3.0 " },
 		{ SANDRA, "", DUNNO, "null_sender", "DUNNO" },
 	};
+	/* Peter's vacation share with the right to send on behalf: the
+	   envelope is still the grantee's own, never Peter's. */
+	static const struct decide_case on_behalf[] = {
+		{ SANDRA, PETER, REJECT, "on_behalf_only",
+		  "REJECT 5.7.1 <peter.mueller@abc.com>: you may send on "
+		  "behalf of this address, not as it; send from your own "
+		  "address with From: <peter.mueller@abc.com> and Sender: "
+		  "your own address" },
+		{ JANA, "peter.m\xc3\xbcller@abc.com", REJECT,
+		  "on_behalf_only", "REJECT 5.7.1 " },
+		{ SANDRA, SANDRA, DUNNO, "own_mailbox", "DUNNO" },
+		{ SANDRA, "info@abc.com", DUNNO, "company_mailbox", "DUNNO" },
+		{ TOM, PETER, REJECT, "not_yours", "REJECT 5.7.1 " },
+		{ PETER, PETER, DUNNO, "own_mailbox", "DUNNO" },
+	};
 	static const struct decide_case before_vacation[] = {
 		{ SANDRA, PETER, REJECT, "not_yours", "REJECT 5.7.1 " },
 		{ TOM, PETER, REJECT, "shared_read_only", "REJECT 5.7.1 " },
@@ -519,6 +534,22 @@ static void test_decide(const char *dir)
 			(time_t)1720000000);	/* 2024-07-03 */
 	test_decide_run(NULL, cfg, no_replica,
 			sizeof(no_replica) / sizeof(no_replica[0]), NOW);
+	{
+		char *path2 = xasprintf("%s/on-behalf.db", dir);
+		struct replica *rep2;
+
+		TEST_ASSERT(story_build_on_behalf(path2, NULL, NULL,
+						  true) == 0);
+		TEST_ASSERT(replica_open(path2, &rep2, &error) == 0);
+		if (rep2 != NULL) {
+			test_decide_run(rep2, cfg, on_behalf,
+					sizeof(on_behalf) /
+					sizeof(on_behalf[0]), NOW);
+			replica_close(&rep2);
+		}
+		story_cleanup(path2);
+		free(path2);
+	}
 
 	/* The configurable rows, the other way. */
 	cfg->policy_foreign_sender = CONFIG_POLICY_DUNNO;

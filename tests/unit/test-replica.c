@@ -108,11 +108,11 @@ static void test_skips(const char *path)
 	TEST_ASSERT(replica_stage_mailbox(w, &outside) == 1);
 	const char *g[] = { "uid=a,o=t,dc=x", NULL };
 	struct replica_share nowhere = { "cn=s,cn=nothing,o=t,dc=x", g, NULL, 0,
-					 0, NULL };
+					 0, NULL, false };
 	struct replica_share backwards = { "cn=s2,uid=a,o=t,dc=x", g, NULL,
-					   T2026, T2026 - 1, NULL };
+					   T2026, T2026 - 1, NULL, false };
 	struct replica_share ok = { "cn=s3,uid=a,o=t,dc=x", g, NULL, 0, 0,
-				    NULL };
+				    NULL, false };
 	TEST_ASSERT(replica_stage_share(w, &nowhere) == 1);
 	TEST_ASSERT(replica_stage_share(w, &backwards) == 1);
 	TEST_ASSERT(replica_stage_share(w, &ok) == 0);
@@ -764,7 +764,7 @@ static void test_async(const char *path)
 	TEST_ASSERT(replica_stage_user(w, &d) == 0);
 	const char *g[] = { "uid=u1,o=t,dc=x", NULL };
 	struct replica_share sh = { "cn=s,uid=u0,o=t,dc=x", g, "lr", 0, 0,
-				    "async" };
+				    "async", false };
 	TEST_ASSERT(replica_stage_share(w, &sh) == 0);
 	TEST_ASSERT(replica_writer_commit(&w, "async", &counts, &error) == 0);
 	TEST_ASSERT(counts.users == 10000);

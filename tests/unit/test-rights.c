@@ -181,6 +181,9 @@ static void check_row(struct replica *rep, const struct row *r)
 	TEST_ASSERT(d.may_send == r->may_send);
 	TEST_ASSERT(d.reason == r->reason);
 	TEST_STREQ(d.rights, r->rights);
+	/* The story has no share with the right to send on behalf: every
+	   row is as before the right existed. */
+	TEST_ASSERT(!d.may_send_on_behalf && d.on_behalf_dn[0] == '\0');
 }
 
 /* test_entries - the mailbox and the entry a decision names (explain's
@@ -292,6 +295,9 @@ static void test_access_agrees(struct replica *rep)
 						   d.rights);
 					TEST_ASSERT(list.items[k].may_send ==
 						    d.may_send);
+					TEST_ASSERT(list.items[k].
+						    may_send_on_behalf ==
+						    d.may_send_on_behalf);
 				}
 				TEST_ASSERT(found == d.visible);
 				/* who() agrees as well. */
@@ -382,11 +388,11 @@ static void test_groups_and_windows(const char *path)
 	const char *to_g1[] = { "cn=g1,o=t,dc=x", NULL };
 	const char *to_d[] = { "uid=d,o=t,dc=x", NULL };
 	struct replica_share open = { "cn=s1,uid=a,o=t,dc=x", to_g1, "lr", 0,
-				      0, NULL };
+				      0, NULL, false };
 	struct replica_share from = { "cn=s2,uid=a,o=t,dc=x", to_d, "lrs",
-				      T2026, 0, NULL };
+				      T2026, 0, NULL, false };
 	struct replica_share more = { "cn=s3,uid=a,o=t,dc=x", to_g1, "lrws", 0,
-				      T2026, NULL };
+				      T2026, NULL, false };
 	TEST_ASSERT(replica_stage_share(w, &open) == 0);
 	TEST_ASSERT(replica_stage_share(w, &from) == 0);
 	TEST_ASSERT(replica_stage_share(w, &more) == 0);
@@ -456,9 +462,9 @@ static int cross_build(const char *path, bool allow,
 	const char *to_anna[] = { STORY_ANNA, NULL };
 	const char *to_mixed[] = { "cn=mixed," STORY_BASE, NULL };
 	struct replica_share anna = { "cn=anna," STORY_SANDRA, to_anna, "lr",
-				      0, 0, NULL };
+				      0, 0, NULL, false };
 	struct replica_share group = { "cn=team," STORY_SANDRA, to_mixed,
-				       "lrs", 0, 0, NULL };
+				       "lrs", 0, 0, NULL, false };
 	replica_stage_share(w, &anna);
 	replica_stage_share(w, &group);
 	return replica_writer_commit(&w, "cross", NULL, &error);
@@ -541,6 +547,154 @@ static void test_cross_company(const char *path)
 	replica_close(&rep);
 }
 
+/* on_behalf_decide - rights_decide() of login on a@t.example */
+static void on_behalf_decide(struct replica *rep, const char *login,
+			     time_t now, struct rights_decision *d)
+{
+	const char *error;
+
+	TEST_ASSERT(rights_decide(rep, login, "a@t.example", now, "+", d,
+				  &error) == 0);
+}
+
+/* test_on_behalf - the send-on-behalf right of a share: only with the
+   share active (window, company), through a group too, never send-as,
+   never without the flag; access() says the same */
+static void test_on_behalf(const char *path)
+{
+	struct replica_writer_settings set = { .warn = NULL };
+	struct replica_writer *w;
+	struct replica *rep;
+	struct rights_decision d;
+	struct rights_list l;
+	const char *error;
+
+	unlink(path);
+	TEST_ASSERT(replica_writer_open(path, &set, &w, &error) == 0);
+	const char *tdoms[] = { "t.example", NULL };
+	const char *odoms[] = { "o.example", NULL };
+	struct replica_company t = { "o=t,dc=x", tdoms, NULL };
+	struct replica_company o = { "o=o,dc=x", odoms, NULL };
+	TEST_ASSERT(replica_stage_company(w, &t) == 0);
+	TEST_ASSERT(replica_stage_company(w, &o) == 0);
+	const char *gm[] = { "uid=b,o=t,dc=x", NULL };
+	struct replica_group g = { "cn=g,o=t,dc=x", gm };
+	TEST_ASSERT(replica_stage_group(w, &g) == 0);
+	static const char *const names[] = { "a", "b", "c", "d", "e" };
+	char dn[5][32], login[5][32];
+	const char *addrs[5][2];
+	for (int i = 0; i < 5; i++) {
+		snprintf(dn[i], sizeof(dn[i]), "uid=%s,o=t,dc=x", names[i]);
+		snprintf(login[i], sizeof(login[i]), "%s@t.example",
+			 names[i]);
+		addrs[i][0] = login[i];
+		addrs[i][1] = NULL;
+		struct replica_user u = { dn[i], login[i], addrs[i] };
+		TEST_ASSERT(replica_stage_user(w, &u) == 0);
+	}
+	const char *xa[] = { "x@o.example", NULL };
+	struct replica_user x = { "uid=x,o=o,dc=x", "x@o.example", xa };
+	TEST_ASSERT(replica_stage_user(w, &x) == 0);
+	const char *to_g[] = { "cn=g,o=t,dc=x", NULL };
+	const char *to_c[] = { "uid=c,o=t,dc=x", NULL };
+	const char *to_d[] = { "uid=d,o=t,dc=x", NULL };
+	const char *to_e[] = { "uid=e,o=t,dc=x", NULL };
+	const char *to_x[] = { "uid=x,o=o,dc=x", NULL };
+	struct replica_share shares[] = {
+		/* b through the group, open */
+		{ "cn=team,uid=a,o=t,dc=x", to_g, "lr", 0, 0, NULL, true },
+		/* c from 2026 on */
+		{ "cn=c,uid=a,o=t,dc=x", to_c, "lrs", T2026, 0, NULL, true },
+		/* d without the right */
+		{ "cn=d,uid=a,o=t,dc=x", to_d, "lrs", 0, 0, NULL, false },
+		/* e: an open share without, one with that ends in 2026 */
+		{ "cn=e1,uid=a,o=t,dc=x", to_e, "lr", 0, 0, NULL, false },
+		{ "cn=e2,uid=a,o=t,dc=x", to_e, "lrw", 0, T2026, NULL, true },
+		/* x of another company */
+		{ "cn=x,uid=a,o=t,dc=x", to_x, "lr", 0, 0, NULL, true },
+	};
+	for (size_t i = 0; i < sizeof(shares) / sizeof(shares[0]); i++)
+		TEST_ASSERT(replica_stage_share(w, &shares[i]) == 0);
+	TEST_ASSERT(replica_writer_commit(&w, "on-behalf", NULL, &error) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	if (rep == NULL)
+		return;
+
+	/* Through the group: on behalf, never as; the rest as before. */
+	on_behalf_decide(rep, "b@t.example", T2026, &d);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_SHARED && d.visible);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARED);
+	TEST_ASSERT(!d.may_send && d.may_send_on_behalf);
+	TEST_STREQ(d.rights, "lr");
+	TEST_STREQ(d.on_behalf_dn, "cn=team,uid=a,o=t,dc=x");
+	TEST_ASSERT(d.on_behalf_not_before == 0 && d.on_behalf_not_after == 0);
+	TEST_ASSERT(strstr(d.detail, "may send on behalf (From: a@t.example"
+			   " with Sender: the login's own address)") != NULL);
+	/* The owner sends as herself: the right is not hers to use. */
+	on_behalf_decide(rep, "a@t.example", T2026, &d);
+	TEST_ASSERT(d.may_send && !d.may_send_on_behalf);
+	/* The window counts, both ends included. */
+	on_behalf_decide(rep, "c@t.example", T2026 - 1, &d);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARE_INACTIVE);
+	TEST_ASSERT(!d.may_send_on_behalf && !d.may_send && !d.visible);
+	on_behalf_decide(rep, "c@t.example", T2026, &d);
+	TEST_ASSERT(d.may_send_on_behalf && !d.may_send);
+	TEST_ASSERT(d.on_behalf_not_before == T2026);
+	/* Without the flag: exactly as before. */
+	on_behalf_decide(rep, "d@t.example", T2026, &d);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARED && d.visible);
+	TEST_ASSERT(!d.may_send && !d.may_send_on_behalf);
+	TEST_ASSERT(d.on_behalf_dn[0] == '\0');
+	TEST_ASSERT(strstr(d.detail, "read and process only") != NULL);
+	/* Two shares: the right while the one with it is active, named;
+	   the IMAP rights the union, as always. */
+	on_behalf_decide(rep, "e@t.example", T2024, &d);
+	TEST_ASSERT(d.may_send_on_behalf && !d.may_send);
+	TEST_STREQ(d.rights, "lrw");
+	TEST_STREQ(d.on_behalf_dn, "cn=e2,uid=a,o=t,dc=x");
+	TEST_ASSERT(d.on_behalf_not_after == T2026);
+	on_behalf_decide(rep, "e@t.example", T2026 + 1, &d);
+	TEST_ASSERT(d.visible && !d.may_send_on_behalf);
+	TEST_STREQ(d.rights, "lr");
+	/* Another company: nothing at all, the right included. */
+	on_behalf_decide(rep, "x@o.example", T2026, &d);
+	TEST_ASSERT(d.reason == RIGHTS_REASON_OTHER_COMPANY);
+	TEST_ASSERT(!d.visible && !d.may_send_on_behalf);
+	/* access() agrees, merged entries included. */
+	static const struct {
+		const char *login;
+		time_t now;
+		bool on_behalf;
+	} lists[] = {
+		{ "b@t.example", T2026, true },
+		{ "c@t.example", T2036, true },
+		{ "d@t.example", T2026, false },
+		{ "e@t.example", T2024, true },
+		{ "e@t.example", T2036, false },
+	};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		TEST_ASSERT(rights_access(rep, lists[i].login, lists[i].now,
+					  &l, &error) == 0);
+		TEST_ASSERT(l.count == 2);	/* own + the shared one */
+		if (l.count == 2) {
+			TEST_ASSERT(!l.items[1].may_send);
+			TEST_ASSERT(l.items[1].may_send_on_behalf ==
+				    lists[i].on_behalf);
+		}
+		rights_list_free(&l);
+	}
+	/* who() takes the decision as it is. */
+	TEST_ASSERT(rights_who(rep, "a@t.example", T2024, "+", &l,
+			       &error) == 0);
+	for (size_t i = 0; i < l.count; i++)
+		TEST_ASSERT(l.items[i].may_send_on_behalf ==
+			    (strcmp(l.items[i].login, "d@t.example") != 0 &&
+			     strcmp(l.items[i].login, "a@t.example") != 0 &&
+			     strcmp(l.items[i].login, "c@t.example") != 0));
+	rights_list_free(&l);
+	replica_close(&rep);
+}
+
 /* test_share_letters - what a client may ask a share to carry */
 static void test_share_letters(void)
 {
@@ -618,6 +772,7 @@ int main(void)
 	replica_close(&rep);
 	TEST_RUN(test_groups_and_windows(path));
 	TEST_RUN(test_cross_company(path));
+	TEST_RUN(test_on_behalf(path));
 	TEST_RUN(test_share_letters());
 
 	story_cleanup(path);
