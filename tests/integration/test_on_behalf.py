@@ -106,8 +106,11 @@ def test_from_owner_with_own_sender_is_delivered(stack):
         r"address=<peter\.mueller@abc\.com> .* reason=on_behalf$",
         start=start)
     # One line per address sent on behalf, no more.
-    assert len(re.findall(r"reason=on_behalf$", stack.milter.log()[start:],
-                          re.M)) == 1
+    lines = re.findall(r"^.* reason=on_behalf$", stack.milter.log()[start:],
+                       re.M)
+    assert len(lines) == 1, lines
+    # The audit line names the share that gives the right (audit dn).
+    assert " dn=%s action=dunno " % VACATION in lines[0], lines
 
 
 @pytest.mark.parametrize("fields", [
@@ -170,9 +173,9 @@ def test_on_behalf_without_own_sender_rejected(stack, fields, text):
     assert_rejected(stack, token, rc, out, text)
     if text.startswith(NEEDS):
         stack.milter.wait_log(
-            r"action=reject login=sandra\.schuster@abc\.com header=from "
-            r"address=<peter\.mueller@abc\.com> .* reason=on_behalf_only$",
-            start=start)
+            r"dn=%s action=reject login=sandra\.schuster@abc\.com "
+            r"header=from address=<peter\.mueller@abc\.com> .* "
+            r"reason=on_behalf_only$" % re.escape(VACATION), start=start)
 
 
 def test_envelope_sender_owner_rejected(stack):
