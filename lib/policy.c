@@ -236,6 +236,13 @@ static int policy_decide_login(struct replica *rep, const struct config *cfg,
 				   " this address, not as it; send from your"
 				   " own address with From: <%s> and Sender:"
 				   " your own address", shown, shown);
+			/* The share with the right decides; the milter
+			   files a copy when the Sender: is hers. */
+			snprintf(d->entry_dn, sizeof(d->entry_dn), "%s",
+				 rd.on_behalf_dn);
+			if (rd.sent_copies)
+				snprintf(d->sent_copy, sizeof(d->sent_copy),
+					 "%s", rd.mailbox);
 			return 0;
 		}
 		policy_set(d, POLICY_ACTION_REJECT,

@@ -60,9 +60,12 @@
  *
  *	d_r->sent_copy is the primary address of the mailbox whose Sent
  *	folder gets a copy of mail sent as "sender" (README "Sent
- *	copies"): set only when the answer is DUNNO because the login may
- *	send as a mailbox that keeps sent copies; "" otherwise, and
- *	always for a login's own primary mailbox.
+ *	copies"): set when the answer is DUNNO because the login may
+ *	send as a mailbox that keeps sent copies, or on_behalf_only for
+ *	such a mailbox (the milter files the copy once the Sender: is
+ *	the login's own); "" otherwise, and always for a login's own
+ *	primary mailbox. For on_behalf_only, entry_dn is the share that
+ *	gives the right.
  *
  *	policy_sent_copy_rcpt() writes the recipient that files a copy in
  *	the Sent folder of "mailbox" (its primary address): the address

@@ -104,8 +104,8 @@ static inline void story_cleanup(const char *path)
 }
 
 /* story_build_with - write the story replica with these settings,
-   Peter's cn=vacation share with the right to send on behalf or not;
-   0 or -1 */
+   Peter's cn=vacation share with the right to send on behalf or not
+   (with it, Tom may send on behalf of makler@abc.com too); 0 or -1 */
 static inline int story_build_with(const char *path,
 				   const struct replica_writer_settings *set,
 				   bool on_behalf)
@@ -195,6 +195,16 @@ static inline int story_build_with(const char *path,
 	};
 	for (size_t i = 0; i < 2; i++)
 		replica_stage_share(w, &shares[i]);
+	if (on_behalf) {
+		/* A mailbox that keeps sent copies, Tom on behalf of it. */
+		const char *tom_only[] = { STORY_TOM, NULL };
+		struct replica_share for_makler = {
+			"cn=tom,cn=makler@abc.com,ou=mailboxes," STORY_ABC,
+			tom_only, NULL, 0, 0, "Tom for makler@", true
+		};
+
+		replica_stage_share(w, &for_makler);
+	}
 
 	struct replica_counts counts;
 	if (replica_writer_commit(&w, "story", &counts, &error) < 0) {

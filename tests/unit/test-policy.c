@@ -545,6 +545,24 @@ static void test_decide(const char *dir)
 			test_decide_run(rep2, cfg, on_behalf,
 					sizeof(on_behalf) /
 					sizeof(on_behalf[0]), NOW);
+			/* The audit names the share with the right; a
+			   mailbox that keeps sent copies gets one once the
+			   milter saw the Sender:, a person's own never. */
+			TEST_ASSERT(policy_decide(rep2, cfg, TOM,
+						  "makler@abc.com", NOW,
+						  &d) == 0);
+			TEST_ASSERT(d.reason == POLICY_REASON_ON_BEHALF_ONLY);
+			TEST_ASSERT(strcmp(d.entry_dn, "cn=tom,cn=makler@"
+					   "abc.com,ou=mailboxes,"
+					   STORY_ABC) == 0);
+			TEST_ASSERT(strcmp(d.sent_copy,
+					   "makler@abc.com") == 0);
+			TEST_ASSERT(policy_decide(rep2, cfg, SANDRA, PETER,
+						  NOW, &d) == 0);
+			TEST_ASSERT(d.reason == POLICY_REASON_ON_BEHALF_ONLY);
+			TEST_ASSERT(strcmp(d.entry_dn, "cn=vacation,"
+					   STORY_PETER) == 0);
+			TEST_ASSERT(d.sent_copy[0] == '\0');
 			replica_close(&rep2);
 		}
 		story_cleanup(path2);
