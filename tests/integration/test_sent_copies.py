@@ -29,6 +29,7 @@ import uuid
 import pytest
 
 import dovecot as dovecot_module
+import example
 from daemonutil import stop_all, wait_for
 from dovecot import Dovecot
 from example import PASSWORDS
@@ -38,6 +39,7 @@ from test_delivery import Stack as DeliveryStack, shipped
 
 SANDRA = "sandra.schuster@abc.com"
 JANA = "jana.meier@abc.com"
+TOM = "tom.berger@abc.com"
 COPY_DOMAIN = ".sent.mailgrants.invalid"
 
 
@@ -94,13 +96,15 @@ class Stack(DeliveryStack):
         stop_all(self.pf, self.sink, self.milter, self.sasl)
         super().close()
 
-    def send(self, login, from_addr, rcpts, msgid=None, envelope=None):
-        """Submit one message as login (SASL PLAIN), From: from_addr;
-        returns the Message-ID."""
+    def send(self, login, from_addr, rcpts, msgid=None, envelope=None,
+             sender=None):
+        """Submit one message as login (SASL PLAIN), From: from_addr
+        (and Sender: sender); returns the Message-ID."""
         msgid = msgid or "<%s@test.example>" % uuid.uuid4().hex
-        body = ("From: %s\r\nTo: %s\r\nSubject: sent-copy %s\r\n"
+        body = ("From: %s\r\n%sTo: %s\r\nSubject: sent-copy %s\r\n"
                 "Message-ID: %s\r\n\r\nhello\r\n"
-                % (from_addr, ", ".join(rcpts), msgid, msgid))
+                % (from_addr, "Sender: %s\r\n" % sender if sender else "",
+                   ", ".join(rcpts), msgid, msgid))
         s = smtplib.SMTP("127.0.0.1", self.pf.submission_port, timeout=30)
         try:
             s.ehlo("client.example.net")
@@ -204,6 +208,40 @@ def test_extra_private_mailbox(stack):
     msgid = stack.send(SANDRA, "makler@abc.com", ["kunde@example.net"])
     files = stack.wait_copy("makler@abc.com", msgid)
     assert len(files) == 1
+
+
+def test_sent_on_behalf_of_a_mailbox_with_copies(stack):
+    """Tom, on a share of makler@ with the right to send on behalf:
+    From: makler@ with Sender: himself files the copy in makler@'s
+    Sent, as sending as it would; without the Sender: nothing is sent
+    and nothing filed."""
+    share = "cn=tom-behalf," + example.MAKLER_DN
+    rc, _out, err = stack.slapd.ldapadd(
+        "dn: %s\nobjectClass: mailgrantsShare\ncn: tom-behalf\n"
+        "mailgrantsGrantee: %s\nmailgrantsSendOnBehalf: TRUE\n"
+        % (share, example.TOM_DN), root=True)
+    assert rc == 0, err
+    try:
+        stack.sync()
+        msgid = stack.send(TOM, "makler@abc.com", ["kunde@example.net"],
+                           envelope=TOM, sender=TOM)
+        files = stack.wait_copy("makler@abc.com", msgid)
+        assert len(files) == 1, files
+        log = stack.milter.log()
+        assert re.search(r"action=dunno login=tom\.berger@abc\.com "
+                         r"header=from address=<makler@abc\.com> .* "
+                         r"reason=on_behalf$", log, re.M), log[-2000:]
+        assert re.search(r"action=sent_copy login=tom\.berger@abc\.com "
+                         r"header=from address=<makler@abc\.com> ", log), \
+            log[-2000:]
+        with pytest.raises(smtplib.SMTPDataError):
+            stack.send(TOM, "makler@abc.com", ["kunde@example.net"],
+                       envelope=TOM)
+    finally:
+        rc, _out, err = stack.slapd.ldapmodify(
+            "dn: %s\nchangetype: delete\n" % share, root=True)
+        assert rc == 0, err
+        stack.sync()
 
 
 def test_sent_as_oneself_unchanged(stack):
