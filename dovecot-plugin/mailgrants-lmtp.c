@@ -39,6 +39,7 @@
 #include "str.h"
 #include "smtp-address.h"
 #include "mail-storage.h"
+#include "mail-storage-settings.h"
 #include "mail-namespace.h"
 #include "mail-search-build.h"
 #include "mailbox-list-iter.h"
@@ -76,6 +77,40 @@ static bool lmtp_mailgrants_is_copy(const struct smtp_address *rcpt)
 			   LMTP_MAILGRANTS_SUFFIX) == 0;
 }
 
+/* lmtp_mailgrants_sent_set - the folder that ns's configuration marks
+   \Sent ("mailbox Sent Items { special_use = \Sent }"), or NULL: it is
+   listed as \Sent only once it exists, and the site meant this one. */
+static const char *lmtp_mailgrants_sent_set(struct mail_namespace *ns)
+{
+#if DOVECOT_PREREQ(2, 4, 0)
+	const struct mailbox_settings *set;
+	const char *use;
+
+	if (!array_is_created(&ns->set->parsed_mailboxes))
+		return NULL;
+	array_foreach_elem(&ns->set->parsed_mailboxes, set) {
+		if (!array_is_created(&set->special_use))
+			continue;
+		array_foreach_elem(&set->special_use, use) {
+			if (strcasecmp(use, "\\Sent") == 0)
+				return mailbox_settings_get_vname(
+					unsafe_data_stack_pool, ns, set);
+		}
+	}
+#else
+	struct mailbox_settings *set;
+
+	if (!array_is_created(&ns->set->mailboxes))
+		return NULL;
+	array_foreach_elem(&ns->set->mailboxes, set) {
+		if (str_array_icase_find(t_strsplit_spaces(set->special_use,
+							   " "), "\\Sent"))
+			return t_strconcat(ns->prefix, set->name, NULL);
+	}
+#endif
+	return NULL;
+}
+
 /* lmtp_mailgrants_sent_name - the vname of the mailbox's Sent folder */
 static const char *lmtp_mailgrants_sent_name(struct mail_user *user)
 {
@@ -102,6 +137,8 @@ static const char *lmtp_mailgrants_sent_name(struct mail_user *user)
 	if (name != NULL)
 		return name;
 	ns = mail_namespace_find_inbox(user->namespaces);
+	if ((name = lmtp_mailgrants_sent_set(ns)) != NULL)
+		return name;
 	return t_strconcat(ns->prefix, LMTP_MAILGRANTS_SENT, NULL);
 }
 

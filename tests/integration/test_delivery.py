@@ -138,7 +138,9 @@ class Stack:
         })
         self.pf = Postfix(delivery="discard", main_extra=extra).start()
 
-    def start_dovecot(self, workdir, access_groups=True):
+    def start_dovecot(self, workdir, access_groups=True, site_conf=""):
+        """This stack's Dovecot in workdir; site_conf: more of the
+        site's own configuration (the same in 2.3 and 2.4 syntax)."""
         vmail = os.path.join(workdir, "vmail")
         conf = plugin_conf(self.repo_dir, vmail, self.replica,
                            reader_group=READERS)
@@ -155,7 +157,7 @@ class Stack:
                        protocols=("imap", "lmtp"), lmtp_inet=True,
                        mail_user=MAIL_USER, plugin_dir=self.plugin_dir,
                        workdir=workdir, userdb_conf=site + userdb,
-                       extra_conf=conf + hardened).start()
+                       extra_conf=conf + hardened + site_conf).start()
 
     def userdbs_23(self, workdir, vmail):
         """The site's userdb (people, from LDAP) and the shipped one."""

@@ -415,3 +415,132 @@ def test_entry_decides_and_explain_says(stack):
     # A person's own mailbox: never.
     out = explain(stack, SANDRA, SANDRA)
     assert "sent copies: no" in out, out
+
+
+# A site's own namespace configuration, the same in 2.3 and 2.4 syntax:
+# Outlook-style, the sent folder is "Sent Items" and there is no Sent.
+SENT_ITEMS_CONF = ('namespace inbox {\n  mailbox "Sent Items" {\n'
+                   '    special_use = \\Sent\n  }\n}\n')
+# Debian's 15-mailboxes.conf: "Sent" is the \Sent folder.
+DEBIAN_SENT_CONF = ('namespace inbox {\n  mailbox Sent {\n'
+                    '    special_use = \\Sent\n  }\n}\n')
+
+
+@contextlib.contextmanager
+def site_dovecot(stack, name, site_conf):
+    """The stack's Dovecot (plugin, userdb, replica) with site_conf,
+    on empty storage of its own."""
+    d = os.path.join(stack.wd, name)
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    dc = stack.start_dovecot(d, site_conf=site_conf)
+    try:
+        yield dc
+    finally:
+        dc.stop()
+
+
+def lmtp_copy(dc, mailbox):
+    """A sent copy for mailbox straight over LMTP, as Postfix hands it
+    on (the milter's recipient); returns its Message-ID."""
+    msgid = "<%s@test.example>" % uuid.uuid4().hex
+    body = ("From: %s\r\nTo: kunde@example.net\r\nSubject: sent-copy\r\n"
+            "Message-ID: %s\r\n\r\nhello\r\n" % (mailbox, msgid))
+    s = smtplib.LMTP("127.0.0.1", dc.lmtp_port, timeout=30)
+    try:
+        refused = s.sendmail(SANDRA, [mailbox + COPY_DOMAIN], body.encode())
+        assert refused == {}, refused
+    finally:
+        s.quit()
+    return msgid
+
+
+def maildir_files(dc, mailbox, folder, msgid):
+    """The files of a Maildir folder of mailbox that carry msgid."""
+    found = []
+    for sub in ("new", "cur"):
+        p = os.path.join(dc.maildir(mailbox), folder, sub)
+        for n in os.listdir(p) if os.path.isdir(p) else ():
+            with open(os.path.join(p, n), "rb") as f:
+                if msgid.encode() in f.read():
+                    found.append(os.path.join(p, n))
+    return found
+
+
+def test_copy_goes_to_a_differently_named_sent(stack):
+    """The site's \\Sent folder is "Sent Items" (and info@ has none
+    yet): the copy is filed there, once and \\Seen; no "Sent" is
+    made beside it."""
+    with site_dovecot(stack, "sent-items", SENT_ITEMS_CONF) as dc:
+        msgid = lmtp_copy(dc, "info@abc.com")
+        files = maildir_files(dc, "info@abc.com", ".Sent Items", msgid)
+        assert len(files) == 1, (files, dc.log_text()[-3000:])
+        assert seen(files[0]), files[0]
+        # Now it exists, and is listed \Sent: the next one goes there too.
+        msgid = lmtp_copy(dc, "info@abc.com")
+        assert len(maildir_files(dc, "info@abc.com", ".Sent Items",
+                                 msgid)) == 1, dc.log_text()[-3000:]
+        assert not os.path.exists(os.path.join(dc.maildir("info@abc.com"),
+                                               ".Sent")), dc.log_text()
+
+
+def special_use(dc, mailbox, folder):
+    """What the mailbox's own namespace says of folder's special use
+    (the RFC 6154 attribute /private/specialuse, as its own LIST)."""
+    r = subprocess.run(["doveadm", "-c", dc.conf_path, "mailbox",
+                        "metadata", "get", "-u", mailbox, folder,
+                        "/private/specialuse"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout.strip()
+
+
+def list_special(dc, login, pattern):
+    """LIST "" pattern RETURN (SPECIAL-USE) as login: {name: flags}."""
+    m = imaplib.IMAP4("127.0.0.1", dc.imap_port, timeout=20)
+    try:
+        assert m.login(login, PASSWORDS[login])[0] == "OK"
+        typ, data = m._simple_command("LIST", '""', pattern,
+                                      "RETURN (SPECIAL-USE)")
+        assert typ == "OK", data
+        typ, data = m._untagged_response(typ, data, "LIST")
+    finally:
+        m.logout()
+    out = {}
+    for line in data:
+        if line is None:
+            continue
+        line = line.decode() if isinstance(line, bytes) else line
+        mt = re.match(r'\((.*?)\) (?:"."|NIL) "?(.*?)"?$', line)
+        assert mt, line
+        out[mt.group(2)] = mt.group(1).split()
+    return out
+
+
+def test_created_sent_is_special_use_as_configured(stack):
+    """Sent missing, created by the plugin: with the site's "mailbox
+    Sent { special_use = \\Sent }" (Debian's 15-mailboxes.conf) the
+    mailbox's own namespace has it as \\Sent; without that line it
+    is a plain folder (Dovecot takes special-use from configuration
+    only). Jana, working in it as Company/info@abc.com/Sent, sees it
+    without \\Sent either way."""
+    with site_dovecot(stack, "debian-sent", DEBIAN_SENT_CONF) as dc:
+        assert not os.path.exists(os.path.join(dc.maildir("info@abc.com"),
+                                               ".Sent"))
+        msgid = lmtp_copy(dc, "info@abc.com")
+        assert len(maildir_files(dc, "info@abc.com", ".Sent", msgid)) == 1
+        assert special_use(dc, "info@abc.com", "Sent") == "\\Sent"
+        # Jana's view is a shared namespace: Dovecot 2.3 gives its
+        # folders no mailbox settings, so no special use (and her
+        # client never takes it for her own Sent).
+        seen_by_jana = list_special(dc, JANA, "Company/info@abc.com/*")
+        assert "Company/info@abc.com/Sent" in seen_by_jana, seen_by_jana
+        if not dovecot_module.is_24():
+            assert seen_by_jana["Company/info@abc.com/Sent"] == [], \
+                seen_by_jana
+    # The stack's Dovecot has no such line: the plugin creates Sent all
+    # the same, and it is a plain folder.
+    msgid = lmtp_copy(stack.dc, "makler@abc.com")
+    assert len(maildir_files(stack.dc, "makler@abc.com", ".Sent",
+                             msgid)) == 1
+    assert special_use(stack.dc, "makler@abc.com", "Sent") == ""
