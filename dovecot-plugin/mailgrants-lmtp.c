@@ -12,9 +12,12 @@
  *	(lib-lda, as Pigeonhole's sieve does) and files them:
  *
  *	- into the folder with special-use \Sent of the mailbox's private
- *	  namespaces, else "Sent" of its inbox namespace, created when
- *	  missing (the namespace's "mailbox Sent { special_use = \Sent }"
- *	  gives it the flag);
+ *	  namespaces; else the one its inbox namespace's configuration
+ *	  marks \Sent ("mailbox "Sent Items" { special_use = \Sent }"),
+ *	  created when missing; else "Sent" of its inbox namespace,
+ *	  created when missing (only the namespace's "mailbox Sent {
+ *	  special_use = \Sent }" gives it the flag: Dovecot reads special
+ *	  use from the configuration, nothing sets it at run time);
  *	- with \Seen, and the keyword $MailgrantsSentCopy (what the server
  *	  filed, as opposed to what a client saved);
  *	- once: a Sent folder that already holds a message with the same
