@@ -71,6 +71,8 @@ FILES = [
      False),
     ("dovecot-mailgrants", MODULEDIR + "/lib21_imap_mailgrants_plugin.so",
      False),
+    ("dovecot-mailgrants", MODULEDIR + "/lib95_lmtp_mailgrants_plugin.so",
+     False),
     ("dovecot-mailgrants", "%D/dovecot/90-mailgrants.conf", False),
     ("dovecot-mailgrants", "%D/dovecot/91-mailgrants-userdb.conf", False),
     ("dovecot-mailgrants", "%D/dovecot/90-mailgrants-2.4.conf", False),
@@ -201,7 +203,7 @@ def check_example_conf(repo_dir, example, mailgrants, tmp_path):
     with open(os.path.join(repo_dir, "lib", "config.c")) as f:
         src = f.read()
     table = {k: "".join(re.findall(r'"([^"]*)"', v)) for k, v in
-             re.findall(r'^\s*[SBUA]\((\w+),\s*((?:"[^"]*"\s*)+)\)', src,
+             re.findall(r'^\s*[SBUAF]\((\w+),\s*((?:"[^"]*"\s*)+)\)', src,
                         re.M)}
     # Defaults named by a constant of a header: CONFIG_STR(NAME).
     defines = {}
@@ -209,11 +211,11 @@ def check_example_conf(repo_dir, example, mailgrants, tmp_path):
         with open(h) as f:
             defines.update(re.findall(r"^#define (\w+) (\S+)$", f.read(),
                                       re.M))
-    for k, name in re.findall(r"^\s*[SBUA]\((\w+),\s*CONFIG_STR\((\w+)\)\)",
+    for k, name in re.findall(r"^\s*[SBUAF]\((\w+),\s*CONFIG_STR\((\w+)\)\)",
                               src, re.M):
         assert name in defines, (k, name)
         table[k] = defines[name]
-    keys = re.findall(r"^\s*[SBUA]\((\w+),", src, re.M)
+    keys = re.findall(r"^\s*[SBUAF]\((\w+),", src, re.M)
     assert len(keys) >= 40, "config table not found in lib/config.c"
     assert set(table) == set(keys), set(keys) ^ set(table)
     listed = {}
@@ -293,7 +295,8 @@ if INSTALLED == "deb":
         # The tests' binaries are these (no test replaced the links).
         for name in ("mailgrants", "mailgrants-policyd", "mailgrants-milter",
                      "dovecot-plugin/lib20_mailgrants_plugin.so",
-                     "dovecot-plugin/lib21_imap_mailgrants_plugin.so"):
+                     "dovecot-plugin/lib21_imap_mailgrants_plugin.so",
+                     "dovecot-plugin/lib95_lmtp_mailgrants_plugin.so"):
             assert os.path.realpath(os.path.join(build_dir, name)) \
                 .startswith(("/usr/", "/lib/")), name
 
