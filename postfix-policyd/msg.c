@@ -8,40 +8,114 @@
 #include "msg.h"
 #include "audit.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#define MSG_BATCH_SIZE 65536	/* lines held back until msg_batch_end() */
+
 static const char *msg_name = "mailgrants-policyd";
 static bool msg_to_stderr = true;
+static long msg_pid;		/* stderr mode never forks after msg_init() */
+
+/* Standard error's lines of one pass of the event loop (msg_batch_*). */
+static struct {
+	bool on;
+	size_t len;
+	char text[MSG_BATCH_SIZE];
+} msg_batch;
 
 /* msg_init - choose where the log goes */
 void msg_init(const char *name, bool to_stderr)
 {
 	msg_name = name;
 	msg_to_stderr = to_stderr;
+	msg_pid = (long)getpid();
 	if (!to_stderr)
 		openlog(name, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+/* msg_write - all of a buffer to standard error; a log that cannot be
+   written is lost, as with fprintf() */
+static void msg_write(const char *text, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, text, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		text += n;
+		len -= (size_t)n;
+	}
+}
+
+/* msg_batch_flush - write the lines held back */
+static void msg_batch_flush(void)
+{
+	msg_write(msg_batch.text, msg_batch.len);
+	msg_batch.len = 0;
+}
+
+/* msg_batch_begin - hold back standard error's lines */
+void msg_batch_begin(void)
+{
+	msg_batch.on = msg_to_stderr;
+}
+
+/* msg_batch_end - write them, in one write() */
+void msg_batch_end(void)
+{
+	if (!msg_batch.on)
+		return;
+	msg_batch_flush();
+	msg_batch.on = false;
 }
 
 /* msg_vlog - write one line */
 static void __attribute__((format(printf, 3, 0)))
 msg_vlog(int priority, const char *prefix, const char *fmt, va_list ap)
 {
-	char text[AUDIT_LINE_MAX + 512];	/* an audit line fits whole */
+	char line[AUDIT_LINE_MAX + 640];	/* an audit line fits whole */
+	int head, n;
 
-	/* A cut log line is still a log line: truncation is accepted. */
-	vsnprintf(text, sizeof(text), fmt, ap);
-	if (msg_to_stderr) {
-		fprintf(stderr, "%s[%ld]: %s%s\n", msg_name, (long)getpid(),
-			prefix, text);
-		fflush(stderr);
-	} else {
-		syslog(priority, "%s%s", prefix, text);
+	if (!msg_to_stderr) {
+		/* A cut log line is still a log line: truncation is
+		   accepted. */
+		vsnprintf(line, sizeof(line), fmt, ap);
+		syslog(priority, "%s%s", prefix, line);
+		return;
 	}
+	head = snprintf(line, sizeof(line), "%s[%ld]: %s", msg_name, msg_pid,
+			prefix);
+	if (head < 0 || (size_t)head >= sizeof(line) - 1)
+		return;
+	n = vsnprintf(line + head, sizeof(line) - head - 1, fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - head - 1)
+		n = (int)(sizeof(line) - head - 2);	/* cut, as above */
+	n += head;
+	line[n++] = '\n';
+	/* Warnings and fatal errors go out at once, after what came
+	   before them. Only a batch touches msg_batch: the milter's
+	   threads never do. */
+	if (!msg_batch.on || priority != LOG_INFO) {
+		if (msg_batch.on)
+			msg_batch_flush();
+		msg_write(line, (size_t)n);
+		return;
+	}
+	if (msg_batch.len + (size_t)n > sizeof(msg_batch.text))
+		msg_batch_flush();
+	memcpy(msg_batch.text + msg_batch.len, line, (size_t)n);
+	msg_batch.len += (size_t)n;
 }
 
 /* msg_info - log an event */

@@ -12,6 +12,9 @@
  *	void msg_warn(const char *fmt, ...);
  *	void msg_fatal(const char *fmt, ...);
  *
+ *	void msg_batch_begin(void);
+ *	void msg_batch_end(void);
+ *
  *	void msg_replica_news(struct replica_handle *h,
  *			      const char *meanwhile);
  * DESCRIPTION
@@ -22,6 +25,16 @@
  *	read like the rest of the mail log. msg_fatal() logs and exits
  *	with status 1. Callers make untrusted values printable first
  *	(policy_printable()).
+ *
+ *	Between msg_batch_begin() and msg_batch_end(), informational
+ *	lines to standard error are held back (up to 64 KiB) and written
+ *	together by msg_batch_end(), in one write(): the policy daemon
+ *	logs one line per decision and brackets each pass of its event
+ *	loop, so that a busy pass costs one system call, not one per
+ *	decision. A warning or a fatal error writes what was held back
+ *	first, then itself; the order of the lines never changes. Not
+ *	thread-safe: the milter's threads never batch. Syslog is never
+ *	batched.
  *
  *	msg_replica_news() logs what replica_handle_news() says: a
  *	warning that the replica is lost ("...; answering MEANWHILE until
@@ -38,6 +51,8 @@ void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
+void msg_batch_begin(void);
+void msg_batch_end(void);
 void msg_replica_news(struct replica_handle *h, const char *meanwhile);
 
 #endif

@@ -58,6 +58,9 @@ struct conn {
 	long long out_since;	/* ms; 0: nothing waits to be written */
 	long long last_io;	/* ms */
 	bool eof;		/* client finished sending */
+	bool closing;		/* close once the pass's replies are out */
+	struct conn *pass_next;	/* in this pass's list (server_pass_end) */
+	bool in_pass;
 	bool socketmap;		/* Postfix socketmap, not policy requests */
 	unsigned int events;	/* what epoll watches now */
 };
@@ -75,6 +78,7 @@ struct server {
 	bool listening;		/* listeners are in the epoll set */
 	int epoll_fd, signal_fd;
 	struct conn *conns;
+	struct conn *pass;	/* connections this pass read from or for */
 	unsigned int conn_count;
 	struct server_stats count;	/* .active unused: conn_count */
 	bool stop;
@@ -327,13 +331,7 @@ static int conn_read(struct server *srv, struct conn *c, long long now)
 		return 0;
 	}
 	c->in_len += (size_t)n;
-	if (conn_process(srv, c, now) < 0) {
-		/* The requests before the bad one were good: their replies
-		   go out if the client takes them at once. */
-		(void)conn_write(srv, c, now);
-		return -1;
-	}
-	return 0;
+	return conn_process(srv, c, now);
 }
 
 /* conn_write - write what is queued; -1: close the connection */
@@ -493,23 +491,41 @@ static struct listener *server_is_listener(struct server *srv, void *ptr)
 	return NULL;
 }
 
-/* server_conn_event - one epoll event on a connection */
+/* server_conn_event - one epoll event on a connection: read and decide;
+   the replies go out in server_pass_end() */
 static void server_conn_event(struct server *srv, struct conn *c,
 			      unsigned int events, long long now)
 {
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !c->eof &&
 	    conn_read(srv, c, now) < 0)
-		goto close;
-	if (conn_write(srv, c, now) < 0)
-		goto close;
-	/* The client has finished; close once its replies are out. */
-	if (c->eof && conn_pending(c) == 0)
-		goto close;
-	if (conn_update_events(srv, c) < 0)
-		goto close;
-	return;
-close:
-	conn_free(srv, c);
+		c->closing = true;
+	if (!c->in_pass) {
+		c->in_pass = true;
+		c->pass_next = srv->pass;
+		srv->pass = c;
+	}
+}
+
+/* server_pass_end - after the pass's decisions were logged: write the
+   replies, close what is done. Deciding every request of the pass
+   before the first reply goes out keeps the decision log ahead of
+   the replies (one write for the pass's lines), and the clients'
+   wake-ups together. */
+static void server_pass_end(struct server *srv, long long now)
+{
+	struct conn *c, *next;
+
+	for (c = srv->pass, srv->pass = NULL; c != NULL; c = next) {
+		next = c->pass_next;
+		c->pass_next = NULL;
+		c->in_pass = false;
+		/* The requests before a bad one were good: their replies
+		   go out if the client takes them at once. */
+		if (conn_write(srv, c, now) < 0 || c->closing ||
+		    (c->eof && conn_pending(c) == 0) ||
+		    conn_update_events(srv, c) < 0)
+			conn_free(srv, c);
+	}
 }
 
 /* server_sweep - every SWEEP_INTERVAL_MS: the timers, the service's tick */
@@ -565,6 +581,7 @@ int server_run(struct server *srv)
 						  now);
 		}
 		server_event(srv, SERVER_EVENT_PASS_END);
+		server_pass_end(srv, now);
 		if (now - last_sweep >= SWEEP_INTERVAL_MS) {
 			server_sweep(srv, now);
 			last_sweep = now;
@@ -606,6 +623,10 @@ int server_run_stdio(struct server *srv, int in_fd, int out_fd)
 		if (n > 0 && pfd[0].revents != 0) {
 			if (conn_pending(c) == 0 &&
 			    conn_read(srv, c, now) < 0) {
+				/* The requests before the bad one were
+				   good: their replies go out if the
+				   client takes them at once. */
+				(void)conn_write(srv, c, now);
 				status = 1;
 				break;
 			}

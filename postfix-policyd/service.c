@@ -261,6 +261,7 @@ static void service_event(void *context, enum server_event event,
 
 	switch (event) {
 	case SERVER_EVENT_PASS_BEGIN:
+		msg_batch_begin();
 		/* Every request this pass reads is decided in one read
 		   transaction: one view of the replica, the locking paid
 		   once. A failure here is left to the decisions to meet. */
@@ -273,6 +274,7 @@ static void service_event(void *context, enum server_event event,
 		    replica_read_end(service_rep(svc), &error) < 0)
 			service_replica_failed(svc, error);
 		svc->batch = false;
+		msg_batch_end();
 		break;
 	case SERVER_EVENT_TICK:
 	case SERVER_EVENT_RELOAD:	/* SIGHUP: check now */
