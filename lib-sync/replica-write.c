@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1098,6 +1099,28 @@ static int meta_put(struct replica_writer *w, sqlite3_stmt *st,
 	return 0;
 }
 
+/* writer_generation - a new value for meta "generation": random, so that
+   no two commits of any file share one (replica-index.h: a reader's
+   index of the grants is current while the generation is its own) */
+static const char *writer_generation(char *buf, size_t size)
+{
+	unsigned char r[16];
+	struct timespec ts;
+	size_t n = 0;
+
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		/* No entropy yet (early boot): unique enough in time. */
+		(void)clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(buf, size, "%016llx%08lx%08lx",
+			 (unsigned long long)ts.tv_sec,
+			 (unsigned long)ts.tv_nsec, (unsigned long)getpid());
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(r) && n + 3 <= size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%02x", r[i]);
+	return buf;
+}
+
 /* writer_meta - record the sync in the meta table */
 static int writer_meta(struct replica_writer *w, const char *source)
 {
@@ -1138,7 +1161,10 @@ static int writer_meta(struct replica_writer *w, const char *source)
 		      w->cross_company_shares ? "yes" : "no") < 0 ||
 	     meta_put(w, st, "sent_copies",
 		      w->sent_copies ? "yes" : "no") < 0 ||
-	     meta_put(w, st, "last_success", value) < 0))
+	     meta_put(w, st, "last_success", value) < 0 ||
+	     meta_put(w, st, "generation", writer_generation(value,
+							    sizeof(value)))
+	     < 0))
 		ret = -1;
 	for (size_t i = 0; i < w->nmeta && ret == 0; i++)
 		ret = meta_put(w, st, w->meta[i].key, w->meta[i].value);

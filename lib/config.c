@@ -49,6 +49,7 @@ static const struct config_key config_keys[] = {
 	S(replica_group, ""),
 	S(recipient_delimiter, "+"),
 	U(replica_max_age, CONFIG_STR(REPLICA_HANDLE_MAX_AGE_DEFAULT)),
+	B(replica_index, "yes"),
 	S(ldap_uri, "ldap://127.0.0.1/"),
 	S(ldap_bind_dn, ""),
 	S(ldap_bind_password_file, ""),

@@ -41,6 +41,7 @@ struct config {
 	char *replica_group;		/* readers' group, "" = the sync's */
 	char *recipient_delimiter;	/* set of delimiter chars, "" = none */
 	unsigned int replica_max_age;	/* seconds, 0 = off; default 600 */
+	bool replica_index;		/* the policy daemon's copy in memory */
 
 	/* The directory. */
 	char *ldap_uri;

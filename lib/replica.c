@@ -52,6 +52,7 @@
 
 #include "addr.h"
 #include "error.h"
+#include "replica-index.h"
 #include "replica-private.h"
 #include "xalloc.h"
 
@@ -64,6 +65,8 @@ struct replica {
 	dev_t dev;
 	ino_t ino;
 	sqlite3_stmt *stmts[REPLICA_STMT_COUNT];
+	const struct replica_index *index;	/* lent, replica_set_index() */
+	bool index_in_use;		/* ... and current in this read */
 };
 
 static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
@@ -159,6 +162,7 @@ static void replica_drop_db(struct replica *rep)
 	rep->db = NULL;
 	rep->read_depth = 0;
 	rep->info_cached = false;
+	rep->index_in_use = false;
 }
 
 /* replica_attach - open the file read-only and check it is a replica */
@@ -308,7 +312,43 @@ int replica_read_begin(struct replica *rep, const char **error_r)
 		return -1;
 	rep->read_depth = 1;
 	rep->info_cached = false;	/* a new snapshot */
+	rep->index_in_use = false;
+	if (rep->index != NULL) {
+		struct replica_info info;
+		const char *error;
+
+		/* A failure here is the queries' to meet: they read the
+		   file, and fail the same way. */
+		rep->index_in_use = replica_info(rep, &info, &error) == 0 &&
+		    info.generation[0] != '\0' &&
+		    strcmp(info.generation,
+			   replica_index_generation(rep->index)) == 0;
+	}
 	return 0;
+}
+
+/* replica_set_index - lend an index (replica-index.h); NULL: none */
+void replica_set_index(struct replica *rep, const struct replica_index *ix)
+{
+	/* Inside a read the choice is made: it holds until its end. */
+	if (rep->read_depth == 0)
+		rep->index = ix;
+	else if (ix != rep->index) {
+		rep->index = ix;
+		rep->index_in_use = false;
+	}
+}
+
+/* replica_index_in_use - do this read's decisions read the index? */
+bool replica_index_in_use(struct replica *rep)
+{
+	return rep->read_depth > 0 && rep->index_in_use;
+}
+
+/* replica_index_active - the index for this read, or NULL */
+const struct replica_index *replica_index_active(struct replica *rep)
+{
+	return replica_index_in_use(rep) ? rep->index : NULL;
 }
 
 /* replica_read_end - end the read transaction of the outermost begin */
@@ -316,6 +356,7 @@ int replica_read_end(struct replica *rep, const char **error_r)
 {
 	if (rep->read_depth == 0 || --rep->read_depth > 0)
 		return 0;
+	rep->index_in_use = false;
 	return replica_step(rep, REPLICA_STMT_COMMIT, "cannot end a read",
 			    error_r);
 }
@@ -358,6 +399,9 @@ int replica_info(struct replica *rep, struct replica_info *info_r,
 		else if (strcmp(k, "sync_cookie") == 0)
 			snprintf(info_r->sync_cookie,
 				 sizeof(info_r->sync_cookie), "%s", v);
+		else if (strcmp(k, "generation") == 0)
+			snprintf(info_r->generation,
+				 sizeof(info_r->generation), "%s", v);
 		else if (strcmp(k, "heartbeat") == 0)
 			info_r->heartbeat = (time_t)strtoll(v, NULL, 10);
 		else if (strcmp(k, "last_success") == 0)

@@ -114,6 +114,7 @@ struct replica_counts {
 };
 
 #define REPLICA_COOKIE_MAX 1024	/* hex text of an RFC 4533 cookie */
+#define REPLICA_GENERATION_MAX 33	/* 32 hex digits and a NUL */
 
 struct replica_info {
 	char source[REPLICA_DN_MAX];	/* where the last sync read from */
@@ -122,6 +123,7 @@ struct replica_info {
 	time_t current_at;		/* max(last_success, heartbeat) */
 	char sync_mode[16];		/* "persist", "poll" or "" (once) */
 	char sync_cookie[REPLICA_COOKIE_MAX];
+	char generation[REPLICA_GENERATION_MAX];	/* of the grants */
 	struct replica_counts counts;
 };
 

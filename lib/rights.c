@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "replica-index.h"
 #include "replica-private.h"
 #include "xalloc.h"
 
@@ -187,10 +188,21 @@ static int rights_done(struct replica *rep, sqlite3_stmt *st, int rc,
 static int rights_find_user(struct replica *rep, const char *login,
 			    struct rights_user *u_r, const char **error_r)
 {
-	sqlite3_stmt *st = replica_stmt(rep, REPLICA_STMT_USER, error_r);
+	const struct replica_index *ix = replica_index_active(rep);
+	sqlite3_stmt *st;
 	int rc;
 
-	if (st == NULL)
+	if (ix != NULL) {
+		struct replica_index_user iu;
+
+		if ((rc = replica_index_user(ix, login, &iu)) > 0) {
+			u_r->id = iu.id;
+			u_r->company_id = iu.company_id;
+			u_r->employee = iu.employee;
+		}
+		return rc;
+	}
+	if ((st = replica_stmt(rep, REPLICA_STMT_USER, error_r)) == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, login, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -209,10 +221,33 @@ static int rights_find_mailbox(struct replica *rep, const char *address,
 			       struct rights_mailbox *m_r,
 			       const char **error_r)
 {
-	sqlite3_stmt *st =
-		replica_stmt(rep, REPLICA_STMT_MAILBOX_BY_ADDRESS, error_r);
+	const struct replica_index *ix = replica_index_active(rep);
+	sqlite3_stmt *st;
 	int rc;
 
+	if (ix != NULL) {
+		struct replica_index_mailbox im;
+
+		if ((rc = replica_index_mailbox(ix, address, &im)) > 0) {
+			m_r->id = im.id;
+			m_r->kind = im.kind;
+			rights_copy(m_r->address, sizeof(m_r->address),
+				    (const unsigned char *)im.address);
+			rights_copy(m_r->dn, sizeof(m_r->dn),
+				    (const unsigned char *)im.dn);
+			m_r->company_id = im.company_id;
+			m_r->owner_id = im.owner_id;
+			m_r->group_id = im.group_id;
+			rights_copy(m_r->rights, sizeof(m_r->rights),
+				    (const unsigned char *)im.rights);
+			m_r->sent_copies_default = im.sent_copies < 0;
+			m_r->sent_copies = m_r->sent_copies_default ?
+				replica_index_sent_copies_default(ix) :
+				im.sent_copies != 0;
+		}
+		return rc;
+	}
+	st = replica_stmt(rep, REPLICA_STMT_MAILBOX_BY_ADDRESS, error_r);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
@@ -245,10 +280,15 @@ static int rights_exists(struct replica *rep, enum replica_stmt which,
 			 sqlite3_int64 a, const char *text,
 			 sqlite3_int64 b, const char **error_r)
 {
-	sqlite3_stmt *st = replica_stmt(rep, which, error_r);
+	const struct replica_index *ix = replica_index_active(rep);
+	sqlite3_stmt *st;
 	int rc;
 
-	if (st == NULL)
+	if (ix != NULL && which == REPLICA_STMT_DOMAIN && text != NULL)
+		return replica_index_domain(ix, text);
+	if (ix != NULL && which == REPLICA_STMT_IN_GROUP)
+		return replica_index_in_group(ix, a, b);
+	if ((st = replica_stmt(rep, which, error_r)) == NULL)
 		return -1;
 	if (text != NULL)
 		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
@@ -314,62 +354,121 @@ static int rights_lookup_address(struct replica *rep, const char *address,
 	return 0;
 }
 
+/* One row of the shares of a mailbox that name a user, from either
+   source, and what the rows before it left to say. */
+struct rights_share_row {
+	const unsigned char *dn;
+	const char *rights;
+	time_t not_before, not_after;
+	bool cross_ok, on_behalf;
+};
+
+struct rights_shares_seen {
+	char inactive_dn[REPLICA_DN_MAX], cross_dn[REPLICA_DN_MAX];
+	time_t inactive_nb, inactive_na;
+};
+
+/* rights_share_row - add one share naming the login (rows in DN order) */
+static void rights_share_row(const struct rights_user *u,
+			     const struct rights_mailbox *m, time_t now,
+			     const struct rights_share_row *r,
+			     struct rights_decision *d,
+			     struct rights_shares_seen *seen)
+{
+	time_t nb = r->not_before, na = r->not_after;
+
+	/* Checked before the window: such a share never counts. */
+	if (u->company_id != m->company_id && !r->cross_ok) {
+		if (seen->cross_dn[0] == '\0')
+			rights_copy(seen->cross_dn, sizeof(seen->cross_dn),
+				    r->dn);
+		return;
+	}
+	if ((nb != 0 && now < nb) || (na != 0 && now > na)) {
+		if (seen->inactive_dn[0] == '\0') {
+			rights_copy(seen->inactive_dn,
+				    sizeof(seen->inactive_dn), r->dn);
+			seen->inactive_nb = nb;
+			seen->inactive_na = na;
+		}
+		return;
+	}
+	if (d->kind != RIGHTS_KIND_SHARED) {
+		d->kind = RIGHTS_KIND_SHARED;
+		rights_copy(d->entry_dn, sizeof(d->entry_dn), r->dn);
+		d->not_before = nb;
+		d->not_after = na;
+	}
+	/* The first active share with the right names it (rows come
+	   ordered by DN); the right itself is one bit. */
+	if (r->on_behalf && !d->may_send_on_behalf) {
+		d->may_send_on_behalf = true;
+		rights_copy(d->on_behalf_dn, sizeof(d->on_behalf_dn), r->dn);
+		d->on_behalf_not_before = nb;
+		d->on_behalf_not_after = na;
+	}
+	rights_union(d->rights, r->rights);
+}
+
+/* rights_share_rows - the shares of m naming u, through rights_share_row */
+static int rights_share_rows(struct replica *rep, const struct rights_user *u,
+			     const struct rights_mailbox *m, time_t now,
+			     struct rights_decision *d,
+			     struct rights_shares_seen *seen,
+			     const char **error_r)
+{
+	const struct replica_index *ix = replica_index_active(rep);
+	struct rights_share_row r;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (ix != NULL) {
+		char dn[REPLICA_DN_MAX];
+		size_t first, n = replica_index_shares(ix, m->id, u->id,
+						       &first);
+
+		for (size_t i = first; i < first + n; i++) {
+			const struct replica_index_share *s =
+				replica_index_share_at(ix, i);
+
+			replica_index_share_dn(ix, s, dn, sizeof(dn));
+			r.dn = (const unsigned char *)dn;
+			r.rights = replica_index_share_rights(ix, s);
+			r.not_before = s->not_before;
+			r.not_after = s->not_after;
+			r.cross_ok = replica_index_cross_company(ix);
+			r.on_behalf = s->on_behalf;
+			rights_share_row(u, m, now, &r, d, seen);
+		}
+		return 0;
+	}
+	if ((st = replica_stmt(rep, REPLICA_STMT_SHARES_OF, error_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->id);
+	sqlite3_bind_int64(st, 2, u->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r.dn = sqlite3_column_text(st, 0);
+		r.rights = (const char *)sqlite3_column_text(st, 1);
+		r.not_before = (time_t)sqlite3_column_int64(st, 2);
+		r.not_after = (time_t)sqlite3_column_int64(st, 3);
+		r.cross_ok = sqlite3_column_int(st, 4) != 0;
+		r.on_behalf = sqlite3_column_int(st, 5) != 0;
+		rights_share_row(u, m, now, &r, d, seen);
+	}
+	return rights_done(rep, st, rc, error_r);
+}
+
 /* rights_shares - decide a private mailbox of someone else by its shares */
 static int rights_shares(struct replica *rep, const struct rights_user *u,
 			 const struct rights_mailbox *m, time_t now,
 			 struct rights_decision *d, const char **error_r)
 {
-	sqlite3_stmt *st = replica_stmt(rep, REPLICA_STMT_SHARES_OF, error_r);
-	char inactive_dn[REPLICA_DN_MAX] = "", cross_dn[REPLICA_DN_MAX] = "";
-	time_t inactive_nb = 0, inactive_na = 0;
+	struct rights_shares_seen seen;
 	char b1[32], b2[32];
-	int rc;
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, m->id);
-	sqlite3_bind_int64(st, 2, u->id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		time_t nb = (time_t)sqlite3_column_int64(st, 2);
-		time_t na = (time_t)sqlite3_column_int64(st, 3);
-		const unsigned char *dn = sqlite3_column_text(st, 0);
-		bool cross_ok = sqlite3_column_int(st, 4) != 0;
-
-		/* Checked before the window: such a share never counts. */
-		if (u->company_id != m->company_id && !cross_ok) {
-			if (cross_dn[0] == '\0')
-				rights_copy(cross_dn, sizeof(cross_dn), dn);
-			continue;
-		}
-		if ((nb != 0 && now < nb) || (na != 0 && now > na)) {
-			if (inactive_dn[0] == '\0') {
-				rights_copy(inactive_dn, sizeof(inactive_dn),
-					    dn);
-				inactive_nb = nb;
-				inactive_na = na;
-			}
-			continue;
-		}
-		if (d->kind != RIGHTS_KIND_SHARED) {
-			d->kind = RIGHTS_KIND_SHARED;
-			rights_copy(d->entry_dn, sizeof(d->entry_dn), dn);
-			d->not_before = nb;
-			d->not_after = na;
-		}
-		/* The first active share with the right names it (rows
-		   come ordered by DN); the right itself is one bit. */
-		if (sqlite3_column_int(st, 5) != 0 &&
-		    !d->may_send_on_behalf) {
-			d->may_send_on_behalf = true;
-			rights_copy(d->on_behalf_dn, sizeof(d->on_behalf_dn),
-				    dn);
-			d->on_behalf_not_before = nb;
-			d->on_behalf_not_after = na;
-		}
-		rights_union(d->rights,
-			     (const char *)sqlite3_column_text(st, 1));
-	}
-	if (rights_done(rep, st, rc, error_r) < 0)
+	seen.inactive_dn[0] = seen.cross_dn[0] = '\0';
+	seen.inactive_nb = seen.inactive_na = 0;
+	if (rights_share_rows(rep, u, m, now, d, &seen, error_r) < 0)
 		return -1;
 	if (d->kind == RIGHTS_KIND_SHARED && d->may_send_on_behalf) {
 		d->visible = true;
@@ -391,19 +490,21 @@ static int rights_shares(struct replica *rep, const struct rights_user *u,
 			 " only, sending as it is the owner's",
 			 rights_time(d->not_before, b1, sizeof(b1)),
 			 rights_time(d->not_after, b2, sizeof(b2)));
-	} else if (inactive_dn[0] != '\0') {
+	} else if (seen.inactive_dn[0] != '\0') {
 		d->reason = RIGHTS_REASON_SHARE_INACTIVE;
-		snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", inactive_dn);
-		d->not_before = inactive_nb;
-		d->not_after = inactive_na;
+		snprintf(d->entry_dn, sizeof(d->entry_dn), "%s",
+			 seen.inactive_dn);
+		d->not_before = seen.inactive_nb;
+		d->not_after = seen.inactive_na;
 		snprintf(d->detail, sizeof(d->detail),
 			 "private mailbox of another user; its share with"
 			 " this login is not active now (from %s until %s)",
-			 rights_time(inactive_nb, b1, sizeof(b1)),
-			 rights_time(inactive_na, b2, sizeof(b2)));
-	} else if (cross_dn[0] != '\0') {
+			 rights_time(seen.inactive_nb, b1, sizeof(b1)),
+			 rights_time(seen.inactive_na, b2, sizeof(b2)));
+	} else if (seen.cross_dn[0] != '\0') {
 		d->reason = RIGHTS_REASON_OTHER_COMPANY;
-		snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", cross_dn);
+		snprintf(d->entry_dn, sizeof(d->entry_dn), "%s",
+			 seen.cross_dn);
 		snprintf(d->detail, sizeof(d->detail),
 			 "private mailbox of another company; its share names"
 			 " this login, but shares across companies grant"

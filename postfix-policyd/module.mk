@@ -17,7 +17,7 @@ MILTER_BIN = $(B)/mailgrants-milter
 MILTER_LIBS = -lmilter -pthread
 
 $(POLICYD_BIN): $(POLICYD_OBJS) $(POSTFIX_A) $(LIB_A)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(POLICYD_OBJS) $(POSTFIX_A) $(LIB_A) \
+	$(CC) $(LDFLAGS_ALL) -pthread -o $@ $(POLICYD_OBJS) $(POSTFIX_A) $(LIB_A) \
 		$(PKG_LIBS)
 
 $(MILTER_BIN): $(MILTER_OBJS) $(POSTFIX_A) $(LIB_A)

@@ -12,6 +12,8 @@
 
 #include "service.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include "policy.h"
 #include "recipient.h"
 #include "replica-handle.h"
+#include "replica-index.h"
 #include "replica.h"
 #include "xalloc.h"
 
@@ -33,11 +36,28 @@ struct service_counters {
 	unsigned long errors, lookups, lookups_temp;
 };
 
+#define SERVICE_INDEX_RETRY 60	/* seconds after a failed build */
+
+/* The replica's index (replica-index.h), built by a thread of its own
+   while the loop answers from the file. */
+struct service_index {
+	struct replica_index *current;	/* lent to the replica, or NULL */
+	pthread_t thread;
+	bool running;			/* started, not joined yet */
+	atomic_bool done;		/* the thread has finished */
+	struct replica_index *built;	/* its result, NULL: failed */
+	char error[512];		/* ... why */
+	struct timespec started;
+	time_t failed_at;		/* last failed build, 0: none */
+	char *path;
+};
+
 struct service {
 	const struct config *cfg;
 	struct replica_handle *replica;	/* lib/replica-handle.c */
 	bool batch;			/* a read transaction is open */
 	struct service_counters count;
+	struct service_index index;
 };
 
 /* service_create - the service, its replica not opened yet */
@@ -48,7 +68,96 @@ struct service *service_create(const struct config *cfg)
 	svc->cfg = cfg;
 	replica_handle_open(cfg->replica, cfg->replica_max_age,
 			    &svc->replica);
+	svc->index.path = xstrdup(cfg->replica);
+	atomic_init(&svc->index.done, false);
 	return svc;
+}
+
+/* service_index_thread - build the index (its own connection) */
+static void *service_index_thread(void *context)
+{
+	struct service_index *si = context;
+
+	(void)replica_index_build(si->path, &si->built, si->error,
+				  sizeof(si->error));
+	atomic_store(&si->done, true);
+	return NULL;
+}
+
+/* service_index_collect - take a finished build's result */
+static void service_index_collect(struct service *svc)
+{
+	struct service_index *si = &svc->index;
+	struct timespec now;
+	long long ms;
+
+	if (!si->running || !atomic_load(&si->done))
+		return;
+	(void)pthread_join(si->thread, NULL);
+	si->running = false;
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - si->started.tv_sec) * 1000LL +
+		(now.tv_nsec - si->started.tv_nsec) / 1000000;
+	if (si->built == NULL) {
+		si->failed_at = time(NULL);
+		msg_warn("replica %s: %s; deciding from the file, next try in"
+			 " %d s", si->path, si->error, SERVICE_INDEX_RETRY);
+		return;
+	}
+	replica_index_free(&si->current);
+	si->current = si->built;
+	si->built = NULL;
+	si->failed_at = 0;
+	msg_info("replica %s: index of generation %s in memory (%.1f MiB, "
+		 "built in %lld ms)", si->path,
+		 replica_index_generation(si->current),
+		 replica_index_bytes(si->current) / 1048576.0, ms);
+}
+
+/* service_index_start - build a new index, unless one is being built */
+static void service_index_start(struct service *svc)
+{
+	struct service_index *si = &svc->index;
+	time_t now = time(NULL);
+
+	if (!svc->cfg->replica_index || si->running ||
+	    (si->failed_at != 0 && now >= si->failed_at &&
+	     now - si->failed_at < SERVICE_INDEX_RETRY))
+		return;
+	atomic_store(&si->done, false);
+	si->built = NULL;
+	si->error[0] = '\0';
+	(void)clock_gettime(CLOCK_MONOTONIC, &si->started);
+	if (pthread_create(&si->thread, NULL, service_index_thread, si) != 0) {
+		si->failed_at = now;
+		msg_warn("replica %s: cannot start the index thread: %m; "
+			 "deciding from the file", si->path);
+		return;
+	}
+	si->running = true;
+}
+
+/* service_index_lend - before a pass: take a finished build, lend it */
+static void service_index_lend(struct service *svc, struct replica *rep)
+{
+	service_index_collect(svc);
+	replica_set_index(rep, svc->index.current);
+}
+
+/* service_index_check - after BEGIN: is the index current? A stale one
+   is dropped at once and a new one built. */
+static void service_index_check(struct service *svc, struct replica *rep)
+{
+	struct service_index *si = &svc->index;
+
+	if (si->current != NULL && !replica_index_in_use(rep)) {
+		/* The file moved on (a sync committed, or it was
+		   replaced): this pass reads the file. */
+		replica_set_index(rep, NULL);
+		replica_index_free(&si->current);
+	}
+	if (si->current == NULL)
+		service_index_start(svc);
 }
 
 /* service_replica_check - open, re-attach, re-validate or retry */
@@ -262,11 +371,15 @@ static void service_event(void *context, enum server_event event,
 	switch (event) {
 	case SERVER_EVENT_PASS_BEGIN:
 		msg_batch_begin();
+		if (service_rep(svc) != NULL)
+			service_index_lend(svc, service_rep(svc));
 		/* Every request this pass reads is decided in one read
 		   transaction: one view of the replica, the locking paid
 		   once. A failure here is left to the decisions to meet. */
 		svc->batch = service_rep(svc) != NULL &&
 			replica_read_begin(service_rep(svc), &error) == 0;
+		if (svc->batch)
+			service_index_check(svc, service_rep(svc));
 		break;
 	case SERVER_EVENT_PASS_END:
 		/* A failed decision may have closed the replica meanwhile. */
@@ -304,5 +417,11 @@ void service_free(struct service **svcp)
 		return;
 	*svcp = NULL;
 	replica_handle_close(&svc->replica);
+	if (svc->index.running) {
+		(void)pthread_join(svc->index.thread, NULL);
+		replica_index_free(&svc->index.built);
+	}
+	replica_index_free(&svc->index.current);
+	free(svc->index.path);
 	free(svc);
 }

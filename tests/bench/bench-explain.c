@@ -2,7 +2,7 @@
  * NAME
  *	bench-explain - time rights_decide() on a replica
  * SYNOPSIS
- *	bench-explain REPLICA QUERIES [COUNT]
+ *	bench-explain [--index] REPLICA QUERIES [COUNT]
  * DESCRIPTION
  *	Opens REPLICA read-only with replica_open() and asks
  *	rights_decide() COUNT times (default 100000) for the
@@ -20,6 +20,14 @@
  *
  *	The kind counts show that the replica gave real answers (a
  *	replica that knows nobody answers NONE to everything).
+ *
+ *	--index: the decisions read the replica's index in memory
+ *	(replica-index.h), as the policy daemon's do, inside one read
+ *	transaction. Before the timing, every pair of QUERIES is decided
+ *	from the file and from the index, and the two decisions are
+ *	compared byte for byte: any difference is an error (exit 1),
+ *	printed with the pair; "agreed=N" on the line says how many
+ *	pairs were compared.
  * DIAGNOSTICS
  *	Exit status 0 on success; 1 on a usage error, an unreadable
  *	query file, or when replica_open() or rights_decide() fails.
@@ -28,11 +36,13 @@
  */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "replica-index.h"
 #include "replica.h"
 #include "rights.h"
 #include "xalloc.h"
@@ -138,16 +148,25 @@ int main(int argc, char **argv)
 	struct bench_pairs pairs = { NULL, 0, 0 };
 	struct replica *rep = NULL;
 	struct rights_decision d;
-	unsigned long count = BENCH_DEFAULT_COUNT, warm, i;
+	unsigned long count = BENCH_DEFAULT_COUNT, warm, i = 0;
 	unsigned long visible = 0, may_send = 0, kinds[4] = { 0, 0, 0, 0 };
 	const char *error;
 	time_t now = time(NULL);
 	double t0, t1;
 	char *end;
 
+	struct replica_index *ix = NULL;
+	char ix_error[512];
+	unsigned long agreed = 0;
+	bool use_index = argc > 1 && strcmp(argv[1], "--index") == 0;
+
+	if (use_index) {
+		argv++;
+		argc--;
+	}
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: bench-explain REPLICA QUERIES "
-			"[COUNT]\n");
+		fprintf(stderr, "usage: bench-explain [--index] REPLICA "
+			"QUERIES [COUNT]\n");
 		return 1;
 	}
 	if (argc == 4) {
@@ -167,6 +186,51 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-explain: %s: %s\n", argv[1], error);
 		bench_pairs_free(&pairs);
 		return 1;
+	}
+
+	if (use_index) {
+		if (replica_index_build(argv[1], &ix, ix_error,
+					sizeof(ix_error)) < 0) {
+			fprintf(stderr, "bench-explain: %s\n", ix_error);
+			goto failed_quiet;
+		}
+		if (replica_read_begin(rep, &error) < 0)
+			goto failed;
+		for (i = 0; i < pairs.count; i++) {
+			const struct bench_pair *p = &pairs.items[i];
+			struct rights_decision dx;
+
+			replica_set_index(rep, NULL);
+			if (rights_decide(rep, p->login, p->address, now, "+",
+					  &d, &error) < 0)
+				goto failed;
+			replica_set_index(rep, ix);
+			if (rights_decide(rep, p->login, p->address, now, "+",
+					  &dx, &error) < 0)
+				goto failed;
+			if (memcmp(&d, &dx, sizeof(d)) != 0) {
+				fprintf(stderr, "bench-explain: %s / %s: the "
+					"index says %s (%s), the file %s "
+					"(%s)\n", p->login, p->address,
+					rights_reason_name(dx.reason),
+					dx.detail,
+					rights_reason_name(d.reason),
+					d.detail);
+				goto failed_quiet;
+			}
+			agreed++;
+		}
+		if (replica_read_end(rep, &error) < 0)
+			goto failed;
+		/* One read for all, as the daemon's pass; the index is
+		   current in it (the generation was just read). */
+		if (replica_read_begin(rep, &error) < 0)
+			goto failed;
+		if (!replica_index_in_use(rep)) {
+			fprintf(stderr, "bench-explain: the index is not in "
+				"use (replica changed meanwhile?)\n");
+			goto failed_quiet;
+		}
 	}
 
 	warm = pairs.count < BENCH_WARMUP ? pairs.count : BENCH_WARMUP;
@@ -194,13 +258,21 @@ int main(int argc, char **argv)
 	}
 	t1 = bench_now();
 
+	if (use_index && replica_read_end(rep, &error) < 0)
+		goto failed;
+
 	printf("bench-explain: queries=%lu seconds=%.6f us_per_query=%.3f "
 	       "visible=%lu may_send=%lu none=%lu private=%lu company=%lu "
-	       "shared=%lu\n", count, t1 - t0, (t1 - t0) * 1e6 / (double)count,
+	       "shared=%lu", count, t1 - t0, (t1 - t0) * 1e6 / (double)count,
 	       visible, may_send, kinds[RIGHTS_KIND_NONE],
 	       kinds[RIGHTS_KIND_PRIVATE], kinds[RIGHTS_KIND_COMPANY],
 	       kinds[RIGHTS_KIND_SHARED]);
+	if (use_index)
+		printf(" agreed=%lu index_mib=%.1f", agreed,
+		       replica_index_bytes(ix) / 1048576.0);
+	printf("\n");
 	replica_close(&rep);
+	replica_index_free(&ix);
 	bench_pairs_free(&pairs);
 	return 0;
 
@@ -208,7 +280,9 @@ failed:
 	fprintf(stderr, "bench-explain: rights_decide(%s, %s): %s\n",
 		pairs.items[i % pairs.count].login,
 		pairs.items[i % pairs.count].address, error);
+failed_quiet:
 	replica_close(&rep);
+	replica_index_free(&ix);
 	bench_pairs_free(&pairs);
 	return 1;
 }

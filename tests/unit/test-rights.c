@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "replica-index.h"
 #include "rights.h"
 #include "story.h"
 #include "test.h"
@@ -20,6 +21,55 @@
 #define T2026 ((time_t)1780272000)	/* 2026-06-01 */
 #define T2024 ((time_t)1717200000)	/* 2024-06-01 */
 #define T2036 ((time_t)2085000000)	/* 2036-01-26 */
+
+/* Every test runs twice: the decisions read the file, then the
+   replica's index in memory (replica-index.h), as the policy daemon's
+   do. The same rows must hold both ways. */
+static bool use_index;
+static struct replica_index *test_index;
+
+/* open_rep - open the replica; in the second round, lend it an index
+   and check that a read really uses it */
+static int open_rep(const char *path, struct replica **rep_r)
+{
+	const char *error;
+	char ix_error[512];
+	bool in_use;
+
+	if (replica_open(path, rep_r, &error) < 0) {
+		fprintf(stderr, "open %s: %s\n", path, error);
+		return -1;
+	}
+	if (!use_index)
+		return 0;
+	replica_index_free(&test_index);
+	if (replica_index_build(path, &test_index, ix_error,
+				sizeof(ix_error)) < 0) {
+		fprintf(stderr, "index %s: %s\n", path, ix_error);
+		replica_close(rep_r);
+		return -1;
+	}
+	replica_set_index(*rep_r, test_index);
+	if (replica_read_begin(*rep_r, &error) < 0) {
+		replica_close(rep_r);
+		return -1;
+	}
+	in_use = replica_index_in_use(*rep_r);
+	(void)replica_read_end(*rep_r, &error);
+	if (!in_use) {
+		fprintf(stderr, "index %s: not in use\n", path);
+		replica_close(rep_r);
+		return -1;
+	}
+	return 0;
+}
+
+/* close_rep - close it and drop the index */
+static void close_rep(struct replica **repp)
+{
+	replica_close(repp);
+	replica_index_free(&test_index);
+}
 
 struct row {
 	const char *login, *address;
@@ -397,7 +447,7 @@ static void test_groups_and_windows(const char *path)
 	TEST_ASSERT(replica_stage_share(w, &from) == 0);
 	TEST_ASSERT(replica_stage_share(w, &more) == 0);
 	TEST_ASSERT(replica_writer_commit(&w, "groups", NULL, &error) == 0);
-	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_ASSERT(open_rep(path, &rep) == 0);
 
 	struct rights_decision dd;
 	/* b directly in g1, c through g2; the cycle ends. Two active
@@ -424,7 +474,7 @@ static void test_groups_and_windows(const char *path)
 	if (l.count == 2)
 		TEST_STREQ(l.items[1].rights, "lrws");
 	rights_list_free(&l);
-	replica_close(&rep);
+	close_rep(&rep);
 }
 
 /* cross_build - Sandra (abc) shares her mailbox with Anna (xyz) and
@@ -492,7 +542,7 @@ static void test_cross_company(const char *path)
 	if (warns.count != 2)
 		fprintf(stderr, "%s", warns.text);
 	TEST_ASSERT(warns.count == 2);
-	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_ASSERT(open_rep(path, &rep) == 0);
 	if (rep == NULL)
 		return;
 	TEST_ASSERT(rights_decide(rep, "anna.schmidt@xyz.org",
@@ -522,14 +572,14 @@ static void test_cross_company(const char *path)
 	TEST_ASSERT(!has_login(&l, "anna.schmidt@xyz.org"));
 	TEST_ASSERT(!has_login(&l, "max.wolf@xyz.org"));
 	rights_list_free(&l);
-	replica_close(&rep);
+	close_rep(&rep);
 
 	/* Allowed by the site: the sync says nothing, everyone counts. */
 	warns.text[0] = '\0';
 	warns.count = 0;
 	TEST_ASSERT(cross_build(path, true, &warns) == 0);
 	TEST_ASSERT(warns.count == 0);
-	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_ASSERT(open_rep(path, &rep) == 0);
 	if (rep == NULL)
 		return;
 	TEST_ASSERT(rights_decide(rep, "anna.schmidt@xyz.org",
@@ -544,7 +594,7 @@ static void test_cross_company(const char *path)
 	TEST_ASSERT(d.reason == RIGHTS_REASON_SHARED);
 	check_access(rep, "anna.schmidt@xyz.org", T2026, 0, 2);
 	check_who(rep, "sandra.schuster@abc.com", T2026, 0, 4);
-	replica_close(&rep);
+	close_rep(&rep);
 }
 
 /* on_behalf_decide - rights_decide() of login on a@t.example */
@@ -616,7 +666,7 @@ static void test_on_behalf(const char *path)
 	for (size_t i = 0; i < sizeof(shares) / sizeof(shares[0]); i++)
 		TEST_ASSERT(replica_stage_share(w, &shares[i]) == 0);
 	TEST_ASSERT(replica_writer_commit(&w, "on-behalf", NULL, &error) == 0);
-	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_ASSERT(open_rep(path, &rep) == 0);
 	if (rep == NULL)
 		return;
 
@@ -692,7 +742,7 @@ static void test_on_behalf(const char *path)
 			     strcmp(l.items[i].login, "a@t.example") != 0 &&
 			     strcmp(l.items[i].login, "c@t.example") != 0));
 	rights_list_free(&l);
-	replica_close(&rep);
+	close_rep(&rep);
 }
 
 /* test_share_letters - what a client may ask a share to carry */
@@ -748,32 +798,95 @@ static void test_share_rows(struct replica *rep)
 				 &error) == 0);
 }
 
+/* test_index_stale - a sync's commit makes the index stale at once: the
+   next read decides from the file, never from the old copy; a new
+   copy is current again */
+static void test_index_stale(const char *path)
+{
+	struct replica *rep = NULL;
+	struct replica_index *ix = NULL, *ix2 = NULL;
+	struct rights_decision d;
+	const char *error;
+	char ix_error[512];
+
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_ASSERT(replica_index_build(path, &ix, ix_error,
+					sizeof(ix_error)) == 0);
+	if (rep == NULL || ix == NULL)
+		goto out;
+	replica_set_index(rep, ix);
+	TEST_ASSERT(rights_decide(rep, "jana.meier@abc.com",
+				  "peter.mueller@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_SHARED && !d.may_send_on_behalf);
+
+	/* The sync commits Peter's share with the right to send on
+	   behalf, in place: the open connection sees it. */
+	TEST_ASSERT(story_build_on_behalf(path, NULL, NULL, true) == 0);
+	TEST_ASSERT(replica_read_begin(rep, &error) == 0);
+	TEST_ASSERT(!replica_index_in_use(rep));
+	TEST_ASSERT(rights_decide(rep, "jana.meier@abc.com",
+				  "peter.mueller@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_SHARED && d.may_send_on_behalf);
+	TEST_ASSERT(replica_read_end(rep, &error) == 0);
+
+	/* A copy of the new state is current, and says the same. */
+	TEST_ASSERT(replica_index_build(path, &ix2, ix_error,
+					sizeof(ix_error)) == 0);
+	TEST_ASSERT(ix2 != NULL &&
+		    strcmp(replica_index_generation(ix),
+			   replica_index_generation(ix2)) != 0);
+	replica_set_index(rep, ix2);
+	TEST_ASSERT(replica_read_begin(rep, &error) == 0);
+	TEST_ASSERT(replica_index_in_use(rep));
+	TEST_ASSERT(rights_decide(rep, "jana.meier@abc.com",
+				  "peter.mueller@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_SHARED && d.may_send_on_behalf);
+	TEST_ASSERT(replica_read_end(rep, &error) == 0);
+
+	/* Lent and taken back inside a read: the file decides. */
+	TEST_ASSERT(replica_read_begin(rep, &error) == 0);
+	replica_set_index(rep, NULL);
+	TEST_ASSERT(!replica_index_in_use(rep));
+	TEST_ASSERT(replica_read_end(rep, &error) == 0);
+out:
+	replica_close(&rep);
+	replica_index_free(&ix);
+	replica_index_free(&ix2);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/test-rights-XXXXXX";
 	int fd = mkstemp(path);
 	struct replica *rep;
-	const char *error;
 
 	if (fd < 0)
 		return 2;
 	close(fd);
 	unlink(path);
-	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
-	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
-	if (rep == NULL)
-		return test_exit("test-rights");
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		check_row(rep, &rows[i]);
-	TEST_RUN(test_lists(rep));
-	TEST_RUN(test_entries(rep));
-	TEST_RUN(test_access_agrees(rep));
-	TEST_RUN(test_share_rows(rep));
-	replica_close(&rep);
-	TEST_RUN(test_groups_and_windows(path));
-	TEST_RUN(test_cross_company(path));
-	TEST_RUN(test_on_behalf(path));
+	for (int round = 0; round < 2; round++) {
+		use_index = round == 1;
+		TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+		TEST_ASSERT(open_rep(path, &rep) == 0);
+		if (rep == NULL)
+			return test_exit("test-rights");
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+			check_row(rep, &rows[i]);
+		TEST_RUN(test_lists(rep));
+		TEST_RUN(test_entries(rep));
+		TEST_RUN(test_access_agrees(rep));
+		TEST_RUN(test_share_rows(rep));
+		close_rep(&rep);
+		TEST_RUN(test_groups_and_windows(path));
+		TEST_RUN(test_cross_company(path));
+		TEST_RUN(test_on_behalf(path));
+	}
 	TEST_RUN(test_share_letters());
+	TEST_RUN(test_index_stale(path));
 
 	story_cleanup(path);
 	return test_exit("test-rights");

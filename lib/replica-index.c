@@ -1,0 +1,861 @@
+/*
+ * NAME
+ *	replica-index - the replica's decision tables in memory
+ * DESCRIPTION
+ *	See replica-index.h. Layout, chosen for the heap it takes at
+ *	100,000 users and 200,000 shares (bench-policy.py prints it):
+ *	every text lives once in one arena and is named by its offset;
+ *	logins, addresses and domains are found through open-addressing
+ *	hash tables of 32-bit slots (a seeded hash: probe chains do not
+ *	depend on values chosen elsewhere); group members and grants are
+ *	sorted arrays searched by halving; a share's DN, nearly always
+ *	"cn=NAME," followed by its mailbox's DN, keeps only the part
+ *	before its mailbox's. Grants are (user, mailbox, share) triples
+ *	in that order, the shares numbered in the order of their DNs,
+ *	which is the order the SQL statement returns them in.
+ *
+ *	The copy is read in one read transaction, so that it is one
+ *	generation of the file, never a mix.
+ */
+
+#include "replica-index.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "xalloc.h"
+
+#define IX_NONE UINT32_MAX
+
+struct ix_user {
+	int64_t id, company_id;
+	uint32_t login;
+	bool employee;
+};
+
+struct ix_mailbox {
+	int64_t id, company_id, owner_id, group_id;
+	uint32_t address, dn, rights;
+	int8_t kind;
+	int8_t sent_copies;		/* -1: NULL */
+};
+
+struct ix_pair {
+	int64_t a, b;
+};
+
+struct ix_grant {
+	uint32_t user, mailbox, share;	/* ids, ids, share number */
+};
+
+struct ix_hash {
+	uint32_t *slots;		/* item + 1; 0: empty */
+	uint32_t mask;
+};
+
+struct replica_index {
+	char generation[REPLICA_GENERATION_MAX];
+	bool cross_company, sent_copies_default;
+	uint64_t seed;
+
+	char *text;			/* the arena */
+	size_t text_len, text_alloc;
+
+	struct ix_user *users;
+	size_t nusers;
+	struct ix_hash user_hash;
+
+	struct ix_mailbox *mailboxes;	/* by id */
+	size_t nmailboxes;
+
+	uint32_t *addr_key, *addr_mailbox;
+	size_t naddrs;
+	struct ix_hash addr_hash;
+
+	uint32_t *domain_key;
+	size_t ndomains;
+	struct ix_hash domain_hash;
+
+	struct ix_pair *members;	/* (group, user), sorted */
+	size_t nmembers;
+
+	struct replica_index_share *shares;	/* in DN order */
+	size_t nshares;
+	struct ix_grant *grants;	/* sorted */
+	size_t ngrants;
+
+	size_t bytes;
+};
+
+/* The builder's state, and where its error goes. */
+struct ix_build {
+	struct replica_index *ix;
+	sqlite3 *db;
+	char *error;
+	size_t error_size;
+	uint32_t interned[32];		/* rights texts seen, offsets */
+	size_t ninterned;
+};
+
+/* ix_hash_text - a seeded 64-bit hash of a string */
+static uint64_t ix_hash_text(uint64_t seed, const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	/* Spread the low bits the table uses (MurmurHash3's finaliser). */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* ix_fail - the build's error, formatted; always -1 */
+static int __attribute__((format(printf, 2, 3)))
+ix_fail(struct ix_build *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b->error, b->error_size, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* ix_sql_fail - an SQLite error of the build */
+static int ix_sql_fail(struct ix_build *b, const char *what)
+{
+	return ix_fail(b, "indexing the replica: %s: %s", what,
+		       sqlite3_errmsg(b->db));
+}
+
+/* ix_text - copy a text into the arena; its offset */
+static uint32_t ix_text(struct replica_index *ix, const char *s, size_t len)
+{
+	uint32_t off;
+
+	ix->text = xgrow(ix->text, &ix->text_alloc, ix->text_len + len + 1, 1,
+			 1 << 20);
+	off = (uint32_t)ix->text_len;
+	memcpy(ix->text + ix->text_len, s, len);
+	ix->text[ix->text_len + len] = '\0';
+	ix->text_len += len + 1;
+	return off;
+}
+
+/* ix_column_text - a text column into the arena ("" for NULL) */
+static int ix_column_text(struct ix_build *b, sqlite3_stmt *st, int col,
+			  uint32_t *off_r)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	size_t len = (size_t)sqlite3_column_bytes(st, col);
+
+	if (s == NULL)
+		s = (const unsigned char *)"", len = 0;
+	/* Offsets are 32 bits: a replica this big is left to SQLite. */
+	if (b->ix->text_len + len + 1 > UINT32_MAX)
+		return ix_fail(b, "indexing the replica: more than 4 GiB of "
+			       "text");
+	if (memchr(s, '\0', len) != NULL)
+		return ix_fail(b, "indexing the replica: a text with a NUL "
+			       "byte");
+	*off_r = ix_text(b->ix, (const char *)s, len);
+	return 0;
+}
+
+/* ix_rights - a rights text, kept once for all the entries with it */
+static int ix_rights(struct ix_build *b, sqlite3_stmt *st, int col,
+		     uint32_t *off_r)
+{
+	const char *s = (const char *)sqlite3_column_text(st, col);
+
+	for (size_t i = 0; s != NULL && i < b->ninterned; i++)
+		if (strcmp(b->ix->text + b->interned[i], s) == 0) {
+			*off_r = b->interned[i];
+			return 0;
+		}
+	if (ix_column_text(b, st, col, off_r) < 0)
+		return -1;
+	if (b->ninterned < sizeof(b->interned) / sizeof(b->interned[0]))
+		b->interned[b->ninterned++] = *off_r;
+	return 0;
+}
+
+/* ix_hash_init - an empty table for n items */
+static void ix_hash_init(struct ix_hash *h, size_t n)
+{
+	size_t size = 16;
+
+	while (size < 2 * n)
+		size *= 2;
+	h->slots = xcalloc(size, sizeof(*h->slots));
+	h->mask = (uint32_t)(size - 1);
+}
+
+/* ix_hash_add - put item (its key at text offset key) in the table */
+static void ix_hash_add(struct replica_index *ix, struct ix_hash *h,
+			uint32_t key, uint32_t item)
+{
+	uint32_t i = (uint32_t)ix_hash_text(ix->seed, ix->text + key) &
+		h->mask;
+
+	while (h->slots[i] != 0)
+		i = (i + 1) & h->mask;
+	h->slots[i] = item + 1;
+}
+
+/* ix_hash_find - the item whose key is s, or IX_NONE */
+static uint32_t ix_hash_find(const struct replica_index *ix,
+			     const struct ix_hash *h, const uint32_t *keys,
+			     size_t key_stride, const char *s)
+{
+	uint32_t i, item;
+
+	if (h->slots == NULL)
+		return IX_NONE;
+	i = (uint32_t)ix_hash_text(ix->seed, s) & h->mask;
+	while ((item = h->slots[i]) != 0) {
+		const uint32_t *key = (const uint32_t *)
+			((const char *)keys + (item - 1) * key_stride);
+
+		if (strcmp(ix->text + *key, s) == 0)
+			return item - 1;
+		i = (i + 1) & h->mask;
+	}
+	return IX_NONE;
+}
+
+/* ix_prepare - a statement of the build */
+static sqlite3_stmt *ix_prepare(struct ix_build *b, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(b->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		ix_sql_fail(b, "cannot prepare a query");
+		return NULL;
+	}
+	return st;
+}
+
+/* ix_done - finish a statement: 0 when it ran to its end */
+static int ix_done(struct ix_build *b, sqlite3_stmt *st, int rc,
+		   const char *what)
+{
+	int ret = rc == SQLITE_DONE ? 0 : ix_sql_fail(b, what);
+
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* ix_count - rows of a table, to size the arrays */
+static int ix_count(struct ix_build *b, const char *sql, size_t *n_r)
+{
+	sqlite3_stmt *st = ix_prepare(b, sql);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*n_r = (size_t)sqlite3_column_int64(st, 0);
+		rc = SQLITE_DONE;
+	}
+	return ix_done(b, st, rc, "cannot count rows");
+}
+
+/* ix_meta - version, generation and the site-wide switches */
+static int ix_meta(struct ix_build *b)
+{
+	struct replica_index *ix = b->ix;
+	sqlite3_stmt *st = ix_prepare(b, "SELECT key, value FROM meta");
+	int rc, version = -1;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		const char *v = (const char *)sqlite3_column_text(st, 1);
+
+		if (k == NULL || v == NULL)
+			continue;
+		if (strcmp(k, "generation") == 0)
+			snprintf(ix->generation, sizeof(ix->generation), "%s",
+				 v);
+		else if (strcmp(k, "cross_company_shares") == 0)
+			ix->cross_company = strcmp(v, "yes") == 0;
+		else if (strcmp(k, "sent_copies") == 0)
+			ix->sent_copies_default = strcmp(v, "yes") == 0;
+	}
+	if (ix_done(b, st, rc, "cannot read meta data") < 0)
+		return -1;
+	if ((st = ix_prepare(b, "PRAGMA user_version")) == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		version = sqlite3_column_int(st, 0);
+		rc = SQLITE_DONE;
+	}
+	if (ix_done(b, st, rc, "cannot read the schema version") < 0)
+		return -1;
+	if (version != REPLICA_SCHEMA_VERSION)
+		return ix_fail(b, "indexing the replica: schema version %d, "
+			       "not %d", version, REPLICA_SCHEMA_VERSION);
+	if (ix->generation[0] == '\0')
+		return ix_fail(b, "indexing the replica: it has no generation "
+			       "yet (written by an older mailgrants sync; the "
+			       "next sync adds it)");
+	return 0;
+}
+
+/* ix_users - users by login */
+static int ix_users(struct ix_build *b)
+{
+	struct replica_index *ix = b->ix;
+	sqlite3_stmt *st;
+	size_t n;
+	int rc;
+
+	if (ix_count(b, "SELECT count(*) FROM users", &n) < 0 ||
+	    (st = ix_prepare(b, "SELECT id, company_id, employee, login"
+			     " FROM users")) == NULL)
+		return -1;
+	ix->users = xcalloc(n + 1, sizeof(*ix->users));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->nusers < n) {
+		struct ix_user *u = &ix->users[ix->nusers];
+
+		u->id = sqlite3_column_int64(st, 0);
+		u->company_id = sqlite3_column_int64(st, 1);
+		u->employee = sqlite3_column_int(st, 2) != 0;
+		if (ix_column_text(b, st, 3, &u->login) < 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		ix->nusers++;
+	}
+	if (rc == SQLITE_ROW)	/* more rows than counted: cannot be */
+		rc = SQLITE_CORRUPT;
+	if (ix_done(b, st, rc, "cannot read the users") < 0)
+		return -1;
+	ix_hash_init(&ix->user_hash, ix->nusers);
+	for (size_t i = 0; i < ix->nusers; i++)
+		ix_hash_add(ix, &ix->user_hash, ix->users[i].login,
+			    (uint32_t)i);
+	return 0;
+}
+
+/* ix_mailbox_by_id - the mailbox's number, or IX_NONE */
+static uint32_t ix_mailbox_by_id(const struct replica_index *ix, int64_t id)
+{
+	size_t lo = 0, hi = ix->nmailboxes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->mailboxes[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ix->nmailboxes && ix->mailboxes[lo].id == id ?
+		(uint32_t)lo : IX_NONE;
+}
+
+/* ix_mailboxes - mailboxes in id order, and their addresses */
+static int ix_mailboxes(struct ix_build *b)
+{
+	struct replica_index *ix = b->ix;
+	sqlite3_stmt *st;
+	size_t n;
+	int rc;
+
+	if (ix_count(b, "SELECT count(*) FROM mailboxes", &n) < 0 ||
+	    (st = ix_prepare(b, "SELECT id, kind, address, dn, company_id,"
+			     " owner_id, group_id, rights, sent_copies"
+			     " FROM mailboxes ORDER BY id")) == NULL)
+		return -1;
+	ix->mailboxes = xcalloc(n + 1, sizeof(*ix->mailboxes));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->nmailboxes < n) {
+		struct ix_mailbox *m = &ix->mailboxes[ix->nmailboxes];
+
+		m->id = sqlite3_column_int64(st, 0);
+		m->kind = (int8_t)sqlite3_column_int(st, 1);
+		m->company_id = sqlite3_column_int64(st, 4);
+		m->owner_id = sqlite3_column_int64(st, 5);
+		m->group_id = sqlite3_column_int64(st, 6);
+		m->sent_copies = sqlite3_column_type(st, 8) == SQLITE_NULL ?
+			-1 : sqlite3_column_int(st, 8) != 0;
+		if (ix_column_text(b, st, 2, &m->address) < 0 ||
+		    ix_column_text(b, st, 3, &m->dn) < 0 ||
+		    ix_rights(b, st, 7, &m->rights) < 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		ix->nmailboxes++;
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	if (ix_done(b, st, rc, "cannot read the mailboxes") < 0)
+		return -1;
+
+	if (ix_count(b, "SELECT count(*) FROM addresses", &n) < 0 ||
+	    (st = ix_prepare(b, "SELECT address, mailbox_id"
+			     " FROM addresses")) == NULL)
+		return -1;
+	ix->addr_key = xcalloc(n + 1, sizeof(*ix->addr_key));
+	ix->addr_mailbox = xcalloc(n + 1, sizeof(*ix->addr_mailbox));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->naddrs < n) {
+		uint32_t m = ix_mailbox_by_id(ix,
+					      sqlite3_column_int64(st, 1));
+
+		/* The statement joins: an address of no mailbox is none. */
+		if (m == IX_NONE)
+			continue;
+		if (ix_column_text(b, st, 0, &ix->addr_key[ix->naddrs]) < 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		ix->addr_mailbox[ix->naddrs++] = m;
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	if (ix_done(b, st, rc, "cannot read the addresses") < 0)
+		return -1;
+	ix_hash_init(&ix->addr_hash, ix->naddrs);
+	for (size_t i = 0; i < ix->naddrs; i++)
+		ix_hash_add(ix, &ix->addr_hash, ix->addr_key[i], (uint32_t)i);
+	return 0;
+}
+
+/* ix_domains - the local domains */
+static int ix_domains(struct ix_build *b)
+{
+	struct replica_index *ix = b->ix;
+	sqlite3_stmt *st;
+	size_t n;
+	int rc;
+
+	if (ix_count(b, "SELECT count(*) FROM domains", &n) < 0 ||
+	    (st = ix_prepare(b, "SELECT domain FROM domains")) == NULL)
+		return -1;
+	ix->domain_key = xcalloc(n + 1, sizeof(*ix->domain_key));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->ndomains < n) {
+		if (ix_column_text(b, st, 0,
+				   &ix->domain_key[ix->ndomains]) < 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		ix->ndomains++;
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	if (ix_done(b, st, rc, "cannot read the domains") < 0)
+		return -1;
+	ix_hash_init(&ix->domain_hash, ix->ndomains);
+	for (size_t i = 0; i < ix->ndomains; i++)
+		ix_hash_add(ix, &ix->domain_hash, ix->domain_key[i],
+			    (uint32_t)i);
+	return 0;
+}
+
+/* ix_members - (group, user) pairs, in key order */
+static int ix_members(struct ix_build *b)
+{
+	struct replica_index *ix = b->ix;
+	sqlite3_stmt *st;
+	size_t n;
+	int rc;
+
+	if (ix_count(b, "SELECT count(*) FROM group_members", &n) < 0 ||
+	    (st = ix_prepare(b, "SELECT group_id, user_id FROM group_members"
+			     " ORDER BY group_id, user_id")) == NULL)
+		return -1;
+	ix->members = xcalloc(n + 1, sizeof(*ix->members));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->nmembers < n) {
+		ix->members[ix->nmembers].a = sqlite3_column_int64(st, 0);
+		ix->members[ix->nmembers].b = sqlite3_column_int64(st, 1);
+		ix->nmembers++;
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	return ix_done(b, st, rc, "cannot read the group members");
+}
+
+/* ix_share_dn - keep a share's DN, short when it ends in its mailbox's */
+static int ix_share_dn(struct ix_build *b, sqlite3_stmt *st, int col,
+		       struct replica_index_share *s, int64_t mailbox_id)
+{
+	struct replica_index *ix = b->ix;
+	const char *dn = (const char *)sqlite3_column_text(st, col);
+	uint32_t m = ix_mailbox_by_id(ix, mailbox_id);
+	size_t len, mlen;
+
+	s->mailbox = IX_NONE;
+	if (dn != NULL && m != IX_NONE) {
+		const char *mdn = ix->text + ix->mailboxes[m].dn;
+
+		len = strlen(dn);
+		mlen = strlen(mdn);
+		if (mlen > 0 && len > mlen + 1 && dn[len - mlen - 1] == ',' &&
+		    memcmp(dn + len - mlen, mdn, mlen) == 0 &&
+		    memchr(dn, '\0', (size_t)sqlite3_column_bytes(st, col)) ==
+		    NULL) {
+			s->mailbox = m;
+			s->dn_off = ix_text(ix, dn, len - mlen - 1);
+			return 0;
+		}
+	}
+	return ix_column_text(b, st, col, &s->dn_off);
+}
+
+/* ix_grant_cmp - order of the grants: user, mailbox, share */
+static int ix_grant_cmp(const void *a, const void *b)
+{
+	const struct ix_grant *x = a, *y = b;
+
+	if (x->user != y->user)
+		return x->user < y->user ? -1 : 1;
+	if (x->mailbox != y->mailbox)
+		return x->mailbox < y->mailbox ? -1 : 1;
+	return x->share < y->share ? -1 : x->share > y->share;
+}
+
+/* ix_pair_cmp - order of (id, number) pairs by id */
+static int ix_pair_cmp(const void *a, const void *b)
+{
+	const struct ix_pair *x = a, *y = b;
+
+	return x->a < y->a ? -1 : x->a > y->a;
+}
+
+/* ix_id32 - may an id stand in a 32-bit grant triple? */
+static bool ix_id32(int64_t id)
+{
+	return id >= 0 && id <= (int64_t)UINT32_MAX;
+}
+
+/* ix_shares - shares in DN order, and who each one names */
+static int ix_shares(struct ix_build *b)
+{
+	struct replica_index *ix = b->ix;
+	struct ix_pair *by_id = NULL;	/* (share id, number) */
+	int64_t *share_mailbox = NULL;
+	sqlite3_stmt *st;
+	size_t n, ngrants = 0;
+	int rc, ret = -1;
+
+	if (ix_count(b, "SELECT count(*) FROM shares", &n) < 0 ||
+	    (st = ix_prepare(b, "SELECT id, dn, mailbox_id, rights,"
+			     " not_before, not_after, on_behalf"
+			     " FROM shares ORDER BY dn")) == NULL)
+		return -1;
+	ix->shares = xcalloc(n + 1, sizeof(*ix->shares));
+	by_id = xcalloc(n + 1, sizeof(*by_id));
+	share_mailbox = xcalloc(n + 1, sizeof(*share_mailbox));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->nshares < n) {
+		struct replica_index_share *s = &ix->shares[ix->nshares];
+		int64_t mailbox_id = sqlite3_column_int64(st, 2);
+
+		s->not_before = (time_t)sqlite3_column_int64(st, 4);
+		s->not_after = (time_t)sqlite3_column_int64(st, 5);
+		s->on_behalf = sqlite3_column_int(st, 6) != 0;
+		if (ix_share_dn(b, st, 1, s, mailbox_id) < 0 ||
+		    ix_rights(b, st, 3, &s->rights_off) < 0) {
+			sqlite3_finalize(st);
+			goto out;
+		}
+		by_id[ix->nshares].a = sqlite3_column_int64(st, 0);
+		by_id[ix->nshares].b = (int64_t)ix->nshares;
+		share_mailbox[ix->nshares] = mailbox_id;
+		ix->nshares++;
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	if (ix_done(b, st, rc, "cannot read the shares") < 0)
+		goto out;
+	qsort(by_id, ix->nshares, sizeof(*by_id), ix_pair_cmp);
+
+	if (ix_count(b, "SELECT count(*) FROM share_grantees", &n) < 0 ||
+	    (st = ix_prepare(b, "SELECT share_id, user_id"
+			     " FROM share_grantees")) == NULL)
+		goto out;
+	ix->grants = xcalloc(n + 1, sizeof(*ix->grants));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ngrants < n) {
+		struct ix_pair key = { sqlite3_column_int64(st, 0), 0 };
+		int64_t user = sqlite3_column_int64(st, 1);
+		const struct ix_pair *hit =
+			bsearch(&key, by_id, ix->nshares, sizeof(*by_id),
+				ix_pair_cmp);
+
+		/* The statement joins: a grant of no share is none. */
+		if (hit == NULL)
+			continue;
+		if (!ix_id32(user) || !ix_id32(share_mailbox[hit->b])) {
+			sqlite3_finalize(st);
+			ix_fail(b, "indexing the replica: an id beyond 32 bits");
+			goto out;
+		}
+		ix->grants[ngrants].user = (uint32_t)user;
+		ix->grants[ngrants].mailbox = (uint32_t)share_mailbox[hit->b];
+		ix->grants[ngrants].share = (uint32_t)hit->b;
+		ngrants++;
+	}
+	if (rc == SQLITE_ROW)
+		rc = SQLITE_CORRUPT;
+	if (ix_done(b, st, rc, "cannot read the share grantees") < 0)
+		goto out;
+	ix->ngrants = ngrants;
+	qsort(ix->grants, ix->ngrants, sizeof(*ix->grants), ix_grant_cmp);
+	ret = 0;
+out:
+	free(by_id);
+	free(share_mailbox);
+	return ret;
+}
+
+/* ix_seed - a hash seed nobody else chose */
+static uint64_t ix_seed(void)
+{
+	uint64_t seed;
+	struct timespec ts;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed))
+		return seed;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^
+		(uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 32;
+}
+
+/* ix_bytes - the heap the index holds */
+static size_t ix_bytes(const struct replica_index *ix)
+{
+	return sizeof(*ix) + ix->text_alloc +
+		(ix->nusers + 1) * sizeof(*ix->users) +
+		(ix->user_hash.mask + 1UL) * sizeof(uint32_t) +
+		(ix->nmailboxes + 1) * sizeof(*ix->mailboxes) +
+		(ix->naddrs + 1) * 2 * sizeof(uint32_t) +
+		(ix->addr_hash.mask + 1UL) * sizeof(uint32_t) +
+		(ix->ndomains + 1) * sizeof(uint32_t) +
+		(ix->domain_hash.mask + 1UL) * sizeof(uint32_t) +
+		(ix->nmembers + 1) * sizeof(*ix->members) +
+		(ix->nshares + 1) * sizeof(*ix->shares) +
+		(ix->ngrants + 1) * sizeof(*ix->grants);
+}
+
+/* replica_index_build - copy the decision tables of the file at path */
+int replica_index_build(const char *path, struct replica_index **ix_r,
+			char *error, size_t error_size)
+{
+	struct ix_build b = { .error = error, .error_size = error_size };
+	int ret = -1;
+
+	*ix_r = NULL;
+	b.ix = xcalloc(1, sizeof(*b.ix));
+	b.ix->seed = ix_seed();
+	if (sqlite3_open_v2(path, &b.db, SQLITE_OPEN_READONLY |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		ix_fail(&b, "indexing replica %s: cannot open: %s", path,
+			b.db != NULL ? sqlite3_errmsg(b.db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(b.db, 2000);
+	/* Every page is read once, in order: no cache worth keeping. */
+	sqlite3_exec(b.db, "PRAGMA cache_size = -2048", NULL, NULL, NULL);
+	if (sqlite3_exec(b.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		ix_sql_fail(&b, "cannot begin a read");
+		goto out;
+	}
+	if (ix_meta(&b) < 0 || ix_users(&b) < 0 || ix_mailboxes(&b) < 0 ||
+	    ix_domains(&b) < 0 || ix_members(&b) < 0 || ix_shares(&b) < 0)
+		goto out;
+	/* One snapshot: the generation read first is the tables'. */
+	if (sqlite3_exec(b.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		ix_sql_fail(&b, "cannot end the read");
+		goto out;
+	}
+	b.ix->bytes = ix_bytes(b.ix);
+	*ix_r = b.ix;
+	b.ix = NULL;
+	ret = 0;
+out:
+	if (b.db != NULL)
+		sqlite3_close_v2(b.db);
+	replica_index_free(&b.ix);
+	return ret;
+}
+
+/* replica_index_free - free it and NULL the caller's pointer */
+void replica_index_free(struct replica_index **ixp)
+{
+	struct replica_index *ix = *ixp;
+
+	if (ix == NULL)
+		return;
+	*ixp = NULL;
+	free(ix->text);
+	free(ix->users);
+	free(ix->user_hash.slots);
+	free(ix->mailboxes);
+	free(ix->addr_key);
+	free(ix->addr_mailbox);
+	free(ix->addr_hash.slots);
+	free(ix->domain_key);
+	free(ix->domain_hash.slots);
+	free(ix->members);
+	free(ix->shares);
+	free(ix->grants);
+	free(ix);
+}
+
+/* replica_index_generation - the generation it copies */
+const char *replica_index_generation(const struct replica_index *ix)
+{
+	return ix->generation;
+}
+
+/* replica_index_bytes - its heap */
+size_t replica_index_bytes(const struct replica_index *ix)
+{
+	return ix->bytes;
+}
+
+/* replica_index_user - a user by login: 1 found, 0 not */
+int replica_index_user(const struct replica_index *ix, const char *login,
+		       struct replica_index_user *u_r)
+{
+	uint32_t i = ix_hash_find(ix, &ix->user_hash, &ix->users[0].login,
+				  sizeof(ix->users[0]), login);
+
+	if (i == IX_NONE)
+		return 0;
+	u_r->id = ix->users[i].id;
+	u_r->company_id = ix->users[i].company_id;
+	u_r->employee = ix->users[i].employee;
+	return 1;
+}
+
+/* replica_index_mailbox - a mailbox by (normalised) address: 1 or 0 */
+int replica_index_mailbox(const struct replica_index *ix,
+			  const char *address,
+			  struct replica_index_mailbox *m_r)
+{
+	uint32_t i = ix_hash_find(ix, &ix->addr_hash, ix->addr_key,
+				  sizeof(uint32_t), address);
+	const struct ix_mailbox *m;
+
+	if (i == IX_NONE)
+		return 0;
+	m = &ix->mailboxes[ix->addr_mailbox[i]];
+	m_r->id = m->id;
+	m_r->kind = m->kind;
+	m_r->company_id = m->company_id;
+	m_r->owner_id = m->owner_id;
+	m_r->group_id = m->group_id;
+	m_r->sent_copies = m->sent_copies;
+	m_r->address = ix->text + m->address;
+	m_r->dn = ix->text + m->dn;
+	m_r->rights = ix->text + m->rights;
+	return 1;
+}
+
+/* replica_index_domain - is it a local domain? 1 or 0 */
+int replica_index_domain(const struct replica_index *ix, const char *domain)
+{
+	return ix_hash_find(ix, &ix->domain_hash, ix->domain_key,
+			    sizeof(uint32_t), domain) != IX_NONE;
+}
+
+/* replica_index_in_group - is the user a member of the group? 1 or 0 */
+int replica_index_in_group(const struct replica_index *ix, int64_t group_id,
+			   int64_t user_id)
+{
+	size_t lo = 0, hi = ix->nmembers;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct ix_pair *p = &ix->members[mid];
+
+		if (p->a < group_id || (p->a == group_id && p->b < user_id))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ix->nmembers && ix->members[lo].a == group_id &&
+		ix->members[lo].b == user_id;
+}
+
+/* replica_index_sent_copies_default - meta sent_copies = yes? */
+bool replica_index_sent_copies_default(const struct replica_index *ix)
+{
+	return ix->sent_copies_default;
+}
+
+/* replica_index_cross_company - meta cross_company_shares = yes? */
+bool replica_index_cross_company(const struct replica_index *ix)
+{
+	return ix->cross_company;
+}
+
+/* replica_index_shares - the grants of a mailbox's shares to a user:
+   how many, from *first_r on, in the order of the shares' DNs */
+size_t replica_index_shares(const struct replica_index *ix,
+			    int64_t mailbox_id, int64_t user_id,
+			    size_t *first_r)
+{
+	size_t lo = 0, hi = ix->ngrants, end;
+
+	*first_r = 0;
+	if (!ix_id32(mailbox_id) || !ix_id32(user_id))
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct ix_grant *g = &ix->grants[mid];
+
+		if (g->user < user_id ||
+		    (g->user == user_id && g->mailbox < mailbox_id))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; end < ix->ngrants && ix->grants[end].user == user_id &&
+	     ix->grants[end].mailbox == mailbox_id; end++)
+		;
+	*first_r = lo;
+	return end - lo;
+}
+
+/* replica_index_share_at - the share of a grant */
+const struct replica_index_share *
+replica_index_share_at(const struct replica_index *ix, size_t grant)
+{
+	return &ix->shares[ix->grants[grant].share];
+}
+
+/* replica_index_share_dn - the share's whole DN, bounded */
+void replica_index_share_dn(const struct replica_index *ix,
+			    const struct replica_index_share *s, char *out,
+			    size_t size)
+{
+	if (s->mailbox == IX_NONE)
+		snprintf(out, size, "%s", ix->text + s->dn_off);
+	else
+		snprintf(out, size, "%s,%s", ix->text + s->dn_off,
+			 ix->text + ix->mailboxes[s->mailbox].dn);
+}
+
+/* replica_index_share_rights - the share's rights letters */
+const char *replica_index_share_rights(const struct replica_index *ix,
+				       const struct replica_index_share *s)
+{
+	return ix->text + s->rights_off;
+}
