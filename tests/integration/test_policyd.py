@@ -145,9 +145,23 @@ def fresh(slapd, build_dir):
 
 @pytest.fixture(scope="module")
 def daemon(env, build_dir):
+    """The daemon as installed: deciding from its index of the replica
+    (replica_index = yes, the default) once the index is built."""
     d = Policyd(build_dir, env.conf, env.wd, timeout=2)
+    d.wait_index()
     yield d
     d.stop()
+
+
+@pytest.fixture(scope="module")
+def daemon_file(slapd, build_dir):
+    """The daemon with replica_index = no: every decision from the
+    file, as during the build of an index."""
+    e = make_env(slapd, build_dir, replica_index=False)
+    d = Policyd(build_dir, e.conf, e.wd, timeout=2)
+    yield d
+    d.stop()
+    shutil.rmtree(e.wd, ignore_errors=True)
 
 
 def log_line_re(action, login, sender, reason):
@@ -166,6 +180,14 @@ def test_story_unix(daemon, login, sender, reply, reason):
         assert got.startswith(reply), got
     action = got.split(" ", 1)[0].lower()
     daemon.wait_log(log_line_re(action, login, sender, reason), start=start)
+
+
+@pytest.mark.parametrize("login,sender,reply,reason", STORY)
+def test_story_from_the_file(daemon_file, login, sender, reply, reason):
+    """The same rows with replica_index = no: the file's answers are the
+    index's, word for word (the log line included)."""
+    test_story_unix(daemon_file, login, sender, reply, reason)
+    assert "index of generation" not in daemon_file.log()
 
 
 def test_story_inet(env, build_dir):
@@ -613,10 +635,13 @@ def test_broken_replica_fails_closed_and_recovers(fresh, build_dir, how):
     """Every way a replica breaks under a running daemon, in place
     (same inode: truncated, overwritten, no completed sync, stale) or
     by replacement: DEFER_IF_PERMIT 4.3.0 within the one-second check,
-    never an answer from SQLite's cache (DUNNO or REJECT), a warning
+    never an answer from SQLite's cache or the daemon's index of the
+    replica (DUNNO or REJECT), a warning
     that says why (with the default replica_max_age), and answers again
     without a restart once mailgrants sync has put a good file back."""
     with Policyd(build_dir, fresh.conf, fresh.wd) as d:
+        # Deciding from the index (no answer may come from it either).
+        d.wait_index()
         with d.client() as c:
             # A connection that stays open, as smtpd's does.
             assert c.ask(SANDRA, "makler@abc.com") == DUNNO

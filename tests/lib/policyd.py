@@ -190,6 +190,16 @@ class Policyd(Daemon):
         with self.client() as c:
             return c.ask(login, sender, **attrs)
 
+    INDEX_RE = r"index of generation ([0-9a-f]+) in memory"
+
+    def wait_index(self, start=0, timeout=10.0):
+        """Wait until the daemon decides from its index of the replica
+        (replica_index, the default): the build starts with the first
+        pass of the loop, so a request is sent first. The generation."""
+        self.ask("", "")
+        m = self.wait_log(self.INDEX_RE, timeout=timeout, start=start)
+        return m.group(1)
+
 
 def run_stdio(build_dir, conf, data, user="nobody", timeout=10, extra=()):
     """mailgrants-policyd --stdio on data; (returncode, stdout, stderr).

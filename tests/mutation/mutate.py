@@ -138,9 +138,25 @@ TARGETS = {
     'lib/replica.c': {
         'funcs': ['replica_stmt_sql', 'replica_attach', 'replica_refresh',
                   'replica_stmt', 'replica_read_begin', 'replica_read_end',
-                  'replica_info', 'dn_parent'],
+                  'replica_info', 'dn_parent', 'replica_set_index',
+                  'replica_index_in_use', 'replica_index_active'],
         'tests': ['test_cli.py', 'test_policyd.py',
                   'test_dovecot_plugin.py'],
+    },
+    # The policy daemon's copy of what rights_decide() reads: how it
+    # is shaped and searched (its SQLite error paths are not decisions).
+    'lib/replica-index.c': {
+        'funcs': ['ix_hash_init', 'ix_hash_add', 'ix_hash_find',
+                  'ix_meta', 'ix_users', 'ix_mailbox_by_id', 'ix_mailboxes',
+                  'ix_domains', 'ix_members', 'ix_share_dn', 'ix_grant_cmp',
+                  'ix_pair_cmp', 'ix_id32', 'ix_shares',
+                  'replica_index_user', 'replica_index_mailbox',
+                  'replica_index_domain', 'replica_index_in_group',
+                  'replica_index_sent_copies_default',
+                  'replica_index_cross_company', 'replica_index_shares',
+                  'replica_index_share_at', 'replica_index_share_dn',
+                  'replica_index_share_rights'],
+        'tests': ['test_replica_index.py', 'test_policyd.py'],
     },
     'lib-sync/replica-write.c': {
         'funcs': ['writer_sql', 'writer_rights_ok', 'company_cmp',

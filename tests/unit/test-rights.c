@@ -456,6 +456,8 @@ static void test_groups_and_windows(const char *path)
 				  "+", &dd, &error) == 0);
 	TEST_ASSERT(dd.kind == RIGHTS_KIND_SHARED);
 	TEST_STREQ(dd.rights, "lrws");
+	/* Of two active shares, the first by DN names the grant. */
+	TEST_STREQ(dd.entry_dn, "cn=s1,uid=a,o=t,dc=x");
 	TEST_ASSERT(rights_decide(rep, "c@t.example", "a@t.example", T2036,
 				  "+", &dd, &error) == 0);
 	TEST_ASSERT(dd.kind == RIGHTS_KIND_SHARED);
