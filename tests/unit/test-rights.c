@@ -860,6 +860,48 @@ out:
 	replica_index_free(&ix2);
 }
 
+/* test_sent_copies_default - a mailbox without its own setting
+   (vertrieb@abc.com) follows the site's (meta sent_copies); one with
+   its own (info@ yes, buchhaltung@ no) and a user's own mailbox never
+   do */
+static void test_sent_copies_default(const char *path)
+{
+	static const struct {
+		const char *login, *address;
+		int copies;		/* -1: the site default */
+	} cases[] = {
+		{ "jana.meier@abc.com", "vertrieb@abc.com", -1 },
+		{ "jana.meier@abc.com", "info@abc.com", 1 },
+		{ "jana.meier@abc.com", "buchhaltung@abc.com", 0 },
+		{ "jana.meier@abc.com", "jana.meier@abc.com", 0 },
+	};
+
+	for (int yes = 0; yes < 2; yes++) {
+		struct replica_writer_settings set = { .sent_copies = yes };
+		struct replica *rep = NULL;
+		struct rights_decision d;
+		const char *error;
+
+		TEST_ASSERT(story_build_with(path, &set, false) == 0);
+		TEST_ASSERT(open_rep(path, &rep) == 0);
+		if (rep == NULL)
+			return;
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]);
+		     i++) {
+			TEST_ASSERT(rights_decide(rep, cases[i].login,
+						  cases[i].address, T2026, "+",
+						  &d, &error) == 0);
+			TEST_ASSERT(d.may_send);
+			TEST_ASSERT(d.sent_copies_default ==
+				    (cases[i].copies < 0));
+			TEST_ASSERT(d.sent_copies == (cases[i].copies < 0 ?
+						      yes != 0 :
+						      cases[i].copies != 0));
+		}
+		close_rep(&rep);
+	}
+}
+
 int main(void)
 {
 	char path[] = "/tmp/test-rights-XXXXXX";
@@ -886,6 +928,7 @@ int main(void)
 		TEST_RUN(test_groups_and_windows(path));
 		TEST_RUN(test_cross_company(path));
 		TEST_RUN(test_on_behalf(path));
+		TEST_RUN(test_sent_copies_default(path));
 	}
 	TEST_RUN(test_share_letters());
 	TEST_RUN(test_index_stale(path));
