@@ -45,24 +45,32 @@ static size_t audit_unit(const unsigned char *s, size_t n)
 	return len > 0 ? (size_t)len : 0;
 }
 
+/* audit_plain - a byte that stands for itself, bare, in either form */
+static inline bool audit_plain(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 /* audit_needs_quotes - may this value stand bare in the text form? */
 static bool audit_needs_quotes(const char *value)
 {
 	const unsigned char *s = (const unsigned char *)value;
-	size_t n = strlen(value);
+	const unsigned char *end = s + strlen(value);
+	size_t n;
 
-	if (strcmp(value, "-") == 0)
+	if (value[0] == '-' && value[1] == '\0')
 		return true;
-	while (n > 0) {
-		size_t len = audit_unit(s, n);
-
-		if (len == 0 || *s <= 0x20 || *s == 0x7f || *s == '"' ||
-		    *s == '\\')
+	for (;;) {
+		while (audit_plain(*s))
+			s++;
+		if (*s == '\0')
+			return false;
+		if (*s < 0x80)
 			return true;
-		s += len;
-		n -= len;
+		if ((n = audit_unit(s, (size_t)(end - s))) == 0)
+			return true;
+		s += n;
 	}
-	return false;
 }
 
 /* audit_escape - value as the format writes it, into out (size bytes,
@@ -78,7 +86,27 @@ static size_t audit_escape(enum audit_format format, const char *value,
 	if (quote)
 		out[len++] = '"';
 	while (n > 0) {
-		size_t clen = audit_unit(s, n), ulen;
+		size_t clen, ulen, run, room;
+
+		/* A run of bytes that stand for themselves, at once: each
+		   would fit while len <= size - 6 (below). */
+		for (run = 0; run < n && audit_plain(s[run]); run++)
+			;
+		if (run > 0) {
+			room = size >= len + 5 ? size - 5 - len : 0;
+			memcpy(out + len, s, run < room ? run : room);
+			if (run > room) {
+				len += room;
+				memcpy(out + len, "...", 3);
+				len += 3;
+				break;
+			}
+			len += run;
+			s += run;
+			n -= run;
+			continue;
+		}
+		clen = audit_unit(s, n);
 
 		if (clen == 0) {
 			/* not UTF-8: \xHH, and in JSON its backslash
@@ -135,6 +163,12 @@ static bool audit_append(struct audit_line *a, const char *s, size_t n,
 }
 
 /* audit_begin - a new line: event and time (NULL: now) */
+/* The last second audit_begin() wrote, as text, per thread. */
+static _Thread_local time_t audit_stamp_sec;
+static _Thread_local bool audit_stamp_valid;
+static _Thread_local size_t audit_stamp_len;
+static _Thread_local char audit_stamp[40];
+
 void audit_begin(struct audit_line *a, enum audit_format format,
 		 const char *event, const struct timespec *when)
 {
@@ -155,14 +189,32 @@ void audit_begin(struct audit_line *a, enum audit_format format,
 		when = &now;
 	}
 	/* milliseconds: the lines of two logs (a command's and the share
-	   service's, say) fall in one second and must still sort */
-	if (gmtime_r(&when->tv_sec, &tm) == NULL ||
-	    (n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
-			  &tm)) == 0)
+	   service's, say) fall in one second and must still sort. The
+	   second's text is kept: a daemon logs many lines a second. */
+	if (!audit_stamp_valid || when->tv_sec != audit_stamp_sec) {
+		audit_stamp_valid = false;
+		if (gmtime_r(&when->tv_sec, &tm) != NULL &&
+		    (n = strftime(audit_stamp, sizeof(audit_stamp),
+				  "%Y-%m-%dT%H:%M:%S", &tm)) != 0) {
+			audit_stamp_len = n;
+			audit_stamp_sec = when->tv_sec;
+			audit_stamp_valid = true;
+		}
+	}
+	if (!audit_stamp_valid) {
 		stamp[0] = '\0';
-	else
-		(void)snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ",
-			       (long)(when->tv_nsec / 1000000) % 1000);
+	} else {
+		long ms = (long)(when->tv_nsec / 1000000) % 1000;
+
+		memcpy(stamp, audit_stamp, audit_stamp_len);
+		n = audit_stamp_len;
+		stamp[n++] = '.';
+		stamp[n++] = (char)('0' + ms / 100);
+		stamp[n++] = (char)('0' + ms / 10 % 10);
+		stamp[n++] = (char)('0' + ms % 10);
+		stamp[n++] = 'Z';
+		stamp[n] = '\0';
+	}
 	audit_add(a, "event", event);
 	audit_add(a, "time", stamp);
 }
@@ -174,26 +226,48 @@ void audit_add(struct audit_line *a, const char *key, const char *value)
 	char esc[AUDIT_VALUE_MAX + 1], field[AUDIT_VALUE_MAX + 128];
 	bool first = a->format == AUDIT_FORMAT_JSON ? a->len == 1
 						     : a->len == 0;
-	int n;
+	bool json = a->format == AUDIT_FORMAT_JSON;
+	size_t klen = strnlen(key, 64), room = sizeof(a->buf) - AUDIT_RESERVE;
+	size_t n;
+	char *p;
 
-	if (value == NULL || value[0] == '\0') {
-		(void)snprintf(esc, sizeof(esc), "%s",
-			       a->format == AUDIT_FORMAT_JSON ? "null" : "-");
-	} else {
-		(void)audit_escape(a->format, value, esc, sizeof(esc));
+	if (value == NULL || value[0] == '\0')
+		value = NULL;
+	/* The field is written in place when it fits whatever the value
+	   (a separator, a quoted key, "=" or ":", an escaped value);
+	   near the end of the line it is put together apart first, and
+	   added whole or not at all. */
+	if (a->len + 1 + klen + 3 + sizeof(esc) <= room) {
+		p = a->buf + a->len;
+		if (!first)
+			*p++ = json ? ',' : ' ';
+		if (json)
+			*p++ = '"';
+		memcpy(p, key, klen);
+		p += klen;
+		if (json)
+			*p++ = '"';
+		*p++ = json ? ':' : '=';
+		if (value == NULL) {
+			n = json ? 4 : 1;
+			memcpy(p, json ? "null" : "-", n + 1);
+		} else {
+			n = audit_escape(a->format, value, p, sizeof(esc));
+		}
+		a->len = (size_t)(p - a->buf) + n;
+		return;
 	}
-	if (a->format == AUDIT_FORMAT_JSON)
-		n = snprintf(field, sizeof(field), "%s\"%.64s\":%s",
-			     first ? "" : ",", key, esc);
+	if (value == NULL)
+		(void)snprintf(esc, sizeof(esc), "%s", json ? "null" : "-");
 	else
-		n = snprintf(field, sizeof(field), "%s%.64s=%s",
-			     first ? "" : " ", key, esc);
-	if (n < 0 || (size_t)n >= sizeof(field) ||
-	    !audit_append(a, field, (size_t)n, true))
+		(void)audit_escape(a->format, value, esc, sizeof(esc));
+	n = (size_t)snprintf(field, sizeof(field), json ? "%s\"%.64s\":%s" :
+			     "%s%.64s=%s", first ? "" : json ? "," : " ", key,
+			     esc);
+	if (n >= sizeof(field) || !audit_append(a, field, n, true))
 		a->truncated = true;
 }
 
-/* audit_end - the finished line */
 const char *audit_end(struct audit_line *a)
 {
 	if (a->format == AUDIT_FORMAT_JSON) {

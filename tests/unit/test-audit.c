@@ -5,6 +5,12 @@
 
 #include <string.h>
 
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistr.h>
+
 #include "audit.h"
 #include "test.h"
 
@@ -197,6 +203,205 @@ static void test_bounds(void)
 	}
 }
 
+/* The line as audit.c wrote it before it was made fast (one character
+   at a time, every field put together apart and then appended): the
+   oracle of test_same_as_reference(). */
+static size_t ref_unit(const unsigned char *s, size_t n)
+{
+	ucs4_t uc;
+	int len;
+
+	if (*s < 0x80)
+		return 1;
+	len = u8_mbtoucr(&uc, s, n);
+	return len > 0 ? (size_t)len : 0;
+}
+
+static bool ref_needs_quotes(const char *value)
+{
+	const unsigned char *s = (const unsigned char *)value;
+	size_t n = strlen(value);
+
+	if (strcmp(value, "-") == 0)
+		return true;
+	while (n > 0) {
+		size_t len = ref_unit(s, n);
+
+		if (len == 0 || *s <= 0x20 || *s == 0x7f || *s == '"' ||
+		    *s == '\\')
+			return true;
+		s += len;
+		n -= len;
+	}
+	return false;
+}
+
+static size_t ref_escape(bool json, const char *value, char *out,
+			 size_t size)
+{
+	const unsigned char *s = (const unsigned char *)value;
+	size_t n = strlen(value), len = 0;
+	bool quote = json || ref_needs_quotes(value);
+	char unit[8];
+
+	if (quote)
+		out[len++] = '"';
+	while (n > 0) {
+		size_t clen = ref_unit(s, n), ulen;
+
+		if (clen == 0) {
+			(void)snprintf(unit, sizeof(unit), "%s%02x",
+				       json ? "\\\\x" : "\\x", *s);
+			ulen = strlen(unit);
+			clen = 1;
+		} else if (*s == '"' || *s == '\\') {
+			unit[0] = '\\';
+			unit[1] = (char)*s;
+			ulen = 2;
+		} else if (*s < 0x20 || *s == 0x7f) {
+			(void)snprintf(unit, sizeof(unit),
+				       json ? "\\u%04x" : "\\x%02x", *s);
+			ulen = strlen(unit);
+		} else {
+			memcpy(unit, s, clen);
+			ulen = clen;
+		}
+		if (len + ulen + 3 + 1 + 1 > size) {
+			memcpy(out + len, "...", 3);
+			len += 3;
+			break;
+		}
+		memcpy(out + len, unit, ulen);
+		len += ulen;
+		s += clen;
+		n -= clen;
+	}
+	if (quote)
+		out[len++] = '"';
+	out[len] = '\0';
+	return len;
+}
+
+struct ref_line {
+	bool json, truncated;
+	size_t len;
+	char buf[AUDIT_LINE_MAX];
+};
+
+static void ref_add(struct ref_line *a, const char *key, const char *value)
+{
+	char esc[AUDIT_VALUE_MAX + 1], field[AUDIT_VALUE_MAX + 128];
+	bool first = a->json ? a->len == 1 : a->len == 0;
+	int n;
+
+	if (value == NULL || value[0] == '\0')
+		(void)snprintf(esc, sizeof(esc), "%s", a->json ? "null" : "-");
+	else
+		(void)ref_escape(a->json, value, esc, sizeof(esc));
+	if (a->json)
+		n = snprintf(field, sizeof(field), "%s\"%.64s\":%s",
+			     first ? "" : ",", key, esc);
+	else
+		n = snprintf(field, sizeof(field), "%s%.64s=%s",
+			     first ? "" : " ", key, esc);
+	if (n < 0 || (size_t)n >= sizeof(field) ||
+	    a->len + (size_t)n > sizeof(a->buf) - 32) {
+		a->truncated = true;
+		return;
+	}
+	memcpy(a->buf + a->len, field, (size_t)n);
+	a->len += (size_t)n;
+	a->buf[a->len] = '\0';
+}
+
+/* ref_value - a random value: plain text, spaces, quotes, backslashes,
+   control bytes, UTF-8, bytes that are not UTF-8; short or long */
+static void ref_value(unsigned int *seed, char *out, size_t size)
+{
+	static const char *const pieces[] = {
+		"a", "sandra.schuster@abc.com", " ", "\"", "\\", "\t", "\x7f",
+		"\xc3\xbc", "\xe2\x82\xac", "\xf0\x9f\x93\xa7", "\xff",
+		"\xc3", "-", "=", "<>", "cn=vacation,uid=peter.mueller",
+	};
+	size_t len = 0, want = (size_t)(rand_r(seed) % 8 == 0 ?
+					rand_r(seed) % 1400 :
+					rand_r(seed) % 40);
+
+	while (len < want) {
+		const char *p = pieces[(size_t)rand_r(seed) %
+				       (sizeof(pieces) / sizeof(pieces[0]))];
+		size_t n = strlen(p);
+
+		if (len + n + 1 > size)
+			break;
+		memcpy(out + len, p, n);
+		len += n;
+	}
+	out[len] = '\0';
+}
+
+/* test_same_as_reference - the fast line is the one the plain algorithm
+   writes, byte for byte, for 20,000 random lines in both formats */
+static void test_same_as_reference(void)
+{
+	static const char *const keys[] = {
+		"dn", "action", "login", "sender", "client", "queue_id",
+		"reason", "a_key_longer_than_sixty_four_characters_is_cut_"
+		"where_the_format_says",
+	};
+	unsigned int seed = 18;
+	struct timespec when = { 1764892800, 123456789 };
+	int bad = 0;
+
+	for (int i = 0; i < 20000 && bad < 5; i++) {
+		bool json = i % 2 == 1;
+		struct audit_line a;
+		struct ref_line r = { .json = json };
+		char value[1600];
+		int fields = 1 + rand_r(&seed) % 12;
+
+		audit_begin(&a, json ? AUDIT_FORMAT_JSON : AUDIT_FORMAT_TEXT,
+			    "send", &when);
+		if (json) {
+			r.buf[0] = '{';
+			r.len = 1;
+		}
+		ref_add(&r, "event", "send");
+		ref_add(&r, "time", "2025-12-05T00:00:00.123Z");
+		for (int f = 0; f < fields; f++) {
+			const char *key = keys[(size_t)rand_r(&seed) %
+					       (sizeof(keys) / sizeof(keys[0]))];
+
+			const char *v = value;
+
+			ref_value(&seed, value, sizeof(value));
+			if (rand_r(&seed) % 10 == 0)
+				v = NULL;
+			audit_add(&a, key, v);
+			ref_add(&r, key, v);
+		}
+		(void)audit_end(&a);
+		if (r.json) {
+			if (r.truncated) {
+				memcpy(r.buf + r.len, ",\"truncated\":\"yes\"",
+				       18);
+				r.len += 18;
+			}
+			r.buf[r.len++] = '}';
+		} else if (r.truncated) {
+			memcpy(r.buf + r.len, " truncated=yes", 14);
+			r.len += 14;
+		}
+		r.buf[r.len] = '\0';
+		if (strcmp(a.buf, r.buf) != 0) {
+			fprintf(stderr, "line %d differs:\n  %s\n  %s\n", i,
+				a.buf, r.buf);
+			bad++;
+		}
+	}
+	TEST_ASSERT(bad == 0);
+}
+
 int main(void)
 {
 	enum audit_format f;
@@ -209,6 +414,7 @@ int main(void)
 	TEST_RUN(test_prefixes());
 	TEST_RUN(test_malformed());
 	TEST_RUN(test_bounds());
+	TEST_RUN(test_same_as_reference());
 	TEST_ASSERT(audit_format_parse("json", &f) == 0 &&
 		    f == AUDIT_FORMAT_JSON);
 	TEST_ASSERT(audit_format_parse("text", &f) == 0 &&
