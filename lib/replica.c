@@ -138,6 +138,8 @@ static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 		"SELECT mailbox, person FROM recipients WHERE address = ?1",
 	/* rights_share(): one share entry, whoever it names */
 	[REPLICA_STMT_SHARE] = "SELECT rights FROM shares WHERE dn = ?1",
+	/* replica_info(), at every read transaction of a daemon */
+	[REPLICA_STMT_META] = "SELECT key, value FROM meta",
 	[REPLICA_STMT_BEGIN] = "BEGIN",
 	[REPLICA_STMT_COMMIT] = "COMMIT",
 };
@@ -377,11 +379,8 @@ int replica_info(struct replica *rep, struct replica_info *info_r,
 	memset(info_r, 0, sizeof(*info_r));
 	if (rep->db == NULL && replica_attach(rep, error_r) < 0)
 		return -1;
-	if (sqlite3_prepare_v2(rep->db, "SELECT key, value FROM meta", -1,
-			       &st, NULL) != SQLITE_OK) {
-		*error_r = replica_error(rep, "cannot read meta data");
+	if ((st = replica_stmt(rep, REPLICA_STMT_META, error_r)) == NULL)
 		return -1;
-	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(st, 0);
 		const char *v = (const char *)sqlite3_column_text(st, 1);
@@ -411,7 +410,7 @@ int replica_info(struct replica *rep, struct replica_info *info_r,
 		C(addresses); C(groups); C(shares); C(grants); C(skipped);
 #undef C
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		*error_r = replica_error(rep, "cannot read meta data");
 		return -1;
