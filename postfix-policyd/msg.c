@@ -78,30 +78,25 @@ void msg_batch_end(void)
 	msg_batch.on = false;
 }
 
-/* msg_vlog - write one line */
-static void __attribute__((format(printf, 3, 0)))
-msg_vlog(int priority, const char *prefix, const char *fmt, va_list ap)
+/* msg_emit - one line of text, with the name, pid and prefix */
+static void msg_emit(int priority, const char *prefix, const char *text)
 {
 	char line[AUDIT_LINE_MAX + 640];	/* an audit line fits whole */
-	int head, n;
+	size_t head, len, n;
 
 	if (!msg_to_stderr) {
-		/* A cut log line is still a log line: truncation is
-		   accepted. */
-		vsnprintf(line, sizeof(line), fmt, ap);
-		syslog(priority, "%s%s", prefix, line);
+		syslog(priority, "%s%s", prefix, text);
 		return;
 	}
-	head = snprintf(line, sizeof(line), "%s[%ld]: %s", msg_name, msg_pid,
-			prefix);
-	if (head < 0 || (size_t)head >= sizeof(line) - 1)
+	n = (size_t)snprintf(line, sizeof(line), "%s[%ld]: %s", msg_name,
+			     msg_pid, prefix);
+	if (n >= sizeof(line) - 1)
 		return;
-	n = vsnprintf(line + head, sizeof(line) - head - 1, fmt, ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line) - head - 1)
-		n = (int)(sizeof(line) - head - 2);	/* cut, as above */
-	n += head;
+	head = n;
+	/* A cut log line is still a log line: truncation is accepted. */
+	len = strnlen(text, sizeof(line) - head - 2);
+	memcpy(line + head, text, len);
+	n = head + len;
 	line[n++] = '\n';
 	/* Warnings and fatal errors go out at once, after what came
 	   before them. Only a batch touches msg_batch: the milter's
@@ -109,13 +104,29 @@ msg_vlog(int priority, const char *prefix, const char *fmt, va_list ap)
 	if (!msg_batch.on || priority != LOG_INFO) {
 		if (msg_batch.on)
 			msg_batch_flush();
-		msg_write(line, (size_t)n);
+		msg_write(line, n);
 		return;
 	}
-	if (msg_batch.len + (size_t)n > sizeof(msg_batch.text))
+	if (msg_batch.len + n > sizeof(msg_batch.text))
 		msg_batch_flush();
-	memcpy(msg_batch.text + msg_batch.len, line, (size_t)n);
-	msg_batch.len += (size_t)n;
+	memcpy(msg_batch.text + msg_batch.len, line, n);
+	msg_batch.len += n;
+}
+
+/* msg_vlog - format one line */
+static void __attribute__((format(printf, 3, 0)))
+msg_vlog(int priority, const char *prefix, const char *fmt, va_list ap)
+{
+	char text[AUDIT_LINE_MAX + 512];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	msg_emit(priority, prefix, text);
+}
+
+/* msg_info_text - log a line that is ready (an audit line) */
+void msg_info_text(const char *text)
+{
+	msg_emit(LOG_INFO, "", text);
 }
 
 /* msg_info - log an event */

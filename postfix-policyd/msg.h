@@ -9,6 +9,7 @@
  *
  *	void msg_init(const char *name, bool to_stderr);
  *	void msg_info(const char *fmt, ...);
+ *	void msg_info_text(const char *text);
  *	void msg_warn(const char *fmt, ...);
  *	void msg_fatal(const char *fmt, ...);
  *
@@ -36,6 +37,9 @@
  *	thread-safe: the milter's threads never batch. Syslog is never
  *	batched.
  *
+ *	msg_info_text() logs a line that needs no formatting (the
+ *	decision's audit line), as msg_info("%s", text) would.
+ *
  *	msg_replica_news() logs what replica_handle_news() says: a
  *	warning that the replica is lost ("...; answering MEANWHILE until
  *	it is available"), a line that it is back, or nothing. Both
@@ -48,6 +52,7 @@
 
 void msg_init(const char *name, bool to_stderr);
 void msg_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void msg_info_text(const char *text);
 void msg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));

@@ -218,7 +218,7 @@ static void service_audit(const struct service *svc,
 	audit_add(&a, "client", req->client_address);
 	audit_add(&a, "queue_id", req->queue_id);
 	audit_add(&a, "reason", reason);
-	msg_info("%s", audit_end(&a));
+	msg_info_text(audit_end(&a));
 }
 
 /* service_answer - decide one complete request: the action, logged */
