@@ -25,28 +25,32 @@
    the null sender, and of two senders or two logins no reading is
    right (Postfix sends each attribute once). The others only go into
    the log line. */
+#define POLICY_ATTR(name, decides) \
+	{ #name, sizeof(#name) - 1, \
+	  offsetof(struct policy_request, name), decides }
+
 static const struct {
 	const char *name;
+	size_t name_len;
 	size_t offset;
 	bool decides;
 } policy_attrs[] = {
-	{ "request", offsetof(struct policy_request, request), true },
-	{ "protocol_state", offsetof(struct policy_request, protocol_state),
-	  true },
-	{ "sasl_username", offsetof(struct policy_request, sasl_username),
-	  true },
-	{ "sender", offsetof(struct policy_request, sender), true },
-	{ "client_address", offsetof(struct policy_request, client_address),
-	  false },
-	{ "client_name", offsetof(struct policy_request, client_name), false },
-	{ "queue_id", offsetof(struct policy_request, queue_id), false },
-	{ "instance", offsetof(struct policy_request, instance), false },
+	POLICY_ATTR(request, true),
+	POLICY_ATTR(protocol_state, true),
+	POLICY_ATTR(sasl_username, true),
+	POLICY_ATTR(sender, true),
+	POLICY_ATTR(client_address, false),
+	POLICY_ATTR(client_name, false),
+	POLICY_ATTR(queue_id, false),
+	POLICY_ATTR(instance, false),
 };
 
 #define POLICY_ATTR_COUNT (sizeof(policy_attrs) / sizeof(policy_attrs[0]))
 
 _Static_assert(POLICY_ATTR_COUNT <= sizeof(unsigned int) * 8,
 	       "one bit of policy_request.seen per attribute kept");
+_Static_assert(POLICY_ATTR_COUNT == POLICY_KEPT_MAX,
+	       "one value buffer per attribute kept");
 
 /* policy_attr_slot - where the value of attribute n is kept */
 static char **policy_attr_slot(struct policy_request *req, size_t n)
@@ -54,17 +58,13 @@ static char **policy_attr_slot(struct policy_request *req, size_t n)
 	return (char **)((char *)req + policy_attrs[n].offset);
 }
 
-/* policy_request_clear - free the values and forget the request */
+/* policy_request_clear - forget the request (the storage stays) */
 static void policy_request_clear(struct policy_request *req)
 {
 	size_t n;
 
-	for (n = 0; n < POLICY_ATTR_COUNT; n++) {
-		char **slot = policy_attr_slot(req, n);
-
-		free(*slot);
-		*slot = NULL;
-	}
+	for (n = 0; n < POLICY_ATTR_COUNT; n++)
+		*policy_attr_slot(req, n) = NULL;
 	req->attr_count = 0;
 	req->seen = 0;
 }
@@ -80,6 +80,11 @@ void policy_parser_deinit(struct policy_parser *p)
 {
 	policy_request_clear(&p->req);
 	p->done = false;
+	for (size_t n = 0; n < POLICY_ATTR_COUNT; n++) {
+		free(p->value[n]);
+		p->value[n] = NULL;
+		p->value_size[n] = 0;
+	}
 }
 
 /* policy_parser_busy - has a request begun? */
@@ -118,11 +123,10 @@ static int policy_parser_attr(struct policy_parser *p, const char *line,
 					  "too many attributes in request");
 	for (n = 0; n < POLICY_ATTR_COUNT; n++) {
 		const char *name = policy_attrs[n].name;
+		size_t value_len = len - name_len - 1;
 
-		if (strlen(name) == name_len &&
+		if (policy_attrs[n].name_len == name_len &&
 		    memcmp(name, line, name_len) == 0) {
-			char **slot = policy_attr_slot(&p->req, n);
-
 			if ((p->req.seen & (1u << n)) != 0 &&
 			    policy_attrs[n].decides) {
 				return policy_parser_fail(p, error_r,
@@ -131,8 +135,11 @@ static int policy_parser_attr(struct policy_parser *p, const char *line,
 						     name));
 			}
 			p->req.seen |= 1u << n;
-			free(*slot);
-			*slot = xstrndup(eq + 1, len - name_len - 1);
+			p->value[n] = xgrow(p->value[n], &p->value_size[n],
+					    value_len + 1, 1, 64);
+			memcpy(p->value[n], eq + 1, value_len);
+			p->value[n][value_len] = '\0';
+			*policy_attr_slot(&p->req, n) = p->value[n];
 			break;
 		}
 	}

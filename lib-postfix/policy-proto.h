@@ -72,9 +72,14 @@ struct policy_request {
 	unsigned int seen;	/* bit n: policy-proto.c's attribute n came */
 };
 
+#define POLICY_KEPT_MAX 8	/* the char * fields of policy_request */
+
 struct policy_parser {
 	struct policy_request req;
 	bool done;		/* req holds a complete request */
+	/* The values' storage, kept from request to request. */
+	char *value[POLICY_KEPT_MAX];
+	size_t value_size[POLICY_KEPT_MAX];
 };
 
 void policy_parser_init(struct policy_parser *p);
