@@ -173,8 +173,8 @@ static int policy_decide_anonymous(struct replica *rep,
 		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE, error);
 		return -1;
 	}
-	snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
-	snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", rd.entry_dn);
+	(void)text_copy(d->detail, sizeof(d->detail), rd.detail);
+	(void)text_copy(d->entry_dn, sizeof(d->entry_dn), rd.entry_dn);
 	if (rd.reason == RIGHTS_REASON_BAD_ADDRESS) {
 		/* Without a domain, Postfix would append one of ours later;
 		   an address we cannot read is never waved through. */
@@ -212,8 +212,8 @@ static int policy_decide_login(struct replica *rep, const struct config *cfg,
 		policy_unavailable(d, POLICY_REASON_REPLICA_UNAVAILABLE, error);
 		return -1;
 	}
-	snprintf(d->detail, sizeof(d->detail), "%s", rd.detail);
-	snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", rd.entry_dn);
+	(void)text_copy(d->detail, sizeof(d->detail), rd.detail);
+	(void)text_copy(d->entry_dn, sizeof(d->entry_dn), rd.entry_dn);
 	switch (rd.reason) {
 	case RIGHTS_REASON_OWNER:
 	case RIGHTS_REASON_COMPANY:

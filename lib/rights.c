@@ -33,6 +33,7 @@
 #include "error.h"
 #include "replica-index.h"
 #include "replica-private.h"
+#include "text.h"
 #include "xalloc.h"
 
 /* The order Dovecot and the defaults write rights in; "c" and "d" are
@@ -168,7 +169,7 @@ static const char *rights_time(time_t t, char *buf, size_t size)
 /* rights_copy - bounded copy of a column or string */
 static void rights_copy(char *dst, size_t size, const unsigned char *src)
 {
-	snprintf(dst, size, "%s", src != NULL ? (const char *)src : "");
+	(void)text_copy(dst, size, src != NULL ? (const char *)src : "");
 }
 
 /* rights_done - reset a statement; -1 with error_r unless rc is fine */
@@ -556,8 +557,8 @@ static int rights_decide_locked(struct replica *rep, const char *login,
 				   delimiters, d, &m, error_r);
 	if (rc <= 0)
 		return rc;
-	snprintf(d->mailbox, sizeof(d->mailbox), "%s", m.address);
-	snprintf(d->entry_dn, sizeof(d->entry_dn), "%s", m.dn);
+	(void)text_copy(d->mailbox, sizeof(d->mailbox), m.address);
+	(void)text_copy(d->entry_dn, sizeof(d->entry_dn), m.dn);
 	d->sent_copies = m.sent_copies;
 	d->sent_copies_default = m.sent_copies_default;
 	if (u.id == 0) {
@@ -572,9 +573,9 @@ static int rights_decide_locked(struct replica *rep, const char *login,
 			d->kind = RIGHTS_KIND_PRIVATE;
 			d->reason = RIGHTS_REASON_OWNER;
 			d->visible = d->may_send = true;
-			snprintf(d->rights, sizeof(d->rights), "%s", m.rights);
-			snprintf(d->detail, sizeof(d->detail),
-				 "the login owns this private mailbox");
+			(void)text_copy(d->rights, sizeof(d->rights), m.rights);
+			(void)text_copy(d->detail, sizeof(d->detail),
+					"the login owns this private mailbox");
 			return 0;
 		}
 		return rights_shares(rep, &u, &m, now, d, error_r);
@@ -606,7 +607,7 @@ static int rights_decide_locked(struct replica *rep, const char *login,
 	d->kind = RIGHTS_KIND_COMPANY;
 	d->reason = RIGHTS_REASON_COMPANY;
 	d->visible = d->may_send = true;
-	snprintf(d->rights, sizeof(d->rights), "%s", m.rights);
+	(void)text_copy(d->rights, sizeof(d->rights), m.rights);
 	snprintf(d->detail, sizeof(d->detail),
 		 "company mailbox of the login's company%s",
 		 m.group_id != 0 ? ", and the login is in its group" : "");

@@ -87,3 +87,16 @@ const char *text_printable_str(char *dst, size_t dstsize, const char *src,
 	return text_printable(dst, dstsize, src, src != NULL ? strlen(src) : 0,
 			      style);
 }
+
+/* text_copy - snprintf(dst, dstsize, "%s", src), without the formatting */
+size_t text_copy(char *dst, size_t dstsize, const char *src)
+{
+	size_t n;
+
+	if (dstsize == 0)
+		return 0;
+	n = strnlen(src, dstsize - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return n;
+}

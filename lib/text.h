@@ -13,6 +13,7 @@
  *	const char *text_printable_str(char *dst, size_t dstsize,
  *				       const char *src, enum text_style style);
  *	bool text_empty(const char *s);
+ *	size_t text_copy(char *dst, size_t dstsize, const char *src);
  * DESCRIPTION
  *	text_printable() copies len bytes of untrusted text (from the
  *	network, the directory, the command line) into dst so that it is
@@ -28,6 +29,11 @@
  *
  *	text_empty() is true for NULL and "": a setting or an argument
  *	that is not given.
+ *
+ *	text_copy() copies src into dst as snprintf(dst, dstsize, "%s",
+ *	src) does (cut to dstsize - 1 bytes, always terminated when
+ *	dstsize > 0), without the formatting machinery; the bytes
+ *	copied. For the copies of a decision, many a second.
  * SEE ALSO
  *	Postfix printable(3), Dovecot str_sanitize()
  */
@@ -46,6 +52,8 @@ const char *text_printable_str(char *dst, size_t dstsize, const char *src,
 			       enum text_style style);
 
 /* text_empty - NULL or "" */
+size_t text_copy(char *dst, size_t dstsize, const char *src);
+
 static inline bool text_empty(const char *s)
 {
 	return s == NULL || *s == '\0';

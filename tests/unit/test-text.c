@@ -48,6 +48,28 @@ static const struct text_case cases[] = {
 	{ "abc", 0, 3, TEXT_ESCAPE, "" },
 };
 
+/* test_copy - text_copy() is snprintf("%s") without the formatting */
+static void test_copy(void)
+{
+	static const char *const in[] = {
+		"", "a", "sandra.schuster@abc.com", "\xc3\xbc\xc3\xbc",
+	};
+
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		for (size_t size = 0; size < 30; size++) {
+			char got[32], want[32];
+			size_t n;
+
+			memset(got, 'Z', sizeof(got));
+			memset(want, 'Z', sizeof(want));
+			n = text_copy(got, size, in[i]);
+			(void)snprintf(want, size, "%s", in[i]);
+			TEST_ASSERT(memcmp(got, want, sizeof(got)) == 0);
+			TEST_ASSERT(size == 0 ? n == 0 : n == strlen(got));
+		}
+	}
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -72,5 +94,6 @@ int main(void)
 		text_printable(out, 0, "abc", 3, TEXT_MARK);
 		TEST_ASSERT(out[0] == '\0');
 	}
+	TEST_RUN(test_copy());
 	return test_exit("test-text");
 }
