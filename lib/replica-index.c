@@ -55,9 +55,15 @@ struct ix_grant {
 	uint32_t user, mailbox, share;	/* ids, ids, share number */
 };
 
+/* A slot: the key's hash's upper 32 bits, then item + 1 (0: empty);
+   a probe compares the key's text only when the hash bits agree. */
 struct ix_hash {
-	uint32_t *slots;		/* item + 1; 0: empty */
+	uint64_t *slots;
 	uint32_t mask;
+};
+
+struct ix_addr {
+	uint32_t key, mailbox;		/* text offset, mailbox number */
 };
 
 struct replica_index {
@@ -75,7 +81,7 @@ struct replica_index {
 	struct ix_mailbox *mailboxes;	/* by id */
 	size_t nmailboxes;
 
-	uint32_t *addr_key, *addr_mailbox;
+	struct ix_addr *addrs;
 	size_t naddrs;
 	struct ix_hash addr_hash;
 
@@ -208,12 +214,12 @@ static void ix_hash_init(struct ix_hash *h, size_t n)
 static void ix_hash_add(struct replica_index *ix, struct ix_hash *h,
 			uint32_t key, uint32_t item)
 {
-	uint32_t i = (uint32_t)ix_hash_text(ix->seed, ix->text + key) &
-		h->mask;
+	uint64_t hash = ix_hash_text(ix->seed, ix->text + key);
+	uint32_t i = (uint32_t)hash & h->mask;
 
 	while (h->slots[i] != 0)
 		i = (i + 1) & h->mask;
-	h->slots[i] = item + 1;
+	h->slots[i] = (hash & 0xffffffff00000000ULL) | (item + 1ULL);
 }
 
 /* ix_hash_find - the item whose key is s, or IX_NONE */
@@ -221,17 +227,23 @@ static uint32_t ix_hash_find(const struct replica_index *ix,
 			     const struct ix_hash *h, const uint32_t *keys,
 			     size_t key_stride, const char *s)
 {
-	uint32_t i, item;
+	uint64_t hash, slot;
+	uint32_t i;
 
 	if (h->slots == NULL)
 		return IX_NONE;
-	i = (uint32_t)ix_hash_text(ix->seed, s) & h->mask;
-	while ((item = h->slots[i]) != 0) {
-		const uint32_t *key = (const uint32_t *)
-			((const char *)keys + (item - 1) * key_stride);
+	hash = ix_hash_text(ix->seed, s);
+	i = (uint32_t)hash & h->mask;
+	while ((slot = h->slots[i]) != 0) {
+		uint32_t item = (uint32_t)slot - 1;
 
-		if (strcmp(ix->text + *key, s) == 0)
-			return item - 1;
+		if ((slot >> 32) == (hash >> 32)) {
+			const uint32_t *key = (const uint32_t *)
+				((const char *)keys + item * key_stride);
+
+			if (strcmp(ix->text + *key, s) == 0)
+				return item;
+		}
 		i = (i + 1) & h->mask;
 	}
 	return IX_NONE;
@@ -412,8 +424,7 @@ static int ix_mailboxes(struct ix_build *b)
 	    (st = ix_prepare(b, "SELECT address, mailbox_id"
 			     " FROM addresses")) == NULL)
 		return -1;
-	ix->addr_key = xcalloc(n + 1, sizeof(*ix->addr_key));
-	ix->addr_mailbox = xcalloc(n + 1, sizeof(*ix->addr_mailbox));
+	ix->addrs = xcalloc(n + 1, sizeof(*ix->addrs));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->naddrs < n) {
 		uint32_t m = ix_mailbox_by_id(ix,
 					      sqlite3_column_int64(st, 1));
@@ -421,11 +432,11 @@ static int ix_mailboxes(struct ix_build *b)
 		/* The statement joins: an address of no mailbox is none. */
 		if (m == IX_NONE)
 			continue;
-		if (ix_column_text(b, st, 0, &ix->addr_key[ix->naddrs]) < 0) {
+		if (ix_column_text(b, st, 0, &ix->addrs[ix->naddrs].key) < 0) {
 			sqlite3_finalize(st);
 			return -1;
 		}
-		ix->addr_mailbox[ix->naddrs++] = m;
+		ix->addrs[ix->naddrs++].mailbox = m;
 	}
 	if (rc == SQLITE_ROW)
 		rc = SQLITE_CORRUPT;
@@ -433,7 +444,7 @@ static int ix_mailboxes(struct ix_build *b)
 		return -1;
 	ix_hash_init(&ix->addr_hash, ix->naddrs);
 	for (size_t i = 0; i < ix->naddrs; i++)
-		ix_hash_add(ix, &ix->addr_hash, ix->addr_key[i], (uint32_t)i);
+		ix_hash_add(ix, &ix->addr_hash, ix->addrs[i].key, (uint32_t)i);
 	return 0;
 }
 
@@ -641,12 +652,12 @@ static size_t ix_bytes(const struct replica_index *ix)
 {
 	return sizeof(*ix) + ix->text_alloc +
 		(ix->nusers + 1) * sizeof(*ix->users) +
-		(ix->user_hash.mask + 1UL) * sizeof(uint32_t) +
+		(ix->user_hash.mask + 1UL) * sizeof(uint64_t) +
 		(ix->nmailboxes + 1) * sizeof(*ix->mailboxes) +
-		(ix->naddrs + 1) * 2 * sizeof(uint32_t) +
-		(ix->addr_hash.mask + 1UL) * sizeof(uint32_t) +
+		(ix->naddrs + 1) * sizeof(*ix->addrs) +
+		(ix->addr_hash.mask + 1UL) * sizeof(uint64_t) +
 		(ix->ndomains + 1) * sizeof(uint32_t) +
-		(ix->domain_hash.mask + 1UL) * sizeof(uint32_t) +
+		(ix->domain_hash.mask + 1UL) * sizeof(uint64_t) +
 		(ix->nmembers + 1) * sizeof(*ix->members) +
 		(ix->nshares + 1) * sizeof(*ix->shares) +
 		(ix->ngrants + 1) * sizeof(*ix->grants);
@@ -706,8 +717,7 @@ void replica_index_free(struct replica_index **ixp)
 	free(ix->users);
 	free(ix->user_hash.slots);
 	free(ix->mailboxes);
-	free(ix->addr_key);
-	free(ix->addr_mailbox);
+	free(ix->addrs);
 	free(ix->addr_hash.slots);
 	free(ix->domain_key);
 	free(ix->domain_hash.slots);
@@ -749,13 +759,13 @@ int replica_index_mailbox(const struct replica_index *ix,
 			  const char *address,
 			  struct replica_index_mailbox *m_r)
 {
-	uint32_t i = ix_hash_find(ix, &ix->addr_hash, ix->addr_key,
-				  sizeof(uint32_t), address);
+	uint32_t i = ix_hash_find(ix, &ix->addr_hash, &ix->addrs[0].key,
+				  sizeof(ix->addrs[0]), address);
 	const struct ix_mailbox *m;
 
 	if (i == IX_NONE)
 		return 0;
-	m = &ix->mailboxes[ix->addr_mailbox[i]];
+	m = &ix->mailboxes[ix->addrs[i].mailbox];
 	m_r->id = m->id;
 	m_r->kind = m->kind;
 	m_r->company_id = m->company_id;
