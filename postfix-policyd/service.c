@@ -29,6 +29,7 @@
 #include "replica-handle.h"
 #include "replica-index.h"
 #include "replica.h"
+#include "text.h"
 #include "xalloc.h"
 
 struct service_counters {
@@ -36,7 +37,7 @@ struct service_counters {
 	unsigned long errors, lookups, lookups_temp;
 };
 
-#define SERVICE_INDEX_RETRY 60	/* seconds after a failed build */
+#define SERVICE_INDEX_RETRY 300	/* seconds after a failed build */
 
 /* The replica's index (replica-index.h), built by a thread of its own
    while the loop answers from the file. */
@@ -49,6 +50,8 @@ struct service_index {
 	char error[512];		/* ... why */
 	struct timespec started;
 	time_t failed_at;		/* last failed build, 0: none */
+	char failed_generation[REPLICA_GENERATION_MAX];	/* ... of */
+	char generation[REPLICA_GENERATION_MAX];	/* building */
 	char *path;
 };
 
@@ -100,8 +103,11 @@ static void service_index_collect(struct service *svc)
 		(now.tv_nsec - si->started.tv_nsec) / 1000000;
 	if (si->built == NULL) {
 		si->failed_at = time(NULL);
-		msg_warn("replica %s: %s; deciding from the file, next try in"
-			 " %d s", si->path, si->error, SERVICE_INDEX_RETRY);
+		memcpy(si->failed_generation, si->generation,
+		       sizeof(si->failed_generation));
+		msg_warn("replica %s: %s; deciding from the file, trying "
+			 "again after the next sync or in %d s", si->path,
+			 si->error, SERVICE_INDEX_RETRY);
 		return;
 	}
 	replica_index_free(&si->current);
@@ -114,16 +120,20 @@ static void service_index_collect(struct service *svc)
 		 replica_index_bytes(si->current) / 1048576.0, ms);
 }
 
-/* service_index_start - build a new index, unless one is being built */
-static void service_index_start(struct service *svc)
+/* service_index_start - build a new index of the replica at generation
+   (as this pass reads it), unless one is being built, or a build of
+   that generation failed a short while ago */
+static void service_index_start(struct service *svc, const char *generation)
 {
 	struct service_index *si = &svc->index;
 	time_t now = time(NULL);
 
 	if (!svc->cfg->replica_index || si->running ||
 	    (si->failed_at != 0 && now >= si->failed_at &&
-	     now - si->failed_at < SERVICE_INDEX_RETRY))
+	     now - si->failed_at < SERVICE_INDEX_RETRY &&
+	     strcmp(generation, si->failed_generation) == 0))
 		return;
+	(void)text_copy(si->generation, sizeof(si->generation), generation);
 	atomic_store(&si->done, false);
 	si->built = NULL;
 	si->error[0] = '\0';
@@ -156,8 +166,14 @@ static void service_index_check(struct service *svc, struct replica *rep)
 		replica_set_index(rep, NULL);
 		replica_index_free(&si->current);
 	}
-	if (si->current == NULL)
-		service_index_start(svc);
+	if (si->current == NULL && svc->cfg->replica_index) {
+		struct replica_info info;
+		const char *error;
+
+		/* Unreadable: the decisions meet it; no build for now. */
+		if (replica_info(rep, &info, &error) == 0)
+			service_index_start(svc, info.generation);
+	}
 }
 
 /* service_replica_check - open, re-attach, re-validate or retry */

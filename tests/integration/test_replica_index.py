@@ -10,7 +10,8 @@ index and from the file, byte for byte the same (bench-explain
 = no answer every pair alike; a sync that changes a grant is obeyed at
 the next request, before a new index is built, and the new index then
 says the same; a replica without a generation (written by an older
-sync) is decided from the file, with a warning.
+sync) is decided from the file, with one warning, and indexed as soon
+as a sync writes one.
 """
 
 import os
@@ -170,5 +171,16 @@ def test_replica_without_generation(site, build_dir):
             sample = pairs[:200]
             assert asks(d, sample) == asks(ours, sample)
             assert re.search(Policyd.INDEX_RE, d.log()) is None
+            # Said once, not at every pass.
+            assert d.log().count("no generation yet") == 1
+            # The next sync writes one: the daemon builds at once.
+            con = sqlite3.connect(old)
+            con.execute("INSERT INTO meta(key, value) VALUES"
+                        " ('generation', 'feedc0de')")
+            con.commit()
+            con.close()
+            d.ask("", "")
+            d.wait_log(r"index of generation feedc0de in memory")
+            assert asks(d, sample) == asks(ours, sample)
     finally:
         shutil.rmtree(copy_wd, ignore_errors=True)
