@@ -354,7 +354,7 @@ $(BENCH_POLICY_TOOLS) $(TRIVIAL_MILTER): $(B)/%: tests/bench/%.c tests/bench/loa
 	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -pthread -o $@ \
 		$< $(BENCH_LIBS_$*)
 
-ALL_TARGETS += $(STRESS_EXPECT) $(BENCH_POLICY_TOOLS)
+ALL_TARGETS += $(BENCH_EXPLAIN) $(STRESS_EXPECT) $(BENCH_POLICY_TOOLS)
 
 .PHONY: bench bench-sync bench-live bench-policy bench-policy-tools \
 	bench-dovecot bench-dovecot-debian13 bench-milter bench-onbehalf
