@@ -208,7 +208,7 @@ static size_t conn_pending(const struct conn *c)
 /* conn_answer - one complete policy request to the service; queue its reply */
 static void conn_answer(struct server *srv, struct conn *c, long long now)
 {
-	char reply[SERVER_REPLY_MAX], line[SERVER_REPLY_MAX + 16];
+	char reply[SERVER_REPLY_MAX];
 	int n;
 
 	n = srv->set.answer(srv->set.context, &c->parser.req, reply,
@@ -217,8 +217,9 @@ static void conn_answer(struct server *srv, struct conn *c, long long now)
 		/* Never send half a reply. */
 		n = snprintf(reply, sizeof(reply), "DEFER_IF_PERMIT 4.3.0 "
 			     "internal error");
-	n = snprintf(line, sizeof(line), "action=%s\n\n", reply);
-	conn_append(c, line, (size_t)n, now);
+	conn_append(c, "action=", 7, now);
+	conn_append(c, reply, (size_t)n, now);
+	conn_append(c, "\n\n", 2, now);
 }
 
 /* conn_lookup - one socketmap query to the service; queue its netstring */

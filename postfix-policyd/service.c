@@ -244,6 +244,7 @@ static int service_answer(void *context, const struct policy_request *req,
 	struct service *svc = context;
 	struct policy_decision d;
 	const char *reason;
+	size_t n;
 
 	svc->count.requests++;
 	if (!service_state_wants_sender(req->protocol_state)) {
@@ -276,7 +277,9 @@ static int service_answer(void *context, const struct policy_request *req,
 		break;
 	}
 	service_audit(svc, req, &d, reason);
-	return snprintf(reply, size, "%s", d.reply);
+	n = text_copy(reply, size, d.reply);
+	/* A reply cut short is refused by the caller: never half. */
+	return d.reply[n] != '\0' ? (int)size : (int)n;
 }
 
 /* service_lookup_key - the replica's answer for map "name", key "key" */
