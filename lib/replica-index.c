@@ -96,6 +96,10 @@ struct replica_index {
 	size_t nshares;
 	struct ix_grant *grants;	/* sorted */
 	size_t ngrants;
+	/* The first grant of each user with any: user id in the upper
+	   32 bits, grant number + 1 in the lower (0: empty). */
+	uint64_t *grant_slots;
+	uint32_t grant_mask;
 
 	size_t bytes;
 };
@@ -555,6 +559,35 @@ static bool ix_id32(int64_t id)
 	return id >= 0 && id <= (int64_t)UINT32_MAX;
 }
 
+/* ix_user_slot - where a user id's first grant is, or would go */
+static uint32_t ix_user_slot(const struct replica_index *ix, uint32_t user)
+{
+	uint32_t i = (uint32_t)(((uint64_t)user * 0x9e3779b97f4a7c15ULL ^
+				 ix->seed) >> 32) & ix->grant_mask;
+
+	while (ix->grant_slots[i] != 0 &&
+	       (uint32_t)(ix->grant_slots[i] >> 32) != user)
+		i = (i + 1) & ix->grant_mask;
+	return i;
+}
+
+/* ix_grant_users - a table of each user's first grant */
+static void ix_grant_users(struct replica_index *ix)
+{
+	size_t users = 0, size = 16;
+
+	for (size_t g = 0; g < ix->ngrants; g++)
+		users += g == 0 || ix->grants[g].user != ix->grants[g - 1].user;
+	while (size < 2 * users)
+		size *= 2;
+	ix->grant_slots = xcalloc(size, sizeof(*ix->grant_slots));
+	ix->grant_mask = (uint32_t)(size - 1);
+	for (size_t g = 0; g < ix->ngrants; g++)
+		if (g == 0 || ix->grants[g].user != ix->grants[g - 1].user)
+			ix->grant_slots[ix_user_slot(ix, ix->grants[g].user)] =
+				(uint64_t)ix->grants[g].user << 32 | (g + 1);
+}
+
 /* ix_shares - shares in DN order, and who each one names */
 static int ix_shares(struct ix_build *b)
 {
@@ -627,6 +660,7 @@ static int ix_shares(struct ix_build *b)
 		goto out;
 	ix->ngrants = ngrants;
 	qsort(ix->grants, ix->ngrants, sizeof(*ix->grants), ix_grant_cmp);
+	ix_grant_users(ix);
 	ret = 0;
 out:
 	free(by_id);
@@ -660,7 +694,8 @@ static size_t ix_bytes(const struct replica_index *ix)
 		(ix->domain_hash.mask + 1UL) * sizeof(uint64_t) +
 		(ix->nmembers + 1) * sizeof(*ix->members) +
 		(ix->nshares + 1) * sizeof(*ix->shares) +
-		(ix->ngrants + 1) * sizeof(*ix->grants);
+		(ix->ngrants + 1) * sizeof(*ix->grants) +
+		(ix->grant_mask + 1UL) * sizeof(*ix->grant_slots);
 }
 
 /* replica_index_build - copy the decision tables of the file at path */
@@ -724,6 +759,7 @@ void replica_index_free(struct replica_index **ixp)
 	free(ix->members);
 	free(ix->shares);
 	free(ix->grants);
+	free(ix->grant_slots);
 	free(ix);
 }
 
@@ -822,26 +858,26 @@ size_t replica_index_shares(const struct replica_index *ix,
 			    int64_t mailbox_id, int64_t user_id,
 			    size_t *first_r)
 {
-	size_t lo = 0, hi = ix->ngrants, end;
+	size_t g, end;
+	uint64_t slot;
 
 	*first_r = 0;
-	if (!ix_id32(mailbox_id) || !ix_id32(user_id))
+	if (!ix_id32(mailbox_id) || !ix_id32(user_id) ||
+	    ix->grant_slots == NULL)
 		return 0;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct ix_grant *g = &ix->grants[mid];
-
-		if (g->user < user_id ||
-		    (g->user == user_id && g->mailbox < mailbox_id))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (end = lo; end < ix->ngrants && ix->grants[end].user == user_id &&
+	slot = ix->grant_slots[ix_user_slot(ix, (uint32_t)user_id)];
+	if (slot == 0)
+		return 0;
+	/* The user's grants, ordered by mailbox: a few, scanned. */
+	for (g = (uint32_t)slot - 1; g < ix->ngrants &&
+	     ix->grants[g].user == user_id &&
+	     ix->grants[g].mailbox < mailbox_id; g++)
+		;
+	for (end = g; end < ix->ngrants && ix->grants[end].user == user_id &&
 	     ix->grants[end].mailbox == mailbox_id; end++)
 		;
-	*first_r = lo;
-	return end - lo;
+	*first_r = g;
+	return end - g;
 }
 
 /* replica_index_share_at - the share of a grant */
