@@ -316,6 +316,8 @@ check-debian13:
 #                                   milter against Postfix with the policy
 #                                   daemon alone (issue 6) and with two
 #                                   do-nothing milters (issue 18)
+#   make bench-milter-proto         the same three milters without
+#                                   Postfix: their CPU per message
 #   make bench-onbehalf             Postfix with both: a share without and
 #                                   with the right to send on behalf, and
 #                                   mail sent on behalf (issue 16)
@@ -331,6 +333,7 @@ check-debian13:
 BENCH_RUNS ?= 3
 BENCH_POLICY_ARGS ?=
 BENCH_MILTER_ARGS ?=
+BENCH_MILTER_PROTO_ARGS ?=
 BENCH_ONBEHALF_ARGS ?=
 DEBIAN13_FLAGS ?=
 BENCH_EXPLAIN = $(B)/bench-explain
@@ -363,7 +366,8 @@ ALL_TARGETS += $(STRESS_EXPECT) $(BENCH_POLICY_TOOLS) $(TRIVIAL_MILTER) \
 	$(TRIVIAL_MILTER_RAW)
 
 .PHONY: bench bench-sync bench-live bench-policy bench-policy-tools \
-	bench-dovecot bench-dovecot-debian13 bench-milter bench-onbehalf
+	bench-dovecot bench-dovecot-debian13 bench-milter bench-onbehalf \
+	bench-milter-proto
 bench: all bench-sync bench-live bench-policy bench-dovecot bench-milter \
 	bench-onbehalf
 
@@ -397,6 +401,10 @@ bench-sent: all $(SMTP_LOAD)
 bench-milter: all $(SMTP_LOAD) $(TRIVIAL_MILTER) $(TRIVIAL_MILTER_RAW)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-milter.py \
 		$(BENCH_MILTER_ARGS)
+
+bench-milter-proto: all $(TRIVIAL_MILTER) $(TRIVIAL_MILTER_RAW)
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) \
+		tests/bench/bench-milter-proto.py $(BENCH_MILTER_PROTO_ARGS)
 
 bench-onbehalf: all $(SMTP_LOAD)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) \

@@ -67,6 +67,10 @@ the other instance in the same round) and as cpu_ratio, the CPU time of
 all parts per message of one instance over another's: the throughput
 ratio a CPU-bound machine would show, which other work disturbs less.
 
+bench-milter-proto.py measures the same three milters without
+Postfix. The figures and what they say: README, "The milter against a
+milter that does nothing".
+
 A benchmark prints figures and fails only on errors (a rejected or
 failed message, a missing decision), never on timings.
 """
