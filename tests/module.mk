@@ -314,7 +314,10 @@ check-debian13:
 #                                   sent copies (tests/bench/bench-sent.py)
 #   make bench-milter               Postfix with the policy daemon and the
 #                                   milter against Postfix with the policy
-#                                   daemon alone (issue 6)
+#                                   daemon alone (issue 6) and with two
+#                                   do-nothing milters (issue 18)
+#   make bench-milter-proto         the same three milters without
+#                                   Postfix: their CPU per message
 #   make bench-onbehalf             Postfix with both: a share without and
 #                                   with the right to send on behalf, and
 #                                   mail sent on behalf (issue 16)
@@ -322,12 +325,15 @@ check-debian13:
 # The C tools, stress's too: bench-explain and stress-expect link the
 # core; the load generator, the trivial DUNNO server (the protocol's
 # ceiling), the SMTP load client (XCLIENT LOGIN or AUTH PLAIN) and the
-# trivial milter stand alone. They are built with everything else, so that a change that
-# breaks them shows in "make" and CI, not only in "make bench".
+# two do-nothing milters (libmilter's, and one speaking the protocol
+# itself in one thread) stand alone. They are built with everything
+# else, so that a change that breaks them shows in "make" and CI, not
+# only in "make bench".
 
 BENCH_RUNS ?= 3
 BENCH_POLICY_ARGS ?=
 BENCH_MILTER_ARGS ?=
+BENCH_MILTER_PROTO_ARGS ?=
 BENCH_ONBEHALF_ARGS ?=
 DEBIAN13_FLAGS ?=
 BENCH_EXPLAIN = $(B)/bench-explain
@@ -336,6 +342,7 @@ POLICY_LOAD = $(B)/policy-load
 TRIVIAL_POLICYD = $(B)/trivial-policyd
 SMTP_LOAD = $(B)/smtp-load
 TRIVIAL_MILTER = $(B)/trivial-milter
+TRIVIAL_MILTER_RAW = $(B)/trivial-milter-raw
 BENCH_POLICY_TOOLS = $(POLICY_LOAD) $(TRIVIAL_POLICYD) $(SMTP_LOAD)
 
 # Core headers only, as the core's own objects.
@@ -349,15 +356,18 @@ $(STRESS_EXPECT): $(B)/tests/stress/expect.o $(LIB_A)
 
 # One step each, no object file.
 BENCH_LIBS_trivial-milter = $(MILTER_LIBS)
-$(BENCH_POLICY_TOOLS) $(TRIVIAL_MILTER): $(B)/%: tests/bench/%.c tests/bench/load.h
+$(BENCH_POLICY_TOOLS) $(TRIVIAL_MILTER) $(TRIVIAL_MILTER_RAW): $(B)/%: \
+		tests/bench/%.c tests/bench/load.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS_ALL) $(LDFLAGS_ALL) -pthread -o $@ \
 		$< $(BENCH_LIBS_$*)
 
-ALL_TARGETS += $(BENCH_EXPLAIN) $(STRESS_EXPECT) $(BENCH_POLICY_TOOLS)
+ALL_TARGETS += $(BENCH_EXPLAIN) $(STRESS_EXPECT) $(BENCH_POLICY_TOOLS) \
+	$(TRIVIAL_MILTER) $(TRIVIAL_MILTER_RAW)
 
 .PHONY: bench bench-sync bench-live bench-policy bench-policy-tools \
-	bench-dovecot bench-dovecot-debian13 bench-milter bench-onbehalf
+	bench-dovecot bench-dovecot-debian13 bench-milter bench-onbehalf \
+	bench-milter-proto
 bench: all bench-sync bench-live bench-policy bench-dovecot bench-milter \
 	bench-onbehalf
 
@@ -388,9 +398,13 @@ bench-sent: all $(SMTP_LOAD)
 		$(BENCH_SENT_ARGS)
 .PHONY: bench-sent
 
-bench-milter: all $(SMTP_LOAD) $(TRIVIAL_MILTER)
+bench-milter: all $(SMTP_LOAD) $(TRIVIAL_MILTER) $(TRIVIAL_MILTER_RAW)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) tests/bench/bench-milter.py \
 		$(BENCH_MILTER_ARGS)
+
+bench-milter-proto: all $(TRIVIAL_MILTER) $(TRIVIAL_MILTER_RAW)
+	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) \
+		tests/bench/bench-milter-proto.py $(BENCH_MILTER_PROTO_ARGS)
 
 bench-onbehalf: all $(SMTP_LOAD)
 	MAILGRANTS_BUILD=$(CURDIR)/$(B) $(PYTHON) \

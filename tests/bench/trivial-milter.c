@@ -5,15 +5,21 @@
  *	trivial-milter SOCKET
  * DESCRIPTION
  *	The floor of the milter protocol with Debian's libmilter: it
- *	negotiates the same protocol steps as mailgrants-milter (no
+ *	negotiates what mailgrants-milter negotiates, so that Postfix
+ *	sends both the same packets: the same protocol steps (no
  *	connect, HELO, RCPT, DATA or body; no replies to MAIL FROM and to
- *	single headers), looks at nothing and accepts every message at
- *	the end of the headers. bench-milter.py runs Postfix with it
+ *	single headers), the same action (SMFIF_ADDRCPT) and the same
+ *	macro lists (SMFIF_SETSYMLIST: "{auth_authen} {client_addr} i"
+ *	at MAIL FROM, "i" at the end of the headers, fewer than
+ *	Postfix's default); it looks at nothing and accepts every
+ *	message at the end of the headers. bench-milter.py runs Postfix with it
  *	beside the real milter, so that the cost of the protocol and the
  *	cost of the check can be told apart. Runs until SIGTERM; needs no
  *	configuration, no replica and no privileges.
+ *	trivial-milter-raw.c is the same milter without libmilter.
  * SEE ALSO
- *	bench-milter.py, postfix-policyd/mailgrants-milter.c
+ *	bench-milter.py, trivial-milter-raw.c,
+ *	postfix-policyd/mailgrants-milter.c
  */
 
 #include <stdio.h>
@@ -29,19 +35,26 @@
 /* trivial_steps - what was negotiated; the same for every connection */
 static unsigned long trivial_steps;
 
-/* trivial_negotiate - the same steps as mailgrants-milter */
+/* trivial_negotiate - what mailgrants-milter negotiates */
 static sfsistat trivial_negotiate(SMFICTX *ctx, unsigned long f0,
 				  unsigned long f1, unsigned long f2,
 				  unsigned long f3, unsigned long *pf0,
 				  unsigned long *pf1, unsigned long *pf2,
 				  unsigned long *pf3)
 {
-	(void)ctx;
-	(void)f0;
 	(void)f2;
 	(void)f3;
-	*pf0 = *pf2 = *pf3 = 0;
+	*pf0 = f0 & SMFIF_ADDRCPT;
+	*pf2 = *pf3 = 0;
 	*pf1 = trivial_steps = f1 & TRIVIAL_STEPS;
+	if ((f0 & SMFIF_SETSYMLIST) != 0) {
+		*pf0 |= SMFIF_SETSYMLIST;
+		if (smfi_setsymlist(ctx, SMFIM_ENVFROM,
+				    "{auth_authen} {client_addr} i") !=
+		    MI_SUCCESS ||
+		    smfi_setsymlist(ctx, SMFIM_EOH, "i") != MI_SUCCESS)
+			return SMFIS_TEMPFAIL;
+	}
 	return SMFIS_CONTINUE;
 }
 
@@ -72,7 +85,7 @@ static sfsistat trivial_eoh(SMFICTX *ctx)
 static struct smfiDesc trivial_desc = {
 	.xxfi_name = "trivial-milter",
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_NONE,
+	.xxfi_flags = SMFIF_ADDRCPT,
 	.xxfi_envfrom = trivial_envfrom,
 	.xxfi_header = trivial_header,
 	.xxfi_eoh = trivial_eoh,
