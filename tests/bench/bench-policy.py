@@ -211,11 +211,22 @@ def make_replica(a, cli, work):
 
 
 def write_conf(work, replica):
-    """A mailgrants.conf for the daemon: just the replica."""
+    """A mailgrants.conf for the daemon: the replica, of any age (a
+    --replica may have been synced hours ago; a replica older than
+    replica_max_age would be answered DEFER_IF_PERMIT throughout)."""
     conf = os.path.join(work, "mailgrants.conf")
     with open(conf, "w") as f:
-        f.write("replica = %s\n" % replica)
+        f.write("replica = %s\nreplica_max_age = 0\n" % replica)
     return conf
+
+
+def check_actions(kv, what):
+    """A run that did not decide (every answer DEFER_IF_PERMIT: no
+    replica) is an error, not a figure."""
+    actions = dict(x.split(":", 1) for x in kv["actions"].split(",") if x)
+    if not actions.get("DUNNO") or not actions.get("REJECT"):
+        raise BenchError("%s: no real decisions (actions %s)"
+                         % (what, kv["actions"]))
 
 
 # -- part 1 --------------------------------------------------------------
@@ -295,6 +306,8 @@ def part_policy(a, build, work, conf, queries):
                 for name, target, pid in servers:
                     runs[name].append(policy_point(load, target, conns, a,
                                                    queries, pid))
+                    if name != "trivial":
+                        check_actions(runs[name][-1], name)
             rows.append((conns, runs))
         zipf_runs = {"trivial": [], "index": []}
         for _ in range(a.runs):
