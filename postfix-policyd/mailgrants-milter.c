@@ -253,7 +253,7 @@ static void milter_log(SMFICTX *ctx, struct milter_session *s,
 	audit_add(&a, "reason", reason);
 	if (error != NULL)
 		audit_add(&a, "error", error);
-	msg_info("%s", audit_end(&a));
+	msg_info_text(audit_end(&a));
 }
 
 /* milter_check_field - every address of one From: or Sender: field */
