@@ -34,18 +34,31 @@
 
 #define IX_NONE UINT32_MAX
 
+/* Records in the arena, 8-byte aligned, each with its text after it,
+   so that a lookup reaches the key and the fields in one or two cache
+   lines. A reference (ix_ref) is a record's offset in 8-byte units. */
+typedef uint32_t ix_ref;
+
 struct ix_user {
 	int64_t id, company_id;
-	uint32_t login;
 	bool employee;
+	char login[];
 };
 
 struct ix_mailbox {
 	int64_t id, company_id, owner_id, group_id;
-	uint32_t address, dn, rights;
+	uint32_t rights;		/* text offset */
+	uint16_t dn_at;			/* the DN follows the address */
 	int8_t kind;
 	int8_t sent_copies;		/* -1: NULL */
+	char address[];
 };
+
+struct ix_addr {
+	ix_ref mailbox;
+	char address[];
+};
+
 
 struct ix_pair {
 	int64_t a, b;
@@ -55,15 +68,13 @@ struct ix_grant {
 	uint32_t user, mailbox, share;	/* ids, ids, share number */
 };
 
-/* A slot: the key's hash's upper 32 bits, then item + 1 (0: empty);
-   a probe compares the key's text only when the hash bits agree. */
+/* A slot: the key's hash's upper 32 bits, then the record's reference
+   + 1 (0: empty); a probe reads the record only when the hash bits
+   agree. The key is the text at key_at in the record. */
 struct ix_hash {
 	uint64_t *slots;
 	uint32_t mask;
-};
-
-struct ix_addr {
-	uint32_t key, mailbox;		/* text offset, mailbox number */
+	size_t key_at;
 };
 
 struct replica_index {
@@ -74,18 +85,15 @@ struct replica_index {
 	char *text;			/* the arena */
 	size_t text_len, text_alloc;
 
-	struct ix_user *users;
 	size_t nusers;
 	struct ix_hash user_hash;
 
-	struct ix_mailbox *mailboxes;	/* by id */
+	ix_ref *mailboxes;		/* in id order */
 	size_t nmailboxes;
 
-	struct ix_addr *addrs;
 	size_t naddrs;
 	struct ix_hash addr_hash;
 
-	uint32_t *domain_key;
 	size_t ndomains;
 	struct ix_hash domain_hash;
 
@@ -165,6 +173,50 @@ static uint32_t ix_text(struct replica_index *ix, const char *s, size_t len)
 	return off;
 }
 
+/* ix_at - the record a reference names */
+static inline void *ix_at(const struct replica_index *ix, ix_ref ref)
+{
+	return ix->text + (size_t)ref * 8;
+}
+
+/* ix_record - room for a record of size bytes in the arena, zeroed and
+   8-byte aligned; its reference, or IX_NONE when the arena would pass
+   32 GiB (the references' reach) */
+static ix_ref ix_record(struct replica_index *ix, size_t size)
+{
+	size_t at = (ix->text_len + 7) & ~(size_t)7;
+
+	if ((at + size) / 8 >= IX_NONE)
+		return IX_NONE;
+	ix->text = xgrow(ix->text, &ix->text_alloc, at + size, 1, 1 << 20);
+	memset(ix->text + ix->text_len, 0, at + size - ix->text_len);
+	ix->text_len = at + size;
+	return (ix_ref)(at / 8);
+}
+
+/* ix_record_text - a record of fixed bytes with a column's text after
+   it (checked as ix_column_text() does); its reference, or IX_NONE */
+static ix_ref ix_record_text(struct ix_build *b, sqlite3_stmt *st, int col,
+			     size_t fixed)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+	size_t len = (size_t)sqlite3_column_bytes(st, col);
+	ix_ref ref;
+
+	if (s == NULL)
+		s = (const unsigned char *)"", len = 0;
+	if (memchr(s, '\0', len) != NULL) {
+		ix_fail(b, "indexing the replica: a text with a NUL byte");
+		return IX_NONE;
+	}
+	if ((ref = ix_record(b->ix, fixed + len + 1)) == IX_NONE) {
+		ix_fail(b, "indexing the replica: more than 32 GiB");
+		return IX_NONE;
+	}
+	memcpy((char *)ix_at(b->ix, ref) + fixed, s, len);
+	return ref;
+}
+
 /* ix_column_text - a text column into the arena ("" for NULL) */
 static int ix_column_text(struct ix_build *b, sqlite3_stmt *st, int col,
 			  uint32_t *off_r)
@@ -203,8 +255,8 @@ static int ix_rights(struct ix_build *b, sqlite3_stmt *st, int col,
 	return 0;
 }
 
-/* ix_hash_init - an empty table for n items */
-static void ix_hash_init(struct ix_hash *h, size_t n)
+/* ix_hash_init - an empty table for n records keyed at key_at */
+static void ix_hash_init(struct ix_hash *h, size_t n, size_t key_at)
 {
 	size_t size = 16;
 
@@ -212,24 +264,31 @@ static void ix_hash_init(struct ix_hash *h, size_t n)
 		size *= 2;
 	h->slots = xcalloc(size, sizeof(*h->slots));
 	h->mask = (uint32_t)(size - 1);
+	h->key_at = key_at;
 }
 
-/* ix_hash_add - put item (its key at text offset key) in the table */
-static void ix_hash_add(struct replica_index *ix, struct ix_hash *h,
-			uint32_t key, uint32_t item)
+/* ix_hash_key - the key text of a record of the table */
+static inline const char *ix_hash_key(const struct replica_index *ix,
+				      const struct ix_hash *h, ix_ref ref)
 {
-	uint64_t hash = ix_hash_text(ix->seed, ix->text + key);
+	return (const char *)ix_at(ix, ref) + h->key_at;
+}
+
+/* ix_hash_add - put a record in the table (keys are unique) */
+static void ix_hash_add(struct replica_index *ix, struct ix_hash *h,
+			ix_ref ref)
+{
+	uint64_t hash = ix_hash_text(ix->seed, ix_hash_key(ix, h, ref));
 	uint32_t i = (uint32_t)hash & h->mask;
 
 	while (h->slots[i] != 0)
 		i = (i + 1) & h->mask;
-	h->slots[i] = (hash & 0xffffffff00000000ULL) | (item + 1ULL);
+	h->slots[i] = (hash & 0xffffffff00000000ULL) | (ref + 1ULL);
 }
 
-/* ix_hash_find - the item whose key is s, or IX_NONE */
-static uint32_t ix_hash_find(const struct replica_index *ix,
-			     const struct ix_hash *h, const uint32_t *keys,
-			     size_t key_stride, const char *s)
+/* ix_hash_find - the record whose key is s, or IX_NONE */
+static ix_ref ix_hash_find(const struct replica_index *ix,
+			   const struct ix_hash *h, const char *s)
 {
 	uint64_t hash, slot;
 	uint32_t i;
@@ -239,15 +298,11 @@ static uint32_t ix_hash_find(const struct replica_index *ix,
 	hash = ix_hash_text(ix->seed, s);
 	i = (uint32_t)hash & h->mask;
 	while ((slot = h->slots[i]) != 0) {
-		uint32_t item = (uint32_t)slot - 1;
+		ix_ref ref = (ix_ref)slot - 1;
 
-		if ((slot >> 32) == (hash >> 32)) {
-			const uint32_t *key = (const uint32_t *)
-				((const char *)keys + item * key_stride);
-
-			if (strcmp(ix->text + *key, s) == 0)
-				return item;
-		}
+		if ((slot >> 32) == (hash >> 32) &&
+		    strcmp(ix_hash_key(ix, h, ref), s) == 0)
+			return ref;
 		i = (i + 1) & h->mask;
 	}
 	return IX_NONE;
@@ -346,45 +401,51 @@ static int ix_users(struct ix_build *b)
 	    (st = ix_prepare(b, "SELECT id, company_id, employee, login"
 			     " FROM users")) == NULL)
 		return -1;
-	ix->users = xcalloc(n + 1, sizeof(*ix->users));
+	ix_hash_init(&ix->user_hash, n, offsetof(struct ix_user, login));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->nusers < n) {
-		struct ix_user *u = &ix->users[ix->nusers];
+		ix_ref ref = ix_record_text(b, st, 3,
+					    offsetof(struct ix_user, login));
+		struct ix_user *u;
 
-		u->id = sqlite3_column_int64(st, 0);
-		u->company_id = sqlite3_column_int64(st, 1);
-		u->employee = sqlite3_column_int(st, 2) != 0;
-		if (ix_column_text(b, st, 3, &u->login) < 0) {
+		if (ref == IX_NONE) {
 			sqlite3_finalize(st);
 			return -1;
 		}
+		u = ix_at(ix, ref);
+		u->id = sqlite3_column_int64(st, 0);
+		u->company_id = sqlite3_column_int64(st, 1);
+		u->employee = sqlite3_column_int(st, 2) != 0;
+		ix_hash_add(ix, &ix->user_hash, ref);
 		ix->nusers++;
 	}
 	if (rc == SQLITE_ROW)	/* more rows than counted: cannot be */
 		rc = SQLITE_CORRUPT;
-	if (ix_done(b, st, rc, "cannot read the users") < 0)
-		return -1;
-	ix_hash_init(&ix->user_hash, ix->nusers);
-	for (size_t i = 0; i < ix->nusers; i++)
-		ix_hash_add(ix, &ix->user_hash, ix->users[i].login,
-			    (uint32_t)i);
-	return 0;
+	return ix_done(b, st, rc, "cannot read the users");
 }
 
-/* ix_mailbox_by_id - the mailbox's number, or IX_NONE */
-static uint32_t ix_mailbox_by_id(const struct replica_index *ix, int64_t id)
+/* ix_mailbox - a mailbox record */
+static inline const struct ix_mailbox *
+ix_mailbox(const struct replica_index *ix, ix_ref ref)
+{
+	return ix_at(ix, ref);
+}
+
+/* ix_mailbox_by_id - the mailbox's record, or IX_NONE */
+static ix_ref ix_mailbox_by_id(const struct replica_index *ix, int64_t id)
 {
 	size_t lo = 0, hi = ix->nmailboxes;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (ix->mailboxes[mid].id < id)
+		if (ix_mailbox(ix, ix->mailboxes[mid])->id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < ix->nmailboxes && ix->mailboxes[lo].id == id ?
-		(uint32_t)lo : IX_NONE;
+	return lo < ix->nmailboxes &&
+		ix_mailbox(ix, ix->mailboxes[lo])->id == id ?
+		ix->mailboxes[lo] : IX_NONE;
 }
 
 /* ix_mailboxes - mailboxes in id order, and their addresses */
@@ -402,8 +463,33 @@ static int ix_mailboxes(struct ix_build *b)
 		return -1;
 	ix->mailboxes = xcalloc(n + 1, sizeof(*ix->mailboxes));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->nmailboxes < n) {
-		struct ix_mailbox *m = &ix->mailboxes[ix->nmailboxes];
+		const char *address = (const char *)sqlite3_column_text(st, 2);
+		const char *dn = (const char *)sqlite3_column_text(st, 3);
+		size_t alen = (size_t)sqlite3_column_bytes(st, 2);
+		size_t dlen = (size_t)sqlite3_column_bytes(st, 3);
+		uint32_t rights;
+		struct ix_mailbox *m;
+		ix_ref ref;
 
+		if (address == NULL)
+			address = "", alen = 0;
+		if (dn == NULL)
+			dn = "", dlen = 0;
+		if (memchr(address, '\0', alen) != NULL ||
+		    memchr(dn, '\0', dlen) != NULL || alen >= UINT16_MAX) {
+			sqlite3_finalize(st);
+			return ix_fail(b, "indexing the replica: a mailbox "
+				       "with a NUL byte or an address too "
+				       "long");
+		}
+		if (ix_rights(b, st, 7, &rights) < 0 ||
+		    (ref = ix_record(ix, offsetof(struct ix_mailbox, address) +
+				     alen + 1 + dlen + 1)) == IX_NONE) {
+			sqlite3_finalize(st);
+			return ix_fail(b, "indexing the replica: more than "
+				       "32 GiB");
+		}
+		m = ix_at(ix, ref);
 		m->id = sqlite3_column_int64(st, 0);
 		m->kind = (int8_t)sqlite3_column_int(st, 1);
 		m->company_id = sqlite3_column_int64(st, 4);
@@ -411,13 +497,11 @@ static int ix_mailboxes(struct ix_build *b)
 		m->group_id = sqlite3_column_int64(st, 6);
 		m->sent_copies = sqlite3_column_type(st, 8) == SQLITE_NULL ?
 			-1 : sqlite3_column_int(st, 8) != 0;
-		if (ix_column_text(b, st, 2, &m->address) < 0 ||
-		    ix_column_text(b, st, 3, &m->dn) < 0 ||
-		    ix_rights(b, st, 7, &m->rights) < 0) {
-			sqlite3_finalize(st);
-			return -1;
-		}
-		ix->nmailboxes++;
+		m->rights = rights;
+		m->dn_at = (uint16_t)(alen + 1);
+		memcpy(m->address, address, alen);
+		memcpy(m->address + alen + 1, dn, dlen);
+		ix->mailboxes[ix->nmailboxes++] = ref;
 	}
 	if (rc == SQLITE_ROW)
 		rc = SQLITE_CORRUPT;
@@ -428,28 +512,27 @@ static int ix_mailboxes(struct ix_build *b)
 	    (st = ix_prepare(b, "SELECT address, mailbox_id"
 			     " FROM addresses")) == NULL)
 		return -1;
-	ix->addrs = xcalloc(n + 1, sizeof(*ix->addrs));
+	ix_hash_init(&ix->addr_hash, n, offsetof(struct ix_addr, address));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->naddrs < n) {
-		uint32_t m = ix_mailbox_by_id(ix,
-					      sqlite3_column_int64(st, 1));
+		ix_ref m = ix_mailbox_by_id(ix, sqlite3_column_int64(st, 1));
+		ix_ref ref;
 
 		/* The statement joins: an address of no mailbox is none. */
 		if (m == IX_NONE)
 			continue;
-		if (ix_column_text(b, st, 0, &ix->addrs[ix->naddrs].key) < 0) {
+		ref = ix_record_text(b, st, 0, offsetof(struct ix_addr,
+							address));
+		if (ref == IX_NONE) {
 			sqlite3_finalize(st);
 			return -1;
 		}
-		ix->addrs[ix->naddrs++].mailbox = m;
+		((struct ix_addr *)ix_at(ix, ref))->mailbox = m;
+		ix_hash_add(ix, &ix->addr_hash, ref);
+		ix->naddrs++;
 	}
 	if (rc == SQLITE_ROW)
 		rc = SQLITE_CORRUPT;
-	if (ix_done(b, st, rc, "cannot read the addresses") < 0)
-		return -1;
-	ix_hash_init(&ix->addr_hash, ix->naddrs);
-	for (size_t i = 0; i < ix->naddrs; i++)
-		ix_hash_add(ix, &ix->addr_hash, ix->addrs[i].key, (uint32_t)i);
-	return 0;
+	return ix_done(b, st, rc, "cannot read the addresses");
 }
 
 /* ix_domains - the local domains */
@@ -463,24 +546,20 @@ static int ix_domains(struct ix_build *b)
 	if (ix_count(b, "SELECT count(*) FROM domains", &n) < 0 ||
 	    (st = ix_prepare(b, "SELECT domain FROM domains")) == NULL)
 		return -1;
-	ix->domain_key = xcalloc(n + 1, sizeof(*ix->domain_key));
+	ix_hash_init(&ix->domain_hash, n, 0);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->ndomains < n) {
-		if (ix_column_text(b, st, 0,
-				   &ix->domain_key[ix->ndomains]) < 0) {
+		ix_ref ref = ix_record_text(b, st, 0, 0);
+
+		if (ref == IX_NONE) {
 			sqlite3_finalize(st);
 			return -1;
 		}
+		ix_hash_add(ix, &ix->domain_hash, ref);
 		ix->ndomains++;
 	}
 	if (rc == SQLITE_ROW)
 		rc = SQLITE_CORRUPT;
-	if (ix_done(b, st, rc, "cannot read the domains") < 0)
-		return -1;
-	ix_hash_init(&ix->domain_hash, ix->ndomains);
-	for (size_t i = 0; i < ix->ndomains; i++)
-		ix_hash_add(ix, &ix->domain_hash, ix->domain_key[i],
-			    (uint32_t)i);
-	return 0;
+	return ix_done(b, st, rc, "cannot read the domains");
 }
 
 /* ix_members - (group, user) pairs, in key order */
@@ -512,12 +591,13 @@ static int ix_share_dn(struct ix_build *b, sqlite3_stmt *st, int col,
 {
 	struct replica_index *ix = b->ix;
 	const char *dn = (const char *)sqlite3_column_text(st, col);
-	uint32_t m = ix_mailbox_by_id(ix, mailbox_id);
+	ix_ref m = ix_mailbox_by_id(ix, mailbox_id);
 	size_t len, mlen;
 
 	s->mailbox = IX_NONE;
 	if (dn != NULL && m != IX_NONE) {
-		const char *mdn = ix->text + ix->mailboxes[m].dn;
+		const struct ix_mailbox *mb = ix_mailbox(ix, m);
+		const char *mdn = mb->address + mb->dn_at;
 
 		len = strlen(dn);
 		mlen = strlen(mdn);
@@ -685,12 +765,9 @@ static uint64_t ix_seed(void)
 static size_t ix_bytes(const struct replica_index *ix)
 {
 	return sizeof(*ix) + ix->text_alloc +
-		(ix->nusers + 1) * sizeof(*ix->users) +
 		(ix->user_hash.mask + 1UL) * sizeof(uint64_t) +
 		(ix->nmailboxes + 1) * sizeof(*ix->mailboxes) +
-		(ix->naddrs + 1) * sizeof(*ix->addrs) +
 		(ix->addr_hash.mask + 1UL) * sizeof(uint64_t) +
-		(ix->ndomains + 1) * sizeof(uint32_t) +
 		(ix->domain_hash.mask + 1UL) * sizeof(uint64_t) +
 		(ix->nmembers + 1) * sizeof(*ix->members) +
 		(ix->nshares + 1) * sizeof(*ix->shares) +
@@ -729,6 +806,11 @@ int replica_index_build(const char *path, struct replica_index **ix_r,
 		ix_sql_fail(&b, "cannot end the read");
 		goto out;
 	}
+	/* The arena grew by doubling: give back what it did not use. */
+	if (b.ix->text_alloc > b.ix->text_len && b.ix->text_len > 0) {
+		b.ix->text = xrealloc(b.ix->text, b.ix->text_len);
+		b.ix->text_alloc = b.ix->text_len;
+	}
 	b.ix->bytes = ix_bytes(b.ix);
 	*ix_r = b.ix;
 	b.ix = NULL;
@@ -749,12 +831,9 @@ void replica_index_free(struct replica_index **ixp)
 		return;
 	*ixp = NULL;
 	free(ix->text);
-	free(ix->users);
 	free(ix->user_hash.slots);
 	free(ix->mailboxes);
-	free(ix->addrs);
 	free(ix->addr_hash.slots);
-	free(ix->domain_key);
 	free(ix->domain_hash.slots);
 	free(ix->members);
 	free(ix->shares);
@@ -779,14 +858,15 @@ size_t replica_index_bytes(const struct replica_index *ix)
 int replica_index_user(const struct replica_index *ix, const char *login,
 		       struct replica_index_user *u_r)
 {
-	uint32_t i = ix_hash_find(ix, &ix->user_hash, &ix->users[0].login,
-				  sizeof(ix->users[0]), login);
+	ix_ref ref = ix_hash_find(ix, &ix->user_hash, login);
+	const struct ix_user *u;
 
-	if (i == IX_NONE)
+	if (ref == IX_NONE)
 		return 0;
-	u_r->id = ix->users[i].id;
-	u_r->company_id = ix->users[i].company_id;
-	u_r->employee = ix->users[i].employee;
+	u = ix_at(ix, ref);
+	u_r->id = u->id;
+	u_r->company_id = u->company_id;
+	u_r->employee = u->employee;
 	return 1;
 }
 
@@ -795,21 +875,20 @@ int replica_index_mailbox(const struct replica_index *ix,
 			  const char *address,
 			  struct replica_index_mailbox *m_r)
 {
-	uint32_t i = ix_hash_find(ix, &ix->addr_hash, &ix->addrs[0].key,
-				  sizeof(ix->addrs[0]), address);
+	ix_ref ref = ix_hash_find(ix, &ix->addr_hash, address);
 	const struct ix_mailbox *m;
 
-	if (i == IX_NONE)
+	if (ref == IX_NONE)
 		return 0;
-	m = &ix->mailboxes[ix->addrs[i].mailbox];
+	m = ix_mailbox(ix, ((const struct ix_addr *)ix_at(ix, ref))->mailbox);
 	m_r->id = m->id;
 	m_r->kind = m->kind;
 	m_r->company_id = m->company_id;
 	m_r->owner_id = m->owner_id;
 	m_r->group_id = m->group_id;
 	m_r->sent_copies = m->sent_copies;
-	m_r->address = ix->text + m->address;
-	m_r->dn = ix->text + m->dn;
+	m_r->address = m->address;
+	m_r->dn = m->address + m->dn_at;
 	m_r->rights = ix->text + m->rights;
 	return 1;
 }
@@ -817,8 +896,7 @@ int replica_index_mailbox(const struct replica_index *ix,
 /* replica_index_domain - is it a local domain? 1 or 0 */
 int replica_index_domain(const struct replica_index *ix, const char *domain)
 {
-	return ix_hash_find(ix, &ix->domain_hash, ix->domain_key,
-			    sizeof(uint32_t), domain) != IX_NONE;
+	return ix_hash_find(ix, &ix->domain_hash, domain) != IX_NONE;
 }
 
 /* replica_index_in_group - is the user a member of the group? 1 or 0 */
@@ -892,11 +970,15 @@ void replica_index_share_dn(const struct replica_index *ix,
 			    const struct replica_index_share *s, char *out,
 			    size_t size)
 {
-	if (s->mailbox == IX_NONE)
+	const struct ix_mailbox *m;
+
+	if (s->mailbox == IX_NONE) {
 		snprintf(out, size, "%s", ix->text + s->dn_off);
-	else
-		snprintf(out, size, "%s,%s", ix->text + s->dn_off,
-			 ix->text + ix->mailboxes[s->mailbox].dn);
+		return;
+	}
+	m = ix_mailbox(ix, s->mailbox);
+	snprintf(out, size, "%s,%s", ix->text + s->dn_off,
+		 m->address + m->dn_at);
 }
 
 /* replica_index_share_rights - the share's rights letters */

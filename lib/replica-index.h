@@ -86,7 +86,7 @@ struct replica_index_mailbox {
 struct replica_index_share {
 	uint32_t dn_off;		/* prefix, or the whole DN */
 	uint32_t rights_off;
-	uint32_t mailbox;		/* index; UINT32_MAX: whole DN */
+	uint32_t mailbox;		/* its record; UINT32_MAX: whole DN */
 	bool on_behalf;
 	time_t not_before, not_after;
 };
