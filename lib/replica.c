@@ -65,6 +65,7 @@ struct replica {
 	dev_t dev;
 	ino_t ino;
 	sqlite3_stmt *stmts[REPLICA_STMT_COUNT];
+	unsigned int cache_kib;		/* SQLite's page cache */
 	const struct replica_index *index;	/* lent, replica_set_index() */
 	bool index_in_use;		/* ... and current in this read */
 };
@@ -167,6 +168,25 @@ static void replica_drop_db(struct replica *rep)
 	rep->index_in_use = false;
 }
 
+/* replica_apply_cache - set the open file's page cache to cache_kib */
+static void replica_apply_cache(struct replica *rep)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%u", rep->cache_kib);
+	(void)sqlite3_exec(rep->db, sql, NULL, NULL, NULL);
+}
+
+/* replica_set_cache - the page cache in KiB, now and after a reopen */
+void replica_set_cache(struct replica *rep, unsigned int kib)
+{
+	if (rep->cache_kib == kib)
+		return;
+	rep->cache_kib = kib;
+	if (rep->db != NULL)
+		replica_apply_cache(rep);
+}
+
 /* replica_attach - open the file read-only and check it is a replica */
 static int replica_attach(struct replica *rep, const char **error_r)
 {
@@ -191,9 +211,10 @@ static int replica_attach(struct replica *rep, const char **error_r)
 		return -1;
 	}
 	sqlite3_busy_timeout(rep->db, 2000);
-	/* Up to 16 MiB of pages: the upper levels of every index stay
-	   in memory; a page leaves only when the replica changes. */
-	sqlite3_exec(rep->db, "PRAGMA cache_size = -16384", NULL, NULL, NULL);
+	/* Up to 16 MiB of pages by default: the upper levels of every
+	   index stay in memory; a page leaves only when the replica
+	   changes. */
+	replica_apply_cache(rep);
 	rc = sqlite3_prepare_v2(rep->db, "PRAGMA user_version", -1, &st_ver,
 				NULL);
 	if (rc == SQLITE_OK)
@@ -246,6 +267,7 @@ int replica_open(const char *path, struct replica **rep_r,
 	struct replica *rep = xcalloc(1, sizeof(*rep));
 
 	rep->path = xstrdup(path);
+	rep->cache_kib = REPLICA_CACHE_KIB;
 	if (replica_attach(rep, error_r) < 0) {
 		/* The text is error_printf()'s: it outlives rep. */
 		replica_close(&rep);

@@ -13,6 +13,8 @@
  *	int replica_info(struct replica *rep, struct replica_info *info_r,
  *			 const char **error_r);
  *	void replica_close(struct replica **repp);
+void replica_set_cache(struct replica *rep, unsigned int kib);
+ *	void replica_set_cache(struct replica *rep, unsigned int kib);
  *	int replica_read_begin(struct replica *rep, const char **error_r);
  *	int replica_read_end(struct replica *rep, const char **error_r);
  *
@@ -52,6 +54,8 @@
  *	own read transaction, so a reader sees either the last sync or
  *	the one before, never a mix. replica_refresh() is cheap (one
  *	stat) and reopens the file when it was replaced.
+ *	replica_set_cache() sets SQLite's page cache of the open file,
+ *	and of any reopened one, in KiB (REPLICA_CACHE_KIB by default).
  *
  *	The one writer (mailgrants sync) stages a whole directory, in the
  *	order companies, groups, users, mailboxes, shares, then commits:
@@ -90,6 +94,7 @@
 
 #define REPLICA_SCHEMA_VERSION 3
 #define REPLICA_DN_MAX 1024
+#define REPLICA_CACHE_KIB 16384	/* SQLite's page cache of a reader */
 
 /* A mailbox entry's own sent-copies setting (README "Sent copies"):
    DEFAULT means the entry says nothing, and the site default, which
@@ -195,6 +200,7 @@ int replica_refresh(struct replica *rep, const char **error_r);
 int replica_info(struct replica *rep, struct replica_info *info_r,
 		 const char **error_r);
 void replica_close(struct replica **repp);
+void replica_set_cache(struct replica *rep, unsigned int kib);
 /* replica_read_begin/end - decisions between them share one read
    transaction (one sync's view, and the locking paid once); they nest,
    and rights_* calls join an open one */

@@ -12,6 +12,7 @@
 
 #include "service.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@ struct service_counters {
 };
 
 #define SERVICE_INDEX_RETRY 300	/* seconds after a failed build */
+#define SERVICE_INDEX_FILE_CACHE_KIB 2048	/* ... of the file, beside */
 
 /* The replica's index (replica-index.h), built by a thread of its own
    while the loop answers from the file. */
@@ -73,6 +75,13 @@ struct service *service_create(const struct config *cfg)
 			    &svc->replica);
 	svc->index.path = xstrdup(cfg->replica);
 	atomic_init(&svc->index.done, false);
+	/* The index's arrays are megabytes each: from their own
+	   mappings, given back to the system when an index is freed,
+	   whatever thread or arena allocated them (glibc's threshold
+	   would otherwise grow past them, and a rebuilt index stay
+	   beside the old one's free memory). */
+	if (cfg->replica_index)
+		(void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	return svc;
 }
 
@@ -151,6 +160,10 @@ static void service_index_start(struct service *svc, const char *generation)
 static void service_index_lend(struct service *svc, struct replica *rep)
 {
 	service_index_collect(svc);
+	/* With an index the file answers only while one is built: a
+	   small page cache, so that the heap stays near the index's. */
+	if (svc->cfg->replica_index)
+		replica_set_cache(rep, SERVICE_INDEX_FILE_CACHE_KIB);
 	replica_set_index(rep, svc->index.current);
 }
 
