@@ -54,6 +54,7 @@
 #include "error.h"
 #include "replica-index.h"
 #include "replica-private.h"
+#include "text.h"
 #include "xalloc.h"
 
 struct replica {
@@ -410,19 +411,21 @@ int replica_info(struct replica *rep, struct replica_info *info_r,
 
 		if (k == NULL || v == NULL)
 			continue;
-		n = strtoul(v, NULL, 10);
+		/* Read at every read transaction of a daemon: no
+		   formatting. */
+		n = v[0] >= '0' && v[0] <= '9' ? strtoul(v, NULL, 10) : 0;
 		if (strcmp(k, "source") == 0)
-			snprintf(info_r->source, sizeof(info_r->source), "%s",
-				 v);
+			(void)text_copy(info_r->source,
+					sizeof(info_r->source), v);
 		else if (strcmp(k, "sync_mode") == 0)
-			snprintf(info_r->sync_mode, sizeof(info_r->sync_mode),
-				 "%s", v);
+			(void)text_copy(info_r->sync_mode,
+					sizeof(info_r->sync_mode), v);
 		else if (strcmp(k, "sync_cookie") == 0)
-			snprintf(info_r->sync_cookie,
-				 sizeof(info_r->sync_cookie), "%s", v);
+			(void)text_copy(info_r->sync_cookie,
+					sizeof(info_r->sync_cookie), v);
 		else if (strcmp(k, "generation") == 0)
-			snprintf(info_r->generation,
-				 sizeof(info_r->generation), "%s", v);
+			(void)text_copy(info_r->generation,
+					sizeof(info_r->generation), v);
 		else if (strcmp(k, "heartbeat") == 0)
 			info_r->heartbeat = (time_t)strtoll(v, NULL, 10);
 		else if (strcmp(k, "last_success") == 0)
