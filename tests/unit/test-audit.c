@@ -346,8 +346,9 @@ static void test_same_as_reference(void)
 {
 	static const char *const keys[] = {
 		"dn", "action", "login", "sender", "client", "queue_id",
-		"reason", "a_key_longer_than_sixty_four_characters_is_cut_"
-		"where_the_format_says",
+		"reason",
+		("a_key_longer_than_sixty_four_characters_is_cut_"
+		 "where_the_format_says"),
 	};
 	unsigned int seed = 18;
 	struct timespec when = { 1764892800, 123456789 };
