@@ -194,21 +194,36 @@ static ix_ref ix_record(struct replica_index *ix, size_t size)
 	return (ix_ref)(at / 8);
 }
 
+/* ix_column - a text column ("" for NULL) and its length; NULL, with
+   the build's error, when it holds a NUL byte */
+static const char *ix_column(struct ix_build *b, sqlite3_stmt *st, int col,
+			     size_t *len_r)
+{
+	const char *s = (const char *)sqlite3_column_text(st, col);
+
+	*len_r = (size_t)sqlite3_column_bytes(st, col);
+	if (s == NULL) {
+		*len_r = 0;
+		return "";
+	}
+	if (memchr(s, '\0', *len_r) != NULL) {
+		ix_fail(b, "indexing the replica: a text with a NUL byte");
+		return NULL;
+	}
+	return s;
+}
+
 /* ix_record_text - a record of fixed bytes with a column's text after
-   it (checked as ix_column_text() does); its reference, or IX_NONE */
+   it; its reference, or IX_NONE */
 static ix_ref ix_record_text(struct ix_build *b, sqlite3_stmt *st, int col,
 			     size_t fixed)
 {
-	const unsigned char *s = sqlite3_column_text(st, col);
-	size_t len = (size_t)sqlite3_column_bytes(st, col);
+	size_t len;
+	const char *s = ix_column(b, st, col, &len);
 	ix_ref ref;
 
 	if (s == NULL)
-		s = (const unsigned char *)"", len = 0;
-	if (memchr(s, '\0', len) != NULL) {
-		ix_fail(b, "indexing the replica: a text with a NUL byte");
 		return IX_NONE;
-	}
 	if ((ref = ix_record(b->ix, fixed + len + 1)) == IX_NONE) {
 		ix_fail(b, "indexing the replica: more than 32 GiB");
 		return IX_NONE;
@@ -221,19 +236,16 @@ static ix_ref ix_record_text(struct ix_build *b, sqlite3_stmt *st, int col,
 static int ix_column_text(struct ix_build *b, sqlite3_stmt *st, int col,
 			  uint32_t *off_r)
 {
-	const unsigned char *s = sqlite3_column_text(st, col);
-	size_t len = (size_t)sqlite3_column_bytes(st, col);
+	size_t len;
+	const char *s = ix_column(b, st, col, &len);
 
 	if (s == NULL)
-		s = (const unsigned char *)"", len = 0;
+		return -1;
 	/* Offsets are 32 bits: a replica this big is left to SQLite. */
 	if (b->ix->text_len + len + 1 > UINT32_MAX)
 		return ix_fail(b, "indexing the replica: more than 4 GiB of "
 			       "text");
-	if (memchr(s, '\0', len) != NULL)
-		return ix_fail(b, "indexing the replica: a text with a NUL "
-			       "byte");
-	*off_r = ix_text(b->ix, (const char *)s, len);
+	*off_r = ix_text(b->ix, s, len);
 	return 0;
 }
 
@@ -463,24 +475,18 @@ static int ix_mailboxes(struct ix_build *b)
 		return -1;
 	ix->mailboxes = xcalloc(n + 1, sizeof(*ix->mailboxes));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && ix->nmailboxes < n) {
-		const char *address = (const char *)sqlite3_column_text(st, 2);
-		const char *dn = (const char *)sqlite3_column_text(st, 3);
-		size_t alen = (size_t)sqlite3_column_bytes(st, 2);
-		size_t dlen = (size_t)sqlite3_column_bytes(st, 3);
+		size_t alen, dlen;
+		const char *address = ix_column(b, st, 2, &alen);
+		const char *dn = ix_column(b, st, 3, &dlen);
 		uint32_t rights;
 		struct ix_mailbox *m;
 		ix_ref ref;
 
-		if (address == NULL)
-			address = "", alen = 0;
-		if (dn == NULL)
-			dn = "", dlen = 0;
-		if (memchr(address, '\0', alen) != NULL ||
-		    memchr(dn, '\0', dlen) != NULL || alen >= UINT16_MAX) {
+		if (address == NULL || dn == NULL || alen >= UINT16_MAX) {
 			sqlite3_finalize(st);
-			return ix_fail(b, "indexing the replica: a mailbox "
-				       "with a NUL byte or an address too "
-				       "long");
+			return address == NULL || dn == NULL ? -1 :
+				ix_fail(b, "indexing the replica: a mailbox "
+					"address too long");
 		}
 		if (ix_rights(b, st, 7, &rights) < 0 ||
 		    (ref = ix_record(ix, offsetof(struct ix_mailbox, address) +
@@ -590,21 +596,20 @@ static int ix_share_dn(struct ix_build *b, sqlite3_stmt *st, int col,
 		       struct replica_index_share *s, int64_t mailbox_id)
 {
 	struct replica_index *ix = b->ix;
-	const char *dn = (const char *)sqlite3_column_text(st, col);
-	ix_ref m = ix_mailbox_by_id(ix, mailbox_id);
 	size_t len, mlen;
+	const char *dn = ix_column(b, st, col, &len);
+	ix_ref m = ix_mailbox_by_id(ix, mailbox_id);
 
+	if (dn == NULL)
+		return -1;
 	s->mailbox = IX_NONE;
-	if (dn != NULL && m != IX_NONE) {
+	if (m != IX_NONE) {
 		const struct ix_mailbox *mb = ix_mailbox(ix, m);
 		const char *mdn = mb->address + mb->dn_at;
 
-		len = strlen(dn);
 		mlen = strlen(mdn);
 		if (mlen > 0 && len > mlen + 1 && dn[len - mlen - 1] == ',' &&
-		    memcmp(dn + len - mlen, mdn, mlen) == 0 &&
-		    memchr(dn, '\0', (size_t)sqlite3_column_bytes(st, col)) ==
-		    NULL) {
+		    memcmp(dn + len - mlen, mdn, mlen) == 0) {
 			s->mailbox = m;
 			s->dn_off = ix_text(ix, dn, len - mlen - 1);
 			return 0;
