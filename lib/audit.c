@@ -79,10 +79,23 @@ static size_t audit_escape(enum audit_format format, const char *value,
 			   char *out, size_t size)
 {
 	const unsigned char *s = (const unsigned char *)value;
-	size_t n = strlen(value), len = 0;
-	bool quote = format == AUDIT_FORMAT_JSON || audit_needs_quotes(value);
+	size_t n, len = 0;
+	bool quote;
 	char unit[8];
 
+	/* Most values (addresses, names, codes) stand bare: one look. */
+	if (format == AUDIT_FORMAT_TEXT) {
+		for (n = 0; audit_plain(s[n]); n++)
+			;
+		if (s[n] == '\0' && n + 5 <= size &&
+		    !(n == 1 && s[0] == '-')) {
+			memcpy(out, s, n);
+			out[n] = '\0';
+			return n;
+		}
+	}
+	n = strlen(value);
+	quote = format == AUDIT_FORMAT_JSON || audit_needs_quotes(value);
 	if (quote)
 		out[len++] = '"';
 	while (n > 0) {

@@ -18,10 +18,13 @@
 #include <unistd.h>
 
 #define MSG_BATCH_SIZE 65536	/* lines held back until msg_batch_end() */
+#define MSG_LINE_MAX (AUDIT_LINE_MAX + 640)	/* an audit line fits whole */
 
-static const char *msg_name = "mailgrants-policyd";
 static bool msg_to_stderr = true;
-static long msg_pid;		/* stderr mode never forks after msg_init() */
+/* "name[pid]: ", made once: stderr mode never forks after msg_init() */
+#define MSG_HEAD_DEFAULT "mailgrants-policyd[0]: "
+static char msg_head[128] = MSG_HEAD_DEFAULT;
+static size_t msg_head_len = sizeof(MSG_HEAD_DEFAULT) - 1;
 
 /* Standard error's lines of one pass of the event loop (msg_batch_*). */
 static struct {
@@ -33,9 +36,12 @@ static struct {
 /* msg_init - choose where the log goes */
 void msg_init(const char *name, bool to_stderr)
 {
-	msg_name = name;
+	int n;
+
 	msg_to_stderr = to_stderr;
-	msg_pid = (long)getpid();
+	n = snprintf(msg_head, sizeof(msg_head), "%.96s[%ld]: ", name,
+		     (long)getpid());
+	msg_head_len = n > 0 && (size_t)n < sizeof(msg_head) ? (size_t)n : 0;
 	if (!to_stderr)
 		openlog(name, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
@@ -81,36 +87,41 @@ void msg_batch_end(void)
 /* msg_emit - one line of text, with the name, pid and prefix */
 static void msg_emit(int priority, const char *prefix, const char *text)
 {
-	char line[AUDIT_LINE_MAX + 640];	/* an audit line fits whole */
-	size_t head, len, n;
+	char line[MSG_LINE_MAX];
+	size_t head, len, n, plen;
+	char *out;
 
 	if (!msg_to_stderr) {
 		syslog(priority, "%s%s", prefix, text);
 		return;
 	}
-	n = (size_t)snprintf(line, sizeof(line), "%s[%ld]: %s", msg_name,
-			     msg_pid, prefix);
-	if (n >= sizeof(line) - 1)
+	plen = strlen(prefix);
+	if (msg_head_len + plen >= sizeof(line) - 1)
 		return;
-	head = n;
+	head = msg_head_len + plen;
 	/* A cut log line is still a log line: truncation is accepted. */
 	len = strnlen(text, sizeof(line) - head - 2);
-	memcpy(line + head, text, len);
-	n = head + len;
-	line[n++] = '\n';
+	n = head + len + 1;
 	/* Warnings and fatal errors go out at once, after what came
-	   before them. Only a batch touches msg_batch: the milter's
+	   before them; the pass's other lines are put together where
+	   they wait. Only a batch touches msg_batch: the milter's
 	   threads never do. */
-	if (!msg_batch.on || priority != LOG_INFO) {
+	if (msg_batch.on && priority == LOG_INFO) {
+		if (msg_batch.len + n > sizeof(msg_batch.text))
+			msg_batch_flush();
+		out = msg_batch.text + msg_batch.len;
+		msg_batch.len += n;
+	} else {
 		if (msg_batch.on)
 			msg_batch_flush();
-		msg_write(line, n);
-		return;
+		out = line;
 	}
-	if (msg_batch.len + n > sizeof(msg_batch.text))
-		msg_batch_flush();
-	memcpy(msg_batch.text + msg_batch.len, line, n);
-	msg_batch.len += n;
+	memcpy(out, msg_head, msg_head_len);
+	memcpy(out + msg_head_len, prefix, plen);
+	memcpy(out + head, text, len);
+	out[n - 1] = '\n';
+	if (out == line)
+		msg_write(line, n);
 }
 
 /* msg_vlog - format one line */
