@@ -644,11 +644,17 @@ static bool ix_id32(int64_t id)
 	return id >= 0 && id <= (int64_t)UINT32_MAX;
 }
 
+/* ix_user_home - where a user id's probe for its first grant begins */
+static uint32_t ix_user_home(const struct replica_index *ix, uint32_t user)
+{
+	return (uint32_t)(((uint64_t)user * 0x9e3779b97f4a7c15ULL ^
+			   ix->seed) >> 32) & ix->grant_mask;
+}
+
 /* ix_user_slot - where a user id's first grant is, or would go */
 static uint32_t ix_user_slot(const struct replica_index *ix, uint32_t user)
 {
-	uint32_t i = (uint32_t)(((uint64_t)user * 0x9e3779b97f4a7c15ULL ^
-				 ix->seed) >> 32) & ix->grant_mask;
+	uint32_t i = ix_user_home(ix, user);
 
 	while (ix->grant_slots[i] != 0 &&
 	       (uint32_t)(ix->grant_slots[i] >> 32) != user)
@@ -921,6 +927,125 @@ int replica_index_in_group(const struct replica_index *ix, int64_t group_id,
 	}
 	return lo < ix->nmembers && ix->members[lo].a == group_id &&
 		ix->members[lo].b == user_id;
+}
+
+/* ix_hash_folded - ix_hash_text() of s with ASCII letters in lower
+   case: a request's address as the normal form most likely reads */
+static uint64_t ix_hash_folded(uint64_t seed, const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		h ^= c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* ix_probe_ref - the record a slot chain names for hash, or IX_NONE;
+   without reading any record (a hint may name the wrong one) */
+static ix_ref ix_probe_ref(const struct ix_hash *h, uint64_t hash)
+{
+	uint32_t i = (uint32_t)hash & h->mask;
+	uint64_t slot;
+
+	while ((slot = h->slots[i]) != 0) {
+		if ((slot >> 32) == (hash >> 32))
+			return (ix_ref)slot - 1;
+		i = (i + 1) & h->mask;
+	}
+	return IX_NONE;
+}
+
+/* One request's way through the tables, for replica_index_prefetch(). */
+struct ix_probe {
+	uint64_t user_hash, addr_hash;
+	ix_ref user, addr;
+	bool has_user, has_addr;
+};
+
+#define IX_PREFETCH_MAX 64
+
+/* replica_index_prefetch - fetch into the cache what deciding these
+   (login, address) pairs will read, all of them side by side. A hint:
+   it reads nothing the decision relies on, and keys that normalise to
+   another text are only fetched in vain. NULL entries are skipped. */
+void replica_index_prefetch(const struct replica_index *ix,
+			    const char *const *logins,
+			    const char *const *addresses, size_t n)
+{
+	struct ix_probe p[IX_PREFETCH_MAX];
+	size_t i;
+
+	if (ix->user_hash.slots == NULL || ix->addr_hash.slots == NULL)
+		return;
+	for (; n > IX_PREFETCH_MAX; n -= IX_PREFETCH_MAX) {
+		replica_index_prefetch(ix, logins, addresses,
+				       IX_PREFETCH_MAX);
+		logins += IX_PREFETCH_MAX;
+		addresses += IX_PREFETCH_MAX;
+	}
+	/* Each step reads what the one before fetched: the slots, the
+	   records they name, then what the records point to. */
+	for (i = 0; i < n; i++) {
+		p[i].has_user = logins[i] != NULL && logins[i][0] != '\0';
+		p[i].has_addr = addresses[i] != NULL &&
+			addresses[i][0] != '\0';
+		p[i].user = p[i].addr = IX_NONE;
+		if (p[i].has_user) {
+			p[i].user_hash = ix_hash_folded(ix->seed, logins[i]);
+			__builtin_prefetch(&ix->user_hash.slots[
+				(uint32_t)p[i].user_hash & ix->user_hash.mask]);
+		}
+		if (p[i].has_addr) {
+			p[i].addr_hash = ix_hash_folded(ix->seed,
+							addresses[i]);
+			__builtin_prefetch(&ix->addr_hash.slots[
+				(uint32_t)p[i].addr_hash & ix->addr_hash.mask]);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i].has_user &&
+		    (p[i].user = ix_probe_ref(&ix->user_hash,
+					      p[i].user_hash)) != IX_NONE)
+			__builtin_prefetch(ix_at(ix, p[i].user));
+		if (p[i].has_addr &&
+		    (p[i].addr = ix_probe_ref(&ix->addr_hash,
+					      p[i].addr_hash)) != IX_NONE)
+			__builtin_prefetch(ix_at(ix, p[i].addr));
+	}
+	for (i = 0; i < n; i++) {
+		if (p[i].user != IX_NONE && ix->grant_slots != NULL) {
+			const struct ix_user *u = ix_at(ix, p[i].user);
+
+			if (ix_id32(u->id))
+				__builtin_prefetch(&ix->grant_slots[
+					ix_user_home(ix, (uint32_t)u->id)]);
+		}
+		if (p[i].addr != IX_NONE)
+			__builtin_prefetch(ix_at(ix, ((const struct ix_addr *)
+				ix_at(ix, p[i].addr))->mailbox));
+	}
+	for (i = 0; i < n; i++) {
+		const struct ix_user *u;
+		uint64_t slot;
+
+		if (p[i].user == IX_NONE || ix->grant_slots == NULL)
+			continue;
+		u = ix_at(ix, p[i].user);
+		if (!ix_id32(u->id))
+			continue;
+		slot = ix->grant_slots[ix_user_slot(ix, (uint32_t)u->id)];
+		if (slot != 0 && (uint32_t)slot - 1 < ix->ngrants)
+			__builtin_prefetch(&ix->grants[(uint32_t)slot - 1]);
+	}
 }
 
 /* replica_index_sent_copies_default - meta sent_copies = yes? */

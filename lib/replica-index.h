@@ -13,6 +13,9 @@
  *	void replica_index_free(struct replica_index **ixp);
  *	const char *replica_index_generation(const struct replica_index *ix);
  *	size_t replica_index_bytes(const struct replica_index *ix);
+ *	void replica_index_prefetch(const struct replica_index *ix,
+ *				    const char *const *logins,
+ *				    const char *const *addresses, size_t n);
  *
  *	void replica_set_index(struct replica *rep,
  *			       const struct replica_index *ix);
@@ -47,6 +50,13 @@
  *	reader cannot crash it.
  *
  *	replica_index_bytes() is the heap the index holds, for the log.
+ *
+ *	replica_index_prefetch() is a hint for a caller that is about to
+ *	decide n (login, address) pairs: it asks the CPU to fetch the
+ *	slots and records those decisions will read, for all pairs side
+ *	by side, so that each decision waits on a cache miss less often.
+ *	It reads no answer and changes nothing; a pair whose text is not
+ *	its normal form is only fetched in vain.
  * SEE ALSO
  *	replica.h, rights.c, postfix-policyd/service.c (the builder thread)
  */
@@ -92,6 +102,9 @@ struct replica_index_share {
 };
 
 const struct replica_index *replica_index_active(struct replica *rep);
+void replica_index_prefetch(const struct replica_index *ix,
+			    const char *const *logins,
+			    const char *const *addresses, size_t n);
 int replica_index_user(const struct replica_index *ix, const char *login,
 		       struct replica_index_user *u_r);
 int replica_index_mailbox(const struct replica_index *ix,

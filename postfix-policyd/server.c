@@ -44,6 +44,7 @@
 #define CONN_IN_SIZE 16384	/* more than POLICY_LINE_MAX + CR LF */
 #define CONN_OUT_PAUSE 65536	/* stop reading while this much waits */
 #define SWEEP_INTERVAL_MS 200	/* how often timers are checked */
+#define SERVER_PASS_MAX 64	/* events of one epoll pass */
 
 struct conn {
 	struct conn *prev, *next;
@@ -61,6 +62,8 @@ struct conn {
 	bool closing;		/* close once the pass's replies are out */
 	struct conn *pass_next;	/* in this pass's list (server_pass_end) */
 	bool in_pass;
+	bool unread;		/* in[] holds bytes not parsed yet */
+	size_t ready_used;	/* parser holds a request of in[0..this) */
 	bool socketmap;		/* Postfix socketmap, not policy requests */
 	unsigned int events;	/* what epoll watches now */
 };
@@ -267,10 +270,31 @@ static int conn_process_socketmap(struct server *srv, struct conn *c,
 	return 0;
 }
 
-/* conn_process - parse what was read; -1: close the connection */
-static int conn_process(struct server *srv, struct conn *c, long long now)
+/* conn_bad_request - the client sent what the parser refuses */
+static int conn_bad_request(struct server *srv, struct conn *c,
+			    const char *error)
 {
-	size_t off = 0, used;
+	msg_warn("%s: %s; closing connection without reply", c->peer, error);
+	srv->count.errors++;
+	return -1;
+}
+
+/* conn_keep_rest - drop in[0..off), keep the partial request after it */
+static void conn_keep_rest(struct conn *c, size_t off, long long now)
+{
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	if (c->in_len == 0 && !policy_parser_busy(&c->parser))
+		c->request_start = 0;
+	else if (c->request_start == 0)
+		c->request_start = now;
+}
+
+/* conn_process - answer the requests in in[off..]; -1: close */
+static int conn_process(struct server *srv, struct conn *c, size_t off,
+			long long now)
+{
+	size_t used;
 	const char *error;
 	int ret;
 
@@ -284,19 +308,9 @@ static int conn_process(struct server *srv, struct conn *c, long long now)
 		conn_answer(srv, c, now);
 		c->request_start = 0;
 	}
-	if (ret < 0) {
-		msg_warn("%s: %s; closing connection without reply",
-			 c->peer, error);
-		srv->count.errors++;
-		return -1;
-	}
-	off += used;
-	memmove(c->in, c->in + off, c->in_len - off);
-	c->in_len -= off;
-	if (c->in_len == 0 && !policy_parser_busy(&c->parser))
-		c->request_start = 0;
-	else if (c->request_start == 0)
-		c->request_start = now;
+	if (ret < 0)
+		return conn_bad_request(srv, c, error);
+	conn_keep_rest(c, off + used, now);
 	return 0;
 }
 
@@ -312,8 +326,10 @@ static int conn_io_error(struct server *srv, struct conn *c, const char *what)
 	return -1;
 }
 
-/* conn_read - read once; -1: close the connection */
-static int conn_read(struct server *srv, struct conn *c, long long now)
+/* conn_read - read once, and answer what came unless the pass does
+   (defer: server_pass_decide()); -1: close the connection */
+static int conn_read(struct server *srv, struct conn *c, long long now,
+		     bool defer)
 {
 	ssize_t n;
 
@@ -332,7 +348,11 @@ static int conn_read(struct server *srv, struct conn *c, long long now)
 		return 0;
 	}
 	c->in_len += (size_t)n;
-	return conn_process(srv, c, now);
+	if (defer && !c->socketmap) {
+		c->unread = true;
+		return 0;
+	}
+	return conn_process(srv, c, 0, now);
 }
 
 /* conn_write - write what is queued; -1: close the connection */
@@ -492,18 +512,67 @@ static struct listener *server_is_listener(struct server *srv, void *ptr)
 	return NULL;
 }
 
-/* server_conn_event - one epoll event on a connection: read and decide;
-   the replies go out in server_pass_end() */
+/* server_conn_event - one epoll event on a connection: read; the
+   requests are decided in server_pass_decide(), the replies go out in
+   server_pass_end() */
 static void server_conn_event(struct server *srv, struct conn *c,
 			      unsigned int events, long long now)
 {
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && !c->eof &&
-	    conn_read(srv, c, now) < 0)
+	    conn_read(srv, c, now, true) < 0)
 		c->closing = true;
 	if (!c->in_pass) {
 		c->in_pass = true;
 		c->pass_next = srv->pass;
 		srv->pass = c;
+	}
+}
+
+/* server_pass_decide - answer what the pass read. The first request of
+   each connection is parsed first, and the service told of them all
+   at once (prepare(): it may fetch what they will read into the
+   cache, side by side, instead of one miss after the other); then
+   each connection's requests are answered in their order. */
+static void server_pass_decide(struct server *srv, long long now)
+{
+	const struct policy_request *reqs[SERVER_PASS_MAX];
+	struct conn *ready[SERVER_PASS_MAX], *c;
+	size_t n = 0, i, used;
+	const char *error;
+	int ret;
+
+	for (c = srv->pass; c != NULL; c = c->pass_next) {
+		if (!c->unread)
+			continue;
+		c->unread = false;
+		if (c->closing)
+			continue;
+		if (n == SERVER_PASS_MAX) {
+			if (conn_process(srv, c, 0, now) < 0)
+				c->closing = true;
+			continue;
+		}
+		ret = policy_parser_feed(&c->parser, c->in, c->in_len, &used,
+					 &error);
+		if (ret < 0) {
+			(void)conn_bad_request(srv, c, error);
+			c->closing = true;
+		} else if (ret == 0) {
+			conn_keep_rest(c, used, now);
+		} else {
+			c->ready_used = used;
+			reqs[n] = &c->parser.req;
+			ready[n++] = c;
+		}
+	}
+	if (n > 0 && srv->set.prepare != NULL)
+		srv->set.prepare(srv->set.context, reqs, n);
+	for (i = 0; i < n; i++) {
+		c = ready[i];
+		conn_answer(srv, c, now);
+		c->request_start = 0;
+		if (conn_process(srv, c, c->ready_used, now) < 0)
+			c->closing = true;
 	}
 }
 
@@ -545,7 +614,7 @@ static void server_sweep(struct server *srv, long long now)
 /* server_run - the epoll loop, until a signal asks to stop */
 int server_run(struct server *srv)
 {
-	struct epoll_event events[64], ev;
+	struct epoll_event events[SERVER_PASS_MAX], ev;
 	long long last_sweep = 0;
 
 	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -561,7 +630,8 @@ int server_run(struct server *srv)
 		int n, i;
 		long long now;
 
-		n = epoll_wait(srv->epoll_fd, events, 64, SWEEP_INTERVAL_MS);
+		n = epoll_wait(srv->epoll_fd, events, SERVER_PASS_MAX,
+			       SWEEP_INTERVAL_MS);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -581,6 +651,7 @@ int server_run(struct server *srv)
 				server_conn_event(srv, ptr, events[i].events,
 						  now);
 		}
+		server_pass_decide(srv, now);
 		server_event(srv, SERVER_EVENT_PASS_END);
 		server_pass_end(srv, now);
 		if (now - last_sweep >= SWEEP_INTERVAL_MS) {
@@ -623,7 +694,7 @@ int server_run_stdio(struct server *srv, int in_fd, int out_fd)
 			server_signal(srv);
 		if (n > 0 && pfd[0].revents != 0) {
 			if (conn_pending(c) == 0 &&
-			    conn_read(srv, c, now) < 0) {
+			    conn_read(srv, c, now, false) < 0) {
 				/* The requests before the bad one were
 				   good: their replies go out if the
 				   client takes them at once. */

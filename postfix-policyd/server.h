@@ -43,6 +43,13 @@
  *	hand. A connection that is idle between requests is closed after
  *	idle_timeout.
  *
+ *	One epoll pass reads every connection that has input first, then
+ *	decides: prepare() (optional) is given the first complete request
+ *	of each of those connections at once, before any of them is
+ *	answered, so that the service can fetch what they will read side
+ *	by side; then answer() is called for each request, connection by
+ *	connection.
+ *
  *	event() hears about the loop: SERVER_EVENT_PASS_BEGIN and
  *	SERVER_EVENT_PASS_END around the events of one epoll pass (not in
  *	server_run_stdio()), SERVER_EVENT_TICK at least every 200 ms,
@@ -79,6 +86,9 @@ typedef int server_lookup_fn(void *context, const char *query, size_t len,
 			     char *reply, size_t size);
 typedef void server_event_fn(void *context, enum server_event event,
 			     const struct server_stats *stats);
+typedef void server_prepare_fn(void *context,
+			       const struct policy_request *const *reqs,
+			       size_t count);
 
 struct server_settings {
 	unsigned int timeout;		/* seconds for a request or reply */
@@ -89,6 +99,7 @@ struct server_settings {
 	server_answer_fn *answer;	/* a policy delegation request */
 	server_lookup_fn *lookup;	/* a socketmap query */
 	server_event_fn *event;
+	server_prepare_fn *prepare;	/* may be NULL */
 };
 
 struct server;

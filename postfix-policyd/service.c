@@ -40,6 +40,7 @@ struct service_counters {
 
 #define SERVICE_INDEX_RETRY 300	/* seconds after a failed build */
 #define SERVICE_INDEX_FILE_CACHE_KIB 2048	/* ... of the file, beside */
+#define SERVICE_PREPARE_MAX 64	/* requests told to the index at once */
 
 /* The replica's index (replica-index.h), built by a thread of its own
    while the loop answers from the file. */
@@ -236,9 +237,16 @@ static void service_audit(const struct service *svc,
 {
 	struct audit_line a;
 	char sender[AUDIT_VALUE_MAX + 3];
+	size_t n;
 
-	(void)snprintf(sender, sizeof(sender), "<%s>",
-		       req->sender != NULL ? req->sender : "");
+	/* "<%s>" as snprintf() cuts it, at every decision */
+	sender[0] = '<';
+	n = 1 + text_copy(sender + 1, sizeof(sender) - 1,
+			  req->sender != NULL ? req->sender : "");
+	if (n < sizeof(sender) - 1) {
+		sender[n] = '>';
+		sender[n + 1] = '\0';
+	}
 	audit_begin(&a, svc->cfg->log_format, "send", NULL);
 	audit_add(&a, "dn", d->entry_dn);
 	audit_add(&a, "action", policy_action_name(d->action));
@@ -293,6 +301,30 @@ static int service_answer(void *context, const struct policy_request *req,
 	n = text_copy(reply, size, d.reply);
 	/* A reply cut short is refused by the caller: never half. */
 	return d.reply[n] != '\0' ? (int)size : (int)n;
+}
+
+/* service_prepare - before a pass's requests are decided: have the
+   index's lines they will read fetched, side by side */
+static void service_prepare(void *context,
+			    const struct policy_request *const *reqs,
+			    size_t count)
+{
+	struct service *svc = context;
+	const char *logins[SERVICE_PREPARE_MAX], *senders[SERVICE_PREPARE_MAX];
+	const struct replica_index *ix;
+	size_t i, n;
+
+	if (!svc->batch || service_rep(svc) == NULL ||
+	    (ix = replica_index_active(service_rep(svc))) == NULL)
+		return;
+	for (; count > 0; count -= n, reqs += n) {
+		n = count < SERVICE_PREPARE_MAX ? count : SERVICE_PREPARE_MAX;
+		for (i = 0; i < n; i++) {
+			logins[i] = reqs[i]->sasl_username;
+			senders[i] = reqs[i]->sender;
+		}
+		replica_index_prefetch(ix, logins, senders, n);
+	}
 }
 
 /* service_lookup_key - the replica's answer for map "name", key "key" */
@@ -438,6 +470,7 @@ void service_hook(struct service *svc, struct server_settings *set)
 	set->answer = service_answer;
 	set->lookup = service_lookup;
 	set->event = service_event;
+	set->prepare = service_prepare;
 }
 
 /* service_free - close the replica */

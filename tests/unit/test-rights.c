@@ -860,6 +860,61 @@ out:
 	replica_index_free(&ix2);
 }
 
+/* test_prefetch - the index's prefetch hint changes no decision: every
+   row's pairs, again in upper case, missing, empty and unknown, more
+   than one batch of them, fetched before the rows are decided (under
+   the sanitizers: it reads nothing outside the index) */
+static void test_prefetch(struct replica *rep)
+{
+	enum { N = 3 * (sizeof(rows) / sizeof(rows[0])) + 4 };
+	const char *logins[N], *addresses[N];
+	char upper[sizeof(rows) / sizeof(rows[0])][2][256];
+	const struct replica_index *ix;
+	const char *error;
+	size_t n = 0;
+
+	TEST_ASSERT(replica_read_begin(rep, &error) == 0);
+	ix = replica_index_active(rep);
+	TEST_ASSERT(ix != NULL);
+	if (ix == NULL) {
+		(void)replica_read_end(rep, &error);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		logins[n] = rows[i].login;
+		addresses[n++] = rows[i].address;
+		for (int k = 0; k < 2; k++) {
+			const char *from = k == 0 ? rows[i].login :
+				rows[i].address;
+			size_t j;
+
+			for (j = 0; from != NULL && from[j] != '\0' && j < 255; j++)
+				upper[i][k][j] = (char)(from[j] >= 'a' &&
+					from[j] <= 'z' ? from[j] - 32 :
+					from[j]);
+			upper[i][k][j] = '\0';
+		}
+		logins[n] = rows[i].login != NULL ? upper[i][0] : NULL;
+		addresses[n++] = rows[i].address != NULL ? upper[i][1] : NULL;
+		logins[n] = rows[i].address;	/* not a login, mostly */
+		addresses[n++] = "nobody@nowhere.example";
+	}
+	logins[n] = NULL;
+	addresses[n++] = NULL;
+	logins[n] = "";
+	addresses[n++] = "";
+	logins[n] = "sandra.schuster@abc.com";
+	addresses[n++] = NULL;
+	logins[n] = NULL;
+	addresses[n++] = "info@abc.com";
+	TEST_ASSERT(n == N && n > 64);
+	replica_index_prefetch(ix, logins, addresses, n);
+	replica_index_prefetch(ix, logins, addresses, 0);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		check_row(rep, &rows[i]);
+	TEST_ASSERT(replica_read_end(rep, &error) == 0);
+}
+
 /* test_sent_copies_default - a mailbox without its own setting
    (vertrieb@abc.com) follows the site's (meta sent_copies); one with
    its own (info@ yes, buchhaltung@ no) and a user's own mailbox never
@@ -924,6 +979,8 @@ int main(void)
 		TEST_RUN(test_entries(rep));
 		TEST_RUN(test_access_agrees(rep));
 		TEST_RUN(test_share_rows(rep));
+		if (use_index)
+			TEST_RUN(test_prefetch(rep));
 		close_rep(&rep);
 		TEST_RUN(test_groups_and_windows(path));
 		TEST_RUN(test_cross_company(path));
