@@ -20,6 +20,7 @@
  *	void replica_set_index(struct replica *rep,
  *			       const struct replica_index *ix);
  *	bool replica_index_in_use(struct replica *rep);
+ *	bool replica_index_trusted(struct replica *rep);
  * DESCRIPTION
  *	What rights_decide() reads of a replica (users by login,
  *	mailboxes by address, local domains, group members, the shares
@@ -45,9 +46,22 @@
  *	the index (replica_index_in_use()). Any commit of a sync, and any
  *	replacement of the file, changes the generation: a stale index
  *	is never read, the decisions go back to the file until the
- *	caller has built a new one. The index is memory of its own, never
- *	a mapping of the file: a replica truncated or replaced under a
- *	reader cannot crash it.
+ *	caller has built a new one.
+ *
+ *	Reading the generation is a read transaction of the file. To
+ *	spare it, a replica with an index lent watches the file, its WAL
+ *	and their directory with inotify(7), armed (and emptied) before
+ *	each read that compares the generation. While nothing was heard
+ *	since a read found the index current, the next outermost read
+ *	uses the index without a transaction of the file
+ *	(replica_index_trusted()): a sync's commit writes the WAL, and is
+ *	heard before its write returns, so the first read after it
+ *	compares again. Any event, an overflow, or a watch that cannot be
+ *	set (inotify limits, the directory not readable) means a check;
+ *	without a watch every read checks.
+ *
+ *	The index is memory of its own, never a mapping of the file: a
+ *	replica truncated or replaced under a reader cannot crash it.
  *
  *	replica_index_bytes() is the heap the index holds, for the log.
  *
@@ -78,6 +92,7 @@ size_t replica_index_bytes(const struct replica_index *ix);
 
 void replica_set_index(struct replica *rep, const struct replica_index *ix);
 bool replica_index_in_use(struct replica *rep);
+bool replica_index_trusted(struct replica *rep);
 
 /* For rights.c: the rows of the tables as the SQL statements return
    them (NULL integers as 0, NULL texts as ""). */

@@ -44,9 +44,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,7 +71,21 @@ struct replica {
 	unsigned int cache_kib;		/* SQLite's page cache */
 	const struct replica_index *index;	/* lent, replica_set_index() */
 	bool index_in_use;		/* ... and current in this read */
+	/* With an index lent: inotify(7) on the file, its WAL and their
+	   directory (replica_watch_arm). */
+	int watch_fd;			/* -1: none yet */
+	bool watch_failed;		/* cannot watch: every read checks */
+	bool quiet;			/* nothing written since a read that
+					   found the index current */
+	bool read_free;			/* this read has no transaction */
 };
+
+/* What the watch hears: any write, truncation, replacement or removal
+   of the file or its WAL, and any name coming or going beside them. */
+#define REPLICA_WATCH_FILE (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | \
+			    IN_DELETE_SELF | IN_MOVE_SELF)
+#define REPLICA_WATCH_DIR (IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
+			   IN_MOVED_TO)
 
 static const char *const replica_stmt_sql[REPLICA_STMT_COUNT] = {
 	[REPLICA_STMT_USER] =
@@ -154,6 +170,77 @@ const char *replica_error(struct replica *rep, const char *what)
 			    "not open");
 }
 
+/* replica_watch_close - stop watching (the file is closed or replaced) */
+static void replica_watch_close(struct replica *rep)
+{
+	if (rep->watch_fd >= 0)
+		close(rep->watch_fd);
+	rep->watch_fd = -1;
+	rep->quiet = false;
+}
+
+/* replica_watch_arm - before a read that checks the index: watch the
+   file, its WAL (it may come and go: added again each time) and the
+   directory, and forget what was heard so far (this read sees its
+   result). Only when every watch holds can a later read trust the
+   silence; otherwise watch_failed, and every read checks. */
+static void replica_watch_arm(struct replica *rep)
+{
+	char buf[sizeof(struct inotify_event) + NAME_MAX + 1]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+	char wal[PATH_MAX], dir[PATH_MAX];
+	const char *slash = strrchr(rep->path, '/');
+	size_t dir_len;
+	int n;
+
+	if (rep->watch_failed)
+		return;
+	n = snprintf(wal, sizeof(wal), "%s-wal", rep->path);
+	/* "grants.db": "."; "/grants.db": "/"; "/a/grants.db": "/a" */
+	dir_len = slash == NULL ? 0 : slash == rep->path ? 1 :
+		(size_t)(slash - rep->path);
+	if (n < 0 || (size_t)n >= sizeof(wal) || dir_len >= sizeof(dir)) {
+		rep->watch_failed = true;
+		return;
+	}
+	if (dir_len == 0) {
+		memcpy(dir, ".", 2);
+	} else {
+		memcpy(dir, rep->path, dir_len);
+		dir[dir_len] = '\0';
+	}
+	if (rep->watch_fd < 0) {
+		rep->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (rep->watch_fd < 0 ||
+		    inotify_add_watch(rep->watch_fd, rep->path,
+				      REPLICA_WATCH_FILE) < 0 ||
+		    inotify_add_watch(rep->watch_fd, dir,
+				      REPLICA_WATCH_DIR) < 0) {
+			replica_watch_close(rep);
+			rep->watch_failed = true;
+			return;
+		}
+	}
+	while (read(rep->watch_fd, buf, sizeof(buf)) > 0)
+		;
+	/* No WAL now: its creation is heard in the directory. */
+	if (inotify_add_watch(rep->watch_fd, wal, REPLICA_WATCH_FILE) < 0 &&
+	    errno != ENOENT) {
+		replica_watch_close(rep);
+		rep->watch_failed = true;
+	}
+}
+
+/* replica_watch_silent - nothing heard since the last arming? */
+static bool replica_watch_silent(struct replica *rep)
+{
+	char buf[sizeof(struct inotify_event) + NAME_MAX + 1]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+
+	return rep->watch_fd >= 0 &&
+		read(rep->watch_fd, buf, sizeof(buf)) < 0 && errno == EAGAIN;
+}
+
 /* replica_drop_db - finalize statements and close the file */
 static void replica_drop_db(struct replica *rep)
 {
@@ -167,6 +254,8 @@ static void replica_drop_db(struct replica *rep)
 	rep->read_depth = 0;
 	rep->info_cached = false;
 	rep->index_in_use = false;
+	rep->read_free = false;
+	replica_watch_close(rep);
 }
 
 /* replica_apply_cache - set the open file's page cache to cache_kib */
@@ -269,6 +358,7 @@ int replica_open(const char *path, struct replica **rep_r,
 
 	rep->path = xstrdup(path);
 	rep->cache_kib = REPLICA_CACHE_KIB;
+	rep->watch_fd = -1;
 	if (replica_attach(rep, error_r) < 0) {
 		/* The text is error_printf()'s: it outlives rep. */
 		replica_close(&rep);
@@ -332,6 +422,18 @@ int replica_read_begin(struct replica *rep, const char **error_r)
 		rep->read_depth++;
 		return 0;
 	}
+	/* Nothing was written to the file since a read found the index
+	   current: it still is, and this read needs no transaction. */
+	if (rep->quiet && rep->index != NULL && rep->db != NULL &&
+	    replica_watch_silent(rep)) {
+		rep->read_depth = 1;
+		rep->read_free = true;
+		rep->index_in_use = true;
+		return 0;
+	}
+	rep->quiet = false;
+	if (rep->index != NULL && rep->db != NULL)
+		replica_watch_arm(rep);
 	if (replica_step(rep, REPLICA_STMT_BEGIN, "cannot begin a read",
 			 error_r) < 0)
 		return -1;
@@ -348,6 +450,8 @@ int replica_read_begin(struct replica *rep, const char **error_r)
 		    info.generation[0] != '\0' &&
 		    strcmp(info.generation,
 			   replica_index_generation(rep->index)) == 0;
+		rep->quiet = rep->index_in_use && rep->watch_fd >= 0 &&
+			!rep->watch_failed;
 	}
 	return 0;
 }
@@ -355,6 +459,8 @@ int replica_read_begin(struct replica *rep, const char **error_r)
 /* replica_set_index - lend an index (replica-index.h); NULL: none */
 void replica_set_index(struct replica *rep, const struct replica_index *ix)
 {
+	if (ix != rep->index)
+		rep->quiet = false;
 	/* Inside a read the choice is made: it holds until its end. */
 	if (rep->read_depth == 0)
 		rep->index = ix;
@@ -370,6 +476,13 @@ bool replica_index_in_use(struct replica *rep)
 	return rep->read_depth > 0 && rep->index_in_use;
 }
 
+/* replica_index_trusted - does this read use the index without a
+   transaction of the file (nothing written since one found it current)? */
+bool replica_index_trusted(struct replica *rep)
+{
+	return replica_index_in_use(rep) && rep->read_free;
+}
+
 /* replica_index_active - the index for this read, or NULL */
 const struct replica_index *replica_index_active(struct replica *rep)
 {
@@ -382,6 +495,10 @@ int replica_read_end(struct replica *rep, const char **error_r)
 	if (rep->read_depth == 0 || --rep->read_depth > 0)
 		return 0;
 	rep->index_in_use = false;
+	if (rep->read_free) {
+		rep->read_free = false;
+		return 0;
+	}
 	return replica_step(rep, REPLICA_STMT_COMMIT, "cannot end a read",
 			    error_r);
 }

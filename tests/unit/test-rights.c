@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "replica-index.h"
 #include "rights.h"
 #include "story.h"
@@ -915,6 +917,107 @@ static void test_prefetch(struct replica *rep)
 	TEST_ASSERT(replica_read_end(rep, &error) == 0);
 }
 
+/* watch_read - one outermost read of rep: is the index in use, and was
+   it trusted without a transaction? */
+static void watch_read(struct replica *rep, bool in_use, bool trusted)
+{
+	const char *error;
+
+	TEST_ASSERT(replica_read_begin(rep, &error) == 0);
+	TEST_ASSERT(replica_index_in_use(rep) == in_use);
+	TEST_ASSERT(replica_index_trusted(rep) == trusted);
+	TEST_ASSERT(replica_read_end(rep, &error) == 0);
+}
+
+/* test_index_watch - a read trusts the index only while nothing was
+   written to the replica since one found it current: a sync's commit,
+   a write that changes no generation (a heartbeat) and a checkpoint
+   each make the next read check */
+static void test_index_watch(const char *path)
+{
+	struct replica *rep = NULL;
+	struct replica_index *ix = NULL, *ix2 = NULL;
+	struct rights_decision d;
+	char ix_error[512];
+	const char *error;
+	sqlite3 *db = NULL;
+
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
+	TEST_ASSERT(replica_index_build(path, &ix, ix_error,
+					sizeof(ix_error)) == 0);
+	if (rep == NULL || ix == NULL)
+		goto out;
+	replica_set_index(rep, ix);
+	watch_read(rep, true, false);	/* checks, and arms the watch */
+	watch_read(rep, true, true);
+	watch_read(rep, true, true);
+	/* Nested reads join the outer one. */
+	TEST_ASSERT(replica_read_begin(rep, &error) == 0);
+	TEST_ASSERT(replica_read_begin(rep, &error) == 0);
+	TEST_ASSERT(replica_index_trusted(rep));
+	TEST_ASSERT(replica_read_end(rep, &error) == 0);
+	TEST_ASSERT(replica_index_trusted(rep));
+	TEST_ASSERT(replica_read_end(rep, &error) == 0);
+	TEST_ASSERT(!replica_index_trusted(rep));
+
+	/* A sync commits Peter's share with the right to send on behalf:
+	   the next read checks, finds the index stale and reads the file. */
+	TEST_ASSERT(story_build_on_behalf(path, NULL, NULL, true) == 0);
+	watch_read(rep, false, false);
+	TEST_ASSERT(rights_decide(rep, "jana.meier@abc.com",
+				  "peter.mueller@abc.com", T2026, "+", &d,
+				  &error) == 0);
+	TEST_ASSERT(d.kind == RIGHTS_KIND_SHARED && d.may_send_on_behalf);
+	watch_read(rep, false, false);
+
+	/* The new state's index: checked once, then trusted. */
+	TEST_ASSERT(replica_index_build(path, &ix2, ix_error,
+					sizeof(ix_error)) == 0);
+	if (ix2 == NULL)
+		goto out;
+	replica_set_index(rep, ix2);
+	watch_read(rep, true, false);
+	watch_read(rep, true, true);
+
+	/* A write that leaves the generation alone (a heartbeat): one
+	   check, the index still current, then trusted again. */
+	TEST_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+	TEST_ASSERT(sqlite3_exec(db, "INSERT OR REPLACE INTO meta(key, value)"
+				 " VALUES ('heartbeat', '1780272000')", NULL,
+				 NULL, NULL) == SQLITE_OK);
+	watch_read(rep, true, false);
+	watch_read(rep, true, true);
+
+	/* A checkpoint empties the WAL, the writer goes; the next one
+	   writes it again: each is heard. */
+	TEST_ASSERT(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+				 NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	db = NULL;
+	watch_read(rep, true, false);
+	watch_read(rep, true, true);
+	TEST_ASSERT(sqlite3_open(path, &db) == SQLITE_OK);
+	TEST_ASSERT(sqlite3_exec(db, "INSERT OR REPLACE INTO meta(key, value)"
+				 " VALUES ('heartbeat', '1780272001')", NULL,
+				 NULL, NULL) == SQLITE_OK);
+	watch_read(rep, true, false);
+	watch_read(rep, true, true);
+	TEST_ASSERT(sqlite3_exec(db, "UPDATE meta SET value = 'moved-on'"
+				 " WHERE key = 'generation'", NULL, NULL,
+				 NULL) == SQLITE_OK);
+	watch_read(rep, false, false);
+
+	/* Taken back and lent again: checked first. */
+	replica_set_index(rep, NULL);
+	watch_read(rep, false, false);
+out:
+	sqlite3_close(db);
+	replica_close(&rep);
+	replica_index_free(&ix);
+	replica_index_free(&ix2);
+}
+
 /* test_sent_copies_default - a mailbox without its own setting
    (vertrieb@abc.com) follows the site's (meta sent_copies); one with
    its own (info@ yes, buchhaltung@ no) and a user's own mailbox never
@@ -989,6 +1092,7 @@ int main(void)
 	}
 	TEST_RUN(test_share_letters());
 	TEST_RUN(test_index_stale(path));
+	TEST_RUN(test_index_watch(path));
 
 	story_cleanup(path);
 	return test_exit("test-rights");
