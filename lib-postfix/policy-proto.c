@@ -14,6 +14,7 @@
 #include "error.h"
 #include "xalloc.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,7 @@ static int policy_parser_attr(struct policy_parser *p, const char *line,
 		size_t value_len = len - name_len - 1;
 
 		if (policy_attrs[n].name_len == name_len &&
-		    memcmp(name, line, name_len) == 0) {
+		    name[0] == line[0] && memcmp(name, line, name_len) == 0) {
 			if ((p->req.seen & (1u << n)) != 0 &&
 			    policy_attrs[n].decides) {
 				return policy_parser_fail(p, error_r,
@@ -172,6 +173,29 @@ static int policy_parser_end(struct policy_parser *p, const char **error_r)
 	return 1;
 }
 
+/* policy_line_scan - the offset of the first '\n' or NUL byte in s[0..n),
+   or n: eight bytes at a time, a byte of w that is zero, or zero after
+   an exclusive or with '\n' (Hacker's Delight's "haszero") */
+static size_t policy_line_scan(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	const uint64_t newlines = 0x0a0a0a0a0a0a0a0aULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, x;
+
+		memcpy(&w, s + i, 8);
+		x = w ^ newlines;
+		if ((((w - ones) & ~w) | ((x - ones) & ~x)) & highs)
+			break;
+	}
+	while (i < n && s[i] != '\n' && s[i] != '\0')
+		i++;
+	return i;
+}
+
 /* policy_parser_feed - consume whole lines until a request is complete */
 int policy_parser_feed(struct policy_parser *p, const char *data, size_t size,
 		       size_t *used_r, const char **error_r)
@@ -185,17 +209,25 @@ int policy_parser_feed(struct policy_parser *p, const char *data, size_t size,
 	}
 	while (pos < size) {
 		const char *line = data + pos;
-		const char *nl = memchr(line, '\n', size - pos);
+		size_t end = policy_line_scan(line, size - pos);
+		const char *nl;
 		size_t len, raw_len;
 		int ret;
 
+		if (end < size - pos && line[end] == '\n') {
+			/* A whole line without a NUL byte: the usual. */
+			nl = line + end;
+		} else {
+			/* A NUL, or no end yet: the checks in their order. */
+			nl = memchr(line, '\n', size - pos);
+		}
 		if (nl == NULL) {
 			/* A partial line: refuse it as soon as it is too long,
 			   so a client cannot make us buffer without limit. */
 			if (size - pos > POLICY_LINE_MAX)
 				return policy_parser_fail(p, error_r,
 							  "request line too long");
-			if (memchr(line, '\0', size - pos) != NULL)
+			if (end < size - pos)
 				return policy_parser_fail(p, error_r,
 							  "NUL byte in request");
 			break;
@@ -204,7 +236,7 @@ int policy_parser_feed(struct policy_parser *p, const char *data, size_t size,
 		if (raw_len > POLICY_LINE_MAX)
 			return policy_parser_fail(p, error_r,
 						  "request line too long");
-		if (memchr(line, '\0', len) != NULL)
+		if (end < len)
 			return policy_parser_fail(p, error_r,
 						  "NUL byte in request");
 		if (len > 0 && line[len - 1] == '\r')

@@ -253,6 +253,47 @@ static void test_parser(void)
 	free(buf5);
 }
 
+/* test_parser_scan - a NUL byte or the line's end at every place of the
+   eight-byte words the line scanner reads, and a NUL inside a line too
+   long: the checks keep their order ("too long" first) */
+static void test_parser_scan(void)
+{
+	char buf[POLICY_LINE_MAX + 64];
+
+	for (size_t k = 0; k < 24; k++) {
+		size_t head = strlen(HEAD "sender="), n;
+		struct parse_case t = { "NUL at k", buf, 0, 0, -1, "NUL",
+					NULL, NULL };
+		struct parse_case good = { "end at k", buf, 0, 1, 0, NULL,
+					   NULL, NULL };
+
+		memcpy(buf, HEAD "sender=", head);
+		memset(buf + head, 'a', k);
+		n = head + k;
+		buf[n++] = '\0';
+		memcpy(buf + n, "b\n\n", 3);
+		test_parse_run(&t, n + 3, n + 3);
+		test_parse_run(&t, n + 3, 5);
+		/* The same place, the end of a good line. */
+		buf[head + k] = '\n';
+		buf[head + k + 1] = '\n';
+		test_parse_run(&good, head + k + 2, head + k + 2);
+		test_parse_run(&good, head + k + 2, 3);
+	}
+	{
+		struct parse_case t = { "NUL in a line too long", buf, 0, 0,
+					-1, "too long", NULL, NULL };
+		size_t head = strlen("sender=");
+
+		memcpy(buf, "sender=", head);
+		memset(buf + head, 'x', POLICY_LINE_MAX);
+		buf[head + 10] = '\0';
+		buf[head + POLICY_LINE_MAX] = '\n';
+		test_parse_run(&t, head + POLICY_LINE_MAX + 1,
+			       head + POLICY_LINE_MAX + 1);
+	}
+}
+
 /* test_parser_reuse - after a request, the next starts clean */
 static void test_parser_reuse(void)
 {
@@ -705,6 +746,7 @@ int main(void)
 	char dir[] = "/tmp/test-policy.XXXXXX";
 
 	TEST_RUN(test_parser());
+	TEST_RUN(test_parser_scan());
 	TEST_RUN(test_parser_reuse());
 	TEST_RUN(test_printable());
 	if (mkdtemp(dir) == NULL) {
