@@ -122,22 +122,31 @@ struct ix_build {
 	size_t ninterned;
 };
 
-/* ix_hash_text - a seeded 64-bit hash of a string */
-static uint64_t ix_hash_text(uint64_t seed, const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+#define IX_HASH_START 0xcbf29ce484222325ULL	/* FNV-1a's */
+#define IX_HASH_PRIME 0x100000001b3ULL
 
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	/* Spread the low bits the table uses (MurmurHash3's finaliser). */
+/* ix_hash_spread - spread the low bits the table uses (MurmurHash3's
+   finaliser) */
+static inline uint64_t ix_hash_spread(uint64_t h)
+{
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return h;
+}
+
+/* ix_hash_text - a seeded 64-bit hash of a string */
+static uint64_t ix_hash_text(uint64_t seed, const char *s)
+{
+	uint64_t h = IX_HASH_START ^ seed;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= IX_HASH_PRIME;
+	}
+	return ix_hash_spread(h);
 }
 
 /* ix_fail - the build's error, formatted; always -1 */
@@ -933,20 +942,15 @@ int replica_index_in_group(const struct replica_index *ix, int64_t group_id,
    case: a request's address as the normal form most likely reads */
 static uint64_t ix_hash_folded(uint64_t seed, const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+	uint64_t h = IX_HASH_START ^ seed;
 
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		h ^= c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-		h *= 0x100000001b3ULL;
+		h *= IX_HASH_PRIME;
 	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
+	return ix_hash_spread(h);
 }
 
 /* ix_probe_ref - the record a slot chain names for hash, or IX_NONE;

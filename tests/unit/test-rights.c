@@ -802,6 +802,23 @@ static void test_share_rows(struct replica *rep)
 				 &error) == 0);
 }
 
+/* story_with_index - the story replica, opened, its index lent */
+static int story_with_index(const char *path, struct replica **rep_r,
+			    struct replica_index **ix_r)
+{
+	const char *error;
+	char ix_error[512];
+
+	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
+	TEST_ASSERT(replica_open(path, rep_r, &error) == 0);
+	TEST_ASSERT(replica_index_build(path, ix_r, ix_error,
+					sizeof(ix_error)) == 0);
+	if (*rep_r == NULL || *ix_r == NULL)
+		return -1;
+	replica_set_index(*rep_r, *ix_r);
+	return 0;
+}
+
 /* test_index_stale - a sync's commit makes the index stale at once: the
    next read decides from the file, never from the old copy; a new
    copy is current again */
@@ -813,13 +830,8 @@ static void test_index_stale(const char *path)
 	const char *error;
 	char ix_error[512];
 
-	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
-	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
-	TEST_ASSERT(replica_index_build(path, &ix, ix_error,
-					sizeof(ix_error)) == 0);
-	if (rep == NULL || ix == NULL)
+	if (story_with_index(path, &rep, &ix) < 0)
 		goto out;
-	replica_set_index(rep, ix);
 	TEST_ASSERT(rights_decide(rep, "jana.meier@abc.com",
 				  "peter.mueller@abc.com", T2026, "+", &d,
 				  &error) == 0);
@@ -942,13 +954,8 @@ static void test_index_watch(const char *path)
 	const char *error;
 	sqlite3 *db = NULL;
 
-	TEST_ASSERT(story_build(path, NULL, NULL) == 0);
-	TEST_ASSERT(replica_open(path, &rep, &error) == 0);
-	TEST_ASSERT(replica_index_build(path, &ix, ix_error,
-					sizeof(ix_error)) == 0);
-	if (rep == NULL || ix == NULL)
+	if (story_with_index(path, &rep, &ix) < 0)
 		goto out;
-	replica_set_index(rep, ix);
 	watch_read(rep, true, false);	/* checks, and arms the watch */
 	watch_read(rep, true, true);
 	watch_read(rep, true, true);
