@@ -230,8 +230,22 @@ def test_slapd_killed_while_requests_flow(live):
                   "a change after the outage to arrive")
     finally:
         assert live.share("unshare", PETER, TOM).returncode == 0
-    live.wait(lambda: "mailbox shared" not in live.ask(TOM, PETER), 30,
-              "the unshare to arrive")
+    # As long as the share may take: the follower may be between two
+    # tries again. When it does not come, say whether the replica has
+    # it (a late follower) or only the daemon is behind (its index).
+    try:
+        live.wait(lambda: "mailbox shared" not in live.ask(TOM, PETER), 90,
+                  "the unshare to arrive")
+    except AssertionError:
+        explain = subprocess.run([live.mg, "-c", live.conf, "explain", TOM,
+                                  PETER], capture_output=True, text=True,
+                                 timeout=30)
+        raise AssertionError(
+            "the unshare did not arrive in 90 s\npolicyd answers: %s\n"
+            "mailgrants explain (the replica file):\n%s%s\n"
+            "policyd's log, the end:\n%s\nfollower's log, the end:\n%s"
+            % (live.ask(TOM, PETER), explain.stdout, explain.stderr,
+               live.policyd.log()[-3000:], live.follow_text()[-3000:]))
 
 
 def test_replica_rewritten_100_times_under_load(live):
